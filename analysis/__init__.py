@@ -1,0 +1,1 @@
+"""OneSpike Study: neurons, conversion, models, data, counting, study, figures and CLI."""

@@ -1,0 +1,356 @@
+"""The event ledger: what a network did for one inference, layer by layer.
+
+This module is the contract between ``analysis`` (which counts events in instrumented forward
+passes) and ``energy_models`` (which prices them). It imports no torch: a ledger is plain numbers,
+so it can be saved as JSON, re-priced later, summed across processes, and built by hand in tests.
+
+Vocabulary (see ``DESIGN.md``). Every event count is **per sample** (per inference), summed over
+the layer's sequential ``timesteps`` and parallel ``groups``:
+
+=================  =================================================================================
+``mac``            multiply-accumulate with a non-binary operand (``weight_bits`` x ``act_bits``)
+``ac``             accumulate driven by a binary spike: one per (spike, synapse that spike reaches)
+``add``            other additions: bias, summing group currents, residual shortcuts, membrane update
+``mul``, ``mod``   explicit multiplications / modulus (PSG exact mode)
+``shift``          shifts (PSG hardware mode, power-of-two scaling)
+``mask``           bit masks (PSG hardware mode residual)
+``cmp``            threshold comparisons
+``xnor``           BNN binary products, in bits
+``popcount``       BNN population-count inputs, in bits
+``spikes``         spikes emitted by the layer
+``weight_reads``   weights fetched, in words of ``weight_bits``, before any dataflow reuse
+``input_reads``    activations/spikes read, in words of ``act_bits`` (1 for spikes)
+``output_writes``  activations/spikes/partial results written, in words of ``out_bits``
+``vmem_reads``     membrane-potential reads, in words of ``vmem_bits``
+``vmem_writes``    membrane-potential writes, in words of ``vmem_bits``
+=================  =================================================================================
+
+Sparsity is kept as two additive counts (``input_nonzero`` of ``input_elements``), so that ledgers
+from several batches or processes merge by weighted sums and the sparsity is derived afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+#: Every countable event, in the order tables show them.
+EVENTS: tuple[str, ...] = (
+    "mac",
+    "ac",
+    "add",
+    "mul",
+    "mod",
+    "shift",
+    "mask",
+    "cmp",
+    "xnor",
+    "popcount",
+    "spikes",
+    "weight_reads",
+    "input_reads",
+    "output_writes",
+    "vmem_reads",
+    "vmem_writes",
+)
+
+#: Additive per-sample counts that are not events but describe activity (used to derive sparsity,
+#: and for near-threshold ties, see issue "numerical edge cases").
+ACTIVITY: tuple[str, ...] = (
+    "input_nonzero",
+    "input_elements",
+    "output_nonzero",
+    "output_elements",
+    "threshold_ties",
+)
+
+#: Layer kinds that pricing functions distinguish.
+KINDS: tuple[str, ...] = ("conv", "linear", "neuron", "pool", "add", "norm", "reshape", "encoder", "other")
+
+#: Method names used across the toolkit.
+METHODS: tuple[str, ...] = ("ann", "qcfs", "cq", "if", "onespike", "bnn")
+
+
+class LedgerError(ValueError):
+    """A ledger or layer record is malformed (a negative count, an unknown event, a bad field)."""
+
+
+def _as_tuple(value: Any) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, int | float):
+        return (int(value),)
+    return tuple(int(v) for v in value)
+
+
+@dataclass
+class LayerEvents:
+    """Events of one layer for one inference (per sample), with the facts a pricing needs.
+
+    ``kind`` is one of :data:`KINDS`. ``rule`` names the counting rule that produced the record
+    (for example ``"conv.spike_input"``), so a reader can see *why* a layer was counted as ACs or
+    MACs. Synaptic shape facts (``in_channels``, ``kernel_size``, ...) are set for conv/linear
+    layers; ``in_shape``/``out_shape`` are per sample, without batch, time or group dimensions.
+    ``neurons`` is the number of output values per sample per step; ``synapses`` the number of
+    weights of the layer.
+    """
+
+    name: str
+    kind: str
+    module_type: str = ""
+    method: str = ""
+    rule: str = ""
+    timesteps: int = 1
+    groups: int = 1
+    weight_bits: int = 0
+    act_bits: int = 0
+    out_bits: int = 0
+    vmem_bits: int = 0
+    input_spiking: bool = False
+    output_spiking: bool = False
+    # events (per sample)
+    mac: float = 0.0
+    ac: float = 0.0
+    add: float = 0.0
+    mul: float = 0.0
+    mod: float = 0.0
+    shift: float = 0.0
+    mask: float = 0.0
+    cmp: float = 0.0
+    xnor: float = 0.0
+    popcount: float = 0.0
+    spikes: float = 0.0
+    weight_reads: float = 0.0
+    input_reads: float = 0.0
+    output_writes: float = 0.0
+    vmem_reads: float = 0.0
+    vmem_writes: float = 0.0
+    # activity (per sample, additive)
+    input_nonzero: float = 0.0
+    input_elements: float = 0.0
+    output_nonzero: float = 0.0
+    output_elements: float = 0.0
+    threshold_ties: float = 0.0
+    # shape facts
+    neurons: float = 0.0
+    synapses: float = 0.0
+    in_channels: int = 0
+    out_channels: int = 0
+    kernel_size: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    padding: tuple[int, ...] = ()
+    in_shape: tuple[int, ...] = ()
+    out_shape: tuple[int, ...] = ()
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("kernel_size", "stride", "padding", "in_shape", "out_shape"):
+            setattr(self, name, _as_tuple(getattr(self, name)))
+        if self.kind not in KINDS:
+            raise LedgerError(f"layer {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
+        for name in (*EVENTS, *ACTIVITY, "neurons", "synapses"):
+            value = float(getattr(self, name))
+            if not math.isfinite(value) or value < 0:
+                raise LedgerError(
+                    f"layer {self.name!r}: {name} = {value!r}; counts must be finite and >= 0"
+                )
+            setattr(self, name, value)
+        for name in ("timesteps", "groups"):
+            if int(getattr(self, name)) < 1:
+                raise LedgerError(f"layer {self.name!r}: {name} must be >= 1, got {getattr(self, name)!r}")
+
+    # -- derived -------------------------------------------------------------------------------
+    @property
+    def input_sparsity(self) -> float:
+        """Fraction of input values (over all steps/groups) that were zero; 0.0 if not recorded."""
+        if self.input_elements <= 0:
+            return 0.0
+        return 1.0 - self.input_nonzero / self.input_elements
+
+    @property
+    def output_sparsity(self) -> float:
+        """Fraction of output values (over all steps/groups) that were zero; 0.0 if not recorded."""
+        if self.output_elements <= 0:
+            return 0.0
+        return 1.0 - self.output_nonzero / self.output_elements
+
+    @property
+    def firing_rate(self) -> float:
+        """Spikes per neuron per step (or group); 0.0 for non-spiking layers."""
+        denom = self.neurons * self.timesteps * self.groups
+        return self.spikes / denom if denom > 0 else 0.0
+
+    def events(self) -> dict[str, float]:
+        """The event counts of this layer as a ``{event: count}`` dict (all of :data:`EVENTS`)."""
+        return {name: getattr(self, name) for name in EVENTS}
+
+    def scaled(self, factor: float) -> LayerEvents:
+        """A copy whose additive counts are multiplied by ``factor`` (facts unchanged)."""
+        data = asdict(self)
+        for name in (*EVENTS, *ACTIVITY):
+            data[name] = data[name] * factor
+        return LayerEvents(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("kernel_size", "stride", "padding", "in_shape", "out_shape"):
+            data[name] = list(data[name])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LayerEvents:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise LedgerError(f"layer record has unknown fields {unknown}; known fields: {sorted(known)}")
+        return cls(**dict(data))
+
+
+@dataclass
+class EventLedger:
+    """Per-layer events of one method on one model, per sample.
+
+    ``samples`` is how many inferences the counts were averaged over. ``unsupported`` lists
+    ``(module_path, module_type)`` pairs that no counting rule covered (their cost is missing from
+    the totals, and a pricing should warn). ``meta`` holds free-form facts (architecture, data set,
+    precision, input encoding).
+    """
+
+    method: str
+    timesteps: int = 1
+    groups: int = 1
+    samples: int = 0
+    layers: list[LayerEvents] = field(default_factory=list)
+    unsupported: list[tuple[str, str]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise LedgerError(f"method {self.method!r} is not one of {METHODS}")
+        self.unsupported = [tuple(u) for u in self.unsupported]
+
+    # -- queries -------------------------------------------------------------------------------
+    def total(self, event: str) -> float:
+        """Sum of one event (or activity count) over all layers, per sample."""
+        if event not in EVENTS and event not in ACTIVITY:
+            raise KeyError(f"unknown event {event!r}; known events: {', '.join(EVENTS)}")
+        return float(sum(getattr(layer, event) for layer in self.layers))
+
+    def totals(self) -> dict[str, float]:
+        """``{event: total}`` over all layers, per sample, for every event of :data:`EVENTS`."""
+        return {name: self.total(name) for name in EVENTS}
+
+    def layer(self, name: str) -> LayerEvents:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer {name!r}; layers: {[layer.name for layer in self.layers]}")
+
+    @property
+    def latency_steps(self) -> int:
+        """Sequential steps an inference takes (T for an IF SNN, 1 for OneSpike and ANNs)."""
+        return self.timesteps
+
+    # -- combination ---------------------------------------------------------------------------
+    def merge(self, other: EventLedger) -> EventLedger:
+        """Sample-weighted combination of two ledgers of the same network and method.
+
+        Used to combine batches or processes: per-sample counts are averaged with weights
+        ``samples``. Layers must match by name and order.
+        """
+        if (self.method, self.timesteps, self.groups) != (other.method, other.timesteps, other.groups):
+            raise LedgerError("cannot merge ledgers of different method/timesteps/groups")
+        if [layer.name for layer in self.layers] != [layer.name for layer in other.layers]:
+            raise LedgerError("cannot merge ledgers whose layers differ")
+        n = self.samples + other.samples
+        if n == 0:
+            return EventLedger(**{**self.__dict__, "layers": list(self.layers)})
+        merged = []
+        for a, b in zip(self.layers, other.layers, strict=True):
+            data = a.to_dict()
+            for name in (*EVENTS, *ACTIVITY):
+                data[name] = (getattr(a, name) * self.samples + getattr(b, name) * other.samples) / n
+            merged.append(LayerEvents.from_dict(data))
+        unsupported = list(dict.fromkeys([*self.unsupported, *other.unsupported]))
+        return EventLedger(
+            method=self.method,
+            timesteps=self.timesteps,
+            groups=self.groups,
+            samples=n,
+            layers=merged,
+            unsupported=unsupported,
+            meta=dict(self.meta),
+        )
+
+    # -- tables --------------------------------------------------------------------------------
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per layer (events, activity, sparsity, facts, and the ledger's method)."""
+        records = []
+        for index, layer in enumerate(self.layers):
+            row = layer.to_dict()
+            row["index"] = index
+            row["input_sparsity"] = layer.input_sparsity
+            row["output_sparsity"] = layer.output_sparsity
+            row["firing_rate"] = layer.firing_rate
+            for name in ("kernel_size", "stride", "padding", "in_shape", "out_shape"):
+                row[name] = "x".join(str(v) for v in row[name])
+            records.append(row)
+        return records
+
+    def to_frame(self):
+        """A pandas DataFrame with one row per layer (see :meth:`to_records`)."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.to_records())
+
+    def summary(self, events: Iterable[str] | None = None):
+        """A compact per-layer table for notebooks: non-zero events, sparsity and a TOTAL row."""
+        import pandas as pd
+
+        frame = self.to_frame()
+        if frame.empty:
+            return frame
+        chosen = list(events) if events is not None else [e for e in EVENTS if frame[e].sum() > 0]
+        table = frame[["name", "module_type", "rule", *chosen, "input_sparsity", "output_sparsity"]].copy()
+        total = {name: table[name].sum() for name in chosen}
+        total.update(name="TOTAL", module_type="", rule="", input_sparsity=float("nan"),
+                     output_sparsity=float("nan"))
+        return pd.concat([table, pd.DataFrame([total])], ignore_index=True).set_index("name")
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "timesteps": self.timesteps,
+            "groups": self.groups,
+            "samples": self.samples,
+            "layers": [layer.to_dict() for layer in self.layers],
+            "unsupported": [list(u) for u in self.unsupported],
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EventLedger:
+        try:
+            layers = [LayerEvents.from_dict(layer) for layer in data.get("layers", [])]
+            return cls(
+                method=data["method"],
+                timesteps=int(data.get("timesteps", 1)),
+                groups=int(data.get("groups", 1)),
+                samples=int(data.get("samples", 0)),
+                layers=layers,
+                unsupported=[tuple(u) for u in data.get("unsupported", [])],
+                meta=dict(data.get("meta", {})),
+            )
+        except KeyError as exc:
+            raise LedgerError(f"ledger record is missing {exc.args[0]!r}") from None
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> EventLedger:
+        return cls.from_dict(json.loads(text))
