@@ -1,0 +1,221 @@
+"""Training: the ANN, its quantized fine-tune (QCFS / clamp-and-quantize), and a BNN of the same shape.
+
+Seeded (``torch.manual_seed`` and a seeded data-loader generator), with tqdm progress bars, and
+checkpoints that carry their config. Checkpoints are loaded with ``torch.load(weights_only=True)``:
+a file that would run code when unpickled is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from analysis.convert import to_binary, to_quantized
+
+__all__ = [
+    "CheckpointError",
+    "TrainConfig",
+    "evaluate",
+    "finetune_quantized",
+    "load_checkpoint",
+    "predict",
+    "save_checkpoint",
+    "train",
+    "train_ann",
+    "train_bnn",
+]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unsafe, malformed, or for another architecture."""
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings. ``epochs`` passes over the training set with Adam and cosine decay."""
+
+    epochs: int = 20
+    lr: float = 3e-3
+    batch_size: int = 64
+    weight_decay: float = 1e-4
+    seed: int = 0
+    device: str = "cpu"
+    progress: bool = True
+    label_smoothing: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if int(self.epochs) < 0:
+            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if int(self.batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+def _loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def train(model: nn.Module, train_set: Dataset, config: TrainConfig, desc: str = "train") -> list[dict[str, float]]:
+    """Train ``model`` in place with cross-entropy; returns one ``{epoch, loss, accuracy}`` per epoch."""
+    torch.manual_seed(config.seed)
+    device = torch.device(config.device)
+    model.to(device).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, config.epochs))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    loader = _loader(train_set, config.batch_size, shuffle=True, seed=config.seed)
+    history = []
+    bar = tqdm(range(config.epochs), desc=desc, disable=not config.progress, leave=False)
+    for epoch in bar:
+        total_loss, correct, seen = 0.0, 0, 0
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+        scheduler.step()
+        history.append({"epoch": epoch + 1, "loss": total_loss / seen, "accuracy": correct / seen})
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset: Dataset, batch_size: int = 256, device: str = "cpu",
+            dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits, labels)`` of ``model`` (eval mode) over ``dataset``, in order."""
+    model.eval().to(device)
+    outs, labels = [], []
+    for x, y in _loader(dataset, batch_size, shuffle=False, seed=0):
+        x = x.to(device)
+        if dtype is not None:
+            x = x.to(dtype)
+        outs.append(model(x).cpu())
+        labels.append(y)
+    return torch.cat(outs), torch.cat(labels)
+
+
+def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256, device: str = "cpu") -> float:
+    """Top-1 accuracy of ``model`` on ``dataset`` (a fraction in [0, 1])."""
+    logits, labels = predict(model, dataset, batch_size, device)
+    return float((logits.argmax(1) == labels).float().mean())
+
+
+def _calibration_batch(dataset: Dataset, n: int = 512) -> torch.Tensor:
+    x, _ = next(iter(_loader(dataset, n, shuffle=False, seed=0)))
+    return x
+
+
+def train_ann(model: nn.Module, train_set: Dataset, config: TrainConfig) -> list[dict[str, float]]:
+    """Train the full-precision ANN in place."""
+    return train(model, train_set, config, desc="ANN")
+
+
+def finetune_quantized(
+    ann: nn.Module, train_set: Dataset, levels: int, kind: str, config: TrainConfig
+) -> tuple[nn.Module, list[dict[str, float]]]:
+    """Quantize ``ann`` (thresholds calibrated on the training data) and fine-tune it.
+
+    Returns the new quantized ANN; ``ann`` is not modified.
+    """
+    qann = to_quantized(ann, levels, kind, calibration_data=_calibration_batch(train_set).to(config.device))
+    history = train(qann, train_set, config, desc=f"{kind.upper()} L={levels}")
+    return qann, history
+
+
+def train_bnn(ann: nn.Module, train_set: Dataset, config: TrainConfig) -> tuple[nn.Module, list[dict[str, float]]]:
+    """A BNN of ``ann``'s shape (see :func:`analysis.convert.to_binary`), trained from its weights."""
+    bnn = to_binary(ann)
+    history = train(bnn, train_set, config, desc="BNN")
+    return bnn, history
+
+
+# -- checkpoints -------------------------------------------------------------------------------
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: Mapping[str, Any]) -> Path:
+    """Write ``{"state_dict", "config_json"}`` atomically (temporary file, then rename).
+
+    ``config`` must be JSON-serialisable; it should name the ``arch`` so loading can check it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config_json": json.dumps(dict(config), sort_keys=True, default=_json_default),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "__dataclass_fields__"):
+        return asdict(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"checkpoint config value {obj!r} is not JSON-serialisable")
+
+
+def load_checkpoint(
+    path: str | os.PathLike, model: nn.Module | None = None, expected_arch: str | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load ``(state_dict, config)`` with ``weights_only=True``; optionally into ``model``.
+
+    Raises :class:`CheckpointError` when the file is missing, would execute code, is not one of our
+    checkpoints, was saved for another architecture than ``expected_arch``, or does not fit ``model``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError and others: say what it means
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be loaded safely with weights_only=True "
+            f"(it is corrupt or holds objects other than tensors and plain data): {type(exc).__name__}"
+        ) from None
+    if not isinstance(payload, dict) or "state_dict" not in payload or "config_json" not in payload:
+        raise CheckpointError(
+            f"{str(path)!r} is not a OneSpike Study checkpoint (expected keys 'state_dict' and 'config_json'; "
+            "write one with analysis.training.save_checkpoint)"
+        )
+    config = json.loads(payload["config_json"])
+    if expected_arch is not None and config.get("arch") != expected_arch:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was saved for architecture {config.get('arch')!r}, not {expected_arch!r}"
+        )
+    state = payload["state_dict"]
+    if model is not None:
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0:3]
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} does not fit this model ({config.get('arch')!r}, "
+                f"method {config.get('method')!r}): {' '.join(first)}"
+            ) from None
+    return state, config
