@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
+from analysis.layers import ShortcutScale
 from analysis.neurons import (
     QCFS,
     BinaryActivation,
@@ -94,7 +95,13 @@ class Stepwise(nn.Module):
         self.axis = axis
         self.register_buffer("step_scales", None if step_scales is None else torch.as_tensor(step_scales).float())
 
+    #: Set by :class:`SpikingNetwork` in the one-pass OneSpike layout: the input is the sum over the
+    #: G groups (no step axis), and the output is the sum over groups of the per-group outputs.
+    onepass_groups: int | None = None
+
     def forward(self, x: Tensor) -> Tensor:
+        if self.onepass_groups is not None:
+            return self._forward_group_sum(x, self.onepass_groups)
         steps, batch = x.shape[0], x.shape[1]
         if self.step_scales is not None:
             if self.step_scales.numel() != steps:
@@ -102,6 +109,22 @@ class Stepwise(nn.Module):
             x = x * self.step_scales.to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
         y = self.module(x.flatten(0, 1))
         return y.reshape(steps, batch, *y.shape[1:])
+
+    def _forward_group_sum(self, total: Tensor, groups: int) -> Tensor:
+        """Σ_g f(x_g) from Σ_g x_g for an affine f(x) = A·x + c: f(Σ x_g) + (G−1)·c.
+
+        Conv/linear carry c as their bias (applied G times), batch norm as its shift; pooling and
+        flatten are linear (c = 0). Any other module is evaluated once more on zeros to get c.
+        """
+        m = self.module
+        if isinstance(m, nn.Conv2d | nn.Linear):
+            bias = None if m.bias is None else m.bias * groups
+            if isinstance(m, nn.Linear):
+                return nn.functional.linear(total, m.weight, bias)
+            return m._conv_forward(total, m.weight, bias)
+        if isinstance(m, nn.AvgPool2d | nn.AdaptiveAvgPool2d | nn.Flatten | nn.Identity | ShortcutScale):
+            return m(total)
+        return m(total) + (groups - 1) * m(torch.zeros_like(total))
 
 
 class RepeatSteps(nn.Module):
@@ -111,14 +134,24 @@ class RepeatSteps(nn.Module):
         super().__init__()
         self.timesteps = check_positive_int("timesteps", timesteps)
 
+    #: In the streaming layout each call produces one step.
+    streaming = False
+
     def forward(self, x: Tensor) -> Tensor:
-        return x.unsqueeze(0).expand(self.timesteps, *x.shape)
+        return x.unsqueeze(0).expand(1 if self.streaming else self.timesteps, *x.shape)
 
 
 class MeanOverSteps(nn.Module):
-    """``[S, B, ...] -> [B, ...]``: the classifier's output averaged over timesteps or groups."""
+    """``[S, B, ...] -> [B, ...]``: the classifier's output averaged over timesteps or groups.
+
+    In the one-pass OneSpike layout the input is already the sum over the G groups: divide by G.
+    """
+
+    onepass_groups: int | None = None
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.onepass_groups is not None:
+            return x / self.onepass_groups
         return x.mean(dim=0)
 
 
@@ -137,16 +170,28 @@ class PSGLayer(nn.Module):
     every group, so the total is ``G·x`` (a shift when G is a power of two). Output ``[G, B, ...]``.
     """
 
-    def __init__(self, neuron: PSGNeuron, grouped_input: bool = True):
+    def __init__(self, neuron: PSGNeuron, grouped_input: bool = True, spike_scales: Sequence[float] | None = None):
         super().__init__()
         self.neuron = neuron
         self.grouped_input = grouped_input
+        # per-group spike values relative to the base θ folded into the next weights (Q11)
+        self.register_buffer("spike_scales", None if spike_scales is None else torch.tensor(list(spike_scales)))
+
+    #: One-pass layout: input is already the total current (or the analog current), and the output
+    #: is the spike-count map Σ_g s_g (weighted by per-group spike values) instead of [G, B, ...].
+    onepass = False
 
     @property
     def groups(self) -> int:
         return self.neuron.groups
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.onepass:
+            total = x if self.grouped_input else x * self.groups
+            spikes = self.neuron(total)
+            if self.spike_scales is not None:
+                return torch.tensordot(self.spike_scales.to(spikes.dtype), spikes, dims=1)
+            return spikes.sum(dim=0)
         if self.grouped_input:
             if x.shape[0] != self.groups:
                 raise ValueError(f"PSGLayer expects [G={self.groups}, B, ...] currents, got {tuple(x.shape)}")
@@ -163,7 +208,12 @@ class SpikingNetwork(nn.Module):
     groups in one timestep).
     """
 
-    def __init__(self, body: nn.Module, method: str, steps: int, input_encoding: str = "analog"):
+    LAYOUTS = ("auto", "sequence", "stream", "grouped", "onepass")
+    #: ``layout="auto"`` streams an IF SNN timestep by timestep from this T on.
+    STREAM_FROM_T = 16
+
+    def __init__(self, body: nn.Module, method: str, steps: int, input_encoding: str = "analog",
+                 layout: str = "auto"):
         super().__init__()
         if method not in ("if", "onespike"):
             raise ValueError(f"method must be 'if' or 'onespike', got {method!r}")
@@ -171,6 +221,43 @@ class SpikingNetwork(nn.Module):
         self.method = method
         self.steps = check_positive_int("timesteps" if method == "if" else "groups", steps)
         self.input_encoding = input_encoding
+        self.layout = layout
+
+    @property
+    def layout(self) -> str:
+        """How the network is executed (same logits and same ledger either way).
+
+        IF SNN: ``"sequence"`` runs each layer on all T steps at once (``[T, B, ...]``, fastest);
+        ``"stream"`` runs the whole network one timestep at a time with each layer's membrane kept
+        as state, so peak memory does not grow with T. OneSpike: ``"grouped"`` carries the G spike
+        maps ``[G, B, ...]`` through every layer (the explicit per-group reference); ``"onepass"``
+        carries only their sum Σ_g s_g, since the next layer needs only W·Σ_g s_g (+ G·bias): one
+        quantized-ANN-sized forward. ``"auto"``: ``onepass`` for OneSpike, ``stream`` for IF from
+        T >= STREAM_FROM_T, else ``sequence``.
+        """
+        return self._layout
+
+    @layout.setter
+    def layout(self, value: str) -> None:
+        allowed = {"if": ("auto", "sequence", "stream"), "onespike": ("auto", "grouped", "onepass")}[self.method]
+        if value not in allowed:
+            raise ValueError(f"layout for a {self.method} network must be one of {allowed}, got {value!r}")
+        self._layout = value
+        resolved = self.resolved_layout
+        groups = self.steps if resolved == "onepass" else None
+        for m in self.body.modules():
+            if isinstance(m, Stepwise | MeanOverSteps):
+                m.onepass_groups = groups
+            elif isinstance(m, PSGLayer):
+                m.onepass = groups is not None
+
+    @property
+    def resolved_layout(self) -> str:
+        if self._layout != "auto":
+            return self._layout
+        if self.method == "onespike":
+            return "onepass"
+        return "stream" if self.steps >= self.STREAM_FROM_T else "sequence"
 
     @property
     def timesteps(self) -> int:
@@ -186,7 +273,47 @@ class SpikingNetwork(nn.Module):
         if x.dim() < 2:
             raise ValueError(f"{self.method} network expects a batch [B, ...]; got shape {tuple(x.shape)}")
         check_finite("network", x)
+        if self.resolved_layout == "stream":
+            return self._forward_stream(x)
         return self.body(x)
+
+    def _flat_program(self) -> list[nn.Module]:
+        items: list[nn.Module] = []
+        for name, child in self.body.named_children():
+            items.extend(child.children() if name == "net" and isinstance(child, nn.Sequential) else [child])
+        return items
+
+    def _forward_stream(self, x: Tensor) -> Tensor:
+        """Timestep by timestep: the analog prefix (layers before the first neuron) runs once, the
+        rest once per step with the IF membranes as state; logits are averaged over the steps."""
+        items = self._flat_program()
+        first = next(i for i, m in enumerate(items)
+                     if any(isinstance(sub, IFNeuron | RepeatSteps) for sub in m.modules()))
+        readout = items[-1] if isinstance(items[-1], MeanOverSteps) else None
+        body = items[first:-1] if readout is not None else items[first:]
+        stateful = [m for m in self.body.modules() if isinstance(m, IFNeuron | RepeatSteps)]
+        h0 = x
+        for m in items[:first]:
+            h0 = m(h0)
+        try:
+            for m in stateful:
+                if isinstance(m, IFNeuron):
+                    m.start_stream()
+                else:
+                    m.streaming = True
+            total = None
+            for _ in range(self.steps):
+                h = h0
+                for m in body:
+                    h = m(h)
+                total = h[0] if total is None else total + h[0]
+        finally:
+            for m in stateful:
+                if isinstance(m, IFNeuron):
+                    m.stop_stream()
+                else:
+                    m.streaming = False
+        return total / self.steps
 
     def extra_repr(self) -> str:
         return f"method={self.method!r}, steps={self.steps}, input_encoding={self.input_encoding!r}"
@@ -474,7 +601,7 @@ def _make_neuron(theta: float, v_init: float, ctx: ConversionContext):
     thresholds = theta if scales is None else [theta * s for s in scales]
     neuron = PSGNeuron(thresholds, ctx.steps, mode=ctx.mode, v_init=v_init)
     return (
-        PSGLayer(neuron, grouped_input=ctx.stepped),
+        PSGLayer(neuron, grouped_input=ctx.stepped, spike_scales=scales),
         replace(ctx, stepped=True, spike_scale=theta, step_scales=scales),
     )
 
@@ -524,7 +651,7 @@ def _encoder(ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
     return enc, replace(ctx, stepped=True, spike_scale=1.0)
 
 
-def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str) -> SpikingNetwork:
+def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str, layout: str = "auto") -> SpikingNetwork:
     if input_encoding not in ("analog", "spikes"):
         raise ValueError(f"input_encoding must be 'analog' or 'spikes', got {input_encoding!r}")
     prefix = nn.Sequential()
@@ -541,7 +668,7 @@ def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str) -> Spi
         layers.add_module("encoder", prefix.encoder)
     layers.add_module("net", body)
     layers.add_module("readout", MeanOverSteps())
-    return SpikingNetwork(layers, ctx.method, ctx.steps, input_encoding).eval()
+    return SpikingNetwork(layers, ctx.method, ctx.steps, input_encoding, layout).eval()
 
 
 def _strip_readout(model: nn.Module) -> nn.Module:
@@ -553,7 +680,9 @@ def _strip_readout(model: nn.Module) -> nn.Module:
     return model
 
 
-def to_if_snn(qann: nn.Module, timesteps: int, input_encoding: str = "analog") -> SpikingNetwork:
+def to_if_snn(
+    qann: nn.Module, timesteps: int, input_encoding: str = "analog", layout: str = "auto"
+) -> SpikingNetwork:
     """The T-step IF SNN of a quantized ANN (QCFS conversion, Bu et al. 2022).
 
     Each QCFS(λ, φ) becomes an :class:`IFNeuron` with θ = λ and ``v_init = φ`` (reset by
@@ -561,11 +690,12 @@ def to_if_snn(qann: nn.Module, timesteps: int, input_encoding: str = "analog") -
     multiplied by θ. The first layer sees analog pixels (its current repeated over T steps) and
     logits are the classifier output averaged over T (see the module docstring). As T grows the
     spike rates approach the quantized activations; exact equality holds only where every layer's
-    input current is constant over time.
+    input current is constant over time. ``layout``: ``"sequence"``, ``"stream"`` or ``"auto"``
+    (see :attr:`SpikingNetwork.layout`).
     """
     timesteps = check_positive_int("timesteps", timesteps)
     ctx = ConversionContext("if", timesteps)
-    return _build(fold_batchnorm(qann), ctx, input_encoding)
+    return _build(fold_batchnorm(qann), ctx, input_encoding, layout)
 
 
 def to_onespike(
@@ -574,6 +704,7 @@ def to_onespike(
     mode: str = "exact",
     input_encoding: str = "analog",
     group_threshold_scales: Sequence[float] | None = None,
+    layout: str = "auto",
 ) -> SpikingNetwork:
     """OneSpike(G): every layer emits its G spike maps in one timestep by PSG.
 
@@ -589,6 +720,9 @@ def to_onespike(
     ``mode="hardware"`` requires power-of-two thresholds and G (see
     :func:`round_thresholds_pow2`). ``group_threshold_scales`` (Q11) gives group i the threshold
     ``θ·scales[i]``; spikes of group i are then worth ``θ·scales[i]``.
+
+    ``layout``: ``"onepass"`` (the default via ``"auto"``) or ``"grouped"``; see
+    :attr:`SpikingNetwork.layout`.
     """
     groups = check_positive_int("groups", groups)
     scales = None
@@ -600,4 +734,4 @@ def to_onespike(
     source = _strip_readout(model)
     if not any(isinstance(m, IFNeuron) for m in source.modules()):
         source = fold_batchnorm(source)
-    return _build(source, ctx, input_encoding)
+    return _build(source, ctx, input_encoding, layout)

@@ -208,8 +208,21 @@ class IFNeuron(nn.Module):
         self.timesteps = check_positive_int("timesteps", timesteps)
         self.register_buffer("threshold", check_threshold("threshold", threshold).to(torch.float32).reshape(()))
         self.v_init = _check_v_init(v_init)
+        # Streaming (timestep-by-timestep) layout: one step per call, the membrane kept between calls.
+        self.streaming = False
+        self._membrane: Tensor | None = None
+
+    def start_stream(self) -> None:
+        """Enter the timestep-by-timestep layout: each call takes ``[1, B, ...]`` and the membrane
+        persists across calls until :meth:`stop_stream` (memory independent of T)."""
+        self.streaming, self._membrane = True, None
+
+    def stop_stream(self) -> None:
+        self.streaming, self._membrane = False, None
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.streaming:
+            return self._forward_one_step(x)
         if x.dim() < 2 or x.shape[0] != self.timesteps:
             raise ValueError(
                 f"IFNeuron expects multi-step input [T={self.timesteps}, B, ...]; got shape {tuple(x.shape)}"
@@ -224,6 +237,17 @@ class IFNeuron(nn.Module):
             v = v - s * theta
             spikes[t] = s
         return spikes
+
+    def _forward_one_step(self, x: Tensor) -> Tensor:
+        if x.dim() < 2 or x.shape[0] != 1:
+            raise ValueError(f"IFNeuron in streaming layout expects one step [1, B, ...]; got {tuple(x.shape)}")
+        check_finite("IFNeuron", x)
+        theta = self.threshold.to(x.dtype)
+        v = self._membrane if self._membrane is not None else torch.full_like(x[0], float(self.v_init)) * theta
+        v = v + x[0]
+        s = (v >= theta).to(x.dtype)
+        self._membrane = v - s * theta
+        return s.unsqueeze(0)
 
     def extra_repr(self) -> str:
         return f"threshold={float(self.threshold):.4g}, timesteps={self.timesteps}, v_init={self.v_init}"

@@ -217,3 +217,34 @@ def test_registry_and_clampquant_kind():
     assert all(type(m) is ClampQuant for m in qann.modules() if isinstance(m, QCFS))
     with pytest.raises(ValueError, match="Did you mean 'cnn_small'"):
         build_model("cnn_smal")
+
+
+@pytest.mark.parametrize("scales", [None, [2.0, 1.0, 1.0, 0.5], [1.0, 0.5, 0.5, 0.25]])
+def test_onepass_layout_equals_grouped_reference(scales):
+    qann, x = quantized("cnn_small", "qcfs", levels=4)
+    qann, x = qann.double(), x.double()
+    grouped = to_onespike(qann, 4, group_threshold_scales=scales, layout="grouped")
+    onepass = to_onespike(qann, 4, group_threshold_scales=scales, layout="onepass")
+    assert onepass.resolved_layout == "onepass" and grouped.resolved_layout == "grouped"
+    assert torch.allclose(onepass(x), grouped(x), atol=1e-9)
+    if scales is None:
+        assert torch.allclose(onepass(x), qann(x), atol=1e-9)
+
+
+@pytest.mark.parametrize("encoding", ["analog", "spikes"])
+def test_stream_layout_equals_sequence_layout(encoding):
+    qann, x = quantized("cnn_small", "qcfs", levels=4)
+    qann, x = qann.double(), x.double()
+    sequence = to_if_snn(qann, 8, encoding, layout="sequence")
+    stream = to_if_snn(qann, 8, encoding, layout="stream")
+    assert torch.allclose(stream(x), sequence(x), atol=1e-12)
+    assert not any(m.streaming for m in stream.modules() if isinstance(m, IFNeuron))
+    assert to_if_snn(qann, 32).resolved_layout == "stream" and to_if_snn(qann, 4).resolved_layout == "sequence"
+
+
+def test_layout_names_are_checked():
+    qann, _ = quantized("mlp", "qcfs")
+    with pytest.raises(ValueError, match="layout for a if network must be one of"):
+        to_if_snn(qann, 4, layout="onepass")
+    with pytest.raises(ValueError, match="layout for a onespike network"):
+        to_onespike(qann, 4, layout="stream")
