@@ -39,7 +39,6 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
-from analysis.layers import ShortcutScale
 from analysis.neurons import (
     QCFS,
     BinaryActivation,
@@ -116,6 +115,8 @@ class Stepwise(nn.Module):
         Conv/linear carry c as their bias (applied G times), batch norm as its shift; pooling and
         flatten are linear (c = 0). Any other module is evaluated once more on zeros to get c.
         """
+        from analysis.layers import ShortcutScale  # layers builds on this module: import late
+
         m = self.module
         if isinstance(m, nn.Conv2d | nn.Linear):
             bias = None if m.bias is None else m.bias * groups
