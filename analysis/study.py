@@ -33,7 +33,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from analysis.convert import round_thresholds_pow2, to_if_snn, to_onespike
+from analysis import distributed
+from analysis.convert import round_thresholds_pow2, to_binary, to_if_snn, to_onespike, to_quantized
 from analysis.counting import count_events
 from analysis.data import DataSplit, load_dataset
 from analysis.models import build_model, unknown_name_message
@@ -52,6 +53,11 @@ __all__ = [
 ]
 
 METHODS = ("ann", "qcfs", "cq", "if", "onespike", "bnn")
+
+
+#: Evaluation batch size: fixed, so that batch boundaries (and therefore every sample's arithmetic)
+#: are the same in one process and under torchrun.
+EVAL_BATCH = 256
 
 
 class RunFolderError(ValueError):
@@ -200,8 +206,10 @@ class _Cache:
         path = self.root / f"{key}.json"
         if path.is_file():
             return json.loads(path.read_text())
-        value = compute()
-        atomic_write_text(path, json.dumps(value, sort_keys=True))
+        value = compute()  # under torchrun every rank computes its share; the result is the same on all
+        if distributed.is_main():
+            atomic_write_text(path, json.dumps(value, sort_keys=True))
+        distributed.barrier()
         return value
 
     def checkpoint(self, key: str) -> Path:
@@ -233,16 +241,22 @@ def _evaluate_and_count(
     net: nn.Module, split: DataSplit, method: str, config: StudyConfig, meta: dict[str, Any]
 ) -> dict[str, Any]:
     """Accuracy over the whole test set (plain forward passes) and one ledger averaged over the
-    first ``count_samples`` test samples (instrumented passes)."""
+    first ``count_samples`` test samples (instrumented passes). Under torchrun each rank takes its
+    share of the batches and the results are summed over ranks."""
     net.eval()
     with torch.no_grad():
+        counted = list(distributed.shard(_loader_batches(split.test, EVAL_BATCH, config.count_samples)))
         with count_events(net, method=method, **meta) as ledger:
-            for x, _ in _loader_batches(split.test, 256, config.count_samples):
+            for x, _ in counted:
                 net(x)
+            if not counted:  # this rank has no batch: an empty one still records the layers
+                net(split.test[0][0].unsqueeze(0)[:0])
         correct, total = 0, 0
-        for x, y in _loader_batches(split.test, 256, None):
+        for x, y in distributed.shard(_loader_batches(split.test, EVAL_BATCH, None)):
             correct += int((net(x).argmax(1) == y).sum())
             total += len(y)
+    correct, total = (int(v) for v in distributed.all_reduce_sum([correct, total]))
+    ledger = distributed.all_reduce_ledger(ledger)
     return {"accuracy": correct / total, "samples": total, "ledger": ledger.to_dict()}
 
 
@@ -251,11 +265,13 @@ def _max_logit_gap(a: nn.Module, b: nn.Module, split: DataSplit) -> dict[str, fl
     a64, b64 = copy.deepcopy(a).double().eval(), copy.deepcopy(b).double().eval()
     gap, agree, total = 0.0, 0, 0
     with torch.no_grad():
-        for x, _ in _loader_batches(split.test, 256, None):
+        for x, _ in distributed.shard(_loader_batches(split.test, EVAL_BATCH, None)):
             la, lb = a64(x.double()), b64(x.double())
             gap = max(gap, float((la - lb).abs().max()))
             agree += int((la.argmax(1) == lb.argmax(1)).sum())
             total += len(x)
+    (gap,) = distributed.all_reduce_max([gap])
+    agree, total = distributed.all_reduce_sum([agree, total])
     return {"max_abs_logit_diff": gap, "agreement": agree / total}
 
 
@@ -294,6 +310,12 @@ class Study:
         self.cache = _Cache(self.out / "cache")
 
     def _claim_folder(self, force: bool) -> None:
+        distributed.init_from_env(self.config.device)
+        with distributed.main_first():
+            if distributed.is_main():
+                self._claim_folder_main(force)
+
+    def _claim_folder_main(self, force: bool) -> None:
         marker = self.out / "config.json"
         if marker.is_file():
             try:
@@ -326,16 +348,19 @@ class Study:
         torch.manual_seed(seed)
         model = build_model(arch, split.num_classes, split.in_channels, split.image_size, **cfg.options_for(arch))
         if method in ("qcfs", "cq"):
-            from analysis.convert import to_quantized
-
             model = to_quantized(model, cfg.levels, method)
         elif method == "bnn":
-            from analysis.convert import to_binary
-
             model = to_binary(model)
-        if path.is_file():
-            load_checkpoint(path, model, expected_arch=arch)
-            return model.eval()
+        with distributed.main_first():  # rank 0 trains and saves; the other ranks load its checkpoint
+            if path.is_file():
+                load_checkpoint(path, model, expected_arch=arch)
+                return model.eval()
+            if not distributed.is_main():
+                raise RuntimeError(f"rank {distributed.rank()}: checkpoint {path} was not written by rank 0")
+            return self._train(model, arch, method, parent, split, seed, path)
+
+    def _train(self, model, arch, method, parent, split, seed, path) -> nn.Module:
+        cfg = self.config
         torch.manual_seed(seed)
         if method == "ann":
             train_ann(model, split.train, self._train_config(cfg.epochs_ann, cfg.lr, seed))
@@ -357,7 +382,7 @@ class Study:
         units: list[dict[str, Any]] = []
         equivalence: list[dict[str, Any]] = []
         plan = self._plan()
-        bar = tqdm(total=len(plan), desc="study", disable=not self.progress)
+        bar = tqdm(total=len(plan), desc="study", disable=not self.progress or not distributed.is_main())
         for arch in cfg.archs:
             ann = self._model(arch, split, "ann")
             parents: dict[str, nn.Module] = {"ann": ann}
@@ -375,8 +400,10 @@ class Study:
                 bar.update(1)
         bar.close()
         tables = self._tables(units, equivalence, energy_models, split)
-        for name, frame in tables.items():
-            _atomic_csv(frame, self.out / f"{name}.csv")
+        if distributed.is_main():
+            for name, frame in tables.items():
+                _atomic_csv(frame, self.out / f"{name}.csv")
+        distributed.barrier()
         return tables
 
     def _plan(self) -> list[dict[str, Any]]:
@@ -576,7 +603,7 @@ def run_study(config: StudyConfig, out: str | os.PathLike, force: bool = False, 
 
         raise ValueError(unknown_name_message("data set", config.data, list(DATASETS)))
     tables = Study(config, out, force=force, progress=progress).run()
-    if report:
+    if report and distributed.is_main():
         from analysis.report import write_report
 
         write_report(out)
