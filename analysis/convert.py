@@ -271,12 +271,21 @@ class SpikingNetwork(nn.Module):
         return self.steps if self.method == "onespike" else 1
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() < 2:
-            raise ValueError(f"{self.method} network expects a batch [B, ...]; got shape {tuple(x.shape)}")
-        check_finite("network", x)
+        self._check_input(x)
         if self.resolved_layout == "stream":
             return self._forward_stream(x)
         return self.body(x)
+
+    def _check_input(self, x: Tensor) -> None:
+        """A clear error for input of the wrong rank or channel count, or holding NaN/Inf."""
+        first = next((m for m in self.body.modules() if isinstance(m, nn.Conv2d | nn.Linear)), None)
+        if isinstance(first, nn.Conv2d) and (x.dim() != 4 or x.shape[1] != first.in_channels):
+            raise ValueError(
+                f"{self.method} network expects images [B, {first.in_channels}, H, W]; got shape {tuple(x.shape)}"
+            )
+        if x.dim() < 2:
+            raise ValueError(f"{self.method} network expects a batch [B, ...]; got shape {tuple(x.shape)}")
+        check_finite("network", x)
 
     def _flat_program(self) -> list[nn.Module]:
         items: list[nn.Module] = []
