@@ -1,8 +1,41 @@
 """Hardware energy models: price an :class:`~energy_models.ledger.EventLedger` in picojoules.
 
 Knows nothing of torch or ``analysis``: it only reads ledgers (plain numbers) and TOML tables.
+
+>>> from energy_models import get_model, available_models
+>>> report = get_model("sata").price(ledger)            # doctest: +SKIP
+>>> report.total_pj, report.by_component(), report.by_layer()   # doctest: +SKIP
+
+Models (``available_models()`` lists them with sources and assumptions): ``flops45nm`` (the
+literature's FLOP model), ``flops45nm_memory``, ``sata``, ``sata_gated``, ``sata_hw``, ``spikesim``,
+``spikesim_event``, ``weight_stationary``, ``loihi``, ``lemaire``; or a path to a user ``.toml``
+table (format in :mod:`energy_models.table` and :mod:`energy_models.user`, example in
+``energy_models/tables/example_user_chip.toml``). Sensitivity sweeps and the break-even sparsity
+are in :mod:`energy_models.sensitivity`.
 """
 
+from energy_models.base import EnergyModel
 from energy_models.ledger import EVENTS, EventLedger, LayerEvents, LedgerError
+from energy_models.registry import MODEL_NAMES, available_models, get_model, load_table, register_model
+from energy_models.report import COMPONENTS, EnergyReport, LayerCost
+from energy_models.table import ACCEPTED_UNITS, EnergyTable, EnergyTableError, read_table
 
-__all__ = ["EVENTS", "EventLedger", "LayerEvents", "LedgerError"]
+__all__ = [
+    "ACCEPTED_UNITS",
+    "COMPONENTS",
+    "EVENTS",
+    "MODEL_NAMES",
+    "EnergyModel",
+    "EnergyReport",
+    "EnergyTable",
+    "EnergyTableError",
+    "EventLedger",
+    "LayerCost",
+    "LayerEvents",
+    "LedgerError",
+    "available_models",
+    "get_model",
+    "load_table",
+    "read_table",
+    "register_model",
+]

@@ -1,0 +1,204 @@
+"""What every hardware model shares: the protocol, a table-driven base class and layer facts.
+
+A model is a small class: a validated :class:`~energy_models.table.EnergyTable` of constants plus a
+``price_layer`` function from one ledger record to a ``{component: pJ}`` breakdown. The base class
+loops over the layers, warns about ledger content the model does not price (``unsupported``
+modules, events no rule of the model used), and assembles the :class:`EnergyReport`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from energy_models.ledger import EVENTS, EventLedger, LayerEvents
+from energy_models.report import EnergyReport, LayerCost
+from energy_models.table import EnergyTable
+
+#: Methods whose neurons keep a membrane potential and emit spikes.
+SPIKING_METHODS: tuple[str, ...] = ("if", "onespike")
+#: Event names that describe data movement (priced by models from shape facts, with their own reuse).
+MEMORY_EVENTS: tuple[str, ...] = ("weight_reads", "input_reads", "output_writes", "vmem_reads", "vmem_writes")
+#: Layer kinds holding synapses.
+SYNAPTIC_KINDS: tuple[str, ...] = ("conv", "linear")
+
+
+@runtime_checkable
+class EnergyModel(Protocol):
+    """A hardware model: ``name``, ``provenance`` (paper, repository, technology node, assumptions,
+    options) and ``price(ledger) -> EnergyReport``."""
+
+    name: str
+    provenance: dict[str, Any]
+
+    def price(self, ledger: EventLedger) -> EnergyReport: ...
+
+
+# -- layer facts ---------------------------------------------------------------------------------
+def prod(values: Iterable[float]) -> float:
+    out = 1.0
+    for v in values:
+        out *= float(v)
+    return out
+
+
+def spatial(shape: Sequence[int]) -> float:
+    """H*W of a (C, H, W) shape; 1 for (F,) or an empty shape."""
+    return prod(shape[1:]) if len(shape) >= 2 else 1.0
+
+
+def in_elements(layer: LayerEvents) -> float:
+    """Input values per sample per step (from ``in_shape``; else ``in_channels``)."""
+    return prod(layer.in_shape) if layer.in_shape else float(layer.in_channels)
+
+
+def out_elements(layer: LayerEvents) -> float:
+    """Output values per sample per step (from ``out_shape``; else ``neurons``)."""
+    return prod(layer.out_shape) if layer.out_shape else float(layer.neurons)
+
+
+def kernel_area(layer: LayerEvents) -> float:
+    """k_h * k_w of a conv layer (1 for a linear layer or when not recorded)."""
+    return prod(layer.kernel_size) if layer.kernel_size else 1.0
+
+
+def weight_count(layer: LayerEvents) -> float:
+    """Weights of the layer: ``synapses``, else C_in * C_out * k_h * k_w."""
+    if layer.synapses > 0:
+        return layer.synapses
+    return float(layer.in_channels * layer.out_channels) * kernel_area(layer)
+
+
+def fan_in(layer: LayerEvents) -> float:
+    """Synapses per output neuron: ``synapses / out_channels`` (right for grouped convs too)."""
+    if layer.out_channels > 0 and weight_count(layer) > 0:
+        return weight_count(layer) / layer.out_channels
+    return float(layer.in_channels) * kernel_area(layer)
+
+
+def dense_ops_per_step(layer: LayerEvents) -> float:
+    """Synaptic operations of one step (one group) if every input were non-zero."""
+    return out_elements(layer) * fan_in(layer)
+
+
+def steps(layer: LayerEvents) -> int:
+    """Sequential timesteps x parallel groups the layer ran."""
+    return int(layer.timesteps) * int(layer.groups)
+
+
+def spike_input(layer: LayerEvents) -> bool:
+    """Whether the layer's input is a spike train (recorded flag, or ACs without MACs)."""
+    return bool(layer.input_spiking or (layer.ac > 0 and layer.mac == 0))
+
+
+def active_input_fraction(layer: LayerEvents) -> float | None:
+    """Fraction of input values that were non-zero (over steps/groups); None if not recorded."""
+    if layer.input_elements <= 0:
+        return None
+    return min(1.0, layer.input_nonzero / layer.input_elements)
+
+
+def bits(value: int, default: float) -> float:
+    """A recorded bit width, or ``default`` where the ledger left it 0."""
+    return float(value) if value and value > 0 else float(default)
+
+
+# -- the table-driven base -------------------------------------------------------------------------
+class TableModel:
+    """Base of the built-in models: a table, options, and a per-layer pricing function.
+
+    Subclasses set ``NAME``, ``TABLE`` (the packaged table's stem), ``REQUIRED`` (constant keys),
+    ``ASSUMPTIONS`` and implement :meth:`price_layer`, which adds pJ to ``cost`` and returns the
+    names of the ledger events it accounted for (priced, or deliberately covered by another term).
+    """
+
+    NAME: ClassVar[str] = ""
+    TABLE: ClassVar[str] = ""
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+    ASSUMPTIONS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, table: EnergyTable | None = None, name: str | None = None, **options: Any) -> None:
+        from energy_models.table import builtin_table
+
+        self.table = table if table is not None else builtin_table(self.TABLE)
+        self.table.require(self.REQUIRED)
+        self.options = self._check_options(options)
+        self.name = name or self.NAME
+
+    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return dict(options)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        meta = self.table.meta
+        return {
+            "name": self.name,
+            "title": meta.get("title", ""),
+            "paper": meta.get("paper", ""),
+            "repository": meta.get("repository", ""),
+            "technology": meta.get("technology", ""),
+            "assumptions": [*self.ASSUMPTIONS, *meta.get("assumptions", [])],
+            "options": dict(self.options),
+            "table": self.table.path,
+        }
+
+    def price(self, ledger: EventLedger) -> EnergyReport:
+        if not isinstance(ledger, EventLedger):
+            raise TypeError(f"price() needs an EventLedger, got {type(ledger).__name__}")
+        warnings: list[str] = []
+        if ledger.unsupported:
+            listed = ", ".join(f"{path} ({kind})" for path, kind in ledger.unsupported[:5])
+            more = f" and {len(ledger.unsupported) - 5} more" if len(ledger.unsupported) > 5 else ""
+            warnings.append(f"{len(ledger.unsupported)} module(s) no counting rule covered are missing from the "
+                            f"energy: {listed}{more}")
+        self.prepare(ledger, warnings)
+        costs, unpriced = [], defaultdict(float)
+        unpriced_kinds: dict[str, set[str]] = defaultdict(set)
+        for index, layer in enumerate(ledger.layers):
+            cost = LayerCost(layer.name, layer.kind)
+            consumed = set(self.price_layer(ledger, index, layer, cost, warnings))
+            for event in EVENTS:
+                count = getattr(layer, event)
+                if count > 0 and event not in consumed:
+                    unpriced[event] += count
+                    unpriced_kinds[event].add(layer.kind)
+            costs.append(cost)
+        if unpriced:
+            listed = ", ".join(f"{e}={unpriced[e]:.4g} ({'/'.join(sorted(unpriced_kinds[e]))})" for e in EVENTS
+                               if e in unpriced)
+            warnings.append(f"{self.name} does not price these events (per inference): {listed}")
+        return EnergyReport(model=self.name, method=ledger.method, layers=costs, provenance=self.provenance,
+                            warnings=list(dict.fromkeys(warnings)), timesteps=ledger.timesteps,
+                            groups=ledger.groups)
+
+    def prepare(self, ledger: EventLedger, warnings: list[str]) -> None:
+        """Hook for ledger-wide facts (nothing by default)."""
+
+    def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
+                    warnings: list[str]) -> Iterable[str]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, options={self.options!r})"
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    if value not in choices:
+        raise ValueError(f"{name} = {value!r}; expected one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def check_fraction(name: str, value: Any) -> float:
+    value = float(value)
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} = {value!r}; expected a number in [0, 1]")
+    return value
+
+
+def check_nonneg(name: str, value: Any) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} = {value!r}; expected a finite number >= 0")
+    return value

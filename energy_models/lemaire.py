@@ -1,0 +1,135 @@
+"""``lemaire``: the memory-aware analytical model of Lemaire et al., ICONIP 2022 (arXiv 2210.13107).
+
+E_add = 0.1 pJ, E_mul = 3.1 pJ (Horowitz int32); a memory access to a store of N elements of b
+bits costs E_RAM(N, b) = 1.09e-5 * N * b + 13.2 pJ. With theta_in input spikes and theta_out output
+spikes per inference, a spiking conv layer (C_out channels, k x k kernel, stride S, H_out x W_out
+output, T = timesteps x groups neuron updates per neuron) costs:
+
+- weight reads ``theta_in * C_out * k^2`` at E_RAM(weights, weight_bits)      -> ``weight_memory``
+- potential writes ``theta_in * C_out * k^2 + C_out * H_out * W_out`` at
+  E_RAM(C_out * H_out * W_out, vmem bits)                                       -> ``membrane_memory``
+- accumulates ``theta_in * ceil(k/S)^2 * C_out`` (synaptic)                     -> ``compute``
+  and ``T * C_out * H_out * W_out + theta_out`` (leak/threshold, reset)         -> ``neuron``
+- addressing ``2 theta_in`` MACs + ``theta_in * k^2`` adds                     -> ``interconnect``
+- input reads ``theta_in`` and output writes ``theta_out`` (1-bit events) at
+  E_RAM(input / output map size, 1)                                            -> ``activation_memory``
+
+A fully connected layer uses N_out in place of C_out * k^2 (and of ceil(k/S)^2 * C_out). theta_in
+is the layer's ``input_nonzero`` (estimated from ``ac`` with a warning when not recorded); theta_out
+is the ``spikes`` of the next neuron record. Layers without spike input (the first layer, ANNs)
+are ANN layers: ``mac`` multiply-adds, every weight read once per MAC, each input read and each
+output written once per step (outputs into potentials for SNN methods). Neuron records are covered by
+the layer terms above; pool/residual adds are priced as adds (their memory is not modelled: warned).
+
+OneSpike: groups are parallel work in one timestep with no membrane carried; theta counts every
+group's spikes and T = G updates per neuron (the formula has no weight-fetch sharing: weights are
+read per spike, as for any SNN in this model).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from energy_models.base import (
+    SPIKING_METHODS,
+    SYNAPTIC_KINDS,
+    TableModel,
+    bits,
+    in_elements,
+    kernel_area,
+    out_elements,
+    spike_input,
+    weight_count,
+)
+from energy_models.ledger import EventLedger, LayerEvents
+from energy_models.report import LayerCost
+
+
+class Lemaire(TableModel):
+    NAME = "lemaire"
+    TABLE = "lemaire"
+    REQUIRED = ("e_add", "e_mul", "ram_per_element_bit", "ram_offset", "data_bits")
+    ASSUMPTIONS = (
+        "Lemaire et al. 2022 formulas: per-spike weight reads and potential writes, E_RAM = 1.09e-5*N*b + 13.2 pJ",
+        "int32 arithmetic (E_add 0.1, E_mul 3.1 pJ); 32-bit data where the ledger records no width",
+        "ANN layers read every weight once per MAC; inputs read and outputs written once per step",
+        "OneSpike: groups are parallel work in one timestep, no membrane carried; every group's spikes counted",
+    )
+
+    def _check_options(self, options):
+        if options:
+            raise ValueError(f"lemaire takes no options, got {sorted(options)}")
+        return {}
+
+    def e_ram(self, elements: float, width: float) -> float:
+        t = self.table
+        return t.pj("ram_per_element_bit") * elements * width + t.pj("ram_offset")
+
+    def prepare(self, ledger: EventLedger, warnings: list[str]) -> None:
+        # theta_out of each synaptic layer: the spikes of the first neuron record after it
+        self._theta_out: dict[int, float] = {}
+        pending: int | None = None
+        for i, layer in enumerate(ledger.layers):
+            if layer.kind in SYNAPTIC_KINDS:
+                pending = i
+                self._theta_out[i] = 0.0
+            elif layer.kind == "neuron" and pending is not None:
+                self._theta_out[pending] = layer.spikes
+                pending = None
+
+    def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
+                    warnings: list[str]) -> Iterable[str]:
+        t = self.table
+        e_add, e_mul, db = t.pj("e_add"), t.pj("e_mul"), t.value("data_bits")
+        consumed = {"spikes"}
+        if layer.kind not in SYNAPTIC_KINDS:
+            if layer.kind == "neuron":
+                return consumed | {"add", "cmp", "shift", "mask", "mul", "mod", "vmem_reads", "vmem_writes",
+                                   "input_reads", "output_writes"}
+            cost.add("compute", layer.add * e_add + (layer.mul + layer.mod) * e_mul)
+            return consumed | {"add", "mul", "mod"}
+        consumed |= {"mac", "ac", "add", "weight_reads", "input_reads", "output_writes"}
+        wb = bits(layer.weight_bits, db)
+        W = weight_count(layer)
+        n_out = out_elements(layer)
+        steps = layer.timesteps * layer.groups
+        vb = db
+        if not spike_input(layer):
+            ab, ob = bits(layer.act_bits, db), bits(layer.out_bits, db)
+            cost.add("compute", layer.mac * (e_mul + e_add) + layer.add * e_add)
+            cost.add("weight_memory", layer.mac * self.e_ram(W, wb))
+            cost.add("activation_memory", in_elements(layer) * steps * self.e_ram(in_elements(layer), ab))
+            target = "membrane_memory" if ledger.method in SPIKING_METHODS else "activation_memory"
+            cost.add(target, n_out * steps * self.e_ram(n_out, vb if target == "membrane_memory" else ob))
+            return consumed
+        if layer.input_elements > 0:
+            theta_in = layer.input_nonzero
+        else:
+            reach = layer.out_channels * kernel_area(layer) / max(1, layer.stride[0] if layer.stride else 1) ** 2 \
+                if layer.kind == "conv" else n_out
+            theta_in = layer.ac / reach if reach > 0 else 0.0
+            warnings.append(f"lemaire: layer {layer.name!r} records no input activity; input spikes estimated from ac")
+        theta_out = self._theta_out.get(index, 0.0)
+        if layer.kind == "conv":
+            k = math.sqrt(kernel_area(layer))
+            s = layer.stride[0] if layer.stride else 1
+            c_out = float(layer.out_channels)
+            fan_out = c_out * k * k
+            synaptic_adds = theta_in * math.ceil(k / s) ** 2 * c_out
+            address_adds = theta_in * k * k
+        else:
+            fan_out = n_out
+            synaptic_adds = theta_in * n_out
+            address_adds = theta_in
+        weight_reads = theta_in * fan_out
+        potential_writes = theta_in * fan_out + n_out
+        cost.add("weight_memory", weight_reads * self.e_ram(W, wb))
+        cost.add("membrane_memory", potential_writes * self.e_ram(n_out, vb))
+        cost.add("compute", synaptic_adds * e_add + layer.add * e_add)
+        cost.add("neuron", (steps * n_out + theta_out) * e_add)
+        cost.add("interconnect", 2 * theta_in * (e_mul + e_add) + address_adds * e_add)
+        cost.add("activation_memory", theta_in * self.e_ram(in_elements(layer), 1) + theta_out * self.e_ram(n_out, 1))
+        cost.details.update(theta_in=theta_in, theta_out=theta_out, weight_reads=weight_reads,
+                            potential_writes=potential_writes)
+        return consumed

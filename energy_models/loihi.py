@@ -1,0 +1,97 @@
+"""``loihi``: per-event neuromorphic cost (Davies et al., IEEE Micro 2018, Table 2, 14 nm)::
+
+    E = synops x 23.6 + active_updates x 81 + inactive_updates x 52
+        + spikes x (1.7 + hops_per_spike x ((1 - ns) x 3.0 + ns x 4.0))          [pJ]
+
+What is counted:
+
+- synops (``compute``, includes the synaptic memory read): the ``ac`` of conv/linear records; the
+  ``add`` of pool and residual records (sum-pooling and shortcuts are synapses on Loihi). ``mac``
+  (a non-binary input: the first layer's pixels, every ANN layer) is priced as one synop each with
+  a warning: Loihi 1 carries binary spikes only, so such a layer must be encoded first.
+- neuron updates (``neuron``, includes the compartment state): ``neurons x timesteps x groups`` per
+  neuron record; a fraction ``active_fraction`` (default 1: in a dense conv net nearly every neuron
+  receives input every step) is active, the rest inactive. The record's own add/cmp/shift/... are
+  part of the update cost (not priced twice), as are its membrane reads/writes.
+- spikes (``interconnect``): every emitted spike costs the within-tile energy plus
+  ``hops_per_spike`` tile hops (default 1, an explicit assumption), a fraction
+  ``north_south_fraction`` (default 0.5) of them north-south.
+- ``xnor``/``popcount`` (BNN) cannot run on Loihi: unpriced, with a warning.
+
+OneSpike: the G groups are parallel work in one timestep with no membrane carried between steps;
+Loihi has no PSG unit, so PSG runs as G neuron updates (the exact equivalent: a soft-reset IF fed
+the constant current for G steps), and the G spike maps are G times the synops and spikes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from energy_models.base import SPIKING_METHODS, SYNAPTIC_KINDS, TableModel, check_fraction, check_nonneg
+from energy_models.ledger import EventLedger, LayerEvents
+from energy_models.report import LayerCost
+
+
+class Loihi(TableModel):
+    NAME = "loihi"
+    TABLE = "loihi"
+    REQUIRED = ("synop", "neuron_active", "neuron_inactive", "spike_in_tile", "hop_east_west", "hop_north_south",
+                "hops_per_spike", "north_south_fraction")
+    ASSUMPTIONS = (
+        "per-event costs of Davies et al. 2018 Table 2 (pre-silicon): synop 23.6, neuron update 81 active / 52 "
+        "inactive, spike 1.7 pJ in tile, tile hop 3.0 (E-W) / 4.0 (N-S) pJ",
+        "tile hops per spike and their north-south share are explicit parameters (defaults 1 and 0.5)",
+        "every neuron update is active unless active_fraction < 1",
+        "non-binary inputs (mac) priced as one synop each, with a warning (Loihi 1 carries binary spikes)",
+        "OneSpike: G groups are parallel work in one timestep, no membrane carried; PSG runs as G neuron updates",
+    )
+
+    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(options) - {"hops_per_spike", "north_south_fraction", "active_fraction"})
+        if unknown:
+            raise ValueError(f"loihi: unknown option(s) {unknown}; options: hops_per_spike, north_south_fraction, "
+                             "active_fraction")
+        t = self.table
+        return {
+            "hops_per_spike": check_nonneg("hops_per_spike", options.get("hops_per_spike", t.value("hops_per_spike"))),
+            "north_south_fraction": check_fraction(
+                "north_south_fraction", options.get("north_south_fraction", t.value("north_south_fraction"))),
+            "active_fraction": check_fraction("active_fraction", options.get("active_fraction", 1.0)),
+        }
+
+    def spike_pj(self) -> float:
+        t, ns = self.table, self.options["north_south_fraction"]
+        hop = (1 - ns) * t.pj("hop_east_west") + ns * t.pj("hop_north_south")
+        return t.pj("spike_in_tile") + self.options["hops_per_spike"] * hop
+
+    def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
+                    warnings: list[str]) -> Iterable[str]:
+        t = self.table
+        consumed: set[str] = set()
+        if layer.kind in SYNAPTIC_KINDS or layer.kind in ("pool", "add"):
+            synops = layer.ac + layer.mac + (layer.add if layer.kind in ("pool", "add") else 0.0)
+            cost.add("compute", synops * t.pj("synop"))
+            cost.details["synops"] = synops
+            consumed |= {"ac", "mac", "weight_reads", "input_reads", "output_writes"}
+            if layer.kind in ("pool", "add"):
+                consumed.add("add")
+            if layer.mac > 0:
+                warnings.append("loihi: non-binary inputs (mac) priced as one synaptic op each; Loihi 1 carries binary "
+                                "spikes only, so those layers need an input encoding")
+        if layer.kind == "neuron":
+            spiking = ledger.method in SPIKING_METHODS or layer.output_spiking
+            if not spiking:
+                warnings.append("loihi: ANN activation functions priced as neuron updates (Loihi has no graded "
+                                "activations)")
+            updates = layer.neurons * layer.timesteps * layer.groups
+            active = updates * self.options["active_fraction"]
+            cost.add("neuron", active * t.pj("neuron_active") + (updates - active) * t.pj("neuron_inactive"))
+            cost.add("interconnect", layer.spikes * self.spike_pj())
+            cost.details.update(neuron_updates=updates, spikes=layer.spikes)
+            consumed |= {"spikes", "add", "cmp", "shift", "mask", "mul", "mod", "vmem_reads", "vmem_writes",
+                         "input_reads", "output_writes"}
+        elif layer.spikes > 0:
+            cost.add("interconnect", layer.spikes * self.spike_pj())
+            consumed.add("spikes")
+        return consumed

@@ -1,0 +1,193 @@
+"""``sata``: SATA, a systolic-array SNN accelerator, in the analytical form of its TCAD paper.
+
+Per conv/linear layer (C in, K out channels, R x S kernel, H x W input, E x E output, T sequential
+timesteps, G parallel groups, b = 8 the spike word width, all energies of 16-bit units scaled by
+bits/16, as in SATA_Sim ``get_workload.py``)::
+
+    DRAM   = K*C*R*S [weights, once] + T*K*E^2 [membrane] + T*G*C*H*W/b [input spikes]   (accesses)
+    GLB    = 2 x DRAM (each datum written into and read out of the global buffer)
+    spad   = 2*(K*C*R*S + T*G*C*H*W/b)
+    spike-MACs (AND gate + accumulator) = dense ops x T x G       (gated=True: the exact ``ac`` count)
+    MACs (multiplier + accumulator)     = ``mac``                 (analog-input layers, ANNs)
+
+Counted exactly where the ledger has it: ``ac`` (gated) and ``mac``. Inputs that are not spikes
+(``act_bits`` > 1: ANN layers, the first layer) move as ``act_bits``-wide values instead of 1-bit
+spikes; an ANN layer's K*E^2 term is its output activation (``activation_memory``), an SNN layer's
+is the membrane potential read and written every timestep whatever the spike activity
+(``membrane_memory``). DRAM traffic goes to ``dram``; GLB + scratchpad weight traffic to
+``weight_memory``; spike/activation traffic to ``activation_memory``.
+
+Neuron records: per neuron update (neurons x T x G, spiking methods) the LIF unit's 2 mux + 3
+registers, plus the record's own ``add``/``cmp``/``shift``/``mask`` (AND) and ``mul``/``mod``
+(a multiplier) at the 16-bit unit energies scaled by ``vmem_bits``/16; their ``vmem_*`` and
+``output_writes`` are the conv layer's membrane and the next layer's input terms above (not priced
+twice). ``add`` of pool/residual records is priced as adds; their memory traffic is not modelled
+(reported in ``warnings``). ``xnor``/``popcount`` per bit at AND/16 and add/16 (derived).
+
+OneSpike: the G groups are parallel work in one timestep (T = 1): they share one weight fetch
+(weights reused across groups as across a batch) and carry no membrane state, so the membrane term
+is K*E^2 once; each group's input spike map is moved (T*G*C*H*W/b); PSG logic is priced from the
+record's add/cmp/shift/mask counts with the same units.
+
+``variant="hw_kernels"`` (model ``sata_hw``): spike-MAC = 8-bit AND + 8-bit adder + 16-bit register,
+MAC = 8-bit multiplier + 8-bit adder + 16-bit register, compare = 16-bit comparator, add = 8-bit
+adder x width/8, from the mW powers of ``hw_kernels.py`` at 400 MHz; GLB/DRAM from the CACTI
+numbers of ``memory-energy-components.yaml`` (membrane in a 32 KB buffer like GLB-spike); scratchpad
+from the TCAD value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from energy_models.base import (
+    SPIKING_METHODS,
+    SYNAPTIC_KINDS,
+    TableModel,
+    bits,
+    check_choice,
+    dense_ops_per_step,
+    in_elements,
+    out_elements,
+    spike_input,
+    weight_count,
+)
+from energy_models.ledger import EventLedger, LayerEvents
+from energy_models.report import LayerCost
+
+
+class Sata(TableModel):
+    NAME = "sata"
+    TABLE = "sata"
+    REQUIRED = (
+        "clock", "unit_bits", "spike_word_bits", "membrane_bits", "weight_bits", "mul_16b", "acc_16b", "add_16b",
+        "and_16b", "comp_16b", "mux_16b", "reg_16b", "shift_16b", "dram_16b", "glb_16b", "spad_16b",
+    )
+    ASSUMPTIONS = (
+        "timesteps are processed sequentially; weights come from DRAM once per layer and are reused across steps "
+        "(TCAD analytical form)",
+        "every neuron's membrane potential is written to and read from the GLB (and DRAM) every timestep, "
+        "whatever the spike activity",
+        "the AND-gate datapath skips no work for zero spikes unless gated=True (then only the counted ACs)",
+        "energies of 16-bit units scale by bits/16; spikes packed 8 per word",
+        "OneSpike: G groups run in parallel in one timestep, share one weight fetch and carry no membrane state; "
+        "PSG logic priced with the same comparator/adder/shift units",
+        "pool and residual layers: adds only (their memory traffic is not in the TCAD form)",
+    )
+    HW_REQUIRED = (
+        "hw_and_8b", "hw_adder_8b", "hw_comparator_16b", "hw_register_16b", "hw_multiplier_8b", "glb_weight_read",
+        "glb_weight_write", "glb_spike_read", "glb_spike_write", "dram_read_128b",
+    )
+
+    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(options) - {"gated", "variant"})
+        if unknown:
+            raise ValueError(f"sata: unknown option(s) {unknown}; options: gated, variant")
+        out = {"gated": bool(options.get("gated", False)),
+               "variant": check_choice("variant", options.get("variant", "tcad"), ["tcad", "hw_kernels"])}
+        if out["variant"] == "hw_kernels":
+            self.table.require(self.HW_REQUIRED)
+        return out
+
+    # -- unit energies -----------------------------------------------------------------------------
+    def _u(self, key: str, width: float) -> float:
+        """A 16-bit unit of the TCAD table scaled to ``width`` bits."""
+        return self.table.pj(f"{key}_16b") * width / self.table.value("unit_bits")
+
+    def spike_mac_pj(self, wb: float) -> float:
+        if self.options["variant"] == "hw_kernels":
+            t = self.table
+            return (t.pj("hw_and_8b") + t.pj("hw_adder_8b")) * wb / 8 + t.pj("hw_register_16b")
+        return self._u("acc", wb) + self._u("and", wb)
+
+    def mac_pj(self, wb: float) -> float:
+        if self.options["variant"] == "hw_kernels":
+            t = self.table
+            return (t.pj("hw_multiplier_8b") + t.pj("hw_adder_8b")) * wb / 8 + t.pj("hw_register_16b")
+        return self._u("mul", wb) + self._u("acc", wb)
+
+    def add_pj(self, width: float) -> float:
+        if self.options["variant"] == "hw_kernels":
+            return self.table.pj("hw_adder_8b") * width / 8
+        return self._u("add", width)
+
+    def cmp_pj(self, width: float) -> float:
+        if self.options["variant"] == "hw_kernels":
+            return self.table.pj("hw_comparator_16b") * width / 16
+        return self._u("comp", width)
+
+    def memory_per_bit(self) -> dict[str, float]:
+        """pJ per bit moved (write + read for the buffers, whose form counts 2 accesses per datum)."""
+        t, ub = self.table, self.table.value("unit_bits")
+        spad = 2 * t.pj("spad_16b") / ub
+        if self.options["variant"] == "hw_kernels":
+            def per_bit(key: str) -> float:
+                return t.pj(key) / t.constants[key].extra.get("width_bits", 32)
+
+            spike_rw = per_bit("glb_spike_read") + per_bit("glb_spike_write")
+            return {"dram": per_bit("dram_read_128b"),
+                    "glb_weight": per_bit("glb_weight_read") + per_bit("glb_weight_write"),
+                    "glb_act": spike_rw, "glb_membrane": spike_rw, "spad": spad}
+        glb = 2 * t.pj("glb_16b") / ub
+        return {"dram": t.pj("dram_16b") / ub, "glb_weight": glb, "glb_act": glb, "glb_membrane": glb, "spad": spad}
+
+    # -- pricing -----------------------------------------------------------------------------------
+    def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
+                    warnings: list[str]) -> Iterable[str]:
+        t = self.table
+        spiking = ledger.method in SPIKING_METHODS
+        wb = bits(layer.weight_bits, t.value("weight_bits"))
+        consumed = {"mac", "ac", "spikes"}
+        # synaptic work
+        spike_macs = layer.ac
+        if layer.ac > 0 and spike_input(layer) and not self.options["gated"] and layer.kind in SYNAPTIC_KINDS:
+            spike_macs = max(layer.ac, dense_ops_per_step(layer) * layer.timesteps * layer.groups)
+        cost.add("compute", layer.mac * self.mac_pj(wb) + spike_macs * self.spike_mac_pj(wb))
+        cost.details["spike_macs"] = spike_macs
+        if layer.xnor or layer.popcount:
+            cost.add("compute", layer.xnor * self._u("and", 1) + layer.popcount * self._u("add", 1))
+            consumed |= {"xnor", "popcount"}
+        if layer.kind in SYNAPTIC_KINDS:
+            cost.add("compute", layer.add * self.add_pj(16))  # bias / group-current adds in the accumulator
+            consumed.add("add")
+            self._memory(ledger, layer, cost, wb, spiking)
+            consumed |= {"weight_reads", "input_reads", "output_writes"}
+        elif layer.kind == "neuron":
+            vb = bits(layer.vmem_bits, t.value("membrane_bits"))
+            updates = layer.neurons * layer.timesteps * layer.groups if layer.output_spiking or spiking else 0.0
+            lif_overhead = 2 * self._u("mux", vb) + 3 * self._u("reg", vb)
+            cost.add("neuron", updates * lif_overhead + layer.add * self.add_pj(vb) + layer.cmp * self.cmp_pj(vb)
+                     + layer.shift * self._u("shift", vb) + layer.mask * self._u("and", vb)
+                     + (layer.mul + layer.mod) * self._u("mul", vb))
+            cost.details["neuron_updates"] = updates
+            consumed |= {"add", "cmp", "shift", "mask", "mul", "mod", "vmem_reads", "vmem_writes", "output_writes",
+                         "input_reads"}
+        else:
+            width = bits(layer.out_bits, 16)
+            cost.add("compute", layer.add * self.add_pj(width) + layer.cmp * self.cmp_pj(width)
+                     + layer.shift * self._u("shift", width) + layer.mask * self._u("and", width)
+                     + (layer.mul + layer.mod) * self._u("mul", width))
+            consumed |= {"add", "cmp", "shift", "mask", "mul", "mod"}
+        return consumed
+
+    def _memory(self, ledger: EventLedger, layer: LayerEvents, cost: LayerCost, wb: float, spiking: bool) -> None:
+        t = self.table
+        per_bit = self.memory_per_bit()
+        T, G = layer.timesteps, layer.groups
+        w_bits = weight_count(layer) * wb
+        if spike_input(layer):
+            a = 1.0
+        else:
+            a = bits(layer.act_bits, t.value("spike_word_bits"))
+        in_bits = T * G * in_elements(layer) * a
+        if spiking:
+            ob, out_component = t.value("membrane_bits"), "membrane_memory"
+        else:
+            ob, out_component = bits(layer.out_bits, t.value("spike_word_bits")), "activation_memory"
+        out_bits = T * out_elements(layer) * ob
+        cost.add("dram", (w_bits + in_bits + out_bits) * per_bit["dram"])
+        cost.add("weight_memory", w_bits * (per_bit["glb_weight"] + per_bit["spad"]))
+        cost.add("activation_memory", in_bits * (per_bit["glb_act"] + per_bit["spad"]))
+        cost.add(out_component, out_bits * (per_bit["glb_membrane"] if spiking else per_bit["glb_act"]))
+        cost.details.update(weight_bits_moved=w_bits, input_bits_moved=in_bits, output_bits_moved=out_bits)

@@ -1,0 +1,130 @@
+"""``spikesim``: SpikeSim, a compute-in-memory (crossbar) SNN accelerator (Moitra et al., TCAD 2023).
+
+Dense mode reproduces the reference code (``ela_spikesim.py``, ``compute_energy``). For a conv
+layer with C_in input and C_out output channels, kernel k_h x k_w, crossbar size X (64), output
+H_out x W_out and T timesteps::
+
+    PE cycles     = ceil(C_in/X) * ceil(C_out/X) * H_out * W_out * T            (per sample)
+    E per cycle   = patch_control + neuron + (X/8) * k_h * k_w * E_xbar
+    patch_control = htree + mem_fetch + tile_buffer + (X/8)*16*sub + (X/8)*temp_buffer + (X/8)^2*(adc + mux)
+
+(X=64, k=3, RRAM: 828.5 pJ per PE cycle.) Independent of spike activity. A linear layer is a 1x1
+conv on a 1x1 map (C_in = in_features). Component split: crossbar and subtractors -> ``compute``;
+ADC, MUX and neuron -> ``neuron``; H-tree -> ``interconnect``; tile buffer, temp buffer and memory
+fetch -> ``activation_memory``. Weights live in the crossbars (no ``weight_memory``); membrane
+potentials are inside the reference's neuron cost (no ``membrane_memory``).
+
+Event mode (``mode="event"``): crossbar and ADC energy scaled by the fraction of active input rows
+(``input_nonzero / input_elements`` of the layer; dense where not recorded, with a warning).
+
+Inputs that are not spikes (the first layer's pixels, every layer of an ANN) are read bit-serially,
+one crossbar read per input bit, ``min(act_bits, 8)`` reads (``bit_serial_analog=True``, default);
+``bit_serial_analog=False`` prices them as the reference code does (one read per step).
+
+OneSpike: the G groups are G crossbar reads in one timestep (same weights, no reload, no membrane
+carried), so PE cycles x G; the neuron module runs PSG once per neuron with G outputs (neuron energy
+of cycles / G). Neuron records are covered by the per-cycle neuron cost (not priced twice); pool and
+residual records have no cost in the reference: their adds are listed in ``warnings``, as are
+``xnor``/``popcount`` (BNN), which a spiking crossbar does not run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from energy_models.base import (
+    SYNAPTIC_KINDS,
+    TableModel,
+    active_input_fraction,
+    check_choice,
+    spatial,
+    spike_input,
+)
+from energy_models.ledger import EventLedger, LayerEvents
+from energy_models.report import LayerCost
+
+
+class SpikeSim(TableModel):
+    NAME = "spikesim"
+    TABLE = "spikesim"
+    REQUIRED = (
+        "xbar_size", "tile_buffer", "temp_buffer", "subtractor", "adc", "mux", "htree_unit", "htree_count",
+        "mem_fetch", "neuron_unit", "neuron_count", "xbar_rram", "xbar_sram", "analog_input_bits",
+    )
+    ASSUMPTIONS = (
+        "dense mode = reference ela_spikesim.py: PE cycles = ceil(C_in/X)*ceil(C_out/X)*H_out*W_out*T, a fixed energy "
+        "per PE cycle independent of spike activity",
+        "event mode: crossbar and ADC energy scaled by the layer's active input fraction",
+        "non-spike inputs read bit-serially (min(act_bits, 8) reads) unless bit_serial_analog=False",
+        "OneSpike: G groups = G crossbar reads in one timestep with the same weights (no reload, no membrane "
+        "carried); PSG neuron once per neuron with G outputs",
+        "weights stay in the crossbars; membrane inside the neuron cost; pooling/residual adds not modelled",
+    )
+
+    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(options) - {"mode", "device", "xbar_size", "bit_serial_analog"})
+        if unknown:
+            raise ValueError(f"spikesim: unknown option(s) {unknown}; options: mode, device, xbar_size, "
+                             "bit_serial_analog")
+        xbar = int(options.get("xbar_size", self.table.value("xbar_size")))
+        if xbar < 8 or xbar % 8:
+            raise ValueError(f"xbar_size = {xbar!r}; expected a multiple of 8 (>= 8)")
+        return {"mode": check_choice("mode", options.get("mode", "dense"), ["dense", "event"]),
+                "device": check_choice("device", options.get("device", "rram"), ["rram", "sram"]),
+                "xbar_size": xbar,
+                "bit_serial_analog": bool(options.get("bit_serial_analog", True))}
+
+    def cycle_energy(self, kernel: float) -> dict[str, float]:
+        """Energy per PE cycle, by part (pJ), for a kernel of ``kernel`` = k_h*k_w taps."""
+        t, x8 = self.table, self.options["xbar_size"] / 8
+        xbar = t.pj("xbar_rram" if self.options["device"] == "rram" else "xbar_sram")
+        return {
+            "htree": t.pj("htree_unit") * t.value("htree_count"),
+            "mem_fetch": t.pj("mem_fetch"),
+            "tile_buffer": t.pj("tile_buffer"),
+            "subtractor": x8 * 16 * t.pj("subtractor"),
+            "temp_buffer": x8 * t.pj("temp_buffer"),
+            "adc": x8 * x8 * t.pj("adc"),
+            "mux": x8 * x8 * t.pj("mux"),
+            "neuron": t.pj("neuron_unit") * t.value("neuron_count"),
+            "crossbar": x8 * kernel * xbar,
+        }
+
+    def pe_cycles(self, layer: LayerEvents) -> float:
+        """Reference PE cycles of one step (one group, one input bit) for a conv/linear record."""
+        x = self.options["xbar_size"]
+        hw = spatial(layer.out_shape) if layer.kind == "conv" else 1.0
+        return math.ceil(layer.in_channels / x) * math.ceil(layer.out_channels / x) * hw
+
+    def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
+                    warnings: list[str]) -> Iterable[str]:
+        consumed = {"spikes", "add", "vmem_reads", "vmem_writes", "cmp", "shift", "mask", "mul", "mod",
+                    "output_writes", "input_reads"} if layer.kind == "neuron" else {"spikes"}
+        if layer.kind not in SYNAPTIC_KINDS:
+            return consumed
+        if layer.in_channels <= 0 or layer.out_channels <= 0:
+            warnings.append(f"spikesim: layer {layer.name!r} has no in/out channel counts; not priced")
+            return consumed
+        kernel = (layer.kernel_size[0] * layer.kernel_size[-1]) if layer.kernel_size else 1
+        planes = 1.0
+        if not spike_input(layer) and self.options["bit_serial_analog"]:
+            planes = min(float(layer.act_bits or self.table.value("analog_input_bits")),
+                         self.table.value("analog_input_bits"))
+        cycles = self.pe_cycles(layer) * layer.timesteps * layer.groups * planes
+        parts = self.cycle_energy(kernel)
+        active = 1.0
+        if self.options["mode"] == "event" and spike_input(layer):
+            fraction = active_input_fraction(layer)
+            if fraction is None:
+                warnings.append(f"spikesim event mode: layer {layer.name!r} records no input activity; priced dense")
+            else:
+                active = fraction
+        neuron_cycles = cycles / layer.groups  # PSG once per neuron with G outputs (G = 1 otherwise)
+        cost.add("compute", cycles * (parts["crossbar"] * active + parts["subtractor"]))
+        cost.add("neuron", cycles * (parts["adc"] * active + parts["mux"]) + neuron_cycles * parts["neuron"])
+        cost.add("interconnect", cycles * parts["htree"])
+        cost.add("activation_memory", cycles * (parts["tile_buffer"] + parts["temp_buffer"] + parts["mem_fetch"]))
+        cost.details.update(pe_cycles=cycles, active_fraction=active, input_bit_planes=planes)
+        return {"mac", "ac", "spikes", "weight_reads", "input_reads", "output_writes", "add"}
