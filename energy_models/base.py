@@ -9,6 +9,7 @@ modules, events no rule of the model used), and assembles the :class:`EnergyRepo
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -118,6 +119,11 @@ class TableModel:
     TABLE: ClassVar[str] = ""
     REQUIRED: ClassVar[tuple[str, ...]] = ()
     ASSUMPTIONS: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__ is None:  # a model's docstring is its module's: formulas, what is counted, assumptions
+            cls.__doc__ = sys.modules[cls.__module__].__doc__
 
     def __init__(self, table: EnergyTable | None = None, name: str | None = None, **options: Any) -> None:
         from energy_models.table import builtin_table

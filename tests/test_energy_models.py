@@ -1,0 +1,325 @@
+"""Hardware energy models: hand-computed prices on hand-made ledgers, sums, reference formulas."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import subprocess
+import sys
+
+import pytest
+
+from energy_models import COMPONENTS, EventLedger, LayerEvents, available_models, get_model
+from energy_models.examples import vgg_like_ledger
+
+ALL = [row["name"] for row in available_models()]
+
+
+def conv(name="c", cin=2, cout=4, k=3, hin=4, hout=4, stride=1, **kw):
+    return LayerEvents(name=name, kind="conv", in_channels=cin, out_channels=cout, kernel_size=(k, k),
+                       stride=(stride, stride), in_shape=(cin, hin, hin), out_shape=(cout, hout, hout),
+                       neurons=cout * hout * hout, synapses=cout * cin * k * k, **kw)
+
+
+def linear(name="fc", fin=4, fout=2, **kw):
+    return LayerEvents(name=name, kind="linear", in_channels=fin, out_channels=fout, in_shape=(fin,),
+                       out_shape=(fout,), neurons=fout, synapses=fin * fout, **kw)
+
+
+def neuron(name="n", n=2, **kw):
+    return LayerEvents(name=name, kind="neuron", neurons=n, **kw)
+
+
+# -- flops45nm -------------------------------------------------------------------------------------
+def test_flops45nm_default_is_46_mac_plus_09_ac():
+    ledger = EventLedger("if", timesteps=4, layers=[conv(mac=1000.0), conv("c2", ac=5000.0, input_spiking=True),
+                                                    neuron(add=10.0, cmp=10.0)])
+    report = get_model("flops45nm").price(ledger)
+    assert report.total_pj == pytest.approx(4.6 * 1000 + 0.9 * 5000)
+    assert report.by_component()["compute"] == pytest.approx(9100.0)
+    assert any("add=10" in w and "cmp=10" in w for w in report.warnings)  # unpriced events are named
+
+
+def test_flops45nm_precision_neuron_ops_and_memory_options():
+    layers = [conv(mac=1000.0, weight_bits=8, weight_reads=100.0),
+              neuron(add=10.0, cmp=10.0, shift=2.0, mask=4.0, vmem_bits=16)]
+    ledger = EventLedger("onespike", groups=4, layers=layers)
+    int8 = get_model("flops45nm", precision="int8").price(ledger)
+    assert int8.total_pj == pytest.approx(1000 * (0.2 + 0.03))
+    ops = get_model("flops45nm", neuron_ops=True).price(ledger)
+    # add at FP32 add; shift/mask/cmp as a 16-bit integer add (operand width = vmem_bits)
+    assert ops.by_component()["neuron"] == pytest.approx(10 * 0.9 + 16 * 0.05)
+    custom = get_model("flops45nm", neuron_ops=True, bitop_pj=0.0).price(ledger)
+    assert custom.by_component()["neuron"] == pytest.approx(10 * 0.9)
+    mem = get_model("flops45nm", memory=True).price(ledger)
+    # 72 weights x 8 bit = 72 B -> 8 KB class: 10 pJ per 64-bit word, 8-bit reads
+    assert mem.by_component()["weight_memory"] == pytest.approx(100 * 10 * 8 / 64)
+
+
+def test_flops45nm_memory_large_weights_come_from_dram():
+    big = linear(fin=2048, fout=1024, mac=10.0, weight_reads=10.0, weight_bits=8)  # 2 MB > 1 MB
+    report = get_model("flops45nm", memory=True).price(EventLedger("ann", layers=[big]))
+    assert report.by_component()["dram"] == pytest.approx(10 * 1300 * 8 / 64)
+    assert report.by_component()["weight_memory"] == 0.0
+
+
+# -- sata ------------------------------------------------------------------------------------------
+def _sata_expected(gated: bool) -> dict[str, float]:
+    T, fin, fout, wb, ac = 2, 4, 2, 8, 3.0
+    spike_macs = ac if gated else fin * fout * T
+    compute = spike_macs * (0.0389 + 0.000794) * wb / 16
+    w_bits, in_bits, out_bits = fin * fout * wb, T * fin * 1, T * fout * 8
+    dram = (w_bits + in_bits + out_bits) * 55.58 / 16
+    buf = 2 * 1.95 / 16 + 2 * 0.2779 / 16
+    return {"compute": compute, "dram": dram, "weight_memory": w_bits * buf, "activation_memory": in_bits * buf,
+            "membrane_memory": out_bits * 2 * 1.95 / 16}
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_sata_tcad_form_by_hand(gated):
+    layer = linear(timesteps=2, ac=3.0, weight_bits=8, input_spiking=True)
+    report = get_model("sata", gated=gated).price(EventLedger("if", timesteps=2, layers=[layer]))
+    got = report.by_component()
+    for key, value in _sata_expected(gated).items():
+        assert got[key] == pytest.approx(value, rel=1e-12), key
+
+
+def test_sata_neuron_update_and_onespike_membrane_once():
+    n = neuron(n=10, timesteps=1, groups=4, vmem_bits=8, add=40.0, cmp=40.0, mask=40.0, shift=10.0,
+               output_spiking=True)
+    report = get_model("sata").price(EventLedger("onespike", groups=4, layers=[n]))
+    s = 8 / 16
+    expected = 40 * (2 * 0.00172 + 3 * 0.0301) * s + 40 * 0.00967 * s + 40 * 0.00309 * s + 40 * 0.000794 * s \
+        + 10 * 0.00605 * s
+    assert report.by_component()["neuron"] == pytest.approx(expected)
+    # OneSpike: one timestep, G groups -> the membrane term is K*E^2 once, inputs G times
+    lay = linear(timesteps=1, groups=4, ac=8.0, input_spiking=True, weight_bits=8)
+    d = get_model("sata").price(EventLedger("onespike", groups=4, layers=[lay])).details()["fc"]
+    assert d["output_bits_moved"] == 2 * 8 and d["input_bits_moved"] == 4 * 4
+
+
+def test_sata_hw_kernels_units_are_mw_over_clock():
+    model = get_model("sata_hw")
+    assert model.table.pj("hw_adder_8b") == pytest.approx(0.042, abs=5e-4)
+    assert model.table.pj("hw_comparator_16b") == pytest.approx(0.049, abs=5e-4)
+    assert model.spike_mac_pj(8) == pytest.approx((2.35e-3 + 16.89e-3 + 25.11e-3) / 400 * 1e3)
+
+
+def test_sata_grows_with_T_and_crosses_the_ann():
+    model = get_model("sata")
+    ann = model.price(vgg_like_ledger("ann")).total_pj
+    energies = [model.price(vgg_like_ledger("if", timesteps=T, spike_rate=0.1)).total_pj for T in (1, 2, 4, 8, 16)]
+    assert all(b > a for a, b in itertools.pairwise(energies))
+    # roughly linear: doubling T from 8 to 16 nearly doubles the energy
+    assert 1.7 < energies[-1] / energies[-2] < 2.0
+    assert energies[0] < ann < energies[-1]
+    crossing = next(T for T, e in zip((1, 2, 4, 8, 16), energies, strict=True) if e > ann)
+    assert 1 < crossing <= 8  # 4 with these counts
+
+
+# -- spikesim --------------------------------------------------------------------------------------
+def reference_spikesim(in_ch, out_ch, out_dim, xbar=64, k=3, T=5, xbar_e=1.76423):
+    """The formulas of SpikeSim's ela_spikesim.py compute_energy, written out independently."""
+    pe = k * k * xbar_e + (xbar / 8) * (2.03084 + 0.094245)
+    per_cycle = 19.64 * 8 + 4.64 + 1.274 * 4.0 + xbar / 8 * pe + (xbar / 8) * 16 * 1.15e-6 + (xbar / 8) * 0.2 + 397
+    return [math.ceil(o / xbar) * math.ceil(i / xbar) * d * d * per_cycle * T
+            for i, o, d in zip(in_ch, out_ch, out_dim, strict=True)], per_cycle
+
+
+VGG9 = dict(in_ch=[3, 64, 64, 128, 128, 256, 256], out_ch=[64, 64, 128, 128, 256, 256, 256],
+            in_dim=[32, 32, 16, 16, 8, 8, 8], out_dim=[32, 16, 16, 8, 8, 8, 4])
+
+
+def vgg9_ledger(T=5):
+    layers = [conv(f"conv{i}", cin=c, cout=o, hin=h, hout=d, timesteps=T, input_spiking=True, ac=1.0,
+                   input_nonzero=0.1 * c * h * h * T, input_elements=c * h * h * T)
+              for i, (c, o, h, d) in enumerate(zip(VGG9["in_ch"], VGG9["out_ch"], VGG9["in_dim"], VGG9["out_dim"],
+                                                   strict=True))]
+    return EventLedger("if", timesteps=T, layers=layers)
+
+
+def test_spikesim_check_value_828_5_pj_per_pe_cycle():
+    parts = get_model("spikesim").cycle_energy(9)
+    total = sum(parts.values())
+    assert total == pytest.approx(828.5, abs=0.05)
+    assert parts["tile_buffer"] / total == pytest.approx(0.48, abs=0.005)
+    assert parts["htree"] / total == pytest.approx(0.19, abs=0.005)
+    assert (parts["adc"] + parts["mux"]) / total == pytest.approx(0.164, abs=0.005)
+    assert parts["crossbar"] / total == pytest.approx(0.153, abs=0.005)
+
+
+def test_spikesim_dense_equals_reference_on_vgg9():
+    expected, per_cycle = reference_spikesim(VGG9["in_ch"], VGG9["out_ch"], VGG9["out_dim"])
+    assert per_cycle == pytest.approx(828.486, abs=1e-3)
+    report = get_model("spikesim").price(vgg9_ledger())
+    got = [layer.total_pj for layer in report.layers]
+    for g, e in zip(got, expected, strict=True):
+        assert g == pytest.approx(e, rel=1e-2)
+    assert report.total_pj == pytest.approx(sum(expected), rel=1e-9)
+    assert report.total_pj / 1e6 == pytest.approx(15.9, abs=0.05)  # the repository's VGG9 example, T=5
+
+
+def test_spikesim_event_mode_scales_crossbar_and_adc_only():
+    dense = get_model("spikesim").price(vgg9_ledger())
+    event = get_model("spikesim_event").price(vgg9_ledger())
+    cycles = sum(d["pe_cycles"] for d in dense.details().values())
+    parts = get_model("spikesim").cycle_energy(9)
+    saved = 0.9 * cycles * (parts["crossbar"] + parts["adc"])
+    assert dense.total_pj - event.total_pj == pytest.approx(saved, rel=1e-9)
+
+
+def test_spikesim_onespike_groups_are_crossbar_reads_and_xnor_warns():
+    lay = conv(cin=64, cout=64, hin=4, hout=4, timesteps=1, groups=4, input_spiking=True, ac=10.0)
+    report = get_model("spikesim").price(EventLedger("onespike", groups=4, layers=[lay]))
+    parts = get_model("spikesim").cycle_energy(9)
+    cycles = 16 * 4
+    assert report.total_pj == pytest.approx(cycles * sum(parts.values()) - cycles * parts["neuron"] * 3 / 4)
+    bnn = EventLedger("bnn", layers=[conv(xnor=100.0, popcount=100.0, act_bits=1, input_spiking=True)])
+    assert any("xnor" in w for w in get_model("spikesim").price(bnn).warnings)
+
+
+def test_spikesim_analog_input_is_bit_serial():
+    lay = conv(cin=3, cout=16, mac=100.0, act_bits=8)
+    ledger = EventLedger("ann", layers=[lay])
+    serial = get_model("spikesim").price(ledger).details()["c"]["pe_cycles"]
+    plain = get_model("spikesim", bit_serial_analog=False).price(ledger).details()["c"]["pe_cycles"]
+    assert serial == 8 * plain == 8 * 16
+
+
+# -- weight_stationary -----------------------------------------------------------------------------
+def test_weight_stationary_by_hand():
+    mac, per_bit = 0.23, 0.23 / 8
+    lay = linear(mac=8.0, weight_bits=8, act_bits=8, out_bits=8)
+    report = get_model("weight_stationary").price(EventLedger("ann", layers=[lay]))
+    got = report.by_component()
+    assert got["compute"] == pytest.approx(8 * mac)
+    assert got["dram"] == pytest.approx(8 * 8 * 200 * per_bit)
+    assert got["weight_memory"] == pytest.approx(8 * 8 * 6 * per_bit + 8 * 8 * 1 * per_bit)
+    assert got["activation_memory"] == pytest.approx((4 * 8 + 2 * 8) * 6 * per_bit)
+    assert got["interconnect"] == pytest.approx(4 * 8 * 2 * per_bit + 8 * 16 * 2 * per_bit)
+
+
+def test_weight_stationary_membrane_per_timestep_for_if_once_for_onespike():
+    per_bit = 0.23 / 8
+    if_n = neuron(n=10, timesteps=5, vmem_bits=16, vmem_reads=50.0, vmem_writes=50.0, output_spiking=True)
+    os_n = neuron(n=10, timesteps=1, groups=5, vmem_bits=16, vmem_reads=10.0, vmem_writes=10.0, output_spiking=True)
+    model = get_model("weight_stationary")
+    e_if = model.price(EventLedger("if", timesteps=5, layers=[if_n])).by_component()["membrane_memory"]
+    e_os = model.price(EventLedger("onespike", groups=5, layers=[os_n])).by_component()["membrane_memory"]
+    assert e_if == pytest.approx(10 * 5 * 2 * 16 * 6 * per_bit)
+    assert e_os == pytest.approx(10 * 1 * 2 * 16 * 6 * per_bit)
+
+
+# -- loihi -----------------------------------------------------------------------------------------
+def test_loihi_per_event_by_hand():
+    layers = [linear(ac=100.0, input_spiking=True), neuron(n=2, timesteps=3, spikes=4.0, output_spiking=True)]
+    ledger = EventLedger("if", timesteps=3, layers=layers)
+    report = get_model("loihi").price(ledger)
+    assert report.total_pj == pytest.approx(100 * 23.6 + 6 * 81 + 4 * (1.7 + 1 * (3.0 + 4.0) / 2))
+    assert "hops_per_spike" in report.provenance["options"]
+    east = get_model("loihi", hops_per_spike=2, north_south_fraction=0.0, active_fraction=0.5).price(ledger)
+    assert east.total_pj == pytest.approx(100 * 23.6 + 3 * 81 + 3 * 52 + 4 * (1.7 + 2 * 3.0))
+    ann = get_model("loihi").price(EventLedger("ann", layers=[linear(mac=10.0)]))
+    assert any("mac" in w for w in ann.warnings)
+
+
+# -- lemaire ---------------------------------------------------------------------------------------
+def test_lemaire_fc_spiking_layer_by_hand():
+    fc = linear(fin=4, fout=2, ac=6.0, input_spiking=True, weight_bits=8, timesteps=2,
+                input_nonzero=3.0, input_elements=8.0)
+    out = neuron(n=2, timesteps=2, spikes=1.0, output_spiking=True)
+    report = get_model("lemaire").price(EventLedger("if", timesteps=2, layers=[fc, out]))
+
+    def ram(n, b):
+        return 1.09e-5 * n * b + 13.2
+
+    theta_in, theta_out = 3.0, 1.0
+    expected = (theta_in * 2 * ram(8, 8) + (theta_in * 2 + 2) * ram(2, 32) + theta_in * 2 * 0.1
+                + (2 * 2 + theta_out) * 0.1 + 2 * theta_in * 3.2 + theta_in * 0.1
+                + theta_in * ram(4, 1) + theta_out * ram(2, 1))
+    assert report.total_pj == pytest.approx(expected)
+
+
+# -- every model -----------------------------------------------------------------------------------
+LEDGERS = {
+    "ann": vgg_like_ledger("ann"),
+    "qcfs": vgg_like_ledger("qcfs", act_bits=3),
+    "if": vgg_like_ledger("if", timesteps=4, spike_rate=0.15),
+    "onespike": vgg_like_ledger("onespike", groups=4, spike_rate=0.15),
+}
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("method", list(LEDGERS))
+def test_components_sum_to_totals_per_layer_and_overall(name, method):
+    report = get_model(name).price(LEDGERS[method])
+    frame = report.by_layer()
+    assert list(frame.columns[1:-1]) == list(COMPONENTS)
+    assert frame[list(COMPONENTS)].sum(axis=1).to_numpy() == pytest.approx(frame["total_pj"].to_numpy())
+    by_comp = report.by_component()
+    assert set(by_comp) == set(COMPONENTS)
+    assert sum(by_comp.values()) == pytest.approx(report.total_pj)
+    assert frame["total_pj"].sum() == pytest.approx(report.total_pj)
+    long = report.to_frame()
+    assert long["energy_pj"].sum() == pytest.approx(report.total_pj)
+    assert len(long) == len(LEDGERS[method].layers) * len(COMPONENTS)
+    assert report.total_pj > 0 and all(v >= 0 for v in by_comp.values())
+
+
+def test_flop_model_gain_far_above_hardware_gains():
+    """The pattern of arXiv 2309.03388 Table II: the FLOP model's SNN gain over the ANN is far above
+    the SATA and SpikeSim gains."""
+    ann, snn = LEDGERS["ann"], vgg_like_ledger("if", timesteps=4, spike_rate=0.05)
+
+    def gain(name):
+        model = get_model(name)
+        return model.price(ann).total_pj / model.price(snn).total_pj
+
+    assert gain("flops45nm") > 2 * gain("sata") and gain("flops45nm") > 2 * gain("spikesim")
+
+
+def test_unsupported_modules_are_warned():
+    ledger = EventLedger("if", timesteps=2, layers=[linear(ac=1.0, input_spiking=True)],
+                         unsupported=[("features.7", "MyNorm")])
+    for name in ALL:
+        assert any("features.7" in w for w in get_model(name).price(ledger).warnings), name
+
+
+def test_available_models_rows_have_sources_and_assumptions():
+    rows = available_models()
+    names = [r["name"] for r in rows]
+    for required in ("flops45nm", "sata", "spikesim", "weight_stationary", "loihi", "lemaire"):
+        assert required in names
+    for row in rows:
+        assert row["paper"] and row["assumptions"] and row["technology"] and row["table"].endswith(".toml")
+        assert "OneSpike" in row["assumptions"]
+    for name in names:
+        model = get_model(name)
+        assert model.name == name and "OneSpike" in type(model).__doc__
+
+
+def test_wrong_model_name_suggests_the_right_one():
+    with pytest.raises(ValueError, match=r"Did you mean 'sata'"):
+        get_model("stata")
+    with pytest.raises(ValueError, match=r"spikesim"):
+        get_model("spikesimm")
+    with pytest.raises(ValueError, match="precision"):
+        get_model("flops45nm", precision="int4")
+    with pytest.raises(ValueError, match="unknown option"):
+        get_model("sata", gate=True)
+
+
+def test_energy_models_imports_no_torch_and_no_analysis():
+    code = (
+        "import sys, pkgutil, importlib, energy_models\n"
+        "for m in pkgutil.iter_modules(energy_models.__path__):\n"
+        "    importlib.import_module('energy_models.' + m.name)\n"
+        "from energy_models.examples import vgg_like_ledger\n"
+        "from energy_models.sensitivity import break_even_sparsity\n"
+        "for name in energy_models.MODEL_NAMES:\n"
+        "    energy_models.get_model(name).price(vgg_like_ledger('if', timesteps=2)).by_layer()\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'analysis'))\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
