@@ -189,10 +189,10 @@ class PSGLayer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.onepass:
             total = x if self.grouped_input else x * self.groups
-            spikes = self.neuron(total)
             if self.spike_scales is not None:
+                spikes = self.neuron(total)
                 return torch.tensordot(self.spike_scales.to(spikes.dtype), spikes, dims=1)
-            return spikes.sum(dim=0)
+            return self.neuron.spike_count(total)  # the G spike maps themselves are never needed here
         if self.grouped_input:
             if x.shape[0] != self.groups:
                 raise ValueError(f"PSGLayer expects [G={self.groups}, B, ...] currents, got {tuple(x.shape)}")

@@ -84,7 +84,8 @@ class Signal:
     number of non-zero levels (L for ``quant``; the pooling window for ``pooled_spike``).
     ``steps``: steps/groups the tensor stands for; ``stepped``: a leading step axis is present
     (otherwise, with ``steps > 1``, the tensor is the sum over the groups: one-pass OneSpike).
-    ``per_step``: the explicit ``[S, B, ...]`` form of such a sum when a rule needs it (pooled spikes).
+    ``per_step``: the explicit ``[S, B, ...]`` form of such a sum when a rule needs it (pooled spikes),
+    or a zero-argument function computing it, so that one-pass OneSpike builds it only when asked.
     ``weighted``: the sum is weighted by per-group spike values (not a plain count).
     ``known``: False for tensors no hooked module produced (then treated as analog, with a note).
     """
@@ -93,7 +94,7 @@ class Signal:
     levels: int = 0
     steps: int = 1
     stepped: bool = False
-    per_step: Tensor | None = None
+    per_step: Tensor | Callable[[], Tensor] | None = None
     weighted: bool = False
     known: bool = True
 
@@ -265,17 +266,32 @@ def _position_dims(x: Tensor, linear: bool) -> tuple[int, ...]:
     return tuple(range(x.dim())) if linear else tuple(range(x.dim() - 2))
 
 
+def _resolve(per_step: Tensor | Callable[[], Tensor]) -> Tensor:
+    """A signal's per-step form, computed now if it was left lazy (one-pass OneSpike)."""
+    return per_step() if callable(per_step) else per_step
+
+
+def _lazy_apply(module: nn.Module, per_step: Tensor | Callable[[], Tensor], shape: torch.Size) -> Callable[[], Tensor]:
+    """Apply a stateless layer to each step of a (lazy) per-step tensor, only if a rule asks for it."""
+
+    def compute() -> Tensor:
+        p = _resolve(per_step)
+        return module(p.flatten(0, 1)).reshape(p.shape[0], *shape)
+
+    return compute
+
+
 def _count_map(x: Tensor, sig: Signal) -> Tensor:
     """The spike count per element summed over the steps/groups (the tensor itself in one-pass)."""
     if sig.weighted and sig.per_step is not None:
-        return sig.per_step.sum(dim=0)
+        return _resolve(sig.per_step).sum(dim=0)
     return x
 
 
 def _nonzero_stepped(x: Tensor, sig: Signal) -> Tensor:
     """The tensor with an explicit step axis where non-zero entries are per step (pooled spikes)."""
     if not sig.stepped and sig.steps > 1 and sig.per_step is not None:
-        return sig.per_step
+        return _resolve(sig.per_step)
     return x
 
 
@@ -437,11 +453,11 @@ def _psg_ties(neuron: PSGNeuron, total: Tensor) -> Tensor:
     return ((residual + x - theta).abs() <= TIE_RTOL * float(neuron.threshold.max())).sum()
 
 
-def _psg_counts(neuron: PSGNeuron, spikes: Tensor, source: str, ctx: Context) -> dict[str, Any]:
-    """Events of one PSG layer. ``source``: ``grouped`` (G group currents), ``analog`` (one current,
-    the same in every group) or ``total`` (a bare PSGNeuron given the total current)."""
+def _psg_counts(neuron: PSGNeuron, n: int, total_spikes: Tensor, source: str, ctx: Context) -> dict[str, Any]:
+    """Events of one PSG layer over ``n`` neurons (the batch included) that emitted ``total_spikes``.
+    ``source``: ``grouped`` (G group currents), ``analog`` (one current, the same in every group) or
+    ``total`` (a bare PSGNeuron given the total current)."""
     g = neuron.groups
-    n = spikes[0].numel()  # neurons over the batch
     counts: dict[str, float] = dict.fromkeys(("add", "mul", "mod", "shift", "mask", "cmp"), 0.0)
     if source == "grouped":
         counts["add"] += (g - 1) * n  # I = Σ_g x_g
@@ -467,7 +483,6 @@ def _psg_counts(neuron: PSGNeuron, spikes: Tensor, source: str, ctx: Context) ->
         counts["add"] += g * n * (2 if neuron.v_init else 1)  # V_i + x (and v + i·x when v ≠ 0)
         counts["cmp"] += g * n
         rule = "psg.exact"
-    total_spikes = _nnz(spikes)
     if neuron.per_group:
         counts["add"] = counts["add"] + total_spikes  # the reset by subtraction of the scan
     return dict(counts, rule=f"{rule}.{source}_input", spikes=total_spikes, output_writes=total_spikes,
@@ -488,14 +503,23 @@ def psg_layer_rule(module: PSGLayer, inputs, output, ctx):
     neurons``). Spikes exact, from the neuron's ``[G, B, ...]`` output, written as events.
     """
     x = inputs[0]
-    spikes = ctx.extras.get("psg_spikes")
-    if spikes is None:
-        spikes = output
     source = "grouped" if module.grouped_input else "analog"
     stacked = module.grouped_input and not module.onepass  # input [G, B, ...]
     batch = x.shape[1] if stacked else x.shape[0]
-    facts = _psg_counts(module.neuron, spikes, source, replace(ctx, batch=batch))
-    facts.update(in_shape=tuple(x.shape[2:] if stacked else x.shape[1:]), out_shape=tuple(spikes.shape[2:]))
+    spikes = ctx.extras.get("psg_spikes")
+    if spikes is None and not module.onepass:
+        spikes = output
+    if spikes is not None:  # the explicit [G, B, ...] spike maps
+        n, total_spikes, out_shape = spikes[0].numel(), _nnz(spikes), tuple(spikes.shape[2:])
+    else:  # one-pass: the output is the spike-count map Σ_g s_g; per-group maps only if a rule asks
+        n, total_spikes, out_shape = output.numel(), output.sum(), tuple(output.shape[1:])
+        total = x if module.grouped_input else x * module.groups
+
+        def spikes(neuron=module.neuron, total=total):
+            return neuron(total)
+
+    facts = _psg_counts(module.neuron, n, total_spikes, source, replace(ctx, batch=batch))
+    facts.update(in_shape=tuple(x.shape[2:] if stacked else x.shape[1:]), out_shape=out_shape)
     if ".encoder" in f".{ctx.path}":
         facts["kind"] = "encoder"
     if ctx.track_ties and not module.neuron.per_group:
@@ -514,7 +538,7 @@ def psg_layer_rule(module: PSGLayer, inputs, output, ctx):
 def psg_neuron_rule(module: PSGNeuron, inputs, output, ctx):
     """A bare PSGNeuron given the total current ``[B, ...]``: the PSG layer rule without the
     summation of group currents (``psg.*.total_input``)."""
-    facts = _psg_counts(module, output, "total", replace(ctx, batch=inputs[0].shape[0]))
+    facts = _psg_counts(module, output[0].numel(), _nnz(output), "total", replace(ctx, batch=inputs[0].shape[0]))
     facts.update(in_shape=tuple(inputs[0].shape[1:]), out_shape=tuple(output.shape[2:]),
                  signal=Signal("spike", steps=module.groups, stepped=True))
     if ctx.track_ties and not module.per_group:
@@ -571,8 +595,7 @@ def avgpool_rule(module, inputs, output, ctx):
     if sig.kind in ("spike", "pooled_spike"):
         out_kind, levels = "pooled_spike", max(sig.levels, 1) * window
         if not sig.stepped and sig.steps > 1 and sig.per_step is not None:
-            p = sig.per_step
-            per_step = module(p.flatten(0, 1)).reshape(p.shape[0], *output.shape)
+            per_step = _lazy_apply(module, sig.per_step, output.shape)
     elif sig.kind == "quant":
         out_kind, levels = "quant", sig.levels * window
     else:
@@ -603,8 +626,7 @@ def flatten_rule(module, inputs, output, ctx):
     sig = ctx.signal
     per_step = None
     if sig.per_step is not None:
-        p = sig.per_step
-        per_step = module(p.flatten(0, 1)).reshape(p.shape[0], *output.shape)
+        per_step = _lazy_apply(module, sig.per_step, output.shape)
     return dict(kind="reshape", rule="reshape", in_shape=ctx.sample_shape(inputs[0]),
                 out_shape=ctx.sample_shape(output), neurons=ctx.per_sample(output),
                 signal=replace(sig, per_step=per_step, known=sig.known))

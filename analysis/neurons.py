@@ -386,6 +386,27 @@ class PSGNeuron(nn.Module):
             out[i] = s
         return out
 
+    def spike_count(self, total: Tensor) -> Tensor:
+        """Σ_i S_i per neuron, ``[B, ...]``, without building the G spike maps.
+
+        The closed form telescopes: ``clip(floor(I/θ + v_init), 0, G)`` (``exact``), or in
+        ``hardware`` mode ``clip((G·v + G·I) >> shift, 0, G)`` on the fixed-point grid (integer
+        arithmetic, so it equals the sum of the hardware spikes exactly). Per-group thresholds have
+        no closed form: their spike maps are summed.
+        """
+        check_finite("PSGNeuron", total)
+        if self.per_group:
+            return self._forward_per_group(total).sum(dim=0)
+        if self.mode == "hardware":
+            k, m = int(math.log2(float(self.threshold))), int(math.log2(self.groups))
+            shift = k + m + self.frac_bits
+            current, _ = self.to_fixed_point(total)
+            g_times_v = round(self.v_init * (1 << shift))
+            count = torch.bitwise_right_shift(current * self.groups + g_times_v, shift)
+            return count.clamp(0, self.groups).to(total.dtype)
+        theta = self.threshold.to(total.dtype)
+        return torch.clamp(torch.floor(total / theta + self.v_init), 0, self.groups)
+
     def spike_values(self, dtype: torch.dtype = torch.float32) -> Tensor:
         """What one spike of each group is worth to the next layer (θ, or θ_i per group), ``[G]``."""
         return self.threshold.to(dtype).expand(self.groups).clone()

@@ -190,3 +190,19 @@ def test_binary_activation_and_weights():
                                                   (-2, False), (math.inf, False)])
 def test_is_power_of_two(value, expected):
     assert is_power_of_two(value) is expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(dyadic, min_size=1, max_size=16),
+    theta_exp=st.integers(-2, 3),
+    groups_exp=st.integers(0, 5),
+    v_init=st.sampled_from([0.0, 0.5]),
+    mode=st.sampled_from(["exact", "hardware"]),
+)
+def test_spike_count_is_the_sum_of_the_group_spikes(values, theta_exp, groups_exp, v_init, mode):
+    """The one-pass layout uses the telescoped count; it must equal the G spike maps summed."""
+    groups = 2**groups_exp
+    neuron = PSGNeuron(2.0**theta_exp, groups, mode=mode, v_init=v_init)
+    total = torch.tensor(values, dtype=torch.float64) * groups
+    assert torch.equal(neuron.spike_count(total), neuron(total).sum(0))
