@@ -215,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return handlers[args.command](args)
+    except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
+        sys.stderr.close()
+        return 0
     except (ValueError, FileNotFoundError, ConversionError) as exc:
         # Errors that name the bad input and the fix: one line, no traceback (ONESPIKE_DEBUG=1 shows it).
         if os.environ.get("ONESPIKE_DEBUG"):

@@ -1,0 +1,46 @@
+"""The notebooks run clean (nbclient), on a tiny study run folder so the suite stays fast."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from tests.test_study import tiny_config
+
+    config = tmp_path_factory.mktemp("nbconfig") / "tiny.json"
+    config.write_text(json.dumps(tiny_config().to_dict()))
+    out = tmp_path_factory.mktemp("nbrun") / "run"
+    done = subprocess.run([sys.executable, "-m", "analysis.cli", "study", "--config", str(config), "--out", str(out),
+                           "--no-progress", "--no-report"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def test_the_three_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_reviewer_questions.ipynb",
+                                           "03_custom_hardware.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_clean(path, tiny_run, monkeypatch):
+    monkeypatch.setenv("ONESPIKE_RUN", str(tiny_run))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    notebook = nbformat.read(path, as_version=4)
+    # notebooks only call the library: no function or class of their own
+    assert not [c for c in notebook.cells if c.cell_type == "code" and ("def " in c.source or "class " in c.source)]
+    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
