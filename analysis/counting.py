@@ -72,7 +72,8 @@ __all__ = [
 #: Bits of an analog value (pixels, ANN activations, currents) and of a conv/linear accumulator.
 ANALOG_BITS = 32
 #: Relative distance to θ under which a membrane counts as a threshold tie (``track_ties=True``).
-TIE_RTOL = 1e-6
+#: A decision is a tie when it lies within this many units of float rounding of the threshold.
+TIE_ULPS = 4
 
 
 # -- signals ----------------------------------------------------------------------------------------
@@ -408,49 +409,37 @@ def binary_activation_rule(module, inputs, output, ctx):
     return facts
 
 
+def _tie_tolerance(dtype: torch.dtype, magnitude: Tensor, operations: int) -> Tensor:
+    """How far a float computation of ``operations`` roundings on values of ``magnitude`` can drift:
+    a membrane closer than this to the threshold could fire in one precision and not another."""
+    return TIE_ULPS * torch.finfo(dtype).eps * magnitude * operations
+
+
 def _if_ties(module: IFNeuron, x: Tensor, spikes: Tensor) -> Tensor:
-    """Count (neuron, step) membranes u_t within TIE_RTOL·θ of θ by replaying the recursion."""
+    """Count (neuron, step) membranes u_t within float rounding of θ by replaying the recursion
+    (the bound grows with the steps accumulated: t additions and subtractions of values ≤ |u| + θ)."""
     theta = module.threshold.to(x.dtype)
-    tol = TIE_RTOL * float(module.threshold)
     if module.streaming:  # the membrane after this step is kept: u = v + θ·s
         u = module._membrane + theta * spikes[0]
-        return ((u - theta).abs() <= tol).sum()
+        return ((u - theta).abs() <= _tie_tolerance(x.dtype, u.abs() + theta, 2)).sum()
     v = torch.full_like(x[0], float(module.v_init)) * theta
     ties = torch.zeros((), dtype=torch.int64, device=x.device)
     for t in range(x.shape[0]):
         v = v + x[t]
-        ties = ties + ((v - theta).abs() <= tol).sum()
+        ties = ties + ((v - theta).abs() <= _tie_tolerance(x.dtype, v.abs() + theta, 2 * (t + 1))).sum()
         v = v - spikes[t] * theta
     return ties
 
 
-@register_rule(IFNeuron)
-def if_rule(module: IFNeuron, inputs, output, ctx):
-    """IF neuron (reset by subtraction), per neuron per timestep: 1 ``vmem_read``, 1 ``add``
-    (u = v + x), 1 ``cmp`` (u ≥ θ), 1 ``vmem_write``; plus 1 ``add`` per spike (the reset u − θ).
-    Reads its input current once per step; writes its spikes as events. ``spikes`` exact (count of
-    non-zeros of the output). ``threshold_ties`` (``track_ties=True``): membranes within 1e-6·θ of θ.
-    """
-    x = inputs[0]
-    ctx = replace(ctx, steps=x.shape[0], stepped=True, batch=x.shape[1])  # always [T, B, ...]
-    facts = _neuron_facts(x, output, ctx, "encoder" if ".encoder" in f".{ctx.path}" else "neuron")
-    n = facts["input_reads"]
-    spikes = _nnz(output)
-    facts.update(rule="if", vmem_reads=n, vmem_writes=n, add=spikes + n, cmp=n, spikes=spikes, output_writes=spikes,
-                 output_nonzero=spikes, act_bits=ctx.vmem_bits, out_bits=1, vmem_bits=ctx.vmem_bits,
-                 output_spiking=True, timesteps=ctx.timesteps,
-                 signal=Signal("spike", steps=output.shape[0], stepped=True))
-    if ctx.track_ties:
-        facts["threshold_ties"] = _if_ties(module, x, output)
-    return facts
-
-
 def _psg_ties(neuron: PSGNeuron, total: Tensor) -> Tensor:
+    """Count (neuron, group) decisions V_i + x − θ within float rounding of 0 (V_i = (v + i·x) mod θ
+    takes a division, a multiplication, an addition and a remainder on values up to |v| + G·|x|)."""
     theta = neuron.threshold.to(total.dtype)
     x = total / neuron.groups
     i = neuron._group_index(neuron.groups, total)
     residual = torch.remainder(neuron.v_init * theta + i * x, theta)
-    return ((residual + x - theta).abs() <= TIE_RTOL * float(neuron.threshold.max())).sum()
+    margin = residual + x - theta
+    return (margin.abs() <= _tie_tolerance(total.dtype, theta + neuron.groups * x.abs(), 6)).sum()
 
 
 def _psg_counts(neuron: PSGNeuron, n: int, total_spikes: Tensor, source: str, ctx: Context) -> dict[str, Any]:
