@@ -71,7 +71,6 @@ __all__ = [
 
 #: Bits of an analog value (pixels, ANN activations, currents) and of a conv/linear accumulator.
 ANALOG_BITS = 32
-#: Relative distance to θ under which a membrane counts as a threshold tie (``track_ties=True``).
 #: A decision is a tie when it lies within this many units of float rounding of the threshold.
 TIE_ULPS = 4
 
@@ -429,6 +428,28 @@ def _if_ties(module: IFNeuron, x: Tensor, spikes: Tensor) -> Tensor:
         ties = ties + ((v - theta).abs() <= _tie_tolerance(x.dtype, v.abs() + theta, 2 * (t + 1))).sum()
         v = v - spikes[t] * theta
     return ties
+
+
+@register_rule(IFNeuron)
+def if_rule(module: IFNeuron, inputs, output, ctx):
+    """IF neuron (reset by subtraction), per neuron per timestep: 1 ``vmem_read``, 1 ``add``
+    (u = v + x), 1 ``cmp`` (u ≥ θ), 1 ``vmem_write``; plus 1 ``add`` per spike (the reset u − θ).
+    Reads its input current once per step; writes its spikes as events. ``spikes`` exact (count of
+    non-zeros of the output). ``threshold_ties`` (``track_ties=True``): membranes within float
+    rounding of θ (see ``_if_ties``).
+    """
+    x = inputs[0]
+    ctx = replace(ctx, steps=x.shape[0], stepped=True, batch=x.shape[1])  # always [T, B, ...]
+    facts = _neuron_facts(x, output, ctx, "encoder" if ".encoder" in f".{ctx.path}" else "neuron")
+    n = facts["input_reads"]
+    spikes = _nnz(output)
+    facts.update(rule="if", vmem_reads=n, vmem_writes=n, add=spikes + n, cmp=n, spikes=spikes, output_writes=spikes,
+                 output_nonzero=spikes, act_bits=ctx.vmem_bits, out_bits=1, vmem_bits=ctx.vmem_bits,
+                 output_spiking=True, timesteps=ctx.timesteps,
+                 signal=Signal("spike", steps=output.shape[0], stepped=True))
+    if ctx.track_ties:
+        facts["threshold_ties"] = _if_ties(module, x, output)
+    return facts
 
 
 def _psg_ties(neuron: PSGNeuron, total: Tensor) -> Tensor:
