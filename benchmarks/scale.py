@@ -45,7 +45,8 @@ def main() -> None:
                                  env=env, check=True)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print("224x224, batch 8, 2 threads, random weights, one instrumented forward (count_events)")
-    print(f"{'arch':<10} {'method':<12} {'seconds':>8} {'peak GB':>8} {'ACs/sample':>12} {'MACs/sample':>12} {'layers':>7}")
+    header = ("arch", "method", "seconds", "peak GB", "ACs/sample", "MACs/sample", "layers")
+    print("{:<10} {:<12} {:>8} {:>8} {:>12} {:>12} {:>7}".format(*header))
     for r in rows:
         name = f"{r['method']} {'G' if r['method'] == 'onespike' else 'T'}=4"
         print(f"{r['arch']:<10} {name:<12} {r['seconds']:>8.2f} {r['peak_gb']:>8.2f} {r['ac']:>12.3e} "
