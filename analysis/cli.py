@@ -155,14 +155,22 @@ def _cmd_count(args: argparse.Namespace) -> int:
             raise ValueError(f"checkpoint holds a {saved!r} network; --method {args.method} needs if/onespike "
                              f"(converted from it) or {saved!r}")
         net = model
-    loader = torch.utils.data.DataLoader(split.test, batch_size=min(args.samples, 256))
+    from analysis import distributed
+    from analysis.study import EVAL_BATCH, _loader_batches
+
+    # Under torchrun each rank counts its share of the batches; the ledgers are summed over ranks.
+    distributed.init_from_env()
+    batches = list(distributed.shard(_loader_batches(split.test, EVAL_BATCH, args.samples)))
     with torch.no_grad(), count_events(net, method=args.method, arch=args.arch) as ledger:
-        seen = 0
-        for x, _ in loader:
-            net(x[: args.samples - seen])
-            seen += min(len(x), args.samples - seen)
-            if seen >= args.samples:
-                break
+        for x, _ in batches or [(split.test[0][0].unsqueeze(0), None)]:
+            net(x)
+    if not batches:
+        import dataclasses
+
+        ledger = dataclasses.replace(ledger, samples=0)
+    ledger = distributed.all_reduce_ledger(ledger)
+    if not distributed.is_main():
+        return 0
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", 30):

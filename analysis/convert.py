@@ -288,9 +288,18 @@ class SpikingNetwork(nn.Module):
         check_finite("network", x)
 
     def _flat_program(self) -> list[nn.Module]:
+        """The body as a flat list of modules: nested Sequentials are compositions, so unrolling them
+        is exact, and it lets the analog prefix (e.g. a ResNet stem's conv) run once, not per step."""
         items: list[nn.Module] = []
-        for name, child in self.body.named_children():
-            items.extend(child.children() if name == "net" and isinstance(child, nn.Sequential) else [child])
+
+        def unroll(module: nn.Module) -> None:
+            if type(module) is nn.Sequential:
+                for child in module.children():
+                    unroll(child)
+            else:
+                items.append(module)
+
+        unroll(self.body)
         return items
 
     def _forward_stream(self, x: Tensor) -> Tensor:

@@ -247,32 +247,34 @@ def _evaluate_and_count(
     """Accuracy over the whole test set (plain forward passes) and one ledger averaged over the
     first ``count_samples`` test samples (instrumented passes). Under torchrun each rank takes its
     share of the batches and the results are summed over ranks."""
-    net.eval()
+    device = torch.device(config.device)
+    net.eval().to(device)
     with torch.no_grad():
         counted = list(distributed.shard(_loader_batches(split.test, EVAL_BATCH, config.count_samples)))
         with count_events(net, method=method, **meta) as ledger:
             for x, _ in counted:
-                net(x)
+                net(x.to(device))
             if not counted:  # this rank has no batch: record the layers on one sample, contribute nothing
-                net(split.test[0][0].unsqueeze(0))
+                net(split.test[0][0].unsqueeze(0).to(device))
         if not counted:
             ledger = dataclasses.replace(ledger, samples=0)
         correct, total = 0, 0
         for x, y in distributed.shard(_loader_batches(split.test, EVAL_BATCH, None)):
-            correct += int((net(x).argmax(1) == y).sum())
+            correct += int((net(x.to(device)).argmax(1).cpu() == y).sum())
             total += len(y)
     correct, total = (int(v) for v in distributed.all_reduce_sum([correct, total]))
     ledger = distributed.all_reduce_ledger(ledger)
     return {"accuracy": correct / total, "samples": total, "ledger": ledger.to_dict()}
 
 
-def _max_logit_gap(a: nn.Module, b: nn.Module, split: DataSplit) -> dict[str, float]:
+def _max_logit_gap(a: nn.Module, b: nn.Module, split: DataSplit, device: str = "cpu") -> dict[str, float]:
     """Max |logit difference| and prediction agreement of two networks in float64 over the test set."""
-    a64, b64 = copy.deepcopy(a).double().eval(), copy.deepcopy(b).double().eval()
+    a64, b64 = copy.deepcopy(a).double().eval().to(device), copy.deepcopy(b).double().eval().to(device)
     gap, agree, total = 0.0, 0, 0
     with torch.no_grad():
         for x, _ in distributed.shard(_loader_batches(split.test, EVAL_BATCH, None)):
-            la, lb = a64(x.double()), b64(x.double())
+            x = x.to(device=device, dtype=torch.float64)
+            la, lb = a64(x), b64(x)
             gap = max(gap, float((la - lb).abs().max()))
             agree += int((la.argmax(1) == lb.argmax(1)).sum())
             total += len(x)
@@ -451,9 +453,10 @@ class Study:
         if item["kind"] == "equivalence":
             # convert a float64 copy: conversion folds batch norm, and doing that in float32 would
             # itself differ from the quantized ANN by float32 rounding (~1e-7)
-            q64 = copy.deepcopy(qann).double()
+            q64 = copy.deepcopy(qann).cpu().double()
             onespike, snn, same = to_onespike(q64, T), to_if_snn(q64, T), _relevel(q64, T)
-            os_gap, if_gap = _max_logit_gap(onespike, same, split), _max_logit_gap(snn, same, split)
+            device = self.config.device
+            os_gap, if_gap = _max_logit_gap(onespike, same, split, device), _max_logit_gap(snn, same, split, device)
             return {"onespike_max_abs_logit_diff": os_gap["max_abs_logit_diff"],
                     "onespike_agreement": os_gap["agreement"],
                     "if_max_abs_logit_diff": if_gap["max_abs_logit_diff"], "if_agreement": if_gap["agreement"]}

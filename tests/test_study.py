@@ -149,3 +149,40 @@ def test_load_tables_names_missing_run(tmp_path):
 def test_results_frame_reads_back(tiny_run):
     frame = pd.read_csv(tiny_run / "results.csv")
     assert {"arch", "method", "T", "variant", "hardware", "accuracy", "energy_pj", "latency_steps"} <= set(frame)
+
+
+def test_quick_study_end_to_end_with_report(tmp_path):
+    """`onespike study --quick` (what the README promises in < 60 s): tables, figures and a report
+    whose every section answers with a number."""
+    out = tmp_path / "quick"
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "analysis.cli", "study", "--quick", "--out", str(out),
+                           "--no-progress"], capture_output=True, text=True, env=CLI_ENV)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    import re
+
+    for q in [f"Q{i}" for i in range(1, 14)]:
+        section = re.search(rf"^## {q}:.*?(?=^## )", report, flags=re.S | re.M)
+        assert section, f"report has no section {q}"
+        text = section.group(0)
+        link = re.search(r"\]\((figures/[^)]+\.png)\)", text)
+        assert link and (out / link.group(1)).is_file(), f"{q}: figure missing"
+        answer = re.search(r"\*\*Answer\*\*.*", text)
+        assert answer and re.search(r"\d", answer.group(0)), f"{q}: answer without a number"
+    print(f"quick study: {seconds:.1f} s")  # the < 60 s target is checked in benchmarks, not asserted here
+
+
+def test_count_under_torchrun_equals_one_process(tiny_run, tmp_path):
+    ckpt = next((tiny_run / "cache").glob("mlp__qcfs_L*.pt"))
+    common = ["count", "--checkpoint", str(ckpt), "--arch", "mlp", "--method", "onespike", "--timesteps", "4",
+              "--hardware", "sata", "--samples", "300"]
+    one = subprocess.run([sys.executable, "-m", "analysis.cli", *common, "--json", str(tmp_path / "one.json")],
+                         capture_output=True, text=True, env=CLI_ENV)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          "-m", "analysis.cli", *common, "--json", str(tmp_path / "two.json")],
+                         capture_output=True, text=True, env=CLI_ENV, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert (tmp_path / "one.json").read_bytes() == (tmp_path / "two.json").read_bytes()
