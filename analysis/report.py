@@ -498,6 +498,20 @@ def _q9(tables, c) -> tuple[str, pd.DataFrame]:
         a, b = _row(counts, method=m, T=ts[0]), _row(counts, method=m, T=ts[-1])
         if a is not None and b is not None:
             bits.append(f"{F.SHORT[m]} accuracy {_pct(_num(a, 'accuracy'))} → {_pct(_num(b, 'accuracy'))}")
+    # the T at which the SNN first costs as much as the float ANN on SATA (arXiv 2309.03388's finding)
+    ann = F.sel(c["results"], arch=c["arch"], method="ann", variant="default")
+    for hw_name in [h for h in ("sata", "spikesim") if h in c["models"]]:
+        ann_row = _row(ann, hardware=hw_name)
+        if ann_row is None:
+            continue
+        ann_energy = _num(ann_row, "energy_pj")
+        for m in ("if", "onespike"):
+            crossing = [t for t in ts if (r := _row(res, method=m, hardware=hw_name, T=t)) is not None
+                        and _num(r, "energy_pj") >= ann_energy]
+            if crossing:
+                bits.append(f"{F.SHORT[m]} reaches the float ANN's {hw_name} energy at T={crossing[0]}")
+            else:
+                bits.append(f"{F.SHORT[m]} stays below the float ANN's {hw_name} energy up to T={ts[-1]}")
     hw = c["main"]
     table = F.sel(res, hardware=hw).pivot_table(
         index="T", columns="method", values=["energy_pj", "accuracy", "latency_steps"]
