@@ -24,29 +24,12 @@ from matplotlib.figure import Figure
 
 from analysis import figures
 from analysis.report import answers, write_report
+from energy_models.ledger import EVENTS
 
 ARCHS = {"cnn_small": (2.0e5, 3.0e3), "vgg11": (1.2e6, 1.5e4)}  # arch: (dense MACs, spiking neurons)
 TS = [1, 2, 4, 8]
 L = 4
 HARDWARE = ["flops45nm", "sata", "spikesim"]
-EVENTS = [
-    "mac",
-    "ac",
-    "add",
-    "mul",
-    "mod",
-    "shift",
-    "mask",
-    "cmp",
-    "xnor",
-    "popcount",
-    "spikes",
-    "weight_reads",
-    "input_reads",
-    "output_writes",
-    "vmem_reads",
-    "vmem_writes",
-]
 
 
 def _ops(method: str, variant: str, T: int, macs: float, neurons: float, rate: float) -> dict[str, float]:
