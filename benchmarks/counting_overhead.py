@@ -71,9 +71,44 @@ def main() -> None:
         layout = getattr(net, "resolved_layout", "-")
         p, c, r = measure(net, x, args.repeats)
         print(f"{name:<14} {layout:<9} {p:9.3f} {c:10.3f} {r:7.3f}")
-    for package in ("spikingjelly", "neurobench"):
-        if importlib.util.find_spec(package) is None:
-            print(f"{package}: not installed, not compared")
+    if importlib.util.find_spec("spikingjelly") is None or importlib.util.find_spec("loguru") is None:
+        print("spikingjelly: not installed, not compared (pip install --no-deps spikingjelly loguru: its declared "
+              "torchvision/torchaudio dependencies do not import beside this torch)")
+    else:
+        compare_spikingjelly(nets, x, args.repeats)
+    if importlib.util.find_spec("neurobench") is None:
+        print("neurobench: not installed, not compared")
+
+
+def compare_spikingjelly(nets, x, repeats: int) -> None:
+    """SpikingJelly's SynOpCounter (a TorchDispatchMode over aten ops) on the same networks, and how
+    its synaptic-operation total compares with our exact ``ac`` count."""
+    from spikingjelly.activation_based.op_counter import DispatchCounterMode, SynOpCounter
+
+    print("spikingjelly SynOpCounter on the same networks (its overhead, and its total vs our ac):")
+    print(f"{'network':<14} {'plain s':>9} {'sj s':>9} {'ratio':>7} {'sj synops':>12} {'our ac':>12}")
+    for name, net in nets:
+        if name == "ann":
+            continue
+
+        def plain(net=net):
+            net(x)
+
+        def sj(net=net):
+            counter = SynOpCounter()
+            with DispatchCounterMode([counter]):
+                net(x)
+            return counter
+
+        with torch.no_grad():
+            plain()
+            counter = sj()
+            t_plain = statistics.median(timed(plain) for _ in range(repeats))
+            t_sj = statistics.median(timed(sj) for _ in range(repeats))
+            with count_events(net) as ledger:
+                net(x)
+        ours = ledger.total("ac") * ledger.samples
+        print(f"{name:<14} {t_plain:9.3f} {t_sj:9.3f} {t_sj / t_plain:7.3f} {counter.get_total():12.4g} {ours:12.4g}")
 
 
 if __name__ == "__main__":
