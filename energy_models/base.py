@@ -8,6 +8,7 @@ modules, events no rule of the model used), and assembles the :class:`EnergyRepo
 
 from __future__ import annotations
 
+import abc
 import math
 import sys
 from collections import defaultdict
@@ -107,7 +108,7 @@ def bits(value: int, default: float) -> float:
 
 
 # -- the table-driven base -------------------------------------------------------------------------
-class TableModel:
+class TableModel(abc.ABC):
     """Base of the built-in models: a table, options, and a per-layer pricing function.
 
     Subclasses set ``NAME``, ``TABLE`` (the packaged table's stem), ``REQUIRED`` (constant keys),
@@ -179,12 +180,13 @@ class TableModel:
                             warnings=list(dict.fromkeys(warnings)), timesteps=ledger.timesteps,
                             groups=ledger.groups)
 
-    def prepare(self, ledger: EventLedger, warnings: list[str]) -> None:
+    def prepare(self, ledger: EventLedger, warnings: list[str]) -> None:  # noqa: B027 (an optional hook)
         """Hook for ledger-wide facts (nothing by default)."""
 
+    @abc.abstractmethod
     def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
                     warnings: list[str]) -> Iterable[str]:
-        raise NotImplementedError
+        """Add this layer's energies to ``cost`` (pJ per component); return the events it priced."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, options={self.options!r})"
