@@ -73,22 +73,22 @@ def shard(batches: Iterable[T]) -> Iterator[T]:
             yield batch
 
 
-def all_reduce_sum(values: list[float]) -> list[float]:
-    """Element-wise sum over ranks (float64)."""
+def _all_reduce(values: list[float], op: str) -> list[float]:
     if world_size() == 1:
         return list(values)
     tensor = torch.tensor(values, dtype=torch.float64)
-    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    dist.all_reduce(tensor, op=getattr(dist.ReduceOp, op))
     return tensor.tolist()
+
+
+def all_reduce_sum(values: list[float]) -> list[float]:
+    """Element-wise sum over ranks (float64)."""
+    return _all_reduce(values, "SUM")
 
 
 def all_reduce_max(values: list[float]) -> list[float]:
     """Element-wise maximum over ranks (float64)."""
-    if world_size() == 1:
-        return list(values)
-    tensor = torch.tensor(values, dtype=torch.float64)
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return tensor.tolist()
+    return _all_reduce(values, "MAX")
 
 
 def all_reduce_ledger(ledger: EventLedger) -> EventLedger:
