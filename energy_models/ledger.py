@@ -65,6 +65,8 @@ ACTIVITY: tuple[str, ...] = (
     "output_nonzero",
     "output_elements",
     "threshold_ties",
+    "mac_nonzero",
+    "nonfinite_values",
 )
 
 #: Layer kinds that pricing functions distinguish.
@@ -134,6 +136,19 @@ class LayerEvents:
     output_nonzero: float = 0.0
     output_elements: float = 0.0
     threshold_ties: float = 0.0
+    #: MACs whose activation operand was non-zero (what a zero-gated MAC array performs); counted for
+    #: every layer with ``mac`` > 0, so ``mac - mac_nonzero`` are the MACs a zero-skipping design saves.
+    mac_nonzero: float = 0.0
+    #: NaN/Inf values seen in this layer's inputs or outputs (a ledger with any is not to be trusted).
+    nonfinite_values: float = 0.0
+    # dataflow facts
+    #: Steps over which this layer's output is reused unchanged although its events were counted
+    #: once (an IF network's analog first layer sees the same pixels at every step). Pricing applies
+    #: the first-layer-reuse convention: ``once`` keeps the counts, ``per_step`` multiplies them by this.
+    repeat_steps: int = 1
+    #: Name of the activation/neuron layer that consumes this synaptic layer's output directly (the
+    #: activation can be fused into the PE output); "" when the output goes elsewhere.
+    fused_into: str = ""
     # shape facts
     neurons: float = 0.0
     synapses: float = 0.0
@@ -158,7 +173,7 @@ class LayerEvents:
                     f"layer {self.name!r}: {name} = {value!r}; counts must be finite and >= 0"
                 )
             setattr(self, name, value)
-        for name in ("timesteps", "groups"):
+        for name in ("timesteps", "groups", "repeat_steps"):
             if int(getattr(self, name)) < 1:
                 raise LedgerError(f"layer {self.name!r}: {name} must be >= 1, got {getattr(self, name)!r}")
 
