@@ -126,10 +126,10 @@ def _cmd_study(args: argparse.Namespace) -> int:
 def _cmd_count(args: argparse.Namespace) -> int:
     import torch
 
-    from analysis.convert import to_binary, to_if_snn, to_onespike, to_quantized
     from analysis.counting import count_events
     from analysis.data import load_dataset
     from analysis.models import build_model
+    from analysis.snn import to_binary, to_if_snn, to_onespike, to_quantized
     from analysis.study import METHODS, StudyConfig, _hardware_names
     from analysis.training import load_checkpoint
     from energy_models import get_model
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"study": _cmd_study, "count": _cmd_count, "hardware": _cmd_hardware, "report": _cmd_report}
-    from analysis.convert import ConversionError
+    from analysis.snn import ConversionError
 
     try:
         return handlers[args.command](args)

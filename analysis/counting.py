@@ -27,8 +27,8 @@ ledger in the ``sequence`` and ``stream`` layouts, and OneSpike the same in ``gr
 ``onepass``: e.g. in the one-pass layout a conv sees Σ_g s_g, but the bias is still added once per
 group and a PSG layer on grouped input still performs its G−1 additions.
 
-Containers (``nn.Sequential``, :class:`~analysis.convert.SpikingNetwork`, residual blocks, any
-module with children and no rule) are traversed, not counted. :class:`~analysis.convert.Stepwise`
+Containers (``nn.Sequential``, :class:`~analysis.snn.SpikingNetwork`, residual blocks, any
+module with children and no rule) are traversed, not counted. :class:`~analysis.snn.Stepwise`
 is counted with its inner module's rule, knowing the step axis. A leaf module with no rule (other
 than Identity/Dropout) is listed in ``ledger.unsupported``; ``strict=True`` makes it an error.
 
@@ -55,8 +55,16 @@ import torch
 from torch import Tensor, nn
 from torch.utils.weak import WeakIdKeyDictionary
 
-from analysis.convert import InputClamp, MeanOverSteps, PSGLayer, RepeatSteps, SpikingNetwork, Stepwise
-from analysis.neurons import QCFS, BinaryActivation, BinaryConv2d, BinaryLinear, IFNeuron, PSGNeuron, is_power_of_two
+from analysis.snn import InputClamp, MeanOverSteps, PSGLayer, RepeatSteps, SpikingNetwork, Stepwise
+from analysis.snn.neurons import (
+    QCFS,
+    BinaryActivation,
+    BinaryConv2d,
+    BinaryLinear,
+    IFNeuron,
+    PSGNeuron,
+    is_power_of_two,
+)
 from energy_models.ledger import ACTIVITY, EVENTS, METHODS, EventLedger, LayerEvents
 
 __all__ = [
@@ -116,7 +124,7 @@ class Context:
 
     ``signals``: one :class:`Signal` per tensor input. ``steps``/``stepped``/``batch``: the layout of
     the input tensor (see :class:`Signal`). ``axis``: ``"time"`` or ``"group"`` inside a
-    :class:`~analysis.convert.Stepwise`, else None. ``timesteps``/``groups``: the network's T and G.
+    :class:`~analysis.snn.Stepwise`, else None. ``timesteps``/``groups``: the network's T and G.
     ``weight_bits``: for non-binary weights. ``extras``: values other hooks left for this call
     (``"psg_spikes"``: the ``[G, B, ...]`` output of a PSGLayer's neuron).
     """
@@ -704,7 +712,7 @@ def clamp_rule(module, inputs, output, ctx):
 
 
 def _register_layer_rules() -> None:
-    from analysis.layers import RepeatGroups, ResidualAdd, ShortcutScale  # layers imports convert: import late
+    from analysis.snn import RepeatGroups, ResidualAdd, ShortcutScale
 
     register_rule(ResidualAdd)(_residual_rule)
     register_rule(ShortcutScale)(_shortcut_scale_rule)
@@ -919,7 +927,7 @@ def count_events(
     """Count the events of every forward pass run inside the block into an ``EventLedger``.
 
     ``method``: one of ``ann``, ``qcfs``, ``cq``, ``if``, ``onespike``, ``bnn``. For a
-    :class:`~analysis.convert.SpikingNetwork` it (and T / G) is taken from the network (a different
+    :class:`~analysis.snn.SpikingNetwork` it (and T / G) is taken from the network (a different
     ``method`` is an error); otherwise it is inferred from the modules when omitted (PSG -> onespike,
     IF -> if, binary -> bnn, QCFS -> qcfs, ClampQuant -> cq, else ann). ``weight_bits``: width of
     non-binary weights (default 32 for ann and bnn, 8 otherwise). ``vmem_bits``: membrane word.

@@ -35,11 +35,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from analysis import distributed
-from analysis.convert import round_thresholds_pow2, to_binary, to_if_snn, to_onespike, to_quantized
 from analysis.counting import count_events
 from analysis.data import DataSplit, load_dataset
-from analysis.models import build_model, unknown_name_message
-from analysis.neurons import QCFS, IFNeuron, PSGNeuron
+from analysis.models import build_model
+from analysis.registry import unknown_name_message
+from analysis.snn import round_thresholds_pow2, to_binary, to_if_snn, to_onespike, to_quantized
+from analysis.snn.neurons import QCFS, IFNeuron, PSGNeuron
 from analysis.training import TrainConfig, finetune_quantized, load_checkpoint, save_checkpoint, train_ann
 from analysis.training import train_bnn as _train_bnn
 from energy_models import EventLedger, available_models, get_model

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from analysis.convert import to_binary, to_quantized
+from analysis.snn import to_binary, to_quantized
 
 __all__ = [
     "CheckpointError",
@@ -143,7 +143,7 @@ def finetune_quantized(
 
 
 def train_bnn(ann: nn.Module, train_set: Dataset, config: TrainConfig) -> tuple[nn.Module, list[dict[str, float]]]:
-    """A BNN of ``ann``'s shape (see :func:`analysis.convert.to_binary`), trained from its weights."""
+    """A BNN of ``ann``'s shape (see :func:`analysis.snn.to_binary`), trained from its weights."""
     bnn = to_binary(ann)
     history = train(bnn, train_set, config, desc="BNN")
     return bnn, history

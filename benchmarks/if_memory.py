@@ -16,7 +16,7 @@ import sys
 CHILD = r"""
 import json, resource, sys, torch
 torch.set_num_threads(2)
-from analysis.convert import to_if_snn, to_quantized
+from analysis.snn import to_if_snn, to_quantized
 from analysis.models import build_model
 T, layout = int(sys.argv[1]), sys.argv[2]
 torch.manual_seed(0)

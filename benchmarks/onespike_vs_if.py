@@ -16,9 +16,9 @@ import time
 
 import torch
 
-from analysis.convert import to_if_snn, to_onespike, to_quantized
 from analysis.counting import count_events
 from analysis.models import build_model
+from analysis.snn import to_if_snn, to_onespike, to_quantized
 
 
 def evaluate_and_count(net, x) -> float:

@@ -17,7 +17,7 @@ import sys
 CHILD = r"""
 import json, resource, sys, time, torch
 torch.set_num_threads(2)
-from analysis.convert import to_if_snn, to_onespike, to_quantized
+from analysis.snn import to_if_snn, to_onespike, to_quantized
 from analysis.counting import count_events
 from analysis.models import build_model
 arch, method = sys.argv[1], sys.argv[2]

@@ -11,10 +11,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.convert import ConversionError, to_if_snn, to_onespike, to_quantized
 from analysis.data import DataError, load_dataset
 from analysis.models import build_model
-from analysis.neurons import QCFS, ClampQuant, IFNeuron, PSGNeuron
+from analysis.snn import ConversionError, to_if_snn, to_onespike, to_quantized
+from analysis.snn.neurons import QCFS, ClampQuant, IFNeuron, PSGNeuron
 from analysis.study import StudyConfig
 
 

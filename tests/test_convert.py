@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.convert import (
+from analysis.models import available_models, build_model
+from analysis.snn import (
     ConversionError,
     PSGLayer,
     RepeatSteps,
@@ -19,8 +20,7 @@ from analysis.convert import (
     to_onespike,
     to_quantized,
 )
-from analysis.models import available_models, build_model
-from analysis.neurons import QCFS, BinaryActivation, BinaryConv2d, ClampQuant, IFNeuron, PSGNeuron
+from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, ClampQuant, IFNeuron, PSGNeuron
 
 
 def randomize_bn(model: nn.Module) -> nn.Module:

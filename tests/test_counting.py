@@ -10,19 +10,20 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.convert import (
+from analysis.counting import COUNTING_RULES, conv_fanout_map, count_events, register_rule
+from analysis.models import available_models, build_model
+from analysis.snn import (
     PSGLayer,
     RepeatSteps,
+    ResidualAdd,
+    ShortcutScale,
     Stepwise,
     to_binary,
     to_if_snn,
     to_onespike,
     to_quantized,
 )
-from analysis.counting import COUNTING_RULES, conv_fanout_map, count_events, register_rule
-from analysis.layers import ResidualAdd, ShortcutScale
-from analysis.models import available_models, build_model
-from analysis.neurons import QCFS, BinaryActivation, BinaryConv2d, ClampQuant, IFNeuron, PSGNeuron
+from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, ClampQuant, IFNeuron, PSGNeuron
 
 #: small options for zoo models (widths as in tests/test_zoo.py)
 SMALL = {"vgg11": {"width": 8}, "vgg16": {"width": 8}, "resnet18": {"width": 4}, "resnet34": {"width": 4},

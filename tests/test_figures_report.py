@@ -22,8 +22,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from analysis import figures
-from analysis.report import answers, write_report
+from analysis.report import answers, figures, write_report
 from energy_models.ledger import EVENTS
 
 ARCHS = {"cnn_small": (2.0e5, 3.0e3), "vgg11": (1.2e6, 1.5e4)}  # arch: (dense MACs, spiking neurons)

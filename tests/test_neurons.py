@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.neurons import (
+from analysis.snn.neurons import (
     QCFS,
     BinaryActivation,
     BinaryConv2d,

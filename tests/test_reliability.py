@@ -8,10 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.convert import to_if_snn, to_onespike, to_quantized
 from analysis.counting import count_events
 from analysis.models import build_model
-from analysis.neurons import IFNeuron, PSGNeuron
+from analysis.snn import to_if_snn, to_onespike, to_quantized
+from analysis.snn.neurons import IFNeuron, PSGNeuron
 
 
 def _hook_count(model: torch.nn.Module) -> int:

@@ -9,8 +9,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch.utils.data import TensorDataset
 
-from analysis.convert import to_if_snn, to_onespike
 from analysis.models import build_model
+from analysis.snn import to_if_snn, to_onespike
 from analysis.training import (
     CheckpointError,
     TrainConfig,

@@ -11,10 +11,21 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.convert import PSGLayer, RepeatSteps, Stepwise, to_binary, to_if_snn, to_onespike, to_quantized
-from analysis.layers import RepeatGroups, ResidualAdd, ResidualBlock, ShortcutScale
 from analysis.models import BasicBlock, RepVGG, RepVGGBlock, available_models, build_model
-from analysis.neurons import QCFS, BinaryActivation, IFNeuron, PSGNeuron
+from analysis.snn import (
+    PSGLayer,
+    RepeatGroups,
+    RepeatSteps,
+    ResidualAdd,
+    ResidualBlock,
+    ShortcutScale,
+    Stepwise,
+    to_binary,
+    to_if_snn,
+    to_onespike,
+    to_quantized,
+)
+from analysis.snn.neurons import QCFS, BinaryActivation, IFNeuron, PSGNeuron
 
 #: zoo model -> small options for fast tests (RepVGG needs width 8: at 4 its 3-channel stages lose the input)
 ZOO = {

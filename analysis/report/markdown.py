@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import figures as F
+from analysis.report import figures as F
 
 __all__ = ["PUBLISHED", "answers", "markdown_table", "write_report"]
 

@@ -1,0 +1,129 @@
+"""What conversion rules share: the conversion context, the error, batch-norm folding and the
+type -> rule registry that :func:`convert_module` dispatches on.
+
+Both the modules of converted networks (:mod:`analysis.snn.modules`, whose residual blocks convert
+themselves) and the ladder (:mod:`analysis.snn.convert`) build on this module; it imports neither.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = [
+    "CONVERTERS",
+    "ConversionContext",
+    "ConversionError",
+    "convert_module",
+    "fold_batchnorm",
+    "fuse_conv_bn",
+    "register_converter",
+]
+
+
+class ConversionError(TypeError):
+    """A model cannot be converted (an unsupported layer, a missing quantized activation, ...)."""
+
+
+
+# -- batch-norm folding ------------------------------------------------------------------------
+def fuse_conv_bn(layer: nn.Conv2d | nn.Linear, bn: nn.BatchNorm1d | nn.BatchNorm2d) -> nn.Module:
+    """A copy of ``layer`` with an eval-mode BatchNorm that follows it folded into weight and bias."""
+    fused = copy.deepcopy(layer)
+    with torch.no_grad():
+        std = torch.sqrt(bn.running_var + bn.eps)
+        gamma = bn.weight if bn.affine else torch.ones_like(std)
+        beta = bn.bias if bn.affine else torch.zeros_like(std)
+        scale = gamma / std
+        fused.weight.mul_(scale.reshape(-1, *([1] * (fused.weight.dim() - 1))))
+        bias = layer.bias if layer.bias is not None else torch.zeros_like(bn.running_mean)
+        new_bias = (bias - bn.running_mean) * scale + beta
+        fused.bias = nn.Parameter(new_bias)
+    return fused
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` in eval mode where every BatchNorm directly after a Conv2d/Linear inside
+    a Sequential is folded into it (replaced by Identity). Other BatchNorms stay (they are affine
+    and convert per step)."""
+    model = copy.deepcopy(model).eval()
+    _fold_in_place(model)
+    return model
+
+
+def _fold_in_place(module: nn.Module) -> None:
+    if isinstance(module, nn.Sequential):
+        names = list(module._modules)
+        for a, b in itertools.pairwise(names):
+            first, second = module._modules[a], module._modules[b]
+            if isinstance(first, nn.Conv2d | nn.Linear) and isinstance(second, nn.BatchNorm1d | nn.BatchNorm2d):
+                module._modules[a] = fuse_conv_bn(first, second)
+                module._modules[b] = nn.Identity()
+    for child in module.children():
+        _fold_in_place(child)
+
+
+
+@dataclass(frozen=True)
+class ConversionContext:
+    """What the converter knows about the signal flowing into the next module.
+
+    ``method``: "if" or "onespike"; ``steps``: T or G; ``stepped``: the tensor has a step axis;
+    ``spike_scale``: the value of one incoming spike (None for analog values/currents);
+    ``step_scales``: per-group spike values relative to ``spike_scale`` (per-group thresholds);
+    ``mode``: PSG mode; ``group_threshold_scales``: multipliers of θ per group, or None.
+    """
+
+    method: str
+    steps: int
+    stepped: bool = False
+    spike_scale: float | None = None
+    step_scales: tuple[float, ...] | None = None
+    mode: str = "exact"
+    group_threshold_scales: tuple[float, ...] | None = None
+
+    @property
+    def axis(self) -> str:
+        return "time" if self.method == "if" else "group"
+
+
+Rule = Callable[[nn.Module, ConversionContext, Callable], tuple[nn.Module, ConversionContext]]
+#: Conversion rules by module type: ``rule(module, ctx, convert) -> (new_module, ctx_after)``.
+CONVERTERS: dict[type, Rule] = {}
+
+
+def register_converter(*types: type, replace: bool = False) -> Callable[[Rule], Rule]:
+    """Register a conversion rule for module types (users may add their own). A type that already
+    has a rule is refused unless ``replace=True``."""
+
+    def deco(rule: Rule) -> Rule:
+        taken = [t.__name__ for t in types if t in CONVERTERS and not replace]
+        if taken:
+            raise ValueError(f"conversion rule for {', '.join(taken)} already registered; pass replace=True")
+        for t in types:
+            CONVERTERS[t] = rule
+        return rule
+
+    return deco
+
+
+
+def convert_module(module: nn.Module, ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
+    """Convert one module given the incoming signal; dispatch on type (most specific first)."""
+    if hasattr(module, "to_spiking"):
+        return module.to_spiking(ctx, convert_module)
+    for cls in type(module).__mro__:
+        if cls in CONVERTERS:
+            return CONVERTERS[cls](module, ctx, convert_module)
+    raise ConversionError(
+        f"cannot convert layer of type {type(module).__name__}: supported types are "
+        f"{sorted(t.__name__ for t in CONVERTERS)}; register a rule with "
+        "analysis.snn.register_converter(YourType) or give the module a to_spiking(ctx, convert) method"
+    )
+
+

@@ -1,0 +1,416 @@
+"""Activation functions and spiking neurons, each with its equation.
+
+Every module here is small and stateless between calls (the IF neuron's membrane lives only inside
+one multi-step forward), so the same instance can be counted, converted and re-run without reset.
+
+Notation: ``θ`` threshold, ``T`` timesteps, ``G`` groups, ``L`` quantization levels, ``H`` the
+Heaviside step with ``H(0) = 1`` (a membrane exactly on the threshold fires).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "QCFS",
+    "BinaryActivation",
+    "BinaryConv2d",
+    "BinaryLinear",
+    "ClampQuant",
+    "IFNeuron",
+    "PSGNeuron",
+    "ReLU",
+    "check_finite",
+    "check_positive_int",
+    "check_threshold",
+    "is_power_of_two",
+]
+
+ReLU = nn.ReLU
+
+
+# -- argument checks shared by every neuron ----------------------------------------------------------
+def check_positive_int(name: str, value: object) -> int:
+    """Return ``value`` as an int if it is a positive integer, else raise naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and (
+        not math.isfinite(value) or value != int(value)
+    )):
+        raise ValueError(f"{name} must be a positive integer (1, 2, 4, ...), got {value!r}")
+    if int(value) < 1:
+        raise ValueError(f"{name} must be a positive integer (1, 2, 4, ...), got {value!r}")
+    return int(value)
+
+
+def check_threshold(name: str, value: float | Sequence[float] | Tensor) -> Tensor:
+    """Return thresholds as a float64 tensor after checking they are finite and > 0."""
+    tensor = torch.as_tensor(value, dtype=torch.float64).detach().clone()
+    if tensor.numel() == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    if (tensor <= 0).any():
+        raise ValueError(f"{name} must be > 0 (a firing threshold), got {value!r}")
+    return tensor
+
+
+def check_finite(name: str, x: Tensor) -> None:
+    """Raise if ``x`` holds NaN or Inf: a spike count of NaN would be silently wrong."""
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{name} input holds {bad} NaN/Inf value(s); spiking neurons need finite currents")
+
+
+def is_power_of_two(value: float) -> bool:
+    """True for 2**k with integer k (k may be negative: 0.5, 0.25 are powers of two)."""
+    if not (value > 0 and math.isfinite(value)):
+        return False
+    mantissa, _ = math.frexp(value)
+    return mantissa == 0.5
+
+
+def _check_v_init(v_init: float, name: str = "v_init") -> float:
+    """``v_init`` is a fraction of the threshold in [0, 1): 0 (clamp-and-quantize) or 0.5 (QCFS)."""
+    if not isinstance(v_init, int | float) or not math.isfinite(v_init) or not 0.0 <= v_init < 1.0:
+        raise ValueError(
+            f"{name} is the initial membrane as a fraction of the threshold and must be in [0, 1), "
+            f"e.g. 0.0 or 0.5; got {v_init!r}"
+        )
+    return float(v_init)
+
+
+# -- quantized activations ------------------------------------------------------------------------
+class _FloorSTE(torch.autograd.Function):
+    """floor() forward, identity gradient backward (the straight-through estimator of QCFS)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        return torch.floor(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad
+
+
+class QCFS(nn.Module):
+    r"""Quantization-clip-floor-shift activation (Bu et al., ICLR 2022).
+
+    .. math:: y = \frac{\lambda}{L}\,\mathrm{clip}\Big(\big\lfloor x\frac{L}{\lambda} + \varphi\big\rfloor, 0, L\Big)
+
+    ``λ`` (``threshold``) is trainable; the floor uses a straight-through gradient. With
+    ``φ = 0.5`` it is exactly what an IF/PSG neuron with threshold λ and initial membrane λ/2
+    emits over L steps/groups.
+    """
+
+    def __init__(self, levels: int = 4, threshold: float = 1.0, shift: float = 0.5, trainable: bool = True):
+        super().__init__()
+        self.levels = check_positive_int("levels", levels)
+        check_threshold("threshold", threshold)
+        self.shift = _check_v_init(shift, "shift")
+        self.threshold = nn.Parameter(torch.tensor(float(threshold)), requires_grad=trainable)
+
+    def forward(self, x: Tensor) -> Tensor:
+        lam = self.threshold.to(x.dtype)
+        scaled = x * (self.levels / lam) + self.shift
+        return torch.clamp(_FloorSTE.apply(scaled), 0, self.levels) * (lam / self.levels)
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}, threshold={float(self.threshold.detach()):.4g}, shift={self.shift}"
+
+
+class ClampQuant(QCFS):
+    r"""Clamp-and-quantize activation (CQ training, Yan, Zhou & Wong, TPAMI 2023).
+
+    .. math:: y = \frac{c}{L}\,\mathrm{clip}\Big(\big\lfloor x\frac{L}{c}\big\rfloor, 0, L\Big)
+
+    The clamp ``c`` plays the threshold's role; no shift, so an IF/PSG neuron starting from an
+    empty membrane (``v_init = 0``, the OneSpike authors' setting) reproduces it exactly.
+    """
+
+    def __init__(self, levels: int = 4, clamp: float = 1.0, trainable: bool = True):
+        super().__init__(levels=levels, threshold=clamp, shift=0.0, trainable=trainable)
+
+    @property
+    def clamp(self) -> float:
+        return float(self.threshold)
+
+
+# -- binary networks -----------------------------------------------------------------------------
+class _SignSTE(torch.autograd.Function):
+    """sign() forward (+1 for x >= 0), clipped straight-through gradient (|x| <= 1)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * (x.abs() <= 1).to(grad.dtype)
+
+
+class BinaryActivation(nn.Module):
+    r"""Binary activation :math:`y = \mathrm{sign}(x) \in \{-1, +1\}` (``sign(0) = +1``).
+
+    Backward: the clipped straight-through estimator :math:`\partial y/\partial x = 1_{|x|\le 1}`
+    (Hubara et al., 2016).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _SignSTE.apply(x)
+
+
+def _binarize_weight(weight: Tensor) -> Tensor:
+    """XNOR-Net weights: ``α · sign(W)`` with one ``α = mean |W|`` per output channel."""
+    dims = tuple(range(1, weight.dim()))
+    alpha = weight.abs().mean(dim=dims, keepdim=True)
+    return _SignSTE.apply(weight) * alpha
+
+
+class BinaryConv2d(nn.Conv2d):
+    r"""Conv2d with binary weights :math:`\alpha_k\,\mathrm{sign}(W_k)` (XNOR-Net, Rastegari 2016).
+
+    Latent real weights are trained with the straight-through estimator. With binary (±1) inputs
+    the dot product is ``xnor`` + ``popcount`` of bits, scaled by ``α`` once per output.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(x, _binarize_weight(self.weight), self.bias)
+
+
+class BinaryLinear(nn.Linear):
+    r"""Linear layer with binary weights :math:`\alpha_k\,\mathrm{sign}(W_k)` (see :class:`BinaryConv2d`)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.linear(x, _binarize_weight(self.weight), self.bias)
+
+
+# -- spiking neurons -----------------------------------------------------------------------------
+class IFNeuron(nn.Module):
+    r"""Multi-step integrate-and-fire neuron with reset by subtraction.
+
+    For input currents :math:`x_t` (``[T, B, ...]``), with :math:`v_0 = v_{init}\,\theta`:
+
+    .. math::
+        u_t = v_{t-1} + x_t, \qquad s_t = H(u_t - \theta), \qquad v_t = u_t - \theta s_t
+
+    Output: spikes :math:`s_t \in \{0, 1\}` of the same shape as the input. A spike is worth θ to
+    the next layer (the converter folds θ into that layer's weights). The membrane lives only within
+    one call: each forward starts from ``v_init``.
+    """
+
+    def __init__(self, threshold: float = 1.0, timesteps: int = 4, v_init: float = 0.0):
+        super().__init__()
+        self.timesteps = check_positive_int("timesteps", timesteps)
+        self.register_buffer("threshold", check_threshold("threshold", threshold).to(torch.float32).reshape(()))
+        self.v_init = _check_v_init(v_init)
+        # Streaming (timestep-by-timestep) layout: one step per call, the membrane kept between calls.
+        self.streaming = False
+        self._membrane: Tensor | None = None
+
+    def start_stream(self) -> None:
+        """Enter the timestep-by-timestep layout: each call takes ``[1, B, ...]`` and the membrane
+        persists across calls until :meth:`stop_stream` (memory independent of T)."""
+        self.streaming, self._membrane = True, None
+
+    def stop_stream(self) -> None:
+        self.streaming, self._membrane = False, None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.streaming:
+            return self._forward_one_step(x)
+        if x.dim() < 2 or x.shape[0] != self.timesteps:
+            raise ValueError(
+                f"IFNeuron expects multi-step input [T={self.timesteps}, B, ...]; got shape {tuple(x.shape)}"
+            )
+        check_finite("IFNeuron", x)
+        theta = self.threshold.to(x.dtype)
+        v = torch.full_like(x[0], float(self.v_init)) * theta
+        spikes = torch.empty_like(x)
+        for t in range(self.timesteps):  # sequential by definition: each step needs the last membrane
+            v = v + x[t]
+            s = (v >= theta).to(x.dtype)
+            v = v - s * theta
+            spikes[t] = s
+        return spikes
+
+    def _forward_one_step(self, x: Tensor) -> Tensor:
+        if x.dim() < 2 or x.shape[0] != 1:
+            raise ValueError(f"IFNeuron in streaming layout expects one step [1, B, ...]; got {tuple(x.shape)}")
+        check_finite("IFNeuron", x)
+        theta = self.threshold.to(x.dtype)
+        v = self._membrane if self._membrane is not None else torch.full_like(x[0], float(self.v_init)) * theta
+        v = v + x[0]
+        s = (v >= theta).to(x.dtype)
+        self._membrane = v - s * theta
+        return s.unsqueeze(0)
+
+    def extra_repr(self) -> str:
+        return f"threshold={float(self.threshold):.4g}, timesteps={self.timesteps}, v_init={self.v_init}"
+
+
+class PSGNeuron(nn.Module):
+    r"""Parallel Spike Generation (OneSpike, Tang, Yan & Wong): all G spike maps in one step.
+
+    Input: the **total** current :math:`I = \sum_{g} x_g` over the G groups (``[B, ...]``).
+    With the average :math:`x = I / G` and :math:`v = v_{init}\,\theta`, group :math:`i = 0..G-1`:
+
+    .. math::
+        V_i = (v + i\,x) \bmod \theta, \qquad S_i = H(V_i + x - \theta)
+
+    which is exactly an IF neuron (reset by subtraction, starting at ``v``) fed the constant
+    current x for G steps. Hence the total count is
+    :math:`\sum_i S_i = \mathrm{clip}(\lfloor I/\theta + v_{init}\rfloor, 0, G)`, a QCFS level
+    (``v_init = ½``) or a clamp-and-quantize level (``v_init = 0``) with L = G.
+    Output: ``[G, B, ...]`` spikes in {0, 1}, each worth θ.
+
+    Modes:
+
+    - ``"exact"``: the closed form above in floating point, all groups at once (tensor ops over a
+      group axis, no Python loop).
+    - ``"hardware"``: θ = 2^k and G = 2^m required. Currents become fixed-point integers with
+      ``frac_bits`` fractional bits; the neuron keeps :math:`A_i = G v + i I` as a running sum
+      (``+I`` per group), the residual :math:`A_i \bmod G\theta` is a mask of the low
+      ``k + m + frac_bits`` bits, and the spike is the carry out of that mask when ``I`` is added.
+      It gives the same spikes as ``"exact"`` wherever ``I`` and ``G v`` are exact on that grid;
+      elsewhere the current is floored to the grid first (the ledger counts such roundings).
+
+    Per-group thresholds (``threshold`` a sequence of G values, Q11): group i compares with θ_i and
+    emits a spike worth θ_i; the membrane update is the same IF recursion with a per-step threshold.
+    There is no closed form for it, so it runs as a scan over groups (G is small, and it is still
+    one timestep: no state outlives the call).
+    """
+
+    def __init__(
+        self,
+        threshold: float | Sequence[float] = 1.0,
+        groups: int = 4,
+        mode: str = "exact",
+        v_init: float = 0.0,
+        frac_bits: int = 16,
+    ):
+        super().__init__()
+        self.groups = check_positive_int("groups", groups)
+        if mode not in ("exact", "hardware"):
+            raise ValueError(f"mode must be 'exact' or 'hardware', got {mode!r}")
+        self.mode = mode
+        self.v_init = _check_v_init(v_init)
+        self.frac_bits = check_positive_int("frac_bits", frac_bits)
+        theta = check_threshold("threshold", threshold)
+        if theta.numel() not in (1, self.groups):
+            raise ValueError(
+                f"threshold must be one value or one per group (groups={self.groups}); got {theta.numel()} values"
+            )
+        self.per_group = theta.numel() > 1
+        if mode == "hardware":
+            bad = [float(t) for t in theta.flatten() if not is_power_of_two(float(t))]
+            if bad:
+                raise ValueError(
+                    f"PSGNeuron mode='hardware' needs power-of-two thresholds (2**k, e.g. 0.5, 1, 2, 4); "
+                    f"got {bad}. Round them with analysis.snn.round_thresholds_pow2(), or use mode='exact'"
+                )
+            if not is_power_of_two(self.groups):
+                raise ValueError(
+                    f"PSGNeuron mode='hardware' needs a power-of-two number of groups (1, 2, 4, 8, ...); "
+                    f"got groups={self.groups}. Use mode='exact' for other group counts"
+                )
+            if self.per_group:
+                raise ValueError("per-group thresholds run in mode='exact' only (they need a scan over groups)")
+        self.register_buffer("threshold", theta.to(torch.float32).reshape(-1) if self.per_group
+                             else theta.to(torch.float32).reshape(()))
+
+    # The group axis index vector, shaped to broadcast against [B, ...].
+    @staticmethod
+    def _group_index(groups: int, like: Tensor) -> Tensor:
+        return torch.arange(groups, dtype=like.dtype, device=like.device).reshape(-1, *([1] * like.dim()))
+
+    def forward(self, total: Tensor) -> Tensor:
+        check_finite("PSGNeuron", total)
+        if self.per_group:
+            return self._forward_per_group(total)
+        if self.mode == "hardware":
+            return self._forward_hardware(total)
+        return self._forward_exact(total)
+
+    def _forward_exact(self, total: Tensor) -> Tensor:
+        theta = self.threshold.to(total.dtype)
+        x = total / self.groups
+        v = self.v_init * theta
+        i = self._group_index(self.groups, total)
+        residual = torch.remainder(v + i * x, theta)  # V_i, the membrane before group i's input
+        return (residual + x >= theta).to(total.dtype)
+
+    def to_fixed_point(self, total: Tensor) -> tuple[Tensor, Tensor]:
+        """``(I, exact)``: the total current as int64 on the ``2**-frac_bits`` grid (floored), and a
+        mask of the entries that were already exact on that grid (where hardware equals exact)."""
+        scale = 2.0**self.frac_bits
+        scaled = total.double() * scale
+        fixed = torch.floor(scaled)
+        return fixed.to(torch.int64), fixed == scaled
+
+    def _forward_hardware(self, total: Tensor) -> Tensor:
+        k = int(math.log2(float(self.threshold)))
+        m = int(math.log2(self.groups))
+        shift = k + m + self.frac_bits  # G·θ on the fixed-point grid is 2**shift
+        if shift < 0 or shift > 60:
+            raise ValueError(
+                f"PSGNeuron hardware mode: threshold 2**{k} with {self.groups} groups and frac_bits="
+                f"{self.frac_bits} does not fit 64-bit fixed point; choose frac_bits in [{-k - m}, {60 - k - m}]"
+            )
+        current, _ = self.to_fixed_point(total)
+        limit = 1 << 62
+        if current.numel() and int(current.abs().max()) * self.groups >= limit:
+            raise ValueError("PSGNeuron hardware mode: current too large for 64-bit fixed point")
+        g_times_v = round(self.v_init * (1 << shift))  # G·v = v_init·G·θ, exact for v_init in {0, ½}
+        mask = (1 << shift) - 1
+        # A_i = G·v + i·I, the running sum the hardware keeps (one add of I per group).
+        steps = current.unsqueeze(0).expand(self.groups, *current.shape)
+        running = torch.cumsum(steps, dim=0) - current + g_times_v
+        residual = torch.bitwise_and(running, mask)  # A_i mod G·θ: the low `shift` bits
+        spikes = torch.ge(residual + current, 1 << shift)  # carry into bit `shift`
+        return spikes.to(total.dtype)
+
+    def _forward_per_group(self, total: Tensor) -> Tensor:
+        thetas = self.threshold.to(total.dtype)
+        x = total / self.groups
+        v = torch.full_like(x, self.v_init) * thetas[0]
+        out = torch.empty((self.groups, *x.shape), dtype=total.dtype, device=total.device)
+        for i in range(self.groups):  # per-group thresholds have no closed form: scan the G groups
+            v = v + x
+            s = (v >= thetas[i]).to(total.dtype)
+            v = v - s * thetas[i]
+            out[i] = s
+        return out
+
+    def spike_count(self, total: Tensor) -> Tensor:
+        """Σ_i S_i per neuron, ``[B, ...]``, without building the G spike maps.
+
+        The closed form telescopes: ``clip(floor(I/θ + v_init), 0, G)`` (``exact``), or in
+        ``hardware`` mode ``clip((G·v + G·I) >> shift, 0, G)`` on the fixed-point grid (integer
+        arithmetic, so it equals the sum of the hardware spikes exactly). Per-group thresholds have
+        no closed form: their spike maps are summed.
+        """
+        check_finite("PSGNeuron", total)
+        if self.per_group:
+            return self._forward_per_group(total).sum(dim=0)
+        if self.mode == "hardware":
+            k, m = int(math.log2(float(self.threshold))), int(math.log2(self.groups))
+            shift = k + m + self.frac_bits
+            current, _ = self.to_fixed_point(total)
+            g_times_v = round(self.v_init * (1 << shift))
+            count = torch.bitwise_right_shift(current * self.groups + g_times_v, shift)
+            return count.clamp(0, self.groups).to(total.dtype)
+        theta = self.threshold.to(total.dtype)
+        return torch.clamp(torch.floor(total / theta + self.v_init), 0, self.groups)
+
+    def spike_values(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """What one spike of each group is worth to the next layer (θ, or θ_i per group), ``[G]``."""
+        return self.threshold.to(dtype).expand(self.groups).clone()
+
+    def extra_repr(self) -> str:
+        theta = self.threshold.tolist()
+        return f"threshold={theta}, groups={self.groups}, mode={self.mode!r}, v_init={self.v_init}"
