@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 EXAMPLES = {
@@ -19,10 +20,13 @@ EXAMPLES = {
   onespike study --data cifar10 --data-root ~/data --arch vgg16,resnet20 --timesteps 1,2,4,8
   onespike study --hardware sata,spikesim,my_chip.toml --out reports/mychip
   onespike study --config study.json --force       # replace a run folder holding another config
+  onespike study --model my_pkg.models:build --checkpoint weights.pt --finetune-epochs 3
 """,
     "count": """examples:
-  onespike count --checkpoint reports/default/cache/cnn_small__qcfs_L4.pt --arch cnn_small \\
+  onespike count --checkpoint reports/quick/cache/cnn_small__qcfs__L4__s0__<digest>.pt \\
                  --method onespike --timesteps 4 --hardware sata
+  onespike count --checkpoint my_weights.pt --model my_pkg.models:build --method ann
+  onespike count --checkpoint qcfs.pt --method onespike --mode hardware --pow2
   onespike count --checkpoint my_qann.pt --arch vgg16 --data cifar10 --data-root ~/data \\
                  --method if --timesteps 8 --hardware all --samples 64
 """,
@@ -50,7 +54,20 @@ def _csv(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (>= 1), got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from analysis.methods import method_names
+
+    methods = ",".join(method_names())
     parser = argparse.ArgumentParser(
         prog="onespike",
         description="OneSpike Study: accuracy, exact event counts and hardware energy of ANN, quantized ANN, "
@@ -64,31 +81,47 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--config", help="JSON file with StudyConfig fields (flags below override it)")
     study.add_argument("--data", help="digits (default), cifar10, cifar100, imagenet or synthetic")
     study.add_argument("--data-root", help="folder holding the data set (cifar/imagenet)")
-    study.add_argument("--subset", type=int, help="use only the first N train and test samples")
-    study.add_argument("--arch", type=_csv, help="comma-separated architectures, e.g. cnn_small,vgg11")
-    study.add_argument("--methods", type=_csv, help="comma-separated subset of ann,qcfs,cq,if,onespike,bnn")
+    study.add_argument("--subset", type=_positive_int, help="use only the first N train and test samples")
+    study.add_argument("--arch", type=_csv, help="comma-separated architectures, e.g. cnn_small,vgg11 (with "
+                       "--model: the name of your model)")
+    study.add_argument("--model", help="your own ANN: 'package.module:factory' (called with num_classes, "
+                       "in_channels, image_size where it takes them)")
+    study.add_argument("--checkpoint", action="append", dest="checkpoints",
+                       help="trained weights to study instead of training (repeatable: one per method, e.g. the ANN "
+                       "and the QCFS net); a bare state dict is an ANN")
+    study.add_argument("--finetune-epochs", type=int, help="epochs to fine-tune the quantized net made from given "
+                       "ANN weights (default: the config's epochs_quant)")
+    study.add_argument("--methods", type=_csv, help=f"comma-separated subset of {methods}")
     study.add_argument("--levels", type=int, help="quantization levels L of the quantized ANN (default 4)")
     study.add_argument("--timesteps", type=_csv_ints, help="T of the IF SNN and G of OneSpike, e.g. 1,2,4,8,16,32")
+    study.add_argument("--max-steps", type=_positive_int, help="largest T/G accepted (default 256)")
     study.add_argument("--hardware", type=_csv, help="'all' or comma-separated model names / TOML tables")
     study.add_argument("--seed", type=int, help="seed of everything (default 0)")
+    study.add_argument("--seeds", type=_positive_int, help="repeat training with N seeds (seed, seed+1, ...)")
     study.add_argument("--device", help="torch device for training and evaluation, e.g. cpu or cuda")
     study.add_argument("--out", default=None, help="run folder (default reports/default, or reports/quick)")
     study.add_argument("--quick", action="store_true", help="a small study (one architecture, short training)")
-    study.add_argument("--force", action="store_true", help="replace a run folder that holds another config")
+    study.add_argument("--force", action="store_true", help="replace the files of another study in --out (only "
+                       "the files a study writes; other files are kept)")
     study.add_argument("--no-progress", action="store_true", help="hide progress bars")
     study.add_argument("--no-report", action="store_true", help="write tables only (no figures, no report.md)")
 
     count = sub.add_parser("count", help="count and price one checkpoint; print its per-layer table",
                            epilog=EXAMPLES["count"], formatter_class=fmt)
-    count.add_argument("--checkpoint", required=True, help="checkpoint written by the study or save_checkpoint")
-    count.add_argument("--arch", required=True, help="architecture the checkpoint was saved for")
-    count.add_argument("--method", required=True, help="ann, qcfs, cq, if, onespike or bnn")
-    count.add_argument("--timesteps", type=int, default=4, help="T for if, G for onespike (default 4)")
-    count.add_argument("--mode", default="exact", help="PSG mode for onespike: exact or hardware")
+    count.add_argument("--checkpoint", required=True, help="checkpoint written by a study, or a state dict")
+    count.add_argument("--arch", help="architecture (default: the one the checkpoint records)")
+    count.add_argument("--model", help="your own ANN: 'package.module:factory' (the checkpoint holds its weights)")
+    count.add_argument("--method", help=f"{methods} (default: the checkpoint's own method)")
+    count.add_argument("--timesteps", type=_positive_int, default=4, help="T for if, G for onespike (default 4)")
+    count.add_argument("--max-steps", type=_positive_int, default=256, help="largest T/G accepted (default 256)")
+    count.add_argument("--mode", default="exact", choices=("exact", "hardware"),
+                       help="PSG mode for onespike: exact or hardware (power-of-two thresholds; see --pow2)")
+    count.add_argument("--pow2", action="store_true", help="round every threshold to the nearest power of two "
+                       "(required by --mode hardware unless they already are)")
     count.add_argument("--hardware", type=_csv, default=["all"], help="'all' or comma-separated model names")
     count.add_argument("--data", default="digits", help="data set the samples come from (default digits)")
     count.add_argument("--data-root", help="folder holding the data set (cifar/imagenet)")
-    count.add_argument("--samples", type=int, default=128, help="test samples to average over (default 128)")
+    count.add_argument("--samples", type=_positive_int, default=128, help="test samples to average over (>= 1)")
     count.add_argument("--json", help="also write the ledger as JSON to this file")
 
     hardware = sub.add_parser("hardware", help="list hardware energy models with their sources",
@@ -107,10 +140,14 @@ def _cmd_study(args: argparse.Namespace) -> int:
     overrides = {}
     for flag, key in (("data", "data"), ("data_root", "data_root"), ("subset", "subset"), ("arch", "archs"),
                       ("methods", "methods"), ("levels", "levels"), ("timesteps", "timesteps"),
-                      ("hardware", "hardware"), ("seed", "seed"), ("device", "device")):
+                      ("max_steps", "max_steps"), ("hardware", "hardware"), ("seed", "seed"), ("seeds", "seeds"),
+                      ("device", "device"), ("model", "model"), ("checkpoints", "checkpoints"),
+                      ("finetune_epochs", "finetune_epochs")):
         value = getattr(args, flag)
         if value is not None:
             overrides[key] = value
+    if args.model and not args.arch:
+        overrides["archs"] = [args.model.split(":")[-1]]
     if args.config:
         base = StudyConfig.from_file(args.config).to_dict()
         base.update(overrides)
@@ -118,72 +155,96 @@ def _cmd_study(args: argparse.Namespace) -> int:
     else:
         config = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
     out = args.out or ("reports/quick" if args.quick else "reports/default")
+    start = time.perf_counter()
     run_study(config, out, force=args.force, progress=not args.no_progress, report=not args.no_report)
-    print(f"study written to {out}/ (results.csv, layers.csv" + ("" if args.no_report else ", report.md") + ")")
+    print(f"study written to {out}/ (results.csv, layers.csv" + ("" if args.no_report else ", report.md")
+          + f") in {time.perf_counter() - start:.1f} s")
     return 0
 
 
+def _check_json_target(path: str | None) -> None:
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"--json {path!r} is a folder; give a file name, e.g. {target / 'ledger.json'}")
+    if not target.parent.is_dir():
+        raise ValueError(f"--json {path!r}: folder {str(target.parent)!r} does not exist")
+
+
 def _cmd_count(args: argparse.Namespace) -> int:
+    import pandas as pd
     import torch
 
-    from analysis.counting import count_events
     from analysis.data import load_dataset
-    from analysis.models import build_model
-    from analysis.snn import to_binary, to_if_snn, to_onespike, to_quantized
-    from analysis.study import METHODS, StudyConfig, _hardware_names
-    from analysis.training import load_checkpoint
+    from analysis.methods import get_method
+    from analysis.snn import QCFS, is_power_of_two
+    from analysis.study import distributed
+    from analysis.study.evaluate import batches, count_ledger
+    from analysis.study.networks import ModelSpec, deploy_form, derive, pow2_network, read_weights
+    from analysis.study.runner import hardware_names
     from energy_models import get_model
 
-    if args.method not in METHODS:
-        raise ValueError(f"--method must be one of {', '.join(METHODS)}; got {args.method!r}")
-    _, ckpt = load_checkpoint(args.checkpoint, expected_arch=args.arch)
+    _check_json_target(args.json)
+    if args.timesteps > args.max_steps:
+        raise ValueError(f"--timesteps {args.timesteps} is over the limit of {args.max_steps}; raise it with "
+                         "--max-steps")
+    state, meta = read_weights(args.checkpoint)
+    arch = args.arch or meta.get("arch") or (args.model.split(":")[-1] if args.model else None)
+    if arch is None:
+        raise ValueError(f"{args.checkpoint!r} records no architecture: pass --arch (a zoo name) or --model")
+    if args.arch and meta.get("arch") and args.arch != meta["arch"]:
+        raise ValueError(f"{args.checkpoint!r} was saved for architecture {meta['arch']!r}, not --arch {args.arch!r}")
+    saved = meta.get("method", "ann")
+    method = args.method or saved
+    spec, saved_spec = get_method(method), get_method(saved)
+    options = meta.get("options", {})
+    if not isinstance(options, dict):
+        raise ValueError(f"{args.checkpoint!r}: its 'options' must be an object, got {type(options).__name__}")
     split = load_dataset(args.data, args.data_root)
-    model = build_model(args.arch, split.num_classes, split.in_channels, split.image_size, **ckpt.get("options", {}))
-    saved = ckpt.get("method", "ann")
-    if saved in ("qcfs", "cq"):
-        model = to_quantized(model, int(ckpt.get("levels", 4)), saved)
-    elif saved == "bnn":
-        model = to_binary(model)
-    load_checkpoint(args.checkpoint, model, expected_arch=args.arch)
+    model = ModelSpec(arch, options, args.model).build(split.num_classes, split.in_channels, split.image_size)
+    if saved_spec.parent is not None:
+        model = derive(saved, model, levels=int(meta.get("levels", 4)))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"{args.checkpoint!r} does not fit {arch!r} ({saved}): {str(exc).splitlines()[0]}") from None
     model.eval()
-    if args.method == "if":
-        net = to_if_snn(model, args.timesteps)
-    elif args.method == "onespike":
-        net = to_onespike(model, args.timesteps, mode=args.mode)
+    if args.pow2:
+        model = pow2_network(model)
+    if spec.trained:
+        if method != saved:
+            raise ValueError(f"checkpoint holds a {saved!r} network; --method {method} needs its own weights "
+                             f"(or a spiking method converted from a quantized network)")
+        net, _ = deploy_form(model)
     else:
-        if args.method != saved:
-            raise ValueError(f"checkpoint holds a {saved!r} network; --method {args.method} needs if/onespike "
-                             f"(converted from it) or {saved!r}")
-        net = model
-    from analysis import distributed
-    from analysis.study import EVAL_BATCH, _loader_batches
-
+        if not saved_spec.quantized:
+            raise ValueError(f"--method {method} converts a quantized network; the checkpoint holds {saved!r}")
+        if args.mode == "hardware":
+            bad = [float(m.threshold) for m in model.modules() if isinstance(m, QCFS)
+                   if not is_power_of_two(float(m.threshold))]
+            if bad:
+                raise ValueError(f"--mode hardware needs power-of-two thresholds; {len(bad)} are not (e.g. "
+                                 f"{bad[0]:.4g}): pass --pow2 to round them")
+        net = derive(method, model, args.timesteps, **({"mode": args.mode} if method == "onespike" else {}))
     # Under torchrun each rank counts its share of the batches; the ledgers are summed over ranks.
     distributed.init_from_env()
-    batches = list(distributed.shard(_loader_batches(split.test, EVAL_BATCH, args.samples)))
-    with torch.no_grad(), count_events(net, method=args.method, arch=args.arch) as ledger:
-        for x, _ in batches or [(split.test[0][0].unsqueeze(0), None)]:
-            net(x)
-    if not batches:
-        import dataclasses
-
-        ledger = dataclasses.replace(ledger, samples=0)
-    ledger = distributed.all_reduce_ledger(ledger)
+    counted = distributed.shard(batches(split.test, limit=args.samples))
+    ledger = count_ledger(net, counted, split.test[0][0].unsqueeze(0), method, torch.device("cpu"), arch=arch)
     if not distributed.is_main():
         return 0
-    import pandas as pd
-
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(ledger.summary())
-        names = _hardware_names(StudyConfig(hardware=args.hardware))
         rows = []
-        for name in names:
+        for name in hardware_names(args.hardware):
             report = get_model(name).price(ledger)
             rows.append({"hardware": name, "energy_pj": report.total_pj, **dict(report.by_component())})
         print()
         print(pd.DataFrame(rows).set_index("hardware").round(1))
     if args.json:
-        Path(args.json).write_text(ledger.to_json(indent=1))
+        from analysis.run_folder import atomic_write_text
+
+        atomic_write_text(args.json, ledger.to_json(indent=1))
     return 0
 
 
@@ -194,16 +255,10 @@ def _cmd_hardware(args: argparse.Namespace) -> int:
         model = get_model(args.table)
         print(f"{model.name}: {json.dumps(model.provenance, indent=2, default=str)}")
         return 0
-    rows = available_models()
-    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else rows
-    for row in rows:
-        if isinstance(row, dict):
-            name = row.pop("name", "?")
-            print(f"{name}")
-            for key, value in row.items():
-                print(f"    {key}: {value}")
-        else:
-            print(row)
+    for row in available_models():
+        print(row.pop("name"))
+        for key, value in row.items():
+            print(f"    {key}: {value}")
     return 0
 
 

@@ -127,6 +127,7 @@ def spiking_method_names() -> list[str]:
 
 
 def _same(parent: nn.Module, **_: Any) -> nn.Module:
+    """The ANN is its own network (trained from scratch)."""
     return parent
 
 
@@ -142,11 +143,12 @@ def _binary(parent: nn.Module, **_: Any) -> nn.Module:
     return to_binary(parent)
 
 
-def _if(parent: nn.Module, steps: int = 4, **options: Any) -> nn.Module:
+def _if(parent: nn.Module, steps: int = 4, levels: int | None = None, **options: Any) -> nn.Module:
+    # levels are the parent's (a spiking network's levels are its steps): not an option of the SNN
     return to_if_snn(parent, steps, **options)
 
 
-def _onespike(parent: nn.Module, steps: int = 4, **options: Any) -> nn.Module:
+def _onespike(parent: nn.Module, steps: int = 4, levels: int | None = None, **options: Any) -> nn.Module:
     return to_onespike(parent, steps, **options)
 
 

@@ -11,7 +11,7 @@ from torch.utils.data import TensorDataset
 
 from analysis.models import build_model
 from analysis.snn import to_if_snn, to_onespike
-from analysis.training import (
+from analysis.study.training import (
     CheckpointError,
     TrainConfig,
     evaluate,

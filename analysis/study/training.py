@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from analysis.snn import to_binary, to_quantized
+from analysis.snn import calibrate_thresholds, to_binary, to_quantized
 
 __all__ = [
     "CheckpointError",
@@ -33,6 +33,7 @@ __all__ = [
     "train",
     "train_ann",
     "train_bnn",
+    "train_for",
 ]
 
 
@@ -52,6 +53,11 @@ class TrainConfig:
     device: str = "cpu"
     progress: bool = True
     label_smoothing: float = 0.0
+    #: Stop early once the training loss has not improved by 1% (relative) for this many epochs
+    #: ("trained to its plateau"); None trains every epoch.
+    patience: int | None = None
+    #: Called after every epoch with ``(epoch, loss, accuracy)`` (e.g. a progress bar).
+    on_epoch: Callable[[int, float, float], None] | None = field(default=None, repr=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -61,6 +67,8 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if int(self.batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.patience is not None and int(self.patience) < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
 
 
 def _loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
@@ -78,7 +86,8 @@ def train(model: nn.Module, train_set: Dataset, config: TrainConfig, desc: str =
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, config.epochs))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     loader = _loader(train_set, config.batch_size, shuffle=True, seed=config.seed)
-    history = []
+    history: list[dict[str, float]] = []
+    best, stale = float("inf"), 0
     bar = tqdm(range(config.epochs), desc=desc, disable=not config.progress, leave=False)
     for epoch in bar:
         total_loss, correct, seen = 0.0, 0, 0
@@ -93,8 +102,18 @@ def train(model: nn.Module, train_set: Dataset, config: TrainConfig, desc: str =
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
         scheduler.step()
-        history.append({"epoch": epoch + 1, "loss": total_loss / seen, "accuracy": correct / seen})
-        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        loss_value, accuracy = total_loss / seen, correct / seen
+        history.append({"epoch": epoch + 1, "loss": loss_value, "accuracy": accuracy})
+        bar.set_postfix(loss=f"{loss_value:.3f}", acc=f"{accuracy:.3f}")
+        if config.on_epoch is not None:
+            config.on_epoch(epoch + 1, loss_value, accuracy)
+        if config.patience is not None:
+            best, stale = (loss_value, 0) if loss_value < 0.99 * best else (best, stale + 1)
+            if stale >= config.patience:
+                if config.on_epoch is not None:  # the epochs not run still count as done for a progress bar
+                    for skipped in range(epoch + 2, config.epochs + 1):
+                        config.on_epoch(skipped, loss_value, accuracy)
+                break
     model.eval()
     return history
 
@@ -140,6 +159,18 @@ def finetune_quantized(
     qann = to_quantized(ann, levels, kind, calibration_data=_calibration_batch(train_set).to(config.device))
     history = train(qann, train_set, config, desc=f"{kind.upper()} L={levels}")
     return qann, history
+
+
+def train_for(training: str, model: nn.Module, train_set: Dataset, config: TrainConfig) -> nn.Module:
+    """Train ``model`` (built by the method registry from its parent) by the method's ``training``
+    kind: ``"ann"`` and ``"binary"`` train it as it is; ``"quantized"`` first calibrates every
+    quantizer's threshold on training data, then fine-tunes. Returns ``model`` (trained in place)."""
+    if training == "quantized":
+        calibrate_thresholds(model, _calibration_batch(train_set).to(config.device))
+    elif training not in ("ann", "binary"):
+        raise ValueError(f"training kind must be 'ann', 'quantized' or 'binary', got {training!r}")
+    train(model, train_set, config, desc=training)
+    return model
 
 
 def train_bnn(ann: nn.Module, train_set: Dataset, config: TrainConfig) -> tuple[nn.Module, list[dict[str, float]]]:
@@ -201,7 +232,7 @@ def load_checkpoint(
     if not isinstance(payload, dict) or "state_dict" not in payload or "config_json" not in payload:
         raise CheckpointError(
             f"{str(path)!r} is not a OneSpike Study checkpoint (expected keys 'state_dict' and 'config_json'; "
-            "write one with analysis.training.save_checkpoint)"
+            "write one with analysis.study.training.save_checkpoint)"
         )
     config = json.loads(payload["config_json"])
     if expected_arch is not None and config.get("arch") != expected_arch:

@@ -1,0 +1,15 @@
+"""The study stage: config -> plan -> trained networks -> evaluated and counted units -> priced
+tables in a run folder.
+
+``config`` (StudyConfig, validation, digests) <- ``plan`` (typed units) <- ``training``,
+``networks`` (the ANN or the user's model, weights, every method from its parent) <- ``evaluate``
+(accuracy + one ledger, torchrun-aware via ``distributed``), ``fidelity`` (Q4, Q10),
+``thresholds`` (Q11) <- ``pricing`` (results/layers/breakeven/sweep tables) <- ``folder`` (lock,
+force) <- ``runner`` (:func:`run_study`).
+"""
+
+from analysis.run_folder import IncompleteRunError, RunFolderError
+from analysis.study.config import StudyConfig
+from analysis.study.runner import load_tables, run_study
+
+__all__ = ["IncompleteRunError", "RunFolderError", "StudyConfig", "load_tables", "run_study"]

@@ -1,0 +1,177 @@
+"""Networks for a method: the ANN (zoo or the user's own), weights from checkpoints, and every
+other method built from its parent's weights through the method registry.
+
+This is the one place that turns "architecture + method + weights" into a module; the study and
+the CLI both call it.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from analysis.methods import get_method
+from analysis.models import build_model
+from analysis.snn import QCFS, BinaryConv2d, BinaryLinear, fold_batchnorm, round_thresholds_pow2
+from analysis.study.training import CheckpointError, load_checkpoint
+
+__all__ = [
+    "MAX_PARAMETERS",
+    "ModelSpec",
+    "build_ann",
+    "deploy_form",
+    "derive",
+    "import_factory",
+    "read_weights",
+    "relevel",
+]
+
+#: Largest network (in parameters) a study or count builds: 2e8 float32 parameters are 0.8 GB, and
+#: training needs about four times that. Checked on the meta device, before any memory is allocated.
+MAX_PARAMETERS = 200_000_000
+
+
+def import_factory(spec: str) -> Callable[..., nn.Module]:
+    """The callable named ``"package.module:attribute"`` (a user's model factory or class)."""
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise ValueError(f"--model must look like 'package.module:factory', got {spec!r}")
+    module_name, attr = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"--model {spec!r}: cannot import {exc.name!r}; make the package importable "
+                         "(pip install -e your_project, or run from its folder)") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ValueError(f"--model {spec!r}: module {module_name!r} has no callable {attr!r}")
+    return factory
+
+
+class ModelSpec:
+    """How to build the ANN of one architecture: a zoo name with options, or a user's factory."""
+
+    def __init__(self, arch: str, options: dict[str, Any] | None = None, factory: str | None = None):
+        self.arch = arch
+        self.options = dict(options or {})
+        self.factory = factory
+
+    def build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+        """Build the ANN; its size is checked on the meta device first (no memory is allocated for
+        a network over :data:`MAX_PARAMETERS`, e.g. a checkpoint asking for ``width=1e6``)."""
+        parameters = self.parameters(num_classes, in_channels, image_size)
+        if parameters > MAX_PARAMETERS:
+            raise ValueError(f"architecture {self.arch!r} with options {self.options} has {parameters:.3g} "
+                             f"parameters, over the limit of {MAX_PARAMETERS:.0e}; use a smaller width")
+        return self._build(num_classes, in_channels, image_size)
+
+    def parameters(self, num_classes: int, in_channels: int, image_size: int) -> int:
+        """Parameters of the network, counted on the meta device (no memory allocated)."""
+        with torch.device("meta"):
+            probe = self._build(num_classes, in_channels, image_size)
+        return sum(p.numel() for p in probe.parameters())
+
+    def _build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+        if self.factory is None:
+            return build_model(self.arch, num_classes, in_channels, image_size, **self.options)
+        factory = import_factory(self.factory)
+        params = inspect.signature(factory).parameters
+        wanted = {"num_classes": num_classes, "in_channels": in_channels, "image_size": image_size}
+        kwargs = {k: v for k, v in wanted.items() if k in params}
+        model = factory(**kwargs, **self.options)
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"--model {self.factory!r} returned {type(model).__name__}, not a torch nn.Module")
+        model.arch_name = self.arch
+        return model
+
+
+def build_ann(spec: ModelSpec, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+    return spec.build(num_classes, in_channels, image_size)
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(state_dict, config)`` of a checkpoint: ours (``config`` records arch, method, levels,
+    options, input size) or a bare state dict (``config = {"method": "ann"}``); always loaded with
+    ``weights_only=True``."""
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as exc:
+        if "not a OneSpike Study checkpoint" not in str(exc):
+            raise
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]  # the common {"state_dict": ...} wrapper of training scripts
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"checkpoint {str(path)!r} holds neither a OneSpike Study checkpoint nor a state dict "
+                              "of tensors")
+    return state, {"method": "ann"}
+
+
+def derive(method: str, parent: nn.Module, steps: int = 1, levels: int = 4, **options: Any) -> nn.Module:
+    """The network of ``method`` built from its parent's network (the registry's ``build``)."""
+    spec = get_method(method)
+    return spec.build(parent, steps=steps, levels=levels, **options)
+
+
+def relevel(qann: nn.Module, levels: int) -> nn.Module:
+    """The same quantized ANN (weights, thresholds) with ``levels`` quantization levels."""
+    result = copy.deepcopy(qann)
+    for module in result.modules():
+        if isinstance(module, QCFS):
+            module.levels = levels
+    return result
+
+
+def deploy_form(model: nn.Module) -> tuple[nn.Module, str]:
+    """The inference ("deploy") form every method is counted in, and a phrase that names it.
+
+    A copy in eval mode with every multi-branch block that can re-parameterize itself (RepVGG)
+    fused into one conv, and every BatchNorm that directly follows a conv/linear folded into it.
+    Conversion to the spiking networks does the same, so every method is counted in one form
+    (Fairness, DESIGN.md). A block whose branches hold binary kernels cannot fuse (the sum of two
+    binary kernels is not binary): it stays multi-branch, and the phrase says so.
+    """
+    result = copy.deepcopy(model).eval()
+    kept = 0
+    for module in result.modules():
+        if not (hasattr(module, "reparameterize") and hasattr(module, "reparameterized")):
+            continue
+        if any(isinstance(sub, BinaryConv2d | BinaryLinear) for sub in module.modules()):
+            kept += 1
+        elif not module.reparameterized:
+            module.reparameterize()
+    result = fold_batchnorm(result)
+    if _has_unfolded_bn(result):
+        result = _fx_fold(result)
+    phrase = "BN folded, multi-branch blocks re-parameterized"
+    if _has_unfolded_bn(result):
+        phrase += "; BatchNorms not directly after a conv/linear stay (counted as their own layers)"
+    if kept:
+        phrase += f"; {kept} binary multi-branch block(s) kept unfused (binary kernels do not sum to a binary kernel)"
+    return result, phrase
+
+
+def _has_unfolded_bn(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in model.modules())
+
+
+def _fx_fold(model: nn.Module) -> nn.Module:
+    """Fold conv -> BN pairs written in a custom ``forward`` (torch.fx), where the model traces;
+    a model that does not trace keeps its BatchNorms (counted as their own layers)."""
+    from torch.fx.experimental.optimization import fuse
+
+    try:
+        return fuse(model)
+    except Exception:
+        return model
+
+
+def pow2_network(qann: nn.Module) -> nn.Module:
+    """The quantized ANN with every threshold rounded to the nearest power of two (log2)."""
+    return round_thresholds_pow2(qann)
