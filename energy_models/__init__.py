@@ -15,8 +15,9 @@ are in :mod:`energy_models.sensitivity`.
 """
 
 from energy_models.base import EnergyModel
+from energy_models.conventions import conventions_table
 from energy_models.ledger import EVENTS, EventLedger, LayerEvents, LedgerError
-from energy_models.registry import MODEL_NAMES, available_models, get_model, load_table, register_model
+from energy_models.registry import available_models, get_model, load_table, model_names, register_model
 from energy_models.report import COMPONENTS, EnergyReport, LayerCost
 from energy_models.table import ACCEPTED_UNITS, EnergyTable, EnergyTableError, read_table
 
@@ -24,7 +25,6 @@ __all__ = [
     "ACCEPTED_UNITS",
     "COMPONENTS",
     "EVENTS",
-    "MODEL_NAMES",
     "EnergyModel",
     "EnergyReport",
     "EnergyTable",
@@ -34,8 +34,16 @@ __all__ = [
     "LayerEvents",
     "LedgerError",
     "available_models",
+    "conventions_table",
     "get_model",
     "load_table",
+    "model_names",
     "read_table",
     "register_model",
 ]
+
+
+def __getattr__(name: str):  # MODEL_NAMES: the registered names at the time of access (not frozen at import)
+    if name == "MODEL_NAMES":
+        return model_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
