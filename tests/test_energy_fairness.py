@@ -246,3 +246,60 @@ def test_nonfinite_values_are_warned():
     ledger.layers[1].nonfinite_values = 3.0
     for name in ("sata", "flops45nm", "yan2024"):
         assert any("NaN/Inf" in w for w in get_model(name).price(ledger).warnings)
+
+
+# -- 9. yan2024 and the per-spike energy that gives a target break-even ----------------------------------------
+def test_yan2024_constants_carry_value_unit_and_source():
+    table = {r["key"]: r for r in get_model("yan2024").table.rows()}
+    for key, value, unit in (("e_acc", 0.054, "pJ"), ("e_s", 3.0, "pJ"), ("e_d", 0.25, "pJ"), ("weight_bits", 4, "bit"),
+                             ("dram_spike", 1300, "pJ")):
+        assert table[key]["value"] == value and table[key]["unit"] == unit
+        assert "secondary summary of v4, see ENERGY_MODELS.md §6" in table[key]["source"]
+    for key in ("sram_per_bit", "multiplier_ratio_bits", "hops_per_transfer"):
+        assert "summary" in table[key]["source"] and ("default" in table[key]["source"]
+                                                      or "assumption" in table[key]["source"])
+
+
+def test_yan2024_prices_snn_and_qnn_by_hand():
+    model = get_model("yan2024")
+    snn, qnn = snn_ledger(T=4), qnn_ledger(bits=3, live=0.4)
+    c, n = snn.layers
+    sram = 0.15625
+    expected_snn = (c.ac * (0.054 + 8 * sram) + (n.add + n.cmp) * 0.054 + (n.vmem_reads + n.vmem_writes) * 16 * sram
+                    + n.spikes * 3.0)
+    assert model.price(snn).total_pj == pytest.approx(expected_snn)
+    c, q = qnn.layers
+    mult = 0.054 * (0.2 * 24 / 64) / 0.05  # Horowitz multiplier/adder ratio at 8 x 3 bits vs a 16-bit add
+    mult16 = 0.054 * (0.2 + 2.9 * (256 - 64) / 960) / 0.05
+    expected_qnn = (c.mac_nonzero * (0.054 + mult + 8 * sram) + q.cmp * 0.054 + q.mul * mult16
+                    + q.output_elements * 3 * 0.25)
+    assert model.price(qnn).total_pj == pytest.approx(expected_qnn)
+    # the DRAM worst case moves each spike as one 64-bit DRAM read
+    dram = get_model("yan2024", spike_move="dram").price(snn).total_pj
+    assert dram - model.price(snn).total_pj == pytest.approx(snn.layers[1].spikes * (1300 - 3.0))
+
+
+def test_spike_event_energy_for_break_even_puts_the_crossing_at_the_target():
+    from energy_models.sensitivity import spike_event_energy_for_break_even, sweep_spike_event_energy
+
+    snn, qnn = snn_ledger(T=5), qnn_ledger(bits=3, live=0.9)
+    found = spike_event_energy_for_break_even(snn, qnn, "yan2024", target_rate=0.057)
+    assert found.reason == "" and found.spike_event_pj > 0
+    check = break_even_sparsity(snn, qnn, get_model("yan2024", spike_event_pj=found.spike_event_pj))
+    assert 1 - check.sparsity == pytest.approx(0.057, abs=1e-6)
+    same = spike_event_energy_for_break_even(snn, qnn, lambda pj: get_model("yan2024", spike_event_pj=pj), 0.057)
+    assert same.spike_event_pj == pytest.approx(found.spike_event_pj)
+    none = spike_event_energy_for_break_even(snn, qnn, "sata_hw", target_rate=0.057)
+    assert math.isnan(none.spike_event_pj) and none.reason.startswith("none")
+    rows = sweep_spike_event_energy(snn, qnn, "yan2024", [0.0, found.spike_event_pj, 10 * found.spike_event_pj])
+    rates = [r["break_even_rate"] for r in rows]
+    assert rates[0] > rates[1] > rates[2] and rates[1] == pytest.approx(0.057, abs=1e-6)
+    assert {"spike_event_pj", "break_even_sparsity", "break_even_rate", "reason"} == set(rows[0])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_model_takes_a_per_spike_energy(name):
+    snn = snn_ledger(T=4)
+    base = get_model(name, spike_event_pj=0.0).price(snn).total_pj
+    more = get_model(name, spike_event_pj=2.0).price(snn).total_pj
+    assert more - base == pytest.approx(2.0 * snn.total("spikes"))
