@@ -6,12 +6,16 @@ Knows nothing of torch or ``analysis``: it only reads ledgers (plain numbers) an
 >>> report = get_model("sata").price(ledger)            # doctest: +SKIP
 >>> report.total_pj, report.by_component(), report.by_layer()   # doctest: +SKIP
 
-Models (``available_models()`` lists them with sources and assumptions): ``flops45nm`` (the
-literature's FLOP model), ``flops45nm_memory``, ``sata``, ``sata_gated``, ``sata_hw``, ``spikesim``,
-``spikesim_event``, ``weight_stationary``, ``loihi``, ``lemaire``; or a path to a user ``.toml``
-table (format in :mod:`energy_models.table` and :mod:`energy_models.user`, example in
-``energy_models/tables/example_user_chip.toml``). Sensitivity sweeps and the break-even sparsity
-are in :mod:`energy_models.sensitivity`.
+Models (``available_models()`` lists them with sources and assumptions; ``model_names()`` their
+names now, ``MODEL_NAMES`` the same, computed on access): ``flops45nm`` (45 nm arithmetic at each
+method's real widths), ``flops45nm_fp32`` (the literature's FP32 FLOP model), ``flops45nm_memory``,
+``sata``, ``sata_gated``, ``sata_hw``, ``spikesim``, ``spikesim_event``, ``spikesim_bit_serial``,
+``weight_stationary``, ``loihi``, ``lemaire``, ``yan2024``, the ``*_time_inner`` IF-dataflow
+variants; or a path to a user ``.toml`` table (format in :mod:`energy_models.table` and
+:mod:`energy_models.user`, example in ``energy_models/tables/example_user_chip.toml``). Sensitivity
+sweeps and the break-even sparsity are in :mod:`energy_models.sensitivity`; the pricing conventions
+every model shares (zero-skipping, fused activation, first-layer reuse, IF dataflow, per-spike
+energy) in :mod:`energy_models.conventions` and :func:`conventions_table`.
 """
 
 from energy_models.base import EnergyModel
