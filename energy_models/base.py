@@ -19,8 +19,6 @@ from energy_models.ledger import EVENTS, EventLedger, LayerEvents
 from energy_models.report import EnergyReport, LayerCost
 from energy_models.table import EnergyTable
 
-#: Methods whose neurons keep a membrane potential and emit spikes.
-SPIKING_METHODS: tuple[str, ...] = ("if", "onespike")
 #: Event names that describe data movement (priced by models from shape facts, with their own reuse).
 MEMORY_EVENTS: tuple[str, ...] = ("weight_reads", "input_reads", "output_writes", "vmem_reads", "vmem_writes")
 #: Layer kinds holding synapses.
@@ -102,6 +100,55 @@ def active_input_fraction(layer: LayerEvents) -> float | None:
     return min(1.0, layer.input_nonzero / layer.input_elements)
 
 
+def convention_defaults(**overrides: Any) -> dict[str, Any]:
+    """A model's ``CONVENTIONS``: the base defaults with ``overrides``."""
+    out = {"zero_skipping": "spikes_only", "fused_activation": True, "first_layer": "once", "if_dataflow": None,
+           "spike_event_pj": None}
+    unknown = sorted(set(overrides) - set(out))
+    if unknown:
+        raise ValueError(f"unknown convention(s) {unknown}; conventions: {', '.join(out)}")
+    return {**out, **overrides}
+
+
+def consumer(ledger: EventLedger, index: int) -> LayerEvents | None:
+    """The neuron/activation record that consumes synaptic layer ``index``'s output: the record named
+    by its ``fused_into``, else the first ``neuron`` record after it before the next synaptic layer."""
+    layer = ledger.layers[index]
+    if layer.fused_into:
+        for other in ledger.layers:
+            if other.name == layer.fused_into:
+                return other
+    for other in ledger.layers[index + 1:]:
+        if other.kind in SYNAPTIC_KINDS:
+            return None
+        if other.kind == "neuron":
+            return other
+    return None
+
+
+def feeds_membrane(ledger: EventLedger, index: int) -> bool:
+    """Whether synaptic layer ``index``'s output current is integrated into a membrane potential
+    (its consumer emits spikes or keeps membrane state): a ledger fact, not a method name."""
+    after = consumer(ledger, index)
+    return after is not None and (after.output_spiking or after.vmem_reads + after.vmem_writes > 0)
+
+
+def fused_output_bits(ledger: EventLedger, layer: LayerEvents, fused: bool, default: float) -> float:
+    """Width at which ``layer``'s output leaves the PE: the consuming activation's ``out_bits`` when the
+    activation is fused (``fused_into`` set and ``fused`` on), else the layer's own ``out_bits``."""
+    if fused and layer.fused_into:
+        for other in ledger.layers:
+            if other.name == layer.fused_into and other.out_bits > 0:
+                return float(other.out_bits)
+    return bits(layer.out_bits, default)
+
+
+def fused_input(ledger: EventLedger, layer: LayerEvents, fused: bool) -> bool:
+    """Whether ``layer`` (an activation/neuron) takes its input straight from a fused PE output
+    (so its input read is not a memory access)."""
+    return fused and any(other.fused_into == layer.name for other in ledger.layers)
+
+
 def bits(value: int, default: float) -> float:
     """A recorded bit width, or ``default`` where the ledger left it 0."""
     return float(value) if value and value > 0 else float(default)
@@ -120,6 +167,12 @@ class TableModel(abc.ABC):
     TABLE: ClassVar[str] = ""
     REQUIRED: ClassVar[tuple[str, ...]] = ()
     ASSUMPTIONS: ClassVar[tuple[str, ...]] = ()
+    #: Defaults of the pricing conventions every model shares (see :mod:`energy_models.conventions`):
+    #: ``zero_skipping`` (True / False / "spikes_only"), ``fused_activation``, ``first_layer``
+    #: ("once" / "per_step"), ``if_dataflow`` ("time_outer" / "time_inner", or None where the model
+    #: has no membrane traffic to change), ``spike_event_pj`` (None: the model's own, see
+    #: :meth:`default_spike_event_pj`).
+    CONVENTIONS: ClassVar[dict[str, Any]] = convention_defaults()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -127,12 +180,31 @@ class TableModel(abc.ABC):
             cls.__doc__ = sys.modules[cls.__module__].__doc__
 
     def __init__(self, table: EnergyTable | None = None, name: str | None = None, **options: Any) -> None:
+        from energy_models.conventions import split_common_options
         from energy_models.table import builtin_table
 
         self.table = table if table is not None else builtin_table(self.TABLE)
         self.table.require(self.REQUIRED)
-        self.options = self._check_options(options)
+        common, rest = split_common_options(type(self), self._aliases(dict(options)))
+        self.options = {**self._check_options(rest), **common}
+        if self.options["spike_event_pj"] is None:
+            self.options["spike_event_pj"] = self.default_spike_event_pj()
         self.name = name or self.NAME
+
+    def _aliases(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Map a model's own option names onto the shared conventions (``gated`` -> ``zero_skipping``)."""
+        return options
+
+    def default_spike_event_pj(self) -> float:
+        """The model's own per-spike addressing/routing energy (pJ per emitted spike); 0 if it has none."""
+        return 0.0
+
+    def spike_event_cost(self, layer: LayerEvents, cost: LayerCost) -> None:
+        """Charge ``spike_event_pj`` per spike emitted by ``layer`` to ``interconnect`` (models that
+        have their own per-spike routing term override :meth:`default_spike_event_pj` and use it there)."""
+        pj = self.options["spike_event_pj"]
+        if pj > 0 and layer.spikes > 0:
+            cost.add("interconnect", layer.spikes * pj)
 
     def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         return dict(options)
@@ -160,6 +232,12 @@ class TableModel(abc.ABC):
             more = f" and {len(ledger.unsupported) - 5} more" if len(ledger.unsupported) > 5 else ""
             warnings.append(f"{len(ledger.unsupported)} module(s) no counting rule covered are missing from the "
                             f"energy: {listed}{more}")
+        if ledger.total("nonfinite_values") > 0:
+            warnings.append(f"the ledger saw {ledger.total('nonfinite_values'):.4g} NaN/Inf values per inference: "
+                            "its counts (and this price) are not to be trusted")
+        from energy_models.conventions import effective_ledger
+
+        ledger = effective_ledger(self, ledger, warnings)
         self.prepare(ledger, warnings)
         costs, unpriced = [], defaultdict(float)
         unpriced_kinds: dict[str, set[str]] = defaultdict(set)
@@ -182,6 +260,12 @@ class TableModel(abc.ABC):
 
     def prepare(self, ledger: EventLedger, warnings: list[str]) -> None:  # noqa: B027 (an optional hook)
         """Hook for ledger-wide facts (nothing by default)."""
+
+    def conventions(self, method: str) -> dict[str, Any]:
+        """This model's pricing conventions for ``method`` (one row of :func:`conventions_table`)."""
+        from energy_models.conventions import model_conventions
+
+        return model_conventions(self, method)
 
     @abc.abstractmethod
     def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,

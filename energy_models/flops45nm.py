@@ -1,29 +1,45 @@
-"""``flops45nm``: the FLOP energy model most SNN papers use (Horowitz, ISSCC 2014, 45 nm).
+"""``flops45nm``: 45 nm arithmetic energy per operation (Horowitz, ISSCC 2014), optionally with memory.
 
-Default (compute only, as in the OneSpike paper and most SNN papers)::
+Default (``precision="native"``, compute only): every MAC and AC at the operand widths the ledger
+records for the layer, so each method is priced at its real widths::
 
-    E = E_MAC * mac + E_AC * ac,   E_MAC = mult + add = 4.6 pJ,  E_AC = add = 0.9 pJ   (FP32)
+    E = sum_layers mac x (E_mult(w, a) + E_add(acc)) + ac x E_add(acc) + (xnor + popcount) x E_add(8)/8
 
-Nothing else is priced; the report warns which ledger events were left out. Our ``ac`` is the
-exact count of what the literature estimates as firing rate x T x dense ops.
+- ``E_mult(w, a)``: integer multiply of a w-bit weight by an a-bit activation, linear in the
+  product w x a between Horowitz's anchors (0, 0), (8x8 = 64, INT8 mult 0.2 pJ), (32x32 = 1024,
+  INT32 mult 3.1 pJ) (an array multiplier has w x a partial-product cells; the two anchors agree
+  with this to 3%); an operand pair both >= 32 bits is a float ANN: FP32 mult 3.7 + add 0.9 pJ.
+- ``E_add(n)``: integer add of n bits, linear between (0, 0), (8, 0.03), (16, 0.05), (32, 0.1 pJ)
+  (a ripple adder is n full adders), at the accumulator width ``acc`` = the synaptic layer's
+  ``out_bits`` (32 as counted; ``accumulator_bits`` of the table where the ledger has none).
+- ``xnor``/``popcount`` (BNN), per bit: one INT8 add / 8 each (an XNOR gate and one popcount-tree
+  full adder per input bit, each at most a 1-bit full adder: an assumption, stated in the report).
+- ``zero_skipping`` (default True, for every method): ACs as counted (event-driven) and MACs only
+  where the activation operand is non-zero (``mac_nonzero``); False: dense ACs and MACs.
+
+``flops45nm_fp32`` is the SNN literature's convention (``precision="fp32"``,
+``zero_skipping="spikes_only"``): E = 4.6 pJ x mac + 0.9 pJ x ac (FP32 MAC = mult + add, AC = add)
+for every method, dense MACs and event-driven ACs, nothing else priced. Other fixed precisions:
+``fp16``, ``int32``, ``int8`` (MAC = mult + add, AC = add at that width).
 
 Options (same table):
 
-- ``precision`` (``"fp32"``, ``"fp16"``, ``"int32"``, ``"int8"``): MAC = mult + add at that width,
-  AC = add at that width.
-- ``neuron_ops=True``: also price ``add`` at the precision's add, ``mul`` and ``mod`` at its
-  multiply (a modulus by a non-power-of-two is at least a multiply: a lower bound), ``shift``,
-  ``mask`` and ``cmp`` as an integer add of the operand width (``vmem_bits``, else ``out_bits``,
-  else the precision's width): 8 bits -> INT8 add, <= 16 -> INT16 add, else INT32 add. A shift by
-  a constant is wiring; a variable shift is a barrel shifter, about an add: ``bitop_pj`` sets
-  another price for shift/mask/cmp. ``xnor``/``popcount`` are priced per bit at INT8 add / 8
-  (derived: a ripple adder's energy is linear in width). Ops of ``neuron`` records go to the
-  ``neuron`` component, all others to ``compute``.
+- ``neuron_ops=True``: also price ``add`` at the add of the operand width (``vmem_bits``, else the
+  record's ``act_bits``, else 32), ``mul`` and ``mod`` at the multiply of that width (a modulus by
+  a non-power-of-two is at least a multiply: a lower bound), ``shift``, ``mask`` and ``cmp`` as an
+  integer add of that width (a shift by a constant is wiring, a variable shift a barrel shifter,
+  about an add): ``bitop_pj`` sets another price for shift/mask/cmp. Ops of ``neuron`` records go
+  to ``neuron``, all others to ``compute``.
 - ``memory=True``: every *logical* access of the ledger (no dataflow reuse: each weight read per
   use, each input read per use) is priced as a read of the SRAM size class that holds the data:
   the smallest of 8 KB / 32 KB / 1 MB that fits the layer's weights (``synapses x weight_bits``),
   input map, output map or membrane potentials (``neurons x vmem_bits``); larger data comes from
-  DRAM (``dram`` component). A b-bit access costs b/64 of the 64-bit word energy.
+  DRAM (``dram`` component). A b-bit access costs b/64 of the 64-bit word energy. With
+  ``fused_activation`` (default) a synaptic layer whose ``fused_into`` is set writes no output and
+  its activation reads no input (the activation leaves the PE at its own ``out_bits``).
+  ``if_dataflow="time_inner"`` prices each membrane read and written once per inference (neurons x
+  groups) instead of the recorded per-step accesses.
+- ``spike_event_pj`` (default 0): energy per emitted spike for addressing/routing (``interconnect``).
 
 OneSpike: the groups are parallel work in one timestep; nothing is carried between steps, and the
 ledger's counts already hold every group's work, so no extra term is needed: G groups cost what G
@@ -32,15 +48,19 @@ steps cost in this model (it has no notion of time or weight fetch).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
 from energy_models.base import (
     MEMORY_EVENTS,
+    SYNAPTIC_KINDS,
     TableModel,
     bits,
     check_choice,
     check_nonneg,
+    convention_defaults,
+    fused_input,
     in_elements,
     out_elements,
     weight_count,
@@ -57,19 +77,35 @@ PRECISIONS: dict[str, tuple[str, str, int]] = {
 SRAM_CLASSES: tuple[str, ...] = ("sram_8kb", "sram_32kb", "sram_1mb")
 
 
+def _piecewise(x: float, points: list[tuple[float, float]]) -> float:
+    """Linear interpolation through ``points`` (sorted by x, starting at (0, 0)); the last segment's
+    slope beyond the last point."""
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    (x0, y0), (x1, y1) = points[-2], points[-1]
+    return y1 + (y1 - y0) * (x - x1) / (x1 - x0)
+
+
 class Flops45nm(TableModel):
     NAME = "flops45nm"
     TABLE = "flops45nm"
     REQUIRED = (
         *(k for v in PRECISIONS.values() for k in v[:2]), "int16_add", *SRAM_CLASSES, "dram", "memory_word_bits",
     )
+    CONVENTIONS = convention_defaults(zero_skipping=True, if_dataflow="time_outer")
+    WIDTH_OPTION = "precision"
     ASSUMPTIONS = (
-        "compute only by default: E = E_MAC*mac + E_AC*ac (FP32: 4.6 and 0.9 pJ); every other event unpriced",
-        "precision option: MAC = mult + add, AC = add at that width (Horowitz 45 nm)",
+        "native precision (default): MAC = integer multiply of weight_bits x act_bits (linear in the product between "
+        "Horowitz's INT8 and INT32 points) + add at the accumulator width (linear between INT8/16/32 adds); operands "
+        "both >= 32 bits are a float ANN (FP32 3.7 + 0.9 pJ); AC = add at the accumulator width",
+        "zero_skipping (default on, every method alike): event-driven ACs and zero-gated MACs (mac_nonzero)",
+        "flops45nm_fp32 = the literature convention: E = 4.6*mac + 0.9*ac (FP32), dense MACs, event-driven ACs",
+        "xnor/popcount (BNN) priced per bit at INT8 add / 8 each (an XNOR gate and a popcount full adder per bit)",
         "neuron_ops option: shift/mask/cmp priced as an integer add of the operand width (settable: bitop_pj); "
-        "mod priced as a multiply (lower bound); xnor/popcount per bit at INT8 add / 8",
+        "mod priced as a multiply (lower bound)",
         "memory option: every logical access (no reuse) priced as a b/64 share of a 64-bit read from the "
-        "smallest SRAM (8 KB/32 KB/1 MB) holding that data, else DRAM",
+        "smallest SRAM (8 KB/32 KB/1 MB) holding that data, else DRAM; fused activations write/read nothing",
         "OneSpike: groups are parallel work in one timestep, no membrane carried; the counts hold every group's "
         "work and this model has no weight-fetch term to share",
     )
@@ -78,35 +114,57 @@ class Flops45nm(TableModel):
         unknown = sorted(set(options) - {"precision", "memory", "neuron_ops", "bitop_pj"})
         if unknown:
             raise ValueError(f"flops45nm: unknown option(s) {unknown}; options: precision, memory, neuron_ops, "
-                             "bitop_pj")
-        out = {
-            "precision": check_choice("precision", options.get("precision", "fp32"), list(PRECISIONS)),
+                             "bitop_pj, zero_skipping, fused_activation, first_layer, if_dataflow, spike_event_pj")
+        return {
+            "precision": check_choice("precision", options.get("precision", "native"), ["native", *PRECISIONS]),
             "memory": bool(options.get("memory", False)),
             "neuron_ops": bool(options.get("neuron_ops", False)),
             "bitop_pj": None if options.get("bitop_pj") is None else check_nonneg("bitop_pj", options["bitop_pj"]),
         }
-        return out
+
+    @property
+    def prices_membrane(self) -> bool:
+        return bool(self.options["memory"])
+
+    def priced_widths(self, method: str) -> dict[str, str]:
+        """Widths this model prices a method's arithmetic at (for the conventions table)."""
+        if self.options["precision"] != "native":
+            p = self.options["precision"]
+            return {"weight_bits": p, "act_bits": p, "accumulator_bits": p}
+        return {"accumulator_bits": "layer out_bits (32 as counted)"}
 
     # -- prices ----------------------------------------------------------------------------------
-    @property
-    def mult_pj(self) -> float:
-        return self.table.pj(PRECISIONS[self.options["precision"]][0])
+    def mult_pj(self, weight_bits: float = 32, act_bits: float = 32) -> float:
+        """A multiply of a ``weight_bits`` by an ``act_bits`` operand (see the module docstring)."""
+        t, p = self.table, self.options["precision"]
+        if p != "native":
+            return t.pj(PRECISIONS[p][0])
+        if weight_bits >= 32 and act_bits >= 32:
+            return t.pj("fp32_mult")
+        return _piecewise(weight_bits * act_bits, [(0, 0.0), (64, t.pj("int8_mult")), (1024, t.pj("int32_mult"))])
 
-    @property
-    def add_pj(self) -> float:
-        return self.table.pj(PRECISIONS[self.options["precision"]][1])
+    def add_pj(self, width: float = 32, floating: bool = False) -> float:
+        """An add of ``width`` bits (the precision's add for a fixed precision; FP32 for a float ANN)."""
+        t, p = self.table, self.options["precision"]
+        if p != "native":
+            return t.pj(PRECISIONS[p][1])
+        if floating:
+            return t.pj("fp32_add")
+        return self.int_add_pj(width)
 
     @property
     def width(self) -> int:
-        return PRECISIONS[self.options["precision"]][2]
+        p = self.options["precision"]
+        return PRECISIONS[p][2] if p != "native" else 32
 
     def int_add_pj(self, width: float) -> float:
-        """An integer add of ``width`` bits (INT8/16/32 classes; wider scales linearly from INT32)."""
-        if width <= 8:
-            return self.table.pj("int8_add")
-        if width <= 16:
-            return self.table.pj("int16_add")
-        return self.table.pj("int32_add") * max(1.0, width / 32)
+        """An integer add of ``width`` bits: linear through Horowitz's (8, 0.03), (16, 0.05), (32, 0.1 pJ)."""
+        t = self.table
+        return _piecewise(width, [(0, 0.0), (8, t.pj("int8_add")), (16, t.pj("int16_add")), (32, t.pj("int32_add"))])
+
+    def bit_op_pj(self) -> float:
+        """One XNOR or one popcount input bit: an INT8 add / 8."""
+        return self.table.pj("int8_add") / 8
 
     def access_pj(self, data_bytes: float, access_bits: float) -> tuple[str, float]:
         """(component class, pJ) of one ``access_bits``-wide access to a store of ``data_bytes``."""
@@ -118,31 +176,49 @@ class Flops45nm(TableModel):
 
     def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
                     warnings: list[str]) -> Iterable[str]:
-        consumed = {"mac", "ac", "spikes"}
-        cost.add("compute", layer.mac * (self.mult_pj + self.add_pj) + layer.ac * self.add_pj)
+        consumed = {"mac", "ac", "spikes", "xnor", "popcount"}
+        t = self.table
+        wb, ab = bits(layer.weight_bits, 32), bits(layer.act_bits, 32)
+        acc = bits(layer.out_bits, t.value("accumulator_bits") if "accumulator_bits" in t.constants else 32)
+        floating = wb >= 32 and ab >= 32
+        mac_pj = self.mult_pj(wb, ab) + self.add_pj(acc, floating)
+        cost.add("compute", layer.mac * mac_pj + layer.ac * self.add_pj(acc) + (layer.xnor + layer.popcount)
+                 * self.bit_op_pj())
+        cost.details.update(mac_pj=mac_pj, ac_pj=self.add_pj(acc))
+        self.spike_event_cost(layer, cost)
         if self.options["neuron_ops"]:
             component = "neuron" if layer.kind == "neuron" else "compute"
-            width = bits(layer.vmem_bits, bits(layer.out_bits, self.width))
+            width = bits(layer.vmem_bits, bits(layer.act_bits, self.width))
             bitop = self.options["bitop_pj"] if self.options["bitop_pj"] is not None else self.int_add_pj(width)
-            cost.add(component, layer.add * self.add_pj + (layer.mul + layer.mod) * self.mult_pj
+            cost.add(component, layer.add * self.add_pj(width, width >= 32 and floating)
+                     + (layer.mul + layer.mod) * self.mult_pj(width, width)
                      + (layer.shift + layer.mask + layer.cmp) * bitop)
-            cost.add("compute", (layer.xnor + layer.popcount) * self.table.pj("int8_add") / 8)
-            consumed |= {"add", "mul", "mod", "shift", "mask", "cmp", "xnor", "popcount"}
+            consumed |= {"add", "mul", "mod", "shift", "mask", "cmp"}
         if self.options["memory"]:
-            wb = bits(layer.weight_bits, self.width)
-            ab = bits(layer.act_bits, self.width)
-            ob = bits(layer.out_bits, self.width)
-            vb = bits(layer.vmem_bits, self.width)
-            terms = (
-                ("weight_memory", layer.weight_reads, weight_count(layer) * wb / 8, wb),
-                ("activation_memory", layer.input_reads, in_elements(layer) * ab / 8, ab),
-                ("activation_memory", layer.output_writes, out_elements(layer) * ob / 8, ob),
-                ("membrane_memory", layer.vmem_reads + layer.vmem_writes, layer.neurons * vb / 8, vb),
-            )
-            for component, count, size, width in terms:
-                if count <= 0:
-                    continue
-                where, pj = self.access_pj(size, width)
-                cost.add("dram" if where == "dram" else component, count * pj)
+            self._memory(ledger, layer, cost)
             consumed |= set(MEMORY_EVENTS)
         return consumed
+
+    def _memory(self, ledger: EventLedger, layer: LayerEvents, cost: LayerCost) -> None:
+        fused = self.options["fused_activation"]
+        wb = bits(layer.weight_bits, self.width)
+        ab = bits(layer.act_bits, self.width)
+        ob = bits(layer.out_bits, self.width)
+        vb = bits(layer.vmem_bits, self.width)
+        writes = 0.0 if (fused and layer.fused_into and layer.kind in SYNAPTIC_KINDS) else layer.output_writes
+        reads = 0.0 if (layer.kind == "neuron" and fused_input(ledger, layer, fused)) else layer.input_reads
+        vmem = layer.vmem_reads + layer.vmem_writes
+        if self.options["if_dataflow"] == "time_inner" and layer.timesteps > 1 and vmem > 0:
+            vmem = 2.0 * layer.neurons * layer.groups  # each membrane read and written once per inference
+        terms = (
+            ("weight_memory", layer.weight_reads, weight_count(layer) * wb / 8, wb),
+            ("activation_memory", reads, in_elements(layer) * ab / 8, ab),
+            ("activation_memory", writes, out_elements(layer) * ob / 8, ob),
+            ("membrane_memory", vmem, layer.neurons * vb / 8, vb),
+        )
+        for component, count, size, width in terms:
+            if count <= 0:
+                continue
+            where, pj = self.access_pj(size, width)
+            cost.add("dram" if where == "dram" else component, count * pj)
+        cost.details["membrane_accesses"] = vmem

@@ -72,7 +72,8 @@ ACTIVITY: tuple[str, ...] = (
 #: Layer kinds that pricing functions distinguish.
 KINDS: tuple[str, ...] = ("conv", "linear", "neuron", "pool", "add", "norm", "reshape", "encoder", "other")
 
-#: Method names used across the toolkit.
+#: The built-in method names (a ledger accepts any non-empty method name: user methods too; pricing
+#: never keys on the name, only on ledger facts such as ``input_spiking`` and ``output_spiking``).
 METHODS: tuple[str, ...] = ("ann", "qcfs", "cq", "if", "onespike", "bnn")
 
 
@@ -243,8 +244,8 @@ class EventLedger:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise LedgerError(f"method {self.method!r} is not one of {METHODS}")
+        if not isinstance(self.method, str) or not self.method.strip():
+            raise LedgerError(f"method {self.method!r}: expected a non-empty method name (built-in: {METHODS})")
         self.unsupported = [tuple(u) for u in self.unsupported]
 
     # -- queries -------------------------------------------------------------------------------

@@ -14,6 +14,13 @@ output, T = timesteps x groups neuron updates per neuron) costs:
 - input reads ``theta_in`` and output writes ``theta_out`` (1-bit events) at
   E_RAM(input / output map size, 1)                                            -> ``activation_memory``
 
+``zero_skipping`` (default True): theta_in is the counted input spikes and ANN layers perform
+``mac_nonzero`` MACs; False: theta_in = every input slot (``input_elements``) and dense MACs. Binary
+(BNN) layers are ANN layers whose ``xnor`` and ``popcount`` bits cost E_add/32 each (a 1-bit slice of
+the int32 adder: an assumption) and read a 1-bit weight per xnor. An ANN layer's output is written at
+the fused activation's width (``fused_activation``; else ``out_bits``). ``spike_event_pj`` (default
+0) adds a routing energy per emitted spike (``interconnect``).
+
 A fully connected layer uses N_out in place of C_out * k^2 (and of ceil(k/S)^2 * C_out). theta_in
 is the layer's ``input_nonzero`` (estimated from ``ac`` with a warning when not recorded); theta_out
 is the ``spikes`` of the next neuron record. Layers without spike input (the first layer, ANNs)
@@ -32,10 +39,12 @@ import math
 from collections.abc import Iterable
 
 from energy_models.base import (
-    SPIKING_METHODS,
     SYNAPTIC_KINDS,
     TableModel,
     bits,
+    convention_defaults,
+    feeds_membrane,
+    fused_output_bits,
     in_elements,
     kernel_area,
     out_elements,
@@ -50,16 +59,19 @@ class Lemaire(TableModel):
     NAME = "lemaire"
     TABLE = "lemaire"
     REQUIRED = ("e_add", "e_mul", "ram_per_element_bit", "ram_offset", "data_bits")
+    CONVENTIONS = convention_defaults(zero_skipping=True)
     ASSUMPTIONS = (
         "Lemaire et al. 2022 formulas: per-spike weight reads and potential writes, E_RAM = 1.09e-5*N*b + 13.2 pJ",
         "int32 arithmetic (E_add 0.1, E_mul 3.1 pJ); 32-bit data where the ledger records no width",
         "ANN layers read every weight once per MAC; inputs read and outputs written once per step",
+        "zero_skipping (default): counted input spikes and zero-gated MACs; BNN xnor/popcount bits at E_add/32",
         "OneSpike: groups are parallel work in one timestep, no membrane carried; every group's spikes counted",
     )
 
     def _check_options(self, options):
         if options:
-            raise ValueError(f"lemaire takes no options, got {sorted(options)}")
+            raise ValueError(f"lemaire: unknown option(s) {sorted(options)}; options: zero_skipping, "
+                             "fused_activation, first_layer, spike_event_pj")
         return {}
 
     def e_ram(self, elements: float, width: float) -> float:
@@ -83,28 +95,31 @@ class Lemaire(TableModel):
         t = self.table
         e_add, e_mul, db = t.pj("e_add"), t.pj("e_mul"), t.value("data_bits")
         consumed = {"spikes"}
+        self.spike_event_cost(layer, cost)
         if layer.kind not in SYNAPTIC_KINDS:
             if layer.kind == "neuron":
                 return consumed | {"add", "cmp", "shift", "mask", "mul", "mod", "vmem_reads", "vmem_writes",
                                    "input_reads", "output_writes"}
             cost.add("compute", layer.add * e_add + (layer.mul + layer.mod) * e_mul)
             return consumed | {"add", "mul", "mod"}
-        consumed |= {"mac", "ac", "add", "weight_reads", "input_reads", "output_writes"}
+        consumed |= {"mac", "ac", "add", "weight_reads", "input_reads", "output_writes", "xnor", "popcount"}
         wb = bits(layer.weight_bits, db)
         W = weight_count(layer)
         n_out = out_elements(layer)
         steps = layer.timesteps * layer.groups
         vb = db
         if not spike_input(layer):
-            ab, ob = bits(layer.act_bits, db), bits(layer.out_bits, db)
-            cost.add("compute", layer.mac * (e_mul + e_add) + layer.add * e_add)
-            cost.add("weight_memory", layer.mac * self.e_ram(W, wb))
+            ab = bits(layer.act_bits, db)
+            ob = fused_output_bits(ledger, layer, self.options["fused_activation"], db)
+            cost.add("compute", layer.mac * (e_mul + e_add) + layer.add * e_add
+                     + (layer.xnor + layer.popcount) * e_add / db)
+            cost.add("weight_memory", (layer.mac + layer.xnor) * self.e_ram(W, wb))
             cost.add("activation_memory", in_elements(layer) * steps * self.e_ram(in_elements(layer), ab))
-            target = "membrane_memory" if ledger.method in SPIKING_METHODS else "activation_memory"
+            target = "membrane_memory" if feeds_membrane(ledger, index) else "activation_memory"
             cost.add(target, n_out * steps * self.e_ram(n_out, vb if target == "membrane_memory" else ob))
             return consumed
         if layer.input_elements > 0:
-            theta_in = layer.input_nonzero
+            theta_in = layer.input_nonzero if self.options["zero_skipping"] is not False else layer.input_elements
         else:
             reach = layer.out_channels * kernel_area(layer) / max(1, layer.stride[0] if layer.stride else 1) ** 2 \
                 if layer.kind == "conv" else n_out

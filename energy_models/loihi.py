@@ -16,7 +16,11 @@ What is counted:
 - spikes (``interconnect``): every emitted spike costs the within-tile energy plus
   ``hops_per_spike`` tile hops (default 1, an explicit assumption), a fraction
   ``north_south_fraction`` (default 0.5) of them north-south.
-- ``xnor``/``popcount`` (BNN) cannot run on Loihi: unpriced, with a warning.
+- ``xnor`` (BNN): every +-1 input reaching a synapse is one synop (a -1 input is a spike into the
+  negated weight; the popcount is the synop's accumulate, not priced twice): an assumption.
+- ``zero_skipping`` (default True, event-driven): synops as counted, ``mac`` as ``mac_nonzero``;
+  False: every input slot an event (dense synops).
+- ``spike_event_pj`` replaces the per-spike routing energy above (default: 1.7 + hops x hop).
 
 OneSpike: the G groups are parallel work in one timestep with no membrane carried between steps;
 Loihi has no PSG unit, so PSG runs as G neuron updates (the exact equivalent: a soft-reset IF fed
@@ -28,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from energy_models.base import SPIKING_METHODS, SYNAPTIC_KINDS, TableModel, check_fraction, check_nonneg
+from energy_models.base import SYNAPTIC_KINDS, TableModel, check_fraction, check_nonneg, convention_defaults
 from energy_models.ledger import EventLedger, LayerEvents
 from energy_models.report import LayerCost
 
@@ -38,11 +42,13 @@ class Loihi(TableModel):
     TABLE = "loihi"
     REQUIRED = ("synop", "neuron_active", "neuron_inactive", "spike_in_tile", "hop_east_west", "hop_north_south",
                 "hops_per_spike", "north_south_fraction")
+    CONVENTIONS = convention_defaults(zero_skipping=True)
     ASSUMPTIONS = (
         "per-event costs of Davies et al. 2018 Table 2 (pre-silicon): synop 23.6, neuron update 81 active / 52 "
         "inactive, spike 1.7 pJ in tile, tile hop 3.0 (E-W) / 4.0 (N-S) pJ",
         "tile hops per spike and their north-south share are explicit parameters (defaults 1 and 0.5)",
         "every neuron update is active unless active_fraction < 1",
+        "BNN: each +-1 input reaching a synapse is one synop (xnor count); zero_skipping: mac priced as mac_nonzero",
         "non-binary inputs (mac) priced as one synop each, with a warning (Loihi 1 carries binary spikes)",
         "OneSpike: G groups are parallel work in one timestep, no membrane carried; PSG runs as G neuron updates",
     )
@@ -51,7 +57,7 @@ class Loihi(TableModel):
         unknown = sorted(set(options) - {"hops_per_spike", "north_south_fraction", "active_fraction"})
         if unknown:
             raise ValueError(f"loihi: unknown option(s) {unknown}; options: hops_per_spike, north_south_fraction, "
-                             "active_fraction")
+                             "active_fraction, zero_skipping, fused_activation, first_layer, spike_event_pj")
         t = self.table
         return {
             "hops_per_spike": check_nonneg("hops_per_spike", options.get("hops_per_spike", t.value("hops_per_spike"))),
@@ -65,33 +71,35 @@ class Loihi(TableModel):
         hop = (1 - ns) * t.pj("hop_east_west") + ns * t.pj("hop_north_south")
         return t.pj("spike_in_tile") + self.options["hops_per_spike"] * hop
 
+    def default_spike_event_pj(self) -> float:
+        return self.spike_pj()
+
     def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
                     warnings: list[str]) -> Iterable[str]:
         t = self.table
         consumed: set[str] = set()
         if layer.kind in SYNAPTIC_KINDS or layer.kind in ("pool", "add"):
-            synops = layer.ac + layer.mac + (layer.add if layer.kind in ("pool", "add") else 0.0)
+            synops = layer.ac + layer.mac + layer.xnor + (layer.add if layer.kind in ("pool", "add") else 0.0)
             cost.add("compute", synops * t.pj("synop"))
             cost.details["synops"] = synops
-            consumed |= {"ac", "mac", "weight_reads", "input_reads", "output_writes"}
+            consumed |= {"ac", "mac", "xnor", "popcount", "weight_reads", "input_reads", "output_writes"}
             if layer.kind in ("pool", "add"):
                 consumed.add("add")
             if layer.mac > 0:
                 warnings.append("loihi: non-binary inputs (mac) priced as one synaptic op each; Loihi 1 carries binary "
                                 "spikes only, so those layers need an input encoding")
         if layer.kind == "neuron":
-            spiking = ledger.method in SPIKING_METHODS or layer.output_spiking
-            if not spiking:
+            if not layer.output_spiking:
                 warnings.append("loihi: ANN activation functions priced as neuron updates (Loihi has no graded "
                                 "activations)")
             updates = layer.neurons * layer.timesteps * layer.groups
             active = updates * self.options["active_fraction"]
             cost.add("neuron", active * t.pj("neuron_active") + (updates - active) * t.pj("neuron_inactive"))
-            cost.add("interconnect", layer.spikes * self.spike_pj())
+            cost.add("interconnect", layer.spikes * self.options["spike_event_pj"])
             cost.details.update(neuron_updates=updates, spikes=layer.spikes)
             consumed |= {"spikes", "add", "cmp", "shift", "mask", "mul", "mod", "vmem_reads", "vmem_writes",
                          "input_reads", "output_writes"}
         elif layer.spikes > 0:
-            cost.add("interconnect", layer.spikes * self.spike_pj())
+            cost.add("interconnect", layer.spikes * self.options["spike_event_pj"])
             consumed.add("spikes")
         return consumed

@@ -20,31 +20,60 @@ from energy_models.spikesim import SpikeSim
 from energy_models.table import EnergyTable, EnergyTableError, read_table
 from energy_models.user import UserTableModel
 from energy_models.weight_stationary import WeightStationary
+from energy_models.yan2024 import Yan2024
 
 #: name -> (class, fixed options, one-line description)
 _BUILTINS: dict[str, tuple[type[TableModel], dict[str, Any], str]] = {
-    "flops45nm": (Flops45nm, {}, "FLOP model of the SNN literature: 4.6 pJ/MAC + 0.9 pJ/AC (FP32), nothing else"),
+    "flops45nm": (Flops45nm, {}, "45 nm arithmetic at each method's real operand widths (Horowitz INT table, "
+                                 "width-scaled), zero-skipping for every method; compute only"),
+    "flops45nm_fp32": (Flops45nm, {"precision": "fp32", "zero_skipping": "spikes_only"},
+                       "literature convention: 4.6 pJ/MAC + 0.9 pJ/AC (FP32) for every method, dense MACs, "
+                       "event-driven ACs"),
     "flops45nm_memory": (Flops45nm, {"memory": True, "neuron_ops": True},
                          "FLOPs + neuron ops + every logical memory access priced by SRAM size class (no reuse)"),
-    "sata": (Sata, {}, "SATA systolic array, TCAD analytical form; no zero-spike gating"),
-    "sata_gated": (Sata, {"gated": True}, "SATA with sparsity-aware gating: only counted spike-MACs"),
+    "flops45nm_memory_time_inner": (Flops45nm, {"memory": True, "neuron_ops": True, "if_dataflow": "time_inner"},
+                                    "flops45nm_memory with IF processed time-inner (each membrane touched once)"),
+    "sata": (Sata, {}, "SATA systolic array, TCAD analytical form; no zero gating (spikes or activations)"),
+    "sata_gated": (Sata, {"zero_skipping": True}, "SATA with zero gating: counted spike-MACs, zero-gated MACs"),
+    "sata_time_inner": (Sata, {"if_dataflow": "time_inner"},
+                        "SATA with IF processed time-inner (each membrane read and written once per inference)"),
     "sata_hw": (Sata, {"variant": "hw_kernels"}, "SATA with hw_kernels.py unit powers and CACTI buffer energies"),
-    "spikesim": (SpikeSim, {}, "SpikeSim RRAM crossbars, dense mode (= the reference code)"),
-    "spikesim_event": (SpikeSim, {"mode": "event"}, "SpikeSim with crossbar/ADC energy scaled by input activity"),
+    "spikesim": (SpikeSim, {}, "SpikeSim RRAM crossbars, dense mode (= the reference code, first layer per step)"),
+    "spikesim_event": (SpikeSim, {"zero_skipping": True},
+                       "SpikeSim with crossbar/ADC energy scaled by input activity (spikes and activations)"),
+    "spikesim_bit_serial": (SpikeSim, {"bit_serial_analog": True},
+                            "SpikeSim dense with multi-bit inputs read bit-serially (one crossbar read per bit)"),
     "weight_stationary": (WeightStationary, {}, "Eyeriss-like weight-stationary hierarchy, INT8 MAC anchor"),
+    "weight_stationary_time_inner": (WeightStationary, {"if_dataflow": "time_inner"},
+                                     "weight_stationary with IF processed time-inner (membrane once per inference)"),
     "loihi": (Loihi, {}, "Loihi per-event costs (Davies 2018 Table 2), 1 tile hop per spike"),
     "lemaire": (Lemaire, {}, "memory-aware analytical model of Lemaire et al., ICONIP 2022"),
+    "yan2024": (Yan2024, {}, "SNN(T) vs ceil(log2(T+1))-bit QNN with sparse-event vs dense-bit NoC movement "
+                             "(Yan et al., arXiv 2409.08290, from a secondary summary)"),
 }
 
-#: The built-in model names (the "all" of a study).
-MODEL_NAMES: tuple[str, ...] = tuple(_BUILTINS)
+
+def model_names() -> tuple[str, ...]:
+    """The registered model names now (built-ins and every :func:`register_model` since)."""
+    return tuple(_BUILTINS)
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: MODEL_NAMES is computed on access, never frozen at import
+    if name == "MODEL_NAMES":
+        return model_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register_model(name: str, cls: type[TableModel], options: dict[str, Any] | None = None,
-                   description: str = "") -> None:
-    """Register a model class under ``name`` (for users adding a model in code)."""
+                   description: str = "", replace: bool = False) -> None:
+    """Register a model class under ``name`` (for users adding a model in code). A name already
+    registered is refused unless ``replace=True``."""
     if not name or not isinstance(name, str):
         raise ValueError(f"model name must be a non-empty string, got {name!r}")
+    if name in _BUILTINS and not replace:
+        raise ValueError(f"a hardware model named {name!r} is already registered; pass replace=True to replace it")
+    if not (isinstance(cls, type) and issubclass(cls, TableModel)):
+        raise TypeError(f"cls must be a TableModel subclass, got {cls!r}")
     _BUILTINS[name] = (cls, dict(options or {}), description)
 
 

@@ -17,7 +17,6 @@ hardware models line up column by column:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,13 +117,3 @@ class EnergyReport:
 
     def __repr__(self) -> str:
         return f"EnergyReport(model={self.model!r}, method={self.method!r}, total_pj={self.total_pj:.6g})"
-
-
-def as_components(value: Mapping[str, float]) -> dict[str, float]:
-    """Check a ``{component: pJ}`` mapping and fill absent components with 0."""
-    out = dict.fromkeys(COMPONENTS, 0.0)
-    for key, v in value.items():
-        if key not in COMPONENTS:
-            raise ValueError(f"component {key!r} is not one of {COMPONENTS}")
-        out[key] += float(v)
-    return out

@@ -7,17 +7,24 @@ bits/16, as in SATA_Sim ``get_workload.py``)::
     DRAM   = K*C*R*S [weights, once] + T*K*E^2 [membrane] + T*G*C*H*W/b [input spikes]   (accesses)
     GLB    = 2 x DRAM (each datum written into and read out of the global buffer)
     spad   = 2*(K*C*R*S + T*G*C*H*W/b)
-    spike-MACs (AND gate + accumulator) = dense ops x T x G       (gated=True: the exact ``ac`` count)
-    MACs (multiplier + accumulator)     = ``mac``                 (analog-input layers, ANNs)
+    spike-MACs (AND gate + accumulator) = dense ops x T x G       (zero_skipping=True: the counted ``ac``)
+    MACs (multiplier + accumulator)     = dense ``mac``           (zero_skipping=True: ``mac_nonzero``)
 
-Counted exactly where the ledger has it: ``ac`` (gated) and ``mac``. Inputs that are not spikes
-(``act_bits`` > 1: ANN layers, the first layer) move as ``act_bits``-wide values instead of 1-bit
-spikes; an ANN layer's K*E^2 term is its output activation (``activation_memory``), an SNN layer's
-is the membrane potential read and written every timestep whatever the spike activity
-(``membrane_memory``). DRAM traffic goes to ``dram``; GLB + scratchpad weight traffic to
-``weight_memory``; spike/activation traffic to ``activation_memory``.
+``zero_skipping`` (default False: the AND-gate datapath gates nothing; ``sata_gated``: True, with the
+alias ``gated``) applies to spikes and activations alike. The dense spike-MAC term does not depend
+on the spike count, so the price is continuous as the spike rate goes to 0. Inputs that are not
+spikes (``act_bits`` > 1: ANN/QNN layers, the first layer) move as ``act_bits``-wide values instead of
+1-bit spikes. The K*E^2 term of a layer whose output feeds a membrane (its consumer emits spikes or
+keeps membrane state: a ledger fact) is the membrane potential read and written every timestep
+whatever the spike activity (``membrane_memory``; ``if_dataflow="time_inner"``, model
+``sata_time_inner``: once per inference); otherwise it is the output activation
+(``activation_memory``), written at the consuming activation's width when the activation is fused
+into the PE output (``fused_into`` set, ``fused_activation`` on: ceil(log2(L+1)) bits for a QNN), else
+at the layer's ``out_bits`` (32: the accumulator). DRAM traffic goes to ``dram``; GLB + scratchpad
+weight traffic to ``weight_memory``; spike/activation traffic to ``activation_memory``.
+``spike_event_pj`` (default 0) adds a per-spike routing energy (``interconnect``).
 
-Neuron records: per neuron update (neurons x T x G, spiking methods) the LIF unit's 2 mux + 3
+Neuron records: per neuron update (neurons x T x G, records that emit spikes) the LIF unit's 2 mux + 3
 registers, plus the record's own ``add``/``cmp``/``shift``/``mask`` (AND) and ``mul``/``mod``
 (a multiplier) at the 16-bit unit energies scaled by ``vmem_bits``/16; their ``vmem_*`` and
 ``output_writes`` are the conv layer's membrane and the next layer's input terms above (not priced
@@ -42,12 +49,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from energy_models.base import (
-    SPIKING_METHODS,
     SYNAPTIC_KINDS,
     TableModel,
     bits,
     check_choice,
-    dense_ops_per_step,
+    convention_defaults,
+    feeds_membrane,
+    fused_output_bits,
     in_elements,
     out_elements,
     spike_input,
@@ -68,27 +76,38 @@ class Sata(TableModel):
         "timesteps are processed sequentially; weights come from DRAM once per layer and are reused across steps "
         "(TCAD analytical form)",
         "every neuron's membrane potential is written to and read from the GLB (and DRAM) every timestep, "
-        "whatever the spike activity",
-        "the AND-gate datapath skips no work for zero spikes unless gated=True (then only the counted ACs)",
+        "whatever the spike activity (if_dataflow=time_inner: once per inference)",
+        "the datapath skips no work for zero spikes or zero activations unless zero_skipping=True (sata_gated: "
+        "only the counted ACs and the MACs with a non-zero activation)",
+        "fused activation: a QNN/ANN output leaves the PE at the activation's width (fused_activation option)",
         "energies of 16-bit units scale by bits/16; spikes packed 8 per word",
         "OneSpike: G groups run in parallel in one timestep, share one weight fetch and carry no membrane state; "
         "PSG logic priced with the same comparator/adder/shift units",
         "pool and residual layers: adds only (their memory traffic is not in the TCAD form)",
     )
+    CONVENTIONS = convention_defaults(zero_skipping=False, if_dataflow="time_outer")
     HW_REQUIRED = (
         "hw_and_8b", "hw_adder_8b", "hw_comparator_16b", "hw_register_16b", "hw_multiplier_8b", "glb_weight_read",
         "glb_weight_write", "glb_spike_read", "glb_spike_write", "dram_read_128b",
     )
 
     def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(options) - {"gated", "variant"})
+        unknown = sorted(set(options) - {"variant"})
         if unknown:
-            raise ValueError(f"sata: unknown option(s) {unknown}; options: gated, variant")
-        out = {"gated": bool(options.get("gated", False)),
-               "variant": check_choice("variant", options.get("variant", "tcad"), ["tcad", "hw_kernels"])}
+            raise ValueError(f"sata: unknown option(s) {unknown}; options: variant, gated (= zero_skipping), "
+                             "zero_skipping, fused_activation, first_layer, if_dataflow, spike_event_pj")
+        out = {"variant": check_choice("variant", options.get("variant", "tcad"), ["tcad", "hw_kernels"])}
         if out["variant"] == "hw_kernels":
             self.table.require(self.HW_REQUIRED)
         return out
+
+    def _aliases(self, options: dict[str, Any]) -> dict[str, Any]:
+        if "gated" in options:
+            gated = options.pop("gated")
+            if "zero_skipping" in options and options["zero_skipping"] != bool(gated):
+                raise ValueError("sata: gated and zero_skipping disagree; give zero_skipping only")
+            options["zero_skipping"] = bool(gated)
+        return options
 
     # -- unit energies -----------------------------------------------------------------------------
     def _u(self, key: str, width: float) -> float:
@@ -136,26 +155,23 @@ class Sata(TableModel):
     def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
                     warnings: list[str]) -> Iterable[str]:
         t = self.table
-        spiking = ledger.method in SPIKING_METHODS
         wb = bits(layer.weight_bits, t.value("weight_bits"))
         consumed = {"mac", "ac", "spikes"}
-        # synaptic work
-        spike_macs = layer.ac
-        if layer.ac > 0 and spike_input(layer) and not self.options["gated"] and layer.kind in SYNAPTIC_KINDS:
-            spike_macs = max(layer.ac, dense_ops_per_step(layer) * layer.timesteps * layer.groups)
-        cost.add("compute", layer.mac * self.mac_pj(wb) + spike_macs * self.spike_mac_pj(wb))
-        cost.details["spike_macs"] = spike_macs
+        # synaptic work: the conventions already made ac/mac dense or zero-gated (energy_models.conventions)
+        cost.add("compute", layer.mac * self.mac_pj(wb) + layer.ac * self.spike_mac_pj(wb))
+        cost.details["spike_macs"] = layer.ac
+        self.spike_event_cost(layer, cost)
         if layer.xnor or layer.popcount:
             cost.add("compute", layer.xnor * self._u("and", 1) + layer.popcount * self._u("add", 1))
             consumed |= {"xnor", "popcount"}
         if layer.kind in SYNAPTIC_KINDS:
             cost.add("compute", layer.add * self.add_pj(16))  # bias / group-current adds in the accumulator
             consumed.add("add")
-            self._memory(ledger, layer, cost, wb, spiking)
+            self._memory(ledger, index, layer, cost, wb)
             consumed |= {"weight_reads", "input_reads", "output_writes"}
         elif layer.kind == "neuron":
             vb = bits(layer.vmem_bits, t.value("membrane_bits"))
-            updates = layer.neurons * layer.timesteps * layer.groups if layer.output_spiking or spiking else 0.0
+            updates = layer.neurons * layer.timesteps * layer.groups if layer.output_spiking else 0.0
             lif_overhead = 2 * self._u("mux", vb) + 3 * self._u("reg", vb)
             cost.add("neuron", updates * lif_overhead + layer.add * self.add_pj(vb) + layer.cmp * self.cmp_pj(vb)
                      + layer.shift * self._u("shift", vb) + layer.mask * self._u("and", vb)
@@ -171,23 +187,23 @@ class Sata(TableModel):
             consumed |= {"add", "cmp", "shift", "mask", "mul", "mod"}
         return consumed
 
-    def _memory(self, ledger: EventLedger, layer: LayerEvents, cost: LayerCost, wb: float, spiking: bool) -> None:
+    def _memory(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost, wb: float) -> None:
         t = self.table
         per_bit = self.memory_per_bit()
         T, G = layer.timesteps, layer.groups
         w_bits = weight_count(layer) * wb
-        if spike_input(layer):
-            a = 1.0
-        else:
-            a = bits(layer.act_bits, t.value("spike_word_bits"))
+        a = 1.0 if spike_input(layer) else bits(layer.act_bits, t.value("spike_word_bits"))
         in_bits = T * G * in_elements(layer) * a
-        if spiking:
+        membrane = feeds_membrane(ledger, index)
+        if membrane:
             ob, out_component = t.value("membrane_bits"), "membrane_memory"
+            passes = 1 if self.options["if_dataflow"] == "time_inner" else T
         else:
-            ob, out_component = bits(layer.out_bits, t.value("spike_word_bits")), "activation_memory"
-        out_bits = T * out_elements(layer) * ob
+            ob = fused_output_bits(ledger, layer, self.options["fused_activation"], t.value("spike_word_bits"))
+            out_component, passes = "activation_memory", T
+        out_bits = passes * out_elements(layer) * ob
         cost.add("dram", (w_bits + in_bits + out_bits) * per_bit["dram"])
         cost.add("weight_memory", w_bits * (per_bit["glb_weight"] + per_bit["spad"]))
         cost.add("activation_memory", in_bits * (per_bit["glb_act"] + per_bit["spad"]))
-        cost.add(out_component, out_bits * (per_bit["glb_membrane"] if spiking else per_bit["glb_act"]))
+        cost.add(out_component, out_bits * (per_bit["glb_membrane"] if membrane else per_bit["glb_act"]))
         cost.details.update(weight_bits_moved=w_bits, input_bits_moved=in_bits, output_bits_moved=out_bits)

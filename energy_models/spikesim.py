@@ -8,24 +8,28 @@ H_out x W_out and T timesteps::
     E per cycle   = patch_control + neuron + (X/8) * k_h * k_w * E_xbar
     patch_control = htree + mem_fetch + tile_buffer + (X/8)*16*sub + (X/8)*temp_buffer + (X/8)^2*(adc + mux)
 
-(X=64, k=3, RRAM: 828.5 pJ per PE cycle.) Independent of spike activity. A linear layer is a 1x1
+(X=64, k=3, RRAM: 828.5 pJ per PE cycle.) Independent of spike activity. As in the reference, a
+layer whose output is reused over ``repeat_steps`` steps (an IF network's analog first layer) runs
+every step (``first_layer="per_step"``, the default here; ``"once"`` prices it as counted), and every
+input (spikes, pixels, multi-bit activations) is applied in one crossbar read per step
+(``bit_serial_analog=False``, default; model ``spikesim_bit_serial`` reads non-spike inputs
+bit-serially, ``min(act_bits, 8)`` reads, for every method alike). A linear layer is a 1x1
 conv on a 1x1 map (C_in = in_features). Component split: crossbar and subtractors -> ``compute``;
 ADC, MUX and neuron -> ``neuron``; H-tree -> ``interconnect``; tile buffer, temp buffer and memory
 fetch -> ``activation_memory``. Weights live in the crossbars (no ``weight_memory``); membrane
 potentials are inside the reference's neuron cost (no ``membrane_memory``).
 
-Event mode (``mode="event"``): crossbar and ADC energy scaled by the fraction of active input rows
-(``input_nonzero / input_elements`` of the layer; dense where not recorded, with a warning).
-
-Inputs that are not spikes (the first layer's pixels, every layer of an ANN) are read bit-serially,
-one crossbar read per input bit, ``min(act_bits, 8)`` reads (``bit_serial_analog=True``, default);
-``bit_serial_analog=False`` prices them as the reference code does (one read per step).
+Zero-skipping (``zero_skipping=True``, model ``spikesim_event``; alias ``mode="event"``): crossbar and
+ADC energy scaled by the fraction of active (non-zero) input rows, ``input_nonzero / input_elements``
+of the layer, for spike and non-spike inputs alike (dense where not recorded, with a warning).
+``spike_event_pj`` (default 0) adds a per-spike routing energy (``interconnect``).
 
 OneSpike: the G groups are G crossbar reads in one timestep (same weights, no reload, no membrane
 carried), so PE cycles x G; the neuron module runs PSG once per neuron with G outputs (neuron energy
 of cycles / G). Neuron records are covered by the per-cycle neuron cost (not priced twice); pool and
-residual records have no cost in the reference: their adds are listed in ``warnings``, as are
-``xnor``/``popcount`` (BNN), which a spiking crossbar does not run.
+residual records have no cost in the reference: their adds are listed in ``warnings``. A binary
+(BNN) layer's ``xnor``/``popcount`` are its crossbar reads: the +-1 input applied as one 1-bit read
+per step, the +-1 weights as differential cell pairs, the popcount in the ADC (an assumption).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from energy_models.base import (
     TableModel,
     active_input_fraction,
     check_choice,
+    convention_defaults,
     spatial,
     spike_input,
 )
@@ -53,28 +58,39 @@ class SpikeSim(TableModel):
         "xbar_size", "tile_buffer", "temp_buffer", "subtractor", "adc", "mux", "htree_unit", "htree_count",
         "mem_fetch", "neuron_unit", "neuron_count", "xbar_rram", "xbar_sram", "analog_input_bits",
     )
+    CONVENTIONS = convention_defaults(zero_skipping=False, first_layer="per_step")
     ASSUMPTIONS = (
         "dense mode = reference ela_spikesim.py: PE cycles = ceil(C_in/X)*ceil(C_out/X)*H_out*W_out*T, a fixed energy "
         "per PE cycle independent of spike activity",
-        "event mode: crossbar and ADC energy scaled by the layer's active input fraction",
-        "non-spike inputs read bit-serially (min(act_bits, 8) reads) unless bit_serial_analog=False",
+        "first layer per step (the reference) unless first_layer=once; every input one crossbar read per step "
+        "(the reference) unless bit_serial_analog=True (min(act_bits, 8) reads for non-spike inputs)",
+        "zero_skipping (spikesim_event): crossbar and ADC energy scaled by the layer's active input fraction, "
+        "spikes and activations alike",
+        "binary (BNN) layers: one 1-bit crossbar read of the +-1 input per step, weights as differential pairs",
         "OneSpike: G groups = G crossbar reads in one timestep with the same weights (no reload, no membrane "
         "carried); PSG neuron once per neuron with G outputs",
         "weights stay in the crossbars; membrane inside the neuron cost; pooling/residual adds not modelled",
     )
 
     def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(options) - {"mode", "device", "xbar_size", "bit_serial_analog"})
+        unknown = sorted(set(options) - {"device", "xbar_size", "bit_serial_analog"})
         if unknown:
-            raise ValueError(f"spikesim: unknown option(s) {unknown}; options: mode, device, xbar_size, "
-                             "bit_serial_analog")
+            raise ValueError(f"spikesim: unknown option(s) {unknown}; options: device, xbar_size, bit_serial_analog, "
+                             "mode (= zero_skipping), zero_skipping, fused_activation, first_layer, spike_event_pj")
         xbar = int(options.get("xbar_size", self.table.value("xbar_size")))
         if xbar < 8 or xbar % 8:
             raise ValueError(f"xbar_size = {xbar!r}; expected a multiple of 8 (>= 8)")
-        return {"mode": check_choice("mode", options.get("mode", "dense"), ["dense", "event"]),
-                "device": check_choice("device", options.get("device", "rram"), ["rram", "sram"]),
+        return {"device": check_choice("device", options.get("device", "rram"), ["rram", "sram"]),
                 "xbar_size": xbar,
-                "bit_serial_analog": bool(options.get("bit_serial_analog", True))}
+                "bit_serial_analog": bool(options.get("bit_serial_analog", False))}
+
+    def _aliases(self, options: dict[str, Any]) -> dict[str, Any]:
+        if "mode" in options:
+            event = check_choice("mode", options.pop("mode"), ["dense", "event"]) == "event"
+            if "zero_skipping" in options and options["zero_skipping"] != event:
+                raise ValueError("spikesim: mode and zero_skipping disagree; give zero_skipping only")
+            options["zero_skipping"] = event
+        return options
 
     def cycle_energy(self, kernel: float) -> dict[str, float]:
         """Energy per PE cycle, by part (pJ), for a kernel of ``kernel`` = k_h*k_w taps."""
@@ -102,6 +118,7 @@ class SpikeSim(TableModel):
                     warnings: list[str]) -> Iterable[str]:
         consumed = {"spikes", "add", "vmem_reads", "vmem_writes", "cmp", "shift", "mask", "mul", "mod",
                     "output_writes", "input_reads"} if layer.kind == "neuron" else {"spikes"}
+        self.spike_event_cost(layer, cost)
         if layer.kind not in SYNAPTIC_KINDS:
             return consumed
         if layer.in_channels <= 0 or layer.out_channels <= 0:
@@ -115,10 +132,11 @@ class SpikeSim(TableModel):
         cycles = self.pe_cycles(layer) * layer.timesteps * layer.groups * planes
         parts = self.cycle_energy(kernel)
         active = 1.0
-        if self.options["mode"] == "event" and spike_input(layer):
+        zs = self.options["zero_skipping"]
+        if zs is True or (zs == "spikes_only" and spike_input(layer)):
             fraction = active_input_fraction(layer)
             if fraction is None:
-                warnings.append(f"spikesim event mode: layer {layer.name!r} records no input activity; priced dense")
+                warnings.append(f"spikesim zero-skipping: layer {layer.name!r} records no input activity; priced dense")
             else:
                 active = fraction
         neuron_cycles = cycles / layer.groups  # PSG once per neuron with G outputs (G = 1 otherwise)
@@ -127,4 +145,4 @@ class SpikeSim(TableModel):
         cost.add("interconnect", cycles * parts["htree"])
         cost.add("activation_memory", cycles * (parts["tile_buffer"] + parts["temp_buffer"] + parts["mem_fetch"]))
         cost.details.update(pe_cycles=cycles, active_fraction=active, input_bit_planes=planes)
-        return {"mac", "ac", "spikes", "weight_reads", "input_reads", "output_writes", "add"}
+        return {"mac", "ac", "spikes", "weight_reads", "input_reads", "output_writes", "add", "xnor", "popcount"}

@@ -31,10 +31,11 @@ def neuron(name="n", n=2, **kw):
 
 
 # -- flops45nm -------------------------------------------------------------------------------------
-def test_flops45nm_default_is_46_mac_plus_09_ac():
-    ledger = EventLedger("if", timesteps=4, layers=[conv(mac=1000.0), conv("c2", ac=5000.0, input_spiking=True),
+def test_flops45nm_fp32_literature_variant_is_46_mac_plus_09_ac():
+    ledger = EventLedger("if", timesteps=4, layers=[conv(mac=1000.0, mac_nonzero=10.0),
+                                                    conv("c2", ac=5000.0, input_spiking=True),
                                                     neuron(add=10.0, cmp=10.0)])
-    report = get_model("flops45nm").price(ledger)
+    report = get_model("flops45nm_fp32").price(ledger)
     assert report.total_pj == pytest.approx(4.6 * 1000 + 0.9 * 5000)
     assert report.by_component()["compute"] == pytest.approx(9100.0)
     assert any("add=10" in w and "cmp=10" in w for w in report.warnings)  # unpriced events are named
@@ -46,10 +47,10 @@ def test_flops45nm_precision_neuron_ops_and_memory_options():
     ledger = EventLedger("onespike", groups=4, layers=layers)
     int8 = get_model("flops45nm", precision="int8").price(ledger)
     assert int8.total_pj == pytest.approx(1000 * (0.2 + 0.03))
-    ops = get_model("flops45nm", neuron_ops=True).price(ledger)
+    ops = get_model("flops45nm", precision="fp32", neuron_ops=True).price(ledger)
     # add at FP32 add; shift/mask/cmp as a 16-bit integer add (operand width = vmem_bits)
     assert ops.by_component()["neuron"] == pytest.approx(10 * 0.9 + 16 * 0.05)
-    custom = get_model("flops45nm", neuron_ops=True, bitop_pj=0.0).price(ledger)
+    custom = get_model("flops45nm", precision="fp32", neuron_ops=True, bitop_pj=0.0).price(ledger)
     assert custom.by_component()["neuron"] == pytest.approx(10 * 0.9)
     mem = get_model("flops45nm", memory=True).price(ledger)
     # 72 weights x 8 bit = 72 B -> 8 KB class: 10 pJ per 64-bit word, 8-bit reads
@@ -78,8 +79,9 @@ def _sata_expected(gated: bool) -> dict[str, float]:
 @pytest.mark.parametrize("gated", [False, True])
 def test_sata_tcad_form_by_hand(gated):
     layer = linear(timesteps=2, ac=3.0, weight_bits=8, input_spiking=True)
-    report = get_model("sata", gated=gated).price(EventLedger("if", timesteps=2, layers=[layer]))
-    got = report.by_component()
+    out = neuron(n=2, timesteps=2, output_spiking=True)  # the output current feeds a membrane (a ledger fact)
+    report = get_model("sata", gated=gated).price(EventLedger("if", timesteps=2, layers=[layer, out]))
+    got = {k: v - report.layers[1].components[k] for k, v in report.by_component().items()}
     for key, value in _sata_expected(gated).items():
         assert got[key] == pytest.approx(value, rel=1e-12), key
 
@@ -110,8 +112,8 @@ def test_sata_grows_with_T_and_crosses_the_ann():
     ann = model.price(vgg_like_ledger("ann")).total_pj
     energies = [model.price(vgg_like_ledger("if", timesteps=T, spike_rate=0.1)).total_pj for T in (1, 2, 4, 8, 16)]
     assert all(b > a for a, b in itertools.pairwise(energies))
-    # roughly linear: doubling T from 8 to 16 nearly doubles the energy
-    assert 1.7 < energies[-1] / energies[-2] < 2.0
+    # roughly linear: doubling T from 8 to 16 adds about as much again (the analog first layer runs once)
+    assert 1.5 < energies[-1] / energies[-2] < 2.0
     assert energies[0] < ann < energies[-1]
     crossing = next(T for T, e in zip((1, 2, 4, 8, 16), energies, strict=True) if e > ann)
     assert 1 < crossing <= 8  # 4 with these counts
@@ -174,15 +176,16 @@ def test_spikesim_onespike_groups_are_crossbar_reads_and_xnor_warns():
     parts = get_model("spikesim").cycle_energy(9)
     cycles = 16 * 4
     assert report.total_pj == pytest.approx(cycles * sum(parts.values()) - cycles * parts["neuron"] * 3 / 4)
-    bnn = EventLedger("bnn", layers=[conv(xnor=100.0, popcount=100.0, act_bits=1, input_spiking=True)])
-    assert any("xnor" in w for w in get_model("spikesim").price(bnn).warnings)
+    bnn = EventLedger("bnn", layers=[conv(xnor=100.0, popcount=100.0, act_bits=1, weight_bits=1)])
+    priced = get_model("spikesim").price(bnn)  # a binary layer is its crossbar reads: priced, not warned
+    assert priced.total_pj > 0 and not any("xnor" in w for w in priced.warnings)
 
 
 def test_spikesim_analog_input_is_bit_serial():
     lay = conv(cin=3, cout=16, mac=100.0, act_bits=8)
     ledger = EventLedger("ann", layers=[lay])
-    serial = get_model("spikesim").price(ledger).details()["c"]["pe_cycles"]
-    plain = get_model("spikesim", bit_serial_analog=False).price(ledger).details()["c"]["pe_cycles"]
+    serial = get_model("spikesim_bit_serial").price(ledger).details()["c"]["pe_cycles"]
+    plain = get_model("spikesim").price(ledger).details()["c"]["pe_cycles"]  # the reference: one read per step
     assert serial == 8 * plain == 8 * 16
 
 

@@ -16,13 +16,13 @@ QNN = vgg_like_ledger("qcfs", act_bits=3)
 
 
 def test_sweep_constant_reprices_linearly():
-    frame = sweep_constant(SNN, "flops45nm", "fp32_add", [0.0, 0.9, 1.8])
+    frame = sweep_constant(SNN, "flops45nm_fp32", "fp32_add", [0.0, 0.9, 1.8])
     assert list(frame["value"]) == [0.0, 0.9, 1.8]
     mac, ac = SNN.total("mac"), SNN.total("ac")
     assert frame["energy_pj"].tolist() == pytest.approx([mac * 3.7, mac * 4.6 + ac * 0.9, mac * 5.5 + ac * 1.8])
     assert frame["compute_pj"].tolist() == pytest.approx(frame["energy_pj"].tolist())
     with pytest.raises(ValueError, match="fp32_addd"):
-        sweep_constant(SNN, "flops45nm", "fp32_addd", [1.0])
+        sweep_constant(SNN, "flops45nm_fp32", "fp32_addd", [1.0])
 
 
 def test_at_sparsity_scales_spike_driven_events_only():
