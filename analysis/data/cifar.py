@@ -156,20 +156,39 @@ def _cifar_help(kind: str, where: str) -> str:
 
 def _find_cifar_folder(kind: str, root: str | Path | None) -> Path:
     """The folder holding the batch files: ``root`` itself or ``root/<official folder name>``."""
-    lay = CIFAR_LAYOUT[kind]
     if root is None:
         raise DataNotFoundError(
             f"{kind} needs a data folder (root=None given); {_cifar_help(kind, 'a folder of your choice')} "
             "and pass that folder as root"
         )
     root = Path(root).expanduser()
+    if root.is_file():
+        what = "the downloaded archive, not extracted?" if root.name.endswith((".tar.gz", ".tgz", ".tar")) else "a file"
+        raise DataError(
+            f"{kind} data folder {root} is a file ({what}); {_cifar_help(kind, str(root.parent))} and pass "
+            "that folder as root"
+        )
     if not root.is_dir():
         raise DataNotFoundError(f"{kind} data folder {root} does not exist; {_cifar_help(kind, str(root))}")
-    first = lay["train"][0]
-    for candidate in (root, root / lay["folder"]):
-        if (candidate / first).exists() or (candidate / lay["test"][0]).exists():
-            return candidate
+    found = _holds(kind, root)
+    if found is not None:
+        return found
+    other = next((k for k in CIFAR_LAYOUT if k != kind and _holds(k, root) is not None), None)
+    if other is not None:
+        raise DataNotFoundError(
+            f"no {kind} batches in {root}, but it holds {other} ({_holds(other, root)}); load it as {other!r}, "
+            f"or {_cifar_help(kind, str(root))}"
+        )
     raise DataNotFoundError(f"no {kind} batches in {root}; {_cifar_help(kind, str(root))}")
+
+
+def _holds(kind: str, root: Path) -> Path | None:
+    """``root`` or ``root/<official folder>`` if it holds a batch file of ``kind``, else None."""
+    lay = CIFAR_LAYOUT[kind]
+    for candidate in (root, root / lay["folder"]):
+        if (candidate / lay["train"][0]).exists() or (candidate / lay["test"][0]).exists():
+            return candidate
+    return None
 
 
 def _read_cifar_split(

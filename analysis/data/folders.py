@@ -1,7 +1,21 @@
-"""ImageNet-style image folders: ``ROOT/train/<class>/<image>`` and ``ROOT/val/<class>/<image>``, read lazily."""
+"""ImageNet-style image folders: ``ROOT/train/<class>/<image>`` and ``ROOT/val/<class>/<image>``, read lazily.
+
+Pixel limit: an image is decoded only when its width x height, read from the file header, is at most
+:data:`DEFAULT_MAX_IMAGE_PIXELS` (40 megapixels, about 120 MB decoded as RGB; the largest ILSVRC2012
+image is under 20 megapixels), and so is the image after resizing its shorter side to ``resize`` (a
+1 x 10^6 strip is small on disk but not once resized). Anything larger is a one-line
+:class:`DataError` naming the file; a genuine large image is let through by raising the limit with
+``max_pixels=`` (:func:`load_image_folder`, :class:`ImageFolderDataset`) or the environment variable
+``ONESPIKE_MAX_IMAGE_PIXELS``. Pillow's own decompression-bomb check (a warning above
+``PIL.Image.MAX_IMAGE_PIXELS``, an error above twice that) is turned into the same one-line error.
+"""
 
 from __future__ import annotations
 
+import os
+import struct
+import warnings
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,11 +33,14 @@ from analysis.data.common import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_IMAGE_PIXELS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "IMAGE_EXTENSIONS",
+    "MAX_PIXELS_ENV",
     "ImageFolderDataset",
     "load_image_folder",
+    "max_image_pixels",
 ]
 
 # ImageNet statistics used by every torchvision / timm pretrained model (torchvision documentation,
@@ -32,6 +49,67 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+#: Largest width x height decoded (from the header, before decoding) unless raised: 40 megapixels.
+DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+#: Environment variable that raises (or lowers) the pixel limit for every image folder, e.g. for the CLI.
+MAX_PIXELS_ENV = "ONESPIKE_MAX_IMAGE_PIXELS"
+_RAISE_LIMIT = (
+    f"if the file is genuine, raise the limit with load_image_folder(..., max_pixels=N) or the environment "
+    f"variable {MAX_PIXELS_ENV}=N"
+)
+# What Pillow raises for a damaged or truncated file, besides OSError (UnidentifiedImageError is one).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
+
+
+def max_image_pixels(max_pixels: int | None = None) -> int:
+    """The pixel limit in force: ``max_pixels`` if given, else ``$ONESPIKE_MAX_IMAGE_PIXELS``, else the default."""
+    if max_pixels is not None:
+        return _check_positive_int("max_pixels", max_pixels)
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise DataError(
+            f"environment variable {MAX_PIXELS_ENV}={raw!r} is not a positive whole number of pixels; "
+            f"unset it (default {DEFAULT_MAX_IMAGE_PIXELS}) or set e.g. {MAX_PIXELS_ENV}=100000000"
+        )
+    return value
+
+
+def _open_image(path: str | Path, limit: int):  # -> PIL.Image.Image, header read, pixels not decoded
+    from PIL import Image
+
+    try:
+        # Pillow warns above MAX_IMAGE_PIXELS; our own limit, checked next, decides instead.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        if limit < pillow_limit:
+            raise DataError(
+                f"refused image {path}: its header claims more than {pillow_limit:,} pixels, over the limit of "
+                f"{limit:,} pixels (a decompression bomb?); {_RAISE_LIMIT}"
+            ) from None
+        raise DataError(
+            f"refused image {path}: {exc} Pillow refuses it below our limit of {limit:,} pixels; raise "
+            "PIL.Image.MAX_IMAGE_PIXELS as well"
+        ) from None
+    except _DECODE_ERRORS as exc:
+        raise DataError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from exc
+    w, h = img.size
+    if w * h > limit:
+        img.close()
+        raise DataError(
+            f"refused image {path}: {w}x{h} = {w * h:,} pixels (from its header, not decoded) is over the limit "
+            f"of {limit:,} pixels; {_RAISE_LIMIT}"
+        )
+    return img
 
 
 # -- ImageNet-style folders ----------------------------------------------------------------------------------
@@ -50,6 +128,13 @@ def _scan_split(split_dir: Path) -> dict[str, list[Path]]:
     """``{class name: sorted image paths}`` for one split folder, classes sorted by name."""
     if not split_dir.is_dir():
         raise DataNotFoundError(f"image folder split {split_dir} does not exist; {_IMAGENET_HELP}")
+    try:
+        return _scan_classes(split_dir)
+    except OSError as exc:  # unreadable folder, a class folder removed while scanning, ...
+        raise DataError(f"cannot list image folder {split_dir}: {exc}; check that it is readable") from exc
+
+
+def _scan_classes(split_dir: Path) -> dict[str, list[Path]]:
     if any(_is_image(p) for p in split_dir.iterdir()):
         raise DataError(
             f"{split_dir} holds images directly instead of one folder per class (the raw ILSVRC2012 val "
@@ -92,6 +177,7 @@ class ImageFolderDataset(Dataset):
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         augment: bool = False,
+        max_pixels: int | None = None,
     ) -> None:
         self.samples = list(samples)
         self.classes = tuple(classes)
@@ -104,6 +190,8 @@ class ImageFolderDataset(Dataset):
         self.mean = tuple(float(v) for v in mean)
         self.std = tuple(float(v) for v in std)
         self.augment = bool(augment)
+        # None: the limit in force when an image is read (ONESPIKE_MAX_IMAGE_PIXELS or the default).
+        self.max_pixels = None if max_pixels is None else _check_positive_int("max_pixels", max_pixels)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -112,20 +200,26 @@ class ImageFolderDataset(Dataset):
         """The transformed image at ``path``: float32 ``[3, image_size, image_size]``, normalised."""
         from PIL import Image
 
-        try:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-                w, h = img.size
-                # As torchvision's Resize(int): the shorter side becomes `resize`, the other keeps the
-                # aspect ratio (truncated), so crops match published evaluation pipelines.
-                new_w, new_h = (
-                    (self.resize, int(self.resize * h / w)) if w <= h else (int(self.resize * w / h), self.resize)
+        limit = max_image_pixels(self.max_pixels)
+        with _open_image(path, limit) as img:
+            w, h = img.size
+            # As torchvision's Resize(int): the shorter side becomes `resize`, the other keeps the
+            # aspect ratio (truncated), so crops match published evaluation pipelines.
+            new_w, new_h = (
+                (self.resize, int(self.resize * h / w)) if w <= h else (int(self.resize * w / h), self.resize)
+            )
+            if new_w * new_h > limit:
+                raise DataError(
+                    f"refused image {path}: resizing its {w}x{h} pixels to shorter side {self.resize} gives "
+                    f"{new_w}x{new_h} = {new_w * new_h:,} pixels, over the limit of {limit:,} pixels; {_RAISE_LIMIT}"
                 )
+            try:
+                rgb = img.convert("RGB")
                 if (new_w, new_h) != (w, h):
-                    img = img.resize((new_w, new_h), Image.Resampling.BILINEAR)
-                pixels = np.asarray(img, dtype=np.uint8)
-        except OSError as exc:
-            raise DataError(f"cannot read image {path}: {exc}") from exc
+                    rgb = rgb.resize((new_w, new_h), Image.Resampling.BILINEAR)
+                pixels = np.asarray(rgb, dtype=np.uint8)
+            except _DECODE_ERRORS as exc:
+                raise DataError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from exc
         s = self.image_size
         if self.augment:
             top = int(torch.randint(0, new_h - s + 1, (1,)))
@@ -153,6 +247,7 @@ def load_image_folder(
     subset: int | None = None,
     augment: bool = False,
     name: str = "imagenet",
+    max_pixels: int | None = None,
 ) -> DataSplit:
     """An ImageNet-style tree ``root/train/<class>/*`` and ``root/val/<class>/*`` as lazy data sets.
 
@@ -161,15 +256,24 @@ def load_image_folder(
     :class:`DataSplit` of two :class:`ImageFolderDataset` (test = val) giving float32 ``[3, image_size,
     image_size]`` images normalised with :data:`IMAGENET_MEAN`/:data:`IMAGENET_STD`; ``resize`` defaults
     to ``round(image_size * 256 / 224)``. ``subset`` keeps the first n samples of each split in
-    class-interleaved order; ``augment`` applies to train only.
+    class-interleaved order; ``augment`` applies to train only. ``max_pixels`` bounds the pixels of an
+    image before and after resizing (default: ``$ONESPIKE_MAX_IMAGE_PIXELS`` or
+    :data:`DEFAULT_MAX_IMAGE_PIXELS`); a larger image is a :class:`DataError` when it is indexed.
     """
     image_size = _check_positive_int("image_size", image_size)
     subset = _check_optional_positive_int("subset", subset)
     if root is None:
         raise DataNotFoundError(f"{name} needs a data folder (root=None given); {_IMAGENET_HELP}")
     root = Path(root).expanduser()
+    if root.is_file():
+        raise DataError(f"{name} data folder {root} is a file, not a folder; {_IMAGENET_HELP}")
     if not root.is_dir():
         raise DataNotFoundError(f"{name} data folder {root} does not exist; {_IMAGENET_HELP}")
+    if root.name in ("train", "val") and not (root / "train").is_dir() and (root.parent / "train").is_dir():
+        raise DataNotFoundError(
+            f"{name} data folder {root} is itself a split folder; pass its parent {root.parent}, which holds "
+            "both train/ and val/"
+        )
     train_found = _scan_split(root / "train")
     val_found = _scan_split(root / "val")
     classes = tuple(train_found)
@@ -184,7 +288,9 @@ def load_image_folder(
     samples = {"train": _interleave(train_found, class_to_idx), "val": _interleave(val_found, class_to_idx)}
     if subset is not None:
         samples = {k: v[:subset] for k, v in samples.items()}
-    common = {"image_size": image_size, "resize": resize, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    max_pixels = None if max_pixels is None else _check_positive_int("max_pixels", max_pixels)
+    common = {"image_size": image_size, "resize": resize, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
+              "max_pixels": max_pixels}
     train = ImageFolderDataset(samples["train"], classes, augment=augment, **common)
     test = ImageFolderDataset(samples["val"], classes, augment=False, **common)
     return DataSplit(
