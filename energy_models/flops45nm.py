@@ -60,6 +60,7 @@ SRAM_CLASSES: tuple[str, ...] = ("sram_8kb", "sram_32kb", "sram_1mb")
 class Flops45nm(TableModel):
     NAME = "flops45nm"
     TABLE = "flops45nm"
+    OPTIONAL = ()  # every constant it reads is REQUIRED
     REQUIRED = (
         *(k for v in PRECISIONS.values() for k in v[:2]), "int16_add", *SRAM_CLASSES, "dram", "memory_word_bits",
     )

@@ -49,6 +49,7 @@ from energy_models.report import LayerCost
 class Lemaire(TableModel):
     NAME = "lemaire"
     TABLE = "lemaire"
+    OPTIONAL = ()  # every constant it reads is REQUIRED
     REQUIRED = ("e_add", "e_mul", "ram_per_element_bit", "ram_offset", "data_bits")
     ASSUMPTIONS = (
         "Lemaire et al. 2022 formulas: per-spike weight reads and potential writes, E_RAM = 1.09e-5*N*b + 13.2 pJ",
