@@ -159,13 +159,17 @@ class TableModel(abc.ABC):
     """Base of the built-in models: a table, options, and a per-layer pricing function.
 
     Subclasses set ``NAME``, ``TABLE`` (the packaged table's stem), ``REQUIRED`` (constant keys),
-    ``ASSUMPTIONS`` and implement :meth:`price_layer`, which adds pJ to ``cost`` and returns the
-    names of the ledger events it accounted for (priced, or deliberately covered by another term).
+    ``OPTIONAL`` (constant keys read only under some options; a table naming any other constant is
+    refused, or only warned about when the class does not declare ``OPTIONAL``), ``ASSUMPTIONS``
+    and implement :meth:`price_layer`, which adds pJ to ``cost`` and returns the names of the ledger
+    events it accounted for (priced, or deliberately covered by another term).
     """
 
     NAME: ClassVar[str] = ""
     TABLE: ClassVar[str] = ""
     REQUIRED: ClassVar[tuple[str, ...]] = ()
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+    TABLE_EVENTS: ClassVar[tuple[str, ...]] = ()  # [events] entries it prices (user tables only)
     ASSUMPTIONS: ClassVar[tuple[str, ...]] = ()
     #: Defaults of the pricing conventions every model shares (see :mod:`energy_models.conventions`):
     #: ``zero_skipping`` (True / False / "spikes_only"), ``fused_activation``, ``first_layer``
@@ -185,6 +189,10 @@ class TableModel(abc.ABC):
 
         self.table = table if table is not None else builtin_table(self.TABLE)
         self.table.require(self.REQUIRED)
+        declared = any("OPTIONAL" in vars(c) for c in type(self).__mro__ if c is not TableModel)
+        reader = self.NAME or type(self).__name__
+        self.table.check_names((*self.REQUIRED, *self.OPTIONAL), reader=reader, strict=declared)
+        self.table.check_names(self.TABLE_EVENTS, section="events", reader=reader)
         common, rest = split_common_options(type(self), self._aliases(dict(options)))
         self.options = {**self._check_options(rest), **common}
         if self.options["spike_event_pj"] is None:

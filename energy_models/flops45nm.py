@@ -90,6 +90,7 @@ def _piecewise(x: float, points: list[tuple[float, float]]) -> float:
 class Flops45nm(TableModel):
     NAME = "flops45nm"
     TABLE = "flops45nm"
+    OPTIONAL = ("accumulator_bits",)  # read only where a ledger records no out_bits
     REQUIRED = (
         *(k for v in PRECISIONS.values() for k in v[:2]), "int16_add", *SRAM_CLASSES, "dram", "memory_word_bits",
     )

@@ -58,6 +58,7 @@ from energy_models.report import LayerCost
 class Lemaire(TableModel):
     NAME = "lemaire"
     TABLE = "lemaire"
+    OPTIONAL = ()  # every constant it reads is REQUIRED
     REQUIRED = ("e_add", "e_mul", "ram_per_element_bit", "ram_offset", "data_bits")
     CONVENTIONS = convention_defaults(zero_skipping=True)
     ASSUMPTIONS = (

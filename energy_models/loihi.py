@@ -40,6 +40,7 @@ from energy_models.report import LayerCost
 class Loihi(TableModel):
     NAME = "loihi"
     TABLE = "loihi"
+    OPTIONAL = ()  # every constant it reads is REQUIRED
     REQUIRED = ("synop", "neuron_active", "neuron_inactive", "spike_in_tile", "hop_east_west", "hop_north_south",
                 "hops_per_spike", "north_south_fraction")
     CONVENTIONS = convention_defaults(zero_skipping=True)

@@ -90,6 +90,7 @@ class Sata(TableModel):
         "hw_and_8b", "hw_adder_8b", "hw_comparator_16b", "hw_register_16b", "hw_multiplier_8b", "glb_weight_read",
         "glb_weight_write", "glb_spike_read", "glb_spike_write", "dram_read_128b",
     )
+    OPTIONAL = HW_REQUIRED  # read only by variant="hw_kernels"
 
     def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(options) - {"variant"})

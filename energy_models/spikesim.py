@@ -54,6 +54,7 @@ from energy_models.report import LayerCost
 class SpikeSim(TableModel):
     NAME = "spikesim"
     TABLE = "spikesim"
+    OPTIONAL = ()  # every constant it reads is REQUIRED
     REQUIRED = (
         "xbar_size", "tile_buffer", "temp_buffer", "subtractor", "adc", "mux", "htree_unit", "htree_count",
         "mem_fetch", "neuron_unit", "neuron_count", "xbar_rram", "xbar_sram", "analog_input_bits",

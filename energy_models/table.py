@@ -39,12 +39,28 @@ Rules
   ratio, a count, a size), ``bit`` and ``byte`` a width or capacity.
 - ``source`` is a non-empty string: the paper and table/figure, or the repository path, or
   "derived: <how>" for a number computed from other cited numbers.
-- Other fields (``note``, ``capacity_bytes``, ``component``, ``per``) are kept as given.
+- Other fields are kept as given: ``note`` (any string) anywhere; ``capacity_bytes`` (>= 0) and
+  ``width_bits`` (> 0) in ``[constants]``; ``component`` and ``per`` in ``[events]``.
+
+Refused (each an :class:`EnergyTableError` naming the file and the key, with a did-you-mean):
+
+- an unknown key at any level: a section other than [model], [constants], [events]; a ``[model]``
+  key other than :data:`MODEL_KEYS`; a field other than :data:`CONSTANT_FIELDS` /
+  :data:`EVENT_FIELDS` (``pre = "bit"`` for ``per`` used to be ignored and the energy dropped 5.7x);
+  an event name that is not a ledger event; a constant name the model does not read (checked by
+  :meth:`EnergyTable.check_names`, which every model calls with its ``REQUIRED + OPTIONAL`` names);
+- a value that is not finite, a negative value, an energy over :data:`MAX_ENERGY_PJ` (1e9 pJ = 1 mJ)
+  per event or per clock cycle, a clock outside (0, :data:`MAX_CLOCK_MHZ`], a ``bit`` width over
+  :data:`MAX_BITS`, any other plain number over :data:`MAX_PLAIN_VALUE`;
+- a file over :data:`MAX_TABLE_BYTES` (1 MiB; checked before it is read), or not UTF-8 text.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
+import numbers
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -66,12 +82,45 @@ FREQUENCY_UNITS: dict[str, float] = {"MHz": 1.0, "GHz": 1e3}
 PLAIN_UNITS: tuple[str, ...] = ("1", "bit", "byte")
 ACCEPTED_UNITS: tuple[str, ...] = (*ENERGY_UNITS, *POWER_UNITS, *FREQUENCY_UNITS, *PLAIN_UNITS)
 
+#: Keys of the ``[model]`` section (strings, except ``assumptions``: a list of strings).
+MODEL_KEYS: tuple[str, ...] = ("name", "title", "paper", "repository", "technology", "assumptions", "base", "note")
+#: Fields of a ``[constants]`` entry.
+CONSTANT_FIELDS: tuple[str, ...] = ("value", "unit", "source", "note", "capacity_bytes", "width_bits")
+#: Fields of an ``[events.<event>]`` entry.
+EVENT_FIELDS: tuple[str, ...] = ("value", "unit", "source", "note", "component", "per")
+SECTIONS: tuple[str, ...] = ("model", "constants", "events")
+
+#: Largest energy accepted for one event, access or clock cycle, in pJ: 1e9 pJ = 1 mJ. The largest real
+#: per-event energies in the packaged tables are DRAM accesses of a few hundred pJ, so anything near this
+#: bound is a unit mistake (J or uJ typed where pJ was meant), not a chip.
+MAX_ENERGY_PJ = 1e9
+#: Largest clock accepted, in MHz (100 GHz).
+MAX_CLOCK_MHZ = 1e5
+#: Largest bit width accepted (unit ``bit`` and ``width_bits``).
+MAX_BITS = 65536
+#: Largest plain number accepted (unit ``1`` or ``byte``, ``capacity_bytes``): 1e15 (a petabyte).
+MAX_PLAIN_VALUE = 1e15
+#: Largest table file read, in bytes (1 MiB; a table holds tens of constants and is a few kB). Checked
+#: before reading: a 10 MB TOML file took 40 s to parse.
+MAX_TABLE_BYTES = 1 << 20
+
 #: Where the packaged tables live.
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
 
 
 class EnergyTableError(ValueError):
     """A table is malformed: the message names the file, the key and what was expected."""
+
+
+def _did_you_mean(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _unknown_key(path: str, where: str, key: str, known: Iterable[str], what: str) -> EnergyTableError:
+    known = tuple(known)
+    return EnergyTableError(f"{path}: unknown key '{where}{key}'; {_did_you_mean(key, known)}{what}: "
+                            f"{', '.join(known) if known else 'none'}")
 
 
 @dataclass(frozen=True)
@@ -134,14 +183,59 @@ class EnergyTable:
         for key in keys:
             self._get(key)
 
+    def check_names(self, known: Iterable[str], section: str = "constants", reader: str = "this model",
+                    strict: bool = True) -> None:
+        """Refuse entries of ``section`` (``"constants"`` or ``"events"``) whose names are not in ``known``.
+
+        A table cannot know which constant names are valid: the model reading it does. Every model calls
+        this with the names it can read (``REQUIRED + OPTIONAL``), so that a misspelt name is an error
+        with a did-you-mean instead of a constant silently left unused. With ``strict=False`` (a model
+        class that does not declare its ``OPTIONAL`` names) the problem is a ``UserWarning`` instead.
+        """
+        if section not in ("constants", "events"):
+            raise ValueError(f"section = {section!r}; expected 'constants' or 'events'")
+        known = tuple(dict.fromkeys(known))
+        entries = self.constants if section == "constants" else self.events
+        unknown = [key for key in entries if key not in known]
+        if not unknown:
+            return
+        more = f" (and {len(unknown) - 1} more: {', '.join(unknown[1:4])}{', ...' if len(unknown) > 4 else ''})" \
+            if len(unknown) > 1 else ""
+        if section == "events" and not known:
+            message = (f"{self.path}: key 'events.{unknown[0]}'{more}: {reader} does not read [events] entries (only "
+                       "a table without [model] base prices events); remove [events] or the base key")
+        else:
+            message = (f"{self.path}: unknown key '{section}.{unknown[0]}'{more}; {_did_you_mean(unknown[0], known)}"
+                       f"{reader} reads only: {', '.join(known) if known else 'no ' + section}")
+        if strict:
+            raise EnergyTableError(message)
+        warnings.warn(f"{message} (not refused: {reader} does not declare the OPTIONAL names it reads)",
+                      UserWarning, stacklevel=3)
+
     def with_value(self, key: str, value: float) -> EnergyTable:
         """A copy with constant ``key`` set to ``value`` (in the constant's own unit); for sweeps."""
         c = self._get(key)
-        if not math.isfinite(float(value)) or float(value) < 0:
-            raise EnergyTableError(f"{self.path}: key 'constants.{key}': value {value!r} must be finite and >= 0")
+        number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+        if not math.isfinite(number):
+            raise EnergyTableError(f"{self.path}: key 'constants.{key}': value {value!r} must be a finite number")
+        _check_bounds(f"{self.path}: key 'constants.{key}'", [number], c.unit)
         constants = dict(self.constants)
-        constants[key] = replace(c, value=float(value), source=f"{c.source} [swept]")
-        return replace(self, constants=constants)
+        constants[key] = replace(c, value=number, source=f"{c.source} [swept]")
+        table = replace(self, constants=constants)
+        table._check_power_bounds()
+        return table
+
+    def _check_power_bounds(self) -> None:
+        """Energies per cycle of the power (mW) entries, once the clock is known, within MAX_ENERGY_PJ."""
+        for section, items in (("constants", self.constants), ("events", self.events)):
+            for c in items.values():
+                if c.unit in POWER_UNITS:
+                    pj = power_to_pj(c.value * POWER_UNITS[c.unit], self.clock_mhz())
+                    if pj > MAX_ENERGY_PJ:
+                        raise EnergyTableError(
+                            f"{self.path}: key '{section}.{c.key}': {c.value:g} {c.unit} at {self.clock_mhz():g} MHz "
+                            f"is {pj:.3g} pJ per cycle, over the bound of {MAX_ENERGY_PJ:g} pJ; check the unit"
+                        )
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per constant (key, value, unit, pJ where it is an energy, source)."""
@@ -160,32 +254,78 @@ def power_to_pj(power_mw: float, clock_mhz: float) -> float:
     return power_mw / clock_mhz * 1e3
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _check_bounds(where: str, parts: list[float], unit: str) -> None:
+    """Finite, >= 0 and within the documented bound of the unit (energies converted to pJ)."""
+    value = parts[0] if len(parts) == 1 else parts
+    if not all(math.isfinite(v) for v in parts):
+        raise EnergyTableError(f"{where}: value {value!r} is not finite; expected a finite number >= 0")
+    if any(v < 0 for v in parts):
+        what = "negative energy" if unit in ENERGY_UNITS or unit in POWER_UNITS else "negative value"
+        raise EnergyTableError(f"{where}: {what} {value!r}; expected a value >= 0")
+    total = math.fsum(parts)
+    if unit in ENERGY_UNITS and total * ENERGY_UNITS[unit] > MAX_ENERGY_PJ:
+        raise EnergyTableError(f"{where}: {total:g} {unit} = {total * ENERGY_UNITS[unit]:.3g} pJ per event is over the "
+                               f"bound of {MAX_ENERGY_PJ:g} pJ (1 mJ); check the unit (pJ, fJ, nJ, uJ)")
+    if unit in FREQUENCY_UNITS and not 0 < total * FREQUENCY_UNITS[unit] <= MAX_CLOCK_MHZ:
+        raise EnergyTableError(f"{where}: clock {total:g} {unit}; expected a frequency > 0 and at most "
+                               f"{MAX_CLOCK_MHZ:g} MHz")
+    if unit == "bit" and total > MAX_BITS:
+        raise EnergyTableError(f"{where}: {total:g} bits is over the bound of {MAX_BITS} bits")
+    if unit in ("1", "byte") and total > MAX_PLAIN_VALUE:
+        raise EnergyTableError(f"{where}: {total:g} ({unit}) is over the bound of {MAX_PLAIN_VALUE:g}")
+
+
 def _check_constant(path: str, section: str, key: str, raw: Any, *, need_component: bool = False) -> Constant:
     where = f"{path}: key '{section}.{key}'"
     if not isinstance(raw, Mapping):
         raise EnergyTableError(f"{where}: expected a table {{value, unit, source}}, got {raw!r}")
+    fields = EVENT_FIELDS if section == "events" else CONSTANT_FIELDS
+    for name in raw:
+        if name not in fields:
+            raise _unknown_key(path, f"{section}.{key}.", name, fields, "accepted fields")
     for name in ("value", "unit", "source"):
         if name not in raw:
             raise EnergyTableError(f"{where}: missing {name!r}; expected value, unit and source")
     value = raw["value"]
     parts = value if isinstance(value, list) else [value]
-    if not parts or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in parts):
+    if not parts or not all(_is_number(v) for v in parts):
         raise EnergyTableError(f"{where}: value {value!r} is not a number or a list of numbers")
-    if not all(math.isfinite(v) for v in parts):
-        raise EnergyTableError(f"{where}: value {value!r} is not finite")
     unit = raw["unit"]
-    if unit not in ACCEPTED_UNITS:
+    if not isinstance(unit, str) or unit not in ACCEPTED_UNITS:
         raise EnergyTableError(f"{where}: unknown unit {unit!r}; accepted units: {', '.join(ACCEPTED_UNITS)}")
-    if any(v < 0 for v in parts):
-        what = "negative energy" if unit in ENERGY_UNITS or unit in POWER_UNITS else "negative value"
-        raise EnergyTableError(f"{where}: {what} {value!r}; expected a value >= 0")
+    _check_bounds(where, [float(v) for v in parts], unit)
     source = raw["source"]
     if not isinstance(source, str) or not source.strip():
         raise EnergyTableError(f"{where}: source must be a non-empty string (paper and table, or repository path)")
     if need_component and unit not in ENERGY_UNITS and unit not in POWER_UNITS:
         raise EnergyTableError(f"{where}: an event needs an energy or power unit, got {unit!r}")
+    for name, bound in (("capacity_bytes", MAX_PLAIN_VALUE), ("width_bits", MAX_BITS)):
+        if name in raw:
+            v = raw[name]
+            if not _is_number(v) or not math.isfinite(v) or v < 0 or v > bound or (name == "width_bits" and v == 0):
+                low = "> 0" if name == "width_bits" else ">= 0"
+                raise EnergyTableError(f"{where}: {name} = {v!r}; expected a number {low} and at most {bound:g}")
+    for name in ("note", "component", "per"):
+        if name in raw and not isinstance(raw[name], str):
+            raise EnergyTableError(f"{where}: {name} = {raw[name]!r}; expected a string")
     extra = {k: v for k, v in raw.items() if k not in ("value", "unit", "source")}
-    return Constant(key=key, value=float(sum(parts)), unit=unit, source=source, extra=extra)
+    return Constant(key=key, value=float(math.fsum(parts)), unit=unit, source=source, extra=extra)
+
+
+def _check_meta(path: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in meta.items():
+        if key not in MODEL_KEYS:
+            raise _unknown_key(path, "model.", key, MODEL_KEYS, "[model] keys")
+        if key == "assumptions":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise EnergyTableError(f"{path}: key 'model.assumptions': expected a list of strings, got {value!r}")
+        elif not isinstance(value, str):
+            raise EnergyTableError(f"{path}: key 'model.{key}': expected a string, got {value!r}")
+    return dict(meta)
 
 
 def parse_table(data: Mapping[str, Any], path: str) -> EnergyTable:
@@ -193,12 +333,15 @@ def parse_table(data: Mapping[str, Any], path: str) -> EnergyTable:
     from energy_models.ledger import EVENTS
     from energy_models.report import COMPONENTS
 
+    for key in data:
+        if key not in SECTIONS:
+            if key in MODEL_KEYS:
+                raise EnergyTableError(f"{path}: key {key!r} is at the top level; it belongs under [model]")
+            raise _unknown_key(path, "", key, SECTIONS, "a table has the sections")
     meta = data.get("model", {})
     if not isinstance(meta, Mapping):
         raise EnergyTableError(f"{path}: key 'model' must be a table")
-    unknown = sorted(set(data) - {"model", "constants", "events"})
-    if unknown:
-        raise EnergyTableError(f"{path}: unknown section(s) {unknown}; expected [model], [constants], [events]")
+    meta = _check_meta(path, meta)
     raw_constants = data.get("constants", {})
     raw_events = data.get("events", {})
     if not isinstance(raw_constants, Mapping) or not isinstance(raw_events, Mapping):
@@ -209,7 +352,7 @@ def parse_table(data: Mapping[str, Any], path: str) -> EnergyTable:
     events: dict[str, Constant] = {}
     for key, raw in raw_events.items():
         if key not in EVENTS:
-            raise EnergyTableError(f"{path}: key 'events.{key}': unknown event; known events: {', '.join(EVENTS)}")
+            raise _unknown_key(path, "events.", key, EVENTS, "unknown event; known events")
         c = _check_constant(path, "events", key, raw, need_component=True)
         component = c.extra.get("component")
         if component not in COMPONENTS:
@@ -220,24 +363,52 @@ def parse_table(data: Mapping[str, Any], path: str) -> EnergyTable:
         if per not in ("event", "bit"):
             raise EnergyTableError(f"{path}: key 'events.{key}': per = {per!r}; expected 'event' or 'bit'")
         events[key] = c
-    table = EnergyTable(path=path, meta=dict(meta), constants=constants, events=events)
+    table = EnergyTable(path=path, meta=meta, constants=constants, events=events)
     uses_power = any(c.unit in POWER_UNITS for c in (*constants.values(), *events.values()))
+    if "clock" in constants and constants["clock"].unit not in FREQUENCY_UNITS:
+        raise EnergyTableError(f"{path}: key 'constants.clock': unit {constants['clock'].unit!r}; expected a "
+                               "frequency in MHz or GHz")
     if uses_power:
         if "clock" not in constants:
             raise EnergyTableError(f"{path}: key 'constants.clock' is missing; a table with mW values needs "
                                    "a clock frequency (unit MHz or GHz) to turn power into energy per cycle")
-        if constants["clock"].unit not in FREQUENCY_UNITS or constants["clock"].value <= 0:
-            raise EnergyTableError(f"{path}: key 'constants.clock': expected a frequency > 0 in MHz or GHz")
+        table._check_power_bounds()
     return table
+
+
+def _read_text(path: str) -> str:
+    """The file as text, refusing files over MAX_TABLE_BYTES (before reading them) and non-UTF-8 bytes."""
+    size = Path(path).stat().st_size
+    too_big = (f"{path}: {{size:,}} bytes is over the limit of {MAX_TABLE_BYTES:,} bytes for an energy table (a table "
+               "holds tens of constants); is this the right file? (the limit is energy_models.table.MAX_TABLE_BYTES)")
+    if size > MAX_TABLE_BYTES:
+        raise EnergyTableError(too_big.format(size=size))
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_TABLE_BYTES + 1)  # the file may have grown since stat()
+    except OSError as exc:
+        raise EnergyTableError(f"{path}: cannot read the energy table: {exc.strerror or exc}") from None
+    if len(raw) > MAX_TABLE_BYTES:
+        raise EnergyTableError(too_big.format(size=len(raw)))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        utf16 = " (it looks like UTF-16)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise EnergyTableError(f"{path}: not UTF-8 text{utf16}: byte 0x{raw[exc.start]:02x} at offset {exc.start} "
+                               "cannot be decoded; save the table as UTF-8 (TOML files must be UTF-8)") from None
+    return text.removeprefix("\ufeff")  # a byte-order mark, as some editors write, is harmless
 
 
 @lru_cache(maxsize=64)
 def _load_cached(path: str, mtime_ns: int) -> EnergyTable:
+    text = _read_text(path)
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise EnergyTableError(f"{path}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise EnergyTableError(f"{path}: TOML values nested too deeply to read; an energy table needs no nested "
+                               "arrays") from None
     return parse_table(data, path)
 
 

@@ -55,6 +55,8 @@ class UserTableModel(TableModel):
     """Generic per-event model of a user table (``[events.<event>]`` entries)."""
 
     NAME = "user"
+    OPTIONAL = ("clock",)  # the only constant read: it turns mW event powers into energy per cycle
+    TABLE_EVENTS = EVENTS
     ASSUMPTIONS = (
         "energy = sum of ledger event counts x the table's energy per event (per bit where the table says so)",
         "logical counts as recorded: no dataflow reuse; OneSpike groups priced as their counted parallel work",

@@ -60,6 +60,7 @@ from energy_models.report import LayerCost
 class WeightStationary(TableModel):
     NAME = "weight_stationary"
     TABLE = "weight_stationary"
+    OPTIONAL = ()  # every constant it reads is REQUIRED
     REQUIRED = ("mac", "add", "mult", "rf_ratio", "inter_pe_ratio", "glb_ratio", "dram_ratio", "word_bits",
                 "psum_bits")
     CONVENTIONS = convention_defaults(zero_skipping=True, if_dataflow="time_outer")

@@ -27,16 +27,18 @@ from analysis.data import (
     DataNotFoundError,
     DataSplit,
     ImageFolderDataset,
+    available_datasets,
     load_cifar,
     load_dataset,
     load_digits_split,
     load_image_folder,
     random_crop_flip,
     read_cifar_batch,
+    register_dataset,
     synthetic_split,
-    write_fake_cifar,
-    write_fake_image_folder,
 )
+from analysis.data import registry as data_registry
+from tests.fakes import write_fake_cifar, write_fake_image_folder
 
 
 # -- helpers -------------------------------------------------------------------------------------------
@@ -448,3 +450,43 @@ def test_unknown_name_suggests_and_lists_names():
     with pytest.raises(TypeError, match="name"):
         load_dataset(10)
     assert load_dataset("Digits", subset=2).name == "digits"
+
+
+# -- the registry of data sets -------------------------------------------------------------------------
+@pytest.fixture
+def restore_registry():
+    saved = dict(data_registry._REGISTRY)
+    yield
+    data_registry._REGISTRY.clear()
+    data_registry._REGISTRY.update(saved)
+
+
+def test_register_dataset_refuses_duplicates_unless_replace(restore_registry):
+    calls = []
+
+    def tiny(root, *, seed, subset, image_size, augment):
+        calls.append((root, seed, subset, image_size, augment))
+        return synthetic_split(num_classes=2, in_channels=1, image_size=4, n_train=4, n_test=2, seed=seed)
+
+    register_dataset("My-Set", tiny)
+    assert "My-Set" in DATASETS and available_datasets()[-1] == "My-Set" and len(DATASETS) == 6
+    split = load_dataset("my_set", "somewhere", seed=3, subset=2)
+    assert calls == [("somewhere", 3, 2, None, False)] and split.num_classes == 2
+    with pytest.raises(ValueError, match=r"'my_set' is already registered \(as 'My-Set'\).*replace=True"):
+        register_dataset("my_set", tiny)
+    with pytest.raises(ValueError, match=r"'CIFAR-10' is already registered.*replace=True"):
+        register_dataset("CIFAR-10", tiny)
+    register_dataset("cifar10", tiny, replace=True)
+    assert load_dataset("cifar10", seed=1).num_classes == 2 and DATASETS[1] == "cifar10"
+
+
+def test_register_dataset_checks_its_arguments(restore_registry):
+    with pytest.raises(TypeError, match="must be callable"):
+        register_dataset("x", "not a function")
+    with pytest.raises(ValueError, match="non-empty string"):
+        register_dataset(" -_", lambda root, **kw: None)
+    register_dataset("broken", lambda root, **kw: (None, None))
+    with pytest.raises(TypeError, match=r"loader registered for data set 'broken' returned tuple"):
+        load_dataset("broken")
+    with pytest.raises(ValueError, match=r"Did you mean 'broken'\?"):
+        load_dataset("brokn")

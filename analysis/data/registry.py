@@ -1,0 +1,167 @@
+"""The registry of data sets: a name -> a loader returning a :class:`DataSplit`.
+
+Built in: ``digits`` (no files), ``cifar10``/``cifar100`` and ``imagenet`` (from a local folder),
+``synthetic`` (no files). Add one with :func:`register_dataset`; a name already taken is refused
+unless ``replace=True`` (as every registry of the project). Names are matched ignoring case, ``-``
+and ``_`` (``"CIFAR-10"`` is ``"cifar10"``), so two names that differ only in those collide.
+
+A loader is called as ``loader(root, seed=..., subset=..., image_size=..., augment=...)`` with
+``subset``/``image_size`` already checked (a positive int or ``None``) and must return a
+:class:`DataSplit`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Protocol, overload
+
+from analysis.data.cifar import load_cifar
+from analysis.data.common import DataSplit, _check_optional_positive_int
+from analysis.data.digits import load_digits_split
+from analysis.data.folders import load_image_folder
+from analysis.data.synthetic import synthetic_split
+
+__all__ = ["DATASETS", "DatasetLoader", "available_datasets", "load_dataset", "register_dataset"]
+
+
+class DatasetLoader(Protocol):
+    def __call__(
+        self, root: str | Path | None, *, seed: int, subset: int | None, image_size: int | None, augment: bool
+    ) -> DataSplit: ...
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("-", "").replace("_", "")
+
+
+#: normalised key -> (name as registered, loader); insertion order is the listing order.
+_REGISTRY: dict[str, tuple[str, Callable[..., DataSplit]]] = {}
+
+
+def register_dataset(name: str, loader: Callable[..., DataSplit], replace: bool = False) -> None:
+    """Make ``load_dataset(name, ...)`` call ``loader`` (see the module docstring for its signature).
+
+    Raises ``ValueError`` when ``name`` (compared ignoring case, ``-`` and ``_``) is already registered
+    and ``replace`` is false, ``TypeError`` when ``loader`` is not callable.
+    """
+    if not isinstance(name, str) or not _key(name):
+        raise ValueError(f"data set name must be a non-empty string, got {name!r}")
+    if not callable(loader):
+        raise TypeError(f"loader for data set {name!r} must be callable, got {type(loader).__name__}")
+    key = _key(name)
+    if key in _REGISTRY and not replace:
+        raise ValueError(
+            f"data set {name!r} is already registered (as {_REGISTRY[key][0]!r}); "
+            "pass replace=True to register_dataset to replace it"
+        )
+    _REGISTRY[key] = (_REGISTRY[key][0] if key in _REGISTRY else name.strip(), loader)
+
+
+def available_datasets() -> tuple[str, ...]:
+    """The registered data set names, in registration order (built-ins first)."""
+    return tuple(name for name, _ in _REGISTRY.values())
+
+
+class _DatasetNames(Sequence[str]):
+    """A live, read-only view of the registered names: compares equal to the tuple of them."""
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        return available_datasets()[index]
+
+    def __len__(self) -> int:
+        return len(_REGISTRY)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(available_datasets())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _DatasetNames):
+            return True
+        return available_datasets() == other
+
+    __hash__ = None  # type: ignore[assignment]  # the contents change as data sets are registered
+
+    def __repr__(self) -> str:
+        return repr(available_datasets())
+
+
+#: The registered data set names (a live view: data sets registered later appear in it).
+DATASETS: Sequence[str] = _DatasetNames()
+
+
+# -- the built-in loaders ---------------------------------------------------------------------------
+def _digits(root, *, seed, subset, image_size, augment):  # root ignored: embedded in scikit-learn
+    return load_digits_split(seed=seed, subset=subset, image_size=image_size, augment=augment)
+
+
+def _cifar(kind: str) -> Callable[..., DataSplit]:
+    def load(root, *, seed, subset, image_size, augment):  # seed unused: the official split is fixed
+        return load_cifar(root, kind, subset=subset, augment=augment, image_size=image_size)
+
+    return load
+
+
+def _imagenet(root, *, seed, subset, image_size, augment):
+    return load_image_folder(root, image_size=image_size or 224, subset=subset, augment=augment)
+
+
+def _synthetic(root, *, seed, subset, image_size, augment):
+    if augment:
+        raise ValueError("augment=True is not supported for 'synthetic' (flips would break its class means)")
+    n_train, n_test = (256, 128) if subset is None else (min(256, subset), min(128, subset))
+    return synthetic_split(10, 3, image_size or 8, n_train, n_test, seed)
+
+
+register_dataset("digits", _digits)
+register_dataset("cifar10", _cifar("cifar10"))
+register_dataset("cifar100", _cifar("cifar100"))
+register_dataset("imagenet", _imagenet)
+register_dataset("synthetic", _synthetic)
+
+
+# -- entry point --------------------------------------------------------------------------------------
+def load_dataset(
+    name: str,
+    root: str | Path | None = None,
+    *,
+    seed: int = 0,
+    subset: int | None = None,
+    image_size: int | None = None,
+    augment: bool = False,
+) -> DataSplit:
+    """Load one of :data:`DATASETS` and return a :class:`DataSplit`.
+
+    - ``"digits"``: :func:`load_digits_split` (root ignored; split decided by ``seed``), images in [0, 1].
+    - ``"cifar10"`` / ``"cifar100"``: :func:`load_cifar` from ``root`` (required), normalised.
+    - ``"imagenet"``: :func:`load_image_folder` from ``root`` (required), ``image_size`` default 224.
+    - ``"synthetic"``: :func:`synthetic_split` with 10 classes, 3 channels, ``image_size`` default 8,
+      256 train / 128 test images (root ignored, ``augment`` not supported).
+    - any name added with :func:`register_dataset`.
+
+    ``subset`` keeps the first n samples of each split; ``augment`` affects the training set only.
+    Unknown names raise ``ValueError`` with a suggestion; missing data raises :class:`DataError`.
+    """
+    names = available_datasets()
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, one of {names}, got {type(name).__name__}")
+    key = _key(name)
+    if key not in _REGISTRY:
+        close = difflib.get_close_matches(key, [_key(n) for n in names], n=1, cutoff=0.5)
+        hint = f" Did you mean {_REGISTRY[close[0]][0]!r}?" if close else ""
+        raise ValueError(f"unknown data set {name!r}.{hint} Accepted names: {', '.join(names)}")
+    subset = _check_optional_positive_int("subset", subset)
+    image_size = _check_optional_positive_int("image_size", image_size)
+    registered, loader = _REGISTRY[key]
+    split = loader(root, seed=seed, subset=subset, image_size=image_size, augment=augment)
+    if not isinstance(split, DataSplit):
+        raise TypeError(
+            f"the loader registered for data set {registered!r} returned {type(split).__name__}; "
+            "a loader must return a DataSplit"
+        )
+    return split
