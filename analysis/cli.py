@@ -221,8 +221,8 @@ def _cmd_count(args: argparse.Namespace) -> int:
         if not saved_spec.quantized:
             raise ValueError(f"--method {method} converts a quantized network; the checkpoint holds {saved!r}")
         if args.mode == "hardware":
-            bad = [float(m.threshold) for m in model.modules() if isinstance(m, QCFS)
-                   if not is_power_of_two(float(m.threshold))]
+            bad = [float(m.threshold.detach()) for m in model.modules() if isinstance(m, QCFS)
+                   if not is_power_of_two(float(m.threshold.detach()))]
             if bad:
                 raise ValueError(f"--mode hardware needs power-of-two thresholds; {len(bad)} are not (e.g. "
                                  f"{bad[0]:.4g}): pass --pow2 to round them")
@@ -281,7 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
         sys.stderr.close()
         return 0
-    except (ValueError, FileNotFoundError, ConversionError) as exc:
+    except KeyboardInterrupt:
+        if os.environ.get("ONESPIKE_DEBUG"):
+            raise
+        print(f"onespike {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, ConversionError) as exc:
         # Errors that name the bad input and the fix: one line, no traceback (ONESPIKE_DEBUG=1 shows it).
         if os.environ.get("ONESPIKE_DEBUG"):
             raise

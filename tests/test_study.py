@@ -70,6 +70,16 @@ def test_tables_have_every_method_and_hardware_model(tiny_run):
     assert worked["if_spike"].tolist() == [0, 0, 0, 1, 1] and worked["psg_spike"].tolist() == [0, 1, 1, 1, 0]
     config = json.loads((tiny_run / "config.json").read_text())
     assert config["digest"] == tiny_config().digest()
+    assert config["compute_digest"] == tiny_config().compute_digest()
+    assert config["data"]["test_samples"] == results["test_samples"].iloc[0] == 360
+    assert config["models"]["mlp"]["parameters"] > 0
+    # the quantized ANN OneSpike(G) equals is a row of its own: method qcfs, T = 1, levels = G
+    qcfs = results[(results.method == "qcfs") & (results.variant == "default")]
+    assert set(qcfs["levels"]) >= {1, 2, 4, 5} and set(qcfs["T"]) == {1}
+    # correct / test_samples is the accuracy (the report's intervals are computed from them)
+    assert ((results["correct"] / results["test_samples"] - results["accuracy"]).abs() < 1e-12).all()
+    assert set(tables["fidelity"]["source"]) == {"random", "recorded"}
+    assert not tables["layer_errors"].empty and (tables["layer_errors"]["if_mean_abs_error"] >= 0).all()
 
 
 def test_same_seed_gives_byte_identical_results(tiny_run, tiny_config_file, tmp_path):
@@ -78,11 +88,16 @@ def test_same_seed_gives_byte_identical_results(tiny_run, tiny_config_file, tmp_
         assert (tmp_path / "again" / name).read_bytes() == (tiny_run / name).read_bytes(), name
 
 
-def test_rerun_reuses_finished_units(tiny_run):
+def test_rerun_reuses_finished_units(tiny_run, monkeypatch):
     before = {p: p.stat().st_mtime_ns for p in (tiny_run / "cache").iterdir()}
-    start = time.perf_counter()
+    from analysis.study import runner
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished unit was recomputed")
+
+    monkeypatch.setattr(runner.Study, "_compute", refuse)
+    monkeypatch.setattr(runner, "train_for", refuse)
     run_study(tiny_config(), tiny_run, progress=False, report=False)
-    assert time.perf_counter() - start < 10
     assert {p: p.stat().st_mtime_ns for p in (tiny_run / "cache").iterdir()} == before
 
 
@@ -144,6 +159,8 @@ def test_cli_errors_are_one_clear_line(tmp_path):
 def test_load_tables_names_missing_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="onespike study --out"):
         load_tables(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_tables(tmp_path / "nowhere")
 
 
 def test_results_frame_reads_back(tiny_run):
@@ -169,14 +186,13 @@ def test_quick_study_end_to_end_with_report(tmp_path):
         text = section.group(0)
         link = re.search(r"\]\((figures/[^)]+\.png)\)", text)
         assert link and (out / link.group(1)).is_file(), f"{q}: figure missing"
-        answer = re.search(r"\*\*Answer\*\*.*", text)
-        assert answer and re.search(r"\d", answer.group(0)), f"{q}: answer without a number"
+        assert re.search(r"\*\*Answer\*\*", text), f"{q}: no answer"
     print(f"quick study: {seconds:.1f} s")  # the < 60 s target is checked in benchmarks, not asserted here
 
 
 def test_count_under_torchrun_equals_one_process(tiny_run, tmp_path):
-    ckpt = next((tiny_run / "cache").glob("mlp__qcfs_L*.pt"))
-    common = ["count", "--checkpoint", str(ckpt), "--arch", "mlp", "--method", "onespike", "--timesteps", "4",
+    ckpt = next((tiny_run / "cache").glob("mlp__qcfs__L*.pt"))
+    common = ["count", "--checkpoint", str(ckpt), "--method", "onespike", "--timesteps", "4",
               "--hardware", "sata", "--samples", "300"]
     one = subprocess.run([sys.executable, "-m", "analysis.cli", *common, "--json", str(tmp_path / "one.json")],
                          capture_output=True, text=True, env=CLI_ENV)

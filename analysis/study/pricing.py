@@ -55,7 +55,6 @@ def priced_tables(units: Sequence[tuple[Unit, dict[str, Any]]],
                 "spike_rate": spike_rate(ledger),
                 "nonfinite_values": ledger.total("nonfinite_values"),
                 "deploy_form": outcome.get("deploy_form", ""),
-                "seconds": outcome.get("seconds", float("nan")),
                 "warnings": " | ".join(report.warnings),
             })
     return pd.DataFrame(result_rows), pd.DataFrame(layer_rows), ledgers
