@@ -78,7 +78,7 @@ def test_neurons_reject_non_finite_currents():
 
 
 def test_unknown_names_get_did_you_mean():
-    with pytest.raises(ValueError, match=r"unknown architecture 'resnet'\. Did you mean .*Known architectures"):
+    with pytest.raises(ValueError, match=r"unknown architecture 'resnet'\. Did you mean .*Available: "):
         build_model("resnet")
     with pytest.raises(ValueError, match=r"unknown method\(s\) \['onspike'\]: methods are ann, qcfs"):
         StudyConfig(methods=["onspike"])
