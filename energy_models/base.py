@@ -188,11 +188,12 @@ class TableModel(abc.ABC):
         from energy_models.table import builtin_table
 
         self.table = table if table is not None else builtin_table(self.TABLE)
-        self.table.require(self.REQUIRED)
+        # Unknown names first: a misspelt required constant is then reported with its did-you-mean.
         declared = any("OPTIONAL" in vars(c) for c in type(self).__mro__ if c is not TableModel)
         reader = self.NAME or type(self).__name__
         self.table.check_names((*self.REQUIRED, *self.OPTIONAL), reader=reader, strict=declared)
         self.table.check_names(self.TABLE_EVENTS, section="events", reader=reader)
+        self.table.require(self.REQUIRED)
         common, rest = split_common_options(type(self), self._aliases(dict(options)))
         self.options = {**self._check_options(rest), **common}
         if self.options["spike_event_pj"] is None:

@@ -32,6 +32,15 @@ def header_only_png(path: Path, width: int, height: int) -> Path:
     return path
 
 
+def header_only_jpeg(path: Path, width: int, height: int) -> Path:
+    """A baseline JPEG whose frame header claims ``width x height`` pixels, with no scan data: 37 bytes."""
+    sof = struct.pack(">BHHB", 8, height, width, 3) + b"".join(bytes([i, 0x11, 0]) for i in (1, 2, 3))
+    sos = bytes([3]) + b"".join(bytes([i, 0]) for i in (1, 2, 3)) + b"\x00\x3f\x00"
+    path.write_bytes(b"\xff\xd8\xff\xc0" + struct.pack(">H", len(sof) + 2) + sof + b"\xff\xda" +
+                     struct.pack(">H", len(sos) + 2) + sos + b"\xff\xd9")
+    return path
+
+
 @pytest.fixture
 def one_image(tmp_path: Path) -> tuple[Path, Path]:
     """An image tree with one class and one image per split; returns (root, the train image)."""
@@ -72,6 +81,15 @@ def test_oversized_png_is_refused_from_its_header(one_image, no_decoding, monkey
     assert "max_pixels=N" in text and MAX_PIXELS_ENV in text
     if side == 12_000:
         assert "12000x12000 = 144,000,000 pixels (from its header, not decoded)" in text
+
+
+def test_oversized_jpeg_is_refused_from_its_header(tmp_path, no_decoding):
+    root = tmp_path / "tree"
+    for split in ("train", "val"):
+        (root / split / "a").mkdir(parents=True)
+        header_only_jpeg(root / split / "a" / "big.jpg", 12_000, 9_000)
+    with pytest.raises(DataError, match=r"refused image .*big\.jpg: 12000x9000 = 108,000,000 pixels \(from its header"):
+        load_image_folder(root, image_size=8).test[0]
 
 
 def test_extreme_aspect_ratio_is_refused_before_resizing(one_image, no_decoding):

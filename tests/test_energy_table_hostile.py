@@ -114,6 +114,11 @@ def test_misspelt_constant_name_is_refused_by_the_model(tmp_path):
     assert "dram_read_128b" in text  # OPTIONAL names are listed too
 
 
+def test_misspelt_required_constant_gets_a_did_you_mean(tmp_path):
+    path = write(tmp_path, sata_based(rename=("mul_16b", "mul_16")))
+    refused(path, r"chip\.toml: unknown key 'constants\.mul_16'; did you mean 'mul_16b'\?", model=True)
+
+
 def test_unread_constants_in_a_user_table_are_refused(tmp_path):
     text = USER_TABLE.format(per_key="per") + '[constants]\nclok = { value = 400, unit = "MHz", source = "s" }\n'
     refused(write(tmp_path, text), r"unknown key 'constants\.clok'; did you mean 'clock'\? user reads only: clock",
