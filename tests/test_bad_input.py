@@ -80,7 +80,7 @@ def test_neurons_reject_non_finite_currents():
 def test_unknown_names_get_did_you_mean():
     with pytest.raises(ValueError, match=r"unknown architecture 'resnet'\. Did you mean .*Available: "):
         build_model("resnet")
-    with pytest.raises(ValueError, match=r"unknown method\(s\) \['onspike'\]: methods are ann, qcfs"):
+    with pytest.raises(ValueError, match=r"unknown method 'onspike'\. Did you mean 'onespike'"):
         StudyConfig(methods=["onspike"])
     with pytest.raises(ValueError, match=r"cifar10"):
         load_dataset("cifar-1O")
