@@ -303,3 +303,9 @@ def test_every_model_takes_a_per_spike_energy(name):
     base = get_model(name, spike_event_pj=0.0).price(snn).total_pj
     more = get_model(name, spike_event_pj=2.0).price(snn).total_pj
     assert more - base == pytest.approx(2.0 * snn.total("spikes"))
+
+
+def test_every_report_prints_its_conventions():
+    for name in ALL:
+        text = get_model(name).price(snn_ledger()).summary()
+        assert "conventions: zero_skipping=" in text and "fused_activation=" in text and "first_layer=" in text
