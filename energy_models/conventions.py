@@ -89,9 +89,12 @@ def dense_synaptic_ops(layer: LayerEvents) -> float:
 
 
 def _zero_gated_macs(layer: LayerEvents, warnings: list[str]) -> float:
-    """``mac_nonzero`` where the ledger records it; else estimated from the input activity (warned)."""
+    """``mac_nonzero`` where the ledger records it; else estimated from the input activity (warned),
+    unless the MACs are fewer than the dense ops (then they were counted over non-zero inputs already)."""
     if layer.mac_nonzero > 0 or (layer.input_elements > 0 and layer.input_nonzero == 0):
         return min(layer.mac, layer.mac_nonzero)
+    if layer.mac < 0.999 * dense_synaptic_ops(layer):
+        return layer.mac
     if layer.input_elements > 0:
         warnings.append(f"layer {layer.name!r} records no mac_nonzero; zero-gated MACs estimated as mac x its "
                         "non-zero input fraction")
