@@ -153,7 +153,8 @@ def model_conventions(model: TableModel, method: str) -> dict[str, Any]:
                                              "vmem_bits": "as counted"}))
     widths.update(model.priced_widths(method) if hasattr(model, "priced_widths") else {})
     spiking = method in SPIKING
-    if opts["if_dataflow"] is None or not getattr(model, "prices_membrane", True):
+    membrane = opts["if_dataflow"] is not None and getattr(model, "prices_membrane", True)
+    if not membrane:
         dataflow = "n/a (no membrane traffic priced)"
     elif not spiking:
         dataflow = "n/a (no membrane)"
@@ -176,9 +177,10 @@ def model_conventions(model: TableModel, method: str) -> dict[str, Any]:
         "fused_activation": "yes" if opts["fused_activation"] else "no: accumulator-width write + read",
         "first_layer_reuse": first,
         "if_dataflow": dataflow,
-        "deploy_form": "as counted (the study counts every method in deploy form, BN folded)",
+        "deploy_form": "as counted (BN folding and RepVGG re-parameterization are the counted network's form; "
+                       "pricing does not change it)",
         "option": "zero_skipping, fused_activation, first_layer, spike_event_pj"
-                  + (", if_dataflow" if opts["if_dataflow"] is not None else "")
+                  + (", if_dataflow" if membrane else "")
                   + (f", {model.WIDTH_OPTION}" if getattr(model, "WIDTH_OPTION", "") else ""),
     }
 
