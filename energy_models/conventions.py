@@ -26,6 +26,7 @@ prints it (``provenance["options"]``); :func:`conventions_table` lists them per 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from energy_models.ledger import EventLedger, LayerEvents
@@ -108,13 +109,12 @@ def effective_layer(layer: LayerEvents, options: dict[str, Any], warnings: list[
     from energy_models.base import SYNAPTIC_KINDS, spike_input
 
     if layer.repeat_steps > 1 and options["first_layer"] == "per_step":
-        data = layer.scaled(layer.repeat_steps).to_dict()
-        data.update(timesteps=layer.timesteps * layer.repeat_steps, repeat_steps=1)
-        layer = LayerEvents.from_dict(data)
+        layer = replace(layer.scaled(layer.repeat_steps), timesteps=layer.timesteps * layer.repeat_steps,
+                        repeat_steps=1)
     zs = options["zero_skipping"]
     if zs == "spikes_only" or layer.kind not in SYNAPTIC_KINDS:
         return layer
-    data = layer.to_dict()
+    data: dict[str, float] = {}
     dense = dense_synaptic_ops(layer)
     if zs is True and layer.mac > 0:
         gated = _zero_gated_macs(layer, warnings)
@@ -128,7 +128,7 @@ def effective_layer(layer: LayerEvents, options: dict[str, Any], warnings: list[
         if layer.mac > 0 and layer.ac == 0 and not spike_input(layer):
             data["mac"] = max(layer.mac, dense)  # pooled-spike inputs are counted over non-zero inputs only
             data["weight_reads"] = max(layer.weight_reads, data["mac"])
-    return LayerEvents.from_dict(data)
+    return replace(layer, **data) if data else layer
 
 
 def effective_ledger(model: TableModel, ledger: EventLedger, warnings: list[str]) -> EventLedger:
