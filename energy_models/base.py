@@ -101,8 +101,10 @@ def active_input_fraction(layer: LayerEvents) -> float | None:
 
 
 def convention_defaults(**overrides: Any) -> dict[str, Any]:
-    """A model's ``CONVENTIONS``: the base defaults with ``overrides``."""
-    out = {"zero_skipping": "spikes_only", "fused_activation": True, "first_layer": "once", "if_dataflow": None,
+    """A model's ``CONVENTIONS``: the base defaults with ``overrides``. The base defaults price a ledger
+    as counted (what a user table does: event-driven ACs, dense MACs, every recorded write and read);
+    every built-in model states its own."""
+    out = {"zero_skipping": "spikes_only", "fused_activation": False, "first_layer": "once", "if_dataflow": None,
            "spike_event_pj": None}
     unknown = sorted(set(overrides) - set(out))
     if unknown:
