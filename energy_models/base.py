@@ -175,6 +175,8 @@ class TableModel(abc.ABC):
     #: has no membrane traffic to change), ``spike_event_pj`` (None: the model's own, see
     #: :meth:`default_spike_event_pj`).
     CONVENTIONS: ClassVar[dict[str, Any]] = convention_defaults()
+    #: Whether ``price_layer`` charges ``spike_event_pj`` itself; if not, :meth:`price` adds it per layer.
+    PRICES_SPIKE_EVENTS: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -246,6 +248,8 @@ class TableModel(abc.ABC):
         for index, layer in enumerate(ledger.layers):
             cost = LayerCost(layer.name, layer.kind)
             consumed = set(self.price_layer(ledger, index, layer, cost, warnings))
+            if not self.PRICES_SPIKE_EVENTS:
+                self.spike_event_cost(layer, cost)
             for event in EVENTS:
                 count = getattr(layer, event)
                 if count > 0 and event not in consumed:

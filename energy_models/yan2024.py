@@ -70,6 +70,7 @@ class Yan2024(TableModel):
     REQUIRED = ("e_acc", "e_s", "e_d", "dram_spike", "weight_bits", "hops_per_transfer", "sram_per_bit",
                 "multiplier_ratio_bits")
     CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=True, if_dataflow="time_outer")
+    PRICES_SPIKE_EVENTS = True
     ASSUMPTIONS = (
         "constants from a secondary summary of arXiv 2409.08290 v4 (E_acc 0.054 pJ, E_s 3.0 pJ/event/hop, E_d 0.25 "
         "pJ/bit/hop, 4-bit weights where none recorded); SRAM per bit and the MAC/accumulate ratio default from "

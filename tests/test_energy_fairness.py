@@ -297,7 +297,7 @@ def test_spike_event_energy_for_break_even_puts_the_crossing_at_the_target():
     assert {"spike_event_pj", "break_even_sparsity", "break_even_rate", "reason"} == set(rows[0])
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", [*ALL, "energy_models/tables/example_user_chip.toml"])
 def test_every_model_takes_a_per_spike_energy(name):
     snn = snn_ledger(T=4)
     base = get_model(name, spike_event_pj=0.0).price(snn).total_pj
