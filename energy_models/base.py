@@ -101,8 +101,10 @@ def active_input_fraction(layer: LayerEvents) -> float | None:
 
 
 def convention_defaults(**overrides: Any) -> dict[str, Any]:
-    """A model's ``CONVENTIONS``: the base defaults with ``overrides``."""
-    out = {"zero_skipping": "spikes_only", "fused_activation": True, "first_layer": "once", "if_dataflow": None,
+    """A model's ``CONVENTIONS``: the base defaults with ``overrides``. The base defaults price a ledger
+    as counted (what a user table does: event-driven ACs, dense MACs, every recorded write and read);
+    every built-in model states its own."""
+    out = {"zero_skipping": "spikes_only", "fused_activation": False, "first_layer": "once", "if_dataflow": None,
            "spike_event_pj": None}
     unknown = sorted(set(overrides) - set(out))
     if unknown:
@@ -177,6 +179,8 @@ class TableModel(abc.ABC):
     #: has no membrane traffic to change), ``spike_event_pj`` (None: the model's own, see
     #: :meth:`default_spike_event_pj`).
     CONVENTIONS: ClassVar[dict[str, Any]] = convention_defaults()
+    #: Whether ``price_layer`` charges ``spike_event_pj`` itself; if not, :meth:`price` adds it per layer.
+    PRICES_SPIKE_EVENTS: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -253,6 +257,8 @@ class TableModel(abc.ABC):
         for index, layer in enumerate(ledger.layers):
             cost = LayerCost(layer.name, layer.kind)
             consumed = set(self.price_layer(ledger, index, layer, cost, warnings))
+            if not self.PRICES_SPIKE_EVENTS:
+                self.spike_event_cost(layer, cost)
             for event in EVENTS:
                 count = getattr(layer, event)
                 if count > 0 and event not in consumed:

@@ -26,6 +26,7 @@ prints it (``provenance["options"]``); :func:`conventions_table` lists them per 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from energy_models.ledger import EventLedger, LayerEvents
@@ -89,9 +90,12 @@ def dense_synaptic_ops(layer: LayerEvents) -> float:
 
 
 def _zero_gated_macs(layer: LayerEvents, warnings: list[str]) -> float:
-    """``mac_nonzero`` where the ledger records it; else estimated from the input activity (warned)."""
+    """``mac_nonzero`` where the ledger records it; else estimated from the input activity (warned),
+    unless the MACs are fewer than the dense ops (then they were counted over non-zero inputs already)."""
     if layer.mac_nonzero > 0 or (layer.input_elements > 0 and layer.input_nonzero == 0):
         return min(layer.mac, layer.mac_nonzero)
+    if layer.mac < 0.999 * dense_synaptic_ops(layer):
+        return layer.mac
     if layer.input_elements > 0:
         warnings.append(f"layer {layer.name!r} records no mac_nonzero; zero-gated MACs estimated as mac x its "
                         "non-zero input fraction")
@@ -105,13 +109,12 @@ def effective_layer(layer: LayerEvents, options: dict[str, Any], warnings: list[
     from energy_models.base import SYNAPTIC_KINDS, spike_input
 
     if layer.repeat_steps > 1 and options["first_layer"] == "per_step":
-        data = layer.scaled(layer.repeat_steps).to_dict()
-        data.update(timesteps=layer.timesteps * layer.repeat_steps, repeat_steps=1)
-        layer = LayerEvents.from_dict(data)
+        layer = replace(layer.scaled(layer.repeat_steps), timesteps=layer.timesteps * layer.repeat_steps,
+                        repeat_steps=1)
     zs = options["zero_skipping"]
     if zs == "spikes_only" or layer.kind not in SYNAPTIC_KINDS:
         return layer
-    data = layer.to_dict()
+    data: dict[str, float] = {}
     dense = dense_synaptic_ops(layer)
     if zs is True and layer.mac > 0:
         gated = _zero_gated_macs(layer, warnings)
@@ -125,7 +128,7 @@ def effective_layer(layer: LayerEvents, options: dict[str, Any], warnings: list[
         if layer.mac > 0 and layer.ac == 0 and not spike_input(layer):
             data["mac"] = max(layer.mac, dense)  # pooled-spike inputs are counted over non-zero inputs only
             data["weight_reads"] = max(layer.weight_reads, data["mac"])
-    return LayerEvents.from_dict(data)
+    return replace(layer, **data) if data else layer
 
 
 def effective_ledger(model: TableModel, ledger: EventLedger, warnings: list[str]) -> EventLedger:
@@ -150,7 +153,8 @@ def model_conventions(model: TableModel, method: str) -> dict[str, Any]:
                                              "vmem_bits": "as counted"}))
     widths.update(model.priced_widths(method) if hasattr(model, "priced_widths") else {})
     spiking = method in SPIKING
-    if opts["if_dataflow"] is None or not getattr(model, "prices_membrane", True):
+    membrane = opts["if_dataflow"] is not None and getattr(model, "prices_membrane", True)
+    if not membrane:
         dataflow = "n/a (no membrane traffic priced)"
     elif not spiking:
         dataflow = "n/a (no membrane)"
@@ -173,9 +177,10 @@ def model_conventions(model: TableModel, method: str) -> dict[str, Any]:
         "fused_activation": "yes" if opts["fused_activation"] else "no: accumulator-width write + read",
         "first_layer_reuse": first,
         "if_dataflow": dataflow,
-        "deploy_form": "as counted (the study counts every method in deploy form, BN folded)",
+        "deploy_form": "as counted (BN folding and RepVGG re-parameterization are the counted network's form; "
+                       "pricing does not change it)",
         "option": "zero_skipping, fused_activation, first_layer, spike_event_pj"
-                  + (", if_dataflow" if opts["if_dataflow"] is not None else "")
+                  + (", if_dataflow" if membrane else "")
                   + (f", {model.WIDTH_OPTION}" if getattr(model, "WIDTH_OPTION", "") else ""),
     }
 

@@ -94,7 +94,8 @@ class Flops45nm(TableModel):
     REQUIRED = (
         *(k for v in PRECISIONS.values() for k in v[:2]), "int16_add", *SRAM_CLASSES, "dram", "memory_word_bits",
     )
-    CONVENTIONS = convention_defaults(zero_skipping=True, if_dataflow="time_outer")
+    CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=True, if_dataflow="time_outer")
+    PRICES_SPIKE_EVENTS = True
     WIDTH_OPTION = "precision"
     ASSUMPTIONS = (
         "native precision (default): MAC = integer multiply of weight_bits x act_bits (linear in the product between "

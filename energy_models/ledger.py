@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 #: Every countable event, in the order tables show them.
@@ -205,10 +205,7 @@ class LayerEvents:
 
     def scaled(self, factor: float) -> LayerEvents:
         """A copy whose additive counts are multiplied by ``factor`` (facts unchanged)."""
-        data = asdict(self)
-        for name in (*EVENTS, *ACTIVITY):
-            data[name] = data[name] * factor
-        return LayerEvents(**data)
+        return replace(self, **{name: getattr(self, name) * factor for name in (*EVENTS, *ACTIVITY)})
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

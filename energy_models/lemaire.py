@@ -60,7 +60,8 @@ class Lemaire(TableModel):
     TABLE = "lemaire"
     OPTIONAL = ()  # every constant it reads is REQUIRED
     REQUIRED = ("e_add", "e_mul", "ram_per_element_bit", "ram_offset", "data_bits")
-    CONVENTIONS = convention_defaults(zero_skipping=True)
+    CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=True)
+    PRICES_SPIKE_EVENTS = True
     ASSUMPTIONS = (
         "Lemaire et al. 2022 formulas: per-spike weight reads and potential writes, E_RAM = 1.09e-5*N*b + 13.2 pJ",
         "int32 arithmetic (E_add 0.1, E_mul 3.1 pJ); 32-bit data where the ledger records no width",

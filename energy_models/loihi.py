@@ -43,7 +43,8 @@ class Loihi(TableModel):
     OPTIONAL = ()  # every constant it reads is REQUIRED
     REQUIRED = ("synop", "neuron_active", "neuron_inactive", "spike_in_tile", "hop_east_west", "hop_north_south",
                 "hops_per_spike", "north_south_fraction")
-    CONVENTIONS = convention_defaults(zero_skipping=True)
+    CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=True)
+    PRICES_SPIKE_EVENTS = True
     ASSUMPTIONS = (
         "per-event costs of Davies et al. 2018 Table 2 (pre-silicon): synop 23.6, neuron update 81 active / 52 "
         "inactive, spike 1.7 pJ in tile, tile hop 3.0 (E-W) / 4.0 (N-S) pJ",

@@ -50,6 +50,8 @@ _BUILTINS: dict[str, tuple[type[TableModel], dict[str, Any], str]] = {
     "lemaire": (Lemaire, {}, "memory-aware analytical model of Lemaire et al., ICONIP 2022"),
     "yan2024": (Yan2024, {}, "SNN(T) vs ceil(log2(T+1))-bit QNN with sparse-event vs dense-bit NoC movement "
                              "(Yan et al., arXiv 2409.08290, from a secondary summary)"),
+    "yan2024_dram": (Yan2024, {"spike_move": "dram"},
+                     "yan2024 with the worst-case sparse move: one 64-bit DRAM read (1.3 nJ) per spike"),
 }
 
 

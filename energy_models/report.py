@@ -31,6 +31,11 @@ COMPONENTS: tuple[str, ...] = (
 )
 
 
+#: The shared pricing conventions a report prints (see :mod:`energy_models.conventions`).
+CONVENTION_KEYS: tuple[str, ...] = ("zero_skipping", "fused_activation", "first_layer", "if_dataflow",
+                                    "spike_event_pj")
+
+
 @dataclass
 class LayerCost:
     """Energy of one ledger layer, in pJ per inference, by component; ``details`` holds the counts
@@ -106,9 +111,13 @@ class EnergyReport:
         return {layer.name: dict(layer.details) for layer in self.layers}
 
     def summary(self) -> str:
-        """A few lines for a terminal: total, component shares, warnings."""
+        """A few lines for a terminal: total, the pricing conventions, component shares, warnings."""
         total = self.total_pj
         parts = [f"{self.model} / {self.method}: {total:,.1f} pJ per inference"]
+        options = self.provenance.get("options", {})
+        shown = [f"{k}={options[k]}" for k in CONVENTION_KEYS if k in options]
+        if shown:
+            parts.append("  conventions: " + ", ".join(shown))
         for name, value in self.by_component().items():
             if value > 0:
                 parts.append(f"  {name:<18} {value:14,.1f} pJ  {100 * value / total if total else 0:5.1f}%")

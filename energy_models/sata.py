@@ -85,7 +85,8 @@ class Sata(TableModel):
         "PSG logic priced with the same comparator/adder/shift units",
         "pool and residual layers: adds only (their memory traffic is not in the TCAD form)",
     )
-    CONVENTIONS = convention_defaults(zero_skipping=False, if_dataflow="time_outer")
+    CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=False, if_dataflow="time_outer")
+    PRICES_SPIKE_EVENTS = True
     HW_REQUIRED = (
         "hw_and_8b", "hw_adder_8b", "hw_comparator_16b", "hw_register_16b", "hw_multiplier_8b", "glb_weight_read",
         "glb_weight_write", "glb_spike_read", "glb_spike_write", "dram_read_128b",

@@ -59,7 +59,8 @@ class SpikeSim(TableModel):
         "xbar_size", "tile_buffer", "temp_buffer", "subtractor", "adc", "mux", "htree_unit", "htree_count",
         "mem_fetch", "neuron_unit", "neuron_count", "xbar_rram", "xbar_sram", "analog_input_bits",
     )
-    CONVENTIONS = convention_defaults(zero_skipping=False, first_layer="per_step")
+    CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=False, first_layer="per_step")
+    PRICES_SPIKE_EVENTS = True
     ASSUMPTIONS = (
         "dense mode = reference ela_spikesim.py: PE cycles = ceil(C_in/X)*ceil(C_out/X)*H_out*W_out*T, a fixed energy "
         "per PE cycle independent of spike activity",

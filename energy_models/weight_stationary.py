@@ -63,7 +63,8 @@ class WeightStationary(TableModel):
     OPTIONAL = ()  # every constant it reads is REQUIRED
     REQUIRED = ("mac", "add", "mult", "rf_ratio", "inter_pe_ratio", "glb_ratio", "dram_ratio", "word_bits",
                 "psum_bits")
-    CONVENTIONS = convention_defaults(zero_skipping=True, if_dataflow="time_outer")
+    CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=True, if_dataflow="time_outer")
+    PRICES_SPIKE_EVENTS = True
     ASSUMPTIONS = (
         "Eyeriss relative access costs RF 1x, inter-PE 2x, GLB 6x, DRAM 200x of an INT8 MAC (0.23 pJ) per 8-bit word",
         "each weight read from DRAM once per layer per inference, staged through the GLB once, then read from the PE "

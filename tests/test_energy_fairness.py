@@ -297,9 +297,26 @@ def test_spike_event_energy_for_break_even_puts_the_crossing_at_the_target():
     assert {"spike_event_pj", "break_even_sparsity", "break_even_rate", "reason"} == set(rows[0])
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", [*ALL, "energy_models/tables/example_user_chip.toml"])
 def test_every_model_takes_a_per_spike_energy(name):
     snn = snn_ledger(T=4)
     base = get_model(name, spike_event_pj=0.0).price(snn).total_pj
     more = get_model(name, spike_event_pj=2.0).price(snn).total_pj
     assert more - base == pytest.approx(2.0 * snn.total("spikes"))
+
+
+def test_every_report_prints_its_conventions():
+    for name in ALL:
+        text = get_model(name).price(snn_ledger()).summary()
+        assert "conventions: zero_skipping=" in text and "fused_activation=" in text and "first_layer=" in text
+
+
+def test_zero_gated_macs_estimated_only_where_the_ledger_lacks_them():
+    dense = 8 * 8 * 8 * 4 * 9
+    old = conv(weight_bits=8, act_bits=3, mac=dense, input_nonzero=64.0, input_elements=256.0, fused_into="q")
+    report = get_model("flops45nm").price(EventLedger("qcfs", layers=[old]))
+    assert report.details()["c"]["mac_pj"] * dense / 4 == pytest.approx(report.total_pj)
+    assert any("mac_nonzero" in w for w in report.warnings)
+    pooled = conv(weight_bits=8, act_bits=3, mac=dense / 2, input_nonzero=64.0, input_elements=256.0)
+    report = get_model("flops45nm").price(EventLedger("if", layers=[pooled]))  # counted over non-zeros already
+    assert report.details()["c"]["mac_pj"] * dense / 2 == pytest.approx(report.total_pj)
