@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass
 from analysis.methods import get_method
 from analysis.study.config import StudyConfig
 
-__all__ = ["VARIANTS", "Unit", "build_plan"]
+__all__ = ["BREAKEVEN_TARGET_STEPS", "VARIANTS", "Unit", "build_plan"]
+
+#: The T of the break-even targets arXiv 2409.08290 reports (ENERGY_MODELS.md §6).
+BREAKEVEN_TARGET_STEPS = (2, 3, 5)
 
 #: Variants a unit may have, and what each means.
 VARIANTS: dict[str, str] = {
@@ -90,8 +93,10 @@ def build_plan(config: StudyConfig) -> list[Unit]:
                         add("onespike", T, variant="per_group_binary")
                 if {"if", "onespike"} <= chosen:
                     add("onespike", T, levels=T, kind="equivalence")
-            tb = config.breakeven_timesteps
-            if {"if", "qcfs"} <= chosen:
-                add("if", tb)
-                add("qcfs", levels=tb)
+            if {"if", "qcfs"} <= chosen and seed == config.seed:
+                # Q7: IF(T) against the ceil(log2(T+1))-bit QNN at the break-even T and at the T of
+                # the targets arXiv 2409.08290 reports (T = 2, 3, 5)
+                for steps in sorted({config.breakeven_timesteps, *BREAKEVEN_TARGET_STEPS}):
+                    add("if", steps)
+                    add("qcfs", levels=steps)
     return plan

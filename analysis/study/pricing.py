@@ -14,7 +14,7 @@ import pandas as pd
 from analysis.study.plan import Unit
 from energy_models import EnergyModel, EventLedger, get_model
 
-__all__ = ["PUBLISHED_BREAK_EVEN", "breakeven_tables", "priced_tables", "spike_rate"]
+__all__ = ["PUBLISHED_BREAK_EVEN", "breakeven_tables", "priced_tables", "spike_rate", "yan2024_targets"]
 
 #: arXiv 2409.08290 (v4): a T = 5 SNN must fire below this average rate to beat the equivalent
 #: ceil(log2(T+1))-bit QNN "under typical neuromorphic hardware conditions" (ENERGY_MODELS.md §6).
@@ -107,3 +107,31 @@ def breakeven_tables(ledgers: dict[Unit, EventLedger], hardware: Sequence[str], 
                                            "spike_event_pj": float(overhead), "input_sparsity": sparsity,
                                            "snn_energy_pj": energy, "qnn_energy_pj": qnn_pj, "ann_energy_pj": ann_pj})
     return pd.DataFrame(rows), pd.DataFrame(sweep_rows)
+
+
+def yan2024_targets(ledgers: dict[Unit, EventLedger], archs: Sequence[str], seed: int) -> pd.DataFrame:
+    """Q7: the break-even average spike rate of IF(T) against the ceil(log2(T+1))-bit QNN under
+    ``yan2024`` with the weight width of each target arXiv 2409.08290 reports, beside it. A target
+    our networks cannot be set to (a fan-in other than the architecture's) is a row with its reason."""
+    from energy_models.sensitivity import break_even_sparsity
+    from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_SOURCE
+
+    rows = []
+    for arch in archs:
+        for case, steps, weight_bits, published in REPORTED_TARGETS:
+            row = {"arch": arch, "case": case, "T": steps, "weight_bits": weight_bits, "published_rate": published,
+                   "published_source": REPORTED_TARGETS_SOURCE}
+            snn = _find(ledgers, arch=arch, method="if", steps=steps, seed=seed, variant="default")
+            qnn = _find(ledgers, arch=arch, method="qcfs", levels=steps, seed=seed, variant="default")
+            if "fan-in" in case and "4096" not in case:
+                rows.append({**row, "our_rate": float("nan"),
+                             "note": "not modelled: the fan-in is the architecture's own, not a parameter"})
+                continue
+            if snn is None or qnn is None:
+                rows.append({**row, "our_rate": float("nan"), "note": f"IF(T={steps}) not in this run"})
+                continue
+            found = break_even_sparsity(snn, qnn, get_model("yan2024", weight_bits=weight_bits))
+            rate = 1.0 - found.sparsity if math.isfinite(found.sparsity) else float("nan")
+            fan_in = f"fan-in as {arch} has it (per layer), not the reported one" if "fan-in" in case else ""
+            rows.append({**row, "our_rate": rate, "note": found.reason or fan_in})
+    return pd.DataFrame(rows)

@@ -39,7 +39,7 @@ from analysis.study.fidelity import layer_errors, random_fidelity, recorded_fide
 from analysis.study.folder import FolderLock, claim_folder, prepare_folder
 from analysis.study.networks import ModelSpec, deploy_form, derive, pow2_network, read_weights, relevel
 from analysis.study.plan import Unit, build_plan
-from analysis.study.pricing import breakeven_tables, priced_tables
+from analysis.study.pricing import breakeven_tables, priced_tables, yan2024_targets
 from analysis.study.thresholds import binary_scales, calibrate_scales
 from analysis.study.training import CheckpointError, TrainConfig, load_checkpoint, save_checkpoint, train_for
 from energy_models import available_models, get_model
@@ -322,7 +322,8 @@ class Study:
         fidelity = pd.DataFrame(random_fidelity(cfg.timesteps, generator) + per_layer["fidelity"])
         return {"results": results, "layers": layers, "equivalence": pd.DataFrame(equivalence),
                 "fidelity": fidelity, "worked_example": worked_example(),
-                "layer_errors": pd.DataFrame(per_layer["layer_errors"]), "breakeven": breakeven, "sweep": sweep}
+                "layer_errors": pd.DataFrame(per_layer["layer_errors"]), "breakeven": breakeven, "sweep": sweep,
+                "yan2024_targets": yan2024_targets(ledgers, cfg.archs, cfg.seed)}
 
     def _layer_tables(self, arch: str, qcfs: nn.Module, split: DataSplit, out: dict[str, list]) -> None:
         """Q4 recorded currents and Q10 per-layer errors of IF(T) against the quantized ANN."""
