@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_study(args: argparse.Namespace) -> int:
-    from analysis.study import StudyConfig, run_study
+    from analysis.report import write_report
+    from analysis.study import StudyConfig, distributed, run_study
 
     overrides = {}
     for flag, key in (("data", "data"), ("data_root", "data_root"), ("subset", "subset"), ("arch", "archs"),
@@ -156,7 +157,9 @@ def _cmd_study(args: argparse.Namespace) -> int:
         config = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
     out = args.out or ("reports/quick" if args.quick else "reports/default")
     start = time.perf_counter()
-    run_study(config, out, force=args.force, progress=not args.no_progress, report=not args.no_report)
+    run_study(config, out, force=args.force, progress=not args.no_progress)
+    if not args.no_report and distributed.is_main():
+        write_report(out)
     print(f"study written to {out}/ (results.csv, layers.csv" + ("" if args.no_report else ", report.md")
           + f") in {time.perf_counter() - start:.1f} s")
     return 0
@@ -226,7 +229,8 @@ def _cmd_count(args: argparse.Namespace) -> int:
             if bad:
                 raise ValueError(f"--mode hardware needs power-of-two thresholds; {len(bad)} are not (e.g. "
                                  f"{bad[0]:.4g}): pass --pow2 to round them")
-        net = derive(method, model, args.timesteps, **({"mode": args.mode} if method == "onespike" else {}))
+        psg = {"mode": args.mode} if spec.steps == "G" else {}  # the PSG mode is OneSpike's (groups)
+        net = derive(method, model, args.timesteps, **psg)
     # Under torchrun each rank counts its share of the batches; the ledgers are summed over ranks.
     distributed.init_from_env()
     counted = distributed.shard(batches(split.test, limit=args.samples))

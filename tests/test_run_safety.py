@@ -31,7 +31,7 @@ def tiny(**overrides) -> StudyConfig:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("safety") / "run"
-    run_study(tiny(), out, progress=False, report=False)
+    run_study(tiny(), out, progress=False)
     return out
 
 
@@ -43,13 +43,13 @@ def cli(capsys, *argv: str) -> tuple[int, str]:
 # -- --force never removes what a study did not write ---------------------------------------------------------
 def test_force_replaces_only_the_study_files_and_never_mixes_levels(tmp_path):
     out = tmp_path / "shared"
-    run_study(tiny(), out, progress=False, report=False)
+    run_study(tiny(), out, progress=False)
     (out / "notes.txt").write_text("my notes")
     (out / "mine").mkdir()
     (out / "mine" / "data.csv").write_text("a,b\n1,2\n")
     with pytest.raises(RunFolderError, match="--force"):
-        run_study(tiny(levels=2), out, progress=False, report=False)
-    run_study(tiny(levels=2), out, force=True, progress=False, report=False)
+        run_study(tiny(levels=2), out, progress=False)
+    run_study(tiny(levels=2), out, force=True, progress=False)
     assert (out / "notes.txt").read_text() == "my notes"
     assert (out / "mine" / "data.csv").read_text() == "a,b\n1,2\n"
     results = load_tables(out)["results"]
@@ -64,7 +64,7 @@ def test_a_folder_of_user_files_is_refused_and_left_untouched(tmp_path):
     before = sorted(p.name for p in tmp_path.iterdir())
     for force in (False, True):
         with pytest.raises(RunFolderError, match="not a study run folder"):
-            run_study(tiny(), tmp_path, force=force, progress=False, report=False)
+            run_study(tiny(), tmp_path, force=force, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert json.loads((tmp_path / "config.json").read_text()) == {"name": "my own config"}
 
@@ -80,7 +80,7 @@ def test_a_second_study_on_a_locked_folder_names_the_first(run_dir):
     lock.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
     try:
         with pytest.raises(RunFolderError, match=rf"in use by another study \(pid {os.getpid()}"):
-            run_study(tiny(), run_dir, progress=False, report=False)
+            run_study(tiny(), run_dir, progress=False)
     finally:
         lock.unlink()
 
@@ -89,7 +89,7 @@ def test_a_stale_lock_is_taken_over(run_dir):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     RunFolder(run_dir).lock_path.write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename}))
-    run_study(tiny(), run_dir, progress=False, report=False)
+    run_study(tiny(), run_dir, progress=False)
     assert not RunFolder(run_dir).lock_path.exists()
 
 
@@ -100,9 +100,9 @@ def test_pricing_only_changes_reprice_without_force_or_recompute(run_dir, monkey
         raise AssertionError("pricing-only change recomputed a unit")
 
     monkeypatch.setattr(runner.Study, "_compute", refuse)
-    tables = run_study(tiny(hardware=["loihi"]), run_dir, progress=False, report=False)
+    tables = run_study(tiny(hardware=["loihi"]), run_dir, progress=False)
     assert set(tables["results"]["hardware"]) == {"loihi"}
-    run_study(tiny(), run_dir, progress=False, report=False)  # back to the fixture's pricing
+    run_study(tiny(), run_dir, progress=False)  # back to the fixture's pricing
 
 
 # -- corrupt cache, incomplete tables ---------------------------------------------------------------------------
@@ -112,7 +112,7 @@ def test_a_corrupt_cache_unit_is_named_moved_aside_and_recomputed(run_dir):
     unit.write_text('{"accuracy": 0.5, "ledg')
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run_study(tiny(), run_dir, progress=False, report=False)
+        run_study(tiny(), run_dir, progress=False)
     assert any(unit.name in str(w.message) and "recomputed" in str(w.message) for w in caught)
     assert list((run_dir / "cache").glob(unit.name + ".corrupt-*"))
     pd.testing.assert_frame_equal(load_tables(run_dir)["results"], before)
@@ -146,10 +146,10 @@ def test_tables_are_written_with_the_users_umask(run_dir):
 
 
 # -- one clear line for every bad input -----------------------------------------------------------------------
-def _checkpoint(tmp_path, config) -> str:
+def _checkpoint(tmp_path, config, name: str) -> str:
     from analysis.models import build_model
 
-    path = tmp_path / "ckpt.pt"
+    path = tmp_path / name
     save_checkpoint(path, build_model("mlp", 10, 1, 8), config)
     return str(path)
 
@@ -158,10 +158,17 @@ def test_bad_inputs_give_one_line_and_status_2(tmp_path, capsys, run_dir):
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
     ckpt = str(next((run_dir / "cache").glob("mlp__qcfs__*.pt")))
-    huge = _checkpoint(tmp_path, {"arch": "mlp", "method": "ann", "options": {"hidden": [1_000_000, 1_000_000]}})
+    huge = _checkpoint(tmp_path, {"arch": "mlp", "method": "ann", "options": {"hidden": [1_000_000, 1_000_000]}},
+                       "huge.pt")
     bad_options = str(tmp_path / "bad_options.pt")
     save_checkpoint(bad_options, torch.nn.Linear(2, 2), {"arch": "mlp", "method": "ann", "options": [1, 2]})
+    wrong_type = str(tmp_path / "wrong_type.pt")
+    torch.save({"state_dict": {}, "config_json": "[1, 2]"}, wrong_type)
+    unknown_option = _checkpoint(tmp_path, {"arch": "mlp", "method": "ann", "options": {"widht": 8}},
+                                 "unknown_option.pt")
     cases = {
+        "config_json of the wrong type": ("count", "--checkpoint", wrong_type),
+        "unknown option in a checkpoint": ("count", "--checkpoint", unknown_option),
         "out is a file": ("study", "--quick", "--out", str(a_file)),
         "out under a file": ("study", "--quick", "--out", str(a_file / "run")),
         "out under /proc": ("study", "--quick", "--out", "/proc/onespike-run"),
@@ -178,7 +185,8 @@ def test_bad_inputs_give_one_line_and_status_2(tmp_path, capsys, run_dir):
         del cases["cuda without cuda"]
     expected = {"hardware mode without pow2": "--pow2", "steps over the maximum": "--max-steps",
                 "count steps over the maximum": "--max-steps", "huge width in a checkpoint": "parameters",
-                "json is a folder": "is a folder", "cuda without cuda": "no CUDA"}
+                "json is a folder": "is a folder", "cuda without cuda": "no CUDA",
+                "config_json of the wrong type": "JSON object", "unknown option in a checkpoint": "'widht'"}
     for name, argv in cases.items():
         code, err = cli(capsys, *argv)
         assert code == 2, name
@@ -233,7 +241,7 @@ def test_a_study_of_given_weights_reproduces_the_run_without_training(run_dir, t
     monkeypatch.setattr(runner, "train_for", refuse)
     checkpoints = [str(next((run_dir / "cache").glob(f"mlp__{method}__*.pt"))) for method in ("ann", "qcfs")]
     start = time.perf_counter()
-    tables = run_study(tiny(checkpoints=checkpoints), tmp_path / "given", progress=False, report=False)
+    tables = run_study(tiny(checkpoints=checkpoints), tmp_path / "given", progress=False)
     print(f"study of given weights: {time.perf_counter() - start:.1f} s")
     key = ["arch", "method", "T", "levels", "variant", "hardware"]
     ours = tables["results"].set_index(key).sort_index()

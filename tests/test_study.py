@@ -97,16 +97,16 @@ def test_rerun_reuses_finished_units(tiny_run, monkeypatch):
 
     monkeypatch.setattr(runner.Study, "_compute", refuse)
     monkeypatch.setattr(runner, "train_for", refuse)
-    run_study(tiny_config(), tiny_run, progress=False, report=False)
+    run_study(tiny_config(), tiny_run, progress=False)
     assert {p: p.stat().st_mtime_ns for p in (tiny_run / "cache").iterdir()} == before
 
 
 def test_run_folder_with_another_config_needs_force(tiny_run, tmp_path):
     out = tmp_path / "run"
-    run_study(tiny_config(timesteps=[1, 2]), out, progress=False, report=False)
+    run_study(tiny_config(timesteps=[1, 2]), out, progress=False)
     with pytest.raises(RunFolderError, match=r"another config.*--force"):
-        run_study(tiny_config(timesteps=[1, 4]), out, progress=False, report=False)
-    run_study(tiny_config(timesteps=[1, 4]), out, force=True, progress=False, report=False)
+        run_study(tiny_config(timesteps=[1, 4]), out, progress=False)
+    run_study(tiny_config(timesteps=[1, 4]), out, force=True, progress=False)
     assert set(load_tables(out)["results"]["T"]) <= {1, 4, 5}
 
 

@@ -78,10 +78,17 @@ class ModelSpec:
         return sum(p.numel() for p in probe.parameters())
 
     def _build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+        from analysis.models import MODELS
+
+        factory = MODELS.get(self.arch) if self.factory is None else import_factory(self.factory)
+        params = inspect.signature(factory).parameters
+        unknown = sorted(set(self.options) - set(params))
+        if unknown and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            accepted = [name for name in params if name not in ("num_classes", "in_channels", "image_size")]
+            raise ValueError(f"architecture {self.arch!r} has no option(s) {unknown}; its options are: "
+                             f"{', '.join(accepted) or 'none'}")
         if self.factory is None:
             return build_model(self.arch, num_classes, in_channels, image_size, **self.options)
-        factory = import_factory(self.factory)
-        params = inspect.signature(factory).parameters
         wanted = {"num_classes": num_classes, "in_channels": in_channels, "image_size": image_size}
         kwargs = {k: v for k, v in wanted.items() if k in params}
         model = factory(**kwargs, **self.options)

@@ -335,18 +335,11 @@ class Study:
 
 
 # -- public entry points -----------------------------------------------------------------------
-def run_study(config: StudyConfig, out: str | os.PathLike, force: bool = False, progress: bool = True,
-              report: bool = True) -> dict[str, pd.DataFrame]:
-    """Run (or resume) ``config`` into the run folder ``out``; returns the tables.
-
-    With ``report=True`` the figures and ``report.md`` are drawn from the tables afterwards.
-    """
-    tables = Study(config, out, force=force, progress=progress).run()
-    if report and distributed.is_main():
-        from analysis.report import write_report
-
-        write_report(out)
-    return tables
+def run_study(config: StudyConfig, out: str | os.PathLike, force: bool = False,
+              progress: bool = True) -> dict[str, pd.DataFrame]:
+    """Run (or resume) ``config`` into the run folder ``out``; returns the tables. The report is the
+    next stage: ``analysis.report.write_report(out)`` (the CLI runs both)."""
+    return Study(config, out, force=force, progress=progress).run()
 
 
 def load_tables(run_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:

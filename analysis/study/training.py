@@ -234,7 +234,13 @@ def load_checkpoint(
             f"{str(path)!r} is not a OneSpike Study checkpoint (expected keys 'state_dict' and 'config_json'; "
             "write one with analysis.study.training.save_checkpoint)"
         )
-    config = json.loads(payload["config_json"])
+    try:
+        config = json.loads(payload["config_json"]) if isinstance(payload["config_json"], str) else None
+    except json.JSONDecodeError:
+        config = None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r}: its 'config_json' must be a JSON object (arch, method, "
+                              "levels, options); rewrite it with analysis.study.training.save_checkpoint")
     if expected_arch is not None and config.get("arch") != expected_arch:
         raise CheckpointError(
             f"checkpoint {str(path)!r} was saved for architecture {config.get('arch')!r}, not {expected_arch!r}"
