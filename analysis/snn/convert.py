@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -45,6 +46,7 @@ from analysis.snn.context import (
     fold_batchnorm,
     register_converter,
 )
+from analysis.snn.graph import convert_graph
 from analysis.snn.modules import InputClamp, MeanOverSteps, PSGLayer, RepeatSteps, SpikingNetwork, Stepwise
 from analysis.snn.neurons import (
     QCFS,
@@ -56,6 +58,8 @@ from analysis.snn.neurons import (
     PSGNeuron,
     check_positive_int,
 )
+from analysis.snn.ops import Mean, Reshape
+from analysis.snn.trace import explicit_graph, stamp_source_names, tree_convertible
 
 __all__ = [
     "calibrate_thresholds",
@@ -67,15 +71,24 @@ __all__ = [
 ]
 
 # -- ANN -> quantized ANN --------------------------------------------------------------------------
-def _replace_modules(module: nn.Module, predicate, factory) -> int:
+def _replace_modules(module: nn.Module, predicate, factory, prefix: str = "") -> int:
     count = 0
     for name, child in list(module.named_children()):
+        path = f"{prefix}.{name}" if prefix else name
         if predicate(child):
-            setattr(module, name, factory(child))
+            setattr(module, name, factory(child, path))
             count += 1
         else:
-            count += _replace_modules(child, predicate, factory)
+            count += _replace_modules(child, predicate, factory, path)
     return count
+
+
+def _use_graph(model: nn.Module, leaf_modules: Sequence[type], converter: str) -> bool:
+    if converter not in ("auto", "tree", "graph"):
+        raise ValueError(f"converter must be 'auto', 'tree' or 'graph', got {converter!r}")
+    if converter == "auto":
+        return bool(leaf_modules) or not tree_convertible(model)
+    return converter == "graph"
 
 
 @torch.no_grad()
@@ -107,33 +120,84 @@ def calibrate_thresholds(qann: nn.Module, data: Tensor, percentile: float = 99.9
     return qann
 
 
+def _clip_value(module: nn.Module, path: str) -> float | None:
+    """The clip of a ReLU6 / Hardtanh(0, a) (None for a plain ReLU); other clips are refused."""
+    if type(module) is nn.ReLU:
+        return None
+    if float(module.min_val) != 0.0 or float(module.max_val) <= 0.0:
+        raise ConversionError(
+            f"layer {path or type(module).__name__} is {type(module).__name__}(min_val={module.min_val}, "
+            f"max_val={module.max_val}): only clips of the form [0, a] with a > 0 become a quantizer (the clip "
+            "is the quantizer's clamp). Use nn.ReLU, nn.ReLU6 or nn.Hardtanh(0, a)"
+        )
+    return float(module.max_val)
+
+
+def _is_activation(module: nn.Module) -> bool:
+    return type(module) in (nn.ReLU, nn.ReLU6, nn.Hardtanh)
+
+
 def to_quantized(
     ann: nn.Module,
     levels: int,
     kind: str = "qcfs",
     threshold: float = 1.0,
     calibration_data: Tensor | None = None,
+    leaf_modules: Sequence[type] = (),
+    converter: str = "auto",
 ) -> nn.Module:
-    """A copy of ``ann`` with every ReLU replaced by a quantized activation with ``levels`` levels.
+    """A copy of ``ann`` with every ReLU *call site* replaced by its own quantized activation with
+    ``levels`` levels (its own threshold).
 
     ``kind="qcfs"``: :class:`QCFS` (shift φ = ½); ``kind="cq"``: :class:`ClampQuant` (no shift).
-    Thresholds start at ``threshold`` or, with ``calibration_data``, at the 99.9th percentile of
+    Thresholds start at ``threshold`` (at the clip value ``a`` for ``nn.ReLU6``/``nn.Hardtanh(0, a)``,
+    whose clip is the quantizer's clamp) or, with ``calibration_data``, at the 99.9th percentile of
     each layer's positive pre-activations. Fine-tune afterwards (``analysis.training``).
+
+    ``converter``: ``"tree"`` replaces ``nn.ReLU`` modules in place (the module tree and its type are
+    kept); ``"graph"`` traces the model with torch.fx (:func:`~analysis.snn.trace.explicit_graph`),
+    so functional ReLUs, a reused ``self.relu`` and ``+``/``torch.cat``/``view`` in a custom
+    ``forward`` become explicit module nodes of the returned ``GraphModule`` (residual adds as
+    :class:`ResidualAdd`); ``"auto"`` uses the tree where it is exact
+    (:func:`~analysis.snn.trace.tree_convertible`), else the graph. ``leaf_modules``: module types
+    the trace keeps as one node. Every module of the result carries ``source_name``, the user's
+    module path or the call site (e.g. ``layer1.0.relu_1``).
     """
     levels = check_positive_int("levels", levels)
     if kind not in ("qcfs", "cq"):
         raise ValueError(f"kind must be 'qcfs' or 'cq', got {kind!r}")
-    qann = copy.deepcopy(ann)
+    use_graph = _use_graph(ann, leaf_modules, converter)
 
-    def factory(_):
-        return QCFS(levels, threshold) if kind == "qcfs" else ClampQuant(levels, threshold)
+    def factory(module: nn.Module, path: str = "") -> nn.Module:
+        clip = _clip_value(module, path)
+        start = threshold if clip is None else clip
+        return QCFS(levels, start) if kind == "qcfs" else ClampQuant(levels, start)
 
-    replaced = _replace_modules(qann, lambda m: type(m) is nn.ReLU, factory)
+    if use_graph:
+        qann = explicit_graph(ann, leaf_modules)
+        replaced = 0
+        for node in qann.graph.nodes:
+            if node.op != "call_module":
+                continue
+            module = qann.get_submodule(node.target)
+            if _is_activation(module):
+                quant = factory(module, node.target)
+                quant.source_name = node.target
+                parent, _, name = node.target.rpartition(".")
+                setattr(qann.get_submodule(parent) if parent else qann, name, quant)
+                replaced += 1
+            else:  # a leaf module (rule, to_spiking or leaf_modules) may hold activations
+                replaced += _replace_modules(module, _is_activation, factory, node.target)
+    else:
+        qann = copy.deepcopy(ann)
+        replaced = _replace_modules(qann, _is_activation, factory)
     if replaced == 0:
         raise ConversionError(
-            "to_quantized found no nn.ReLU to replace; the model must use nn.ReLU activations "
+            "to_quantized found no nn.ReLU to replace; the model must use ReLU activations (nn.ReLU, F.relu, "
+            "torch.relu, x.relu(), ReLU6/Hardtanh(0, a)) "
             f"(found types: {sorted({type(m).__name__ for m in ann.modules()})})"
         )
+    stamp_source_names(qann)
     if calibration_data is not None:
         calibrate_thresholds(qann, calibration_data)
     return qann
@@ -210,7 +274,7 @@ def _convert_synapse(module, ctx, convert):
     return _wrap(layer, ctx), replace(ctx, spike_scale=None, step_scales=None)
 
 
-@register_converter(nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.BatchNorm1d, nn.BatchNorm2d)
+@register_converter(nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, Reshape, Mean, nn.BatchNorm1d, nn.BatchNorm2d)
 def _convert_linear_op(module, ctx, convert):
     # Linear in its input: runs per step on spikes or currents and keeps the spike scale; per-group
     # spike values commute with it and are applied by the next synaptic layer.
@@ -223,23 +287,34 @@ def _convert_linear_op(module, ctx, convert):
     return (Stepwise(layer, ctx.axis) if ctx.stepped else layer), ctx
 
 
-@register_converter(nn.Identity, nn.Dropout)
+@register_converter(nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+                    nn.FeatureAlphaDropout)
 def _convert_identity(module, ctx, convert):
-    return nn.Identity(), ctx
+    return nn.Identity(), ctx  # dropout is the identity at evaluation
 
 
-@register_converter(nn.MaxPool2d, nn.AdaptiveMaxPool2d)
+def _layer(module: nn.Module) -> str:
+    name = getattr(module, "source_name", None)
+    return f"{type(module).__name__} (layer {name})" if name else type(module).__name__
+
+
+@register_converter(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
+                    nn.AdaptiveMaxPool3d)
 def _refuse_maxpool(module, ctx, convert):
     raise ConversionError(
-        f"{type(module).__name__} cannot be converted exactly: the max of spike counts is not the count "
-        "of a max. Use nn.AvgPool2d in the ANN (as conversion work does)"
+        f"{type(module).__name__} cannot be converted exactly to a spiking network: conversion would have "
+        "to pool the spikes, and the max of spike counts over a window is not the spike count of the max "
+        "activation (per step it over-counts; on the group sum it is not what a neuron emits), so the "
+        f"converted net would not compute the quantized ANN. {_layer(module)}: replace it with nn.AvgPool2d "
+        "(same kernel and stride) in the ANN and fine-tune; the quantized ANN itself (to_quantized) keeps "
+        "max pooling as it is"
     )
 
 
-@register_converter(nn.ReLU)
+@register_converter(nn.ReLU, nn.Hardtanh)
 def _refuse_relu(module, ctx, convert):
     raise ConversionError(
-        "found an unquantized nn.ReLU: spiking conversion needs a quantized ANN. Call "
+        f"found an unquantized {_layer(module)}: spiking conversion needs a quantized ANN. Call "
         "analysis.snn.to_quantized(ann, levels) (and fine-tune it) first"
     )
 
@@ -309,23 +384,31 @@ def _encoder(ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
     return enc, replace(ctx, stepped=True, spike_scale=1.0)
 
 
-def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str, layout: str = "auto") -> SpikingNetwork:
+def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str, layout: str = "auto",
+           graph: bool = False, leaf_modules: Sequence[type] = ()) -> SpikingNetwork:
+    """``SpikingNetwork(Sequential([encoder], net, readout))``; ``net`` from the module-tree
+    converter (``model`` is then a copy this function may annotate) or, with ``graph``, from the
+    torch.fx converter (:func:`~analysis.snn.graph.convert_graph`)."""
     if input_encoding not in ("analog", "spikes"):
         raise ValueError(f"input_encoding must be 'analog' or 'spikes', got {input_encoding!r}")
-    prefix = nn.Sequential()
-    if input_encoding == "spikes":
-        enc, ctx = _encoder(ctx)
-        prefix.add_module("encoder", enc)
-    if isinstance(model, SpikingNetwork):
-        model = model.body
-    body, ctx = convert_module(model, ctx)
-    if not ctx.stepped:
-        raise ConversionError("the model has no quantized activation (QCFS/ClampQuant) or IF neuron to convert")
     layers = nn.Sequential()
     if input_encoding == "spikes":
-        layers.add_module("encoder", prefix.encoder)
+        enc, ctx = _encoder(ctx)
+        for m in enc.modules():
+            m.source_name = "encoder"
+        layers.add_module("encoder", enc)
+    if isinstance(model, SpikingNetwork):
+        model = model.body
+    if graph:
+        body = convert_graph(model, ctx, leaf_modules)
+    else:
+        body, ctx = convert_module(stamp_source_names(model), ctx)
+        if not ctx.stepped:
+            raise ConversionError("the model has no quantized activation (QCFS/ClampQuant) or IF neuron to convert")
     layers.add_module("net", body)
-    layers.add_module("readout", MeanOverSteps())
+    readout = MeanOverSteps()
+    readout.source_name = "readout"
+    layers.add_module("readout", readout)
     return SpikingNetwork(layers, ctx.method, ctx.steps, input_encoding, layout).eval()
 
 
@@ -334,12 +417,17 @@ def _strip_readout(model: nn.Module) -> nn.Module:
     if isinstance(model, SpikingNetwork):
         model = model.body
     if isinstance(model, nn.Sequential) and len(model) and isinstance(model[-1], MeanOverSteps):
-        return nn.Sequential(*list(model.children())[:-1])
+        return nn.Sequential(OrderedDict(list(model.named_children())[:-1]))
     return model
 
 
 def to_if_snn(
-    qann: nn.Module, timesteps: int, input_encoding: str = "analog", layout: str = "auto"
+    qann: nn.Module,
+    timesteps: int,
+    input_encoding: str = "analog",
+    layout: str = "auto",
+    leaf_modules: Sequence[type] = (),
+    converter: str = "auto",
 ) -> SpikingNetwork:
     """The T-step IF SNN of a quantized ANN (QCFS conversion, Bu et al. 2022).
 
@@ -350,9 +438,16 @@ def to_if_snn(
     spike rates approach the quantized activations; exact equality holds only where every layer's
     input current is constant over time. ``layout``: ``"sequence"``, ``"stream"`` or ``"auto"``
     (see :attr:`SpikingNetwork.layout`).
+
+    ``converter``/``leaf_modules`` as in :func:`to_quantized`: a model with its own ``forward`` (or a
+    ``GraphModule`` from ``to_quantized``) is converted node by node from its torch.fx graph
+    (:mod:`analysis.snn.graph`); the result is the same network either way. Every converted module
+    carries ``source_name``, the layer of ``qann`` it came from.
     """
     timesteps = check_positive_int("timesteps", timesteps)
     ctx = ConversionContext("if", timesteps)
+    if _use_graph(qann, leaf_modules, converter):
+        return _build(qann, ctx, input_encoding, layout, graph=True, leaf_modules=leaf_modules)
     return _build(fold_batchnorm(qann), ctx, input_encoding, layout)
 
 
@@ -363,6 +458,8 @@ def to_onespike(
     input_encoding: str = "analog",
     group_threshold_scales: Sequence[float] | None = None,
     layout: str = "auto",
+    leaf_modules: Sequence[type] = (),
+    converter: str = "auto",
 ) -> SpikingNetwork:
     """OneSpike(G): every layer emits its G spike maps in one timestep by PSG.
 
@@ -380,7 +477,7 @@ def to_onespike(
     ``θ·scales[i]``; spikes of group i are then worth ``θ·scales[i]``.
 
     ``layout``: ``"onepass"`` (the default via ``"auto"``) or ``"grouped"``; see
-    :attr:`SpikingNetwork.layout`.
+    :attr:`SpikingNetwork.layout`. ``converter``/``leaf_modules``: see :func:`to_if_snn`.
     """
     groups = check_positive_int("groups", groups)
     scales = None
@@ -390,6 +487,8 @@ def to_onespike(
             raise ValueError(f"group_threshold_scales needs {groups} values (one per group), got {len(scales)}")
     ctx = ConversionContext("onespike", groups, mode=mode, group_threshold_scales=scales)
     source = _strip_readout(model)
+    if _use_graph(source, leaf_modules, converter):
+        return _build(source, ctx, input_encoding, layout, graph=True, leaf_modules=leaf_modules)
     if not any(isinstance(m, IFNeuron) for m in source.modules()):
-        source = fold_batchnorm(source)
-    return _build(source, ctx, input_encoding, layout)
+        return _build(fold_batchnorm(source), ctx, input_encoding, layout)
+    return _build(copy.deepcopy(source), ctx, input_encoding, layout)

@@ -79,7 +79,9 @@ class Stepwise(nn.Module):
             if isinstance(m, nn.Linear):
                 return nn.functional.linear(total, m.weight, bias)
             return m._conv_forward(total, m.weight, bias)
-        if isinstance(m, nn.AvgPool2d | nn.AdaptiveAvgPool2d | nn.Flatten | nn.Identity | ShortcutScale):
+        if getattr(m, "is_linear", False) or isinstance(
+            m, nn.AvgPool2d | nn.AdaptiveAvgPool2d | nn.Flatten | nn.Identity | ShortcutScale
+        ):
             return m(total)
         return m(total) + (groups - 1) * m(torch.zeros_like(total))
 
