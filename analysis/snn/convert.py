@@ -409,7 +409,9 @@ def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str, layout
     readout = MeanOverSteps()
     readout.source_name = "readout"
     layers.add_module("readout", readout)
-    return SpikingNetwork(layers, ctx.method, ctx.steps, input_encoding, layout).eval()
+    network = SpikingNetwork(layers, ctx.method, ctx.steps, input_encoding, layout).eval()
+    network.source_name = layers.source_name = ""  # the whole model
+    return network
 
 
 def _strip_readout(model: nn.Module) -> nn.Module:

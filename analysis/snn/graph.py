@@ -34,7 +34,7 @@ from torch import fx, nn
 from analysis.snn.context import ConversionContext, ConversionError, convert_module, fuse_conv_bn
 from analysis.snn.modules import RepeatGroups, RepeatSteps, ResidualAdd, ShortcutScale
 from analysis.snn.ops import Concat
-from analysis.snn.trace import explicit_graph
+from analysis.snn.trace import explicit_graph, stamp_source_names
 
 __all__ = ["convert_graph", "fold_batchnorm_graph"]
 
@@ -215,4 +215,9 @@ def convert_graph(model: nn.Module, ctx: ConversionContext, leaf_modules: Iterab
     """The spiking body (no readout) of ``model`` for the signal ``ctx`` at its input; see the
     module docstring. ``model`` is not changed."""
     gm = fold_batchnorm_graph(explicit_graph(model, leaf_modules).eval())
-    return _GraphConverter(gm, ctx).run()
+    body = _GraphConverter(gm, ctx).run()
+    for gm in body.modules():  # the containers of call sites get their paths: layer1, layer1.0, ...
+        if isinstance(gm, fx.GraphModule):
+            stamp_source_names(gm)
+    body.source_name = ""
+    return body

@@ -199,6 +199,11 @@ def _as_module(node: fx.Node) -> tuple[nn.Module, list[fx.Node]] | None:
         return not any(isinstance(v, fx.Node) for v in values)
 
     is_fn = node.op == "call_function"
+    if is_fn and fn in (torch.cat, torch.concat):
+        tensors, dim = arg(0, "tensors"), arg(1, "dim", 0)
+        if isinstance(tensors, list | tuple) and all(_is_tensor(t) for t in tensors) and const(dim) and dim != 0:
+            return Concat(dim), list(tensors)
+        return None
     x = arg(0, "input")
     if not _is_tensor(x):
         return None
@@ -212,11 +217,6 @@ def _as_module(node: fx.Node) -> tuple[nn.Module, list[fx.Node]] | None:
         len(args) == 2 and not kw and _is_tensor(args[1])
     ):
         return ResidualAdd(), [x, args[1]]
-    if is_fn and fn in (torch.cat, torch.concat):
-        tensors, dim = arg(0, "tensors"), arg(1, "dim", 0)
-        if isinstance(tensors, list | tuple) and all(_is_tensor(t) for t in tensors) and const(dim) and dim != 0:
-            return Concat(dim), list(tensors)
-        return None
     if (is_fn and fn is torch.flatten) or (not is_fn and fn == "flatten"):
         start, end = arg(1, "start_dim", 0), arg(2, "end_dim", -1)
         return (nn.Flatten(start, end), [x]) if const(start, end) and start >= 1 else None
@@ -256,9 +256,10 @@ def _stateless(module: nn.Module) -> bool:
 
 
 def stamp_source_names(model: nn.Module) -> nn.Module:
-    """Give every submodule without a ``source_name`` its path in ``model`` (in place)."""
+    """Give every module without a ``source_name`` its path in ``model`` (in place; the root's is
+    ``""``, the whole model)."""
     for name, m in model.named_modules():
-        if name and "source_name" not in m.__dict__:
+        if "source_name" not in m.__dict__:
             m.source_name = name
     return model
 
