@@ -22,6 +22,7 @@ from analysis.snn import (
     PSGNeuron,
     ResidualAdd,
     register_converter,
+    round_thresholds_pow2,
     to_if_snn,
     to_onespike,
     to_quantized,
@@ -290,3 +291,41 @@ def test_maxpool_runs_quantized_and_is_refused_for_snns_with_the_reason_and_fix(
         message = str(err.value)
         assert "MaxPool2d cannot be converted" in message and f"layer {layer}" in message
         assert "max of spike counts" in message and "nn.AvgPool2d" in message
+
+
+def test_resnet18_spike_encoding_per_group_thresholds_and_hardware_mode(resnet):
+    qann, x = resnet
+    # spike-encoded input: OneSpike equals the QCFS net on pixels floored to multiples of 1/G
+    floored = torch.floor(x.clamp(0, 1) * 4) / 4
+    assert (to_onespike(qann, 4, input_encoding="spikes")(x) - qann(floored)).abs().max() < 1e-9
+    # per-group thresholds (Q11): the one-pass layout equals the explicit per-group reference
+    scales = [2.0, 1.0, 1.0, 0.5]
+    grouped = to_onespike(qann, 4, group_threshold_scales=scales, layout="grouped")(x)
+    assert torch.allclose(to_onespike(qann, 4, group_threshold_scales=scales, layout="onepass")(x), grouped,
+                          rtol=0, atol=1e-9)
+    # hardware mode (power-of-two thresholds) equals the quantized ANN with those thresholds
+    pow2 = round_thresholds_pow2(qann)
+    assert (to_onespike(pow2, 4, mode="hardware")(x) - pow2(x)).abs().max() < 1e-9
+
+
+class PostNorm(nn.Module):
+    """A BatchNorm on the activations (after the ReLU): affine on spikes, not foldable."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn = nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.conv2, self.fc = nn.Conv2d(4, 4, 3, padding=1), nn.Linear(4 * 8 * 8, 3)
+
+    def forward(self, x):
+        h = self.bn(F.relu(self.conv1(x)))
+        return self.fc(F.relu(self.conv2(h)).flatten(1))
+
+
+def test_batchnorm_on_spikes_converts_exactly():
+    torch.manual_seed(4)
+    qann, x = quantized(PostNorm(), torch.rand(8, 1, 8, 8))
+    for layout in ("grouped", "onepass"):
+        assert (to_onespike(qann, 4, layout=layout)(x) - qann(x)).abs().max() < 1e-9
+    # the same layers as a Sequential take the module-tree converter: same rule, same result
+    seq = nn.Sequential(qann.conv1, qann.relu, qann.bn, qann.conv2, qann.relu_1, nn.Flatten(), qann.fc)
+    assert (to_onespike(seq, 4, converter="tree")(x) - qann(x)).abs().max() < 1e-9

@@ -34,6 +34,7 @@ from torch import fx, nn
 from analysis.snn.context import ConversionContext, ConversionError, convert_module, fuse_conv_bn
 from analysis.snn.modules import RepeatGroups, RepeatSteps, ResidualAdd, ShortcutScale
 from analysis.snn.ops import Concat
+from analysis.snn.rules import make_neuron  # noqa: F401  (registers the conversion rules convert_module uses)
 from analysis.snn.trace import explicit_graph, stamp_source_names
 
 __all__ = ["convert_graph", "fold_batchnorm_graph"]
