@@ -329,3 +329,22 @@ def test_batchnorm_on_spikes_converts_exactly():
     # the same layers as a Sequential take the module-tree converter: same rule, same result
     seq = nn.Sequential(qann.conv1, qann.relu, qann.bn, qann.conv2, qann.relu_1, nn.Flatten(), qann.fc)
     assert (to_onespike(seq, 4, converter="tree")(x) - qann(x)).abs().max() < 1e-9
+
+
+class WithFlag(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 6), nn.Linear(6, 2)
+
+    def forward(self, x, features=False):
+        h = F.relu(self.a(x))
+        if features:  # a Python flag, not a tensor: traced at its default
+            return h
+        return self.b(h)
+
+
+def test_flag_arguments_are_fixed_at_their_defaults():
+    torch.manual_seed(5)
+    qann = to_quantized(WithFlag(), 4).double()
+    x = torch.randn(7, 4, dtype=torch.float64)
+    assert (to_onespike(qann, 4)(x) - qann(x)).abs().max() < 1e-9

@@ -21,6 +21,8 @@ line of user code that stopped the trace and the ways out (``leaf_modules=`` plu
 from __future__ import annotations
 
 import copy
+import inspect
+import linecache
 import operator
 import os
 from collections.abc import Iterable
@@ -85,8 +87,6 @@ def _trace_error(model: nn.Module, exc: BaseException) -> ConversionError:
     where, owner = "(no user code in the traceback)", "YourModule"
     if user is not None:
         code = user.tb_frame.f_code
-        import linecache
-
         line = linecache.getline(code.co_filename, user.tb_lineno).strip()
         where = f"{code.co_filename}:{user.tb_lineno} in {code.co_name}(): {line}"
         owner_obj = user.tb_frame.f_locals.get("self")
@@ -105,8 +105,11 @@ def _trace_error(model: nn.Module, exc: BaseException) -> ConversionError:
 def trace(model: nn.Module, leaf_modules: Iterable[type] = ()) -> fx.GraphModule:
     """``torch.fx`` trace of ``model`` (not copied); a clear :class:`ConversionError` if it fails."""
     tracer = _Tracer(_check_leaf_modules(leaf_modules))
+    # arguments after the input that have defaults (flags such as return_features=False) are fixed
+    params = list(inspect.signature(model.forward).parameters.values())[1:]
+    fixed = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
     try:
-        graph = tracer.trace(model)
+        graph = tracer.trace(model, concrete_args=fixed or None)
     except ConversionError:
         raise
     except Exception as exc:  # fx raises TraceError, TypeError, NotImplementedError, ... from user code
@@ -267,7 +270,9 @@ def stamp_source_names(model: nn.Module) -> nn.Module:
 def explicit_graph(model: nn.Module, leaf_modules: Iterable[type] = ()) -> fx.GraphModule:
     """A traced copy of ``model`` (same weights, same outputs) in which every activation call
     site, residual add and shape/pooling op is a module node of its own (see the module docstring).
-    ``leaf_modules``: module types kept as one node (not traced into)."""
+    ``leaf_modules``: module types kept as one node (not traced into). Arguments of ``forward``
+    after the input that have defaults (``return_features=False``) are fixed at their defaults: the
+    graph takes the input tensor only."""
     if isinstance(model, SpikingNetwork):
         raise TypeError("explicit_graph takes an ANN or quantized ANN, not a converted SpikingNetwork")
     gm = trace(copy.deepcopy(model), leaf_modules)
@@ -293,7 +298,13 @@ def explicit_graph(model: nn.Module, leaf_modules: Iterable[type] = ()) -> fx.Gr
             new.meta = dict(node.meta)
             node.replace_all_uses_with(new)
             gm.graph.erase_node(node)
+    for node in list(gm.graph.nodes):  # fx's checks that fixed flag arguments keep their defaults
+        if node.op == "call_function" and node.target is torch._assert:
+            gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()
+    for node in [n for n in gm.graph.nodes if n.op == "placeholder"][1:]:
+        if not node.users:  # a flag argument fixed at its default: the graph takes the input only
+            gm.graph.erase_node(node)
     gm.graph.lint()
     gm.recompile()
     gm.delete_all_unused_submodules()
