@@ -17,12 +17,15 @@ from analysis.models import build_model
 from analysis.snn import (
     CONVERTERS,
     QCFS,
+    BinaryActivation,
+    BinaryConv2d,
     ConversionError,
     IFNeuron,
     PSGNeuron,
     ResidualAdd,
     register_converter,
     round_thresholds_pow2,
+    to_binary,
     to_if_snn,
     to_onespike,
     to_quantized,
@@ -348,3 +351,12 @@ def test_flag_arguments_are_fixed_at_their_defaults():
     qann = to_quantized(WithFlag(), 4).double()
     x = torch.randn(7, 4, dtype=torch.float64)
     assert (to_onespike(qann, 4)(x) - qann(x)).abs().max() < 1e-9
+
+
+def test_to_binary_reaches_functional_and_reused_activations():
+    bnn = to_binary(ResNet18())
+    acts = {m.source_name for m in bnn.modules() if isinstance(m, BinaryActivation)}
+    assert len(acts) == 17 and {"relu", "layer1.0.relu", "layer1.0.relu_1"} <= acts
+    assert type(bnn.conv1) is nn.Conv2d and type(bnn.fc) is nn.Linear  # first and last stay real
+    assert isinstance(bnn.get_submodule("layer2.0.downsample.0"), BinaryConv2d)
+    assert bnn(torch.rand(2, 3, 8, 8)).shape == (2, 10)

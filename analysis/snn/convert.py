@@ -214,14 +214,23 @@ def round_thresholds_pow2(qann: nn.Module) -> nn.Module:
 
 
 # -- ANN -> BNN -------------------------------------------------------------------------------------
-def to_binary(ann: nn.Module) -> nn.Module:
+def to_binary(ann: nn.Module, leaf_modules: Sequence[type] = (), converter: str = "auto") -> nn.Module:
     """A BNN of the same shape: ReLU -> sign activation, hidden conv/linear -> binary weights.
 
     The first synaptic layer (it sees analog pixels) and the last (the classifier) keep real
     weights, the usual BNN practice (XNOR-Net, Bi-Real). Latent weights start from ``ann``'s.
+    ``converter``/``leaf_modules`` as in :func:`to_quantized` (a custom ``forward`` goes through
+    the explicit graph, so functional ReLUs become sign activations too; first and last are then
+    taken in execution order).
     """
-    bnn = copy.deepcopy(ann)
-    synapses = [(n, m) for n, m in bnn.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    if _use_graph(ann, leaf_modules, converter):
+        bnn = explicit_graph(ann, leaf_modules)
+        calls = [(n.target, bnn.get_submodule(n.target)) for n in bnn.graph.nodes if n.op == "call_module"]
+        synapses = [(f"{target}.{n}" if n else target, m) for target, called in calls
+                    for n, m in called.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    else:
+        bnn = copy.deepcopy(ann)
+        synapses = [(n, m) for n, m in bnn.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     if len(synapses) < 2:
         raise ConversionError("to_binary needs at least two conv/linear layers (first and classifier stay real)")
     hidden = {n for n, _ in synapses[1:-1]}
@@ -238,12 +247,14 @@ def to_binary(ann: nn.Module) -> nn.Module:
                 new.load_state_dict(child.state_dict())
                 setattr(parent, name, new)
             elif type(child) is nn.ReLU:
-                setattr(parent, name, BinaryActivation())
+                act = BinaryActivation()
+                act.source_name = path
+                setattr(parent, name, act)
             else:
                 swap(child, path)
 
     swap(bnn, "")
-    return bnn
+    return stamp_source_names(bnn)
 
 
 def _encoder(ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
