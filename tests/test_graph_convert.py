@@ -360,3 +360,20 @@ def test_to_binary_reaches_functional_and_reused_activations():
     assert type(bnn.conv1) is nn.Conv2d and type(bnn.fc) is nn.Linear  # first and last stay real
     assert isinstance(bnn.get_submodule("layer2.0.downsample.0"), BinaryConv2d)
     assert bnn(torch.rand(2, 3, 8, 8)).shape == (2, 10)
+
+
+class StandardizedConv(nn.Conv2d):
+    def forward(self, x):  # weight standardization: not what the Conv2d rule converts
+        w = self.weight - self.weight.mean(dim=(1, 2, 3), keepdim=True)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+def test_subclass_overriding_forward_is_not_converted_as_its_base():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), StandardizedConv(2, 2, 3, padding=1), nn.Flatten(),
+                          nn.Linear(2 * 8 * 8, 3))
+    qann, x = to_quantized(model, 4), torch.ones(1, 1, 8, 8)
+    assert torch.allclose(qann(x), to_quantized(model, 4, converter="tree")(x))  # the trace keeps its forward
+    with pytest.raises(ConversionError, match="cannot convert"):
+        to_onespike(qann, 4)
+    with pytest.raises(ConversionError, match=r"StandardizedConv subclasses Conv2d but overrides forward"):
+        to_onespike(to_quantized(model, 4, converter="tree"), 4, converter="tree")

@@ -23,6 +23,7 @@ __all__ = [
     "fold_batchnorm",
     "fuse_conv_bn",
     "register_converter",
+    "rule_for",
 ]
 
 
@@ -113,6 +114,23 @@ def register_converter(*types: type, replace: bool = False) -> Callable[[Rule], 
 
 
 
+def rule_for(module: nn.Module) -> Rule | None:
+    """The conversion rule of ``module``'s type, or of the nearest base class that has one; None if
+    there is none. A subclass that overrides ``forward`` computes something its base's rule does not
+    know, so it is refused (a :class:`ConversionError`) rather than converted as its base."""
+    for cls in type(module).__mro__:
+        if cls in CONVERTERS:
+            if type(module).forward is not cls.forward:
+                raise ConversionError(
+                    f"{type(module).__name__} subclasses {cls.__name__} but overrides forward(): the "
+                    f"{cls.__name__} conversion rule would ignore your forward. Register a rule for it with "
+                    f"analysis.snn.register_converter({type(module).__name__}) or give it a to_spiking(ctx, "
+                    "convert) method"
+                )
+            return CONVERTERS[cls]
+    return None
+
+
 def convert_module(module: nn.Module, ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
     """Convert one module given the incoming signal; dispatch on type (most specific first).
 
@@ -121,7 +139,7 @@ def convert_module(module: nn.Module, ctx: ConversionContext) -> tuple[nn.Module
     if hasattr(module, "to_spiking"):
         new, ctx = module.to_spiking(ctx, convert_module)
     else:
-        rule = next((CONVERTERS[cls] for cls in type(module).__mro__ if cls in CONVERTERS), None)
+        rule = rule_for(module)
         if rule is None:
             raise ConversionError(
                 f"cannot convert layer {getattr(module, 'source_name', '?')} of type {type(module).__name__}: "

@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from analysis.snn.context import CONVERTERS, ConversionError
+from analysis.snn.context import ConversionError, rule_for
 from analysis.snn.modules import PSGLayer, ResidualAdd, ResidualBlock, SpikingNetwork
-from analysis.snn.neurons import PSGNeuron
+from analysis.snn.neurons import BinaryActivation, BinaryConv2d, BinaryLinear, PSGNeuron
 from analysis.snn.ops import Concat, Mean, Reshape
 
 __all__ = ["call_site_names", "explicit_graph", "stamp_source_names", "trace", "tree_convertible"]
@@ -43,11 +43,18 @@ _SNN_DIR = os.path.dirname(__file__)
 
 
 def _has_rule(module: nn.Module) -> bool:
-    return any(cls in CONVERTERS for cls in type(module).__mro__ if cls not in (nn.Sequential, SpikingNetwork))
+    """A conversion rule applies (a subclass that overrides its base's forward has none: it is
+    traced into, so its own operations are seen)."""
+    if isinstance(module, nn.Sequential | SpikingNetwork):
+        return False
+    try:
+        return rule_for(module) is not None
+    except ConversionError:
+        return False
 
 
 #: Modules of converted networks without a conversion rule of their own, kept as one node.
-_PROJECT_LEAVES = (ResidualAdd, PSGLayer, PSGNeuron)
+_PROJECT_LEAVES = (ResidualAdd, Concat, PSGLayer, PSGNeuron, BinaryActivation, BinaryConv2d, BinaryLinear)
 
 
 class _Tracer(fx.Tracer):
