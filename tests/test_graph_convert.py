@@ -163,6 +163,8 @@ def test_graph_and_tree_converters_agree_on_the_zoo(arch, width):
     for layout in ("sequence", "stream"):
         tree = to_if_snn(qann, 4, layout=layout, converter="tree")(x)
         assert torch.equal(to_if_snn(qann, 4, layout=layout, converter="graph")(x), tree)
+    tree = to_onespike(qann, 4, input_encoding="spikes", converter="tree")(x)
+    assert torch.equal(to_onespike(qann, 4, input_encoding="spikes", converter="graph")(x), tree)
 
 
 class CatNet(nn.Module):
@@ -246,7 +248,7 @@ class Regularized(nn.Module):
 def test_dropout_passes_and_clips_become_the_quantizer_threshold(clip, level):
     torch.manual_seed(3)
     qann = to_quantized(Regularized(clip).eval(), 4).double().eval()
-    assert [float(m.threshold) for m in qann.modules() if isinstance(m, QCFS)] == [level]
+    assert [m.threshold.item() for m in qann.modules() if isinstance(m, QCFS)] == [level]
     x = torch.rand(6, 1, 8, 8, dtype=torch.float64)
     for layout in ("grouped", "onepass"):
         assert (to_onespike(qann, 4, layout=layout)(x) - qann(x)).abs().max() < 1e-9

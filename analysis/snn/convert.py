@@ -26,6 +26,16 @@ Signal semantics of a converted network (``SpikingNetwork``):
   and is refused with an error.
 - **Residual blocks** and other composite modules convert through :data:`CONVERTERS` (a type ->
   rule registry) or a ``to_spiking(ctx, convert)`` method on the module.
+- **Two converters, one result.** A tree of ``nn.Sequential``/``ResidualBlock`` containers whose
+  leaves have rules (the zoo) converts module by module; any other model (its own ``forward``,
+  functional ReLUs, a reused ``self.relu``, ``+=``, ``torch.cat``, ``view``) is traced with torch.fx
+  and converted node by node (:mod:`analysis.snn.trace`, :mod:`analysis.snn.graph`) with the same
+  rules; on the zoo both give identical logits (tested). ``converter="tree"|"graph"`` forces one;
+  ``leaf_modules=(T,)`` keeps modules of type ``T`` as one node (give ``T`` a rule with
+  :func:`~analysis.snn.context.register_converter`).
+- **Layer names.** Every converted module carries ``source_name``: the module path in the user's
+  model, or the call site of a functional op or of a later call of a reused module
+  (``layer1.0.relu_1``), so per-layer results of ANN, quantized ANN, IF and OneSpike join on it.
 """
 
 from __future__ import annotations
