@@ -193,6 +193,11 @@ def test_cat_view_mean_net_converts_exactly(kind):
         assert (to_onespike(qann, 4, layout=layout)(x) - expected).abs().max() < 1e-9
     sequence = to_if_snn(qann, 4, layout="sequence")(x)
     assert torch.allclose(to_if_snn(qann, 4, layout="stream")(x), sequence, rtol=0, atol=1e-12)
+    # equal thresholds everywhere: the concatenated spikes keep their common value θ
+    same = to_quantized(CatNet(), 4, kind, threshold=0.5).double().eval()
+    net = to_onespike(same, 4)
+    assert not any(type(m).__name__ == "ShortcutScale" for m in net.modules())
+    assert (net(x) - same(x)).abs().max() < 1e-9
 
 
 class Gate(nn.Module):
