@@ -249,7 +249,17 @@ class Regularized(nn.Module):
         return self.fc(F.dropout(torch.flatten(h, 1), 0.5, self.training))
 
 
-@pytest.mark.parametrize("clip,level", [(nn.ReLU(), 1.0), (nn.ReLU6(), 6.0), (nn.Hardtanh(0.0, 2.5), 2.5)])
+class Clamp(nn.Module):
+    def __init__(self, high=None):
+        super().__init__()
+        self.high = high
+
+    def forward(self, x):
+        return x.clamp(0, self.high) if self.high is not None else torch.clamp(x, min=0)
+
+
+@pytest.mark.parametrize("clip,level", [(nn.ReLU(), 1.0), (nn.ReLU6(), 6.0), (nn.Hardtanh(0.0, 2.5), 2.5),
+                                        (Clamp(), 1.0), (Clamp(3.0), 3.0)])
 def test_dropout_passes_and_clips_become_the_quantizer_threshold(clip, level):
     torch.manual_seed(3)
     qann = to_quantized(Regularized(clip).eval(), 4).double().eval()

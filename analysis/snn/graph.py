@@ -40,7 +40,7 @@ from analysis.snn.trace import explicit_graph, stamp_source_names
 __all__ = ["convert_graph", "fold_batchnorm_graph"]
 
 _SUPPORTED_OPS = (
-    "F.relu / torch.relu / x.relu(), F.relu6, F.hardtanh(x, 0, a), + / += / torch.add of two tensors, "
+    "F.relu / torch.relu / x.relu(), F.relu6, F.hardtanh(x, 0, a), x.clamp(0[, a]), + / += / torch.add of two tensors, "
     "torch.cat (not on the batch axis), torch.flatten(x, 1) / x.flatten(1), x.view / x.reshape (x.size(0) or -1, "
     "...), x.mean(non-batch dims), F.avg_pool2d, F.adaptive_avg_pool2d, F.dropout*"
 )

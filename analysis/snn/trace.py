@@ -6,6 +6,7 @@ shape operation a module node of its own: a functional ``F.relu``/``torch.relu``
 becomes an ``nn.ReLU``, a second call of a reused ``self.relu`` a copy of it under its own name
 (``layer1.0.relu_1``), ``a + b``/``a += b``/``torch.add`` of two tensors a
 :class:`~analysis.snn.modules.ResidualAdd`, ``torch.cat`` a :class:`~analysis.snn.ops.Concat`,
+``x.clamp(0)``/``x.clamp(0, a)`` an ``nn.ReLU``/``nn.Hardtanh(0, a)``,
 ``flatten``/``view(x.size(0), -1)`` an ``nn.Flatten``/:class:`~analysis.snn.ops.Reshape`,
 ``mean`` over per-sample axes a :class:`~analysis.snn.ops.Mean`, functional pooling and dropout
 their modules. Forward hooks (the counter) and the converters (:mod:`analysis.snn.graph`) then see
@@ -223,6 +224,14 @@ def _as_module(node: fx.Node) -> tuple[nn.Module, list[fx.Node]] | None:
         return nn.ReLU6(), [x]
     if is_fn and fn in (F.hardtanh, F.hardtanh_) and const(arg(1, "min_val"), arg(2, "max_val")):
         return nn.Hardtanh(arg(1, "min_val", -1.0), arg(2, "max_val", 1.0)), [x]
+    if ((is_fn and fn in (torch.clamp, torch.clip, torch.clamp_min)) or (not is_fn and fn in (
+            "clamp", "clip", "clamp_", "clip_", "clamp_min", "clamp_min_"))) and const(*args[1:], *kw.values()):
+        low, high = arg(1, "min"), (None if "clamp_min" in str(getattr(fn, "__name__", fn)) else arg(2, "max"))
+        if low == 0 and high is None:
+            return nn.ReLU(), [x]  # clamp(x, min=0) is a ReLU
+        if low == 0 and isinstance(high, int | float) and high > 0:
+            return nn.Hardtanh(0.0, float(high)), [x]  # clamp(x, 0, a) is a ReLU clipped at a
+        return None
     if ((is_fn and fn in (operator.add, operator.iadd, torch.add)) or (not is_fn and fn in ("add", "add_"))) and (
         len(args) == 2 and not kw and _is_tensor(args[1])
     ):
