@@ -268,6 +268,10 @@ def test_dropout_passes_and_clips_become_the_quantizer_threshold(clip, level):
     for layout in ("grouped", "onepass"):
         assert (to_onespike(qann, 4, layout=layout)(x) - qann(x)).abs().max() < 1e-9
     assert to_if_snn(qann, 4)(x).shape == (6, 3)
+    # calibration never raises a threshold above the clip
+    calibrated = to_quantized(Regularized(clip).eval(), 4, calibration_data=100 * torch.rand(4, 1, 8, 8))
+    theta = next(m.threshold.item() for m in calibrated.modules() if isinstance(m, QCFS))
+    assert theta == level if level != 1.0 else theta > 6.0  # clipped: capped; a plain ReLU: large
 
 
 def test_clips_that_are_not_a_quantizer_and_unknown_ops_get_clear_errors():

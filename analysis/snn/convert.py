@@ -161,7 +161,7 @@ def to_quantized(
     ``kind="qcfs"``: :class:`QCFS` (shift φ = ½); ``kind="cq"``: :class:`ClampQuant` (no shift).
     Thresholds start at ``threshold`` (at the clip value ``a`` for ``nn.ReLU6``/``nn.Hardtanh(0, a)``,
     whose clip is the quantizer's clamp) or, with ``calibration_data``, at the 99.9th percentile of
-    each layer's positive pre-activations. Fine-tune afterwards (``analysis.training``).
+    each layer's positive pre-activations (never above a clip value). Fine-tune afterwards (``analysis.training``).
 
     ``converter``: ``"tree"`` replaces ``nn.ReLU`` modules in place (the module tree and its type are
     kept); ``"graph"`` traces the model with torch.fx (:func:`~analysis.snn.trace.explicit_graph`),
@@ -177,10 +177,14 @@ def to_quantized(
         raise ValueError(f"kind must be 'qcfs' or 'cq', got {kind!r}")
     use_graph = _use_graph(ann, leaf_modules, converter)
 
+    clips: list[tuple[QCFS, float]] = []
+
     def factory(module: nn.Module, path: str = "") -> nn.Module:
         clip = _clip_value(module, path)
-        start = threshold if clip is None else clip
-        return QCFS(levels, start) if kind == "qcfs" else ClampQuant(levels, start)
+        quant = (QCFS if kind == "qcfs" else ClampQuant)(levels, threshold if clip is None else clip)
+        if clip is not None:
+            clips.append((quant, clip))
+        return quant
 
     if use_graph:
         qann = explicit_graph(ann, leaf_modules)
@@ -209,6 +213,9 @@ def to_quantized(
     stamp_source_names(qann)
     if calibration_data is not None:
         calibrate_thresholds(qann, calibration_data)
+        with torch.no_grad():
+            for quant, clip in clips:  # a calibrated threshold never exceeds the ANN's own clip
+                quant.threshold.clamp_(max=clip)
     return qann
 
 
