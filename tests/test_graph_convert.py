@@ -157,9 +157,17 @@ def test_graph_and_tree_converters_agree_on_the_zoo(arch, width):
     x = torch.rand(4, 1, 8, 8)
     qann, x = quantized(build_model(arch, 10, 1, 8, width=width), x)
     for layout in ("grouped", "onepass"):
-        tree = to_onespike(qann, 4, layout=layout, converter="tree")(x)
-        assert torch.equal(to_onespike(qann, 4, layout=layout, converter="graph")(x), tree)
-        assert (tree - qann(x)).abs().max() < 1e-9
+        tree = to_onespike(qann, 4, layout=layout, converter="tree")
+        graph = to_onespike(qann, 4, layout=layout, converter="graph")
+        assert torch.equal(graph(x), tree(x))
+        assert (tree(x) - qann(x)).abs().max() < 1e-9
+        # both name each neuron after the quantizer's path in the quantized ANN
+        quants = {name for name, m in qann.named_modules() if isinstance(m, QCFS)}
+        assert {m.source_name for m in tree.modules() if isinstance(m, PSGNeuron)} == quants
+        assert {m.source_name for m in graph.modules() if isinstance(m, PSGNeuron)} == quants
+        adds = {name for name, m in qann.named_modules() if isinstance(m, ResidualAdd)}
+        assert {m.source_name for m in tree.modules() if isinstance(m, ResidualAdd)} == adds
+        assert {m.source_name for m in graph.modules() if isinstance(m, ResidualAdd)} == adds
     for layout in ("sequence", "stream"):
         tree = to_if_snn(qann, 4, layout=layout, converter="tree")(x)
         assert torch.equal(to_if_snn(qann, 4, layout=layout, converter="graph")(x), tree)

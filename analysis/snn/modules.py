@@ -337,12 +337,21 @@ class ShortcutScale(nn.Module):
         return layer, replace(ctx, spike_scale=None, step_scales=None)
 
 
+def _name_like(new: nn.Module, branch: nn.Module) -> None:
+    """Modules added to a converted branch carry the branch's ``source_name`` (if it has one)."""
+    name = branch.__dict__.get("source_name")
+    if name is not None:
+        for m in new.modules():
+            m.source_name = name
+
+
 def _as_current(module: nn.Module, ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
     """If a branch ends in spikes (worth θ), append the per-step ``ShortcutScale(θ)`` that turns them
     into the current ``θ·s``; a branch that already ends in a current is returned unchanged."""
     if ctx.spike_scale is None:
         return module, ctx
     scale, ctx = ShortcutScale(1.0).to_spiking(ctx, None)
+    _name_like(scale, module)
     if isinstance(module, nn.Identity):
         return scale, ctx
     return nn.Sequential(module, scale), ctx
@@ -377,6 +386,7 @@ def _repeat(module: nn.Module, ctx: ConversionContext) -> nn.Module:
     """Append the repeat that makes an analog branch the same current at every step (IF:
     :class:`RepeatSteps`) or in every group (OneSpike: :class:`RepeatGroups`)."""
     repeat = RepeatSteps(ctx.steps) if ctx.method == "if" else RepeatGroups(ctx.steps)
+    _name_like(repeat, module)
     if isinstance(module, nn.Identity):
         return repeat
     return nn.Sequential(module, repeat)
@@ -430,4 +440,6 @@ class ResidualBlock(nn.Module):
             main = _repeat(main, ctx)
         stepped = ctx_main.stepped or ctx_short.stepped
         act, ctx_out = convert(block.act, replace(ctx_main, stepped=stepped, spike_scale=None, step_scales=None))
-        return ResidualBlock(main, shortcut, act), ctx_out
+        converted = ResidualBlock(main, shortcut, act)
+        _name_like(converted.add, block.add)
+        return converted, ctx_out
