@@ -63,7 +63,7 @@ class Stepwise(nn.Module):
         if self.step_scales is not None:
             if self.step_scales.numel() != steps:
                 raise ValueError(f"step_scales has {self.step_scales.numel()} values for {steps} steps")
-            x = x * self.step_scales.to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+            x = x * self.step_scales.to(x).reshape(-1, *([1] * (x.dim() - 1)))
         y = self.module(x.flatten(0, 1))
         return y.reshape(steps, batch, *y.shape[1:])
 
@@ -149,7 +149,7 @@ class PSGLayer(nn.Module):
             total = x if self.grouped_input else x * self.groups
             if self.spike_scales is not None:
                 spikes = self.neuron(total)
-                return torch.tensordot(self.spike_scales.to(spikes.dtype), spikes, dims=1)
+                return torch.tensordot(self.spike_scales.to(spikes), spikes, dims=1)
             return self.neuron.spike_count(total)  # the G spike maps themselves are never needed here
         if self.grouped_input:
             if x.shape[0] != self.groups:
