@@ -165,6 +165,7 @@ def test_graph_and_tree_converters_agree_on_the_zoo(arch, width):
         quants = {name for name, m in qann.named_modules() if isinstance(m, QCFS)}
         assert {m.source_name for m in tree.modules() if isinstance(m, PSGNeuron)} == quants
         assert {m.source_name for m in graph.modules() if isinstance(m, PSGNeuron)} == quants
+        assert all(isinstance(getattr(m, "source_name", None), str) for m in (*tree.modules(), *graph.modules()))
         adds = {name for name, m in qann.named_modules() if isinstance(m, ResidualAdd)}
         assert {m.source_name for m in tree.modules() if isinstance(m, ResidualAdd)} == adds
         assert {m.source_name for m in graph.modules() if isinstance(m, ResidualAdd)} == adds
