@@ -3,7 +3,10 @@ ANN -> quantized ANN -> T-step IF SNN -> OneSpike (and ANN -> BNN).
 
 ``neurons`` (QCFS, ClampQuant, IFNeuron, PSGNeuron, binary layers) <- ``context`` (conversion
 context, BN folding, the converter registry) <- ``modules`` (Stepwise, PSGLayer, SpikingNetwork,
-residual modules) <- ``convert`` (to_quantized, to_if_snn, to_onespike, to_binary).
+residual modules) <- ``ops`` (Concat, Reshape, Mean: functional ops as modules) <- ``rules`` (the
+type -> rule conversions) and ``trace`` (torch.fx: explicit graphs with one node per call site)
+<- ``graph`` (node-by-node conversion of a traced model) <- ``convert`` (to_quantized, to_if_snn,
+to_onespike, to_binary: the module tree where it is exact, else the graph).
 """
 
 from analysis.snn.context import (
@@ -23,6 +26,7 @@ from analysis.snn.convert import (
     to_onespike,
     to_quantized,
 )
+from analysis.snn.graph import convert_graph, fold_batchnorm_graph
 from analysis.snn.modules import (
     InputClamp,
     MeanOverSteps,
@@ -45,6 +49,8 @@ from analysis.snn.neurons import (
     PSGNeuron,
     is_power_of_two,
 )
+from analysis.snn.ops import Concat, Mean, Reshape
+from analysis.snn.trace import call_site_names, explicit_graph, trace, tree_convertible
 
 __all__ = [
     "CONVERTERS",
@@ -53,23 +59,30 @@ __all__ = [
     "BinaryConv2d",
     "BinaryLinear",
     "ClampQuant",
+    "Concat",
     "ConversionContext",
     "ConversionError",
     "IFNeuron",
     "InputClamp",
+    "Mean",
     "MeanOverSteps",
     "PSGLayer",
     "PSGNeuron",
     "RepeatGroups",
     "RepeatSteps",
+    "Reshape",
     "ResidualAdd",
     "ResidualBlock",
     "ShortcutScale",
     "SpikingNetwork",
     "Stepwise",
     "calibrate_thresholds",
+    "call_site_names",
+    "convert_graph",
     "convert_module",
+    "explicit_graph",
     "fold_batchnorm",
+    "fold_batchnorm_graph",
     "fuse_conv_bn",
     "is_power_of_two",
     "register_converter",
@@ -78,4 +91,6 @@ __all__ = [
     "to_if_snn",
     "to_onespike",
     "to_quantized",
+    "trace",
+    "tree_convertible",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "fold_batchnorm",
     "fuse_conv_bn",
     "register_converter",
+    "rule_for",
 ]
 
 
@@ -113,17 +114,42 @@ def register_converter(*types: type, replace: bool = False) -> Callable[[Rule], 
 
 
 
-def convert_module(module: nn.Module, ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
-    """Convert one module given the incoming signal; dispatch on type (most specific first)."""
-    if hasattr(module, "to_spiking"):
-        return module.to_spiking(ctx, convert_module)
+def rule_for(module: nn.Module) -> Rule | None:
+    """The conversion rule of ``module``'s type, or of the nearest base class that has one; None if
+    there is none. A subclass that overrides ``forward`` computes something its base's rule does not
+    know, so it is refused (a :class:`ConversionError`) rather than converted as its base."""
     for cls in type(module).__mro__:
         if cls in CONVERTERS:
-            return CONVERTERS[cls](module, ctx, convert_module)
-    raise ConversionError(
-        f"cannot convert layer of type {type(module).__name__}: supported types are "
-        f"{sorted(t.__name__ for t in CONVERTERS)}; register a rule with "
-        "analysis.snn.register_converter(YourType) or give the module a to_spiking(ctx, convert) method"
-    )
+            if type(module).forward is not cls.forward:
+                raise ConversionError(
+                    f"{type(module).__name__} subclasses {cls.__name__} but overrides forward(): the "
+                    f"{cls.__name__} conversion rule would ignore your forward. Register a rule for it with "
+                    f"analysis.snn.register_converter({type(module).__name__}) or give it a to_spiking(ctx, "
+                    "convert) method"
+                )
+            return CONVERTERS[cls]
+    return None
 
 
+def convert_module(module: nn.Module, ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
+    """Convert one module given the incoming signal; dispatch on type (most specific first).
+
+    The converted modules inherit ``module``'s ``source_name`` (the layer of the user's model they
+    came from) unless a nested conversion already named them."""
+    if hasattr(module, "to_spiking"):
+        new, ctx = module.to_spiking(ctx, convert_module)
+    else:
+        rule = rule_for(module)
+        if rule is None:
+            raise ConversionError(
+                f"cannot convert layer {getattr(module, 'source_name', '?')} of type {type(module).__name__}: "
+                f"supported types are {sorted(t.__name__ for t in CONVERTERS)}; register a rule with "
+                "analysis.snn.register_converter(YourType) or give the module a to_spiking(ctx, convert) method"
+            )
+        new, ctx = rule(module, ctx, convert_module)
+    name = module.__dict__.get("source_name")
+    if name is not None:
+        for m in new.modules():
+            if "source_name" not in m.__dict__:
+                m.source_name = name
+    return new, ctx

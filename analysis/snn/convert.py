@@ -26,12 +26,23 @@ Signal semantics of a converted network (``SpikingNetwork``):
   and is refused with an error.
 - **Residual blocks** and other composite modules convert through :data:`CONVERTERS` (a type ->
   rule registry) or a ``to_spiking(ctx, convert)`` method on the module.
+- **Two converters, one result.** A tree of ``nn.Sequential``/``ResidualBlock`` containers whose
+  leaves have rules (the zoo) converts module by module; any other model (its own ``forward``,
+  functional ReLUs, a reused ``self.relu``, ``+=``, ``torch.cat``, ``view``) is traced with torch.fx
+  and converted node by node (:mod:`analysis.snn.trace`, :mod:`analysis.snn.graph`) with the same
+  rules; on the zoo both give identical logits (tested). ``converter="tree"|"graph"`` forces one;
+  ``leaf_modules=(T,)`` keeps modules of type ``T`` as one node (give ``T`` a rule with
+  :func:`~analysis.snn.context.register_converter`).
+- **Layer names.** Every converted module carries ``source_name``: the module path in the user's
+  model, or the call site of a functional op or of a later call of a reused module
+  (``layer1.0.relu_1``), so per-layer results of ANN, quantized ANN, IF and OneSpike join on it.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -43,9 +54,9 @@ from analysis.snn.context import (
     ConversionError,
     convert_module,
     fold_batchnorm,
-    register_converter,
 )
-from analysis.snn.modules import InputClamp, MeanOverSteps, PSGLayer, RepeatSteps, SpikingNetwork, Stepwise
+from analysis.snn.graph import convert_graph
+from analysis.snn.modules import InputClamp, MeanOverSteps, PSGLayer, RepeatSteps, SpikingNetwork
 from analysis.snn.neurons import (
     QCFS,
     BinaryActivation,
@@ -56,6 +67,8 @@ from analysis.snn.neurons import (
     PSGNeuron,
     check_positive_int,
 )
+from analysis.snn.rules import make_neuron  # noqa: F401  (registers the conversion rules)
+from analysis.snn.trace import explicit_graph, stamp_source_names, tree_convertible
 
 __all__ = [
     "calibrate_thresholds",
@@ -67,15 +80,24 @@ __all__ = [
 ]
 
 # -- ANN -> quantized ANN --------------------------------------------------------------------------
-def _replace_modules(module: nn.Module, predicate, factory) -> int:
+def _replace_modules(module: nn.Module, predicate, factory, prefix: str = "") -> int:
     count = 0
     for name, child in list(module.named_children()):
+        path = f"{prefix}.{name}" if prefix else name
         if predicate(child):
-            setattr(module, name, factory(child))
+            setattr(module, name, factory(child, path))
             count += 1
         else:
-            count += _replace_modules(child, predicate, factory)
+            count += _replace_modules(child, predicate, factory, path)
     return count
+
+
+def _use_graph(model: nn.Module, leaf_modules: Sequence[type], converter: str) -> bool:
+    if converter not in ("auto", "tree", "graph"):
+        raise ValueError(f"converter must be 'auto', 'tree' or 'graph', got {converter!r}")
+    if converter == "auto":
+        return bool(leaf_modules) or not tree_convertible(model)
+    return converter == "graph"
 
 
 @torch.no_grad()
@@ -107,35 +129,93 @@ def calibrate_thresholds(qann: nn.Module, data: Tensor, percentile: float = 99.9
     return qann
 
 
+def _clip_value(module: nn.Module, path: str) -> float | None:
+    """The clip of a ReLU6 / Hardtanh(0, a) (None for a plain ReLU); other clips are refused."""
+    if type(module) is nn.ReLU:
+        return None
+    if float(module.min_val) != 0.0 or float(module.max_val) <= 0.0:
+        raise ConversionError(
+            f"layer {path or type(module).__name__} is {type(module).__name__}(min_val={module.min_val}, "
+            f"max_val={module.max_val}): only clips of the form [0, a] with a > 0 become a quantizer (the clip "
+            "is the quantizer's clamp). Use nn.ReLU, nn.ReLU6 or nn.Hardtanh(0, a)"
+        )
+    return float(module.max_val)
+
+
+def _is_activation(module: nn.Module) -> bool:
+    return type(module) in (nn.ReLU, nn.ReLU6, nn.Hardtanh)
+
+
 def to_quantized(
     ann: nn.Module,
     levels: int,
     kind: str = "qcfs",
     threshold: float = 1.0,
     calibration_data: Tensor | None = None,
+    leaf_modules: Sequence[type] = (),
+    converter: str = "auto",
 ) -> nn.Module:
-    """A copy of ``ann`` with every ReLU replaced by a quantized activation with ``levels`` levels.
+    """A copy of ``ann`` with every ReLU *call site* replaced by its own quantized activation with
+    ``levels`` levels (its own threshold).
 
     ``kind="qcfs"``: :class:`QCFS` (shift φ = ½); ``kind="cq"``: :class:`ClampQuant` (no shift).
-    Thresholds start at ``threshold`` or, with ``calibration_data``, at the 99.9th percentile of
-    each layer's positive pre-activations. Fine-tune afterwards (``analysis.training``).
+    Thresholds start at ``threshold`` (at the clip value ``a`` for ``nn.ReLU6``/``nn.Hardtanh(0, a)``,
+    whose clip is the quantizer's clamp) or, with ``calibration_data``, at the 99.9th percentile of
+    each layer's positive pre-activations (never above a clip value). Fine-tune afterwards (``analysis.training``).
+
+    ``converter``: ``"tree"`` replaces ``nn.ReLU`` modules in place (the module tree and its type are
+    kept); ``"graph"`` traces the model with torch.fx (:func:`~analysis.snn.trace.explicit_graph`),
+    so functional ReLUs, a reused ``self.relu`` and ``+``/``torch.cat``/``view`` in a custom
+    ``forward`` become explicit module nodes of the returned ``GraphModule`` (residual adds as
+    :class:`ResidualAdd`); ``"auto"`` uses the tree where it is exact
+    (:func:`~analysis.snn.trace.tree_convertible`), else the graph. ``leaf_modules``: module types
+    the trace keeps as one node. Every module of the result carries ``source_name``, the user's
+    module path or the call site (e.g. ``layer1.0.relu_1``).
     """
     levels = check_positive_int("levels", levels)
     if kind not in ("qcfs", "cq"):
         raise ValueError(f"kind must be 'qcfs' or 'cq', got {kind!r}")
-    qann = copy.deepcopy(ann)
+    use_graph = _use_graph(ann, leaf_modules, converter)
 
-    def factory(_):
-        return QCFS(levels, threshold) if kind == "qcfs" else ClampQuant(levels, threshold)
+    clips: list[tuple[QCFS, float]] = []
 
-    replaced = _replace_modules(qann, lambda m: type(m) is nn.ReLU, factory)
+    def factory(module: nn.Module, path: str = "") -> nn.Module:
+        clip = _clip_value(module, path)
+        quant = (QCFS if kind == "qcfs" else ClampQuant)(levels, threshold if clip is None else clip)
+        if clip is not None:
+            clips.append((quant, clip))
+        return quant
+
+    if use_graph:
+        qann = explicit_graph(ann, leaf_modules)
+        replaced = 0
+        for node in qann.graph.nodes:
+            if node.op != "call_module":
+                continue
+            module = qann.get_submodule(node.target)
+            if _is_activation(module):
+                quant = factory(module, node.target)
+                quant.source_name = node.target
+                parent, _, name = node.target.rpartition(".")
+                setattr(qann.get_submodule(parent) if parent else qann, name, quant)
+                replaced += 1
+            else:  # a leaf module (rule, to_spiking or leaf_modules) may hold activations
+                replaced += _replace_modules(module, _is_activation, factory, node.target)
+    else:
+        qann = copy.deepcopy(ann)
+        replaced = _replace_modules(qann, _is_activation, factory)
     if replaced == 0:
         raise ConversionError(
-            "to_quantized found no nn.ReLU to replace; the model must use nn.ReLU activations "
+            "to_quantized found no nn.ReLU to replace; the model must use ReLU activations (nn.ReLU, F.relu, "
+            "torch.relu, x.relu(), ReLU6/Hardtanh(0, a)) "
             f"(found types: {sorted({type(m).__name__ for m in ann.modules()})})"
         )
+    stamp_source_names(qann)
     if calibration_data is not None:
         calibrate_thresholds(qann, calibration_data)
+        with torch.no_grad():
+            for quant, clip in clips:  # a calibrated threshold never exceeds the ANN's own clip
+                quant.threshold.clamp_(max=clip)
     return qann
 
 
@@ -151,14 +231,23 @@ def round_thresholds_pow2(qann: nn.Module) -> nn.Module:
 
 
 # -- ANN -> BNN -------------------------------------------------------------------------------------
-def to_binary(ann: nn.Module) -> nn.Module:
+def to_binary(ann: nn.Module, leaf_modules: Sequence[type] = (), converter: str = "auto") -> nn.Module:
     """A BNN of the same shape: ReLU -> sign activation, hidden conv/linear -> binary weights.
 
     The first synaptic layer (it sees analog pixels) and the last (the classifier) keep real
     weights, the usual BNN practice (XNOR-Net, Bi-Real). Latent weights start from ``ann``'s.
+    ``converter``/``leaf_modules`` as in :func:`to_quantized` (a custom ``forward`` goes through
+    the explicit graph, so functional ReLUs become sign activations too; first and last are then
+    taken in execution order).
     """
-    bnn = copy.deepcopy(ann)
-    synapses = [(n, m) for n, m in bnn.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    if _use_graph(ann, leaf_modules, converter):
+        bnn = explicit_graph(ann, leaf_modules)
+        calls = [(n.target, bnn.get_submodule(n.target)) for n in bnn.graph.nodes if n.op == "call_module"]
+        synapses = [(f"{target}.{n}" if n else target, m) for target, called in calls
+                    for n, m in called.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    else:
+        bnn = copy.deepcopy(ann)
+        synapses = [(n, m) for n, m in bnn.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     if len(synapses) < 2:
         raise ConversionError("to_binary needs at least two conv/linear layers (first and classifier stay real)")
     hidden = {n for n, _ in synapses[1:-1]}
@@ -175,129 +264,14 @@ def to_binary(ann: nn.Module) -> nn.Module:
                 new.load_state_dict(child.state_dict())
                 setattr(parent, name, new)
             elif type(child) is nn.ReLU:
-                setattr(parent, name, BinaryActivation())
+                act = BinaryActivation()
+                act.source_name = path
+                setattr(parent, name, act)
             else:
                 swap(child, path)
 
     swap(bnn, "")
-    return bnn
-
-
-# -- quantized ANN -> spiking networks -------------------------------------------------------------
-
-@register_converter(nn.Sequential)
-def _convert_sequential(module, ctx, convert):
-    out = nn.Sequential()
-    for name, child in module.named_children():
-        new, ctx = convert(child, ctx)
-        out.add_module(name, new)
-    return out, ctx
-
-
-def _wrap(layer: nn.Module, ctx: ConversionContext) -> nn.Module:
-    if not ctx.stepped:
-        return layer
-    scales = None if ctx.step_scales is None else torch.tensor(ctx.step_scales)
-    return Stepwise(layer, ctx.axis, scales)
-
-
-@register_converter(nn.Conv2d, nn.Linear)
-def _convert_synapse(module, ctx, convert):
-    layer = copy.deepcopy(module)
-    if ctx.spike_scale is not None:
-        with torch.no_grad():
-            layer.weight.mul_(ctx.spike_scale)  # a spike is worth θ: fold θ into the weights, not the bias
-    return _wrap(layer, ctx), replace(ctx, spike_scale=None, step_scales=None)
-
-
-@register_converter(nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.BatchNorm1d, nn.BatchNorm2d)
-def _convert_linear_op(module, ctx, convert):
-    # Linear in its input: runs per step on spikes or currents and keeps the spike scale; per-group
-    # spike values commute with it and are applied by the next synaptic layer.
-    if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d) and ctx.step_scales is not None:
-        raise ConversionError(
-            "a BatchNorm that is not folded into a conv/linear cannot follow per-group thresholds "
-            "(it is affine, not linear); place it directly after a conv/linear so it folds"
-        )
-    layer = copy.deepcopy(module)
-    return (Stepwise(layer, ctx.axis) if ctx.stepped else layer), ctx
-
-
-@register_converter(nn.Identity, nn.Dropout)
-def _convert_identity(module, ctx, convert):
-    return nn.Identity(), ctx
-
-
-@register_converter(nn.MaxPool2d, nn.AdaptiveMaxPool2d)
-def _refuse_maxpool(module, ctx, convert):
-    raise ConversionError(
-        f"{type(module).__name__} cannot be converted exactly: the max of spike counts is not the count "
-        "of a max. Use nn.AvgPool2d in the ANN (as conversion work does)"
-    )
-
-
-@register_converter(nn.ReLU)
-def _refuse_relu(module, ctx, convert):
-    raise ConversionError(
-        "found an unquantized nn.ReLU: spiking conversion needs a quantized ANN. Call "
-        "analysis.snn.to_quantized(ann, levels) (and fine-tune it) first"
-    )
-
-
-@register_converter(QCFS)
-def _convert_quant(module, ctx, convert):
-    theta = float(module.threshold.detach())
-    return _make_neuron(theta, module.shift, ctx)
-
-
-def _make_neuron(theta: float, v_init: float, ctx: ConversionContext):
-    if ctx.method == "if":
-        neuron = IFNeuron(theta, ctx.steps, v_init)
-        layer = neuron if ctx.stepped else nn.Sequential(RepeatSteps(ctx.steps), neuron)
-        return layer, replace(ctx, stepped=True, spike_scale=theta, step_scales=None)
-    scales = ctx.group_threshold_scales
-    thresholds = theta if scales is None else [theta * s for s in scales]
-    neuron = PSGNeuron(thresholds, ctx.steps, mode=ctx.mode, v_init=v_init)
-    return (
-        PSGLayer(neuron, grouped_input=ctx.stepped, spike_scales=scales),
-        replace(ctx, stepped=True, spike_scale=theta, step_scales=scales),
-    )
-
-
-# -- IF SNN -> OneSpike rules (the SNN's own layers) -----------------------------------------------
-@register_converter(IFNeuron)
-def _convert_if(module, ctx, convert):
-    if ctx.method == "if":
-        if ctx.stepped:
-            return copy.deepcopy(module), replace(ctx, spike_scale=1.0)
-        raise ConversionError("an IFNeuron received analog input; insert RepeatSteps(T) before it")
-    layer, ctx = _make_neuron(float(module.threshold), module.v_init, ctx)
-    # In a spiking network the next layer's weights already include θ: spikes count as 1.
-    return layer, replace(ctx, spike_scale=1.0)
-
-
-@register_converter(Stepwise)
-def _convert_stepwise(module, ctx, convert):
-    inner = module.module
-    if isinstance(inner, nn.Conv2d | nn.Linear) and ctx.spike_scale == 1.0:
-        layer = copy.deepcopy(inner)
-        return _wrap(layer, ctx), replace(ctx, spike_scale=None, step_scales=None)
-    return convert(inner, ctx)
-
-
-@register_converter(RepeatSteps)
-def _convert_repeat(module, ctx, convert):
-    return nn.Identity(), ctx  # PSG takes the analog current directly; IF re-inserts it itself
-
-
-@register_converter(MeanOverSteps, InputClamp)
-def _convert_passthrough(module, ctx, convert):
-    return copy.deepcopy(module), ctx
-
-
-@register_converter(SpikingNetwork)
-def _convert_network(module, ctx, convert):
-    return convert(module.body, ctx)
+    return stamp_source_names(bnn)
 
 
 def _encoder(ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
@@ -309,24 +283,34 @@ def _encoder(ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
     return enc, replace(ctx, stepped=True, spike_scale=1.0)
 
 
-def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str, layout: str = "auto") -> SpikingNetwork:
+def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str, layout: str = "auto",
+           graph: bool = False, leaf_modules: Sequence[type] = ()) -> SpikingNetwork:
+    """``SpikingNetwork(Sequential([encoder], net, readout))``; ``net`` from the module-tree
+    converter (``model`` is then a copy this function may annotate) or, with ``graph``, from the
+    torch.fx converter (:func:`~analysis.snn.graph.convert_graph`)."""
     if input_encoding not in ("analog", "spikes"):
         raise ValueError(f"input_encoding must be 'analog' or 'spikes', got {input_encoding!r}")
-    prefix = nn.Sequential()
-    if input_encoding == "spikes":
-        enc, ctx = _encoder(ctx)
-        prefix.add_module("encoder", enc)
-    if isinstance(model, SpikingNetwork):
-        model = model.body
-    body, ctx = convert_module(model, ctx)
-    if not ctx.stepped:
-        raise ConversionError("the model has no quantized activation (QCFS/ClampQuant) or IF neuron to convert")
     layers = nn.Sequential()
     if input_encoding == "spikes":
-        layers.add_module("encoder", prefix.encoder)
+        enc, ctx = _encoder(ctx)
+        for m in enc.modules():
+            m.source_name = "encoder"
+        layers.add_module("encoder", enc)
+    if isinstance(model, SpikingNetwork):
+        model = model.body
+    if graph:
+        body = convert_graph(model, ctx, leaf_modules)
+    else:
+        body, ctx = convert_module(stamp_source_names(model), ctx)
+        if not ctx.stepped:
+            raise ConversionError("the model has no quantized activation (QCFS/ClampQuant) or IF neuron to convert")
     layers.add_module("net", body)
-    layers.add_module("readout", MeanOverSteps())
-    return SpikingNetwork(layers, ctx.method, ctx.steps, input_encoding, layout).eval()
+    readout = MeanOverSteps()
+    readout.source_name = "readout"
+    layers.add_module("readout", readout)
+    network = SpikingNetwork(layers, ctx.method, ctx.steps, input_encoding, layout).eval()
+    network.source_name = layers.source_name = ""  # the whole model
+    return network
 
 
 def _strip_readout(model: nn.Module) -> nn.Module:
@@ -334,12 +318,17 @@ def _strip_readout(model: nn.Module) -> nn.Module:
     if isinstance(model, SpikingNetwork):
         model = model.body
     if isinstance(model, nn.Sequential) and len(model) and isinstance(model[-1], MeanOverSteps):
-        return nn.Sequential(*list(model.children())[:-1])
+        return nn.Sequential(OrderedDict(list(model.named_children())[:-1]))
     return model
 
 
 def to_if_snn(
-    qann: nn.Module, timesteps: int, input_encoding: str = "analog", layout: str = "auto"
+    qann: nn.Module,
+    timesteps: int,
+    input_encoding: str = "analog",
+    layout: str = "auto",
+    leaf_modules: Sequence[type] = (),
+    converter: str = "auto",
 ) -> SpikingNetwork:
     """The T-step IF SNN of a quantized ANN (QCFS conversion, Bu et al. 2022).
 
@@ -350,9 +339,16 @@ def to_if_snn(
     spike rates approach the quantized activations; exact equality holds only where every layer's
     input current is constant over time. ``layout``: ``"sequence"``, ``"stream"`` or ``"auto"``
     (see :attr:`SpikingNetwork.layout`).
+
+    ``converter``/``leaf_modules`` as in :func:`to_quantized`: a model with its own ``forward`` (or a
+    ``GraphModule`` from ``to_quantized``) is converted node by node from its torch.fx graph
+    (:mod:`analysis.snn.graph`); the result is the same network either way. Every converted module
+    carries ``source_name``, the layer of ``qann`` it came from.
     """
     timesteps = check_positive_int("timesteps", timesteps)
     ctx = ConversionContext("if", timesteps)
+    if _use_graph(qann, leaf_modules, converter):
+        return _build(qann, ctx, input_encoding, layout, graph=True, leaf_modules=leaf_modules)
     return _build(fold_batchnorm(qann), ctx, input_encoding, layout)
 
 
@@ -363,6 +359,8 @@ def to_onespike(
     input_encoding: str = "analog",
     group_threshold_scales: Sequence[float] | None = None,
     layout: str = "auto",
+    leaf_modules: Sequence[type] = (),
+    converter: str = "auto",
 ) -> SpikingNetwork:
     """OneSpike(G): every layer emits its G spike maps in one timestep by PSG.
 
@@ -380,7 +378,7 @@ def to_onespike(
     ``θ·scales[i]``; spikes of group i are then worth ``θ·scales[i]``.
 
     ``layout``: ``"onepass"`` (the default via ``"auto"``) or ``"grouped"``; see
-    :attr:`SpikingNetwork.layout`.
+    :attr:`SpikingNetwork.layout`. ``converter``/``leaf_modules``: see :func:`to_if_snn`.
     """
     groups = check_positive_int("groups", groups)
     scales = None
@@ -390,6 +388,8 @@ def to_onespike(
             raise ValueError(f"group_threshold_scales needs {groups} values (one per group), got {len(scales)}")
     ctx = ConversionContext("onespike", groups, mode=mode, group_threshold_scales=scales)
     source = _strip_readout(model)
+    if _use_graph(source, leaf_modules, converter):
+        return _build(source, ctx, input_encoding, layout, graph=True, leaf_modules=leaf_modules)
     if not any(isinstance(m, IFNeuron) for m in source.modules()):
-        source = fold_batchnorm(source)
-    return _build(source, ctx, input_encoding, layout)
+        return _build(fold_batchnorm(source), ctx, input_encoding, layout)
+    return _build(copy.deepcopy(source), ctx, input_encoding, layout)

@@ -63,7 +63,7 @@ class Stepwise(nn.Module):
         if self.step_scales is not None:
             if self.step_scales.numel() != steps:
                 raise ValueError(f"step_scales has {self.step_scales.numel()} values for {steps} steps")
-            x = x * self.step_scales.to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+            x = x * self.step_scales.to(x).reshape(-1, *([1] * (x.dim() - 1)))
         y = self.module(x.flatten(0, 1))
         return y.reshape(steps, batch, *y.shape[1:])
 
@@ -79,7 +79,9 @@ class Stepwise(nn.Module):
             if isinstance(m, nn.Linear):
                 return nn.functional.linear(total, m.weight, bias)
             return m._conv_forward(total, m.weight, bias)
-        if isinstance(m, nn.AvgPool2d | nn.AdaptiveAvgPool2d | nn.Flatten | nn.Identity | ShortcutScale):
+        if getattr(m, "is_linear", False) or isinstance(
+            m, nn.AvgPool2d | nn.AdaptiveAvgPool2d | nn.Flatten | nn.Identity | ShortcutScale
+        ):
             return m(total)
         return m(total) + (groups - 1) * m(torch.zeros_like(total))
 
@@ -147,7 +149,7 @@ class PSGLayer(nn.Module):
             total = x if self.grouped_input else x * self.groups
             if self.spike_scales is not None:
                 spikes = self.neuron(total)
-                return torch.tensordot(self.spike_scales.to(spikes.dtype), spikes, dims=1)
+                return torch.tensordot(self.spike_scales.to(spikes), spikes, dims=1)
             return self.neuron.spike_count(total)  # the G spike maps themselves are never needed here
         if self.grouped_input:
             if x.shape[0] != self.groups:
@@ -335,12 +337,21 @@ class ShortcutScale(nn.Module):
         return layer, replace(ctx, spike_scale=None, step_scales=None)
 
 
+def _name_like(new: nn.Module, branch: nn.Module) -> None:
+    """Modules added to a converted branch carry the branch's ``source_name`` (if it has one)."""
+    name = branch.__dict__.get("source_name")
+    if name is not None:
+        for m in new.modules():
+            m.source_name = name
+
+
 def _as_current(module: nn.Module, ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
     """If a branch ends in spikes (worth θ), append the per-step ``ShortcutScale(θ)`` that turns them
     into the current ``θ·s``; a branch that already ends in a current is returned unchanged."""
     if ctx.spike_scale is None:
         return module, ctx
     scale, ctx = ShortcutScale(1.0).to_spiking(ctx, None)
+    _name_like(scale, module)
     if isinstance(module, nn.Identity):
         return scale, ctx
     return nn.Sequential(module, scale), ctx
@@ -375,6 +386,7 @@ def _repeat(module: nn.Module, ctx: ConversionContext) -> nn.Module:
     """Append the repeat that makes an analog branch the same current at every step (IF:
     :class:`RepeatSteps`) or in every group (OneSpike: :class:`RepeatGroups`)."""
     repeat = RepeatSteps(ctx.steps) if ctx.method == "if" else RepeatGroups(ctx.steps)
+    _name_like(repeat, module)
     if isinstance(module, nn.Identity):
         return repeat
     return nn.Sequential(module, repeat)
@@ -428,4 +440,6 @@ class ResidualBlock(nn.Module):
             main = _repeat(main, ctx)
         stepped = ctx_main.stepped or ctx_short.stepped
         act, ctx_out = convert(block.act, replace(ctx_main, stepped=stepped, spike_scale=None, step_scales=None))
-        return ResidualBlock(main, shortcut, act), ctx_out
+        converted = ResidualBlock(main, shortcut, act)
+        _name_like(converted.add, block.add)
+        return converted, ctx_out
