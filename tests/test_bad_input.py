@@ -95,3 +95,12 @@ def test_unsupported_layer_names_type_and_fix():
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), QCFS(4), torch.nn.Upsample(scale_factor=2))
     with pytest.raises(ConversionError, match=r"Upsample.*register_converter"):
         to_onespike(model, 4)
+
+
+def test_an_empty_batch_is_one_clear_error():
+    from analysis.models import build_model
+
+    qann = to_quantized(build_model("cnn_small", 10, 1, 8), 4)
+    for net in (to_onespike(qann, 4), to_if_snn(qann, 4)):
+        with pytest.raises(ValueError, match="empty batch"):
+            net(torch.zeros(0, 1, 8, 8))

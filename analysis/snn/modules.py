@@ -243,6 +243,9 @@ class SpikingNetwork(nn.Module):
             )
         if x.dim() < 2:
             raise ValueError(f"{self.method} network expects a batch [B, ...]; got shape {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{self.method} network got an empty batch (shape {tuple(x.shape)}); pass at least one "
+                             "sample")
         check_finite("network", x)
 
     def _flat_program(self) -> list[nn.Module]:
