@@ -116,6 +116,7 @@ def test_answers_state_the_known_values(lines):
     assert "flops45nm 38.0%" in lines["Q7"] and "sata none (SNN dearer at every rate)" in lines["Q7"]
     assert "flops45nm 0.75 pJ, spikesim 2.5 pJ" in lines["Q7"] and "5.7%" in lines["Q7"]
     assert "float ANN is cheaper than the 3-bit QNN under 1 of 3" in lines["Q7"]
+    assert "Yan et al.'s cases, published vs ours: T=5 5.7% vs 38.0%." in lines["Q7"]
     assert "QCFS cheaper than OneSpike(G=4) under spikesim but dearer under flops45nm, sata" in lines["Q8"]
     assert "OneSpike(G=4) 16× / 5× / 1.4×" in lines["Q8"]
     assert "energy grows 8× (IF), 8× (OneSpike)" in lines["Q9"]

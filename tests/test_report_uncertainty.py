@@ -48,3 +48,6 @@ def test_differences_inside_the_interval_are_marked():
     assert difference_resolved(make(300), make(349))
     assert difference_text(make(300), make(349)) == "−13.6 pp"
     assert math.isnan(accuracy_of(pd.DataFrame()).mean)
+    uncounted = accuracy_of(pd.DataFrame({"accuracy": [0.5]}))
+    assert uncounted.text() == "50.0% [no interval]"
+    assert difference_text(uncounted, make(349)) == "−46.9 pp (no interval: the run has no test-sample counts)"

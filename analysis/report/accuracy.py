@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from analysis.methods import get_method
 from analysis.report.plotting import log2_x, no_data
@@ -86,6 +87,7 @@ def panel_layer_errors(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
         ax.plot(rows["layer_index"], numeric(rows, "relative_error"), marker="o", ms=3, color=f"C{index % 10}",
                 label=f"{name} (T={int(rows['T'].iloc[0])})")
     ax.axhline(ERROR_ENTERS, color="#999999", ls=":", lw=0.8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7)
 

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
 from matplotlib.axes import Axes
 
+from analysis.methods import get_method
 from analysis.report.plotting import energy_scale, no_data
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
@@ -25,9 +25,9 @@ def _overheads(sweep: pd.DataFrame) -> list[float]:
 
 
 def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
-    """Under one hardware model: SNN energy vs input sparsity, one line per per-spike overhead
-    (darker = larger), the equivalent QNN (dotted) and the float ANN (dash-dot) as levels, the
-    break-even sparsity (dashed) and the measured sparsity (star)."""
+    """Under one hardware model: SNN energy vs input sparsity, one line per method (its colour) and
+    per-spike overhead (fainter = larger), the equivalent QNN (dotted) and the float ANN (dash-dot)
+    as levels, the break-even sparsity (dashed) and the measured sparsity (star)."""
     model = hardware[0] if hardware else run.main_hardware()
     arch = run.first_arch(arch)
     sweep = select(run.table("sweep"), arch=arch, hardware=model)
@@ -40,11 +40,12 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     sweep = sweep.assign(spike_event_pj=numeric(sweep, "spike_event_pj", 0.0))
     divisor, unit = energy_scale(list(numeric(sweep, "snn_energy_pj")) + list(numeric(sweep, "qnn_energy_pj")))
     overheads = _overheads(sweep)
-    shades = colormaps["viridis"](np.linspace(0.85, 0.1, len(overheads)))
-    for shade, overhead in zip(shades, overheads, strict=True):
-        rows = select(sweep, spike_event_pj=overhead).sort_values("input_sparsity")
-        ax.plot(rows["input_sparsity"], numeric(rows, "snn_energy_pj") / divisor, "-", color=shade,
-                label=f"SNN, +{number(overhead)} pJ/spike")
+    fades = np.linspace(1.0, 0.35, len(overheads))
+    for method, method_rows in sweep.groupby("method", sort=False):
+        for fade, overhead in zip(fades, overheads, strict=True):
+            rows = select(method_rows, spike_event_pj=overhead).sort_values("input_sparsity")
+            ax.plot(rows["input_sparsity"], numeric(rows, "snn_energy_pj") / divisor, "-", color=method_color(method),
+                    alpha=fade, label=f"{get_method(method).short}, +{number(overhead)} pJ/spike")
     ax.axhline(float(numeric(sweep, "qnn_energy_pj").iloc[0]) / divisor, color=method_color("qcfs"), ls=":",
                lw=1.5, label="equivalent QNN")
     if "ann_energy_pj" in sweep.columns:
@@ -56,8 +57,8 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
         if math.isfinite(sparsity):
             ax.axvline(sparsity, color="#333333", ls="--", lw=0.9, label=f"break-even rate {rate_text(1 - sparsity)}")
         measured = float(numeric(point, "measured_spike_rate").iloc[0])
-        if math.isfinite(measured):
-            base = select(sweep, spike_event_pj=overheads[0]).sort_values("input_sparsity")
+        base = select(sweep, spike_event_pj=overheads[0], method=point["method"].iloc[0]).sort_values("input_sparsity")
+        if math.isfinite(measured) and not base.empty:
             y = np.interp(1 - measured, base["input_sparsity"], numeric(base, "snn_energy_pj") / divisor)
             ax.plot([1 - measured], [y], marker="*", ms=10, color="#333333", ls="none", label="measured")
     ax.set_ylim(bottom=0)
@@ -105,6 +106,11 @@ def answer_q7(run: RunTables) -> Answer:
         cheaper = [m for m in order if (numeric(select(sweep, hardware=m), "ann_energy_pj")
                                         < numeric(select(sweep, hardware=m), "qnn_energy_pj")).any()]
         line += f"; the float ANN is cheaper than the {bits}-bit QNN under {len(cheaper)} of {len(order)} model(s)"
+    targets = run.table("yan2024_targets")
+    if not targets.empty:
+        line += "; Yan et al.'s cases, published vs ours: " + ", ".join(
+            f"{row['case']} {rate_text(float(row['published_rate']))} vs {rate_text(float(row['our_rate']))}"
+            for _, row in targets.iterrows())
     columns = ["method", "T", "qnn_act_bits", "hardware", "break_even_sparsity", "break_even_spike_rate",
                "measured_spike_rate", "spike_event_pj_for_published", "published_rate", "reason"]
     return Answer(line + ".", points[[c for c in columns if c in points.columns]])
@@ -123,6 +129,7 @@ NOTE = (
 register_question(Question(
     "Q7", "Is handling 1-bit sparse activations really cheaper than dense 8-bit ones (address decoding, routing)?",
     "q7_breakeven", answer_q7, (Panel(panel_sweep, per_hardware=True),),
-    "Where a solid SNN line crosses the dotted QNN level is the break-even sparsity; darker lines charge more "
-    "per spike, moving the crossing right; the star is the measured sparsity.", note=NOTE, columns=4,
+    "Where an SNN line crosses the dotted QNN level is the break-even sparsity; fainter lines charge more per "
+    "spike, moving the crossing right; the dash-dot level is the float ANN; the star is the measured sparsity.",
+    note=NOTE, columns=4,
 ))

@@ -120,6 +120,12 @@ def bnn_table(run: RunTables) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _hatch_equal_bits(bars, table: pd.DataFrame) -> None:
+    """Hatch the equal-bit configurations' bars."""
+    for bar, comparison in zip(bars, table["comparison"], strict=True):
+        bar.set_hatch("//" if comparison == "equal bits" else "")
+
+
 def panel_bnn_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy (95% interval) of the BNN, OneSpike and QCFS at equal shape and at equal bits."""
     table = select(bnn_table(run), arch=run.first_arch(arch))
@@ -133,7 +139,8 @@ def panel_bnn_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
     errors = np.nan_to_num([[100 * (a.mean - a.low) for a in table["accuracy"]],
                             [100 * (a.high - a.mean) for a in table["accuracy"]]])
     bars = ax.bar(range(len(table)), means, yerr=errors, capsize=3, color=[method_color(m) for m in table["method"]],
-                  hatch=None)
+                  edgecolor="white")
+    _hatch_equal_bits(bars, table)
     bar_labels(ax, bars, "{:.1f}")
     ax.set_xticks(range(len(table)))
     ax.set_xticklabels([f"{c}\n{k}" for c, k in zip(table["configuration"], table["comparison"], strict=True)],
@@ -153,7 +160,9 @@ def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> N
         ax.set_ylabel("energy per inference")
         return
     divisor, unit = energy_scale(table[column])
-    bars = ax.bar(range(len(table)), table[column] / divisor, color=[method_color(m) for m in table["method"]])
+    bars = ax.bar(range(len(table)), table[column] / divisor, color=[method_color(m) for m in table["method"]],
+                  edgecolor="white")
+    _hatch_equal_bits(bars, table)
     bar_labels(ax, bars, "{:.2g}", fontsize=6)
     ax.set_ylim(bottom=0)
     ax.set_xticks(range(len(table)))

@@ -106,4 +106,6 @@ def difference_text(a: Accuracy, b: Accuracy) -> str:
     if not math.isfinite(d):
         return "n/a"
     text = f"{d:+.1f} pp".replace("-", "−")
+    if not (math.isfinite(a.low) and math.isfinite(b.low)):
+        return f"{text} (no interval: the run has no test-sample counts)"
     return text if difference_resolved(a, b) else f"{text} (within the interval)"
