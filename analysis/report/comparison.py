@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from analysis.methods import get_method
 from analysis.report.plotting import bar_labels, energy_scale, log_axis, no_data
 from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, method_color, method_label, numeric, select
+from analysis.report.tables import RunTables, configuration_label, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, percent, span, times
 from analysis.report.uncertainty import accuracy_of, difference_text
 
@@ -237,7 +237,7 @@ def answer_pareto(run: RunTables) -> Answer:
         if within.empty:
             continue
         best = within.loc[numeric(within, "energy_pj").idxmin()]
-        label = method_label(best["method"], best["T"])
+        label = configuration_label(best)
         found.append({"hardware": model, "cheapest within 1 pp of the ANN": label,
                       "energy_pj": float(best["energy_pj"]), "accuracy %": 100 * float(best["accuracy"])})
         bits.append(f"{model} {label} {number(best['energy_pj'])} pJ")

@@ -69,7 +69,8 @@ def answer_q5(run: RunTables) -> Answer:
         sub = select(table, hardware=model, method=stepped)
         if not sub.empty:
             shares = "/".join(f"{value:.0f}%" for value in sub["memory %"])
-            largest = sub.iloc[0][[f"{c} %" for c in COMPONENTS]].astype(float).idxmax().removesuffix(" %")
+            largest = "/".join(row[[f"{c} %" for c in COMPONENTS]].astype(float).idxmax().removesuffix(" %")
+                               for _, row in sub.iterrows())
             per_model.append(f"{model} {shares} (largest: {largest})")
     names = "/".join(method_label(m, steps) for m in stepped if not select(table, method=m).empty)
     line = (f"Q5 ({arch}, T=G={steps}): memory (weight+activation+membrane+DRAM) share of energy, {names}: "

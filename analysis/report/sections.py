@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis.report.tables import COMPONENTS, RunTables, method_label, numeric, select
 from analysis.report.text import markdown_table
-from analysis.report.uncertainty import accuracy_of
+from analysis.report.uncertainty import accuracy_of, difference_interval
 from energy_models import available_models
 
 #: A component over this share of a model's energy dominates it: conclusions under that model are
@@ -89,9 +89,11 @@ def cannot_support(run: RunTables, test: int, dominance: pd.DataFrame) -> list[s
     if test and math.isfinite(accuracy):
         probe = accuracy_of(pd.DataFrame({"accuracy": [accuracy], "test_samples": [test],
                                           "correct": [round(accuracy * test)]}))
-        lines.append(f"Cannot support: accuracy differences under ±{100 * probe.half_width:.1f} pp (the 95% interval "
-                     f"half-width at the run's median accuracy {100 * accuracy:.1f}% on {test} images); answers mark "
-                     "such differences \"within the interval\".")
+        low, high = difference_interval(probe, probe)
+        lines.append(f"Cannot support: accuracy differences under about ±{100 * (high - low) / 2:.1f} pp between two "
+                     f"networks (the 95% interval of a difference at the run's median accuracy {100 * accuracy:.1f}% "
+                     f"on {test} images; one accuracy alone is ±{100 * probe.half_width:.1f} pp); answers mark such "
+                     "differences \"within the interval\".")
     if len(run.seeds()) == 1:
         lines.append("Cannot support: claims that one training recipe is better than another (one seed).")
     size = run.data.get("image_size")

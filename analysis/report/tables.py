@@ -22,6 +22,7 @@ __all__ = [
     "COMPONENTS",
     "HARDWARE_ORDER",
     "RunTables",
+    "configuration_label",
     "load_run",
     "method_label",
     "numeric",
@@ -78,6 +79,15 @@ def method_label(method: str, steps: Any = None) -> str:
         return str(method)
     spec = get_method(method)
     return spec.display(int(steps) if spec.stepped and steps is not None else None)
+
+
+def configuration_label(row: pd.Series) -> str:
+    """A results row's network: ``IF(T=4)``, ``OneSpike(G=4)``, ``QCFS(L=2)``, ``ANN``."""
+    method = str(row["method"])
+    label = method_label(method, row.get("T"))
+    if method in METHODS and get_method(method).quantized and "levels" in row.index:
+        label += f"(L={int(row['levels'])})"
+    return label
 
 
 def method_color(method: str) -> str:
@@ -165,7 +175,7 @@ class RunTables:
 
     def levels(self) -> int:
         """L: the quantized ANN's levels (the config's)."""
-        return int(self.config.get("levels", 4))
+        return int(self.config["levels"])
 
     def seeds(self) -> list[int]:
         if "seed" in self.results.columns:
