@@ -55,9 +55,9 @@ def _texts(ax) -> list[str]:
 # -- the registry and the figures -------------------------------------------------------------------
 def test_one_registry_in_report_order():
     assert [q.qid for q in ordered_questions()] == QUESTION_IDS
-    for entry in QUESTIONS.items():
-        question = entry[1]
+    for _, question in QUESTIONS.items():
         assert question.title and question.caption and question.panels and callable(question.answer)
+        assert question.stem.startswith(question.qid.lower()) or question.qid == "Pareto"
 
 
 @pytest.mark.parametrize("qid", QUESTION_IDS)
@@ -182,6 +182,8 @@ def test_report_has_every_section_with_figure_caption_answer_and_table(run_dir, 
         answer = next(line for line in body.splitlines() if line.startswith("**Answer** — "))
         assert answer.removeprefix("**Answer** — ").startswith(qid) and "could not be computed" not in answer
         assert "|---" in body, qid
+    assert "_Per-layer IF error against the quantized activation (T=4)_" in sections["Q10"]
+    assert "| cnn_small | 4 | act2 | 3 | layer1.0 |" in sections["Q10"]
     for heading in ("## Limits", "## Accuracies (95% Wilson interval", "## Pricing conventions", "## Hardware models",
                     "## Pricing warnings", "## Configuration"):
         assert heading in report

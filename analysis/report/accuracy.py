@@ -122,7 +122,11 @@ def answer_q10(run: RunTables) -> Answer:
                            else "; IF's per-layer error: not in this run")
         parts.append(f"{arch}: {steps}{explanation}")
     line = f"Q10 (T=G={run.reference_steps()}): " + "; ".join(parts) + f"; {PUBLISHED_DROPS}."
-    return Answer(line, table)
+    shown = table.drop(columns=["method", "accuracy %", "low %", "high %"])
+    if errors.empty:
+        return Answer(line, shown)
+    return Answer(line, shown, {f"Per-layer IF error against the quantized activation (T={int(errors['T'].iloc[0])})":
+                                errors})
 
 
 # -- Q11 --------------------------------------------------------------------------------------------
@@ -215,7 +219,7 @@ register_question(Question(
     "Q10", 'How lossy is each conversion step ("near-lossless")?', "q10_ladder", answer_q10,
     (Panel(panel_ladder), Panel(panel_layer_errors)),
     "Bars whose intervals overlap are not resolved by this test set; the right panel shows in which layer the "
-    "IF network's error against the quantized ANN enters and how it grows.", columns=2,
+    "IF network's error against the quantized ANN enters and how it grows.", columns=2, all_archs=True,
 ))
 register_question(Question(
     "Q11", "Would different thresholds per group help?", "q11_group_thresholds", answer_q11,

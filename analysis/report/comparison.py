@@ -251,6 +251,7 @@ register_question(Question(
     (Panel(panel_architecture_energy, per_hardware=True),),
     "If a method's bar sits on the same side of 1 for every architecture under a hardware model, the advantage "
     "is the method's; if it changes side from one architecture to the next, it is the architecture's.", columns=4,
+    all_archs=True,
 ))
 register_question(Question(
     "Q13", "How does OneSpike compare with a BNN at equal model shape?", "q13_bnn", answer_q13,

@@ -174,7 +174,7 @@ register_question(Question(
     "Q1", "Is a OneSpike/PSG network just an activation-quantized network (QCFS) in disguise?", "q1_equivalence",
     answer_q1, (Panel(panel_logit_gap), Panel(panel_agreement)),
     "OneSpike's curve at the floor means its logits equal the quantized ANN's bit for bit; IF's distance and "
-    "agreement show how far a T-step IF SNN is from the same quantized ANN.", columns=2,
+    "agreement show how far a T-step IF SNN is from the same quantized ANN.", columns=2, all_archs=True,
 ))
 register_question(Question(
     "Q2", 'Is "one timestep" real, or are the T timesteps just moved into G groups?', "q2_steps_groups_acs",

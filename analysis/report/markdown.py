@@ -82,6 +82,8 @@ def render(run: RunTables, name: str, figures: dict[str, Path] | None = None, ro
             out += [f"![{qid}]({link})", "", f"_{entry.caption}_ ([SVG]({Path(link).with_suffix('.svg').as_posix()}))",
                     ""]
         out += [f"**Answer** — {answer.line}", "", markdown_table(answer.table), ""]
+        for heading, table in answer.more.items():
+            out += [f"_{heading}_", "", markdown_table(table), ""]
         if entry.note:
             out += [entry.note, ""]
     out += [accuracy_section(run), "", conventions_section(conventions), "", hardware_section(run), "",

@@ -316,5 +316,5 @@ register_question(Question(
     "Q4", "Does PSG approximate a value better than an IF neuron?", "q4_fidelity",
     answer_q4, (Panel(panel_worked_example), Panel(panel_fidelity)),
     "Lower is better: where the dashed (recorded currents) PSG curve sits below IF's, PSG's spike count "
-    "tracks the trained network's real layer inputs more closely.", columns=2,
+    "tracks the trained network's real layer inputs more closely.", columns=2, all_archs=True,
 ))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -25,10 +25,12 @@ __all__ = ["QUESTIONS", "Answer", "Panel", "Question", "ordered_questions", "que
 
 @dataclass(frozen=True)
 class Answer:
-    """A question's one-line measured answer and the table printed under it."""
+    """A question's one-line measured answer, the table printed under it and any further tables
+    (``{heading: table}``) that explain it."""
 
     line: str
     table: pd.DataFrame
+    more: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class Question:
     caption: str
     note: str = ""
     columns: int = 3
+    #: Whether the figure shows every architecture (else the first, or ``arch``, named in the title).
+    all_archs: bool = False
 
     def figure(self, run: RunTables, *, arch: str | None = None, hardware: Sequence[str] | str | None = None,
                path: str | os.PathLike | None = None) -> Figure:
@@ -63,7 +67,7 @@ class Question:
         fig, axes = grid(len(calls), ncols=min(self.columns, len(calls)))
         for ax, (panel, subset) in zip(axes, calls, strict=True):
             panel.draw(run, ax, arch=run.first_arch(arch), hardware=subset)
-        arch_name = run.first_arch(arch)
+        arch_name = None if self.all_archs else run.first_arch(arch)
         fig.suptitle(f"{self.qid}: {self.title}" + (f" ({arch_name})" if arch_name else ""), fontsize=11,
                      fontweight="bold")
         fig.tight_layout()
@@ -72,7 +76,7 @@ class Question:
         return fig
 
 
-#: The question registry (id -> :class:`Question`), in report order.
+#: The question registry (id -> :class:`Question`); :func:`ordered_questions` gives the report order.
 QUESTIONS: Registry[Question] = Registry("question")
 
 
