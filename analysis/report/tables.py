@@ -106,10 +106,6 @@ class RunTables:
         """Table ``name`` (an empty frame when the run has none)."""
         return self.tables.get(name, pd.DataFrame())
 
-    def has(self, name: str, *columns: str) -> bool:
-        frame = self.table(name)
-        return not frame.empty and all(c in frame.columns for c in columns)
-
     @property
     def results(self) -> pd.DataFrame:
         return self.table("results")
