@@ -1,241 +1,31 @@
-"""Figures and report from a run folder's tables: every figure draws (labelled, PNG + SVG), the report
-has a section per question with an existing figure and a measured one-line answer, the answers follow
-the tables, and missing rows (no BNN, no IF) are drawn as "no data" instead of failing.
-
-The run folder here is a TEST FIXTURE: synthetic tables written with numpy/pandas in the schema of
-``analysis/study.py`` (2 archs, every method, T in 1, 2, 4, 8, 3 hardware models); no network runs.
-"""
+"""Report and figures from a run folder's tables: the answers state known values of a synthetic run
+(tests/report_run.py: the study's table schema, numbers chosen so every answer is known), the
+figures and their panels draw into given axes with bars from zero, the report has every section, and
+a run lacking optional tables or methods says "not in this run" instead of failing."""
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 import pytest
-from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-from analysis.report import answers, figures, write_report
-from energy_models.ledger import EVENTS
+from analysis.report import QUESTIONS, answers, load_run, write_report
+from analysis.report.markdown import render
+from analysis.report.plotting import NO_DATA
+from analysis.report.questions import ordered_questions
+from analysis.run_folder import IncompleteRunError
+from tests.report_run import HARDWARE, make_run
 
-ARCHS = {"cnn_small": (2.0e5, 3.0e3), "vgg11": (1.2e6, 1.5e4)}  # arch: (dense MACs, spiking neurons)
-TS = [1, 2, 4, 8]
-L = 4
-HARDWARE = ["flops45nm", "sata", "spikesim"]
-
-
-def _ops(method: str, variant: str, T: int, macs: float, neurons: float, rate: float) -> dict[str, float]:
-    ops = dict.fromkeys(EVENTS, 0.0)
-    if method in ("ann", "qcfs", "cq"):
-        ops.update(mac=macs, add=neurons, weight_reads=macs, input_reads=macs / 9, output_writes=neurons)
-    elif method == "bnn":
-        ops.update(mac=macs * 0.02, xnor=macs, popcount=macs, weight_reads=macs, output_writes=neurons)
-    else:
-        spikes = neurons * T * rate
-        ops.update(
-            mac=macs * 0.02,
-            ac=macs * T * rate,
-            add=neurons * T,
-            cmp=neurons * T,
-            spikes=spikes,
-            weight_reads=macs * T * rate,
-            input_reads=spikes * 9,
-            output_writes=spikes,
-        )
-        if method == "if":
-            ops.update(vmem_reads=neurons * T, vmem_writes=neurons * T)
-        else:
-            ops.update(vmem_reads=neurons, vmem_writes=neurons)
-            if variant == "hardware":
-                ops.update(shift=2 * neurons * T, mask=neurons * T)
-            else:
-                ops.update(mul=neurons * T, mod=neurons * T)
-    return ops
-
-
-def _energy(hw: str, method: str, T: int, ops: dict[str, float], neurons: float) -> dict[str, float]:
-    c = dict.fromkeys(figures.COMPONENTS, 0.0)
-    if hw == "flops45nm":
-        c["compute"] = 4.6 * ops["mac"] + 0.9 * ops["ac"] + 0.1 * (ops["xnor"] + ops["popcount"]) / 32
-    elif hw == "sata":
-        c["compute"] = 0.23 * ops["mac"] + 0.04 * ops["ac"] + 0.01 * ops["xnor"]
-        c["weight_memory"] = 0.2 * ops["weight_reads"] / (1 if method in ("if",) else 2) + 3e3 * T
-        c["activation_memory"] = 0.1 * (ops["input_reads"] + ops["output_writes"])
-        c["membrane_memory"] = 0.06 * (ops["vmem_reads"] + ops["vmem_writes"])
-        c["neuron"] = 0.05 * ops["cmp"] + 0.2 * (ops["mul"] + ops["mod"]) + 0.006 * (ops["shift"] + ops["mask"])
-    else:  # spikesim: dense, activity-independent crossbar cycles
-        cycles = ops["mac"] / 64 + (ops["ac"] + 1) / 64 / 0.2
-        c["compute"] = 1.76 * cycles
-        c["interconnect"] = 157.0 * cycles / 8
-        c["neuron"] = 5.1 * neurons * max(T, 1) / 64
-        c["weight_memory"] = 4.64 * cycles / 4
-    return c
-
-
-def make_run(root: Path, drop_methods: tuple[str, ...] = ()) -> Path:
-    """Write a synthetic run folder (the schema of analysis/study.py) into ``root`` and return it."""
-    rng = np.random.default_rng(0)
-    results, layers, equivalence, breakeven, sweep = [], [], [], [], []
-    for a, (arch, (macs, neurons)) in enumerate(ARCHS.items()):
-        ann_acc = 0.975 - 0.01 * a
-        units = [
-            ("ann", 1, "default", ann_acc),
-            ("qcfs", 1, "default", ann_acc - 0.006),
-            ("cq", 1, "default", ann_acc - 0.01),
-            ("bnn", 1, "default", ann_acc - 0.09),
-        ]
-        for T in [*TS, 5]:
-            lv = ann_acc - 0.2 / T
-            units.append(("qcfs", T, f"levels{T}", lv))
-            units.append(("if", T, "default", lv - 0.25 / T))
-            if T == 5:
-                continue
-            units.append(("onespike", T, "default", lv))
-            units.append(("onespike", T, "hardware", lv - 0.004))
-            if T > 1:
-                units.append(("onespike", T, "per_group_thresholds", lv - 0.003 * T))
-        for method, T, variant, acc in units:
-            if method in drop_methods:
-                continue
-            rate = 0.12 + 0.01 * a
-            ops = _ops(method, variant, T, macs, neurons, rate)
-            snn = method in ("if", "onespike")
-            for hw in HARDWARE:
-                comp = _energy(hw, method, T, ops, neurons)
-                results.append(
-                    {
-                        "arch": arch,
-                        "method": method,
-                        "T": T,
-                        "variant": variant,
-                        "hardware": hw,
-                        "accuracy": round(acc, 4),
-                        "levels": T if variant.startswith("levels") else L,
-                        "latency_steps": T if method == "if" else 1,
-                        "groups": T if method == "onespike" else 1,
-                        "energy_pj": sum(comp.values()),
-                        **{f"{k}_pj": v for k, v in comp.items()},
-                        **{f"ops_{k}": v for k, v in ops.items()},
-                        "spike_rate": rate if snn else 0.0,
-                        "warnings": "synthetic fixture" if hw == "sata" else "",
-                    }
-                )
-            for i, (name, kind) in enumerate((("conv1", "conv"), ("act1", "neuron"), ("fc", "linear"))):
-                share = {"conv": 0.8, "neuron": 0.0, "linear": 0.2}[kind]
-                layers.append(
-                    {
-                        "arch": arch,
-                        "method": method,
-                        "T": T,
-                        "variant": variant,
-                        "name": name,
-                        "kind": kind,
-                        "module_type": kind,
-                        "rule": kind,
-                        "timesteps": T if method == "if" else 1,
-                        "groups": T if method == "onespike" else 1,
-                        "weight_bits": 8,
-                        "act_bits": 1,
-                        **{
-                            e: (
-                                v * share
-                                if kind != "neuron"
-                                else v
-                                * (e in ("mul", "mod", "shift", "mask", "cmp", "spikes", "vmem_reads", "vmem_writes"))
-                            )
-                            for e, v in ops.items()
-                        },
-                        "input_sparsity": 0.88,
-                        "output_sparsity": 0.88,
-                        "firing_rate": rate,
-                        "neurons": neurons if kind == "neuron" else 10.0,
-                        "synapses": macs * share,
-                        "index": i,
-                    }
-                )
-        for T in TS:
-            equivalence.append(
-                {
-                    "arch": arch,
-                    "T": T,
-                    "onespike_max_abs_logit_diff": 0.0 if T == 1 else 3e-15 * T,
-                    "onespike_agreement": 1.0,
-                    "if_max_abs_logit_diff": 0.9 / T + 0.05 * a,
-                    "if_agreement": 0.9 + 0.012 * T,
-                }
-            )
-        if "if" not in drop_methods:
-            for hw, s in zip(HARDWARE, (0.62, math.nan, 0.97), strict=True):
-                breakeven.append(
-                    {
-                        "arch": arch,
-                        "method": "if",
-                        "T": 5,
-                        "qnn_act_bits": 3,
-                        "hardware": hw,
-                        "break_even_sparsity": s,
-                        "reason": ""
-                        if np.isfinite(s)
-                        else "the SNN costs more than the quantized ANN at every sparsity",
-                        "measured_spike_rate": 0.12 + 0.01 * a,
-                    }
-                )
-                for sp in (0.0, 0.25, 0.5, 0.75, 0.9, 1.0):
-                    dense = {"flops45nm": 4e6, "sata": 3e5, "spikesim": 9e5}[hw]
-                    sweep.append(
-                        {
-                            "arch": arch,
-                            "method": "if",
-                            "hardware": hw,
-                            "input_sparsity": sp,
-                            "snn_energy_pj": dense * (1 - sp) + dense * 0.05 * (hw != "flops45nm"),
-                            "qnn_energy_pj": dense * 0.38 if hw != "sata" else dense * 0.02,
-                        }
-                    )
-    fidelity, worked = (
-        [],
-        pd.DataFrame(
-            {
-                "step": range(5),
-                "input": [0.1, 0.1, 0.5, 1.9, 4.9],
-                "if_spike": [0, 0, 0, 1, 1],
-                "psg_spike": [0, 1, 1, 1, 0],
-            }
-        ),
-    )
-    for T in TS:
-        for v_init in ("v_init=0", "v_init=θ/2"):
-            fidelity.append({"T": T, "v_init": v_init, "neuron": "IF", "mae": 0.3 / T + rng.uniform(0, 0.01)})
-            fidelity.append({"T": T, "v_init": v_init, "neuron": "PSG", "mae": 0.2 / T})
-    root.mkdir(parents=True, exist_ok=True)
-    for name, rows in (
-        ("results", results),
-        ("layers", layers),
-        ("equivalence", equivalence),
-        ("breakeven", breakeven),
-        ("sweep", sweep),
-        ("fidelity", fidelity),
-    ):
-        pd.DataFrame(rows).to_csv(root / f"{name}.csv", index=False)
-    worked.to_csv(root / "worked_example.csv", index=False)
-    config = {
-        "levels": L,
-        "timesteps": TS,
-        "archs": list(ARCHS),
-        "data": "digits",
-        "hardware": HARDWARE,
-        "methods": [m for m in figures.METHODS if m not in drop_methods],
-        "seed": 0,
-    }
-    (root / "config.json").write_text(json.dumps({"digest": "0123456789abcdef", "config": config}))
-    return root
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION_IDS = [f"Q{i}" for i in range(1, 14)] + ["Pareto"]
 
 
 @pytest.fixture(scope="module")
@@ -244,121 +34,209 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tables(run_dir) -> dict:
-    return figures.load_run(run_dir)
+def run(run_dir):
+    return load_run(run_dir)
 
 
-def _data_axes(fig: Figure) -> list:
-    return [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+@pytest.fixture(scope="module")
+def lines(run) -> dict[str, str]:
+    return answers(run)
 
 
-@pytest.mark.parametrize("qid,stem,func", figures.FIGURES, ids=[q for q, _, _ in figures.FIGURES])
-def test_every_figure_draws_labelled_and_saves_png_svg(tables, tmp_path, qid, stem, func):
-    fig = func(tables, path=tmp_path / stem)
+@pytest.fixture(scope="module")
+def report(run_dir) -> str:
+    return write_report(run_dir).read_text(encoding="utf-8")
+
+
+def _texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+# -- the registry and the figures -------------------------------------------------------------------
+def test_one_registry_in_report_order():
+    assert [q.qid for q in ordered_questions()] == QUESTION_IDS
+    for _, question in QUESTIONS.items():
+        assert question.title and question.caption and question.panels and callable(question.answer)
+        assert question.stem.startswith(question.qid.lower()) or question.qid == "Pareto"
+
+
+@pytest.mark.parametrize("qid", QUESTION_IDS)
+def test_every_panel_draws_into_a_given_ax(run, qid):
+    """Each panel draws into the axes it is given (a paper figure's), labelled, with data, and any
+    bar chart starts at zero on a linear axis."""
+    for panel in QUESTIONS.get(qid).panels:
+        fig, ax = plt.subplots()
+        try:
+            panel.draw(run, ax, hardware=["sata"])
+            assert fig.axes[0] is ax
+            assert ax.get_xlabel().strip() and ax.get_ylabel().strip(), (qid, panel.draw.__name__)
+            assert not any(NO_DATA in t for t in _texts(ax)), (qid, panel.draw.__name__, _texts(ax))
+            assert ax.lines or ax.patches or ax.collections or ax.images, (qid, panel.draw.__name__)
+            bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_width() > 0]
+            if bars:
+                assert ax.get_yscale() == "linear" and ax.get_ylim()[0] <= 0, (qid, panel.draw.__name__)
+        finally:
+            plt.close(fig)
+
+
+def test_a_figure_takes_a_hardware_subset(run):
+    fig = QUESTIONS.get("Q5").figure(run, hardware=["sata", "spikesim"])
     try:
-        assert isinstance(fig, Figure)
-        axes = _data_axes(fig)
-        assert axes
-        for ax in axes:
-            assert ax.get_xlabel().strip() and ax.get_ylabel().strip(), f"{qid}: unlabelled axes {ax.get_title()!r}"
-        assert fig._suptitle is not None and qid.lower() in fig._suptitle.get_text().lower()
-        texts = [t.get_text() for ax in axes for t in ax.texts]
-        assert not any(figures.NO_DATA in t for t in texts), f"{qid} drew 'no data' on a full run: {texts}"
-        for suffix in (".png", ".svg"):
-            out = tmp_path / f"{stem}{suffix}"
-            assert out.is_file() and out.stat().st_size > 1000
+        assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["sata", "spikesim"]
+        assert fig._suptitle.get_text().startswith("Q5:")
     finally:
         plt.close(fig)
+    with pytest.raises(ValueError, match="not in this run"):
+        QUESTIONS.get("Q5").figure(run, hardware=["loihi"])
 
 
-def test_log_scales_where_ranges_span_decades(tables):
-    fig = figures.fig_q1_equivalence(tables)
-    assert fig.axes[0].get_yscale() == "log"
-    plt.close(fig)
-    fig = figures.fig_pareto(tables)
-    assert all(ax.get_xscale() == "log" for ax in _data_axes(fig))
-    plt.close(fig)
-    fig = figures.fig_q9_scaling(tables)
-    assert fig.axes[0].get_xscale() == "log" and fig.axes[0].get_yscale() == "log"
-    plt.close(fig)
+def test_importing_the_report_keeps_the_backend():
+    code = "import matplotlib; matplotlib.use('svg'); import analysis.report; print(matplotlib.get_backend())"
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "svg"
 
 
-def test_write_report_sections_links_and_numbers(run_dir):
-    path = write_report(run_dir)
-    assert path == run_dir / "report.md"
-    text = path.read_text()
-    assert "0123456789abcdef" in text and "levels" in text
-    assert not list(run_dir.glob(".report.md*"))  # the temporary file is gone
-    sections = re.split(r"^## ", text, flags=re.M)
-    by_id = {s.split(":")[0].split()[0]: s for s in sections[1:]}
-    for qid in [f"Q{i}" for i in range(1, 14)] + ["Pareto"]:
-        assert qid in by_id, f"no section {qid}"
-        body = by_id[qid]
-        links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", body)
-        assert links, f"{qid}: no figure link"
-        for link in links:
-            assert not Path(link).is_absolute()
-            assert (run_dir / link).is_file(), link
-            assert (run_dir / link).with_suffix(".svg").is_file()
-        answer = [line for line in body.splitlines() if line.startswith(f"**Answer** — {qid}")]
-        assert answer and re.search(r"\d", answer[0]), f"{qid}: no measured answer line"
-        assert "|" in body and "---" in body, f"{qid}: no markdown table"
-    assert "## Hardware models" in text
-    assert "Horowitz" in text  # provenance of flops45nm from energy_models.available_models()
-    assert "5.7%" in text and "2409.08290" in text and "2309.03388" in text
+# -- the answers state the run's values ------------------------------------------------------------
+def test_answers_state_the_known_values(lines):
+    assert "max |logit difference| 2.4e-14" in lines["Q1"] and "agreement ≥ 100.0%" in lines["Q1"]
+    assert "OneSpike(G=4) takes 1 sequential step(s) × 4 parallel group(s)" in lines["Q2"]
+    assert "OneSpike/IF ACs 1×" in lines["Q2"]
+    # Q3: every op kind per neuron per group, pooling/readout apart, mul/mod priced on the same network
+    assert "exact PSG does 2.32 add + 1 mul + 1 mod + 1 cmp per neuron per group" in lines["Q3"]
+    assert "hardware PSG does 2.32 add + 1 mask + 1 cmp per neuron per group" in lines["Q3"]
+    assert "pool pool1 512 shift" in lines["Q3"] and "other readout 10 shift" in lines["Q3"]
+    assert "mul/mod cost 4.8% of exact PSG's energy" in lines["Q3"]  # exact_pow2 priced 1.05× hardware
+    assert "94.2% [91.2–96.2]" in lines["Q3"] and "−2.8 pp (within the interval)" in lines["Q3"]
+    assert "recorded currents" in lines["Q4"] and "at T=8 IF 0.05 vs PSG 0.0125" in lines["Q4"]
+    assert "sata 95%/95% (largest: dram/dram)" in lines["Q5"]
+    assert "IF(T=4) 2.4e+04, OneSpike(G=4) 6e+03" in lines["Q6"] and "(OneSpike/IF 0.25×)" in lines["Q6"]
+    assert "flops45nm 38.0%" in lines["Q7"] and "sata none (SNN dearer at every rate)" in lines["Q7"]
+    assert "flops45nm 0.75 pJ, spikesim 2.5 pJ" in lines["Q7"] and "5.7%" in lines["Q7"]
+    assert "float ANN is cheaper than the 3-bit QNN under 1 of 3" in lines["Q7"]
+    assert "Yan et al.'s cases, published vs ours: T=5 5.7% vs 38.0%." in lines["Q7"]
+    assert "QCFS cheaper than OneSpike(G=4) under spikesim but dearer under flops45nm, sata" in lines["Q8"]
+    assert "OneSpike(G=4) 16× / 5× / 1.4×" in lines["Q8"]
+    assert "energy grows 8× (IF), 8× (OneSpike)" in lines["Q9"]
+    assert "IF(T=4) 83.3% [79.1–86.8] (−13.6 pp vs QCFS)" in lines["Q10"]
+    assert "error enters at conv2 (relative error 0.15)" in lines["Q10"] and "block layer1.0" in lines["Q10"]
+    assert "calibrated on training activations: accuracy vs the shared threshold G=2 +0.3 pp (within" in lines["Q11"]
+    assert "θ_i = 2^i·θ₀: accuracy vs the shared threshold G=2 −33.3 pp," in lines["Q11"]
+    assert "spikesim OneSpike/QCFS 1.4×" in lines["Q12"] and "sata OneSpike/QCFS 0.8×" in lines["Q12"]
+    assert "OneSpike(G=1) (equal bits) 77.5% [72.9–81.5], BNN +11.1 pp" in lines["Q13"]
+    assert "BNN trained 6 epochs, ANN 8" in lines["Q13"]
+    assert "sata OneSpike(G=4) 4e+05 pJ" in lines["Pareto"]
 
 
-def test_answers_are_computed_from_the_tables(tables):
-    base = answers(tables)
-    assert set(base) >= {f"Q{i}" for i in range(1, 14)}
-    for qid, line in base.items():
-        assert line.startswith(f"{qid}") and "\n" not in line and re.search(r"\d", line), (qid, line)
-    assert "100.0%" in base["Q1"] and "2.4e-14" in base["Q1"]  # max OneSpike gap: 3e-15 * 8
-    assert "38.0%" in base["Q7"]  # break-even spike rate 1 - 0.62 under flops45nm
-    assert "5.7%" in base["Q7"]
-    assert "×" in base["Q8"] and "2309.03388" in base["Q8"]
-
-    changed = {k: (v.copy() if isinstance(v, pd.DataFrame) else v) for k, v in tables.items()}
-    eq = changed["equivalence"]
-    eq.loc[eq["T"] == 2, "if_max_abs_logit_diff"] = 7.25
-    be = changed["breakeven"]
-    be.loc[be["hardware"] == "flops45nm", "break_even_sparsity"] = 0.9
-    res = changed["results"]
-    res.loc[(res["method"] == "ann"), "accuracy"] = 0.5
-    new = answers(changed)
-    assert "7.25" in new["Q1"] and "7.25" not in base["Q1"]
-    assert "10.0%" in new["Q7"] and new["Q7"] != base["Q7"]
-    assert "50.0%" in new["Q10"] and new["Q10"] != base["Q10"]
+def test_answers_follow_the_tables(run, lines):
+    results = run.results.copy()
+    ann = results["method"] == "ann"
+    results.loc[ann, ["correct", "accuracy"]] = [180, 0.5]
+    equivalence = run.table("equivalence").copy()
+    equivalence.loc[equivalence["T"] == 2, "if_max_abs_logit_diff"] = 7.25
+    changed = answers(run.replace(results=results, equivalence=equivalence))
+    assert "ANN 50.0% [44.9–55.1]" in changed["Q10"] and "ANN 50.0%" not in lines["Q10"]
+    assert "up to 7.25 (T=2" in changed["Q1"]
 
 
-def test_missing_bnn_and_if_rows_are_tolerated(tmp_path):
-    run = make_run(tmp_path / "nobnn", drop_methods=("bnn",))
-    tables = figures.load_run(run)
-    fig = figures.fig_q13_bnn(tables)
-    assert isinstance(fig, Figure)
-    plt.close(fig)
-    lines = answers(tables)
-    assert "BNN" in lines["Q13"] and re.search(r"\d", lines["Q13"])
-
-    run = make_run(tmp_path / "noif", drop_methods=("if", "bnn"))
-    tables = figures.load_run(run)
-    fig = figures.fig_q7_breakeven(tables)
-    assert any(figures.NO_DATA in t.get_text() for ax in fig.axes for t in ax.texts)
-    plt.close(fig)
-    lines = answers(tables)
-    assert all(re.search(r"\d", lines[f"Q{i}"]) for i in range(1, 14)), lines
-    for _, _, func in figures.FIGURES:  # drawn, not saved (write_report on partial tables: the next test)
-        plt.close(func(tables))
+def test_several_seeds_give_mean_and_spread(tmp_path):
+    lines = answers(load_run(make_run(tmp_path / "seeds", seeds=(0, 1, 2))))
+    # correct counts 300, 299, 298 of 360 → mean 83.1%, sd 0.28 pp, pooled Wilson interval
+    assert "IF(T=4) 83.1% ± 0.3 over 3 seeds [80.7–85.2] (−13.6 pp vs QCFS)" in lines["Q10"]
 
 
-def test_empty_and_absent_tables_draw_no_data(tmp_path):
-    run = tmp_path / "bare"
-    run.mkdir()
-    pd.DataFrame({"arch": [], "method": []}).to_csv(run / "results.csv", index=False)
-    tables = figures.load_run(run)
-    for qid, _, func in figures.FIGURES:
-        fig = func(tables)
-        assert any(figures.NO_DATA in t.get_text() for ax in fig.axes for t in ax.texts), qid
+def test_a_run_without_optional_tables_or_methods_says_not_in_this_run(tmp_path):
+    run_dir = make_run(tmp_path / "small", methods=("ann", "qcfs"), optional_tables=False)
+    lines = answers(load_run(run_dir))
+    for qid in ("Q1", "Q2", "Q3", "Q4", "Q6", "Q7", "Q9", "Q11"):
+        assert lines[qid].startswith(f"{qid}: not in this run — "), lines[qid]
+    assert "BNN not in this run" in lines["Q13"]
+    assert "QCFS 96.9% [94.6–98.3] (−0.6 pp (within the interval) vs ANN)" in lines["Q10"]
+    text = render(load_run(run_dir), "small")
+    assert "## Q7:" in text and "**Answer** — Q7: not in this run — no breakeven.csv rows" in text
+    assert "## Limits" in text
+    for qid in ("Q1", "Q4", "Q7"):  # their figures say what is missing instead of failing
+        fig = QUESTIONS.get(qid).figure(load_run(run_dir))
+        assert any(NO_DATA in t for ax in fig.axes for t in _texts(ax)), qid
         plt.close(fig)
-    assert all(f"Q{i}" in answers(tables) for i in range(1, 14))
-    assert (write_report(run)).is_file()
+
+
+def test_an_incomplete_run_is_refused(tmp_path):
+    run_dir = make_run(tmp_path / "cut")
+    (run_dir / "manifest.json").unlink()
+    with pytest.raises(IncompleteRunError):
+        load_run(run_dir)
+
+
+# -- the report ------------------------------------------------------------------------------------
+def test_report_has_every_section_with_figure_caption_answer_and_table(run_dir, report):
+    sections = {s.split(":")[0].split("\n")[0].strip(): s for s in re.split(r"^## ", report, flags=re.M)[1:]}
+    for qid in QUESTION_IDS:
+        body = sections[qid]
+        links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", body)
+        assert links and all((run_dir / link).is_file() and (run_dir / link).with_suffix(".svg").is_file()
+                             for link in links), qid
+        assert f"_{QUESTIONS.get(qid).caption}_" in body
+        answer = next(line for line in body.splitlines() if line.startswith("**Answer** — "))
+        assert answer.removeprefix("**Answer** — ").startswith(qid) and "could not be computed" not in answer
+        assert "|---" in body, qid
+    assert "_Per-layer IF error against the quantized activation (T=4)_" in sections["Q10"]
+    assert "| cnn_small | 4 | act2 | 3 | layer1.0 |" in sections["Q10"]
+    for heading in ("## Limits", "## Accuracies (95% Wilson interval", "## Pricing conventions", "## Hardware models",
+                    "## Pricing warnings", "## Configuration"):
+        assert heading in report
+    assert "Horowitz" in report and "0123456789abcdef" in report
+    assert not list(run_dir.glob(".report.md*"))
+
+
+def test_every_accuracy_in_the_report_tables_has_its_interval(report):
+    table = report.split("## Accuracies")[1].split("## ")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| cnn_small") or line.startswith("| resnet")]
+    assert len(rows) == 2 * 31  # every evaluated network of both archs (tests/report_run.py's _units)
+    assert all(re.search(r"\d+\.\d% \[\d+\.\d–\d+\.\d\]", row) for row in rows)
+    assert "| cnn_small | 4 | 4 | default | IF(T=4) | 83.3% [79.1–86.8] | 360 |" in table
+
+
+def test_warnings_are_grouped_and_none_is_dropped(run, report):
+    warnings = report.split("## Pricing warnings")[1].split("## Configuration")[0]
+    expected = {w for text in run.results["warnings"].dropna() for w in str(text).split(" | ") if w}
+    assert len(expected) > 30  # more than the old 30-line cut
+    for warning in expected:
+        assert warning in warnings
+    assert all(f"### {model}" in warnings for model in HARDWARE)
+    assert "- IF, cnn_small (T/G = 4): flops45nm does not price these events (per inference): cmp=1.2e+04\n" in warnings
+    assert "78 distinct warning(s) over 12 (hardware model, method, architecture) group(s)" in warnings
+
+
+def test_limits_section_is_computed_from_the_run(report):
+    limits = report.split("## Limits")[1].split("## ")[0]
+    assert "Data: digits, 8×8 pixels, 1 channel(s), 10 classes; 1437 training and 360 test images: one test image " \
+           "= 0.28 pp of accuracy." in limits
+    assert "Seeds: 1 (0): one training run per network" in limits
+    assert "Model cnn_small: 12,345 parameters (width=8); 1 of 2 conv layers work on 1×1 maps" in limits
+    assert "flops45nm compute 100%, sata dram 90%, spikesim interconnect 50%" in limits
+    assert ("accuracy differences under about ±4.4 pp between two networks (the 95% interval of a difference at "
+            "the run's median accuracy 90.0% on 360 images; one accuracy alone is ±3.1 pp)") in limits
+    assert "a method ranking under flops45nm, sata as a statement about computation" in limits
+    assert "claims about 32×32 or larger images; these are 8×8" in limits
+
+
+def test_conventions_section_prints_every_row():
+    from analysis.report.sections import conventions_section
+
+    rows = [{"hardware": "sata", "method": m, "weight_bits": 8, "act_bits": 1 if m == "if" else 3,
+             "accumulator_bits": 24, "vmem_bits": 16, "zero_skipping": True, "fused_activation": False,
+             "first_layer_reuse": "once", "if_dataflow": "time-outer", "deploy_form": "bn-folded", "option": ""}
+            for m in ("qcfs", "if")]
+    text = conventions_section(rows)
+    header = ("| hardware | method | weight_bits | act_bits | accumulator_bits | vmem_bits | zero_skipping | "
+              "fused_activation | first_layer_reuse | if_dataflow | deploy_form | option |")
+    assert header in text
+    assert "| sata | if | 8 | 1 | 24 | 16 | True | False | once | time-outer | bn-folded |  |" in text
+    assert "No conventions table" in conventions_section(None)
+
+
+def test_answers_of_a_run_folder_path(run_dir, lines):
+    assert answers(run_dir) == lines

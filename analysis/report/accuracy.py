@@ -1,0 +1,229 @@
+"""Q10 (how lossy is each conversion step, and why) and Q11 (would per-group thresholds help?)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
+
+from analysis.methods import get_method
+from analysis.report.plotting import log2_x, no_data
+from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.tables import RunTables, method_color, method_label, numeric, select
+from analysis.report.text import not_in_run, number, span, times
+from analysis.report.uncertainty import accuracy_of, difference_text
+
+#: A layer whose IF error relative to its mean activation exceeds this is where the error "enters".
+ERROR_ENTERS = 0.1
+#: QCFS's own reported drops at T=4 (Bu et al., ICLR 2022, CIFAR-10), set beside ours.
+PUBLISHED_DROPS = "QCFS reports −1.5 pp (VGG-16) and −8 pp (ResNet-20) at T=4 on CIFAR-10"
+
+
+def ladder(run: RunTables) -> pd.DataFrame:
+    """Per arch and method (stepped ones at T = G = L): accuracy with its interval, and the change
+    against the method it is built from (its registry ``parent``)."""
+    steps = run.reference_steps()
+    rows = []
+    for arch in run.archs():
+        found = {m: accuracy_of(run.rows(m, arch=arch, steps=steps)) for m in run.methods()}
+        for method, accuracy in found.items():
+            if not math.isfinite(accuracy.mean):
+                continue
+            parent = get_method(method).parent
+            change = difference_text(accuracy, found[parent]) if parent in found else ""
+            rows.append({"arch": arch, "method": method, "step": method_label(method, steps),
+                         "accuracy": accuracy.text(), "accuracy %": 100 * accuracy.mean,
+                         "low %": 100 * accuracy.low, "high %": 100 * accuracy.high,
+                         "vs parent": f"{change} vs {get_method(parent).short}" if change else ""})
+    return pd.DataFrame(rows)
+
+
+def panel_ladder(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
+    """Accuracy per arch and method with 95% intervals; bars from zero."""
+    table = ladder(run)
+    ax.set_xlabel("architecture")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("accuracy ladder (95% interval)", fontsize=9)
+    if table.empty:
+        no_data(ax)
+        return
+    archs, methods = list(dict.fromkeys(table["arch"])), list(dict.fromkeys(table["method"]))
+    x = np.arange(len(archs))
+    width = 0.8 / len(methods)
+    for k, method in enumerate(methods):
+        rows = select(table, method=method).set_index("arch").reindex(archs)
+        errors = np.nan_to_num([rows["accuracy %"] - rows["low %"], rows["high %"] - rows["accuracy %"]])
+        ax.bar(x + (k - (len(methods) - 1) / 2) * width, rows["accuracy %"], width, yerr=errors, capsize=2,
+               color=method_color(method), label=rows["step"].dropna().iloc[0])
+    ax.set_ylim(0, 105)
+    ax.set_xticks(x)
+    ax.set_xticklabels(archs)
+    ax.legend(fontsize=7, loc="lower left")
+
+
+def layer_errors(run: RunTables, steps: int | None = None) -> pd.DataFrame:
+    errors = run.table("layer_errors")
+    if errors.empty:
+        return errors
+    steps = run.reference_steps() if steps is None else steps
+    chosen = select(errors, T=steps)
+    return (chosen if not chosen.empty else select(errors, T=errors["T"].max())).sort_values(["arch", "layer_index"])
+
+
+def panel_layer_errors(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
+    """Per layer, the IF rate's error against the quantized activation relative to the mean
+    activation (T = L), one line per arch; residual-block boundaries marked."""
+    errors = layer_errors(run)
+    ax.set_xlabel("layer index")
+    ax.set_ylabel("|IF rate·θ − quantized activation| / mean activation")
+    ax.set_title("where the IF error enters and grows", fontsize=9)
+    if errors.empty:
+        no_data(ax, "layer_errors.csv")
+        return
+    for index, (name, rows) in enumerate(errors.groupby("arch", sort=False)):
+        ax.plot(rows["layer_index"], numeric(rows, "relative_error"), marker="o", ms=3, color=f"C{index % 10}",
+                label=f"{name} (T={int(rows['T'].iloc[0])})")
+    ax.axhline(ERROR_ENTERS, color="#999999", ls=":", lw=0.8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7)
+
+
+def explain_drop(errors: pd.DataFrame) -> str:
+    """Where the IF error enters (first layer over :data:`ERROR_ENTERS`), its largest value and the
+    residual block where it is largest."""
+    if errors.empty:
+        return "no per-layer errors"
+    relative = numeric(errors, "relative_error")
+    over = errors[relative > ERROR_ENTERS]
+    worst = errors.loc[relative.idxmax()]
+    text = (f"error enters at {over['layer'].iloc[0]} (relative error {number(relative[over.index[0]], 2)})"
+            if not over.empty else f"relative error stays under {ERROR_ENTERS} in every layer")
+    text += f", grows to {number(relative.iloc[-1], 2)} at the last layer (largest {number(worst['relative_error'], 2)}"
+    block = str(worst.get("block", "") or "")
+    return text + (f" in block {block})" if block and block != "nan" else f" at {worst['layer']})")
+
+
+def answer_q10(run: RunTables) -> Answer:
+    table = ladder(run)
+    if table.empty:
+        return Answer(not_in_run("Q10", "no accuracy rows"), table)
+    errors = layer_errors(run)
+    parts = []
+    for arch, rows in table.groupby("arch", sort=False):
+        steps = " → ".join(f"{r['step']} {r['accuracy']}" + (f" ({r['vs parent']})" if r["vs parent"] else "")
+                           for _, r in rows.iterrows())
+        explanation = ""
+        if "if" in set(rows["method"]):
+            explanation = ("; IF: " + explain_drop(select(errors, arch=arch)) if not errors.empty
+                           else "; IF's per-layer error: not in this run")
+        parts.append(f"{arch}: {steps}{explanation}")
+    line = f"Q10 (T=G={run.reference_steps()}): " + "; ".join(parts) + f"; {PUBLISHED_DROPS}."
+    shown = table.drop(columns=["method", "accuracy %", "low %", "high %"])
+    if errors.empty:
+        return Answer(line, shown)
+    return Answer(line, shown, {f"Per-layer IF error against the quantized activation (T={int(errors['T'].iloc[0])})":
+                                errors})
+
+
+# -- Q11 --------------------------------------------------------------------------------------------
+#: The per-group threshold variants, with how the report names them.
+GROUP_VARIANTS = {
+    "per_group_calibrated": "per-group thresholds calibrated on training activations",
+    "per_group_binary": "binary-weighted thresholds θ_i = 2^i·θ₀",
+}
+
+
+def group_threshold_table(run: RunTables, arch: str | None = None) -> pd.DataFrame:
+    """Per G and per-group variant: accuracy against the shared threshold, and the energy ratio
+    (variant / shared) under every hardware model."""
+    arch = run.first_arch(arch)
+    onespike = select(run.results, arch=arch, method="onespike")
+    rows = []
+    for variant in GROUP_VARIANTS:
+        for steps in sorted({int(t) for t in select(onespike, variant=variant)["T"]}):
+            variant_acc = accuracy_of(run.rows("onespike", arch=arch, steps=steps, variant=variant))
+            shared_acc = accuracy_of(run.rows("onespike", arch=arch, steps=steps))
+            row = {"variant": variant, "G": steps, "shared acc %": 100 * shared_acc.mean,
+                   "variant acc %": 100 * variant_acc.mean, "Δ": difference_text(variant_acc, shared_acc)}
+            for model in run.hardware_models():
+                a = numeric(run.rows("onespike", arch=arch, steps=steps, variant=variant, hardware=model), "energy_pj")
+                b = numeric(run.rows("onespike", arch=arch, steps=steps, hardware=model), "energy_pj")
+                row[f"energy ratio {model}"] = float(a.iloc[0] / b.iloc[0]) if len(a) and len(b) else np.nan
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def panel_group_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
+    """Accuracy per G with 95% intervals: shared threshold vs each per-group variant."""
+    arch = run.first_arch(arch)
+    ax.set_xlabel("G (groups)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("accuracy (95% interval)", fontsize=9)
+    onespike = select(run.results, arch=arch, method="onespike")
+    steps_seen: set[int] = set()
+    for variant, style in (("default", "-"), ("per_group_calibrated", "--"), ("per_group_binary", ":")):
+        steps = sorted({int(t) for t in select(onespike, variant=variant)["T"]})
+        if not steps:
+            continue
+        points = [accuracy_of(run.rows("onespike", arch=arch, steps=t, variant=variant)) for t in steps]
+        errors = np.nan_to_num([[100 * (a.mean - a.low) for a in points], [100 * (a.high - a.mean) for a in points]])
+        ax.errorbar(steps, [100 * a.mean for a in points], yerr=errors, fmt=style, marker="o", capsize=3,
+                    label=GROUP_VARIANTS.get(variant, "shared threshold"))
+        steps_seen.update(steps)
+    if not steps_seen:
+        no_data(ax, "no OneSpike rows")
+        return
+    log2_x(ax, sorted(steps_seen))
+    ax.legend(fontsize=7)
+
+
+def panel_group_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
+    """Energy of each per-group variant over the shared threshold's, per G and hardware model."""
+    table = group_threshold_table(run, arch)
+    ax.set_xlabel("G (groups)")
+    ax.set_ylabel("energy: per-group / shared")
+    ax.set_title("energy ratio per hardware model", fontsize=9)
+    if table.empty:
+        no_data(ax, "no per-group threshold rows")
+        return
+    styles = {"per_group_calibrated": "--", "per_group_binary": ":"}
+    for index, model in enumerate(hardware or run.hardware_models()):
+        for variant, rows in table.groupby("variant", sort=False):
+            ax.plot(rows["G"], rows[f"energy ratio {model}"], styles[variant], marker="o", ms=3,
+                    color=f"C{index % 10}", label=model if variant == table["variant"].iloc[0] else None)
+    ax.axhline(1.0, color="#888888", lw=0.8)
+    log2_x(ax, sorted(table["G"].unique()))
+    ax.legend(fontsize=6, title="calibrated --, binary ··", title_fontsize=6)
+
+
+def answer_q11(run: RunTables) -> Answer:
+    arch = run.first_arch()
+    table = group_threshold_table(run, arch)
+    if table.empty:
+        return Answer(not_in_run("Q11", "no per_group_calibrated or per_group_binary OneSpike rows"), table)
+    ratio_columns = [c for c in table.columns if c.startswith("energy ratio")]
+    parts = []
+    for variant, rows in table.groupby("variant", sort=False):
+        changes = ", ".join(f"G={r['G']} {r['Δ']}" for _, r in rows.iterrows())
+        parts.append(f"{GROUP_VARIANTS[variant]}: accuracy vs the shared threshold {changes}; energy "
+                     f"{span(rows[ratio_columns].to_numpy().ravel(), times)} the shared one's across "
+                     f"{len(ratio_columns)} hardware model(s)")
+    return Answer(f"Q11 ({arch}): " + "; ".join(parts) + ".", table)
+
+
+register_question(Question(
+    "Q10", 'How lossy is each conversion step ("near-lossless")?', "q10_ladder", answer_q10,
+    (Panel(panel_ladder), Panel(panel_layer_errors)),
+    "Bars whose intervals overlap are not resolved by this test set; the right panel shows in which layer the "
+    "IF network's error against the quantized ANN enters and how it grows.", columns=2, all_archs=True,
+))
+register_question(Question(
+    "Q11", "Would different thresholds per group help?", "q11_group_thresholds", answer_q11,
+    (Panel(panel_group_accuracy), Panel(panel_group_energy)),
+    "A per-group variant helps where its curve sits above the shared threshold's by more than the intervals, "
+    "at an energy ratio near or under 1.", columns=2,
+))

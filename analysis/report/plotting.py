@@ -1,0 +1,107 @@
+"""Drawing helpers shared by the question panels. Importing this module never changes the
+matplotlib backend (interactive sessions keep theirs; the CLI sets ``MPLBACKEND=Agg``)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+__all__ = [
+    "COMPONENT_COLORS",
+    "NO_DATA",
+    "bar_labels",
+    "energy_scale",
+    "grid",
+    "log2_x",
+    "log_axis",
+    "no_data",
+    "save",
+]
+
+NO_DATA = "no data"
+COMPONENT_COLORS = {
+    "compute": "#4c72b0",
+    "weight_memory": "#dd8452",
+    "activation_memory": "#55a868",
+    "membrane_memory": "#c44e52",
+    "neuron": "#8172b3",
+    "interconnect": "#937860",
+    "dram": "#da8bc3",
+}
+
+
+def no_data(ax: Axes, what: str = "") -> None:
+    """Mark an empty panel: "no data (what)"."""
+    ax.text(0.5, 0.5, NO_DATA + (f"\n({what})" if what else ""), ha="center", va="center",
+            transform=ax.transAxes, fontsize=10, color="#888888")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def energy_scale(values: Iterable[float]) -> tuple[float, str]:
+    """(divisor, unit) so that energies read comfortably: µJ from 0.01 µJ up, pJ below."""
+    finite = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    largest = float(np.max(np.abs(finite))) if finite.size else 0.0
+    return (1e6, "µJ") if largest >= 1e4 else (1.0, "pJ")
+
+
+def _tick(value: float) -> str:
+    return f"{value:,.0f}" if 1000 <= abs(value) < 1e7 else f"{value:.3g}"
+
+
+def log_axis(ax: Axes, axis: str = "y") -> None:
+    """Log scale with ticks at 1, 2, 5 × 10^k written as plain numbers. Only for line plots and
+    ratios: bar charts keep a linear axis from zero."""
+    getattr(ax, f"set_{axis}scale")("log")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=12))
+    target.set_major_formatter(FuncFormatter(lambda v, _pos: _tick(v)))
+    target.set_minor_formatter(NullFormatter())
+
+
+def log2_x(ax: Axes, steps: Sequence[int]) -> None:
+    ax.set_xscale("log", base=2)
+    if steps:
+        ax.set_xticks(list(steps))
+        ax.set_xticklabels([str(t) for t in steps])
+        ax.minorticks_off()
+
+
+def bar_labels(ax: Axes, bars, fmt: str = "{:.3g}", fontsize: int = 7) -> None:
+    for bar in bars:
+        height = bar.get_height()
+        if np.isfinite(height) and height > 0:
+            ax.annotate(fmt.format(height), (bar.get_x() + bar.get_width() / 2, height), ha="center",
+                        va="bottom", fontsize=fontsize, xytext=(0, 1), textcoords="offset points")
+
+
+def grid(n: int, ncols: int = 3, size: tuple[float, float] = (4.4, 3.4)) -> tuple[Figure, list[Axes]]:
+    """A figure with ``n`` visible axes in rows of ``ncols``."""
+    n = max(n, 1)
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows + 0.8), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def save(fig: Figure, path: str | os.PathLike) -> tuple[Path, Path]:
+    """Save ``fig`` as ``<path>.png`` (150 dpi) and ``<path>.svg``; returns both paths."""
+    path = Path(path)
+    if path.suffix.lower() in (".png", ".svg"):
+        path = path.with_suffix("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    png, svg = path.with_name(path.name + ".png"), path.with_name(path.name + ".svg")
+    fig.savefig(png, dpi=150, bbox_inches="tight")
+    fig.savefig(svg, bbox_inches="tight")
+    return png, svg

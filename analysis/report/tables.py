@@ -1,0 +1,243 @@
+"""Reading a run for the report: the run folder's tables (through :class:`RunFolder` only) and the
+lookups every question shares (which archs, hardware models, T values and rows a run holds).
+
+    from analysis.report import load_run
+    run = load_run("reports/quick")          # a RunTables: run.results, run.table("fidelity"), run.config
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from analysis.methods import METHODS, get_method, method_names
+from analysis.run_folder import RunFolder
+from energy_models.report import COMPONENTS
+
+__all__ = [
+    "COMPONENTS",
+    "HARDWARE_ORDER",
+    "RunTables",
+    "configuration_label",
+    "load_run",
+    "method_label",
+    "numeric",
+    "select",
+]
+
+#: Hardware models in the order figures and tables show them (models not listed follow, as found).
+HARDWARE_ORDER: tuple[str, ...] = (
+    "flops45nm",
+    "flops45nm_memory",
+    "sata",
+    "sata_gated",
+    "sata_hw",
+    "spikesim",
+    "spikesim_event",
+    "weight_stationary",
+    "loihi",
+    "lemaire",
+    "yan2024",
+)
+#: The keys that identify one evaluated network (the hardware model only re-prices it).
+UNIT_KEYS: tuple[str, ...] = ("arch", "method", "T", "levels", "variant", "seed")
+
+
+def numeric(frame: pd.DataFrame, name: str, default: float = float("nan")) -> pd.Series:
+    """Column ``name`` as floats (``default`` where a value, or the whole column, is missing)."""
+    if name in frame.columns:
+        return pd.to_numeric(frame[name], errors="coerce").fillna(default)
+    return pd.Series(default, index=frame.index, dtype=float)
+
+
+def select(frame: pd.DataFrame, **where: Any) -> pd.DataFrame:
+    """Rows of ``frame`` matching every ``column=value`` (a list/tuple/set value: any of them; ``None``:
+    no condition). A column the table lacks matches nothing."""
+    if frame.empty:
+        return frame
+    mask = pd.Series(True, index=frame.index)
+    for key, value in where.items():
+        if value is None:
+            continue
+        if key not in frame.columns:
+            return frame.iloc[0:0]
+        if isinstance(value, (list, tuple, set)):
+            mask &= frame[key].isin(list(value))
+        else:
+            mask &= frame[key] == value
+    return frame[mask]
+
+
+def method_label(method: str, steps: Any = None) -> str:
+    """``IF(T=4)``, ``OneSpike(G=4)``, ``QCFS``: the registry's display name (the name itself for a
+    method the registry does not know)."""
+    if method not in METHODS:
+        return str(method)
+    spec = get_method(method)
+    return spec.display(int(steps) if spec.stepped and steps is not None else None)
+
+
+def configuration_label(row: pd.Series) -> str:
+    """A results row's network: ``IF(T=4)``, ``OneSpike(G=4)``, ``QCFS(L=2)``, ``ANN``."""
+    method = str(row["method"])
+    label = method_label(method, row.get("T"))
+    if method in METHODS and get_method(method).quantized and "levels" in row.index:
+        label += f"(L={int(row['levels'])})"
+    return label
+
+
+def method_color(method: str) -> str:
+    return get_method(method).color if method in METHODS else "#777777"
+
+
+@dataclass
+class RunTables:
+    """A run's tables (``{name: DataFrame}``) and its parsed ``config.json``."""
+
+    tables: dict[str, pd.DataFrame]
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    # -- raw access ----------------------------------------------------------------------------
+    def table(self, name: str) -> pd.DataFrame:
+        """Table ``name`` (an empty frame when the run has none)."""
+        return self.tables.get(name, pd.DataFrame())
+
+    @property
+    def results(self) -> pd.DataFrame:
+        return self.table("results")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The StudyConfig fields."""
+        return self.payload.get("config", {})
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Facts about the data set (name, image_size, train/test samples, ...)."""
+        return self.payload.get("data", {})
+
+    @property
+    def models(self) -> dict[str, Any]:
+        """Per arch: its options and parameter count."""
+        return self.payload.get("models", {})
+
+    def replace(self, **tables: pd.DataFrame) -> RunTables:
+        """A copy with some tables replaced (for what-if questions and tests)."""
+        return RunTables({**self.tables, **tables}, self.payload)
+
+    # -- what the run holds --------------------------------------------------------------------
+    def hardware_models(self) -> list[str]:
+        """The hardware models in ``results``, known ones in :data:`HARDWARE_ORDER` first."""
+        if "hardware" not in self.results.columns:
+            return []
+        present = list(dict.fromkeys(self.results["hardware"].dropna().astype(str)))
+        known = [h for h in HARDWARE_ORDER if h in present]
+        return known + [h for h in present if h not in known]
+
+    def hardware_subset(self, hardware: Sequence[str] | str | None) -> list[str]:
+        """``hardware`` (a name or a list) restricted to the run's models, in run order; every model
+        when ``None``. A name the run lacks is a ValueError naming the ones it has."""
+        models = self.hardware_models()
+        if hardware is None:
+            return models
+        wanted = [hardware] if isinstance(hardware, str) else list(hardware)
+        missing = [h for h in wanted if h not in models]
+        if missing:
+            raise ValueError(f"hardware {missing} not in this run; it has {models}")
+        return [h for h in models if h in wanted]
+
+    def main_hardware(self) -> str | None:
+        models = self.hardware_models()
+        for name in ("sata", "weight_stationary", "flops45nm"):
+            if name in models:
+                return name
+        return models[0] if models else None
+
+    def archs(self) -> list[str]:
+        """The architectures in the run, in config order."""
+        present = list(dict.fromkeys(self.results["arch"].astype(str))) if "arch" in self.results.columns else []
+        order = [a for a in self.config.get("archs", []) if a in present]
+        return order + [a for a in present if a not in order]
+
+    def first_arch(self, arch: str | None = None) -> str | None:
+        if arch is not None:
+            return arch
+        names = self.archs()
+        return names[0] if names else None
+
+    def levels(self) -> int:
+        """L: the quantized ANN's levels (the config's)."""
+        return int(self.config["levels"])
+
+    def seeds(self) -> list[int]:
+        if "seed" in self.results.columns:
+            return sorted({int(s) for s in self.results["seed"].dropna()})
+        return [int(self.config.get("seed", 0))]
+
+    def methods(self) -> list[str]:
+        """Methods present in ``results``, in registry order."""
+        present = set(self.results["method"]) if "method" in self.results.columns else set()
+        return [m for m in method_names() if m in present]
+
+    def timesteps(self, variant: str = "default") -> list[int]:
+        """The T (= G) values swept for the stepped methods (the config's ``timesteps`` present in the
+        rows, so the extra T of the break-even pair is not mistaken for a swept value)."""
+        stepped = [m for m in self.methods() if get_method(m).stepped]
+        rows = select(self.results, method=stepped, variant=variant)
+        present = sorted({int(t) for t in rows["T"].dropna()}) if "T" in rows.columns else []
+        swept = {int(v) for v in self.config.get("timesteps", [])}
+        return [t for t in present if t in swept] or present
+
+    def reference_steps(self) -> int:
+        """T = G = L where the run has it, else the run's T closest to L."""
+        levels, steps = self.levels(), self.timesteps()
+        if not steps or levels in steps:
+            return levels
+        return min(steps, key=lambda t: (abs(t - levels), t))
+
+    # -- rows ----------------------------------------------------------------------------------
+    def rows(self, method: str, *, arch: str | None = None, steps: int | None = None, variant: str = "default",
+             hardware: str | Sequence[str] | None = None, levels: int | None = None) -> pd.DataFrame:
+        """``results`` rows of one method configuration (every seed). A quantized method's default
+        network is the one with L levels unless ``levels`` says otherwise; a stepped method's rows are
+        those at ``steps`` (T or G)."""
+        spec = get_method(method)
+        where: dict[str, Any] = {"arch": arch, "method": method, "variant": variant, "hardware": hardware}
+        if spec.stepped:
+            where["T"] = steps
+        if spec.quantized and "levels" in self.results.columns:
+            where["levels"] = self.levels() if levels is None else levels
+        return select(self.results, **where)
+
+    def per_inference(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+        """One row per evaluated network (arch, method, T, levels, variant, seed): the counts and the
+        accuracy, which do not depend on the hardware model (the first model's row is kept)."""
+        frame = self.results if frame is None else frame
+        if frame.empty:
+            return frame
+        return frame.drop_duplicates(subset=[k for k in UNIT_KEYS if k in frame.columns], keep="first")
+
+    def ladder_rows(self, arch: str | None, hardware: str | None, steps: int | None = None) -> pd.DataFrame:
+        """One row per method (first seed): each method's default network, the stepped ones at
+        ``steps`` (default T = G = L), in registry order, with a ``label`` column."""
+        steps = self.reference_steps() if steps is None else steps
+        out = []
+        for method in self.methods():
+            rows = self.rows(method, arch=arch, hardware=hardware, steps=steps)
+            if rows.empty:
+                continue
+            row = rows.iloc[[0]].copy()
+            row["label"] = method_label(method, steps)
+            out.append(row)
+        return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def load_run(run_dir: str | os.PathLike) -> RunTables:
+    """A run folder's tables and config, read through :class:`RunFolder` (which refuses an
+    incomplete run)."""
+    folder = RunFolder(run_dir)
+    return RunTables(folder.read_tables(), folder.read_config())

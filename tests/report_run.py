@@ -1,0 +1,218 @@
+"""A synthetic run folder in the study's table schema, for the report tests (no network runs).
+
+Numbers are chosen so that every answer has a known value: 360 test images, accuracies that are
+whole counts over 360, energies that are fixed multiples of the quantized ANN's per hardware model
+(OneSpike cheaper than QCFS under flops45nm and sata, dearer under spikesim), components in fixed
+shares (sata: DRAM 90%), and PSG op counts per neuron per group of 1 mul, 1 mod, 2.32 add, 1 cmp.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.run_folder import RunFolder
+from energy_models.ledger import EVENTS
+from energy_models.report import COMPONENTS
+
+TEST_SAMPLES = 360
+LEVELS = 4
+STEPS = [1, 2, 4, 8]
+HARDWARE = ["flops45nm", "sata", "spikesim"]
+#: arch: (dense MACs, spike-generating neurons)
+ARCHS = {"cnn_small": (2.0e5, 3.0e3), "resnet_small": (1.2e6, 1.5e4)}
+#: energy per inference of the quantized ANN (pJ) per hardware model
+BASE_PJ = {"flops45nm": 1.0e6, "sata": 5.0e5, "spikesim": 8.0e5}
+#: energy relative to the quantized ANN at T = G = L, per hardware model
+FACTOR = {
+    "flops45nm": {"ann": 8.0, "qcfs": 1.0, "cq": 1.0, "if": 0.5, "onespike": 0.5, "bnn": 0.1},
+    "sata": {"ann": 4.0, "qcfs": 1.0, "cq": 1.0, "if": 1.2, "onespike": 0.8, "bnn": 0.3},
+    "spikesim": {"ann": 2.0, "qcfs": 1.0, "cq": 1.0, "if": 1.6, "onespike": 1.4, "bnn": 0.2},
+}
+#: component shares per hardware model (membrane memory only for the stepped methods, else activations)
+SHARES = {
+    "flops45nm": {"compute": 1.0},
+    "sata": {"dram": 0.90, "compute": 0.05, "weight_memory": 0.03, "membrane_memory": 0.02},
+    "spikesim": {"interconnect": 0.5, "compute": 0.2, "neuron": 0.2, "weight_memory": 0.1},
+}
+#: correct test images (of 360) per (method, variant) at T = G = L; stepped methods scale with T below
+CORRECT = {"ann": 351, "qcfs": 349, "cq": 347, "bnn": 319, "if": 300, "onespike": 349}
+STEPPED = ("if", "onespike")
+PSG_ADDS = 2.32
+POOL_SHIFTS = 512.0
+READOUT_SHIFTS = 10.0
+#: relative IF error per layer (cnn_small); resnet_small doubles it
+LAYER_ERRORS = [("conv1", 0.02, ""), ("act1", 0.05, ""), ("conv2", 0.15, "layer1.0"), ("act2", 0.40, "layer1.0")]
+
+
+def correct_count(method: str, variant: str, steps: int, levels: int, arch_index: int) -> int:
+    """Correct test images of one network (known, so tests can assert answers)."""
+    count = CORRECT[method] - 3 * arch_index
+    if method == "qcfs" and levels != LEVELS:
+        count -= {1: 60, 2: 20, 8: -1}[levels]
+    if method == "qcfs" and variant == "pow2":
+        count -= 10
+    if method in STEPPED and steps != LEVELS:
+        count -= {1: 70, 2: 25, 8: -2, 5: 5}[steps]
+    if variant == "per_group_binary":
+        count -= 120
+    if variant == "per_group_calibrated":
+        count += 1
+    return count
+
+
+def _ops(method: str, variant: str, steps: int, macs: float, neurons: float) -> dict[str, float]:
+    ops = dict.fromkeys(EVENTS, 0.0)
+    if method in STEPPED:
+        ops.update(ac=macs * steps * 0.12, add=PSG_ADDS * neurons * steps, cmp=neurons * steps,
+                   spikes=0.12 * neurons * steps, weight_reads=macs * steps * 0.12,
+                   vmem_reads=neurons * (steps if method == "if" else 1),
+                   vmem_writes=neurons * (steps if method == "if" else 1))
+        if method == "onespike":
+            exact = variant != "hardware"
+            ops.update(mul=neurons * steps * exact, mod=neurons * steps * exact, mask=neurons * steps * (not exact),
+                       shift=POOL_SHIFTS + READOUT_SHIFTS)
+    elif method == "bnn":
+        ops.update(xnor=macs, popcount=macs, weight_reads=macs)
+    else:
+        ops.update(mac=macs, add=neurons, weight_reads=macs)
+    return ops
+
+
+def _layers(unit: dict, ops: dict[str, float], neurons: float) -> list[dict]:
+    """conv1 (8×8 input), act1 (PSG/IF), pool1, conv2 (1×1 input), act2, fc, readout."""
+    psg = {"add": ops["add"] / 2, "mul": ops["mul"] / 2, "mod": ops["mod"] / 2, "mask": ops["mask"] / 2,
+           "cmp": ops["cmp"] / 2, "spikes": ops["spikes"] / 2}
+    layout = [
+        ("conv1", "conv", "1x8x8", {"ac": ops["ac"] / 2, "mac": ops["mac"] / 2}, 10.0),
+        ("act1", "neuron", "16x8x8", psg, neurons / 2),
+        ("pool1", "pool", "16x8x8", {"shift": POOL_SHIFTS * (unit["method"] == "onespike")}, 256.0),
+        ("conv2", "conv", "16x1x1", {"ac": ops["ac"] / 2, "mac": ops["mac"] / 2}, 10.0),
+        ("act2", "neuron", "16x1x1", psg, neurons / 2),
+        ("fc", "linear", "16", {}, 10.0),
+        ("readout", "other", "10", {"shift": READOUT_SHIFTS * (unit["method"] == "onespike")}, 10.0),
+    ]
+    rows = []
+    for index, (name, kind, shape, events, count) in enumerate(layout):
+        row = {**unit, "name": name, "kind": kind, "index": index, "in_shape": shape, "neurons": count,
+               **dict.fromkeys(EVENTS, 0.0)}
+        row.update(events if kind != "neuron" or unit["method"] in STEPPED else {})
+        rows.append(row)
+    return rows
+
+
+def _units(methods: tuple[str, ...]) -> list[tuple[str, int, int, str]]:
+    """(method, T, levels, variant) of every evaluated network."""
+    units = []
+    if "ann" in methods:
+        units.append(("ann", 1, LEVELS, "default"))
+    if "qcfs" in methods:
+        units += [("qcfs", 1, levels, "default") for levels in (1, 2, 4, 8)] + [("qcfs", 1, LEVELS, "pow2")]
+    if "cq" in methods:
+        units.append(("cq", 1, LEVELS, "default"))
+    if "if" in methods:
+        units += [("if", t, LEVELS, "default") for t in [*STEPS, 5]]
+    if "onespike" in methods:
+        for t in STEPS:
+            units += [("onespike", t, t, v) for v in ("default", "exact_pow2", "hardware")]
+            if t > 1:
+                units += [("onespike", t, t, v) for v in ("per_group_calibrated", "per_group_binary")]
+    if "bnn" in methods:
+        units.append(("bnn", 1, 1, "default"))
+    return units
+
+
+def _energy(model: str, method: str, variant: str, steps: int) -> dict[str, float]:
+    total = BASE_PJ[model] * FACTOR[model][method] * (steps / LEVELS if method in STEPPED else 1.0)
+    total *= {"exact_pow2": 1.05, "per_group_binary": 1.1}.get(variant, 1.0)
+    shares = dict(SHARES[model])
+    if method not in STEPPED and "membrane_memory" in shares:
+        shares["activation_memory"] = shares.pop("membrane_memory")
+    return {component: total * shares.get(component, 0.0) for component in COMPONENTS}
+
+
+def make_run(root: Path, methods: tuple[str, ...] = ("ann", "qcfs", "cq", "if", "onespike", "bnn"),
+             seeds: tuple[int, ...] = (0,), optional_tables: bool = True) -> Path:
+    """Write a complete synthetic run folder at ``root`` (through RunFolder) and return its path."""
+    results, layers = [], []
+    for arch_index, (arch, (macs, neurons)) in enumerate(ARCHS.items()):
+        for method, steps, levels, variant in _units(methods):
+            for seed in seeds:
+                correct = correct_count(method, variant, steps, levels, arch_index) - seed
+                ops = _ops(method, variant, steps, macs, neurons)
+                unit = {"arch": arch, "method": method, "T": steps, "levels": levels, "variant": variant, "seed": seed}
+                for model in HARDWARE:
+                    components = _energy(model, method, variant, steps)
+                    unpriced = ", ".join(f"{e}={ops[e]:.4g}" for e in ("shift", "mask", "cmp") if ops[e] > 0)
+                    warning = f"{model} does not price these events (per inference): {unpriced}" if unpriced else ""
+                    results.append({
+                        **unit, "hardware": model, "accuracy": correct / TEST_SAMPLES, "test_samples": TEST_SAMPLES,
+                        "correct": correct, "latency_steps": steps if method == "if" else 1,
+                        "groups": steps if method == "onespike" else 1, "energy_pj": sum(components.values()),
+                        **{f"{c}_pj": v for c, v in components.items()}, **{f"ops_{e}": v for e, v in ops.items()},
+                        "spike_rate": 0.12 if method in STEPPED else 0.0, "warnings": warning,
+                    })
+                layers += _layers(unit, ops, neurons)
+    tables = {"results": pd.DataFrame(results), "layers": pd.DataFrame(layers)}
+    if optional_tables:
+        tables.update(_optional_tables())
+    folder = RunFolder(root)
+    folder.write_config(_payload(methods, seeds))
+    folder.write_tables(tables)
+    return root
+
+
+def _optional_tables() -> dict[str, pd.DataFrame]:
+    equivalence, fidelity, errors, breakeven, sweep = [], [], [], [], []
+    for arch_index, arch in enumerate(ARCHS):
+        for t in STEPS:
+            equivalence.append({"arch": arch, "T": t, "onespike_max_abs_logit_diff": 0.0 if t == 1 else 3e-15 * t,
+                                "onespike_agreement": 1.0, "if_max_abs_logit_diff": 0.9 / t + 0.05 * arch_index,
+                                "if_agreement": 0.9 + 0.012 * t})
+            for layer in ("act1", "act2"):
+                fidelity += [{"T": t, "v_init": "v_init=θ/2", "neuron": "IF", "mae": 0.4 / t, "source": "recorded",
+                              "arch": arch, "layer": layer},
+                             {"T": t, "v_init": "v_init=θ/2", "neuron": "PSG", "mae": 0.1 / t, "source": "recorded",
+                              "arch": arch, "layer": layer}]
+            for i, (layer, relative, block) in enumerate(LAYER_ERRORS):
+                errors.append({"arch": arch, "T": t, "layer": layer, "layer_index": i, "block": block,
+                               "if_mean_abs_error": relative * (1 + arch_index) * 0.5, "activation_mean": 0.5,
+                               "relative_error": relative * (1 + arch_index)})
+        for model, sparsity, overhead in zip(HARDWARE, (0.62, float("nan"), 0.97), (0.75, float("nan"), 2.5),
+                                             strict=True):
+            breakeven.append({"arch": arch, "method": "if", "T": 5, "qnn_act_bits": 3, "hardware": model,
+                              "break_even_sparsity": sparsity,
+                              "reason": "" if sparsity == sparsity else
+                              "the SNN costs more than the quantized ANN at every sparsity",
+                              "measured_spike_rate": 0.12, "spike_event_pj_for_published": overhead,
+                              "published_rate": 0.057})
+            for spike_event_pj in (0.0, 1.0, 5.0):
+                for s in (0.0, 0.5, 0.9, 1.0):
+                    sweep.append({"arch": arch, "method": "if", "hardware": model, "spike_event_pj": spike_event_pj,
+                                  "input_sparsity": s, "snn_energy_pj": 4e6 * (1 - s) * (1 + spike_event_pj) + 1e5,
+                                  "qnn_energy_pj": 1.5e6, "ann_energy_pj": 1.2e6 if model == "sata" else 9e6})
+    for t in STEPS:
+        fidelity += [{"T": t, "v_init": "v_init=θ/2", "neuron": "IF", "mae": 0.3 / t, "source": "random", "arch": "",
+                      "layer": ""},
+                     {"T": t, "v_init": "v_init=θ/2", "neuron": "PSG", "mae": 0.2 / t, "source": "random",
+                      "arch": "", "layer": ""}]
+    worked = pd.DataFrame({"step": range(5), "input": [0.1, 0.1, 0.5, 1.9, 4.9], "if_spike": [0, 0, 0, 1, 1],
+                           "psg_spike": [0, 1, 1, 1, 0]})
+    return {"equivalence": pd.DataFrame(equivalence), "fidelity": pd.DataFrame(fidelity),
+            "worked_example": worked, "layer_errors": pd.DataFrame(errors), "breakeven": pd.DataFrame(breakeven),
+            "sweep": pd.DataFrame(sweep),
+            "yan2024_targets": pd.DataFrame([{"case": "T=5", "published_rate": 0.057, "our_rate": 0.38, "note": ""}])}
+
+
+def _payload(methods: tuple[str, ...], seeds: tuple[int, ...]) -> dict:
+    return {
+        "digest": "0123456789abcdef",
+        "config": {"data": "digits", "archs": list(ARCHS), "arch_options": {}, "methods": list(methods),
+                   "levels": LEVELS, "timesteps": STEPS, "hardware": HARDWARE, "epochs_ann": 8, "epochs_bnn": 6,
+                   "seed": seeds[0], "seeds": len(seeds)},
+        "data": {"name": "digits", "image_size": 8, "in_channels": 1, "num_classes": 10, "train_samples": 1437,
+                 "test_samples": TEST_SAMPLES},
+        "models": {arch: {"options": {"width": 8 * (i + 1)}, "parameters": 12_345 * (i + 1)}
+                   for i, arch in enumerate(ARCHS)},
+    }
