@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.counting import COUNTING_RULES, conv_fanout_map, count_events, register_rule
+from analysis.counting import COUNTING_RULES, conv_fanout_map, count_events, layer_names, register_rule
 from analysis.models import available_models, build_model
 from analysis.snn import (
     PSGLayer,
@@ -316,10 +316,11 @@ def test_spiking_counts_match_independent_reference(arch):
     for net, reference in nets:
         ledger = counted(net, x)
         refs, spikes = reference_synaptic(reference, x)
+        names = layer_names(reference)
         assert not ledger.unsupported
         assert ledger.total("spikes") == pytest.approx(spikes, abs=1e-9)
         for path, value in refs.items():
-            layer = ledger.layer(path)
+            layer = ledger.layer(names[path])
             assert layer.ac + layer.mac == pytest.approx(value, abs=1e-9), (path, layer.rule)
             assert layer.rule.endswith(("spike_input", "pooled_spike_input"))
         analog = [layer for layer in ledger.layers if layer.rule.endswith("analog_input") and layer.mac]
