@@ -146,6 +146,10 @@ class Counter:
             return
         if isinstance(module, PASSTHROUGH):
             self.handles.append(module.register_forward_hook(self._passthrough))
+        elif self.mode is not None and not type(module).__module__.startswith("torch."):
+            # a user's leaf module without a rule: the operator pass counts (or flags) what it does
+            self._track(module, path, False)
+            return
         else:
             self._unsupported(path, type(module).__name__)
         self._track(module, path, True)
@@ -259,7 +263,7 @@ class Counter:
                     self._unsupported_op(frame.name, name)
                     return
                 calls = frame.op_calls[name] = frame.op_calls.get(name, 0) + 1
-                layer = f"{frame.name}.{name}" if frame.name else name
+                layer = f"{frame.name}/{name}"
                 if calls > 1:
                     layer = f"{layer}#{calls}"
                 x = next((a for a in args if isinstance(a, Tensor)), None)
@@ -346,8 +350,7 @@ class Counter:
         self._merge(rec, facts)
         return name
 
-    def _record_op(self, layer: str, op: str, facts: dict[str, Any]) -> str:
-        name = layer if self.owners.setdefault(layer, op) == op else f"{layer}@{op}"
+    def _record_op(self, name: str, op: str, facts: dict[str, Any]) -> str:
         rec = self.records.get(name)
         if rec is None:
             rec = self.records[name] = {"name": name, "module_type": op, "method": self.ledger.method}

@@ -5,8 +5,9 @@ Module rules see only modules. Work written in a ``forward`` (``out += identity`
 the hooks and sees every aten operator; the engine keeps a stack of the modules executing, so an
 operator that runs inside a rule-covered module (its work is in that rule) is passed through, and
 one that runs directly in a container (or the root) is **uncovered**: it is counted by an operator
-rule from :data:`OP_RULES` into its own ledger layer, named ``<module name>.<op>`` (``#2``, ``#3``
-for later calls of the same op in one forward of that module), or, when it has no rule and does
+rule from :data:`OP_RULES` into its own ledger layer, named ``<module name>/<op>`` (``/<op>`` at
+the root; ``#2``, ``#3`` for later calls of the same op in one forward of that module; a ``/`` is
+never part of a module path, so the names cannot collide with module layers), or, when it has no rule and does
 arithmetic, listed in ``ledger.unsupported`` as ``(module name, "aten.<op>")``; ``strict=True``
 raises. Operators in :data:`FREE_OPS` move or view data and do no arithmetic.
 
