@@ -175,3 +175,14 @@ def test_rule_registry_refuses_duplicates_and_takes_per_call_overrides():
         assert counted(net, x).layer("1").cmp == 5
     finally:
         COUNTING_RULES.pop(Act)
+
+
+def test_common_layers_relu6_dropout2d_maxpool():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU6(), nn.Dropout2d(0.5), nn.MaxPool2d(2),
+                        nn.AlphaDropout(0.1), nn.Hardtanh()).eval()
+    ledger = counted(net, torch.randn(3, 1, 6, 6), strict=True)
+    assert not ledger.unsupported and [layer.name for layer in ledger.layers] == ["0", "1", "3", "5"]
+    assert (ledger.layer("1").cmp, ledger.layer("1").rule) == (2 * 2 * 36, "clip")
+    assert ledger.layer("3").cmp == 2 * 9 * 3  # 2 channels of 3x3 outputs, 2x2 windows: 3 comparisons each
+    assert ledger.layer("5").cmp == 2 * 2 * 9
+    assert ledger.layer("0").fused_into == "1"
