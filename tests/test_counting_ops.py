@@ -188,3 +188,14 @@ def test_keyword_call_counts_per_sample():
     with count_events(net) as ledger, torch.no_grad():
         net(input=torch.rand(5, 3))
     assert ledger.samples == 5 and ledger.layer("fc").mac == 6
+
+
+def test_flop_counter_inside_the_block_and_the_mode_only_on_where_needed():
+    model = ResNet18().eval()
+    x = torch.rand(1, 3, 32, 32)
+    with count_events(model) as ledger, torch.no_grad():
+        with FlopCounterMode(display=False) as flops:
+            model(x)
+        assert torch.utils._python_dispatch._get_current_dispatch_mode() is None  # off outside the model
+    assert ledger.total("mac") == flops.get_total_flops() / 2
+    assert ledger.layer("layer1.0/add").add == 8 * 8 * 8

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
 from torch.utils.weak import WeakIdKeyDictionary
 
 from analysis.counting.naming import layer_names
@@ -89,16 +90,17 @@ class Counter:
         if isinstance(self.model, SpikingNetwork):
             self.handles.append(self.model.register_forward_hook(self._root_post))
         self._walk(self.model, "")
-        if self.mode is not None:
-            self.mode.__enter__()
-            self.mode_active = True
 
     def detach(self) -> None:
-        if self.mode_active:
-            self.mode_active = False
-            self.mode.__exit__(None, None, None)
+        self.stack.clear()
+        self._sync_mode()
         while self.handles:
             self.handles.pop().remove()
+        if self.mode_active:  # a mode entered after ours is still on: ours cannot leave first
+            raise RuntimeError(
+                "count_events: a TorchDispatchMode entered inside the count_events block is still active when "
+                "the block ends; exit it inside the block (nest the with-statements)"
+            )
 
     def _track(self, module: nn.Module, path: str, covered: bool) -> None:
         """Push a frame when the module starts, pop it when it ends (also when it raises)."""
@@ -106,10 +108,12 @@ class Counter:
 
         def push(m, args):
             self.stack.append(_Frame(frame_name, covered))
+            self._sync_mode()
 
         def pop(m, args, output):
             if self.stack:
                 self.stack.pop()
+            self._sync_mode()
 
         self.handles.append(module.register_forward_pre_hook(push))
         self.handles.append(module.register_forward_hook(pop, always_call=True))
@@ -166,6 +170,7 @@ class Counter:
 
     def _root_pre(self, module, args, kwargs) -> None:
         self.stack.clear()
+        self._sync_mode()
         x = next((t for t in (*args, *kwargs.values()) if isinstance(t, Tensor)), None)
         if isinstance(module, SpikingNetwork):
             self.streaming = module.resolved_layout == "stream"
@@ -250,6 +255,23 @@ class Counter:
         return hook
 
     # -- operator pass ---------------------------------------------------------------------------
+    def _sync_mode(self) -> None:
+        """The dispatch mode is on only while an uncovered module (a container, the root, a user's
+        leaf without a rule) is executing: inside rule-covered modules, and outside the model, the
+        operators cost nothing extra. A mode entered after ours (the user's) is left alone: ours then
+        stays on and its ``covered`` check passes the operators through."""
+        if self.mode is None:
+            return
+        want = bool(self.stack) and not self.stack[-1].covered
+        if want == self.mode_active:
+            return
+        if want:
+            self.mode.__enter__()
+            self.mode_active = True
+        elif _current_dispatch_mode() is self.mode:
+            self.mode.__exit__(None, None, None)
+            self.mode_active = False
+
     def _op_covered(self) -> bool:
         return self.busy or not self.stack or self.stack[-1].covered
 
