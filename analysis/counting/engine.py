@@ -28,6 +28,11 @@ _ADDITIVE = frozenset((*EVENTS, *ACTIVITY))
 #: Layer kinds through which a synaptic layer's output still reaches an activation "directly"
 #: (an unfolded batch norm folds into the conv; reshapes and repeats are views).
 _FUSE_THROUGH = ("norm", "reshape")
+#: Layer kinds whose output is not checked for NaN/Inf. Raising: only layers that make new values
+#: from weights or arithmetic (conv, linear, norm, add, other, operators) are checked, since a
+#: neuron, a pool or a reshape of finite values is finite, so the first non-finite value is still
+#: reported at the layer that made it; flagging counts them in every layer.
+_NO_NEW_VALUES = {"raise": ("reshape", "neuron", "pool", "encoder"), "flag": ("reshape",)}
 
 
 class NonFiniteError(ValueError):
@@ -333,7 +338,9 @@ class Counter:
 
     def _check_finite(self, name: str, module: nn.Module | None, kind: str | None, output: Any,
                       op: str = "") -> None:
-        if kind == "reshape" or not isinstance(output, Tensor) or not output.is_floating_point():
+        if not isinstance(output, Tensor) or not output.is_floating_point():
+            return
+        if kind in _NO_NEW_VALUES[self.on_nonfinite]:
             return
         if torch.isfinite(output.sum()):
             return

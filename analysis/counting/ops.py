@@ -2,9 +2,10 @@
 
 Module rules see only modules. Work written in a ``forward`` (``out += identity``, ``x @ self.w``,
 ``F.conv2d``, ``F.relu``, attention) is invisible to them. A :class:`TorchDispatchMode` runs beside
-the hooks and sees every aten operator; the engine keeps a stack of the modules executing, so an
-operator that runs inside a rule-covered module (its work is in that rule) is passed through, and
-one that runs directly in a container (or the root) is **uncovered**: it is counted by an operator
+the hooks; the engine keeps a stack of the modules executing and turns the mode on only while a
+module without a rule (a container, the root, a user's leaf module) is executing, so operators
+inside a rule-covered module (its work is in that rule) cost nothing extra. An operator that runs
+directly in such a module is **uncovered**: it is counted by an operator
 rule from :data:`OP_RULES` into its own ledger layer, named ``<module name>/<op>`` (``/<op>`` at
 the root; ``#2``, ``#3`` for later calls of the same op in one forward of that module; a ``/`` is
 never part of a module path, so the names cannot collide with module layers), or, when it has no rule and does

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from analysis.counting.geometry import conv_fanout_map
+from analysis.counting.geometry import conv_fanout_map, fanout_border
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import count_map, nnz, nonzero_stepped
 from analysis.counting.signals import ANALOG_BITS, Context
@@ -47,18 +47,42 @@ def _synapse_facts(module: nn.Module, x: Tensor, y: Tensor, ctx: Context) -> dic
     return facts
 
 
-def reached_synapses(module: nn.Module, source: Tensor) -> tuple[Tensor, Tensor]:
+def reached_synapses(module: nn.Module, source: Tensor, indicator: bool = False) -> tuple[Tensor, Tensor]:
     """``(Σ source, Σ over input positions of source · synapses reached)`` for a conv/linear.
 
-    ``source`` is a per-input-element count (spikes, or a non-zero indicator) with the input's
-    layout; a conv input element reaches ``fanout(position) · C_out/groups`` synapses (edges,
-    padding and stride included; padding zeros are not inputs), a linear one ``out_features``."""
+    ``source`` is a per-input-element count (spikes) with the input's layout, or with
+    ``indicator=True`` any tensor whose non-zero entries count 1; a conv input element reaches
+    ``fanout(position) · C_out/groups`` synapses (edges, padding and stride included; padding zeros
+    are not inputs), a linear one ``out_features``. Where the fan-out is the same everywhere but in a
+    border band (stride-1 convolutions), the sum is the total times that fan-out less the border's
+    deficit, so only the band is reduced per position."""
+
+    def total_of(t: Tensor) -> Tensor:
+        return nnz(t).to(torch.float64) if indicator else t.sum(dtype=torch.float64)
+
+    def per_position(t: Tensor) -> Tensor:
+        dims = tuple(range(t.dim() - 2))
+        return (t != 0 if indicator else t).sum(dim=dims, dtype=torch.float64)
+
     if isinstance(module, nn.Linear):
-        total = source.sum(dtype=torch.float64)
+        total = total_of(source)
         return total, total * module.out_features
     fanout = conv_fanout_map(module, source.shape[-2], source.shape[-1], source.device)
-    per_pos = source.sum(dim=tuple(range(source.dim() - 2)), dtype=torch.float64)
-    return per_pos.sum(), (per_pos * fanout).sum() * (module.out_channels // module.groups)
+    per_channel = module.out_channels // module.groups
+    band = fanout_border(fanout)
+    if band < 0:
+        per_pos = per_position(source)
+        return per_pos.sum(), (per_pos * fanout).sum() * per_channel
+    h, w = fanout.shape
+    total = total_of(source)
+    deficit = fanout.max() - fanout
+    missing = torch.zeros((), dtype=torch.float64, device=source.device)
+    for rows, cols in ((slice(0, band), slice(None)), (slice(h - band, h), slice(None)),
+                       (slice(band, h - band), slice(0, band)), (slice(band, h - band), slice(w - band, w))):
+        part = source[..., rows, cols]
+        if part.numel():
+            missing = missing + (per_position(part) * deficit[rows, cols]).sum()
+    return total, (fanout.max() * total - missing) * per_channel
 
 
 @register_rule(nn.Conv2d, nn.Linear)
@@ -84,8 +108,10 @@ def synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: Context)
     name = "linear" if isinstance(module, nn.Linear) else "conv"
     facts = _synapse_facts(module, x, output, ctx)
     if sig.kind in ("spike", "pooled_spike"):
-        source = count_map(x, sig) if sig.kind == "spike" else (nonzero_stepped(x, sig) != 0)
-        total, synaptic = reached_synapses(module, source)
+        if sig.kind == "spike":
+            total, synaptic = reached_synapses(module, count_map(x, sig))
+        else:
+            total, synaptic = reached_synapses(module, nonzero_stepped(x, sig), indicator=True)
         event = "ac" if sig.kind == "spike" else "mac"
         facts.update({event: synaptic, "weight_reads": synaptic, "input_reads": total, "input_nonzero": total,
                       "rule": f"{name}.{sig.kind}_input"})
@@ -93,7 +119,7 @@ def synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: Context)
             facts["mac_nonzero"] = synaptic
     else:
         dense = float(ctx.step_elements(output)) * module.weight[0].numel()  # out · (C_in/g)·kh·kw
-        nonzero, gated = reached_synapses(module, x != 0)
+        nonzero, gated = reached_synapses(module, x, indicator=True)
         if not ctx.stepped and ctx.steps > 1:  # a one-pass sum of a current repeated in every group
             nonzero, gated = nonzero * ctx.steps, gated * ctx.steps
         kind = sig.kind if sig.kind in ("quant", "binary") else "analog"
@@ -117,7 +143,8 @@ def binary_synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: C
     if ctx.signal.kind == "binary":
         facts.update(xnor=dense, popcount=dense, rule=f"{name}.binary")
     else:
-        facts.update(mac=dense, mac_nonzero=reached_synapses(module, x != 0)[1], rule=f"{name}.binary_weight")
+        gated = reached_synapses(module, x, indicator=True)[1]
+        facts.update(mac=dense, mac_nonzero=gated, rule=f"{name}.binary_weight")
     facts.update(weight_reads=dense, mul=ctx.step_elements(output), input_reads=facts["input_elements"],
                  input_nonzero=nnz(x), signal=ctx.out_signal())
     return facts
