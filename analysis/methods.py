@@ -31,11 +31,13 @@ from torch import nn
 
 from analysis.registry import Registry
 from analysis.snn.convert import to_binary, to_if_snn, to_onespike, to_quantized
+from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, BinaryLinear, IFNeuron, PSGNeuron
 
 __all__ = [
     "METHODS",
     "MethodSpec",
     "get_method",
+    "infer_method",
     "method_names",
     "register_method",
     "spiking_method_names",
@@ -69,6 +71,10 @@ class MethodSpec:
     weight_bits: int = 8
     vmem_bits: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    #: Whether a module marks a network as this method: the counter infers an unnamed model's method
+    #: as the last-registered method whose ``detect`` matches one of its modules (the first method
+    #: without a detector, the ANN, when none does).
+    detect: Callable[[nn.Module], bool] | None = None
 
     @property
     def trained(self) -> bool:
@@ -126,6 +132,16 @@ def spiking_method_names() -> list[str]:
     return [name for name, spec in METHODS.items() if spec.spiking]
 
 
+def infer_method(model: nn.Module) -> MethodSpec:
+    """The method a network belongs to, from its module types (see ``MethodSpec.detect``)."""
+    modules = list(model.modules())
+    specs = [spec for _, spec in METHODS.items()]
+    for spec in reversed(specs):
+        if spec.detect is not None and any(spec.detect(m) for m in modules):
+            return spec
+    return next(spec for spec in specs if spec.detect is None)
+
+
 def _same(parent: nn.Module, **_: Any) -> nn.Module:
     """The ANN is its own network (trained from scratch)."""
     return parent
@@ -155,13 +171,14 @@ def _onespike(parent: nn.Module, steps: int = 4, levels: int | None = None, **op
 for _spec in (
     MethodSpec("ann", "ANN (float)", "ANN", "#444444", _same, training="ann", weight_bits=32),
     MethodSpec("qcfs", "QCFS (L levels)", "QCFS", "#1f77b4", _quantized("qcfs"), parent="ann",
-               training="quantized", quantized=True),
+               training="quantized", quantized=True, detect=lambda m: isinstance(m, QCFS) and bool(m.shift)),
     MethodSpec("cq", "clamp-quant (L)", "CQ", "#17becf", _quantized("cq"), parent="ann", training="quantized",
-               quantized=True),
+               quantized=True, detect=lambda m: isinstance(m, QCFS) and not m.shift),
     MethodSpec("if", "IF SNN (T steps)", "IF", "#d62728", _if, parent="qcfs", spiking=True, steps="T",
-               vmem_bits=16),
+               vmem_bits=16, detect=lambda m: isinstance(m, IFNeuron)),
     MethodSpec("onespike", "OneSpike (G groups)", "OneSpike", "#2ca02c", _onespike, parent="qcfs", spiking=True,
-               steps="G", vmem_bits=16),
-    MethodSpec("bnn", "BNN", "BNN", "#9467bd", _binary, parent="ann", training="binary", weight_bits=32),
+               steps="G", vmem_bits=16, detect=lambda m: isinstance(m, PSGNeuron)),
+    MethodSpec("bnn", "BNN", "BNN", "#9467bd", _binary, parent="ann", training="binary", weight_bits=32,
+               detect=lambda m: isinstance(m, BinaryActivation | BinaryConv2d | BinaryLinear)),
 ):
     register_method(_spec)

@@ -1,9 +1,10 @@
 """Cost of counting: an instrumented forward (``count_events``) over a plain one, measured in this run.
 
 VGG-16 at 32x32, batch 64: IF SNN T=4 and OneSpike G=4 (plus the ANN for reference). Falls back to
-cnn_small (width 64, 32x32) when vgg16 is not registered, and says so. Target (issue 4): ratio <= 1.25.
-Each figure is the median of ``--repeats`` timed forwards after one warm-up, plain and instrumented
-interleaved so drifts of the machine hit both alike. SpikingJelly's / NeuroBench's counters are
+cnn_small (width 64, 32x32) when vgg16 is not registered, and says so. Target (issues 4 and 13): ratio
+<= 1.25 with the operator-level pass on (the default; the ``no-ops`` column turns it off to show its
+share). Each figure is the median of ``--repeats`` timed forwards after one warm-up, plain and
+instrumented interleaved so drifts of the machine hit both alike. SpikingJelly's / NeuroBench's counters are
 compared only if already installed (nothing is installed by this script).
 
     python benchmarks/counting_overhead.py [--repeats 3] [--batch 64] [--threads 2]
@@ -29,23 +30,27 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def measure(model, x, repeats: int) -> tuple[float, float, float]:
+def measure(model, x, repeats: int) -> tuple[float, float, float, float]:
+    """``(plain s, counted s, ratio, ratio without the operator pass)``."""
+
     def plain():
         model(x)
 
-    def counted():
-        with count_events(model):
+    def counted(operators: bool = True):
+        with count_events(model, operators=operators):
             model(x)
 
     with torch.no_grad():
         plain()
         counted()  # warm-up (also fills the fan-out cache, as a long study would)
-        t_plain, t_count = [], []
+        counted(False)
+        t_plain, t_count, t_noops = [], [], []
         for _ in range(repeats):
             t_plain.append(timed(plain))
             t_count.append(timed(counted))
-    p, c = statistics.median(t_plain), statistics.median(t_count)
-    return p, c, c / p
+            t_noops.append(timed(lambda: counted(False)))
+    p, c, n = statistics.median(t_plain), statistics.median(t_count), statistics.median(t_noops)
+    return p, c, c / p, n / p
 
 
 def main() -> None:
@@ -66,11 +71,11 @@ def main() -> None:
     qann = to_quantized(ann, 4, calibration_data=x[:16]).eval()
     nets = [("ann", ann), ("if T=4", to_if_snn(qann, 4)), ("onespike G=4", to_onespike(qann, 4))]
     print(f"{arch} 32x32, batch {args.batch}, {args.threads} threads, median of {args.repeats}")
-    print(f"{'network':<14} {'layout':<9} {'plain s':>9} {'counted s':>10} {'ratio':>7}")
+    print(f"{'network':<14} {'layout':<9} {'plain s':>9} {'counted s':>10} {'ratio':>7} {'no-ops':>7}")
     for name, net in nets:
         layout = getattr(net, "resolved_layout", "-")
-        p, c, r = measure(net, x, args.repeats)
-        print(f"{name:<14} {layout:<9} {p:9.3f} {c:10.3f} {r:7.3f}")
+        p, c, r, n = measure(net, x, args.repeats)
+        print(f"{name:<14} {layout:<9} {p:9.3f} {c:10.3f} {r:7.3f} {n:7.3f}")
     if importlib.util.find_spec("spikingjelly") is None or importlib.util.find_spec("loguru") is None:
         print("spikingjelly: not installed, not compared (pip install --no-deps spikingjelly loguru: its declared "
               "torchvision/torchaudio dependencies do not import beside this torch)")

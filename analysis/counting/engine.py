@@ -1,0 +1,407 @@
+"""The hook engine: walks the model, hooks every module, keeps the stack of modules executing and
+the weak-keyed tables of what each tensor carries (its :class:`Signal`) and which synaptic layer made
+it (for ``fused_into``), runs the module rules and the operator pass, and builds the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
+from torch.utils.weak import WeakIdKeyDictionary
+
+from analysis.counting.naming import layer_names
+from analysis.counting.ops import OperatorPass, run_op_rule
+from analysis.counting.registry import PASSTHROUGH, Rule, find_rule
+from analysis.counting.rules.structure import readout_rule
+from analysis.counting.signals import ANALOG_BITS, UNKNOWN, Context, Signal
+from analysis.methods import MethodSpec
+from analysis.snn import IFNeuron, MeanOverSteps, PSGLayer, SpikingNetwork, Stepwise
+from energy_models.ledger import ACTIVITY, EVENTS, EventLedger, LayerEvents
+
+__all__ = ["Counter", "NonFiniteError"]
+
+_ADDITIVE = frozenset((*EVENTS, *ACTIVITY))
+#: Layer kinds through which a synaptic layer's output still reaches an activation "directly"
+#: (an unfolded batch norm folds into the conv; reshapes and repeats are views).
+_FUSE_THROUGH = ("norm", "reshape")
+#: Layer kinds whose output is not checked for NaN/Inf. Raising: only layers that make new values
+#: from weights or arithmetic (conv, linear, norm, add, other, operators) are checked, since a
+#: neuron, a pool or a reshape of finite values is finite, so the first non-finite value is still
+#: reported at the layer that made it; flagging counts them in every layer.
+_NO_NEW_VALUES = {"raise": ("reshape", "neuron", "pool", "encoder"), "flag": ("reshape",)}
+
+
+class NonFiniteError(ValueError):
+    """A counted layer produced NaN/Inf values (``count_events(on_nonfinite="raise")``)."""
+
+
+@dataclass
+class _Frame:
+    """One module executing: its ledger name and whether a rule covers the work inside it."""
+
+    name: str
+    covered: bool
+    op_calls: dict[str, int] = field(default_factory=dict)
+
+
+class Counter:
+    def __init__(self, model: nn.Module, ledger: EventLedger, spec: MethodSpec, weight_bits: int, vmem_bits: int,
+                 track_ties: bool, strict: bool, rules: Mapping[type, Rule] | None, on_nonfinite: str,
+                 operators: bool):
+        self.model = model
+        self.ledger = ledger
+        self.spec = spec
+        self.weight_bits = weight_bits
+        self.vmem_bits = vmem_bits
+        self.track_ties = track_ties
+        self.strict = strict
+        self.rules = dict(rules or {})
+        self.on_nonfinite = on_nonfinite
+        self.steps = ledger.timesteps * ledger.groups  # T or G (the other is 1)
+        self.names = layer_names(model)
+        self.owners: dict[str, str] = {}  # ledger name -> module path that recorded it
+        self.signals: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.producers: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> synaptic layer name
+        self.records: dict[str, dict[str, Any]] = {}
+        self.handles: list[Any] = []
+        self.extras: dict[str, Any] = {}
+        self.samples = 0
+        self.stack: list[_Frame] = []
+        self.busy = False  # inside counter code: operators are the counter's own
+        self.mode = OperatorPass(self._op_covered, self._on_op) if operators else None
+        self.mode_active = False
+        # Streaming IF layout: layers on the analog (unstepped) input run again at every timestep
+        # although their output does not change; the reference counts them once per forward.
+        self.streaming = False
+        self.seen_unstepped: set[str] = set()
+
+    # -- signals of tensors ----------------------------------------------------------------------
+    def signal_of(self, t: Any) -> Signal:
+        if not isinstance(t, Tensor):
+            return UNKNOWN
+        return self.signals.get(t, UNKNOWN)
+
+    def set_signal(self, t: Any, sig: Signal) -> None:
+        if isinstance(t, Tensor):
+            self.signals[t] = sig
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def attach(self) -> None:
+        self.handles.append(self.model.register_forward_pre_hook(self._root_pre, with_kwargs=True))
+        if isinstance(self.model, SpikingNetwork):
+            self.handles.append(self.model.register_forward_hook(self._root_post))
+        self._walk(self.model, "")
+
+    def detach(self) -> None:
+        self.stack.clear()
+        self._sync_mode()
+        while self.handles:
+            self.handles.pop().remove()
+        if self.mode_active:  # a mode entered after ours is still on: ours cannot leave first
+            raise RuntimeError(
+                "count_events: a TorchDispatchMode entered inside the count_events block is still active when "
+                "the block ends; exit it inside the block (nest the with-statements)"
+            )
+
+    def _track(self, module: nn.Module, path: str, covered: bool) -> None:
+        """Push a frame when the module starts, pop it when it ends (also when it raises)."""
+        frame_name = self.names.get(path, path)
+
+        def push(m, args):
+            self.stack.append(_Frame(frame_name, covered))
+            self._sync_mode()
+
+        def pop(m, args, output):
+            if self.stack:
+                self.stack.pop()
+            self._sync_mode()
+
+        self.handles.append(module.register_forward_pre_hook(push))
+        self.handles.append(module.register_forward_hook(pop, always_call=True))
+
+    def _walk(self, module: nn.Module, path: str) -> None:
+        rule = find_rule(type(module), self.rules)
+        if isinstance(module, Stepwise) and rule is None:
+            inner = module.module
+            inner_rule = find_rule(type(inner), self.rules)
+            if inner_rule is None:
+                if isinstance(inner, PASSTHROUGH):
+                    self.handles.append(module.register_forward_hook(self._passthrough))
+                else:
+                    self._unsupported(path, f"Stepwise({type(inner).__name__})")
+                self._track(module, path, True)
+                return
+            self.handles.append(module.register_forward_hook(self._make_hook(path, inner_rule, inner, module),
+                                                             with_kwargs=True))
+            self._track(module, path, True)
+            return
+        if rule is not None:
+            self.handles.append(module.register_forward_hook(self._make_hook(path, rule, module), with_kwargs=True))
+            if isinstance(module, PSGLayer):  # the neuron's [G, B, ...] spikes, for the layer's rule
+                self.handles.append(module.neuron.register_forward_hook(self._stash_psg))
+            self._track(module, path, True)
+            return
+        children = list(module.named_children())
+        if children:
+            # a container: its own operators (written in its forward) are the operator pass's;
+            # a SpikingNetwork's own (input check, streamed readout) are counted by the engine
+            self._track(module, path, isinstance(module, SpikingNetwork))
+            for name, child in children:
+                self._walk(child, f"{path}.{name}" if path else name)
+            return
+        if isinstance(module, PASSTHROUGH):
+            self.handles.append(module.register_forward_hook(self._passthrough))
+        elif self.mode is not None and not type(module).__module__.startswith("torch."):
+            # a user's leaf module without a rule: the operator pass counts (or flags) what it does
+            self._track(module, path, False)
+            return
+        else:
+            self._unsupported(path, type(module).__name__)
+        self._track(module, path, True)
+
+    def _unsupported(self, path: str, type_name: str) -> None:
+        if self.strict:
+            raise ValueError(
+                f"count_events(strict=True): no counting rule for module {path!r} of type {type_name}. Register one "
+                f"with analysis.counting.register_rule({type_name.split('(')[-1].rstrip(')')})(fn), where "
+                "fn(module, inputs, output, ctx) returns the LayerEvents fields, or pass strict=False to list it "
+                "in ledger.unsupported"
+            )
+        self.ledger.unsupported.append((path, type_name))
+
+    def _root_pre(self, module, args, kwargs) -> None:
+        self.stack.clear()
+        self._sync_mode()
+        x = next((t for t in (*args, *kwargs.values()) if isinstance(t, Tensor)), None)
+        if isinstance(module, SpikingNetwork):
+            self.streaming = module.resolved_layout == "stream"
+            self.seen_unstepped.clear()
+        if isinstance(x, Tensor) and x.dim() > 0:
+            stacked = isinstance(module, IFNeuron) or (isinstance(module, Stepwise) and module.onepass_groups is None)
+            self.samples += int(x.shape[1] if stacked and x.dim() > 1 else x.shape[0])
+            self.set_signal(x, Signal("analog"))
+
+    def _root_post(self, module: SpikingNetwork, inputs, output) -> None:
+        # The streaming layout averages the steps itself instead of calling the readout module.
+        if module.resolved_layout != "stream":
+            return
+        readout = module.body[-1] if isinstance(module.body, nn.Sequential) and len(module.body) else None
+        if isinstance(readout, MeanOverSteps):
+            path = f"body.{list(module.body._modules)[-1]}"
+            ctx = self._context(path, (), None)
+            ctx.steps, ctx.batch = module.steps, output.shape[0]
+            self.busy = True
+            try:
+                self._record(path, readout, readout_rule(readout, (), output, ctx), ctx)
+            finally:
+                self.busy = False
+
+    def _passthrough(self, module, inputs, output) -> None:
+        if inputs and output is not inputs[0]:
+            self.set_signal(output, self.signal_of(inputs[0]))
+            producer = self.producers.get(inputs[0]) if isinstance(inputs[0], Tensor) else None
+            if producer is not None and isinstance(output, Tensor):
+                self.producers[output] = producer
+
+    def _stash_psg(self, module, inputs, output) -> None:
+        self.extras["psg_spikes"] = output
+
+    def _context(self, path: str, inputs: tuple, stepwise: Stepwise | None) -> Context:
+        signals = tuple(self.signal_of(t) for t in inputs if isinstance(t, Tensor))
+        x = next((t for t in inputs if isinstance(t, Tensor)), None)
+        sig = signals[0] if signals else UNKNOWN
+        axis = None
+        if stepwise is not None:
+            axis = stepwise.axis
+            if stepwise.onepass_groups is not None:
+                steps, stepped, batch = stepwise.onepass_groups, False, x.shape[0]
+            else:
+                steps, stepped, batch = x.shape[0], True, x.shape[1]
+        elif x is None:
+            steps, stepped, batch = 1, False, 0
+        elif sig.stepped:
+            steps, stepped, batch = x.shape[0], True, x.shape[1]
+        else:
+            steps, stepped, batch = sig.steps, False, x.shape[0]
+        ledger = self.ledger
+        return Context(path=path, method=ledger.method, signals=signals, steps=steps, stepped=stepped, batch=batch,
+                       axis=axis, timesteps=ledger.timesteps, groups=ledger.groups, weight_bits=self.weight_bits,
+                       vmem_bits=self.vmem_bits, track_ties=self.track_ties, extras=self.extras,
+                       name=self.names.get(path, path))
+
+    def _make_hook(self, path: str, rule: Rule, target: nn.Module, stepwise: Stepwise | None = None):
+        def hook(module, args, kwargs, output):
+            inputs = (*args, *(v for v in kwargs.values() if isinstance(v, Tensor)))
+            self.busy = True
+            try:
+                with torch.no_grad():
+                    ctx = self._context(path, inputs, stepwise)
+                    facts = rule(target, inputs, output, ctx)
+                    self.extras.pop("psg_spikes", None)
+                    sig = facts.get("signal")
+                    if sig is not None:
+                        self.set_signal(output, sig)
+                    if self.streaming and not ctx.stepped and ctx.steps == 1 and stepwise is None and (
+                        sig is None or sig.single_step
+                    ):
+                        if path in self.seen_unstepped:
+                            return  # the same analog computation again: counted once per forward
+                        self.seen_unstepped.add(path)
+                    name = self._record(path, target, facts, ctx)
+                    self._link(name, facts.get("kind"), inputs[0] if inputs else None, output)
+                    self._check_finite(name, target, facts.get("kind"), output)
+            finally:
+                self.busy = False
+
+        return hook
+
+    # -- operator pass ---------------------------------------------------------------------------
+    def _sync_mode(self) -> None:
+        """The dispatch mode is on only while an uncovered module (a container, the root, a user's
+        leaf without a rule) is executing: inside rule-covered modules, and outside the model, the
+        operators cost nothing extra. A mode entered after ours (the user's) is left alone: ours then
+        stays on and its ``covered`` check passes the operators through."""
+        if self.mode is None:
+            return
+        want = bool(self.stack) and not self.stack[-1].covered
+        if want == self.mode_active:
+            return
+        if want:
+            self.mode.__enter__()
+            self.mode_active = True
+        elif _current_dispatch_mode() is self.mode:
+            self.mode.__exit__(None, None, None)
+            self.mode_active = False
+
+    def _op_covered(self) -> bool:
+        return self.busy or not self.stack or self.stack[-1].covered
+
+    def _on_op(self, func, name: str, args: tuple, kwargs: dict, out: Any) -> None:
+        frame = self.stack[-1]
+        self.busy = True
+        try:
+            with torch.no_grad():
+                facts = run_op_rule(name, args, kwargs, out)
+                if facts is None:
+                    self._unsupported_op(frame.name, name)
+                    return
+                calls = frame.op_calls[name] = frame.op_calls.get(name, 0) + 1
+                layer = f"{frame.name}/{name}"
+                if calls > 1:
+                    layer = f"{layer}#{calls}"
+                x = next((a for a in args if isinstance(a, Tensor)), None)
+                facts.setdefault("rule", f"op.{name}")
+                facts.setdefault("act_bits", self.signal_of(x).bits if x is not None else ANALOG_BITS)
+                facts.setdefault("out_bits", ANALOG_BITS)
+                if facts.get("mac"):
+                    facts.setdefault("weight_bits", self.weight_bits)
+                facts.setdefault("in_shape", tuple(x.shape[1:]) if x is not None and x.dim() else ())
+                record_name = self._record_op(layer, f"aten.{name}", facts)
+                result = out[0] if isinstance(out, tuple | list) else out
+                self._link(record_name, facts.get("kind"), x, result)
+                self._check_finite(record_name, None, facts.get("kind"), result, f"aten.{name}")
+        finally:
+            self.busy = False
+
+    def _unsupported_op(self, where: str, name: str) -> None:
+        entry = (where or "<root>", f"aten.{name}")
+        if self.strict:
+            raise ValueError(
+                f"count_events(strict=True): operator aten.{name} in module {entry[0]!r} does arithmetic that no "
+                f"counting rule covers. Register an operator rule with analysis.counting.register_op_rule({name!r})"
+                "(fn), or move the computation into a module with a rule (register_rule), or pass strict=False to "
+                "list it in ledger.unsupported"
+            )
+        if entry not in self.ledger.unsupported:
+            self.ledger.unsupported.append(entry)
+
+    # -- ledger records --------------------------------------------------------------------------
+    def _link(self, name: str, kind: str | None, x: Tensor | None, output: Any) -> None:
+        """Producer tracking for ``fused_into``: a synaptic layer makes its output; batch norm and
+        reshapes pass it on; an activation/neuron consuming it marks the producer fused into itself."""
+        if not isinstance(output, Tensor):
+            return
+        if kind in ("conv", "linear"):
+            self.producers[output] = name
+            return
+        producer = self.producers.get(x) if isinstance(x, Tensor) else None
+        if producer is None:
+            return
+        if kind == "neuron":
+            self.records[producer]["fused_into"] = name
+        elif kind in _FUSE_THROUGH:
+            self.producers[output] = producer
+
+    def _check_finite(self, name: str, module: nn.Module | None, kind: str | None, output: Any,
+                      op: str = "") -> None:
+        if not isinstance(output, Tensor) or not output.is_floating_point():
+            return
+        if kind in _NO_NEW_VALUES[self.on_nonfinite]:
+            return
+        if torch.isfinite(output.sum()):
+            return
+        bad = int((~torch.isfinite(output)).sum())
+        if bad == 0:  # the sum overflowed; every value is finite
+            return
+        if self.on_nonfinite == "raise":
+            what = op or type(module).__name__
+            raise NonFiniteError(
+                f"count_events: layer {name!r} ({what}) of the {self.ledger.method!r} network produced {bad} NaN/Inf "
+                "value(s); its counts would be wrong. Check the input and weights, or pass "
+                "count_events(..., on_nonfinite='flag') to record them in the ledger (LayerEvents.nonfinite_values)"
+            )
+        self.records[name]["nonfinite_values"] = self.records[name].get("nonfinite_values", 0) + bad
+
+    def _name_for(self, path: str) -> str:
+        name = self.names.get(path, path)
+        owner = self.owners.setdefault(name, path)
+        return name if owner == path else path
+
+    def _record(self, path: str, module: nn.Module, facts: dict[str, Any], ctx: Context) -> str:
+        name = self._name_for(path)
+        facts = dict(facts)
+        sig = facts.pop("signal", None)
+        rec = self.records.get(name)
+        if rec is None:
+            per_step = ctx.stepped or ctx.steps > 1
+            ledger = self.ledger
+            rec = {"name": name, "module_type": type(module).__name__, "method": ledger.method,
+                   "timesteps": ledger.timesteps if (per_step and self.spec.steps == "T") else 1,
+                   "groups": ledger.groups if (per_step and self.spec.steps == "G") else 1}
+            if self.spec.stepped and not per_step and (sig is None or sig.single_step):
+                # counted once, its output reused by all T steps / G groups
+                rec["repeat_steps"] = self.steps
+            self.records[name] = rec
+        self._merge(rec, facts)
+        return name
+
+    def _record_op(self, name: str, op: str, facts: dict[str, Any]) -> str:
+        rec = self.records.get(name)
+        if rec is None:
+            rec = self.records[name] = {"name": name, "module_type": op, "method": self.ledger.method}
+        self._merge(rec, facts)
+        return name
+
+    @staticmethod
+    def _merge(rec: dict[str, Any], facts: dict[str, Any]) -> None:
+        for key, value in facts.items():
+            if key in _ADDITIVE:
+                rec[key] = rec.get(key, 0) + value
+            else:
+                rec[key] = value
+
+    def finish(self) -> None:
+        n = max(self.samples, 1)
+        layers = []
+        for rec in self.records.values():
+            data = {k: v for k, v in rec.items() if k not in _ADDITIVE}
+            for key in _ADDITIVE:
+                if key in rec:
+                    data[key] = float(rec[key]) / n
+            layers.append(LayerEvents(**data))
+        self.ledger.layers = layers
+        self.ledger.samples = self.samples

@@ -1,0 +1,323 @@
+"""The operator-level pass: counting that cannot miss work.
+
+Module rules see only modules. Work written in a ``forward`` (``out += identity``, ``x @ self.w``,
+``F.conv2d``, ``F.relu``, attention) is invisible to them. A :class:`TorchDispatchMode` runs beside
+the hooks; the engine keeps a stack of the modules executing and turns the mode on only while a
+module without a rule (a container, the root, a user's leaf module) is executing, so operators
+inside a rule-covered module (its work is in that rule) cost nothing extra. An operator that runs
+directly in such a module is **uncovered**: it is counted by an operator
+rule from :data:`OP_RULES` into its own ledger layer, named ``<module name>/<op>`` (``/<op>`` at
+the root; ``#2``, ``#3`` for later calls of the same op in one forward of that module; a ``/`` is
+never part of a module path, so the names cannot collide with module layers), or, when it has no rule and does
+arithmetic, listed in ``ledger.unsupported`` as ``(module name, "aten.<op>")``; ``strict=True``
+raises. Operators in :data:`FREE_OPS` move or view data and do no arithmetic.
+
+An operator rule is ``rule(args, kwargs, out) -> {LayerEvents field: value}`` with events as totals
+over the call (the counter divides by the samples). ``mac_nonzero`` takes the left operand of a
+matrix product, and the input of a convolution, as the activation operand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+from analysis.counting.geometry import pool_windows
+from analysis.counting.rules.common import shift_or_mul
+from analysis.registry import DuplicateNameError
+
+__all__ = ["FREE_OPS", "OP_RULES", "OperatorPass", "op_base_name", "register_op_rule"]
+
+OpRule = Callable[[tuple, dict, Any], dict[str, Any]]
+#: Operator rules by aten op name (in-place variants share the name: ``add_`` is ``add``).
+OP_RULES: dict[str, OpRule] = {}
+
+#: Operators that view, move, create or inspect data: no arithmetic to count.
+FREE_OPS: frozenset[str] = frozenset("""
+view _unsafe_view reshape _reshape_alias t transpose permute expand expand_as unsqueeze squeeze flatten
+unflatten select slice narrow split split_with_sizes chunk unbind cat stack clone contiguous _to_copy to copy
+detach alias lift_fresh lift_fresh_copy empty empty_like empty_strided zeros zeros_like ones ones_like full
+full_like fill zero rand rand_like randn randn_like randint arange new_empty new_empty_strided new_zeros
+new_ones new_full as_strided index_select gather constant_pad_nd isfinite isnan isinf all any _local_scalar_dense
+is_nonzero equal sym_size sym_stride sym_numel native_dropout dropout masked_fill where scalar_tensor repeat
+_unsafe_index index _assert_async _assert_tensor_metadata resolve_conj resolve_neg conj _conj set_ masked_select
+""".split())
+
+
+def op_base_name(func: Any) -> str:
+    """``aten.add_.Tensor`` -> ``add`` (the in-place variant shares the out-of-place name)."""
+    name = func.overloadpacket.__name__
+    return name[:-1] if name.endswith("_") and not name.endswith("__") else name
+
+
+def register_op_rule(*names: str, replace: bool = False) -> Callable[[OpRule], OpRule]:
+    """Register an operator rule for aten op names (``"add"``, ``"mm"``, ...); a taken name is
+    refused unless ``replace=True``."""
+
+    def deco(rule: OpRule) -> OpRule:
+        taken = [n for n in names if n in OP_RULES and OP_RULES[n] is not rule]
+        if taken and not replace:
+            raise DuplicateNameError(f"an operator rule for {taken} is already registered; pass replace=True")
+        for n in names:
+            OP_RULES[n] = rule
+        return rule
+
+    return deco
+
+
+def _tensors(args: Any) -> list[Tensor]:
+    return [a for a in args if isinstance(a, Tensor)]
+
+
+def _first(out: Any) -> Tensor:
+    return out[0] if isinstance(out, tuple | list) else out
+
+
+def _flops(name: str, args: tuple, kwargs: dict, out: Any) -> float:
+    packet = getattr(torch.ops.aten, name)
+    return float(flop_registry[packet](*args, **kwargs, out_val=out))
+
+
+def _shape_facts(out: Tensor, reads: int) -> dict[str, Any]:
+    per_sample = tuple(out.shape[1:]) if out.dim() > 0 else ()
+    return dict(out_shape=per_sample, neurons=math.prod(per_sample), input_reads=reads,
+                output_writes=out.numel())
+
+
+@register_op_rule("add", "sub", "rsub")
+def add_op(args, kwargs, out):
+    """Elementwise add/subtract: one ``add`` per output element (a residual ``out += identity``)."""
+    return dict(kind="add", add=out.numel(), **_shape_facts(out, sum(t.numel() for t in _tensors(args))))
+
+
+@register_op_rule("mul", "div")
+def mul_op(args, kwargs, out):
+    """Elementwise multiply/divide: one ``mul`` per output element (a ``shift`` when one operand is a
+    power-of-two number)."""
+    scalar = next((a for a in args[1:2] if isinstance(a, int | float)), None)
+    if scalar is not None and args and isinstance(args[0], Tensor):
+        factor = 1.0 / scalar if op_is_div(kwargs, args) else scalar
+        event = shift_or_mul(abs(factor)) if factor else "mul"
+    else:
+        event = "mul"
+    return {"kind": "other", event: out.numel(), **_shape_facts(out, sum(t.numel() for t in _tensors(args)))}
+
+
+def op_is_div(kwargs, args) -> bool:
+    return bool(kwargs.get("_div"))
+
+
+@register_op_rule("mm", "addmm", "bmm", "baddbmm")
+def matmul_op(args, kwargs, out):
+    """Matrix products (``x @ w``, ``F.linear``, batched): ``mac`` = M·N·K (per batch), the bias or
+    accumuland of addmm/baddbmm one ``add`` per output; ``mac_nonzero`` = non-zeros of the left
+    operand · N."""
+    tensors = _tensors(args)
+    left, right = (tensors[1], tensors[2]) if len(tensors) == 3 else (tensors[0], tensors[1])
+    mac = left.numel() * right.shape[-1]
+    facts = dict(kind="linear", mac=float(mac), mac_nonzero=float(torch.count_nonzero(left)) * right.shape[-1],
+                 weight_reads=float(mac), input_elements=left.numel(), input_nonzero=torch.count_nonzero(left),
+                 synapses=right.numel(), **_shape_facts(out, left.numel()))
+    if len(tensors) == 3:
+        facts["add"] = out.numel()
+    return facts
+
+
+@register_op_rule("convolution", "_convolution")
+def conv_op(args, kwargs, out):
+    """A functional convolution: ``mac`` from torch's flop formula (flops / 2), one bias ``add`` per
+    output; ``mac_nonzero`` exactly (a ones-kernel convolution of the input's non-zero map; for a
+    transposed convolution, non-zero inputs · kernel taps · C_out/groups)."""
+    x, weight, bias, stride, padding, dilation, transposed = args[:7]
+    groups = args[8]
+    mac = _flops("convolution", args[:9], {}, out) / 2
+    if transposed:
+        gated = float(torch.count_nonzero(x)) * weight[0].numel()
+    else:
+        ones = torch.ones_like(weight, dtype=torch.float64)
+        active = (x != 0).to(torch.float64)
+        gated = float(torch.ops.aten.convolution(active, ones, None, stride, padding, dilation, False,
+                                                 [0] * len(stride), groups).sum())
+    facts = dict(kind="conv", mac=mac, mac_nonzero=gated, weight_reads=mac, synapses=weight.numel(),
+                 input_elements=x.numel(), input_nonzero=torch.count_nonzero(x), kernel_size=tuple(weight.shape[2:]),
+                 stride=tuple(stride), in_channels=x.shape[1] if x.dim() > 1 else 0, out_channels=weight.shape[0],
+                 **_shape_facts(out, x.numel()))
+    if bias is not None:
+        facts["add"] = out.numel()
+    return facts
+
+
+def _softmax_events(scores: int) -> dict[str, Any]:
+    # per score: a running max (cmp), x − max and the sum (2 add), the normalisation (mul)
+    return dict(cmp=scores, add=2 * scores, mul=scores,
+                notes="softmax exponentials are not in the ledger's event vocabulary (not counted)")
+
+
+@register_op_rule("_softmax", "_safe_softmax", "_log_softmax", "softmax", "log_softmax")
+def softmax_op(args, kwargs, out):
+    """Softmax over ``n`` elements: ``n`` cmp (max), 2n add, n mul; the exponentials are noted."""
+    n = args[0].numel()
+    return dict(kind="other", **_softmax_events(n), **_shape_facts(out, n))
+
+
+@register_op_rule("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+                  "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+                  "_scaled_dot_product_attention_math")
+def sdpa_op(args, kwargs, out):
+    """Fused attention ``softmax(q·kᵀ·s)·v``: ``mac`` = B·H·L·S·(E + E_v); the scale one ``mul`` and
+    the softmax per score; ``mac_nonzero`` = nnz(q)·S + B·H·L·S·E_v (attention weights are > 0)."""
+    q, k, v = args[:3]
+    scores = q.numel() // q.shape[-1] * k.shape[-2]
+    mac = scores * (q.shape[-1] + v.shape[-1])
+    facts = dict(kind="linear", mac=float(mac), weight_reads=0.0,
+                 mac_nonzero=float(torch.count_nonzero(q)) * k.shape[-2] + scores * v.shape[-1],
+                 **_shape_facts(_first(out), q.numel() + k.numel() + v.numel()))
+    events = _softmax_events(scores)
+    events["mul"] += scores
+    facts.update(events)
+    return facts
+
+
+@register_op_rule("_native_multi_head_attention")
+def mha_op(args, kwargs, out):
+    """``nn.MultiheadAttention``'s fused inference path: the q/k/v and output projections
+    (``mac`` = (L + 2S)·E² + L·E² per batch, a bias ``add`` per projected value), attention
+    (``mac`` = 2·L·S·E) and the softmax per score (B·H·L·S). ``mac_nonzero`` is exact for the input
+    projections and dense for the rest (their operands are internal to the fused kernel: noted)."""
+    query, key, value, embed_dim, num_heads = args[:5]
+    b, l, e = query.shape[0], query.shape[-2], int(embed_dim)
+    s = key.shape[-2]
+    projections = (l + 2 * s + l) * e * e * b
+    attention = 2 * l * s * e * b
+    scores = b * int(num_heads) * l * s
+    gated = (torch.count_nonzero(query) + torch.count_nonzero(key) + torch.count_nonzero(value)).item() * e
+    facts = dict(kind="linear", mac=float(projections + attention), weight_reads=float(projections),
+                 mac_nonzero=float(gated + l * e * e * b + attention), synapses=4 * e * e,
+                 **_shape_facts(_first(out), query.numel() + key.numel() + value.numel()))
+    facts.update(_softmax_events(scores))
+    facts["add"] += (2 * l + 2 * s) * e * b
+    facts["mul"] += scores  # the 1/sqrt(E/H) scaling
+    facts["notes"] = ("fused attention: mac_nonzero dense beyond the input projections; " + facts["notes"])
+    return facts
+
+
+@register_op_rule("relu", "clamp_min", "threshold", "maximum", "minimum", "clamp_max")
+def relu_op(args, kwargs, out):
+    """A functional ReLU (or one-sided clip / elementwise max): one ``cmp`` per element."""
+    n = out.numel()
+    return dict(kind="neuron", cmp=n, output_nonzero=torch.count_nonzero(out), output_elements=n,
+                **_shape_facts(out, n))
+
+
+@register_op_rule("clamp", "hardtanh")
+def clip_op(args, kwargs, out):
+    """A two-sided clip: two ``cmp`` per element."""
+    n = out.numel()
+    return dict(kind="neuron", cmp=2 * n, output_nonzero=torch.count_nonzero(out), output_elements=n,
+                **_shape_facts(out, n))
+
+
+@register_op_rule("eq", "ne", "lt", "le", "gt", "ge", "max", "min", "argmax", "argmin")
+def compare_op(args, kwargs, out):
+    """Comparisons and reductions by comparison: one ``cmp`` per input element."""
+    n = args[0].numel() if isinstance(args[0], Tensor) else _first(out).numel()
+    return dict(kind="other", cmp=n, **_shape_facts(_first(out), n))
+
+
+@register_op_rule("sum", "mean")
+def reduce_op(args, kwargs, out):
+    """Sum / mean: (inputs − outputs) ``add``; a mean also divides each output (shift or mul)."""
+    x, y = args[0], _first(out)
+    facts = dict(kind="other", add=x.numel() - y.numel(), **_shape_facts(y, x.numel()))
+    if kwargs.get("_mean") and y.numel():
+        window = x.numel() // y.numel()
+        facts[shift_or_mul(window)] = y.numel()
+    return facts
+
+
+@register_op_rule("avg_pool2d", "_adaptive_avg_pool2d", "adaptive_avg_pool2d")
+def avgpool_op(args, kwargs, out):
+    """Functional average pooling: window−1 ``add`` and one divide per output (exact windows)."""
+    x, y = args[0], _first(out)
+    in_hw, out_hw = tuple(x.shape[-2:]), tuple(y.shape[-2:])
+    if "avg_pool2d" == kwargs.get("_name"):
+        k = args[1]
+        kernel = (k[0], k[0]) if len(k) == 1 else tuple(k)
+        module = torch.nn.AvgPool2d(kernel, divisor_override=args[6] if len(args) > 6 else None)
+    else:
+        module = torch.nn.AdaptiveAvgPool2d(out_hw)
+    adds, shifts, muls, _ = pool_windows(module, in_hw, out_hw)
+    maps = y.numel() // (out_hw[0] * out_hw[1])
+    return dict(kind="pool", add=adds * maps, shift=shifts * maps, mul=muls * maps, **_shape_facts(y, x.numel()))
+
+
+@register_op_rule("max_pool2d_with_indices", "max_pool2d", "adaptive_max_pool2d")
+def maxpool_op(args, kwargs, out):
+    """Functional max pooling: window−1 ``cmp`` per output."""
+    x, y = args[0], _first(out)
+    out_hw = tuple(y.shape[-2:])
+    if kwargs.get("_name") == "adaptive_max_pool2d":
+        per_map = pool_windows(torch.nn.AdaptiveAvgPool2d(out_hw), tuple(x.shape[-2:]), out_hw)[0]
+        cmp = per_map * (y.numel() // (out_hw[0] * out_hw[1]))
+    else:
+        k = args[1]
+        cmp = (math.prod(k) if len(k) > 1 else k[0] ** 2) * y.numel() - y.numel()
+    return dict(kind="pool", cmp=cmp, **_shape_facts(y, x.numel()))
+
+
+@register_op_rule("native_batch_norm", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit")
+def batchnorm_op(args, kwargs, out):
+    """Batch norm at inference, y = a·x + b: one ``mul`` and one ``add`` per element."""
+    y = _first(out)
+    return dict(kind="norm", mul=y.numel(), add=y.numel(), **_shape_facts(y, y.numel()))
+
+
+#: Extra keyword facts some rules need to tell overloads apart (passed as ``_name``/``_div``/``_mean``).
+_HINTS = {"div": {"_div": True}, "mean": {"_mean": True}, "avg_pool2d": {"_name": "avg_pool2d"},
+          "adaptive_max_pool2d": {"_name": "adaptive_max_pool2d"}}
+
+
+class OperatorPass(TorchDispatchMode):
+    """Sees every aten operator while active; hands the uncovered ones to ``on_op``.
+
+    ``covered()`` (a zero-argument callable) says whether the operator runs where a module rule
+    already counts it (or outside the counted model); only then is it passed straight through."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps a mode's __torch_dispatch__ in a dynamo-disabling shim that imports
+        # torch._dynamo on first use (seconds) and adds a frame per operator; this mode never runs
+        # under torch.compile's tracing, so it opts out
+        return False
+
+    def __init__(self, covered: Callable[[], bool], on_op: Callable[[Any, str, tuple, dict, Any], None]):
+        super().__init__()
+        self.covered = covered
+        self.on_op = on_op
+        self.names: dict[Any, str] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if self.covered():
+            return out
+        name = self.names.get(func)
+        if name is None:
+            name = self.names[func] = op_base_name(func)
+        if name not in FREE_OPS:
+            self.on_op(func, name, args, kwargs or {}, out)
+        return out
+
+
+def run_op_rule(name: str, args: tuple, kwargs: dict, out: Any) -> dict[str, Any] | None:
+    """The facts of one uncovered operator, or None when no rule counts it."""
+    rule = OP_RULES.get(name)
+    if rule is None:
+        return None
+    hints = _HINTS.get(name)
+    return rule(args, {**kwargs, **hints} if hints else kwargs, out)

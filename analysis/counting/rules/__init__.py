@@ -1,0 +1,45 @@
+"""The module rules, grouped by layer family; importing this package registers them all in
+:data:`analysis.counting.registry.COUNTING_RULES`."""
+
+from analysis.counting.rules.neurons import (
+    binary_activation_rule,
+    clip_rule,
+    if_rule,
+    psg_layer_rule,
+    psg_neuron_rule,
+    quant_rule,
+    relu_rule,
+)
+from analysis.counting.rules.pooling import avgpool_rule, maxpool_rule
+from analysis.counting.rules.structure import (
+    batchnorm_rule,
+    clamp_rule,
+    flatten_rule,
+    readout_rule,
+    repeat_rule,
+    residual_rule,
+    shortcut_scale_rule,
+)
+from analysis.counting.rules.synapses import binary_synapse_rule, reached_synapses, synapse_rule
+
+__all__ = [
+    "avgpool_rule",
+    "batchnorm_rule",
+    "binary_activation_rule",
+    "binary_synapse_rule",
+    "clamp_rule",
+    "clip_rule",
+    "flatten_rule",
+    "if_rule",
+    "maxpool_rule",
+    "psg_layer_rule",
+    "psg_neuron_rule",
+    "quant_rule",
+    "reached_synapses",
+    "readout_rule",
+    "relu_rule",
+    "repeat_rule",
+    "residual_rule",
+    "shortcut_scale_rule",
+    "synapse_rule",
+]

@@ -1,0 +1,97 @@
+"""Structure: batch norm, reshapes, residual adds and shortcut scales, step/group repeats, the
+readout (average over steps/groups) and the spike encoder's input clamp."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from torch import nn
+
+from analysis.counting.registry import register_rule
+from analysis.counting.rules.common import lazy_apply, shift_or_mul
+from analysis.counting.signals import ANALOG_BITS, Signal
+from analysis.snn import InputClamp, MeanOverSteps, RepeatGroups, RepeatSteps, ResidualAdd, ShortcutScale
+
+
+@register_rule(nn.BatchNorm1d, nn.BatchNorm2d)
+def batchnorm_rule(module, inputs, output, ctx):
+    """Unfolded batch norm (inference): y = a·x + b, 1 ``mul`` + 1 ``add`` per element per step."""
+    n = ctx.step_elements(output)
+    return dict(kind="norm", rule="batchnorm", mul=n, add=n, input_reads=n, output_writes=n,
+                neurons=ctx.per_sample(output), in_shape=ctx.sample_shape(inputs[0]),
+                out_shape=ctx.sample_shape(output), act_bits=ctx.signal.bits, out_bits=ANALOG_BITS,
+                signal=ctx.out_signal())
+
+
+@register_rule(nn.Flatten)
+def flatten_rule(module, inputs, output, ctx):
+    """Flatten: no events (a reshape); the signal passes through."""
+    sig = ctx.signal
+    per_step = None
+    if sig.per_step is not None:
+        per_step = lazy_apply(module, sig.per_step, output.shape)
+    return dict(kind="reshape", rule="reshape", in_shape=ctx.sample_shape(inputs[0]),
+                out_shape=ctx.sample_shape(output), neurons=ctx.per_sample(output),
+                signal=replace(sig, per_step=per_step, known=sig.known))
+
+
+@register_rule(ResidualAdd)
+def residual_rule(module, inputs, output, ctx):
+    """ResidualAdd: one ``add`` per output element per step/group; reads both inputs, writes the sum."""
+    n = ctx.step_elements(output)
+    return dict(kind="add", rule="residual_add", add=n, input_reads=2 * n, output_writes=n,
+                neurons=ctx.per_sample(output), in_shape=ctx.sample_shape(inputs[0]),
+                out_shape=ctx.sample_shape(output), act_bits=ANALOG_BITS, out_bits=ANALOG_BITS,
+                signal=ctx.out_signal())
+
+
+@register_rule(ShortcutScale)
+def shortcut_scale_rule(module, inputs, output, ctx):
+    """ShortcutScale: one ``shift`` (power-of-two scale) or ``mul`` per element per step/group; a
+    scale of exactly 1 is free (rule ``scale.identity``). Output: a current (analog)."""
+    n = ctx.step_elements(output)
+    scale = float(module.scale)
+    facts = dict(kind="other", in_shape=ctx.sample_shape(inputs[0]), out_shape=ctx.sample_shape(output),
+                 neurons=ctx.per_sample(output), act_bits=ctx.signal.bits, out_bits=ANALOG_BITS,
+                 signal=ctx.out_signal())
+    if scale == 1.0:
+        facts["rule"] = "scale.identity"
+    else:
+        facts.update({"rule": "scale", shift_or_mul(scale): n, "input_reads": n, "output_writes": n})
+    return facts
+
+
+@register_rule(RepeatSteps, RepeatGroups)
+def repeat_rule(module, inputs, output, ctx):
+    """RepeatSteps / RepeatGroups: the same current at every step/group, a view (no events)."""
+    sig = ctx.signal
+    if not isinstance(module, RepeatSteps) and getattr(module, "onepass_groups", None) is not None:
+        out = Signal(sig.kind, sig.levels, steps=module.onepass_groups, stepped=False)
+    else:
+        out = Signal(sig.kind, sig.levels, steps=output.shape[0], stepped=True)
+    return dict(kind="reshape", rule="repeat", in_shape=tuple(inputs[0].shape[1:]),
+                out_shape=tuple(inputs[0].shape[1:]), neurons=math.prod(inputs[0].shape[1:]), signal=out)
+
+
+@register_rule(MeanOverSteps)
+def readout_rule(module, inputs, output, ctx):
+    """Readout (average over S steps/groups), per output element: S−1 ``add`` and one divide
+    (``shift`` when S is a power of two, else ``mul``); S = 1 is free."""
+    s = ctx.steps
+    n = output.numel()
+    facts = dict(kind="other", rule="readout.mean", neurons=output[0].numel(), in_shape=tuple(output.shape[1:]),
+                 out_shape=tuple(output.shape[1:]), act_bits=ANALOG_BITS, out_bits=ANALOG_BITS,
+                 signal=Signal("analog"))
+    if s > 1:
+        facts.update({"add": (s - 1) * n, shift_or_mul(s): n, "input_reads": s * n, "output_writes": n})
+    return facts
+
+
+@register_rule(InputClamp)
+def clamp_rule(module, inputs, output, ctx):
+    """Input clamp to [0, 1] before spike encoding: 2 ``cmp`` per element."""
+    n = ctx.step_elements(output)
+    return dict(kind="encoder", rule="clamp", cmp=2 * n, input_reads=n, output_writes=n,
+                neurons=ctx.per_sample(output), in_shape=ctx.sample_shape(output), out_shape=ctx.sample_shape(output),
+                act_bits=ANALOG_BITS, out_bits=ANALOG_BITS, signal=ctx.out_signal())

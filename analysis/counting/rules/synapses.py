@@ -1,0 +1,150 @@
+"""Synaptic layers: Conv2d / Linear (ACs on spikes, MACs otherwise) and binary-weight layers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from analysis.counting.geometry import conv_fanout_map, fanout_border
+from analysis.counting.registry import register_rule
+from analysis.counting.rules.common import count_map, nnz, nonzero_stepped
+from analysis.counting.signals import ANALOG_BITS, Context
+from analysis.snn.neurons import BinaryConv2d, BinaryLinear
+
+
+def _weight_bits(module: nn.Module, ctx: Context) -> int:
+    if isinstance(module, BinaryConv2d | BinaryLinear):
+        return 1
+    return ctx.weight_bits
+
+
+def _synapse_facts(module: nn.Module, x: Tensor, y: Tensor, ctx: Context) -> dict[str, Any]:
+    facts: dict[str, Any] = dict(
+        synapses=module.weight.numel(),
+        in_shape=ctx.sample_shape(x),
+        out_shape=ctx.sample_shape(y),
+        neurons=ctx.per_sample(y),
+        weight_bits=_weight_bits(module, ctx),
+        act_bits=ctx.signal.bits,
+        out_bits=ANALOG_BITS,
+        input_spiking=ctx.signal.kind == "spike",
+        input_elements=ctx.step_elements(x),
+        output_writes=ctx.step_elements(y),
+    )
+    if isinstance(module, nn.Conv2d):
+        facts.update(kind="conv", in_channels=module.in_channels, out_channels=module.out_channels,
+                     kernel_size=module.kernel_size, stride=module.stride,
+                     padding=module.padding if not isinstance(module.padding, str) else ())
+    else:
+        facts.update(kind="linear", in_channels=module.in_features, out_channels=module.out_features,
+                     kernel_size=(1,), stride=(1,), padding=(0,))
+    if module.bias is not None:
+        facts["add"] = ctx.step_elements(y)  # one bias add per output neuron per step/group
+    if not ctx.signal.known:
+        facts["notes"] = "input produced outside hooked modules: counted as analog"
+    return facts
+
+
+def reached_synapses(module: nn.Module, source: Tensor, indicator: bool = False) -> tuple[Tensor, Tensor]:
+    """``(Σ source, Σ over input positions of source · synapses reached)`` for a conv/linear.
+
+    ``source`` is a per-input-element count (spikes) with the input's layout, or with
+    ``indicator=True`` any tensor whose non-zero entries count 1; a conv input element reaches
+    ``fanout(position) · C_out/groups`` synapses (edges, padding and stride included; padding zeros
+    are not inputs), a linear one ``out_features``. Where the fan-out is the same everywhere but in a
+    border band (stride-1 convolutions), the sum is the total times that fan-out less the border's
+    deficit, so only the band is reduced per position."""
+
+    def total_of(t: Tensor) -> Tensor:
+        return nnz(t).to(torch.float64) if indicator else t.sum(dtype=torch.float64)
+
+    def per_position(t: Tensor) -> Tensor:
+        dims = tuple(range(t.dim() - 2))
+        return (t != 0 if indicator else t).sum(dim=dims, dtype=torch.float64)
+
+    if isinstance(module, nn.Linear):
+        total = total_of(source)
+        return total, total * module.out_features
+    fanout = conv_fanout_map(module, source.shape[-2], source.shape[-1], source.device)
+    per_channel = module.out_channels // module.groups
+    band = fanout_border(fanout)
+    if band < 0:
+        per_pos = per_position(source)
+        return per_pos.sum(), (per_pos * fanout).sum() * per_channel
+    h, w = fanout.shape
+    total = total_of(source)
+    deficit = fanout.max() - fanout
+    missing = torch.zeros((), dtype=torch.float64, device=source.device)
+    for rows, cols in ((slice(0, band), slice(None)), (slice(h - band, h), slice(None)),
+                       (slice(band, h - band), slice(0, band)), (slice(band, h - band), slice(w - band, w))):
+        part = source[..., rows, cols]
+        if part.numel():
+            missing = missing + (per_position(part) * deficit[rows, cols]).sum()
+    return total, (fanout.max() * total - missing) * per_channel
+
+
+@register_rule(nn.Conv2d, nn.Linear)
+def synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: Context) -> dict[str, Any]:
+    """Conv2d / Linear, by the signal of the input (never by its values):
+
+    - ``spike`` (IF/PSG output, possibly through flatten): ``ac`` = Σ over input spikes of the
+      synapses each reaches = Σ_pos count(pos)·fanout(pos)·C_out/groups (conv; edges, padding and
+      stride included), spikes·out_features (linear); rule ``conv.spike_input``/``linear.spike_input``.
+    - ``pooled_spike`` (average pooling of spikes: fractional values): ``mac`` over the non-zero
+      inputs only, each reaching its fan-out, with ``act_bits`` = bits of the pool's levels
+      (``*.pooled_spike_input``).
+    - ``quant`` / ``analog`` / ``binary`` (±1, real weights): dense ``mac`` = output elements ·
+      (C_in/groups)·k_h·k_w per step (``*.quant_input``/``*.analog_input``/``*.binary_input``).
+
+    Plus one bias ``add`` per output neuron per step/group; ``weight_reads`` = one word per ac/mac;
+    ``input_reads`` = per non-zero spike (spike and pooled input) or per element (dense input);
+    ``output_writes`` = output elements per step/group. ``mac_nonzero``: the MACs whose input is
+    non-zero, exactly (the same fan-out sum over the non-zero indicator).
+    """
+    x = inputs[0]
+    sig = ctx.signal
+    name = "linear" if isinstance(module, nn.Linear) else "conv"
+    facts = _synapse_facts(module, x, output, ctx)
+    if sig.kind in ("spike", "pooled_spike"):
+        if sig.kind == "spike":
+            total, synaptic = reached_synapses(module, count_map(x, sig))
+        else:
+            total, synaptic = reached_synapses(module, nonzero_stepped(x, sig), indicator=True)
+        event = "ac" if sig.kind == "spike" else "mac"
+        facts.update({event: synaptic, "weight_reads": synaptic, "input_reads": total, "input_nonzero": total,
+                      "rule": f"{name}.{sig.kind}_input"})
+        if event == "mac":
+            facts["mac_nonzero"] = synaptic
+    else:
+        dense = float(ctx.step_elements(output)) * module.weight[0].numel()  # out · (C_in/g)·kh·kw
+        nonzero, gated = reached_synapses(module, x, indicator=True)
+        if not ctx.stepped and ctx.steps > 1:  # a one-pass sum of a current repeated in every group
+            nonzero, gated = nonzero * ctx.steps, gated * ctx.steps
+        kind = sig.kind if sig.kind in ("quant", "binary") else "analog"
+        facts.update(mac=dense, mac_nonzero=gated, weight_reads=dense, input_reads=facts["input_elements"],
+                     input_nonzero=nonzero, rule=f"{name}.{kind}_input")
+    facts["signal"] = ctx.out_signal()
+    return facts
+
+
+@register_rule(BinaryConv2d, BinaryLinear)
+def binary_synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: Context) -> dict[str, Any]:
+    """Binary-weight conv/linear (XNOR-Net). With ±1 input (``binary`` signal): ``xnor`` and
+    ``popcount`` in bits, each = the layer's dense MACs; 1-bit ``weight_reads`` (one per xnor);
+    the α scaling one ``mul`` per output; bias one ``add`` per output (rule ``*.binary``). Any other
+    input: dense ``mac`` with 1-bit weights (``*.binary_weight``, ``mac_nonzero`` exact) and the α ``mul``.
+    """
+    x = inputs[0]
+    facts = _synapse_facts(module, x, output, ctx)
+    name = facts["kind"]
+    dense = float(ctx.step_elements(output)) * module.weight[0].numel()
+    if ctx.signal.kind == "binary":
+        facts.update(xnor=dense, popcount=dense, rule=f"{name}.binary")
+    else:
+        gated = reached_synapses(module, x, indicator=True)[1]
+        facts.update(mac=dense, mac_nonzero=gated, rule=f"{name}.binary_weight")
+    facts.update(weight_reads=dense, mul=ctx.step_elements(output), input_reads=facts["input_elements"],
+                 input_nonzero=nnz(x), signal=ctx.out_signal())
+    return facts
