@@ -62,7 +62,10 @@ def layer_names(model: nn.Module) -> dict[str, str]:
                 child_label = name if isinstance(child, IFNeuron | PSGLayer) else f"{name}.repeat"
             else:
                 child_label = f"{name}.{child_name}" if name else child_name
-            source = _source_name(child)
+            # inside the neuron wrapper the wrapper's rule names both parts (the converter stamps the
+            # activation's source_name on the repeat as well, which would take the neuron's name)
+            wrapped = converted and bool(name) and _is_neuron_wrapper(module)
+            source = None if wrapped else _source_name(child)
             names[child_path] = source if source is not None else child_label
             walk(child, child_path, names[child_path], converted)
 
