@@ -18,6 +18,7 @@ def _hook_count(model: torch.nn.Module) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
+@pytest.mark.slow
 def test_thousand_instrumented_forwards_leave_no_hooks_and_no_growing_memory():
     torch.manual_seed(0)
     x = torch.rand(4, 1, 8, 8)
