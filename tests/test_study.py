@@ -132,6 +132,7 @@ def test_killed_study_resumes_to_identical_tables(tiny_run, tiny_config_file, tm
     assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
 
 
+@pytest.mark.slow  # also measured by benchmarks/distributed.py (make bench)
 def test_two_process_torchrun_gives_identical_tables(tiny_run, tiny_config_file, tmp_path):
     config = tiny_config_file
     out = tmp_path / "ddp"
