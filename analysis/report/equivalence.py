@@ -81,25 +81,35 @@ def _stepped_counts(run: RunTables, arch: str | None) -> tuple[list[int], list[s
     return steps, methods, counts
 
 
-def _bars(run: RunTables, ax: Axes, arch: str | None, column: str, ylabel: str, title: str) -> None:
+def _method_groups(run: RunTables, ax: Axes, arch: str | None, ylabel: str,
+                   title: str) -> tuple[list[int], list[tuple[str, pd.DataFrame, np.ndarray, float]]]:
+    """Label ``ax`` and lay out one bar group per T: ``(steps, [(method, rows by T, x, width)])``
+    for each stepped method (empty, with a no-data note, when the run has none)."""
     steps, methods, counts = _stepped_counts(run, arch)
     ax.set_xlabel("T (IF) = G (OneSpike)")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     if not methods:
         no_data(ax, "no stepped-method rows")
-        return
+        return steps, []
     x = np.arange(len(steps))
     width = 0.8 / len(methods)
+    groups = []
     for k, method in enumerate(methods):
         rows = select(counts, method=method).drop_duplicates("T").set_index("T").reindex(steps)
-        offset = (k - (len(methods) - 1) / 2) * width
-        bars = ax.bar(x + offset, numeric(rows, column), width, color=method_color(method),
-                      label=get_method(method).label)
-        bar_labels(ax, bars, "{:.0f}")
+        groups.append((method, rows, x + (k - (len(methods) - 1) / 2) * width, width))
     ax.set_xticks(x)
     ax.set_xticklabels([str(t) for t in steps])
-    ax.legend(fontsize=7)
+    return steps, groups
+
+
+def _bars(run: RunTables, ax: Axes, arch: str | None, column: str, ylabel: str, title: str) -> None:
+    _, groups = _method_groups(run, ax, arch, ylabel, title)
+    for method, rows, x, width in groups:
+        bars = ax.bar(x, numeric(rows, column), width, color=method_color(method), label=get_method(method).label)
+        bar_labels(ax, bars, "{:.0f}")
+    if groups:
+        ax.legend(fontsize=7)
 
 
 def panel_latency(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
@@ -115,30 +125,20 @@ def panel_groups(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
 def panel_accumulates(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """ACs (solid) and other adds (hatched) per inference of each stepped method, per T; the
     quantized ANN's MACs as a dashed line. Linear axis from zero."""
-    steps, methods, counts = _stepped_counts(run, arch)
-    ax.set_xlabel("T (IF) = G (OneSpike)")
-    ax.set_ylabel("operations per inference")
-    ax.set_title("accumulates + other adds", fontsize=9)
-    if not methods:
-        no_data(ax, "no stepped-method rows")
+    _, groups = _method_groups(run, ax, arch, "operations per inference", "accumulates + other adds")
+    if not groups:
         return
-    x = np.arange(len(steps))
-    width = 0.8 / len(methods)
-    for k, method in enumerate(methods):
-        rows = select(counts, method=method).drop_duplicates("T").set_index("T").reindex(steps)
-        offset = (k - (len(methods) - 1) / 2) * width
+    for method, rows, x, width in groups:
         accumulates, adds = numeric(rows, "ops_ac"), numeric(rows, "ops_add")
         short = get_method(method).short
-        ax.bar(x + offset, accumulates, width, color=method_color(method), label=f"{short}: ACs")
-        ax.bar(x + offset, adds, width, bottom=accumulates, color=method_color(method), alpha=0.45, hatch="//",
+        ax.bar(x, accumulates, width, color=method_color(method), label=f"{short}: ACs")
+        ax.bar(x, adds, width, bottom=accumulates, color=method_color(method), alpha=0.45, hatch="//",
                label=f"{short}: other adds")
     quantized = run.rows("qcfs", arch=arch) if "qcfs" in run.methods() else pd.DataFrame()
     if not quantized.empty:
         ax.axhline(float(numeric(quantized, "ops_mac").iloc[0]), color=method_color("qcfs"), ls="--", lw=1,
                    label="QCFS ANN: MACs")
     ax.set_ylim(bottom=0)
-    ax.set_xticks(x)
-    ax.set_xticklabels([str(t) for t in steps])
     ax.legend(fontsize=7)
 
 
