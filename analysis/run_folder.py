@@ -126,9 +126,12 @@ class RunFolder:
 
     # -- writing -------------------------------------------------------------------------------
     def write_text(self, path: str | os.PathLike, text: str) -> Path:
-        """Atomically write ``text`` to ``path`` (relative paths are inside the run folder)."""
+        """Atomically write ``text`` to ``path``: a path under the run folder (``self.report_path``) or
+        one relative to it (``"notes.md"``)."""
         path = Path(path)
-        return atomic_write_text(path if path.is_absolute() else self.root / path, text)
+        if not path.is_absolute() and not path.is_relative_to(self.root):
+            path = self.root / path
+        return atomic_write_text(path, text)
 
     def write_config(self, payload: dict[str, Any]) -> Path:
         return atomic_write_text(self.config_path, json.dumps(payload, indent=2, sort_keys=True))

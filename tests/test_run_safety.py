@@ -270,3 +270,15 @@ def test_a_bare_state_dict_of_a_user_model_is_counted(tmp_path, capsys, monkeypa
     assert code == 0, err
     data = json.loads(ledger.read_text())
     assert data["method"] == "ann" and sum(layer["mac"] for layer in data["layers"]) == 64 * 32 + 32 * 10
+
+
+def test_a_relative_run_folder_is_written_where_it_says(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = RunFolder("reports/default")
+    folder.write_text(folder.report_path, "report")
+    folder.write_text(folder.cache_dir / "unit.json", "{}")
+    folder.write_text("notes.md", "notes")
+    assert (tmp_path / "reports/default/report.md").read_text() == "report"
+    assert (tmp_path / "reports/default/cache/unit.json").read_text() == "{}"
+    assert (tmp_path / "reports/default/notes.md").read_text() == "notes"
+    assert not (tmp_path / "reports/default/reports").exists()
