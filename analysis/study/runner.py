@@ -182,6 +182,8 @@ class Study:
         path = self.folder.cache_dir / f"{arch}__{method}__L{cfg.levels}__s{seed}__{self.digest}.pt"
         with distributed.main_first():
             if self.cache.load_network(path, model):
+                if self.bar is not None:  # its epochs are in the bar's total: a resumed run still ends at 100%
+                    self.bar.update(self._epochs(method))
                 return model.eval()
             if not distributed.is_main():
                 raise RuntimeError(f"rank {distributed.rank()}: checkpoint {path} was not written by rank 0")
