@@ -95,3 +95,162 @@ def test_only_the_method_registry_compares_method_names():
             if METHOD_COMPARISON.search(line):
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not offenders, "ask analysis.methods instead:\n" + "\n".join(offenders)
+
+
+# -- one way inside packages too -------------------------------------------------------------------
+FIRST_PARTY = ("analysis", "energy_models")
+MODULES = dict(modules())
+
+
+def _is_first_party(name: str) -> bool:
+    return name.split(".")[0] in FIRST_PARTY
+
+
+def _resolve(target: str) -> str | None:
+    """The first-party module an imported name lives in: the longest module prefix of ``target``."""
+    parts = target.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in MODULES:
+            return candidate
+    return None
+
+
+def _module_level_imports(path: Path, name: str) -> set[str]:
+    """First-party modules ``name`` imports when it is imported (module level, ``TYPE_CHECKING``
+    blocks included: an import hidden there still ties the two modules into one)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out: set[str] = set()
+
+    def visit(body):
+        for node in body:
+            if isinstance(node, ast.Import):
+                out.update(filter(None, (_resolve(a.name) for a in node.names)))
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    root = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    base = f"{root}.{base}" if base else root
+                for alias in node.names:
+                    found = _resolve(f"{base}.{alias.name}") or _resolve(base)
+                    if found:
+                        out.add(found)
+            elif isinstance(node, ast.If | ast.Try):
+                visit(node.body)
+                visit(node.orelse)
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+    visit(tree.body)
+    out.discard(name)
+    return out
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = [0]
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
+    return found
+
+
+def test_no_import_circle_anywhere():
+    """No two modules import each other, directly or through others (inside a package too)."""
+    graph = {name: _module_level_imports(path, name) for name, path in MODULES.items()}
+    circles = _cycles(graph)
+    assert not circles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in circles)
+
+
+#: Lazy imports that dodge no circle: the command line loads torch and the study only for the
+#: command that needs them, so `onespike --help` answers at once.
+LAZY_IMPORTERS = ("analysis.cli",)
+
+
+def test_no_first_party_import_inside_a_function():
+    offenders = []
+    for name, path in MODULES.items():
+        if name in LAZY_IMPORTERS:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for func in ast.walk(tree):
+            if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(func):
+                targets = []
+                if isinstance(node, ast.Import):
+                    targets = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    targets = ["analysis" if node.level else (node.module or "")]
+                if any(_is_first_party(t) for t in targets):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, "import at the top of the module instead:\n" + "\n".join(sorted(set(offenders)))
+
+
+def test_no_private_name_used_across_modules():
+    offenders = []
+    for path in MODULES.values():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules_bound: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and _is_first_party(node.module):
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.module}.{alias.name}")
+                    elif _resolve(f"{node.module}.{alias.name}") == f"{node.module}.{alias.name}":
+                        modules_bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if _is_first_party(alias.name):
+                        modules_bound[alias.asname or alias.name.split(".")[0]] = alias.name
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in modules_bound and node.attr.startswith("_")
+                    and not node.attr.startswith("__")):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {modules_bound[node.value.id]}.{node.attr}")
+    assert not offenders, "make it public (or move it) instead:\n" + "\n".join(offenders)
+
+
+METHOD_NAMES = frozenset(NAMES.split("|"))
+
+
+def test_no_method_name_literal_outside_the_registry():
+    """Any use of a method name as a string (compared, a dict key, a default, a list) outside
+    ``analysis.methods`` and ``analysis.snn``: ask the method registry instead."""
+    offenders = []
+    for name, path in MODULES.items():
+        if name == "analysis.methods" or name.startswith("analysis.snn"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in METHOD_NAMES:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+    assert not offenders, "ask analysis.methods instead:\n" + "\n".join(offenders)
