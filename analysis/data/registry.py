@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Protocol, overload
 
 from analysis.data.cifar import load_cifar
-from analysis.data.common import DataSplit, _check_optional_positive_int
+from analysis.data.common import DataSplit
 from analysis.data.digits import load_digits_split
 from analysis.data.folders import load_image_folder
 from analysis.data.synthetic import synthetic_split
+from analysis.validate import check_optional_positive_int
 
 __all__ = ["DATASETS", "DatasetLoader", "available_datasets", "load_dataset", "register_dataset"]
 
@@ -155,8 +156,8 @@ def load_dataset(
         close = difflib.get_close_matches(key, [_key(n) for n in names], n=1, cutoff=0.5)
         hint = f" Did you mean {_REGISTRY[close[0]][0]!r}?" if close else ""
         raise ValueError(f"unknown data set {name!r}.{hint} Accepted names: {', '.join(names)}")
-    subset = _check_optional_positive_int("subset", subset)
-    image_size = _check_optional_positive_int("image_size", image_size)
+    subset = check_optional_positive_int("subset", subset)
+    image_size = check_optional_positive_int("image_size", image_size)
     registered, loader = _REGISTRY[key]
     split = loader(root, seed=seed, subset=subset, image_size=image_size, augment=augment)
     if not isinstance(split, DataSplit):
