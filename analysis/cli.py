@@ -65,11 +65,11 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from analysis.methods import method_names
+    from analysis.methods import Method, method_names
 
     methods = ",".join(method_names())
     parser = argparse.ArgumentParser(
-        prog="onespike",
+        prog=Method.ONESPIKE,  # the command is named after the method the study is about
         description="OneSpike Study: accuracy, exact event counts and hardware energy of ANN, quantized ANN, "
         "IF SNN, OneSpike/PSG and BNN on the same weights.",
     )
@@ -180,7 +180,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
     import torch
 
     from analysis.data import load_dataset
-    from analysis.methods import get_method
+    from analysis.methods import get_method, reference_method
     from analysis.snn import QCFS, is_power_of_two
     from analysis.study import distributed
     from analysis.study.evaluate import batches, count_ledger
@@ -198,7 +198,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.checkpoint!r} records no architecture: pass --arch (a zoo name) or --model")
     if args.arch and meta.get("arch") and args.arch != meta["arch"]:
         raise ValueError(f"{args.checkpoint!r} was saved for architecture {meta['arch']!r}, not --arch {args.arch!r}")
-    saved = meta.get("method", "ann")
+    saved = meta.get("method", reference_method())
     method = args.method or saved
     spec, saved_spec = get_method(method), get_method(saved)
     options = meta.get("options", {})

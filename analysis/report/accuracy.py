@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from analysis.methods import get_method
+from analysis.methods import Method, get_method
 from analysis.report.plotting import log2_x, no_data
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
@@ -117,7 +117,7 @@ def answer_q10(run: RunTables) -> Answer:
         steps = " → ".join(f"{r['step']} {r['accuracy']}" + (f" ({r['vs parent']})" if r["vs parent"] else "")
                            for _, r in rows.iterrows())
         explanation = ""
-        if "if" in set(rows["method"]):
+        if Method.IF in set(rows["method"]):
             explanation = ("; IF: " + explain_drop(select(errors, arch=arch)) if not errors.empty
                            else "; IF's per-layer error: not in this run")
         parts.append(f"{arch}: {steps}{explanation}")
@@ -141,17 +141,18 @@ def group_threshold_table(run: RunTables, arch: str | None = None) -> pd.DataFra
     """Per G and per-group variant: accuracy against the shared threshold, and the energy ratio
     (variant / shared) under every hardware model."""
     arch = run.first_arch(arch)
-    onespike = select(run.results, arch=arch, method="onespike")
+    onespike = select(run.results, arch=arch, method=Method.ONESPIKE)
     rows = []
     for variant in GROUP_VARIANTS:
         for steps in sorted({int(t) for t in select(onespike, variant=variant)["T"]}):
-            variant_acc = accuracy_of(run.rows("onespike", arch=arch, steps=steps, variant=variant))
-            shared_acc = accuracy_of(run.rows("onespike", arch=arch, steps=steps))
+            variant_acc = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=variant))
+            shared_acc = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps))
             row = {"variant": variant, "G": steps, "shared acc %": 100 * shared_acc.mean,
                    "variant acc %": 100 * variant_acc.mean, "Δ": difference_text(variant_acc, shared_acc)}
             for model in run.hardware_models():
-                a = numeric(run.rows("onespike", arch=arch, steps=steps, variant=variant, hardware=model), "energy_pj")
-                b = numeric(run.rows("onespike", arch=arch, steps=steps, hardware=model), "energy_pj")
+                a = numeric(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=variant, hardware=model),
+                            "energy_pj")
+                b = numeric(run.rows(Method.ONESPIKE, arch=arch, steps=steps, hardware=model), "energy_pj")
                 row[f"energy ratio {model}"] = float(a.iloc[0] / b.iloc[0]) if len(a) and len(b) else np.nan
             rows.append(row)
     return pd.DataFrame(rows)
@@ -163,13 +164,13 @@ def panel_group_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
     ax.set_xlabel("G (groups)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("accuracy (95% interval)", fontsize=9)
-    onespike = select(run.results, arch=arch, method="onespike")
+    onespike = select(run.results, arch=arch, method=Method.ONESPIKE)
     steps_seen: set[int] = set()
     for variant, style in (("default", "-"), ("per_group_calibrated", "--"), ("per_group_binary", ":")):
         steps = sorted({int(t) for t in select(onespike, variant=variant)["T"]})
         if not steps:
             continue
-        points = [accuracy_of(run.rows("onespike", arch=arch, steps=t, variant=variant)) for t in steps]
+        points = [accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=t, variant=variant)) for t in steps]
         errors = np.nan_to_num([[100 * (a.mean - a.low) for a in points], [100 * (a.high - a.mean) for a in points]])
         ax.errorbar(steps, [100 * a.mean for a in points], yerr=errors, fmt=style, marker="o", capsize=3,
                     label=GROUP_VARIANTS.get(variant, "shared threshold"))

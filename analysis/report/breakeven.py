@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import get_method
+from analysis.methods import Method, get_method, reference_method
 from analysis.report.plotting import energy_scale, no_data
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
@@ -46,11 +46,11 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
             rows = select(method_rows, spike_event_pj=overhead).sort_values("input_sparsity")
             ax.plot(rows["input_sparsity"], numeric(rows, "snn_energy_pj") / divisor, "-", color=method_color(method),
                     alpha=fade, label=f"{get_method(method).short}, +{number(overhead)} pJ/spike")
-    ax.axhline(float(numeric(sweep, "qnn_energy_pj").iloc[0]) / divisor, color=method_color("qcfs"), ls=":",
+    ax.axhline(float(numeric(sweep, "qnn_energy_pj").iloc[0]) / divisor, color=method_color(Method.QCFS), ls=":",
                lw=1.5, label="equivalent QNN")
     if "ann_energy_pj" in sweep.columns:
-        ax.axhline(float(numeric(sweep, "ann_energy_pj").iloc[0]) / divisor, color=method_color("ann"), ls="-.",
-                   lw=1.2, label="float ANN")
+        ax.axhline(float(numeric(sweep, "ann_energy_pj").iloc[0]) / divisor, color=method_color(reference_method()),
+                   ls="-.", lw=1.2, label="float ANN")
     point = select(run.table("breakeven"), arch=arch, hardware=model)
     if not point.empty:
         sparsity = float(numeric(point, "break_even_sparsity").iloc[0])

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import get_method
+from analysis.methods import Method, get_method, reference_method
 from analysis.report.plotting import bar_labels, energy_scale, log_axis, no_data
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, configuration_label, method_color, method_label, numeric, select
@@ -48,7 +48,7 @@ def panel_architecture_energy(run: RunTables, ax: Axes, *, arch=None, hardware=N
         no_data(ax)
         return
     archs, methods = list(dict.fromkeys(table["arch"])), list(dict.fromkeys(table["method"]))
-    reference = select(table, method="qcfs").set_index("arch")[column].reindex(archs)
+    reference = select(table, method=Method.QCFS).set_index("arch")[column].reindex(archs)
     x, width = np.arange(len(archs)), 0.8 / len(methods)
     for k, method in enumerate(methods):
         rows = select(table, method=method).set_index("arch").reindex(archs)
@@ -73,15 +73,15 @@ def answer_q12(run: RunTables) -> Answer:
         ratios, orders = [], []
         for arch in archs:
             sub = select(table, arch=arch).set_index("method")[column]
-            if {"onespike", "qcfs"} <= set(sub.index) and sub["qcfs"] > 0:
-                ratios.append(sub["onespike"] / sub["qcfs"])
+            if {Method.ONESPIKE, Method.QCFS} <= set(sub.index) and sub[Method.QCFS] > 0:
+                ratios.append(sub[Method.ONESPIKE] / sub[Method.QCFS])
             orders.append(tuple(sub.sort_values().index))
         same = sum(order == orders[0] for order in orders)
         parts.append(f"{model} OneSpike/QCFS {span(ratios, times)}, ranking as {archs[0]}'s in {same}/{len(archs)}")
     accuracy = []
     for arch in archs:
-        a = accuracy_of(run.rows("onespike", arch=arch, steps=steps))
-        b = accuracy_of(run.rows("qcfs", arch=arch))
+        a = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps))
+        b = accuracy_of(run.rows(Method.QCFS, arch=arch))
         if np.isfinite(a.mean) and np.isfinite(b.mean):
             accuracy.append(f"{arch} {difference_text(a, b)}")
     line = (f"Q12 (T=G={steps}, {len(archs)} architecture(s)): OneSpike − QCFS accuracy "
@@ -95,9 +95,9 @@ def bnn_configurations(run: RunTables) -> list[tuple[str, str, int | None, int |
     (one-bit activations: OneSpike(G=1), QCFS(L=1)), each beside the BNN."""
     levels, steps = run.levels(), run.reference_steps()
     return [
-        ("equal shape", "bnn", None, None), ("equal shape", "onespike", steps, None),
-        ("equal shape", "qcfs", None, levels),
-        ("equal bits", "onespike", 1, None), ("equal bits", "qcfs", None, 1),
+        ("equal shape", Method.BNN, None, None), ("equal shape", Method.ONESPIKE, steps, None),
+        ("equal shape", Method.QCFS, None, levels),
+        ("equal bits", Method.ONESPIKE, 1, None), ("equal bits", Method.QCFS, None, 1),
     ]
 
 
@@ -177,7 +177,7 @@ def answer_q13(run: RunTables) -> Answer:
     epochs = {k: run.config.get(k) for k in ("epochs_ann", "epochs_bnn")}
     parts = []
     for arch, rows in table.groupby("arch", sort=False):
-        bnn = select(rows, method="bnn")
+        bnn = select(rows, method=Method.BNN)
         if bnn.empty:
             parts.append(f"{arch}: BNN not in this run")
             continue
@@ -228,7 +228,7 @@ def answer_pareto(run: RunTables) -> Answer:
     rows = select(run.results, arch=arch, variant="default")
     if rows.empty:
         return Answer(not_in_run("Pareto", "no default rows"), rows)
-    ann = run.rows("ann", arch=arch) if "ann" in run.methods() else pd.DataFrame()
+    ann = run.present_rows(reference_method(), arch=arch)
     reference = accuracy_of(ann).mean if not ann.empty else float(rows["accuracy"].max())
     found, bits = [], []
     for model in run.hardware_models():

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import get_method
+from analysis.methods import Method, StepAxis, get_method
 from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, no_data
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import COMPONENTS, RunTables, method_color, method_label, numeric, select
@@ -117,13 +117,13 @@ def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
     if not models:
         no_data(ax, "no model prices membrane memory")
         return
-    styles = {"T": "-", "G": "--"}
+    styles = {StepAxis.TIME: "-", StepAxis.GROUPS: "--"}
     for index, model in enumerate(models):
         for method, sub in select(rows, hardware=model).groupby("method", sort=False):
             sub = sub.sort_values("T")
             share = 100 * numeric(sub, "membrane_memory_pj") / numeric(sub, "energy_pj").replace(0, np.nan)
             ax.plot(sub["T"], share, styles[get_method(method).steps], marker="o", ms=3, color=f"C{index % 10}",
-                    label=model if get_method(method).steps == "T" else None)
+                    label=model if get_method(method).is_time_stepped else None)
     ax.plot([], [], "k-", label="IF (solid)")
     ax.plot([], [], "k--", label="OneSpike (dashed)")
     ax.set_ylim(bottom=0)
@@ -144,15 +144,15 @@ def answer_q6(run: RunTables) -> Answer:
         accesses[method] = float(row["ops_vmem_reads"].sum() + row["ops_vmem_writes"].sum()) if len(row) else np.nan
     bits = [", ".join(f"{method_label(m, steps)} {number(v)}" for m, v in accesses.items())
             + " membrane reads+writes per inference"]
-    if {"if", "onespike"} <= set(accesses) and accesses["if"] > 0:
-        bits[0] += f" (OneSpike/IF {times(accesses['onespike'] / accesses['if'])})"
+    if {Method.IF, Method.ONESPIKE} <= set(accesses) and accesses[Method.IF] > 0:
+        bits[0] += f" (OneSpike/IF {times(accesses[Method.ONESPIKE] / accesses[Method.IF])})"
     for method in counts["method"].unique():
         sub = select(rows, method=method, T=steps)
         share = numeric(sub, "membrane_memory_pj", 0.0) / numeric(sub, "energy_pj").replace(0, np.nan)
         if share.notna().any() and share.max() > 0:
             bits.append(f"{get_method(method).short}'s membrane energy share {span(share, percent)} across "
                         f"{sub['hardware'].nunique()} hardware model(s)")
-    integrate = select(counts, method="if")
+    integrate = select(counts, method=Method.IF)
     if len(swept) > 1 and not integrate.empty:
         first, last = select(integrate, T=swept[0]), select(integrate, T=swept[-1])
         if not first.empty and not last.empty and float(first["ops_vmem_reads"].iloc[0]) > 0:

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import get_method
+from analysis.methods import Method, get_method
 from analysis.report.plotting import bar_labels, log2_x, no_data
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, percent, span, times
 
 #: equivalence.csv holds, per stepped method, these two columns (prefix = the method's name).
-EQUIVALENCE_METHODS = ("onespike", "if")
+EQUIVALENCE_METHODS = (Method.ONESPIKE, Method.IF)
 FLOOR = 1e-17
 
 
@@ -134,9 +134,9 @@ def panel_accumulates(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> 
         ax.bar(x, accumulates, width, color=method_color(method), label=f"{short}: ACs")
         ax.bar(x, adds, width, bottom=accumulates, color=method_color(method), alpha=0.45, hatch="//",
                label=f"{short}: other adds")
-    quantized = run.rows("qcfs", arch=arch) if "qcfs" in run.methods() else pd.DataFrame()
+    quantized = run.present_rows(Method.QCFS, arch=arch)
     if not quantized.empty:
-        ax.axhline(float(numeric(quantized, "ops_mac").iloc[0]), color=method_color("qcfs"), ls="--", lw=1,
+        ax.axhline(float(numeric(quantized, "ops_mac").iloc[0]), color=method_color(Method.QCFS), ls="--", lw=1,
                    label="QCFS ANN: MACs")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7)
@@ -161,9 +161,9 @@ def answer_q2(run: RunTables) -> Answer:
             f"{number(row['ops_add'])} other adds per inference"
         )
     ratios = []
-    if {"if", "onespike"} <= set(methods):
+    if {Method.IF, Method.ONESPIKE} <= set(methods):
         for t in swept:
-            onespike, integrate = select(counts, method="onespike", T=t), select(counts, method="if", T=t)
+            onespike, integrate = select(counts, method=Method.ONESPIKE, T=t), select(counts, method=Method.IF, T=t)
             if not onespike.empty and not integrate.empty and float(integrate["ops_ac"].iloc[0]) > 0:
                 ratios.append(float(onespike["ops_ac"].iloc[0]) / float(integrate["ops_ac"].iloc[0]))
     tail = f" (OneSpike/IF ACs {span(ratios, times)} over T in {swept[0]}..{swept[-1]})" if ratios else ""

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from analysis.methods import TrainingKind
 from analysis.snn import calibrate_thresholds, to_binary, to_quantized
 
 __all__ = [
@@ -161,15 +162,19 @@ def finetune_quantized(
     return qann, history
 
 
-def train_for(training: str, model: nn.Module, train_set: Dataset, config: TrainConfig) -> nn.Module:
-    """Train ``model`` (built by the method registry from its parent) by the method's ``training``
-    kind: ``"ann"`` and ``"binary"`` train it as it is; ``"quantized"`` first calibrates every
-    quantizer's threshold on training data, then fine-tunes. Returns ``model`` (trained in place)."""
-    if training == "quantized":
+def train_for(training: TrainingKind | str, model: nn.Module, train_set: Dataset, config: TrainConfig) -> nn.Module:
+    """Train ``model`` (built by the method registry from its parent) by the method's
+    :class:`~analysis.methods.TrainingKind`: a full-precision or binary network is trained as it is;
+    a quantized one first calibrates every quantizer's threshold on training data, then fine-tunes.
+    Returns ``model`` (trained in place)."""
+    try:
+        kind = TrainingKind(training)
+    except ValueError:
+        accepted = ", ".join(repr(str(k)) for k in TrainingKind)
+        raise ValueError(f"training kind must be one of {accepted}, got {training!r}") from None
+    if kind is TrainingKind.QUANTIZED:
         calibrate_thresholds(model, _calibration_batch(train_set).to(config.device))
-    elif training not in ("ann", "binary"):
-        raise ValueError(f"training kind must be 'ann', 'quantized' or 'binary', got {training!r}")
-    train(model, train_set, config, desc=training)
+    train(model, train_set, config, desc=str(kind))
     return model
 
 
