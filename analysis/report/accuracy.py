@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from analysis.methods import Method, get_method
-from analysis.report.plotting import log2_x, no_data
+from analysis.report.plotting import log2_x, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, span, times
@@ -44,11 +44,8 @@ def ladder(run: RunTables) -> pd.DataFrame:
 def panel_ladder(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy per arch and method with 95% intervals; bars from zero."""
     table = ladder(run)
-    ax.set_xlabel("architecture")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy ladder (95% interval)", fontsize=9)
-    if table.empty:
-        no_data(ax)
+    if not open_panel(ax, xlabel="architecture", ylabel="test accuracy (%)", title="accuracy ladder (95% interval)",
+                      empty=table.empty):
         return
     archs, methods = list(dict.fromkeys(table["arch"])), list(dict.fromkeys(table["method"]))
     x = np.arange(len(archs))
@@ -77,11 +74,8 @@ def panel_layer_errors(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
     """Per layer, the IF rate's error against the quantized activation relative to the mean
     activation (T = L), one line per arch; residual-block boundaries marked."""
     errors = layer_errors(run)
-    ax.set_xlabel("layer index")
-    ax.set_ylabel("|IF rate·θ − quantized activation| / mean activation")
-    ax.set_title("where the IF error enters and grows", fontsize=9)
-    if errors.empty:
-        no_data(ax, "layer_errors.csv")
+    if not open_panel(ax, xlabel="layer index", ylabel="|IF rate·θ − quantized activation| / mean activation",
+                      title="where the IF error enters and grows", empty=errors.empty, missing="layer_errors.csv"):
         return
     for index, (name, rows) in enumerate(errors.groupby("arch", sort=False)):
         ax.plot(rows["layer_index"], numeric(rows, "relative_error"), marker="o", ms=3, color=f"C{index % 10}",
@@ -161,9 +155,7 @@ def group_threshold_table(run: RunTables, arch: str | None = None) -> pd.DataFra
 def panel_group_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy per G with 95% intervals: shared threshold vs each per-group variant."""
     arch = run.first_arch(arch)
-    ax.set_xlabel("G (groups)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy (95% interval)", fontsize=9)
+    open_panel(ax, xlabel="G (groups)", ylabel="test accuracy (%)", title="accuracy (95% interval)")
     onespike = select(run.results, arch=arch, method=Method.ONESPIKE)
     steps_seen: set[int] = set()
     for variant, style in (("default", "-"), ("per_group_calibrated", "--"), ("per_group_binary", ":")):
@@ -185,11 +177,9 @@ def panel_group_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
 def panel_group_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Energy of each per-group variant over the shared threshold's, per G and hardware model."""
     table = group_threshold_table(run, arch)
-    ax.set_xlabel("G (groups)")
-    ax.set_ylabel("energy: per-group / shared")
-    ax.set_title("energy ratio per hardware model", fontsize=9)
-    if table.empty:
-        no_data(ax, "no per-group threshold rows")
+    if not open_panel(ax, xlabel="G (groups)", ylabel="energy: per-group / shared",
+                      title="energy ratio per hardware model", empty=table.empty,
+                      missing="no per-group threshold rows"):
         return
     styles = {"per_group_calibrated": "--", "per_group_binary": ":"}
     for index, model in enumerate(hardware or run.hardware_models()):

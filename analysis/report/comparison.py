@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, get_method, reference_method
-from analysis.report.plotting import bar_labels, energy_scale, log_axis, no_data
+from analysis.report.plotting import bar_labels, energy_scale, log_axis, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, configuration_label, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, percent, span, times
@@ -39,13 +39,9 @@ def panel_architecture_energy(run: RunTables, ax: Axes, *, arch=None, hardware=N
     """Under one hardware model: each method's energy relative to the quantized ANN, per arch
     (bars from 0; 1 = as dear as the quantized ANN)."""
     model = hardware[0] if hardware else run.main_hardware()
-    table = architecture_table(run)
-    ax.set_title(str(model), fontsize=10)
-    ax.set_xlabel("architecture")
-    ax.set_ylabel("energy / quantized ANN's")
-    column = f"{model} pJ"
-    if table.empty or column not in table.columns:
-        no_data(ax)
+    table, column = architecture_table(run), f"{model} pJ"
+    if not open_panel(ax, xlabel="architecture", ylabel="energy / quantized ANN's", title=str(model), title_size=10,
+                      empty=table.empty or column not in table.columns):
         return
     archs, methods = list(dict.fromkeys(table["arch"])), list(dict.fromkeys(table["method"]))
     reference = select(table, method=Method.QCFS).set_index("arch")[column].reindex(archs)
@@ -129,11 +125,8 @@ def _hatch_equal_bits(bars, table: pd.DataFrame) -> None:
 def panel_bnn_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy (95% interval) of the BNN, OneSpike and QCFS at equal shape and at equal bits."""
     table = select(bnn_table(run), arch=run.first_arch(arch))
-    ax.set_xlabel("configuration")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy (95% interval)", fontsize=9)
-    if table.empty:
-        no_data(ax)
+    if not open_panel(ax, xlabel="configuration", ylabel="test accuracy (%)", title="accuracy (95% interval)",
+                      empty=table.empty):
         return
     means = [100 * a.mean for a in table["accuracy"]]
     errors = np.nan_to_num([[100 * (a.mean - a.low) for a in table["accuracy"]],
@@ -151,13 +144,9 @@ def panel_bnn_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
 def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Under one hardware model: energy of each Q13 configuration (bars from 0)."""
     model = hardware[0] if hardware else run.main_hardware()
-    table = select(bnn_table(run), arch=run.first_arch(arch))
-    ax.set_title(str(model), fontsize=10)
-    ax.set_xlabel("configuration")
-    column = f"{model} pJ"
-    if table.empty or column not in table.columns:
-        no_data(ax)
-        ax.set_ylabel("energy per inference")
+    table, column = select(bnn_table(run), arch=run.first_arch(arch)), f"{model} pJ"
+    if not open_panel(ax, xlabel="configuration", ylabel="energy per inference", title=str(model), title_size=10,
+                      empty=table.empty or column not in table.columns):
         return
     divisor, unit = energy_scale(table[column])
     bars = ax.bar(range(len(table)), table[column] / divisor, color=[method_color(m) for m in table["method"]],
@@ -200,11 +189,8 @@ def panel_pareto(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Under one hardware model: accuracy vs energy (log x), stepped methods at every T joined."""
     model = hardware[0] if hardware else run.main_hardware()
     rows = select(run.results, arch=run.first_arch(arch), variant="default", hardware=model)
-    ax.set_title(str(model), fontsize=10)
-    ax.set_ylabel("test accuracy (%)")
-    if rows.empty:
-        no_data(ax)
-        ax.set_xlabel("energy per inference")
+    if not open_panel(ax, xlabel="energy per inference", ylabel="test accuracy (%)", title=str(model), title_size=10,
+                      empty=rows.empty):
         return
     divisor, unit = energy_scale(numeric(rows, "energy_pj"))
     for method in run.methods():

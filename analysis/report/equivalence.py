@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, get_method
-from analysis.report.plotting import bar_labels, log2_x, no_data
+from analysis.report.plotting import bar_labels, log2_x, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, percent, span, times
@@ -21,24 +21,20 @@ FLOOR = 1e-17
 def panel_logit_gap(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Max |logit difference| to the quantized ANN with as many levels, per T (log y; exact 0 drawn
     at 1e-17)."""
-    _equivalence_lines(run, ax, "max_abs_logit_diff")
-    ax.set_ylabel("max |logit difference| (0 drawn at 1e-17)")
-    ax.set_title("distance to QCFS(L = T = G)", fontsize=9)
+    _equivalence_lines(run, ax, "max_abs_logit_diff", "max |logit difference| (0 drawn at 1e-17)",
+                       "distance to QCFS(L = T = G)")
 
 
 def panel_agreement(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Prediction agreement with the quantized ANN with as many levels, per T."""
-    _equivalence_lines(run, ax, "agreement")
-    ax.set_ylabel("same predicted class as QCFS (%)")
+    _equivalence_lines(run, ax, "agreement", "same predicted class as QCFS (%)", "prediction agreement")
     ax.set_ylim(0, 102)
-    ax.set_title("prediction agreement", fontsize=9)
 
 
-def _equivalence_lines(run: RunTables, ax: Axes, measure: str) -> None:
+def _equivalence_lines(run: RunTables, ax: Axes, measure: str, ylabel: str, title: str) -> None:
     table = run.table("equivalence")
-    ax.set_xlabel("T = G = levels of the quantized ANN")
-    if table.empty:
-        no_data(ax, "equivalence.csv")
+    if not open_panel(ax, xlabel="T = G = levels of the quantized ANN", ylabel=ylabel, title=title, empty=table.empty,
+                      missing="equivalence.csv"):
         return
     styles = ["-", "--", ":", "-."]
     for index, (arch, rows) in enumerate(table.groupby("arch", sort=False)):
@@ -86,11 +82,8 @@ def _method_groups(run: RunTables, ax: Axes, arch: str | None, ylabel: str,
     """Label ``ax`` and lay out one bar group per T: ``(steps, [(method, rows by T, x, width)])``
     for each stepped method (empty, with a no-data note, when the run has none)."""
     steps, methods, counts = _stepped_counts(run, arch)
-    ax.set_xlabel("T (IF) = G (OneSpike)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    if not methods:
-        no_data(ax, "no stepped-method rows")
+    if not open_panel(ax, xlabel="T (IF) = G (OneSpike)", ylabel=ylabel, title=title, empty=not methods,
+                      missing="no stepped-method rows"):
         return steps, []
     x = np.arange(len(steps))
     width = 0.8 / len(methods)

@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 
 from analysis.methods import Method, StepAxis, get_method, reference_method
-from analysis.report.plotting import energy_scale, log2_x, log_axis, no_data
+from analysis.report.plotting import energy_scale, log2_x, log_axis, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, span, times
@@ -39,10 +39,8 @@ def ranking_table(run: RunTables, arch: str | None = None, hardware=None) -> pd.
 def panel_ranking(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Heatmap of energy relative to the quantized ANN with each method's rank (1 = cheapest)."""
     relative = ranking_table(run, arch, hardware)
-    ax.set_xlabel("hardware model")
-    ax.set_ylabel("method")
-    if relative.empty:
-        no_data(ax, "no quantized-ANN rows")
+    if not open_panel(ax, xlabel="hardware model", ylabel="method", empty=relative.empty,
+                      missing="no quantized-ANN rows"):
         return
     data = relative.to_numpy(dtype=float)
     finite = data[np.isfinite(data) & (data > 0)]
@@ -104,11 +102,8 @@ def _swept(run: RunTables, arch: str | None) -> pd.DataFrame:
 def panel_energy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Energy per inference vs T per hardware model (colour) and method (IF solid, OneSpike dashed)."""
     rows = _swept(run, run.first_arch(arch))
-    ax.set_xlabel("T (IF) = G (OneSpike), log2")
-    ax.set_title("energy", fontsize=9)
-    if rows.empty:
-        no_data(ax)
-        ax.set_ylabel("energy per inference")
+    if not open_panel(ax, xlabel="T (IF) = G (OneSpike), log2", ylabel="energy per inference", title="energy",
+                      empty=rows.empty):
         return
     models = hardware or run.hardware_models()
     divisor, unit = energy_scale(numeric(select(rows, hardware=models), "energy_pj"))
@@ -127,11 +122,8 @@ def panel_energy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None)
 def panel_latency_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Sequential steps per inference vs T per stepped method."""
     counts = run.per_inference(_swept(run, run.first_arch(arch)))
-    ax.set_xlabel("T (IF) = G (OneSpike), log2")
-    ax.set_ylabel("sequential steps per inference")
-    ax.set_title("latency", fontsize=9)
-    if counts.empty:
-        no_data(ax)
+    if not open_panel(ax, xlabel="T (IF) = G (OneSpike), log2", ylabel="sequential steps per inference",
+                      title="latency", empty=counts.empty):
         return
     for method, rows in counts.groupby("method", sort=False):
         rows = rows.drop_duplicates("T").sort_values("T")
@@ -147,9 +139,8 @@ def panel_accuracy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=Non
     the float ANN as a level."""
     arch = run.first_arch(arch)
     steps = run.timesteps()
-    ax.set_xlabel("T (IF) = G (OneSpike) = L (QCFS), log2")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy (95% interval)", fontsize=9)
+    open_panel(ax, xlabel="T (IF) = G (OneSpike) = L (QCFS), log2", ylabel="test accuracy (%)",
+               title="accuracy (95% interval)")
     curves = {m: [(t, run.rows(m, arch=arch, steps=t)) for t in steps]
               for m in run.methods() if get_method(m).stepped}
     if Method.QCFS in run.methods():

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method
-from analysis.report.plotting import bar_labels, log2_x, log_axis, no_data
+from analysis.report.plotting import bar_labels, log2_x, log_axis, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, numeric, select
 from analysis.report.text import not_in_run, number, percent, span
@@ -81,11 +81,9 @@ def op_mix(run: RunTables, arch: str | None = None, steps: int | None = None) ->
 def panel_op_mix(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Every arithmetic op kind per PSG neuron per group, exact (solid) vs hardware mode (hatched)."""
     table = op_mix(run, arch)
-    ax.set_xlabel("operation")
-    ax.set_ylabel("operations per neuron per group")
     psg = table[table["where"].str.startswith("PSG")] if not table.empty else table
-    if psg.empty:
-        no_data(ax, "no OneSpike layer rows")
+    if not open_panel(ax, xlabel="operation", ylabel="operations per neuron per group", empty=psg.empty,
+                      missing="no OneSpike layer rows"):
         return
     events = [c for c in psg.columns if c not in ("mode", "where")]
     x = np.arange(len(events))
@@ -104,12 +102,10 @@ def panel_other_ops(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> No
     """Ops outside the PSG layers (pooling, readout) per inference, hardware mode: these shifts and
     adds are not spike generation."""
     table = op_mix(run, arch)
-    ax.set_xlabel("layer kind: operation")
-    ax.set_ylabel("operations per inference")
-    ax.set_title("outside PSG (pooling, readout), hardware mode", fontsize=9)
     other = table[(table["mode"] == "hardware") & ~table["where"].str.startswith("PSG")] if not table.empty else table
-    if other.empty:
-        no_data(ax, "no pooling/readout ops")
+    if not open_panel(ax, xlabel="layer kind: operation", ylabel="operations per inference",
+                      title="outside PSG (pooling, readout), hardware mode", empty=other.empty,
+                      missing="no pooling/readout ops"):
         return
     labels, values = [], []
     for _, row in other.iterrows():
@@ -146,11 +142,8 @@ def panel_mul_mod_price(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
     table = mul_mod_price(run, arch)
     if hardware and not table.empty:
         table = table[table["hardware"].isin(hardware)]
-    ax.set_xlabel("hardware model")
-    ax.set_ylabel("(exact − hardware) / exact energy (%)")
-    ax.set_title("what mul/mod cost", fontsize=9)
-    if table.empty:
-        no_data(ax, "no exact + hardware OneSpike rows")
+    if not open_panel(ax, xlabel="hardware model", ylabel="(exact − hardware) / exact energy (%)",
+                      title="what mul/mod cost", empty=table.empty, missing="no exact + hardware OneSpike rows"):
         return
     bars = ax.bar(range(len(table)), table["mul/mod share %"], color=method_color(Method.ONESPIKE))
     bar_labels(ax, bars, "{:.2g}")
@@ -163,9 +156,7 @@ def panel_mode_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
     """Accuracy per G of OneSpike default, exact on the rounded network and hardware mode, with 95%
     Wilson intervals."""
     arch = run.first_arch(arch)
-    ax.set_xlabel("G (groups)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy of each PSG mode (95% interval)", fontsize=9)
+    open_panel(ax, xlabel="G (groups)", ylabel="test accuracy (%)", title="accuracy of each PSG mode (95% interval)")
     exact, hardware_variant, _ = psg_modes(run)
     rows = select(run.per_inference(), arch=arch, method=Method.ONESPIKE)
     drew = []
@@ -228,11 +219,9 @@ def answer_q3(run: RunTables) -> Answer:
 def panel_worked_example(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """The seed's worked example as a raster: IF row vs PSG row for the same inputs."""
     worked = run.table("worked_example")
-    ax.set_xlabel("timestep (IF) / group (PSG)")
-    ax.set_ylabel("neuron")
-    ax.set_title("worked example: same inputs, different spike trains", fontsize=9)
-    if worked.empty:
-        no_data(ax, "worked_example.csv")
+    if not open_panel(ax, xlabel="timestep (IF) / group (PSG)", ylabel="neuron",
+                      title="worked example: same inputs, different spike trains", empty=worked.empty,
+                      missing="worked_example.csv"):
         return
     steps = worked["step"].to_numpy()
     for y, column, method in ((1, "if_spike", Method.IF), (0, "psg_spike", Method.ONESPIKE)):
@@ -264,11 +253,8 @@ def panel_fidelity(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> Non
     """MAE between spike-count value and the ideal clipped value per T, IF vs PSG, on random (solid)
     and recorded layer currents (dashed), θ/2 start."""
     summary = fidelity_summary(run)
-    ax.set_xlabel("T = G")
-    ax.set_ylabel("mean |spike value − clip(x̄, 0, θ)| (θ units, log)")
-    ax.set_title("fidelity: random and recorded currents", fontsize=9)
-    if summary.empty:
-        no_data(ax, "fidelity.csv")
+    if not open_panel(ax, xlabel="T = G", ylabel="mean |spike value − clip(x̄, 0, θ)| (θ units, log)",
+                      title="fidelity: random and recorded currents", empty=summary.empty, missing="fidelity.csv"):
         return
     start = "v_init=θ/2" if (summary["v_init"] == "v_init=θ/2").any() else summary["v_init"].iloc[0]
     for (source, neuron), rows in select(summary, v_init=start).groupby(["source", "neuron"], sort=False):
