@@ -285,6 +285,8 @@ class Counter:
                     layer = f"{layer}#{calls}"
                 x = next((a for a in args if isinstance(a, Tensor)), None)
                 facts.setdefault("rule", f"op.{name}")
+                if self.mode.decomposing:
+                    facts.setdefault("notes", f"counted through aten.{self.mode.decomposing[0]}'s decomposition")
                 facts.setdefault("act_bits", self.tracker.signal_of(x).bits if x is not None else ANALOG_BITS)
                 facts.setdefault("out_bits", ANALOG_BITS)
                 if facts.get("mac"):

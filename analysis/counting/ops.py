@@ -79,7 +79,8 @@ def decompositions() -> dict[Any, Callable[..., Any]]:
     (a third of a second), which most counts never use."""
     from torch._decomp import core_aten_decompositions
 
-    return core_aten_decompositions()
+    table = core_aten_decompositions()  # a lazy mapping whose .get() does not see every entry
+    return {op: table[op] for op in table}
 
 
 def find_op_rule(name: str, overrides: Mapping[str, OpRule] | None = None) -> OpRule | None:
@@ -241,12 +242,24 @@ def relu_op(args, kwargs, out):
                 **_shape_facts(out, n))
 
 
-@register_op_rule("clamp", "hardtanh")
-def clip_op(args, kwargs, out):
-    """A two-sided clip: two ``cmp`` per element."""
+def _clip(out: Tensor, bounds: int) -> dict[str, Any]:
     n = out.numel()
-    return dict(kind="neuron", cmp=2 * n, output_nonzero=torch.count_nonzero(out), output_elements=n,
+    return dict(kind="neuron", cmp=bounds * n, output_nonzero=torch.count_nonzero(out), output_elements=n,
                 **_shape_facts(out, n))
+
+
+@register_op_rule("clamp")
+def clamp_op(args, kwargs, out):
+    """A clip to [min, max]: one ``cmp`` per element per bound given (a one-sided clamp is one)."""
+    low = args[1] if len(args) > 1 else kwargs.get("min")
+    high = args[2] if len(args) > 2 else kwargs.get("max")
+    return _clip(out, (low is not None) + (high is not None))
+
+
+@register_op_rule("hardtanh")
+def hardtanh_op(args, kwargs, out):
+    """A two-sided clip to [min_val, max_val]: two ``cmp`` per element."""
+    return _clip(out, 2)
 
 
 @register_op_rule("eq", "ne", "lt", "le", "gt", "ge", "max", "min", "argmax", "argmin")
@@ -345,6 +358,8 @@ class OperatorPass(TorchDispatchMode):
         self.on_op = on_op
         self.has_rule = has_rule
         self.names: dict[Any, str] = {}
+        #: the operators being run as their decomposition, outermost first
+        self.decomposing: list[str] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -358,8 +373,12 @@ class OperatorPass(TorchDispatchMode):
         if not self.has_rule(name):
             decomposition = decompositions().get(func)
             if decomposition is not None:
-                with self:  # the mode is off while it handles an operator: back on for the parts
-                    return decomposition(*args, **kwargs)
+                self.decomposing.append(name)
+                try:
+                    with self:  # the mode is off while it handles an operator: back on for the parts
+                        return decomposition(*args, **kwargs)
+                finally:
+                    self.decomposing.pop()
         out = func(*args, **kwargs)
         self.on_op(func, name, args, kwargs, out)
         return out
