@@ -56,10 +56,12 @@ class Loihi(TableModel):
                                        fraction),
         "active_fraction": Option("share of neuron updates that are active", 1.0, fraction),
     }
-    ZERO_BY_CONSTRUCTION: ClassVar[dict[str, str]] = {**{e: _IN_UPDATE for e in NEURON_OP_EVENTS if e != "add"},
-                            "vmem_reads": "the compartment state is inside the per-update neuron energy",
-                            "vmem_writes": "the compartment state is inside the per-update neuron energy",
-                            "popcount": "a binary layer's accumulate is its synop (priced per xnor)"}
+    ZERO_BY_CONSTRUCTION: ClassVar[dict[str, str]] = {
+        **{e: _IN_UPDATE for e in NEURON_OP_EVENTS if e != "add"},
+        "vmem_reads": "the compartment state is inside the per-update neuron energy",
+        "vmem_writes": "the compartment state is inside the per-update neuron energy",
+        "popcount": "a binary layer's accumulate is its synop (priced per xnor)",
+    }
     PRICES_SPIKE_EVENTS = True
     ASSUMPTIONS = (
         "per-event costs of Davies et al. 2018 Table 2 (pre-silicon): synop 23.6, neuron update 81 active / 52 "

@@ -67,10 +67,12 @@ class SpikeSim(TableModel):
         "bit_serial_analog": Option("read non-spike inputs bit-serially, min(act_bits, 8) crossbar reads", False,
                                     flag),
     }
-    ZERO_BY_CONSTRUCTION: ClassVar[dict[str, str]] = {**dict.fromkeys(NEURON_OP_EVENTS, _IN_NEURON_COST),
-                            "vmem_reads": "membrane inside the reference's neuron cost",
-                            "vmem_writes": "membrane inside the reference's neuron cost",
-                            "popcount": "a binary layer's popcount is its ADC read (priced per PE cycle)"}
+    ZERO_BY_CONSTRUCTION: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(NEURON_OP_EVENTS, _IN_NEURON_COST),
+        "vmem_reads": "membrane inside the reference's neuron cost",
+        "vmem_writes": "membrane inside the reference's neuron cost",
+        "popcount": "a binary layer's popcount is its ADC read (priced per PE cycle)",
+    }
     PRICES_SPIKE_EVENTS = True
     ASSUMPTIONS = (
         "dense mode = reference ela_spikesim.py: PE cycles = ceil(C_in/X)*ceil(C_out/X)*H_out*W_out*T, a fixed energy "
