@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
 from analysis.counting.signals import UNKNOWN, Signal
-from energy_models.base import SYNAPTIC_KINDS
+from energy_models import SYNAPTIC_KINDS
 
 __all__ = ["FUSE_THROUGH", "SignalTracker"]
 

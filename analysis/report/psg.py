@@ -18,7 +18,7 @@ from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, numeric, select
 from analysis.report.text import not_in_run, number, percent, span
 from analysis.report.uncertainty import accuracy_of, difference_text
-from energy_models.base import SYNAPTIC_KINDS
+from energy_models import SYNAPTIC_KINDS
 from energy_models.ledger import EVENTS
 
 #: Ledger events that are arithmetic (the op mix); the rest are memory traffic and spike counts.
