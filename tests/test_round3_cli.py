@@ -4,6 +4,7 @@ resumes with one command, and every error names its cause in one line (CLI tests
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -123,6 +124,18 @@ def project(tmp_path, monkeypatch):
         del sys.modules[name]
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One small study; tests work on copies of it."""
+    out = tmp_path_factory.mktemp("round3") / "run"
+    run_study(StudyConfig(**TINY), out, progress=False)
+    return out
+
+
+def copy_of(run, tmp_path):
+    return shutil.copytree(run, tmp_path / "copy")
+
+
 @pytest.fixture
 def no_training(monkeypatch):
     from analysis.study import runner
@@ -135,9 +148,8 @@ def no_training(monkeypatch):
 
 
 # -- data loss: --force keeps every file the study did not write ------------------------------------------------
-def test_force_keeps_every_file_the_study_did_not_write_at_any_depth(tmp_path, capsys):
-    out = tmp_path / "shared"
-    run_study(StudyConfig(**TINY), out, progress=False)
+def test_force_keeps_every_file_the_study_did_not_write_at_any_depth(tiny_run, tmp_path):
+    out = copy_of(tiny_run, tmp_path)
     folder = RunFolder(out)
     for name in ("q5_energy.png", "q5_energy.svg"):  # what write_report draws and records
         (folder.figures_dir / name).parent.mkdir(exist_ok=True)
@@ -204,11 +216,8 @@ def test_an_uninstalled_model_package_leaves_no_folder(project, capsys):
     assert not (project / "out").exists()
 
 
-def test_resume_is_one_command_that_needs_no_flags(tmp_path, capsys, monkeypatch):
-    config = tmp_path / "my_config.json"
-    config.write_text(json.dumps(TINY))
-    out = tmp_path / "run"
-    assert main(["study", "--config", str(config), "--out", str(out), "--no-progress", "--no-report"]) == 0
+def test_resume_is_one_command_that_needs_no_flags(tiny_run, tmp_path, capsys, monkeypatch):
+    out = copy_of(tiny_run, tmp_path)
     (out / "manifest.json").unlink()  # stopped before its tables: the report says how to finish it
     code, err = cli(capsys, "report", str(out))
     assert code == 2 and one_line(err) and f"onespike study --resume {out}" in err
@@ -328,9 +337,8 @@ def test_a_users_model_never_takes_a_zoo_name_and_its_checkpoints_record_the_fac
 
 
 # -- silent or half-wrong -----------------------------------------------------------------------------------------
-def test_a_cache_checkpoint_of_another_method_is_named_and_recomputed(tmp_path):
-    out = tmp_path / "run"
-    run_study(StudyConfig(**TINY), out, progress=False)
+def test_a_cache_checkpoint_of_another_method_is_named_and_recomputed(tiny_run, tmp_path):
+    out = copy_of(tiny_run, tmp_path)
     ckpt = next((out / "cache").glob("mlp__qcfs__*.pt"))
     state, meta = load_checkpoint(ckpt)
     model = build_model("mlp", 10, 1, 8)
@@ -346,7 +354,9 @@ def test_a_cache_checkpoint_of_another_method_is_named_and_recomputed(tmp_path):
     assert load_checkpoint(ckpt)[1]["method"] == "qcfs" and list((out / "cache").glob(ckpt.name + ".corrupt-*"))
 
 
-def test_a_report_drawn_from_older_tables_is_marked_and_redrawn(tmp_path, capsys):
+@pytest.fixture
+def stale_report(tmp_path):
+    """A synthetic run whose study rewrote its tables and was killed before its report."""
     from tests.report_run import make_run
 
     root = make_run(tmp_path / "run")
@@ -357,17 +367,29 @@ def test_a_report_drawn_from_older_tables_is_marked_and_redrawn(tmp_path, capsys
     folder.write_report("# the old report", [old_figure])  # what write_report ends with
     tables = folder.read_tables()
     tables["results"] = tables["results"].assign(energy_pj=tables["results"]["energy_pj"] * 2)
-    folder.write_tables(tables)  # the study rewrote its tables and was killed before its report
-    assert folder.report_path.read_text().startswith(STALE_REPORT_BANNER)
-    assert f"onespike report {root}" in folder.report_path.read_text().splitlines()[0]
-    code, err = cli(capsys, "report", str(root))
+    folder.write_tables(tables)
+    return folder, old_figure
+
+
+def test_a_report_drawn_from_older_tables_says_so(stale_report):
+    folder, old_figure = stale_report
+    first = folder.report_path.read_text().splitlines()[0]
+    assert first.startswith(STALE_REPORT_BANNER) and f"onespike report {folder.root}" in first
+    assert "figures/q5_energy_breakdown.png" in folder.read_manifest()["files"]
+    folder.write_report("# redrawn", [old_figure])
+    folder.write_tables(folder.read_tables())  # the same tables again: the report stays current
+    assert not folder.report_path.read_text().startswith(STALE_REPORT_BANNER)
+
+
+@pytest.mark.slow
+def test_onespike_report_redraws_a_stale_report(stale_report, capsys):
+    folder, old_figure = stale_report
+    code, err = cli(capsys, "report", str(folder.root))
     assert code == 0, err
     assert not folder.report_path.read_text().startswith(STALE_REPORT_BANNER)
     assert old_figure.read_bytes().startswith(b"\x89PNG"), "onespike report did not redraw the figure"
     drawn = sorted(folder.figures_dir.glob("*.png"))
     assert {f"figures/{p.name}" for p in drawn} <= set(folder.read_manifest()["files"])
-    folder.write_tables(folder.read_tables())  # the same tables again: the report stays current
-    assert not folder.report_path.read_text().startswith(STALE_REPORT_BANNER)
 
 
 def test_q5_without_spiking_methods_says_not_applicable_and_why(tmp_path):
