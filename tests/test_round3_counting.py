@@ -101,6 +101,25 @@ def test_layer_norm_and_group_norm_count_mean_variance_rsqrt_scale_and_affine():
     assert group.mul == as_events(norm_ops(3, 2 * 16, True, True))["mul"]
 
 
+def test_hand_written_rms_norm_and_softmax_are_counted_not_flagged():
+    class RMSNorm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(8))
+
+        def forward(self, x):
+            scale = torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+            return x * scale * self.weight / torch.exp(x).sum(-1, keepdim=True)
+
+    ledger = counted(RMSNorm(), torch.randn(2, 3, 8), strict=True)
+    rules = [layer.rule for layer in ledger.layers]
+    assert {"op.pow", "op.rsqrt", "op.exp", "op.div"} <= set(rules) and not ledger.unsupported
+    div = next(layer for layer in ledger.layers if layer.rule == "op.div")
+    assert (div.mul, div.add) == (3 * 8 * PRIMITIVES["div"]["mul"], 3 * 8 * PRIMITIVES["div"]["add"])
+    square = next(layer for layer in ledger.layers if layer.rule == "op.pow")
+    assert square.mul == 3 * 8  # x ** 2: one multiplication per element
+
+
 def test_a_convnext_style_block_is_priced_whole_under_strict():
     class Block(nn.Module):
         def __init__(self):

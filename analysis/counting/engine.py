@@ -171,7 +171,6 @@ class Counter:
     def _flag_when_run(self, module: nn.Module, path: str, type_name: str) -> None:
         """List ``module`` as unsupported (strict: raise) when it runs: a module that never runs
         (an empty branch, an unused head) does no uncounted work."""
-
         where = path or "<root>"
 
         def flag(m, args):
