@@ -1,7 +1,8 @@
-"""Pricing conventions shared by every hardware model, applied alike to every method.
+"""Pricing conventions shared by every hardware model, applied alike to every method, and the record
+of what a pricing applied.
 
 A model states each convention (its default is in the model class's ``CONVENTIONS``) and the report
-prints it (``provenance["options"]``); :func:`conventions_table` lists them per (model, method).
+prints it (``provenance["options"]``):
 
 - ``zero_skipping``: ``True``: zero inputs are skipped for every method: spike-driven ``ac`` as
   counted (event-driven) *and* ``mac`` replaced by ``mac_nonzero`` (zero-gated MACs; weight reads
@@ -10,85 +11,107 @@ prints it (``provenance["options"]``); :func:`conventions_table` lists them per 
   MACs are dense. ``"spikes_only"``: the ledger as counted (event-driven ACs, dense MACs): the
   asymmetric convention of the SNN literature, kept for the literature variants and user tables.
 - ``fused_activation``: a synaptic layer whose ``fused_into`` is set does not write its
-  accumulator-width output; the activation leaves the PE at its own width (the consumer's
-  ``out_bits``: ceil(log2(L+1)) for a QNN, 1 for spikes, 32 for an ANN), and the consumer does not
-  read its input from memory. ``False``: the accumulator-width write and the read are priced.
-- ``first_layer``: ``"once"``: a layer whose output is reused over ``repeat_steps`` steps (an IF
-  network's analog first layer) is priced as counted, once; ``"per_step"``: its counts are multiplied
-  by ``repeat_steps`` and it runs ``timesteps x repeat_steps`` steps (as SpikeSim's reference code).
+  pre-activation; the activation leaves the PE at its own width (the consumer's ``out_bits``:
+  ceil(log2(L+1)) for a QNN, 1 for spikes, 32 for an ANN), and the consumer does not read its input
+  from memory. ``False``: the pre-activation is written and read at the model's pre-activation width.
+- ``first_layer``: ``"once"``: a layer whose output is reused over ``repeat_steps`` steps is priced as
+  counted, once; ``"per_step"``: a layer reused over *sequential timesteps* (an IF network's analog
+  first layer) runs every timestep: its counts are multiplied by the timesteps that reuse it (as
+  SpikeSim's reference code). A layer reused by *parallel groups* of one timestep (OneSpike's first
+  layer) runs once under both (:func:`~energy_models.layer_facts.sequential_repeats`).
 - ``if_dataflow``: ``"time_outer"``: every membrane potential is read and written every timestep;
   ``"time_inner"``: all T steps of a neuron run while it sits in the PE, so each membrane is read and
   written once per inference (as OneSpike's). ``None``: the model has no membrane traffic to change.
 - ``spike_event_pj``: energy per emitted spike for its addressing/routing (``interconnect``); each
   model's own by default (0 where it has none).
+
+Models with stored pre-activations also take ``psum_bits`` (one width for a QNN's partial sum and
+an SNN's membrane, the same for every method), and models with a DRAM level ``weights_resident``.
+
+What a pricing applied is recorded per layer (``LayerCost.applied``) by the code that prices, and
+summarised per ledger in ``EnergyReport.conventions`` by :func:`applied_conventions` (keys
+:data:`APPLIED_KEYS`): the conventions table is built from these records, never written by hand.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from energy_models.layer_facts import SYNAPTIC_KINDS, dense_synaptic_ops, sequential_repeats, spike_input
 from energy_models.ledger import EventLedger, LayerEvents
+from energy_models.options import Option, choice, flag, nonneg
+from energy_models.report import LayerCost
 
-if TYPE_CHECKING:  # pragma: no cover
-    from energy_models.base import TableModel
-
-COMMON_OPTIONS: tuple[str, ...] = ("zero_skipping", "fused_activation", "first_layer", "if_dataflow",
-                                   "spike_event_pj")
 ZERO_SKIPPING: tuple[Any, ...] = (True, False, "spikes_only")
 FIRST_LAYER: tuple[str, ...] = ("once", "per_step")
 IF_DATAFLOWS: tuple[str, ...] = ("time_outer", "time_inner")
+#: Shown for a convention that does not apply to a ledger (no such layer, no such event).
+NOT_APPLICABLE = "-"
 
-#: The widths the counter records per method (``analysis.counting``'s conventions), used where a model
-#: prices the ledger's own widths. The conventions table shows them; a ledger's recorded widths win.
-METHOD_WIDTHS: dict[str, dict[str, str]] = {
-    "ann": {"weight_bits": "32", "act_bits": "32", "vmem_bits": "-"},
-    "qcfs": {"weight_bits": "8", "act_bits": "ceil(log2(L+1))", "vmem_bits": "-"},
-    "cq": {"weight_bits": "8", "act_bits": "ceil(log2(L+1))", "vmem_bits": "-"},
-    "if": {"weight_bits": "8", "act_bits": "1 (spikes; first layer 32)", "vmem_bits": "16"},
-    "onespike": {"weight_bits": "8", "act_bits": "1 (spikes; first layer 32)", "vmem_bits": "16"},
-    "bnn": {"weight_bits": "1 (binary layers; others 32)", "act_bits": "1 (+-1)", "vmem_bits": "-"},
+#: The keys of ``EnergyReport.conventions`` (one per column of the conventions table), each with what it says.
+APPLIED_KEYS: dict[str, str] = {
+    "first_layer_multiplier": "factor applied to the counts of a layer counted once and reused (the analog first "
+                              "layer): its sequential repeats under first_layer=per_step, 1 otherwise",
+    "zero_skipping_ac": "spike-driven accumulates priced event-driven (as counted) or dense",
+    "zero_skipping_mac": "multiply-accumulates priced zero-gated (mac_nonzero) or dense",
+    "weight_bits": "widths at which weights were priced",
+    "act_bits": "widths at which input activations/spikes were priced",
+    "accumulator_bits": "widths of the accumulating adds",
+    "preactivation_bits": "width of a stored pre-activation (a partial sum or a membrane: one width per model)",
+    "psum_accesses_per_value": "on-chip reads + writes (yan2024: NoC moves) of each stored partial sum per inference",
+    "psum_dram_accesses_per_value": "DRAM accesses of each stored partial sum per inference",
+    "membrane_accesses_per_neuron": "on-chip membrane reads + writes per neuron per inference",
+    "membrane_dram_accesses_per_neuron": "DRAM membrane accesses per neuron per inference",
+    "fused_activation": "synaptic layers whose activation was fused into the PE output, of those with one",
+    "weight_fetch": "whether weights were fetched from DRAM every inference or resident on chip",
+    "if_dataflow": "membrane dataflow of a multi-step network",
 }
-SPIKING = ("if", "onespike")  # for the table's text only: pricing reads ledger facts, never method names
 
 
-def split_common_options(cls: type[TableModel], options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(checked shared conventions with the class defaults filled in, the model's own options)."""
-    defaults = cls.CONVENTIONS
-    common: dict[str, Any] = {}
-    zs = options.pop("zero_skipping", defaults["zero_skipping"])
-    if zs not in ZERO_SKIPPING or (isinstance(zs, int) and not isinstance(zs, bool) and zs not in (0, 1)):
-        raise ValueError(f"zero_skipping = {zs!r}; expected one of True, False, 'spikes_only'")
-    common["zero_skipping"] = zs if isinstance(zs, str) else bool(zs)
-    common["fused_activation"] = bool(options.pop("fused_activation", defaults["fused_activation"]))
-    first = options.pop("first_layer", defaults["first_layer"])
-    if first not in FIRST_LAYER:
-        raise ValueError(f"first_layer = {first!r}; expected one of {', '.join(map(repr, FIRST_LAYER))}")
-    common["first_layer"] = first
-    dataflow = options.pop("if_dataflow", defaults["if_dataflow"])
-    if defaults["if_dataflow"] is None and dataflow is not None:
-        raise ValueError(f"{cls.NAME or cls.__name__}: if_dataflow = {dataflow!r}; this model prices no "
-                         "membrane traffic, so it takes no if_dataflow option")
-    if dataflow is not None and dataflow not in IF_DATAFLOWS:
-        raise ValueError(f"if_dataflow = {dataflow!r}; expected one of {', '.join(map(repr, IF_DATAFLOWS))}")
-    common["if_dataflow"] = dataflow
-    event = options.pop("spike_event_pj", defaults["spike_event_pj"])
-    if event is not None:
-        event = float(event)
-        if not math.isfinite(event) or event < 0:
-            raise ValueError(f"spike_event_pj = {event!r}; expected a finite number >= 0 (pJ per spike)")
-    common["spike_event_pj"] = event
-    return common, options
+def convention_defaults(**overrides: Any) -> dict[str, Any]:
+    """A model's ``CONVENTIONS``: the base defaults with ``overrides``. The base defaults price a ledger
+    as counted (what a user table does: event-driven ACs, dense MACs, every recorded write and read);
+    every built-in model states its own."""
+    out = {"zero_skipping": "spikes_only", "fused_activation": False, "first_layer": "once", "if_dataflow": None,
+           "spike_event_pj": None}
+    unknown = sorted(set(overrides) - set(out))
+    if unknown:
+        raise ValueError(f"unknown convention(s) {unknown}; conventions: {', '.join(out)}")
+    return {**out, **overrides}
 
 
-def dense_synaptic_ops(layer: LayerEvents) -> float:
-    """Synaptic ops of ``layer`` if every input of every step/group were non-zero."""
-    from energy_models.base import dense_ops_per_step
+def _zero_skipping(name: str, value: Any) -> Any:
+    if isinstance(value, str):
+        return choice(*ZERO_SKIPPING)(name, value)
+    return flag(name, value)
 
-    return dense_ops_per_step(layer) * layer.timesteps * layer.groups
+
+def _no_dataflow(model: str):
+    def check(name: str, value: Any) -> Any:
+        raise ValueError(f"{model}: {name} = {value!r}; this model prices no membrane traffic, so it takes no "
+                         f"{name} option")
+    return check
 
 
+def common_options(model: str, defaults: dict[str, Any]) -> dict[str, Option]:
+    """The shared conventions as declared options, with ``model``'s defaults."""
+    dataflow = choice(*IF_DATAFLOWS) if defaults["if_dataflow"] is not None else _no_dataflow(model)
+    return {
+        "zero_skipping": Option("skip zero inputs: True (every method), False (dense), 'spikes_only' (literature)",
+                                defaults["zero_skipping"], _zero_skipping),
+        "fused_activation": Option("activation fused into the PE output", defaults["fused_activation"], flag),
+        "first_layer": Option("a layer reused over sequential timesteps runs 'once' or 'per_step'",
+                              defaults["first_layer"], choice(*FIRST_LAYER)),
+        "if_dataflow": Option("membrane dataflow of a multi-step SNN: 'time_outer' or 'time_inner'",
+                              defaults["if_dataflow"], dataflow),
+        "spike_event_pj": Option("pJ per emitted spike for addressing/routing (default: the model's own)",
+                                 defaults["spike_event_pj"], nonneg),
+    }
+
+
+# -- the conventions applied to a ledger ------------------------------------------------------------------
 def _zero_gated_macs(layer: LayerEvents, warnings: list[str]) -> float:
     """``mac_nonzero`` where the ledger records it; else estimated from the input activity (warned),
     unless the MACs are fewer than the dense ops (then they were counted over non-zero inputs already)."""
@@ -104,16 +127,25 @@ def _zero_gated_macs(layer: LayerEvents, warnings: list[str]) -> float:
     return layer.mac
 
 
-def effective_layer(layer: LayerEvents, options: dict[str, Any], warnings: list[str]) -> LayerEvents:
-    """``layer`` as the conventions in ``options`` price it (first-layer reuse, zero-skipping)."""
-    from energy_models.base import SYNAPTIC_KINDS, spike_input
-
-    if layer.repeat_steps > 1 and options["first_layer"] == "per_step":
-        layer = replace(layer.scaled(layer.repeat_steps), timesteps=layer.timesteps * layer.repeat_steps,
-                        repeat_steps=1)
+def effective_layer(ledger: EventLedger, layer: LayerEvents, options: dict[str, Any],
+                    warnings: list[str]) -> tuple[LayerEvents, dict[str, Any]]:
+    """``layer`` as the conventions in ``options`` price it (first-layer reuse, zero-skipping), and
+    what was applied (the ``applied`` entries of its ``LayerCost``)."""
+    applied: dict[str, Any] = {}
+    if layer.repeat_steps > 1:
+        factor = sequential_repeats(ledger, layer) if options["first_layer"] == "per_step" else 1
+        applied["first_layer_multiplier"] = float(factor)
+        if factor > 1:
+            layer = replace(layer.scaled(factor), timesteps=layer.timesteps * factor, repeat_steps=1)
     zs = options["zero_skipping"]
-    if zs == "spikes_only" or layer.kind not in SYNAPTIC_KINDS:
-        return layer
+    if layer.kind not in SYNAPTIC_KINDS:
+        return layer, applied
+    if layer.ac > 0 or (spike_input(layer) and zs is False):
+        applied["zero_skipping_ac"] = "dense" if zs is False else "event-driven"
+    if layer.mac > 0:
+        applied["zero_skipping_mac"] = "zero-gated" if zs is True else "dense"
+    if zs == "spikes_only":
+        return layer, applied
     data: dict[str, float] = {}
     dense = dense_synaptic_ops(layer)
     if zs is True and layer.mac > 0:
@@ -128,74 +160,64 @@ def effective_layer(layer: LayerEvents, options: dict[str, Any], warnings: list[
         if layer.mac > 0 and layer.ac == 0 and not spike_input(layer):
             data["mac"] = max(layer.mac, dense)  # pooled-spike inputs are counted over non-zero inputs only
             data["weight_reads"] = max(layer.weight_reads, data["mac"])
-    return replace(layer, **data) if data else layer
+    return (replace(layer, **data) if data else layer), applied
 
 
-def effective_ledger(model: TableModel, ledger: EventLedger, warnings: list[str]) -> EventLedger:
-    """A copy of ``ledger`` with every layer as ``model``'s conventions price it."""
-    layers = [effective_layer(layer, model.options, warnings) for layer in ledger.layers]
-    return EventLedger(method=ledger.method, timesteps=ledger.timesteps, groups=ledger.groups,
-                       samples=ledger.samples, layers=layers, unsupported=list(ledger.unsupported),
-                       meta=dict(ledger.meta))
+def effective_ledger(options: dict[str, Any], ledger: EventLedger,
+                     warnings: list[str]) -> tuple[EventLedger, list[dict[str, Any]]]:
+    """A copy of ``ledger`` with every layer as the conventions ``options`` price it, and per layer
+    what was applied."""
+    pairs = [effective_layer(ledger, layer, options, warnings) for layer in ledger.layers]
+    out = EventLedger(method=ledger.method, timesteps=ledger.timesteps, groups=ledger.groups,
+                      samples=ledger.samples, layers=[p[0] for p in pairs], unsupported=list(ledger.unsupported),
+                      meta=dict(ledger.meta))
+    return out, [p[1] for p in pairs]
 
 
-# -- the conventions table ---------------------------------------------------------------------------
-def _zero_text(value: Any) -> str:
-    if value == "spikes_only":
-        return "spikes only (literature convention: event-driven ACs, dense MACs)"
-    return "yes: event-driven ACs and zero-gated MACs" if value else "no: dense ACs and dense MACs"
+# -- the record of what was applied -----------------------------------------------------------------------
+def _number_text(value: float) -> str:
+    return f"{value:g}"
 
 
-def model_conventions(model: TableModel, method: str) -> dict[str, Any]:
-    """One row of :func:`conventions_table` for ``model`` and ``method``."""
-    opts = model.options
-    widths = dict(METHOD_WIDTHS.get(method, {"weight_bits": "as counted", "act_bits": "as counted",
-                                             "vmem_bits": "as counted"}))
-    widths.update(model.priced_widths(method) if hasattr(model, "priced_widths") else {})
-    spiking = method in SPIKING
-    membrane = opts["if_dataflow"] is not None and getattr(model, "prices_membrane", True)
-    if not membrane:
-        dataflow = "n/a (no membrane traffic priced)"
-    elif not spiking:
-        dataflow = "n/a (no membrane)"
-    elif method == "onespike":
-        dataflow = "membrane once per inference (PSG)"
-    else:
-        dataflow = opts["if_dataflow"]
-    if method == "if":
-        first = f"{opts['first_layer']} (repeat_steps)"
-    else:
-        first = "once (input not repeated)"
+def _joined(values: Sequence[Any]) -> str:
+    """Distinct values, sorted (numbers as numbers), joined with '/'; '-' for none."""
+    distinct = sorted(set(values), key=lambda v: (isinstance(v, str), v))
+    if not distinct:
+        return NOT_APPLICABLE
+    return "/".join(_number_text(v) if isinstance(v, int | float) else str(v) for v in distinct)
+
+
+def _per_value(costs: Sequence[LayerCost], count_key: str, values_key: str) -> float | str:
+    values = sum(c.applied.get(values_key, 0.0) for c in costs)
+    if values <= 0:
+        return NOT_APPLICABLE
+    return sum(c.applied.get(count_key, 0.0) for c in costs) / values
+
+
+def applied_conventions(costs: Sequence[LayerCost], options: dict[str, Any]) -> dict[str, Any]:
+    """The per-ledger summary (keys :data:`APPLIED_KEYS`) of the per-layer ``applied`` records the
+    pricing wrote. Numbers where the convention is a number (multiplier, accesses per value), text
+    otherwise; ``'-'`` where it did not apply to this ledger."""
+    def values(key: str) -> list[Any]:
+        return [c.applied[key] for c in costs if key in c.applied]
+
+    multipliers = values("first_layer_multiplier")
+    fused = values("fused_activation")
+    membrane = _per_value(costs, "membrane_accesses", "membrane_values")
     return {
-        "hardware": model.name,
-        "method": method,
-        "weight_bits": widths.get("weight_bits", "as counted"),
-        "act_bits": widths.get("act_bits", "as counted"),
-        "accumulator_bits": widths.get("accumulator_bits", "32 (as counted)"),
-        "vmem_bits": widths.get("vmem_bits", "-") if spiking or method not in METHOD_WIDTHS else "-",
-        "zero_skipping": _zero_text(opts["zero_skipping"]),
-        "fused_activation": "yes" if opts["fused_activation"] else "no: accumulator-width write + read",
-        "first_layer_reuse": first,
-        "if_dataflow": dataflow,
-        "deploy_form": "as counted (BN folding and RepVGG re-parameterization are the counted network's form; "
-                       "pricing does not change it)",
-        "option": "zero_skipping, fused_activation, first_layer, spike_event_pj"
-                  + (", if_dataflow" if membrane else "")
-                  + (f", {model.WIDTH_OPTION}" if getattr(model, "WIDTH_OPTION", "") else ""),
+        "first_layer_multiplier": max(multipliers) if multipliers else NOT_APPLICABLE,
+        "zero_skipping_ac": _joined(values("zero_skipping_ac")),
+        "zero_skipping_mac": _joined(values("zero_skipping_mac")),
+        "weight_bits": _joined(values("weight_bits")),
+        "act_bits": _joined(values("act_bits")),
+        "accumulator_bits": _joined(values("accumulator_bits")),
+        "preactivation_bits": _joined(values("preactivation_bits")),
+        "psum_accesses_per_value": _per_value(costs, "psum_accesses", "psum_values"),
+        "psum_dram_accesses_per_value": _per_value(costs, "psum_dram_accesses", "psum_values"),
+        "membrane_accesses_per_neuron": membrane,
+        "membrane_dram_accesses_per_neuron": _per_value(costs, "membrane_dram_accesses", "membrane_values"),
+        "fused_activation": f"{sum(bool(f) for f in fused)} of {len(fused)}" if fused else NOT_APPLICABLE,
+        "weight_fetch": _joined(values("weight_fetch")),
+        "if_dataflow": (options.get("if_dataflow") or NOT_APPLICABLE) if membrane != NOT_APPLICABLE
+        else NOT_APPLICABLE,
     }
-
-
-def conventions_table(methods: tuple[str, ...] | list[str] = ("ann", "qcfs", "cq", "if", "onespike", "bnn"),
-                      models: list[str] | None = None) -> list[dict[str, Any]]:
-    """One plain dict per (hardware model, method): operand widths, zero-skipping, fused activation,
-    first-layer reuse, IF dataflow, deploy form and the option that changes them. ``models``: names
-    (default: every registered model)."""
-    from energy_models.registry import get_model, model_names
-
-    if isinstance(methods, str) or not all(isinstance(m, str) and m for m in methods):
-        raise ValueError(f"methods = {methods!r}; expected a sequence of non-empty method names")
-    rows = []
-    for name in (models if models is not None else model_names()):
-        model = get_model(name)
-        rows.extend(model.conventions(method) for method in methods)
-    return rows

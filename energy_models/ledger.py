@@ -72,11 +72,6 @@ ACTIVITY: tuple[str, ...] = (
 #: Layer kinds that pricing functions distinguish.
 KINDS: tuple[str, ...] = ("conv", "linear", "neuron", "pool", "add", "norm", "reshape", "encoder", "other")
 
-#: The built-in method names (a ledger accepts any non-empty method name: user methods too; pricing
-#: never keys on the name, only on ledger facts such as ``input_spiking`` and ``output_spiking``).
-METHODS: tuple[str, ...] = ("ann", "qcfs", "cq", "if", "onespike", "bnn")
-
-
 class LedgerError(ValueError):
     """A ledger or layer record is malformed (a negative count, an unknown event, a bad field)."""
 
@@ -242,7 +237,8 @@ class EventLedger:
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, str) or not self.method.strip():
-            raise LedgerError(f"method {self.method!r}: expected a non-empty method name (built-in: {METHODS})")
+            raise LedgerError(f"method {self.method!r}: expected a non-empty method name (any label: pricing never "
+                              "keys on it, only on ledger facts)")
         self.unsupported = [tuple(u) for u in self.unsupported]
 
     # -- queries -------------------------------------------------------------------------------

@@ -18,7 +18,9 @@ output, T = timesteps x groups neuron updates per neuron) costs:
 ``mac_nonzero`` MACs; False: theta_in = every input slot (``input_elements``) and dense MACs. Binary
 (BNN) layers are ANN layers whose ``xnor`` and ``popcount`` bits cost E_add/32 each (a 1-bit slice of
 the int32 adder: an assumption) and read a 1-bit weight per xnor. An ANN layer's output is written at
-the fused activation's width (``fused_activation``; else ``out_bits``). ``spike_event_pj`` (default
+the fused activation's width (``fused_activation``); otherwise its output (a partial sum, or the
+current into an SNN's potentials) and every spiking potential are stored at ``psum_bits``, one width
+for every method (default 32: Lemaire's int32 data). ``spike_event_pj`` (default
 0) adds a routing energy per emitted spike (``interconnect``).
 
 A fully connected layer uses N_out in place of C_out * k^2 (and of ceil(k/S)^2 * C_out). theta_in
@@ -37,22 +39,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import ClassVar
 
-from energy_models.base import (
+from energy_models.base import TableModel, psum_option
+from energy_models.conventions import convention_defaults
+from energy_models.layer_facts import (
+    NEURON_OP_EVENTS,
     SYNAPTIC_KINDS,
-    TableModel,
     bits,
-    convention_defaults,
     feeds_membrane,
-    fused_output_bits,
+    fused_activation_bits,
     in_elements,
     kernel_area,
     out_elements,
+    preactivation_bits,
     spike_input,
     weight_count,
 )
 from energy_models.ledger import EventLedger, LayerEvents
+from energy_models.options import FromTable, Option
 from energy_models.report import LayerCost
+
+_IN_LAYER_TERMS = ("covered by the synaptic layer's terms (potential writes, T*n + theta_out neuron adds): the "
+                   "neuron's own logic (PSG's running sum, mask, shift, mul and mod) adds nothing per event")
 
 
 class Lemaire(TableModel):
@@ -61,20 +70,20 @@ class Lemaire(TableModel):
     OPTIONAL = ()  # every constant it reads is REQUIRED
     REQUIRED = ("e_add", "e_mul", "ram_per_element_bit", "ram_offset", "data_bits")
     CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=True)
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "psum_bits": psum_option(FromTable("data_bits"), "32, Lemaire et al.'s int32 data"),
+    }
+    ZERO_BY_CONSTRUCTION: ClassVar[dict[str, str]] = dict.fromkeys(
+        (*NEURON_OP_EVENTS, "vmem_reads", "vmem_writes"), "of a neuron record: " + _IN_LAYER_TERMS)
     PRICES_SPIKE_EVENTS = True
     ASSUMPTIONS = (
         "Lemaire et al. 2022 formulas: per-spike weight reads and potential writes, E_RAM = 1.09e-5*N*b + 13.2 pJ",
-        "int32 arithmetic (E_add 0.1, E_mul 3.1 pJ); 32-bit data where the ledger records no width",
+        "int32 arithmetic (E_add 0.1, E_mul 3.1 pJ); 32-bit data where the ledger records no width; stored "
+        "pre-activations (partial sums, potentials) at psum_bits (32) for every method",
         "ANN layers read every weight once per MAC; inputs read and outputs written once per step",
         "zero_skipping (default): counted input spikes and zero-gated MACs; BNN xnor/popcount bits at E_add/32",
         "OneSpike: groups are parallel work in one timestep, no membrane carried; every group's spikes counted",
     )
-
-    def _check_options(self, options):
-        if options:
-            raise ValueError(f"lemaire: unknown option(s) {sorted(options)}; options: zero_skipping, "
-                             "fused_activation, first_layer, spike_event_pj")
-        return {}
 
     def e_ram(self, elements: float, width: float) -> float:
         t = self.table
@@ -82,14 +91,14 @@ class Lemaire(TableModel):
 
     def prepare(self, ledger: EventLedger, warnings: list[str]) -> None:
         # theta_out of each synaptic layer: the spikes of the first neuron record after it
-        self._theta_out: dict[int, float] = {}
+        self.theta_out: dict[int, float] = {}
         pending: int | None = None
         for i, layer in enumerate(ledger.layers):
             if layer.kind in SYNAPTIC_KINDS:
                 pending = i
-                self._theta_out[i] = 0.0
+                self.theta_out[i] = 0.0
             elif layer.kind == "neuron" and pending is not None:
-                self._theta_out[pending] = layer.spikes
+                self.theta_out[pending] = layer.spikes
                 pending = None
 
     def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
@@ -100,8 +109,7 @@ class Lemaire(TableModel):
         self.spike_event_cost(layer, cost)
         if layer.kind not in SYNAPTIC_KINDS:
             if layer.kind == "neuron":
-                return consumed | {"add", "cmp", "shift", "mask", "mul", "mod", "vmem_reads", "vmem_writes",
-                                   "input_reads", "output_writes"}
+                return consumed | {*NEURON_OP_EVENTS, "vmem_reads", "vmem_writes", "input_reads", "output_writes"}
             cost.add("compute", layer.add * e_add + (layer.mul + layer.mod) * e_mul)
             return consumed | {"add", "mul", "mod"}
         consumed |= {"mac", "ac", "add", "weight_reads", "input_reads", "output_writes", "xnor", "popcount"}
@@ -109,16 +117,25 @@ class Lemaire(TableModel):
         W = weight_count(layer)
         n_out = out_elements(layer)
         steps = layer.timesteps * layer.groups
-        vb = db
+        vb = preactivation_bits(layer, self.options["psum_bits"])
+        if layer.fused_into:
+            cost.applied["fused_activation"] = self.options["fused_activation"]
         if not spike_input(layer):
             ab = bits(layer.act_bits, db)
-            ob = fused_output_bits(ledger, layer, self.options["fused_activation"], db)
+            membrane = feeds_membrane(ledger, index)
+            activation = None if membrane else fused_activation_bits(ledger, layer, self.options["fused_activation"])
+            ob = vb if activation is None else activation
             cost.add("compute", layer.mac * (e_mul + e_add) + layer.add * e_add
                      + (layer.xnor + layer.popcount) * e_add / db)
             cost.add("weight_memory", (layer.mac + layer.xnor) * self.e_ram(W, wb))
             cost.add("activation_memory", in_elements(layer) * steps * self.e_ram(in_elements(layer), ab))
-            target = "membrane_memory" if feeds_membrane(ledger, index) else "activation_memory"
-            cost.add(target, n_out * steps * self.e_ram(n_out, vb if target == "membrane_memory" else ob))
+            target = "membrane_memory" if membrane else "activation_memory"
+            cost.add(target, n_out * steps * self.e_ram(n_out, ob))
+            cost.applied.update(weight_bits=wb, act_bits=ab, accumulator_bits=db)
+            if membrane:
+                cost.record_membrane(vb, n_out, steps * n_out)
+            elif activation is None:
+                cost.record_psum(vb, n_out, steps * n_out)
             return consumed
         if layer.input_elements > 0:
             theta_in = layer.input_nonzero if self.options["zero_skipping"] is not False else layer.input_elements
@@ -127,7 +144,7 @@ class Lemaire(TableModel):
                 if layer.kind == "conv" else n_out
             theta_in = layer.ac / reach if reach > 0 else 0.0
             warnings.append(f"lemaire: layer {layer.name!r} records no input activity; input spikes estimated from ac")
-        theta_out = self._theta_out.get(index, 0.0)
+        theta_out = self.theta_out.get(index, 0.0)
         if layer.kind == "conv":
             k = math.sqrt(kernel_area(layer))
             s = layer.stride[0] if layer.stride else 1
@@ -149,4 +166,6 @@ class Lemaire(TableModel):
         cost.add("activation_memory", theta_in * self.e_ram(in_elements(layer), 1) + theta_out * self.e_ram(n_out, 1))
         cost.details.update(theta_in=theta_in, theta_out=theta_out, weight_reads=weight_reads,
                             potential_writes=potential_writes)
+        cost.applied.update(weight_bits=wb, act_bits=1.0, accumulator_bits=db)
+        cost.record_membrane(vb, n_out, potential_writes)
         return consumed

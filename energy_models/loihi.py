@@ -30,11 +30,17 @@ the constant current for G steps), and the G spike maps are G times the synops a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import ClassVar
 
-from energy_models.base import SYNAPTIC_KINDS, TableModel, check_fraction, check_nonneg, convention_defaults
+from energy_models.base import TableModel
+from energy_models.conventions import convention_defaults
+from energy_models.layer_facts import NEURON_OP_EVENTS, SUMMING_KINDS, SYNAPTIC_KINDS
 from energy_models.ledger import EventLedger, LayerEvents
+from energy_models.options import FromTable, Option, fraction, nonneg
 from energy_models.report import LayerCost
+
+_IN_UPDATE = ("inside the per-update neuron energy (81 pJ active / 52 pJ inactive): the neuron's own logic "
+              "(IF update, PSG's running sum, mask, shift, mul and mod) adds nothing per event")
 
 
 class Loihi(TableModel):
@@ -44,6 +50,18 @@ class Loihi(TableModel):
     REQUIRED = ("synop", "neuron_active", "neuron_inactive", "spike_in_tile", "hop_east_west", "hop_north_south",
                 "hops_per_spike", "north_south_fraction")
     CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=True)
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "hops_per_spike": Option("tile hops each spike crosses", FromTable("hops_per_spike"), nonneg),
+        "north_south_fraction": Option("share of the hops that run north-south", FromTable("north_south_fraction"),
+                                       fraction),
+        "active_fraction": Option("share of neuron updates that are active", 1.0, fraction),
+    }
+    ZERO_BY_CONSTRUCTION: ClassVar[dict[str, str]] = {
+        **{e: _IN_UPDATE for e in NEURON_OP_EVENTS if e != "add"},
+        "vmem_reads": "the compartment state is inside the per-update neuron energy",
+        "vmem_writes": "the compartment state is inside the per-update neuron energy",
+        "popcount": "a binary layer's accumulate is its synop (priced per xnor)",
+    }
     PRICES_SPIKE_EVENTS = True
     ASSUMPTIONS = (
         "per-event costs of Davies et al. 2018 Table 2 (pre-silicon): synop 23.6, neuron update 81 active / 52 "
@@ -55,18 +73,10 @@ class Loihi(TableModel):
         "OneSpike: G groups are parallel work in one timestep, no membrane carried; PSG runs as G neuron updates",
     )
 
-    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(options) - {"hops_per_spike", "north_south_fraction", "active_fraction"})
-        if unknown:
-            raise ValueError(f"loihi: unknown option(s) {unknown}; options: hops_per_spike, north_south_fraction, "
-                             "active_fraction, zero_skipping, fused_activation, first_layer, spike_event_pj")
-        t = self.table
-        return {
-            "hops_per_spike": check_nonneg("hops_per_spike", options.get("hops_per_spike", t.value("hops_per_spike"))),
-            "north_south_fraction": check_fraction(
-                "north_south_fraction", options.get("north_south_fraction", t.value("north_south_fraction"))),
-            "active_fraction": check_fraction("active_fraction", options.get("active_fraction", 1.0)),
-        }
+    def zero_by_construction(self) -> dict[str, str]:
+        # a neuron record's add is inside its update too; a pool's or residual's add is a synop (priced)
+        return {**super().zero_by_construction(), "add": "of a neuron record: " + _IN_UPDATE
+                + " (a pooling or residual add is a synop, priced)"}
 
     def spike_pj(self) -> float:
         t, ns = self.table, self.options["north_south_fraction"]
@@ -80,12 +90,12 @@ class Loihi(TableModel):
                     warnings: list[str]) -> Iterable[str]:
         t = self.table
         consumed: set[str] = set()
-        if layer.kind in SYNAPTIC_KINDS or layer.kind in ("pool", "add"):
-            synops = layer.ac + layer.mac + layer.xnor + (layer.add if layer.kind in ("pool", "add") else 0.0)
+        if layer.kind in SYNAPTIC_KINDS or layer.kind in SUMMING_KINDS:
+            synops = layer.ac + layer.mac + layer.xnor + (layer.add if layer.kind in SUMMING_KINDS else 0.0)
             cost.add("compute", synops * t.pj("synop"))
             cost.details["synops"] = synops
             consumed |= {"ac", "mac", "xnor", "popcount", "weight_reads", "input_reads", "output_writes"}
-            if layer.kind in ("pool", "add"):
+            if layer.kind in SUMMING_KINDS:
                 consumed.add("add")
             if layer.mac > 0:
                 warnings.append("loihi: non-binary inputs (mac) priced as one synaptic op each; Loihi 1 carries binary "
@@ -99,8 +109,7 @@ class Loihi(TableModel):
             cost.add("neuron", active * t.pj("neuron_active") + (updates - active) * t.pj("neuron_inactive"))
             cost.add("interconnect", layer.spikes * self.options["spike_event_pj"])
             cost.details.update(neuron_updates=updates, spikes=layer.spikes)
-            consumed |= {"spikes", "add", "cmp", "shift", "mask", "mul", "mod", "vmem_reads", "vmem_writes",
-                         "input_reads", "output_writes"}
+            consumed |= {"spikes", *NEURON_OP_EVENTS, "vmem_reads", "vmem_writes", "input_reads", "output_writes"}
         elif layer.spikes > 0:
             cost.add("interconnect", layer.spikes * self.options["spike_event_pj"])
             consumed.add("spikes")

@@ -4,8 +4,8 @@ Per conv/linear layer (C in, K out channels, R x S kernel, H x W input, E x E ou
 timesteps, G parallel groups, b = 8 the spike word width, all energies of 16-bit units scaled by
 bits/16, as in SATA_Sim ``get_workload.py``)::
 
-    DRAM   = K*C*R*S [weights, once] + T*K*E^2 [membrane] + T*G*C*H*W/b [input spikes]   (accesses)
-    GLB    = 2 x DRAM (each datum written into and read out of the global buffer)
+    DRAM   = K*C*R*S [weights, once; 0 when resident] + T*K*E^2 [membrane] + T*G*C*H*W/b [input spikes]
+    GLB    = 2 x DRAM (each datum written into and read out of the global buffer; resident weights: read only)
     spad   = 2*(K*C*R*S + T*G*C*H*W/b)
     spike-MACs (AND gate + accumulator) = dense ops x T x G       (zero_skipping=True: the counted ``ac``)
     MACs (multiplier + accumulator)     = dense ``mac``           (zero_skipping=True: ``mac_nonzero``)
@@ -16,13 +16,21 @@ on the spike count, so the price is continuous as the spike rate goes to 0. Inpu
 spikes (``act_bits`` > 1: ANN/QNN layers, the first layer) move as ``act_bits``-wide values instead of
 1-bit spikes. The K*E^2 term of a layer whose output feeds a membrane (its consumer emits spikes or
 keeps membrane state: a ledger fact) is the membrane potential read and written every timestep
-whatever the spike activity (``membrane_memory``; ``if_dataflow="time_inner"``, model
-``sata_time_inner``: once per inference); otherwise it is the output activation
-(``activation_memory``), written at the consuming activation's width when the activation is fused
-into the PE output (``fused_into`` set, ``fused_activation`` on: ceil(log2(L+1)) bits for a QNN), else
-at the layer's ``out_bits`` (32: the accumulator). DRAM traffic goes to ``dram``; GLB + scratchpad
-weight traffic to ``weight_memory``; spike/activation traffic to ``activation_memory``.
-``spike_event_pj`` (default 0) adds a per-spike routing energy (``interconnect``).
+whatever the spike activity (``membrane_memory``, its DRAM part at level ``dram``;
+``if_dataflow="time_inner"``, model ``sata_time_inner``: once per inference); otherwise it is the
+output activation (``activation_memory``), written at the consuming activation's width when the
+activation is fused into the PE output (``fused_into`` set, ``fused_activation`` on: ceil(log2(L+1))
+bits for a QNN), else a stored partial sum. A membrane and a partial sum are the same tensor at the
+same position (the pre-activation) and are stored at one width, ``psum_bits``, for every method:
+default 8 bits, SATA's membrane register (``sata-config.yaml``), the only storage SATA gives a
+pre-activation between steps (the 16-bit accumulator register stays inside the PE); a floating-point
+layer's partial sum stays 32-bit. Weight traffic goes to ``weight_memory``, spike/activation traffic
+to ``activation_memory``, each with its DRAM part at level ``dram``. ``weights_resident`` (default
+``"auto"``): a network whose weights fit the 144 KB GLB-weight buffer keeps them on chip between
+inferences (no DRAM weight fetch; one GLB read per weight per inference), as an inference
+accelerator loaded once does; the TCAD form's per-layer DRAM fetch is for networks larger than the
+buffer (its VGG/ResNet workloads); ``True``/``False`` force either. ``spike_event_pj`` (default 0)
+adds a per-spike routing energy (``interconnect``).
 
 Neuron records: per neuron update (neurons x T x G, records that emit spikes) the LIF unit's 2 mux + 3
 registers, plus the record's own ``add``/``cmp``/``shift``/``mask`` (AND) and ``mul``/``mod``
@@ -46,22 +54,25 @@ from the TCAD value.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
-from energy_models.base import (
+from energy_models.base import TableModel, psum_option, record_fetch, resident_option
+from energy_models.conventions import convention_defaults
+from energy_models.layer_facts import (
+    NEURON_OP_EVENTS,
     SYNAPTIC_KINDS,
-    TableModel,
     bits,
-    check_choice,
-    convention_defaults,
+    consumer,
     feeds_membrane,
-    fused_output_bits,
+    fused_activation_bits,
     in_elements,
     out_elements,
+    preactivation_bits,
     spike_input,
     weight_count,
 )
 from energy_models.ledger import EventLedger, LayerEvents
+from energy_models.options import FromTable, Option, choice
 from energy_models.report import LayerCost
 
 
@@ -71,12 +82,15 @@ class Sata(TableModel):
     REQUIRED = (
         "clock", "unit_bits", "spike_word_bits", "membrane_bits", "weight_bits", "mul_16b", "acc_16b", "add_16b",
         "and_16b", "comp_16b", "mux_16b", "reg_16b", "shift_16b", "dram_16b", "glb_16b", "spad_16b",
+        "glb_weight_bytes",
     )
     ASSUMPTIONS = (
-        "timesteps are processed sequentially; weights come from DRAM once per layer and are reused across steps "
-        "(TCAD analytical form)",
+        "timesteps are processed sequentially; weights come from DRAM once per layer per inference and are reused "
+        "across steps (TCAD analytical form), unless they fit the 144 KB GLB-weight buffer (weights_resident='auto')",
         "every neuron's membrane potential is written to and read from the GLB (and DRAM) every timestep, "
         "whatever the spike activity (if_dataflow=time_inner: once per inference)",
+        "a stored pre-activation (an SNN's membrane, a QNN's partial sum before pooling) is psum_bits wide for every "
+        "method (default 8: SATA's membrane register)",
         "the datapath skips no work for zero spikes or zero activations unless zero_skipping=True (sata_gated: "
         "only the counted ACs and the MACs with a non-zero activation)",
         "fused activation: a QNN/ANN output leaves the PE at the activation's width (fused_activation option)",
@@ -86,6 +100,14 @@ class Sata(TableModel):
         "pool and residual layers: adds only (their memory traffic is not in the TCAD form)",
     )
     CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=False, if_dataflow="time_outer")
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "variant": Option("'tcad' (analytical form) or 'hw_kernels' (synthesised unit powers, CACTI buffers)", "tcad",
+                          choice("tcad", "hw_kernels")),
+        "psum_bits": psum_option(FromTable("membrane_bits"), "8, SATA's membrane register (sata-config.yaml)"),
+        "weights_resident": resident_option(),
+    }
+    WEIGHT_BITS = "weight_bits"
+    WEIGHT_BUFFER = "glb_weight_bytes"
     PRICES_SPIKE_EVENTS = True
     HW_REQUIRED = (
         "hw_and_8b", "hw_adder_8b", "hw_comparator_16b", "hw_register_16b", "hw_multiplier_8b", "glb_weight_read",
@@ -93,17 +115,11 @@ class Sata(TableModel):
     )
     OPTIONAL = HW_REQUIRED  # read only by variant="hw_kernels"
 
-    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(options) - {"variant"})
-        if unknown:
-            raise ValueError(f"sata: unknown option(s) {unknown}; options: variant, gated (= zero_skipping), "
-                             "zero_skipping, fused_activation, first_layer, if_dataflow, spike_event_pj")
-        out = {"variant": check_choice("variant", options.get("variant", "tcad"), ["tcad", "hw_kernels"])}
-        if out["variant"] == "hw_kernels":
+    def validate_options(self) -> None:
+        if self.options["variant"] == "hw_kernels":
             self.table.require(self.HW_REQUIRED)
-        return out
 
-    def _aliases(self, options: dict[str, Any]) -> dict[str, Any]:
+    def resolve_aliases(self, options: dict[str, Any]) -> dict[str, Any]:
         if "gated" in options:
             gated = options.pop("gated")
             if "zero_skipping" in options and options["zero_skipping"] != bool(gated):
@@ -112,7 +128,7 @@ class Sata(TableModel):
         return options
 
     # -- unit energies -----------------------------------------------------------------------------
-    def _u(self, key: str, width: float) -> float:
+    def unit_pj(self, key: str, width: float) -> float:
         """A 16-bit unit of the TCAD table scaled to ``width`` bits."""
         return self.table.pj(f"{key}_16b") * width / self.table.value("unit_bits")
 
@@ -120,26 +136,27 @@ class Sata(TableModel):
         if self.options["variant"] == "hw_kernels":
             t = self.table
             return (t.pj("hw_and_8b") + t.pj("hw_adder_8b")) * wb / 8 + t.pj("hw_register_16b")
-        return self._u("acc", wb) + self._u("and", wb)
+        return self.unit_pj("acc", wb) + self.unit_pj("and", wb)
 
     def mac_pj(self, wb: float) -> float:
         if self.options["variant"] == "hw_kernels":
             t = self.table
             return (t.pj("hw_multiplier_8b") + t.pj("hw_adder_8b")) * wb / 8 + t.pj("hw_register_16b")
-        return self._u("mul", wb) + self._u("acc", wb)
+        return self.unit_pj("mul", wb) + self.unit_pj("acc", wb)
 
     def add_pj(self, width: float) -> float:
         if self.options["variant"] == "hw_kernels":
             return self.table.pj("hw_adder_8b") * width / 8
-        return self._u("add", width)
+        return self.unit_pj("add", width)
 
     def cmp_pj(self, width: float) -> float:
         if self.options["variant"] == "hw_kernels":
             return self.table.pj("hw_comparator_16b") * width / 16
-        return self._u("comp", width)
+        return self.unit_pj("comp", width)
 
     def memory_per_bit(self) -> dict[str, float]:
-        """pJ per bit moved (write + read for the buffers, whose form counts 2 accesses per datum)."""
+        """pJ per bit moved: ``dram`` per access; the buffers write + read (their form counts 2 accesses
+        per datum); ``glb_weight_read`` a read alone (resident weights)."""
         t, ub = self.table, self.table.value("unit_bits")
         spad = 2 * t.pj("spad_16b") / ub
         if self.options["variant"] == "hw_kernels":
@@ -149,11 +166,16 @@ class Sata(TableModel):
             spike_rw = per_bit("glb_spike_read") + per_bit("glb_spike_write")
             return {"dram": per_bit("dram_read_128b"),
                     "glb_weight": per_bit("glb_weight_read") + per_bit("glb_weight_write"),
+                    "glb_weight_read": per_bit("glb_weight_read"),
                     "glb_act": spike_rw, "glb_membrane": spike_rw, "spad": spad}
         glb = 2 * t.pj("glb_16b") / ub
-        return {"dram": t.pj("dram_16b") / ub, "glb_weight": glb, "glb_act": glb, "glb_membrane": glb, "spad": spad}
+        return {"dram": t.pj("dram_16b") / ub, "glb_weight": glb, "glb_weight_read": glb / 2, "glb_act": glb,
+                "glb_membrane": glb, "spad": spad}
 
     # -- pricing -----------------------------------------------------------------------------------
+    def prepare(self, ledger: EventLedger, warnings: list[str]) -> None:
+        self.resident = self.weights_resident(ledger)
+
     def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
                     warnings: list[str]) -> Iterable[str]:
         t = self.table
@@ -164,7 +186,7 @@ class Sata(TableModel):
         cost.details["spike_macs"] = layer.ac
         self.spike_event_cost(layer, cost)
         if layer.xnor or layer.popcount:
-            cost.add("compute", layer.xnor * self._u("and", 1) + layer.popcount * self._u("add", 1))
+            cost.add("compute", layer.xnor * self.unit_pj("and", 1) + layer.popcount * self.unit_pj("add", 1))
             consumed |= {"xnor", "popcount"}
         if layer.kind in SYNAPTIC_KINDS:
             cost.add("compute", layer.add * self.add_pj(16))  # bias / group-current adds in the accumulator
@@ -174,19 +196,18 @@ class Sata(TableModel):
         elif layer.kind == "neuron":
             vb = bits(layer.vmem_bits, t.value("membrane_bits"))
             updates = layer.neurons * layer.timesteps * layer.groups if layer.output_spiking else 0.0
-            lif_overhead = 2 * self._u("mux", vb) + 3 * self._u("reg", vb)
+            lif_overhead = 2 * self.unit_pj("mux", vb) + 3 * self.unit_pj("reg", vb)
             cost.add("neuron", updates * lif_overhead + layer.add * self.add_pj(vb) + layer.cmp * self.cmp_pj(vb)
-                     + layer.shift * self._u("shift", vb) + layer.mask * self._u("and", vb)
-                     + (layer.mul + layer.mod) * self._u("mul", vb))
+                     + layer.shift * self.unit_pj("shift", vb) + layer.mask * self.unit_pj("and", vb)
+                     + (layer.mul + layer.mod) * self.unit_pj("mul", vb))
             cost.details["neuron_updates"] = updates
-            consumed |= {"add", "cmp", "shift", "mask", "mul", "mod", "vmem_reads", "vmem_writes", "output_writes",
-                         "input_reads"}
+            consumed |= {*NEURON_OP_EVENTS, "vmem_reads", "vmem_writes", "output_writes", "input_reads"}
         else:
             width = bits(layer.out_bits, 16)
             cost.add("compute", layer.add * self.add_pj(width) + layer.cmp * self.cmp_pj(width)
-                     + layer.shift * self._u("shift", width) + layer.mask * self._u("and", width)
-                     + (layer.mul + layer.mod) * self._u("mul", width))
-            consumed |= {"add", "cmp", "shift", "mask", "mul", "mod"}
+                     + layer.shift * self.unit_pj("shift", width) + layer.mask * self.unit_pj("and", width)
+                     + (layer.mul + layer.mod) * self.unit_pj("mul", width))
+            consumed |= set(NEURON_OP_EVENTS)
         return consumed
 
     def _memory(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost, wb: float) -> None:
@@ -197,15 +218,33 @@ class Sata(TableModel):
         a = 1.0 if spike_input(layer) else bits(layer.act_bits, t.value("spike_word_bits"))
         in_bits = T * G * in_elements(layer) * a
         membrane = feeds_membrane(ledger, index)
+        activation = fused_activation_bits(ledger, layer, self.options["fused_activation"])
+        if layer.fused_into:
+            cost.applied["fused_activation"] = activation is not None or membrane
+        passes = T
         if membrane:
-            ob, out_component = t.value("membrane_bits"), "membrane_memory"
-            passes = 1 if self.options["if_dataflow"] == "time_inner" else T
-        else:
-            ob = fused_output_bits(ledger, layer, self.options["fused_activation"], t.value("spike_word_bits"))
-            out_component, passes = "activation_memory", T
-        out_bits = passes * out_elements(layer) * ob
-        cost.add("dram", (w_bits + in_bits + out_bits) * per_bit["dram"])
-        cost.add("weight_memory", w_bits * (per_bit["glb_weight"] + per_bit["spad"]))
+            ob, out_component = preactivation_bits(layer, self.options["psum_bits"]), "membrane_memory"
+            # the membrane is updated every timestep of the neuron that keeps it (an IF network's first
+            # layer is computed once but its neurons run T steps); once per inference time-inner
+            passes = 1 if self.options["if_dataflow"] == "time_inner" else max(T, consumer(ledger, index).timesteps)
+        elif activation is not None:
+            ob, out_component = activation, "activation_memory"
+        else:  # a stored partial sum (pooling or an unfused activation comes after)
+            ob, out_component = preactivation_bits(layer, self.options["psum_bits"]), "activation_memory"
+        values = out_elements(layer)
+        out_bits = passes * values * ob
+        if membrane:
+            cost.record_membrane(ob, values, 2.0 * passes * values, float(passes) * values)
+        elif activation is None:
+            cost.record_psum(ob, values, 2.0 * passes * values, float(passes) * values)
+        cost.applied.update(weight_bits=wb, act_bits=a, accumulator_bits=wb)
+        record_fetch(cost, layer, self.resident)
+        if not self.resident:
+            cost.add("weight_memory", w_bits * per_bit["dram"], level="dram")
+        glb_weight = per_bit["glb_weight_read"] if self.resident else per_bit["glb_weight"]
+        cost.add("weight_memory", w_bits * (glb_weight + per_bit["spad"]))
+        cost.add("activation_memory", in_bits * per_bit["dram"], level="dram")
         cost.add("activation_memory", in_bits * (per_bit["glb_act"] + per_bit["spad"]))
+        cost.add(out_component, out_bits * per_bit["dram"], level="dram")
         cost.add(out_component, out_bits * (per_bit["glb_membrane"] if membrane else per_bit["glb_act"]))
         cost.details.update(weight_bits_moved=w_bits, input_bits_moved=in_bits, output_bits_moved=out_bits)

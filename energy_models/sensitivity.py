@@ -26,13 +26,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from energy_models.base import (
-    SYNAPTIC_KINDS,
-    EnergyModel,
-    dense_ops_per_step,
-    spike_input,
-)
+from energy_models.base import EnergyModel
+from energy_models.layer_facts import SYNAPTIC_KINDS, dense_ops_per_step, spike_input
 from energy_models.ledger import EventLedger, LayerEvents
+from energy_models.registry import get_model, model_spec
 
 
 class BreakEven(NamedTuple):
@@ -44,8 +41,6 @@ class BreakEven(NamedTuple):
 
 
 def _model(model: str | EnergyModel, **options: Any) -> EnergyModel:
-    from energy_models.registry import get_model
-
     if isinstance(model, str):
         return get_model(model, **options)
     if options:
@@ -59,18 +54,12 @@ def sweep_constant(ledger: EventLedger, model_name: str, key: str, values: Itera
     per component."""
     import pandas as pd
 
-    from energy_models.registry import _BUILTINS
-
-    if model_name not in _BUILTINS:
-        from energy_models.registry import get_model
-
-        get_model(model_name)  # raises with a did-you-mean
-    cls, fixed, _ = _BUILTINS[model_name]
-    base = cls(name=model_name, **{**fixed, **options})
+    spec = model_spec(model_name)  # a wrong name raises with a did-you-mean
+    base = spec.build(**options)
     rows = []
     for value in values:
         table = base.table.with_value(key, value)
-        model = cls(table=table, name=model_name, **{**fixed, **options})
+        model = spec.build(table=table, **options)
         report = model.price(ledger)
         rows.append({"value": float(value), "energy_pj": report.total_pj,
                      **{f"{c}_pj": v for c, v in report.by_component().items()}})
@@ -174,8 +163,6 @@ ModelFactory = Callable[[float], EnergyModel]
 
 
 def _factory(model: str | ModelFactory, options: dict[str, Any]) -> ModelFactory:
-    from energy_models.registry import get_model
-
     if isinstance(model, str):
         get_model(model, **options)  # a wrong name or option raises here
         return lambda pj: get_model(model, **{**options, "spike_event_pj": pj})

@@ -9,8 +9,10 @@ H_out x W_out and T timesteps::
     patch_control = htree + mem_fetch + tile_buffer + (X/8)*16*sub + (X/8)*temp_buffer + (X/8)^2*(adc + mux)
 
 (X=64, k=3, RRAM: 828.5 pJ per PE cycle.) Independent of spike activity. As in the reference, a
-layer whose output is reused over ``repeat_steps`` steps (an IF network's analog first layer) runs
-every step (``first_layer="per_step"``, the default here; ``"once"`` prices it as counted), and every
+layer whose output is reused over sequential timesteps (an IF network's analog first layer, counted
+once with ``repeat_steps`` = T) runs every timestep (``first_layer="per_step"``, the default here;
+``"once"`` prices it as counted); OneSpike's analog first layer has one timestep (its ``repeat_steps``
+= G are parallel groups) and runs once under both; and every
 input (spikes, pixels, multi-bit activations) is applied in one crossbar read per step
 (``bit_serial_analog=False``, default; model ``spikesim_bit_serial`` reads non-spike inputs
 bit-serially, ``min(act_bits, 8)`` reads, for every method alike). A linear layer is a 1x1
@@ -36,19 +38,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
-from energy_models.base import (
-    SYNAPTIC_KINDS,
-    TableModel,
-    active_input_fraction,
-    check_choice,
-    convention_defaults,
-    spatial,
-    spike_input,
-)
+from energy_models.base import TableModel
+from energy_models.conventions import convention_defaults
+from energy_models.layer_facts import NEURON_OP_EVENTS, SYNAPTIC_KINDS, active_input_fraction, spatial, spike_input
 from energy_models.ledger import EventLedger, LayerEvents
+from energy_models.options import FromTable, Option, choice, flag, multiple_of
 from energy_models.report import LayerCost
+
+#: Why the neuron record's own events cost nothing extra here.
+_IN_NEURON_COST = ("inside the reference's fixed neuron energy per PE cycle (neuron_unit x neuron_count): the "
+                   "neuron's logic (IF update, PSG's running sum, mask, shift, mul and mod) adds nothing per event")
 
 
 class SpikeSim(TableModel):
@@ -60,11 +61,24 @@ class SpikeSim(TableModel):
         "mem_fetch", "neuron_unit", "neuron_count", "xbar_rram", "xbar_sram", "analog_input_bits",
     )
     CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=False, first_layer="per_step")
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "device": Option("crossbar cells: 'rram' or 'sram'", "rram", choice("rram", "sram")),
+        "xbar_size": Option("crossbar rows/columns X (a multiple of 8)", FromTable("xbar_size"), multiple_of(8)),
+        "bit_serial_analog": Option("read non-spike inputs bit-serially, min(act_bits, 8) crossbar reads", False,
+                                    flag),
+    }
+    ZERO_BY_CONSTRUCTION: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(NEURON_OP_EVENTS, _IN_NEURON_COST),
+        "vmem_reads": "membrane inside the reference's neuron cost",
+        "vmem_writes": "membrane inside the reference's neuron cost",
+        "popcount": "a binary layer's popcount is its ADC read (priced per PE cycle)",
+    }
     PRICES_SPIKE_EVENTS = True
     ASSUMPTIONS = (
         "dense mode = reference ela_spikesim.py: PE cycles = ceil(C_in/X)*ceil(C_out/X)*H_out*W_out*T, a fixed energy "
         "per PE cycle independent of spike activity",
-        "first layer per step (the reference) unless first_layer=once; every input one crossbar read per step "
+        "first layer per step (the reference) for a layer reused over sequential timesteps (IF), once for one "
+        "reused by parallel groups (OneSpike) or first_layer=once; every input one crossbar read per step "
         "(the reference) unless bit_serial_analog=True (min(act_bits, 8) reads for non-spike inputs)",
         "zero_skipping (spikesim_event): crossbar and ADC energy scaled by the layer's active input fraction, "
         "spikes and activations alike",
@@ -74,21 +88,9 @@ class SpikeSim(TableModel):
         "weights stay in the crossbars; membrane inside the neuron cost; pooling/residual adds not modelled",
     )
 
-    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(options) - {"device", "xbar_size", "bit_serial_analog"})
-        if unknown:
-            raise ValueError(f"spikesim: unknown option(s) {unknown}; options: device, xbar_size, bit_serial_analog, "
-                             "mode (= zero_skipping), zero_skipping, fused_activation, first_layer, spike_event_pj")
-        xbar = int(options.get("xbar_size", self.table.value("xbar_size")))
-        if xbar < 8 or xbar % 8:
-            raise ValueError(f"xbar_size = {xbar!r}; expected a multiple of 8 (>= 8)")
-        return {"device": check_choice("device", options.get("device", "rram"), ["rram", "sram"]),
-                "xbar_size": xbar,
-                "bit_serial_analog": bool(options.get("bit_serial_analog", False))}
-
-    def _aliases(self, options: dict[str, Any]) -> dict[str, Any]:
+    def resolve_aliases(self, options: dict[str, Any]) -> dict[str, Any]:
         if "mode" in options:
-            event = check_choice("mode", options.pop("mode"), ["dense", "event"]) == "event"
+            event = choice("dense", "event")("mode", options.pop("mode")) == "event"
             if "zero_skipping" in options and options["zero_skipping"] != event:
                 raise ValueError("spikesim: mode and zero_skipping disagree; give zero_skipping only")
             options["zero_skipping"] = event
@@ -118,7 +120,7 @@ class SpikeSim(TableModel):
 
     def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
                     warnings: list[str]) -> Iterable[str]:
-        consumed = {"spikes", "add", "vmem_reads", "vmem_writes", "cmp", "shift", "mask", "mul", "mod",
+        consumed = {"spikes", "add", "vmem_reads", "vmem_writes", *NEURON_OP_EVENTS,
                     "output_writes", "input_reads"} if layer.kind == "neuron" else {"spikes"}
         self.spike_event_cost(layer, cost)
         if layer.kind not in SYNAPTIC_KINDS:
@@ -147,4 +149,5 @@ class SpikeSim(TableModel):
         cost.add("interconnect", cycles * parts["htree"])
         cost.add("activation_memory", cycles * (parts["tile_buffer"] + parts["temp_buffer"] + parts["mem_fetch"]))
         cost.details.update(pe_cycles=cycles, active_fraction=active, input_bit_planes=planes)
+        cost.applied.update(act_bits=f"{planes:g} read(s)/step", weight_fetch="in the crossbars")
         return {"mac", "ac", "spikes", "weight_reads", "input_reads", "output_writes", "add", "xnor", "popcount"}

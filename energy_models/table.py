@@ -28,6 +28,7 @@ Format
     component = "compute"
     source = "Horowitz ISSCC 2014, FP32 add"
     per = "event"                 # or "bit": multiply by the event's bit width (see USER_EVENT_BITS)
+    level = "on_chip"             # or "dram" (memory components only): the memory level the energy is at
 
 Rules
 -----
@@ -40,7 +41,7 @@ Rules
 - ``source`` is a non-empty string: the paper and table/figure, or the repository path, or
   "derived: <how>" for a number computed from other cited numbers.
 - Other fields are kept as given: ``note`` (any string) anywhere; ``capacity_bytes`` (>= 0) and
-  ``width_bits`` (> 0) in ``[constants]``; ``component`` and ``per`` in ``[events]``.
+  ``width_bits`` (> 0) in ``[constants]``; ``component``, ``per`` and ``level`` in ``[events]``.
 
 Refused (each an :class:`EnergyTableError` naming the file and the key, with a did-you-mean):
 
@@ -67,6 +68,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from energy_models.ledger import EVENTS
+from energy_models.report import COMPONENTS, LEVELS, MEMORY_COMPONENTS
+
 try:  # Python 3.11+
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
@@ -87,7 +91,7 @@ MODEL_KEYS: tuple[str, ...] = ("name", "title", "paper", "repository", "technolo
 #: Fields of a ``[constants]`` entry.
 CONSTANT_FIELDS: tuple[str, ...] = ("value", "unit", "source", "note", "capacity_bytes", "width_bits")
 #: Fields of an ``[events.<event>]`` entry.
-EVENT_FIELDS: tuple[str, ...] = ("value", "unit", "source", "note", "component", "per")
+EVENT_FIELDS: tuple[str, ...] = ("value", "unit", "source", "note", "component", "per", "level")
 SECTIONS: tuple[str, ...] = ("model", "constants", "events")
 
 #: Largest energy accepted for one event, access or clock cycle, in pJ: 1e9 pJ = 1 mJ. The largest real
@@ -309,7 +313,7 @@ def _check_constant(path: str, section: str, key: str, raw: Any, *, need_compone
             if not _is_number(v) or not math.isfinite(v) or v < 0 or v > bound or (name == "width_bits" and v == 0):
                 low = "> 0" if name == "width_bits" else ">= 0"
                 raise EnergyTableError(f"{where}: {name} = {v!r}; expected a number {low} and at most {bound:g}")
-    for name in ("note", "component", "per"):
+    for name in ("note", "component", "per", "level"):
         if name in raw and not isinstance(raw[name], str):
             raise EnergyTableError(f"{where}: {name} = {raw[name]!r}; expected a string")
     extra = {k: v for k, v in raw.items() if k not in ("value", "unit", "source")}
@@ -330,9 +334,6 @@ def _check_meta(path: str, meta: Mapping[str, Any]) -> dict[str, Any]:
 
 def parse_table(data: Mapping[str, Any], path: str) -> EnergyTable:
     """Validate the parsed TOML ``data`` of the file ``path`` (see the module docstring)."""
-    from energy_models.ledger import EVENTS
-    from energy_models.report import COMPONENTS
-
     for key in data:
         if key not in SECTIONS:
             if key in MODEL_KEYS:
@@ -356,8 +357,16 @@ def parse_table(data: Mapping[str, Any], path: str) -> EnergyTable:
         c = _check_constant(path, "events", key, raw, need_component=True)
         component = c.extra.get("component")
         if component not in COMPONENTS:
+            hint = (" ('dram' is a memory level now: give the component that moves, e.g. 'weight_memory', and "
+                    "level = \"dram\")") if component == "dram" else ""
             raise EnergyTableError(
-                f"{path}: key 'events.{key}': component {component!r}; expected one of {', '.join(COMPONENTS)}"
+                f"{path}: key 'events.{key}': component {component!r}; expected one of {', '.join(COMPONENTS)}{hint}"
+            )
+        level = c.extra.get("level", "on_chip")
+        if level not in LEVELS or (level != "on_chip" and component not in MEMORY_COMPONENTS):
+            raise EnergyTableError(
+                f"{path}: key 'events.{key}': level {level!r}; expected 'on_chip', or 'dram' for the memory components "
+                f"({', '.join(MEMORY_COMPONENTS)})"
             )
         per = c.extra.get("per", "event")
         if per not in ("event", "bit"):

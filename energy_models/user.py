@@ -69,11 +69,6 @@ class UserTableModel(TableModel):
                                    "model with [model] base = ...")
         super().__init__(table, name=name or str(table.meta.get("name") or table.path), **options)
 
-    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        if options:
-            raise ValueError(f"a user table model takes no options, got {sorted(options)}")
-        return {}
-
     def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
                     warnings: list[str]) -> Iterable[str]:
         for event, constant in self.table.events.items():
@@ -87,5 +82,6 @@ class UserTableModel(TableModel):
                                     f"{USER_EVENT_BITS.get(event, 'width')}; priced as 1 bit")
                     width = 1
                 count *= width
-            cost.add(constant.extra["component"], count * self.table.event_pj(event))
+            cost.add(constant.extra["component"], count * self.table.event_pj(event),
+                     level=constant.extra.get("level", "on_chip"))
         return set(self.table.events)

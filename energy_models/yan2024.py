@@ -18,13 +18,16 @@ What is counted, per inference (all per sample, T x G steps as recorded):
   ``yan2024_dram``: one 64-bit DRAM read per spike, 1300 pJ). A non-spiking activation (QNN, ANN,
   BNN output) moves densely as ``out_bits`` bits at E_d (0.25 pJ) per bit per hop, every output
   value of every step, zeros included. With ``fused_activation`` (default) the activation leaves
-  the PE at its own width (ceil(log2(L+1)) for a QNN); without, a synaptic layer's accumulator-wide
-  output also moves (``out_bits`` x E_d per value) and the activation or neuron reads it from SRAM
-  (spiking or not alike).
+  the PE at its own width (ceil(log2(L+1)) for a QNN); without, a synaptic layer's pre-activation
+  also moves (``psum_bits`` x E_d per value) and the activation or neuron reads it from SRAM
+  (spiking or not alike). A QNN's partial sum moved before pooling is ``psum_bits`` wide too.
 - membrane (``membrane_memory``): each membrane read and write of a spiking neuron record, of
-  ``vmem_bits``, x ``sram_per_bit`` (``if_dataflow="time_inner"``: once per neuron per inference).
+  ``psum_bits``, x ``sram_per_bit`` (``if_dataflow="time_inner"``: once per neuron per inference).
+  ``psum_bits`` (default 16, the width of the E_acc accumulate) is the one width of a stored or
+  moved pre-activation, a QNN's partial sum as an SNN's membrane.
 - neuron records (``neuron``): add/cmp/shift/mask x E_acc; mul/mod x E_mult at the record's width
-  (its ``vmem_bits``, else ``min(act_bits, 16)``).
+  (its ``vmem_bits``, else ``min(act_bits, 16)``). The multiplier/adder ratio comes from Horowitz's
+  curves (:mod:`energy_models.horowitz`), read once when the model is made.
 - not priced (the same for every method): the network input's movement; pooling adds at E_acc.
 
 The summary's bounds (Thm 2) and compute-only limit follow from these counts; nothing is fitted to its
@@ -35,19 +38,22 @@ written once per neuron (as counted) and every group's spikes are events.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import ClassVar
 
-from energy_models.base import (
+from energy_models.base import TableModel, psum_option
+from energy_models.conventions import convention_defaults
+from energy_models.horowitz import horowitz_45nm
+from energy_models.layer_facts import (
+    NEURON_OP_EVENTS,
     SYNAPTIC_KINDS,
-    TableModel,
     bits,
-    check_choice,
-    check_nonneg,
-    convention_defaults,
     feeds_membrane,
     out_elements,
+    preactivation_bits,
+    stored_bits,
 )
 from energy_models.ledger import EventLedger, LayerEvents
+from energy_models.options import FromTable, Option, bit_width, choice, nonneg
 from energy_models.report import LayerCost
 
 #: The break-even spike rates the summary of arXiv 2409.08290 v4 reports (ENERGY_MODELS.md §6), for a
@@ -68,8 +74,17 @@ class Yan2024(TableModel):
     NAME = "yan2024"
     TABLE = "yan2024"
     REQUIRED = ("e_acc", "e_s", "e_d", "dram_spike", "weight_bits", "hops_per_transfer", "sram_per_bit",
-                "multiplier_ratio_bits")
+                "multiplier_ratio_bits", "psum_bits")
     CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=True, if_dataflow="time_outer")
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "weight_bits": Option("one weight width for every method (default: each layer's recorded width)", None,
+                              bit_width),
+        "hops_per_transfer": Option("NoC hops each spike event or activation crosses", FromTable("hops_per_transfer"),
+                                    nonneg),
+        "spike_move": Option("'noc' (E_s per hop) or 'dram' (one 64-bit DRAM read per spike)", "noc",
+                             choice("noc", "dram")),
+        "psum_bits": psum_option(FromTable("psum_bits"), "16, the width of the E_acc accumulate"),
+    }
     PRICES_SPIKE_EVENTS = True
     ASSUMPTIONS = (
         "constants from a secondary summary of arXiv 2409.08290 v4 (E_acc 0.054 pJ, E_s 3.0 pJ/event/hop, E_d 0.25 "
@@ -78,41 +93,26 @@ class Yan2024(TableModel):
         "a spike moves as one event (E_s per hop); a non-spiking activation moves densely as out_bits x E_d per hop",
         "one weight read per synaptic operation (per spike per synapse; per non-zero activation per synapse)",
         "zero_skipping (default): the QNN skips MACs on zero activations (mac_nonzero)",
-        "membrane of spiking neurons read and written as counted (if_dataflow=time_inner: once per inference)",
+        "membrane of spiking neurons read and written as counted (if_dataflow=time_inner: once per inference); "
+        "membranes and a QNN's moved partial sums at psum_bits (16) for every method",
         "OneSpike: G groups are parallel work in one timestep, membrane once per neuron, every group's spikes moved",
     )
 
-    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(options) - {"weight_bits", "hops_per_transfer", "spike_move"})
-        if unknown:
-            raise ValueError(f"yan2024: unknown option(s) {unknown}; options: weight_bits, hops_per_transfer, "
-                             "spike_move, zero_skipping, fused_activation, first_layer, if_dataflow, spike_event_pj")
-        wb = options.get("weight_bits")
-        return {"weight_bits": None if wb is None else check_nonneg("weight_bits", wb),
-                "hops_per_transfer": check_nonneg("hops_per_transfer", options.get(
-                    "hops_per_transfer", self.table.value("hops_per_transfer"))),
-                "spike_move": check_choice("spike_move", options.get("spike_move", "noc"), ["noc", "dram"])}
+    def validate_options(self) -> None:
+        # Horowitz's multiplier/adder ratio, read once (not per priced operation)
+        h = horowitz_45nm()
+        self.horowitz = h
+        self.reference_add_pj = h.int_add_pj(self.table.value("multiplier_ratio_bits"))
 
     def default_spike_event_pj(self) -> float:
         if self.options["spike_move"] == "dram":
             return self.table.pj("dram_spike")
         return self.table.pj("e_s") * self.options["hops_per_transfer"]
 
-    def priced_widths(self, method: str) -> dict[str, str]:
-        wb = self.options["weight_bits"]
-        return {"accumulator_bits": "16 (E_acc)"} | ({"weight_bits": f"{wb:g}"} if wb is not None else {})
-
     # -- unit energies ---------------------------------------------------------------------------
     def mult_pj(self, width_product: float) -> float:
         """E_acc x E_mult45(product) / E_add45(16): a multiply priced by Horowitz's ratio at this node."""
-        from energy_models.flops45nm import _piecewise
-        from energy_models.table import builtin_table
-
-        h = builtin_table("flops45nm")
-        mult = _piecewise(width_product, [(0, 0.0), (64, h.pj("int8_mult")), (1024, h.pj("int32_mult"))])
-        ref = _piecewise(self.table.value("multiplier_ratio_bits"),
-                         [(0, 0.0), (8, h.pj("int8_add")), (16, h.pj("int16_add")), (32, h.pj("int32_add"))])
-        return self.table.pj("e_acc") * mult / ref
+        return self.table.pj("e_acc") * self.horowitz.int_mult_pj(width_product) / self.reference_add_pj
 
     def weight_width(self, layer: LayerEvents) -> float:
         if self.options["weight_bits"] is not None:
@@ -128,7 +128,7 @@ class Yan2024(TableModel):
                     warnings: list[str]) -> Iterable[str]:
         t = self.table
         e_acc, sram = t.pj("e_acc"), t.pj("sram_per_bit")
-        fused = self.options["fused_activation"]
+        fused, psum = self.options["fused_activation"], self.options["psum_bits"]
         steps = layer.timesteps * layer.groups
         consumed = {"spikes"}
         self.spike_event_cost(layer, cost)
@@ -140,8 +140,14 @@ class Yan2024(TableModel):
             cost.add("compute", layer.ac * e_acc + layer.mac * mac_pj + layer.add * e_acc
                      + (layer.xnor + layer.popcount) * e_acc / ratio_bits)
             cost.add("weight_memory", (layer.ac + layer.mac + layer.xnor) * wb * sram)
+            cost.applied.update(weight_bits=wb, act_bits=ab, accumulator_bits=ratio_bits)
+            if layer.fused_into:
+                cost.applied["fused_activation"] = fused
             if not fused or (not layer.fused_into and not feeds_membrane(ledger, index)):
-                cost.add("interconnect", out_elements(layer) * steps * bits(layer.out_bits, 32) * self.dense_move_pj())
+                width = preactivation_bits(layer, psum)
+                moved = out_elements(layer) * steps
+                cost.add("interconnect", moved * width * self.dense_move_pj())
+                cost.record_psum(width, out_elements(layer), moved)
             cost.details.update(mac_pj=mac_pj, weight_reads=layer.ac + layer.mac + layer.xnor)
             return consumed | {"ac", "mac", "add", "xnor", "popcount", "weight_reads", "input_reads",
                                "output_writes"}
@@ -153,16 +159,20 @@ class Yan2024(TableModel):
                 vmem = layer.vmem_reads + layer.vmem_writes
                 if self.options["if_dataflow"] == "time_inner" and layer.timesteps > 1 and vmem > 0:
                     vmem = 2.0 * layer.neurons * layer.groups
-                cost.add("membrane_memory", vmem * bits(layer.vmem_bits, 16) * sram)
+                cost.add("membrane_memory", vmem * psum * sram)
                 cost.details["membrane_accesses"] = vmem
+                if vmem > 0:
+                    cost.record_membrane(psum, layer.neurons, vmem)
             else:
                 moved = layer.output_elements if layer.output_elements > 0 else out_elements(layer) * steps
                 cost.add("interconnect", moved * bits(layer.out_bits, 32) * self.dense_move_pj())
                 cost.details["values_moved"] = moved
-            if not fused:  # the accumulator-wide input is read back from SRAM (spiking or not alike)
-                cost.add("activation_memory", layer.input_reads * bits(layer.act_bits, 32) * sram)
-            return consumed | {"add", "cmp", "shift", "mask", "mul", "mod", "vmem_reads", "vmem_writes",
-                               "input_reads", "output_writes"}
+            if not fused:  # the pre-activation is read back from SRAM (spiking or not alike)
+                width = stored_bits(ledger, index, "in", psum)
+                cost.add("activation_memory", layer.input_reads * width * sram)
+                if layer.input_reads > 0:
+                    cost.record_psum(width, 0.0, layer.input_reads)
+            return consumed | {*NEURON_OP_EVENTS, "vmem_reads", "vmem_writes", "input_reads", "output_writes"}
         cost.add("compute", (layer.add + layer.cmp + layer.shift + layer.mask) * e_acc
                  + (layer.mul + layer.mod) * self.mult_pj(256))
-        return consumed | {"add", "cmp", "shift", "mask", "mul", "mod", "input_reads", "output_writes"}
+        return consumed | {*NEURON_OP_EVENTS, "input_reads", "output_writes"}

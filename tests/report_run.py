@@ -33,7 +33,7 @@ FACTOR = {
 #: component shares per hardware model (membrane memory only for the stepped methods, else activations)
 SHARES = {
     "flops45nm": {"compute": 1.0},
-    "sata": {"dram": 0.90, "compute": 0.05, "weight_memory": 0.03, "membrane_memory": 0.02},
+    "sata": {"weight_memory": 0.93, "compute": 0.05, "membrane_memory": 0.02},  # weights fetched from DRAM
     "spikesim": {"interconnect": 0.5, "compute": 0.2, "neuron": 0.2, "weight_memory": 0.1},
 }
 #: correct test images (of 360) per (method, variant) at T = G = L; stepped methods scale with T below

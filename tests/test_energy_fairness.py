@@ -7,7 +7,20 @@ import math
 import pytest
 
 import energy_models
-from energy_models import EnergyReport, EventLedger, LayerCost, LayerEvents, conventions_table, get_model, model_names
+from energy_models import (
+    STYLES,
+    EnergyReport,
+    EventLedger,
+    LayerCost,
+    LayerEvents,
+    conventions_table,
+    get_model,
+    model_family,
+    model_names,
+    primary_models,
+    unregister_model,
+)
+from energy_models.applied import CONVENTION_COLUMNS
 from energy_models.examples import vgg_like_ledger
 from energy_models.registry import register_model
 from energy_models.sata import Sata
@@ -160,7 +173,8 @@ def test_break_even_says_no_crossing_on_offset_curves_and_at_a_jump():
 
 
 def test_sata_has_no_crossing_where_its_fixed_costs_exceed_the_qnn():
-    found = break_even_sparsity(vgg_like_ledger("if", timesteps=5), vgg_like_ledger("qcfs", act_bits=3), "sata_hw")
+    found = break_even_sparsity(vgg_like_ledger("multi_step_snn", "if", steps=5),
+                                vgg_like_ledger("quantized", "qcfs", act_bits=3), "sata_hw")
     assert math.isnan(found.sparsity) and found.reason.startswith("no crossing")
 
 
@@ -201,34 +215,39 @@ def test_if_dataflow_refused_where_no_membrane_traffic_is_priced():
 
 
 # -- 10. conventions table, registry, method names ------------------------------------------------------------
-def test_conventions_table_has_one_row_per_model_and_method():
+def test_conventions_table_has_one_row_per_model_and_network_style():
     rows = conventions_table()
-    keys = {"hardware", "method", "weight_bits", "act_bits", "accumulator_bits", "vmem_bits", "zero_skipping",
-            "fused_activation", "first_layer_reuse", "if_dataflow", "deploy_form", "option"}
-    assert len(rows) == 6 * len(model_names()) and all(set(r) == keys for r in rows)
+    assert len(rows) == len(STYLES) * len(model_names()) and all(list(r) == list(CONVENTION_COLUMNS) for r in rows)
     by = {(r["hardware"], r["method"]): r for r in rows}
-    assert by[("sata", "qcfs")]["zero_skipping"] == by[("sata", "if")]["zero_skipping"]
-    assert "literature" in by[("flops45nm_fp32", "if")]["zero_skipping"]
-    assert by[("sata_time_inner", "if")]["if_dataflow"] == "time_inner"
-    assert by[("spikesim", "if")]["first_layer_reuse"].startswith("per_step")
-    assert by[("flops45nm_fp32", "qcfs")]["weight_bits"] == "fp32"
-    user = conventions_table(("my_method",), models=["sata"])
-    assert user[0]["method"] == "my_method" and user[0]["weight_bits"] == "as counted"
+    assert by[("sata", "quantized")]["zero_skipping_mac"] == by[("sata", "multi_step_snn")]["zero_skipping_ac"] \
+        == "dense"
+    assert by[("flops45nm_fp32", "multi_step_snn")]["zero_skipping_ac"] == "event-driven"
+    assert by[("flops45nm_fp32", "quantized")]["zero_skipping_mac"] == "dense"
+    assert by[("sata_time_inner", "multi_step_snn")]["if_dataflow"] == "time_inner"
+    assert by[("spikesim", "multi_step_snn")]["first_layer_multiplier"] == 4.0
+    assert by[("spikesim", "grouped_snn")]["first_layer_multiplier"] == 1.0
+    assert by[("flops45nm_fp32", "quantized")]["weight_bits"] == "fp32"
+    mine = conventions_table(models=["sata"], ledgers={"my_method": snn_ledger(T=4, method="my_method")})
+    assert mine[0]["method"] == "my_method" and mine[0]["membrane_accesses_per_neuron"] == 8.0
 
 
 def test_register_model_refuses_a_duplicate_and_model_names_follow():
     with pytest.raises(ValueError, match="already registered"):
         register_model("sata", Sata)
     try:
-        register_model("sata_copy_for_test", Sata, {"zero_skipping": True})
+        register_model("sata_copy_for_test", Sata, {"zero_skipping": True}, family="sata", changes="zero-skipping on")
         assert "sata_copy_for_test" in energy_models.MODEL_NAMES and "sata_copy_for_test" in model_names()
+        assert model_family("sata_copy_for_test") == "sata" and "sata_copy_for_test" not in primary_models()
         register_model("sata_copy_for_test", Sata, {}, replace=True)
         assert get_model("sata_copy_for_test").options["zero_skipping"] is False
+        assert "sata_copy_for_test" in primary_models()  # registered without a family: its own primary
     finally:
-        from energy_models.registry import _BUILTINS
-
-        _BUILTINS.pop("sata_copy_for_test", None)
+        unregister_model("sata_copy_for_test")
     assert "sata_copy_for_test" not in energy_models.MODEL_NAMES
+    with pytest.raises(ValueError, match="must say which convention"):
+        register_model("sata_copy_for_test", Sata, {}, family="sata")
+    with pytest.raises(ValueError, match="built-in"):
+        unregister_model("sata_gated")
 
 
 @pytest.mark.parametrize("name", ALL)

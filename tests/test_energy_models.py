@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from energy_models import COMPONENTS, EventLedger, LayerEvents, available_models, get_model
+from energy_models import COMPONENT_LEVELS, COMPONENTS, EventLedger, LayerEvents, available_models, get_model
 from energy_models.examples import vgg_like_ledger
 
 ALL = [row["name"] for row in available_models()]
@@ -60,30 +60,40 @@ def test_flops45nm_precision_neuron_ops_and_memory_options():
 def test_flops45nm_memory_large_weights_come_from_dram():
     big = linear(fin=2048, fout=1024, mac=10.0, weight_reads=10.0, weight_bits=8)  # 2 MB > 1 MB
     report = get_model("flops45nm", memory=True).price(EventLedger("ann", layers=[big]))
-    assert report.by_component()["dram"] == pytest.approx(10 * 1300 * 8 / 64)
-    assert report.by_component()["weight_memory"] == 0.0
+    weights = report.by_component_and_level()["weight_memory"]
+    assert weights["dram"] == pytest.approx(10 * 1300 * 8 / 64)
+    assert weights["on_chip"] == 0.0
+    assert report.by_component()["weight_memory"] == pytest.approx(10 * 1300 * 8 / 64)
 
 
 # -- sata ------------------------------------------------------------------------------------------
-def _sata_expected(gated: bool) -> dict[str, float]:
+def _sata_expected(gated: bool, resident: bool) -> dict[tuple[str, str], float]:
     T, fin, fout, wb, ac = 2, 4, 2, 8, 3.0
     spike_macs = ac if gated else fin * fout * T
     compute = spike_macs * (0.0389 + 0.000794) * wb / 16
-    w_bits, in_bits, out_bits = fin * fout * wb, T * fin * 1, T * fout * 8
-    dram = (w_bits + in_bits + out_bits) * 55.58 / 16
-    buf = 2 * 1.95 / 16 + 2 * 0.2779 / 16
-    return {"compute": compute, "dram": dram, "weight_memory": w_bits * buf, "activation_memory": in_bits * buf,
-            "membrane_memory": out_bits * 2 * 1.95 / 16}
+    w_bits, in_bits, out_bits = fin * fout * wb, T * fin * 1, T * fout * 8  # membrane at psum_bits = 8
+    dram, glb, spad = 55.58 / 16, 2 * 1.95 / 16, 2 * 0.2779 / 16  # per bit; buffers write + read
+    return {("compute", "on_chip"): compute,
+            ("weight_memory", "dram"): 0.0 if resident else w_bits * dram,
+            ("weight_memory", "on_chip"): w_bits * ((glb / 2 if resident else glb) + spad),  # resident: read only
+            ("activation_memory", "dram"): in_bits * dram, ("activation_memory", "on_chip"): in_bits * (glb + spad),
+            ("membrane_memory", "dram"): out_bits * dram, ("membrane_memory", "on_chip"): out_bits * glb}
 
 
 @pytest.mark.parametrize("gated", [False, True])
-def test_sata_tcad_form_by_hand(gated):
+@pytest.mark.parametrize("resident", [False, True])
+def test_sata_tcad_form_by_hand(gated, resident):
     layer = linear(timesteps=2, ac=3.0, weight_bits=8, input_spiking=True)
     out = neuron(n=2, timesteps=2, output_spiking=True)  # the output current feeds a membrane (a ledger fact)
-    report = get_model("sata", gated=gated).price(EventLedger("if", timesteps=2, layers=[layer, out]))
-    got = {k: v - report.layers[1].components[k] for k, v in report.by_component().items()}
-    for key, value in _sata_expected(gated).items():
+    model = get_model("sata", gated=gated, weights_resident=resident)
+    report = model.price(EventLedger("if", timesteps=2, layers=[layer, out]))
+    got = report.layers[0].levels
+    for key, value in _sata_expected(gated, resident).items():
         assert got[key] == pytest.approx(value, rel=1e-12), key
+    # 8 weights of 8 bits fit the 144 KB buffer: "auto" keeps them on chip
+    auto = get_model("sata", gated=gated).price(EventLedger("if", timesteps=2, layers=[layer, out]))
+    for key, value in _sata_expected(gated, True).items():
+        assert auto.layers[0].levels[key] == pytest.approx(value, rel=1e-12), key
 
 
 def test_sata_neuron_update_and_onespike_membrane_once():
@@ -109,8 +119,9 @@ def test_sata_hw_kernels_units_are_mw_over_clock():
 
 def test_sata_grows_with_T_and_crosses_the_ann():
     model = get_model("sata")
-    ann = model.price(vgg_like_ledger("ann")).total_pj
-    energies = [model.price(vgg_like_ledger("if", timesteps=T, spike_rate=0.1)).total_pj for T in (1, 2, 4, 8, 16)]
+    ann = model.price(vgg_like_ledger("quantized", "ann", act_bits=8)).total_pj  # INT8, SATA's ANN mode
+    energies = [model.price(vgg_like_ledger("multi_step_snn", "if", steps=T, spike_rate=0.1)).total_pj
+                for T in (1, 2, 4, 8, 16)]
     assert all(b > a for a, b in itertools.pairwise(energies))
     # roughly linear: doubling T from 8 to 16 adds about as much again (the analog first layer runs once)
     assert 1.5 < energies[-1] / energies[-2] < 2.0
@@ -193,13 +204,15 @@ def test_spikesim_analog_input_is_bit_serial():
 def test_weight_stationary_by_hand():
     mac, per_bit = 0.23, 0.23 / 8
     lay = linear(mac=8.0, weight_bits=8, act_bits=8, out_bits=8)
-    report = get_model("weight_stationary").price(EventLedger("ann", layers=[lay]))
-    got = report.by_component()
-    assert got["compute"] == pytest.approx(8 * mac)
-    assert got["dram"] == pytest.approx(8 * 8 * 200 * per_bit)
-    assert got["weight_memory"] == pytest.approx(8 * 8 * 6 * per_bit + 8 * 8 * 1 * per_bit)
-    assert got["activation_memory"] == pytest.approx((4 * 8 + 2 * 8) * 6 * per_bit)
-    assert got["interconnect"] == pytest.approx(4 * 8 * 2 * per_bit + 8 * 16 * 2 * per_bit)
+    for resident in (False, True):
+        report = get_model("weight_stationary", weights_resident=resident).price(EventLedger("ann", layers=[lay]))
+        got = report.by_component_and_level()
+        assert got["compute"]["on_chip"] == pytest.approx(8 * mac)
+        assert got["weight_memory"]["dram"] == pytest.approx(0.0 if resident else 8 * 8 * 200 * per_bit)
+        assert got["weight_memory"]["on_chip"] == pytest.approx(8 * 8 * 6 * per_bit + 8 * 8 * 1 * per_bit)
+        # input 4 x 8 bit; the output has no activation after it: a stored partial sum at psum_bits = 16
+        assert got["activation_memory"]["on_chip"] == pytest.approx((4 * 8 + 2 * 16) * 6 * per_bit)
+        assert got["interconnect"]["on_chip"] == pytest.approx(4 * 8 * 2 * per_bit + 8 * 16 * 2 * per_bit)
 
 
 def test_weight_stationary_membrane_per_timestep_for_if_once_for_onespike():
@@ -245,10 +258,10 @@ def test_lemaire_fc_spiking_layer_by_hand():
 
 # -- every model -----------------------------------------------------------------------------------
 LEDGERS = {
-    "ann": vgg_like_ledger("ann"),
-    "qcfs": vgg_like_ledger("qcfs", act_bits=3),
-    "if": vgg_like_ledger("if", timesteps=4, spike_rate=0.15),
-    "onespike": vgg_like_ledger("onespike", groups=4, spike_rate=0.15),
+    "ann": vgg_like_ledger("dense", "ann"),
+    "qcfs": vgg_like_ledger("quantized", "qcfs", act_bits=3),
+    "if": vgg_like_ledger("multi_step_snn", "if", steps=4, spike_rate=0.15),
+    "onespike": vgg_like_ledger("grouped_snn", "onespike", steps=4, spike_rate=0.15),
 }
 
 
@@ -265,14 +278,20 @@ def test_components_sum_to_totals_per_layer_and_overall(name, method):
     assert frame["total_pj"].sum() == pytest.approx(report.total_pj)
     long = report.to_frame()
     assert long["energy_pj"].sum() == pytest.approx(report.total_pj)
-    assert len(long) == len(LEDGERS[method].layers) * len(COMPONENTS)
+    assert len(long) == len(LEDGERS[method].layers) * len(COMPONENT_LEVELS)
+    split = report.by_component_and_level()
+    assert {c: sum(levels.values()) for c, levels in split.items()} == pytest.approx(by_comp)
+    assert long.groupby("level")["energy_pj"].sum().to_dict() == pytest.approx(
+        {k: v for k, v in report.by_level().items() if k in set(long["level"])})
+    row = report.results_row()
+    assert row["energy_pj"] == pytest.approx(sum(row[f"{c}_pj"] for c in COMPONENTS))
     assert report.total_pj > 0 and all(v >= 0 for v in by_comp.values())
 
 
 def test_flop_model_gain_far_above_hardware_gains():
     """The pattern of arXiv 2309.03388 Table II: the FLOP model's SNN gain over the ANN is far above
     the SATA and SpikeSim gains."""
-    ann, snn = LEDGERS["ann"], vgg_like_ledger("if", timesteps=4, spike_rate=0.05)
+    ann, snn = LEDGERS["ann"], vgg_like_ledger("multi_step_snn", "if", steps=4, spike_rate=0.05)
 
     def gain(name):
         model = get_model(name)
@@ -320,7 +339,7 @@ def test_energy_models_imports_no_torch_and_no_analysis():
         "from energy_models.examples import vgg_like_ledger\n"
         "from energy_models.sensitivity import break_even_sparsity\n"
         "for name in energy_models.MODEL_NAMES:\n"
-        "    energy_models.get_model(name).price(vgg_like_ledger('if', timesteps=2)).by_layer()\n"
+        "    energy_models.get_model(name).price(vgg_like_ledger('multi_step_snn', 'if', steps=2)).by_layer()\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'analysis'))\n"
         "assert not bad, bad\n"
     )

@@ -11,8 +11,8 @@ from energy_models import get_model
 from energy_models.examples import vgg_like_ledger
 from energy_models.sensitivity import at_sparsity, break_even_sparsity, sweep_constant, sweep_sparsity
 
-SNN = vgg_like_ledger("if", timesteps=5, spike_rate=0.1)
-QNN = vgg_like_ledger("qcfs", act_bits=3)
+SNN = vgg_like_ledger("multi_step_snn", "if", steps=5, spike_rate=0.1)
+QNN = vgg_like_ledger("quantized", "qcfs", act_bits=3)
 
 
 def test_sweep_constant_reprices_linearly():
@@ -58,7 +58,7 @@ def test_break_even_sparsity_solves_the_crossing():
 def test_break_even_without_crossing_is_nan_with_a_reason():
     found = break_even_sparsity(SNN, QNN, "sata")
     assert math.isnan(found.sparsity) and "costs more" in found.reason
-    cheap = vgg_like_ledger("onespike", groups=1, spike_rate=0.1)
-    ann = vgg_like_ledger("ann")
+    cheap = vgg_like_ledger("grouped_snn", "onespike", steps=1, spike_rate=0.1)
+    ann = vgg_like_ledger("dense", "ann")
     found = break_even_sparsity(cheap, ann, "flops45nm")
     assert math.isnan(found.sparsity) and "costs less" in found.reason

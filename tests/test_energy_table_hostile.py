@@ -182,8 +182,9 @@ OPTION_GRID = {
 
 @pytest.mark.parametrize("cls", list(OPTION_GRID), ids=lambda c: c.NAME)
 def test_builtin_models_read_only_required_and_optional_constants(cls):
-    ledgers = [vgg_like_ledger("ann"), vgg_like_ledger("qcfs", act_bits=3),
-               vgg_like_ledger("if", timesteps=4, spike_rate=0.15), vgg_like_ledger("onespike", groups=4),
+    ledgers = [vgg_like_ledger("dense", "ann"), vgg_like_ledger("quantized", "qcfs", act_bits=3),
+               vgg_like_ledger("multi_step_snn", "if", steps=4, spike_rate=0.15),
+               vgg_like_ledger("grouped_snn", "onespike", steps=4),
                EventLedger("bnn", layers=[LayerEvents("b", "linear", in_channels=8, out_channels=2, neurons=2,
                                                       synapses=16, xnor=16.0, popcount=16.0, weight_bits=1)])]
     seen: set[str] = set()

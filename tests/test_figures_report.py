@@ -111,7 +111,7 @@ def test_answers_state_the_known_values(lines):
     assert "mul/mod cost 4.8% of exact PSG's energy" in lines["Q3"]  # exact_pow2 priced 1.05× hardware
     assert "94.2% [91.2–96.2]" in lines["Q3"] and "−2.8 pp (within the interval)" in lines["Q3"]
     assert "recorded currents" in lines["Q4"] and "at T=8 IF 0.05 vs PSG 0.0125" in lines["Q4"]
-    assert "sata 95%/95% (largest: dram/dram)" in lines["Q5"]
+    assert "sata 95%/95% (largest: weight_memory/weight_memory)" in lines["Q5"]
     assert "IF(T=4) 2.4e+04, OneSpike(G=4) 6e+03" in lines["Q6"] and "(OneSpike/IF 0.25×)" in lines["Q6"]
     assert "flops45nm 38.0%" in lines["Q7"] and "sata none (SNN dearer at every rate)" in lines["Q7"]
     assert "flops45nm 0.75 pJ, spikesim 2.5 pJ" in lines["Q7"] and "5.7%" in lines["Q7"]
@@ -216,7 +216,7 @@ def test_limits_section_is_computed_from_the_run(report):
            "= 0.28 pp of accuracy." in limits
     assert "Seeds: 1 (0): one training run per network" in limits
     assert "Model cnn_small: 12,345 parameters (width=8); 1 of 2 conv layers work on 1×1 maps" in limits
-    assert "flops45nm compute 100%, sata dram 90%, spikesim interconnect 50%" in limits
+    assert "flops45nm compute 100%, sata weight_memory 93%, spikesim interconnect 50%" in limits
     assert ("accuracy differences under about ±4.4 pp between two networks (the 95% interval of a difference at "
             "the run's median accuracy 90.0% on 360 images; one accuracy alone is ±3.1 pp)") in limits
     assert "a method ranking under flops45nm, sata as a statement about computation" in limits

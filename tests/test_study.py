@@ -51,13 +51,15 @@ def test_tables_have_every_method_and_hardware_model(tiny_run):
     tables = load_tables(tiny_run)
     results = tables["results"]
     assert set(results["method"]) == {"ann", "qcfs", "cq", "if", "onespike", "bnn"}
-    from energy_models import available_models
+    from energy_models import COMPONENTS, MEMORY_COMPONENTS, available_models
 
     assert set(results["hardware"]) == {row["name"] for row in available_models()}
     assert (results["energy_pj"] > 0).all()
-    # components sum to the total for every row
-    components = [c for c in results.columns if c.endswith("_pj") and c != "energy_pj"]
+    # components sum to the total for every row; a memory component's DRAM part is inside its total
+    components = [f"{c}_pj" for c in COMPONENTS]
     assert ((results[components].sum(axis=1) - results["energy_pj"]).abs() <= 1e-6 * results["energy_pj"]).all()
+    for c in MEMORY_COMPONENTS:
+        assert (results[f"{c}_dram_pj"] <= results[f"{c}_pj"] * (1 + 1e-9)).all()
     # Q1: OneSpike(G) equals the quantized ANN with G levels on every test sample
     eq = tables["equivalence"]
     assert (eq["onespike_max_abs_logit_diff"] < 1e-9).all() and (eq["onespike_agreement"] == 1.0).all()

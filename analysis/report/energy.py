@@ -12,7 +12,7 @@ from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import COMPONENTS, RunTables, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, percent, span, times
 
-MEMORY = ("weight_memory", "activation_memory", "membrane_memory", "dram")
+MEMORY = ("weight_memory", "activation_memory", "membrane_memory")  # each with its DRAM part (energy_models)
 
 
 def component_shares(run: RunTables, arch: str | None = None) -> pd.DataFrame:

@@ -96,12 +96,12 @@ def write_report(run_dir: str | os.PathLike, conventions: Sequence[dict[str, Any
                  hardware: Sequence[str] | None = None) -> Path:
     """Draw every figure into ``<run_dir>/figures/`` (PNG + SVG) and write ``<run_dir>/report.md``;
     returns the report's path. ``conventions``: the pricing-conventions rows to print;
-    (default: ``energy_models.conventions_table()`` for the run's methods and hardware models);
+    (default: ``energy_models.conventions_table()`` for the run's hardware models, on each network style);
     ``hardware``: the hardware models the figures show (every model of the run by default)."""
     folder = RunFolder(run_dir)
     run = load_run(folder.root)
     if conventions is None:
-        conventions = conventions_table(methods=run.methods(), models=run.hardware_models())
+        conventions = conventions_table(models=run.hardware_models())  # priced on each network style's example
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # tight_layout / empty-log-axis chatter
         figures = draw_all(run, folder.figures_dir, hardware=hardware)

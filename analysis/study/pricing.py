@@ -49,13 +49,14 @@ def priced_tables(units: Sequence[tuple[Unit, dict[str, Any]]],
                 "test_samples": outcome["test_samples"],
                 "latency_steps": ledger.timesteps,
                 "groups": ledger.groups,
-                "energy_pj": float(report.total_pj),
-                **{f"{component}_pj": float(value) for component, value in report.by_component().items()},
+                **report.results_row(),  # energy_pj, <component>_pj (all levels), <memory component>_dram_pj
                 **{f"ops_{event}": value for event, value in totals.items()},
                 "spike_rate": spike_rate(ledger),
                 "nonfinite_values": ledger.total("nonfinite_values"),
                 "deploy_form": outcome.get("deploy_form", ""),
                 "warnings": " | ".join(report.warnings),
+                # what this pricing applied to this ledger (energy_models.APPLIED_KEYS): the conventions table's row
+                **{f"convention_{key}": value for key, value in report.conventions.items()},
             })
     return pd.DataFrame(result_rows), pd.DataFrame(layer_rows), ledgers
 
