@@ -73,12 +73,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: This module's import path (``__name__`` is ``"__main__"`` under ``python -m``).
+MODULE = "analysis.cli"
+
+
 @functools.cache
 def program_name() -> str:
     """The console script that runs :func:`main` (pyproject's ``[project.scripts]``), or the
     ``python -m`` form where the package is not installed."""
-    names = [ep.name for ep in entry_points(group="console_scripts") if ep.value == f"{__name__}:main"]
-    return names[0] if names else f"python -m {__name__}"
+    names = [ep.name for ep in entry_points(group="console_scripts") if ep.value == f"{MODULE}:main"]
+    return names[0] if names else f"python -m {MODULE}"
 
 
 def build_parser() -> argparse.ArgumentParser:
