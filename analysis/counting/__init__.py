@@ -58,6 +58,7 @@ from analysis.counting.geometry import FANOUT_CACHE_SIZE, POOL_CACHE_SIZE, cache
 from analysis.counting.naming import layer_names
 from analysis.counting.ops import FREE_OPS, OP_RULES, register_op_rule
 from analysis.counting.registry import COUNTING_RULES, PASSTHROUGH, Rule, find_rule, register_rule
+from analysis.counting.rules import functional  # noqa: F401  (registers the functional activations' op rules)
 from analysis.counting.signals import ANALOG_BITS, Context, Signal
 from analysis.methods import get_method, infer_method, method_names
 from analysis.snn import SpikingNetwork

@@ -30,6 +30,7 @@ from torch.utils.flop_counter import flop_registry
 
 from analysis.counting.geometry import pool_windows
 from analysis.counting.rules.common import shift_or_mul
+from analysis.counting.rules.costs import as_events, softmax_ops
 from analysis.registry import DuplicateNameError
 
 __all__ = ["FREE_OPS", "OP_RULES", "OperatorPass", "op_base_name", "register_op_rule"]
@@ -99,14 +100,19 @@ def add_op(args, kwargs, out):
 @register_op_rule("mul", "div")
 def mul_op(args, kwargs, out):
     """Elementwise multiply/divide: one ``mul`` per output element (a ``shift`` when one operand is a
-    power-of-two number)."""
+    power-of-two number; a division by a number is a multiplication by its reciprocal); a division
+    by a tensor of several values is a division per element (``costs.PRIMITIVES["div"]``)."""
     scalar = next((a for a in args[1:2] if isinstance(a, int | float)), None)
+    divisor = args[1] if len(args) > 1 and isinstance(args[1], Tensor) else None
+    facts = _shape_facts(out, sum(t.numel() for t in _tensors(args)))
+    if op_is_div(kwargs, args) and divisor is not None and divisor.numel() > 1:
+        return {"kind": "other", **as_events({"div": 1}, out.numel()), **facts}
     if scalar is not None and args and isinstance(args[0], Tensor):
         factor = 1.0 / scalar if op_is_div(kwargs, args) else scalar
         event = shift_or_mul(abs(factor)) if factor else "mul"
     else:
         event = "mul"
-    return {"kind": "other", event: out.numel(), **_shape_facts(out, sum(t.numel() for t in _tensors(args)))}
+    return {"kind": "other", event: out.numel(), **facts}
 
 
 def op_is_div(kwargs, args) -> bool:
@@ -154,14 +160,15 @@ def conv_op(args, kwargs, out):
 
 
 def _softmax_events(scores: int) -> dict[str, Any]:
-    # per score: a running max (cmp), x − max and the sum (2 add), the normalisation (mul)
-    return dict(cmp=scores, add=2 * scores, mul=scores,
-                notes="softmax exponentials are not in the ledger's event vocabulary (not counted)")
+    # per score: a running max (cmp), x − max and the sum (2 add), the exp, the normalisation (mul)
+    return dict(as_events(softmax_ops(scores)),
+                notes="softmax exp counted as mul/add/shift (analysis.counting.rules.costs.PRIMITIVES)")
 
 
 @register_op_rule("_softmax", "_safe_softmax", "_log_softmax", "softmax", "log_softmax")
 def softmax_op(args, kwargs, out):
-    """Softmax over ``n`` elements: ``n`` cmp (max), 2n add, n mul; the exponentials are noted."""
+    """Softmax over ``n`` elements: ``n`` cmp (max), 2n add, n mul and n exp (``costs.softmax_ops``,
+    the exp as the mul/add/shift that compute it)."""
     n = args[0].numel()
     return dict(kind="other", **_softmax_events(n), **_shape_facts(out, n))
 

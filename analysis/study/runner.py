@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from analysis.data import DataSplit, load_dataset
 from analysis.methods import get_method, method_names
 from analysis.run_folder import RunFolder
-from analysis.study import distributed
+from analysis.study import distributed, preflight
 from analysis.study.config import StudyConfig
 from analysis.study.evaluate import batches, evaluate_and_count, max_logit_gap
 from analysis.study.fidelity import layer_errors, random_fidelity, recorded_fidelity, worked_example
@@ -91,12 +91,13 @@ class _Cache:
         # a fresh unit is returned exactly as a resumed run would read it back (key order, float repr)
         return json.loads(text)
 
-    def load_network(self, path: Path, model: nn.Module) -> bool:
-        """Load ``path`` into ``model``; False (and the file set aside) when it is unreadable."""
+    def load_network(self, path: Path, model: nn.Module, method: str | None = None) -> bool:
+        """Load ``path`` into ``model``; False (and the file set aside) when it is unreadable or
+        records another method than ``method``."""
         if not path.is_file():
             return False
         try:
-            load_checkpoint(path, model)
+            load_checkpoint(path, model, expected_method=method)
             return True
         except CheckpointError as exc:
             if distributed.is_main():
@@ -181,7 +182,7 @@ class Study:
             return model.eval()
         path = self.folder.cache_dir / f"{arch}__{method}__L{cfg.levels}__s{seed}__{self.digest}.pt"
         with distributed.main_first():
-            if self.cache.load_network(path, model):
+            if self.cache.load_network(path, model, method):
                 if self.bar is not None:  # its epochs are in the bar's total: a resumed run still ends at 100%
                     self.bar.update(self._epochs(method))
                 return model.eval()
@@ -192,7 +193,7 @@ class Study:
                                  progress=False, patience=5 if spec.training == "binary" else None,
                                  on_epoch=self._tick)
             model = train_for(spec.training, model, split.train, config)
-            save_checkpoint(path, model, {"arch": arch, "method": method, "levels": cfg.levels,
+            save_checkpoint(path, model, {"arch": arch, "model": cfg.model, "method": method, "levels": cfg.levels,
                                           "options": self._spec(arch).options, "seed": config.seed,
                                           "input": {"data": cfg.data, "num_classes": split.num_classes,
                                                     "in_channels": split.in_channels,
@@ -255,6 +256,7 @@ class Study:
         cfg = self.config
         split = load_dataset(cfg.data, cfg.data_root, seed=cfg.seed, subset=cfg.subset)
         given = self._given = self._given_weights()
+        preflight.check(cfg, split)  # the untrained networks convert and run: refuse now, not after training
         plan = build_plan(cfg)
         lock = FolderLock(self.folder)
         if distributed.is_main():
@@ -268,6 +270,8 @@ class Study:
                 self.folder.write_tables(tables)
             distributed.barrier()
         finally:
+            if self.bar is not None:  # end the bar's line before any error is printed
+                self.bar.close()
             lock.release()
         return tables
 
