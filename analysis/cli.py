@@ -7,10 +7,12 @@ exit with status 2; they are never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 
 EXAMPLES = {
@@ -19,7 +21,8 @@ EXAMPLES = {
   onespike study --quick --out reports/quick       # a small study (< 60 s)
   onespike study --data cifar10 --data-root ~/data --arch vgg16,resnet20 --timesteps 1,2,4,8
   onespike study --hardware sata,spikesim,my_chip.toml --out reports/mychip
-  onespike study --config study.json --force       # replace a run folder holding another config
+  onespike study --resume reports/quick            # continue an interrupted study (reads its config.json)
+  onespike study --config study.json --force       # replace the files of another study in --out
   onespike study --model my_pkg.models:build --checkpoint weights.pt --finetune-epochs 3
 """,
     "count": """examples:
@@ -40,18 +43,24 @@ EXAMPLES = {
 }
 
 
-def _csv_ints(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 1,2,4,8; got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"timesteps must be positive integers like 1,2,4,8; got {text!r}")
+def _csv(text: str) -> list[str]:
+    """Comma-separated names; an empty list or an empty item (``a,,b``, ``a,``) is refused."""
+    values = [v.strip() for v in text.split(",")]
+    if not any(values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    if not all(values):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item between commas; write e.g. a,b,c")
     return values
 
 
-def _csv(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+def _csv_ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in _csv(text)]
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 1,2,4,8; got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"timesteps must be positive integers like 1,2,4,8; got {text!r}")
+    return values
 
 
 def _positive_int(text: str) -> int:
@@ -64,12 +73,24 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: This module's import path (``__name__`` is ``"__main__"`` under ``python -m``).
+MODULE = "analysis.cli"
+
+
+@functools.cache
+def program_name() -> str:
+    """The console script that runs :func:`main` (pyproject's ``[project.scripts]``), or the
+    ``python -m`` form where the package is not installed."""
+    names = [ep.name for ep in entry_points(group="console_scripts") if ep.value == f"{MODULE}:main"]
+    return names[0] if names else f"python -m {MODULE}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from analysis.methods import Method, method_names
+    from analysis.methods import method_names
 
     methods = ",".join(method_names())
     parser = argparse.ArgumentParser(
-        prog=Method.ONESPIKE,  # the command is named after the method the study is about
+        prog=program_name(),
         description="OneSpike Study: accuracy, exact event counts and hardware energy of ANN, quantized ANN, "
         "IF SNN, OneSpike/PSG and BNN on the same weights.",
     )
@@ -78,7 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     study = sub.add_parser("study", help="run (or resume) a study and write its report", epilog=EXAMPLES["study"],
                            formatter_class=fmt)
-    study.add_argument("--config", help="JSON file with StudyConfig fields (flags below override it)")
+    study.add_argument("--config", help="JSON file with StudyConfig fields, or a run folder's config.json (flags "
+                       "below override it)")
+    study.add_argument("--resume", metavar="DIR", help="continue the study in run folder DIR with the config it "
+                       "recorded (DIR/config.json): no other flags needed")
     study.add_argument("--data", help="digits (default), cifar10, cifar100, imagenet or synthetic")
     study.add_argument("--data-root", help="folder holding the data set (cifar/imagenet)")
     study.add_argument("--subset", type=_positive_int, help="use only the first N train and test samples")
@@ -92,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--finetune-epochs", type=int, help="epochs to fine-tune the quantized net made from given "
                        "ANN weights (default: the config's epochs_quant)")
     study.add_argument("--methods", type=_csv, help=f"comma-separated subset of {methods}")
-    study.add_argument("--levels", type=int, help="quantization levels L of the quantized ANN (default 4)")
+    study.add_argument("--levels", type=_positive_int, help="quantization levels L of the quantized ANN (default 4)")
     study.add_argument("--timesteps", type=_csv_ints, help="T of the IF SNN and G of OneSpike, e.g. 1,2,4,8,16,32")
     study.add_argument("--max-steps", type=_positive_int, help="largest T/G accepted (default 256)")
     study.add_argument("--hardware", type=_csv, help="'all' or comma-separated model names / TOML tables")
@@ -101,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--device", help="torch device for training and evaluation, e.g. cpu or cuda")
     study.add_argument("--out", default=None, help="run folder (default reports/default, or reports/quick)")
     study.add_argument("--quick", action="store_true", help="a small study (one architecture, short training)")
-    study.add_argument("--force", action="store_true", help="replace the files of another study in --out (only "
-                       "the files a study writes; other files are kept)")
+    study.add_argument("--force", action="store_true", help="replace another study in --out: remove only the files "
+                       "that study wrote (the tables, report and figures its manifest lists, its cache files); every "
+                       "other file in the folder, at any depth, is kept")
     study.add_argument("--no-progress", action="store_true", help="hide progress bars")
     study.add_argument("--no-report", action="store_true", help="write tables only (no figures, no report.md)")
 
@@ -134,6 +159,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _model_arch_name(model: str) -> str:
+    """The default name of ``--model pkg.module:factory``: the factory's name, or
+    ``module_factory`` where that is a zoo name (a user's network never takes a zoo name)."""
+    from analysis.models import available_models
+
+    module, _, attr = model.partition(":")
+    name = attr or module
+    return f"{module.rsplit('.', 1)[-1]}_{name}" if name in available_models() else name
+
+
+def _resume_config(args: argparse.Namespace) -> dict:
+    """The config recorded in ``--resume DIR``'s config.json."""
+    from analysis.run_folder import RunFolder
+
+    if args.config:
+        raise ValueError("--resume reads the config from DIR/config.json; drop --config (or use --config without "
+                         "--resume)")
+    if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
+        raise ValueError(f"--resume {args.resume} continues the study in that folder; drop --out {args.out}")
+    if not Path(args.resume).is_dir():
+        raise ValueError(f"--resume {args.resume!r}: no such run folder")
+    return RunFolder(args.resume).read_config()["config"]
+
+
 def _cmd_study(args: argparse.Namespace) -> int:
     from analysis.report import write_report
     from analysis.study import StudyConfig, distributed, run_study
@@ -148,14 +197,14 @@ def _cmd_study(args: argparse.Namespace) -> int:
         if value is not None:
             overrides[key] = value
     if args.model and not args.arch:
-        overrides["archs"] = [args.model.split(":")[-1]]
-    if args.config:
-        base = StudyConfig.from_file(args.config).to_dict()
+        overrides["archs"] = [_model_arch_name(args.model)]
+    if args.resume or args.config:
+        base = _resume_config(args) if args.resume else StudyConfig.from_file(args.config).to_dict()
         base.update(overrides)
         config = StudyConfig.quick(**base) if args.quick else StudyConfig.from_dict(base)
     else:
         config = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
-    out = args.out or ("reports/quick" if args.quick else "reports/default")
+    out = args.resume or args.out or ("reports/quick" if args.quick else "reports/default")
     start = time.perf_counter()
     run_study(config, out, force=args.force, progress=not args.no_progress)
     if not args.no_report and distributed.is_main():
@@ -180,12 +229,14 @@ def _cmd_count(args: argparse.Namespace) -> int:
     import torch
 
     from analysis.data import load_dataset
-    from analysis.methods import get_method, reference_method
+    from analysis.methods import get_method
+    from analysis.models import available_models
     from analysis.snn import QCFS, is_power_of_two
     from analysis.study import distributed
     from analysis.study.evaluate import batches, count_ledger
-    from analysis.study.networks import ModelSpec, deploy_form, derive, pow2_network, read_weights
+    from analysis.study.networks import ModelSpec, base_method, deploy_form, derive, pow2_network, read_weights
     from analysis.study.runner import hardware_names
+    from analysis.study.training import check_finite_state, load_weights
     from energy_models import get_model
 
     _check_json_target(args.json)
@@ -193,25 +244,35 @@ def _cmd_count(args: argparse.Namespace) -> int:
         raise ValueError(f"--timesteps {args.timesteps} is over the limit of {args.max_steps}; raise it with "
                          "--max-steps")
     state, meta = read_weights(args.checkpoint)
+    check_finite_state(state, f"checkpoint {args.checkpoint!r}")
+    recorded = meta.get("model")  # the factory of a user's network (never imported unless named by --model)
+    if recorded and not args.model:
+        raise ValueError(f"{args.checkpoint!r} holds your network from --model {recorded!r} (arch {meta.get('arch')!r})"
+                         f": pass --model {recorded} to count it")
+    if args.model and not recorded and meta.get("arch") in available_models():
+        raise ValueError(f"{args.checkpoint!r} was saved for the zoo architecture {meta['arch']!r}, not for --model "
+                         f"{args.model!r}: drop --model to count it")
     arch = args.arch or meta.get("arch") or (args.model.split(":")[-1] if args.model else None)
     if arch is None:
         raise ValueError(f"{args.checkpoint!r} records no architecture: pass --arch (a zoo name) or --model")
     if args.arch and meta.get("arch") and args.arch != meta["arch"]:
-        raise ValueError(f"{args.checkpoint!r} was saved for architecture {meta['arch']!r}, not --arch {args.arch!r}")
-    saved = meta.get("method", reference_method())
+        raise ValueError(f"{args.checkpoint!r} was saved for architecture {meta['arch']!r} (options "
+                         f"{meta.get('options', {})}), not --arch {args.arch!r}")
+    saved = meta.get("method") or base_method()
     method = args.method or saved
     spec, saved_spec = get_method(method), get_method(saved)
+    if args.mode == "hardware" and spec.steps != "G":
+        raise ValueError(f"--mode hardware is OneSpike's power-of-two PSG mode; --method {method} has no PSG mode: "
+                         "drop --mode")
+    if args.pow2 and not saved_spec.quantized:
+        raise ValueError(f"--pow2 rounds a quantized network's thresholds; the checkpoint holds {saved!r}, which has "
+                         "none: drop --pow2")
     options = meta.get("options", {})
-    if not isinstance(options, dict):
-        raise ValueError(f"{args.checkpoint!r}: its 'options' must be an object, got {type(options).__name__}")
     split = load_dataset(args.data, args.data_root)
     model = ModelSpec(arch, options, args.model).build(split.num_classes, split.in_channels, split.image_size)
     if saved_spec.parent is not None:
         model = derive(saved, model, levels=int(meta.get("levels", 4)))
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"{args.checkpoint!r} does not fit {arch!r} ({saved}): {str(exc).splitlines()[0]}") from None
+    load_weights(model, state, f"checkpoint {args.checkpoint!r}", f"architecture {arch!r} ({saved})")
     model.eval()
     if args.pow2:
         model = pow2_network(model)

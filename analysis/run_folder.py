@@ -6,12 +6,18 @@ Layout of ``<run>/``::
 
     config.json      the study config, its digest, and facts about the data and models
     manifest.json    written last: every table's row count and SHA-256 (a run without it, or whose
-                     tables do not match it, is incomplete and is not reported)
+                     tables do not match it, is incomplete and is not reported), and ``files``: the
+                     other files the study and its report wrote (report.md, figures), which
+                     ``--force`` may replace
     <table>.csv      results, layers, equivalence, fidelity, worked_example, breakeven, sweep, ...
     cache/           resumable units (JSON) and checkpoints (.pt)
     figures/         PNG + SVG, one per question
     report.md
     .lock            held while a study runs (the pid of the process holding it)
+
+A report drawn from older tables is never passed off as current: when the tables change,
+``report.md`` first gets a banner saying so (``onespike report`` redraws it), so a study stopped
+between its tables and its report leaves no silent mismatch.
 
 Files are written through a temporary file and a rename (complete or absent, never half), with the
 permissions the user's umask gives a new file (not ``mkstemp``'s 0600), so a shared results folder
@@ -25,6 +31,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,7 @@ import pandas as pd
 
 __all__ = [
     "REQUIRED_TABLES",
+    "STALE_REPORT_BANNER",
     "IncompleteRunError",
     "RunFolder",
     "RunFolderError",
@@ -42,9 +50,8 @@ __all__ = [
 
 #: Tables every complete run has.
 REQUIRED_TABLES: tuple[str, ...] = ("results", "layers")
-#: The files and folders a study writes; ``--force`` removes these and nothing else.
-RUN_FILES: tuple[str, ...] = ("config.json", "manifest.json", "report.md")
-RUN_DIRS: tuple[str, ...] = ("cache", "figures")
+#: The first line of a ``report.md`` whose tables were rewritten after it was drawn.
+STALE_REPORT_BANNER = "> **Out of date:** this folder's tables were rewritten after this report was drawn"
 
 
 class RunFolderError(ValueError):
@@ -138,15 +145,47 @@ class RunFolder:
 
     def write_tables(self, tables: dict[str, pd.DataFrame]) -> None:
         """Write every table, then the manifest that names them with their row counts and hashes
-        (the manifest last: a run stopped in between has no manifest and reads as incomplete)."""
-        if self.manifest_path.exists():
-            self.manifest_path.unlink()
-        manifest: dict[str, dict[str, Any]] = {}
-        for name, frame in tables.items():
-            data = frame.to_csv(index=False).encode("utf-8")
+        (the manifest last: a run stopped in between has a manifest without tables and reads as
+        incomplete). The manifest keeps the list of other files the run wrote (``files``); when the
+        tables change, an existing ``report.md`` is first marked out of date."""
+        previous = self.read_manifest()
+        files = previous.get("files", [])
+        encoded = {name: frame.to_csv(index=False).encode("utf-8") for name, frame in tables.items()}
+        manifest = {name: {"rows": len(tables[name]), "sha256": _digest(data)} for name, data in encoded.items()}
+        if previous.get("tables") != manifest:
+            self._mark_report_stale()
+        atomic_write_text(self.manifest_path, json.dumps({"tables": None, "files": files}, indent=2, sort_keys=True))
+        for name, data in encoded.items():
             atomic_write_bytes(self.table_path(name), data)
-            manifest[name] = {"rows": len(frame), "sha256": _digest(data)}
-        atomic_write_text(self.manifest_path, json.dumps({"tables": manifest}, indent=2, sort_keys=True))
+        self._write_manifest({"tables": manifest, "files": files})
+
+    def write_report(self, text: str, figures: Iterable[str | os.PathLike] = ()) -> Path:
+        """Write ``report.md`` and record it and its ``figures`` (each PNG with its SVG sibling) in
+        the manifest's ``files``: the files ``--force`` may later replace."""
+        path = self.write_text(self.report_path, text)
+        written = {self.report_path}
+        for figure in figures:
+            figure = Path(figure)
+            written.update(p for p in (figure, figure.with_suffix(".svg")) if p.is_file())
+        manifest = self.read_manifest()
+        if manifest:
+            names = {str(p.relative_to(self.root)) if p.is_relative_to(self.root) else str(p) for p in written}
+            manifest["files"] = sorted(set(manifest.get("files", [])) | names)
+            self._write_manifest(manifest)
+        return path
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        atomic_write_text(self.manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
+
+    def _mark_report_stale(self) -> None:
+        if not self.report_path.is_file():
+            return
+        text = self.report_path.read_text(encoding="utf-8", errors="replace")
+        if text.startswith(STALE_REPORT_BANNER):
+            return
+        banner = (f"{STALE_REPORT_BANNER}; its numbers and figures may not match them. Redraw it with "
+                  f"`onespike report {self.root}`.\n\n")
+        atomic_write_text(self.report_path, banner + text)
 
     # -- reading -------------------------------------------------------------------------------
     def read_config(self) -> dict[str, Any]:
@@ -161,23 +200,55 @@ class RunFolder:
             raise IncompleteRunError(f"{self.config_path}: expected an object with a 'config' object; rerun the study")
         return payload
 
+    def read_manifest(self) -> dict[str, Any]:
+        """The parsed ``manifest.json`` (``{"tables": {...} or None, "files": [...]}``), or ``{}``
+        when there is none or it is unreadable."""
+        try:
+            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+        if not isinstance(manifest, dict):
+            return {}
+        files = manifest.get("files", [])
+        manifest["files"] = [f for f in files if isinstance(f, str)] if isinstance(files, list) else []
+        return manifest
+
+    def written_files(self) -> list[Path]:
+        """The files the manifest says the run wrote besides its tables (report.md, figures), each
+        inside the run folder (a listed path that leads outside it is ignored)."""
+        root = self.root.resolve()
+        paths = []
+        for name in self.read_manifest().get("files", []):
+            path = self.root / name
+            if not Path(name).is_absolute() and path.resolve().is_relative_to(root):
+                paths.append(path)
+        return paths
+
     def read_tables(self) -> dict[str, pd.DataFrame]:
         """Every table named in the manifest, checked against it. A missing folder, manifest or
         table, a table whose bytes differ from the manifest (truncated, edited) or a required table
         with no rows is an :class:`IncompleteRunError` that says how to finish the run."""
-        rerun = f"run `onespike study --out {self.root}` (it resumes) to complete it"
+        rerun = f"run `onespike study --resume {self.root}` to complete it"
+        if self.root.exists() and not self.root.is_dir():
+            raise IncompleteRunError(f"{str(self.root)!r} is a file, not a run folder: give the folder that "
+                                     "`onespike study --out` wrote")
         if not self.root.is_dir():
-            raise IncompleteRunError(f"run folder {str(self.root)!r} does not exist: {rerun}")
+            raise IncompleteRunError(f"run folder {str(self.root)!r} does not exist: check the path, or write it "
+                                     f"with `onespike study --out {self.root}`")
         if not self.manifest_path.is_file():
             raise IncompleteRunError(f"{str(self.root)!r} has no manifest.json, so its tables are incomplete: {rerun}")
         try:
             manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))["tables"]
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
             raise IncompleteRunError(f"{self.manifest_path} is damaged: {rerun}") from None
+        if manifest is None:
+            raise IncompleteRunError(f"{str(self.root)!r}: the study stopped while writing its tables: {rerun}")
+        if not isinstance(manifest, dict):
+            raise IncompleteRunError(f"{self.manifest_path} is damaged: {rerun}")
         tables: dict[str, pd.DataFrame] = {}
         for name, entry in manifest.items():
             path = self.table_path(name)
-            if not path.is_file():
+            if not isinstance(entry, dict) or not path.is_file():
                 raise IncompleteRunError(f"{path} is missing: {rerun}")
             data = path.read_bytes()
             if _digest(data) != entry.get("sha256"):

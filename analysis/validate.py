@@ -23,8 +23,8 @@ def is_integer(value: object) -> bool:
 
 
 def check_int(name: str, value: object, low: int | None = None, high: int | None = None, hint: str = "") -> int:
-    """``value`` as an int in ``[low, high]`` (either bound may be None); ``hint`` ends an
-    out-of-range message (how to raise a limit)."""
+    """``value`` as an int in ``[low, high]`` (either bound may be None); ``hint`` (how to raise
+    ``high``) ends the message of a value above ``high``."""
     if not is_integer(value):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     number = int(value)  # type: ignore[call-overload]
@@ -35,7 +35,8 @@ def check_int(name: str, value: object, low: int | None = None, high: int | None
             bound = f"<= {high}"
         else:
             bound = f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {bound}, got {value!r}{hint}")
+        above = high is not None and number > high
+        raise ValueError(f"{name} must be {bound}, got {value!r}{hint if above else ''}")
     return number
 
 

@@ -134,7 +134,7 @@ def test_report_refuses_an_incomplete_run(run_dir, tmp_path, capsys, damage):
     with pytest.raises(IncompleteRunError):
         load_tables(copy)
     code, err = cli(capsys, "report", str(copy))
-    assert code == 2 and "Traceback" not in err and "onespike study --out" in err
+    assert code == 2 and "Traceback" not in err and f"onespike study --resume {copy}" in err
     assert not (copy / "report.md").exists()
 
 

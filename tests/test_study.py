@@ -160,7 +160,7 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
 
 
 def test_load_tables_names_missing_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match="onespike study --out"):
+    with pytest.raises(FileNotFoundError, match="onespike study --resume"):
         load_tables(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_tables(tmp_path / "nowhere")

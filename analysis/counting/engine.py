@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
 
+from analysis.counting.coverage import forward_is_structure, is_empty_container
 from analysis.counting.ledger_builder import LedgerBuilder
 from analysis.counting.naming import layer_names
 from analysis.counting.ops import OperatorPass, find_op_rule, run_op_rule
@@ -118,11 +119,11 @@ class Counter:
             inner = module.module
             inner_rule = find_rule(type(inner), self.rules)
             if inner_rule is None:
+                self._track(module, path, True)
                 if isinstance(inner, PASSTHROUGH):
                     self.handles.append(module.register_forward_hook(self._passthrough))
                 else:
-                    self._unsupported(path, f"Stepwise({type(inner).__name__})")
-                self._track(module, path, True)
+                    self._flag_when_run(module, path, f"Stepwise({type(inner).__name__})")
                 return
             self.handles.append(module.register_forward_hook(self._make_hook(path, inner_rule, inner, module),
                                                              with_kwargs=True))
@@ -139,18 +140,33 @@ class Counter:
             # a container: its own operators (written in its forward) are the operator pass's;
             # a SpikingNetwork's own (input check, streamed readout) are counted by the engine
             self._track(module, path, isinstance(module, SpikingNetwork))
+            if self.mode is None and not forward_is_structure(module):  # its own operators go unseen
+                self._flag_when_run(module, path, f"{type(module).__name__}.forward (operators=False)")
             for name, child in children:
                 self._walk(child, f"{path}.{name}" if path else name)
             return
-        if isinstance(module, PASSTHROUGH):
+        if isinstance(module, PASSTHROUGH) or is_empty_container(module):
             self.handles.append(module.register_forward_hook(self._passthrough))
         elif self.mode is not None and not type(module).__module__.startswith("torch."):
             # a user's leaf module without a rule: the operator pass counts (or flags) what it does
             self._track(module, path, False)
             return
         else:
-            self._unsupported(path, type(module).__name__)
+            self._track(module, path, True)
+            self._flag_when_run(module, path, type(module).__name__)
+            return
         self._track(module, path, True)
+
+    def _flag_when_run(self, module: nn.Module, path: str, type_name: str) -> None:
+        """List ``module`` as unsupported (strict: raise) when it runs: a module that never runs
+        (an empty branch, an unused head) does no uncounted work."""
+        where = path or "<root>"
+
+        def flag(m, args):
+            if (where, type_name) not in self.ledger.unsupported:
+                self._unsupported(where, type_name)
+
+        self.handles.append(module.register_forward_pre_hook(flag))
 
     def _unsupported(self, path: str, type_name: str) -> None:
         if self.options.strict:

@@ -38,6 +38,7 @@ from torch.utils.flop_counter import flop_registry
 
 from analysis.counting.geometry import pool_windows
 from analysis.counting.rules.common import shift_or_mul
+from analysis.counting.rules.costs import as_events, softmax_ops
 from analysis.registry import Registry
 
 __all__ = ["FREE_OPS", "OP_RULES", "OpRule", "OperatorPass", "decompositions", "find_op_rule", "op_base_name",
@@ -118,7 +119,7 @@ def add_op(args, kwargs, out):
 
 def _scaling(args: tuple, out: Tensor, divides: bool) -> dict[str, Any]:
     """One ``mul`` per output element, a ``shift`` when a tensor is scaled by a power-of-two number
-    (multiplied by it, or divided by it when ``divides``)."""
+    (multiplied by it, or divided by it when ``divides``: a multiplication by its reciprocal)."""
     scalar = next((a for a in args[1:2] if isinstance(a, int | float)), None)
     if scalar is not None and args and isinstance(args[0], Tensor):
         factor = 1.0 / scalar if divides else scalar
@@ -136,7 +137,13 @@ def mul_op(args, kwargs, out):
 
 @register_op_rule("div")
 def div_op(args, kwargs, out):
-    """Elementwise divide: one ``mul`` per output element (a ``shift`` by a power-of-two number)."""
+    """Elementwise divide: by a number, one ``mul`` per output element (its reciprocal; a ``shift``
+    for a power of two); by a tensor of several values, a division per element
+    (``costs.PRIMITIVES["div"]``)."""
+    divisor = args[1] if len(args) > 1 and isinstance(args[1], Tensor) else None
+    if divisor is not None and divisor.numel() > 1:
+        facts = _shape_facts(out, sum(t.numel() for t in _tensors(args)))
+        return {"kind": "other", **as_events({"div": 1}, out.numel()), **facts}
     return _scaling(args, out, divides=True)
 
 
@@ -181,14 +188,15 @@ def conv_op(args, kwargs, out):
 
 
 def _softmax_events(scores: int) -> dict[str, Any]:
-    # per score: a running max (cmp), x − max and the sum (2 add), the normalisation (mul)
-    return dict(cmp=scores, add=2 * scores, mul=scores,
-                notes="softmax exponentials are not in the ledger's event vocabulary (not counted)")
+    # per score: a running max (cmp), x − max and the sum (2 add), the exp, the normalisation (mul)
+    return dict(as_events(softmax_ops(scores)),
+                notes="softmax exp counted as mul/add/shift (analysis.counting.rules.costs.PRIMITIVES)")
 
 
 @register_op_rule("_softmax", "_safe_softmax", "_log_softmax", "softmax", "log_softmax")
 def softmax_op(args, kwargs, out):
-    """Softmax over ``n`` elements: ``n`` cmp (max), 2n add, n mul; the exponentials are noted."""
+    """Softmax over ``n`` elements: ``n`` cmp (max), 2n add, n mul and n exp (``costs.softmax_ops``,
+    the exp as the mul/add/shift that compute it)."""
     n = args[0].numel()
     return dict(kind="other", **_softmax_events(n), **_shape_facts(out, n))
 

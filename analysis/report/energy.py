@@ -70,6 +70,9 @@ def answer_q5(run: RunTables) -> Answer:
                                for _, row in sub.iterrows())
             per_model.append(f"{model} {shares} (largest: {largest})")
     names = "/".join(method_label(m, steps) for m in stepped if not select(table, method=m).empty)
+    if not names:  # the share is read off the spiking methods' rows: none in this run
+        return Answer(not_in_run("Q5", "n/a: the memory share is given for the IF SNN and OneSpike, and neither is "
+                                 "among this run's methods"), table)
     line = (f"Q5 ({arch}, T=G={steps}): memory (weight+activation+membrane+DRAM) share of energy, {names}: "
             + ", ".join(per_model) + ".")
     used = [c for c in table.columns if not c.endswith(" %") or table[c].fillna(0).abs().sum() > 0]

@@ -105,4 +105,4 @@ def write_report(run_dir: str | os.PathLike, conventions: Sequence[dict[str, Any
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # tight_layout / empty-log-axis chatter
         figures = draw_all(run, folder.figures_dir, hardware=hardware)
-    return folder.write_text(folder.report_path, render(run, folder.root.name, figures, folder.root, conventions))
+    return folder.write_report(render(run, folder.root.name, figures, folder.root, conventions), figures.values())

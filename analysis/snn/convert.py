@@ -49,6 +49,7 @@ from dataclasses import replace
 import torch
 from torch import Tensor, nn
 
+from analysis.snn.activations import float_activation_sites
 from analysis.snn.context import (
     ConversionContext,
     ConversionError,
@@ -171,6 +172,11 @@ def to_quantized(
     (:func:`~analysis.snn.trace.tree_convertible`), else the graph. ``leaf_modules``: module types
     the trace keeps as one node. Every module of the result carries ``source_name``, the user's
     module path or the call site (e.g. ``layer1.0.relu_1``).
+
+    Any other activation (Hardswish, Hardsigmoid, SiLU, GELU, a sigmoid gate, as a module or a
+    function) is refused with a :class:`ConversionError` naming each one: it would stay in floating
+    point and the result would not be a quantized network
+    (:func:`~analysis.snn.activations.float_activation_sites`).
     """
     levels = check_positive_int("levels", levels)
     if kind not in ("qcfs", "cq"):
@@ -204,11 +210,19 @@ def to_quantized(
     else:
         qann = copy.deepcopy(ann)
         replaced = _replace_modules(qann, _is_activation, factory)
+    floats = float_activation_sites(qann)
     if replaced == 0:
         raise ConversionError(
             "to_quantized found no nn.ReLU to replace; the model must use ReLU activations (nn.ReLU, F.relu, "
             "torch.relu, x.relu(), ReLU6/Hardtanh(0, a)) "
-            f"(found types: {sorted({type(m).__name__ for m in ann.modules()})})"
+            + (f"and uses {', '.join(floats)}" if floats else
+               f"(found types: {sorted({type(m).__name__ for m in ann.modules()})})")
+        )
+    if floats:
+        raise ConversionError(
+            f"to_quantized: {len(floats)} activation(s) are not ReLUs and would stay in floating point, so the "
+            f"result would not be a quantized network: {', '.join(floats)}; only the ReLU family (nn.ReLU, F.relu, "
+            "ReLU6, Hardtanh(0, a)) becomes a quantizer: replace them with ReLU or ReLU6 and fine-tune"
         )
     stamp_source_names(qann)
     if calibration_data is not None:

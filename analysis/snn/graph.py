@@ -35,7 +35,7 @@ from analysis.snn.context import ConversionContext, ConversionError, convert_mod
 from analysis.snn.modules import RepeatGroups, RepeatSteps, ResidualAdd, ShortcutScale
 from analysis.snn.ops import Concat
 from analysis.snn.rules import make_neuron  # noqa: F401  (registers the conversion rules convert_module uses)
-from analysis.snn.trace import explicit_graph, stamp_source_names
+from analysis.snn.trace import explicit_graph, source_line, stamp_source_names
 
 __all__ = ["convert_graph", "fold_batchnorm_graph"]
 
@@ -76,7 +76,8 @@ def _describe(node: fx.Node) -> str:
     target = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
     scope = node.meta.get("nn_module_stack") or {}
     where = f" inside {list(scope.values())[-1][0]}" if scope else ""
-    return f"{node.op} {target!r} (node {node.name}{where})"
+    line = source_line(node)
+    return f"{node.op} {target!r} (node {node.name}{where}" + (f", made at {line})" if line else ")")
 
 
 class _GraphConverter:

@@ -26,6 +26,7 @@ import inspect
 import linecache
 import operator
 import os
+import re
 from collections.abc import Iterable
 
 import torch
@@ -37,7 +38,7 @@ from analysis.snn.modules import PSGLayer, ResidualAdd, ResidualBlock, SpikingNe
 from analysis.snn.neurons import BinaryActivation, BinaryConv2d, BinaryLinear, PSGNeuron
 from analysis.snn.ops import Concat, Mean, Reshape
 
-__all__ = ["call_site_names", "explicit_graph", "stamp_source_names", "trace", "tree_convertible"]
+__all__ = ["call_site_names", "explicit_graph", "source_line", "stamp_source_names", "trace", "tree_convertible"]
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _SNN_DIR = os.path.dirname(__file__)
@@ -100,19 +101,38 @@ def _trace_error(model: nn.Module, exc: BaseException) -> ConversionError:
         owner_obj = user.tb_frame.f_locals.get("self")
         if isinstance(owner_obj, nn.Module):
             owner = type(owner_obj).__name__
+    reason = " ".join(str(exc).split())
     return ConversionError(
-        f"cannot trace {type(model).__name__} with torch.fx ({type(exc).__name__}: {exc}).\n"
-        f"  The trace stopped at {where}\n"
-        f"  Ways out: treat {owner} as one layer: pass leaf_modules=({owner},) to to_quantized / to_if_snn / "
+        f"cannot trace {type(model).__name__} with torch.fx ({type(exc).__name__}: {reason}); "
+        f"the trace stopped at {where}; "
+        f"ways out: treat {owner} as one layer: pass leaf_modules=({owner},) to to_quantized / to_if_snn / "
         f"to_onespike and register a conversion rule for it with "
         f"analysis.snn.register_converter({owner}) (or give it a to_spiking(ctx, convert) method); "
         "or write its forward without Python control flow on tensor values"
     )
 
 
+_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)\n\s*(?P<code>[^\n]*)')
+
+
+def source_line(node: fx.Node) -> str | None:
+    """``file:line in func(): code`` of the user's code that made ``node`` (the deepest frame of
+    its recorded stack outside torch and this package), or None when none was recorded."""
+    stack = node.meta.get("stack_trace") or getattr(node, "stack_trace", None) or ""
+    user = None
+    for match in _FRAME.finditer(stack):
+        name = os.path.abspath(match["file"])
+        if not (name.startswith(_TORCH_DIR) or name.startswith(_SNN_DIR) or match["file"].startswith("<")):
+            user = match
+    if user is None:
+        return None
+    return f"{user['file']}:{user['line']} in {user['func']}(): {user['code'].strip()}"
+
+
 def trace(model: nn.Module, leaf_modules: Iterable[type] = ()) -> fx.GraphModule:
     """``torch.fx`` trace of ``model`` (not copied); a clear :class:`ConversionError` if it fails."""
     tracer = _Tracer(_check_leaf_modules(leaf_modules))
+    tracer.record_stack_traces = True  # errors about a node then quote the user's line that made it
     # arguments after the input that have defaults (flags such as return_features=False) are fixed
     params = list(inspect.signature(model.forward).parameters.values())[1:]
     fixed = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
@@ -122,7 +142,23 @@ def trace(model: nn.Module, leaf_modules: Iterable[type] = ()) -> fx.GraphModule
         raise
     except Exception as exc:  # fx raises TraceError, TypeError, NotImplementedError, ... from user code
         raise _trace_error(model, exc) from exc
+    if isinstance(model, fx.GraphModule):
+        _keep_stack_traces(model.graph, graph)
     return fx.GraphModule(tracer.root, graph, type(model).__name__)
+
+
+_ASSIGNED = re.compile(r"^\s*(\w+)\s*=")
+
+
+def _keep_stack_traces(original: fx.Graph, retraced: fx.Graph) -> None:
+    """A retraced GraphModule records frames of its generated code (``<eval_with_key>``); give each
+    node the user's stack of the original node whose generated line made it (``name = ...``)."""
+    stacks = {n.name: n.meta["stack_trace"] for n in original.nodes if n.meta.get("stack_trace")}
+    for node in retraced.nodes:
+        generated = [m for m in _FRAME.finditer(node.meta.get("stack_trace") or "") if m["file"].startswith("<")]
+        assigned = _ASSIGNED.match(generated[-1]["code"]) if generated else None
+        if assigned and assigned[1] in stacks:
+            node.meta["stack_trace"] = stacks[assigned[1]]
 
 
 # -- call-site names ---------------------------------------------------------------------------

@@ -59,12 +59,13 @@ class RunCache:
         # a fresh unit is returned exactly as a resumed run would read it back (key order, float repr)
         return json.loads(text)
 
-    def load_network(self, path: Path, model: nn.Module) -> bool:
-        """Load ``path`` into ``model``; False (and the file set aside) when it is unreadable."""
+    def load_network(self, path: Path, model: nn.Module, method: str | None = None) -> bool:
+        """Load ``path`` into ``model``; False (and the file set aside) when it is unreadable or
+        records another method than ``method``."""
         if not path.is_file():
             return False
         try:
-            load_checkpoint(path, model)
+            load_checkpoint(path, model, expected_method=method)
             return True
         except CheckpointError as exc:
             if distributed.is_main():

@@ -23,7 +23,7 @@ from analysis.models import available_models
 from analysis.registry import unknown_name_message
 from analysis.validate import check_int
 
-__all__ = ["DIGITS_ARCH_OPTIONS", "MAX_STEPS", "PRICING_FIELDS", "StudyConfig"]
+__all__ = ["DIGITS_ARCH_OPTIONS", "LIST_FIELDS", "MAX_STEPS", "PRICING_FIELDS", "StudyConfig"]
 
 #: Largest T (or G) a study accepts unless ``max_steps`` raises it: an IF SNN's memory and time grow
 #: linearly with T, and 256 is well past every published conversion result (QCFS reports T <= 128).
@@ -48,6 +48,44 @@ DIGITS_ARCH_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 DATA_SETS = ("digits", "cifar10", "cifar100", "imagenet", "synthetic")
+
+
+#: The config fields that hold lists, and the type of their items (a JSON config gives them as arrays).
+LIST_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "archs": str, "methods": str, "timesteps": int, "hardware": str, "checkpoints": str,
+    "sparsity_sweep": (int, float), "spike_event_sweep": (int, float),
+}
+#: The config fields that hold a string (or None where the default is None).
+TEXT_FIELDS: tuple[str, ...] = ("data", "data_root", "device", "model")
+
+
+def _check_types(config: StudyConfig) -> None:
+    """Refuse a value of the wrong JSON type by name before it is used: a string where a list
+    belongs would otherwise be iterated per character (``"archs": "cnn_small"`` -> 'c', 'n', ...)."""
+    for name, item in LIST_FIELDS.items():
+        value = getattr(config, name)
+        if isinstance(value, tuple):
+            value = list(value)
+            setattr(config, name, value)
+        if not isinstance(value, list):
+            example = '["cnn_small"]' if item is str else "[1, 2, 4]"
+            raise ValueError(f"{name} must be a list (e.g. {example}), got {type(value).__name__} {value!r}")
+        numeric = np.integer if item is int else np.integer | np.floating
+        bad = [v for v in value if isinstance(v, bool) or not (isinstance(v, item) or (
+            item is not str and isinstance(v, numeric)))]
+        if bad:
+            kind = {str: "strings", int: "integers"}.get(item, "numbers")
+            raise ValueError(f"{name} must be a list of {kind}, got {bad[0]!r} in {value!r}")
+        if item is str and any(not v.strip() for v in value):
+            raise ValueError(f"{name} holds an empty name: {value!r}")
+    for name in TEXT_FIELDS:
+        value = getattr(config, name)
+        if not (isinstance(value, str) or (value is None and name != "data" and name != "device")):
+            raise ValueError(f"{name} must be a string, got {type(value).__name__} {value!r}")
+    if not isinstance(config.arch_options, dict) or not all(
+            isinstance(k, str) and isinstance(v, dict) for k, v in config.arch_options.items()):
+        raise ValueError("arch_options must map architecture names to option objects, e.g. "
+                         f'{{"cnn_small": {{"width": 16}}}}, got {config.arch_options!r}')
 
 
 @dataclass
@@ -92,6 +130,7 @@ class StudyConfig:
     checkpoints: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         for name in self.methods:
             get_method(name)  # unknown names: a did-you-mean error
         if not self.methods:
@@ -127,7 +166,17 @@ class StudyConfig:
                     raise ValueError(unknown_name_message("architecture", arch, available_models()))
         elif len(self.archs) != 1:
             raise ValueError(f"with model={self.model!r}, archs must be one name for it, got {self.archs}")
+        elif self.archs[0] in available_models():
+            raise ValueError(f"--arch {self.archs[0]!r} names a zoo architecture, but --model {self.model!r} is your "
+                             "own network: give it a name of its own (e.g. --arch my_net), so that its tables and "
+                             "checkpoints are never taken for the zoo's")
+        if not self.hardware:
+            raise ValueError("hardware must name at least one hardware model ('all', sata, ...; `onespike hardware` "
+                             "lists them)")
         for path in self.checkpoints:
+            if Path(path).is_dir():
+                raise ValueError(f"checkpoint {path!r} is a folder; give the checkpoint file in it (e.g. "
+                                 f"{str(Path(path) / 'weights.pt')!r})")
             if not Path(path).is_file():
                 raise FileNotFoundError(f"checkpoint {path!r} does not exist")
         for values, name in ((self.sparsity_sweep, "sparsity_sweep"),):
@@ -184,14 +233,26 @@ class StudyConfig:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> StudyConfig:
+        """A config from a JSON file of its fields, or from a run folder's ``config.json`` (or the
+        run folder itself), whose ``"config"`` object is the config that study ran."""
         path = Path(path)
+        if path.is_dir():
+            if not (path / "config.json").is_file():
+                raise FileNotFoundError(f"study config {str(path)!r} is a folder without config.json: give a JSON "
+                                        "file, or a run folder written by `onespike study`")
+            path = path / "config.json"
         if not path.is_file():
             raise FileNotFoundError(f"study config {str(path)!r} does not exist")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"study config {str(path)!r} is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+        if isinstance(data, dict) and "compute_digest" in data and isinstance(data.get("config"), dict):
+            data = data["config"]  # a run folder's config.json: the study config it ran
+        try:
+            return cls.from_dict(data)
+        except TypeError as exc:  # a config of the wrong shape reaching a field's type check
+            raise ValueError(f"study config {str(path)!r}: {exc}") from None
 
     def digest(self) -> str:
         """A short hash of the whole config."""

@@ -5,9 +5,12 @@
   into, or removes from, a folder of the user's own files.
 - A run folder of the same computation (same compute digest) is resumed; pricing-only changes
   (hardware models, sweeps) are allowed and re-price from the cache.
-- A run folder of another computation needs ``force``, which removes only what a study writes
-  (its tables named in the manifest, ``config.json``, ``manifest.json``, ``report.md``, ``cache/``,
-  ``figures/``) and nothing else.
+- A run folder of another computation needs ``force``, which removes only the files that study
+  wrote: the tables and the report files (``report.md``, figures) its manifest lists, the cache
+  files named with its compute digest, its ``config.json`` and ``manifest.json``. Every other file,
+  at any depth (``figures/my_plot.png``, ``cache/notes/x.txt``), is kept; a folder is removed only
+  when that leaves it empty.
+- To continue the study a folder holds, ``onespike study --resume DIR`` reads its ``config.json``.
 - ``.lock`` holds the pid and host of the study using the folder; a second study stops with a
   message naming that process. A lock whose process is gone (on this host) is taken over.
 """
@@ -16,13 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 from pathlib import Path
 
-from analysis.run_folder import RUN_DIRS, RUN_FILES, RunFolder, RunFolderError
+from analysis.run_folder import RunFolder, RunFolderError
 
-__all__ = ["FolderLock", "claim_folder", "prepare_folder"]
+__all__ = ["FolderLock", "claim_folder", "prepare_folder", "study_files"]
 
 
 def _check_writable_folder(root: Path) -> None:
@@ -47,20 +49,33 @@ def _is_run_folder(folder: RunFolder) -> bool:
     return isinstance(payload, dict) and "compute_digest" in payload and isinstance(payload.get("config"), dict)
 
 
+def study_files(folder: RunFolder) -> list[Path]:
+    """The files the study in ``folder`` wrote (see the module docstring): what ``--force`` removes."""
+    paths = {folder.config_path, folder.manifest_path}
+    manifest = folder.read_manifest()
+    tables = manifest.get("tables")
+    paths.update(folder.table_path(name) for name in (tables if isinstance(tables, dict) else {}))
+    paths.update(folder.written_files())
+    if "files" not in manifest and manifest:  # a manifest written before report files were listed
+        paths.add(folder.report_path)
+    try:
+        digest = json.loads(folder.config_path.read_text(encoding="utf-8")).get("compute_digest")
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        digest = None
+    if isinstance(digest, str) and len(digest) >= 8 and folder.cache_dir.is_dir():
+        # every cache file of a study carries its compute digest in its name (units, checkpoints,
+        # and the .corrupt-* and .tmp files made from them)
+        paths.update(p for p in folder.cache_dir.iterdir() if p.is_file() and digest in p.name)
+    return sorted(p for p in paths if p.is_file())
+
+
 def _remove_run_files(folder: RunFolder) -> None:
-    """Remove what a study writes into ``folder`` and nothing else."""
-    names = set()
-    if folder.manifest_path.is_file():
-        try:
-            names = set(json.loads(folder.manifest_path.read_text(encoding="utf-8")).get("tables", {}))
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            names = set()
-    for name in names:
-        folder.table_path(name).unlink(missing_ok=True)
-    for name in RUN_FILES:
-        (folder.root / name).unlink(missing_ok=True)
-    for name in RUN_DIRS:
-        shutil.rmtree(folder.root / name, ignore_errors=True)
+    """Remove what the study in ``folder`` wrote and nothing else (then its folders, if left empty)."""
+    for path in study_files(folder):
+        path.unlink(missing_ok=True)
+    for directory in (folder.figures_dir, folder.cache_dir):
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
 
 
 def prepare_folder(root: str | os.PathLike, compute_digest: str, force: bool) -> RunFolder:
@@ -78,8 +93,9 @@ def prepare_folder(root: str | os.PathLike, compute_digest: str, force: bool) ->
     existing = json.loads(folder.config_path.read_text(encoding="utf-8"))["compute_digest"]
     if existing != compute_digest and not force:
         raise RunFolderError(
-            f"run folder {str(folder.root)!r} holds a study with another config (digest {existing}); choose another "
-            "--out, or pass --force to replace that study's files (other files in the folder are kept)"
+            f"run folder {str(folder.root)!r} holds a study with another config (digest {existing}); continue that "
+            f"study with `onespike study --resume {folder.root}`, choose another --out, or pass --force to replace "
+            "the files that study wrote (every other file in the folder, at any depth, is kept)"
         )
     return folder
 
@@ -90,6 +106,7 @@ class FolderLock:
     def __init__(self, folder: RunFolder):
         self.folder = folder
         self.held = False
+        self.created = False  # the folder did not exist: released empty, it is removed again
 
     def _holder(self) -> dict:
         try:
@@ -109,6 +126,7 @@ class FolderLock:
         return True
 
     def acquire(self) -> None:
+        self.created = not self.folder.root.exists()
         self.folder.root.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
         for _ in range(2):
@@ -130,9 +148,13 @@ class FolderLock:
         raise RunFolderError(f"could not take the lock {self.folder.lock_path}")
 
     def release(self) -> None:
+        """Remove the lock; a folder this lock created and nothing else was written to (a study that
+        stopped on an error before its first file) is removed too."""
         if self.held:
             self.folder.lock_path.unlink(missing_ok=True)
             self.held = False
+            if self.created and not any(self.folder.root.iterdir()):
+                self.folder.root.rmdir()
 
     def __enter__(self) -> FolderLock:
         self.acquire()

@@ -11,6 +11,9 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import os
+import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,12 +28,20 @@ from analysis.snn import QCFS, BinaryConv2d, BinaryLinear, fold_batchnorm, round
 from analysis.study import distributed
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
-from analysis.study.training import CheckpointError, TrainConfig, load_checkpoint, save_checkpoint, train_for
+from analysis.study.training import (
+    CheckpointError,
+    TrainConfig,
+    check_checkpoint_config,
+    load_checkpoint,
+    save_checkpoint,
+    train_for,
+)
 
 __all__ = [
     "MAX_PARAMETERS",
     "ModelSpec",
     "TrainedNetworks",
+    "base_method",
     "build_ann",
     "deploy_form",
     "derive",
@@ -47,16 +58,52 @@ __all__ = [
 MAX_PARAMETERS = 200_000_000
 
 
+def base_method() -> str:
+    """The method a bare state dict holds: the one every other is built from (the registry's
+    :func:`~analysis.methods.reference_method`, the ANN)."""
+    return reference_method()
+
+
+def _user_frame(exc: BaseException) -> str:
+    """``file:line`` of the deepest frame of ``exc``'s traceback outside torch (the user's code)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if os.sep + "torch" + os.sep not in f.filename and f.filename != __file__]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _import_module(spec: str, module_name: str) -> Any:
+    """Import ``module_name``; where it is not installed, also from the current folder (as
+    ``python -m`` does, and as a console script such as ``onespike`` does not by itself)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or module_name
+        if module_name != missing and not module_name.startswith(missing + "."):
+            raise ValueError(f"--model {spec!r}: {module_name!r} imports {missing!r}, which is not installed "
+                             f"(pip install {missing.split('.')[0]})") from None
+        here = os.getcwd()
+        if here not in sys.path and "" not in sys.path:
+            sys.path.append(here)  # last: it never shadows an installed package
+            return _import_module(spec, module_name)
+        raise ValueError(f"--model {spec!r}: cannot import {missing!r}: it is not installed and not in the current "
+                         f"folder {here!r}; run from the folder that holds it, or pip install -e your_project, or "
+                         "add its folder to PYTHONPATH") from None
+    except Exception as exc:  # a SyntaxError or an exception raised while the module runs
+        raise ValueError(f"--model {spec!r}: importing {module_name!r} failed at {_user_frame(exc)} with "
+                         f"{_one_line(exc)}") from None
+
+
 def import_factory(spec: str) -> Callable[..., nn.Module]:
     """The callable named ``"package.module:attribute"`` (a user's model factory or class)."""
-    if not isinstance(spec, str) or spec.count(":") != 1:
+    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
         raise ValueError(f"--model must look like 'package.module:factory', got {spec!r}")
     module_name, attr = spec.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ValueError(f"--model {spec!r}: cannot import {exc.name!r}; make the package importable "
-                         "(pip install -e your_project, or run from its folder)") from None
+    module = _import_module(spec, module_name)
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ValueError(f"--model {spec!r}: module {module_name!r} has no callable {attr!r}")
@@ -81,8 +128,14 @@ class ModelSpec:
         return self._build(num_classes, in_channels, image_size)
 
     def parameters(self, num_classes: int, in_channels: int, image_size: int) -> int:
-        """Parameters of the network, counted on the meta device (no memory allocated)."""
-        with torch.device("meta"):
+        """Parameters of the network, counted on the meta device (no memory allocated); a user's
+        factory that cannot build there (it reads values of tensors) is built on the CPU."""
+        try:
+            with torch.device("meta"):
+                probe = self._build(num_classes, in_channels, image_size)
+        except ValueError:
+            if self.factory is None:
+                raise
             probe = self._build(num_classes, in_channels, image_size)
         return sum(p.numel() for p in probe.parameters())
 
@@ -95,10 +148,17 @@ class ModelSpec:
             raise ValueError(f"architecture {self.arch!r} has no option(s) {unknown}; its options are: "
                              f"{', '.join(accepted) or 'none'}")
         if self.factory is None:
-            return build_model(self.arch, num_classes, in_channels, image_size, **self.options)
+            try:
+                return build_model(self.arch, num_classes, in_channels, image_size, **self.options)
+            except Exception as exc:  # an option out of the builder's range (width=-5, width="x")
+                raise ValueError(f"architecture {self.arch!r} refuses options {self.options}: "
+                                 f"{_one_line(exc)}") from None
         wanted = {"num_classes": num_classes, "in_channels": in_channels, "image_size": image_size}
         kwargs = {k: v for k, v in wanted.items() if k in params}
-        model = factory(**kwargs, **self.options)
+        try:
+            model = factory(**kwargs, **self.options)
+        except Exception as exc:  # the user's factory failed: one line naming it, where and why
+            raise ValueError(f"--model {self.factory!r} raised {_one_line(exc)} (at {_user_frame(exc)})") from None
         if not isinstance(model, nn.Module):
             raise ValueError(f"--model {self.factory!r} returned {type(model).__name__}, not a torch nn.Module")
         model.arch_name = self.arch
@@ -111,20 +171,21 @@ def build_ann(spec: ModelSpec, num_classes: int, in_channels: int, image_size: i
 
 def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """``(state_dict, config)`` of a checkpoint: ours (``config`` records arch, method, levels,
-    options, input size) or a bare state dict (``config = {"method": <the reference ANN>}``); always loaded with
-    ``weights_only=True``."""
+    options, input size and, for a user's network, the ``model`` factory; each checked by
+    :func:`~analysis.study.training.check_checkpoint_config`) or a bare state dict (``config`` names
+    the base method, :func:`base_method`); always loaded with ``weights_only=True``."""
     try:
         return load_checkpoint(path)
     except CheckpointError as exc:
         if "not a OneSpike Study checkpoint" not in str(exc):
             raise
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = torch.load(path, map_location="cpu", weights_only=True)  # load_checkpoint read it safely already
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]  # the common {"state_dict": ...} wrapper of training scripts
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"checkpoint {str(path)!r} holds neither a OneSpike Study checkpoint nor a state dict "
                               "of tensors")
-    return state, {"method": reference_method()}
+    return state, check_checkpoint_config({"method": base_method()}, f"checkpoint {str(path)!r}")
 
 
 def derive(method: str, parent: nn.Module, steps: int = 1, levels: int = 4, **options: Any) -> nn.Module:
@@ -202,7 +263,7 @@ def given_weights(checkpoints: list[str], levels: int) -> Given:
     given: Given = {}
     for path in checkpoints:
         state, meta = read_weights(path)
-        method = meta.get("method", reference_method())
+        method = meta.get("method", base_method())
         spec = get_method(method)
         if not spec.trained:
             *others, last = [name for name in method_names() if get_method(name).trained]
@@ -288,7 +349,7 @@ class TrainedNetworks:
             return model.eval()
         path = self.cache.root / f"{arch}__{method}__L{cfg.levels}__s{seed}__{self.digest}.pt"
         with distributed.main_first():
-            if self.cache.load_network(path, model):
+            if self.cache.load_network(path, model, method):
                 self.on_epochs(self.epochs(method))  # in the progress total: a resumed run still ends at 100%
                 return model.eval()
             if not distributed.is_main():
@@ -298,7 +359,7 @@ class TrainedNetworks:
                                  progress=False, patience=5 if spec.trains_binary else None,
                                  on_epoch=lambda *_: self.on_epochs(1))
             model = train_for(spec.training, model, split.train, config)
-            save_checkpoint(path, model, {"arch": arch, "method": method, "levels": cfg.levels,
+            save_checkpoint(path, model, {"arch": arch, "model": cfg.model, "method": method, "levels": cfg.levels,
                                           "options": self.spec(arch).options, "seed": config.seed,
                                           "input": {"data": cfg.data, "num_classes": split.num_classes,
                                                     "in_channels": split.in_channels,

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from analysis.data import DataSplit, load_dataset
 from analysis.methods import Method, get_method
 from analysis.run_folder import RunFolder
-from analysis.study import distributed
+from analysis.study import distributed, preflight
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
 from analysis.study.evaluate import batches, evaluate_and_count, max_logit_gap
@@ -101,6 +101,7 @@ class Study:
         cfg = self.config
         split = load_dataset(cfg.data, cfg.data_root, seed=cfg.seed, subset=cfg.subset)
         self.networks = TrainedNetworks(cfg, self.cache, self.digest, self._epochs_done)
+        preflight.check(cfg, split)  # the untrained networks convert and run: refuse now, not after training
         plan = build_plan(cfg)
         lock = FolderLock(self.folder)
         if distributed.is_main():
@@ -114,6 +115,8 @@ class Study:
                 self.folder.write_tables(tables)
             distributed.barrier()
         finally:
+            if self.bar is not None:  # end the bar's line before any error is printed
+                self.bar.close()
             lock.release()
         return tables
 

@@ -1,6 +1,10 @@
 """The module rules, grouped by layer family; importing this package registers them all in
-:data:`analysis.counting.registry.COUNTING_RULES`."""
+:data:`analysis.counting.registry.COUNTING_RULES`. (``functional``, the operator rules of the same
+activations and normalisations, registers into the operator pass and is imported by
+:mod:`analysis.counting` after it.)"""
 
+from analysis.counting.rules.attention import attention_rule
+from analysis.counting.rules.elementwise import activation_rule, batch_stats_norm_rule, norm_rule
 from analysis.counting.rules.neurons import (
     binary_activation_rule,
     clip_rule,
@@ -23,7 +27,10 @@ from analysis.counting.rules.structure import (
 from analysis.counting.rules.synapses import binary_synapse_rule, reached_synapses, synapse_rule
 
 __all__ = [
+    "activation_rule",
+    "attention_rule",
     "avgpool_rule",
+    "batch_stats_norm_rule",
     "batchnorm_rule",
     "binary_activation_rule",
     "binary_synapse_rule",
@@ -32,6 +39,7 @@ __all__ = [
     "flatten_rule",
     "if_rule",
     "maxpool_rule",
+    "norm_rule",
     "psg_layer_rule",
     "psg_neuron_rule",
     "quant_rule",
