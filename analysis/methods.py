@@ -1,9 +1,11 @@
 """The one method registry: what each method is, how it is built from the trained weights, how it
 runs (sequential timesteps T, parallel groups G, or neither) and its default bit widths.
 
-Study, CLI, counting, figures and report ask this registry; no other module compares method-name
-strings. A user adds a method with :func:`register_method` (a duplicate name is refused unless
-``replace=True``).
+Study, CLI, counting, figures and report ask this registry; no other module writes a method-name
+string: the built-in names are the constants of :class:`Method` (``Method.IF == "if"``), a method's
+step axis and training kind are the closed vocabularies :class:`StepAxis` and :class:`TrainingKind`,
+asked through :class:`MethodSpec` (``spec.is_time_stepped``, ``spec.trains_quantized``). A user adds
+a method with :func:`register_method` (a duplicate name is refused unless ``replace=True``).
 
 How a method is built (``build(parent, steps=..., levels=..., **options)``) from the network of the
 method it descends from (``parent``; the ANN, or the quantized ANN for the spiking methods):
@@ -25,7 +27,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 from torch import nn
 
@@ -35,10 +38,15 @@ from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, BinaryLin
 
 __all__ = [
     "METHODS",
+    "Method",
     "MethodSpec",
+    "StepAxis",
+    "TrainingKind",
     "get_method",
     "infer_method",
     "method_names",
+    "methods_on_axis",
+    "reference_method",
     "register_method",
     "spiking_method_names",
 ]
@@ -46,14 +54,64 @@ __all__ = [
 Builder = Callable[..., nn.Module]
 
 
+class Method:
+    """The built-in methods' names, written once (``Method.IF`` is the string ``"if"``). A method a
+    user registers has its own name; every name is a plain string in tables, ledgers and configs."""
+
+    ANN: Final = "ann"
+    QCFS: Final = "qcfs"
+    CQ: Final = "cq"
+    IF: Final = "if"
+    ONESPIKE: Final = "onespike"
+    BNN: Final = "bnn"
+
+
+class _Word(str, Enum):
+    """A closed vocabulary whose members are also their plain string (tables, JSON, f-strings and
+    messages print the word, and it compares and hashes as the word)."""
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(str(self), spec)
+
+
+class StepAxis(_Word):
+    """How a method's steps run: ``T`` sequential timesteps or ``G`` parallel groups in one timestep."""
+
+    TIME = "T"
+    GROUPS = "G"
+
+
+class TrainingKind(_Word):
+    """How a method gets its weights: trained as a full-precision ANN, fine-tuned with quantized
+    activations from its parent, or trained as a binary network."""
+
+    FULL_PRECISION = "ann"
+    QUANTIZED = "quantized"
+    BINARY = "binary"
+
+
+def _vocabulary(kind: type[_Word], field_name: str, value: object) -> _Word | None:
+    if value is None or isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        accepted = ", ".join(repr(str(word)) for word in kind)
+        raise ValueError(f"MethodSpec {field_name} must be one of {accepted} or None, got {value!r}") from None
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """One method of the study.
 
-    ``steps``: ``"T"`` (sequential timesteps), ``"G"`` (parallel groups in one timestep) or ``None``
-    (one pass, no steps). ``parent``: the method whose trained network this one is built from (None
-    for the ANN). ``training``: ``"ann"`` (trained from scratch), ``"quantized"`` (fine-tuned with
-    quantized activations), ``"binary"`` (trained as a BNN) or ``None`` (converted, not trained).
+    ``steps``: a :class:`StepAxis` (``"T"``, sequential timesteps; ``"G"``, parallel groups in one
+    timestep) or ``None`` (one pass, no steps). ``parent``: the method whose trained network this
+    one is built from (None for the ANN). ``training``: a :class:`TrainingKind` (``"ann"``, trained
+    from scratch; ``"quantized"``, fine-tuned with quantized activations; ``"binary"``, trained as a
+    BNN) or ``None`` (converted, not trained). Strings are accepted and stored as the enums.
     ``quantized``: its activations have L levels (their width is ceil(log2(L+1)) bits).
     Bit widths are the counter's defaults (``count_events(weight_bits=..., vmem_bits=...)``).
     """
@@ -64,9 +122,9 @@ class MethodSpec:
     color: str
     build: Builder
     parent: str | None = None
-    training: str | None = None
+    training: TrainingKind | None = None
     spiking: bool = False
-    steps: str | None = None
+    steps: StepAxis | None = None
     quantized: bool = False
     weight_bits: int = 8
     vmem_bits: int = 0
@@ -76,22 +134,47 @@ class MethodSpec:
     #: without a detector, the ANN, when none does).
     detect: Callable[[nn.Module], bool] | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", _vocabulary(StepAxis, "steps", self.steps))
+        object.__setattr__(self, "training", _vocabulary(TrainingKind, "training", self.training))
+
     @property
     def trained(self) -> bool:
         """Whether the method has its own training stage and checkpoint."""
         return self.training is not None
 
     @property
+    def trains_quantized(self) -> bool:
+        """Fine-tuned from its parent with quantized activations (QCFS, clamp-and-quantize)."""
+        return self.training is TrainingKind.QUANTIZED
+
+    @property
+    def trains_binary(self) -> bool:
+        """Trained as a binary network (trained to its plateau)."""
+        return self.training is TrainingKind.BINARY
+
+    @property
     def stepped(self) -> bool:
+        """Runs T timesteps or G groups (the study sweeps its steps)."""
         return self.steps is not None
+
+    @property
+    def is_time_stepped(self) -> bool:
+        """Runs T sequential timesteps (the IF SNN)."""
+        return self.steps is StepAxis.TIME
+
+    @property
+    def is_group_parallel(self) -> bool:
+        """Runs G parallel groups in one timestep (OneSpike)."""
+        return self.steps is StepAxis.GROUPS
 
     def sequential_steps(self, steps: int) -> int:
         """Sequential timesteps of one inference with ``steps`` = T or G."""
-        return int(steps) if self.steps == "T" else 1
+        return int(steps) if self.is_time_stepped else 1
 
     def parallel_groups(self, steps: int) -> int:
         """Parallel groups of one inference with ``steps`` = T or G."""
-        return int(steps) if self.steps == "G" else 1
+        return int(steps) if self.is_group_parallel else 1
 
     def act_bits(self, levels: int) -> int:
         """Width of one activation leaving a layer: 1 for spikes, ceil(log2(L+1)) for an L-level
@@ -100,7 +183,7 @@ class MethodSpec:
             return 1
         if self.quantized:
             return max(1, math.ceil(math.log2(levels + 1)))
-        return 1 if self.training == "binary" else 32
+        return 1 if self.trains_binary else 32
 
     def display(self, steps: int | None = None) -> str:
         """A short label with the step count: ``IF(T=4)``, ``OneSpike(G=4)``, ``QCFS``."""
@@ -130,6 +213,18 @@ def method_names() -> list[str]:
 
 def spiking_method_names() -> list[str]:
     return [name for name, spec in METHODS.items() if spec.spiking]
+
+
+def methods_on_axis(axis: StepAxis | str) -> list[str]:
+    """Registered methods whose steps run on ``axis`` (``"T"`` or ``"G"``), in registry order."""
+    axis = StepAxis(axis)
+    return [name for name, spec in METHODS.items() if spec.steps is axis]
+
+
+def reference_method() -> str:
+    """The method every other descends from (no parent): the full-precision ANN, against which
+    accuracy and energy gains are stated."""
+    return next(name for name, spec in METHODS.items() if spec.parent is None)
 
 
 def infer_method(model: nn.Module) -> MethodSpec:
@@ -169,16 +264,18 @@ def _onespike(parent: nn.Module, steps: int = 4, levels: int | None = None, **op
 
 
 for _spec in (
-    MethodSpec("ann", "ANN (float)", "ANN", "#444444", _same, training="ann", weight_bits=32),
-    MethodSpec("qcfs", "QCFS (L levels)", "QCFS", "#1f77b4", _quantized("qcfs"), parent="ann",
-               training="quantized", quantized=True, detect=lambda m: isinstance(m, QCFS) and bool(m.shift)),
-    MethodSpec("cq", "clamp-quant (L)", "CQ", "#17becf", _quantized("cq"), parent="ann", training="quantized",
-               quantized=True, detect=lambda m: isinstance(m, QCFS) and not m.shift),
-    MethodSpec("if", "IF SNN (T steps)", "IF", "#d62728", _if, parent="qcfs", spiking=True, steps="T",
-               vmem_bits=16, detect=lambda m: isinstance(m, IFNeuron)),
-    MethodSpec("onespike", "OneSpike (G groups)", "OneSpike", "#2ca02c", _onespike, parent="qcfs", spiking=True,
-               steps="G", vmem_bits=16, detect=lambda m: isinstance(m, PSGNeuron)),
-    MethodSpec("bnn", "BNN", "BNN", "#9467bd", _binary, parent="ann", training="binary", weight_bits=32,
-               detect=lambda m: isinstance(m, BinaryActivation | BinaryConv2d | BinaryLinear)),
+    MethodSpec(Method.ANN, "ANN (float)", "ANN", "#444444", _same, training=TrainingKind.FULL_PRECISION,
+               weight_bits=32),
+    MethodSpec(Method.QCFS, "QCFS (L levels)", "QCFS", "#1f77b4", _quantized("qcfs"), parent=Method.ANN,
+               training=TrainingKind.QUANTIZED, quantized=True,
+               detect=lambda m: isinstance(m, QCFS) and bool(m.shift)),
+    MethodSpec(Method.CQ, "clamp-quant (L)", "CQ", "#17becf", _quantized("cq"), parent=Method.ANN,
+               training=TrainingKind.QUANTIZED, quantized=True, detect=lambda m: isinstance(m, QCFS) and not m.shift),
+    MethodSpec(Method.IF, "IF SNN (T steps)", "IF", "#d62728", _if, parent=Method.QCFS, spiking=True,
+               steps=StepAxis.TIME, vmem_bits=16, detect=lambda m: isinstance(m, IFNeuron)),
+    MethodSpec(Method.ONESPIKE, "OneSpike (G groups)", "OneSpike", "#2ca02c", _onespike, parent=Method.QCFS,
+               spiking=True, steps=StepAxis.GROUPS, vmem_bits=16, detect=lambda m: isinstance(m, PSGNeuron)),
+    MethodSpec(Method.BNN, "BNN", "BNN", "#9467bd", _binary, parent=Method.ANN, training=TrainingKind.BINARY,
+               weight_bits=32, detect=lambda m: isinstance(m, BinaryActivation | BinaryConv2d | BinaryLinear)),
 ):
     register_method(_spec)

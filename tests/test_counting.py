@@ -440,7 +440,7 @@ def test_user_rule_registration():
         ledger = counted(nn.Sequential(Square()), torch.rand(4, 3), strict=True)
         assert ledger.layer("0").mul == 3 and ledger.layer("0").rule == "square"
     finally:
-        COUNTING_RULES.pop(Square)
+        COUNTING_RULES.remove(Square)
 
 
 def test_samples_accumulate_across_forwards():

@@ -174,7 +174,7 @@ def test_rule_registry_refuses_duplicates_and_takes_per_call_overrides():
         register_rule(Act, replace=True)(relu_rule)
         assert counted(net, x).layer("1").cmp == 5
     finally:
-        COUNTING_RULES.pop(Act)
+        COUNTING_RULES.remove(Act)
 
 
 def test_common_layers_relu6_dropout2d_maxpool():

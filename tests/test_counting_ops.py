@@ -199,3 +199,78 @@ def test_flop_counter_inside_the_block_and_the_mode_only_on_where_needed():
         assert torch.utils._python_dispatch._get_current_dispatch_mode() is None  # off outside the model
     assert ledger.total("mac") == flops.get_total_flops() / 2
     assert ledger.layer("layer1.0/add").add == 8 * 8 * 8
+
+
+# -- operator rules, one per aten operator (no hints smuggled into kwargs) --------------------------------
+class Reductions(nn.Module):
+    def forward(self, x):
+        return (x / 4, x * 3, x.sum(dim=1), x.mean(dim=1), F.avg_pool2d(x, 2), F.max_pool2d(x, 2),
+                F.adaptive_max_pool2d(x, 1), x.clamp(min=0), x.clamp(0, 1))
+
+
+def test_each_operator_has_its_own_formula():
+    x = torch.rand(2, 4, 4, 4)  # 64 values per sample
+    net = Reductions()
+    with count_events(net, method="ann", strict=True) as ledger, torch.no_grad():
+        net(x)
+    events = {layer.name: {e: getattr(layer, e) for e in ("add", "mul", "shift", "cmp") if getattr(layer, e)}
+              for layer in ledger.layers}
+    assert events["/div"] == {"shift": 64}  # dividing by 4: a shift, not a multiply by 4
+    assert events["/mul"] == {"mul": 64}
+    assert events["/sum"] == {"add": 48}  # 64 inputs into 16 outputs
+    assert events["/mean"] == {"add": 48, "shift": 16}  # the sum, then one divide by 4 per output
+    assert events["/avg_pool2d"] == {"add": 48, "shift": 16}
+    assert events["/max_pool2d_with_indices"] == {"cmp": 48}
+    assert events["/adaptive_max_pool2d"] == {"cmp": 60}  # one 16-wide window per channel
+    assert events["/clamp"] == {"cmp": 64} and events["/clamp#2"] == {"cmp": 128}  # one bound, two bounds
+
+
+def test_operator_rules_refuse_a_duplicate_and_a_count_may_override_one():
+    from analysis.counting import OP_RULES, register_op_rule
+    from analysis.registry import DuplicateNameError
+
+    def triple(args, kwargs, out):
+        return {"kind": "other", "mul": 3 * out.numel()}
+
+    with pytest.raises(DuplicateNameError, match=r"operator rule 'mul' is already registered.*replace=True.*op_rules"):
+        register_op_rule("mul")(triple)
+
+    class Scale(nn.Module):
+        def forward(self, x):
+            return x * 3
+
+    net, x = Scale(), torch.rand(2, 5)
+    with count_events(net, op_rules={"mul": triple}) as ledger, torch.no_grad():
+        net(x)
+    assert ledger.layer("/mul").mul == 15
+    with count_events(net) as ledger, torch.no_grad():
+        net(x)
+    assert ledger.layer("/mul").mul == 5 and OP_RULES.get("mul").__name__ == "mul_op"
+    with pytest.raises(TypeError, match="op_rules must map aten op names"):
+        with count_events(net, op_rules={torch.mul: triple}):
+            pass
+
+
+def test_an_operator_without_a_rule_is_counted_through_its_decomposition():
+    class Arithmetic(nn.Module):
+        def forward(self, x, y):
+            return torch.addcmul(x, x, y, value=0.5) + torch.erf(x)
+
+    net, x = Arithmetic(), torch.rand(3, 8)
+    with count_events(net) as ledger, torch.no_grad():
+        net(x, x)
+    decomposed = [layer for layer in ledger.layers if "decomposition" in layer.notes]
+    assert {layer.notes for layer in decomposed} == {"counted through aten.addcmul's decomposition"}
+    # addcmul = x + 0.5·(x·y): one multiply, one scaling by ½ (a shift) and one add per element
+    assert [sum(getattr(layer, e) for layer in decomposed) for e in ("mul", "shift", "add")] == [8, 8, 8]
+    assert ledger.unsupported == [("<root>", "aten.erf")]  # no rule, no decomposition: listed
+    with pytest.raises(ValueError, match=r"aten\.erf"):
+        with count_events(net, strict=True), torch.no_grad():
+            net(x, x)
+
+    def addcmul(args, kwargs, out):
+        return {"kind": "other", "mul": 2 * out.numel(), "add": out.numel()}
+
+    with count_events(net, op_rules={"addcmul": addcmul}) as ledger, torch.no_grad():
+        net(x, x)  # its own rule comes before the decomposition
+    assert ledger.layer("/addcmul").mul == 16 and not any("decomposition" in la.notes for la in ledger.layers)

@@ -455,10 +455,12 @@ def test_unknown_name_suggests_and_lists_names():
 # -- the registry of data sets -------------------------------------------------------------------------
 @pytest.fixture
 def restore_registry():
-    saved = dict(data_registry._REGISTRY)
+    saved = data_registry.LOADERS.items()
     yield
-    data_registry._REGISTRY.clear()
-    data_registry._REGISTRY.update(saved)
+    for name in data_registry.LOADERS.names():
+        data_registry.LOADERS.remove(name)
+    for name, loader in saved:
+        data_registry.LOADERS.add(name, loader)
 
 
 def test_register_dataset_refuses_duplicates_unless_replace(restore_registry):

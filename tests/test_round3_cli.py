@@ -138,12 +138,12 @@ def copy_of(run, tmp_path):
 
 @pytest.fixture
 def no_training(monkeypatch):
-    from analysis.study import runner
+    from analysis.study import networks, runner
 
     def refuse(*args, **kwargs):
         raise AssertionError("trained before the refusal")
 
-    monkeypatch.setattr(runner, "train_for", refuse)
+    monkeypatch.setattr(networks, "train_for", refuse)
     monkeypatch.setattr(runner.Study, "_compute", refuse)
 
 

@@ -1,34 +1,36 @@
-"""The hook engine: walks the model, hooks every module, keeps the stack of modules executing and
-the weak-keyed tables of what each tensor carries (its :class:`Signal`) and which synaptic layer made
-it (for ``fused_into``), runs the module rules and the operator pass, and builds the ledger."""
+"""Rule running: the hooks of a count.
+
+:class:`Counter` walks the model and hooks every module, keeps the stack of modules executing,
+runs each module's rule (and the operator pass where no rule covers the work), and hands what the
+rules return to the :class:`~analysis.counting.tracking.SignalTracker` (what each output carries)
+and the :class:`~analysis.counting.ledger_builder.LedgerBuilder` (the per-layer records). It
+checks every new value for NaN/Inf on the way.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
-from torch.utils.weak import WeakIdKeyDictionary
 
 from analysis.counting.coverage import forward_is_structure, is_empty_container
+from analysis.counting.ledger_builder import LedgerBuilder
 from analysis.counting.naming import layer_names
-from analysis.counting.ops import OperatorPass, run_op_rule
+from analysis.counting.ops import OperatorPass, find_op_rule, run_op_rule
+from analysis.counting.options import CountOptions
 from analysis.counting.registry import PASSTHROUGH, Rule, find_rule
 from analysis.counting.rules.structure import readout_rule
 from analysis.counting.signals import ANALOG_BITS, UNKNOWN, Context, Signal
+from analysis.counting.tracking import SignalTracker
 from analysis.methods import MethodSpec
 from analysis.snn import IFNeuron, MeanOverSteps, PSGLayer, SpikingNetwork, Stepwise
-from energy_models.ledger import ACTIVITY, EVENTS, EventLedger, LayerEvents
+from energy_models.ledger import EventLedger
 
 __all__ = ["Counter", "NonFiniteError"]
 
-_ADDITIVE = frozenset((*EVENTS, *ACTIVITY))
-#: Layer kinds through which a synaptic layer's output still reaches an activation "directly"
-#: (an unfolded batch norm folds into the conv; reshapes and repeats are views).
-_FUSE_THROUGH = ("norm", "reshape")
 #: Layer kinds whose output is not checked for NaN/Inf. Raising: only layers that make new values
 #: from weights or arithmetic (conv, linear, norm, add, other, operators) are checked, since a
 #: neuron, a pool or a reshape of finite values is finite, so the first non-finite value is still
@@ -50,45 +52,32 @@ class _Frame:
 
 
 class Counter:
-    def __init__(self, model: nn.Module, ledger: EventLedger, spec: MethodSpec, weight_bits: int, vmem_bits: int,
-                 track_ties: bool, strict: bool, rules: Mapping[type, Rule] | None, on_nonfinite: str,
-                 operators: bool):
+    """The hooks of one count of ``model`` into ``ledger`` as method ``spec`` (``options`` with the
+    method's widths filled in, :meth:`CountOptions.for_method`): :meth:`attach` before the forward
+    passes, :meth:`detach` and :meth:`finish` after them (:func:`~analysis.counting.count_events`
+    does all three)."""
+
+    def __init__(self, model: nn.Module, ledger: EventLedger, spec: MethodSpec, options: CountOptions):
         self.model = model
         self.ledger = ledger
         self.spec = spec
-        self.weight_bits = weight_bits
-        self.vmem_bits = vmem_bits
-        self.track_ties = track_ties
-        self.strict = strict
-        self.rules = dict(rules or {})
-        self.on_nonfinite = on_nonfinite
-        self.steps = ledger.timesteps * ledger.groups  # T or G (the other is 1)
+        self.options = options
+        self.rules = options.rules
+        self.op_rules = options.op_rules
         self.names = layer_names(model)
-        self.owners: dict[str, str] = {}  # ledger name -> module path that recorded it
-        self.signals: WeakIdKeyDictionary = WeakIdKeyDictionary()
-        self.producers: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> synaptic layer name
-        self.records: dict[str, dict[str, Any]] = {}
+        self.tracker = SignalTracker()
+        self.builder = LedgerBuilder(ledger, spec, self.names)
         self.handles: list[Any] = []
         self.extras: dict[str, Any] = {}
         self.samples = 0
         self.stack: list[_Frame] = []
         self.busy = False  # inside counter code: operators are the counter's own
-        self.mode = OperatorPass(self._op_covered, self._on_op) if operators else None
+        self.mode = OperatorPass(self._op_covered, self._on_op, self._has_op_rule) if options.operators else None
         self.mode_active = False
         # Streaming IF layout: layers on the analog (unstepped) input run again at every timestep
         # although their output does not change; the reference counts them once per forward.
         self.streaming = False
         self.seen_unstepped: set[str] = set()
-
-    # -- signals of tensors ----------------------------------------------------------------------
-    def signal_of(self, t: Any) -> Signal:
-        if not isinstance(t, Tensor):
-            return UNKNOWN
-        return self.signals.get(t, UNKNOWN)
-
-    def set_signal(self, t: Any, sig: Signal) -> None:
-        if isinstance(t, Tensor):
-            self.signals[t] = sig
 
     # -- hooks -----------------------------------------------------------------------------------
     def attach(self) -> None:
@@ -180,7 +169,7 @@ class Counter:
         self.handles.append(module.register_forward_pre_hook(flag))
 
     def _unsupported(self, path: str, type_name: str) -> None:
-        if self.strict:
+        if self.options.strict:
             raise ValueError(
                 f"count_events(strict=True): no counting rule for module {path!r} of type {type_name}. Register one "
                 f"with analysis.counting.register_rule({type_name.split('(')[-1].rstrip(')')})(fn), where "
@@ -199,7 +188,7 @@ class Counter:
         if isinstance(x, Tensor) and x.dim() > 0:
             stacked = isinstance(module, IFNeuron) or (isinstance(module, Stepwise) and module.onepass_groups is None)
             self.samples += int(x.shape[1] if stacked and x.dim() > 1 else x.shape[0])
-            self.set_signal(x, Signal("analog"))
+            self.tracker.set_signal(x, Signal("analog"))
 
     def _root_post(self, module: SpikingNetwork, inputs, output) -> None:
         # The streaming layout averages the steps itself instead of calling the readout module.
@@ -212,22 +201,19 @@ class Counter:
             ctx.steps, ctx.batch = module.steps, output.shape[0]
             self.busy = True
             try:
-                self._record(path, readout, readout_rule(readout, (), output, ctx), ctx)
+                self._record(path, readout, dict(readout_rule(readout, (), output, ctx)), ctx)
             finally:
                 self.busy = False
 
     def _passthrough(self, module, inputs, output) -> None:
-        if inputs and output is not inputs[0]:
-            self.set_signal(output, self.signal_of(inputs[0]))
-            producer = self.producers.get(inputs[0]) if isinstance(inputs[0], Tensor) else None
-            if producer is not None and isinstance(output, Tensor):
-                self.producers[output] = producer
+        if inputs:
+            self.tracker.pass_through(inputs[0], output)
 
     def _stash_psg(self, module, inputs, output) -> None:
         self.extras["psg_spikes"] = output
 
     def _context(self, path: str, inputs: tuple, stepwise: Stepwise | None) -> Context:
-        signals = tuple(self.signal_of(t) for t in inputs if isinstance(t, Tensor))
+        signals = tuple(self.tracker.signal_of(t) for t in inputs if isinstance(t, Tensor))
         x = next((t for t in inputs if isinstance(t, Tensor)), None)
         sig = signals[0] if signals else UNKNOWN
         axis = None
@@ -243,10 +229,10 @@ class Counter:
             steps, stepped, batch = x.shape[0], True, x.shape[1]
         else:
             steps, stepped, batch = sig.steps, False, x.shape[0]
-        ledger = self.ledger
+        ledger, options = self.ledger, self.options
         return Context(path=path, method=ledger.method, signals=signals, steps=steps, stepped=stepped, batch=batch,
-                       axis=axis, timesteps=ledger.timesteps, groups=ledger.groups, weight_bits=self.weight_bits,
-                       vmem_bits=self.vmem_bits, track_ties=self.track_ties, extras=self.extras,
+                       axis=axis, timesteps=ledger.timesteps, groups=ledger.groups, weight_bits=options.weight_bits,
+                       vmem_bits=options.vmem_bits, track_ties=options.track_ties, extras=self.extras,
                        name=self.names.get(path, path))
 
     def _make_hook(self, path: str, rule: Rule, target: nn.Module, stepwise: Stepwise | None = None):
@@ -256,20 +242,21 @@ class Counter:
             try:
                 with torch.no_grad():
                     ctx = self._context(path, inputs, stepwise)
-                    facts = rule(target, inputs, output, ctx)
+                    facts = dict(rule(target, inputs, output, ctx))
                     self.extras.pop("psg_spikes", None)
                     sig = facts.get("signal")
                     if sig is not None:
-                        self.set_signal(output, sig)
+                        self.tracker.set_signal(output, sig)
                     if self.streaming and not ctx.stepped and ctx.steps == 1 and stepwise is None and (
                         sig is None or sig.single_step
                     ):
                         if path in self.seen_unstepped:
                             return  # the same analog computation again: counted once per forward
                         self.seen_unstepped.add(path)
+                    kind = facts.get("kind")
                     name = self._record(path, target, facts, ctx)
-                    self._link(name, facts.get("kind"), inputs[0] if inputs else None, output)
-                    self._check_finite(name, target, facts.get("kind"), output)
+                    self._link(name, kind, inputs[0] if inputs else None, output)
+                    self._check_finite(name, type(target).__name__, kind, output)
             finally:
                 self.busy = False
 
@@ -296,12 +283,15 @@ class Counter:
     def _op_covered(self) -> bool:
         return self.busy or not self.stack or self.stack[-1].covered
 
+    def _has_op_rule(self, name: str) -> bool:
+        return find_op_rule(name, self.op_rules) is not None
+
     def _on_op(self, func, name: str, args: tuple, kwargs: dict, out: Any) -> None:
         frame = self.stack[-1]
         self.busy = True
         try:
             with torch.no_grad():
-                facts = run_op_rule(name, args, kwargs, out)
+                facts = run_op_rule(name, args, kwargs, out, self.op_rules)
                 if facts is None:
                     self._unsupported_op(frame.name, name)
                     return
@@ -311,21 +301,24 @@ class Counter:
                     layer = f"{layer}#{calls}"
                 x = next((a for a in args if isinstance(a, Tensor)), None)
                 facts.setdefault("rule", f"op.{name}")
-                facts.setdefault("act_bits", self.signal_of(x).bits if x is not None else ANALOG_BITS)
+                if self.mode.decomposing:
+                    facts.setdefault("notes", f"counted through aten.{self.mode.decomposing[0]}'s decomposition")
+                facts.setdefault("act_bits", self.tracker.signal_of(x).bits if x is not None else ANALOG_BITS)
                 facts.setdefault("out_bits", ANALOG_BITS)
                 if facts.get("mac"):
-                    facts.setdefault("weight_bits", self.weight_bits)
+                    facts.setdefault("weight_bits", self.options.weight_bits)
                 facts.setdefault("in_shape", tuple(x.shape[1:]) if x is not None and x.dim() else ())
-                record_name = self._record_op(layer, f"aten.{name}", facts)
+                kind = facts.get("kind")
+                record_name = self.builder.record_op(layer, f"aten.{name}", facts)
                 result = out[0] if isinstance(out, tuple | list) else out
-                self._link(record_name, facts.get("kind"), x, result)
-                self._check_finite(record_name, None, facts.get("kind"), result, f"aten.{name}")
+                self._link(record_name, kind, x, result)
+                self._check_finite(record_name, f"aten.{name}", kind, result)
         finally:
             self.busy = False
 
     def _unsupported_op(self, where: str, name: str) -> None:
         entry = (where or "<root>", f"aten.{name}")
-        if self.strict:
+        if self.options.strict:
             raise ValueError(
                 f"count_events(strict=True): operator aten.{name} in module {entry[0]!r} does arithmetic that no "
                 f"counting rule covers. Register an operator rule with analysis.counting.register_op_rule({name!r})"
@@ -335,89 +328,37 @@ class Counter:
         if entry not in self.ledger.unsupported:
             self.ledger.unsupported.append(entry)
 
-    # -- ledger records --------------------------------------------------------------------------
+    # -- what the rules found ---------------------------------------------------------------------
     def _link(self, name: str, kind: str | None, x: Tensor | None, output: Any) -> None:
-        """Producer tracking for ``fused_into``: a synaptic layer makes its output; batch norm and
-        reshapes pass it on; an activation/neuron consuming it marks the producer fused into itself."""
-        if not isinstance(output, Tensor):
-            return
-        if kind in ("conv", "linear"):
-            self.producers[output] = name
-            return
-        producer = self.producers.get(x) if isinstance(x, Tensor) else None
-        if producer is None:
-            return
-        if kind == "neuron":
-            self.records[producer]["fused_into"] = name
-        elif kind in _FUSE_THROUGH:
-            self.producers[output] = producer
+        producer = self.tracker.link(name, kind, x, output)
+        if producer is not None:
+            self.builder.mark_fused(producer, name)
 
-    def _check_finite(self, name: str, module: nn.Module | None, kind: str | None, output: Any,
-                      op: str = "") -> None:
+    def _check_finite(self, name: str, what: str, kind: str | None, output: Any) -> None:
+        """NaN/Inf in a layer's new values: an error naming the layer, or flagged in its record."""
         if not isinstance(output, Tensor) or not output.is_floating_point():
             return
-        if kind in _NO_NEW_VALUES[self.on_nonfinite]:
+        policy = self.options.on_nonfinite
+        if kind in _NO_NEW_VALUES[policy]:
             return
         if torch.isfinite(output.sum()):
             return
         bad = int((~torch.isfinite(output)).sum())
         if bad == 0:  # the sum overflowed; every value is finite
             return
-        if self.on_nonfinite == "raise":
-            what = op or type(module).__name__
+        if policy == "raise":
             raise NonFiniteError(
                 f"count_events: layer {name!r} ({what}) of the {self.ledger.method!r} network produced {bad} NaN/Inf "
                 "value(s); its counts would be wrong. Check the input and weights, or pass "
                 "count_events(..., on_nonfinite='flag') to record them in the ledger (LayerEvents.nonfinite_values)"
             )
-        self.records[name]["nonfinite_values"] = self.records[name].get("nonfinite_values", 0) + bad
-
-    def _name_for(self, path: str) -> str:
-        name = self.names.get(path, path)
-        owner = self.owners.setdefault(name, path)
-        return name if owner == path else path
+        self.builder.flag_nonfinite(name, bad)
 
     def _record(self, path: str, module: nn.Module, facts: dict[str, Any], ctx: Context) -> str:
-        name = self._name_for(path)
-        facts = dict(facts)
         sig = facts.pop("signal", None)
-        rec = self.records.get(name)
-        if rec is None:
-            per_step = ctx.stepped or ctx.steps > 1
-            ledger = self.ledger
-            rec = {"name": name, "module_type": type(module).__name__, "method": ledger.method,
-                   "timesteps": ledger.timesteps if (per_step and self.spec.steps == "T") else 1,
-                   "groups": ledger.groups if (per_step and self.spec.steps == "G") else 1}
-            if self.spec.stepped and not per_step and (sig is None or sig.single_step):
-                # counted once, its output reused by all T steps / G groups
-                rec["repeat_steps"] = self.steps
-            self.records[name] = rec
-        self._merge(rec, facts)
-        return name
-
-    def _record_op(self, name: str, op: str, facts: dict[str, Any]) -> str:
-        rec = self.records.get(name)
-        if rec is None:
-            rec = self.records[name] = {"name": name, "module_type": op, "method": self.ledger.method}
-        self._merge(rec, facts)
-        return name
-
-    @staticmethod
-    def _merge(rec: dict[str, Any], facts: dict[str, Any]) -> None:
-        for key, value in facts.items():
-            if key in _ADDITIVE:
-                rec[key] = rec.get(key, 0) + value
-            else:
-                rec[key] = value
+        return self.builder.record(path, type(module).__name__, facts, per_step=ctx.stepped or ctx.steps > 1,
+                                   single_step_output=sig is None or sig.single_step)
 
     def finish(self) -> None:
-        n = max(self.samples, 1)
-        layers = []
-        for rec in self.records.values():
-            data = {k: v for k, v in rec.items() if k not in _ADDITIVE}
-            for key in _ADDITIVE:
-                if key in rec:
-                    data[key] = float(rec[key]) / n
-            layers.append(LayerEvents(**data))
-        self.ledger.layers = layers
-        self.ledger.samples = self.samples
+        """Write the ledger: every layer's counts per sample."""
+        self.builder.finish(self.samples)

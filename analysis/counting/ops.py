@@ -12,6 +12,13 @@ never part of a module path, so the names cannot collide with module layers), or
 arithmetic, listed in ``ledger.unsupported`` as ``(module name, "aten.<op>")``; ``strict=True``
 raises. Operators in :data:`FREE_OPS` move or view data and do no arithmetic.
 
+Rules are registered per aten operator (:func:`register_op_rule`; a taken name is refused unless
+``replace=True``, and ``count_events(op_rules={name: rule})`` overrides rules for one count). An
+operator without a rule of its own that has a decomposition into the Core ATen operator set
+(``torch._decomp.core_aten_decompositions``: ``silu``, ``hardswish``, ``addcmul``, ``lerp``, ``mv``,
+...) runs as that decomposition, so it is counted through the operators it is made of (as torch's
+flop counter falls back on ``decompose()``); the rest is listed as unsupported.
+
 An operator rule is ``rule(args, kwargs, out) -> {LayerEvents field: value}`` with events as totals
 over the call (the counter divides by the samples). ``mac_nonzero`` takes the left operand of a
 matrix product, and the input of a convolution, as the activation operand.
@@ -19,8 +26,9 @@ matrix product, and the input of a convolution, as the activation operand.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -31,13 +39,15 @@ from torch.utils.flop_counter import flop_registry
 from analysis.counting.geometry import pool_windows
 from analysis.counting.rules.common import shift_or_mul
 from analysis.counting.rules.costs import as_events, softmax_ops
-from analysis.registry import DuplicateNameError
+from analysis.registry import Registry
 
-__all__ = ["FREE_OPS", "OP_RULES", "OperatorPass", "op_base_name", "register_op_rule"]
+__all__ = ["FREE_OPS", "OP_RULES", "OpRule", "OperatorPass", "decompositions", "find_op_rule", "op_base_name",
+           "register_op_rule", "run_op_rule"]
 
 OpRule = Callable[[tuple, dict, Any], dict[str, Any]]
 #: Operator rules by aten op name (in-place variants share the name: ``add_`` is ``add``).
-OP_RULES: dict[str, OpRule] = {}
+OP_RULES: Registry[OpRule] = Registry(
+    "operator rule", duplicate_hint=", or count_events(model, op_rules={name: rule}) to override it for one count")
 
 #: Operators that view, move, create or inspect data: no arithmetic to count.
 FREE_OPS: frozenset[str] = frozenset("""
@@ -59,17 +69,27 @@ def op_base_name(func: Any) -> str:
 
 def register_op_rule(*names: str, replace: bool = False) -> Callable[[OpRule], OpRule]:
     """Register an operator rule for aten op names (``"add"``, ``"mm"``, ...); a taken name is
-    refused unless ``replace=True``."""
+    refused unless ``replace=True``. Several names share a rule only where the formula is the same."""
+    return OP_RULES.register(*names, replace=replace)
 
-    def deco(rule: OpRule) -> OpRule:
-        taken = [n for n in names if n in OP_RULES and OP_RULES[n] is not rule]
-        if taken and not replace:
-            raise DuplicateNameError(f"an operator rule for {taken} is already registered; pass replace=True")
-        for n in names:
-            OP_RULES[n] = rule
-        return rule
 
-    return deco
+@functools.cache
+def decompositions() -> dict[Any, Callable[..., Any]]:
+    """torch's decompositions into the Core ATen operator set, by operator overload. Loaded on the
+    first operator that needs one: ``torch._decomp`` imports torch's reference implementations
+    (a third of a second), which most counts never use."""
+    from torch._decomp import core_aten_decompositions
+
+    table = core_aten_decompositions()  # a lazy mapping whose .get() does not see every entry
+    return {op: table[op] for op in table}
+
+
+def find_op_rule(name: str, overrides: Mapping[str, OpRule] | None = None) -> OpRule | None:
+    """The rule for aten op ``name``: a per-call override before a registered rule; None when
+    neither has one."""
+    if overrides and name in overrides:
+        return overrides[name]
+    return OP_RULES.get(name) if name in OP_RULES else None
 
 
 def _tensors(args: Any) -> list[Tensor]:
@@ -97,26 +117,34 @@ def add_op(args, kwargs, out):
     return dict(kind="add", add=out.numel(), **_shape_facts(out, sum(t.numel() for t in _tensors(args))))
 
 
-@register_op_rule("mul", "div")
-def mul_op(args, kwargs, out):
-    """Elementwise multiply/divide: one ``mul`` per output element (a ``shift`` when one operand is a
-    power-of-two number; a division by a number is a multiplication by its reciprocal); a division
-    by a tensor of several values is a division per element (``costs.PRIMITIVES["div"]``)."""
+def _scaling(args: tuple, out: Tensor, divides: bool) -> dict[str, Any]:
+    """One ``mul`` per output element, a ``shift`` when a tensor is scaled by a power-of-two number
+    (multiplied by it, or divided by it when ``divides``: a multiplication by its reciprocal)."""
     scalar = next((a for a in args[1:2] if isinstance(a, int | float)), None)
-    divisor = args[1] if len(args) > 1 and isinstance(args[1], Tensor) else None
-    facts = _shape_facts(out, sum(t.numel() for t in _tensors(args)))
-    if op_is_div(kwargs, args) and divisor is not None and divisor.numel() > 1:
-        return {"kind": "other", **as_events({"div": 1}, out.numel()), **facts}
     if scalar is not None and args and isinstance(args[0], Tensor):
-        factor = 1.0 / scalar if op_is_div(kwargs, args) else scalar
+        factor = 1.0 / scalar if divides else scalar
         event = shift_or_mul(abs(factor)) if factor else "mul"
     else:
         event = "mul"
-    return {"kind": "other", event: out.numel(), **facts}
+    return {"kind": "other", event: out.numel(), **_shape_facts(out, sum(t.numel() for t in _tensors(args)))}
 
 
-def op_is_div(kwargs, args) -> bool:
-    return bool(kwargs.get("_div"))
+@register_op_rule("mul")
+def mul_op(args, kwargs, out):
+    """Elementwise multiply: one ``mul`` per output element (a ``shift`` by a power-of-two number)."""
+    return _scaling(args, out, divides=False)
+
+
+@register_op_rule("div")
+def div_op(args, kwargs, out):
+    """Elementwise divide: by a number, one ``mul`` per output element (its reciprocal; a ``shift``
+    for a power of two); by a tensor of several values, a division per element
+    (``costs.PRIMITIVES["div"]``)."""
+    divisor = args[1] if len(args) > 1 and isinstance(args[1], Tensor) else None
+    if divisor is not None and divisor.numel() > 1:
+        facts = _shape_facts(out, sum(t.numel() for t in _tensors(args)))
+        return {"kind": "other", **as_events({"div": 1}, out.numel()), **facts}
+    return _scaling(args, out, divides=True)
 
 
 @register_op_rule("mm", "addmm", "bmm", "baddbmm")
@@ -222,12 +250,24 @@ def relu_op(args, kwargs, out):
                 **_shape_facts(out, n))
 
 
-@register_op_rule("clamp", "hardtanh")
-def clip_op(args, kwargs, out):
-    """A two-sided clip: two ``cmp`` per element."""
+def _clip(out: Tensor, bounds: int) -> dict[str, Any]:
     n = out.numel()
-    return dict(kind="neuron", cmp=2 * n, output_nonzero=torch.count_nonzero(out), output_elements=n,
+    return dict(kind="neuron", cmp=bounds * n, output_nonzero=torch.count_nonzero(out), output_elements=n,
                 **_shape_facts(out, n))
+
+
+@register_op_rule("clamp")
+def clamp_op(args, kwargs, out):
+    """A clip to [min, max]: one ``cmp`` per element per bound given (a one-sided clamp is one)."""
+    low = args[1] if len(args) > 1 else kwargs.get("min")
+    high = args[2] if len(args) > 2 else kwargs.get("max")
+    return _clip(out, (low is not None) + (high is not None))
+
+
+@register_op_rule("hardtanh")
+def hardtanh_op(args, kwargs, out):
+    """A two-sided clip to [min_val, max_val]: two ``cmp`` per element."""
+    return _clip(out, 2)
 
 
 @register_op_rule("eq", "ne", "lt", "le", "gt", "ge", "max", "min", "argmax", "argmin")
@@ -237,45 +277,63 @@ def compare_op(args, kwargs, out):
     return dict(kind="other", cmp=n, **_shape_facts(_first(out), n))
 
 
-@register_op_rule("sum", "mean")
-def reduce_op(args, kwargs, out):
-    """Sum / mean: (inputs − outputs) ``add``; a mean also divides each output (shift or mul)."""
+@register_op_rule("sum")
+def sum_op(args, kwargs, out):
+    """Sum: (inputs − outputs) ``add``."""
     x, y = args[0], _first(out)
-    facts = dict(kind="other", add=x.numel() - y.numel(), **_shape_facts(y, x.numel()))
-    if kwargs.get("_mean") and y.numel():
-        window = x.numel() // y.numel()
-        facts[shift_or_mul(window)] = y.numel()
+    return dict(kind="other", add=x.numel() - y.numel(), **_shape_facts(y, x.numel()))
+
+
+@register_op_rule("mean")
+def mean_op(args, kwargs, out):
+    """Mean: the sum's (inputs − outputs) ``add``, then one divide per output (shift or mul)."""
+    facts = sum_op(args, kwargs, out)
+    x, y = args[0], _first(out)
+    if y.numel():
+        facts[shift_or_mul(x.numel() // y.numel())] = y.numel()
     return facts
 
 
-@register_op_rule("avg_pool2d", "_adaptive_avg_pool2d", "adaptive_avg_pool2d")
-def avgpool_op(args, kwargs, out):
-    """Functional average pooling: window−1 ``add`` and one divide per output (exact windows)."""
-    x, y = args[0], _first(out)
-    in_hw, out_hw = tuple(x.shape[-2:]), tuple(y.shape[-2:])
-    if "avg_pool2d" == kwargs.get("_name"):
-        k = args[1]
-        kernel = (k[0], k[0]) if len(k) == 1 else tuple(k)
-        module = torch.nn.AvgPool2d(kernel, divisor_override=args[6] if len(args) > 6 else None)
-    else:
-        module = torch.nn.AdaptiveAvgPool2d(out_hw)
-    adds, shifts, muls, _ = pool_windows(module, in_hw, out_hw)
+def _avgpool_events(module: torch.nn.Module, x: Tensor, y: Tensor) -> dict[str, Any]:
+    """Average pooling as ``module`` windows it: window−1 ``add`` and one divide per output."""
+    out_hw = tuple(y.shape[-2:])
+    adds, shifts, muls, _ = pool_windows(module, tuple(x.shape[-2:]), out_hw)
     maps = y.numel() // (out_hw[0] * out_hw[1])
     return dict(kind="pool", add=adds * maps, shift=shifts * maps, mul=muls * maps, **_shape_facts(y, x.numel()))
 
 
-@register_op_rule("max_pool2d_with_indices", "max_pool2d", "adaptive_max_pool2d")
-def maxpool_op(args, kwargs, out):
+@register_op_rule("avg_pool2d")
+def avg_pool2d_op(args, kwargs, out):
+    """Functional average pooling: window−1 ``add`` and one divide per output (exact windows)."""
+    k = args[1]
+    kernel = (k[0], k[0]) if len(k) == 1 else tuple(k)
+    module = torch.nn.AvgPool2d(kernel, divisor_override=args[6] if len(args) > 6 else None)
+    return _avgpool_events(module, args[0], _first(out))
+
+
+@register_op_rule("_adaptive_avg_pool2d", "adaptive_avg_pool2d")
+def adaptive_avg_pool2d_op(args, kwargs, out):
+    """Functional adaptive average pooling: window−1 ``add`` and one divide per output (the windows
+    torch's adaptive pooling uses)."""
+    y = _first(out)
+    return _avgpool_events(torch.nn.AdaptiveAvgPool2d(tuple(y.shape[-2:])), args[0], y)
+
+
+@register_op_rule("max_pool2d_with_indices", "max_pool2d")
+def max_pool2d_op(args, kwargs, out):
     """Functional max pooling: window−1 ``cmp`` per output."""
+    x, y, k = args[0], _first(out), args[1]
+    cmp = (math.prod(k) if len(k) > 1 else k[0] ** 2) * y.numel() - y.numel()
+    return dict(kind="pool", cmp=cmp, **_shape_facts(y, x.numel()))
+
+
+@register_op_rule("adaptive_max_pool2d")
+def adaptive_max_pool2d_op(args, kwargs, out):
+    """Functional adaptive max pooling: window−1 ``cmp`` per output (adaptive windows)."""
     x, y = args[0], _first(out)
     out_hw = tuple(y.shape[-2:])
-    if kwargs.get("_name") == "adaptive_max_pool2d":
-        per_map = pool_windows(torch.nn.AdaptiveAvgPool2d(out_hw), tuple(x.shape[-2:]), out_hw)[0]
-        cmp = per_map * (y.numel() // (out_hw[0] * out_hw[1]))
-    else:
-        k = args[1]
-        cmp = (math.prod(k) if len(k) > 1 else k[0] ** 2) * y.numel() - y.numel()
-    return dict(kind="pool", cmp=cmp, **_shape_facts(y, x.numel()))
+    per_map = pool_windows(torch.nn.AdaptiveAvgPool2d(out_hw), tuple(x.shape[-2:]), out_hw)[0]
+    return dict(kind="pool", cmp=per_map * (y.numel() // (out_hw[0] * out_hw[1])), **_shape_facts(y, x.numel()))
 
 
 @register_op_rule("native_batch_norm", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit")
@@ -285,16 +343,14 @@ def batchnorm_op(args, kwargs, out):
     return dict(kind="norm", mul=y.numel(), add=y.numel(), **_shape_facts(y, y.numel()))
 
 
-#: Extra keyword facts some rules need to tell overloads apart (passed as ``_name``/``_div``/``_mean``).
-_HINTS = {"div": {"_div": True}, "mean": {"_mean": True}, "avg_pool2d": {"_name": "avg_pool2d"},
-          "adaptive_max_pool2d": {"_name": "adaptive_max_pool2d"}}
-
-
 class OperatorPass(TorchDispatchMode):
     """Sees every aten operator while active; hands the uncovered ones to ``on_op``.
 
     ``covered()`` (a zero-argument callable) says whether the operator runs where a module rule
-    already counts it (or outside the counted model); only then is it passed straight through."""
+    already counts it (or outside the counted model); only then is it passed straight through.
+    ``has_rule(name)`` says whether an operator has a rule (for this count); one without a rule
+    but with a Core ATen decomposition runs as that decomposition, its operators coming back
+    through this pass."""
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -303,28 +359,41 @@ class OperatorPass(TorchDispatchMode):
         # under torch.compile's tracing, so it opts out
         return False
 
-    def __init__(self, covered: Callable[[], bool], on_op: Callable[[Any, str, tuple, dict, Any], None]):
+    def __init__(self, covered: Callable[[], bool], on_op: Callable[[Any, str, tuple, dict, Any], None],
+                 has_rule: Callable[[str], bool] = lambda name: name in OP_RULES):
         super().__init__()
         self.covered = covered
         self.on_op = on_op
+        self.has_rule = has_rule
         self.names: dict[Any, str] = {}
+        #: the operators being run as their decomposition, outermost first
+        self.decomposing: list[str] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
         if self.covered():
-            return out
+            return func(*args, **kwargs)
         name = self.names.get(func)
         if name is None:
             name = self.names[func] = op_base_name(func)
-        if name not in FREE_OPS:
-            self.on_op(func, name, args, kwargs or {}, out)
+        if name in FREE_OPS:
+            return func(*args, **kwargs)
+        if not self.has_rule(name):
+            decomposition = decompositions().get(func)
+            if decomposition is not None:
+                self.decomposing.append(name)
+                try:
+                    with self:  # the mode is off while it handles an operator: back on for the parts
+                        return decomposition(*args, **kwargs)
+                finally:
+                    self.decomposing.pop()
+        out = func(*args, **kwargs)
+        self.on_op(func, name, args, kwargs, out)
         return out
 
 
-def run_op_rule(name: str, args: tuple, kwargs: dict, out: Any) -> dict[str, Any] | None:
+def run_op_rule(name: str, args: tuple, kwargs: dict, out: Any,
+                overrides: Mapping[str, OpRule] | None = None) -> dict[str, Any] | None:
     """The facts of one uncovered operator, or None when no rule counts it."""
-    rule = OP_RULES.get(name)
-    if rule is None:
-        return None
-    hints = _HINTS.get(name)
-    return rule(args, {**kwargs, **hints} if hints else kwargs, out)
+    rule = find_op_rule(name, overrides)
+    return None if rule is None else rule(args, kwargs, out)

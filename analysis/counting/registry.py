@@ -15,13 +15,14 @@ from typing import Any
 from torch import nn
 
 from analysis.counting.signals import Context
-from analysis.registry import DuplicateNameError
+from analysis.registry import TypeRegistry
 
 __all__ = ["COUNTING_RULES", "PASSTHROUGH", "Rule", "find_rule", "register_rule"]
 
 Rule = Callable[[nn.Module, tuple, Any, Context], dict[str, Any]]
 #: Counting rules by module type: ``rule(module, inputs, output, ctx) -> {LayerEvents field: value}``.
-COUNTING_RULES: dict[type, Rule] = {}
+COUNTING_RULES: TypeRegistry[Rule] = TypeRegistry(
+    "counting rule", duplicate_hint=", or count_events(model, rules={Type: rule}) to override it for one count")
 #: Leaf modules that do nothing worth counting at inference: their output carries their input's signal.
 PASSTHROUGH: tuple[type, ...] = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
                                  nn.AlphaDropout, nn.FeatureAlphaDropout)
@@ -39,27 +40,10 @@ def register_rule(*types: type, replace: bool = False) -> Callable[[Rule], Rule]
     for t in types:
         if not isinstance(t, type):
             raise TypeError(f"register_rule takes module types, got {t!r}")
-
-    def deco(rule: Rule) -> Rule:
-        taken = [t.__name__ for t in types if t in COUNTING_RULES and COUNTING_RULES[t] is not rule]
-        if taken and not replace:
-            raise DuplicateNameError(
-                f"a counting rule for {', '.join(taken)} is already registered; pass replace=True to replace it, "
-                "or count_events(model, rules={Type: rule}) to override it for one count"
-            )
-        for t in types:
-            COUNTING_RULES[t] = rule
-        return rule
-
-    return deco
+    return COUNTING_RULES.register(*types, replace=replace)
 
 
 def find_rule(module_type: type, overrides: Mapping[type, Rule] | None = None) -> Rule | None:
     """The rule for a module type: the most specific type in its MRO with a rule, a per-call
     override before a registered rule of the same type."""
-    for cls in module_type.__mro__:
-        if overrides and cls in overrides:
-            return overrides[cls]
-        if cls in COUNTING_RULES:
-            return COUNTING_RULES[cls]
-    return None
+    return COUNTING_RULES.find(module_type, overrides)

@@ -17,11 +17,11 @@ from analysis.data.common import (
     DataError,
     DataNotFoundError,
     DataSplit,
-    _check_optional_positive_int,
-    _resize_images,
-    _tensor_split,
+    resize_images,
+    tensor_split,
 )
 from analysis.data.safe_pickle import safe_unpickle
+from analysis.validate import check_optional_positive_int
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -252,8 +252,8 @@ def load_cifar(
     """
     if kind not in CIFAR_LAYOUT:
         raise ValueError(f"kind must be one of {tuple(CIFAR_LAYOUT)}, got {kind!r}")
-    subset = _check_optional_positive_int("subset", subset)
-    image_size = _check_optional_positive_int("image_size", image_size)
+    subset = check_optional_positive_int("subset", subset)
+    image_size = check_optional_positive_int("image_size", image_size)
     lay = CIFAR_LAYOUT[kind]
     folder = _find_cifar_folder(kind, root)
     # Check all files exist before reading any, so one message lists everything missing.
@@ -267,9 +267,9 @@ def load_cifar(
     x_tr = _cifar_to_tensor(d_tr, lay["mean"], lay["std"])
     x_te = _cifar_to_tensor(d_te, lay["mean"], lay["std"])
     if image_size is not None:
-        x_tr, x_te = _resize_images(x_tr, image_size), _resize_images(x_te, image_size)
+        x_tr, x_te = resize_images(x_tr, image_size), resize_images(x_te, image_size)
     black = tuple(-m / s for m, s in zip(lay["mean"], lay["std"], strict=True))
-    return _tensor_split(
+    return tensor_split(
         kind,
         x_tr,
         torch.from_numpy(y_tr),

@@ -1,11 +1,10 @@
-"""What every data source shares: the result type, the errors, argument checks, augmentation, resizing."""
+"""What every data source shares: the result type, the errors, augmentation, resizing."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -17,6 +16,8 @@ __all__ = [
     "DataNotFoundError",
     "DataSplit",
     "random_crop_flip",
+    "resize_images",
+    "tensor_split",
 ]
 
 
@@ -50,22 +51,6 @@ class DataSplit:
     classes: tuple[str, ...] = ()
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
-
-
-# -- argument checks ----------------------------------------------------------------------------------
-def _check_optional_positive_int(name: str, value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-    return int(value)
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    checked = _check_optional_positive_int(name, value)
-    if checked is None:
-        raise ValueError(f"{name} must be a positive integer, got None")
-    return checked
 
 
 # -- augmentation (torch ops only, no torchvision) ------------------------------------------------------
@@ -139,7 +124,7 @@ class AugmentedTensorDataset(TensorDataset):
         return random_crop_flip(image, self.padding, self.flip, self.fill), label
 
 
-def _resize_images(images: Tensor, size: int) -> Tensor:
+def resize_images(images: Tensor, size: int) -> Tensor:
     """Bilinear resize of ``[N, C, H, W]`` to ``[N, C, size, size]`` (antialiased when shrinking)."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
@@ -147,7 +132,7 @@ def _resize_images(images: Tensor, size: int) -> Tensor:
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
 
 
-def _tensor_split(
+def tensor_split(
     name: str,
     x_train: Tensor,
     y_train: Tensor,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from analysis.data.common import DataSplit, _check_optional_positive_int, _resize_images, _tensor_split
+from analysis.data.common import DataSplit, resize_images, tensor_split
+from analysis.validate import check_optional_positive_int
 
 __all__ = ["load_digits_split"]
 
@@ -34,8 +35,8 @@ def load_digits_split(
 
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, int | float) or not (0.0 < test_fraction < 1.0):
         raise ValueError(f"test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}")
-    subset = _check_optional_positive_int("subset", subset)
-    image_size = _check_optional_positive_int("image_size", image_size)
+    subset = check_optional_positive_int("subset", subset)
+    image_size = check_optional_positive_int("image_size", image_size)
     digits = load_digits()
     images = (digits.data.reshape(-1, 1, 8, 8) / 16.0).astype(np.float32)
     labels = digits.target.astype(np.int64)
@@ -47,9 +48,9 @@ def load_digits_split(
         tensors = [t[:subset] for t in tensors]
     x_train, y_train, x_test, y_test = tensors
     if image_size is not None:
-        x_train = _resize_images(x_train, image_size).clamp_(0.0, 1.0)
-        x_test = _resize_images(x_test, image_size).clamp_(0.0, 1.0)
-    return _tensor_split(
+        x_train = resize_images(x_train, image_size).clamp_(0.0, 1.0)
+        x_test = resize_images(x_test, image_size).clamp_(0.0, 1.0)
+    return tensor_split(
         "digits",
         x_train,
         y_train,

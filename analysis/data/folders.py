@@ -24,13 +24,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from analysis.data.common import (
-    DataError,
-    DataNotFoundError,
-    DataSplit,
-    _check_optional_positive_int,
-    _check_positive_int,
-)
+from analysis.data.common import DataError, DataNotFoundError, DataSplit
+from analysis.validate import check_optional_positive_int, check_positive_int
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_PIXELS",
@@ -65,7 +60,7 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib
 def max_image_pixels(max_pixels: int | None = None) -> int:
     """The pixel limit in force: ``max_pixels`` if given, else ``$ONESPIKE_MAX_IMAGE_PIXELS``, else the default."""
     if max_pixels is not None:
-        return _check_positive_int("max_pixels", max_pixels)
+        return check_positive_int("max_pixels", max_pixels)
     raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
     if not raw:
         return DEFAULT_MAX_IMAGE_PIXELS
@@ -182,16 +177,16 @@ class ImageFolderDataset(Dataset):
         self.samples = list(samples)
         self.classes = tuple(classes)
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
-        self.image_size = _check_positive_int("image_size", image_size)
+        self.image_size = check_positive_int("image_size", image_size)
         # 256 for 224 is the standard ImageNet evaluation ratio (crop 87.5% of the resized image).
-        self.resize = _check_positive_int("resize", resize if resize is not None else round(image_size * 256 / 224))
+        self.resize = check_positive_int("resize", resize if resize is not None else round(image_size * 256 / 224))
         if self.resize < self.image_size:
             raise ValueError(f"resize ({self.resize}) must be at least image_size ({self.image_size})")
         self.mean = tuple(float(v) for v in mean)
         self.std = tuple(float(v) for v in std)
         self.augment = bool(augment)
         # None: the limit in force when an image is read (ONESPIKE_MAX_IMAGE_PIXELS or the default).
-        self.max_pixels = None if max_pixels is None else _check_positive_int("max_pixels", max_pixels)
+        self.max_pixels = None if max_pixels is None else check_positive_int("max_pixels", max_pixels)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -260,8 +255,8 @@ def load_image_folder(
     image before and after resizing (default: ``$ONESPIKE_MAX_IMAGE_PIXELS`` or
     :data:`DEFAULT_MAX_IMAGE_PIXELS`); a larger image is a :class:`DataError` when it is indexed.
     """
-    image_size = _check_positive_int("image_size", image_size)
-    subset = _check_optional_positive_int("subset", subset)
+    image_size = check_positive_int("image_size", image_size)
+    subset = check_optional_positive_int("subset", subset)
     if root is None:
         raise DataNotFoundError(f"{name} needs a data folder (root=None given); {_IMAGENET_HELP}")
     root = Path(root).expanduser()
@@ -288,7 +283,7 @@ def load_image_folder(
     samples = {"train": _interleave(train_found, class_to_idx), "val": _interleave(val_found, class_to_idx)}
     if subset is not None:
         samples = {k: v[:subset] for k, v in samples.items()}
-    max_pixels = None if max_pixels is None else _check_positive_int("max_pixels", max_pixels)
+    max_pixels = None if max_pixels is None else check_positive_int("max_pixels", max_pixels)
     common = {"image_size": image_size, "resize": resize, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
               "max_pixels": max_pixels}
     train = ImageFolderDataset(samples["train"], classes, augment=augment, **common)

@@ -12,18 +12,19 @@ A loader is called as ``loader(root, seed=..., subset=..., image_size=..., augme
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, overload
 
 from analysis.data.cifar import load_cifar
-from analysis.data.common import DataSplit, _check_optional_positive_int
+from analysis.data.common import DataSplit
 from analysis.data.digits import load_digits_split
 from analysis.data.folders import load_image_folder
 from analysis.data.synthetic import synthetic_split
+from analysis.registry import Registry
+from analysis.validate import check_optional_positive_int
 
-__all__ = ["DATASETS", "DatasetLoader", "available_datasets", "load_dataset", "register_dataset"]
+__all__ = ["DATASETS", "LOADERS", "DatasetLoader", "available_datasets", "load_dataset", "register_dataset"]
 
 
 class DatasetLoader(Protocol):
@@ -36,8 +37,9 @@ def _key(name: str) -> str:
     return name.strip().lower().replace("-", "").replace("_", "")
 
 
-#: normalised key -> (name as registered, loader); insertion order is the listing order.
-_REGISTRY: dict[str, tuple[str, Callable[..., DataSplit]]] = {}
+#: Data set loaders by name (compared ignoring case, ``-`` and ``_``); registration order is the
+#: listing order.
+LOADERS: Registry[Callable[..., DataSplit]] = Registry("data set", normalize=_key)
 
 
 def register_dataset(name: str, loader: Callable[..., DataSplit], replace: bool = False) -> None:
@@ -46,22 +48,14 @@ def register_dataset(name: str, loader: Callable[..., DataSplit], replace: bool 
     Raises ``ValueError`` when ``name`` (compared ignoring case, ``-`` and ``_``) is already registered
     and ``replace`` is false, ``TypeError`` when ``loader`` is not callable.
     """
-    if not isinstance(name, str) or not _key(name):
-        raise ValueError(f"data set name must be a non-empty string, got {name!r}")
     if not callable(loader):
         raise TypeError(f"loader for data set {name!r} must be callable, got {type(loader).__name__}")
-    key = _key(name)
-    if key in _REGISTRY and not replace:
-        raise ValueError(
-            f"data set {name!r} is already registered (as {_REGISTRY[key][0]!r}); "
-            "pass replace=True to register_dataset to replace it"
-        )
-    _REGISTRY[key] = (_REGISTRY[key][0] if key in _REGISTRY else name.strip(), loader)
+    LOADERS.add(name.strip() if isinstance(name, str) else name, loader, replace=replace)
 
 
 def available_datasets() -> tuple[str, ...]:
     """The registered data set names, in registration order (built-ins first)."""
-    return tuple(name for name, _ in _REGISTRY.values())
+    return tuple(LOADERS.names())
 
 
 class _DatasetNames(Sequence[str]):
@@ -75,7 +69,7 @@ class _DatasetNames(Sequence[str]):
         return available_datasets()[index]
 
     def __len__(self) -> int:
-        return len(_REGISTRY)
+        return len(LOADERS)
 
     def __iter__(self) -> Iterator[str]:
         return iter(available_datasets())
@@ -147,21 +141,15 @@ def load_dataset(
     ``subset`` keeps the first n samples of each split; ``augment`` affects the training set only.
     Unknown names raise ``ValueError`` with a suggestion; missing data raises :class:`DataError`.
     """
-    names = available_datasets()
     if not isinstance(name, str):
-        raise TypeError(f"name must be a string, one of {names}, got {type(name).__name__}")
-    key = _key(name)
-    if key not in _REGISTRY:
-        close = difflib.get_close_matches(key, [_key(n) for n in names], n=1, cutoff=0.5)
-        hint = f" Did you mean {_REGISTRY[close[0]][0]!r}?" if close else ""
-        raise ValueError(f"unknown data set {name!r}.{hint} Accepted names: {', '.join(names)}")
-    subset = _check_optional_positive_int("subset", subset)
-    image_size = _check_optional_positive_int("image_size", image_size)
-    registered, loader = _REGISTRY[key]
+        raise TypeError(f"name must be a string, one of {available_datasets()}, got {type(name).__name__}")
+    loader = LOADERS.get(name)
+    subset = check_optional_positive_int("subset", subset)
+    image_size = check_optional_positive_int("image_size", image_size)
     split = loader(root, seed=seed, subset=subset, image_size=image_size, augment=augment)
     if not isinstance(split, DataSplit):
         raise TypeError(
-            f"the loader registered for data set {registered!r} returned {type(split).__name__}; "
+            f"the loader registered for data set {LOADERS.label(name)!r} returned {type(split).__name__}; "
             "a loader must return a DataSplit"
         )
     return split

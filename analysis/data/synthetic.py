@@ -7,7 +7,8 @@ import math
 import torch
 from torch import Tensor
 
-from analysis.data.common import DataSplit, _check_positive_int, _tensor_split
+from analysis.data.common import DataSplit, tensor_split
+from analysis.validate import check_positive_int
 
 __all__ = ["synthetic_split"]
 
@@ -30,11 +31,11 @@ def synthetic_split(
     balanced over ``[0, num_classes)`` (``i % num_classes``, then shuffled). Train and test share the
     prototypes, so a linear classifier separates them well above chance. Same seed, same tensors.
     """
-    num_classes = _check_positive_int("num_classes", num_classes)
-    in_channels = _check_positive_int("in_channels", in_channels)
-    image_size = _check_positive_int("image_size", image_size)
-    n_train = _check_positive_int("n_train", n_train)
-    n_test = _check_positive_int("n_test", n_test)
+    num_classes = check_positive_int("num_classes", num_classes)
+    in_channels = check_positive_int("in_channels", in_channels)
+    image_size = check_positive_int("image_size", image_size)
+    n_train = check_positive_int("n_train", n_train)
+    n_test = check_positive_int("n_test", n_test)
     if not (isinstance(noise, int | float) and math.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
     gen = torch.Generator().manual_seed(int(seed))
@@ -48,7 +49,7 @@ def synthetic_split(
 
     x_tr, y_tr = draw(n_train)
     x_te, y_te = draw(n_test)
-    return _tensor_split(
+    return tensor_split(
         "synthetic",
         x_tr,
         y_tr,

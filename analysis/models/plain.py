@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from analysis.models.blocks import _check_width, _scaled, conv_bn
+from analysis.models.blocks import check_width, conv_bn, scaled_channels
 from analysis.models.registry import register_model
-from analysis.snn.neurons import check_positive_int
+from analysis.validate import check_positive_int
 
 
 @register_model("mlp")
@@ -57,13 +57,13 @@ def _vgg(
     width: int = 64,
     classifier_hidden: Sequence[int] = (),
 ) -> nn.Module:
-    width = _check_width(width)
+    width = check_width(width)
     layers: list[nn.Module] = []
     size, channels = image_size, in_channels
     for i, item in enumerate(config):
         if item == "M":
             continue
-        out = _scaled(int(item), width)
+        out = scaled_channels(int(item), width)
         pool = i + 1 < len(config) and config[i + 1] == "M" and size >= 2  # stop pooling at 1x1
         layers += conv_bn(channels, out, pool=2 if pool else 1)
         if pool:

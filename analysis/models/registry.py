@@ -44,7 +44,7 @@ from collections.abc import Callable
 from torch import nn
 
 from analysis.registry import Registry
-from analysis.snn.neurons import check_positive_int
+from analysis.validate import check_positive_int
 
 __all__ = ["MODELS", "available_models", "build_model", "register_model"]
 

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from analysis.models.blocks import _check_width, _down, _small_input
+from analysis.models.blocks import check_width, downsample, uses_small_input
 from analysis.models.registry import register_model
 from analysis.snn.context import ConversionContext, fuse_conv_bn
 from analysis.snn.modules import ResidualAdd
-from analysis.snn.neurons import check_positive_int
+from analysis.validate import check_positive_int
 
 
 # -- RepVGG -----------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def _repvgg(
     blocks: Sequence[int] = (1, 2, 4, 14, 1),
     small_input: bool | None = None,
 ) -> RepVGG:
-    width = _check_width(width)
+    width = check_width(width)
     if len(blocks) != 5:
         raise ValueError(f"blocks must give 5 stage depths, got {tuple(blocks)!r}")
     blocks = [check_positive_int("blocks", n) for n in blocks]
@@ -141,7 +141,7 @@ def _repvgg(
         raise ValueError(f"width multipliers a, b must be finite and > 0, got a={a!r}, b={b!r}")
     widths = [min(width, int(width * a)), int(width * a), int(2 * width * a), int(4 * width * a), int(8 * width * b)]
     widths = [max(1, w) for w in widths]
-    small = _small_input(image_size, small_input)
+    small = uses_small_input(image_size, small_input)
     parts: OrderedDict[str, nn.Module] = OrderedDict()
     size, channels = image_size, in_channels
     for stage, (count, out) in enumerate(zip(blocks, widths, strict=True)):
@@ -149,7 +149,7 @@ def _repvgg(
         for j in range(count):
             stride = 1
             if j == 0 and not (stage == 0 and small):  # small inputs: no downsampling in stage 0
-                stride, size = _down(size)
+                stride, size = downsample(size)
             layer.add_module(str(j), RepVGGBlock(channels, out, stride))
             channels = out
         parts[f"stage{stage}"] = layer

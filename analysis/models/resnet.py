@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from analysis.models.blocks import _check_width, _down, _small_input
+from analysis.models.blocks import check_width, downsample, uses_small_input
 from analysis.models.registry import register_model
 from analysis.snn.modules import ResidualBlock
 
@@ -69,7 +69,7 @@ def _resnet(
         for j in range(count):
             stride = 1
             if stage > 0 and j == 0:
-                stride, size = _down(size)
+                stride, size = downsample(size)
             layer.add_module(str(j), BasicBlock(channels, out, stride))
             channels = out
         parts[f"layer{stage + 1}"] = layer
@@ -87,24 +87,24 @@ def resnet18(num_classes: int, in_channels: int, image_size: int, width: int = 6
     ``small_input`` (default: ``image_size < 64``) uses a 3x3/1 stem without pooling; otherwise
     the ImageNet 7x7/2 stem with a 3x3/2 *average* pool.
     """
-    width = _check_width(width)
+    width = check_width(width)
     return _resnet([2, 2, 2, 2], [width, 2 * width, 4 * width, 8 * width], num_classes, in_channels,
-                   image_size, _small_input(image_size, small_input))
+                   image_size, uses_small_input(image_size, small_input))
 
 
 @register_model("resnet34")
 def resnet34(num_classes: int, in_channels: int, image_size: int, width: int = 64,
              small_input: bool | None = None) -> nn.Module:
     """ResNet-34 (BasicBlock [3, 4, 6, 3], channels width·[1, 2, 4, 8]); stem as :func:`resnet18`."""
-    width = _check_width(width)
+    width = check_width(width)
     return _resnet([3, 4, 6, 3], [width, 2 * width, 4 * width, 8 * width], num_classes, in_channels,
-                   image_size, _small_input(image_size, small_input))
+                   image_size, uses_small_input(image_size, small_input))
 
 
 @register_model("resnet20")
 def resnet20(num_classes: int, in_channels: int, image_size: int, width: int = 16) -> nn.Module:
     """CIFAR ResNet-20 (He et al. 2016): 3x3 stem, 3 stages x 3 BasicBlocks, width·[1, 2, 4]
     channels (16/32/64), 1x1 conv + BN downsampling shortcuts (option B)."""
-    width = _check_width(width)
+    width = check_width(width)
     return _resnet([3, 3, 3], [width, 2 * width, 4 * width], num_classes, in_channels, image_size, True)
 

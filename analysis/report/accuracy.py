@@ -9,8 +9,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from analysis.methods import get_method
-from analysis.report.plotting import log2_x, no_data
+from analysis.methods import Method, get_method
+from analysis.report.plotting import log2_x, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, span, times
@@ -44,11 +44,8 @@ def ladder(run: RunTables) -> pd.DataFrame:
 def panel_ladder(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy per arch and method with 95% intervals; bars from zero."""
     table = ladder(run)
-    ax.set_xlabel("architecture")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy ladder (95% interval)", fontsize=9)
-    if table.empty:
-        no_data(ax)
+    if not open_panel(ax, xlabel="architecture", ylabel="test accuracy (%)", title="accuracy ladder (95% interval)",
+                      empty=table.empty):
         return
     archs, methods = list(dict.fromkeys(table["arch"])), list(dict.fromkeys(table["method"]))
     x = np.arange(len(archs))
@@ -77,11 +74,8 @@ def panel_layer_errors(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
     """Per layer, the IF rate's error against the quantized activation relative to the mean
     activation (T = L), one line per arch; residual-block boundaries marked."""
     errors = layer_errors(run)
-    ax.set_xlabel("layer index")
-    ax.set_ylabel("|IF rate·θ − quantized activation| / mean activation")
-    ax.set_title("where the IF error enters and grows", fontsize=9)
-    if errors.empty:
-        no_data(ax, "layer_errors.csv")
+    if not open_panel(ax, xlabel="layer index", ylabel="|IF rate·θ − quantized activation| / mean activation",
+                      title="where the IF error enters and grows", empty=errors.empty, missing="layer_errors.csv"):
         return
     for index, (name, rows) in enumerate(errors.groupby("arch", sort=False)):
         ax.plot(rows["layer_index"], numeric(rows, "relative_error"), marker="o", ms=3, color=f"C{index % 10}",
@@ -117,7 +111,7 @@ def answer_q10(run: RunTables) -> Answer:
         steps = " → ".join(f"{r['step']} {r['accuracy']}" + (f" ({r['vs parent']})" if r["vs parent"] else "")
                            for _, r in rows.iterrows())
         explanation = ""
-        if "if" in set(rows["method"]):
+        if Method.IF in set(rows["method"]):
             explanation = ("; IF: " + explain_drop(select(errors, arch=arch)) if not errors.empty
                            else "; IF's per-layer error: not in this run")
         parts.append(f"{arch}: {steps}{explanation}")
@@ -141,17 +135,18 @@ def group_threshold_table(run: RunTables, arch: str | None = None) -> pd.DataFra
     """Per G and per-group variant: accuracy against the shared threshold, and the energy ratio
     (variant / shared) under every hardware model."""
     arch = run.first_arch(arch)
-    onespike = select(run.results, arch=arch, method="onespike")
+    onespike = select(run.results, arch=arch, method=Method.ONESPIKE)
     rows = []
     for variant in GROUP_VARIANTS:
         for steps in sorted({int(t) for t in select(onespike, variant=variant)["T"]}):
-            variant_acc = accuracy_of(run.rows("onespike", arch=arch, steps=steps, variant=variant))
-            shared_acc = accuracy_of(run.rows("onespike", arch=arch, steps=steps))
+            variant_acc = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=variant))
+            shared_acc = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps))
             row = {"variant": variant, "G": steps, "shared acc %": 100 * shared_acc.mean,
                    "variant acc %": 100 * variant_acc.mean, "Δ": difference_text(variant_acc, shared_acc)}
             for model in run.hardware_models():
-                a = numeric(run.rows("onespike", arch=arch, steps=steps, variant=variant, hardware=model), "energy_pj")
-                b = numeric(run.rows("onespike", arch=arch, steps=steps, hardware=model), "energy_pj")
+                a = numeric(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=variant, hardware=model),
+                            "energy_pj")
+                b = numeric(run.rows(Method.ONESPIKE, arch=arch, steps=steps, hardware=model), "energy_pj")
                 row[f"energy ratio {model}"] = float(a.iloc[0] / b.iloc[0]) if len(a) and len(b) else np.nan
             rows.append(row)
     return pd.DataFrame(rows)
@@ -160,16 +155,14 @@ def group_threshold_table(run: RunTables, arch: str | None = None) -> pd.DataFra
 def panel_group_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy per G with 95% intervals: shared threshold vs each per-group variant."""
     arch = run.first_arch(arch)
-    ax.set_xlabel("G (groups)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy (95% interval)", fontsize=9)
-    onespike = select(run.results, arch=arch, method="onespike")
+    open_panel(ax, xlabel="G (groups)", ylabel="test accuracy (%)", title="accuracy (95% interval)")
+    onespike = select(run.results, arch=arch, method=Method.ONESPIKE)
     steps_seen: set[int] = set()
     for variant, style in (("default", "-"), ("per_group_calibrated", "--"), ("per_group_binary", ":")):
         steps = sorted({int(t) for t in select(onespike, variant=variant)["T"]})
         if not steps:
             continue
-        points = [accuracy_of(run.rows("onespike", arch=arch, steps=t, variant=variant)) for t in steps]
+        points = [accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=t, variant=variant)) for t in steps]
         errors = np.nan_to_num([[100 * (a.mean - a.low) for a in points], [100 * (a.high - a.mean) for a in points]])
         ax.errorbar(steps, [100 * a.mean for a in points], yerr=errors, fmt=style, marker="o", capsize=3,
                     label=GROUP_VARIANTS.get(variant, "shared threshold"))
@@ -184,11 +177,9 @@ def panel_group_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
 def panel_group_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Energy of each per-group variant over the shared threshold's, per G and hardware model."""
     table = group_threshold_table(run, arch)
-    ax.set_xlabel("G (groups)")
-    ax.set_ylabel("energy: per-group / shared")
-    ax.set_title("energy ratio per hardware model", fontsize=9)
-    if table.empty:
-        no_data(ax, "no per-group threshold rows")
+    if not open_panel(ax, xlabel="G (groups)", ylabel="energy: per-group / shared",
+                      title="energy ratio per hardware model", empty=table.empty,
+                      missing="no per-group threshold rows"):
         return
     styles = {"per_group_calibrated": "--", "per_group_binary": ":"}
     for index, model in enumerate(hardware or run.hardware_models()):

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import get_method
-from analysis.report.plotting import energy_scale, no_data
+from analysis.methods import Method, get_method, reference_method
+from analysis.report.plotting import energy_scale, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, percent, rate_text
@@ -31,11 +31,8 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     model = hardware[0] if hardware else run.main_hardware()
     arch = run.first_arch(arch)
     sweep = select(run.table("sweep"), arch=arch, hardware=model)
-    ax.set_title(str(model), fontsize=10)
-    ax.set_xlabel("input spike sparsity (1 − spike rate)")
-    if sweep.empty:
-        no_data(ax, "sweep.csv")
-        ax.set_ylabel("energy per inference")
+    if not open_panel(ax, xlabel="input spike sparsity (1 − spike rate)", ylabel="energy per inference",
+                      title=str(model), title_size=10, empty=sweep.empty, missing="sweep.csv"):
         return
     sweep = sweep.assign(spike_event_pj=numeric(sweep, "spike_event_pj", 0.0))
     divisor, unit = energy_scale(list(numeric(sweep, "snn_energy_pj")) + list(numeric(sweep, "qnn_energy_pj")))
@@ -46,11 +43,11 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
             rows = select(method_rows, spike_event_pj=overhead).sort_values("input_sparsity")
             ax.plot(rows["input_sparsity"], numeric(rows, "snn_energy_pj") / divisor, "-", color=method_color(method),
                     alpha=fade, label=f"{get_method(method).short}, +{number(overhead)} pJ/spike")
-    ax.axhline(float(numeric(sweep, "qnn_energy_pj").iloc[0]) / divisor, color=method_color("qcfs"), ls=":",
+    ax.axhline(float(numeric(sweep, "qnn_energy_pj").iloc[0]) / divisor, color=method_color(Method.QCFS), ls=":",
                lw=1.5, label="equivalent QNN")
     if "ann_energy_pj" in sweep.columns:
-        ax.axhline(float(numeric(sweep, "ann_energy_pj").iloc[0]) / divisor, color=method_color("ann"), ls="-.",
-                   lw=1.2, label="float ANN")
+        ax.axhline(float(numeric(sweep, "ann_energy_pj").iloc[0]) / divisor, color=method_color(reference_method()),
+                   ls="-.", lw=1.2, label="float ANN")
     point = select(run.table("breakeven"), arch=arch, hardware=model)
     if not point.empty:
         sparsity = float(numeric(point, "break_even_sparsity").iloc[0])

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import get_method
-from analysis.report.plotting import bar_labels, energy_scale, log_axis, no_data
+from analysis.methods import Method, get_method, reference_method
+from analysis.report.plotting import bar_labels, energy_scale, log_axis, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, configuration_label, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, percent, span, times
@@ -39,16 +39,12 @@ def panel_architecture_energy(run: RunTables, ax: Axes, *, arch=None, hardware=N
     """Under one hardware model: each method's energy relative to the quantized ANN, per arch
     (bars from 0; 1 = as dear as the quantized ANN)."""
     model = hardware[0] if hardware else run.main_hardware()
-    table = architecture_table(run)
-    ax.set_title(str(model), fontsize=10)
-    ax.set_xlabel("architecture")
-    ax.set_ylabel("energy / quantized ANN's")
-    column = f"{model} pJ"
-    if table.empty or column not in table.columns:
-        no_data(ax)
+    table, column = architecture_table(run), f"{model} pJ"
+    if not open_panel(ax, xlabel="architecture", ylabel="energy / quantized ANN's", title=str(model), title_size=10,
+                      empty=table.empty or column not in table.columns):
         return
     archs, methods = list(dict.fromkeys(table["arch"])), list(dict.fromkeys(table["method"]))
-    reference = select(table, method="qcfs").set_index("arch")[column].reindex(archs)
+    reference = select(table, method=Method.QCFS).set_index("arch")[column].reindex(archs)
     x, width = np.arange(len(archs)), 0.8 / len(methods)
     for k, method in enumerate(methods):
         rows = select(table, method=method).set_index("arch").reindex(archs)
@@ -73,15 +69,15 @@ def answer_q12(run: RunTables) -> Answer:
         ratios, orders = [], []
         for arch in archs:
             sub = select(table, arch=arch).set_index("method")[column]
-            if {"onespike", "qcfs"} <= set(sub.index) and sub["qcfs"] > 0:
-                ratios.append(sub["onespike"] / sub["qcfs"])
+            if {Method.ONESPIKE, Method.QCFS} <= set(sub.index) and sub[Method.QCFS] > 0:
+                ratios.append(sub[Method.ONESPIKE] / sub[Method.QCFS])
             orders.append(tuple(sub.sort_values().index))
         same = sum(order == orders[0] for order in orders)
         parts.append(f"{model} OneSpike/QCFS {span(ratios, times)}, ranking as {archs[0]}'s in {same}/{len(archs)}")
     accuracy = []
     for arch in archs:
-        a = accuracy_of(run.rows("onespike", arch=arch, steps=steps))
-        b = accuracy_of(run.rows("qcfs", arch=arch))
+        a = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps))
+        b = accuracy_of(run.rows(Method.QCFS, arch=arch))
         if np.isfinite(a.mean) and np.isfinite(b.mean):
             accuracy.append(f"{arch} {difference_text(a, b)}")
     line = (f"Q12 (T=G={steps}, {len(archs)} architecture(s)): OneSpike − QCFS accuracy "
@@ -95,9 +91,9 @@ def bnn_configurations(run: RunTables) -> list[tuple[str, str, int | None, int |
     (one-bit activations: OneSpike(G=1), QCFS(L=1)), each beside the BNN."""
     levels, steps = run.levels(), run.reference_steps()
     return [
-        ("equal shape", "bnn", None, None), ("equal shape", "onespike", steps, None),
-        ("equal shape", "qcfs", None, levels),
-        ("equal bits", "onespike", 1, None), ("equal bits", "qcfs", None, 1),
+        ("equal shape", Method.BNN, None, None), ("equal shape", Method.ONESPIKE, steps, None),
+        ("equal shape", Method.QCFS, None, levels),
+        ("equal bits", Method.ONESPIKE, 1, None), ("equal bits", Method.QCFS, None, 1),
     ]
 
 
@@ -129,11 +125,8 @@ def _hatch_equal_bits(bars, table: pd.DataFrame) -> None:
 def panel_bnn_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy (95% interval) of the BNN, OneSpike and QCFS at equal shape and at equal bits."""
     table = select(bnn_table(run), arch=run.first_arch(arch))
-    ax.set_xlabel("configuration")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy (95% interval)", fontsize=9)
-    if table.empty:
-        no_data(ax)
+    if not open_panel(ax, xlabel="configuration", ylabel="test accuracy (%)", title="accuracy (95% interval)",
+                      empty=table.empty):
         return
     means = [100 * a.mean for a in table["accuracy"]]
     errors = np.nan_to_num([[100 * (a.mean - a.low) for a in table["accuracy"]],
@@ -151,13 +144,9 @@ def panel_bnn_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
 def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Under one hardware model: energy of each Q13 configuration (bars from 0)."""
     model = hardware[0] if hardware else run.main_hardware()
-    table = select(bnn_table(run), arch=run.first_arch(arch))
-    ax.set_title(str(model), fontsize=10)
-    ax.set_xlabel("configuration")
-    column = f"{model} pJ"
-    if table.empty or column not in table.columns:
-        no_data(ax)
-        ax.set_ylabel("energy per inference")
+    table, column = select(bnn_table(run), arch=run.first_arch(arch)), f"{model} pJ"
+    if not open_panel(ax, xlabel="configuration", ylabel="energy per inference", title=str(model), title_size=10,
+                      empty=table.empty or column not in table.columns):
         return
     divisor, unit = energy_scale(table[column])
     bars = ax.bar(range(len(table)), table[column] / divisor, color=[method_color(m) for m in table["method"]],
@@ -177,7 +166,7 @@ def answer_q13(run: RunTables) -> Answer:
     epochs = {k: run.config.get(k) for k in ("epochs_ann", "epochs_bnn")}
     parts = []
     for arch, rows in table.groupby("arch", sort=False):
-        bnn = select(rows, method="bnn")
+        bnn = select(rows, method=Method.BNN)
         if bnn.empty:
             parts.append(f"{arch}: BNN not in this run")
             continue
@@ -200,11 +189,8 @@ def panel_pareto(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Under one hardware model: accuracy vs energy (log x), stepped methods at every T joined."""
     model = hardware[0] if hardware else run.main_hardware()
     rows = select(run.results, arch=run.first_arch(arch), variant="default", hardware=model)
-    ax.set_title(str(model), fontsize=10)
-    ax.set_ylabel("test accuracy (%)")
-    if rows.empty:
-        no_data(ax)
-        ax.set_xlabel("energy per inference")
+    if not open_panel(ax, xlabel="energy per inference", ylabel="test accuracy (%)", title=str(model), title_size=10,
+                      empty=rows.empty):
         return
     divisor, unit = energy_scale(numeric(rows, "energy_pj"))
     for method in run.methods():
@@ -228,7 +214,7 @@ def answer_pareto(run: RunTables) -> Answer:
     rows = select(run.results, arch=arch, variant="default")
     if rows.empty:
         return Answer(not_in_run("Pareto", "no default rows"), rows)
-    ann = run.rows("ann", arch=arch) if "ann" in run.methods() else pd.DataFrame()
+    ann = run.present_rows(reference_method(), arch=arch)
     reference = accuracy_of(ann).mean if not ann.empty else float(rows["accuracy"].max())
     found, bits = [], []
     for model in run.hardware_models():

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import get_method
-from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, no_data
+from analysis.methods import Method, StepAxis, get_method
+from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import COMPONENTS, RunTables, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, percent, span, times
@@ -35,11 +35,8 @@ def panel_breakdown(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> No
     """Stacked energy per component per method (T = G = L) under one hardware model; bars from 0."""
     model = hardware[0] if hardware else run.main_hardware()
     rows = run.ladder_rows(run.first_arch(arch), model)
-    ax.set_xlabel("method")
-    ax.set_title(str(model), fontsize=10)
-    if rows.empty:
-        no_data(ax)
-        ax.set_ylabel("energy per inference")
+    if not open_panel(ax, xlabel="method", ylabel="energy per inference", title=str(model), title_size=10,
+                      empty=rows.empty):
         return
     total = numeric(rows, "energy_pj").to_numpy()
     divisor, unit = energy_scale(total)
@@ -91,11 +88,8 @@ def _stepped_rows(run: RunTables, arch: str | None) -> pd.DataFrame:
 def panel_membrane_accesses(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Membrane-potential reads (solid) and writes (dashed) per inference vs T."""
     counts = run.per_inference(_stepped_rows(run, run.first_arch(arch)))
-    ax.set_xlabel("T (IF) = G (OneSpike)")
-    ax.set_ylabel("membrane accesses per inference (log)")
-    ax.set_title("membrane-potential reads / writes", fontsize=9)
-    if counts.empty:
-        no_data(ax, "no stepped-method rows")
+    if not open_panel(ax, xlabel="T (IF) = G (OneSpike)", ylabel="membrane accesses per inference (log)",
+                      title="membrane-potential reads / writes", empty=counts.empty, missing="no stepped-method rows"):
         return
     for method, rows in counts.groupby("method", sort=False):
         rows = rows.sort_values("T")
@@ -114,19 +108,17 @@ def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
     rows = _stepped_rows(run, run.first_arch(arch))
     models = [m for m in (hardware or run.hardware_models())
               if numeric(select(rows, hardware=m), "membrane_memory_pj", 0.0).sum() > 0]
-    ax.set_xlabel("T (IF) = G (OneSpike)")
-    ax.set_ylabel("membrane-memory share of energy (%)")
-    ax.set_title("membrane energy share per hardware model", fontsize=9)
-    if not models:
-        no_data(ax, "no model prices membrane memory")
+    if not open_panel(ax, xlabel="T (IF) = G (OneSpike)", ylabel="membrane-memory share of energy (%)",
+                      title="membrane energy share per hardware model", empty=not models,
+                      missing="no model prices membrane memory"):
         return
-    styles = {"T": "-", "G": "--"}
+    styles = {StepAxis.TIME: "-", StepAxis.GROUPS: "--"}
     for index, model in enumerate(models):
         for method, sub in select(rows, hardware=model).groupby("method", sort=False):
             sub = sub.sort_values("T")
             share = 100 * numeric(sub, "membrane_memory_pj") / numeric(sub, "energy_pj").replace(0, np.nan)
             ax.plot(sub["T"], share, styles[get_method(method).steps], marker="o", ms=3, color=f"C{index % 10}",
-                    label=model if get_method(method).steps == "T" else None)
+                    label=model if get_method(method).is_time_stepped else None)
     ax.plot([], [], "k-", label="IF (solid)")
     ax.plot([], [], "k--", label="OneSpike (dashed)")
     ax.set_ylim(bottom=0)
@@ -147,15 +139,15 @@ def answer_q6(run: RunTables) -> Answer:
         accesses[method] = float(row["ops_vmem_reads"].sum() + row["ops_vmem_writes"].sum()) if len(row) else np.nan
     bits = [", ".join(f"{method_label(m, steps)} {number(v)}" for m, v in accesses.items())
             + " membrane reads+writes per inference"]
-    if {"if", "onespike"} <= set(accesses) and accesses["if"] > 0:
-        bits[0] += f" (OneSpike/IF {times(accesses['onespike'] / accesses['if'])})"
+    if {Method.IF, Method.ONESPIKE} <= set(accesses) and accesses[Method.IF] > 0:
+        bits[0] += f" (OneSpike/IF {times(accesses[Method.ONESPIKE] / accesses[Method.IF])})"
     for method in counts["method"].unique():
         sub = select(rows, method=method, T=steps)
         share = numeric(sub, "membrane_memory_pj", 0.0) / numeric(sub, "energy_pj").replace(0, np.nan)
         if share.notna().any() and share.max() > 0:
             bits.append(f"{get_method(method).short}'s membrane energy share {span(share, percent)} across "
                         f"{sub['hardware'].nunique()} hardware model(s)")
-    integrate = select(counts, method="if")
+    integrate = select(counts, method=Method.IF)
     if len(swept) > 1 and not integrate.empty:
         first, last = select(integrate, T=swept[0]), select(integrate, T=swept[-1])
         if not first.empty and not last.empty and float(first["ops_vmem_reads"].iloc[0]) > 0:

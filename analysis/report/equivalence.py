@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import get_method
-from analysis.report.plotting import bar_labels, log2_x, no_data
+from analysis.methods import Method, get_method
+from analysis.report.plotting import bar_labels, log2_x, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, percent, span, times
 
 #: equivalence.csv holds, per stepped method, these two columns (prefix = the method's name).
-EQUIVALENCE_METHODS = ("onespike", "if")
+EQUIVALENCE_METHODS = (Method.ONESPIKE, Method.IF)
 FLOOR = 1e-17
 
 
@@ -21,24 +21,20 @@ FLOOR = 1e-17
 def panel_logit_gap(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Max |logit difference| to the quantized ANN with as many levels, per T (log y; exact 0 drawn
     at 1e-17)."""
-    _equivalence_lines(run, ax, "max_abs_logit_diff")
-    ax.set_ylabel("max |logit difference| (0 drawn at 1e-17)")
-    ax.set_title("distance to QCFS(L = T = G)", fontsize=9)
+    _equivalence_lines(run, ax, "max_abs_logit_diff", "max |logit difference| (0 drawn at 1e-17)",
+                       "distance to QCFS(L = T = G)")
 
 
 def panel_agreement(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Prediction agreement with the quantized ANN with as many levels, per T."""
-    _equivalence_lines(run, ax, "agreement")
-    ax.set_ylabel("same predicted class as QCFS (%)")
+    _equivalence_lines(run, ax, "agreement", "same predicted class as QCFS (%)", "prediction agreement")
     ax.set_ylim(0, 102)
-    ax.set_title("prediction agreement", fontsize=9)
 
 
-def _equivalence_lines(run: RunTables, ax: Axes, measure: str) -> None:
+def _equivalence_lines(run: RunTables, ax: Axes, measure: str, ylabel: str, title: str) -> None:
     table = run.table("equivalence")
-    ax.set_xlabel("T = G = levels of the quantized ANN")
-    if table.empty:
-        no_data(ax, "equivalence.csv")
+    if not open_panel(ax, xlabel="T = G = levels of the quantized ANN", ylabel=ylabel, title=title, empty=table.empty,
+                      missing="equivalence.csv"):
         return
     styles = ["-", "--", ":", "-."]
     for index, (arch, rows) in enumerate(table.groupby("arch", sort=False)):
@@ -86,11 +82,8 @@ def _method_groups(run: RunTables, ax: Axes, arch: str | None, ylabel: str,
     """Label ``ax`` and lay out one bar group per T: ``(steps, [(method, rows by T, x, width)])``
     for each stepped method (empty, with a no-data note, when the run has none)."""
     steps, methods, counts = _stepped_counts(run, arch)
-    ax.set_xlabel("T (IF) = G (OneSpike)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    if not methods:
-        no_data(ax, "no stepped-method rows")
+    if not open_panel(ax, xlabel="T (IF) = G (OneSpike)", ylabel=ylabel, title=title, empty=not methods,
+                      missing="no stepped-method rows"):
         return steps, []
     x = np.arange(len(steps))
     width = 0.8 / len(methods)
@@ -134,9 +127,9 @@ def panel_accumulates(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> 
         ax.bar(x, accumulates, width, color=method_color(method), label=f"{short}: ACs")
         ax.bar(x, adds, width, bottom=accumulates, color=method_color(method), alpha=0.45, hatch="//",
                label=f"{short}: other adds")
-    quantized = run.rows("qcfs", arch=arch) if "qcfs" in run.methods() else pd.DataFrame()
+    quantized = run.present_rows(Method.QCFS, arch=arch)
     if not quantized.empty:
-        ax.axhline(float(numeric(quantized, "ops_mac").iloc[0]), color=method_color("qcfs"), ls="--", lw=1,
+        ax.axhline(float(numeric(quantized, "ops_mac").iloc[0]), color=method_color(Method.QCFS), ls="--", lw=1,
                    label="QCFS ANN: MACs")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7)
@@ -161,9 +154,9 @@ def answer_q2(run: RunTables) -> Answer:
             f"{number(row['ops_add'])} other adds per inference"
         )
     ratios = []
-    if {"if", "onespike"} <= set(methods):
+    if {Method.IF, Method.ONESPIKE} <= set(methods):
         for t in swept:
-            onespike, integrate = select(counts, method="onespike", T=t), select(counts, method="if", T=t)
+            onespike, integrate = select(counts, method=Method.ONESPIKE, T=t), select(counts, method=Method.IF, T=t)
             if not onespike.empty and not integrate.empty and float(integrate["ops_ac"].iloc[0]) > 0:
                 ratios.append(float(onespike["ops_ac"].iloc[0]) / float(integrate["ops_ac"].iloc[0]))
     tail = f" (OneSpike/IF ACs {span(ratios, times)} over T in {swept[0]}..{swept[-1]})" if ratios else ""

@@ -9,8 +9,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 
-from analysis.methods import get_method
-from analysis.report.plotting import energy_scale, log2_x, log_axis, no_data
+from analysis.methods import Method, StepAxis, get_method, reference_method
+from analysis.report.plotting import energy_scale, log2_x, log_axis, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import not_in_run, number, span, times
@@ -28,7 +28,7 @@ def ranking_table(run: RunTables, arch: str | None = None, hardware=None) -> pd.
     columns = {}
     for model in hardware or run.hardware_models():
         rows = run.ladder_rows(arch, model)
-        base = select(rows, method="qcfs")
+        base = select(rows, method=Method.QCFS)
         if rows.empty or base.empty:
             continue
         columns[model] = pd.Series(numeric(rows, "energy_pj").to_numpy() / float(base["energy_pj"].iloc[0]),
@@ -39,10 +39,8 @@ def ranking_table(run: RunTables, arch: str | None = None, hardware=None) -> pd.
 def panel_ranking(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Heatmap of energy relative to the quantized ANN with each method's rank (1 = cheapest)."""
     relative = ranking_table(run, arch, hardware)
-    ax.set_xlabel("hardware model")
-    ax.set_ylabel("method")
-    if relative.empty:
-        no_data(ax, "no quantized-ANN rows")
+    if not open_panel(ax, xlabel="hardware model", ylabel="method", empty=relative.empty,
+                      missing="no quantized-ANN rows"):
         return
     data = relative.to_numpy(dtype=float)
     finite = data[np.isfinite(data) & (data > 0)]
@@ -104,20 +102,17 @@ def _swept(run: RunTables, arch: str | None) -> pd.DataFrame:
 def panel_energy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Energy per inference vs T per hardware model (colour) and method (IF solid, OneSpike dashed)."""
     rows = _swept(run, run.first_arch(arch))
-    ax.set_xlabel("T (IF) = G (OneSpike), log2")
-    ax.set_title("energy", fontsize=9)
-    if rows.empty:
-        no_data(ax)
-        ax.set_ylabel("energy per inference")
+    if not open_panel(ax, xlabel="T (IF) = G (OneSpike), log2", ylabel="energy per inference", title="energy",
+                      empty=rows.empty):
         return
     models = hardware or run.hardware_models()
     divisor, unit = energy_scale(numeric(select(rows, hardware=models), "energy_pj"))
-    styles = {"T": "-", "G": "--"}
+    styles = {StepAxis.TIME: "-", StepAxis.GROUPS: "--"}
     for index, model in enumerate(models):
         for method, sub in select(rows, hardware=model).groupby("method", sort=False):
             sub = sub.drop_duplicates("T").sort_values("T")
             ax.plot(sub["T"], numeric(sub, "energy_pj") / divisor, styles[get_method(method).steps], marker="o",
-                    ms=3, color=f"C{index % 10}", label=model if get_method(method).steps == "T" else None)
+                    ms=3, color=f"C{index % 10}", label=model if get_method(method).is_time_stepped else None)
     log_axis(ax)
     log2_x(ax, run.timesteps())
     ax.set_ylabel(f"energy per inference ({unit}, log)")
@@ -127,11 +122,8 @@ def panel_energy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None)
 def panel_latency_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Sequential steps per inference vs T per stepped method."""
     counts = run.per_inference(_swept(run, run.first_arch(arch)))
-    ax.set_xlabel("T (IF) = G (OneSpike), log2")
-    ax.set_ylabel("sequential steps per inference")
-    ax.set_title("latency", fontsize=9)
-    if counts.empty:
-        no_data(ax)
+    if not open_panel(ax, xlabel="T (IF) = G (OneSpike), log2", ylabel="sequential steps per inference",
+                      title="latency", empty=counts.empty):
         return
     for method, rows in counts.groupby("method", sort=False):
         rows = rows.drop_duplicates("T").sort_values("T")
@@ -147,13 +139,12 @@ def panel_accuracy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=Non
     the float ANN as a level."""
     arch = run.first_arch(arch)
     steps = run.timesteps()
-    ax.set_xlabel("T (IF) = G (OneSpike) = L (QCFS), log2")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy (95% interval)", fontsize=9)
+    open_panel(ax, xlabel="T (IF) = G (OneSpike) = L (QCFS), log2", ylabel="test accuracy (%)",
+               title="accuracy (95% interval)")
     curves = {m: [(t, run.rows(m, arch=arch, steps=t)) for t in steps]
               for m in run.methods() if get_method(m).stepped}
-    if "qcfs" in run.methods():
-        curves["qcfs"] = [(t, run.rows("qcfs", arch=arch, levels=t)) for t in steps]
+    if Method.QCFS in run.methods():
+        curves[Method.QCFS] = [(t, run.rows(Method.QCFS, arch=arch, levels=t)) for t in steps]
     drew = False
     for method, points in curves.items():
         points = [(t, accuracy_of(rows)) for t, rows in points if not rows.empty]
@@ -168,9 +159,9 @@ def panel_accuracy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=Non
     if not drew:
         no_data(ax)
         return
-    ann = run.rows("ann", arch=arch) if "ann" in run.methods() else pd.DataFrame()
+    ann = run.present_rows(reference_method(), arch=arch)
     if not ann.empty:
-        ax.axhline(100 * accuracy_of(ann).mean, color=method_color("ann"), ls="--", lw=0.8, label="ANN")
+        ax.axhline(100 * accuracy_of(ann).mean, color=method_color(reference_method()), ls="--", lw=0.8, label="ANN")
     log2_x(ax, steps)
     ax.legend(fontsize=7)
 
@@ -199,7 +190,7 @@ def answer_q9(run: RunTables) -> Answer:
         a = accuracy_of(run.rows(method, arch=arch, steps=first))
         b = accuracy_of(run.rows(method, arch=arch, steps=last))
         bits.append(f"{get_method(method).short} accuracy {a.text()} → {b.text()}")
-    ann = run.rows("ann", arch=arch) if "ann" in run.methods() else pd.DataFrame()
+    ann = run.present_rows(reference_method(), arch=arch)
     for model in [m for m in ("sata", "spikesim") if m in run.hardware_models()]:
         ann_rows = select(ann, hardware=model)
         if ann_rows.empty:

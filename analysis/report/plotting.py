@@ -23,6 +23,7 @@ __all__ = [
     "log2_x",
     "log_axis",
     "no_data",
+    "open_panel",
     "save",
 ]
 
@@ -44,6 +45,26 @@ def no_data(ax: Axes, what: str = "") -> None:
             transform=ax.transAxes, fontsize=10, color="#888888")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def open_panel(ax: Axes, *, xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
+               title_size: int = 9, empty: bool = False, missing: str = "") -> bool:
+    """Open a question panel: label its axes and title it; when it has nothing to draw (``empty``),
+    mark it "no data (``missing``)" and return False, so the panel returns at once::
+
+        if not open_panel(ax, xlabel="T", ylabel="energy (pJ)", title="energy", empty=rows.empty):
+            return
+    """
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title, fontsize=title_size)
+    if empty:
+        no_data(ax, missing)
+        return False
+    return True
 
 
 def energy_scale(values: Iterable[float]) -> tuple[float, str]:

@@ -12,24 +12,26 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.report.plotting import bar_labels, log2_x, log_axis, no_data
+from analysis.methods import Method
+from analysis.report.plotting import bar_labels, log2_x, log_axis, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, numeric, select
 from analysis.report.text import not_in_run, number, percent, span
 from analysis.report.uncertainty import accuracy_of, difference_text
+from energy_models import SYNAPTIC_KINDS
 from energy_models.ledger import EVENTS
 
 #: Ledger events that are arithmetic (the op mix); the rest are memory traffic and spike counts.
 ARITHMETIC = tuple(e for e in EVENTS if e not in
                    ("spikes", "weight_reads", "input_reads", "output_writes", "vmem_reads", "vmem_writes"))
 SPIKE_GENERATION_KIND = "neuron"
-SYNAPTIC_KINDS = ("conv", "linear")
 
 
 def psg_modes(run: RunTables) -> tuple[str, str, bool]:
     """(exact variant, hardware variant, same network?): ``exact_pow2`` vs ``hardware`` where the run
     has them, else ``default`` vs ``hardware`` (thresholds not rounded alike: not the same spikes)."""
-    variants = set(select(run.results, method="onespike")["variant"]) if "variant" in run.results.columns else set()
+    onespike = select(run.results, method=Method.ONESPIKE)
+    variants = set(onespike["variant"]) if "variant" in run.results.columns else set()
     if "exact_pow2" in variants:
         return "exact_pow2", "hardware", True
     return "default", "hardware", False
@@ -37,7 +39,7 @@ def psg_modes(run: RunTables) -> tuple[str, str, bool]:
 
 def _mode_steps(run: RunTables, arch: str | None) -> int | None:
     exact, hardware, _ = psg_modes(run)
-    rows = select(run.results, arch=arch, method="onespike")
+    rows = select(run.results, arch=arch, method=Method.ONESPIKE)
     both = sorted(set(select(rows, variant=exact)["T"]) & set(select(rows, variant=hardware)["T"]))
     if not both:
         return None
@@ -50,7 +52,7 @@ def op_mix(run: RunTables, arch: str | None = None, steps: int | None = None) ->
     ops per inference of the layers that are neither synaptic nor PSG (pooling, readout), by kind."""
     arch = run.first_arch(arch)
     steps = _mode_steps(run, arch) if steps is None else steps
-    layers = select(run.table("layers"), arch=arch, method="onespike", T=steps)
+    layers = select(run.table("layers"), arch=arch, method=Method.ONESPIKE, T=steps)
     exact, hardware, _ = psg_modes(run)
     rows = []
     for variant, mode in ((exact, "exact"), (hardware, "hardware")):
@@ -79,16 +81,14 @@ def op_mix(run: RunTables, arch: str | None = None, steps: int | None = None) ->
 def panel_op_mix(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Every arithmetic op kind per PSG neuron per group, exact (solid) vs hardware mode (hatched)."""
     table = op_mix(run, arch)
-    ax.set_xlabel("operation")
-    ax.set_ylabel("operations per neuron per group")
     psg = table[table["where"].str.startswith("PSG")] if not table.empty else table
-    if psg.empty:
-        no_data(ax, "no OneSpike layer rows")
+    if not open_panel(ax, xlabel="operation", ylabel="operations per neuron per group", empty=psg.empty,
+                      missing="no OneSpike layer rows"):
         return
     events = [c for c in psg.columns if c not in ("mode", "where")]
     x = np.arange(len(events))
     for k, (_, row) in enumerate(psg.iterrows()):
-        bars = ax.bar(x + (k - 0.5) * 0.4, [row[e] for e in events], 0.4, color=method_color("onespike"),
+        bars = ax.bar(x + (k - 0.5) * 0.4, [row[e] for e in events], 0.4, color=method_color(Method.ONESPIKE),
                       hatch="" if row["mode"] == "exact" else "//", edgecolor="white", alpha=1 - 0.4 * k,
                       label=f"{row['mode']} mode")
         bar_labels(ax, bars, "{:.2g}")
@@ -102,12 +102,10 @@ def panel_other_ops(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> No
     """Ops outside the PSG layers (pooling, readout) per inference, hardware mode: these shifts and
     adds are not spike generation."""
     table = op_mix(run, arch)
-    ax.set_xlabel("layer kind: operation")
-    ax.set_ylabel("operations per inference")
-    ax.set_title("outside PSG (pooling, readout), hardware mode", fontsize=9)
     other = table[(table["mode"] == "hardware") & ~table["where"].str.startswith("PSG")] if not table.empty else table
-    if other.empty:
-        no_data(ax, "no pooling/readout ops")
+    if not open_panel(ax, xlabel="layer kind: operation", ylabel="operations per inference",
+                      title="outside PSG (pooling, readout), hardware mode", empty=other.empty,
+                      missing="no pooling/readout ops"):
         return
     labels, values = [], []
     for _, row in other.iterrows():
@@ -129,8 +127,8 @@ def mul_mod_price(run: RunTables, arch: str | None = None) -> pd.DataFrame:
     exact, hardware, _ = psg_modes(run)
     rows = []
     for model in run.hardware_models():
-        e = numeric(run.rows("onespike", arch=arch, steps=steps, variant=exact, hardware=model), "energy_pj")
-        h = numeric(run.rows("onespike", arch=arch, steps=steps, variant=hardware, hardware=model), "energy_pj")
+        e = numeric(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact, hardware=model), "energy_pj")
+        h = numeric(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware, hardware=model), "energy_pj")
         if e.empty or h.empty:
             continue
         e_pj, h_pj = float(e.iloc[0]), float(h.iloc[0])
@@ -144,13 +142,10 @@ def panel_mul_mod_price(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
     table = mul_mod_price(run, arch)
     if hardware and not table.empty:
         table = table[table["hardware"].isin(hardware)]
-    ax.set_xlabel("hardware model")
-    ax.set_ylabel("(exact − hardware) / exact energy (%)")
-    ax.set_title("what mul/mod cost", fontsize=9)
-    if table.empty:
-        no_data(ax, "no exact + hardware OneSpike rows")
+    if not open_panel(ax, xlabel="hardware model", ylabel="(exact − hardware) / exact energy (%)",
+                      title="what mul/mod cost", empty=table.empty, missing="no exact + hardware OneSpike rows"):
         return
-    bars = ax.bar(range(len(table)), table["mul/mod share %"], color=method_color("onespike"))
+    bars = ax.bar(range(len(table)), table["mul/mod share %"], color=method_color(Method.ONESPIKE))
     bar_labels(ax, bars, "{:.2g}")
     ax.axhline(0, color="#555555", lw=0.8)
     ax.set_xticks(range(len(table)))
@@ -161,17 +156,15 @@ def panel_mode_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
     """Accuracy per G of OneSpike default, exact on the rounded network and hardware mode, with 95%
     Wilson intervals."""
     arch = run.first_arch(arch)
-    ax.set_xlabel("G (groups)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy of each PSG mode (95% interval)", fontsize=9)
+    open_panel(ax, xlabel="G (groups)", ylabel="test accuracy (%)", title="accuracy of each PSG mode (95% interval)")
     exact, hardware_variant, _ = psg_modes(run)
-    rows = select(run.per_inference(), arch=arch, method="onespike")
+    rows = select(run.per_inference(), arch=arch, method=Method.ONESPIKE)
     drew = []
     for variant, style in (("default", "-"), (exact, "--"), (hardware_variant, ":")):
         steps = sorted({int(t) for t in select(rows, variant=variant)["T"]}) if not rows.empty else []
         if variant in [d for d, _ in drew] or not steps:
             continue
-        accuracies = [accuracy_of(run.rows("onespike", arch=arch, steps=t, variant=variant)) for t in steps]
+        accuracies = [accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=t, variant=variant)) for t in steps]
         means = np.array([100 * a.mean for a in accuracies])
         errors = np.array([[100 * (a.mean - a.low) for a in accuracies], [100 * (a.high - a.mean) for a in accuracies]])
         ax.errorbar(steps, means, yerr=np.nan_to_num(errors), fmt=style, marker="o", capsize=3, label=variant)
@@ -208,15 +201,15 @@ def answer_q3(run: RunTables) -> Answer:
         bits.append(f"mul/mod cost {span(price['mul/mod share %'] / 100, percent)} of exact PSG's energy across "
                     f"{len(price)} hardware model(s)" + ("" if same_network else
                                                          " (no exact_pow2 rows: this mixes mul/mod with rounding)"))
-    exact_acc = accuracy_of(run.rows("onespike", arch=arch, steps=steps, variant=exact))
-    hardware_acc = accuracy_of(run.rows("onespike", arch=arch, steps=steps, variant=hardware))
+    exact_acc = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact))
+    hardware_acc = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware))
     bits.append(f"accuracy {exact} {exact_acc.text()} vs hardware {hardware_acc.text()} "
                 f"({difference_text(hardware_acc, exact_acc)})")
-    rounded = run.rows("qcfs", arch=arch, variant="pow2") if "qcfs" in run.methods() else pd.DataFrame()
+    rounded = run.present_rows(Method.QCFS, arch=arch, variant="pow2")
     if rounded.empty:
         bits.append("rounding thresholds to powers of two: not in this run (no qcfs pow2 rows)")
     else:
-        base, pow2 = accuracy_of(run.rows("qcfs", arch=arch)), accuracy_of(rounded)
+        base, pow2 = accuracy_of(run.rows(Method.QCFS, arch=arch)), accuracy_of(rounded)
         bits.append(f"rounding QCFS thresholds to powers of two: {base.text()} → {pow2.text()} "
                     f"({difference_text(pow2, base)})")
     return Answer(f"Q3 ({arch}, G={steps}): " + "; ".join(bits) + ".", table)
@@ -226,14 +219,12 @@ def answer_q3(run: RunTables) -> Answer:
 def panel_worked_example(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """The seed's worked example as a raster: IF row vs PSG row for the same inputs."""
     worked = run.table("worked_example")
-    ax.set_xlabel("timestep (IF) / group (PSG)")
-    ax.set_ylabel("neuron")
-    ax.set_title("worked example: same inputs, different spike trains", fontsize=9)
-    if worked.empty:
-        no_data(ax, "worked_example.csv")
+    if not open_panel(ax, xlabel="timestep (IF) / group (PSG)", ylabel="neuron",
+                      title="worked example: same inputs, different spike trains", empty=worked.empty,
+                      missing="worked_example.csv"):
         return
     steps = worked["step"].to_numpy()
-    for y, column, method in ((1, "if_spike", "if"), (0, "psg_spike", "onespike")):
+    for y, column, method in ((1, "if_spike", Method.IF), (0, "psg_spike", Method.ONESPIKE)):
         spikes = numeric(worked, column).to_numpy()
         ax.scatter(steps, np.full(len(steps), y), s=[260 if s > 0 else 60 for s in spikes], marker="|",
                    linewidths=[3 if s > 0 else 0.8 for s in spikes],
@@ -262,17 +253,14 @@ def panel_fidelity(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> Non
     """MAE between spike-count value and the ideal clipped value per T, IF vs PSG, on random (solid)
     and recorded layer currents (dashed), θ/2 start."""
     summary = fidelity_summary(run)
-    ax.set_xlabel("T = G")
-    ax.set_ylabel("mean |spike value − clip(x̄, 0, θ)| (θ units, log)")
-    ax.set_title("fidelity: random and recorded currents", fontsize=9)
-    if summary.empty:
-        no_data(ax, "fidelity.csv")
+    if not open_panel(ax, xlabel="T = G", ylabel="mean |spike value − clip(x̄, 0, θ)| (θ units, log)",
+                      title="fidelity: random and recorded currents", empty=summary.empty, missing="fidelity.csv"):
         return
     start = "v_init=θ/2" if (summary["v_init"] == "v_init=θ/2").any() else summary["v_init"].iloc[0]
     for (source, neuron), rows in select(summary, v_init=start).groupby(["source", "neuron"], sort=False):
         rows = rows.sort_values("T")
         ax.plot(rows["T"], rows["mae"], "-" if source == "random" else "--", marker="o",
-                color=method_color("if" if neuron == "IF" else "onespike"), label=f"{neuron}, {source}")
+                color=method_color(Method.IF if neuron == "IF" else Method.ONESPIKE), label=f"{neuron}, {source}")
     log2_x(ax, sorted(summary["T"].astype(int).unique()))
     log_axis(ax)
     ax.legend(fontsize=8)

@@ -213,6 +213,10 @@ class RunTables:
             where["levels"] = self.levels() if levels is None else levels
         return select(self.results, **where)
 
+    def present_rows(self, method: str, **where: Any) -> pd.DataFrame:
+        """:meth:`rows` of ``method`` when the run has that method, else an empty frame."""
+        return self.rows(method, **where) if method in self.methods() else pd.DataFrame()
+
     def per_inference(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
         """One row per evaluated network (arch, method, T, levels, variant, seed): the counts and the
         accuracy, which do not depend on the hardware model (the first model's row is kept)."""

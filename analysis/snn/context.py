@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from analysis.registry import TypeRegistry
+
 __all__ = [
     "CONVERTERS",
     "ConversionContext",
@@ -95,40 +97,31 @@ class ConversionContext:
 
 Rule = Callable[[nn.Module, ConversionContext, Callable], tuple[nn.Module, ConversionContext]]
 #: Conversion rules by module type: ``rule(module, ctx, convert) -> (new_module, ctx_after)``.
-CONVERTERS: dict[type, Rule] = {}
+CONVERTERS: TypeRegistry[Rule] = TypeRegistry("conversion rule")
 
 
 def register_converter(*types: type, replace: bool = False) -> Callable[[Rule], Rule]:
     """Register a conversion rule for module types (users may add their own). A type that already
     has a rule is refused unless ``replace=True``."""
-
-    def deco(rule: Rule) -> Rule:
-        taken = [t.__name__ for t in types if t in CONVERTERS and not replace]
-        if taken:
-            raise ValueError(f"conversion rule for {', '.join(taken)} already registered; pass replace=True")
-        for t in types:
-            CONVERTERS[t] = rule
-        return rule
-
-    return deco
-
+    return CONVERTERS.register(*types, replace=replace)
 
 
 def rule_for(module: nn.Module) -> Rule | None:
     """The conversion rule of ``module``'s type, or of the nearest base class that has one; None if
     there is none. A subclass that overrides ``forward`` computes something its base's rule does not
     know, so it is refused (a :class:`ConversionError`) rather than converted as its base."""
-    for cls in type(module).__mro__:
-        if cls in CONVERTERS:
-            if type(module).forward is not cls.forward:
-                raise ConversionError(
-                    f"{type(module).__name__} subclasses {cls.__name__} but overrides forward(): the "
-                    f"{cls.__name__} conversion rule would ignore your forward. Register a rule for it with "
-                    f"analysis.snn.register_converter({type(module).__name__}) or give it a to_spiking(ctx, "
-                    "convert) method"
-                )
-            return CONVERTERS[cls]
-    return None
+    found = CONVERTERS.lookup(type(module))
+    if found is None:
+        return None
+    cls, rule = found
+    if type(module).forward is not cls.forward:
+        raise ConversionError(
+            f"{type(module).__name__} subclasses {cls.__name__} but overrides forward(): the "
+            f"{cls.__name__} conversion rule would ignore your forward. Register a rule for it with "
+            f"analysis.snn.register_converter({type(module).__name__}) or give it a to_spiking(ctx, "
+            "convert) method"
+        )
+    return rule
 
 
 def convert_module(module: nn.Module, ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
@@ -143,7 +136,7 @@ def convert_module(module: nn.Module, ctx: ConversionContext) -> tuple[nn.Module
         if rule is None:
             raise ConversionError(
                 f"cannot convert layer {getattr(module, 'source_name', '?')} of type {type(module).__name__}: "
-                f"supported types are {sorted(t.__name__ for t in CONVERTERS)}; register a rule with "
+                f"supported types are {sorted(CONVERTERS.names())}; register a rule with "
                 "analysis.snn.register_converter(YourType) or give the module a to_spiking(ctx, convert) method"
             )
         new, ctx = rule(module, ctx, convert_module)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from analysis.validate import check_positive_int
+
 __all__ = [
     "QCFS",
     "BinaryActivation",
@@ -27,6 +29,7 @@ __all__ = [
     "check_finite",
     "check_positive_int",
     "check_threshold",
+    "if_step",
     "is_power_of_two",
 ]
 
@@ -34,17 +37,6 @@ ReLU = nn.ReLU
 
 
 # -- argument checks shared by every neuron ----------------------------------------------------------
-def check_positive_int(name: str, value: object) -> int:
-    """Return ``value`` as an int if it is a positive integer, else raise naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and (
-        not math.isfinite(value) or value != int(value)
-    )):
-        raise ValueError(f"{name} must be a positive integer (1, 2, 4, ...), got {value!r}")
-    if int(value) < 1:
-        raise ValueError(f"{name} must be a positive integer (1, 2, 4, ...), got {value!r}")
-    return int(value)
-
-
 def check_threshold(name: str, value: float | Sequence[float] | Tensor) -> Tensor:
     """Return thresholds as a float64 tensor after checking they are finite and > 0."""
     tensor = torch.as_tensor(value, dtype=torch.float64).detach().clone()
@@ -190,6 +182,18 @@ class BinaryLinear(nn.Linear):
 
 
 # -- spiking neurons -----------------------------------------------------------------------------
+def if_step(v: Tensor, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
+    r"""One integrate-and-fire step with reset by subtraction: ``(spikes, membrane after)``.
+
+    :math:`u = v + x`, :math:`s = H(u - \theta)`, :math:`v' = u - \theta s`; spikes in {0, 1} of
+    ``x``'s dtype. The IF neuron (every timestep, all at once or streamed) and PSG's per-group scan
+    (θ per group) run this one update.
+    """
+    u = v + x
+    s = (u >= theta).to(x.dtype)
+    return s, u - s * theta
+
+
 class IFNeuron(nn.Module):
     r"""Multi-step integrate-and-fire neuron with reset by subtraction.
 
@@ -232,10 +236,7 @@ class IFNeuron(nn.Module):
         v = torch.full_like(x[0], float(self.v_init)) * theta
         spikes = torch.empty_like(x)
         for t in range(self.timesteps):  # sequential by definition: each step needs the last membrane
-            v = v + x[t]
-            s = (v >= theta).to(x.dtype)
-            v = v - s * theta
-            spikes[t] = s
+            spikes[t], v = if_step(v, x[t], theta)
         return spikes
 
     def _forward_one_step(self, x: Tensor) -> Tensor:
@@ -244,9 +245,7 @@ class IFNeuron(nn.Module):
         check_finite("IFNeuron", x)
         theta = self.threshold.to(x.dtype)
         v = self._membrane if self._membrane is not None else torch.full_like(x[0], float(self.v_init)) * theta
-        v = v + x[0]
-        s = (v >= theta).to(x.dtype)
-        self._membrane = v - s * theta
+        s, self._membrane = if_step(v, x[0], theta)
         return s.unsqueeze(0)
 
     def extra_repr(self) -> str:
@@ -380,10 +379,7 @@ class PSGNeuron(nn.Module):
         v = torch.full_like(x, self.v_init) * thetas[0]
         out = torch.empty((self.groups, *x.shape), dtype=total.dtype, device=total.device)
         for i in range(self.groups):  # per-group thresholds have no closed form: scan the G groups
-            v = v + x
-            s = (v >= thetas[i]).to(total.dtype)
-            v = v - s * thetas[i]
-            out[i] = s
+            out[i], v = if_step(v, x, thetas[i])
         return out
 
     def spike_count(self, total: Tensor) -> Tensor:

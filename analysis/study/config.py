@@ -21,6 +21,7 @@ import numpy as np
 from analysis.methods import get_method, method_names
 from analysis.models import available_models
 from analysis.registry import unknown_name_message
+from analysis.validate import check_int
 
 __all__ = ["DIGITS_ARCH_OPTIONS", "LIST_FIELDS", "MAX_STEPS", "PRICING_FIELDS", "StudyConfig"]
 
@@ -47,16 +48,6 @@ DIGITS_ARCH_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 DATA_SETS = ("digits", "cifar10", "cifar100", "imagenet", "synthetic")
-
-
-def _check_int(name: str, value: Any, low: int, high: int | None = None, hint: str = "") -> int:
-    """``value`` as an int in [low, high]; ``hint`` (how to raise ``high``) is given only above it."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {bound}, got {value!r}{hint if high is not None and value > high else ''}")
-    return int(value)
 
 
 #: The config fields that hold lists, and the type of their items (a JSON config gives them as arrays).
@@ -144,25 +135,25 @@ class StudyConfig:
             get_method(name)  # unknown names: a did-you-mean error
         if not self.methods:
             raise ValueError("methods must name at least one method")
-        self.max_steps = _check_int("max_steps", self.max_steps, 1)
+        self.max_steps = check_int("max_steps", self.max_steps, 1)
         hint = f" (raise the limit with --max-steps, now {self.max_steps})"
-        self.timesteps = sorted({_check_int("timesteps", t, 1, self.max_steps, hint) for t in self.timesteps})
+        self.timesteps = sorted({check_int("timesteps", t, 1, self.max_steps, hint) for t in self.timesteps})
         if not self.timesteps:
             raise ValueError("timesteps must name at least one T, e.g. 1,2,4,8")
-        self.levels = _check_int("levels", self.levels, 1, self.max_steps, hint)
-        self.breakeven_timesteps = _check_int("breakeven_timesteps", self.breakeven_timesteps, 1, self.max_steps,
+        self.levels = check_int("levels", self.levels, 1, self.max_steps, hint)
+        self.breakeven_timesteps = check_int("breakeven_timesteps", self.breakeven_timesteps, 1, self.max_steps,
                                               hint)
         for name in ("epochs_ann", "epochs_quant", "epochs_bnn"):
-            setattr(self, name, _check_int(name, getattr(self, name), 0))
+            setattr(self, name, check_int(name, getattr(self, name), 0))
         if self.finetune_epochs is not None:
-            self.finetune_epochs = _check_int("finetune_epochs", self.finetune_epochs, 0)
-        self.batch_size = _check_int("batch_size", self.batch_size, 1)
-        self.seed = _check_int("seed", self.seed, 0)
-        self.seeds = _check_int("seeds", self.seeds, 1, 100)
+            self.finetune_epochs = check_int("finetune_epochs", self.finetune_epochs, 0)
+        self.batch_size = check_int("batch_size", self.batch_size, 1)
+        self.seed = check_int("seed", self.seed, 0)
+        self.seeds = check_int("seeds", self.seeds, 1, 100)
         if self.subset is not None:
-            self.subset = _check_int("subset", self.subset, 1)
+            self.subset = check_int("subset", self.subset, 1)
         if self.count_samples is not None:
-            self.count_samples = _check_int("count_samples", self.count_samples, 1)
+            self.count_samples = check_int("count_samples", self.count_samples, 1)
         if not (isinstance(self.lr, int | float) and 0 < self.lr < 10):
             raise ValueError(f"lr must be a number in (0, 10), got {self.lr!r}")
         if self.data not in DATA_SETS:

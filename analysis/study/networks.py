@@ -1,5 +1,6 @@
-"""Networks for a method: the ANN (zoo or the user's own), weights from checkpoints, and every
-other method built from its parent's weights through the method registry.
+"""Networks for a method: the ANN (zoo or the user's own), weights from checkpoints, every other
+method built from its parent's weights through the method registry, and a study's trained networks
+(:class:`TrainedNetworks`: the user's weights, the run's cache, or trained now).
 
 This is the one place that turns "architecture + method + weights" into a module; the study and
 the CLI both call it.
@@ -20,19 +21,34 @@ from typing import Any
 import torch
 from torch import nn
 
-from analysis.methods import get_method, method_names
+from analysis.data import DataSplit
+from analysis.methods import TrainingKind, get_method, method_names, reference_method
 from analysis.models import MODELS, build_model
 from analysis.snn import QCFS, BinaryConv2d, BinaryLinear, fold_batchnorm, round_thresholds_pow2
-from analysis.study.training import CheckpointError, check_checkpoint_config, load_checkpoint
+from analysis.study import distributed
+from analysis.study.cache import RunCache, seed_for
+from analysis.study.config import StudyConfig
+from analysis.study.training import (
+    CheckpointError,
+    TrainConfig,
+    check_checkpoint_config,
+    load_checkpoint,
+    save_checkpoint,
+    train_for,
+)
 
 __all__ = [
     "MAX_PARAMETERS",
     "ModelSpec",
+    "TrainedNetworks",
     "base_method",
     "build_ann",
     "deploy_form",
     "derive",
+    "given_weights",
     "import_factory",
+    "needed_methods",
+    "pow2_network",
     "read_weights",
     "relevel",
 ]
@@ -43,8 +59,9 @@ MAX_PARAMETERS = 200_000_000
 
 
 def base_method() -> str:
-    """The method every other is built from (the ANN): what a bare state dict holds."""
-    return next(name for name in method_names() if get_method(name).parent is None)
+    """The method a bare state dict holds: the one every other is built from (the registry's
+    :func:`~analysis.methods.reference_method`, the ANN)."""
+    return reference_method()
 
 
 def _user_frame(exc: BaseException) -> str:
@@ -233,3 +250,118 @@ def _fx_fold(model: nn.Module) -> nn.Module:
 def pow2_network(qann: nn.Module) -> nn.Module:
     """The quantized ANN with every threshold rounded to the nearest power of two (log2)."""
     return round_thresholds_pow2(qann)
+
+
+# -- a study's trained networks -----------------------------------------------------------------------
+Given = dict[str, tuple[dict, dict]]
+
+
+def given_weights(checkpoints: list[str], levels: int) -> Given:
+    """Weights the user gave, by the method their checkpoint records (a bare state dict is the
+    reference ANN): ``{method: (state_dict, config)}``; only trained methods, one file each, with
+    the study's levels."""
+    given: Given = {}
+    for path in checkpoints:
+        state, meta = read_weights(path)
+        method = meta.get("method", base_method())
+        spec = get_method(method)
+        if not spec.trained:
+            *others, last = [name for name in method_names() if get_method(name).trained]
+            trained = f"{', '.join(others)} or {last}" if others else last
+            raise ValueError(f"checkpoint {path!r} holds a {method!r} network; give trained weights ({trained}): the "
+                             "spiking networks are converted from them")
+        if method in given:
+            raise ValueError(f"two checkpoints hold {method!r} weights: {path!r} and an earlier one")
+        if spec.quantized and int(meta.get("levels", levels)) != levels:
+            raise ValueError(f"checkpoint {path!r} holds L={meta.get('levels')} levels; run with --levels "
+                             f"{meta.get('levels')}")
+        given[method] = (state, meta)
+    return given
+
+
+def needed_methods(methods: list[str], given: Given) -> tuple[list[str], set[str]]:
+    """``(build, train)``: the trained methods whose networks must exist (the study's methods and
+    their ancestors), in registry order, and those of them that must be trained: a method whose
+    weights were given needs its parent's structure only, not its training."""
+    build: set[str] = set()
+    train: set[str] = set()
+    for name in methods:
+        trains = True
+        while name is not None:
+            spec = get_method(name)
+            if spec.trained:
+                build.add(name)
+                if trains and name not in given:
+                    train.add(name)
+                trains = trains and name not in given
+            name = spec.parent
+    return [name for name in method_names() if name in build], train
+
+
+class TrainedNetworks:
+    """The trained network of each method a study needs, per (seed, architecture): the user's
+    weights, the run's cache, or trained now (rank 0 trains and saves; the other ranks load its
+    checkpoint). ``on_epochs(n)`` is told of every ``n`` training epochs done or found done."""
+
+    def __init__(self, config: StudyConfig, cache: RunCache, digest: str,
+                 on_epochs: Callable[[int], None] = lambda n: None):
+        self.config = config
+        self.cache = cache
+        self.digest = digest
+        self.on_epochs = on_epochs
+        self.given = given_weights(config.checkpoints, config.levels)
+        #: the trained methods to build, in registry order, and those of them to train
+        self.build, self.train = needed_methods(config.methods, self.given)
+
+    def spec(self, arch: str) -> ModelSpec:
+        return ModelSpec(arch, self.config.options_for(arch), self.config.model)
+
+    def epochs(self, method: str) -> int:
+        """Training epochs of a trained method (the maximum, for a BNN trained to its plateau)."""
+        cfg, spec = self.config, get_method(method)
+        if spec.trains_quantized and spec.parent in self.given and cfg.finetune_epochs is not None:
+            return cfg.finetune_epochs
+        return {TrainingKind.FULL_PRECISION: cfg.epochs_ann, TrainingKind.QUANTIZED: cfg.epochs_quant,
+                TrainingKind.BINARY: cfg.epochs_bnn}[spec.training]
+
+    def total_epochs(self) -> int:
+        """Every epoch the study trains (each architecture and seed)."""
+        return sum(self.epochs(method) for method in self.train) * len(self.config.archs) * self.config.seeds
+
+    def network(self, arch: str, method: str, seed: int, split: DataSplit, parents: dict[str, nn.Module]) -> nn.Module:
+        """The trained network of ``method`` for ``arch`` (``parents``: the networks of the methods
+        built before it). A method only needed as the parent of given weights is its untrained
+        structure."""
+        cfg, spec = self.config, get_method(method)
+        torch.manual_seed(seed_for(seed, arch, method))
+        if spec.parent is None:
+            model = self.spec(arch).build(split.num_classes, split.in_channels, split.image_size)
+        else:
+            model = derive(method, parents[spec.parent], levels=cfg.levels)
+        if method in self.given:
+            try:
+                model.load_state_dict(self.given[method][0])
+            except RuntimeError as exc:
+                raise CheckpointError(f"the {method} checkpoint does not fit architecture {arch!r}: "
+                                      f"{str(exc).splitlines()[0]}") from None
+            return model.eval()
+        if method not in self.train:
+            return model.eval()
+        path = self.cache.root / f"{arch}__{method}__L{cfg.levels}__s{seed}__{self.digest}.pt"
+        with distributed.main_first():
+            if self.cache.load_network(path, model, method):
+                self.on_epochs(self.epochs(method))  # in the progress total: a resumed run still ends at 100%
+                return model.eval()
+            if not distributed.is_main():
+                raise RuntimeError(f"rank {distributed.rank()}: checkpoint {path} was not written by rank 0")
+            config = TrainConfig(epochs=self.epochs(method), lr=cfg.lr / 3 if spec.trains_quantized else cfg.lr,
+                                 batch_size=cfg.batch_size, seed=seed_for(seed, arch, method), device=cfg.device,
+                                 progress=False, patience=5 if spec.trains_binary else None,
+                                 on_epoch=lambda *_: self.on_epochs(1))
+            model = train_for(spec.training, model, split.train, config)
+            save_checkpoint(path, model, {"arch": arch, "model": cfg.model, "method": method, "levels": cfg.levels,
+                                          "options": self.spec(arch).options, "seed": config.seed,
+                                          "input": {"data": cfg.data, "num_classes": split.num_classes,
+                                                    "in_channels": split.in_channels,
+                                                    "image_size": split.image_size}})
+            return model.eval()

@@ -10,29 +10,31 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from analysis.methods import get_method
+from analysis.methods import Method, get_method
 from analysis.study.config import StudyConfig
+from analysis.study.variants import (
+    DEFAULT,
+    EXACT_POW2,
+    HARDWARE,
+    PER_GROUP_BINARY,
+    PER_GROUP_CALIBRATED,
+    POW2,
+    VARIANTS,
+)
 
-__all__ = ["BREAKEVEN_TARGET_STEPS", "VARIANTS", "Unit", "build_plan"]
+__all__ = ["BREAKEVEN_TARGET_STEPS", "EQUIVALENCE", "EVAL", "Unit", "build_plan"]
 
 #: The T of the break-even targets arXiv 2409.08290 reports (ENERGY_MODELS.md §6).
 BREAKEVEN_TARGET_STEPS = (2, 3, 5)
-
-#: Variants a unit may have, and what each means.
-VARIANTS: dict[str, str] = {
-    "default": "the method as converted/trained",
-    "pow2": "quantized ANN with every threshold rounded to the nearest power of two (the rounding's accuracy effect)",
-    "exact_pow2": "OneSpike in exact mode (mul/mod) on the power-of-two-rounded network",
-    "hardware": "OneSpike in hardware mode (shift/mask) on the same power-of-two-rounded network",
-    "per_group_calibrated": "OneSpike with per-group thresholds calibrated on training activations (Q11)",
-    "per_group_binary": "OneSpike with binary-weighted per-group thresholds θ_i = 2^i·θ₀ (Q11)",
-}
+#: The kinds of unit: evaluate and count one network, or compare logits (Q1).
+EVAL, EQUIVALENCE = "eval", "equivalence"
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One unit of work: ``kind`` is ``"eval"`` (evaluate and count one network) or
-    ``"equivalence"`` (Q1: OneSpike and IF logits against the quantized ANN with L = steps)."""
+    """One unit of work: ``kind`` is :data:`EVAL` (evaluate and count one network) or
+    :data:`EQUIVALENCE` (Q1: OneSpike and IF logits against the quantized ANN with L = steps);
+    ``variant`` a registered variant (:data:`~analysis.study.variants.VARIANTS`)."""
 
     kind: str
     arch: str
@@ -41,6 +43,9 @@ class Unit:
     levels: int
     variant: str
     seed: int
+
+    def __post_init__(self) -> None:
+        VARIANTS.get(self.variant)  # an unknown variant: a did-you-mean error
 
     def key(self, digest: str) -> str:
         return (f"{self.kind}__{self.arch}__{self.method}__T{self.steps}__L{self.levels}__{self.variant}"
@@ -64,10 +69,11 @@ def build_plan(config: StudyConfig) -> list[Unit]:
     and OneSpike(G=T) with its variants; then the equal-bit and break-even extras."""
     chosen = set(config.methods)
     L = config.levels
+    spiking_pair = {Method.IF, Method.ONESPIKE} <= chosen
     plan: list[Unit] = []
     for seed in config.seed_list:
         for arch in config.archs:
-            def add(method: str, steps: int = 1, levels: int = L, variant: str = "default", kind: str = "eval",
+            def add(method: str, steps: int = 1, levels: int = L, variant: str = DEFAULT, kind: str = EVAL,
                     arch: str = arch, seed: int = seed) -> None:
                 unit = Unit(kind, arch, method, steps, levels, variant, seed)
                 if unit not in plan:
@@ -76,27 +82,27 @@ def build_plan(config: StudyConfig) -> list[Unit]:
             for method in config.methods:
                 if get_method(method).trained:
                     add(method)
-            if "qcfs" in chosen:
-                add("qcfs", variant="pow2")
+            if Method.QCFS in chosen:
+                add(Method.QCFS, variant=POW2)
             for T in config.timesteps:
-                if "qcfs" in chosen and T != L:
-                    add("qcfs", levels=T)
-                if "if" in chosen:
-                    add("if", T)
-                if "onespike" in chosen:
-                    add("onespike", T)
+                if Method.QCFS in chosen and T != L:
+                    add(Method.QCFS, levels=T)
+                if Method.IF in chosen:
+                    add(Method.IF, T)
+                if Method.ONESPIKE in chosen:
+                    add(Method.ONESPIKE, T)
                     if _is_pow2(T):
-                        add("onespike", T, variant="exact_pow2")
-                        add("onespike", T, variant="hardware")
+                        add(Method.ONESPIKE, T, variant=EXACT_POW2)
+                        add(Method.ONESPIKE, T, variant=HARDWARE)
                     if T > 1:
-                        add("onespike", T, variant="per_group_calibrated")
-                        add("onespike", T, variant="per_group_binary")
-                if {"if", "onespike"} <= chosen:
-                    add("onespike", T, levels=T, kind="equivalence")
-            if {"if", "qcfs"} <= chosen and seed == config.seed:
+                        add(Method.ONESPIKE, T, variant=PER_GROUP_CALIBRATED)
+                        add(Method.ONESPIKE, T, variant=PER_GROUP_BINARY)
+                if spiking_pair:
+                    add(Method.ONESPIKE, T, levels=T, kind=EQUIVALENCE)
+            if {Method.IF, Method.QCFS} <= chosen and seed == config.seed:
                 # Q7: IF(T) against the ceil(log2(T+1))-bit QNN at the break-even T and at the T of
                 # the targets arXiv 2409.08290 reports (T = 2, 3, 5)
                 for steps in sorted({config.breakeven_timesteps, *BREAKEVEN_TARGET_STEPS}):
-                    add("if", steps)
-                    add("qcfs", levels=steps)
+                    add(Method.IF, steps)
+                    add(Method.QCFS, levels=steps)
     return plan

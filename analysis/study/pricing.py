@@ -11,8 +11,12 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.study.plan import Unit
+from analysis.methods import Method, get_method, reference_method
+from analysis.study.plan import EVAL, Unit
+from analysis.study.variants import DEFAULT
 from energy_models import EnergyModel, EventLedger, get_model
+from energy_models.sensitivity import break_even_sparsity, spike_event_energy_for_break_even, sweep_sparsity
+from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_SOURCE
 
 __all__ = ["PUBLISHED_BREAK_EVEN", "breakeven_tables", "priced_tables", "spike_rate", "yan2024_targets"]
 
@@ -63,7 +67,7 @@ def priced_tables(units: Sequence[tuple[Unit, dict[str, Any]]],
 
 def _find(ledgers: dict[Unit, EventLedger], **where: Any) -> EventLedger | None:
     for unit, ledger in ledgers.items():
-        if unit.kind == "eval" and all(getattr(unit, key) == value for key, value in where.items()):
+        if unit.kind == EVAL and all(getattr(unit, key) == value for key, value in where.items()):
             return ledger
     return None
 
@@ -75,17 +79,16 @@ def breakeven_tables(ledgers: dict[Unit, EventLedger], hardware: Sequence[str], 
     spike sparsity at which the SNN costs what the quantized ANN with ceil(log2(T+1))-bit activations
     costs, and the per-spike overhead that would put it at the published 5.7%. ``sweep``: energy of
     SNN, QNN and float ANN as the input sparsity and the per-spike overhead vary."""
-    from energy_models.sensitivity import break_even_sparsity, spike_event_energy_for_break_even, sweep_sparsity
-
     rows, sweep_rows = [], []
+    # each SNN against the quantized network it is converted from, with as many levels as its steps:
+    # IF at the break-even T, OneSpike at G = L
+    steps_of = {Method.IF: breakeven_steps, Method.ONESPIKE: levels}
     for arch in archs:
-        ann = _find(ledgers, arch=arch, method="ann", seed=seed, variant="default")
-        pairs = {
-            "if": (_find(ledgers, arch=arch, method="if", steps=breakeven_steps, seed=seed, variant="default"),
-                   _find(ledgers, arch=arch, method="qcfs", levels=breakeven_steps, seed=seed, variant="default")),
-            "onespike": (_find(ledgers, arch=arch, method="onespike", steps=levels, seed=seed, variant="default"),
-                         _find(ledgers, arch=arch, method="qcfs", levels=levels, seed=seed, variant="default")),
-        }
+        ann = _find(ledgers, arch=arch, method=reference_method(), seed=seed, variant=DEFAULT)
+        pairs = {method: (_find(ledgers, arch=arch, method=method, steps=steps, seed=seed, variant=DEFAULT),
+                          _find(ledgers, arch=arch, method=get_method(method).parent, levels=steps, seed=seed,
+                                variant=DEFAULT))
+                 for method, steps in steps_of.items()}
         for method, (snn, qnn) in pairs.items():
             if snn is None or qnn is None:
                 continue
@@ -114,16 +117,14 @@ def yan2024_targets(ledgers: dict[Unit, EventLedger], archs: Sequence[str], seed
     """Q7: the break-even average spike rate of IF(T) against the ceil(log2(T+1))-bit QNN under
     ``yan2024`` with the weight width of each target arXiv 2409.08290 reports, beside it. A target
     our networks cannot be set to (a fan-in other than the architecture's) is a row with its reason."""
-    from energy_models.sensitivity import break_even_sparsity
-    from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_SOURCE
-
+    quantized = get_method(Method.IF).parent
     rows = []
     for arch in archs:
         for case, steps, weight_bits, published in REPORTED_TARGETS:
             row = {"arch": arch, "case": case, "T": steps, "weight_bits": weight_bits, "published_rate": published,
                    "published_source": REPORTED_TARGETS_SOURCE}
-            snn = _find(ledgers, arch=arch, method="if", steps=steps, seed=seed, variant="default")
-            qnn = _find(ledgers, arch=arch, method="qcfs", levels=steps, seed=seed, variant="default")
+            snn = _find(ledgers, arch=arch, method=Method.IF, steps=steps, seed=seed, variant=DEFAULT)
+            qnn = _find(ledgers, arch=arch, method=quantized, levels=steps, seed=seed, variant=DEFAULT)
             if "fan-in" in case and "4096" not in case:
                 rows.append({**row, "our_rate": float("nan"),
                              "note": "not modelled: the fan-in is the architecture's own, not a parameter"})

@@ -26,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     resource = None
 
-from analysis.methods import get_method, method_names
+from analysis.methods import TrainingKind, method_names
 from analysis.snn import calibrate_thresholds, to_binary, to_quantized
 from analysis.study.config import MAX_STEPS
 
@@ -173,16 +173,19 @@ def finetune_quantized(
     return qann, history
 
 
-def train_for(training: str, model: nn.Module, train_set: Dataset, config: TrainConfig) -> nn.Module:
-    """Train ``model`` (built by the method registry from its parent) by the method's ``training``
-    kind: ``"ann"`` and ``"binary"`` train it as it is; ``"quantized"`` first calibrates every
-    quantizer's threshold on training data, then fine-tunes. Returns ``model`` (trained in place)."""
-    kinds = sorted({get_method(name).training for name in method_names() if get_method(name).trained})
-    if training not in kinds:
-        raise ValueError(f"training kind must be one of {kinds} (the method registry's), got {training!r}")
-    if training == "quantized":
+def train_for(training: TrainingKind | str, model: nn.Module, train_set: Dataset, config: TrainConfig) -> nn.Module:
+    """Train ``model`` (built by the method registry from its parent) by the method's
+    :class:`~analysis.methods.TrainingKind`: a full-precision or binary network is trained as it is;
+    a quantized one first calibrates every quantizer's threshold on training data, then fine-tunes.
+    Returns ``model`` (trained in place)."""
+    try:
+        kind = TrainingKind(training)
+    except ValueError:
+        accepted = ", ".join(repr(str(k)) for k in TrainingKind)
+        raise ValueError(f"training kind must be one of {accepted}, got {training!r}") from None
+    if kind is TrainingKind.QUANTIZED:
         calibrate_thresholds(model, _calibration_batch(train_set).to(config.device))
-    train(model, train_set, config, desc=training)
+    train(model, train_set, config, desc=str(kind))
     return model
 
 

@@ -1,4 +1,7 @@
-"""Activations and neurons: ReLU (and clips), QCFS / ClampQuant, sign, IF, PSG (OneSpike)."""
+"""Activations and neurons: ReLU (and clips), QCFS / ClampQuant, sign, IF, PSG (OneSpike).
+
+A neuron's rule is named after the method whose neuron it counts (``qcfs``, ``if``; the PSG rules
+``psg.<mode>.<input>``)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from torch import Tensor, nn
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import nnz, shift_or_mul
 from analysis.counting.signals import ANALOG_BITS, Context, Signal
+from analysis.methods import Method
 from analysis.snn import PSGLayer
 from analysis.snn.neurons import QCFS, BinaryActivation, IFNeuron, PSGNeuron
 
@@ -53,7 +57,7 @@ def quant_rule(module: QCFS, inputs, output, ctx):
     facts = _neuron_facts(inputs[0], output, ctx)
     n = facts["input_reads"]
     signal = ctx.out_signal("quant", levels=module.levels)
-    facts.update(rule="qcfs" if module.shift else "clamp_quant", mul=n, add=n if module.shift else 0, cmp=2 * n,
+    facts.update(rule=Method.QCFS if module.shift else "clamp_quant", mul=n, add=n if module.shift else 0, cmp=2 * n,
                  output_writes=n, output_nonzero=nnz(output), act_bits=ANALOG_BITS, out_bits=signal.bits,
                  signal=signal)
     return facts
@@ -104,9 +108,9 @@ def if_rule(module: IFNeuron, inputs, output, ctx):
     facts = _neuron_facts(x, output, ctx, "encoder" if ctx.encoder else "neuron")
     n = facts["input_reads"]
     spikes = nnz(output)
-    facts.update(rule="if", vmem_reads=n, vmem_writes=n, add=spikes + n, cmp=n, spikes=spikes, output_writes=spikes,
-                 output_nonzero=spikes, act_bits=ctx.vmem_bits, out_bits=1, vmem_bits=ctx.vmem_bits,
-                 output_spiking=True, timesteps=ctx.timesteps,
+    facts.update(rule=Method.IF, vmem_reads=n, vmem_writes=n, add=spikes + n, cmp=n, spikes=spikes,
+                 output_writes=spikes, output_nonzero=spikes, act_bits=ctx.vmem_bits, out_bits=1,
+                 vmem_bits=ctx.vmem_bits, output_spiking=True, timesteps=ctx.timesteps,
                  signal=Signal("spike", steps=output.shape[0], stepped=True))
     if ctx.track_ties:
         facts["threshold_ties"] = _if_ties(module, x, output)

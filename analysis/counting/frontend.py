@@ -1,0 +1,89 @@
+"""The front end of counting: :func:`count_events`, a context manager around one :class:`Counter`.
+
+It decides which method the model is (named, taken from a :class:`~analysis.snn.SpikingNetwork`, or
+inferred from its module types) and its T and G, builds the options and the empty ledger, and
+attaches the hooks for the duration of the block (fvcore's split: formulas in the rules, the hooks
+in the engine, this thin front end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from torch import nn
+
+from analysis.counting.engine import Counter
+from analysis.counting.ops import OpRule
+from analysis.counting.options import CountOptions, NonFinitePolicy
+from analysis.counting.registry import Rule
+from analysis.methods import MethodSpec, get_method, infer_method, method_names
+from analysis.snn import SpikingNetwork
+from analysis.snn.neurons import IFNeuron, PSGNeuron
+from energy_models.ledger import EventLedger
+
+__all__ = ["count_events", "method_of"]
+
+
+def method_of(model: nn.Module, method: str | None) -> tuple[MethodSpec, int, int]:
+    """``(spec, T, G)`` of the network ``model`` counted as ``method`` (see :func:`count_events`)."""
+    if method is not None and method not in method_names():
+        raise ValueError(f"method must be one of {tuple(method_names())}, got {method!r}")
+    if isinstance(model, SpikingNetwork):
+        if method is not None and method != model.method:
+            raise ValueError(f"method={method!r} but the model is a {model.method!r} SpikingNetwork")
+        return get_method(model.method), model.timesteps, model.groups
+    spec = get_method(method) if method is not None else infer_method(model)
+    timesteps = next((m.timesteps for m in model.modules() if isinstance(m, IFNeuron)), 1)
+    groups = next((m.groups for m in model.modules() if isinstance(m, PSGNeuron)), 1)
+    return spec, timesteps if spec.is_time_stepped else 1, groups if spec.is_group_parallel else 1
+
+
+@contextmanager
+def count_events(
+    model: nn.Module,
+    method: str | None = None,
+    strict: bool = False,
+    weight_bits: int | None = None,
+    vmem_bits: int | None = None,
+    track_ties: bool = False,
+    rules: Mapping[type, Rule] | None = None,
+    on_nonfinite: NonFinitePolicy = "raise",
+    operators: bool = True,
+    op_rules: Mapping[str, OpRule] | None = None,
+    **meta: Any,
+) -> Iterator[EventLedger]:
+    """Count the events of every forward pass run inside the block into an ``EventLedger``.
+
+    ``method``: a registered method name (:func:`analysis.methods.method_names`). For a
+    :class:`~analysis.snn.SpikingNetwork` it (and T / G) is taken from the network (a different
+    ``method`` is an error); otherwise it is inferred from the module types when omitted
+    (:func:`analysis.methods.infer_method`). ``weight_bits`` / ``vmem_bits``: the method's defaults
+    unless given. ``track_ties``: also count membranes within float rounding of θ (replays the IF
+    recursion). ``rules``: ``{module type: rule}`` overriding registered rules for this count;
+    ``op_rules``: ``{aten op name: rule}`` likewise for the operator pass. ``on_nonfinite``:
+    ``"raise"`` (a NaN/Inf in a layer's output is an error naming the layer) or ``"flag"`` (recorded
+    in ``nonfinite_values``). ``operators``: run the operator-level pass (on by default; off only to
+    measure its cost). ``strict``: an uncounted module or operator is an error. ``meta``: free-form
+    facts stored in ``ledger.meta``.
+
+    Counts are per sample over every forward of the block (``ledger.samples`` = total batch, also
+    for keyword calls ``model(input=x)``). Hooks are removed when the block ends, also on error;
+    the model is not modified.
+    """
+    spec, timesteps, groups = method_of(model, method)
+    options = CountOptions(strict=strict, weight_bits=weight_bits, vmem_bits=vmem_bits, track_ties=track_ties,
+                           rules=rules or {}, op_rules=op_rules or {}, on_nonfinite=on_nonfinite,
+                           operators=operators)
+    if isinstance(model, SpikingNetwork):
+        meta.setdefault("layout", model.resolved_layout)
+        meta.setdefault("input_encoding", model.input_encoding)
+    ledger = EventLedger(method=spec.name, timesteps=timesteps, groups=groups, meta=dict(meta))
+    counter = Counter(model, ledger, spec, options.for_method(spec))
+    try:
+        counter.attach()
+        yield ledger
+    finally:
+        counter.detach()
+        counter.finish()

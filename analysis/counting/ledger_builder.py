@@ -1,0 +1,95 @@
+"""Ledger building: the facts rules return, merged per layer into the ledger's ``LayerEvents``.
+
+Every call of a layer adds its events (``EVENTS`` and activity counts are totals over the call's
+batch); its other facts (shapes, widths, rule name) are overwritten by the last call. At the end
+the additive facts are divided by the samples counted, so the ledger holds counts per inference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analysis.methods import MethodSpec
+from energy_models.ledger import ACTIVITY, EVENTS, EventLedger, LayerEvents
+
+__all__ = ["ADDITIVE", "LedgerBuilder"]
+
+#: The facts that add up over calls (and are divided by the samples at the end).
+ADDITIVE = frozenset((*EVENTS, *ACTIVITY))
+
+
+class LedgerBuilder:
+    """The per-layer records of one count, named by the user's module paths (``names``: path ->
+    ledger name, see :func:`~analysis.counting.naming.layer_names`), with the method's step axis
+    deciding whether a record runs per timestep or per group."""
+
+    def __init__(self, ledger: EventLedger, spec: MethodSpec, names: dict[str, str]):
+        self.ledger = ledger
+        self.spec = spec
+        self.names = names
+        self.records: dict[str, dict[str, Any]] = {}
+        self.owners: dict[str, str] = {}  # ledger name -> module path that recorded it
+
+    def _name_for(self, path: str) -> str:
+        """The ledger name of the module at ``path`` (its own path where two modules would share a
+        name)."""
+        name = self.names.get(path, path)
+        owner = self.owners.setdefault(name, path)
+        return name if owner == path else path
+
+    def record(self, path: str, module_type: str, facts: dict[str, Any], per_step: bool,
+               single_step_output: bool) -> str:
+        """Add one module call's ``facts``; returns the layer's ledger name. ``per_step``: the call
+        ran on a step axis (or stands for several steps); ``single_step_output``: its output stands
+        for one step, so a layer of a stepped method that ran once is reused by every T step or G
+        group (``repeat_steps``)."""
+        name = self._name_for(path)
+        rec = self.records.get(name)
+        if rec is None:
+            ledger, spec = self.ledger, self.spec
+            rec = {"name": name, "module_type": module_type, "method": ledger.method,
+                   "timesteps": ledger.timesteps if (per_step and spec.is_time_stepped) else 1,
+                   "groups": ledger.groups if (per_step and spec.is_group_parallel) else 1}
+            if spec.stepped and not per_step and single_step_output:
+                # counted once, its output reused by all T steps / G groups
+                rec["repeat_steps"] = ledger.timesteps * ledger.groups
+            self.records[name] = rec
+        self._merge(rec, facts)
+        return name
+
+    def record_op(self, name: str, op: str, facts: dict[str, Any]) -> str:
+        """Add one uncovered operator's ``facts`` to its own layer ``name`` (module type ``op``)."""
+        rec = self.records.get(name)
+        if rec is None:
+            rec = self.records[name] = {"name": name, "module_type": op, "method": self.ledger.method}
+        self._merge(rec, facts)
+        return name
+
+    def mark_fused(self, producer: str, consumer: str) -> None:
+        """The synaptic layer ``producer`` feeds the activation/neuron ``consumer`` directly."""
+        self.records[producer]["fused_into"] = consumer
+
+    def flag_nonfinite(self, name: str, values: int) -> None:
+        """Layer ``name`` produced ``values`` NaN/Inf values in one call."""
+        self.records[name]["nonfinite_values"] = self.records[name].get("nonfinite_values", 0) + values
+
+    @staticmethod
+    def _merge(rec: dict[str, Any], facts: dict[str, Any]) -> None:
+        for key, value in facts.items():
+            if key in ADDITIVE:
+                rec[key] = rec.get(key, 0) + value
+            else:
+                rec[key] = value
+
+    def finish(self, samples: int) -> None:
+        """Write the records into the ledger, per inference (``samples`` counted, at least one)."""
+        n = max(samples, 1)
+        layers = []
+        for rec in self.records.values():
+            data = {k: v for k, v in rec.items() if k not in ADDITIVE}
+            for key in ADDITIVE:
+                if key in rec:
+                    data[key] = float(rec[key]) / n
+            layers.append(LayerEvents(**data))
+        self.ledger.layers = layers
+        self.ledger.samples = samples

@@ -1,0 +1,64 @@
+"""How a count counts: :class:`CountOptions`, one value per keyword of
+:func:`~analysis.counting.count_events` besides the model, its method and free-form facts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Literal, get_args
+
+from analysis.counting.ops import OpRule
+from analysis.counting.registry import Rule
+from analysis.methods import MethodSpec
+
+__all__ = ["ON_NONFINITE", "CountOptions", "NonFinitePolicy"]
+
+#: What a NaN/Inf in a layer's output does: ``"raise"`` an error naming the layer, or ``"flag"`` it
+#: in the ledger (``LayerEvents.nonfinite_values``).
+NonFinitePolicy = Literal["raise", "flag"]
+ON_NONFINITE: tuple[str, ...] = get_args(NonFinitePolicy)
+#: The membrane width of a method whose registry entry names none.
+DEFAULT_VMEM_BITS = 16
+
+
+@dataclass(frozen=True)
+class CountOptions:
+    """The options of one count (see :func:`~analysis.counting.count_events` for each).
+
+    ``weight_bits`` / ``vmem_bits``: None means the method's default (:meth:`for_method` fills them
+    in). ``rules``: ``{module type: rule}`` and ``op_rules``: ``{aten op name: rule}`` override the
+    registered rules for this count only. ``operators``: run the operator-level pass (off only to
+    measure its cost). Bad values are a ``ValueError``/``TypeError`` naming the option.
+    """
+
+    strict: bool = False
+    weight_bits: int | None = None
+    vmem_bits: int | None = None
+    track_ties: bool = False
+    rules: Mapping[type, Rule] = field(default_factory=dict)
+    op_rules: Mapping[str, OpRule] = field(default_factory=dict)
+    on_nonfinite: NonFinitePolicy = "raise"
+    operators: bool = True
+
+    def __post_init__(self) -> None:
+        if self.on_nonfinite not in ON_NONFINITE:
+            raise ValueError(f"on_nonfinite must be one of {ON_NONFINITE}, got {self.on_nonfinite!r}")
+        for t, rule in (self.rules or {}).items():
+            if not isinstance(t, type) or not callable(rule):
+                raise TypeError(f"rules must map module types to rule functions, got {t!r}: {rule!r}")
+        for name, rule in (self.op_rules or {}).items():
+            if not isinstance(name, str) or not callable(rule):
+                raise TypeError(f"op_rules must map aten op names ('add', 'mm', ...) to rule functions, got "
+                                f"{name!r}: {rule!r}")
+        # read-only copies: a rule table changed after the count began cannot change the count
+        object.__setattr__(self, "rules", MappingProxyType(dict(self.rules or {})))
+        object.__setattr__(self, "op_rules", MappingProxyType(dict(self.op_rules or {})))
+        for name in ("strict", "track_ties", "operators"):
+            object.__setattr__(self, name, bool(getattr(self, name)))
+
+    def for_method(self, spec: MethodSpec) -> CountOptions:
+        """These options with the method's default widths where none was given."""
+        weight = spec.weight_bits if self.weight_bits is None else self.weight_bits
+        vmem = self.vmem_bits if self.vmem_bits is not None else (spec.vmem_bits or DEFAULT_VMEM_BITS)
+        return replace(self, weight_bits=int(weight), vmem_bits=int(vmem))
