@@ -317,7 +317,7 @@ class TrainedNetworks:
         return ModelSpec(arch, self.config.options_for(arch), self.config.model)
 
     def epochs(self, method: str) -> int:
-        """Training epochs of a trained method (the maximum, for a BNN trained to its plateau)."""
+        """Training epochs of a trained method (a cap the plateau rule may stop short of; a BNN's budget)."""
         cfg, spec = self.config, get_method(method)
         if spec.trains_quantized and spec.parent in self.given and cfg.finetune_epochs is not None:
             return cfg.finetune_epochs
@@ -356,7 +356,8 @@ class TrainedNetworks:
                 raise RuntimeError(f"rank {distributed.rank()}: checkpoint {path} was not written by rank 0")
             config = TrainConfig(epochs=self.epochs(method), lr=cfg.lr / 3 if spec.trains_quantized else cfg.lr,
                                  batch_size=cfg.batch_size, seed=seed_for(seed, arch, method), device=cfg.device,
-                                 progress=False, patience=5 if spec.trains_binary else None,
+                                 progress=False, patience=None if spec.trains_binary else cfg.plateau_patience,
+                                 min_delta=cfg.plateau_delta,
                                  on_epoch=lambda *_: self.on_epochs(1))
             model = train_for(spec.training, model, split.train, config)
             save_checkpoint(path, model, {"arch": arch, "model": cfg.model, "method": method, "levels": cfg.levels,

@@ -36,7 +36,7 @@ from analysis.study.folder import FolderLock, claim_folder, prepare_folder
 from analysis.study.networks import TrainedNetworks, derive, relevel
 from analysis.study.plan import EQUIVALENCE, Unit, build_plan
 from analysis.study.pricing import breakeven_tables, priced_tables, yan2024_targets
-from analysis.study.timing import StageTimes
+from analysis.study.speed import StageTimes, torch_threads
 from analysis.study.variants import VariantInput, variant_network
 from energy_models import available_models, get_model
 
@@ -104,6 +104,12 @@ class Study:
         cfg = self.config
         with self.timings.stage("data"):
             split = load_dataset(cfg.data, cfg.data_root, seed=cfg.seed, subset=cfg.subset)
+        self.timings.threads = cfg.threads_for(split.image_size)
+        with torch_threads(self.timings.threads):
+            return self._run_in_folder(split)
+
+    def _run_in_folder(self, split: DataSplit) -> dict[str, pd.DataFrame]:
+        cfg = self.config
         self.networks = TrainedNetworks(cfg, self.cache, self.digest, self._epochs_done)
         with self.timings.stage("preflight"):
             preflight.check(cfg, split)  # the untrained networks convert and run: refuse now, not after training
