@@ -38,7 +38,7 @@ REPORT_STAGES = ("figures", "report text")
 def _one(kind: str, out: str) -> dict:
     """Run one study of ``kind`` into ``out`` in this process; its stage times as a dict."""
     load_before = os.getloadavg()
-    import torch  # timed as part of the imports
+    import torch  # noqa: F401  (timed as part of the imports)
 
     from analysis.report import markdown, write_report
     from analysis.study.config import StudyConfig
@@ -70,7 +70,7 @@ def _one(kind: str, out: str) -> dict:
     stages.append({"stage": "report text", **{k: report[k] - figures[k] for k in report}})
     return {"kind": kind, "stages": stages, "total_wall_s": time.perf_counter() - START_WALL,
             "total_cpu_s": time.process_time() - START_CPU, "load_before": load_before,
-            "load_after": os.getloadavg(), "torch_threads": torch.get_num_threads()}
+            "load_after": os.getloadavg(), "torch_threads": study.timings.threads}
 
 
 def _repeat(kind: str, keep: str | None) -> dict:
@@ -127,13 +127,13 @@ def main() -> None:
         print(f"repeat {index + 1}/{args.repeats}: {run['total_wall_s']:.1f} s wall, {run['total_cpu_s']:.1f} s CPU, "
               f"torch threads {run['torch_threads']}, load average (1 min) {run['load_before'][0]:.2f} before, "
               f"{run['load_after'][0]:.2f} after", flush=True)
+        if args.json:  # after every repeat: a long run stopped early keeps what it measured
+            Path(args.json).write_text(json.dumps(runs, indent=2))
     print(f"\n{kind} study, {os.cpu_count()} cores, median of {len(runs)} run(s):\n")
     print(_table(runs))
     median = statistics.median(run["total_wall_s"] for run in runs)
     print(f"\n{kind} study: {median:.1f} s wall (target <= {TARGETS_S[kind]:.0f} s on 2 cores): "
           f"{'within' if median <= TARGETS_S[kind] else 'OVER'} the target")
-    if args.json:
-        Path(args.json).write_text(json.dumps(runs, indent=2))
 
 
 if __name__ == "__main__":
