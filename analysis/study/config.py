@@ -108,15 +108,15 @@ class StudyConfig:
     that method's training. ``finetune_epochs`` (None: ``epochs_quant``) fine-tunes the quantized
     net made from given ANN weights.
 
-    ``epochs_ann`` and ``epochs_quant`` are caps: training stops earlier by the plateau rule
+    ``epochs_ann`` is a cap: the ANN, trained from scratch, stops earlier by the plateau rule
     (:mod:`~analysis.study.plateau`) once the validation accuracy (on a seeded tenth of the training
     set) has not risen by ``plateau_delta`` for ``plateau_patience`` epochs, and keeps its best
-    validation epoch; ``plateau_patience=None`` trains every epoch on the whole training set.
-    ``epochs_bnn`` is the BNN's budget, trained in full on the whole training set with the learning
-    rate annealed to zero: a binary network's validation accuracy drifts up slowly inside a few
-    points of noise, so the plateau rule stops it in the noise (on digits, 5-9 points below the
-    same budget run in full; 20 epochs run in full matched 40 within the noise for VGG-11, 0.875 vs
-    0.872). ``threads``: torch CPU threads (None: one for images of at most
+    validation epoch (``plateau_patience=None``: every epoch, on the whole training set).
+    ``epochs_quant`` and ``epochs_bnn`` are budgets the networks made from the trained ANN's weights
+    run in full, on the whole training set, with the learning rate annealed to zero: stopped at a
+    plateau while the rate is still high, they lost up to 6 points (ResNet-20's QCFS fine-tune) and
+    5-9 points (BNNs, whose validation accuracy drifts up inside a few points of noise) on digits.
+    ``threads``: torch CPU threads (None: one for images of at most
     :data:`ONE_THREAD_MAX_IMAGE_SIZE` pixels a side, else torch's default); like ``device``, it
     changes where the arithmetic runs, not what it computes, and is outside the compute digest.
     """
@@ -133,7 +133,7 @@ class StudyConfig:
     hardware: list[str] = field(default_factory=lambda: ["all"])
     epochs_ann: int = 15
     epochs_quant: int = 10
-    epochs_bnn: int = 20
+    epochs_bnn: int = 25
     plateau_patience: int | None = 4
     plateau_delta: float = 0.01
     finetune_epochs: int | None = None
