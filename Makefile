@@ -5,29 +5,36 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NOTEBOOKS_STAMP := $(VENV)/.notebooks-installed
 TORCH_PIN ?= torch==2.13.0
-# Two cores here: keep torch from oversubscribing them.
-export OMP_NUM_THREADS ?= 2
+# Test processes (pytest-xdist): one per core, each running torch on one thread (tests/conftest.py;
+# OMP_NUM_THREADS=1 for the studies and notebook kernels the tests start), so that no core is shared.
+TEST_WORKERS ?= auto
 export MPLBACKEND ?= Agg
 
-.PHONY: study test test-slow lint bench clean-venv
+.PHONY: study test test-slow lint bench notebooks clean-venv
 
+# The study and the tests need the package and its dev tools only; JupyterLab (the `notebooks`
+# extra, the largest part of an install) comes with `make notebooks`.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[dev,notebooks]"
+	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+$(NOTEBOOKS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,notebooks]"
+	touch $(NOTEBOOKS_STAMP)
 
 study: $(STAMP)
 	$(VENV)/bin/onespike study --out reports/default
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/python -m pytest -q
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -m slow
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -m slow -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -35,6 +42,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+notebooks: $(NOTEBOOKS_STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
 
 clean-venv:
 	rm -rf $(VENV)

@@ -12,6 +12,9 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+#: Notebooks that train a full-size network (04: a torchvision-style ResNet-18, 11M parameters, three
+#: epochs): the suite's longest single check, so it runs in `make test-slow`.
+SLOW_NOTEBOOKS = ("04_your_own_model.ipynb",)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,8 @@ def test_the_four_notebooks_exist():
                                            "03_custom_hardware.ipynb", "04_your_own_model.ipynb"]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_NOTEBOOKS else p
+                                  for p in NOTEBOOKS], ids=lambda p: p.stem)
 def test_notebook_runs_clean(path, tiny_run, monkeypatch):
     monkeypatch.setenv("ONESPIKE_RUN", str(tiny_run))
     monkeypatch.setenv("MPLBACKEND", "Agg")

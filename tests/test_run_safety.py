@@ -217,7 +217,7 @@ def test_count_reads_the_architecture_from_the_checkpoint_and_rounds_thresholds_
 def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
     out = tmp_path / "interrupted"
     config = tmp_path / "config.json"
-    config.write_text(json.dumps(tiny(epochs_ann=200).to_dict()))
+    config.write_text(json.dumps(tiny(epochs_ann=200, plateau_patience=None).to_dict()))  # still training at ^C
     proc = subprocess.Popen([sys.executable, "-m", "analysis.cli", "study", "--config", str(config), "--out",
                              str(out), "--no-progress"], env=CLI_ENV, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

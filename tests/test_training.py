@@ -105,3 +105,61 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="weights_only=True"):
         load_checkpoint(bad)
     assert not (tmp_path / "pwned").exists()
+
+
+# -- the plateau rule -------------------------------------------------------------------------------------
+def test_validation_split_is_seeded_disjoint_and_complete():
+    from analysis.study.plateau import validation_split
+
+    numbered = TensorDataset(torch.arange(100.0).unsqueeze(1), torch.arange(100))
+    fit, held = validation_split(numbered, 0.1, seed=3)
+    again, _ = validation_split(numbered, 0.1, seed=3)
+    other, _ = validation_split(numbered, 0.1, seed=4)
+    assert len(held) == 10 and len(fit) == 90
+    assert sorted(fit.tensors[1].tolist() + held.tensors[1].tolist()) == list(range(100))
+    assert torch.equal(fit.tensors[1], again.tensors[1]) and not torch.equal(fit.tensors[1], other.tensors[1])
+    with pytest.raises(ValueError, match="training set has 1 sample"):
+        validation_split(TensorDataset(torch.zeros(1, 2), torch.zeros(1)), 0.1, seed=0)
+
+
+def test_plateau_rule_stops_after_patience_epochs_without_a_rise_of_delta():
+    from analysis.study.plateau import PlateauRule
+
+    model = torch.nn.Linear(2, 2)
+    rule = PlateauRule(patience=3, min_delta=0.01)
+    # rises of >= 0.01 reset the count; 0.995 is the best but not a rise of 0.01 over 0.99
+    accuracies = [0.5, 0.9, 0.99, 0.995, 0.98, 0.99]
+    stops = []
+    for epoch, accuracy in enumerate(accuracies, 1):
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        stops.append(rule.reached(accuracy, model))
+    assert stops == [False, False, False, False, False, True]
+    rule.restore_best(model)
+    assert torch.all(model.weight == 4)  # the best epoch's weights (0.995 at epoch 4)
+    tie = PlateauRule(patience=2, min_delta=0.0)
+    for epoch in (1, 2):
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        tie.reached(0.9, model)
+    tie.restore_best(model)
+    assert torch.all(model.weight == 2)  # a tie keeps the later, longer-trained epoch
+
+
+def test_plateau_training_stops_early_keeps_its_best_epoch_and_is_seeded(digits):
+    train_set, test_set = digits
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = build_model("mlp", 10, 1, 8)
+        config = TrainConfig(epochs=30, progress=False, seed=5, patience=2, min_delta=0.01)
+        runs.append((train_ann(model, train_set, config), predict(model, test_set)[0]))
+    (history, logits), (history_again, logits_again) = runs
+    assert history == history_again and torch.equal(logits, logits_again)
+    assert len(history) < 30  # digits' MLP plateaus long before the cap
+    from analysis.study.plateau import PlateauRule
+
+    replay = PlateauRule(patience=2, min_delta=0.01)  # the rule stopped it at the first epoch it says so
+    stops = [replay.reached(h["val_accuracy"], model) for h in history]
+    assert stops[-1] and not any(stops[:-1])
+    assert evaluate(model, test_set) >= 0.9

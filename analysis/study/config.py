@@ -23,11 +23,17 @@ from analysis.models import available_models
 from analysis.registry import unknown_name_message
 from analysis.validate import check_int
 
-__all__ = ["DIGITS_ARCH_OPTIONS", "LIST_FIELDS", "MAX_STEPS", "PRICING_FIELDS", "StudyConfig"]
+__all__ = ["DIGITS_ARCH_OPTIONS", "LIST_FIELDS", "MAX_STEPS", "ONE_THREAD_MAX_IMAGE_SIZE", "PRICING_FIELDS",
+           "StudyConfig"]
 
 #: Largest T (or G) a study accepts unless ``max_steps`` raises it: an IF SNN's memory and time grow
 #: linearly with T, and 256 is well past every published conversion result (QCFS reports T <= 128).
 MAX_STEPS = 256
+
+#: Images of at most this many pixels a side (digits' 8x8) train and run on one torch thread: their
+#: tensors (e.g. 64x16x8x8) are too small for intra-op threads to pay for their synchronisation. On 2
+#: shared cores the quick study took 84 s with 2 threads and 18 s with 1 (CPU 62 s vs 14 s).
+ONE_THREAD_MAX_IMAGE_SIZE = 16
 
 #: Fields that change only how counted ledgers are priced and tabled, never a network or a ledger.
 PRICING_FIELDS: tuple[str, ...] = ("hardware", "sparsity_sweep", "spike_event_sweep", "breakeven_timesteps")
@@ -101,6 +107,18 @@ class StudyConfig:
     weight files whose recorded method (ann, qcfs, cq, bnn; a bare state dict is an ANN) replaces
     that method's training. ``finetune_epochs`` (None: ``epochs_quant``) fine-tunes the quantized
     net made from given ANN weights.
+
+    ``epochs_ann`` is a cap: the ANN, trained from scratch, stops earlier by the plateau rule
+    (:mod:`~analysis.study.plateau`) once the validation accuracy (on a seeded tenth of the training
+    set) has not risen by ``plateau_delta`` for ``plateau_patience`` epochs, and keeps its best
+    validation epoch (``plateau_patience=None``: every epoch, on the whole training set).
+    ``epochs_quant`` and ``epochs_bnn`` are budgets the networks made from the trained ANN's weights
+    run in full, on the whole training set, with the learning rate annealed to zero: stopped at a
+    plateau while the rate is still high, they lost up to 6 points (ResNet-20's QCFS fine-tune) and
+    5-9 points (BNNs, whose validation accuracy drifts up inside a few points of noise) on digits.
+    ``threads``: torch CPU threads (None: one for images of at most
+    :data:`ONE_THREAD_MAX_IMAGE_SIZE` pixels a side, else torch's default); like ``device``, it
+    changes where the arithmetic runs, not what it computes, and is outside the compute digest.
     """
 
     data: str = "digits"
@@ -115,7 +133,9 @@ class StudyConfig:
     hardware: list[str] = field(default_factory=lambda: ["all"])
     epochs_ann: int = 15
     epochs_quant: int = 10
-    epochs_bnn: int = 40
+    epochs_bnn: int = 25
+    plateau_patience: int | None = 4
+    plateau_delta: float = 0.01
     finetune_epochs: int | None = None
     lr: float = 3e-3
     batch_size: int = 64
@@ -126,6 +146,7 @@ class StudyConfig:
     seed: int = 0
     seeds: int = 1
     device: str = "cpu"
+    threads: int | None = None
     model: str | None = None
     checkpoints: list[str] = field(default_factory=list)
 
@@ -147,6 +168,13 @@ class StudyConfig:
             setattr(self, name, check_int(name, getattr(self, name), 0))
         if self.finetune_epochs is not None:
             self.finetune_epochs = check_int("finetune_epochs", self.finetune_epochs, 0)
+        if self.plateau_patience is not None:
+            self.plateau_patience = check_int("plateau_patience", self.plateau_patience, 1)
+        if isinstance(self.plateau_delta, bool) or not (isinstance(self.plateau_delta, int | float)
+                                                        and 0 <= self.plateau_delta < 1):
+            raise ValueError(f"plateau_delta must be a fraction of accuracy in [0, 1), got {self.plateau_delta!r}")
+        if self.threads is not None:
+            self.threads = check_int("threads", self.threads, 1, os.cpu_count() or 1)
         self.batch_size = check_int("batch_size", self.batch_size, 1)
         self.seed = check_int("seed", self.seed, 0)
         self.seeds = check_int("seeds", self.seeds, 1, 100)
@@ -202,6 +230,14 @@ class StudyConfig:
         )
         base.update(overrides)
         return cls(**base)
+
+    def threads_for(self, image_size: int) -> int:
+        """Torch CPU threads for a study on images of ``image_size`` pixels a side (see ``threads``)."""
+        import torch
+
+        if self.threads is not None:
+            return self.threads
+        return 1 if image_size <= ONE_THREAD_MAX_IMAGE_SIZE else torch.get_num_threads()
 
     def options_for(self, arch: str) -> dict[str, Any]:
         if arch in self.arch_options:
@@ -260,8 +296,9 @@ class StudyConfig:
 
     def compute_digest(self) -> str:
         """A short hash of the fields that change a network or a counted unit (not the pricing-only
-        :data:`PRICING_FIELDS`, nor ``device``, which changes only where the arithmetic runs)."""
-        data = {k: v for k, v in self.to_dict().items() if k not in (*PRICING_FIELDS, "device")}
+        :data:`PRICING_FIELDS`, nor ``device`` and ``threads``, which change only where the arithmetic
+        runs)."""
+        data = {k: v for k, v in self.to_dict().items() if k not in (*PRICING_FIELDS, "device", "threads")}
         data["checkpoints"] = [_file_hash(p) for p in self.checkpoints]
         return _hash(data)
 

@@ -317,7 +317,8 @@ class TrainedNetworks:
         return ModelSpec(arch, self.config.options_for(arch), self.config.model)
 
     def epochs(self, method: str) -> int:
-        """Training epochs of a trained method (the maximum, for a BNN trained to its plateau)."""
+        """Training epochs of a trained method (for a network trained from scratch, a cap the plateau
+        rule may stop short of)."""
         cfg, spec = self.config, get_method(method)
         if spec.trains_quantized and spec.parent in self.given and cfg.finetune_epochs is not None:
             return cfg.finetune_epochs
@@ -354,9 +355,11 @@ class TrainedNetworks:
                 return model.eval()
             if not distributed.is_main():
                 raise RuntimeError(f"rank {distributed.rank()}: checkpoint {path} was not written by rank 0")
+            from_scratch = spec.training is TrainingKind.FULL_PRECISION  # the plateau rule's (StudyConfig)
             config = TrainConfig(epochs=self.epochs(method), lr=cfg.lr / 3 if spec.trains_quantized else cfg.lr,
                                  batch_size=cfg.batch_size, seed=seed_for(seed, arch, method), device=cfg.device,
-                                 progress=False, patience=5 if spec.trains_binary else None,
+                                 progress=False, patience=cfg.plateau_patience if from_scratch else None,
+                                 min_delta=cfg.plateau_delta,
                                  on_epoch=lambda *_: self.on_epochs(1))
             model = train_for(spec.training, model, split.train, config)
             save_checkpoint(path, model, {"arch": arch, "model": cfg.model, "method": method, "levels": cfg.levels,

@@ -36,6 +36,7 @@ from analysis.study.folder import FolderLock, claim_folder, prepare_folder
 from analysis.study.networks import TrainedNetworks, derive, relevel
 from analysis.study.plan import EQUIVALENCE, Unit, build_plan
 from analysis.study.pricing import breakeven_tables, priced_tables, yan2024_targets
+from analysis.study.speed import StageTimes, torch_threads
 from analysis.study.variants import VariantInput, variant_network
 from energy_models import available_models, get_model
 
@@ -71,6 +72,8 @@ class Study:
         self.cache = RunCache(self.folder)
         self.bar: tqdm | None = None
         self.networks: TrainedNetworks | None = None
+        #: wall and CPU seconds per stage of this run (``benchmarks/study_time.py`` prints them)
+        self.timings = StageTimes()
 
     # -- one unit ----------------------------------------------------------------------------
     def _compute(self, unit: Unit, parents: dict[str, nn.Module], split: DataSplit) -> dict[str, Any]:
@@ -99,9 +102,17 @@ class Study:
     # -- the run -----------------------------------------------------------------------------
     def run(self) -> dict[str, pd.DataFrame]:
         cfg = self.config
-        split = load_dataset(cfg.data, cfg.data_root, seed=cfg.seed, subset=cfg.subset)
+        with self.timings.stage("data"):
+            split = load_dataset(cfg.data, cfg.data_root, seed=cfg.seed, subset=cfg.subset)
+        self.timings.threads = cfg.threads_for(split.image_size)
+        with torch_threads(self.timings.threads):
+            return self._run_in_folder(split)
+
+    def _run_in_folder(self, split: DataSplit) -> dict[str, pd.DataFrame]:
+        cfg = self.config
         self.networks = TrainedNetworks(cfg, self.cache, self.digest, self._epochs_done)
-        preflight.check(cfg, split)  # the untrained networks convert and run: refuse now, not after training
+        with self.timings.stage("preflight"):
+            preflight.check(cfg, split)  # the untrained networks convert and run: refuse now, not after training
         plan = build_plan(cfg)
         lock = FolderLock(self.folder)
         if distributed.is_main():
@@ -112,7 +123,8 @@ class Study:
             distributed.barrier()
             tables = self._run(plan, split, self.networks)
             if distributed.is_main():
-                self.folder.write_tables(tables)
+                with self.timings.stage("write tables"):
+                    self.folder.write_tables(tables)
             distributed.barrier()
         finally:
             if self.bar is not None:  # end the bar's line before any error is printed
@@ -149,22 +161,27 @@ class Study:
                 parents: dict[str, nn.Module] = {}
                 for method in networks.build:
                     self.bar.set_postfix_str(f"train {arch} {method}")
-                    parents[method] = networks.network(arch, method, seed, split, parents)
+                    with self.timings.stage(f"train {method}"):
+                        parents[method] = networks.network(arch, method, seed, split, parents)
                 for unit in (u for u in plan if u.arch == arch and u.seed == seed):
                     self.bar.set_postfix_str(unit.key(self.digest)[:48])
-                    outcome = self.cache.unit(unit.key(self.digest),
-                                              lambda unit=unit, parents=parents: self._compute(unit, parents, split))
+                    compute = lambda unit=unit, parents=parents: self._compute(unit, parents, split)  # noqa: E731
+                    with self.timings.stage(f"units {unit.kind} {unit.method}"):
+                        outcome = self.cache.unit(unit.key(self.digest), compute)
                     if unit.kind == EQUIVALENCE:
                         equivalence.append({"arch": arch, "T": unit.steps, "seed": seed, **outcome})
                     else:
                         units.append((unit, outcome))
                     self.bar.update(1)
                 if seed == cfg.seed and layer_parent is not None:
-                    self._layer_tables(arch, parents[layer_parent], split, per_layer)
+                    with self.timings.stage("layer tables (Q4, Q10)"):
+                        self._layer_tables(arch, parents[layer_parent], split, per_layer)
         self.bar.close()
-        results, layers, ledgers = priced_tables(units, self.models)
-        breakeven, sweep = breakeven_tables(ledgers, self.hardware, cfg.archs, cfg.seed, cfg.levels,
-                                            cfg.breakeven_timesteps, cfg.sparsity_sweep, cfg.spike_event_sweep)
+        with self.timings.stage("pricing"):
+            results, layers, ledgers = priced_tables(units, self.models)
+        with self.timings.stage("break-even extras"):
+            breakeven, sweep = breakeven_tables(ledgers, self.hardware, cfg.archs, cfg.seed, cfg.levels,
+                                                cfg.breakeven_timesteps, cfg.sparsity_sweep, cfg.spike_event_sweep)
         generator = torch.Generator().manual_seed(seed_for(cfg.seed, "fidelity"))
         fidelity = pd.DataFrame(random_fidelity(cfg.timesteps, generator) + per_layer["fidelity"])
         return {"results": results, "layers": layers, "equivalence": pd.DataFrame(equivalence),

@@ -1,8 +1,10 @@
 """Training: the ANN, its quantized fine-tune (QCFS / clamp-and-quantize), and a BNN of the same shape.
 
-Seeded (``torch.manual_seed`` and a seeded data-loader generator), with tqdm progress bars, and
-checkpoints that carry their config. Checkpoints are loaded with ``torch.load(weights_only=True)``:
-a file that would run code when unpickled is refused.
+Seeded (``torch.manual_seed`` and a seeded shuffle), with tqdm progress bars, and checkpoints that
+carry their config. Checkpoints are loaded with ``torch.load(weights_only=True)``: a file that would
+run code when unpickled is refused.
+
+With ``TrainConfig.patience`` set, training follows the plateau rule (:mod:`~analysis.study.plateau`).
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 try:
@@ -29,6 +31,7 @@ except ImportError:  # pragma: no cover - Windows
 from analysis.methods import TrainingKind, method_names
 from analysis.snn import calibrate_thresholds, to_binary, to_quantized
 from analysis.study.config import MAX_STEPS
+from analysis.study.plateau import PlateauRule, validation_split
 
 __all__ = [
     "CheckpointError",
@@ -65,9 +68,14 @@ class TrainConfig:
     device: str = "cpu"
     progress: bool = True
     label_smoothing: float = 0.0
-    #: Stop early once the training loss has not improved by 1% (relative) for this many epochs
-    #: ("trained to its plateau"); None trains every epoch.
+    #: The plateau rule (:mod:`~analysis.study.plateau`): stop once the validation accuracy has not risen by
+    #: ``min_delta`` for this many epochs, and keep the best validation epoch's weights; None trains
+    #: every epoch on the whole training set.
     patience: int | None = None
+    #: The rise in validation accuracy (a fraction) that counts as progress for the plateau rule.
+    min_delta: float = 0.01
+    #: The share of the training set held out (seeded) to measure the validation accuracy.
+    validation_fraction: float = 0.1
     #: Called after every epoch with ``(epoch, loss, accuracy)`` (e.g. a progress bar).
     on_epoch: Callable[[int, float, float], None] | None = field(default=None, repr=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -81,6 +89,10 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.patience is not None and int(self.patience) < 1:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
+        if not 0 <= self.min_delta < 1:
+            raise ValueError(f"min_delta must be a fraction in [0, 1), got {self.min_delta}")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {self.validation_fraction}")
 
 
 def _loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
@@ -88,8 +100,21 @@ def _loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> Data
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
+def _epoch_batches(dataset: Dataset, batch_size: int, generator: torch.Generator) -> Iterator[tuple[Tensor, ...]]:
+    """One epoch of shuffled batches. An in-memory ``TensorDataset`` (digits, CIFAR) is sliced
+    directly: a DataLoader would index and re-stack it one sample at a time."""
+    if type(dataset) is not TensorDataset:
+        yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
+        return
+    order = torch.randperm(len(dataset), generator=generator)
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        yield tuple(t[index] for t in dataset.tensors)
+
+
 def train(model: nn.Module, train_set: Dataset, config: TrainConfig, desc: str = "train") -> list[dict[str, float]]:
-    """Train ``model`` in place with cross-entropy; returns one ``{epoch, loss, accuracy}`` per epoch."""
+    """Train ``model`` in place with cross-entropy; returns one ``{epoch, loss, accuracy}`` per epoch
+    run (with ``val_accuracy`` under the plateau rule, :mod:`~analysis.study.plateau`)."""
     torch.manual_seed(config.seed)
     device = torch.device(config.device)
     model.to(device).train()
@@ -97,13 +122,16 @@ def train(model: nn.Module, train_set: Dataset, config: TrainConfig, desc: str =
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, config.epochs))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    loader = _loader(train_set, config.batch_size, shuffle=True, seed=config.seed)
+    validation, plateau = None, None
+    if config.patience is not None:
+        train_set, validation = validation_split(train_set, config.validation_fraction, config.seed)
+        plateau = PlateauRule(config.patience, config.min_delta)
+    generator = torch.Generator().manual_seed(config.seed)
     history: list[dict[str, float]] = []
-    best, stale = float("inf"), 0
     bar = tqdm(range(config.epochs), desc=desc, disable=not config.progress, leave=False)
     for epoch in bar:
         total_loss, correct, seen = 0.0, 0, 0
-        for x, y in loader:
+        for x, y in _epoch_batches(train_set, config.batch_size, generator):
             x, y = x.to(device), y.to(device)
             optimizer.zero_grad(set_to_none=True)
             logits = model(x)
@@ -119,13 +147,16 @@ def train(model: nn.Module, train_set: Dataset, config: TrainConfig, desc: str =
         bar.set_postfix(loss=f"{loss_value:.3f}", acc=f"{accuracy:.3f}")
         if config.on_epoch is not None:
             config.on_epoch(epoch + 1, loss_value, accuracy)
-        if config.patience is not None:
-            best, stale = (loss_value, 0) if loss_value < 0.99 * best else (best, stale + 1)
-            if stale >= config.patience:
+        if plateau is not None:
+            history[-1]["val_accuracy"] = evaluate(model, validation, device=config.device)
+            model.train()
+            if plateau.reached(history[-1]["val_accuracy"], model):
                 if config.on_epoch is not None:  # the epochs not run still count as done for a progress bar
                     for skipped in range(epoch + 2, config.epochs + 1):
                         config.on_epoch(skipped, loss_value, accuracy)
                 break
+    if plateau is not None:
+        plateau.restore_best(model)
     model.eval()
     return history
 
