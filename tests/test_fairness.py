@@ -224,3 +224,24 @@ def test_plan_has_the_int8_ann_and_the_equal_bits_networks_fine_tuned_at_one_lev
     no_bnn = StudyConfig.quick(methods=[Method.ANN, Method.QCFS, Method.ONESPIKE])
     assert finetuned_networks(no_bnn) == [] and not [u for u in build_plan(no_bnn) if u.variant == "finetuned"]
     assert finetuned_networks(StudyConfig.quick(levels=1)) == []
+
+
+def test_without_a_trained_ann_the_equal_bits_network_is_skipped_with_a_warning(tmp_path):
+    """Given quantized and binary weights and no ANN to study, there is no ANN to fine-tune the L = 1 network
+    from: its units are skipped with a warning, never fine-tuned from an untrained structure."""
+    from analysis.study import load_tables, run_study
+    from analysis.study.training import save_checkpoint
+
+    ann = build_model("mlp", 10, 1, 8)
+    paths = []
+    for method, net in ((Method.QCFS, to_quantized(ann, 4)), (Method.BNN, to_binary(ann))):
+        paths.append(str(tmp_path / f"{method}.pt"))
+        save_checkpoint(paths[-1], net, {"arch": "mlp", "method": method, "levels": 4, "options": {}})
+    config = StudyConfig.quick(archs=["mlp"], methods=[Method.QCFS, Method.ONESPIKE, Method.BNN],
+                               timesteps=[1], checkpoints=paths, count_samples=8, subset=40, hardware=["flops45nm"],
+                               sparsity_sweep=[0.0, 1.0], spike_event_sweep=[0.0])
+    assert finetuned_networks(config) == [(Method.QCFS, 1)]  # the plan asks for it; the run cannot make it
+    with pytest.warns(UserWarning, match="fine-tuned at L=1 .* is skipped: the ANN .* neither given nor trained"):
+        run_study(config, tmp_path / "run", progress=False)
+    results = load_tables(tmp_path / "run")["results"]
+    assert "finetuned" not in set(results["variant"]) and set(results["made"]) >= {"given weights (checkpoint)"}

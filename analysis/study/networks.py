@@ -354,8 +354,10 @@ class TrainedNetworks:
         self.given = given_weights(config.checkpoints, config.levels)
         #: the trained methods to build, in registry order, and those of them to train
         self.build, self.train = needed_methods(config.methods, self.given)
-        #: quantized networks fine-tuned at other levels than the study's L (Q13's equal bits)
-        self.finetuned = finetuned_networks(config)
+        #: quantized networks fine-tuned at other levels than the study's L (Q13's equal bits), where
+        #: the network they are fine-tuned from is trained or given (not an untrained structure)
+        self.finetuned = [(method, levels) for method, levels in finetuned_networks(config)
+                          if get_method(method).parent in self.given or get_method(method).parent in self.train]
         self.made: dict[tuple[str, str, int, int], str] = {}
 
     def spec(self, arch: str) -> ModelSpec:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -101,6 +102,22 @@ class Study:
         result["deploy_form"] = meta.get("deploy_form", "")
         result["facts"] = self._facts(unit, given, meta.get("made", ""), result["accuracy"], split)
         return result
+
+    def _can_build(self, unit: Unit, parents: dict) -> bool:
+        """Whether ``unit``'s network can be built: a :data:`FINETUNED` unit needs its network
+        fine-tuned from a trained parent, which a study given the quantized and binary weights but no
+        ANN does not have (it is skipped, with a warning)."""
+        if unit.variant != FINETUNED:
+            return True
+        spec = get_method(unit.method)
+        source = unit.method if spec.trained else spec.parent
+        if (source, unit.levels) in parents:
+            return True
+        parent = get_method(get_method(source).parent).short
+        warnings.warn(f"{unit.arch}: {spec.display(unit.steps)} fine-tuned at L={unit.levels} (Q13's equal bits) is "
+                      f"skipped: the {parent} it would be fine-tuned from is neither given nor trained in this study "
+                      f"(give the {parent} checkpoint too to include it)", stacklevel=2)
+        return False
 
     def _variant_input(self, unit: Unit, parents: dict, split: DataSplit, bits: int) -> VariantInput:
         """What ``unit``'s variant builds from: the trained network of the method (or of its parent,
@@ -189,6 +206,9 @@ class Study:
                     self.bar.set_postfix_str(f"train {arch} {method} L={levels}")
                     parents[(method, levels)] = networks.network(arch, method, seed, split, parents, levels=levels)
                 for unit in (u for u in plan if u.arch == arch and u.seed == seed):
+                    if not self._can_build(unit, parents):
+                        self.bar.update(1)
+                        continue
                     self.bar.set_postfix_str(unit.key(self.digest)[:48])
                     outcome = self.cache.unit(unit.key(self.digest),
                                               lambda unit=unit, parents=parents: self._compute(unit, parents, split))
