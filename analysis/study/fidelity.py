@@ -183,8 +183,8 @@ def level_flips(onespike: SpikingNetwork, quantized: nn.Module, test_set, dtype:
     ``at_threshold`` (flips where both pre-activations lie within :data:`TIE_LEVELS` of the one
     level boundary between them: float rounding decided the level, not the method; the other flips
     follow from a flip in an earlier layer). Overall: ``prediction_flips`` (test images whose
-    predicted class differs), ``max_abs_logit_diff`` and ``max_abs_logit`` (the quantized ANN's
-    largest |logit|, the scale of the difference)."""
+    predicted class differs) of ``samples``, ``max_abs_logit_diff`` and ``max_abs_logit`` (the
+    quantized ANN's largest |logit|, the scale of the difference)."""
     spiking = copy.deepcopy(onespike).to(dtype).eval().to(device)
     spiking.layout = "onepass"
     plain = copy.deepcopy(quantized).to(dtype).eval().to(device)
@@ -199,12 +199,13 @@ def level_flips(onespike: SpikingNetwork, quantized: nn.Module, test_set, dtype:
         m, i[0]))) for name, m in psgs.items()]
     names = list(quants)
     counts = torch.zeros(len(names), 3, dtype=torch.float64)  # activations, flips, at threshold
-    prediction_flips, gap, peak = 0, 0.0, 0.0
+    prediction_flips, samples, gap, peak = 0, 0, 0.0, 0.0
     try:
         for x, _ in distributed.shard(batches(test_set)):
             x = x.to(device=device, dtype=dtype)
             a, b = spiking(x), plain(x)
             prediction_flips += int((a.argmax(1) != b.argmax(1)).sum())
+            samples += len(x)
             gap, peak = max(gap, float((a - b).abs().max())), max(peak, float(b.abs().max()))
             for index, name in enumerate(names):
                 (z_q, level_q), (z_p, level_p) = seen["quant"][name], seen["psg"][name]
@@ -217,13 +218,13 @@ def level_flips(onespike: SpikingNetwork, quantized: nn.Module, test_set, dtype:
     finally:
         for handle in handles:
             handle.remove()
-    summed = distributed.all_reduce_sum([*counts.flatten().tolist(), prediction_flips])
+    summed = distributed.all_reduce_sum([*counts.flatten().tolist(), prediction_flips, samples])
     gap, peak = distributed.all_reduce_max([gap, peak])
-    counts = torch.tensor(summed[:-1], dtype=torch.float64).reshape(len(names), 3)
+    counts = torch.tensor(summed[:-2], dtype=torch.float64).reshape(len(names), 3)
     layers = [{"layer": name, "layer_index": index, "activations": int(row[0]), "level_flips": int(row[1]),
                "at_threshold": int(row[2])} for index, (name, row) in enumerate(zip(names, counts, strict=True))]
     summary = {"activations": int(counts[:, 0].sum()), "level_flips": int(counts[:, 1].sum()),
-               "at_threshold": int(counts[:, 2].sum()), "prediction_flips": int(summed[-1]),
+               "at_threshold": int(counts[:, 2].sum()), "prediction_flips": int(summed[-2]), "samples": int(summed[-1]),
                "max_abs_logit_diff": gap, "max_abs_logit": peak}
     return summary, layers
 
@@ -242,13 +243,15 @@ def equivalence_unit(quantized: nn.Module, steps: int, test_set, device: str = "
     q64 = copy.deepcopy(quantized).cpu().double()
     same64 = relevel(q64, steps)
     out: dict[str, Any] = {"precision": "float64"}
-    for method in EQUIVALENCE_METHODS:
-        gap = max_logit_gap(derive(method, q64, steps), same64, test_set, device)
+    flips64, layers64 = level_flips(derive(Method.ONESPIKE, q64, steps), same64, test_set, torch.float64, device)
+    for method in EQUIVALENCE_METHODS:  # OneSpike's float64 logits were compared by level_flips already
+        gap = {"max_abs_logit_diff": flips64["max_abs_logit_diff"],
+               "agreement": 1 - flips64["prediction_flips"] / flips64["samples"]} if method == Method.ONESPIKE \
+            else max_logit_gap(derive(method, q64, steps), same64, test_set, device)
         out.update({f"{method}_{measure}": gap[measure] for measure in ("max_abs_logit_diff", "agreement")})
     q32 = copy.deepcopy(quantized).cpu().float()
     flips32, layers32 = level_flips(derive(Method.ONESPIKE, q32, steps), relevel(q32, steps), test_set,
                                     torch.float32, device)
-    flips64, layers64 = level_flips(derive(Method.ONESPIKE, q64, steps), same64, test_set, torch.float64, device)
     out.update({"activations_compared": flips32["activations"], "level_flips_float32": flips32["level_flips"],
                 "level_flips_at_threshold_float32": flips32["at_threshold"],
                 "prediction_flips_float32": flips32["prediction_flips"],
