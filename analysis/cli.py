@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "ANN weights (default: the config's epochs_quant)")
     study.add_argument("--methods", type=_csv, help=f"comma-separated subset of {methods}")
     study.add_argument("--levels", type=_positive_int, help="quantization levels L of the quantized ANN (default 4)")
+    study.add_argument("--weight-bits", type=int, help="width every evaluated network's weights are quantized to, per "
+                       "channel (2-16, or 32 for float; default 8); the FP32 ANN stays 32, the INT8 ANN 8")
     study.add_argument("--timesteps", type=_csv_ints, help="T of the IF SNN and G of OneSpike, e.g. 1,2,4,8,16,32")
     study.add_argument("--max-steps", type=_positive_int, help="largest T/G accepted (default 256)")
     study.add_argument("--hardware", type=_csv, help="'all' or comma-separated model names / TOML tables")
@@ -148,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     count.add_argument("--data-root", help="folder holding the data set (cifar/imagenet)")
     count.add_argument("--samples", type=_positive_int, default=128, help="test samples to average over (>= 1)")
     count.add_argument("--json", help="also write the ledger as JSON to this file")
+    count.add_argument("--weight-bits", type=int, default=8, help="width the counted network's weights are quantized "
+                       "to, per channel, as a study does (2-16, or 32 for float; default 8; the ANN stays 32)")
 
     hardware = sub.add_parser("hardware", help="list hardware energy models with their sources",
                               epilog=EXAMPLES["hardware"], formatter_class=fmt)
@@ -189,7 +193,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
     overrides = {}
     for flag, key in (("data", "data"), ("data_root", "data_root"), ("subset", "subset"), ("arch", "archs"),
-                      ("methods", "methods"), ("levels", "levels"), ("timesteps", "timesteps"),
+                      ("methods", "methods"), ("levels", "levels"), ("weight_bits", "weight_bits"),
+                      ("timesteps", "timesteps"),
                       ("max_steps", "max_steps"), ("hardware", "hardware"), ("seed", "seed"), ("seeds", "seeds"),
                       ("device", "device"), ("model", "model"), ("checkpoints", "checkpoints"),
                       ("finetune_epochs", "finetune_epochs")):
@@ -231,12 +236,13 @@ def _cmd_count(args: argparse.Namespace) -> int:
     from analysis.data import load_dataset
     from analysis.methods import get_method
     from analysis.models import available_models
-    from analysis.snn import QCFS, is_power_of_two
+    from analysis.snn import QCFS, check_weight_bits, is_power_of_two
     from analysis.study import distributed
     from analysis.study.evaluate import batches, count_ledger
-    from analysis.study.networks import ModelSpec, base_method, deploy_form, derive, pow2_network, read_weights
+    from analysis.study.networks import ModelSpec, base_method, derive, pow2_network, priced_form, read_weights
     from analysis.study.runner import hardware_names
     from analysis.study.training import check_finite_state, load_weights
+    from analysis.study.variants import CALIBRATION_SAMPLES
     from energy_models import get_model
 
     _check_json_target(args.json)
@@ -261,6 +267,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
     saved = meta.get("method") or base_method()
     method = args.method or saved
     spec, saved_spec = get_method(method), get_method(saved)
+    bits = spec.requested_weight_bits(check_weight_bits("--weight-bits", args.weight_bits))
     if args.mode == "hardware" and spec.steps != "G":
         raise ValueError(f"--mode hardware is OneSpike's power-of-two PSG mode; --method {method} has no PSG mode: "
                          "drop --mode")
@@ -280,10 +287,11 @@ def _cmd_count(args: argparse.Namespace) -> int:
         if method != saved:
             raise ValueError(f"checkpoint holds a {saved!r} network; --method {method} needs its own weights "
                              f"(or a spiking method converted from a quantized network)")
-        net, _ = deploy_form(model)
+        net, _ = priced_form(model, bits)  # what a study counts: deploy form, weights at their width
     else:
-        if not saved_spec.quantized:
-            raise ValueError(f"--method {method} converts a quantized network; the checkpoint holds {saved!r}")
+        if saved != spec.parent and not (saved_spec.quantized and get_method(spec.parent).quantized):
+            kind = "a quantized network" if get_method(spec.parent).quantized else f"an {spec.parent!r} network"
+            raise ValueError(f"--method {method} converts {kind}; the checkpoint holds {saved!r}")
         if args.mode == "hardware":
             bad = [float(m.threshold.detach()) for m in model.modules() if isinstance(m, QCFS)
                    if not is_power_of_two(float(m.threshold.detach()))]
@@ -291,7 +299,9 @@ def _cmd_count(args: argparse.Namespace) -> int:
                 raise ValueError(f"--mode hardware needs power-of-two thresholds; {len(bad)} are not (e.g. "
                                  f"{bad[0]:.4g}): pass --pow2 to round them")
         psg = {"mode": args.mode} if spec.steps == "G" else {}  # the PSG mode is OneSpike's (groups)
-        net = derive(method, model, args.timesteps, **psg)
+        calibration = next(iter(batches(split.train, CALIBRATION_SAMPLES, CALIBRATION_SAMPLES)))[0] \
+            if spec.needs_calibration else None
+        net = derive(method, priced_form(model, bits)[0], args.timesteps, calibration=calibration, **psg)
     # Under torchrun each rank counts its share of the batches; the ledgers are summed over ranks.
     distributed.init_from_env()
     counted = distributed.shard(batches(split.test, limit=args.samples))

@@ -13,13 +13,20 @@ method it descends from (``parent``; the ANN, or the quantized ANN for the spiki
 ========== ========== ================================================================================
 method     parent     network
 ========== ========== ================================================================================
-``ann``    (trained)  the full-precision ANN (ReLU)
+``ann``    (trained)  the full-precision ANN (ReLU), FP32 weights
+``int8``   ``ann``    the ANN post-training quantized: 8-bit per-channel weights, 8-bit activations (255
+                      steps, clip at the 99.99th percentile of training pre-activations)
 ``qcfs``   ``ann``    ReLU -> QCFS with L levels (shift ½), then fine-tuned (``training="quantized"``)
 ``cq``     ``ann``    ReLU -> clamp-and-quantize with L levels (no shift), fine-tuned
 ``if``     ``qcfs``   T-step IF SNN (θ = λ, v_init = φ, reset by subtraction)
 ``onespike`` ``qcfs`` OneSpike(G): PSG layers, G groups in one timestep
 ``bnn``    ``ann``    sign activations, binary hidden weights (XNOR-Net α), trained (``training="binary"``)
 ========== ========== ================================================================================
+
+Weight width: every evaluated network is counted with the weights it holds (the study quantizes each
+deploy form per channel, ``analysis.snn.quantize_weights``); ``MethodSpec.weight_bits`` is the width a
+method *requests*: 32 (float: the ANN), a fixed width (8: the INT8 ANN), or None (the study's
+``weight_bits``, default 8). A BNN's binary layers are 1 bit whatever is requested.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from torch import nn
 from analysis.registry import Registry
 from analysis.snn.convert import to_binary, to_if_snn, to_onespike, to_quantized
 from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, BinaryLinear, IFNeuron, PSGNeuron
+from analysis.snn.quantize import FLOAT_WEIGHT_BITS, ActivationQuant, to_int8
 
 __all__ = [
     "METHODS",
@@ -59,6 +67,7 @@ class Method:
     user registers has its own name; every name is a plain string in tables, ledgers and configs."""
 
     ANN: Final = "ann"
+    INT8: Final = "int8"
     QCFS: Final = "qcfs"
     CQ: Final = "cq"
     IF: Final = "if"
@@ -113,7 +122,11 @@ class MethodSpec:
     from scratch; ``"quantized"``, fine-tuned with quantized activations; ``"binary"``, trained as a
     BNN) or ``None`` (converted, not trained). Strings are accepted and stored as the enums.
     ``quantized``: its activations have L levels (their width is ceil(log2(L+1)) bits).
-    Bit widths are the counter's defaults (``count_events(weight_bits=..., vmem_bits=...)``).
+    ``act_levels``: activation levels fixed by the method whatever the study's L (the INT8 ANN: 255).
+    ``weight_bits``: the weight width the method requests (see the module docstring: None takes the
+    study's); the counter reads the width from the network, never from here. ``vmem_bits``: the
+    counter's default membrane width (``count_events(vmem_bits=...)``).
+    ``needs_calibration``: ``build`` takes ``calibration_data`` (training images).
     """
 
     name: str
@@ -126,8 +139,10 @@ class MethodSpec:
     spiking: bool = False
     steps: StepAxis | None = None
     quantized: bool = False
-    weight_bits: int = 8
+    act_levels: int | None = None
+    weight_bits: int | None = None
     vmem_bits: int = 0
+    needs_calibration: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     #: Whether a module marks a network as this method: the counter infers an unnamed model's method
     #: as the last-registered method whose ``detect`` matches one of its modules (the first method
@@ -176,11 +191,18 @@ class MethodSpec:
         """Parallel groups of one inference with ``steps`` = T or G."""
         return int(steps) if self.is_group_parallel else 1
 
+    def requested_weight_bits(self, study_bits: int) -> int:
+        """The width this method's (non-binary) weights are quantized to in a study whose
+        ``weight_bits`` is ``study_bits``: the method's own when it fixes one, else the study's."""
+        return int(study_bits if self.weight_bits is None else self.weight_bits)
+
     def act_bits(self, levels: int) -> int:
         """Width of one activation leaving a layer: 1 for spikes, ceil(log2(L+1)) for an L-level
-        quantized activation, 32 for a float one."""
+        quantized activation (``act_levels`` when the method fixes them), 32 for a float one."""
         if self.spiking:
             return 1
+        if self.act_levels is not None:
+            return max(1, math.ceil(math.log2(self.act_levels + 1)))
         if self.quantized:
             return max(1, math.ceil(math.log2(levels + 1)))
         return 1 if self.trains_binary else 32
@@ -250,6 +272,14 @@ def _quantized(kind: str) -> Builder:
     return build
 
 
+def _int8(parent: nn.Module, calibration_data=None, **_: Any) -> nn.Module:
+    """The ANN with 8-bit activations calibrated on ``calibration_data`` (give ``parent`` with its
+    weights already quantized: the study passes the ANN's deploy form at 8 bits)."""
+    if calibration_data is None:
+        raise ValueError("the int8 method calibrates its activation ranges: pass calibration_data (training images)")
+    return to_int8(parent, calibration_data)
+
+
 def _binary(parent: nn.Module, **_: Any) -> nn.Module:
     return to_binary(parent)
 
@@ -265,10 +295,12 @@ def _onespike(parent: nn.Module, steps: int = 4, levels: int | None = None, **op
 
 for _spec in (
     MethodSpec(Method.ANN, "ANN (float)", "ANN", "#444444", _same, training=TrainingKind.FULL_PRECISION,
-               weight_bits=32),
+               weight_bits=FLOAT_WEIGHT_BITS),
+    MethodSpec(Method.INT8, "INT8 ANN", "INT8", "#8c564b", _int8, parent=Method.ANN, act_levels=255, weight_bits=8,
+               needs_calibration=True, detect=lambda m: isinstance(m, ActivationQuant)),
     MethodSpec(Method.QCFS, "QCFS (L levels)", "QCFS", "#1f77b4", _quantized("qcfs"), parent=Method.ANN,
                training=TrainingKind.QUANTIZED, quantized=True,
-               detect=lambda m: isinstance(m, QCFS) and bool(m.shift)),
+               detect=lambda m: isinstance(m, QCFS) and bool(m.shift) and not isinstance(m, ActivationQuant)),
     MethodSpec(Method.CQ, "clamp-quant (L)", "CQ", "#17becf", _quantized("cq"), parent=Method.ANN,
                training=TrainingKind.QUANTIZED, quantized=True, detect=lambda m: isinstance(m, QCFS) and not m.shift),
     MethodSpec(Method.IF, "IF SNN (T steps)", "IF", "#d62728", _if, parent=Method.QCFS, spiking=True,
@@ -276,6 +308,6 @@ for _spec in (
     MethodSpec(Method.ONESPIKE, "OneSpike (G groups)", "OneSpike", "#2ca02c", _onespike, parent=Method.QCFS,
                spiking=True, steps=StepAxis.GROUPS, vmem_bits=16, detect=lambda m: isinstance(m, PSGNeuron)),
     MethodSpec(Method.BNN, "BNN", "BNN", "#9467bd", _binary, parent=Method.ANN, training=TrainingKind.BINARY,
-               weight_bits=32, detect=lambda m: isinstance(m, BinaryActivation | BinaryConv2d | BinaryLinear)),
+               detect=lambda m: isinstance(m, BinaryActivation | BinaryConv2d | BinaryLinear)),
 ):
     register_method(_spec)

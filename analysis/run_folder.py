@@ -9,7 +9,8 @@ Layout of ``<run>/``::
                      tables do not match it, is incomplete and is not reported), and ``files``: the
                      other files the study and its report wrote (report.md, figures), which
                      ``--force`` may replace
-    <table>.csv      results, layers, equivalence, fidelity, worked_example, breakeven, sweep, ...
+    <table>.csv      results, layers, equivalence, level_flips, predictions (one row per evaluated
+                     network and test image), fidelity, worked_example, breakeven, sweep, ...
     cache/           resumable units (JSON) and checkpoints (.pt)
     figures/         PNG + SVG, one per question
     report.md

@@ -98,7 +98,7 @@ def test_conv_spike_input_ac_is_exact(stride, padding, groups, method):
     assert layer.input_elements == 4 * 2 * 25
     assert layer.out_shape == tuple(conv(x[:1]).shape[1:]) and layer.in_shape == (2, 5, 5)
     assert (layer.kernel_size, layer.stride, layer.padding) == ((3, 3), (stride, stride), (padding, padding))
-    assert layer.weight_bits == 8 and ledger.samples == 3
+    assert layer.weight_bits == 32 and ledger.samples == 3  # float weights, as the network holds them
 
 
 def test_fanout_map_matches_brute_force():

@@ -50,7 +50,7 @@ def tiny_run(tmp_path_factory, tiny_config_file):
 def test_tables_have_every_method_and_hardware_model(tiny_run):
     tables = load_tables(tiny_run)
     results = tables["results"]
-    assert set(results["method"]) == {"ann", "qcfs", "cq", "if", "onespike", "bnn"}
+    assert set(results["method"]) == {"ann", "int8", "qcfs", "cq", "if", "onespike", "bnn"}
     from energy_models import COMPONENTS, MEMORY_COMPONENTS, available_models
 
     assert set(results["hardware"]) == {row["name"] for row in available_models()}
@@ -84,9 +84,58 @@ def test_tables_have_every_method_and_hardware_model(tiny_run):
     assert not tables["layer_errors"].empty and (tables["layer_errors"]["if_mean_abs_error"] >= 0).all()
 
 
+UNIT = ["arch", "method", "T", "levels", "variant", "seed"]
+
+
+def test_what_ran_is_what_is_priced(tiny_run):
+    """Every evaluated network is counted with the weight width it ran with, its per-image
+    predictions are in predictions.csv, and the rows say how it was made and whether it works."""
+    tables = load_tables(tiny_run)
+    results, layers = tables["results"], tables["layers"]
+    networks = results.drop_duplicates(UNIT)
+    width = dict(zip(networks["method"], networks["weight_bits"], strict=False))
+    assert width["ann"] == 32 and width["int8"] == 8
+    assert {width[m] for m in ("qcfs", "cq", "if", "onespike", "bnn")} == {8}  # the study's weight_bits
+    synapses = layers[layers["kind"].isin(["conv", "linear"])]
+    for (method, rule), bits in synapses.groupby(["method", "rule"])["weight_bits"]:
+        expected = 32 if method == "ann" else 1 if rule.endswith(("binary", "binary_weight")) else 8
+        assert set(bits) == {expected}, (method, rule, set(bits))
+    ann = networks[networks["method"] == "ann"]
+    assert (ann["accuracy_float_weights"] == ann["accuracy"]).all()
+    default = networks[(networks["variant"] == "default") & (networks["method"] != "ann")]
+    assert default["accuracy_float_weights"].between(0, 1).all()  # the same networks with float weights
+    # the INT8 ANN (8-bit weights and activations) stays near the FP32 ANN
+    int8 = networks[networks["method"] == "int8"]
+    assert abs(float(int8["accuracy"].iloc[0]) - float(ann["accuracy"].iloc[0])) <= 0.02
+    # per-image predictions: one row per (evaluated network, test image), agreeing with the accuracy
+    predictions = tables["predictions"]
+    assert list(predictions.columns) == [*UNIT, "sample", "label", "predicted"]
+    assert len(predictions) == len(networks) * 360
+    assert (predictions.dtypes[["T", "sample", "label", "predicted"]] == "int64").all()
+    correct = (predictions["label"] == predictions["predicted"]).groupby([predictions[k] for k in UNIT]).mean()
+    joined = networks.set_index(UNIT)["accuracy"]
+    assert ((correct.reindex(joined.index) - joined).abs() < 1e-12).all()
+    # how each network was made: Q13's equal-bits network fine-tuned at L = 1, beside the re-levelled one
+    made = networks.set_index(["method", "levels", "variant"])["made"]
+    assert made[("qcfs", 1, "finetuned")].startswith("fine-tuned from the ANN with L=1")
+    assert made[("qcfs", 1, "default")].startswith("re-levelled from QCFS(L=4)")
+    assert made[("onespike", 1, "finetuned")].startswith("converted from QCFS(L=1) [fine-tuned")
+    working = networks["accuracy"] > networks["chance_accuracy"] + 0.10
+    assert (networks["working"] == working).all() and (networks["chance_accuracy"] == 0.1).all()
+    # Q1 says its precision: identical in float64, and the float32 deploy form's level flips counted
+    eq = tables["equivalence"]
+    assert set(eq["precision"]) == {"float64"} and (eq["level_flips_float64"] == 0).all()
+    assert (eq["level_flips_float32"] >= eq["level_flips_at_threshold_float32"]).all()
+    assert (eq["activations_compared"] > 0).all()
+    assert {"prediction_flips_float32", "max_abs_logit_diff_float32", "max_abs_logit_float32"} <= set(eq)
+    flips = tables["level_flips"]
+    assert set(flips["T"]) == set(eq["T"]) and (flips.groupby("T")["level_flips_float32"].sum().values
+                                              == eq.set_index("T")["level_flips_float32"].values).all()
+
+
 def test_same_seed_gives_byte_identical_results(tiny_run, tiny_config_file, tmp_path):
     _run_cli_study(tiny_config_file, tmp_path / "again")
-    for name in ("results.csv", "layers.csv", "equivalence.csv"):
+    for name in ("results.csv", "layers.csv", "equivalence.csv", "predictions.csv", "level_flips.csv"):
         assert (tmp_path / "again" / name).read_bytes() == (tiny_run / name).read_bytes(), name
 
 
@@ -129,7 +178,7 @@ def test_killed_study_resumes_to_identical_tables(tiny_run, tiny_config_file, tm
     proc.wait()
     assert not (out / "results.csv").exists(), "the study finished before it could be killed"
     _run_cli_study(config, out)
-    for name in ("results.csv", "layers.csv", "equivalence.csv", "breakeven.csv"):
+    for name in ("results.csv", "layers.csv", "equivalence.csv", "breakeven.csv", "predictions.csv"):
         assert (out / name).read_bytes() == (tiny_run / name).read_bytes(), name
     assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
 
@@ -144,7 +193,7 @@ def test_two_process_torchrun_gives_identical_tables(tiny_run, tiny_config_file,
         capture_output=True, text=True, env=CLI_ENV, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    for name in ("results.csv", "layers.csv", "equivalence.csv"):
+    for name in ("results.csv", "layers.csv", "equivalence.csv", "predictions.csv", "level_flips.csv"):
         assert (out / name).read_bytes() == (tiny_run / name).read_bytes(), name
 
 
@@ -191,6 +240,9 @@ def test_quick_study_end_to_end_with_report(tmp_path):
         link = re.search(r"\]\((figures/[^)]+\.png)\)", text)
         assert link and (out / link.group(1)).is_file(), f"{q}: figure missing"
         assert re.search(r"\*\*Answer\*\*", text), f"{q}: no answer"
+    # the INT8 ANN (8-bit per-channel weights, 8-bit activations) is within 1 pp of the FP32 ANN on digits
+    networks = load_tables(out)["results"].drop_duplicates(UNIT).set_index("method")
+    assert abs(networks.loc["int8", "accuracy"] - networks.loc["ann", "accuracy"]) <= 0.01
     print(f"quick study: {seconds:.1f} s")  # the < 60 s target is checked in benchmarks, not asserted here
 
 

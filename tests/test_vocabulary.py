@@ -154,7 +154,9 @@ def test_count_options_are_one_validated_value():
     with pytest.raises(TypeError, match="rules must map module types"):
         CountOptions(rules={"ReLU": lambda *a: {}})
     options = CountOptions(weight_bits=None).for_method(get_method(Method.IF))
-    assert (options.weight_bits, options.vmem_bits) == (8, 16)
+    assert (options.weight_bits, options.vmem_bits) == (None, 16)  # the width is the network's, never a default
+    with pytest.raises(ValueError, match="weight_bits must be a positive integer"):
+        CountOptions(weight_bits=0).for_method(get_method(Method.IF))
     assert CountOptions(vmem_bits=12).for_method(get_method(Method.ANN)).vmem_bits == 12
     net = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
     with count_events(net, weight_bits=4) as ledger, torch.no_grad():

@@ -26,8 +26,9 @@ The package reads as fvcore's split (formulas / engine / front end):
 
 Conventions used by the rules (per call; S = steps/groups the tensor stands for, B = batch):
 
-- ``weight_bits``: the method's default from :mod:`analysis.methods` (ANN/BNN 32, others 8;
-  ``count_events(weight_bits=...)``); binary layers 1.
+- ``weight_bits``: the layer's own, as the network holds it: the width
+  :func:`analysis.snn.quantize_weights` recorded, 32 for float weights, 1 for binary layers
+  (``count_events(weight_bits=...)`` imposes one on non-binary weights instead).
 - ``act_bits`` of a synaptic layer's input: spikes 1; ``quant`` ``ceil(log2(L+1))``; pooled spikes
   ``ceil(log2(levels+1))``; binary ±1: 1; analog 32. ``out_bits`` of conv/linear: 32 (accumulator).
 - ``vmem_bits``: the method's default (16 for IF and OneSpike; ``count_events(vmem_bits=...)``).

@@ -26,7 +26,7 @@ from analysis.counting.rules.structure import readout_rule
 from analysis.counting.signals import ANALOG_BITS, UNKNOWN, Context, Signal
 from analysis.counting.tracking import SignalTracker
 from analysis.methods import MethodSpec
-from analysis.snn import IFNeuron, MeanOverSteps, PSGLayer, SpikingNetwork, Stepwise
+from analysis.snn import FLOAT_WEIGHT_BITS, IFNeuron, MeanOverSteps, PSGLayer, SpikingNetwork, Stepwise
 from energy_models.ledger import EventLedger
 
 __all__ = ["Counter", "NonFiniteError"]
@@ -305,8 +305,8 @@ class Counter:
                     facts.setdefault("notes", f"counted through aten.{self.mode.decomposing[0]}'s decomposition")
                 facts.setdefault("act_bits", self.tracker.signal_of(x).bits if x is not None else ANALOG_BITS)
                 facts.setdefault("out_bits", ANALOG_BITS)
-                if facts.get("mac"):
-                    facts.setdefault("weight_bits", self.options.weight_bits)
+                if facts.get("mac"):  # an operand of an operator is no layer the quantizer marked: float
+                    facts.setdefault("weight_bits", self.options.weight_bits or FLOAT_WEIGHT_BITS)
                 facts.setdefault("in_shape", tuple(x.shape[1:]) if x is not None and x.dim() else ())
                 kind = facts.get("kind")
                 record_name = self.builder.record_op(layer, f"aten.{name}", facts)

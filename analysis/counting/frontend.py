@@ -59,7 +59,10 @@ def count_events(
     ``method``: a registered method name (:func:`analysis.methods.method_names`). For a
     :class:`~analysis.snn.SpikingNetwork` it (and T / G) is taken from the network (a different
     ``method`` is an error); otherwise it is inferred from the module types when omitted
-    (:func:`analysis.methods.infer_method`). ``weight_bits`` / ``vmem_bits``: the method's defaults
+    (:func:`analysis.methods.infer_method`). ``weight_bits``: None (the default) records each
+    layer's width as the network holds it (:func:`analysis.snn.quantize_weights` marks quantized
+    layers; float weights are 32, binary layers 1); a number imposes that width on every non-binary
+    weight, a what-if that leaves the weights as they are. ``vmem_bits``: the method's default
     unless given. ``track_ties``: also count membranes within float rounding of θ (replays the IF
     recursion). ``rules``: ``{module type: rule}`` overriding registered rules for this count;
     ``op_rules``: ``{aten op name: rule}`` likewise for the operator pass. ``on_nonfinite``:

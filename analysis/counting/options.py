@@ -11,6 +11,7 @@ from typing import Literal, get_args
 from analysis.counting.ops import OpRule
 from analysis.counting.registry import Rule
 from analysis.methods import MethodSpec
+from analysis.validate import check_positive_int
 
 __all__ = ["ON_NONFINITE", "CountOptions", "NonFinitePolicy"]
 
@@ -26,10 +27,13 @@ DEFAULT_VMEM_BITS = 16
 class CountOptions:
     """The options of one count (see :func:`~analysis.counting.count_events` for each).
 
-    ``weight_bits`` / ``vmem_bits``: None means the method's default (:meth:`for_method` fills them
-    in). ``rules``: ``{module type: rule}`` and ``op_rules``: ``{aten op name: rule}`` override the
-    registered rules for this count only. ``operators``: run the operator-level pass (off only to
-    measure its cost). Bad values are a ``ValueError``/``TypeError`` naming the option.
+    ``weight_bits``: None (the default) reads each layer's width from the network (what the
+    quantizer recorded, 32 for float weights: :func:`~analysis.snn.weight_bits_of`); a number imposes
+    that width on every non-binary weight (a what-if: the weights are not changed). ``vmem_bits``:
+    None means the method's default (:meth:`for_method` fills it in). ``rules``: ``{module type:
+    rule}`` and ``op_rules``: ``{aten op name: rule}`` override the registered rules for this count
+    only. ``operators``: run the operator-level pass (off only to measure its cost). Bad values are
+    a ``ValueError``/``TypeError`` naming the option.
     """
 
     strict: bool = False
@@ -58,7 +62,8 @@ class CountOptions:
             object.__setattr__(self, name, bool(getattr(self, name)))
 
     def for_method(self, spec: MethodSpec) -> CountOptions:
-        """These options with the method's default widths where none was given."""
-        weight = spec.weight_bits if self.weight_bits is None else self.weight_bits
+        """These options with the method's default membrane width where none was given (the weight
+        width is never a method default: it is the network's)."""
+        weight = None if self.weight_bits is None else check_positive_int("weight_bits", self.weight_bits)
         vmem = self.vmem_bits if self.vmem_bits is not None else (spec.vmem_bits or DEFAULT_VMEM_BITS)
-        return replace(self, weight_bits=int(weight), vmem_bits=int(vmem))
+        return replace(self, weight_bits=weight, vmem_bits=int(vmem))

@@ -64,7 +64,9 @@ class Context:
     module path, see :mod:`analysis.counting.naming`). ``signals``: one :class:`Signal` per tensor
     input. ``steps``/``stepped``/``batch``: the layout of the input tensor (see :class:`Signal`).
     ``axis``: ``"time"`` or ``"group"`` inside a :class:`~analysis.snn.Stepwise`, else None.
-    ``timesteps``/``groups``: the network's T and G. ``weight_bits``: for non-binary weights.
+    ``timesteps``/``groups``: the network's T and G. ``weight_bits``: a width the caller imposes on
+    every non-binary weight (``count_events(weight_bits=...)``), or None: each layer's own width
+    (:func:`~analysis.snn.weight_bits_of`, 32 for float weights).
     ``extras``: values other hooks left for this call (``"psg_spikes"``: the ``[G, B, ...]`` output
     of a PSGLayer's neuron).
     """
@@ -78,7 +80,7 @@ class Context:
     axis: str | None
     timesteps: int
     groups: int
-    weight_bits: int
+    weight_bits: int | None
     vmem_bits: int
     track_ties: bool
     extras: dict[str, Any] = field(default_factory=dict)

@@ -111,6 +111,13 @@ class RunTables:
         return self.table("results")
 
     @property
+    def predictions(self) -> pd.DataFrame:
+        """predictions.csv: one row per (evaluated network, test image), ``arch, method, T, levels,
+        variant, seed, sample, label, predicted`` (ints but the names), for paired statistics; empty
+        for a run written before it existed."""
+        return self.table("predictions")
+
+    @property
     def config(self) -> dict[str, Any]:
         """The StudyConfig fields."""
         return self.payload.get("config", {})

@@ -6,7 +6,8 @@ context, BN folding, the converter registry) <- ``modules`` (Stepwise, PSGLayer,
 residual modules) <- ``ops`` (Concat, Reshape, Mean: functional ops as modules) <- ``rules`` (the
 type -> rule conversions) and ``trace`` (torch.fx: explicit graphs with one node per call site)
 <- ``graph`` (node-by-node conversion of a traced model) <- ``convert`` (to_quantized, to_if_snn,
-to_onespike, to_binary: the module tree where it is exact, else the graph).
+to_onespike, to_binary: the module tree where it is exact, else the graph) <- ``quantize``
+(per-channel weight quantization of the deploy form, the INT8 ANN's activations).
 """
 
 from analysis.snn.context import (
@@ -50,11 +51,24 @@ from analysis.snn.neurons import (
     is_power_of_two,
 )
 from analysis.snn.ops import Concat, Mean, Reshape
+from analysis.snn.quantize import (
+    CALIBRATION_PERCENTILE,
+    FLOAT_WEIGHT_BITS,
+    ActivationQuant,
+    check_weight_bits,
+    quantize_per_channel,
+    quantize_weights,
+    to_int8,
+    weight_bits_of,
+)
 from analysis.snn.trace import call_site_names, explicit_graph, trace, tree_convertible
 
 __all__ = [
+    "CALIBRATION_PERCENTILE",
     "CONVERTERS",
+    "FLOAT_WEIGHT_BITS",
     "QCFS",
+    "ActivationQuant",
     "BinaryActivation",
     "BinaryConv2d",
     "BinaryLinear",
@@ -78,6 +92,7 @@ __all__ = [
     "Stepwise",
     "calibrate_thresholds",
     "call_site_names",
+    "check_weight_bits",
     "convert_graph",
     "convert_module",
     "explicit_graph",
@@ -85,12 +100,16 @@ __all__ = [
     "fold_batchnorm_graph",
     "fuse_conv_bn",
     "is_power_of_two",
+    "quantize_per_channel",
+    "quantize_weights",
     "register_converter",
     "round_thresholds_pow2",
     "to_binary",
     "to_if_snn",
+    "to_int8",
     "to_onespike",
     "to_quantized",
     "trace",
     "tree_convertible",
+    "weight_bits_of",
 ]

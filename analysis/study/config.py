@@ -21,6 +21,7 @@ import numpy as np
 from analysis.methods import get_method, method_names
 from analysis.models import available_models
 from analysis.registry import unknown_name_message
+from analysis.snn import check_weight_bits
 from analysis.validate import check_int
 
 __all__ = ["DIGITS_ARCH_OPTIONS", "LIST_FIELDS", "MAX_STEPS", "ONE_THREAD_MAX_IMAGE_SIZE", "PRICING_FIELDS",
@@ -106,7 +107,10 @@ class StudyConfig:
     (called with ``num_classes, in_channels, image_size`` if it takes them), ``checkpoints`` are
     weight files whose recorded method (ann, qcfs, cq, bnn; a bare state dict is an ANN) replaces
     that method's training. ``finetune_epochs`` (None: ``epochs_quant``) fine-tunes the quantized
-    net made from given ANN weights.
+    net made from given ANN weights. ``weight_bits``: the width every evaluated network's weights
+    are quantized to (per channel, symmetric, in deploy form; 2..16, or 32 for float weights),
+    except the methods that fix their own (the FP32 ANN 32, the INT8 ANN 8) and a BNN's binary
+    layers (1).
 
     ``epochs_ann`` is a cap: the ANN, trained from scratch, stops earlier by the plateau rule
     (:mod:`~analysis.study.plateau`) once the validation accuracy (on a seeded tenth of the training
@@ -128,6 +132,7 @@ class StudyConfig:
     arch_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     methods: list[str] = field(default_factory=lambda: list(method_names()))
     levels: int = 4
+    weight_bits: int = 8
     timesteps: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32])
     max_steps: int = MAX_STEPS
     hardware: list[str] = field(default_factory=lambda: ["all"])
@@ -162,6 +167,7 @@ class StudyConfig:
         if not self.timesteps:
             raise ValueError("timesteps must name at least one T, e.g. 1,2,4,8")
         self.levels = check_int("levels", self.levels, 1, self.max_steps, hint)
+        self.weight_bits = check_weight_bits("weight_bits", self.weight_bits)
         self.breakeven_timesteps = check_int("breakeven_timesteps", self.breakeven_timesteps, 1, self.max_steps,
                                               hint)
         for name in ("epochs_ann", "epochs_quant", "epochs_bnn"):

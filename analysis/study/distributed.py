@@ -24,6 +24,7 @@ import torch.distributed as dist
 from energy_models.ledger import ACTIVITY, EVENTS, EventLedger
 
 __all__ = [
+    "all_gather_objects",
     "all_reduce_ledger",
     "all_reduce_max",
     "all_reduce_sum",
@@ -89,6 +90,15 @@ def all_reduce_sum(values: list[float]) -> list[float]:
 def all_reduce_max(values: list[float]) -> list[float]:
     """Element-wise maximum over ranks (float64)."""
     return _all_reduce(values, "MAX")
+
+
+def all_gather_objects(value: Any) -> list[Any]:
+    """Every rank's ``value`` (picklable), in rank order; ``[value]`` in one process."""
+    if world_size() == 1:
+        return [value]
+    gathered: list[Any] = [None] * world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
 
 
 def all_reduce_ledger(ledger: EventLedger) -> EventLedger:

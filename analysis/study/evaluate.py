@@ -1,5 +1,5 @@
-"""Evaluate and count: accuracy over the test set and one ledger averaged over test samples, the
-same way for every method, in one process or sharded under torchrun."""
+"""Evaluate and count: the prediction for every test image (hence accuracy) and one ledger averaged
+over test samples, the same way for every method, in one process or sharded under torchrun."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -15,7 +17,8 @@ from analysis.counting import count_events
 from analysis.study import distributed
 from energy_models import EventLedger
 
-__all__ = ["EVAL_BATCH", "batches", "count_ledger", "evaluate_and_count", "max_logit_gap"]
+__all__ = ["EVAL_BATCH", "PREDICTION_KEYS", "batches", "count_ledger", "evaluate_and_count", "max_logit_gap", "predict",
+           "predictions_frame", "test_labels"]
 
 #: Evaluation batch size: fixed, so that batch boundaries (and therefore every sample's arithmetic)
 #: are the same in one process and under torchrun.
@@ -54,22 +57,38 @@ def count_ledger(net: nn.Module, counted: Iterable[tuple[torch.Tensor, Any]], pr
     return distributed.all_reduce_ledger(ledger)
 
 
+def test_labels(test_set) -> list[int]:
+    """The label of every test sample, in order (the ``label`` column of predictions.csv)."""
+    return [int(v) for _, y in batches(test_set) for v in y.tolist()]
+
+
+@torch.no_grad()
+def predict(net: nn.Module, test_set, device: str | torch.device = "cpu") -> list[int]:
+    """The predicted class (argmax of the logits) of every test sample, in order. Under torchrun each
+    rank predicts its share of the batches and every rank gets all of them back."""
+    torch_device = torch.device(device)
+    net.eval().to(torch_device)
+    mine = [(index, net(x.to(torch_device)).argmax(1).cpu().tolist())
+            for index, (x, _) in distributed.shard(enumerate(batches(test_set)))]
+    shares = sorted((item for share in distributed.all_gather_objects(mine) for item in share), key=lambda i: i[0])
+    return [int(p) for _, predicted in shares for p in predicted]
+
+
 def evaluate_and_count(net: nn.Module, test_set, method: str, count_samples: int | None, device: str,
-                       meta: dict[str, Any]) -> dict[str, Any]:
-    """Accuracy over the whole test set (plain forward passes) and one ledger averaged over the
-    first ``count_samples`` test samples (instrumented passes). Under torchrun each rank takes its
-    share of the batches and the results are summed over ranks."""
+                       meta: dict[str, Any], labels: list[int] | None = None) -> dict[str, Any]:
+    """The prediction for every test sample (plain forward passes), hence the accuracy, and one
+    ledger averaged over the first ``count_samples`` test samples (instrumented passes). Under
+    torchrun each rank takes its share of the batches; ledgers are summed and predictions gathered.
+    ``labels``: :func:`test_labels` of ``test_set`` when the caller has them already."""
     torch_device = torch.device(device)
     net.eval().to(torch_device)
     counted = distributed.shard(batches(test_set, EVAL_BATCH, count_samples))
     ledger = count_ledger(net, counted, test_set[0][0].unsqueeze(0), method, torch_device, **meta)
-    correct, total = 0, 0
-    with torch.no_grad():
-        for x, y in distributed.shard(batches(test_set)):
-            correct += int((net(x.to(torch_device)).argmax(1).cpu() == y).sum())
-            total += len(y)
-    correct, total = (int(v) for v in distributed.all_reduce_sum([correct, total]))
-    return {"accuracy": correct / total, "correct": correct, "test_samples": total, "ledger": ledger.to_dict()}
+    predicted = predict(net, test_set, torch_device)
+    labels = test_labels(test_set) if labels is None else labels
+    correct = sum(int(p == y) for p, y in zip(predicted, labels, strict=True))
+    return {"accuracy": correct / len(labels), "correct": correct, "test_samples": len(labels),
+            "ledger": ledger.to_dict(), "predicted": predicted}
 
 
 def max_logit_gap(a: nn.Module, b: nn.Module, test_set, device: str = "cpu") -> dict[str, float]:
@@ -86,3 +105,24 @@ def max_logit_gap(a: nn.Module, b: nn.Module, test_set, device: str = "cpu") -> 
     (gap,) = distributed.all_reduce_max([gap])
     agree, total = distributed.all_reduce_sum([agree, total])
     return {"max_abs_logit_diff": gap, "agreement": agree / total}
+
+
+#: The identifying columns of predictions.csv, then the per-image ones.
+PREDICTION_KEYS = ("arch", "method", "T", "levels", "variant", "seed")
+
+
+def predictions_frame(evaluated: Iterable[tuple[dict[str, Any], list[int]]], labels: list[int]) -> pd.DataFrame:
+    """predictions.csv: one row per (evaluated network, test image), ``arch, method, T, levels,
+    variant, seed, sample, label, predicted`` (``sample``: the image's index in the test set); each
+    item of ``evaluated`` is a network's identifying columns and its predictions, in test order."""
+    label = np.asarray(labels, dtype=np.int64)
+    parts = []
+    for ident, predicted in evaluated:
+        if len(predicted) != len(label):
+            raise ValueError(f"{ident}: {len(predicted)} predictions for {len(label)} test images")
+        part = {key: np.repeat(np.asarray([ident[key]]), len(label)) for key in PREDICTION_KEYS}
+        part.update(sample=np.arange(len(label), dtype=np.int64), label=label,
+                    predicted=np.asarray(predicted, dtype=np.int64))
+        parts.append(pd.DataFrame(part))
+    columns = [*PREDICTION_KEYS, "sample", "label", "predicted"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)

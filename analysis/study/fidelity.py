@@ -1,4 +1,10 @@
-"""Q4 and Q10 measurements: how well IF and PSG spike counts carry a value.
+"""Q1, Q4 and Q10 measurements: how exactly OneSpike is its quantized ANN, and how well IF and PSG
+spike counts carry a value.
+
+- :func:`equivalence_unit`: Q1 on the quantized ANN's priced network (deploy form, quantized
+  weights): OneSpike(G) and IF(T) against the quantized ANN with L = G = T, logits in float64, and
+  the level flips of OneSpike in the float32 deploy form (and in float64) with their cause
+  (:func:`level_flips`).
 
 - :func:`worked_example`: the reviewers' example (inputs 0.1, 0.1, 0.5, 1.9, 4.9; θ = 2) through an
   IF and a PSG neuron.
@@ -17,12 +23,24 @@ from typing import Any
 
 import pandas as pd
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from analysis.snn import QCFS, IFNeuron, PSGNeuron, SpikingNetwork
+from analysis.methods import Method
+from analysis.snn import QCFS, IFNeuron, PSGLayer, PSGNeuron, SpikingNetwork
+from analysis.study import distributed
+from analysis.study.evaluate import batches, max_logit_gap
+from analysis.study.networks import derive, relevel
 
-__all__ = ["WORKED_INPUTS", "WORKED_THRESHOLD", "layer_errors", "random_fidelity", "recorded_fidelity",
-           "worked_example"]
+__all__ = ["EQUIVALENCE_METHODS", "TIE_LEVELS", "WORKED_INPUTS", "WORKED_THRESHOLD", "equivalence_unit",
+           "layer_errors", "level_flips", "random_fidelity", "recorded_fidelity", "worked_example"]
+
+#: The methods an equivalence unit (Q1) compares with the quantized ANN of as many levels; each gets
+#: the columns ``<method>_max_abs_logit_diff`` and ``<method>_agreement`` of equivalence.csv (float64).
+EQUIVALENCE_METHODS = (Method.ONESPIKE, Method.IF)
+#: A level flip is *at a threshold* when both networks' pre-activations, in units of one level
+#: (``x·L/λ + φ`` and ``I/θ + v_init``), lie within this distance of the level boundary between
+#: them: far wider than float32 rounding of a sum (~1e-6 here), far narrower than a level.
+TIE_LEVELS = 1e-3
 
 WORKED_INPUTS = (0.1, 0.1, 0.5, 1.9, 4.9)
 WORKED_THRESHOLD = 2.0
@@ -133,3 +151,114 @@ def layer_errors(qann: nn.Module, snn: SpikingNetwork, images: torch.Tensor, arc
                      "if_mean_abs_error": error, "activation_mean": mean,
                      "relative_error": error / mean if mean > 0 else float("nan")})
     return rows
+
+
+# -- Q1: OneSpike(G) against the quantized ANN with L = G, and its precision ------------------------
+def _levels_quant(module: QCFS, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(z, level)`` of a QCFS input: the pre-activation in level units and its level, computed
+    with the same operations, in the same dtype, as ``QCFS.forward``."""
+    z = x * (module.levels / module.threshold.to(x.dtype)) + module.shift
+    return z, torch.clamp(torch.floor(z), 0, module.levels)
+
+
+def _levels_psg(layer: PSGLayer, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(z, level)`` of a one-pass PSG layer's input, as ``PSGNeuron.spike_count`` computes it."""
+    neuron = layer.neuron
+    total = x if layer.grouped_input else x * layer.groups
+    z = total / neuron.threshold.to(total.dtype) + neuron.v_init
+    return z, torch.clamp(torch.floor(z), 0, neuron.groups)
+
+
+def _sites(net: nn.Module, kind: type) -> dict[str, nn.Module]:
+    return {getattr(m, "source_name", name): m for name, m in net.named_modules() if isinstance(m, kind)}
+
+
+@torch.no_grad()
+def level_flips(onespike: SpikingNetwork, quantized: nn.Module, test_set, dtype: torch.dtype,
+                device: str = "cpu") -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """OneSpike(G) against the quantized ANN with L = G, both run in ``dtype`` on the test set.
+
+    Per quantized activation (joined with its PSG layer by ``source_name``): ``activations`` compared,
+    ``level_flips`` (elements whose level, the QCFS level or the PSG spike count, differs) and
+    ``at_threshold`` (flips where both pre-activations lie within :data:`TIE_LEVELS` of the one
+    level boundary between them: float rounding decided the level, not the method; the other flips
+    follow from a flip in an earlier layer). Overall: ``prediction_flips`` (test images whose
+    predicted class differs) of ``samples``, ``max_abs_logit_diff`` and ``max_abs_logit`` (the
+    quantized ANN's largest |logit|, the scale of the difference)."""
+    spiking = copy.deepcopy(onespike).to(dtype).eval().to(device)
+    spiking.layout = "onepass"
+    plain = copy.deepcopy(quantized).to(dtype).eval().to(device)
+    quants, psgs = _sites(plain, QCFS), _sites(spiking, PSGLayer)
+    if set(quants) != set(psgs) or len(quants) != sum(isinstance(m, QCFS) for m in plain.modules()):
+        raise ValueError(f"the quantized ANN's activations {list(quants)} and OneSpike's PSG layers {list(psgs)} do "
+                         "not correspond")
+    seen: dict[str, dict[str, tuple[Tensor, Tensor]]] = {"quant": {}, "psg": {}}
+    handles = [m.register_forward_pre_hook(lambda m, i, name=name: seen["quant"].__setitem__(name, _levels_quant(
+        m, i[0]))) for name, m in quants.items()]
+    handles += [m.register_forward_pre_hook(lambda m, i, name=name: seen["psg"].__setitem__(name, _levels_psg(
+        m, i[0]))) for name, m in psgs.items()]
+    names = list(quants)
+    counts = torch.zeros(len(names), 3, dtype=torch.float64)  # activations, flips, at threshold
+    prediction_flips, samples, gap, peak = 0, 0, 0.0, 0.0
+    try:
+        for x, _ in distributed.shard(batches(test_set)):
+            x = x.to(device=device, dtype=dtype)
+            a, b = spiking(x), plain(x)
+            prediction_flips += int((a.argmax(1) != b.argmax(1)).sum())
+            samples += len(x)
+            gap, peak = max(gap, float((a - b).abs().max())), max(peak, float(b.abs().max()))
+            for index, name in enumerate(names):
+                (z_q, level_q), (z_p, level_p) = seen["quant"][name], seen["psg"][name]
+                flipped = level_q != level_p
+                boundary = torch.maximum(level_q, level_p)
+                tie = flipped & ((level_q - level_p).abs() == 1) & ((z_q - boundary).abs() < TIE_LEVELS) & (
+                    (z_p - boundary).abs() < TIE_LEVELS)
+                counts[index] += torch.tensor([flipped.numel(), int(flipped.sum()), int(tie.sum())],
+                                              dtype=torch.float64)
+    finally:
+        for handle in handles:
+            handle.remove()
+    summed = distributed.all_reduce_sum([*counts.flatten().tolist(), prediction_flips, samples])
+    gap, peak = distributed.all_reduce_max([gap, peak])
+    counts = torch.tensor(summed[:-2], dtype=torch.float64).reshape(len(names), 3)
+    layers = [{"layer": name, "layer_index": index, "activations": int(row[0]), "level_flips": int(row[1]),
+               "at_threshold": int(row[2])} for index, (name, row) in enumerate(zip(names, counts, strict=True))]
+    summary = {"activations": int(counts[:, 0].sum()), "level_flips": int(counts[:, 1].sum()),
+               "at_threshold": int(counts[:, 2].sum()), "prediction_flips": int(summed[-2]), "samples": int(summed[-1]),
+               "max_abs_logit_diff": gap, "max_abs_logit": peak}
+    return summary, layers
+
+
+def equivalence_unit(quantized: nn.Module, steps: int, test_set, device: str = "cpu") -> dict[str, Any]:
+    """Q1 for G = T = L = ``steps`` on ``quantized``, the quantized ANN's priced network (deploy
+    form, quantized weights; OneSpike and IF are converted from it, as the study's are).
+
+    ``<method>_max_abs_logit_diff`` / ``<method>_agreement`` for OneSpike and IF: logits against the
+    quantized ANN with L = steps, in float64 (``precision``), where OneSpike is identical. Then
+    OneSpike in the float32 deploy form that runs: ``level_flips_float32`` (activations on another
+    level than the quantized ANN's), ``level_flips_at_threshold_float32`` (of them, decided by float
+    rounding at a level boundary), ``prediction_flips_float32``, ``max_abs_logit_diff_float32``,
+    ``max_abs_logit_float32``, ``activations_compared``, and ``level_flips_float64`` (the same count
+    in float64). ``layers``: the per-layer counts (:func:`level_flips`)."""
+    q64 = copy.deepcopy(quantized).cpu().double()
+    same64 = relevel(q64, steps)
+    out: dict[str, Any] = {"precision": "float64"}
+    flips64, layers64 = level_flips(derive(Method.ONESPIKE, q64, steps), same64, test_set, torch.float64, device)
+    for method in EQUIVALENCE_METHODS:  # OneSpike's float64 logits were compared by level_flips already
+        gap = {"max_abs_logit_diff": flips64["max_abs_logit_diff"],
+               "agreement": 1 - flips64["prediction_flips"] / flips64["samples"]} if method == Method.ONESPIKE \
+            else max_logit_gap(derive(method, q64, steps), same64, test_set, device)
+        out.update({f"{method}_{measure}": gap[measure] for measure in ("max_abs_logit_diff", "agreement")})
+    q32 = copy.deepcopy(quantized).cpu().float()
+    flips32, layers32 = level_flips(derive(Method.ONESPIKE, q32, steps), relevel(q32, steps), test_set,
+                                    torch.float32, device)
+    out.update({"activations_compared": flips32["activations"], "level_flips_float32": flips32["level_flips"],
+                "level_flips_at_threshold_float32": flips32["at_threshold"],
+                "prediction_flips_float32": flips32["prediction_flips"],
+                "max_abs_logit_diff_float32": flips32["max_abs_logit_diff"],
+                "max_abs_logit_float32": flips32["max_abs_logit"], "level_flips_float64": flips64["level_flips"]})
+    out["layers"] = [{"layer": row32["layer"], "layer_index": row32["layer_index"], "activations": row32["activations"],
+                      "level_flips_float32": row32["level_flips"], "at_threshold_float32": row32["at_threshold"],
+                      "level_flips_float64": row64["level_flips"]}
+                     for row32, row64 in zip(layers32, layers64, strict=True)]
+    return out

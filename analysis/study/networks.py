@@ -1,6 +1,11 @@
 """Networks for a method: the ANN (zoo or the user's own), weights from checkpoints, every other
 method built from its parent's weights through the method registry, and a study's trained networks
-(:class:`TrainedNetworks`: the user's weights, the run's cache, or trained now).
+(:class:`TrainedNetworks`: the user's weights, the run's cache, or trained now, each with a phrase
+saying how it was made).
+
+What is evaluated is what is counted: :func:`priced_form` is a network's deploy form (BN folded,
+RepVGG re-parameterized) with its weights quantized per channel at the width its method requests
+(``MethodSpec.requested_weight_bits``); a converted method is built from its parent's priced form.
 
 This is the one place that turns "architecture + method + weights" into a module; the study and
 the CLI both call it.
@@ -22,9 +27,16 @@ import torch
 from torch import nn
 
 from analysis.data import DataSplit
-from analysis.methods import TrainingKind, get_method, method_names, reference_method
+from analysis.methods import Method, TrainingKind, get_method, method_names, reference_method
 from analysis.models import MODELS, build_model
-from analysis.snn import QCFS, BinaryConv2d, BinaryLinear, fold_batchnorm, round_thresholds_pow2
+from analysis.snn import (
+    QCFS,
+    BinaryConv2d,
+    BinaryLinear,
+    fold_batchnorm,
+    quantize_weights,
+    round_thresholds_pow2,
+)
 from analysis.study import distributed
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
@@ -45,10 +57,12 @@ __all__ = [
     "build_ann",
     "deploy_form",
     "derive",
+    "finetuned_networks",
     "given_weights",
     "import_factory",
     "needed_methods",
     "pow2_network",
+    "priced_form",
     "read_weights",
     "relevel",
 ]
@@ -188,9 +202,17 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
     return state, check_checkpoint_config({"method": base_method()}, f"checkpoint {str(path)!r}")
 
 
-def derive(method: str, parent: nn.Module, steps: int = 1, levels: int = 4, **options: Any) -> nn.Module:
-    """The network of ``method`` built from its parent's network (the registry's ``build``)."""
+def derive(method: str, parent: nn.Module, steps: int = 1, levels: int = 4, calibration: torch.Tensor | None = None,
+           **options: Any) -> nn.Module:
+    """The network of ``method`` built from its parent's network (the registry's ``build``);
+    ``calibration``: training images for a method that calibrates (``spec.needs_calibration``, the
+    INT8 ANN), required there and ignored elsewhere."""
     spec = get_method(method)
+    if spec.needs_calibration:
+        if calibration is None:
+            raise ValueError(f"method {method!r} calibrates its activation ranges on training images: pass "
+                             "calibration=<a batch of training images>")
+        options["calibration_data"] = calibration
     return spec.build(parent, steps=steps, levels=levels, **options)
 
 
@@ -232,6 +254,15 @@ def deploy_form(model: nn.Module) -> tuple[nn.Module, str]:
     return result, phrase
 
 
+def priced_form(model: nn.Module, weight_bits: int) -> tuple[nn.Module, str]:
+    """What a study evaluates *and* counts: the deploy form of ``model`` (:func:`deploy_form`) with
+    its weights quantized per output channel at ``weight_bits`` (32: float weights), and the
+    phrase that names the deploy form. Quantizing after folding keeps the counted weights on their
+    grid; a spiking network converted from this form carries the same grid times θ."""
+    net, phrase = deploy_form(model)
+    return quantize_weights(net, weight_bits).eval(), phrase
+
+
 def _has_unfolded_bn(model: nn.Module) -> bool:
     return any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in model.modules())
 
@@ -254,6 +285,16 @@ def pow2_network(qann: nn.Module) -> nn.Module:
 
 # -- a study's trained networks -----------------------------------------------------------------------
 Given = dict[str, tuple[dict, dict]]
+
+
+def finetuned_networks(config: StudyConfig) -> list[tuple[str, int]]:
+    """``(method, levels)`` of the quantized networks a study fine-tunes besides its own at L: the
+    equal-bits network of Q13 (one-bit activations, L = 1, fine-tuned from the ANN like the L-level
+    one, never re-levelled from it) when the study has a BNN to compare it with."""
+    binary = any(get_method(name).trains_binary for name in config.methods)
+    if binary and Method.QCFS in config.methods and config.levels != 1:
+        return [(Method.QCFS, 1)]
+    return []
 
 
 def given_weights(checkpoints: list[str], levels: int) -> Given:
@@ -301,7 +342,8 @@ def needed_methods(methods: list[str], given: Given) -> tuple[list[str], set[str
 class TrainedNetworks:
     """The trained network of each method a study needs, per (seed, architecture): the user's
     weights, the run's cache, or trained now (rank 0 trains and saves; the other ranks load its
-    checkpoint). ``on_epochs(n)`` is told of every ``n`` training epochs done or found done."""
+    checkpoint). ``on_epochs(n)`` is told of every ``n`` training epochs done or found done.
+    ``made[(arch, method, levels, seed)]`` says how each network was made (a results column)."""
 
     def __init__(self, config: StudyConfig, cache: RunCache, digest: str,
                  on_epochs: Callable[[int], None] = lambda n: None):
@@ -312,6 +354,11 @@ class TrainedNetworks:
         self.given = given_weights(config.checkpoints, config.levels)
         #: the trained methods to build, in registry order, and those of them to train
         self.build, self.train = needed_methods(config.methods, self.given)
+        #: quantized networks fine-tuned at other levels than the study's L (Q13's equal bits), where
+        #: the network they are fine-tuned from is trained or given (not an untrained structure)
+        self.finetuned = [(method, levels) for method, levels in finetuned_networks(config)
+                          if get_method(method).parent in self.given or get_method(method).parent in self.train]
+        self.made: dict[tuple[str, str, int, int], str] = {}
 
     def spec(self, arch: str) -> ModelSpec:
         return ModelSpec(arch, self.config.options_for(arch), self.config.model)
@@ -327,28 +374,48 @@ class TrainedNetworks:
 
     def total_epochs(self) -> int:
         """Every epoch the study trains (each architecture and seed)."""
-        return sum(self.epochs(method) for method in self.train) * len(self.config.archs) * self.config.seeds
+        per_arch = sum(self.epochs(method) for method in self.train) + sum(
+            self.epochs(method) for method, _ in self.finetuned)
+        return per_arch * len(self.config.archs) * self.config.seeds
 
-    def network(self, arch: str, method: str, seed: int, split: DataSplit, parents: dict[str, nn.Module]) -> nn.Module:
+    def _made(self, method: str, levels: int) -> str:
+        """How a trained network of ``method`` with ``levels`` is made (trained now or read back)."""
+        spec, epochs = get_method(method), self.epochs(method)
+        if spec.trains_quantized:
+            return f"fine-tuned from the {get_method(spec.parent).short} with L={levels} ({epochs} epochs)"
+        if spec.trains_binary:
+            return (f"trained as a binary network from the {get_method(spec.parent).short}'s weights (at most {epochs} "
+                    "epochs, stopped at its plateau)")
+        return f"trained from scratch ({epochs} epochs)"
+
+    def network(self, arch: str, method: str, seed: int, split: DataSplit, parents: dict[str, nn.Module],
+                levels: int | None = None) -> nn.Module:
         """The trained network of ``method`` for ``arch`` (``parents``: the networks of the methods
         built before it). A method only needed as the parent of given weights is its untrained
-        structure."""
+        structure. ``levels`` other than the study's L (:func:`finetuned_networks`): a quantized
+        network fine-tuned from the parent at those levels (given weights are the study's L only)."""
         cfg, spec = self.config, get_method(method)
-        torch.manual_seed(seed_for(seed, arch, method))
+        levels = cfg.levels if levels is None else int(levels)
+        own = levels == cfg.levels
+        key = (arch, method, levels, seed)
+        torch.manual_seed(seed_for(seed, arch, method) if own else seed_for(seed, arch, method, levels))
         if spec.parent is None:
             model = self.spec(arch).build(split.num_classes, split.in_channels, split.image_size)
         else:
-            model = derive(method, parents[spec.parent], levels=cfg.levels)
-        if method in self.given:
+            model = derive(method, parents[spec.parent], levels=levels)
+        if own and method in self.given:
             try:
                 model.load_state_dict(self.given[method][0])
             except RuntimeError as exc:
                 raise CheckpointError(f"the {method} checkpoint does not fit architecture {arch!r}: "
                                       f"{str(exc).splitlines()[0]}") from None
+            self.made[key] = "given weights (checkpoint)"
             return model.eval()
-        if method not in self.train:
+        if own and method not in self.train:
+            self.made[key] = "untrained structure (the parent of given weights)"
             return model.eval()
-        path = self.cache.root / f"{arch}__{method}__L{cfg.levels}__s{seed}__{self.digest}.pt"
+        self.made[key] = self._made(method, levels)
+        path = self.cache.root / f"{arch}__{method}__L{levels}__s{seed}__{self.digest}.pt"
         with distributed.main_first():
             if self.cache.load_network(path, model, method):
                 self.on_epochs(self.epochs(method))  # in the progress total: a resumed run still ends at 100%
@@ -357,12 +424,14 @@ class TrainedNetworks:
                 raise RuntimeError(f"rank {distributed.rank()}: checkpoint {path} was not written by rank 0")
             from_scratch = spec.training is TrainingKind.FULL_PRECISION  # the plateau rule's (StudyConfig)
             config = TrainConfig(epochs=self.epochs(method), lr=cfg.lr / 3 if spec.trains_quantized else cfg.lr,
-                                 batch_size=cfg.batch_size, seed=seed_for(seed, arch, method), device=cfg.device,
+                                 batch_size=cfg.batch_size,
+                                 seed=seed_for(seed, arch, method) if own else seed_for(seed, arch, method, levels),
+                                 device=cfg.device,
                                  progress=False, patience=cfg.plateau_patience if from_scratch else None,
                                  min_delta=cfg.plateau_delta,
                                  on_epoch=lambda *_: self.on_epochs(1))
             model = train_for(spec.training, model, split.train, config)
-            save_checkpoint(path, model, {"arch": arch, "model": cfg.model, "method": method, "levels": cfg.levels,
+            save_checkpoint(path, model, {"arch": arch, "model": cfg.model, "method": method, "levels": levels,
                                           "options": self.spec(arch).options, "seed": config.seed,
                                           "input": {"data": cfg.data, "num_classes": split.num_classes,
                                                     "in_channels": split.in_channels,

@@ -12,9 +12,11 @@ from dataclasses import asdict, dataclass
 
 from analysis.methods import Method, get_method
 from analysis.study.config import StudyConfig
+from analysis.study.networks import finetuned_networks
 from analysis.study.variants import (
     DEFAULT,
     EXACT_POW2,
+    FINETUNED,
     HARDWARE,
     PER_GROUP_BINARY,
     PER_GROUP_CALIBRATED,
@@ -64,9 +66,11 @@ def _is_pow2(n: int) -> bool:
 
 
 def build_plan(config: StudyConfig) -> list[Unit]:
-    """Every unit of ``config``, in table order: per seed, per architecture, the trained methods,
-    then for each T the quantized ANN with L = T levels (the network OneSpike(G=T) equals, Q1), IF(T)
-    and OneSpike(G=T) with its variants; then the equal-bit and break-even extras."""
+    """Every unit of ``config``, in table order: per seed, per architecture, the trained methods and
+    the one-pass methods converted from them (the INT8 ANN), then for each T the quantized ANN with
+    L = T levels (the network OneSpike(G=T) equals, Q1), IF(T) and OneSpike(G=T) with its variants;
+    then the equal-bit (Q13: the quantized ANN fine-tuned at L = 1 and OneSpike(G=1) converted from
+    it) and break-even extras."""
     chosen = set(config.methods)
     L = config.levels
     spiking_pair = {Method.IF, Method.ONESPIKE} <= chosen
@@ -80,7 +84,8 @@ def build_plan(config: StudyConfig) -> list[Unit]:
                     plan.append(unit)
 
             for method in config.methods:
-                if get_method(method).trained:
+                spec = get_method(method)
+                if spec.trained or not spec.stepped:
                     add(method)
             if Method.QCFS in chosen:
                 add(Method.QCFS, variant=POW2)
@@ -99,6 +104,10 @@ def build_plan(config: StudyConfig) -> list[Unit]:
                         add(Method.ONESPIKE, T, variant=PER_GROUP_BINARY)
                 if spiking_pair:
                     add(Method.ONESPIKE, T, levels=T, kind=EQUIVALENCE)
+            for method, levels in finetuned_networks(config):
+                add(method, levels=levels, variant=FINETUNED)
+                if Method.ONESPIKE in chosen:
+                    add(Method.ONESPIKE, levels, levels=levels, variant=FINETUNED)
             if {Method.IF, Method.QCFS} <= chosen and seed == config.seed:
                 # Q7: IF(T) against the ceil(log2(T+1))-bit QNN at the break-even T and at the T of
                 # the targets arXiv 2409.08290 reports (T = 2, 3, 5)

@@ -88,7 +88,7 @@ def _check_arch(config: StudyConfig, arch: str, split: DataSplit, given: dict, i
         else:
             parent = nets[method_spec.parent]
             options = {"levels": config.levels} if method_spec.trained else {"steps": steps}
-            net = derive(method, parent, **options)
+            net = derive(method, parent, calibration=image, **options)
         if method in given:
             path, state, meta = given[method]
             saved = meta.get("arch")

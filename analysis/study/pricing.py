@@ -58,6 +58,8 @@ def priced_tables(units: Sequence[tuple[Unit, dict[str, Any]]],
                 "spike_rate": spike_rate(ledger),
                 "nonfinite_values": ledger.total("nonfinite_values"),
                 "deploy_form": outcome.get("deploy_form", ""),
+                # weight_bits, accuracy_float_weights, made, chance_accuracy, working (the runner's unit facts)
+                **outcome.get("facts", {}),
                 "warnings": " | ".join(report.warnings),
                 # what this pricing applied to this ledger (energy_models.APPLIED_KEYS): the conventions table's row
                 **{f"convention_{key}": value for key, value in report.conventions.items()},

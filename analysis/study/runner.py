@@ -14,9 +14,10 @@ run's cache is read instead of recomputed, and each unit seeds torch from its ow
 
 from __future__ import annotations
 
-import copy
 import os
 import time
+import warnings
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -27,28 +28,36 @@ from tqdm.auto import tqdm
 from analysis.data import DataSplit, load_dataset
 from analysis.methods import Method, get_method
 from analysis.run_folder import RunFolder
+from analysis.snn import FLOAT_WEIGHT_BITS
 from analysis.study import distributed, preflight
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
-from analysis.study.evaluate import batches, evaluate_and_count, max_logit_gap
-from analysis.study.fidelity import layer_errors, random_fidelity, recorded_fidelity, worked_example
+from analysis.study.evaluate import batches, evaluate_and_count, predict, predictions_frame, test_labels
+from analysis.study.fidelity import (
+    equivalence_unit,
+    layer_errors,
+    random_fidelity,
+    recorded_fidelity,
+    worked_example,
+)
 from analysis.study.folder import FolderLock, claim_folder, prepare_folder
-from analysis.study.networks import TrainedNetworks, derive, relevel
+from analysis.study.networks import TrainedNetworks, derive, priced_form
 from analysis.study.plan import EQUIVALENCE, Unit, build_plan
 from analysis.study.pricing import breakeven_tables, priced_tables, yan2024_targets
 from analysis.study.speed import StageTimes, torch_threads
-from analysis.study.variants import VariantInput, variant_network
+from analysis.study.variants import DEFAULT, FINETUNED, VariantInput, variant_network
 from energy_models import available_models, get_model
 
 __all__ = ["Study", "hardware_names", "load_tables", "run_study", "seed_for"]
 
 #: Test images the per-layer measurements (Q4 recorded currents, Q10 layer errors) use.
 LAYER_SAMPLES = 64
-#: The methods an equivalence unit (Q1) compares with the quantized ANN of as many levels; each gets
-#: the columns ``<method>_max_abs_logit_diff`` and ``<method>_agreement`` of equivalence.csv.
-EQUIVALENCE_METHODS = (Method.ONESPIKE, Method.IF)
-#: What a converted method's network is, in the ``deploy_form`` column.
-CONVERTED_FORM = "converted (BN folded, multi-branch fused)"
+#: The variants whose network is also evaluated with float weights (``accuracy_float_weights``: what
+#: quantizing the weights costs); NaN in the other variants' rows.
+FLOAT_REFERENCE_VARIANTS = (DEFAULT, FINETUNED)
+#: A network within this many points of chance accuracy (1 / classes) is not a working configuration
+#: (``working`` = False): its energy is not a price anyone would pay.
+WORKING_MARGIN = 0.10
 
 
 def hardware_names(hardware: list[str]) -> list[str]:
@@ -74,30 +83,71 @@ class Study:
         self.networks: TrainedNetworks | None = None
         #: wall and CPU seconds per stage of this run (``benchmarks/study_time.py`` prints them)
         self.timings = StageTimes()
+        self.labels: list[int] = []
 
     # -- one unit ----------------------------------------------------------------------------
-    def _compute(self, unit: Unit, parents: dict[str, nn.Module], split: DataSplit) -> dict[str, Any]:
+    def _compute(self, unit: Unit, parents: dict, split: DataSplit) -> dict[str, Any]:
         torch.manual_seed(seed_for(self.config.seed, unit.key(self.digest)))
         device = self.config.device
-        if unit.kind == EQUIVALENCE:
-            # a float64 copy: conversion folds batch norm, and doing that in float32 would itself
-            # differ from the quantized ANN by float32 rounding (~1e-7)
-            q64 = copy.deepcopy(parents[get_method(unit.method).parent]).cpu().double()
-            same = relevel(q64, unit.steps)
-            gaps = {method: max_logit_gap(derive(method, q64, unit.steps), same, split.test, device)
-                    for method in EQUIVALENCE_METHODS}
-            return {f"{method}_{measure}": gap[measure] for method, gap in gaps.items()
-                    for measure in ("max_abs_logit_diff", "agreement")}
         spec = get_method(unit.method)
-        base = parents[unit.method if spec.trained else spec.parent]
-        net, meta = variant_network(unit.variant, VariantInput(unit.method, unit.steps, unit.levels,
-                                                               self.config.levels, base, split.train))
+        bits = spec.requested_weight_bits(self.config.weight_bits)
+        if unit.kind == EQUIVALENCE:
+            # OneSpike and IF converted from the quantized ANN's priced network, as the study's are
+            quantized, _ = priced_form(parents[spec.parent], bits)
+            return equivalence_unit(quantized, unit.steps, split.test, device)
+        given = self._variant_input(unit, parents, split, bits)
+        net, meta = variant_network(unit.variant, given)
         start = time.perf_counter()
         result = evaluate_and_count(net, split.test, unit.method, self.config.count_samples, device,
-                                    {"arch": unit.arch, "variant": unit.variant, "data": self.config.data, **meta})
+                                    {"arch": unit.arch, "variant": unit.variant, "data": self.config.data, **meta},
+                                    labels=self.labels)
         result["seconds"] = time.perf_counter() - start
-        result["deploy_form"] = meta.get("deploy_form", CONVERTED_FORM)
+        result["deploy_form"] = meta.get("deploy_form", "")
+        result["facts"] = self._facts(unit, given, meta.get("made", ""), result["accuracy"], split)
         return result
+
+    def _can_build(self, unit: Unit, parents: dict) -> bool:
+        """Whether ``unit``'s network can be built: a :data:`FINETUNED` unit needs its network
+        fine-tuned from a trained parent, which a study given the quantized and binary weights but no
+        ANN does not have (it is skipped, with a warning)."""
+        if unit.variant != FINETUNED:
+            return True
+        spec = get_method(unit.method)
+        source = unit.method if spec.trained else spec.parent
+        if (source, unit.levels) in parents:
+            return True
+        parent = get_method(get_method(source).parent).short
+        warnings.warn(f"{unit.arch}: {spec.display(unit.steps)} fine-tuned at L={unit.levels} (Q13's equal bits) is "
+                      f"skipped: the {parent} it would be fine-tuned from is neither given nor trained in this study "
+                      f"(give the {parent} checkpoint too to include it)", stacklevel=2)
+        return False
+
+    def _variant_input(self, unit: Unit, parents: dict, split: DataSplit, bits: int) -> VariantInput:
+        """What ``unit``'s variant builds from: the trained network of the method (or of its parent,
+        for a converted method), at the study's L or, for :data:`FINETUNED`, at the unit's."""
+        spec = get_method(unit.method)
+        source = unit.method if spec.trained else spec.parent
+        levels = unit.levels if unit.variant == FINETUNED else self.config.levels
+        base = parents[(source, levels)] if unit.variant == FINETUNED else parents[source]
+        made = self.networks.made.get((unit.arch, source, levels, unit.seed), "") if self.networks else ""
+        return VariantInput(unit.method, unit.steps, unit.levels, levels, base, split.train, bits, made)
+
+    def _facts(self, unit: Unit, given: VariantInput, made: str, accuracy: float, split: DataSplit) -> dict[str, Any]:
+        """The results columns a unit adds besides its ledger: ``weight_bits`` (the width its
+        non-binary weights ran and are priced at), ``accuracy_float_weights`` (the same network with
+        float weights; NaN outside :data:`FLOAT_REFERENCE_VARIANTS`), ``made`` (how it was made),
+        ``chance_accuracy`` and ``working`` (more than :data:`WORKING_MARGIN` above chance)."""
+        float_accuracy = accuracy
+        if given.weight_bits < FLOAT_WEIGHT_BITS:
+            float_accuracy = float("nan")
+            if unit.variant in FLOAT_REFERENCE_VARIANTS:
+                float_net, _ = variant_network(unit.variant, replace(given, weight_bits=FLOAT_WEIGHT_BITS))
+                predicted = predict(float_net, split.test, self.config.device)
+                right = sum(int(p == y) for p, y in zip(predicted, self.labels, strict=True))
+                float_accuracy = right / len(self.labels)
+        chance = 1.0 / split.num_classes
+        return {"weight_bits": given.weight_bits, "accuracy_float_weights": float_accuracy, "made": made,
+                "chance_accuracy": chance, "working": bool(accuracy > chance + WORKING_MARGIN)}
 
     # -- the run -----------------------------------------------------------------------------
     def run(self) -> dict[str, pd.DataFrame]:
@@ -151,6 +201,8 @@ class Study:
         cfg = self.config
         units: list[tuple[Unit, dict[str, Any]]] = []
         equivalence: list[dict[str, Any]] = []
+        flips: list[dict[str, Any]] = []
+        self.labels = test_labels(split.test)
         per_layer: dict[str, list[dict[str, Any]]] = {"layer_errors": [], "fidelity": []}
         self.bar = tqdm(total=len(plan) + networks.total_epochs(), desc="study (training epochs + units)",
                         unit="step", disable=not self.progress or not distributed.is_main())
@@ -158,24 +210,34 @@ class Study:
         layer_parent = get_method(Method.IF).parent if Method.IF in cfg.methods else None
         for seed in cfg.seed_list:
             for arch in cfg.archs:
-                parents: dict[str, nn.Module] = {}
+                parents: dict = {}  # method -> its network at the study's L; (method, L) -> fine-tuned at L
                 for method in networks.build:
                     self.bar.set_postfix_str(f"train {arch} {method}")
                     with self.timings.stage(f"train {method}"):
                         parents[method] = networks.network(arch, method, seed, split, parents)
+                for method, levels in networks.finetuned:
+                    self.bar.set_postfix_str(f"train {arch} {method} L={levels}")
+                    with self.timings.stage(f"train {method} L={levels}"):
+                        parents[(method, levels)] = networks.network(arch, method, seed, split, parents, levels=levels)
                 for unit in (u for u in plan if u.arch == arch and u.seed == seed):
+                    if not self._can_build(unit, parents):
+                        self.bar.update(1)
+                        continue
                     self.bar.set_postfix_str(unit.key(self.digest)[:48])
                     compute = lambda unit=unit, parents=parents: self._compute(unit, parents, split)  # noqa: E731
                     with self.timings.stage(f"units {unit.kind} {unit.method}"):
                         outcome = self.cache.unit(unit.key(self.digest), compute)
                     if unit.kind == EQUIVALENCE:
-                        equivalence.append({"arch": arch, "T": unit.steps, "seed": seed, **outcome})
+                        ident = {"arch": arch, "T": unit.steps, "seed": seed}
+                        equivalence.append({**ident, **{k: v for k, v in outcome.items() if k != "layers"}})
+                        flips.extend({**ident, **row} for row in outcome.get("layers", []))
                     else:
                         units.append((unit, outcome))
                     self.bar.update(1)
                 if seed == cfg.seed and layer_parent is not None:
                     with self.timings.stage("layer tables (Q4, Q10)"):
-                        self._layer_tables(arch, parents[layer_parent], split, per_layer)
+                        bits = get_method(Method.IF).requested_weight_bits(cfg.weight_bits)
+                        self._layer_tables(arch, priced_form(parents[layer_parent], bits)[0], split, per_layer)
         self.bar.close()
         with self.timings.stage("pricing"):
             results, layers, ledgers = priced_tables(units, self.models)
@@ -184,7 +246,9 @@ class Study:
                                                 cfg.breakeven_timesteps, cfg.sparsity_sweep, cfg.spike_event_sweep)
         generator = torch.Generator().manual_seed(seed_for(cfg.seed, "fidelity"))
         fidelity = pd.DataFrame(random_fidelity(cfg.timesteps, generator) + per_layer["fidelity"])
+        predictions = predictions_frame(((unit.row(), outcome["predicted"]) for unit, outcome in units), self.labels)
         return {"results": results, "layers": layers, "equivalence": pd.DataFrame(equivalence),
+                "level_flips": pd.DataFrame(flips), "predictions": predictions,
                 "fidelity": fidelity, "worked_example": worked_example(),
                 "layer_errors": pd.DataFrame(per_layer["layer_errors"]), "breakeven": breakeven, "sweep": sweep,
                 "yan2024_targets": yan2024_targets(ledgers, cfg.archs, cfg.seed)}

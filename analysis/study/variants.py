@@ -1,9 +1,15 @@
 """The variants a unit's network may have: one registry entry each (name -> what it means and how
 its network is built), so the runner builds every unit the same way and a new variant is one entry.
 
-A variant's ``build`` takes a :class:`VariantInput` (the method, its steps and levels, and the
-network it starts from) and returns ``(network, facts)``; the facts go into the unit's ledger meta
-(``deploy_form``, ``mode``, ``scales``, ...). A duplicate name is refused unless ``replace=True``.
+A variant's ``build`` takes a :class:`VariantInput` (the method, its steps and levels, the network
+it starts from and the weight width to quantize to) and returns ``(network, facts)``; the facts go
+into the unit's ledger meta (``deploy_form``, ``made``, ``mode``, ``scales``, ...). A duplicate name
+is refused unless ``replace=True``.
+
+Every network a variant returns is in deploy form with its weights quantized at ``weight_bits``
+(:func:`~analysis.study.networks.priced_form`): a trained method's own network directly, a
+converted method's through its parent's priced form (so OneSpike(G) and QCFS(L = G) hold the same
+weights, Q1). Built again with ``weight_bits = 32`` it is the same network with float weights.
 """
 
 from __future__ import annotations
@@ -12,19 +18,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 from torch.utils.data import Dataset
 
 from analysis.methods import get_method
 from analysis.registry import Registry
 from analysis.study.evaluate import batches
-from analysis.study.networks import deploy_form, derive, pow2_network, relevel
+from analysis.study.networks import derive, pow2_network, priced_form, relevel
 from analysis.study.thresholds import binary_scales, calibrate_scales
 
 __all__ = [
     "CALIBRATION_SAMPLES",
     "DEFAULT",
     "EXACT_POW2",
+    "FINETUNED",
     "HARDWARE",
     "PER_GROUP_BINARY",
     "PER_GROUP_CALIBRATED",
@@ -45,14 +53,16 @@ EXACT_POW2 = "exact_pow2"
 HARDWARE = "hardware"
 PER_GROUP_CALIBRATED = "per_group_calibrated"
 PER_GROUP_BINARY = "per_group_binary"
+FINETUNED = "finetuned"
 
 
 @dataclass(frozen=True)
 class VariantInput:
     """What a variant's network is built from. ``base``: the method's own trained network (a
     trained method) or its parent's (a method converted from its parent); ``levels``: the unit's L;
-    ``trained_levels``: the L the trained quantized networks have; ``train``: training data (for a
-    calibration; never the test set)."""
+    ``trained_levels``: the L ``base`` (or the quantized network it is) was trained with;
+    ``train``: training data (for a calibration; never the test set); ``weight_bits``: the width
+    the network's weights are quantized to (32: float); ``made``: how ``base`` was made."""
 
     method: str
     steps: int
@@ -60,11 +70,35 @@ class VariantInput:
     trained_levels: int
     base: nn.Module
     train: Dataset
+    weight_bits: int = 32
+    made: str = ""
 
     @property
     def converted(self) -> bool:
         """The method is converted from its parent's weights, not trained itself."""
         return not get_method(self.method).trained
+
+    def priced(self, net: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+        """``net`` in deploy form with weights at ``weight_bits``, and the ``deploy_form`` fact."""
+        net, phrase = priced_form(net, self.weight_bits)
+        return net, {"deploy_form": phrase}
+
+    def calibration_images(self) -> torch.Tensor:
+        """The first :data:`CALIBRATION_SAMPLES` training images (never test images)."""
+        images, _ = next(iter(batches(self.train, CALIBRATION_SAMPLES, CALIBRATION_SAMPLES)))
+        return images
+
+    def converted_from(self, parent: nn.Module, **options: Any) -> tuple[nn.Module, dict[str, Any]]:
+        """The method's network converted from ``parent``'s priced form, and its facts."""
+        spec = get_method(self.method)
+        priced, facts = self.priced(parent)
+        calibration = self.calibration_images() if spec.needs_calibration else None
+        net = derive(self.method, priced, self.steps, calibration=calibration, **options)
+        how = f"{calibration.shape[0]} training images calibrate its activation ranges" if calibration is not None \
+            else "no training"
+        parent_label = get_method(spec.parent).short + (f"(L={self.levels})" if get_method(spec.parent).quantized
+                                                         else "")
+        return net, {**facts, "made": f"converted from {parent_label} [{self.made}], {how}"}
 
 
 Builder = Callable[[VariantInput], tuple[nn.Module, dict[str, Any]]]
@@ -94,11 +128,6 @@ def variant_network(variant: str, given: VariantInput) -> tuple[nn.Module, dict[
 
 
 # -- the built-in variants ------------------------------------------------------------------------------
-def _deployed(net: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
-    net, phrase = deploy_form(net)
-    return net, {"deploy_form": phrase}
-
-
 def _trained_only(name: str, given: VariantInput) -> None:
     if given.converted:
         raise ValueError(f"variant {name!r} applies to a trained method's own network, not to {given.method!r}")
@@ -111,20 +140,34 @@ def _converted_only(name: str, given: VariantInput) -> None:
 
 def _default(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
     if given.converted:
-        return derive(given.method, given.base, given.steps), {}
-    base = given.base if given.levels == given.trained_levels else relevel(given.base, given.levels)
-    return _deployed(base)
+        return given.converted_from(given.base)
+    if given.levels == given.trained_levels:
+        net, facts = given.priced(given.base)
+        return net, {**facts, "made": given.made}
+    net, facts = given.priced(relevel(given.base, given.levels))
+    short = get_method(given.method).short
+    return net, {**facts, "made": f"re-levelled from {short}(L={given.trained_levels}) [{given.made}] without "
+                                  "fine-tuning"}
+
+
+def _finetuned(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
+    if given.levels != given.trained_levels:
+        raise ValueError(f"variant {FINETUNED!r} needs the network fine-tuned at L={given.levels}, got one trained at "
+                         f"L={given.trained_levels}")
+    return _default(given)
 
 
 def _pow2(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
     _trained_only(POW2, given)
-    return _deployed(pow2_network(given.base))
+    net, facts = given.priced(pow2_network(given.base))
+    return net, {**facts, "made": f"{given.made}; thresholds rounded to powers of two"}
 
 
 def _psg_mode(name: str, mode: str) -> Builder:
     def build(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
         _converted_only(name, given)
-        return derive(given.method, pow2_network(given.base), given.steps, mode=mode), {"mode": mode}
+        net, facts = given.converted_from(pow2_network(given.base), mode=mode)
+        return net, {**facts, "mode": mode}
 
     build.__doc__ = f"The converted network in {mode} PSG mode on the power-of-two-rounded parent."
     return build
@@ -133,17 +176,18 @@ def _psg_mode(name: str, mode: str) -> Builder:
 def _per_group_binary(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
     _converted_only(PER_GROUP_BINARY, given)
     scales = binary_scales(given.steps)
-    return derive(given.method, given.base, given.steps, group_threshold_scales=scales), {"scales": scales}
+    net, facts = given.converted_from(given.base, group_threshold_scales=scales)
+    return net, {**facts, "scales": scales}
 
 
 def _per_group_calibrated(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
     _converted_only(PER_GROUP_CALIBRATED, given)
     images, labels = next(iter(batches(given.train, CALIBRATION_SAMPLES, CALIBRATION_SAMPLES)))
+    priced, _ = given.priced(given.base)
     name, scales, loss = calibrate_scales(
-        lambda s: derive(given.method, given.base, given.steps, group_threshold_scales=s), images, labels,
-        given.steps)
-    return (derive(given.method, given.base, given.steps, group_threshold_scales=scales),
-            {"scales": scales, "calibrated": name, "calibration_loss": loss})
+        lambda s: derive(given.method, priced, given.steps, group_threshold_scales=s), images, labels, given.steps)
+    net, facts = given.converted_from(given.base, group_threshold_scales=scales)
+    return net, {**facts, "scales": scales, "calibrated": name, "calibration_loss": loss}
 
 
 for _variant in (
@@ -158,5 +202,7 @@ for _variant in (
             _per_group_calibrated),
     Variant(PER_GROUP_BINARY, "OneSpike with binary-weighted per-group thresholds θ_i = 2^i·θ₀ (Q11)",
             _per_group_binary),
+    Variant(FINETUNED, "the quantized ANN fine-tuned from the ANN at the unit's own L (not re-levelled from the "
+            "study's L), or a method converted from it: Q13's equal-bits networks", _finetuned),
 ):
     register_variant(_variant)

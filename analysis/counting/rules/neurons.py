@@ -17,6 +17,7 @@ from analysis.counting.signals import ANALOG_BITS, Context, Signal
 from analysis.methods import Method
 from analysis.snn import PSGLayer
 from analysis.snn.neurons import QCFS, BinaryActivation, IFNeuron, PSGNeuron
+from analysis.snn.quantize import ActivationQuant
 
 #: A decision is a tie when it lies within this many units of float rounding of the threshold.
 TIE_ULPS = 4
@@ -53,11 +54,13 @@ def quant_rule(module: QCFS, inputs, output, ctx):
     """QCFS / ClampQuant, per element: 1 ``mul`` (x·L/λ), 1 ``add`` for the shift φ (none when
     φ = 0, i.e. ClampQuant), the floor is a truncation (free), 2 ``cmp`` (clip to [0, L]); the
     rescale λ/L folds into the next layer's weights (free). Output: ``quant`` with L levels,
-    ``out_bits`` = ceil(log2(L+1))."""
+    ``out_bits`` = ceil(log2(L+1)). The INT8 ANN's :class:`~analysis.snn.ActivationQuant` (L = 255,
+    φ = ½) is the same arithmetic, under its own rule name."""
     facts = _neuron_facts(inputs[0], output, ctx)
     n = facts["input_reads"]
     signal = ctx.out_signal("quant", levels=module.levels)
-    facts.update(rule=Method.QCFS if module.shift else "clamp_quant", mul=n, add=n if module.shift else 0, cmp=2 * n,
+    rule = Method.INT8 if isinstance(module, ActivationQuant) else Method.QCFS if module.shift else "clamp_quant"
+    facts.update(rule=rule, mul=n, add=n if module.shift else 0, cmp=2 * n,
                  output_writes=n, output_nonzero=nnz(output), act_bits=ANALOG_BITS, out_bits=signal.bits,
                  signal=signal)
     return facts

@@ -12,11 +12,14 @@ from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import count_map, nnz, nonzero_stepped
 from analysis.counting.signals import ANALOG_BITS, Context
 from analysis.snn.neurons import BinaryConv2d, BinaryLinear
+from analysis.snn.quantize import weight_bits_of
 
 
 def _weight_bits(module: nn.Module, ctx: Context) -> int:
-    if isinstance(module, BinaryConv2d | BinaryLinear):
-        return 1
+    """The layer's weight width as the network holds it (binary 1, quantized as recorded, float 32),
+    unless the count imposes one on non-binary weights."""
+    if ctx.weight_bits is None or isinstance(module, BinaryConv2d | BinaryLinear):
+        return weight_bits_of(module)
     return ctx.weight_bits
 
 
