@@ -31,6 +31,7 @@ from torch import nn
 
 from analysis.registry import Registry
 from analysis.snn.convert import to_binary, to_if_snn, to_onespike, to_quantized
+from analysis.snn.frameworks import is_framework_neuron
 from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, BinaryLinear, IFNeuron, PSGNeuron
 
 __all__ = [
@@ -175,7 +176,7 @@ for _spec in (
     MethodSpec("cq", "clamp-quant (L)", "CQ", "#17becf", _quantized("cq"), parent="ann", training="quantized",
                quantized=True, detect=lambda m: isinstance(m, QCFS) and not m.shift),
     MethodSpec("if", "IF SNN (T steps)", "IF", "#d62728", _if, parent="qcfs", spiking=True, steps="T",
-               vmem_bits=16, detect=lambda m: isinstance(m, IFNeuron)),
+               vmem_bits=16, detect=lambda m: isinstance(m, IFNeuron) or is_framework_neuron(m)),
     MethodSpec("onespike", "OneSpike (G groups)", "OneSpike", "#2ca02c", _onespike, parent="qcfs", spiking=True,
                steps="G", vmem_bits=16, detect=lambda m: isinstance(m, PSGNeuron)),
     MethodSpec("bnn", "BNN", "BNN", "#9467bd", _binary, parent="ann", training="binary", weight_bits=32,

@@ -57,7 +57,8 @@ from analysis.counting.engine import Counter, NonFiniteError
 from analysis.counting.geometry import FANOUT_CACHE_SIZE, POOL_CACHE_SIZE, cache_sizes, conv_fanout_map
 from analysis.counting.naming import layer_names
 from analysis.counting.ops import FREE_OPS, OP_RULES, register_op_rule
-from analysis.counting.registry import COUNTING_RULES, PASSTHROUGH, Rule, find_rule, register_rule
+from analysis.counting.registry import COUNTING_RULES, PASSTHROUGH, PATH_RULES, Rule, find_rule, register_rule
+from analysis.counting.rules import complete_snn_ledger
 from analysis.counting.signals import ANALOG_BITS, Context, Signal
 from analysis.methods import get_method, infer_method, method_names
 from analysis.snn import SpikingNetwork
@@ -71,6 +72,7 @@ __all__ = [
     "FREE_OPS",
     "OP_RULES",
     "PASSTHROUGH",
+    "PATH_RULES",
     "POOL_CACHE_SIZE",
     "Context",
     "NonFiniteError",
@@ -149,3 +151,4 @@ def count_events(
     finally:
         counter.detach()
         counter.finish()
+    complete_snn_ledger(ledger, counter.extras, spec.steps == "T")

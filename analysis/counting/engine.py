@@ -19,7 +19,7 @@ from analysis.counting.registry import PASSTHROUGH, Rule, find_rule
 from analysis.counting.rules.structure import readout_rule
 from analysis.counting.signals import ANALOG_BITS, UNKNOWN, Context, Signal
 from analysis.methods import MethodSpec
-from analysis.snn import IFNeuron, MeanOverSteps, PSGLayer, SpikingNetwork, Stepwise
+from analysis.snn import IFNeuron, MeanOverSteps, PSGLayer, SpikingNetwork, Stepwise, looks_like_neuron
 from energy_models.ledger import ACTIVITY, EVENTS, EventLedger, LayerEvents
 
 __all__ = ["Counter", "NonFiniteError"]
@@ -145,6 +145,11 @@ class Counter:
                 self.handles.append(module.neuron.register_forward_hook(self._stash_psg))
             self._track(module, path, True)
             return
+        if rule is None and looks_like_neuron(module):
+            # a stateful spiking neuron no rule recognises: never counted as its operators (a dense ANN)
+            self._unsupported(path, f"{type(module).__module__}.{type(module).__qualname__}")
+            self._track(module, path, True)
+            return
         children = list(module.named_children())
         if children:
             # a container: its own operators (written in its forward) are the operator pass's;
@@ -236,6 +241,9 @@ class Counter:
     def _make_hook(self, path: str, rule: Rule, target: nn.Module, stepwise: Stepwise | None = None):
         def hook(module, args, kwargs, output):
             inputs = (*args, *(v for v in kwargs.values() if isinstance(v, Tensor)))
+            # a neuron returning (spikes, membrane), as snnTorch's do: the signal is the spikes'
+            if isinstance(output, tuple | list) and output and isinstance(output[0], Tensor):
+                output = output[0]
             self.busy = True
             try:
                 with torch.no_grad():

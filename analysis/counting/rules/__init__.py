@@ -1,6 +1,13 @@
 """The module rules, grouped by layer family; importing this package registers them all in
 :data:`analysis.counting.registry.COUNTING_RULES`."""
 
+from analysis.counting.rules.frameworks import (
+    complete_snn_ledger,
+    framework_neuron_rule,
+    lif_rule,
+    sj_container_rule,
+    sj_layer_rule,
+)
 from analysis.counting.rules.neurons import (
     binary_activation_rule,
     clip_rule,
@@ -29,8 +36,11 @@ __all__ = [
     "binary_synapse_rule",
     "clamp_rule",
     "clip_rule",
+    "complete_snn_ledger",
     "flatten_rule",
+    "framework_neuron_rule",
     "if_rule",
+    "lif_rule",
     "maxpool_rule",
     "psg_layer_rule",
     "psg_neuron_rule",
@@ -41,5 +51,7 @@ __all__ = [
     "repeat_rule",
     "residual_rule",
     "shortcut_scale_rule",
+    "sj_container_rule",
+    "sj_layer_rule",
     "synapse_rule",
 ]
