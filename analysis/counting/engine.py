@@ -28,6 +28,8 @@ _ADDITIVE = frozenset((*EVENTS, *ACTIVITY))
 #: Layer kinds through which a synaptic layer's output still reaches an activation "directly"
 #: (an unfolded batch norm folds into the conv; reshapes and repeats are views).
 _FUSE_THROUGH = ("norm", "reshape")
+#: Operators that only reshape: a tensor's signal passes through them (see ``Counter._on_reshape``).
+_RESHAPES = frozenset(("view", "_unsafe_view", "reshape", "_reshape_alias"))
 #: Layer kinds whose output is not checked for NaN/Inf. Raising: only layers that make new values
 #: from weights or arithmetic (conv, linear, norm, add, other, operators) are checked, since a
 #: neuron, a pool or a reshape of finite values is finite, so the first non-finite value is still
@@ -72,7 +74,7 @@ class Counter:
         self.samples = 0
         self.stack: list[_Frame] = []
         self.busy = False  # inside counter code: operators are the counter's own
-        self.mode = OperatorPass(self._op_covered, self._on_op) if operators else None
+        self.mode = OperatorPass(self._op_covered, self._on_op, self._on_reshape) if operators else None
         self.mode_active = False
         # Streaming IF layout: layers on the analog (unstepped) input run again at every timestep
         # although their output does not change; the reference counts them once per forward.
@@ -314,6 +316,16 @@ class Counter:
                 self._check_finite(record_name, None, facts.get("kind"), result, f"aten.{name}")
         finally:
             self.busy = False
+
+    def _on_reshape(self, name: str, args: tuple, out: Any) -> None:
+        """A reshape written in a forward (``spk.flatten(1)``, ``x.view(B, -1)``) keeps what its input
+        carries when it keeps the batch (and step) axes: spikes stay spikes for the next layer."""
+        if name not in _RESHAPES or not isinstance(out, Tensor) or not args or not isinstance(args[0], Tensor):
+            return
+        x, sig = args[0], self.signal_of(args[0])
+        keep = 2 if sig.stepped else 1
+        if sig.known and x.dim() >= keep and out.dim() >= keep and out.shape[:keep] == x.shape[:keep]:
+            self.set_signal(out, sig)
 
     def _unsupported_op(self, where: str, name: str) -> None:
         entry = (where or "<root>", f"aten.{name}")

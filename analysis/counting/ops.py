@@ -296,10 +296,12 @@ class OperatorPass(TorchDispatchMode):
         # under torch.compile's tracing, so it opts out
         return False
 
-    def __init__(self, covered: Callable[[], bool], on_op: Callable[[Any, str, tuple, dict, Any], None]):
+    def __init__(self, covered: Callable[[], bool], on_op: Callable[[Any, str, tuple, dict, Any], None],
+                 on_free: Callable[[str, tuple, Any], None] | None = None):
         super().__init__()
         self.covered = covered
         self.on_op = on_op
+        self.on_free = on_free  # free (data-moving) operators: the engine passes a tensor's signal on
         self.names: dict[Any, str] = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -311,6 +313,8 @@ class OperatorPass(TorchDispatchMode):
             name = self.names[func] = op_base_name(func)
         if name not in FREE_OPS:
             self.on_op(func, name, args, kwargs or {}, out)
+        elif self.on_free is not None:
+            self.on_free(name, args, out)
         return out
 
 
