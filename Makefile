@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_PIN ?= torch==2.13.0
+# Test-only SNN framework (see pyproject's `frameworks` extra): without its declared dependencies.
+SPIKINGJELLY_PIN ?= spikingjelly==2.0.0
 # Two cores here: keep torch from oversubscribing them.
 export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
@@ -16,7 +18,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[dev,notebooks]"
+	$(PY) -m pip install --quiet -e ".[dev,notebooks,frameworks]"
+	$(PY) -m pip install --quiet --no-deps "$(SPIKINGJELLY_PIN)"
 	touch $(STAMP)
 
 study: $(STAMP)

@@ -34,6 +34,7 @@ from torch import nn
 
 from analysis.registry import Registry
 from analysis.snn.convert import to_binary, to_if_snn, to_onespike, to_quantized
+from analysis.snn.frameworks import is_framework_neuron
 from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, BinaryLinear, IFNeuron, PSGNeuron
 
 __all__ = [
@@ -272,7 +273,7 @@ for _spec in (
     MethodSpec(Method.CQ, "clamp-quant (L)", "CQ", "#17becf", _quantized("cq"), parent=Method.ANN,
                training=TrainingKind.QUANTIZED, quantized=True, detect=lambda m: isinstance(m, QCFS) and not m.shift),
     MethodSpec(Method.IF, "IF SNN (T steps)", "IF", "#d62728", _if, parent=Method.QCFS, spiking=True,
-               steps=StepAxis.TIME, vmem_bits=16, detect=lambda m: isinstance(m, IFNeuron)),
+               steps=StepAxis.TIME, vmem_bits=16, detect=lambda m: isinstance(m, IFNeuron) or is_framework_neuron(m)),
     MethodSpec(Method.ONESPIKE, "OneSpike (G groups)", "OneSpike", "#2ca02c", _onespike, parent=Method.QCFS,
                spiking=True, steps=StepAxis.GROUPS, vmem_bits=16, detect=lambda m: isinstance(m, PSGNeuron)),
     MethodSpec(Method.BNN, "BNN", "BNN", "#9467bd", _binary, parent=Method.ANN, training=TrainingKind.BINARY,

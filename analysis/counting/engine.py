@@ -26,11 +26,13 @@ from analysis.counting.rules.structure import readout_rule
 from analysis.counting.signals import ANALOG_BITS, UNKNOWN, Context, Signal
 from analysis.counting.tracking import SignalTracker
 from analysis.methods import MethodSpec
-from analysis.snn import IFNeuron, MeanOverSteps, PSGLayer, SpikingNetwork, Stepwise
+from analysis.snn import IFNeuron, MeanOverSteps, PSGLayer, SpikingNetwork, Stepwise, looks_like_neuron
 from energy_models.ledger import EventLedger
 
 __all__ = ["Counter", "NonFiniteError"]
 
+#: Operators that only reshape: a tensor's signal passes through them (see ``Counter._on_reshape``).
+_RESHAPES = frozenset(("view", "_unsafe_view", "reshape", "_reshape_alias"))
 #: Layer kinds whose output is not checked for NaN/Inf. Raising: only layers that make new values
 #: from weights or arithmetic (conv, linear, norm, add, other, operators) are checked, since a
 #: neuron, a pool or a reshape of finite values is finite, so the first non-finite value is still
@@ -72,7 +74,8 @@ class Counter:
         self.samples = 0
         self.stack: list[_Frame] = []
         self.busy = False  # inside counter code: operators are the counter's own
-        self.mode = OperatorPass(self._op_covered, self._on_op, self._has_op_rule) if options.operators else None
+        self.mode = (OperatorPass(self._op_covered, self._on_op, self._has_op_rule, self._on_reshape)
+                     if options.operators else None)
         self.mode_active = False
         # Streaming IF layout: layers on the analog (unstepped) input run again at every timestep
         # although their output does not change; the reference counts them once per forward.
@@ -133,6 +136,11 @@ class Counter:
             self.handles.append(module.register_forward_hook(self._make_hook(path, rule, module), with_kwargs=True))
             if isinstance(module, PSGLayer):  # the neuron's [G, B, ...] spikes, for the layer's rule
                 self.handles.append(module.neuron.register_forward_hook(self._stash_psg))
+            self._track(module, path, True)
+            return
+        if rule is None and looks_like_neuron(module):
+            # a stateful spiking neuron no rule recognises: never counted as its operators (a dense ANN)
+            self._unsupported(path, f"{type(module).__module__}.{type(module).__qualname__}")
             self._track(module, path, True)
             return
         children = list(module.named_children())
@@ -238,6 +246,9 @@ class Counter:
     def _make_hook(self, path: str, rule: Rule, target: nn.Module, stepwise: Stepwise | None = None):
         def hook(module, args, kwargs, output):
             inputs = (*args, *(v for v in kwargs.values() if isinstance(v, Tensor)))
+            # a neuron returning (spikes, membrane), as snnTorch's do: the signal is the spikes'
+            if isinstance(output, tuple | list) and output and isinstance(output[0], Tensor):
+                output = output[0]
             self.busy = True
             try:
                 with torch.no_grad():
@@ -315,6 +326,16 @@ class Counter:
                 self._check_finite(record_name, f"aten.{name}", kind, result)
         finally:
             self.busy = False
+
+    def _on_reshape(self, name: str, args: tuple, out: Any) -> None:
+        """A reshape written in a forward (``spk.flatten(1)``, ``x.view(B, -1)``) keeps what its input
+        carries when it keeps the batch (and step) axes: spikes stay spikes for the next layer."""
+        if name not in _RESHAPES or not isinstance(out, Tensor) or not args or not isinstance(args[0], Tensor):
+            return
+        x, sig = args[0], self.tracker.signal_of(args[0])
+        keep = 2 if sig.stepped else 1
+        if sig.known and x.dim() >= keep and out.dim() >= keep and out.shape[:keep] == x.shape[:keep]:
+            self.tracker.set_signal(out, sig)
 
     def _unsupported_op(self, where: str, name: str) -> None:
         entry = (where or "<root>", f"aten.{name}")

@@ -18,6 +18,7 @@ from analysis.counting.engine import Counter
 from analysis.counting.ops import OpRule
 from analysis.counting.options import CountOptions, NonFinitePolicy
 from analysis.counting.registry import Rule
+from analysis.counting.rules.frameworks import complete_snn_ledger
 from analysis.methods import MethodSpec, get_method, infer_method, method_names
 from analysis.snn import SpikingNetwork
 from analysis.snn.neurons import IFNeuron, PSGNeuron
@@ -87,3 +88,4 @@ def count_events(
     finally:
         counter.detach()
         counter.finish()
+    complete_snn_ledger(ledger, counter.extras, spec.is_time_stepped)
