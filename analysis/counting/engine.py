@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
 
 from analysis.counting.coverage import forward_is_structure, is_empty_container
+from analysis.counting.inferences import InferenceCounter
 from analysis.counting.ledger_builder import LedgerBuilder
 from analysis.counting.naming import layer_names
 from analysis.counting.ops import OperatorPass, find_op_rule, run_op_rule
@@ -26,7 +27,15 @@ from analysis.counting.rules.structure import readout_rule
 from analysis.counting.signals import ANALOG_BITS, UNKNOWN, Context, Signal
 from analysis.counting.tracking import SignalTracker
 from analysis.methods import MethodSpec
-from analysis.snn import IFNeuron, MeanOverSteps, PSGLayer, SpikingNetwork, Stepwise, looks_like_neuron
+from analysis.snn import (
+    IFNeuron,
+    MeanOverSteps,
+    PSGLayer,
+    SpikingNetwork,
+    Stepwise,
+    is_framework_neuron,
+    looks_like_neuron,
+)
 from energy_models.ledger import EventLedger
 
 __all__ = ["Counter", "NonFiniteError"]
@@ -71,7 +80,8 @@ class Counter:
         self.builder = LedgerBuilder(ledger, spec, self.names)
         self.handles: list[Any] = []
         self.extras: dict[str, Any] = {}
-        self.samples = 0
+        # samples: every call's batch, but a call that continues an inference (a network stepped from outside)
+        self.inferences = InferenceCounter([m for m in model.modules() if is_framework_neuron(m)])
         self.stack: list[_Frame] = []
         self.busy = False  # inside counter code: operators are the counter's own
         self.mode = (OperatorPass(self._op_covered, self._on_op, self._has_op_rule, self._on_reshape)
@@ -85,6 +95,8 @@ class Counter:
     # -- hooks -----------------------------------------------------------------------------------
     def attach(self) -> None:
         self.handles.append(self.model.register_forward_pre_hook(self._root_pre, with_kwargs=True))
+        for neuron in self.inferences.neurons:
+            self.handles.append(neuron.register_forward_pre_hook(lambda m, args: self.inferences.neuron_starts(m)))
         if isinstance(self.model, SpikingNetwork):
             self.handles.append(self.model.register_forward_hook(self._root_post))
         self._walk(self.model, "")
@@ -195,7 +207,7 @@ class Counter:
             self.seen_unstepped.clear()
         if isinstance(x, Tensor) and x.dim() > 0:
             stacked = isinstance(module, IFNeuron) or (isinstance(module, Stepwise) and module.onepass_groups is None)
-            self.samples += int(x.shape[1] if stacked and x.dim() > 1 else x.shape[0])
+            self.inferences.call(int(x.shape[1] if stacked and x.dim() > 1 else x.shape[0]))
             self.tracker.set_signal(x, Signal("analog"))
 
     def _root_post(self, module: SpikingNetwork, inputs, output) -> None:
@@ -382,4 +394,7 @@ class Counter:
 
     def finish(self) -> None:
         """Write the ledger: every layer's counts per sample."""
-        self.builder.finish(self.samples)
+        self.inferences.settle()
+        if self.inferences.continued:
+            self.ledger.meta.setdefault("continued_calls", self.inferences.continued)
+        self.builder.finish(self.inferences.samples)

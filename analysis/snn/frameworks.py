@@ -44,6 +44,7 @@ __all__ = [
     "SPIKINGJELLY",
     "NeuronSpec",
     "TimeLoop",
+    "carries_state",
     "class_paths",
     "framework_of",
     "is_framework_neuron",
@@ -187,6 +188,20 @@ def neuron_spec(module: nn.Module) -> NeuronSpec:
     if any(p.startswith(SNNTORCH + ".") for p in paths):
         return _snntorch_spec(module, paths)
     raise ValueError(f"{type(module).__name__} is neither a SpikingJelly nor an snnTorch neuron")
+
+
+def carries_state(module: nn.Module) -> bool:
+    """Whether a SpikingJelly or snnTorch neuron holds state left by an earlier call (it was not
+    reset since): SpikingJelly's membrane ``v`` is a number after ``reset()`` and a tensor once it
+    ran; snnTorch's ``mem`` (and ``syn``) are empty or zero after ``reset_mem()``/``init_leaky()``."""
+    framework = next((f for f in (SPIKINGJELLY, SNNTORCH) for p in class_paths(module) if p.startswith(f + ".")),
+                     None)
+    if framework == SPIKINGJELLY:
+        return isinstance(getattr(module, "v", None), Tensor)
+    if framework == SNNTORCH:
+        states = (getattr(module, name, None) for name in ("mem", "syn"))
+        return any(isinstance(s, Tensor) and s.numel() > 0 and bool(s.detach().any()) for s in states)
+    return False
 
 
 def reset_state(net: nn.Module) -> None:

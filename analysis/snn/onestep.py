@@ -24,6 +24,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from analysis.snn.chain import call_chain
 from analysis.snn.context import ConversionError
 from analysis.snn.frameworks import SPIKINGJELLY, TimeLoop, class_paths, framework_of, is_framework_neuron, neuron_spec
 from analysis.snn.lif import FoldedTime, LIFNeuron
@@ -117,7 +118,11 @@ def _lif_of(module: nn.Module, timesteps: int) -> tuple[LIFNeuron, float]:
     """Our neuron with the same dynamics and the input scale SpikingJelly's ``decay_input`` applies."""
     spec = neuron_spec(module)
     if spec.synaptic is not None:
-        raise ConversionError(f"snnTorch {spec.kind} has a synaptic current: our LIF neuron (and PSG) has none")
+        raise ConversionError(
+            f"snnTorch {spec.kind} (alpha={spec.synaptic:.4g}) keeps a second state, a synaptic current c_t = "
+            "alpha*c_(t-1) + x_t that carries input from one step into the next: a PSG neuron takes one current per "
+            "group and carries nothing between groups, so no one-step form equals it (count_events counts and prices "
+            "it as it is). For OneSpike use snn.Leaky (a Synaptic neuron with alpha = 0)")
     scale = spec.leak if spec.framework == SPIKINGJELLY and spec.input_leak and spec.leak is not None else 1.0
     decay = 1.0 if spec.leak is None else (1.0 - spec.leak if spec.framework == SPIKINGJELLY else spec.leak)
     if decay <= 0.0:
@@ -136,25 +141,41 @@ def _unroll(module: nn.Module) -> list[nn.Module]:
     return [module]
 
 
-def framework_form(net: nn.Module, timesteps: int) -> DirectSNN:
-    """A :class:`DirectSNN` computing what a SpikingJelly or snnTorch feed-forward ``nn.Sequential``
-    (or a :class:`~analysis.snn.TimeLoop` around one) computes over ``timesteps`` steps.
+def _custom_forward(module: nn.Module) -> bool:
+    return bool(list(module.children())) and not isinstance(module, nn.Sequential | TimeLoop)
+
+
+def framework_form(net: nn.Module, timesteps: int, example: Tensor | None = None) -> DirectSNN:
+    """A :class:`DirectSNN` computing what a SpikingJelly or snnTorch feed-forward network computes
+    over ``timesteps`` steps: an ``nn.Sequential`` (or a :class:`~analysis.snn.TimeLoop` around
+    one), or a network written as its own ``forward`` (the snnTorch tutorial's loop over T), whose
+    layer order is read from one call on ``example`` images (:func:`analysis.snn.chain.call_chain`;
+    the form then outputs the last layer's time average, a spike rate where that layer is a neuron).
 
     Layers are copied to their torch twins (same weights); each neuron becomes an
     :class:`LIFNeuron` with its threshold, reset, decay (λ = 1 − 1/τ, or β) and snnTorch's delayed
-    reset, SpikingJelly's ``decay_input`` scale 1/τ folded into the layer before it. A network
-    written as its own ``forward`` (an snnTorch loop) has no order to read: write it as an
-    ``nn.Sequential`` (snnTorch: ``init_hidden=True`` neurons) or build the form by hand."""
+    reset, SpikingJelly's ``decay_input`` scale 1/τ folded into the layer before it. snnTorch's
+    ``Synaptic`` neuron is refused (its second state, a synaptic current decaying by α, is what
+    one step cannot hold; see :func:`_lif_of`)."""
+    stepped = net.net if isinstance(net, TimeLoop) else net
+    if _custom_forward(stepped):
+        if example is None:
+            raise ConversionError(f"{type(stepped).__name__} is written as its own forward, so its layer order is read "
+                                  "from one call: pass example images, framework_form(net, T, example=x)")
+        modules, _ = call_chain(net, example)
+    else:
+        modules = _unroll(net)
     layers: list[nn.Module] = []
-    for module in _unroll(net):
+    for module in modules:
         if is_framework_neuron(module):
             neuron, scale = _lif_of(module, timesteps)
             if scale != 1.0:
                 _scale_last_synapse(layers, scale, type(module).__name__)
             layers.append(FoldedTime(neuron))
-        elif list(module.children()) and not isinstance(module, nn.Sequential):
-            raise ConversionError(f"{type(module).__name__}: the converter reads feed-forward nn.Sequential "
-                                  "networks only (a custom forward has no order to read)")
+        elif _custom_forward(module):
+            raise ConversionError(f"{type(module).__name__}: a module with its own forward inside the network; pass "
+                                  "the network itself with example images, framework_form(net, T, example=x), so "
+                                  "that the order of the layers it calls is read from one call")
         else:
             layers.append(_plain(module))
     if not any(isinstance(m, FoldedTime) for m in layers):
