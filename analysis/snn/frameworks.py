@@ -46,6 +46,7 @@ __all__ = [
     "TimeLoop",
     "carries_state",
     "class_paths",
+    "framework_leaks",
     "framework_of",
     "is_framework_neuron",
     "is_multi_step",
@@ -202,6 +203,21 @@ def carries_state(module: nn.Module) -> bool:
         states = (getattr(module, name, None) for name in ("mem", "syn"))
         return any(isinstance(s, Tensor) and s.numel() > 0 and bool(s.detach().any()) for s in states)
     return False
+
+
+def framework_leaks(module: nn.Module) -> bool:
+    """Whether a SpikingJelly or snnTorch neuron leaks: SpikingJelly's (Parametric)LIFNode always
+    (decay 1 − 1/τ), snnTorch's neurons where β < 1 or a synaptic current decays; a neuron the
+    spec does not recognise counts as leaky (it is no plain IF neuron)."""
+    try:
+        spec = neuron_spec(module)
+    except ValueError:
+        return True
+    if spec.synaptic is not None:
+        return True
+    if spec.framework == SNNTORCH:
+        return spec.leak is not None and spec.leak < 1.0
+    return spec.leak is not None
 
 
 def reset_state(net: nn.Module) -> None:

@@ -53,7 +53,7 @@ DATA_SETS = ("digits", "cifar10", "cifar100", "imagenet", "synthetic")
 #: The config fields that hold lists, and the type of their items (a JSON config gives them as arrays).
 LIST_FIELDS: dict[str, type | tuple[type, ...]] = {
     "archs": str, "methods": str, "timesteps": int, "hardware": str, "checkpoints": str,
-    "sparsity_sweep": (int, float), "spike_event_sweep": (int, float),
+    "sparsity_sweep": (int, float), "spike_event_sweep": (int, float), "direct_archs": str,
 }
 #: The config fields that hold a string (or None where the default is None).
 TEXT_FIELDS: tuple[str, ...] = ("data", "data_root", "device", "model")
@@ -100,7 +100,9 @@ class StudyConfig:
     (called with ``num_classes, in_channels, image_size`` if it takes them), ``checkpoints`` are
     weight files whose recorded method (ann, qcfs, cq, bnn; a bare state dict is an ANN) replaces
     that method's training. ``finetune_epochs`` (None: ``epochs_quant``) fine-tunes the quantized
-    net made from given ANN weights.
+    net made from given ANN weights. The directly trained SNNs (methods of training kind
+    ``direct``) train ``epochs_direct`` epochs at every T up to ``direct_max_steps`` (BPTT costs T
+    forward passes per step), for the architectures ``direct_archs`` (empty: the first one).
     """
 
     data: str = "digits"
@@ -117,6 +119,9 @@ class StudyConfig:
     epochs_quant: int = 10
     epochs_bnn: int = 40
     finetune_epochs: int | None = None
+    epochs_direct: int = 3
+    direct_max_steps: int = 8
+    direct_archs: list[str] = field(default_factory=list)
     lr: float = 3e-3
     batch_size: int = 64
     count_samples: int | None = None
@@ -143,7 +148,11 @@ class StudyConfig:
         self.levels = check_int("levels", self.levels, 1, self.max_steps, hint)
         self.breakeven_timesteps = check_int("breakeven_timesteps", self.breakeven_timesteps, 1, self.max_steps,
                                               hint)
-        for name in ("epochs_ann", "epochs_quant", "epochs_bnn"):
+        self.direct_max_steps = check_int("direct_max_steps", self.direct_max_steps, 1, self.max_steps, hint)
+        unknown = [a for a in self.direct_archs if a not in self.archs]
+        if unknown:
+            raise ValueError(f"direct_archs {unknown} are not among the study's archs {self.archs}")
+        for name in ("epochs_ann", "epochs_quant", "epochs_bnn", "epochs_direct"):
             setattr(self, name, check_int(name, getattr(self, name), 0))
         if self.finetune_epochs is not None:
             self.finetune_epochs = check_int("finetune_epochs", self.finetune_epochs, 0)

@@ -1,135 +1,189 @@
-"""Directly trained SNNs (surrogate gradients, BPTT over T) and whether one-step conversion holds
-for them (Q14).
+"""Directly trained SNNs in the study: surrogate gradients, BPTT over T, once per T.
 
-- :func:`train_direct` trains an architecture of the zoo as an IF or LIF SNN of T steps on a data
-  set split, from scratch (the ANN's shape, not its weights);
-- :func:`onestep_fidelity` converts such an SNN (or a SpikingJelly/snnTorch network brought into
-  the same form by :func:`analysis.snn.onestep.framework_form`) to OneSpike with PSG and the SNN's
-  own thresholds (``mode="hardware"``: rounded to powers of two, the layer before rescaled), and
-  measures on the same images: accuracy of both, prediction agreement, and per layer the spikes of
-  each and the mean absolute spike-count error per neuron;
-- :func:`onestep_table` does it for IF and LIF neurons over several T: one row per (neuron, T).
+The methods whose :class:`~analysis.methods.TrainingKind` is ``direct`` (``direct_if``,
+``direct_lif``) are trained from scratch in the ANN's shape (every ReLU a neuron of the method) at
+each T of the study up to ``direct_max_steps``, for the architectures of ``direct_archs`` (the
+first one when empty), ``epochs_direct`` epochs each with the study's trainer
+(:func:`~analysis.study.training.train_for`; a DirectSNN's BPTT costs T forward passes per step,
+which is why they stop at a T). The OneSpike forms made from them (``direct_if_psg``,
+``direct_lif_psg``) are converted from the network trained at T = G. Each trained network is a
+checkpoint in the run's cache, so a resumed study trains nothing twice.
 
-What PSG reproduces: a soft-reset, non-leaky IF neuron fed a constant current, exactly (its first
-spiking layer, whose current is the repeated analog input, matches spike for spike). What it cannot:
-the leak (PSG integrates without loss, so a LIF layer's one-step counts run high), a hard reset
-(PSG keeps the overshoot a hard reset discards), and the timing of a current that varies over
-time (every later layer). The tables say how much each costs in accuracy.
+**Your own SNN.** ``onespike study --model pkg.module:factory`` with a factory that returns a
+SpikingJelly or snnTorch network (an ``nn.Sequential`` wrapped in :class:`~analysis.snn.TimeLoop`,
+or one written as its own loop over T) runs this branch only: its neurons decide the method
+(``direct_lif`` where one leaks, else ``direct_if``, and its OneSpike form), its weights come from
+``--checkpoint`` (then it is evaluated as it is at every T: the weights of an SNN do not depend on
+T) or are trained here (BPTT through its own neurons' dynamics, :func:`~analysis.snn.onestep.framework_form`).
+In Python, the same measurement without a study::
+
+    from analysis.snn.onestep import framework_form
+    from analysis.study.onestep import onestep_table
+    onestep_table({t: framework_form(net, t, example=x) for t in (2, 4, 8)}, x, y)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Callable
+from typing import Any
 
-import pandas as pd
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from analysis.data import DataSplit
-from analysis.models import build_model
-from analysis.snn import LIFNeuron, PSGLayer, to_if_snn, to_onespike
-from analysis.snn.onestep import DirectSNN, pow2_thresholds, spiking_from_ann
-from analysis.study.training import TrainConfig, predict, train
+from analysis.data import DataSplit, load_dataset
+from analysis.methods import Method, TrainingKind, get_method, infer_method, method_names, reference_method
+from analysis.snn import LIFNeuron, is_framework_neuron, to_if_snn
+from analysis.snn.onestep import DirectSNN
+from analysis.study import distributed
+from analysis.study.cache import RunCache, seed_for
+from analysis.study.config import StudyConfig
+from analysis.study.networks import Given, ModelSpec, derive
+from analysis.study.training import TrainConfig, load_weights, save_checkpoint, train_for
 
-__all__ = ["NEURONS", "DirectSpec", "onestep_fidelity", "onestep_table", "train_direct"]
+__all__ = ["DEPLOY_FORM", "DirectNetworks", "deploy_direct", "direct_archs", "direct_steps", "for_model",
+           "is_spiking_model", "train_direct", "trained_by"]
 
-
-@dataclass(frozen=True)
-class DirectSpec:
-    """A directly trained neuron: ``decay`` λ (1: IF) and ``v_reset`` (None: soft reset)."""
-
-    label: str
-    decay: float = 1.0
-    v_reset: float | None = None
-
-
-#: The neurons the study trains directly: IF and LIF (λ = 0.5, a shift) with soft reset, and LIF
-#: with a hard reset to 0 (SpikingJelly's default).
-NEURONS: dict[str, DirectSpec] = {
-    "if_soft": DirectSpec("IF, soft reset"),
-    "lif_soft": DirectSpec("LIF λ=0.5, soft reset", decay=0.5),
-    "lif_hard": DirectSpec("LIF λ=0.5, hard reset", decay=0.5, v_reset=0.0),
-}
+#: What a directly trained method's evaluated network is, in the ``deploy_form`` column.
+DEPLOY_FORM = "the SNN as trained (BN folded), T steps"
 
 
-def train_direct(arch: str, split: DataSplit, timesteps: int, neuron: str = "if_soft",
-                 config: TrainConfig | None = None, **arch_options) -> DirectSNN:
-    """Train ``arch`` (a zoo name) directly as a T-step SNN with the ``neuron`` of :data:`NEURONS`
-    (surrogate gradients, BPTT over T, Adam); returns the trained :class:`DirectSNN` in eval mode."""
-    if neuron not in NEURONS:
-        raise ValueError(f"neuron must be one of {sorted(NEURONS)}, got {neuron!r}")
-    spec = NEURONS[neuron]
-    config = config or TrainConfig(epochs=10, progress=False)
+def is_spiking_model(model: nn.Module) -> bool:
+    """A network with SpikingJelly/snnTorch neurons or our own trainable ones (an SNN, not an ANN)."""
+    return any(is_framework_neuron(m) or isinstance(m, LIFNeuron) for m in model.modules())
+
+
+def trained_by(method: str) -> str | None:
+    """The directly trained method a method's network comes from: itself, or its parent for a
+    OneSpike form; None for every other method."""
+    spec = get_method(method)
+    if spec.trains_directly:
+        return method
+    if spec.parent is not None and get_method(spec.parent).trains_directly:
+        return spec.parent
+    return None
+
+
+def direct_archs(config: StudyConfig) -> list[str]:
+    """The architectures the directly trained SNNs are trained for: ``direct_archs``, or the first."""
+    return list(config.direct_archs) or config.archs[:1]
+
+
+def direct_steps(config: StudyConfig) -> list[int]:
+    """The T at which they are trained: the study's T up to ``direct_max_steps``."""
+    return [t for t in config.timesteps if t <= config.direct_max_steps]
+
+
+def deploy_direct(direct: DirectSNN) -> tuple[nn.Module, dict[str, Any]]:
+    """The network a directly trained method is evaluated and counted as: its T-step SNN with batch
+    norm folded (the same dynamics as in training) and its facts."""
+    return to_if_snn(direct.body, direct.timesteps), {"deploy_form": DEPLOY_FORM}
+
+
+def train_direct(arch: str, split: DataSplit, timesteps: int, method: str = Method.DIRECT_IF,
+                 config: TrainConfig | None = None, **arch_options: Any) -> DirectSNN:
+    """Train the zoo architecture ``arch`` directly as the T-step SNN of ``method`` (a method that
+    trains directly: ``direct_if``, ``direct_lif``) on ``split``; returns it in eval mode."""
+    if not get_method(method).trains_directly:
+        direct = [m for m in method_names() if get_method(m).trains_directly]
+        raise ValueError(f"method {method!r} is not trained directly; use one of {direct}")
+    config = config or TrainConfig(epochs=3, progress=False)
     torch.manual_seed(config.seed)
-    ann = build_model(arch, num_classes=split.num_classes, in_channels=split.in_channels,
-                      image_size=split.image_size, **arch_options)
-    direct = spiking_from_ann(ann, timesteps, decay=spec.decay, v_reset=spec.v_reset)
-    train(direct, split.train, config, desc=f"direct {arch} {neuron} T={timesteps}")
-    return direct.eval()
+    ann = ModelSpec(arch, arch_options).build(split.num_classes, split.in_channels, split.image_size)
+    direct = derive(method, ann, steps=timesteps)
+    return train_for(TrainingKind.DIRECT, direct, split.train, config).eval()
 
 
-def _counts(model: nn.Module, x: Tensor, types: tuple[type, ...]) -> list[Tensor]:
-    """Per-neuron spike counts ``[B, ...]`` summed over steps/groups, of every module of ``types``."""
-    found: list[Tensor] = []
-
-    def hook(module, inputs, output):
-        stepped = isinstance(module, LIFNeuron) or not module.onepass  # [S, B, ...] spike maps, else counts
-        found.append((output.sum(dim=0) if stepped else output).detach())
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, types)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return found
-
-
-def onestep_fidelity(direct: DirectSNN, x: Tensor, y: Tensor, mode: str = "exact"
-                     ) -> tuple[dict[str, float], pd.DataFrame]:
-    """OneSpike(G = T) from a T-step SNN in training form, against that SNN, on images ``x``
-    (labels ``y``). Returns ``(summary, layers)``: ``summary`` holds ``snn_accuracy``,
-    ``onestep_accuracy``, ``agreement`` (fraction of identical predictions), ``timesteps`` and
-    ``mode``; ``layers`` one row per spiking layer: ``snn_spikes`` and ``onestep_spikes`` per sample,
-    ``count_error`` (mean |count difference| per neuron) and ``exact_neurons`` (fraction of neurons
-    with equal counts). ``mode="hardware"`` rounds thresholds to powers of two first (the spikes of
-    the SNN are unchanged by the rescaling; PSG then runs in fixed point)."""
-    if mode not in ("exact", "hardware"):
-        raise ValueError(f"mode must be 'exact' or 'hardware', got {mode!r}")
-    source = pow2_thresholds(direct) if mode == "hardware" else direct
-    t = source.timesteps
-    snn = to_if_snn(source.body, t, layout="sequence")
-    one = to_onespike(source.body, t, mode=mode, layout="onepass")
-    with torch.no_grad():
-        snn_logits, one_logits = snn(x), one(x)
-    snn_pred, one_pred = snn_logits.argmax(1), one_logits.argmax(1)
-    summary = {"timesteps": t, "mode": mode, "snn_accuracy": float((snn_pred == y).float().mean()),
-               "onestep_accuracy": float((one_pred == y).float().mean()),
-               "agreement": float((snn_pred == one_pred).float().mean()), "samples": len(y)}
-    rows = []
-    names = [getattr(m, "source_name", f"layer{i}") for i, m in enumerate(snn.modules()) if isinstance(m, LIFNeuron)]
-    for name, a, b in zip(names, _counts(snn, x, (LIFNeuron,)), _counts(one, x, (PSGLayer,)), strict=True):
-        diff = (a - b).abs()
-        rows.append({"layer": name, "snn_spikes": float(a.sum()) / len(x), "onestep_spikes": float(b.sum()) / len(x),
-                     "count_error": float(diff.mean()), "exact_neurons": float((diff == 0).float().mean())})
-    return summary, pd.DataFrame(rows)
+def for_model(config: StudyConfig) -> StudyConfig:
+    """``config`` for the network it studies: unchanged for an ANN; for a user's SNN
+    (``config.model`` returning SpikingJelly/snnTorch neurons) its methods become the directly
+    trained method its neurons make it and that method's OneSpike form (when the methods were left
+    at their default, every method); a method that needs an ANN is refused by name."""
+    if config.model is None:
+        return config
+    split = load_dataset(config.data, config.data_root, seed=config.seed, subset=config.subset)
+    model = ModelSpec(config.archs[0], config.options_for(config.archs[0]), config.model).build(
+        split.num_classes, split.in_channels, split.image_size)
+    if not is_spiking_model(model):
+        return config
+    base = infer_method(model).name
+    own = [m for m in method_names() if m == base or get_method(m).parent == base]
+    if config.methods == list(method_names()):
+        return dataclasses.replace(config, methods=own)
+    others = [m for m in config.methods if trained_by(m) is None]
+    if others:
+        raise ValueError(f"--model {config.model!r} is an SNN (SpikingJelly/snnTorch neurons): methods {others} need "
+                         f"an ANN to train or convert; study it with --methods {','.join(own)} (or leave --methods "
+                         "out)")
+    return config
 
 
-def onestep_table(arch: str, split: DataSplit, timesteps: list[int], neurons: list[str] | None = None,
-                  config: TrainConfig | None = None, samples: int = 512, **arch_options) -> pd.DataFrame:
-    """Train ``arch`` directly for every neuron of ``neurons`` (default all of :data:`NEURONS`) and
-    every T, and measure :func:`onestep_fidelity` (exact and hardware PSG) on up to ``samples``
-    test images: one row per (neuron, T, mode) with the summary and the mean per-layer count error."""
-    x, y = predict(nn.Identity(), split.test)  # the test images, in order
-    x, y = x[:samples], y[:samples]
-    rows = []
-    for neuron in neurons or list(NEURONS):
-        for t in timesteps:
-            direct = train_direct(arch, split, t, neuron, config, **arch_options)
-            for mode in ("exact", "hardware"):
-                summary, layers = onestep_fidelity(direct, x, y, mode)
-                rows.append({"arch": arch, "neuron": neuron, "neuron_label": NEURONS[neuron].label, **summary,
-                             "count_error": float(layers["count_error"].mean()),
-                             "first_layer_exact": float(layers["exact_neurons"].iloc[0])})
-    return pd.DataFrame(rows)
+class DirectNetworks:
+    """The directly trained SNN of each (architecture, method, T, seed) of a study, in training
+    form (:class:`~analysis.snn.onestep.DirectSNN`): the user's given weights, the run's cache, or
+    trained now (rank 0 trains and saves; the other ranks load its checkpoint). ``on_epochs(n)`` is
+    told of every ``n`` training epochs done or found done."""
+
+    def __init__(self, config: StudyConfig, cache: RunCache, digest: str, given: Given,
+                 on_epochs: Callable[[int], None] = lambda n: None):
+        self.config = config
+        self.cache = cache
+        self.digest = digest
+        self.given = given
+        self.on_epochs = on_epochs
+        self.memo: dict[tuple, DirectSNN] = {}
+        #: the directly trained methods the study's methods need, in registry order
+        needed = {trained_by(m) for m in config.methods} - {None}
+        self.methods = [m for m in method_names() if m in needed]
+
+    def total_epochs(self) -> int:
+        """Every epoch this branch trains (none where the user gave the weights)."""
+        trained = [m for m in self.methods if m not in self.given and not self._user_weights()]
+        cfg = self.config
+        return len(trained) * len(direct_steps(cfg)) * len(direct_archs(cfg)) * cfg.seeds * cfg.epochs_direct
+
+    def _user_weights(self) -> bool:
+        return self.config.model is not None and reference_method() in self.given
+
+    def network(self, arch: str, method: str, steps: int, seed: int, split: DataSplit) -> DirectSNN:
+        """The trained SNN ``method``'s network at T = ``steps`` comes from (see the class docstring)."""
+        trained = trained_by(method)
+        if trained is None:
+            raise ValueError(f"method {method!r} is neither trained directly nor made from a directly trained SNN")
+        key = (arch, trained, steps, seed)
+        if key not in self.memo:
+            self.memo = {k: v for k, v in self.memo.items() if k[0] == arch and k[3] == seed}
+            self.memo[key] = self._network(arch, trained, steps, seed, split)
+        return self.memo[key]
+
+    def _network(self, arch: str, method: str, steps: int, seed: int, split: DataSplit) -> DirectSNN:
+        cfg = self.config
+        torch.manual_seed(seed_for(seed, arch, method, steps))
+        spec = ModelSpec(arch, cfg.options_for(arch), cfg.model)
+        model = spec.build(split.num_classes, split.in_channels, split.image_size)
+        user_snn = is_spiking_model(model)
+        if user_snn and self._user_weights():
+            load_weights(model, self.given[reference_method()][0], "--checkpoint", f"--model {cfg.model!r}")
+        example = next(iter(torch.utils.data.DataLoader(split.train, batch_size=8)))[0]
+        direct = derive(method, model, steps=steps, example=example)
+        if method in self.given:
+            return load_weights(direct, self.given[method][0], f"the {method} checkpoint", f"{arch!r}").eval()
+        if user_snn and self._user_weights():
+            return direct.eval()  # the user's trained SNN, at this T
+        path = self.cache.root / f"{arch}__{method}__T{steps}__s{seed}__{self.digest}.pt"
+        with distributed.main_first():
+            if self.cache.load_network(path, direct, method):
+                self.on_epochs(cfg.epochs_direct)
+                return direct.eval()
+            if not distributed.is_main():
+                raise RuntimeError(f"rank {distributed.rank()}: checkpoint {path} was not written by rank 0")
+            config = TrainConfig(epochs=cfg.epochs_direct, lr=cfg.lr, batch_size=cfg.batch_size,
+                                 seed=seed_for(seed, arch, method, steps), device=cfg.device, progress=False,
+                                 on_epoch=lambda *_: self.on_epochs(1))
+            train_for(TrainingKind.DIRECT, direct, split.train, config)
+            save_checkpoint(path, direct, {"arch": arch, "model": cfg.model, "method": method, "timesteps": steps,
+                                           "options": spec.options, "seed": config.seed,
+                                           "input": {"data": cfg.data, "num_classes": split.num_classes,
+                                                     "in_channels": split.in_channels,
+                                                     "image_size": split.image_size}})
+            return direct.eval()

@@ -30,11 +30,13 @@ from analysis.run_folder import RunFolder
 from analysis.study import distributed, preflight
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
+from analysis.study.direct import DirectNetworks, for_model, trained_by
 from analysis.study.evaluate import batches, evaluate_and_count, max_logit_gap
 from analysis.study.fidelity import layer_errors, random_fidelity, recorded_fidelity, worked_example
 from analysis.study.folder import FolderLock, claim_folder, prepare_folder
 from analysis.study.networks import TrainedNetworks, derive, relevel
-from analysis.study.plan import EQUIVALENCE, Unit, build_plan
+from analysis.study.onestep import onestep_measure
+from analysis.study.plan import EQUIVALENCE, ONESTEP, Unit, build_plan
 from analysis.study.pricing import breakeven_tables, priced_tables, yan2024_targets
 from analysis.study.variants import VariantInput, variant_network
 from energy_models import available_models, get_model
@@ -61,7 +63,7 @@ class Study:
     """One run of a :class:`StudyConfig` into a run folder (see :func:`run_study`)."""
 
     def __init__(self, config: StudyConfig, out: str | os.PathLike, force: bool = False, progress: bool = True):
-        self.config = config
+        self.config = config = for_model(config)  # a user's SNN: the directly trained methods only
         self.digest = config.compute_digest()
         self.progress = progress
         distributed.init_from_env(config.device)
@@ -71,6 +73,7 @@ class Study:
         self.cache = RunCache(self.folder)
         self.bar: tqdm | None = None
         self.networks: TrainedNetworks | None = None
+        self.direct: DirectNetworks | None = None
 
     # -- one unit ----------------------------------------------------------------------------
     def _compute(self, unit: Unit, parents: dict[str, nn.Module], split: DataSplit) -> dict[str, Any]:
@@ -85,8 +88,15 @@ class Study:
                     for method in EQUIVALENCE_METHODS}
             return {f"{method}_{measure}": gap[measure] for method, gap in gaps.items()
                     for measure in ("max_abs_logit_diff", "agreement")}
+        if unit.kind == ONESTEP:
+            direct = self.direct.network(unit.arch, unit.method, unit.steps, unit.seed, split)
+            summary, layers = onestep_measure(direct, batches(split.test))
+            return {"summary": summary, "layers": layers}
         spec = get_method(unit.method)
-        base = parents[unit.method if spec.trained else spec.parent]
+        if trained_by(unit.method) is not None:  # a directly trained SNN (T = steps) or its OneSpike form
+            base = self.direct.network(unit.arch, unit.method, unit.steps, unit.seed, split)
+        else:
+            base = parents[unit.method if spec.trained else spec.parent]
         net, meta = variant_network(unit.variant, VariantInput(unit.method, unit.steps, unit.levels,
                                                                self.config.levels, base, split.train))
         start = time.perf_counter()
@@ -101,6 +111,7 @@ class Study:
         cfg = self.config
         split = load_dataset(cfg.data, cfg.data_root, seed=cfg.seed, subset=cfg.subset)
         self.networks = TrainedNetworks(cfg, self.cache, self.digest, self._epochs_done)
+        self.direct = DirectNetworks(cfg, self.cache, self.digest, self.networks.given, self._epochs_done)
         preflight.check(cfg, split)  # the untrained networks convert and run: refuse now, not after training
         plan = build_plan(cfg)
         lock = FolderLock(self.folder)
@@ -139,8 +150,10 @@ class Study:
         cfg = self.config
         units: list[tuple[Unit, dict[str, Any]]] = []
         equivalence: list[dict[str, Any]] = []
-        per_layer: dict[str, list[dict[str, Any]]] = {"layer_errors": [], "fidelity": []}
-        self.bar = tqdm(total=len(plan) + networks.total_epochs(), desc="study (training epochs + units)",
+        per_layer: dict[str, list[dict[str, Any]]] = {"layer_errors": [], "fidelity": [], "onestep": [],
+                                                      "onestep_layers": []}
+        self.bar = tqdm(total=len(plan) + networks.total_epochs() + self.direct.total_epochs(),
+                        desc="study (training epochs + units)",
                         unit="step", disable=not self.progress or not distributed.is_main())
         # Q4 and Q10 measure the IF network against the quantized network it is converted from
         layer_parent = get_method(Method.IF).parent if Method.IF in cfg.methods else None
@@ -156,6 +169,10 @@ class Study:
                                               lambda unit=unit, parents=parents: self._compute(unit, parents, split))
                     if unit.kind == EQUIVALENCE:
                         equivalence.append({"arch": arch, "T": unit.steps, "seed": seed, **outcome})
+                    elif unit.kind == ONESTEP:
+                        ident = {"arch": arch, "method": unit.method, "T": unit.steps, "seed": seed}
+                        per_layer["onestep"].append({**ident, **outcome["summary"]})
+                        per_layer["onestep_layers"].extend({**ident, **row} for row in outcome["layers"])
                     else:
                         units.append((unit, outcome))
                     self.bar.update(1)
@@ -170,7 +187,8 @@ class Study:
         return {"results": results, "layers": layers, "equivalence": pd.DataFrame(equivalence),
                 "fidelity": fidelity, "worked_example": worked_example(),
                 "layer_errors": pd.DataFrame(per_layer["layer_errors"]), "breakeven": breakeven, "sweep": sweep,
-                "yan2024_targets": yan2024_targets(ledgers, cfg.archs, cfg.seed)}
+                "yan2024_targets": yan2024_targets(ledgers, cfg.archs, cfg.seed),
+                **{name: pd.DataFrame(per_layer[name]) for name in ("onestep", "onestep_layers")}}
 
     def _layer_tables(self, arch: str, quantized: nn.Module, split: DataSplit, out: dict[str, list]) -> None:
         """Q4 recorded currents and Q10 per-layer errors of IF(T) against the quantized ANN."""

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from analysis.methods import get_method
 from analysis.registry import Registry
+from analysis.study.direct import deploy_direct
 from analysis.study.evaluate import batches
 from analysis.study.networks import deploy_form, derive, pow2_network, relevel
 from analysis.study.thresholds import binary_scales, calibrate_scales
@@ -50,7 +51,8 @@ PER_GROUP_BINARY = "per_group_binary"
 @dataclass(frozen=True)
 class VariantInput:
     """What a variant's network is built from. ``base``: the method's own trained network (a
-    trained method) or its parent's (a method converted from its parent); ``levels``: the unit's L;
+    trained method; a directly trained SNN: the one trained at T = ``steps``) or its parent's (a
+    method converted from its parent); ``levels``: the unit's L;
     ``trained_levels``: the L the trained quantized networks have; ``train``: training data (for a
     calibration; never the test set)."""
 
@@ -110,6 +112,8 @@ def _converted_only(name: str, given: VariantInput) -> None:
 
 
 def _default(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
+    if get_method(given.method).trains_directly:  # base: the SNN trained at this T, in training form
+        return deploy_direct(given.base)
     if given.converted:
         return derive(given.method, given.base, given.steps), {}
     base = given.base if given.levels == given.trained_levels else relevel(given.base, given.levels)
