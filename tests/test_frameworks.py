@@ -10,7 +10,7 @@ from torch import nn
 from analysis.counting import count_events
 from analysis.snn import LIFNeuron, TimeLoop, neuron_spec
 from analysis.snn.onestep import framework_form, spiking_from_ann
-from analysis.study.direct import onestep_fidelity
+from analysis.study.onestep import onestep_fidelity
 from energy_models import available_models, get_model
 
 sj_layer = pytest.importorskip("spikingjelly.activation_based.layer")
@@ -93,7 +93,7 @@ def test_spikingjelly_acs_equal_a_hand_count_and_spikingjelly_synops(mode, image
     assert ledger.total("ac") == pytest.approx(hand)
     sj_functional.reset_net(net)
     assert ledger.total("ac") == pytest.approx(sj_synops(model, images))
-    assert ledger.timesteps == T and ledger.samples == 3 and ledger.method == "if" and not ledger.unsupported
+    assert ledger.timesteps == T and ledger.samples == 3 and ledger.method == "direct_lif" and not ledger.unsupported
     assert {layer.timesteps for layer in ledger.layers if layer.kind in ("conv", "linear", "neuron")} == {T}
 
 
@@ -219,7 +219,7 @@ def test_framework_form_reproduces_the_network_and_converts_to_onespike(images):
     with torch.no_grad():
         assert torch.allclose(form(images), model(images), atol=1e-5)
     summary, layers = onestep_fidelity(form, images, torch.zeros(3, dtype=torch.long))
-    assert summary["timesteps"] == T and 0 <= summary["agreement"] <= 1 and len(layers) == 3
+    assert summary["timesteps"] == T and 0 <= summary["onestep_agreement"] <= 1 and len(layers) == 3
     # the first spiking layer is a soft-reset IF fed a constant current: PSG reproduces it exactly
     assert layers["exact_neurons"].iloc[0] == 1.0
 
@@ -250,6 +250,6 @@ def test_direct_snn_trains_with_surrogate_gradients():
         loss = nn.functional.cross_entropy(direct(x), y)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
     assert not math.isnan(losses[-1])

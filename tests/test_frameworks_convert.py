@@ -8,7 +8,7 @@ from torch import nn
 from analysis.counting import count_events
 from analysis.snn import ConversionError, TimeLoop
 from analysis.snn.onestep import framework_form
-from analysis.study.direct import onestep_fidelity
+from analysis.study.onestep import onestep_fidelity
 from tests.test_frameworks import SnnTorchLoop, T, sj_net
 
 sj_functional = pytest.importorskip("spikingjelly.activation_based.functional")
@@ -88,7 +88,7 @@ def test_a_network_written_as_its_own_forward_converts_from_one_call(images):
     kinds = [type(m).__name__ for m in form.body]
     assert kinds == ["Conv2d", "FoldedTime", "Flatten", "Linear", "FoldedTime"]
     summary, layers = onestep_fidelity(form, images, torch.zeros(3, dtype=torch.long))
-    assert len(layers) == 2 and 0 <= summary["agreement"] <= 1
+    assert len(layers) == 2 and 0 <= summary["onestep_agreement"] <= 1
     with pytest.raises(ConversionError, match="example=x"):
         framework_form(net, T)
 

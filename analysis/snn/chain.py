@@ -100,7 +100,15 @@ def call_chain(net: nn.Module, example: Tensor) -> tuple[list[nn.Module], int]:
             raise ConversionError(f"at timestep {t} {type(net).__name__}.forward feeds {names[modules[0]]!r} something "
                                   "other than its own input (an encoder, or arithmetic on the input): the one-step "
                                   f"form feeds the analog input at every step; {WAY_OUT}")
-    layers: list[nn.Module] = [step[0][0]]
+    layers: list[nn.Module] = []
+    first_input = step[0][1]
+    if first_input.shape != example.shape:  # forward flattens its input before the first layer
+        if not (first_input.dim() == 2 and first_input.shape[0] == example.shape[0]):
+            raise ConversionError(f"{type(net).__name__}.forward reshapes its input {tuple(example.shape)} to "
+                                  f"{tuple(first_input.shape)} before {names[modules[0]]!r}, which is no flatten; "
+                                  f"{WAY_OUT}")
+        layers.append(nn.Flatten())
+    layers.append(step[0][0])
     for (prev, _, out), (module, x, _) in itertools.pairwise(step):
         if x is not out:
             if not _same_data(x, out):

@@ -24,6 +24,7 @@ In Python, the same measurement without a study::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -33,16 +34,17 @@ from torch import nn
 
 from analysis.data import DataSplit, load_dataset
 from analysis.methods import Method, TrainingKind, get_method, infer_method, method_names, reference_method
-from analysis.snn import LIFNeuron, is_framework_neuron, to_if_snn
-from analysis.snn.onestep import DirectSNN
+from analysis.snn import LIFNeuron, TimeLoop, is_framework_neuron, to_if_snn
+from analysis.snn.frameworks import is_multi_step
+from analysis.snn.onestep import DirectSNN, pow2_thresholds
 from analysis.study import distributed
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
 from analysis.study.networks import Given, ModelSpec, derive
 from analysis.study.training import TrainConfig, load_weights, save_checkpoint, train_for
 
-__all__ = ["DEPLOY_FORM", "DirectNetworks", "deploy_direct", "direct_archs", "direct_steps", "for_model",
-           "is_spiking_model", "train_direct", "trained_by"]
+__all__ = ["DEPLOY_FORM", "DirectNetworks", "count_form", "deploy_direct", "direct_archs", "direct_steps",
+           "for_model", "is_spiking_model", "train_direct", "trained_by"]
 
 #: What a directly trained method's evaluated network is, in the ``deploy_form`` column.
 DEPLOY_FORM = "the SNN as trained (BN folded), T steps"
@@ -78,6 +80,47 @@ def deploy_direct(direct: DirectSNN) -> tuple[nn.Module, dict[str, Any]]:
     """The network a directly trained method is evaluated and counted as: its T-step SNN with batch
     norm folded (the same dynamics as in training) and its facts."""
     return to_if_snn(direct.body, direct.timesteps), {"deploy_form": DEPLOY_FORM}
+
+
+def count_form(model: nn.Module, method: str | None, steps: int, mode: str = "exact",
+               example: torch.Tensor | None = None) -> tuple[nn.Module, str] | None:
+    """``(network, method)`` to count for an SNN (``onespike count``): a SpikingJelly/snnTorch network
+    as it runs (``TimeLoop(net, T)`` for an ``nn.Sequential``; a network with its own loop over T
+    runs its own T), or a directly trained SNN in training form as its T-step deploy form; with
+    ``method`` naming its OneSpike form, OneSpike(G = T) with its own thresholds (``mode="hardware"``:
+    rounded to powers of two first). None when ``model`` is no SNN. ``example``: images, for a
+    network written as its own forward."""
+    if not isinstance(model, DirectSNN) and not is_spiking_model(model):
+        return None
+    base = infer_method(model).name
+    psg = next((m for m in method_names() if get_method(m).parent == base), None)
+    if method not in (None, base, psg, reference_method()):
+        raise ValueError(f"the checkpoint holds an SNN ({get_method(base).label}): count it as --method {base} (as it "
+                         f"runs) or --method {psg} (its OneSpike form), not {method!r}")
+    if method in (None, base, reference_method()):
+        if isinstance(model, DirectSNN):
+            return deploy_direct(_at_steps(model, steps))[0], base
+        if isinstance(model, TimeLoop):
+            return TimeLoop(model.net, steps).eval(), base
+        if isinstance(model, nn.Sequential) or any(is_multi_step(m) for m in model.modules()):
+            return TimeLoop(model, steps).eval(), base
+        return model.eval(), base
+    direct = _at_steps(model, steps) if isinstance(model, DirectSNN) else derive(base, model, steps=steps,
+                                                                                  example=example)
+    if mode == "hardware":
+        direct = pow2_thresholds(direct)
+    return derive(psg, direct, steps, mode=mode), psg
+
+
+def _at_steps(direct: DirectSNN, steps: int) -> DirectSNN:
+    """The same SNN (same weights and neurons) run for ``steps`` timesteps."""
+    if direct.timesteps == steps:
+        return direct
+    out = copy.deepcopy(direct)
+    out.timesteps = steps
+    for neuron in out.neurons:
+        neuron.timesteps = steps
+    return out
 
 
 def train_direct(arch: str, split: DataSplit, timesteps: int, method: str = Method.DIRECT_IF,
