@@ -209,7 +209,8 @@ def test_our_lif_equals_snntorch_leaky_spikes_and_membrane(beta, mechanism):
     ours, h, _ = LIFNeuron(1.0, 6, decay=beta, reset=reset, reset_delay=True, fire_at_threshold=False).dynamics(x)
     assert torch.equal(torch.stack(spikes), ours) and torch.allclose(torch.stack(mems), h, atol=1e-6)
     spec = neuron_spec(leaky)
-    assert spec.leak == pytest.approx(beta) and (spec.reset, spec.reset_delay) == (reset, True)
+    assert (spec.leak is None if beta == 1.0 else spec.leak == pytest.approx(beta))  # β = 1: no leak
+    assert (spec.reset, spec.reset_delay) == (reset, True)
 
 
 def test_framework_form_reproduces_the_network_and_converts_to_onespike(images):

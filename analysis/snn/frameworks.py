@@ -171,7 +171,8 @@ def _snntorch_spec(module: nn.Module, paths: set[str]) -> NeuronSpec:
         raise ValueError(f"snnTorch {name} with graded_spikes_factor={graded} emits graded spikes, not binary ones")
     beta = min(max(_scalar(module.beta, "beta", module), 0.0), 1.0)  # snnTorch clamps β to [0, 1]
     base = dict(framework=SNNTORCH, threshold=_scalar(module.threshold, "threshold", module), reset=reset,
-                leak=beta, reset_delay=bool(getattr(module, "reset_delay", True)), fires_at_threshold=False)
+                leak=None if beta == 1.0 else beta,  # β = 1 keeps the whole membrane: no leak to price
+                reset_delay=bool(getattr(module, "reset_delay", True)), fires_at_threshold=False)
     if any(p.endswith("._neurons.synaptic.Synaptic") for p in paths):
         alpha = min(max(_scalar(module.alpha, "alpha", module), 0.0), 1.0)
         return NeuronSpec(kind="Synaptic", synaptic=alpha, **base)
