@@ -10,6 +10,9 @@ TORCH_PIN ?= torch==2.13.0
 # Test processes (pytest-xdist): one per core, each running torch on one thread (tests/conftest.py;
 # OMP_NUM_THREADS=1 for the studies and notebook kernels the tests start), so that no core is shared.
 TEST_WORKERS ?= auto
+# Test-only SNN framework (see pyproject's `frameworks` extra): without its declared dependencies
+# (they pull torchvision and tensorboard).
+SPIKINGJELLY_PIN ?= spikingjelly==2.0.0
 export MPLBACKEND ?= Agg
 
 .PHONY: study test test-slow lint bench notebooks clean-venv
@@ -19,7 +22,8 @@ export MPLBACKEND ?= Agg
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,frameworks]"
+	$(PY) -m pip install --quiet --no-deps "$(SPIKINGJELLY_PIN)"
 	touch $(STAMP)
 
 $(NOTEBOOKS_STAMP): $(STAMP)

@@ -108,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--subset", type=_positive_int, help="use only the first N train and test samples")
     study.add_argument("--arch", type=_csv, help="comma-separated architectures, e.g. cnn_small,vgg11 (with "
                        "--model: the name of your model)")
-    study.add_argument("--model", help="your own ANN: 'package.module:factory' (called with num_classes, "
-                       "in_channels, image_size where it takes them)")
+    study.add_argument("--model", help="your own ANN, or SpikingJelly/snnTorch SNN (then only the directly trained "
+                       "branch runs): 'package.module:factory' (called with num_classes, in_channels, image_size "
+                       "where it takes them)")
     study.add_argument("--checkpoint", action="append", dest="checkpoints",
                        help="trained weights to study instead of training (repeatable: one per method, e.g. the ANN "
                        "and the QCFS net); a bare state dict is an ANN")
@@ -137,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
                            epilog=EXAMPLES["count"], formatter_class=fmt)
     count.add_argument("--checkpoint", required=True, help="checkpoint written by a study, or a state dict")
     count.add_argument("--arch", help="architecture (default: the one the checkpoint records)")
-    count.add_argument("--model", help="your own ANN: 'package.module:factory' (the checkpoint holds its weights)")
+    count.add_argument("--model", help="your own ANN or SpikingJelly/snnTorch SNN: 'package.module:factory' (the "
+                       "checkpoint holds its weights)")
     count.add_argument("--method", help=f"{methods} (default: the checkpoint's own method)")
     count.add_argument("--timesteps", type=_positive_int, default=4, help="T for if, G for onespike (default 4)")
     count.add_argument("--max-steps", type=_positive_int, default=256, help="largest T/G accepted (default 256)")
@@ -238,6 +240,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
     from analysis.models import available_models
     from analysis.snn import QCFS, check_weight_bits, is_power_of_two
     from analysis.study import distributed
+    from analysis.study.direct import count_form
     from analysis.study.evaluate import batches, count_ledger
     from analysis.study.networks import ModelSpec, base_method, derive, pow2_network, priced_form, read_weights
     from analysis.study.runner import hardware_names
@@ -278,12 +281,15 @@ def _cmd_count(args: argparse.Namespace) -> int:
     split = load_dataset(args.data, args.data_root)
     model = ModelSpec(arch, options, args.model).build(split.num_classes, split.in_channels, split.image_size)
     if saved_spec.parent is not None:
-        model = derive(saved, model, levels=int(meta.get("levels", 4)))
+        model = derive(saved, model, steps=args.timesteps, levels=int(meta.get("levels", 4)))
     load_weights(model, state, f"checkpoint {args.checkpoint!r}", f"architecture {arch!r} ({saved})")
     model.eval()
     if args.pow2:
         model = pow2_network(model)
-    if spec.trained:
+    snn = count_form(model, args.method, args.timesteps, args.mode, next(iter(batches(split.test, 8)))[0])
+    if snn is not None:  # a SpikingJelly/snnTorch network or a directly trained SNN: as it runs, or its OneSpike form
+        net, method = snn
+    elif spec.trained:
         if method != saved:
             raise ValueError(f"checkpoint holds a {saved!r} network; --method {method} needs its own weights "
                              f"(or a spiking method converted from a quantized network)")

@@ -27,6 +27,21 @@ Weight width: every evaluated network is counted with the weights it holds (the 
 deploy form per channel, ``analysis.snn.quantize_weights``); ``MethodSpec.weight_bits`` is the width a
 method *requests*: 32 (float: the ANN), a fixed width (8: the INT8 ANN), or None (the study's
 ``weight_bits``, default 8). A BNN's binary layers are 1 bit whatever is requested.
+
+Directly trained SNNs (``training="direct"``: surrogate gradients, BPTT over T, trained from scratch
+in the ANN's shape, once per T; :mod:`analysis.study.direct`), and OneSpike made from them:
+
+================== ============== ====================================================================
+``direct_if``      ``ann`` shape  T-step IF SNN (soft reset), every ReLU an IF neuron, trained directly
+``direct_lif``     ``ann`` shape  T-step LIF SNN (λ = 0.5, hard reset to 0: SpikingJelly's LIFNode(τ=2)
+                                  default), trained directly
+``direct_if_psg``  ``direct_if``  OneSpike(G = T) with the SNN's own thresholds (PSG)
+``direct_lif_psg`` ``direct_lif`` OneSpike(G = T) with the SNN's own thresholds (PSG keeps no leak and
+                                  resets by subtraction: Q14 measures what that costs)
+================== ============== ====================================================================
+
+A SpikingJelly or snnTorch network is a directly trained SNN too: counted, it is ``direct_lif`` when
+one of its neurons leaks, else ``direct_if``.
 """
 
 from __future__ import annotations
@@ -41,7 +56,10 @@ from torch import nn
 
 from analysis.registry import Registry
 from analysis.snn.convert import to_binary, to_if_snn, to_onespike, to_quantized
+from analysis.snn.frameworks import framework_leaks, is_framework_neuron
+from analysis.snn.lif import LIFNeuron
 from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, BinaryLinear, IFNeuron, PSGNeuron
+from analysis.snn.onestep import DirectSNN, framework_form, spiking_from_ann
 from analysis.snn.quantize import FLOAT_WEIGHT_BITS, ActivationQuant, to_int8
 
 __all__ = [
@@ -73,6 +91,10 @@ class Method:
     IF: Final = "if"
     ONESPIKE: Final = "onespike"
     BNN: Final = "bnn"
+    DIRECT_IF: Final = "direct_if"
+    DIRECT_LIF: Final = "direct_lif"
+    DIRECT_IF_PSG: Final = "direct_if_psg"
+    DIRECT_LIF_PSG: Final = "direct_lif_psg"
 
 
 class _Word(str, Enum):
@@ -95,11 +117,13 @@ class StepAxis(_Word):
 
 class TrainingKind(_Word):
     """How a method gets its weights: trained as a full-precision ANN, fine-tuned with quantized
-    activations from its parent, or trained as a binary network."""
+    activations from its parent, trained as a binary network, or trained directly as a T-step SNN
+    (surrogate gradients, BPTT over T; once per T, from scratch in its parent's shape)."""
 
     FULL_PRECISION = "ann"
     QUANTIZED = "quantized"
     BINARY = "binary"
+    DIRECT = "direct"
 
 
 def _vocabulary(kind: type[_Word], field_name: str, value: object) -> _Word | None:
@@ -167,6 +191,11 @@ class MethodSpec:
     def trains_binary(self) -> bool:
         """Trained as a binary network (trained to its plateau)."""
         return self.training is TrainingKind.BINARY
+
+    @property
+    def trains_directly(self) -> bool:
+        """Trained directly as a T-step SNN, once per T, in its parent's shape (not its weights)."""
+        return self.training is TrainingKind.DIRECT
 
     @property
     def stepped(self) -> bool:
@@ -293,6 +322,30 @@ def _onespike(parent: nn.Module, steps: int = 4, levels: int | None = None, **op
     return to_onespike(parent, steps, **options)
 
 
+def _direct(decay: float, v_reset: float | None) -> Builder:
+    def build(parent: nn.Module, steps: int = 4, levels: int | None = None, example: Any = None,
+              **_: Any) -> DirectSNN:
+        if any(is_framework_neuron(m) for m in parent.modules()):
+            return framework_form(parent, steps, example)
+        return spiking_from_ann(parent, steps, decay=decay, v_reset=v_reset)
+
+    build.__doc__ = (f"The T-step SNN to train directly: every ReLU of ``parent`` (the ANN's shape) a neuron with "
+                     f"decay {decay} and {'soft reset' if v_reset is None else f'hard reset to {v_reset}'}, with "
+                     "surrogate gradients; a SpikingJelly/snnTorch ``parent`` keeps its own neurons (``example``: "
+                     "images, for a network written as its own forward).")
+    return build
+
+
+def _direct_onespike(parent: nn.Module, steps: int = 4, levels: int | None = None, **options: Any) -> nn.Module:
+    # PSG with the directly trained SNN's own thresholds; a spike is worth 1, as it was in training
+    body = parent.body if isinstance(parent, DirectSNN) else parent
+    return to_onespike(body, steps, **options)
+
+
+def _leaky(m: nn.Module) -> bool:
+    return (isinstance(m, LIFNeuron) and m.leaky) or (is_framework_neuron(m) and framework_leaks(m))
+
+
 for _spec in (
     MethodSpec(Method.ANN, "ANN (float)", "ANN", "#444444", _same, training=TrainingKind.FULL_PRECISION,
                weight_bits=FLOAT_WEIGHT_BITS),
@@ -309,5 +362,15 @@ for _spec in (
                spiking=True, steps=StepAxis.GROUPS, vmem_bits=16, detect=lambda m: isinstance(m, PSGNeuron)),
     MethodSpec(Method.BNN, "BNN", "BNN", "#9467bd", _binary, parent=Method.ANN, training=TrainingKind.BINARY,
                detect=lambda m: isinstance(m, BinaryActivation | BinaryConv2d | BinaryLinear)),
+    MethodSpec(Method.DIRECT_IF, "IF SNN, trained directly (T steps)", "dIF", "#ff7f0e", _direct(1.0, None),
+               parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME, vmem_bits=16,
+               detect=lambda m: isinstance(m, LIFNeuron) or is_framework_neuron(m)),
+    MethodSpec(Method.DIRECT_LIF, "LIF SNN, trained directly (T steps)", "dLIF", "#e377c2", _direct(0.5, 0.0),
+               parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME, vmem_bits=16,
+               detect=_leaky),
+    MethodSpec(Method.DIRECT_IF_PSG, "OneSpike from direct IF (G groups)", "dIF→PSG", "#bcbd22", _direct_onespike,
+               parent=Method.DIRECT_IF, spiking=True, steps=StepAxis.GROUPS, vmem_bits=16),
+    MethodSpec(Method.DIRECT_LIF_PSG, "OneSpike from direct LIF (G groups)", "dLIF→PSG", "#98df8a",
+               _direct_onespike, parent=Method.DIRECT_LIF, spiking=True, steps=StepAxis.GROUPS, vmem_bits=16),
 ):
     register_method(_spec)

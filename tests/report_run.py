@@ -199,10 +199,34 @@ def _optional_tables() -> dict[str, pd.DataFrame]:
                       "arch": "", "layer": ""}]
     worked = pd.DataFrame({"step": range(5), "input": [0.1, 0.1, 0.5, 1.9, 4.9], "if_spike": [0, 0, 0, 1, 1],
                            "psg_spike": [0, 1, 1, 1, 0]})
-    return {"equivalence": pd.DataFrame(equivalence), "fidelity": pd.DataFrame(fidelity),
+    return {**_onestep_tables(), "equivalence": pd.DataFrame(equivalence), "fidelity": pd.DataFrame(fidelity),
             "worked_example": worked, "layer_errors": pd.DataFrame(errors), "breakeven": pd.DataFrame(breakeven),
             "sweep": pd.DataFrame(sweep),
             "yan2024_targets": pd.DataFrame([{"case": "T=5", "published_rate": 0.057, "our_rate": 0.38, "note": ""}])}
+
+
+def _onestep_tables() -> dict[str, pd.DataFrame]:
+    """Q14: directly trained IF (one step within 0.3 pp) and LIF SNNs (−0.5 pp per doubling of T)."""
+    onestep, layers = [], []
+    for arch in ARCHS:
+        for t in STEPS:
+            for method, decay, reset, drop in (("direct_if", 1.0, "soft", 0.003), ("direct_lif", 0.5, "hard",
+                                                                                   0.005 * t)):
+                snn = 0.95
+                rungs = {"snn": snn, "no_leak": snn - drop / 2, "psg_reset": snn - 3 * drop / 4,
+                         "onestep": snn - drop, "hardware_onestep": snn - drop}
+                if method == "direct_if":
+                    rungs.update(no_leak=snn, psg_reset=snn)
+                row = {"arch": arch, "method": method, "T": t, "seed": 0, "samples": TEST_SAMPLES, "decay": decay,
+                       "reset": reset, "count_error": 0.01 * t if method == "direct_if" else 0.1 * t}
+                for rung, accuracy in rungs.items():
+                    row[f"{rung}_accuracy"] = accuracy
+                    row[f"{rung}_agreement"] = 1.0 - (snn - accuracy) - 0.002 * (rung != "snn")
+                onestep.append(row)
+                layers += [{"arch": arch, "method": method, "T": t, "seed": 0, "layer": f"act{i}",
+                            "snn_spikes": 100.0 * t, "onestep_spikes": 100.0 * t + i, "count_error": 0.05 * i,
+                            "exact_neurons": 1.0 - 0.1 * i} for i in range(3)]
+    return {"onestep": pd.DataFrame(onestep), "onestep_layers": pd.DataFrame(layers)}
 
 
 def _payload(methods: tuple[str, ...], seeds: tuple[int, ...]) -> dict:

@@ -31,9 +31,10 @@ def tiny_run(tmp_path_factory):
     return out
 
 
-def test_the_four_notebooks_exist():
+def test_the_five_notebooks_exist():
     assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_reviewer_questions.ipynb",
-                                           "03_custom_hardware.ipynb", "04_your_own_model.ipynb"]
+                                           "03_custom_hardware.ipynb", "04_your_own_model.ipynb",
+                                           "05_your_own_snn.ipynb"]
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_NOTEBOOKS else p
@@ -44,9 +45,9 @@ def test_notebook_runs_clean(path, tiny_run, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     notebook = nbformat.read(path, as_version=4)
     # notebooks only call the library: no function or class of their own, except the user's own model
-    # that 04 writes in plain torch (it must import nothing of the project)
+    # that 04 writes in plain torch and 05 in snnTorch (it must import nothing of the project)
     own = [c for c in notebook.cells if c.cell_type == "code" and ("def " in c.source or "class " in c.source)]
-    if path.name == "04_your_own_model.ipynb":
+    if path.name in ("04_your_own_model.ipynb", "05_your_own_snn.ipynb"):
         assert len(own) == 1 and "analysis" not in own[0].source and "energy_models" not in own[0].source
     else:
         assert not own

@@ -11,10 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis.methods import method_names
 from analysis.study import RunFolderError, StudyConfig, load_tables, run_study
 
 # A tiny study: every method, every hardware model, a few T; seconds, not minutes.
-TINY = dict(archs=["mlp"], timesteps=[1, 2, 4], epochs_ann=2, epochs_quant=1, epochs_bnn=1, count_samples=64,
+TINY = dict(archs=["mlp"], timesteps=[1, 2, 4], epochs_ann=2, epochs_quant=1, epochs_bnn=1, epochs_direct=1,
+            direct_max_steps=2, count_samples=64,
             sparsity_sweep=[0.0, 0.5, 1.0], breakeven_timesteps=5)
 
 
@@ -50,7 +52,7 @@ def tiny_run(tmp_path_factory, tiny_config_file):
 def test_tables_have_every_method_and_hardware_model(tiny_run):
     tables = load_tables(tiny_run)
     results = tables["results"]
-    assert set(results["method"]) == {"ann", "int8", "qcfs", "cq", "if", "onespike", "bnn"}
+    assert set(results["method"]) == set(method_names())  # every registered method, the direct SNNs too
     from energy_models import COMPONENTS, MEMORY_COMPONENTS, available_models
 
     assert set(results["hardware"]) == {row["name"] for row in available_models()}

@@ -46,15 +46,17 @@ def test_a_method_spec_takes_strings_and_refuses_words_outside_the_vocabulary():
     assert spec.steps is StepAxis.TIME and spec.training is None
     with pytest.raises(ValueError, match=r"steps must be one of 'T', 'G' or None, got 'X'"):
         MethodSpec("x", "x", "x", "#000000", same, steps="X")
-    with pytest.raises(ValueError, match=r"training must be one of 'ann', 'quantized', 'binary' or None"):
+    with pytest.raises(ValueError, match=r"training must be one of 'ann', 'quantized', 'binary', 'direct' or None"):
         MethodSpec("x", "x", "x", "#000000", same, training="finetuned")
 
 
 def test_roles_are_registry_questions():
     assert reference_method() == Method.ANN
     assert get_method(Method.IF).parent == get_method(Method.ONESPIKE).parent == Method.QCFS
-    assert methods_on_axis("T") == [Method.IF] and methods_on_axis(StepAxis.GROUPS) == [Method.ONESPIKE]
-    assert spiking_method_names() == [Method.IF, Method.ONESPIKE]
+    assert methods_on_axis("T") == [Method.IF, Method.DIRECT_IF, Method.DIRECT_LIF]
+    assert methods_on_axis(StepAxis.GROUPS) == [Method.ONESPIKE, Method.DIRECT_IF_PSG, Method.DIRECT_LIF_PSG]
+    assert spiking_method_names() == [Method.IF, Method.ONESPIKE, Method.DIRECT_IF, Method.DIRECT_LIF,
+                                      Method.DIRECT_IF_PSG, Method.DIRECT_LIF_PSG]
 
 
 # -- the one Registry type -------------------------------------------------------------------------------

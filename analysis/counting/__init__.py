@@ -56,7 +56,7 @@ from analysis.counting.geometry import FANOUT_CACHE_SIZE, POOL_CACHE_SIZE, cache
 from analysis.counting.naming import layer_names
 from analysis.counting.ops import FREE_OPS, OP_RULES, OpRule, register_op_rule
 from analysis.counting.options import ON_NONFINITE, CountOptions
-from analysis.counting.registry import COUNTING_RULES, PASSTHROUGH, Rule, find_rule, register_rule
+from analysis.counting.registry import COUNTING_RULES, PASSTHROUGH, PATH_RULES, Rule, find_rule, register_rule
 from analysis.counting.rules import functional  # noqa: F401  (registers the functional activations' op rules)
 from analysis.counting.signals import ANALOG_BITS, Context, Signal
 
@@ -68,6 +68,7 @@ __all__ = [
     "ON_NONFINITE",
     "OP_RULES",
     "PASSTHROUGH",
+    "PATH_RULES",
     "POOL_CACHE_SIZE",
     "Context",
     "CountOptions",

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
 
 from analysis.counting.coverage import forward_is_structure, is_empty_container
+from analysis.counting.inferences import InferenceCounter
 from analysis.counting.ledger_builder import LedgerBuilder
 from analysis.counting.naming import layer_names
 from analysis.counting.ops import OperatorPass, find_op_rule, run_op_rule
@@ -26,11 +27,22 @@ from analysis.counting.rules.structure import readout_rule
 from analysis.counting.signals import ANALOG_BITS, UNKNOWN, Context, Signal
 from analysis.counting.tracking import SignalTracker
 from analysis.methods import MethodSpec
-from analysis.snn import FLOAT_WEIGHT_BITS, IFNeuron, MeanOverSteps, PSGLayer, SpikingNetwork, Stepwise
+from analysis.snn import (
+    FLOAT_WEIGHT_BITS,
+    IFNeuron,
+    MeanOverSteps,
+    PSGLayer,
+    SpikingNetwork,
+    Stepwise,
+    is_framework_neuron,
+    looks_like_neuron,
+)
 from energy_models.ledger import EventLedger
 
 __all__ = ["Counter", "NonFiniteError"]
 
+#: Operators that only reshape: a tensor's signal passes through them (see ``Counter._on_reshape``).
+_RESHAPES = frozenset(("view", "_unsafe_view", "reshape", "_reshape_alias"))
 #: Layer kinds whose output is not checked for NaN/Inf. Raising: only layers that make new values
 #: from weights or arithmetic (conv, linear, norm, add, other, operators) are checked, since a
 #: neuron, a pool or a reshape of finite values is finite, so the first non-finite value is still
@@ -69,10 +81,12 @@ class Counter:
         self.builder = LedgerBuilder(ledger, spec, self.names)
         self.handles: list[Any] = []
         self.extras: dict[str, Any] = {}
-        self.samples = 0
+        # samples: every call's batch, but a call that continues an inference (a network stepped from outside)
+        self.inferences = InferenceCounter([m for m in model.modules() if is_framework_neuron(m)])
         self.stack: list[_Frame] = []
         self.busy = False  # inside counter code: operators are the counter's own
-        self.mode = OperatorPass(self._op_covered, self._on_op, self._has_op_rule) if options.operators else None
+        self.mode = (OperatorPass(self._op_covered, self._on_op, self._has_op_rule, self._on_reshape)
+                     if options.operators else None)
         self.mode_active = False
         # Streaming IF layout: layers on the analog (unstepped) input run again at every timestep
         # although their output does not change; the reference counts them once per forward.
@@ -82,6 +96,8 @@ class Counter:
     # -- hooks -----------------------------------------------------------------------------------
     def attach(self) -> None:
         self.handles.append(self.model.register_forward_pre_hook(self._root_pre, with_kwargs=True))
+        for neuron in self.inferences.neurons:
+            self.handles.append(neuron.register_forward_pre_hook(lambda m, args: self.inferences.neuron_starts(m)))
         if isinstance(self.model, SpikingNetwork):
             self.handles.append(self.model.register_forward_hook(self._root_post))
         self._walk(self.model, "")
@@ -133,6 +149,11 @@ class Counter:
             self.handles.append(module.register_forward_hook(self._make_hook(path, rule, module), with_kwargs=True))
             if isinstance(module, PSGLayer):  # the neuron's [G, B, ...] spikes, for the layer's rule
                 self.handles.append(module.neuron.register_forward_hook(self._stash_psg))
+            self._track(module, path, True)
+            return
+        if rule is None and looks_like_neuron(module):
+            # a stateful spiking neuron no rule recognises: never counted as its operators (a dense ANN)
+            self._unsupported(path, f"{type(module).__module__}.{type(module).__qualname__}")
             self._track(module, path, True)
             return
         children = list(module.named_children())
@@ -187,7 +208,7 @@ class Counter:
             self.seen_unstepped.clear()
         if isinstance(x, Tensor) and x.dim() > 0:
             stacked = isinstance(module, IFNeuron) or (isinstance(module, Stepwise) and module.onepass_groups is None)
-            self.samples += int(x.shape[1] if stacked and x.dim() > 1 else x.shape[0])
+            self.inferences.call(int(x.shape[1] if stacked and x.dim() > 1 else x.shape[0]))
             self.tracker.set_signal(x, Signal("analog"))
 
     def _root_post(self, module: SpikingNetwork, inputs, output) -> None:
@@ -238,6 +259,9 @@ class Counter:
     def _make_hook(self, path: str, rule: Rule, target: nn.Module, stepwise: Stepwise | None = None):
         def hook(module, args, kwargs, output):
             inputs = (*args, *(v for v in kwargs.values() if isinstance(v, Tensor)))
+            # a neuron returning (spikes, membrane), as snnTorch's do: the signal is the spikes'
+            if isinstance(output, tuple | list) and output and isinstance(output[0], Tensor):
+                output = output[0]
             self.busy = True
             try:
                 with torch.no_grad():
@@ -316,6 +340,16 @@ class Counter:
         finally:
             self.busy = False
 
+    def _on_reshape(self, name: str, args: tuple, out: Any) -> None:
+        """A reshape written in a forward (``spk.flatten(1)``, ``x.view(B, -1)``) keeps what its input
+        carries when it keeps the batch (and step) axes: spikes stay spikes for the next layer."""
+        if name not in _RESHAPES or not isinstance(out, Tensor) or not args or not isinstance(args[0], Tensor):
+            return
+        x, sig = args[0], self.tracker.signal_of(args[0])
+        keep = 2 if sig.stepped else 1
+        if sig.known and x.dim() >= keep and out.dim() >= keep and out.shape[:keep] == x.shape[:keep]:
+            self.tracker.set_signal(out, sig)
+
     def _unsupported_op(self, where: str, name: str) -> None:
         entry = (where or "<root>", f"aten.{name}")
         if self.options.strict:
@@ -361,4 +395,7 @@ class Counter:
 
     def finish(self) -> None:
         """Write the ledger: every layer's counts per sample."""
-        self.builder.finish(self.samples)
+        self.inferences.settle()
+        if self.inferences.continued:
+            self.ledger.meta.setdefault("continued_calls", self.inferences.continued)
+        self.builder.finish(self.inferences.samples)

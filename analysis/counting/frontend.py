@@ -18,6 +18,7 @@ from analysis.counting.engine import Counter
 from analysis.counting.ops import OpRule
 from analysis.counting.options import CountOptions, NonFinitePolicy
 from analysis.counting.registry import Rule
+from analysis.counting.rules.frameworks import complete_snn_ledger
 from analysis.methods import MethodSpec, get_method, infer_method, method_names
 from analysis.snn import SpikingNetwork
 from analysis.snn.neurons import IFNeuron, PSGNeuron
@@ -31,9 +32,12 @@ def method_of(model: nn.Module, method: str | None) -> tuple[MethodSpec, int, in
     if method is not None and method not in method_names():
         raise ValueError(f"method must be one of {tuple(method_names())}, got {method!r}")
     if isinstance(model, SpikingNetwork):
-        if method is not None and method != model.method:
-            raise ValueError(f"method={method!r} but the model is a {model.method!r} SpikingNetwork")
-        return get_method(model.method), model.timesteps, model.groups
+        # a method whose steps run on the network's axis names it (an IF network converted from a
+        # directly trained SNN is counted as that method); any other is an error
+        if method is not None and method != model.method and get_method(method).steps != get_method(model.method).steps:
+            raise ValueError(f"method={method!r} but the model is a {model.method!r} SpikingNetwork (its steps are "
+                             f"{get_method(model.method).steps}, {method!r}'s {get_method(method).steps})")
+        return get_method(method or model.method), model.timesteps, model.groups
     spec = get_method(method) if method is not None else infer_method(model)
     timesteps = next((m.timesteps for m in model.modules() if isinstance(m, IFNeuron)), 1)
     groups = next((m.groups for m in model.modules() if isinstance(m, PSGNeuron)), 1)
@@ -57,19 +61,20 @@ def count_events(
     """Count the events of every forward pass run inside the block into an ``EventLedger``.
 
     ``method``: a registered method name (:func:`analysis.methods.method_names`). For a
-    :class:`~analysis.snn.SpikingNetwork` it (and T / G) is taken from the network (a different
-    ``method`` is an error); otherwise it is inferred from the module types when omitted
-    (:func:`analysis.methods.infer_method`). ``weight_bits``: None (the default) records each
-    layer's width as the network holds it (:func:`analysis.snn.quantize_weights` marks quantized
-    layers; float weights are 32, binary layers 1); a number imposes that width on every non-binary
-    weight, a what-if that leaves the weights as they are. ``vmem_bits``: the method's default
-    unless given. ``track_ties``: also count membranes within float rounding of θ (replays the IF
-    recursion). ``rules``: ``{module type: rule}`` overriding registered rules for this count;
-    ``op_rules``: ``{aten op name: rule}`` likewise for the operator pass. ``on_nonfinite``:
-    ``"raise"`` (a NaN/Inf in a layer's output is an error naming the layer) or ``"flag"`` (recorded
-    in ``nonfinite_values``). ``operators``: run the operator-level pass (on by default; off only to
-    measure its cost). ``strict``: an uncounted module or operator is an error. ``meta``: free-form
-    facts stored in ``ledger.meta``.
+    :class:`~analysis.snn.SpikingNetwork` T / G are taken from the network, and the method too
+    unless ``method`` names one whose steps run on the same axis (a directly trained SNN's deploy
+    form is an IF network; a method on the other axis is an error); otherwise it is inferred from
+    the module types when omitted (:func:`analysis.methods.infer_method`). ``weight_bits``: None
+    (the default) records each layer's width as the network holds it
+    (:func:`analysis.snn.quantize_weights` marks quantized layers; float weights are 32, binary
+    layers 1); a number imposes that width on every non-binary weight, a what-if that leaves the
+    weights as they are. ``vmem_bits``: the method's default unless given. ``track_ties``: also
+    count membranes within float rounding of θ (replays the IF recursion). ``rules``: ``{module
+    type: rule}`` overriding registered rules for this count; ``op_rules``: ``{aten op name: rule}``
+    likewise for the operator pass. ``on_nonfinite``: ``"raise"`` (a NaN/Inf in a layer's output is
+    an error naming the layer) or ``"flag"`` (recorded in ``nonfinite_values``). ``operators``: run
+    the operator-level pass (on by default; off only to measure its cost). ``strict``: an uncounted
+    module or operator is an error. ``meta``: free-form facts stored in ``ledger.meta``.
 
     Counts are per sample over every forward of the block (``ledger.samples`` = total batch, also
     for keyword calls ``model(input=x)``). Hooks are removed when the block ends, also on error;
@@ -90,3 +95,4 @@ def count_events(
     finally:
         counter.detach()
         counter.finish()
+    complete_snn_ledger(ledger, counter.extras, spec.is_time_stepped)

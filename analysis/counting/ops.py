@@ -350,7 +350,8 @@ class OperatorPass(TorchDispatchMode):
     already counts it (or outside the counted model); only then is it passed straight through.
     ``has_rule(name)`` says whether an operator has a rule (for this count); one without a rule
     but with a Core ATen decomposition runs as that decomposition, its operators coming back
-    through this pass."""
+    through this pass. ``on_free(name, args, out)``, when given, sees the uncovered free operators
+    (a reshape written in a forward passes its input's signal on)."""
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -360,11 +361,13 @@ class OperatorPass(TorchDispatchMode):
         return False
 
     def __init__(self, covered: Callable[[], bool], on_op: Callable[[Any, str, tuple, dict, Any], None],
-                 has_rule: Callable[[str], bool] = lambda name: name in OP_RULES):
+                 has_rule: Callable[[str], bool] = lambda name: name in OP_RULES,
+                 on_free: Callable[[str, tuple, Any], None] | None = None):
         super().__init__()
         self.covered = covered
         self.on_op = on_op
         self.has_rule = has_rule
+        self.on_free = on_free  # free (data-moving) operators: the engine passes a tensor's signal on
         self.names: dict[Any, str] = {}
         #: the operators being run as their decomposition, outermost first
         self.decomposing: list[str] = []
@@ -377,7 +380,10 @@ class OperatorPass(TorchDispatchMode):
         if name is None:
             name = self.names[func] = op_base_name(func)
         if name in FREE_OPS:
-            return func(*args, **kwargs)
+            out = func(*args, **kwargs)
+            if self.on_free is not None:
+                self.on_free(name, args, out)
+            return out
         if not self.has_rule(name):
             decomposition = decompositions().get(func)
             if decomposition is not None:

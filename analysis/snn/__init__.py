@@ -27,7 +27,9 @@ from analysis.snn.convert import (
     to_onespike,
     to_quantized,
 )
+from analysis.snn.frameworks import NeuronSpec, TimeLoop, is_framework_neuron, looks_like_neuron, neuron_spec
 from analysis.snn.graph import convert_graph, fold_batchnorm_graph
+from analysis.snn.lif import FoldedTime, LIFNeuron, spike_fn
 from analysis.snn.modules import (
     InputClamp,
     MeanOverSteps,
@@ -76,10 +78,13 @@ __all__ = [
     "Concat",
     "ConversionContext",
     "ConversionError",
+    "FoldedTime",
     "IFNeuron",
     "InputClamp",
+    "LIFNeuron",
     "Mean",
     "MeanOverSteps",
+    "NeuronSpec",
     "PSGLayer",
     "PSGNeuron",
     "RepeatGroups",
@@ -90,6 +95,7 @@ __all__ = [
     "ShortcutScale",
     "SpikingNetwork",
     "Stepwise",
+    "TimeLoop",
     "calibrate_thresholds",
     "call_site_names",
     "check_weight_bits",
@@ -99,11 +105,15 @@ __all__ = [
     "fold_batchnorm",
     "fold_batchnorm_graph",
     "fuse_conv_bn",
+    "is_framework_neuron",
     "is_power_of_two",
+    "looks_like_neuron",
+    "neuron_spec",
     "quantize_per_channel",
     "quantize_weights",
     "register_converter",
     "round_thresholds_pow2",
+    "spike_fn",
     "to_binary",
     "to_if_snn",
     "to_int8",

@@ -2,7 +2,8 @@
 tables in a run folder.
 
 ``config`` (StudyConfig, validation, digests) <- ``plan`` (typed units) <- ``training``,
-``networks`` (the ANN or the user's model, weights, every method from its parent) <- ``evaluate``
+``networks`` (the ANN or the user's model, weights, every method from its parent), ``direct``
+(directly trained SNNs, per T), ``onestep`` (Q14: an SNN against its one-step form) <- ``evaluate``
 (accuracy + one ledger, torchrun-aware via ``distributed``), ``fidelity`` (Q4, Q10),
 ``thresholds`` (Q11) <- ``pricing`` (results/layers/breakeven/sweep tables) <- ``folder`` (lock,
 force) <- ``runner`` (:func:`run_study`).

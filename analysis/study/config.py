@@ -60,7 +60,7 @@ DATA_SETS = ("digits", "cifar10", "cifar100", "imagenet", "synthetic")
 #: The config fields that hold lists, and the type of their items (a JSON config gives them as arrays).
 LIST_FIELDS: dict[str, type | tuple[type, ...]] = {
     "archs": str, "methods": str, "timesteps": int, "hardware": str, "checkpoints": str,
-    "sparsity_sweep": (int, float), "spike_event_sweep": (int, float),
+    "sparsity_sweep": (int, float), "spike_event_sweep": (int, float), "direct_archs": str,
 }
 #: The config fields that hold a string (or None where the default is None).
 TEXT_FIELDS: tuple[str, ...] = ("data", "data_root", "device", "model")
@@ -123,6 +123,9 @@ class StudyConfig:
     ``threads``: torch CPU threads (None: one for images of at most
     :data:`ONE_THREAD_MAX_IMAGE_SIZE` pixels a side, else torch's default); like ``device``, it
     changes where the arithmetic runs, not what it computes, and is outside the compute digest.
+    The directly trained SNNs (methods of training kind
+    ``direct``) train ``epochs_direct`` epochs at every T up to ``direct_max_steps`` (BPTT costs T
+    forward passes per step), for the architectures ``direct_archs`` (empty: the first one).
     """
 
     data: str = "digits"
@@ -142,6 +145,9 @@ class StudyConfig:
     plateau_patience: int | None = 4
     plateau_delta: float = 0.01
     finetune_epochs: int | None = None
+    epochs_direct: int = 3
+    direct_max_steps: int = 8
+    direct_archs: list[str] = field(default_factory=list)
     lr: float = 3e-3
     batch_size: int = 64
     count_samples: int | None = None
@@ -170,7 +176,11 @@ class StudyConfig:
         self.weight_bits = check_weight_bits("weight_bits", self.weight_bits)
         self.breakeven_timesteps = check_int("breakeven_timesteps", self.breakeven_timesteps, 1, self.max_steps,
                                               hint)
-        for name in ("epochs_ann", "epochs_quant", "epochs_bnn"):
+        self.direct_max_steps = check_int("direct_max_steps", self.direct_max_steps, 1, self.max_steps, hint)
+        unknown = [a for a in self.direct_archs if a not in self.archs]
+        if unknown:
+            raise ValueError(f"direct_archs {unknown} are not among the study's archs {self.archs}")
+        for name in ("epochs_ann", "epochs_quant", "epochs_bnn", "epochs_direct"):
             setattr(self, name, check_int(name, getattr(self, name), 0))
         if self.finetune_epochs is not None:
             self.finetune_epochs = check_int("finetune_epochs", self.finetune_epochs, 0)

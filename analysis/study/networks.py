@@ -323,13 +323,17 @@ def given_weights(checkpoints: list[str], levels: int) -> Given:
 def needed_methods(methods: list[str], given: Given) -> tuple[list[str], set[str]]:
     """``(build, train)``: the trained methods whose networks must exist (the study's methods and
     their ancestors), in registry order, and those of them that must be trained: a method whose
-    weights were given needs its parent's structure only, not its training."""
+    weights were given needs its parent's structure only, not its training. A directly trained SNN
+    (and what is made from it) is trained once per T in its parent's shape, by
+    :mod:`analysis.study.direct`, not here."""
     build: set[str] = set()
     train: set[str] = set()
     for name in methods:
         trains = True
         while name is not None:
             spec = get_method(name)
+            if spec.trains_directly:
+                break
             if spec.trained:
                 build.add(name)
                 if trains and name not in given:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 from analysis.methods import Method, get_method
 from analysis.study.config import StudyConfig
+from analysis.study.direct import direct_archs, direct_steps, trained_by
 from analysis.study.networks import finetuned_networks
 from analysis.study.variants import (
     DEFAULT,
@@ -24,18 +25,20 @@ from analysis.study.variants import (
     VARIANTS,
 )
 
-__all__ = ["BREAKEVEN_TARGET_STEPS", "EQUIVALENCE", "EVAL", "Unit", "build_plan"]
+__all__ = ["BREAKEVEN_TARGET_STEPS", "EQUIVALENCE", "EVAL", "ONESTEP", "Unit", "build_plan"]
 
 #: The T of the break-even targets arXiv 2409.08290 reports (ENERGY_MODELS.md §6).
 BREAKEVEN_TARGET_STEPS = (2, 3, 5)
-#: The kinds of unit: evaluate and count one network, or compare logits (Q1).
-EVAL, EQUIVALENCE = "eval", "equivalence"
+#: The kinds of unit: evaluate and count one network, compare logits (Q1), or measure a directly
+#: trained SNN against its one-step form (Q14).
+EVAL, EQUIVALENCE, ONESTEP = "eval", "equivalence", "onestep"
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One unit of work: ``kind`` is :data:`EVAL` (evaluate and count one network) or
-    :data:`EQUIVALENCE` (Q1: OneSpike and IF logits against the quantized ANN with L = steps);
+    """One unit of work: ``kind`` is :data:`EVAL` (evaluate and count one network),
+    :data:`EQUIVALENCE` (Q1: OneSpike and IF logits against the quantized ANN with L = steps) or
+    :data:`ONESTEP` (Q14: a directly trained SNN against its OneSpike form, G = T = steps);
     ``variant`` a registered variant (:data:`~analysis.study.variants.VARIANTS`)."""
 
     kind: str
@@ -68,9 +71,10 @@ def _is_pow2(n: int) -> bool:
 def build_plan(config: StudyConfig) -> list[Unit]:
     """Every unit of ``config``, in table order: per seed, per architecture, the trained methods and
     the one-pass methods converted from them (the INT8 ANN), then for each T the quantized ANN with
-    L = T levels (the network OneSpike(G=T) equals, Q1), IF(T) and OneSpike(G=T) with its variants;
-    then the equal-bit (Q13: the quantized ANN fine-tuned at L = 1 and OneSpike(G=1) converted from
-    it) and break-even extras."""
+    L = T levels (the network OneSpike(G=T) equals, Q1), IF(T) and OneSpike(G=T) with its variants,
+    and (up to ``direct_max_steps``, for ``direct_archs``) the directly trained SNNs, their OneSpike
+    forms and the Q14 unit; then the equal-bit (Q13: the quantized ANN fine-tuned at L = 1 and
+    OneSpike(G=1) converted from it) and break-even extras."""
     chosen = set(config.methods)
     L = config.levels
     spiking_pair = {Method.IF, Method.ONESPIKE} <= chosen
@@ -85,7 +89,7 @@ def build_plan(config: StudyConfig) -> list[Unit]:
 
             for method in config.methods:
                 spec = get_method(method)
-                if spec.trained or not spec.stepped:
+                if (spec.trained and not spec.trains_directly) or not spec.stepped:
                     add(method)
             if Method.QCFS in chosen:
                 add(Method.QCFS, variant=POW2)
@@ -104,6 +108,12 @@ def build_plan(config: StudyConfig) -> list[Unit]:
                         add(Method.ONESPIKE, T, variant=PER_GROUP_BINARY)
                 if spiking_pair:
                     add(Method.ONESPIKE, T, levels=T, kind=EQUIVALENCE)
+                if arch in direct_archs(config) and T in direct_steps(config):
+                    for method in config.methods:
+                        if trained_by(method) is not None:
+                            add(method, T)
+                        if get_method(method).trains_directly:
+                            add(method, T, kind=ONESTEP)
             for method, levels in finetuned_networks(config):
                 add(method, levels=levels, variant=FINETUNED)
                 if Method.ONESPIKE in chosen:

@@ -88,6 +88,8 @@ def _check_arch(config: StudyConfig, arch: str, split: DataSplit, given: dict, i
         else:
             parent = nets[method_spec.parent]
             options = {"levels": config.levels} if method_spec.trained else {"steps": steps}
+            if method_spec.trains_directly:  # an SNN of T steps; a user's SNN's layer order read from one image
+                options = {"steps": steps, "example": image}
             net = derive(method, parent, calibration=image, **options)
         if method in given:
             path, state, meta = given[method]

@@ -32,6 +32,7 @@ from analysis.snn import FLOAT_WEIGHT_BITS
 from analysis.study import distributed, preflight
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
+from analysis.study.direct import DirectNetworks, for_model, trained_by
 from analysis.study.evaluate import batches, evaluate_and_count, predict, predictions_frame, test_labels
 from analysis.study.fidelity import (
     equivalence_unit,
@@ -42,7 +43,8 @@ from analysis.study.fidelity import (
 )
 from analysis.study.folder import FolderLock, claim_folder, prepare_folder
 from analysis.study.networks import TrainedNetworks, derive, priced_form
-from analysis.study.plan import EQUIVALENCE, Unit, build_plan
+from analysis.study.onestep import onestep_measure
+from analysis.study.plan import EQUIVALENCE, ONESTEP, Unit, build_plan
 from analysis.study.pricing import breakeven_tables, priced_tables, yan2024_targets
 from analysis.study.speed import StageTimes, torch_threads
 from analysis.study.variants import DEFAULT, FINETUNED, VariantInput, variant_network
@@ -71,7 +73,7 @@ class Study:
     """One run of a :class:`StudyConfig` into a run folder (see :func:`run_study`)."""
 
     def __init__(self, config: StudyConfig, out: str | os.PathLike, force: bool = False, progress: bool = True):
-        self.config = config
+        self.config = config = for_model(config)  # a user's SNN: the directly trained methods only
         self.digest = config.compute_digest()
         self.progress = progress
         distributed.init_from_env(config.device)
@@ -84,6 +86,7 @@ class Study:
         #: wall and CPU seconds per stage of this run (``benchmarks/study_time.py`` prints them)
         self.timings = StageTimes()
         self.labels: list[int] = []
+        self.direct: DirectNetworks | None = None
 
     # -- one unit ----------------------------------------------------------------------------
     def _compute(self, unit: Unit, parents: dict, split: DataSplit) -> dict[str, Any]:
@@ -95,6 +98,10 @@ class Study:
             # OneSpike and IF converted from the quantized ANN's priced network, as the study's are
             quantized, _ = priced_form(parents[spec.parent], bits)
             return equivalence_unit(quantized, unit.steps, split.test, device)
+        if unit.kind == ONESTEP:
+            direct = self.direct.network(unit.arch, unit.method, unit.steps, unit.seed, split)
+            summary, layers = onestep_measure(direct, batches(split.test))
+            return {"summary": summary, "layers": layers}
         given = self._variant_input(unit, parents, split, bits)
         net, meta = variant_network(unit.variant, given)
         start = time.perf_counter()
@@ -128,6 +135,10 @@ class Study:
         spec = get_method(unit.method)
         source = unit.method if spec.trained else spec.parent
         levels = unit.levels if unit.variant == FINETUNED else self.config.levels
+        if trained_by(unit.method) is not None:  # a directly trained SNN (T = steps) or its OneSpike form
+            base = self.direct.network(unit.arch, unit.method, unit.steps, unit.seed, split)
+            made = f"trained directly at T={unit.steps} (surrogate gradients, BPTT)"
+            return VariantInput(unit.method, unit.steps, unit.levels, levels, base, split.train, bits, made)
         base = parents[(source, levels)] if unit.variant == FINETUNED else parents[source]
         made = self.networks.made.get((unit.arch, source, levels, unit.seed), "") if self.networks else ""
         return VariantInput(unit.method, unit.steps, unit.levels, levels, base, split.train, bits, made)
@@ -161,6 +172,7 @@ class Study:
     def _run_in_folder(self, split: DataSplit) -> dict[str, pd.DataFrame]:
         cfg = self.config
         self.networks = TrainedNetworks(cfg, self.cache, self.digest, self._epochs_done)
+        self.direct = DirectNetworks(cfg, self.cache, self.digest, self.networks.given, self._epochs_done)
         with self.timings.stage("preflight"):
             preflight.check(cfg, split)  # the untrained networks convert and run: refuse now, not after training
         plan = build_plan(cfg)
@@ -203,8 +215,10 @@ class Study:
         equivalence: list[dict[str, Any]] = []
         flips: list[dict[str, Any]] = []
         self.labels = test_labels(split.test)
-        per_layer: dict[str, list[dict[str, Any]]] = {"layer_errors": [], "fidelity": []}
-        self.bar = tqdm(total=len(plan) + networks.total_epochs(), desc="study (training epochs + units)",
+        per_layer: dict[str, list[dict[str, Any]]] = {"layer_errors": [], "fidelity": [], "onestep": [],
+                                                      "onestep_layers": []}
+        self.bar = tqdm(total=len(plan) + networks.total_epochs() + self.direct.total_epochs(),
+                        desc="study (training epochs + units)",
                         unit="step", disable=not self.progress or not distributed.is_main())
         # Q4 and Q10 measure the IF network against the quantized network it is converted from
         layer_parent = get_method(Method.IF).parent if Method.IF in cfg.methods else None
@@ -231,6 +245,10 @@ class Study:
                         ident = {"arch": arch, "T": unit.steps, "seed": seed}
                         equivalence.append({**ident, **{k: v for k, v in outcome.items() if k != "layers"}})
                         flips.extend({**ident, **row} for row in outcome.get("layers", []))
+                    elif unit.kind == ONESTEP:
+                        ident = {"arch": arch, "method": unit.method, "T": unit.steps, "seed": seed}
+                        per_layer["onestep"].append({**ident, **outcome["summary"]})
+                        per_layer["onestep_layers"].extend({**ident, **row} for row in outcome["layers"])
                     else:
                         units.append((unit, outcome))
                     self.bar.update(1)
@@ -251,7 +269,8 @@ class Study:
                 "level_flips": pd.DataFrame(flips), "predictions": predictions,
                 "fidelity": fidelity, "worked_example": worked_example(),
                 "layer_errors": pd.DataFrame(per_layer["layer_errors"]), "breakeven": breakeven, "sweep": sweep,
-                "yan2024_targets": yan2024_targets(ledgers, cfg.archs, cfg.seed)}
+                "yan2024_targets": yan2024_targets(ledgers, cfg.archs, cfg.seed),
+                **{name: pd.DataFrame(per_layer[name]) for name in ("onestep", "onestep_layers")}}
 
     def _layer_tables(self, arch: str, quantized: nn.Module, split: DataSplit, out: dict[str, list]) -> None:
         """Q4 recorded currents and Q10 per-layer errors of IF(T) against the quantized ANN."""

@@ -24,6 +24,8 @@ from torch.utils.data import Dataset
 
 from analysis.methods import get_method
 from analysis.registry import Registry
+from analysis.snn import quantize_weights
+from analysis.study.direct import deploy_direct
 from analysis.study.evaluate import batches
 from analysis.study.networks import derive, pow2_network, priced_form, relevel
 from analysis.study.thresholds import binary_scales, calibrate_scales
@@ -59,10 +61,11 @@ FINETUNED = "finetuned"
 @dataclass(frozen=True)
 class VariantInput:
     """What a variant's network is built from. ``base``: the method's own trained network (a
-    trained method) or its parent's (a method converted from its parent); ``levels``: the unit's L;
-    ``trained_levels``: the L ``base`` (or the quantized network it is) was trained with;
-    ``train``: training data (for a calibration; never the test set); ``weight_bits``: the width
-    the network's weights are quantized to (32: float); ``made``: how ``base`` was made."""
+    trained method; a directly trained SNN: the one trained at T = ``steps``) or its parent's (a
+    method converted from its parent); ``levels``: the unit's L; ``trained_levels``: the L ``base``
+    (or the quantized network it is) was trained with; ``train``: training data (for a calibration;
+    never the test set); ``weight_bits``: the width the network's weights are quantized to (32:
+    float); ``made``: how ``base`` was made."""
 
     method: str
     steps: int
@@ -139,6 +142,9 @@ def _converted_only(name: str, given: VariantInput) -> None:
 
 
 def _default(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
+    spec = get_method(given.method)
+    if spec.trains_directly or (spec.parent is not None and get_method(spec.parent).trains_directly):
+        return _direct_deployed(given)
     if given.converted:
         return given.converted_from(given.base)
     if given.levels == given.trained_levels:
@@ -148,6 +154,19 @@ def _default(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
     short = get_method(given.method).short
     return net, {**facts, "made": f"re-levelled from {short}(L={given.trained_levels}) [{given.made}] without "
                                   "fine-tuning"}
+
+
+def _direct_deployed(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
+    # base: the SNN trained at this T, in training form. Its deploy form (batch norm folded) and its
+    # OneSpike form (PSG with the SNN's own thresholds) are each quantized per channel after folding,
+    # as every other deploy form is, so that both run and are priced with the same weights.
+    if get_method(given.method).trains_directly:
+        net, facts = deploy_direct(given.base)
+    else:
+        net, facts = derive(given.method, given.base, given.steps), {}
+        facts["made"] = f"converted from {get_method(get_method(given.method).parent).short}(T={given.steps}) " \
+                        f"[{given.made}], PSG with its own thresholds, no training"
+    return quantize_weights(net, given.weight_bits).eval(), {"made": given.made, **facts}
 
 
 def _finetuned(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:

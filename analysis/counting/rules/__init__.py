@@ -5,6 +5,13 @@ activations and normalisations, registers into the operator pass and is imported
 
 from analysis.counting.rules.attention import attention_rule
 from analysis.counting.rules.elementwise import activation_rule, batch_stats_norm_rule, norm_rule
+from analysis.counting.rules.frameworks import (
+    complete_snn_ledger,
+    framework_neuron_rule,
+    lif_rule,
+    sj_container_rule,
+    sj_layer_rule,
+)
 from analysis.counting.rules.neurons import (
     binary_activation_rule,
     clip_rule,
@@ -36,8 +43,11 @@ __all__ = [
     "binary_synapse_rule",
     "clamp_rule",
     "clip_rule",
+    "complete_snn_ledger",
     "flatten_rule",
+    "framework_neuron_rule",
     "if_rule",
+    "lif_rule",
     "maxpool_rule",
     "norm_rule",
     "psg_layer_rule",
@@ -49,5 +59,7 @@ __all__ = [
     "repeat_rule",
     "residual_rule",
     "shortcut_scale_rule",
+    "sj_container_rule",
+    "sj_layer_rule",
     "synapse_rule",
 ]

@@ -1,0 +1,206 @@
+"""Directly trained SNNs and SNNs from SpikingJelly/snnTorch, in one form that converts.
+
+:class:`DirectSNN` is the **training form** of a T-step SNN: an ANN-shaped ``nn.Sequential`` whose
+activations are :class:`~analysis.snn.FoldedTime` neurons (:class:`~analysis.snn.LIFNeuron`; the
+other layers see ``[T·B, ...]``), the input repeated over T, the output averaged over T. It trains
+with BPTT (surrogate gradients) and converts like a quantized ANN:
+``to_if_snn(direct.body, T)`` is its deploy form (batch norm folded; the same T-step dynamics) and
+``to_onespike(direct.body, G)`` its one-step form (PSG with the SNN's own thresholds, spikes worth 1).
+
+- :func:`spiking_from_ann` turns an ANN of the zoo (or any ``nn.Sequential`` tree with ReLUs) into
+  a :class:`DirectSNN` to train from scratch;
+- :func:`framework_form` maps a SpikingJelly or snnTorch ``nn.Sequential`` (recognised by class
+  path) onto the same form, with equal spikes and membranes (tested), so that it converts too;
+- :func:`pow2_thresholds` rounds every threshold to a power of two for PSG's hardware mode and
+  rescales the layer that feeds it by the same factor, so that the network computes the same thing.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from analysis.snn.chain import call_chain
+from analysis.snn.context import ConversionError
+from analysis.snn.frameworks import SPIKINGJELLY, TimeLoop, class_paths, framework_of, is_framework_neuron, neuron_spec
+from analysis.snn.lif import FoldedTime, LIFNeuron
+from analysis.snn.neurons import check_positive_int
+
+__all__ = ["DirectSNN", "framework_form", "pow2_thresholds", "spiking_from_ann"]
+
+
+class DirectSNN(nn.Module):
+    """A T-step SNN in training form: ``mean_t body(x)_t`` with ``body`` on ``[T·B, ...]`` (see the
+    module docstring). ``neurons``: its :class:`LIFNeuron` modules, in order."""
+
+    def __init__(self, body: nn.Module, timesteps: int):
+        super().__init__()
+        self.body = body
+        self.timesteps = check_positive_int("timesteps", timesteps)
+
+    @property
+    def neurons(self) -> list[LIFNeuron]:
+        return [m for m in self.body.modules() if isinstance(m, LIFNeuron)]
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = self.timesteps
+        out = self.body(x.unsqueeze(0).expand(t, *x.shape).reshape(t * x.shape[0], *x.shape[1:]))
+        return out.reshape(t, x.shape[0], *out.shape[1:]).mean(dim=0)
+
+
+def _swap(module: nn.Module, predicate: Callable[[nn.Module], bool], factory: Callable[[nn.Module], nn.Module]) -> int:
+    count = 0
+    for name, child in list(module.named_children()):
+        if predicate(child):
+            setattr(module, name, factory(child))
+            count += 1
+        else:
+            count += _swap(child, predicate, factory)
+    return count
+
+
+def spiking_from_ann(ann: nn.Module, timesteps: int, decay: float = 1.0, v_reset: float | None = None,
+                     threshold: float = 1.0, surrogate: str = "atan", alpha: float = 2.0) -> DirectSNN:
+    """A copy of ``ann`` with every ``nn.ReLU`` replaced by its own IF (``decay=1``) or LIF neuron
+    (threshold θ, soft reset unless ``v_reset`` is given), as a :class:`DirectSNN` to train."""
+    body = copy.deepcopy(ann)
+
+    def make(_: nn.Module) -> nn.Module:
+        return FoldedTime(LIFNeuron(threshold, timesteps, decay=decay, v_reset=v_reset, surrogate=surrogate,
+                                    alpha=alpha))
+
+    if _swap(body, lambda m: type(m) is nn.ReLU, make) == 0:
+        raise ConversionError("spiking_from_ann found no nn.ReLU to turn into a spiking neuron")
+    return DirectSNN(body, timesteps)
+
+
+# -- SpikingJelly / snnTorch -> the same form --------------------------------------------------------
+_TORCH_TWINS = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
+                nn.MaxPool2d, nn.Flatten, nn.Dropout)
+
+
+def _plain(module: nn.Module) -> nn.Module:
+    """The torch layer a SpikingJelly wrapper stands for (same weights), or the module itself."""
+    if framework_of(module) != SPIKINGJELLY:
+        return copy.deepcopy(module)
+    twin = next((t for t in _TORCH_TWINS if isinstance(module, t)), None)
+    if twin is None:
+        raise ConversionError(f"{type(module).__name__} has no plain torch twin the converter knows")
+    if twin is nn.Flatten:
+        return nn.Flatten()
+    if twin is nn.Dropout:
+        return nn.Identity()
+    plain = copy.copy(module)  # same attributes and parameters, the torch class's forward
+    plain.__class__ = twin
+    return copy.deepcopy(plain)
+
+
+def _scale_last_synapse(layers: list[nn.Module], factor: float, what: str) -> None:
+    """Multiply the output of the last conv/linear/batch norm of ``layers`` by ``factor`` (weights
+    and bias), through linear layers (pooling, flatten) after it."""
+    for layer in reversed(layers):
+        if isinstance(layer, nn.Conv2d | nn.Linear | nn.BatchNorm1d | nn.BatchNorm2d):
+            with torch.no_grad():
+                layer.weight.mul_(factor)
+                if layer.bias is not None:
+                    layer.bias.mul_(factor)
+            return
+        if not isinstance(layer, nn.AvgPool2d | nn.AdaptiveAvgPool2d | nn.Flatten | nn.Identity):
+            break
+    raise ConversionError(f"{what}: no conv/linear/batch norm before it to fold the scale {factor:.4g} into")
+
+
+def _lif_of(module: nn.Module, timesteps: int) -> tuple[LIFNeuron, float]:
+    """Our neuron with the same dynamics and the input scale SpikingJelly's ``decay_input`` applies."""
+    spec = neuron_spec(module)
+    if spec.synaptic is not None:
+        raise ConversionError(
+            f"snnTorch {spec.kind} (alpha={spec.synaptic:.4g}) keeps a second state, a synaptic current c_t = "
+            "alpha*c_(t-1) + x_t that carries input from one step into the next: a PSG neuron takes one current per "
+            "group and carries nothing between groups, so no one-step form equals it (count_events counts and prices "
+            "it as it is). For OneSpike use snn.Leaky (a Synaptic neuron with alpha = 0)")
+    scale = spec.leak if spec.framework == SPIKINGJELLY and spec.input_leak and spec.leak is not None else 1.0
+    decay = 1.0 if spec.leak is None else (1.0 - spec.leak if spec.framework == SPIKINGJELLY else spec.leak)
+    if decay <= 0.0:
+        raise ConversionError(f"{spec.kind}: a decay of {decay} leaves no membrane")
+    neuron = LIFNeuron(spec.threshold, timesteps, decay=decay, v_reset=spec.v_reset if spec.reset == "hard" else None,
+                       reset=spec.reset, reset_delay=spec.reset_delay, fire_at_threshold=spec.fires_at_threshold)
+    return neuron, scale
+
+
+def _unroll(module: nn.Module) -> list[nn.Module]:
+    if isinstance(module, TimeLoop):
+        return _unroll(module.net)
+    if isinstance(module, nn.Sequential) and (type(module).forward is nn.Sequential.forward
+                                              or any("Container" in p for p in class_paths(module))):
+        return [leaf for child in module.children() for leaf in _unroll(child)]
+    return [module]
+
+
+def _custom_forward(module: nn.Module) -> bool:
+    return bool(list(module.children())) and not isinstance(module, nn.Sequential | TimeLoop)
+
+
+def framework_form(net: nn.Module, timesteps: int, example: Tensor | None = None) -> DirectSNN:
+    """A :class:`DirectSNN` computing what a SpikingJelly or snnTorch feed-forward network computes
+    over ``timesteps`` steps: an ``nn.Sequential`` (or a :class:`~analysis.snn.TimeLoop` around
+    one), or a network written as its own ``forward`` (the snnTorch tutorial's loop over T), whose
+    layer order is read from one call on ``example`` images (:func:`analysis.snn.chain.call_chain`;
+    the form then outputs the last layer's time average, a spike rate where that layer is a neuron).
+
+    Layers are copied to their torch twins (same weights); each neuron becomes an
+    :class:`LIFNeuron` with its threshold, reset, decay (λ = 1 − 1/τ, or β) and snnTorch's delayed
+    reset, SpikingJelly's ``decay_input`` scale 1/τ folded into the layer before it. snnTorch's
+    ``Synaptic`` neuron is refused (its second state, a synaptic current decaying by α, is what
+    one step cannot hold; see :func:`_lif_of`)."""
+    stepped = net.net if isinstance(net, TimeLoop) else net
+    if _custom_forward(stepped):
+        if example is None:
+            raise ConversionError(f"{type(stepped).__name__} is written as its own forward, so its layer order is read "
+                                  "from one call: pass example images, framework_form(net, T, example=x)")
+        modules, _ = call_chain(net, example)
+    else:
+        modules = _unroll(net)
+    layers: list[nn.Module] = []
+    for module in modules:
+        if is_framework_neuron(module):
+            neuron, scale = _lif_of(module, timesteps)
+            if scale != 1.0:
+                _scale_last_synapse(layers, scale, type(module).__name__)
+            layers.append(FoldedTime(neuron))
+        elif _custom_forward(module):
+            raise ConversionError(f"{type(module).__name__}: a module with its own forward inside the network; pass "
+                                  "the network itself with example images, framework_form(net, T, example=x), so "
+                                  "that the order of the layers it calls is read from one call")
+        else:
+            layers.append(_plain(module))
+    if not any(isinstance(m, FoldedTime) for m in layers):
+        raise ConversionError("framework_form found no SpikingJelly or snnTorch neuron in the network")
+    return DirectSNN(nn.Sequential(*layers).eval(), timesteps)
+
+
+def pow2_thresholds(direct: DirectSNN) -> DirectSNN:
+    """A copy whose thresholds are powers of two (nearest in log2), each ratio r = θ'/θ folded into
+    the layer feeding that neuron (weights and bias × r), so that every membrane is scaled by r and
+    the spikes stay the same (exact up to float rounding; a hard reset must be to 0)."""
+    direct = copy.deepcopy(direct)
+    layers = list(direct.body.children()) if isinstance(direct.body, nn.Sequential) else []
+    if not layers:
+        raise ConversionError("pow2_thresholds needs a DirectSNN whose body is an nn.Sequential")
+    for index, layer in enumerate(layers):
+        neuron = layer.neuron if isinstance(layer, FoldedTime) else None
+        if neuron is None:
+            continue
+        theta = float(neuron.threshold)
+        rounded = 2.0 ** round(math.log2(theta))
+        if rounded == theta:
+            continue
+        if neuron.reset == "hard" and neuron.v_reset:
+            raise ConversionError(f"layer {index}: a hard reset to {neuron.v_reset} does not scale with θ")
+        _scale_last_synapse(layers[:index], rounded / theta, f"layer {index}")
+        neuron.threshold.fill_(rounded)
+    return direct
