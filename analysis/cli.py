@@ -21,6 +21,7 @@ EXAMPLES = {
   onespike study --quick --out reports/quick       # a small study (< 60 s)
   onespike study --data cifar10 --data-root ~/data --arch vgg16,resnet20 --timesteps 1,2,4,8
   onespike study --hardware sata,spikesim,my_chip.toml --out reports/mychip
+  onespike study --quick --hardware all            # every built-in model a headline model
   onespike study --resume reports/quick            # continue an interrupted study (reads its config.json)
   onespike study --config study.json --force       # replace the files of another study in --out
   onespike study --model my_pkg.models:build --checkpoint weights.pt --finetune-epochs 3
@@ -119,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--levels", type=_positive_int, help="quantization levels L of the quantized ANN (default 4)")
     study.add_argument("--timesteps", type=_csv_ints, help="T of the IF SNN and G of OneSpike, e.g. 1,2,4,8,16,32")
     study.add_argument("--max-steps", type=_positive_int, help="largest T/G accepted (default 256)")
-    study.add_argument("--hardware", type=_csv, help="'all' or comma-separated model names / TOML tables")
+    study.add_argument("--hardware", type=_csv, help="headline models: 'primary' (default: every family's "
+                       "primary model), 'all', or comma-separated model names / TOML tables")
     study.add_argument("--seed", type=int, help="seed of everything (default 0)")
     study.add_argument("--seeds", type=_positive_int, help="repeat training with N seeds (seed, seed+1, ...)")
     study.add_argument("--device", help="torch device for training and evaluation, e.g. cpu or cuda")
