@@ -10,7 +10,7 @@ TORCH_PIN ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: study test test-slow lint bench clean-venv
+.PHONY: study readme test test-slow lint bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml
 
 study: $(STAMP)
 	$(VENV)/bin/onespike study --out reports/default
+
+# The README's headline answers and its two figures, regenerated from the default study's run.
+readme: study
+	$(PY) -m analysis.report.readme reports/default README.md
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -209,10 +209,12 @@ def _cmd_study(args: argparse.Namespace) -> int:
     out = args.resume or args.out or ("reports/quick" if args.quick else "reports/default")
     start = time.perf_counter()
     run_study(config, out, force=args.force, progress=not args.no_progress)
+    tables = time.perf_counter()
     if not args.no_report and distributed.is_main():
         write_report(out)
+    report = "" if args.no_report else f"; report {time.perf_counter() - tables:.1f} s"
     print(f"study written to {out}/ (results.csv, layers.csv" + ("" if args.no_report else ", report.md")
-          + f") in {time.perf_counter() - start:.1f} s")
+          + f") in {time.perf_counter() - start:.1f} s (tables {tables - start:.1f} s{report})")
     return 0
 
 
@@ -332,8 +334,9 @@ def _cmd_hardware(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import write_report
 
+    start = time.perf_counter()
     path = write_report(args.run_dir)
-    print(f"report written to {path}")
+    print(f"report written to {path} in {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -8,7 +8,8 @@ difference is ``(b − c) / n``. Networks whose predicted classes agree on every
 identical ("identical predictions on all 360 images"), not "+0.0 pp (within the interval)".
 
 A run without per-image predictions falls back to the unpaired interval
-(:func:`analysis.report.uncertainty.difference_text`) and says so.
+(:func:`analysis.report.uncertainty.difference_text`) and says so ("..., unpaired"; the report's
+Limits section says why: :data:`NO_PREDICTIONS`).
 """
 
 from __future__ import annotations
@@ -165,8 +166,8 @@ def _comparison(run: RunTables, a_rows: pd.DataFrame, b_rows: pd.DataFrame) -> C
         return Comparison(found.text(), found.difference, found.resolved, found.identical, True, found.p, found.n)
     a, b = accuracy_of(a_rows), accuracy_of(b_rows)
     text = difference_text(a, b)
-    if math.isfinite(a.mean) and math.isfinite(b.mean):
-        text = f"{text} ({NO_PREDICTIONS})" if "(" not in text else text.replace(")", f"; {NO_PREDICTIONS})", 1)
+    if math.isfinite(a.mean) and math.isfinite(b.mean):  # say it is unpaired (the Limits section says why)
+        text = f"{text} (unpaired)" if "(" not in text else text.replace(")", ", unpaired)", 1)
     return Comparison(text, a.mean - b.mean, difference_resolved(a, b), False, False)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.methods import get_method
+from analysis.report.paired import NO_PREDICTIONS
 from analysis.report.tables import COMPONENTS, RunTables, method_label, numeric, select
 from analysis.report.text import markdown_table, times
 from analysis.report.uncertainty import accuracy_of, difference_interval
@@ -150,8 +151,8 @@ def cannot_support(run: RunTables, test: int, dominance: pd.DataFrame) -> list[s
         low, high = difference_interval(probe, probe)
         how = ("comparisons of two networks on the same images use an exact McNemar test on predictions.csv, which "
                "resolves smaller differences when the networks disagree on few images" if paired else
-               "this run has no per-image predictions, so every comparison is unpaired and marked \"within the "
-               "interval\" below it")
+               f"{NO_PREDICTIONS}, so every comparison is unpaired (marked \"unpaired\", and \"within the interval\" "
+               "below it)")
         lines.append(f"Cannot support: unpaired accuracy differences under about ±{100 * (high - low) / 2:.1f} pp (the "
                      f"95% interval of a difference at the run's median accuracy {100 * accuracy:.1f}% on {test} "
                      f"images; one accuracy alone is ±{100 * probe.half_width:.1f} pp); {how}.")
