@@ -258,3 +258,23 @@ def test_the_report_reads_only_the_run_folder(run_dir, monkeypatch):
         energy_models.get_model("sata")  # the trap works
     text = write_report(run_dir).read_text(encoding="utf-8")
     assert "## Sensitivity to pricing conventions" in text and "## Hardware models" in text
+
+
+def test_with_every_model_a_headline_model_figures_show_the_primaries(run):
+    import pandas as pd
+
+    extra = [f"sata_variant_{i}" for i in range(6)]  # 9 headline models, 3 of them primaries
+    sata = run.results[run.results["hardware"] == "sata"]
+    results = pd.concat([run.results, *[sata.assign(hardware=name) for name in extra]], ignore_index=True)
+    hardware = pd.concat([run.table("hardware"), pd.DataFrame(
+        [{"name": name, "headline": True, "family": "sata", "primary": False, "changes": "one convention"}
+         for name in extra])], ignore_index=True)
+    everything = run.replace(results=results, hardware=hardware)
+    assert everything.hardware_models() == [*HARDWARE, *extra]
+    assert everything.figure_models() == HARDWARE
+    fig = QUESTIONS.get("Q5").figure(everything)
+    try:
+        assert len([ax for ax in fig.axes if ax.get_visible()]) == len(HARDWARE)
+    finally:
+        plt.close(fig)
+    assert len(answers(everything)["Q8"]) <= 320

@@ -180,9 +180,13 @@ class RunTables:
         return [m for m in self.hardware_models() if m in flagged]
 
     def figure_models(self) -> list[str]:
-        """The models a figure draws one panel each for: the primaries among the headline models
-        (every headline model when none is a primary), at most :data:`FIGURE_MODELS`."""
-        return (self.primary_models() or self.hardware_models())[:FIGURE_MODELS]
+        """The models a figure draws one panel each for: every headline model when there are at most
+        :data:`FIGURE_MODELS` (the default primaries, or the models a user named), else the primaries
+        among them (``--hardware all``), at most :data:`FIGURE_MODELS`."""
+        models = self.hardware_models()
+        if len(models) <= FIGURE_MODELS:
+            return models
+        return (self.primary_models() or models)[:FIGURE_MODELS]
 
     def hardware_subset(self, hardware: Sequence[str] | str | None) -> list[str]:
         """``hardware`` (a name or a list) restricted to the run's models, in run order; the figure

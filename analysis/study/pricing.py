@@ -57,15 +57,16 @@ def spike_rate(ledger: EventLedger) -> float:
     return sum(layer.spikes for layer in spiking) / denominator if denominator else 0.0
 
 
-def _spatial(values: Sequence[int]) -> tuple[int, int]:
-    """(height, width) of a per-sample shape or a 2-d kernel fact: the last two axes of a map
-    (``(C, H, W)``), 1 × 1 for a vector, the value twice for a 1-d fact."""
+def _spatial(values: Sequence[int], shape: bool) -> tuple[int, int]:
+    """(height, width) of a per-sample shape (``shape``: the last two axes of a ``(C, H, W)`` map; a
+    vector ``(C,)`` is 1 × 1, a sequence ``(C, L)`` is L × 1) or of a kernel, stride or padding fact
+    (``(h, w)``; one value for both; 0 × 0 where the layer has none)."""
     values = [int(v) for v in values]
-    if len(values) >= 3:
+    if shape:
+        return (values[-2], values[-1]) if len(values) >= 3 else (values[1], 1) if len(values) == 2 else (1, 1)
+    if len(values) >= 2:
         return values[-2], values[-1]
-    if len(values) == 2:
-        return values[0], values[1]
-    return (values[0], values[0]) if values else (1, 1)
+    return (values[0], values[0]) if values else (0, 0)
 
 
 def layer_rows(ident: dict[str, Any], ledger: EventLedger) -> list[dict[str, Any]]:
@@ -78,7 +79,7 @@ def layer_rows(ident: dict[str, Any], ledger: EventLedger) -> list[dict[str, Any
             record.pop(fact, None)
             if fact in ("in_shape", "out_shape") and len(getattr(layer, fact)) == 0:
                 continue
-            for axis, value in zip(axes, _spatial(getattr(layer, fact)), strict=True):
+            for axis, value in zip(axes, _spatial(getattr(layer, fact), fact.endswith("shape")), strict=True):
                 record[f"{prefix}_{axis}"] = value
         rows.append({**ident, **record})
     return rows
