@@ -46,9 +46,19 @@ def lines(run) -> dict[str, str]:
     return answers(run)
 
 
+def _refuse(self, *args, **kwargs):
+    raise AssertionError("the report built a hardware model; it must read the run folder instead")
+
+
 @pytest.fixture(scope="module")
 def report(run_dir) -> str:
-    return write_report(run_dir).read_text(encoding="utf-8")
+    """The report drawn with every hardware model's construction refused: every hardware fact must
+    come from the run folder (#18)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(energy_models.TableModel, "__init__", _refuse)
+        with pytest.raises(AssertionError, match="built a hardware model"):
+            energy_models.get_model("sata")  # the trap works
+        return write_report(run_dir).read_text(encoding="utf-8")
 
 
 def _texts(ax) -> list[str]:
@@ -247,17 +257,9 @@ def test_answers_of_a_run_folder_path(run_dir, lines):
     assert answers(run_dir) == lines
 
 
-def test_the_report_reads_only_the_run_folder(run_dir, monkeypatch):
-    """No hardware model is built (so none is listed, priced or asked for its conventions) while the
-    report is drawn: every hardware fact comes from the run folder."""
-    def refuse(self, *args, **kwargs):
-        raise AssertionError("the report built a hardware model; it must read the run folder instead")
-
-    monkeypatch.setattr(energy_models.TableModel, "__init__", refuse)
-    with pytest.raises(AssertionError, match="built a hardware model"):
-        energy_models.get_model("sata")  # the trap works
-    text = write_report(run_dir).read_text(encoding="utf-8")
-    assert "## Sensitivity to pricing conventions" in text and "## Hardware models" in text
+def test_the_report_reads_only_the_run_folder(report):
+    """The module's report was drawn while building any hardware model raised (see the fixture)."""
+    assert "## Sensitivity to pricing conventions" in report and "## Hardware models" in report
 
 
 def test_with_every_model_a_headline_model_figures_show_the_primaries(run):

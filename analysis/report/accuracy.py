@@ -13,7 +13,7 @@ from analysis.methods import Method, get_method
 from analysis.report.paired import accuracy, comparison
 from analysis.report.plotting import log2_x, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, method_color, method_label, numeric, select
+from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
 from analysis.report.text import number, percent, span, times
 from analysis.report.uncertainty import accuracy_of
 from analysis.report.verdict import Claim, Verdict, unanswered
@@ -177,10 +177,9 @@ def group_threshold_table(run: RunTables, arch: str | None = None) -> pd.DataFra
                    "variant acc %": 100 * variant_acc.mean,
                    "Δ": "at chance: not a working configuration" if chance else
                    comparison(run, variant_rows, shared_rows).text}
+            mine, shared = by_hardware(variant_rows), by_hardware(shared_rows)
             for model in run.hardware_models():
-                a = numeric(select(variant_rows, hardware=model), "energy_pj")
-                b = numeric(select(shared_rows, hardware=model), "energy_pj")
-                ratio = float(a.iloc[0] / b.iloc[0]) if len(a) and len(b) else np.nan
+                ratio = mine[model] / shared[model] if model in mine and model in shared else np.nan
                 row[f"energy ratio {model}"] = np.nan if chance else ratio
             rows.append(row)
     return pd.DataFrame(rows)

@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from analysis.methods import Method, get_method, reference_method
 from analysis.report.plotting import energy_scale, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, method_color, method_label, numeric, select
+from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
 from analysis.report.text import number, percent, rate_text, span, times
 from analysis.report.verdict import CHEAPER, Verdict, models_text, order_claim, unanswered
 
@@ -97,9 +97,10 @@ def verdict_q7(run: RunTables) -> Verdict:
     parent = get_method(method).parent
     bits = math.ceil(math.log2(levels + 1))
     claims, ratios = {}, {}
+    snns = by_hardware(run.present_rows(method, arch=arch, steps=steps))
+    qnns = by_hardware(run.present_rows(parent, arch=arch, levels=levels))
     for model in run.hardware_models():
-        snn = run.energy(method, model, arch=arch, steps=steps)
-        qnn = run.energy(parent, model, arch=arch, levels=levels)
+        snn, qnn = snns.get(model, math.nan), qnns.get(model, math.nan)
         if math.isfinite(snn) and math.isfinite(qnn) and qnn > 0:
             ratios[model] = snn / qnn
             claims[(model, CLAIM)] = order_claim(snn / qnn)

@@ -12,7 +12,15 @@ from analysis.report.paired import accuracy as run_accuracy
 from analysis.report.paired import comparison as paired_comparison
 from analysis.report.plotting import bar_labels, energy_scale, log_axis, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, configuration_label, method_color, method_label, numeric, select
+from analysis.report.tables import (
+    RunTables,
+    by_hardware,
+    configuration_label,
+    method_color,
+    method_label,
+    numeric,
+    select,
+)
 from analysis.report.text import number, percent, span, times
 from analysis.report.uncertainty import accuracy_of
 from analysis.report.verdict import CHEAPER, Claim, Verdict, by_value, models_text, order_claim, unanswered
@@ -33,10 +41,10 @@ def architecture_table(run: RunTables) -> pd.DataFrame:
             if configuration.empty:
                 continue
             row = {"arch": arch, "method": method, "configuration": method_label(method, steps),
-                   "accuracy": accuracy_of(configuration).text()}
+                   "accuracy": run_accuracy(run, configuration).text()}
+            energy = by_hardware(configuration)
             for model in run.hardware_models():
-                energy = numeric(select(configuration, hardware=model), "energy_pj")
-                row[f"{model} pJ"] = float(energy.iloc[0]) if len(energy) else np.nan
+                row[f"{model} pJ"] = energy.get(model, np.nan)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -165,9 +173,9 @@ def bnn_table(run: RunTables) -> pd.DataFrame:
             label = method_label(method, steps) + (f"(L={levels})" if get_method(method).quantized else "")
             row = {"arch": arch, "comparison": comparison, "configuration": label, "method": method,
                    "steps": steps, "levels": levels, "accuracy": run_accuracy(run, configuration)}
+            energy = by_hardware(configuration)
             for model in run.hardware_models():
-                energy = numeric(select(configuration, hardware=model), "energy_pj")
-                row[f"{model} pJ"] = float(energy.iloc[0]) if len(energy) else np.nan
+                row[f"{model} pJ"] = energy.get(model, np.nan)
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -24,17 +24,19 @@ MEMBRANE_MATTERS = 0.10
 def component_shares(run: RunTables, arch: str | None = None) -> pd.DataFrame:
     """Per hardware model and method (stepped ones at T = G = L): total energy and each component's
     share (%), with the memory components' sum."""
-    arch, steps = run.first_arch(arch), run.reference_steps()
-    rows = []
-    for model in run.hardware_models():
-        for _, row in run.ladder_rows(arch, model, steps).iterrows():
-            total = float(row["energy_pj"])
-            entry = {"hardware": model, "method": row["method"], "label": row["label"], "energy_pj": total}
-            for component in COMPONENTS:
-                entry[f"{component} %"] = 100 * float(row.get(f"{component}_pj", 0.0)) / total if total > 0 else np.nan
-            entry["memory %"] = sum(entry[f"{c} %"] for c in MEMORY)
-            rows.append(entry)
-    return pd.DataFrame(rows)
+    arch = run.first_arch(arch)
+    frame = run.reference_frame(arch)
+    if frame.empty:
+        return pd.DataFrame()
+    frame = frame.assign(_order=frame["hardware"].map({m: i for i, m in enumerate(run.hardware_models())}))
+    frame = frame.sort_values("_order", kind="stable")
+    total = numeric(frame, "energy_pj").replace(0, np.nan)
+    table = pd.DataFrame({"hardware": frame["hardware"].to_numpy(), "method": frame["method"].to_numpy(),
+                          "label": frame["label"].to_numpy(), "energy_pj": numeric(frame, "energy_pj").to_numpy()})
+    for component in COMPONENTS:
+        table[f"{component} %"] = (100 * numeric(frame, f"{component}_pj", 0.0) / total).to_numpy()
+    table["memory %"] = table[[f"{c} %" for c in MEMORY]].sum(axis=1, min_count=1)
+    return table
 
 
 def panel_breakdown(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:

@@ -16,7 +16,7 @@ from analysis.methods import Method
 from analysis.report.paired import comparison
 from analysis.report.plotting import bar_labels, log2_x, log_axis, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, method_color, numeric, select
+from analysis.report.tables import RunTables, by_hardware, method_color, numeric, select
 from analysis.report.text import number, percent, span
 from analysis.report.uncertainty import accuracy_of
 from analysis.report.verdict import Claim, Verdict, models_text, unanswered
@@ -142,13 +142,13 @@ def mul_mod_price(run: RunTables, arch: str | None = None, models: list[str] | N
     steps = _mode_steps(run, arch)
     exact, hardware, _ = psg_modes(run)
     rows = []
+    exact_rows = run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact)
+    exact_pj, logic_pj = by_hardware(exact_rows), by_hardware(exact_rows, "neuron_logic_pj")
+    hardware_pj = by_hardware(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware))
     for model in models or run.hardware_models():
-        e = run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact, hardware=model)
-        h = run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware, hardware=model)
-        if e.empty or h.empty:
+        if model not in exact_pj or model not in hardware_pj:
             continue
-        e_pj, h_pj = float(e["energy_pj"].iloc[0]), float(h["energy_pj"].iloc[0])
-        logic = float(numeric(e, "neuron_logic_pj").iloc[0])
+        e_pj, h_pj, logic = exact_pj[model], hardware_pj[model], logic_pj.get(model, np.nan)
         cost = max(e_pj - h_pj, 0.0)
         rows.append({"hardware": model, "G": steps, "exact_pj": e_pj, "hardware_pj": h_pj,
                      "mul/mod share of PSG logic %": 100 * cost / logic if logic > 0 else 0.0 if cost == 0 else np.nan,

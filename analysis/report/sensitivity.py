@@ -101,7 +101,7 @@ def every_what_if(run: RunTables) -> RunTables:
         parts = [_repriced_rows(run, h, select(table, hardware=h)) for h in dict.fromkeys(h for h, _, _ in
                                                                                          alternatives_of(run))]
         parts = [p for p in parts if not p.empty]
-        return run.repriced(pd.concat(parts, ignore_index=True) if parts else run.results.iloc[0:0])
+        return run.repriced(pd.concat(parts, ignore_index=True).copy() if parts else run.results.iloc[0:0])
     return run.remember("every what-if", build)
 
 
