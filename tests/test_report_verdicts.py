@@ -251,3 +251,25 @@ def test_the_report_has_one_sensitivity_section(run):
             "OneSpike(G=4) vs QCFS | cheaper (0.8×) | dearer (1.2×) |") in section
     q8 = text.split("## Q8:")[1].split("\n## ")[0]
     assert "_Conventions it depends on_ — Flips under 2 of 3 alternative pricings" in q8
+
+
+def test_a_question_registered_without_a_verdict_still_reports(run):
+    """A question another module registers the old way (an answer line, no verdict function) is in
+    the glance, gets its own section, and is left out of the sensitivity section."""
+    from analysis.report.questions import QUESTIONS, Answer, Panel, Question, register_question
+
+    def answer(run):
+        return Answer("Q99: an answer line with 1 number.", run.results.iloc[0:0])
+
+    def panel(run, ax, *, arch=None, hardware=None):
+        ax.plot([0, 1], [0, 1])
+
+    register_question(Question("Q99", "A late question?", "q99_late", answer, (Panel(panel),), "caption"))
+    try:
+        assert answers(run)["Q99"] == "Q99: an answer line with 1 number."
+        text = render(run, "x")
+        assert "- Q99: an answer line with 1 number." in text
+        assert "## Q99: A late question?" in text and "**Verdict** — an answer line with 1 number." in text
+        assert "**Q99**" not in text.split("## Sensitivity to pricing conventions")[1].split("\n## ")[0]
+    finally:
+        QUESTIONS.remove("Q99")

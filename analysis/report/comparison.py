@@ -215,11 +215,13 @@ def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> N
                       missing="no BNN rows"):
         return
     x = np.arange(len(table))
-    for k, model in enumerate(hardware or run.figure_models()):
+    models = list(hardware or run.figure_models())
+    for k, model in enumerate(models):
         column = f"{model} pJ"
         if column not in table.columns:
             continue
-        ax.plot(x, table[column] / float(bnn[column].iloc[0]), ls="none", marker="osD^vP*X"[k % 8], ms=6,
+        offset = (k - (len(models) - 1) / 2) * 0.07  # side by side, so equal values do not hide each other
+        ax.plot(x + offset, table[column] / float(bnn[column].iloc[0]), ls="none", marker="osD^vP*X"[k % 8], ms=6,
                 color=f"C{k % 10}", label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     log_axis(ax)
