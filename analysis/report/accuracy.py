@@ -62,7 +62,7 @@ def panel_ladder(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     ax.set_ylim(0, 105)
     ax.set_xticks(x)
     ax.set_xticklabels(archs)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def layer_errors(run: RunTables, steps: int | None = None) -> pd.DataFrame:
@@ -78,7 +78,7 @@ def panel_layer_errors(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
     """Per layer, the IF rate's error against the quantized activation relative to the mean
     activation (T = L), one line per arch; residual-block boundaries marked."""
     errors = layer_errors(run)
-    if not open_panel(ax, xlabel="layer index", ylabel="|IF rate·θ − quantized activation| / mean activation",
+    if not open_panel(ax, xlabel="layer index", ylabel="|IF rate·θ − quantized| / mean activation",
                       title="where the IF error enters and grows", empty=errors.empty, missing="layer_errors.csv"):
         return
     for index, (name, rows) in enumerate(errors.groupby("arch", sort=False)):
@@ -221,7 +221,7 @@ def panel_group_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
                     color=f"C{index % 10}", label=model if variant == table["variant"].iloc[0] else None)
     ax.axhline(1.0, color="#888888", lw=0.8)
     log2_x(ax, sorted(table["G"].unique()))
-    ax.legend(fontsize=6, title="calibrated --, binary ··", title_fontsize=6)
+    ax.legend(fontsize=6, title="dashed: calibrated; dotted: binary", title_fontsize=6)
 
 
 def verdict_q11(run: RunTables) -> Verdict:

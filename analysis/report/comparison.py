@@ -73,7 +73,7 @@ def panel_architecture_ratio(run: RunTables, ax: Axes, *, arch=None, hardware=No
     ax.set_xticklabels(archs)
     ax.set_xlim(-0.5, len(archs) - 0.5)
     if len(archs) < 2:
-        ax.set_title(f"OneSpike / QCFS energy: one architecture ({archs[0]}); Q12 needs two or more", fontsize=9)
+        ax.set_title("one architecture: Q12 needs two or more", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 

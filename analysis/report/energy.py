@@ -163,7 +163,7 @@ def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
     ax.plot([], [], "k--", label="OneSpike (dashed)")
     ax.set_ylim(bottom=0)
     log2_x(ax, run.timesteps())
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def _membrane_accesses(counts: pd.DataFrame, steps: int) -> dict[str, float]:

@@ -134,6 +134,8 @@ def save(fig: Figure, path: str | os.PathLike, formats: Sequence[str] = ("png",)
     out = []
     for fmt in formats:
         target = path.with_name(f"{path.name}.{fmt}")
-        fig.savefig(target, dpi=150, bbox_inches="tight")
+        # no bbox_inches="tight": the figures lay themselves out (tight_layout), and a tight bbox would
+        # draw every text once more only to measure it
+        fig.savefig(target, dpi=150)
         out.append(target)
     return out

@@ -16,6 +16,7 @@ the primaries among its headline models) and returns the figure.
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -92,7 +93,9 @@ class Question:
         for ax, (panel, subset) in zip(axes, calls, strict=True):
             panel.draw(run, ax, arch=run.first_arch(arch), hardware=subset)
         arch_name = None if self.all_archs else run.first_arch(arch)
-        fig.suptitle(f"{self.qid}: {self.title}" + (f" ({arch_name})" if arch_name else ""), fontsize=11,
+        title = f"{self.qid}: {self.title}" + (f" ({arch_name})" if arch_name else "")
+        # wrapped to the figure's width (about 10 bold characters per inch at 11 pt), never cut
+        fig.suptitle(textwrap.fill(title, width=max(40, int(fig.get_figwidth() * 10))), fontsize=11,
                      fontweight="bold")
         bottom = shared_legend(fig, axes) if self.shared_legend else 0.0
         fig.tight_layout(rect=(0, bottom, 1, 1))
