@@ -15,7 +15,7 @@ TEST_WORKERS ?= auto
 SPIKINGJELLY_PIN ?= spikingjelly==2.0.0
 export MPLBACKEND ?= Agg
 
-.PHONY: study test test-slow lint bench notebooks clean-venv
+.PHONY: study readme test test-slow lint bench notebooks clean-venv
 
 # The study and the tests need the package and its dev tools only; JupyterLab (the `notebooks`
 # extra, the largest part of an install) comes with `make notebooks`.
@@ -32,6 +32,10 @@ $(NOTEBOOKS_STAMP): $(STAMP)
 
 study: $(STAMP)
 	$(VENV)/bin/onespike study --out reports/default
+
+# The README's headline answers and its two figures, regenerated from the default study's run.
+readme: study
+	$(PY) -m analysis.report.readme reports/default README.md
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -21,6 +21,7 @@ EXAMPLES = {
   onespike study --quick --out reports/quick       # a small study (< 60 s)
   onespike study --data cifar10 --data-root ~/data --arch vgg16,resnet20 --timesteps 1,2,4,8
   onespike study --hardware sata,spikesim,my_chip.toml --out reports/mychip
+  onespike study --quick --hardware all            # every built-in model a headline model
   onespike study --resume reports/quick            # continue an interrupted study (reads its config.json)
   onespike study --config study.json --force       # replace the files of another study in --out
   onespike study --model my_pkg.models:build --checkpoint weights.pt --finetune-epochs 3
@@ -122,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "channel (2-16, or 32 for float; default 8); the FP32 ANN stays 32, the INT8 ANN 8")
     study.add_argument("--timesteps", type=_csv_ints, help="T of the IF SNN and G of OneSpike, e.g. 1,2,4,8,16,32")
     study.add_argument("--max-steps", type=_positive_int, help="largest T/G accepted (default 256)")
-    study.add_argument("--hardware", type=_csv, help="'all' or comma-separated model names / TOML tables")
+    study.add_argument("--hardware", type=_csv, help="headline models: 'primary' (default: every family's "
+                       "primary model), 'all', or comma-separated model names / TOML tables")
     study.add_argument("--seed", type=int, help="seed of everything (default 0)")
     study.add_argument("--seeds", type=_positive_int, help="repeat training with N seeds (seed, seed+1, ...)")
     study.add_argument("--device", help="torch device for training and evaluation, e.g. cpu or cuda")
@@ -214,10 +216,12 @@ def _cmd_study(args: argparse.Namespace) -> int:
     out = args.resume or args.out or ("reports/quick" if args.quick else "reports/default")
     start = time.perf_counter()
     run_study(config, out, force=args.force, progress=not args.no_progress)
+    tables = time.perf_counter()
     if not args.no_report and distributed.is_main():
         write_report(out)
+    report = "" if args.no_report else f"; report {time.perf_counter() - tables:.1f} s"
     print(f"study written to {out}/ (results.csv, layers.csv" + ("" if args.no_report else ", report.md")
-          + f") in {time.perf_counter() - start:.1f} s")
+          + f") in {time.perf_counter() - start:.1f} s (tables {tables - start:.1f} s{report})")
     return 0
 
 
@@ -346,8 +350,9 @@ def _cmd_hardware(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import write_report
 
+    start = time.perf_counter()
     path = write_report(args.run_dir)
-    print(f"report written to {path}")
+    print(f"report written to {path} in {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -4,10 +4,18 @@ Numbers are chosen so that every answer has a known value: 360 test images, accu
 whole counts over 360, energies that are fixed multiples of the quantized ANN's per hardware model
 (OneSpike cheaper than QCFS under flops45nm and sata, dearer under spikesim), components in fixed
 shares (sata: DRAM 90%), and PSG op counts per neuron per group of 1 mul, 1 mod, 2.32 add, 1 cmp.
+
+Besides results and layers the folder holds what the pricing stage writes: ``hardware.csv`` (the
+three models, primaries), ``warnings.csv``, and ``sensitivity.csv``: every network re-priced under
+two alternatives of sata (``psum_bits=16``: every stepped method 1.5× dearer, which flips OneSpike <
+QCFS; ``zero_skipping=on``: every energy 0.9×, which flips nothing) and one of spikesim
+(``first_layer=once``: OneSpike 0.7×, which makes OneSpike cheaper than QCFS there).
+``predictions=True`` adds ``predictions.csv`` (per image, consistent with the correct counts).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -50,7 +58,7 @@ def correct_count(method: str, variant: str, steps: int, levels: int, arch_index
     """Correct test images of one network (known, so tests can assert answers)."""
     count = CORRECT[method] - 3 * arch_index
     if method == "qcfs" and levels != LEVELS:
-        count -= {1: 60, 2: 20, 8: -1}[levels]
+        count -= {1: 60, 2: 20, 5: 2, 8: -1}[levels]
     if method == "qcfs" and variant == "pow2":
         count -= 10
     if method in STEPPED and steps != LEVELS:
@@ -80,6 +88,13 @@ def _ops(method: str, variant: str, steps: int, macs: float, neurons: float) -> 
     return ops
 
 
+def _shape(text: str) -> dict[str, int]:
+    """A per-sample shape as the study writes it: integer height and width (a vector is 1 × 1)."""
+    parts = [int(p) for p in text.split("x")]
+    return {"in_channels": parts[0], "in_height": parts[1] if len(parts) == 3 else 1,
+            "in_width": parts[2] if len(parts) == 3 else 1}
+
+
 def _layers(unit: dict, ops: dict[str, float], neurons: float) -> list[dict]:
     """conv1 (8×8 input), act1 (PSG/IF), pool1, conv2 (1×1 input), act2, fc, readout."""
     psg = {"add": ops["add"] / 2, "mul": ops["mul"] / 2, "mod": ops["mod"] / 2, "mask": ops["mask"] / 2,
@@ -95,7 +110,7 @@ def _layers(unit: dict, ops: dict[str, float], neurons: float) -> list[dict]:
     ]
     rows = []
     for index, (name, kind, shape, events, count) in enumerate(layout):
-        row = {**unit, "name": name, "kind": kind, "index": index, "in_shape": shape, "neurons": count,
+        row = {**unit, "name": name, "kind": kind, "index": index, **_shape(shape), "neurons": count,
                **dict.fromkeys(EVENTS, 0.0)}
         row.update(events if kind != "neuron" or unit["method"] in STEPPED else {})
         rows.append(row)
@@ -108,7 +123,7 @@ def _units(methods: tuple[str, ...]) -> list[tuple[str, int, int, str]]:
     if "ann" in methods:
         units.append(("ann", 1, LEVELS, "default"))
     if "qcfs" in methods:
-        units += [("qcfs", 1, levels, "default") for levels in (1, 2, 4, 8)] + [("qcfs", 1, LEVELS, "pow2")]
+        units += [("qcfs", 1, levels, "default") for levels in (1, 2, 4, 5, 8)] + [("qcfs", 1, LEVELS, "pow2")]
     if "cq" in methods:
         units.append(("cq", 1, LEVELS, "default"))
     if "if" in methods:
@@ -132,11 +147,65 @@ def _energy(model: str, method: str, variant: str, steps: int) -> dict[str, floa
     return {component: total * shares.get(component, 0.0) for component in COMPONENTS}
 
 
+#: Alternatives priced in sensitivity.csv: (headline model, name, what it changes, energy factor per method).
+ALTERNATIVES = (
+    ("sata", "psum_bits=16", "pre-activations (partial sums and membranes) stored at 16 bits",
+     {"if": 1.5, "onespike": 1.5}),
+    ("sata", "zero_skipping=on", "zero-skipping on (zero spikes and zero activations skipped alike)", {}),
+    ("spikesim", "first_layer=once", "first layer once (a layer reused over sequential timesteps)",
+     {"onespike": 0.7}),
+)
+#: Events each model prices at zero by construction (hardware.csv).
+ZERO_BY_CONSTRUCTION = {"flops45nm": {"mul": "compute-only FLOP model", "mod": "compute-only FLOP model"},
+                        "sata": {}, "spikesim": {"mul": "inside the fixed neuron energy per PE cycle",
+                                                 "mod": "inside the fixed neuron energy per PE cycle"}}
+
+
+def _hardware_table() -> pd.DataFrame:
+    return pd.DataFrame([{
+        "name": model, "headline": True, "family": model, "primary": True, "changes": "",
+        "description": f"the {model} model", "paper": "Horowitz, ISSCC 2014" if model == "flops45nm" else "a paper",
+        "repository": "", "technology": "45 nm", "assumptions": json.dumps([f"{model} assumes this"]),
+        "options": json.dumps({"zero_skipping": model != "sata"}),
+        "zero_by_construction": json.dumps(ZERO_BY_CONSTRUCTION[model]),
+    } for model in HARDWARE])
+
+
+def _sensitivity(results: pd.DataFrame) -> pd.DataFrame:
+    energy = ["energy_pj", *(f"{c}_pj" for c in COMPONENTS), "neuron_logic_pj"]
+    keys = ["arch", "method", "T", "levels", "variant", "seed"]
+    rows = []
+    for model, name, changes, factors in ALTERNATIVES:
+        base = results[results["hardware"] == model]
+        scale = base["method"].map(factors).fillna(0.9 if name == "zero_skipping=on" else 1.0)
+        frame = base[keys].assign(hardware=model, alternative=name, changes=changes, options=json.dumps({}))
+        for column in energy:
+            frame[column] = base[column] * scale
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True)
+
+
+def _predictions(results: pd.DataFrame) -> pd.DataFrame:
+    """Per image: image i is right for a network with k correct iff i < k (so any two networks with
+    correct counts k1 < k2 disagree on exactly k2 − k1 images, all in the second one's favour)."""
+    rows = []
+    keys = ["arch", "method", "T", "levels", "variant", "seed"]
+    for _, unit in results.drop_duplicates(keys).iterrows():
+        for sample in range(TEST_SAMPLES):
+            label = sample % 10
+            right = sample < int(unit["correct"])
+            rows.append({**{k: unit[k] for k in keys}, "sample": sample, "label": label,
+                         "predicted": label if right else (label + 1) % 10})
+    return pd.DataFrame(rows)
+
+
 def make_run(root: Path, methods: tuple[str, ...] = ("ann", "qcfs", "cq", "if", "onespike", "bnn"),
-             seeds: tuple[int, ...] = (0,), optional_tables: bool = True) -> Path:
+             seeds: tuple[int, ...] = (0,), optional_tables: bool = True, archs: tuple[str, ...] | None = None,
+             predictions: bool = False) -> Path:
     """Write a complete synthetic run folder at ``root`` (through RunFolder) and return its path."""
-    results, layers = [], []
-    for arch_index, (arch, (macs, neurons)) in enumerate(ARCHS.items()):
+    results, layers, warnings = [], [], []
+    chosen = {a: v for a, v in ARCHS.items() if archs is None or a in archs}
+    for arch_index, (arch, (macs, neurons)) in enumerate(chosen.items()):
         for method, steps, levels, variant in _units(methods):
             for seed in seeds:
                 correct = correct_count(method, variant, steps, levels, arch_index) - seed
@@ -145,27 +214,46 @@ def make_run(root: Path, methods: tuple[str, ...] = ("ann", "qcfs", "cq", "if", 
                 for model in HARDWARE:
                     components = _energy(model, method, variant, steps)
                     unpriced = ", ".join(f"{e}={ops[e]:.4g}" for e in ("shift", "mask", "cmp") if ops[e] > 0)
-                    warning = f"{model} does not price these events (per inference): {unpriced}" if unpriced else ""
+                    if unpriced:
+                        warnings.append({**unit, "hardware": model,
+                                         "warning": f"{model} does not price these events (per inference): {unpriced}"})
+                    total = sum(components.values())
+                    logic = total * 0.02 if method == "onespike" else 0.0
                     results.append({
                         **unit, "hardware": model, "accuracy": correct / TEST_SAMPLES, "test_samples": TEST_SAMPLES,
                         "correct": correct, "latency_steps": steps if method == "if" else 1,
-                        "groups": steps if method == "onespike" else 1, "energy_pj": sum(components.values()),
-                        **{f"{c}_pj": v for c, v in components.items()}, **{f"ops_{e}": v for e, v in ops.items()},
-                        "spike_rate": 0.12 if method in STEPPED else 0.0, "warnings": warning,
+                        "groups": steps if method == "onespike" else 1, "energy_pj": total,
+                        **{f"{c}_pj": v for c, v in components.items()}, "neuron_logic_pj": logic,
+                        **{f"ops_{e}": v for e, v in ops.items()}, "ops_mac_nonzero": 0.6 * ops["mac"],
+                        "spike_rate": 0.12 if method in STEPPED else 0.0,
+                        "convention_if_dataflow": "time_outer" if method == "if" and model == "sata" else "-",
+                        "convention_weight_fetch": "resident on chip" if model == "sata" else "-",
                     })
                 layers += _layers(unit, ops, neurons)
-    tables = {"results": pd.DataFrame(results), "layers": pd.DataFrame(layers)}
+    results = pd.DataFrame(results)
+    # exact PSG's mul/mod: the 5% exact_pow2 costs over hardware mode, 40% of its logic energy under sata;
+    # priced at zero under flops45nm and spikesim (by construction)
+    exact = (results["variant"] == "exact_pow2") & (results["method"] == "onespike")
+    results.loc[exact, "neuron_logic_pj"] = results.loc[exact, "energy_pj"] * (0.05 / 1.05) / 0.4
+    for model in ("flops45nm", "spikesim"):
+        for column in ("energy_pj", *(f"{c}_pj" for c in COMPONENTS)):
+            at = exact & (results["hardware"] == model)
+            results.loc[at, column] = results.loc[at, column] / 1.05
+    tables = {"results": results, "layers": pd.DataFrame(layers), "hardware": _hardware_table(),
+              "warnings": pd.DataFrame(warnings), "sensitivity": _sensitivity(results)}
     if optional_tables:
-        tables.update(_optional_tables())
+        tables.update(_optional_tables(list(chosen)))
+    if predictions:
+        tables["predictions"] = _predictions(results)
     folder = RunFolder(root)
-    folder.write_config(_payload(methods, seeds))
+    folder.write_config(_payload(methods, seeds, list(chosen)))
     folder.write_tables(tables)
     return root
 
 
-def _optional_tables() -> dict[str, pd.DataFrame]:
+def _optional_tables(archs: list[str]) -> dict[str, pd.DataFrame]:
     equivalence, fidelity, errors, breakeven, sweep = [], [], [], [], []
-    for arch_index, arch in enumerate(ARCHS):
+    for arch_index, arch in enumerate(archs):
         for t in STEPS:
             equivalence.append({"arch": arch, "T": t, "onespike_max_abs_logit_diff": 0.0 if t == 1 else 3e-15 * t,
                                 "onespike_agreement": 1.0, "if_max_abs_logit_diff": 0.9 / t + 0.05 * arch_index,
@@ -199,16 +287,16 @@ def _optional_tables() -> dict[str, pd.DataFrame]:
                       "arch": "", "layer": ""}]
     worked = pd.DataFrame({"step": range(5), "input": [0.1, 0.1, 0.5, 1.9, 4.9], "if_spike": [0, 0, 0, 1, 1],
                            "psg_spike": [0, 1, 1, 1, 0]})
-    return {**_onestep_tables(), "equivalence": pd.DataFrame(equivalence), "fidelity": pd.DataFrame(fidelity),
+    return {**_onestep_tables(archs), "equivalence": pd.DataFrame(equivalence), "fidelity": pd.DataFrame(fidelity),
             "worked_example": worked, "layer_errors": pd.DataFrame(errors), "breakeven": pd.DataFrame(breakeven),
             "sweep": pd.DataFrame(sweep),
             "yan2024_targets": pd.DataFrame([{"case": "T=5", "published_rate": 0.057, "our_rate": 0.38, "note": ""}])}
 
 
-def _onestep_tables() -> dict[str, pd.DataFrame]:
+def _onestep_tables(archs: list[str]) -> dict[str, pd.DataFrame]:
     """Q14: directly trained IF (one step within 0.3 pp) and LIF SNNs (−0.5 pp per doubling of T)."""
     onestep, layers = [], []
-    for arch in ARCHS:
+    for arch in archs:
         for t in STEPS:
             for method, decay, reset, drop in (("direct_if", 1.0, "soft", 0.003), ("direct_lif", 0.5, "hard",
                                                                                    0.005 * t)):
@@ -229,14 +317,15 @@ def _onestep_tables() -> dict[str, pd.DataFrame]:
     return {"onestep": pd.DataFrame(onestep), "onestep_layers": pd.DataFrame(layers)}
 
 
-def _payload(methods: tuple[str, ...], seeds: tuple[int, ...]) -> dict:
+def _payload(methods: tuple[str, ...], seeds: tuple[int, ...], archs: list[str]) -> dict:
     return {
         "digest": "0123456789abcdef",
-        "config": {"data": "digits", "archs": list(ARCHS), "arch_options": {}, "methods": list(methods),
+        "config": {"data": "digits", "archs": archs, "arch_options": {}, "methods": list(methods),
                    "levels": LEVELS, "timesteps": STEPS, "hardware": HARDWARE, "epochs_ann": 8, "epochs_bnn": 6,
+                   "breakeven_timesteps": 5,
                    "seed": seeds[0], "seeds": len(seeds)},
         "data": {"name": "digits", "image_size": 8, "in_channels": 1, "num_classes": 10, "train_samples": 1437,
                  "test_samples": TEST_SAMPLES},
         "models": {arch: {"options": {"width": 8 * (i + 1)}, "parameters": 12_345 * (i + 1)}
-                   for i, arch in enumerate(ARCHS)},
+                   for i, arch in enumerate(archs)},
     }

@@ -254,3 +254,28 @@ def test_no_method_name_literal_outside_the_registry():
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in METHOD_NAMES:
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
     assert not offenders, "ask analysis.methods instead:\n" + "\n".join(offenders)
+
+
+#: What builds, lists or prices a hardware model: the report reads all of that from the run folder.
+MODEL_BUILDERS = frozenset({"get_model", "available_models", "conventions_table", "conventions_rows", "conventions_row",
+                            "model_spec", "model_names", "load_table", "model_from_table", "primary_models",
+                            "convention_alternatives", "family_members", "model_family", "register_model"})
+
+
+def test_the_report_reads_the_run_folder_only():
+    """`analysis.report` never imports what builds or lists hardware models (#18: the run folder is
+    the only contract between study and report)."""
+    offenders = []
+    for name, path in MODULES.items():
+        if not name.startswith("analysis.report"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("energy_models"):
+                offenders += [f"{path.relative_to(ROOT)}:{node.lineno}: {node.module}.{a.name}" for a in node.names
+                              if a.name in MODEL_BUILDERS | {"registry", "applied"}
+                              or node.module in ("energy_models.registry", "energy_models.applied")]
+            elif isinstance(node, ast.Import) and any(a.name.startswith("energy_models") for a in node.names):
+                # a plain import would reach every builder as an attribute: name what is used instead
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: import energy_models (use `from`)")
+    assert not offenders, "read hardware.csv / results.csv / sensitivity.csv instead:\n" + "\n".join(offenders)

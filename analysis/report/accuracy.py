@@ -10,11 +10,13 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from analysis.methods import Method, get_method
+from analysis.report.paired import accuracy, comparison
 from analysis.report.plotting import log2_x, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, method_color, method_label, numeric, select
-from analysis.report.text import not_in_run, number, span, times
-from analysis.report.uncertainty import accuracy_of, difference_text
+from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
+from analysis.report.text import number, percent, span, times
+from analysis.report.uncertainty import accuracy_of
+from analysis.report.verdict import Claim, Verdict, unanswered
 
 #: A layer whose IF error relative to its mean activation exceeds this is where the error "enters".
 ERROR_ENTERS = 0.1
@@ -28,16 +30,18 @@ def ladder(run: RunTables) -> pd.DataFrame:
     steps = run.reference_steps()
     rows = []
     for arch in run.archs():
-        found = {m: accuracy_of(run.rows(m, arch=arch, steps=steps)) for m in run.methods()}
-        for method, accuracy in found.items():
+        configurations = {m: run.rows(m, arch=arch, steps=steps) for m in run.methods()}
+        for method, rows_of in configurations.items():
+            accuracy = accuracy_of(rows_of)
             if not math.isfinite(accuracy.mean):
                 continue
             parent = get_method(method).parent
-            change = difference_text(accuracy, found[parent]) if parent in found else ""
+            change = comparison(run, rows_of, configurations[parent]) if parent in configurations else None
             rows.append({"arch": arch, "method": method, "step": method_label(method, steps),
                          "accuracy": accuracy.text(), "accuracy %": 100 * accuracy.mean,
                          "low %": 100 * accuracy.low, "high %": 100 * accuracy.high,
-                         "vs parent": f"{change} vs {get_method(parent).short}" if change else ""})
+                         "vs parent": f"{change.text} vs {get_method(parent).short}" if change else "",
+                         "short": change.short() if change else "", "parent": parent or ""})
     return pd.DataFrame(rows)
 
 
@@ -58,7 +62,7 @@ def panel_ladder(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     ax.set_ylim(0, 105)
     ax.set_xticks(x)
     ax.set_xticklabels(archs)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def layer_errors(run: RunTables, steps: int | None = None) -> pd.DataFrame:
@@ -74,7 +78,7 @@ def panel_layer_errors(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
     """Per layer, the IF rate's error against the quantized activation relative to the mean
     activation (T = L), one line per arch; residual-block boundaries marked."""
     errors = layer_errors(run)
-    if not open_panel(ax, xlabel="layer index", ylabel="|IF rate·θ − quantized activation| / mean activation",
+    if not open_panel(ax, xlabel="layer index", ylabel="|IF rate·θ − quantized| / mean activation",
                       title="where the IF error enters and grows", empty=errors.empty, missing="layer_errors.csv"):
         return
     for index, (name, rows) in enumerate(errors.groupby("arch", sort=False)):
@@ -101,26 +105,42 @@ def explain_drop(errors: pd.DataFrame) -> str:
     return text + (f" in block {block})" if block and block != "nan" else f" at {worst['layer']})")
 
 
-def answer_q10(run: RunTables) -> Answer:
+def verdict_q10(run: RunTables) -> Verdict:
     table = ladder(run)
     if table.empty:
-        return Answer(not_in_run("Q10", "no accuracy rows"), table)
+        return unanswered("Q10", "not in this run — no accuracy rows")
+    arch = table["arch"].iloc[0]
+    rows = select(table, arch=arch)
+    steps = [f"{r['step']} vs {get_method(r['parent']).short} {r['short']}" for _, r in rows.iterrows()
+             if r["short"]]
+    onespike = select(rows, method=Method.ONESPIKE)
+    lossless = not onespike.empty and onespike["short"].iloc[0].startswith("identical")
+    opening = ("OneSpike is lossless against its quantized ANN" if lossless else "Each conversion step's change")
+    archs = table["arch"].nunique()
+    sentence = f"{opening} ({arch}{'' if archs == 1 else f', 1 of {archs} archs'}): " + "; ".join(steps) + "."
+    return Verdict("Q10", sentence, {f"{r['step']} accuracy": r["accuracy %"] / 100 for _, r in rows.iterrows()})
+
+
+def answer_q10(run: RunTables) -> Answer:
+    verdict = verdict_q10(run)
+    table = ladder(run)
+    if table.empty:
+        return Answer.of(verdict, table)
     errors = layer_errors(run)
     parts = []
     for arch, rows in table.groupby("arch", sort=False):
-        steps = " → ".join(f"{r['step']} {r['accuracy']}" + (f" ({r['vs parent']})" if r["vs parent"] else "")
-                           for _, r in rows.iterrows())
         explanation = ""
         if Method.IF in set(rows["method"]):
-            explanation = ("; IF: " + explain_drop(select(errors, arch=arch)) if not errors.empty
-                           else "; IF's per-layer error: not in this run")
-        parts.append(f"{arch}: {steps}{explanation}")
-    line = f"Q10 (T=G={run.reference_steps()}): " + "; ".join(parts) + f"; {PUBLISHED_DROPS}."
-    shown = table.drop(columns=["method", "accuracy %", "low %", "high %"])
+            explanation = ("IF: " + explain_drop(select(errors, arch=arch)) if not errors.empty
+                           else "IF's per-layer error: not in this run")
+        if explanation:
+            parts.append(f"{arch}: {explanation}")
+    details = "; ".join([*parts, PUBLISHED_DROPS]) + "."
+    shown = table.drop(columns=["method", "accuracy %", "low %", "high %", "short", "parent"])
     if errors.empty:
-        return Answer(line, shown)
-    return Answer(line, shown, {f"Per-layer IF error against the quantized activation (T={int(errors['T'].iloc[0])})":
-                                errors})
+        return Answer.of(verdict, shown, details)
+    return Answer.of(verdict, shown, details, {
+        f"Per-layer IF error against the quantized activation (T={int(errors['T'].iloc[0])})": errors})
 
 
 # -- Q11 --------------------------------------------------------------------------------------------
@@ -129,25 +149,38 @@ GROUP_VARIANTS = {
     "per_group_calibrated": "per-group thresholds calibrated on training activations",
     "per_group_binary": "binary-weighted thresholds θ_i = 2^i·θ₀",
 }
+#: The same, as a verdict sentence names them.
+SHORT_NAMES = {"per_group_calibrated": "calibrated per-group thresholds",
+               "per_group_binary": "binary-weighted thresholds θ_i = 2^i·θ₀"}
+
+
+def at_chance(run: RunTables, accuracy: float) -> bool:
+    """Whether ``accuracy`` is no better than guessing: under twice the chance rate 1/classes."""
+    classes = run.data.get("num_classes")
+    return bool(classes) and accuracy < 2.0 / float(classes)
 
 
 def group_threshold_table(run: RunTables, arch: str | None = None) -> pd.DataFrame:
-    """Per G and per-group variant: accuracy against the shared threshold, and the energy ratio
-    (variant / shared) under every hardware model."""
+    """Per G and per-group variant: accuracy against the shared threshold (paired where the run has
+    per-image predictions), and the energy ratio (variant / shared) under every hardware model; a
+    variant at chance gets no energy ratio (it is not a working configuration)."""
     arch = run.first_arch(arch)
     onespike = select(run.results, arch=arch, method=Method.ONESPIKE)
     rows = []
     for variant in GROUP_VARIANTS:
         for steps in sorted({int(t) for t in select(onespike, variant=variant)["T"]}):
-            variant_acc = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=variant))
-            shared_acc = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps))
+            variant_rows = run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=variant)
+            shared_rows = run.rows(Method.ONESPIKE, arch=arch, steps=steps)
+            variant_acc, shared_acc = accuracy(run, variant_rows), accuracy(run, shared_rows)
+            chance = at_chance(run, variant_acc.mean)
             row = {"variant": variant, "G": steps, "shared acc %": 100 * shared_acc.mean,
-                   "variant acc %": 100 * variant_acc.mean, "Δ": difference_text(variant_acc, shared_acc)}
+                   "variant acc %": 100 * variant_acc.mean,
+                   "Δ": "at chance: not a working configuration" if chance else
+                   comparison(run, variant_rows, shared_rows).text}
+            mine, shared = by_hardware(variant_rows), by_hardware(shared_rows)
             for model in run.hardware_models():
-                a = numeric(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=variant, hardware=model),
-                            "energy_pj")
-                b = numeric(run.rows(Method.ONESPIKE, arch=arch, steps=steps, hardware=model), "energy_pj")
-                row[f"energy ratio {model}"] = float(a.iloc[0] / b.iloc[0]) if len(a) and len(b) else np.nan
+                ratio = mine[model] / shared[model] if model in mine and model in shared else np.nan
+                row[f"energy ratio {model}"] = np.nan if chance else ratio
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -188,22 +221,54 @@ def panel_group_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
                     color=f"C{index % 10}", label=model if variant == table["variant"].iloc[0] else None)
     ax.axhline(1.0, color="#888888", lw=0.8)
     log2_x(ax, sorted(table["G"].unique()))
-    ax.legend(fontsize=6, title="calibrated --, binary ··", title_fontsize=6)
+    ax.legend(fontsize=6, title="dashed: calibrated; dotted: binary", title_fontsize=6)
+
+
+def verdict_q11(run: RunTables) -> Verdict:
+    arch, steps = run.first_arch(), run.reference_steps()
+    table = group_threshold_table(run, arch)
+    if table.empty:
+        return unanswered("Q11", "not in this run — no per_group_calibrated or per_group_binary OneSpike rows")
+    bits, claims, numbers, helped = [], {}, {}, False
+    for variant, rows in table.groupby("variant", sort=False):
+        name = GROUP_VARIANTS[variant]
+        if rows["Δ"].str.startswith("at chance").all():
+            bits.append(f"{SHORT_NAMES[variant]} are at chance ({span(rows['variant acc %'] / 100, percent)}): "
+                        "not a working configuration")
+            continue
+        at = select(rows, G=steps) if not select(rows, G=steps).empty else rows.iloc[[-1]]
+        g = int(at["G"].iloc[0])
+        delta = comparison(run, run.rows(Method.ONESPIKE, arch=arch, steps=g, variant=variant),
+                           run.rows(Method.ONESPIKE, arch=arch, steps=g))
+        ratios = {c.removeprefix("energy ratio "): float(at[c].iloc[0]) for c in at.columns
+                  if c.startswith("energy ratio") and np.isfinite(float(at[c].iloc[0]))}
+        for model, ratio in ratios.items():
+            claims[(model, f"{name} cost no more energy (G={g})")] = Claim(bool(ratio <= 1), ratio, times(ratio))
+        numbers[f"{variant} accuracy change"] = delta.difference
+        helped = helped or (delta.resolved and delta.difference > 0)
+        effect = (f"give identical predictions on all {delta.n} images" if delta.identical
+                  else f"change accuracy by {delta.short()}")
+        bits.append(f"{SHORT_NAMES[variant]} {effect} at G={g}"
+                    + (f", for {span(ratios.values(), times)} the energy" if ratios else ""))
+        numbers.update({f"{variant} energy ratio {m}": r for m, r in ratios.items()})
+    opening = "Yes" if helped else "No"
+    return Verdict("Q11", f"{opening}: " + "; ".join(bits) + ".", numbers, claims)
 
 
 def answer_q11(run: RunTables) -> Answer:
-    arch = run.first_arch()
-    table = group_threshold_table(run, arch)
+    verdict = verdict_q11(run)
+    table = group_threshold_table(run, run.first_arch())
     if table.empty:
-        return Answer(not_in_run("Q11", "no per_group_calibrated or per_group_binary OneSpike rows"), table)
+        return Answer.of(verdict, table)
     ratio_columns = [c for c in table.columns if c.startswith("energy ratio")]
     parts = []
     for variant, rows in table.groupby("variant", sort=False):
         changes = ", ".join(f"G={r['G']} {r['Δ']}" for _, r in rows.iterrows())
-        parts.append(f"{GROUP_VARIANTS[variant]}: accuracy vs the shared threshold {changes}; energy "
-                     f"{span(rows[ratio_columns].to_numpy().ravel(), times)} the shared one's across "
-                     f"{len(ratio_columns)} hardware model(s)")
-    return Answer(f"Q11 ({arch}): " + "; ".join(parts) + ".", table)
+        energy = span(rows[ratio_columns].to_numpy().ravel(), times)
+        parts.append(f"{GROUP_VARIANTS[variant]}: accuracy vs the shared threshold {changes}"
+                     + (f"; energy {energy} the shared one's across {len(ratio_columns)} hardware model(s)"
+                        if energy != "n/a" else "; energy not compared (not a working configuration)"))
+    return Answer.of(verdict, table, "; ".join(parts) + ".")
 
 
 register_question(Question(
@@ -211,10 +276,11 @@ register_question(Question(
     (Panel(panel_ladder), Panel(panel_layer_errors)),
     "Bars whose intervals overlap are not resolved by this test set; the right panel shows in which layer the "
     "IF network's error against the quantized ANN enters and how it grows.", columns=2, all_archs=True,
+    verdict=verdict_q10,
 ))
 register_question(Question(
     "Q11", "Would different thresholds per group help?", "q11_group_thresholds", answer_q11,
     (Panel(panel_group_accuracy), Panel(panel_group_energy)),
     "A per-group variant helps where its curve sits above the shared threshold's by more than the intervals, "
-    "at an energy ratio near or under 1.", columns=2,
+    "at an energy ratio near or under 1.", columns=2, verdict=verdict_q11,
 ))

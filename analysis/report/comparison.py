@@ -8,11 +8,25 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, get_method, reference_method
+from analysis.report.paired import accuracy as run_accuracy
+from analysis.report.paired import comparison as paired_comparison
 from analysis.report.plotting import bar_labels, energy_scale, log_axis, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, configuration_label, method_color, method_label, numeric, select
-from analysis.report.text import not_in_run, number, percent, span, times
-from analysis.report.uncertainty import accuracy_of, difference_text
+from analysis.report.tables import (
+    RunTables,
+    by_hardware,
+    configuration_label,
+    method_color,
+    method_label,
+    numeric,
+    select,
+)
+from analysis.report.text import number, percent, span, times
+from analysis.report.uncertainty import accuracy_of
+from analysis.report.verdict import CHEAPER, Claim, Verdict, by_value, models_text, order_claim, unanswered
+
+#: "Within 1 pp of the ANN": accuracy at least the ANN's minus this (a fraction).
+WITHIN = 0.01
 
 
 # -- Q12 --------------------------------------------------------------------------------------------
@@ -27,62 +41,112 @@ def architecture_table(run: RunTables) -> pd.DataFrame:
             if configuration.empty:
                 continue
             row = {"arch": arch, "method": method, "configuration": method_label(method, steps),
-                   "accuracy": accuracy_of(configuration).text()}
+                   "accuracy": run_accuracy(run, configuration).text()}
+            energy = by_hardware(configuration)
             for model in run.hardware_models():
-                energy = numeric(select(configuration, hardware=model), "energy_pj")
-                row[f"{model} pJ"] = float(energy.iloc[0]) if len(energy) else np.nan
+                row[f"{model} pJ"] = energy.get(model, np.nan)
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def panel_architecture_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
-    """Under one hardware model: each method's energy relative to the quantized ANN, per arch
-    (bars from 0; 1 = as dear as the quantized ANN)."""
-    model = hardware[0] if hardware else run.main_hardware()
-    table, column = architecture_table(run), f"{model} pJ"
-    if not open_panel(ax, xlabel="architecture", ylabel="energy / quantized ANN's", title=str(model), title_size=10,
-                      empty=table.empty or column not in table.columns):
+def panel_architecture_ratio(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
+    """OneSpike(G=L)'s energy over QCFS(L)'s per architecture, one line per hardware model (log y;
+    1 = as dear as the quantized ANN). A method's advantage is the method's where every line stays on
+    one side of 1 across architectures."""
+    table = architecture_table(run)
+    archs = list(dict.fromkeys(table["arch"])) if not table.empty else []
+    if not open_panel(ax, xlabel="architecture", ylabel="energy: OneSpike(G=L) / QCFS(L) (log)",
+                      title="OneSpike / QCFS energy per architecture", empty=table.empty):
         return
-    archs, methods = list(dict.fromkeys(table["arch"])), list(dict.fromkeys(table["method"]))
-    reference = select(table, method=Method.QCFS).set_index("arch")[column].reindex(archs)
-    x, width = np.arange(len(archs)), 0.8 / len(methods)
-    for k, method in enumerate(methods):
-        rows = select(table, method=method).set_index("arch").reindex(archs)
-        bars = ax.bar(x + (k - (len(methods) - 1) / 2) * width, rows[column] / reference, width,
-                      color=method_color(method), label=rows["configuration"].dropna().iloc[0])
-        bar_labels(ax, bars, "{:.2g}", fontsize=6)
-    ax.axhline(1.0, color="#888888", lw=0.8)
-    ax.set_ylim(bottom=0)
+    x = np.arange(len(archs))
+    for k, model in enumerate(hardware or run.figure_models()):
+        column = f"{model} pJ"
+        ratios = []
+        for name in archs:
+            sub = select(table, arch=name).set_index("method")[column]
+            ok = {Method.ONESPIKE, Method.QCFS} <= set(sub.index) and sub[Method.QCFS] > 0
+            ratios.append(sub[Method.ONESPIKE] / sub[Method.QCFS] if ok else np.nan)
+        ax.plot(x, ratios, marker="o", ms=5, color=f"C{k % 10}", label=model)
+    ax.axhline(1.0, color="#555555", lw=0.8)
+    log_axis(ax)
     ax.set_xticks(x)
     ax.set_xticklabels(archs)
-    ax.legend(fontsize=6)
+    ax.set_xlim(-0.5, len(archs) - 0.5)
+    if len(archs) < 2:
+        ax.set_title("one architecture: Q12 needs two or more", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+
+
+def panel_architecture_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
+    """OneSpike(G=L)'s accuracy minus QCFS(L)'s per architecture (pp; bars from 0)."""
+    archs, steps = run.archs(), run.reference_steps()
+    if not open_panel(ax, xlabel="architecture", ylabel="OneSpike − QCFS accuracy (pp)",
+                      title="accuracy difference on the same images", empty=not archs):
+        return
+    differences = [100 * (run_accuracy(run, run.rows(Method.ONESPIKE, arch=a, steps=steps)).mean
+                          - run_accuracy(run, run.rows(Method.QCFS, arch=a)).mean) for a in archs]
+    bars = ax.bar(range(len(archs)), differences, color=method_color(Method.ONESPIKE), width=0.5)
+    bar_labels(ax, bars, "{:+.1f}")
+    ax.axhline(0, color="#555555", lw=0.8)
+    ax.set_xticks(range(len(archs)))
+    ax.set_xticklabels(archs)
+    low, high = min([0.0, *differences]), max([0.0, *differences])
+    ax.set_ylim(min(low * 1.3, -1.0), max(high * 1.3, 1.0))
+
+
+def verdict_q12(run: RunTables) -> Verdict:
+    table = architecture_table(run)
+    if table.empty:
+        return unanswered("Q12", "not in this run — no per-method rows")
+    archs, steps = list(dict.fromkeys(table["arch"])), run.reference_steps()
+    if len(archs) < 2:
+        return unanswered("Q12", "Q12 needs two or more architectures to tell the method's advantage from the "
+                          f"architecture's; this run has one ({archs[0]}): run the study with --arch naming two or "
+                          "more")
+    subject, base = method_label(Method.ONESPIKE, steps), method_label(Method.QCFS)
+    claims, ratios, mixed = {}, {}, []
+    for model in run.hardware_models():
+        per_arch = {}
+        for arch in archs:
+            sub = select(table, arch=arch).set_index("method")[f"{model} pJ"]
+            if {Method.ONESPIKE, Method.QCFS} <= set(sub.index) and sub[Method.QCFS] > 0:
+                per_arch[arch] = float(sub[Method.ONESPIKE] / sub[Method.QCFS])
+        if len(per_arch) < 2:
+            continue
+        sides = [order_claim(r).value for r in per_arch.values()]
+        ratios[model] = list(per_arch.values())
+        claims[(model, f"{subject} vs {base} on {' / '.join(per_arch)}")] = Claim(
+            " / ".join(sides), max(per_arch.values()), span(per_arch.values(), times))
+        if len(set(sides)) > 1:
+            mixed.append(model)
+    if not ratios:
+        return unanswered("Q12", f"not in this run — no {subject} and {base} rows on two architectures")
+    total = len(ratios)
+    accuracy = [paired_comparison(run, run.rows(Method.ONESPIKE, arch=a, steps=steps), run.rows(Method.QCFS, arch=a))
+                for a in archs]
+    same = sum(c.identical for c in accuracy)
+    opening = ("The method's" if not mixed else "The architecture's under " + models_text(mixed, total))
+    side = [m for m in ratios if m not in mixed]
+    sentence = (f"{opening}: {subject}/{base} energy stays on one side of 1 across all {len(archs)} architectures "
+                f"under {models_text(side, total)} ({span([r for m in side for r in ratios[m]], times)})"
+                + (f" but changes side under {models_text(mixed, total)}" if mixed and side else "")
+                + f"; predictions identical to {base}'s on {same} of {len(archs)} architectures.")
+    return Verdict("Q12", sentence, {f"{m} {subject}/{base} max": max(r) for m, r in ratios.items()}, claims)
 
 
 def answer_q12(run: RunTables) -> Answer:
+    verdict = verdict_q12(run)
     table = architecture_table(run)
     if table.empty:
-        return Answer(not_in_run("Q12", "no per-method rows"), table)
+        return Answer.of(verdict, table)
     archs, steps = list(dict.fromkeys(table["arch"])), run.reference_steps()
-    parts = []
-    for model in run.hardware_models():
-        column = f"{model} pJ"
-        ratios, orders = [], []
-        for arch in archs:
-            sub = select(table, arch=arch).set_index("method")[column]
-            if {Method.ONESPIKE, Method.QCFS} <= set(sub.index) and sub[Method.QCFS] > 0:
-                ratios.append(sub[Method.ONESPIKE] / sub[Method.QCFS])
-            orders.append(tuple(sub.sort_values().index))
-        same = sum(order == orders[0] for order in orders)
-        parts.append(f"{model} OneSpike/QCFS {span(ratios, times)}, ranking as {archs[0]}'s in {same}/{len(archs)}")
-    accuracy = []
+    bits = []
     for arch in archs:
-        a = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps))
-        b = accuracy_of(run.rows(Method.QCFS, arch=arch))
-        if np.isfinite(a.mean) and np.isfinite(b.mean):
-            accuracy.append(f"{arch} {difference_text(a, b)}")
-    line = (f"Q12 (T=G={steps}, {len(archs)} architecture(s)): OneSpike − QCFS accuracy "
-            + (", ".join(accuracy) or "n/a") + "; per hardware model: " + "; ".join(parts) + ".")
-    return Answer(line, table)
+        onespike, quantized = run.rows(Method.ONESPIKE, arch=arch, steps=steps), run.rows(Method.QCFS, arch=arch)
+        found = paired_comparison(run, onespike, quantized)
+        bits.append(f"{arch} OneSpike − QCFS accuracy {found.text}")
+    shown = table[["arch", "configuration", "accuracy", *[f"{m} pJ" for m in run.figure_models()]]]
+    return Answer.of(verdict, shown, "; ".join(bits) + ".")
 
 
 # -- Q13 --------------------------------------------------------------------------------------------
@@ -108,10 +172,10 @@ def bnn_table(run: RunTables) -> pd.DataFrame:
                 continue
             label = method_label(method, steps) + (f"(L={levels})" if get_method(method).quantized else "")
             row = {"arch": arch, "comparison": comparison, "configuration": label, "method": method,
-                   "accuracy": accuracy_of(configuration)}
+                   "steps": steps, "levels": levels, "accuracy": run_accuracy(run, configuration)}
+            energy = by_hardware(configuration)
             for model in run.hardware_models():
-                energy = numeric(select(configuration, hardware=model), "energy_pj")
-                row[f"{model} pJ"] = float(energy.iloc[0]) if len(energy) else np.nan
+                row[f"{model} pJ"] = energy.get(model, np.nan)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -134,35 +198,74 @@ def panel_bnn_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
     bars = ax.bar(range(len(table)), means, yerr=errors, capsize=3, color=[method_color(m) for m in table["method"]],
                   edgecolor="white")
     _hatch_equal_bits(bars, table)
-    bar_labels(ax, bars, "{:.1f}")
+    ax.set_ylim(0, 112)
+    bar_labels(ax, bars, "{:.1f}", above=np.asarray(means) + errors[1])
     ax.set_xticks(range(len(table)))
-    ax.set_xticklabels([f"{c}\n{k}" for c, k in zip(table["configuration"], table["comparison"], strict=True)],
-                       fontsize=7)
-    ax.set_ylim(0, 105)
+    ax.set_xticklabels([f"{c} ({k})" for c, k in zip(table["configuration"], table["comparison"], strict=True)],
+                       rotation=35, ha="right", fontsize=7)
 
 
 def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
-    """Under one hardware model: energy of each Q13 configuration (bars from 0)."""
-    model = hardware[0] if hardware else run.main_hardware()
-    table, column = select(bnn_table(run), arch=run.first_arch(arch)), f"{model} pJ"
-    if not open_panel(ax, xlabel="configuration", ylabel="energy per inference", title=str(model), title_size=10,
-                      empty=table.empty or column not in table.columns):
+    """Energy of each Q13 configuration relative to the BNN's, one marker per hardware model (log y;
+    above 1 = dearer than the BNN)."""
+    table = select(bnn_table(run), arch=run.first_arch(arch))
+    bnn = select(table, method=Method.BNN) if not table.empty else table
+    if not open_panel(ax, xlabel="configuration", ylabel="energy / the BNN's (log)",
+                      title="energy relative to the BNN, per hardware model", empty=bnn.empty,
+                      missing="no BNN rows"):
         return
-    divisor, unit = energy_scale(table[column])
-    bars = ax.bar(range(len(table)), table[column] / divisor, color=[method_color(m) for m in table["method"]],
-                  edgecolor="white")
-    _hatch_equal_bits(bars, table)
-    bar_labels(ax, bars, "{:.2g}", fontsize=6)
-    ax.set_ylim(bottom=0)
-    ax.set_xticks(range(len(table)))
-    ax.set_xticklabels(table["configuration"], rotation=35, ha="right", fontsize=7)
-    ax.set_ylabel(f"energy per inference ({unit})")
+    x = np.arange(len(table))
+    models = list(hardware or run.figure_models())
+    for k, model in enumerate(models):
+        column = f"{model} pJ"
+        if column not in table.columns:
+            continue
+        offset = (k - (len(models) - 1) / 2) * 0.07  # side by side, so equal values do not hide each other
+        ax.plot(x + offset, table[column] / float(bnn[column].iloc[0]), ls="none", marker="osD^vP*X"[k % 8], ms=6,
+                color=f"C{k % 10}", label=model)
+    ax.axhline(1.0, color="#555555", lw=0.8)
+    log_axis(ax)
+    ax.set_xticks(x)
+    ax.set_xticklabels([f"{c} ({k})" for c, k in zip(table["configuration"], table["comparison"], strict=True)],
+                       rotation=35, ha="right", fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+
+
+def verdict_q13(run: RunTables) -> Verdict:
+    table = bnn_table(run)
+    arch, steps = run.first_arch(), run.reference_steps()
+    bnn = select(table, arch=arch, method=Method.BNN) if not table.empty else table
+    onespike = select(table, arch=arch, method=Method.ONESPIKE, comparison="equal shape") if not table.empty else table
+    if bnn.empty or onespike.empty:
+        return unanswered("Q13", "not in this run — needs BNN and OneSpike rows")
+    label = method_label(Method.ONESPIKE, steps)
+    shape = paired_comparison(run, run.rows(Method.BNN, arch=arch), run.rows(Method.ONESPIKE, arch=arch, steps=steps))
+    claims, ratios = {}, {}
+    for model in run.hardware_models():
+        b, o = float(bnn[f"{model} pJ"].iloc[0]), float(onespike[f"{model} pJ"].iloc[0])
+        if np.isfinite(b) and np.isfinite(o) and o > 0:
+            ratios[model] = b / o
+            claims[(model, f"the BNN vs {label}")] = order_claim(b / o)
+    cheaper = [m for (m, _), c in claims.items() if c.value == CHEAPER]
+    more = "less" if shape.difference < 0 else "more"
+    opening = (f"The BNN is {more} accurate" + (" and cheaper" if len(cheaper) == len(ratios) else
+                                                 " and dearer" if not cheaper else ", its energy depends on the model"))
+    bits = [f"at equal shape BNN vs {label} {shape.short()}",
+            f"the BNN costs {span(ratios.values(), times)} {label}'s energy (cheaper under "
+            f"{models_text(cheaper, len(ratios))})"]
+    bits_row = select(table, arch=arch, comparison="equal bits", method=Method.ONESPIKE)
+    if not bits_row.empty:
+        equal = paired_comparison(run, run.rows(Method.BNN, arch=arch), run.rows(Method.ONESPIKE, arch=arch, steps=1))
+        bits.append(f"vs OneSpike(G=1) (equal bits, re-levelled, not trained for it) {equal.short()}")
+    numbers = {"BNN − OneSpike accuracy": shape.difference, **{f"{m} BNN/OneSpike": r for m, r in ratios.items()}}
+    return Verdict("Q13", f"{opening}: " + "; ".join(bits) + ".", numbers, claims)
 
 
 def answer_q13(run: RunTables) -> Answer:
+    verdict = verdict_q13(run)
     table = bnn_table(run)
     if table.empty:
-        return Answer(not_in_run("Q13", "no BNN, OneSpike or QCFS rows"), table)
+        return Answer.of(verdict, table)
     epochs = {k: run.config.get(k) for k in ("epochs_ann", "epochs_bnn")}
     parts = []
     for arch, rows in table.groupby("arch", sort=False):
@@ -170,18 +273,24 @@ def answer_q13(run: RunTables) -> Answer:
         if bnn.empty:
             parts.append(f"{arch}: BNN not in this run")
             continue
-        reference = bnn["accuracy"].iloc[0]
+        bnn_rows = run.rows(Method.BNN, arch=arch)
         others = rows.drop(index=bnn.index)
-        comparisons = ", ".join(f"{r['configuration']} ({r['comparison']}) {r['accuracy'].text()}, BNN "
-                                f"{difference_text(reference, r['accuracy'])}" for _, r in others.iterrows())
-        energy = [bnn[c].iloc[0] / r[c] for _, r in others[others["comparison"] == "equal bits"].iterrows()
-                  for c in table.columns if c.endswith(" pJ") and r[c] > 0]
-        parts.append(f"{arch}: BNN {reference.text()}; {comparisons}"
-                     + (f"; BNN energy {span(energy, times)} the equal-bit networks'" if energy else ""))
-    trained = (f" (BNN trained {epochs['epochs_bnn']} epochs, ANN {epochs['epochs_ann']})"
-               if all(v is not None for v in epochs.values()) else "")
-    shown = table.assign(accuracy=[a.text() for a in table["accuracy"]]).drop(columns=["method"])
-    return Answer(f"Q13{trained}: " + "; ".join(parts) + ".", shown)
+        texts = []
+        for _, r in others.iterrows():
+            steps, levels = (None if pd.isna(r[k]) else int(r[k]) for k in ("steps", "levels"))
+            other = run.rows(r["method"], arch=arch, steps=steps, levels=levels)
+            texts.append(f"{r['configuration']} ({r['comparison']}) {r['accuracy'].text()}, BNN "
+                         f"{paired_comparison(run, bnn_rows, other).text}")
+        comparisons = ", ".join(texts)
+        parts.append(f"{arch}: BNN {bnn['accuracy'].iloc[0].text()}; {comparisons}")
+    trained = (f"The BNN is trained {epochs['epochs_bnn']} epochs as a binary network (the ANN "
+               f"{epochs['epochs_ann']}); " if all(v is not None for v in epochs.values()) else "")
+    made = (f"the equal-bit networks OneSpike(G=1) and QCFS(L=1) are the trained QCFS(L={run.levels()}) network "
+            "re-levelled to one level without fine-tuning (the study fine-tunes QCFS only at L), so they are not "
+            "trained for one-bit activations as the BNN is. ")
+    shown = table.assign(accuracy=[a.text() for a in table["accuracy"]]).drop(columns=["method", "steps", "levels"])
+    shown = shown[[c for c in shown.columns if not c.endswith(" pJ") or c[:-3] in run.figure_models()]]
+    return Answer.of(verdict, shown, trained + made + "; ".join(parts) + ".")
 
 
 # -- the accuracy/energy front ----------------------------------------------------------------------
@@ -209,45 +318,78 @@ def panel_pareto(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     ax.legend(fontsize=6)
 
 
-def answer_pareto(run: RunTables) -> Answer:
+def front(run: RunTables) -> pd.DataFrame:
+    """Per hardware model: the cheapest default network whose accuracy is within 1 pp of the float
+    ANN's, with its energy and the paired comparison against the ANN."""
     arch = run.first_arch()
     rows = select(run.results, arch=arch, variant="default")
     if rows.empty:
-        return Answer(not_in_run("Pareto", "no default rows"), rows)
+        return pd.DataFrame()
     ann = run.present_rows(reference_method(), arch=arch)
-    reference = accuracy_of(ann).mean if not ann.empty else float(rows["accuracy"].max())
-    found, bits = [], []
+    reference = run_accuracy(run, ann).mean if not ann.empty else float(rows["accuracy"].max())
+    found = []
     for model in run.hardware_models():
         within = select(rows, hardware=model)
-        within = within[numeric(within, "accuracy") >= reference - 0.01]
+        within = within[numeric(within, "accuracy") >= reference - WITHIN]
         if within.empty:
             continue
         best = within.loc[numeric(within, "energy_pj").idxmin()]
         label = configuration_label(best)
+        same = select(rows, method=best["method"], T=best["T"], levels=best["levels"])
+        versus = paired_comparison(run, same, ann).text if not ann.empty else "n/a"
         found.append({"hardware": model, "cheapest within 1 pp of the ANN": label,
-                      "energy_pj": float(best["energy_pj"]), "accuracy %": 100 * float(best["accuracy"])})
-        bits.append(f"{model} {label} {number(best['energy_pj'])} pJ")
-    line = (f"Pareto ({arch}): cheapest configuration within 1 pp of the ANN's {percent(reference)}: "
-            + (", ".join(bits) if bits else "none") + ".")
-    return Answer(line, pd.DataFrame(found))
+                      "energy_pj": float(best["energy_pj"]), "accuracy %": 100 * float(best["accuracy"]),
+                      "vs ANN": versus})
+    return pd.DataFrame(found)
+
+
+def verdict_pareto(run: RunTables) -> Verdict:
+    table = front(run)
+    if table.empty:
+        return unanswered("Pareto", "not in this run — no default rows")
+    arch = run.first_arch()
+    ann = run.present_rows(reference_method(), arch=arch)
+    reference = accuracy_of(ann).mean if not ann.empty else float("nan")
+    picks = dict(zip(table["hardware"], table["cheapest within 1 pp of the ANN"], strict=True))
+    energy = dict(zip(table["hardware"], table["energy_pj"], strict=True))
+    claims = {(m, "cheapest network within 1 pp of the ANN"): Claim(v, energy[m], f"{number(energy[m])} pJ")
+              for m, v in picks.items()}
+    groups = by_value(picks)
+    total = len(picks)
+    opening = "The same network under every model" if len(groups) == 1 else "Depends on the hardware model"
+    parts = [f"{label} under {models_text(models, total)}" for label, models in
+             sorted(groups.items(), key=lambda item: -len(item[1]))]
+    sentence = (f"{opening}: the cheapest network within 1 pp of the float ANN's {percent(reference)} is "
+                + "; ".join(parts) + ".")
+    return Verdict("Pareto", sentence, {f"{m} energy": e for m, e in energy.items()}, claims)
+
+
+def answer_pareto(run: RunTables) -> Answer:
+    verdict = verdict_pareto(run)
+    table = front(run)
+    details = ("Within 1 pp means the network's accuracy is at least the float ANN's minus 1 percentage point on "
+               "this test set; \"vs ANN\" gives the paired test of that network against the ANN on the same images.")
+    return Answer.of(verdict, table, details)
 
 
 register_question(Question(
     "Q12", "Is the advantage the architecture's (RepVGG) or the method's?", "q12_architectures", answer_q12,
-    (Panel(panel_architecture_energy, per_hardware=True),),
-    "If a method's bar sits on the same side of 1 for every architecture under a hardware model, the advantage "
-    "is the method's; if it changes side from one architecture to the next, it is the architecture's.", columns=4,
-    all_archs=True,
+    (Panel(panel_architecture_ratio), Panel(panel_architecture_accuracy)),
+    "If a model's line stays on one side of 1 across architectures, OneSpike's energy advantage (or cost) is the "
+    "method's under that model; if it crosses 1 from one architecture to the next, it is the architecture's.",
+    columns=2,
+    all_archs=True, verdict=verdict_q12,
 ))
 register_question(Question(
     "Q13", "How does OneSpike compare with a BNN at equal model shape?", "q13_bnn", answer_q13,
-    (Panel(panel_bnn_accuracy), Panel(panel_bnn_energy, per_hardware=True)),
+    (Panel(panel_bnn_accuracy), Panel(panel_bnn_energy)),
     "Compare like with like: the equal-bit bars (one-bit activations: OneSpike(G=1), QCFS(L=1)) are the fair "
-    "match for the BNN; the equal-shape bars show what the extra levels buy.", columns=4,
+    "match for the BNN; the equal-shape bars show what the extra levels buy.", columns=2, verdict=verdict_q13,
+    panel_size=(5.4, 3.8),
 ))
 register_question(Question(
     "Pareto", "Which configurations are on the accuracy/energy front under each hardware model?", "pareto",
     answer_pareto, (Panel(panel_pareto, per_hardware=True),),
     "Up and to the left is better; a method on the front under one hardware model and off it under another "
-    "owes its place to that model.", columns=4,
+    "owes its place to that model.", columns=4, verdict=verdict_pareto, shared_legend=True,
 ))

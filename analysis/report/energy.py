@@ -10,25 +10,33 @@ from analysis.methods import Method, StepAxis, get_method
 from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import COMPONENTS, RunTables, method_color, method_label, numeric, select
-from analysis.report.text import not_in_run, number, percent, span, times
+from analysis.report.text import number, percent, span, times
+from analysis.report.verdict import Claim, Verdict, models_text, unanswered
 
 MEMORY = ("weight_memory", "activation_memory", "membrane_memory")  # each with its DRAM part (energy_models)
+#: Q5's hardware-dependent claim.
+DOMINATES = "memory is at least half of the energy"
+#: Q6's hardware-dependent claim, and the share that makes membrane traffic matter.
+MATTERS = "membrane traffic is at least 10% of IF's energy"
+MEMBRANE_MATTERS = 0.10
 
 
 def component_shares(run: RunTables, arch: str | None = None) -> pd.DataFrame:
     """Per hardware model and method (stepped ones at T = G = L): total energy and each component's
     share (%), with the memory components' sum."""
-    arch, steps = run.first_arch(arch), run.reference_steps()
-    rows = []
-    for model in run.hardware_models():
-        for _, row in run.ladder_rows(arch, model, steps).iterrows():
-            total = float(row["energy_pj"])
-            entry = {"hardware": model, "method": row["method"], "label": row["label"], "energy_pj": total}
-            for component in COMPONENTS:
-                entry[f"{component} %"] = 100 * float(row.get(f"{component}_pj", 0.0)) / total if total > 0 else np.nan
-            entry["memory %"] = sum(entry[f"{c} %"] for c in MEMORY)
-            rows.append(entry)
-    return pd.DataFrame(rows)
+    arch = run.first_arch(arch)
+    frame = run.reference_frame(arch)
+    if frame.empty:
+        return pd.DataFrame()
+    frame = frame.assign(_order=frame["hardware"].map({m: i for i, m in enumerate(run.hardware_models())}))
+    frame = frame.sort_values("_order", kind="stable")
+    total = numeric(frame, "energy_pj").replace(0, np.nan)
+    table = pd.DataFrame({"hardware": frame["hardware"].to_numpy(), "method": frame["method"].to_numpy(),
+                          "label": frame["label"].to_numpy(), "energy_pj": numeric(frame, "energy_pj").to_numpy()})
+    for component in COMPONENTS:
+        table[f"{component} %"] = (100 * numeric(frame, f"{component}_pj", 0.0) / total).to_numpy()
+    table["memory %"] = table[[f"{c} %" for c in MEMORY]].sum(axis=1, min_count=1)
+    return table
 
 
 def panel_breakdown(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
@@ -55,12 +63,47 @@ def panel_breakdown(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> No
     ax.legend(fontsize=6)
 
 
+def _subject(run: RunTables) -> str | None:
+    """The spiking method a hardware verdict is stated for: OneSpike when the run has it, else the
+    first stepped method."""
+    stepped = run.stepped_methods()
+    return Method.ONESPIKE if Method.ONESPIKE in stepped else (stepped[0] if stepped else None)
+
+
+def verdict_q5(run: RunTables) -> Verdict:
+    arch, steps, subject = run.first_arch(), run.reference_steps(), _subject(run)
+    table = component_shares(run, arch)
+    if table.empty or subject is None:
+        return unanswered("Q5", "not in this run — the memory share is given for the IF SNN and OneSpike, and "
+                          "neither is among this run's methods" if not table.empty else "not in this run — no rows")
+    rows = select(table, method=subject)
+    shares = {r["hardware"]: float(r["memory %"]) / 100 for _, r in rows.iterrows()}
+    claims = {(m, DOMINATES): Claim(v >= 0.5, v, percent(v, 0)) for m, v in shares.items()}
+    label, total = method_label(subject, steps), len(shares)
+    most = [m for m, v in shares.items() if v >= 0.5]
+    some = [m for m, v in shares.items() if 0 < v < 0.5]
+    none = [m for m, v in shares.items() if v == 0]
+    parts = []
+    for names in (most, some):
+        if names:
+            parts.append(f"{span([shares[m] for m in names], lambda v: percent(v, 0))} under "
+                         f"{models_text(names, total)}")
+    if none:
+        parts.append(f"0% under {models_text(none, total, named=5)} (no memory priced)")
+    parts[0] = parts[0].replace(" under ", f" of {label}'s energy under ", 1)
+    opening = ("Yes, memory dominates" if len(most) == total else "No, memory does not dominate" if not most
+               else "Depends on the hardware model")
+    sentence = f"{opening}: memory (weights, activations, membranes, DRAM) is " + "; ".join(parts) + "."
+    return Verdict("Q5", sentence, {f"{m} memory share": v for m, v in shares.items()}, claims)
+
+
 def answer_q5(run: RunTables) -> Answer:
+    verdict = verdict_q5(run)
     arch, steps = run.first_arch(), run.reference_steps()
     table = component_shares(run, arch)
     if table.empty:
-        return Answer(not_in_run("Q5", "no per-method rows"), table)
-    stepped = [m for m in run.methods() if get_method(m).stepped]
+        return Answer.of(verdict, table)
+    stepped = run.stepped_methods()
     per_model = []
     for model in run.hardware_models():
         sub = select(table, hardware=model, method=stepped)
@@ -70,13 +113,10 @@ def answer_q5(run: RunTables) -> Answer:
                                for _, row in sub.iterrows())
             per_model.append(f"{model} {shares} (largest: {largest})")
     names = "/".join(method_label(m, steps) for m in stepped if not select(table, method=m).empty)
-    if not names:  # the share is read off the spiking methods' rows: none in this run
-        return Answer(not_in_run("Q5", "n/a: the memory share is given for the IF SNN and OneSpike, and neither is "
-                                 "among this run's methods"), table)
-    line = (f"Q5 ({arch}, T=G={steps}): memory (weight+activation+membrane+DRAM) share of energy, {names}: "
-            + ", ".join(per_model) + ".")
+    details = (f"Memory share of energy, {names} (T=G={steps}, {arch}): " + ", ".join(per_model) + "."
+               if names else "")
     used = [c for c in table.columns if not c.endswith(" %") or table[c].fillna(0).abs().sum() > 0]
-    return Answer(line, table[[c for c in used if c != "method"]])
+    return Answer.of(verdict, table[[c for c in used if c != "method"]], details)
 
 
 # -- Q6 ---------------------------------------------------------------------------------------------
@@ -123,24 +163,66 @@ def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
     ax.plot([], [], "k--", label="OneSpike (dashed)")
     ax.set_ylim(bottom=0)
     log2_x(ax, run.timesteps())
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+
+
+def _membrane_accesses(counts: pd.DataFrame, steps: int) -> dict[str, float]:
+    out = {}
+    for method in counts["method"].unique():
+        row = select(counts, method=method, T=steps)
+        out[method] = float(row["ops_vmem_reads"].sum() + row["ops_vmem_writes"].sum()) if len(row) else np.nan
+    return out
+
+
+def verdict_q6(run: RunTables) -> Verdict:
+    arch, steps = run.first_arch(), run.reference_steps()
+    rows = _stepped_rows(run, arch)
+    integrate = select(rows, method=Method.IF, T=steps).drop_duplicates("hardware")  # first seed
+    if integrate.empty:
+        return unanswered("Q6", f"not in this run — no IF(T={steps}) rows")
+    share = numeric(integrate, "membrane_memory_pj", 0.0) / numeric(integrate, "energy_pj").replace(0, np.nan)
+    shares = dict(zip(integrate["hardware"], share.fillna(0.0), strict=True))
+    membrane = numeric(integrate, "membrane_memory_pj").replace(0, np.nan)
+    dram = numeric(integrate, "membrane_memory_dram_pj", 0.0) / membrane
+    dram_part = dict(zip(integrate["hardware"], dram, strict=True))
+    claims = {(m, MATTERS): Claim(v >= MEMBRANE_MATTERS, v, percent(v, 0)) for m, v in shares.items()}
+    total, label = len(shares), method_label(Method.IF, steps)
+    big = [m for m, v in shares.items() if v >= MEMBRANE_MATTERS]
+    small = [m for m, v in shares.items() if 0 < v < MEMBRANE_MATTERS]
+    none = [m for m, v in shares.items() if v == 0]
+    parts = []
+    for names in (big, small):
+        if names:
+            values = span([shares[m] for m in names], lambda v: percent(v, 0))
+            parts.append(f"{values} under {models_text(names, total)}")
+    if none:
+        parts.append(f"0% under {models_text(none, total, named=5)} (not priced)")
+    parts[0] = parts[0].replace(" under ", f" of {label}'s energy under ", 1)
+    top = max(shares, key=shares.get)
+    if shares[top] > 0 and np.isfinite(dram_part.get(top, np.nan)) and dram_part[top] > 0:
+        parts[0] += f" ({top}: {percent(dram_part[top], 0)} of it DRAM)"
+    opening = ("Depends on the hardware model" if big and len(big) < total else
+               "A large share under every model" if big else "Little under every model")
+    counts = _membrane_accesses(run.per_inference(rows), steps)
+    ratio = counts.get(Method.ONESPIKE, np.nan) / counts[Method.IF] if counts.get(Method.IF) else np.nan
+    tail = (f"; {method_label(Method.ONESPIKE, steps)} makes {times(ratio)} IF's membrane reads+writes"
+            if np.isfinite(ratio) else "")
+    sentence = f"{opening}: membrane traffic is " + "; ".join(parts) + f"{tail}."
+    return Verdict("Q6", sentence, {**{f"{m} IF membrane share": v for m, v in shares.items()},
+                                    "OneSpike/IF membrane accesses": ratio}, claims)
 
 
 def answer_q6(run: RunTables) -> Answer:
+    verdict = verdict_q6(run)
     arch, steps, swept = run.first_arch(), run.reference_steps(), run.timesteps()
     rows = _stepped_rows(run, arch)
     counts = run.per_inference(rows)
     if counts.empty:
-        return Answer(not_in_run("Q6", "no IF or OneSpike rows"), counts)
+        return Answer.of(verdict, counts)
     table = counts[["method", "T", "ops_vmem_reads", "ops_vmem_writes"]].sort_values(["T", "method"])
-    accesses = {}
-    for method in counts["method"].unique():
-        row = select(counts, method=method, T=steps)
-        accesses[method] = float(row["ops_vmem_reads"].sum() + row["ops_vmem_writes"].sum()) if len(row) else np.nan
+    accesses = _membrane_accesses(counts, steps)
     bits = [", ".join(f"{method_label(m, steps)} {number(v)}" for m, v in accesses.items())
             + " membrane reads+writes per inference"]
-    if {Method.IF, Method.ONESPIKE} <= set(accesses) and accesses[Method.IF] > 0:
-        bits[0] += f" (OneSpike/IF {times(accesses[Method.ONESPIKE] / accesses[Method.IF])})"
     for method in counts["method"].unique():
         sub = select(rows, method=method, T=steps)
         share = numeric(sub, "membrane_memory_pj", 0.0) / numeric(sub, "energy_pj").replace(0, np.nan)
@@ -153,18 +235,24 @@ def answer_q6(run: RunTables) -> Answer:
         if not first.empty and not last.empty and float(first["ops_vmem_reads"].iloc[0]) > 0:
             growth = float(last["ops_vmem_reads"].iloc[0]) / float(first["ops_vmem_reads"].iloc[0])
             bits.append(f"IF's grow {times(growth)} from T={swept[0]} to T={swept[-1]}")
-    return Answer(f"Q6 ({arch}): " + "; ".join(bits) + ".", table)
+    shares = select(rows, T=steps)
+    energy = shares.assign(**{"membrane %": 100 * numeric(shares, "membrane_memory_pj", 0.0)
+                              / numeric(shares, "energy_pj").replace(0, np.nan),
+                              "of which DRAM %": 100 * numeric(shares, "membrane_memory_dram_pj", 0.0)
+                              / numeric(shares, "membrane_memory_pj").replace(0, np.nan)})
+    more = {f"Membrane energy share at T=G={steps}": energy[["hardware", "method", "membrane %", "of which DRAM %"]]}
+    return Answer.of(verdict, table, "; ".join(bits) + ".", more)
 
 
 register_question(Question(
     "Q5", "What happens to energy once memory is counted — weight SRAM, activations, membrane potentials?",
     "q5_energy_breakdown", answer_q5, (Panel(panel_breakdown, per_hardware=True),),
     "Read the colours, not only the heights: where one component (often weight memory or DRAM) fills most of "
-    "every bar, the methods differ only in what is left.", columns=4,
+    "every bar, the methods differ only in what is left.", columns=4, verdict=verdict_q5, shared_legend=True,
 ))
 register_question(Question(
     "Q6", "Most membrane potentials must be updated despite sparse spikes: how much does that cost?",
     "q6_membrane", answer_q6, (Panel(panel_membrane_accesses), Panel(panel_membrane_share)),
     "IF's membrane traffic grows with T while OneSpike's does not carry state across groups; the right panel "
-    "says whether that traffic matters under each hardware model.", columns=2,
+    "says whether that traffic matters under each hardware model.", columns=2, verdict=verdict_q6,
 ))

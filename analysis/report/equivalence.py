@@ -10,11 +10,16 @@ from analysis.methods import Method, get_method
 from analysis.report.plotting import bar_labels, log2_x, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
-from analysis.report.text import not_in_run, number, percent, span, times
+from analysis.report.text import number, percent, span, times
+from analysis.report.verdict import Verdict, unanswered
 
 #: equivalence.csv holds, per stepped method, these two columns (prefix = the method's name).
 EQUIVALENCE_METHODS = (Method.ONESPIKE, Method.IF)
 FLOOR = 1e-17
+#: OneSpike/IF ACs at or above this: the groups do the timesteps' work ("no for work").
+SAME_WORK = 0.9
+#: A float64 logit difference below this is rounding, not a different network.
+EXACT = 1e-9
 
 
 # -- Q1 ---------------------------------------------------------------------------------------------
@@ -50,23 +55,59 @@ def _equivalence_lines(run: RunTables, ax: Axes, measure: str, ylabel: str, titl
     ax.legend(fontsize=7)
 
 
-def answer_q1(run: RunTables) -> Answer:
+def _precision_facts(table: pd.DataFrame) -> list[str]:
+    """Facts about precision the equivalence table records beyond the float64 comparison: any
+    ``*float32*`` column (the deploy form's level flips and their cause, where the study measures
+    them), as ``column max value``."""
+    out = []
+    for column in [c for c in table.columns if "float32" in c]:
+        values = table[column]
+        if pd.api.types.is_numeric_dtype(values):
+            out.append(f"{column.replace('_', ' ')} up to {number(numeric(table, column).max())}")
+        else:
+            distinct = [str(v) for v in dict.fromkeys(values.dropna().astype(str)) if v]
+            if distinct:
+                out.append(f"{column.replace('_', ' ')}: {'; '.join(distinct[:3])}")
+    return out
+
+
+def verdict_q1(run: RunTables) -> Verdict:
     table = run.table("equivalence")
     if table.empty:
-        return Answer(not_in_run("Q1", "no equivalence.csv (needs the if and onespike methods)"), table)
+        return unanswered("Q1", "not in this run — no equivalence.csv (needs the if and onespike methods)")
     steps = sorted(table["T"].astype(int).unique())
-    onespike_gap = float(numeric(table, "onespike_max_abs_logit_diff").max())
-    if_gap = numeric(table, "if_max_abs_logit_diff")
-    worst = table.loc[if_gap.idxmax()]
-    gap_text = "0 (bit-identical)" if onespike_gap == 0 else number(onespike_gap, 2)
-    line = (
-        f"Q1: OneSpike(G) vs QCFS(L=G) on the same weights: max |logit difference| {gap_text}, agreement "
-        f"≥ {percent(numeric(table, 'onespike_agreement').min())}, for G in {steps[0]}..{steps[-1]} over "
-        f"{table['arch'].nunique()} arch(s); IF(T) vs QCFS(L=T): max |logit difference| up to "
-        f"{number(if_gap.max())} (T={int(worst['T'])}, {worst['arch']}), agreement "
-        f"{span(numeric(table, 'if_agreement'), percent)}."
-    )
-    return Answer(line, table)
+    gap = float(numeric(table, "onespike_max_abs_logit_diff").max())
+    agreement = float(numeric(table, "onespike_agreement").min())
+    if_gap, if_agreement = numeric(table, "if_max_abs_logit_diff"), numeric(table, "if_agreement")
+    images = run.data.get("test_samples")
+    same = (f"identical predictions on all {images} images" if agreement == 1 and images else
+            f"same class on {percent(agreement)} of images")
+    where = f"G={steps[0]}..{steps[-1]}, {table['arch'].nunique()} arch(s)"
+    if gap == 0:
+        opening = f"Yes: OneSpike(G) reproduces QCFS(L=G)'s logits exactly (max |Δlogit| 0 in float64, {same}, {where})"
+    elif gap < EXACT:
+        opening = (f"Yes, up to float64 rounding: OneSpike(G) vs QCFS(L=G) max |Δlogit| {number(gap, 2)} "
+                   f"({same}, {where})")
+    else:
+        opening = f"No: OneSpike(G) differs from QCFS(L=G) (max |Δlogit| {number(gap)}, {same}, {where})"
+    sentence = (f"{opening}; IF(T) does not (max |Δlogit| up to {number(if_gap.max())}, agreement "
+                f"{span(if_agreement, percent)}).")
+    return Verdict("Q1", sentence, {"onespike max |Δlogit|": gap, "onespike agreement": agreement,
+                                    "if max |Δlogit|": float(if_gap.max())})
+
+
+def answer_q1(run: RunTables) -> Answer:
+    verdict, table = verdict_q1(run), run.table("equivalence")
+    if table.empty:
+        return Answer.of(verdict, table)
+    worst = table.loc[numeric(table, "if_max_abs_logit_diff").idxmax()]
+    details = (f"Compared in float64 (the quantized ANN and both converted networks in double precision, so "
+               f"that folding batch norm adds no float32 rounding of its own); IF(T)'s largest distance is at "
+               f"T={int(worst['T'])} ({worst['arch']}).")
+    facts = _precision_facts(table)
+    details += (" Float32 deploy form: " + "; ".join(facts) + "." if facts else
+                " This run records no float32 comparison (no float32 column in equivalence.csv).")
+    return Answer.of(verdict, table, details)
 
 
 # -- Q2 ---------------------------------------------------------------------------------------------
@@ -128,39 +169,63 @@ def panel_accumulates(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> 
         ax.bar(x, adds, width, bottom=accumulates, color=method_color(method), alpha=0.45, hatch="//",
                label=f"{short}: other adds")
     quantized = run.present_rows(Method.QCFS, arch=arch)
-    if not quantized.empty:
-        ax.axhline(float(numeric(quantized, "ops_mac").iloc[0]), color=method_color(Method.QCFS), ls="--", lw=1,
-                   label="QCFS ANN: MACs")
+    if not quantized.empty:  # the count that is priced: zero-gated MACs where the run records them
+        gated = numeric(quantized, "ops_mac_nonzero")
+        macs, label = ((gated, "QCFS ANN: zero-gated MACs") if gated.notna().any()
+                       else (numeric(quantized, "ops_mac"), "QCFS ANN: MACs"))
+        ax.axhline(float(macs.iloc[0]), color=method_color(Method.QCFS), ls="--", lw=1, label=label)
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7)
 
 
-def answer_q2(run: RunTables) -> Answer:
+def _q2_row(counts: pd.DataFrame, method: str, steps: int) -> pd.Series | None:
+    row = select(counts, method=method, T=steps)
+    return None if row.empty else row.iloc[0]
+
+
+def verdict_q2(run: RunTables) -> Verdict:
     arch, steps = run.first_arch(), run.reference_steps()
+    _, _, counts = _stepped_counts(run, arch)
+    integrate, onespike = _q2_row(counts, Method.IF, steps), _q2_row(counts, Method.ONESPIKE, steps)
+    if integrate is None or onespike is None:
+        return unanswered("Q2", f"not in this run — needs IF(T={steps}) and OneSpike(G={steps}) rows")
+    ratio = float(onespike["ops_ac"]) / float(integrate["ops_ac"]) if float(integrate["ops_ac"]) > 0 else float("nan")
+    latency = (f"{method_label(Method.ONESPIKE, steps)} runs {number(onespike['latency_steps'])} sequential step vs "
+               f"{method_label(Method.IF, steps)}'s {number(integrate['latency_steps'])}")
+    if ratio >= SAME_WORK:
+        opening = "Yes for latency, no for work"
+    elif ratio >= 0.5:
+        opening = "Yes for latency, mostly not for work"
+    else:
+        opening = "Yes, for latency and work"
+    sentence = (f"{opening}: {latency}, but its {number(onespike['groups'])} parallel groups do {times(ratio)} IF's "
+                f"accumulates ({number(onespike['ops_ac'])} vs {number(integrate['ops_ac'])} ACs per inference, "
+                f"{arch}).")
+    return Verdict("Q2", sentence, {"OneSpike/IF ACs": ratio, "OneSpike latency": float(onespike["latency_steps"]),
+                                    "IF latency": float(integrate["latency_steps"])})
+
+
+def answer_q2(run: RunTables) -> Answer:
+    verdict = verdict_q2(run)
+    arch = run.first_arch()
     swept, methods, counts = _stepped_counts(run, arch)
-    columns = ["method", "T", "latency_steps", "groups", "ops_mac", "ops_ac", "ops_add"]
+    columns = ["method", "T", "latency_steps", "groups", "ops_ac", "ops_add"]
+    counts = select(counts, method=methods)
     table = counts[[c for c in columns if c in counts.columns]].sort_values(["T", "method"]) if methods else counts
-    if not methods:
-        return Answer(not_in_run("Q2", "no IF or OneSpike rows"), table)
-    parts = []
-    for method in methods:
-        row = select(counts, method=method, T=steps)
-        if row.empty:
-            continue
-        row = row.iloc[0]
-        parts.append(
-            f"{method_label(method, steps)} takes {number(row['latency_steps'])} sequential step(s) × "
-            f"{number(row['groups'])} parallel group(s) and {number(row['ops_ac'])} ACs + "
-            f"{number(row['ops_add'])} other adds per inference"
-        )
     ratios = []
     if {Method.IF, Method.ONESPIKE} <= set(methods):
         for t in swept:
-            onespike, integrate = select(counts, method=Method.ONESPIKE, T=t), select(counts, method=Method.IF, T=t)
-            if not onespike.empty and not integrate.empty and float(integrate["ops_ac"].iloc[0]) > 0:
-                ratios.append(float(onespike["ops_ac"].iloc[0]) / float(integrate["ops_ac"].iloc[0]))
-    tail = f" (OneSpike/IF ACs {span(ratios, times)} over T in {swept[0]}..{swept[-1]})" if ratios else ""
-    return Answer(f"Q2 ({arch}): " + "; ".join(parts) + tail + ".", table)
+            onespike, integrate = _q2_row(counts, Method.ONESPIKE, t), _q2_row(counts, Method.IF, t)
+            if onespike is not None and integrate is not None and float(integrate["ops_ac"]) > 0:
+                ratios.append(float(onespike["ops_ac"]) / float(integrate["ops_ac"]))
+    details = (f"OneSpike/IF ACs {span(ratios, times)} over T in {swept[0]}..{swept[-1]}; " if ratios else "")
+    quantized = run.present_rows(Method.QCFS, arch=arch)
+    if not quantized.empty:
+        gated = numeric(quantized, "ops_mac_nonzero")
+        count = gated if gated.notna().any() else numeric(quantized, "ops_mac")
+        what = "zero-gated MACs (the count a zero-skipping model prices)" if gated.notna().any() else "dense MACs"
+        details += f"the quantized ANN QCFS(L={run.levels()}) does {number(count.iloc[0])} {what} per inference."
+    return Answer.of(verdict, table, details.strip())
 
 
 register_question(Question(
@@ -168,10 +233,11 @@ register_question(Question(
     answer_q1, (Panel(panel_logit_gap), Panel(panel_agreement)),
     "OneSpike's curve at the floor means its logits equal the quantized ANN's bit for bit; IF's distance and "
     "agreement show how far a T-step IF SNN is from the same quantized ANN.", columns=2, all_archs=True,
+    verdict=verdict_q1,
 ))
 register_question(Question(
     "Q2", 'Is "one timestep" real, or are the T timesteps just moved into G groups?', "q2_steps_groups_acs",
     answer_q2, (Panel(panel_latency), Panel(panel_groups), Panel(panel_accumulates)),
     "Compare the third panel's bars of IF and OneSpike at the same T: equal heights mean the groups do the "
-    "same accumulation work as the timesteps, only in parallel (first two panels).",
+    "same accumulation work as the timesteps, only in parallel (first two panels).", verdict=verdict_q2,
 ))

@@ -1,22 +1,25 @@
-"""``report.md``: the run folder's tables → every question's figure, answer and table → markdown.
+"""``report.md``: the run folder's tables → every question's verdict, table, sensitivity, details and
+figure → markdown.
 
 :func:`write_report` draws the figures into ``<run>/figures/`` and writes ``<run>/report.md``
-(atomically, through the run folder). :func:`answers` returns the one-line answers alone::
+(atomically, through the run folder). :func:`answers` returns the glance lines alone::
 
     from analysis.report import answers, load_run
     print(answers(load_run("reports/quick"))["Q1"])
 
-Every number in an answer is read from the tables; a question whose tables or rows the run lacks
-says "not in this run" and what is missing.
+Every number is read from the run folder's tables (never from a hardware model built at render
+time); a question whose tables or rows the run lacks says "n/a" and what is missing. Each question
+opens with its verdict (one quotable sentence over the headline models), then a compact table, the
+pricing conventions the verdict depends on (re-checked under every alternative pricing the study
+recorded in ``sensitivity.csv``), the further measured details and the figure.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from analysis.report.figures import draw_all
 from analysis.report.questions import QUESTIONS, Answer, ordered_questions
@@ -28,81 +31,128 @@ from analysis.report.sections import (
     limits_section,
     warnings_section,
 )
+from analysis.report.sensitivity import alternatives_of, flips_table, sensitivity_line, with_sensitivity
 from analysis.report.tables import RunTables, load_run
 from analysis.report.text import markdown_table
+from analysis.report.verdict import Verdict
 from analysis.run_folder import RunFolder
-from energy_models import conventions_table
 
 __all__ = ["all_answers", "answers", "render", "write_report"]
 
 
-def all_answers(run: RunTables | str | os.PathLike) -> dict[str, Answer]:
-    """Every question's :class:`Answer` for a run (its :class:`RunTables` or its folder). A question
-    whose answer fails says so in its line (with the error) rather than hiding the other answers."""
+def _failed(qid: str, run: RunTables, exc: Exception) -> Answer:
+    verdict = Verdict(qid, f"n/a: could not be computed from the tables ({type(exc).__name__}: {exc}).")
+    return Answer.of(verdict, run.results.iloc[0:0])
+
+
+def all_answers(run: RunTables | str | os.PathLike, sensitivity: bool = False) -> dict[str, Answer]:
+    """Every question's :class:`Answer` for a run (its :class:`RunTables` or its folder); with
+    ``sensitivity``, each verdict re-checked under the run's alternative pricings. A question whose
+    answer fails says so in its line (with the error) rather than hiding the other answers."""
     run = run if isinstance(run, RunTables) else load_run(run)
     out = {}
     for entry in ordered_questions():
         qid = entry.qid
         try:
-            out[qid] = entry.answer(run)
+            answer = entry.answer(run)
+            if sensitivity and entry.verdict is not None and answer.verdict is not None:
+                verdict = with_sensitivity(run, entry.verdict, answer.verdict)
+                answer = Answer(answer.line, answer.table, answer.more, verdict, answer.details)
+            out[qid] = answer
         except Exception as exc:  # one malformed table must not hide the other answers
-            out[qid] = Answer(f"{qid}: could not be computed from the tables ({type(exc).__name__}: {exc}).",
-                              run.results.iloc[0:0])
+            out[qid] = _failed(qid, run, exc)
     return out
 
 
 def answers(run: RunTables | str | os.PathLike) -> dict[str, str]:
-    """The one-line measured answer of each question (``Q1``..``Q13``, ``Pareto``)."""
+    """The glance line of each question (``Q1``..``Q13``, ``Pareto``): ``"Q8: Yes: ..."``."""
     return {qid: answer.line for qid, answer in all_answers(run).items()}
 
 
-def render(run: RunTables, name: str, figures: dict[str, Path] | None = None, root: Path | None = None,
-           conventions: Sequence[dict[str, Any]] | None = None) -> str:
-    """The report's markdown (figure links relative to ``root``)."""
-    found = all_answers(run)
-    out = [
+def _intro(run: RunTables, name: str) -> list[str]:
+    models = run.hardware_models()
+    primaries = run.primary_models()
+    headline = (f"headline hardware models: {', '.join(models)}"
+                + (" (the primary model of each family; `--hardware all` makes every variant a headline model, "
+                   "and the Sensitivity section re-checks each verdict under them)" if primaries == models else ""))
+    return [
         f"# OneSpike Study report — {name}",
         "",
         f"Data: {run.data.get('name', run.config.get('data', 'n/a'))}; architectures: {', '.join(run.archs())}; "
-        f"quantization levels L = {run.levels()}; T/G swept: {run.timesteps() or 'n/a'}; hardware models: "
-        f"{', '.join(run.hardware_models())}. Energies are per inference (one sample); accuracies carry a 95% "
-        "Wilson interval over the test images. Every number below is read from the CSV tables in this folder.",
-        "",
-        limits_section(run),
-        "",
-        "## Answers at a glance",
-        "",
-        *[f"- {answer.line}" for answer in found.values()],
+        f"quantization levels L = {run.levels()}; T/G swept: {run.timesteps() or 'n/a'}; {headline}. Energies are "
+        "per inference (one sample); accuracies carry a 95% Wilson interval over the test images, and two networks "
+        "are compared image by image (exact McNemar) where the run has per-image predictions. Every number below is "
+        "read from the tables in this folder.",
         "",
     ]
+
+
+def _question_section(qid: str, answer: Answer, figures: dict[str, Path] | None, root: Path | None,
+                      priced: int) -> list[str]:
+    entry = QUESTIONS.get(qid)
+    verdict = answer.verdict
+    sentence = verdict.sentence if verdict is not None else answer.line.removeprefix(f"{qid}:").strip()
+    out = [f"## {qid}: {entry.title}", "", f"**Verdict** — {sentence}", "", markdown_table(answer.table), ""]
+    if verdict is not None:
+        out += [f"_Conventions it depends on_ — {sensitivity_line(verdict, priced)}", ""]
+    if answer.details:
+        out += [f"_Details_ — {answer.details}", ""]
+    if figures and qid in figures:
+        link = figures[qid].relative_to(root).as_posix() if root else figures[qid].as_posix()
+        out += [f"![{qid}]({link})", "", f"_{entry.caption}_", ""]
+    for heading, table in answer.more.items():
+        out += [f"_{heading}_", "", markdown_table(table), ""]
+    if entry.note:
+        out += [entry.note, ""]
+    return out
+
+
+def sensitivity_section(found: dict[str, Answer], priced: int) -> str:
+    """One line per question: whether any alternative pricing changes its verdict, and which."""
+    lines = ["## Sensitivity to pricing conventions", "",
+             f"The study priced every network once more under {priced} alternative pricing(s) of its headline models "
+             "(the other members of each model's family and each alternative convention: zero-skipping, IF "
+             "dataflow, first layer, fusion, stored pre-activation width, weights resident or fetched; "
+             "sensitivity.csv). Each verdict's hardware-dependent claims are re-checked under each one.", ""]
+    verdicts = {qid: answer.verdict for qid, answer in found.items() if answer.verdict is not None}
+    for qid, verdict in verdicts.items():
+        lines.append(f"- **{qid}**: {sensitivity_line(verdict, priced)}")
+    table = flips_table(verdicts)
+    if not table.empty:
+        lines += ["", "Every flip: the claim, its value as the headline model prices it and under the alternative.", "",
+                  markdown_table(table, max_rows=10_000)]
+    return "\n".join(lines)
+
+
+def render(run: RunTables, name: str, figures: dict[str, Path] | None = None, root: Path | None = None) -> str:
+    """The report's markdown (figure links relative to ``root``)."""
+    found = all_answers(run, sensitivity=True)
+    priced = len(alternatives_of(run))
+    out = [*_intro(run, name), limits_section(run), "", "## Answers at a glance", "",
+           *[f"- {answer.line}" for answer in found.values()], ""]
+    if figures and "summary" in figures:
+        link = figures["summary"].relative_to(root).as_posix() if root else figures["summary"].as_posix()
+        out += [f"![The headline answers on one page]({link})", ""]
     for qid, answer in found.items():
-        entry = QUESTIONS.get(qid)
-        out += [f"## {qid}: {entry.title}", ""]
-        if figures and qid in figures:
-            link = figures[qid].relative_to(root).as_posix() if root else figures[qid].as_posix()
-            out += [f"![{qid}]({link})", "", f"_{entry.caption}_ ([SVG]({Path(link).with_suffix('.svg').as_posix()}))",
-                    ""]
-        out += [f"**Answer** — {answer.line}", "", markdown_table(answer.table), ""]
-        for heading, table in answer.more.items():
-            out += [f"_{heading}_", "", markdown_table(table), ""]
-        if entry.note:
-            out += [entry.note, ""]
-    out += [accuracy_section(run), "", conventions_section(conventions), "", hardware_section(run), "",
-            warnings_section(run), "", configuration_section(run), ""]
+        out += _question_section(qid, answer, figures, root, priced)
+    out += [sensitivity_section(found, priced), "", accuracy_section(run), "", conventions_section(run), "",
+            hardware_section(run), "", warnings_section(run), "", configuration_section(run), ""]
     return "\n".join(out)
 
 
-def write_report(run_dir: str | os.PathLike, conventions: Sequence[dict[str, Any]] | None = None,
-                 hardware: Sequence[str] | None = None) -> Path:
-    """Draw every figure into ``<run_dir>/figures/`` (PNG + SVG) and write ``<run_dir>/report.md``;
-    returns the report's path. ``conventions``: the pricing-conventions rows to print;
-    (default: ``energy_models.conventions_table()`` for the run's hardware models, on each network style);
-    ``hardware``: the hardware models the figures show (every model of the run by default)."""
+def write_report(run_dir: str | os.PathLike, hardware: list[str] | None = None, timings: dict | None = None) -> Path:
+    """Draw every figure into ``<run_dir>/figures/`` (PNG) and write ``<run_dir>/report.md``; returns
+    the report's path. ``hardware``: the models the figures show (default: the run's figure models,
+    the primaries among its headline models). ``timings``, when given, receives the seconds spent
+    drawing (``figures``) and writing (``markdown``)."""
     folder = RunFolder(run_dir)
     run = load_run(folder.root)
-    if conventions is None:
-        conventions = conventions_table(models=run.hardware_models())  # priced on each network style's example
+    start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # tight_layout / empty-log-axis chatter
         figures = draw_all(run, folder.figures_dir, hardware=hardware)
-    return folder.write_report(render(run, folder.root.name, figures, folder.root, conventions), figures.values())
+    drawn = time.perf_counter()
+    text = render(run, folder.root.name, figures, folder.root)
+    if timings is not None:
+        timings.update(figures=drawn - start, markdown=time.perf_counter() - drawn)
+    return folder.write_report(text, figures.values())

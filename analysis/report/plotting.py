@@ -96,12 +96,20 @@ def log2_x(ax: Axes, steps: Sequence[int]) -> None:
         ax.minorticks_off()
 
 
-def bar_labels(ax: Axes, bars, fmt: str = "{:.3g}", fontsize: int = 7) -> None:
-    for bar in bars:
+def bar_labels(ax: Axes, bars, fmt: str = "{:.3g}", fontsize: int = 7, above=None) -> None:
+    """Write each bar's height above it (``above``: per bar, the height to write it over, such as
+    the top of its error bar), and leave room for the labels under the axes' top."""
+    tops = []
+    for index, bar in enumerate(bars):
         height = bar.get_height()
         if np.isfinite(height) and height > 0:
-            ax.annotate(fmt.format(height), (bar.get_x() + bar.get_width() / 2, height), ha="center",
+            y = height if above is None else max(height, float(np.nan_to_num(above[index])))
+            ax.annotate(fmt.format(height), (bar.get_x() + bar.get_width() / 2, y), ha="center",
                         va="bottom", fontsize=fontsize, xytext=(0, 1), textcoords="offset points")
+            tops.append(y)
+    if tops and ax.get_yscale() == "linear":
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, max(high, max(tops) * 1.12))
 
 
 def grid(n: int, ncols: int = 3, size: tuple[float, float] = (4.4, 3.4)) -> tuple[Figure, list[Axes]]:
@@ -116,13 +124,18 @@ def grid(n: int, ncols: int = 3, size: tuple[float, float] = (4.4, 3.4)) -> tupl
     return fig, flat[:n]
 
 
-def save(fig: Figure, path: str | os.PathLike) -> tuple[Path, Path]:
-    """Save ``fig`` as ``<path>.png`` (150 dpi) and ``<path>.svg``; returns both paths."""
+def save(fig: Figure, path: str | os.PathLike, formats: Sequence[str] = ("png",)) -> list[Path]:
+    """Save ``fig`` as ``<path>.<format>`` for each format (PNG at 150 dpi; ``"svg"`` or ``"pdf"``
+    for a paper); returns the paths, the PNG first."""
     path = Path(path)
-    if path.suffix.lower() in (".png", ".svg"):
+    if path.suffix.lower() in (".png", ".svg", ".pdf"):
         path = path.with_suffix("")
     path.parent.mkdir(parents=True, exist_ok=True)
-    png, svg = path.with_name(path.name + ".png"), path.with_name(path.name + ".svg")
-    fig.savefig(png, dpi=150, bbox_inches="tight")
-    fig.savefig(svg, bbox_inches="tight")
-    return png, svg
+    out = []
+    for fmt in formats:
+        target = path.with_name(f"{path.name}.{fmt}")
+        # no bbox_inches="tight": the figures lay themselves out (tight_layout), and a tight bbox would
+        # draw every text once more only to measure it
+        fig.savefig(target, dpi=150)
+        out.append(target)
+    return out

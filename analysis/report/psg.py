@@ -13,11 +13,13 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method
+from analysis.report.paired import comparison
 from analysis.report.plotting import bar_labels, log2_x, log_axis, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, method_color, numeric, select
-from analysis.report.text import not_in_run, number, percent, span
-from analysis.report.uncertainty import accuracy_of, difference_text
+from analysis.report.tables import RunTables, by_hardware, method_color, numeric, select
+from analysis.report.text import number, percent, span
+from analysis.report.uncertainty import accuracy_of
+from analysis.report.verdict import Claim, Verdict, models_text, unanswered
 from energy_models import SYNAPTIC_KINDS
 from energy_models.ledger import EVENTS
 
@@ -25,6 +27,10 @@ from energy_models.ledger import EVENTS
 ARITHMETIC = tuple(e for e in EVENTS if e not in
                    ("spikes", "weight_reads", "input_reads", "output_writes", "vmem_reads", "vmem_writes"))
 SPIKE_GENERATION_KIND = "neuron"
+#: PSG's exact-mode operations that hardware mode replaces.
+MUL_MOD = ("mul", "mod")
+#: Q3's hardware-dependent claim.
+MOST = "mul/mod are at least half of exact PSG's logic energy"
 
 
 def psg_modes(run: RunTables) -> tuple[str, str, bool]:
@@ -119,34 +125,52 @@ def panel_other_ops(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> No
     ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=7)
 
 
-def mul_mod_price(run: RunTables, arch: str | None = None) -> pd.DataFrame:
-    """Per hardware model: OneSpike's energy in exact and hardware mode at one G and the share of the
-    exact mode's energy that mul/mod cost (exact − hardware, over exact)."""
+def zero_by_construction(run: RunTables, model: str, events: tuple[str, ...] = MUL_MOD) -> str:
+    """Why ``model`` prices ``events`` at zero by construction (its provenance in ``hardware.csv``),
+    or ``""`` when it prices them."""
+    reasons = run.hardware_info(model).get("zero_by_construction", {})
+    found = [str(reasons[e]) for e in events if e in reasons]
+    return found[0] if found else ""
+
+
+def mul_mod_price(run: RunTables, arch: str | None = None, models: list[str] | None = None) -> pd.DataFrame:
+    """Per hardware model: OneSpike's energy in exact and hardware mode at one G, what mul/mod cost
+    (exact − hardware, same spikes) as a share of exact PSG's own logic energy (compute and neuron
+    logic of the spike-generating layers, ``neuron_logic_pj``) and of the whole network, and the
+    reason a model prices mul/mod at zero by construction."""
     arch = run.first_arch(arch)
     steps = _mode_steps(run, arch)
     exact, hardware, _ = psg_modes(run)
     rows = []
-    for model in run.hardware_models():
-        e = numeric(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact, hardware=model), "energy_pj")
-        h = numeric(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware, hardware=model), "energy_pj")
-        if e.empty or h.empty:
+    exact_rows = run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact)
+    exact_pj, logic_pj = by_hardware(exact_rows), by_hardware(exact_rows, "neuron_logic_pj")
+    hardware_pj = by_hardware(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware))
+    for model in models or run.hardware_models():
+        if model not in exact_pj or model not in hardware_pj:
             continue
-        e_pj, h_pj = float(e.iloc[0]), float(h.iloc[0])
+        e_pj, h_pj, logic = exact_pj[model], hardware_pj[model], logic_pj.get(model, np.nan)
+        cost = max(e_pj - h_pj, 0.0)
         rows.append({"hardware": model, "G": steps, "exact_pj": e_pj, "hardware_pj": h_pj,
-                     "mul/mod share %": 100 * (e_pj - h_pj) / e_pj if e_pj > 0 else float("nan")})
+                     "mul/mod share of PSG logic %": 100 * cost / logic if logic > 0 else 0.0 if cost == 0 else np.nan,
+                     "mul/mod share of network %": 100 * cost / e_pj if e_pj > 0 else np.nan,
+                     "zero by construction": zero_by_construction(run, model)})
     return pd.DataFrame(rows)
 
 
 def panel_mul_mod_price(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """The share of exact PSG's energy that its mul/mod cost, per hardware model (same spikes)."""
-    table = mul_mod_price(run, arch)
-    if hardware and not table.empty:
-        table = table[table["hardware"].isin(hardware)]
-    if not open_panel(ax, xlabel="hardware model", ylabel="(exact − hardware) / exact energy (%)",
-                      title="what mul/mod cost", empty=table.empty, missing="no exact + hardware OneSpike rows"):
+    table = mul_mod_price(run, arch, list(hardware) if hardware else run.figure_models())
+    if not open_panel(ax, xlabel="hardware model", ylabel="(exact − hardware) / exact PSG logic (%)",
+                      title="what mul/mod cost, share of PSG's own logic", empty=table.empty,
+                      missing="no exact + hardware OneSpike rows"):
         return
-    bars = ax.bar(range(len(table)), table["mul/mod share %"], color=method_color(Method.ONESPIKE))
+    shares = table["mul/mod share of PSG logic %"].fillna(0)
+    bars = ax.bar(range(len(table)), shares, color=method_color(Method.ONESPIKE))
     bar_labels(ax, bars, "{:.2g}")
+    for i, reason in enumerate(table["zero by construction"]):
+        if reason:
+            ax.annotate("0 by construction", (i, 0), ha="center", va="bottom", fontsize=7, color="#777777",
+                        rotation=90, xytext=(0, 2), textcoords="offset points")
     ax.axhline(0, color="#555555", lw=0.8)
     ax.set_xticks(range(len(table)))
     ax.set_xticklabels(table["hardware"], rotation=35, ha="right", fontsize=8)
@@ -176,12 +200,50 @@ def panel_mode_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
     ax.legend(fontsize=8)
 
 
-def answer_q3(run: RunTables) -> Answer:
+def verdict_q3(run: RunTables) -> Verdict:
     arch = run.first_arch()
     steps = _mode_steps(run, arch)
     if steps is None:
-        return Answer(not_in_run("Q3", "no OneSpike rows in both exact and hardware PSG mode"), pd.DataFrame())
+        return unanswered("Q3", "not in this run — no OneSpike rows in both exact and hardware PSG mode")
     exact, hardware, same_network = psg_modes(run)
+    price = mul_mod_price(run, arch)
+    claims, priced, zero = {}, [], []
+    for _, row in price.iterrows():
+        share = float(row["mul/mod share of PSG logic %"]) / 100
+        if row["zero by construction"]:
+            zero.append(row["hardware"])
+            continue
+        if np.isfinite(share):
+            priced.append((row["hardware"], share))
+            claims[(row["hardware"], MOST)] = Claim(bool(share >= 0.5), share, percent(share, 0))
+    accuracy = comparison(run, run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware),
+                          run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact))
+    total = len(price)
+    parts = []
+    if priced:
+        names = [m for m, _ in priced]
+        parts.append(f"{span([v for _, v in priced], lambda v: percent(v, 0))} of exact PSG's own logic energy "
+                     f"under {models_text(names, total)}")
+    if zero:
+        parts.append(f"0 by construction under {models_text(zero, total, named=5)}")
+    majority = [m for m, v in priced if v >= 0.5]
+    opening = ("Depends on the hardware model" if (priced and zero) or 0 < len(majority) < len(priced) else
+               "Yes, where priced" if majority else "No")
+    tail = (f"; hardware mode (shift/mask) removes them: {accuracy.short()} vs exact"
+            if accuracy.identical or accuracy.paired or np.isfinite(accuracy.difference) else "")
+    sentence = f"{opening}: mul/mod are {'; '.join(parts) or 'not priced'} (G={steps}){tail}."
+    if not same_network:
+        sentence = sentence[:-1] + " (no exact_pow2 rows: this mixes mul/mod with threshold rounding)."
+    return Verdict("Q3", sentence, {f"{m} share of PSG logic": v for m, v in priced}, claims)
+
+
+def answer_q3(run: RunTables) -> Answer:
+    verdict = verdict_q3(run)
+    arch = run.first_arch()
+    steps = _mode_steps(run, arch)
+    if steps is None:
+        return Answer.of(verdict, pd.DataFrame())
+    exact, hardware, _ = psg_modes(run)
     table = op_mix(run, arch, steps)
     bits = []
     for mode in ("exact", "hardware"):
@@ -195,24 +257,26 @@ def answer_q3(run: RunTables) -> Answer:
         outside = ", ".join(f"{row['where'].split(',')[0]} "
                             + " + ".join(f"{number(row[e])} {e}" for e in table.columns[2:] if row[e] > 0)
                             for _, row in other.iterrows())
-        bits.append(f"outside PSG per inference: {outside}")
+        bits.append(f"outside PSG per inference (not spike generation): {outside}")
     price = mul_mod_price(run, arch)
     if not price.empty:
-        bits.append(f"mul/mod cost {span(price['mul/mod share %'] / 100, percent)} of exact PSG's energy across "
-                    f"{len(price)} hardware model(s)" + ("" if same_network else
-                                                         " (no exact_pow2 rows: this mixes mul/mod with rounding)"))
-    exact_acc = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact))
-    hardware_acc = accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware))
-    bits.append(f"accuracy {exact} {exact_acc.text()} vs hardware {hardware_acc.text()} "
-                f"({difference_text(hardware_acc, exact_acc)})")
+        bits.append(f"as a share of the whole network's energy mul/mod are "
+                    f"{span(price['mul/mod share of network %'] / 100, percent)}")
+    accuracy = comparison(run, run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware),
+                          run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact))
+    bits.append(f"accuracy hardware vs {exact}: {accuracy.text}")
     rounded = run.present_rows(Method.QCFS, arch=arch, variant="pow2")
     if rounded.empty:
         bits.append("rounding thresholds to powers of two: not in this run (no qcfs pow2 rows)")
     else:
-        base, pow2 = accuracy_of(run.rows(Method.QCFS, arch=arch)), accuracy_of(rounded)
-        bits.append(f"rounding QCFS thresholds to powers of two: {base.text()} → {pow2.text()} "
-                    f"({difference_text(pow2, base)})")
-    return Answer(f"Q3 ({arch}, G={steps}): " + "; ".join(bits) + ".", table)
+        base = run.rows(Method.QCFS, arch=arch)
+        bits.append(f"rounding QCFS thresholds to powers of two: {accuracy_of(base).text()} → "
+                    f"{accuracy_of(rounded).text()} ({comparison(run, rounded, base).text})")
+    zero = price[price["zero by construction"] != ""] if not price.empty else price
+    more = {"Where mul/mod cost nothing by construction": zero[["hardware", "zero by construction"]]} \
+        if not zero.empty else {}
+    shown = price.drop(columns=["zero by construction"]) if not price.empty else price
+    return Answer.of(verdict, shown, "; ".join(bits) + ".", {"PSG op mix": table, **more})
 
 
 # -- Q4 ---------------------------------------------------------------------------------------------
@@ -266,32 +330,63 @@ def panel_fidelity(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> Non
     ax.legend(fontsize=8)
 
 
-def answer_q4(run: RunTables) -> Answer:
-    worked, summary = run.table("worked_example"), fidelity_summary(run)
-    bits = []
-    if not worked.empty:
-        bits.append(
-            f"inputs {', '.join(number(v) for v in worked['input'])}: IF "
-            f"{' '.join(str(int(v)) for v in worked['if_spike'])}, PSG "
-            f"{' '.join(str(int(v)) for v in worked['psg_spike'])} (from Σx = {number(worked['input'].sum())})"
-        )
+def _fidelity_by_source(run: RunTables) -> tuple[str, dict[str, pd.DataFrame]]:
+    """(the θ/2 start when present, ``{source: MAE by T (rows) and neuron (IF, PSG columns)}``)."""
+    summary = fidelity_summary(run)
     if summary.empty:
-        return Answer(not_in_run("Q4", "no worked_example.csv or fidelity.csv") if not bits
-                      else "Q4: " + bits[0] + "; fidelity: not in this run.", summary)
+        return "", {}
     start = "v_init=θ/2" if (summary["v_init"] == "v_init=θ/2").any() else summary["v_init"].iloc[0]
-    for source in ("random", "recorded"):
+    out = {}
+    for source in ("recorded", "random"):
         wide = select(summary, source=source, v_init=start).pivot_table(index="T", columns="neuron", values="mae")
-        if not {"IF", "PSG"} <= set(wide.columns):
-            bits.append(f"{source} layer currents: not in this run")
-            continue
+        if {"IF", "PSG"} <= set(wide.columns):
+            out[source] = wide
+    return start, out
+
+
+def _worked_text(worked: pd.DataFrame) -> str:
+    return (f"inputs {', '.join(number(v) for v in worked['input'])}: IF "
+            f"{' '.join(str(int(v)) for v in worked['if_spike'])}, PSG "
+            f"{' '.join(str(int(v)) for v in worked['psg_spike'])}")
+
+
+def verdict_q4(run: RunTables) -> Verdict:
+    worked = run.table("worked_example")
+    _, sources = _fidelity_by_source(run)
+    if not sources:
+        if worked.empty:
+            return unanswered("Q4", "not in this run — no worked_example.csv or fidelity.csv")
+        return Verdict("Q4", f"n/a: no fidelity.csv; the worked example gives {_worked_text(worked)}.")
+    source = "recorded" if "recorded" in sources else "random"
+    wide = sources[source]
+    below, total, top = int((wide["PSG"] < wide["IF"]).sum()), len(wide), int(wide.index.max())
+    opening = "Yes" if below == total else "No" if below == 0 else "Mostly yes" if 2 * below > total else "Mostly no"
+    what = "the trained network's recorded layer currents" if source == "recorded" else "random currents"
+    sentence = (f"{opening}: on {what} PSG's spike count is closer to the ideal value than IF's at {below} of {total} "
+                f"T (T={top}: mean |error| {number(wide.loc[top, 'PSG'])} vs {number(wide.loc[top, 'IF'])} θ)")
+    if not worked.empty:
+        sentence += f"; worked example {' '.join(str(int(v)) for v in worked['if_spike'])} (IF) vs " \
+                    f"{' '.join(str(int(v)) for v in worked['psg_spike'])} (PSG)"
+    return Verdict("Q4", sentence + ".", {f"{source} PSG MAE at T={top}": float(wide.loc[top, "PSG"]),
+                                          f"{source} IF MAE at T={top}": float(wide.loc[top, "IF"])})
+
+
+def answer_q4(run: RunTables) -> Answer:
+    verdict = verdict_q4(run)
+    worked, summary = run.table("worked_example"), fidelity_summary(run)
+    start, sources = _fidelity_by_source(run)
+    bits = [f"worked example, {_worked_text(worked)} (from Σx = {number(worked['input'].sum())})"] \
+        if not worked.empty else []
+    for source, wide in sources.items():
         top = int(wide.index.max())
         below = int((wide["PSG"] < wide["IF"]).sum())
-        bits.append(f"{source} currents ({start}, θ units): PSG's MAE below IF's at {below}"
-                    f" of {len(wide)} T; at T={top} IF {number(wide.loc[top, 'IF'])} vs PSG "
-                    f"{number(wide.loc[top, 'PSG'])}")
+        bits.append(f"{source} currents ({start}, θ units): PSG's MAE below IF's at {below} of {len(wide)} T; "
+                    f"at T={top} IF {number(wide.loc[top, 'IF'])} vs PSG {number(wide.loc[top, 'PSG'])}")
+    if summary.empty:
+        return Answer.of(verdict, summary, "; ".join(bits))
     table = summary.pivot_table(index="T", columns=["source", "neuron", "v_init"], values="mae")
-    table.columns = [f"{source} {neuron} ({start})" for source, neuron, start in table.columns]
-    return Answer("Q4: " + "; ".join(bits) + ".", table.reset_index())
+    table.columns = [f"{source} {neuron} ({v})" for source, neuron, v in table.columns]
+    return Answer.of(verdict, table.reset_index(), "; ".join(bits) + ".")
 
 
 register_question(Question(
@@ -299,10 +394,11 @@ register_question(Question(
     answer_q3, (Panel(panel_op_mix), Panel(panel_other_ops), Panel(panel_mul_mod_price), Panel(panel_mode_accuracy)),
     "Exact and hardware PSG run on the same power-of-two-rounded network, so the third panel's bars are the "
     "price of mul/mod alone; pooling/readout shifts (second panel) are not spike generation.", columns=2,
+    verdict=verdict_q3,
 ))
 register_question(Question(
     "Q4", "Does PSG approximate a value better than an IF neuron?", "q4_fidelity",
     answer_q4, (Panel(panel_worked_example), Panel(panel_fidelity)),
     "Lower is better: where the dashed (recorded currents) PSG curve sits below IF's, PSG's spike count "
-    "tracks the trained network's real layer inputs more closely.", columns=2, all_archs=True,
+    "tracks the trained network's real layer inputs more closely.", columns=2, all_archs=True, verdict=verdict_q4,
 ))

@@ -1,37 +1,52 @@
 """The report's sections that are not one question: Limits (what the run can and cannot support),
-Accuracies (every evaluated network with its interval), Pricing conventions, Hardware models,
-Pricing warnings (grouped, none dropped) and Configuration."""
+Accuracies (every evaluated network with its interval), Pricing conventions (what pricing applied,
+from ``results.csv``'s ``convention_*`` columns), Hardware models (``hardware.csv``), Pricing warnings
+(``warnings.csv``) and Configuration. Every one reads the run folder only."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from analysis.methods import get_method
+from analysis.report.paired import NO_PREDICTIONS
 from analysis.report.tables import COMPONENTS, RunTables, method_label, numeric, select
-from analysis.report.text import markdown_table
+from analysis.report.text import markdown_table, times
 from analysis.report.uncertainty import accuracy_of, difference_interval
-from energy_models import available_models
+from analysis.report.verdict import listing
 
 #: A component over this share of a model's energy dominates it: conclusions under that model are
 #: mostly about this component's price.
 DOMINANT_SHARE = 0.8
-#: Conventions table columns, in the order the report prints them.
-CONVENTION_KEYS = ("hardware", "method", "weight_bits", "act_bits", "accumulator_bits", "vmem_bits",
-                   "zero_skipping", "fused_activation", "first_layer_reuse", "if_dataflow", "deploy_form", "option")
+#: The prefix of the columns of results.csv that say what pricing applied.
+CONVENTION_PREFIX = "convention_"
 
 
-def _spatial(shape: Any) -> int | None:
-    """Spatial size (H·W) of an ``in_shape`` such as ``16x8x8``; None for a vector."""
-    parts = [int(p) for p in str(shape).split("x") if p.strip().isdigit()]
-    return parts[-1] * parts[-2] if len(parts) >= 3 else None
+def reference_rows(run: RunTables, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` (results-like) of each method's reference network: the first arch and
+    seed, the default variant, stepped methods at T = G = L, quantized ones at L levels."""
+    if frame.empty:
+        return frame
+    arch, steps, levels = run.first_arch(), run.reference_steps(), run.levels()
+    keep = select(frame, arch=arch, variant="default", seed=min(run.seeds()))
+    mask = []
+    for _, row in keep.iterrows():
+        method = str(row["method"])
+        spec = get_method(method) if method in run.methods() else None
+        ok = True
+        if spec is not None and spec.stepped:
+            ok = int(row["T"]) == steps
+        elif spec is not None and spec.quantized and "levels" in row.index:
+            ok = int(row["levels"]) == levels
+        mask.append(ok)
+    return keep[np.array(mask, dtype=bool)] if len(keep) else keep
 
 
 def energy_dominance(run: RunTables) -> pd.DataFrame:
-    """Per hardware model: the component with the largest share of the energy summed over every
-    method's default network (stepped ones at T = G = L), and that share."""
+    """Per headline hardware model: the component with the largest share of the energy summed over
+    every method's default network (stepped ones at T = G = L), and that share."""
     rows = []
     for model in run.hardware_models():
         ladder = run.ladder_rows(None, model)
@@ -42,6 +57,53 @@ def energy_dominance(run: RunTables) -> pd.DataFrame:
         largest = max(shares, key=shares.get)
         rows.append({"hardware": model, "largest component": largest, "share": shares[largest]})
     return pd.DataFrame(rows)
+
+
+def _one_by_one_convs(run: RunTables, arch: str) -> str:
+    convs = select(run.table("layers"), arch=arch, method=run.methods()[:1], kind="conv")
+    if "seed" in convs.columns and not convs.empty:
+        convs = select(convs, seed=convs["seed"].min())
+    convs = convs.drop_duplicates("name") if "name" in convs.columns else convs
+    if convs.empty or not {"in_height", "in_width"} <= set(convs.columns):
+        return ""
+    single = int(((numeric(convs, "in_height") * numeric(convs, "in_width")) == 1).sum())
+    return f"; {single} of {len(convs)} conv layers work on 1×1 maps (each weight used once per inference)"
+
+
+def _weights_line(run: RunTables) -> str:
+    """Whether weights are priced resident on chip or fetched from DRAM every inference, per model,
+    and what fetching them would cost (from the sensitivity table's weights_resident=off pricing)."""
+    rows = reference_rows(run, run.results)
+    if "convention_weight_fetch" not in rows.columns:
+        return ""
+    fetch = {}
+    for model in run.hardware_models():
+        column = select(rows, hardware=model)["convention_weight_fetch"].astype(str)
+        values = [v for v in column if v not in ("-", "nan")]
+        if values:
+            fetch[model] = values[0]
+    if not fetch:
+        return ""
+    groups: dict[str, list[str]] = {}
+    for model, value in fetch.items():
+        groups.setdefault(value, []).append(model)
+    text = "Weights (the weights_resident convention): " + "; ".join(
+        f"{value} under {listing(models)}" for value, models in groups.items())
+    costs = []
+    sensitivity = run.table("sensitivity")
+    for model in fetch:
+        alt = select(sensitivity, hardware=model, alternative="weights_resident=off")
+        if alt.empty or "resident" not in fetch[model]:
+            continue
+        base = reference_rows(run, select(run.results, hardware=model))
+        priced = reference_rows(run, alt)
+        ratio = float(priced["energy_pj"].sum()) / float(base["energy_pj"].sum()) if len(base) else math.nan
+        if math.isfinite(ratio):
+            costs.append(f"{model} {times(ratio)}")
+    if costs:
+        text += ("; fetching every weight from DRAM every inference instead would multiply the reference networks' "
+                 "energy by " + ", ".join(costs) + " (Sensitivity section)")
+    return text + "."
 
 
 def limit_lines(run: RunTables) -> list[str]:
@@ -66,18 +128,14 @@ def limit_lines(run: RunTables) -> list[str]:
         options = ", ".join(f"{k}={v}" for k, v in sorted(facts.get("options", {}).items()))
         text = f"Model {arch}: {facts['parameters']:,} parameters" if "parameters" in facts else f"Model {arch}"
         text += f" ({options})" if options else ""
-        convs = select(run.table("layers"), arch=arch, method=run.methods()[:1], kind="conv")
-        if "seed" in convs.columns and not convs.empty:
-            convs = select(convs, seed=convs["seed"].min())
-        convs = convs.drop_duplicates("name") if "name" in convs.columns else convs
-        if "in_shape" in convs.columns and not convs.empty:
-            single = sum(_spatial(s) == 1 for s in convs["in_shape"])
-            text += f"; {single} of {len(convs)} conv layers work on 1×1 maps (each weight used once per inference)"
-        lines.append(text + ".")
+        lines.append(text + _one_by_one_convs(run, arch) + ".")
     dominance = energy_dominance(run)
     if not dominance.empty:
         lines.append("What dominates the energy (largest component, all methods at T = G = L): " + ", ".join(
             f"{r['hardware']} {r['largest component']} {100 * r['share']:.0f}%" for _, r in dominance.iterrows()) + ".")
+    weights = _weights_line(run)
+    if weights:
+        lines.append(weights)
     lines += cannot_support(run, test, dominance)
     return lines
 
@@ -86,24 +144,34 @@ def cannot_support(run: RunTables, test: int, dominance: pd.DataFrame) -> list[s
     """The conclusions this run cannot support."""
     lines = []
     accuracy = float(numeric(run.per_inference(), "accuracy").median()) if not run.results.empty else math.nan
+    paired = not run.table("predictions").empty
     if test and math.isfinite(accuracy):
         probe = accuracy_of(pd.DataFrame({"accuracy": [accuracy], "test_samples": [test],
                                           "correct": [round(accuracy * test)]}))
         low, high = difference_interval(probe, probe)
-        lines.append(f"Cannot support: accuracy differences under about ±{100 * (high - low) / 2:.1f} pp between two "
-                     f"networks (the 95% interval of a difference at the run's median accuracy {100 * accuracy:.1f}% "
-                     f"on {test} images; one accuracy alone is ±{100 * probe.half_width:.1f} pp); answers mark such "
-                     "differences \"within the interval\".")
+        how = ("comparisons of two networks on the same images use an exact McNemar test on predictions.csv, which "
+               "resolves smaller differences when the networks disagree on few images" if paired else
+               f"{NO_PREDICTIONS}, so every comparison is unpaired (marked \"unpaired\", and \"within the interval\" "
+               "below it)")
+        lines.append(f"Cannot support: unpaired accuracy differences under about ±{100 * (high - low) / 2:.1f} pp (the "
+                     f"95% interval of a difference at the run's median accuracy {100 * accuracy:.1f}% on {test} "
+                     f"images; one accuracy alone is ±{100 * probe.half_width:.1f} pp); {how}.")
     if len(run.seeds()) == 1:
         lines.append("Cannot support: claims that one training recipe is better than another (one seed).")
     size = run.data.get("image_size")
     if size and int(size) < 32:
         lines.append(f"Cannot support: claims about 32×32 or larger images; these are {size}×{size}, so the deep "
                      "layers' feature maps, weight reuse and memory traffic differ from CIFAR or ImageNet.")
-    dominated = dominance[dominance["share"] > DOMINANT_SHARE]["hardware"].tolist() if not dominance.empty else []
-    if dominated:
-        lines.append(f"Cannot support: a method ranking under {', '.join(dominated)} as a statement about "
-                     f"computation: one component is over {100 * DOMINANT_SHARE:.0f}% of the energy there.")
+    dominated = dominance[dominance["share"] > DOMINANT_SHARE] if not dominance.empty else dominance
+    for component, rows in (dominated.groupby("largest component", sort=False) if not dominated.empty else []):
+        models = listing(rows["hardware"].tolist())
+        if component == "compute":
+            lines.append(f"Read a ranking under {models} as one of arithmetic only: compute is over "
+                         f"{100 * DOMINANT_SHARE:.0f}% of the energy there (no memory or data movement priced), so it "
+                         "ranks operation counts at their operand widths, not what a chip with memory would spend.")
+        else:
+            lines.append(f"Read a ranking under {models} as one of {component.replace('_', ' ')}: that one component "
+                         f"is over {100 * DOMINANT_SHARE:.0f}% of the energy there, so the ranking follows its price.")
     return lines
 
 
@@ -115,7 +183,7 @@ def accuracy_table(run: RunTables) -> pd.DataFrame:
     """Every evaluated network (arch, method, T, levels, variant) with its accuracy and interval."""
     keys = [k for k in ("arch", "method", "T", "levels", "variant") if k in run.results.columns]
     rows = []
-    for values, group in run.results.groupby(keys, sort=False):
+    for values, group in run.per_inference().groupby(keys, sort=False):
         entry = dict(zip(keys, values, strict=True))
         accuracy = accuracy_of(group, run.data.get("test_samples"))
         rows.append({**entry, "network": method_label(entry["method"], entry.get("T")), "accuracy": accuracy.text(),
@@ -130,70 +198,82 @@ def accuracy_section(run: RunTables) -> str:
     ])
 
 
-def conventions_section(rows: Sequence[dict[str, Any]] | None) -> str:
-    """The pricing conventions (one row per hardware model and method), as
-    ``energy_models.conventions_table()`` returns them."""
-    lines = ["## Pricing conventions", ""]
-    if not rows:
-        return "\n".join([*lines, "_No conventions table was given to this report._"])
-    frame = pd.DataFrame(list(rows))
-    columns = [k for k in CONVENTION_KEYS if k in frame.columns]
-    columns += [c for c in frame.columns if c not in CONVENTION_KEYS]
-    return "\n".join([*lines, markdown_table(frame[columns], max_rows=10_000)])
+def conventions_table(run: RunTables) -> pd.DataFrame:
+    """What pricing applied to each method's reference network under each headline model: the
+    ``convention_*`` columns of results.csv (the record the pricing itself wrote)."""
+    rows = reference_rows(run, run.results)
+    columns = [c for c in rows.columns if c.startswith(CONVENTION_PREFIX)]
+    if rows.empty or not columns:
+        return pd.DataFrame()
+    table = rows[["hardware", "method", *columns]].rename(columns={c: c[len(CONVENTION_PREFIX):] for c in columns})
+    return table.assign(method=[method_label(m, t) for m, t in zip(rows["method"], rows["T"], strict=True)])
 
 
-def hardware_section(run: RunTables) -> str:
-    known = {row["name"]: row for row in available_models()}
-    present = run.hardware_models()
-    lines = ["## Hardware models", ""]
-    for name in present:
-        row = known.get(name)
-        if row is None:
-            lines.append(f"- **{name}**: a user table or a model added at run time (its provenance is in its TOML).")
-            continue
-        lines.append(f"- **{name}** — {row['description']}. Paper: {row['paper']}."
-                     + (f" Code: {row['repository']}." if row.get("repository") else "")
-                     + (f" Technology: {row['technology']}." if row.get("technology") else ""))
-        if row.get("assumptions"):
-            lines.append(f"  - Assumptions: {row['assumptions']}")
-    unused = [n for n in known if n not in present]
-    if unused:
-        lines += ["", f"Built-in models not priced in this run: {', '.join(unused)}."]
+def conventions_section(run: RunTables) -> str:
+    """The pricing conventions applied (one row per headline model and method), and the events each
+    model prices at zero by construction."""
+    lines = ["## Pricing conventions", "",
+             f"What the pricing applied to each method's reference network ({run.first_arch()}, T = G = L), as "
+             "results.csv records it per row (`convention_*` columns): widths priced, zero-skipping of ACs and MACs, "
+             "stored pre-activation width and accesses, membrane accesses, fusion, weight fetch, IF dataflow, and the "
+             "first layer's multiplier (the analog first layer runs once per sequential step under "
+             "first_layer=per_step; OneSpike's groups are parallel, so it runs once).", ""]
+    table = conventions_table(run)
+    if table.empty:
+        return "\n".join([*lines, "_This run's results.csv records no conventions._"])
+    lines.append(markdown_table(table, max_rows=10_000))
+    zero = []
+    for model in run.hardware_models():
+        reasons = run.hardware_info(model).get("zero_by_construction", {})
+        if reasons:
+            zero.append(f"- **{model}** prices at zero by construction: {', '.join(reasons)}.")
+    if zero:
+        lines += ["", "Events priced at zero by construction (hardware.csv gives each reason):", "", *zero]
     return "\n".join(lines)
 
 
-def grouped_warnings(run: RunTables) -> dict[tuple[str, str, str], dict[str, list[int]]]:
-    """``{(hardware, method, arch): {warning: [T, ...]}}`` for every warning in ``results``."""
-    results = run.results
-    found: dict[tuple[str, str, str], dict[str, list[int]]] = {}
-    if "warnings" not in results.columns:
-        return found
-    warned = results["warnings"].map(lambda text: isinstance(text, str) and text.strip() != "")
-    for _, row in results[warned].iterrows():
-        key = (str(row["hardware"]), str(row["method"]), str(row["arch"]))
-        for warning in str(row["warnings"]).split(" | "):
-            steps = found.setdefault(key, {}).setdefault(warning.strip(), [])
-            if int(row["T"]) not in steps:
-                steps.append(int(row["T"]))
-    return found
+def hardware_section(run: RunTables) -> str:
+    """Each headline model's provenance (hardware.csv) and the alternatives priced for sensitivity."""
+    lines = ["## Hardware models", ""]
+    primaries = run.primary_models()
+    if primaries:
+        lines += [f"Headline models: {', '.join(run.hardware_models())} ({len(primaries)} of them the primary model "
+                  "of their family). Figures show the primaries.", ""]
+    for name in run.hardware_models():
+        row = run.hardware_info(name)
+        if not row:
+            lines.append(f"- **{name}**: no provenance recorded (hardware.csv lacks it).")
+            continue
+        lines.append(f"- **{name}** — {row.get('description', '')}. Paper: {row.get('paper', 'n/a')}."
+                     + (f" Code: {row['repository']}." if row.get("repository") else "")
+                     + (f" Technology: {row['technology']}." if row.get("technology") else ""))
+        if row.get("assumptions"):
+            lines.append(f"  - Assumptions: {'; '.join(map(str, row['assumptions']))}")
+    sensitivity = run.table("sensitivity")
+    if not sensitivity.empty and {"hardware", "alternative"} <= set(sensitivity.columns):
+        pairs = sensitivity.drop_duplicates(["hardware", "alternative"])
+        lines += ["", "Alternative pricings of the same ledgers (the Sensitivity section):", ""]
+        for model, rows in pairs.groupby("hardware", sort=False):
+            lines.append(f"- **{model}**: " + "; ".join(
+                f"{r['alternative']} ({r.get('changes', '')})" for _, r in rows.iterrows()))
+    return "\n".join(lines)
 
 
 def warnings_section(run: RunTables) -> str:
-    found = grouped_warnings(run)
+    """The pricing warnings of each method's reference network, per headline model (warnings.csv
+    holds those of every network)."""
+    table = run.table("warnings")
     lines = ["## Pricing warnings", ""]
-    if not found:
+    if table.empty:
         return "\n".join([*lines, "No pricing warnings in this run."])
-    total = sum(len(w) for w in found.values())
-    lines.append(f"{total} distinct warning(s) over {len(found)} (hardware model, method, architecture) group(s); "
-                 "all are listed.")
-    for hardware in dict.fromkeys(h for h, _, _ in found):
+    shown = reference_rows(run, table)
+    lines.append(f"{len(table)} warning(s) over every network in warnings.csv; those of each method's reference "
+                 f"network ({run.first_arch()}, T = G = L) follow, per hardware model.")
+    for hardware, rows in shown.groupby("hardware", sort=False):
         lines += ["", f"### {hardware}"]
-        for (model, method, arch), warnings in found.items():
-            if model != hardware:
-                continue
-            for warning, steps in warnings.items():
-                at = f" (T/G = {', '.join(map(str, sorted(steps)))})" if len(steps) > 1 or steps != [1] else ""
-                lines.append(f"- {method_label(method)}, {arch}{at}: {warning}")
+        for warning, group in rows.groupby("warning", sort=False):
+            methods = listing([method_label(m, t) for m, t in zip(group["method"], group["T"], strict=True)])
+            lines.append(f"- {methods}: {warning}")
     return "\n".join(lines)
 
 
@@ -208,10 +288,11 @@ __all__ = [
     "accuracy_section",
     "configuration_section",
     "conventions_section",
+    "conventions_table",
     "energy_dominance",
-    "grouped_warnings",
     "hardware_section",
     "limit_lines",
     "limits_section",
+    "reference_rows",
     "warnings_section",
 ]

@@ -3,15 +3,23 @@ lookups every question shares (which archs, hardware models, T values and rows a
 
     from analysis.report import load_run
     run = load_run("reports/quick")          # a RunTables: run.results, run.table("fidelity"), run.config
+
+Everything about the hardware models comes from the run folder too: ``hardware.csv`` (each model's
+provenance, whether it is a headline model and a family's primary), ``warnings.csv``,
+``sensitivity.csv`` and the ``convention_*`` columns of ``results.csv``; the report never builds a
+hardware model. Lookups of one configuration's rows go through an index built once per run, so a
+question may ask for rows as often as it likes.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis.methods import METHODS, get_method, method_names
@@ -20,8 +28,11 @@ from energy_models.report import COMPONENTS
 
 __all__ = [
     "COMPONENTS",
-    "HARDWARE_ORDER",
+    "FIGURE_MODELS",
+    "UNIT_KEYS",
+    "WHAT_IF",
     "RunTables",
+    "by_hardware",
     "configuration_label",
     "load_run",
     "method_label",
@@ -29,22 +40,12 @@ __all__ = [
     "select",
 ]
 
-#: Hardware models in the order figures and tables show them (models not listed follow, as found).
-HARDWARE_ORDER: tuple[str, ...] = (
-    "flops45nm",
-    "flops45nm_memory",
-    "sata",
-    "sata_gated",
-    "sata_hw",
-    "spikesim",
-    "spikesim_event",
-    "weight_stationary",
-    "loihi",
-    "lemaire",
-    "yan2024",
-)
 #: The keys that identify one evaluated network (the hardware model only re-prices it).
 UNIT_KEYS: tuple[str, ...] = ("arch", "method", "T", "levels", "variant", "seed")
+#: At most this many hardware models get a panel of their own in a figure.
+FIGURE_MODELS = 7
+#: How a what-if copy names a model priced under an alternative: ``"sata @ psum_bits=16"``.
+WHAT_IF = " @ "
 
 
 def numeric(frame: pd.DataFrame, name: str, default: float = float("nan")) -> pd.Series:
@@ -59,16 +60,14 @@ def select(frame: pd.DataFrame, **where: Any) -> pd.DataFrame:
     no condition). A column the table lacks matches nothing."""
     if frame.empty:
         return frame
-    mask = pd.Series(True, index=frame.index)
+    mask = np.ones(len(frame), dtype=bool)
     for key, value in where.items():
         if value is None:
             continue
         if key not in frame.columns:
             return frame.iloc[0:0]
-        if isinstance(value, (list, tuple, set)):
-            mask &= frame[key].isin(list(value))
-        else:
-            mask &= frame[key] == value
+        column = frame[key].to_numpy()
+        mask &= np.isin(column, list(value)) if isinstance(value, (list, tuple, set)) else column == value
     return frame[mask]
 
 
@@ -94,12 +93,24 @@ def method_color(method: str) -> str:
     return get_method(method).color if method in METHODS else "#777777"
 
 
+def _parse(text: Any, default: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) and text else default
+    except json.JSONDecodeError:
+        return default
+
+
 @dataclass
 class RunTables:
     """A run's tables (``{name: DataFrame}``) and its parsed ``config.json``."""
 
     tables: dict[str, pd.DataFrame]
     payload: dict[str, Any] = field(default_factory=dict)
+    #: Lookups computed once per run (the tables never change; :meth:`replace` starts afresh).
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Lookups that no hardware model changes (accuracies, paired tests): shared with the what-if
+    #: copies of :meth:`repriced`, which change energies only.
+    shared: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     # -- raw access ----------------------------------------------------------------------------
     def table(self, name: str) -> pd.DataFrame:
@@ -136,21 +147,62 @@ class RunTables:
         """A copy with some tables replaced (for what-if questions and tests)."""
         return RunTables({**self.tables, **tables}, self.payload)
 
-    # -- what the run holds --------------------------------------------------------------------
+    def repriced(self, results: pd.DataFrame) -> RunTables:
+        """A copy whose ``results`` hold the same networks with other energies (a what-if pricing):
+        it keeps the lookups no hardware model changes (:attr:`shared`)."""
+        return RunTables({**self.tables, "results": results}, self.payload, shared=self.shared)
+
+    def remember(self, key: Any, compute, shared: bool = False) -> Any:
+        """``compute()`` once per run and ``key`` (``shared``: once for this run and its what-if
+        copies; only for what no hardware model changes)."""
+        memo = self.shared if shared else self.memo
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
+    # -- hardware models (hardware.csv) --------------------------------------------------------
     def hardware_models(self) -> list[str]:
-        """The hardware models in ``results``, known ones in :data:`HARDWARE_ORDER` first."""
+        """The headline hardware models: those in ``results``, in the order the study priced them."""
         if "hardware" not in self.results.columns:
             return []
-        present = list(dict.fromkeys(self.results["hardware"].dropna().astype(str)))
-        known = [h for h in HARDWARE_ORDER if h in present]
-        return known + [h for h in present if h not in known]
+        return self.remember("hardware", lambda: list(dict.fromkeys(self.results["hardware"].dropna().astype(str))))
+
+    def hardware_info(self, name: str) -> dict[str, Any]:
+        """``hardware.csv``'s row of model ``name`` with its JSON fields parsed (``assumptions`` a
+        list, ``options`` and ``zero_by_construction`` dicts); ``{}`` when the run does not list it."""
+        rows = select(self.table("hardware"), name=name.split(WHAT_IF)[0])
+        if rows.empty:
+            return {}
+        row = rows.iloc[0].to_dict()
+        row["assumptions"] = _parse(row.get("assumptions"), [])
+        row["options"] = _parse(row.get("options"), {})
+        row["zero_by_construction"] = _parse(row.get("zero_by_construction"), {})
+        return {k: ("" if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+
+    def primary_models(self) -> list[str]:
+        """The headline models that are a family's primary model (as ``hardware.csv`` says)."""
+        info = self.table("hardware")
+        if info.empty or "primary" not in info.columns:
+            return []
+        flagged = set(info.loc[info["primary"].astype(str) == "True", "name"].astype(str))
+        return [m for m in self.hardware_models() if m in flagged]
+
+    def figure_models(self) -> list[str]:
+        """The models a figure draws one panel each for: every headline model when there are at most
+        :data:`FIGURE_MODELS` (the default primaries, or the models a user named), else the primaries
+        among them (``--hardware all``), at most :data:`FIGURE_MODELS`."""
+        models = self.hardware_models()
+        if len(models) <= FIGURE_MODELS:
+            return models
+        return (self.primary_models() or models)[:FIGURE_MODELS]
 
     def hardware_subset(self, hardware: Sequence[str] | str | None) -> list[str]:
-        """``hardware`` (a name or a list) restricted to the run's models, in run order; every model
-        when ``None``. A name the run lacks is a ValueError naming the ones it has."""
+        """``hardware`` (a name or a list) restricted to the run's models, in run order; the figure
+        models (:meth:`figure_models`) when ``None``. A name the run lacks is a ValueError naming the
+        ones it has."""
         models = self.hardware_models()
         if hardware is None:
-            return models
+            return self.figure_models()
         wanted = [hardware] if isinstance(hardware, str) else list(hardware)
         missing = [h for h in wanted if h not in models]
         if missing:
@@ -158,12 +210,11 @@ class RunTables:
         return [h for h in models if h in wanted]
 
     def main_hardware(self) -> str | None:
-        models = self.hardware_models()
-        for name in ("sata", "weight_stationary", "flops45nm"):
-            if name in models:
-                return name
+        """The model a one-model panel shows by default: the first figure model."""
+        models = self.figure_models()
         return models[0] if models else None
 
+    # -- what the run holds --------------------------------------------------------------------
     def archs(self) -> list[str]:
         """The architectures in the run, in config order."""
         present = list(dict.fromkeys(self.results["arch"].astype(str))) if "arch" in self.results.columns else []
@@ -190,11 +241,14 @@ class RunTables:
         present = set(self.results["method"]) if "method" in self.results.columns else set()
         return [m for m in method_names() if m in present]
 
+    def stepped_methods(self) -> list[str]:
+        """The run's methods that run T timesteps or G groups, in registry order."""
+        return [m for m in self.methods() if get_method(m).stepped]
+
     def timesteps(self, variant: str = "default") -> list[int]:
         """The T (= G) values swept for the stepped methods (the config's ``timesteps`` present in the
         rows, so the extra T of the break-even pair is not mistaken for a swept value)."""
-        stepped = [m for m in self.methods() if get_method(m).stepped]
-        rows = select(self.results, method=stepped, variant=variant)
+        rows = select(self.results, method=self.stepped_methods(), variant=variant)
         present = sorted({int(t) for t in rows["T"].dropna()}) if "T" in rows.columns else []
         swept = {int(v) for v in self.config.get("timesteps", [])}
         return [t for t in present if t in swept] or present
@@ -207,22 +261,44 @@ class RunTables:
         return min(steps, key=lambda t: (abs(t - levels), t))
 
     # -- rows ----------------------------------------------------------------------------------
+    def _configuration(self, key: tuple[Any, Any, Any]) -> pd.DataFrame | None:
+        """The results rows of ``(arch, method, variant)`` (None when the run has none), taken from an
+        index of row positions built once."""
+        def index() -> dict[tuple[Any, Any, Any], np.ndarray]:
+            results = self.results
+            if results.empty or not {"arch", "method", "variant"} <= set(results.columns):
+                return {}
+            return results.groupby(["arch", "method", "variant"], sort=False).indices
+        positions = self.remember("configurations", index).get(key)
+        if positions is None:
+            return None
+        return self.remember(("configuration", key), lambda: self.results.iloc[positions])
+
     def rows(self, method: str, *, arch: str | None = None, steps: int | None = None, variant: str = "default",
              hardware: str | Sequence[str] | None = None, levels: int | None = None) -> pd.DataFrame:
         """``results`` rows of one method configuration (every seed). A quantized method's default
         network is the one with L levels unless ``levels`` says otherwise; a stepped method's rows are
         those at ``steps`` (T or G)."""
         spec = get_method(method)
-        where: dict[str, Any] = {"arch": arch, "method": method, "variant": variant, "hardware": hardware}
+        where: dict[str, Any] = {"hardware": hardware}
         if spec.stepped:
             where["T"] = steps
         if spec.quantized and "levels" in self.results.columns:
             where["levels"] = self.levels() if levels is None else levels
-        return select(self.results, **where)
+        archs = [arch] if arch is not None else self.archs()
+        found = [f for f in (self._configuration((a, method, variant)) for a in archs) if f is not None]
+        if not found:
+            return self.results.iloc[0:0]
+        return select(found[0] if len(found) == 1 else pd.concat(found), **where)
 
     def present_rows(self, method: str, **where: Any) -> pd.DataFrame:
         """:meth:`rows` of ``method`` when the run has that method, else an empty frame."""
         return self.rows(method, **where) if method in self.methods() else pd.DataFrame()
+
+    def energy(self, method: str, hardware: str, **where: Any) -> float:
+        """Energy per inference (pJ) of one configuration under ``hardware`` (first seed; NaN if absent)."""
+        rows = self.present_rows(method, hardware=hardware, **where)
+        return float(rows["energy_pj"].iloc[0]) if len(rows) else float("nan")
 
     def per_inference(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
         """One row per evaluated network (arch, method, T, levels, variant, seed): the counts and the
@@ -232,23 +308,55 @@ class RunTables:
             return frame
         return frame.drop_duplicates(subset=[k for k in UNIT_KEYS if k in frame.columns], keep="first")
 
+    def reference_frame(self, arch: str | None = None, steps: int | None = None) -> pd.DataFrame:
+        """Every hardware model's row of each method's reference network (first seed, default
+        variant; stepped methods at ``steps``, default T = G = L; quantized ones at L levels), methods
+        in registry order, with a ``label`` column. ``arch`` None: every architecture."""
+        steps = self.reference_steps() if steps is None else steps
+
+        def build() -> pd.DataFrame:
+            results = select(self.results, arch=arch, variant="default")
+            if results.empty or "method" not in results.columns:
+                return results.iloc[0:0]
+            keep = np.zeros(len(results), dtype=bool)
+            methods = results["method"].to_numpy()
+            order = {m: i for i, m in enumerate(self.methods())}
+            for method in order:
+                spec = get_method(method)
+                mask = methods == method
+                if spec.stepped:
+                    mask &= results["T"].to_numpy() == steps
+                if spec.quantized and "levels" in results.columns:
+                    mask &= results["levels"].to_numpy() == self.levels()
+                keep |= mask
+            chosen = results[keep]
+            chosen = chosen[chosen["seed"] == chosen["seed"].min()] if "seed" in chosen.columns else chosen
+            chosen = chosen.assign(label=[method_label(m, steps) for m in chosen["method"]],
+                                   _order=chosen["method"].map(order))
+            return chosen.sort_values("_order", kind="stable").drop(columns="_order")
+        return self.remember(("reference", arch, steps), build)
+
     def ladder_rows(self, arch: str | None, hardware: str | None, steps: int | None = None) -> pd.DataFrame:
         """One row per method (first seed): each method's default network, the stepped ones at
         ``steps`` (default T = G = L), in registry order, with a ``label`` column."""
-        steps = self.reference_steps() if steps is None else steps
-        out = []
-        for method in self.methods():
-            rows = self.rows(method, arch=arch, hardware=hardware, steps=steps)
-            if rows.empty:
-                continue
-            row = rows.iloc[[0]].copy()
-            row["label"] = method_label(method, steps)
-            out.append(row)
-        return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+        frame = self.reference_frame(arch, steps)
+        rows = select(frame, hardware=hardware)
+        if arch is None and not rows.empty:  # one row per method: the first architecture's
+            rows = rows.drop_duplicates("method")
+        return rows.reset_index(drop=True)
+
+
+def by_hardware(rows: pd.DataFrame, column: str = "energy_pj") -> dict[str, float]:
+    """``{hardware model: value of column}`` of one configuration's results rows (first row per model)."""
+    if rows.empty or "hardware" not in rows.columns or column not in rows.columns:
+        return {}
+    first = rows.drop_duplicates("hardware")
+    return dict(zip(first["hardware"].astype(str), pd.to_numeric(first[column], errors="coerce"), strict=True))
 
 
 def load_run(run_dir: str | os.PathLike) -> RunTables:
     """A run folder's tables and config, read through :class:`RunFolder` (which refuses an
     incomplete run)."""
     folder = RunFolder(run_dir)
-    return RunTables(folder.read_tables(), folder.read_config())
+    # copies are consolidated (one block per dtype, not per column): row lookups take them ~2.5× faster
+    return RunTables({name: frame.copy() for name, frame in folder.read_tables().items()}, folder.read_config())

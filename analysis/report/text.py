@@ -16,6 +16,7 @@ __all__ = [
     "percent",
     "percentage_points",
     "rate_text",
+    "ratio_text",
     "span",
     "times",
 ]
@@ -47,6 +48,14 @@ def percentage_points(difference: float) -> str:
 
 def times(ratio: float) -> str:
     return f"{ratio:.2g}×" if math.isfinite(ratio) else "n/a"
+
+
+def ratio_text(ratio: float) -> str:
+    """A ratio of two energies: two significant digits, three near 1 (``1.01×``, ``0.996×``) where
+    two would round a difference away."""
+    if not math.isfinite(ratio):
+        return "n/a"
+    return f"{ratio:.3g}×" if 0.9 <= ratio < 1.1 else f"{ratio:.2g}×"
 
 
 def rate_text(rate: float) -> str:

@@ -100,9 +100,10 @@ class StudyConfig:
     """Everything that determines a study's numbers (the run folder does not).
 
     ``timesteps`` are the T of the IF SNN and the G of OneSpike (at most ``max_steps``). ``levels``
-    is L of the quantized ANN both are converted from. ``hardware`` is ``["all"]`` or model names /
-    TOML paths. ``count_samples`` limits how many test samples each ledger averages over (None:
-    all). ``seeds`` repeats training and evaluation with seeds ``seed, seed+1, ...``.
+    is L of the quantized ANN both are converted from. ``hardware`` names the headline models:
+    ``["primary"]`` (every family's primary model; the default), ``["all"]`` or model names / TOML
+    paths. ``count_samples`` limits how many test samples each ledger averages over (None: all).
+    ``seeds`` repeats training and evaluation with seeds ``seed, seed+1, ...``.
     ``model``/``checkpoints`` study a user's network: ``model`` is ``"package.module:factory"``
     (called with ``num_classes, in_channels, image_size`` if it takes them), ``checkpoints`` are
     weight files whose recorded method (ann, qcfs, cq, bnn; a bare state dict is an ANN) replaces
@@ -138,7 +139,7 @@ class StudyConfig:
     weight_bits: int = 8
     timesteps: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32])
     max_steps: int = MAX_STEPS
-    hardware: list[str] = field(default_factory=lambda: ["all"])
+    hardware: list[str] = field(default_factory=lambda: ["primary"])
     epochs_ann: int = 15
     epochs_quant: int = 10
     epochs_bnn: int = 25
@@ -215,8 +216,8 @@ class StudyConfig:
                              "own network: give it a name of its own (e.g. --arch my_net), so that its tables and "
                              "checkpoints are never taken for the zoo's")
         if not self.hardware:
-            raise ValueError("hardware must name at least one hardware model ('all', sata, ...; `onespike hardware` "
-                             "lists them)")
+            raise ValueError("hardware must name at least one hardware model ('primary', 'all', sata, ...; "
+                             "`onespike hardware` lists them)")
         for path in self.checkpoints:
             if Path(path).is_dir():
                 raise ValueError(f"checkpoint {path!r} is a folder; give the checkpoint file in it (e.g. "

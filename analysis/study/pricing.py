@@ -1,70 +1,144 @@
-"""Counted units -> priced tables: ``results``, ``layers`` and the Q7 ``breakeven``/``sweep``.
+"""Counted units -> priced tables: everything the report needs about pricing, as tables of the run
+folder (the only contract between study and report):
 
-Every ledger is priced under every hardware model of the study; nothing here runs a network.
+- ``results``: one row per (unit, headline hardware model): accuracy, energy per component (and its
+  DRAM part), the energy of the neuron layers' logic, op totals, and the conventions the pricing
+  applied (``convention_<key>``, :data:`energy_models.APPLIED_KEYS`; the conventions table of the
+  report is these columns);
+- ``sensitivity``: one row per (unit, headline model, alternative): the same ledger priced under
+  each variant of the model's family and each alternative convention
+  (:func:`~analysis.study.hardware.alternatives`), energy per component;
+- ``warnings``: one row per (unit, headline model, warning);
+- ``hardware``: each model's provenance (:func:`~analysis.study.hardware.hardware_table`);
+- ``layers``: one row per (unit, layer), shapes as integer columns;
+- Q7's ``breakeven``/``sweep``/``yan2024_targets``.
+
+Every ledger is priced once per model (and alternative); nothing here runs a network.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from analysis.methods import Method, get_method, reference_method
+from analysis.study.hardware import Alternative
 from analysis.study.plan import EVAL, Unit
 from analysis.study.variants import DEFAULT
-from energy_models import EnergyModel, EventLedger, get_model
+from energy_models import EnergyModel, EnergyReport, EventLedger, get_model
 from energy_models.sensitivity import break_even_sparsity, spike_event_energy_for_break_even, sweep_sparsity
 from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_SOURCE
 
-__all__ = ["PUBLISHED_BREAK_EVEN", "breakeven_tables", "priced_tables", "spike_rate", "yan2024_targets"]
+__all__ = ["PUBLISHED_BREAK_EVEN", "PricedTables", "breakeven_tables", "layer_rows", "priced_tables", "spike_rate",
+           "yan2024_targets"]
 
 #: arXiv 2409.08290 (v4): a T = 5 SNN must fire below this average rate to beat the equivalent
 #: ceil(log2(T+1))-bit QNN "under typical neuromorphic hardware conditions" (ENERGY_MODELS.md §6).
 PUBLISHED_BREAK_EVEN = 0.057
+#: Ledger layer kind of activations and spike generation (IF, PSG, QCFS, ReLU).
+NEURON_KIND = "neuron"
+#: Components that are logic rather than data movement.
+LOGIC_COMPONENTS = ("compute", "neuron")
+#: Layer facts stored as tuples in a ledger, written as one integer column per axis.
+SHAPE_FACTS = {"in_shape": ("in", ("height", "width")), "out_shape": ("out", ("height", "width")),
+               "kernel_size": ("kernel", ("height", "width")), "stride": ("stride", ("height", "width")),
+               "padding": ("padding", ("height", "width"))}
 
 
 def spike_rate(ledger: EventLedger) -> float:
     """Spikes per neuron per step over all spiking neuron layers (0 for non-spiking networks)."""
-    spiking = [layer for layer in ledger.layers if layer.kind == "neuron" and layer.output_spiking]
+    spiking = [layer for layer in ledger.layers if layer.kind == NEURON_KIND and layer.output_spiking]
     denominator = sum(layer.neurons * layer.timesteps * layer.groups for layer in spiking)
     return sum(layer.spikes for layer in spiking) / denominator if denominator else 0.0
 
 
-def priced_tables(units: Sequence[tuple[Unit, dict[str, Any]]],
-                  models: dict[str, EnergyModel]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """``(results, layers, ledgers)``: one results row per (unit, hardware model), one layers row
-    per (unit, layer), and the ledgers by unit."""
-    result_rows, layer_rows, ledgers = [], [], {}
+def _spatial(values: Sequence[int], shape: bool) -> tuple[int, int]:
+    """(height, width) of a per-sample shape (``shape``: the last two axes of a ``(C, H, W)`` map; a
+    vector ``(C,)`` is 1 × 1, a sequence ``(C, L)`` is L × 1) or of a kernel, stride or padding fact
+    (``(h, w)``; one value for both; 0 × 0 where the layer has none)."""
+    values = [int(v) for v in values]
+    if shape:
+        return (values[-2], values[-1]) if len(values) >= 3 else (values[1], 1) if len(values) == 2 else (1, 1)
+    if len(values) >= 2:
+        return values[-2], values[-1]
+    return (values[0], values[0]) if values else (0, 0)
+
+
+def layer_rows(ident: dict[str, Any], ledger: EventLedger) -> list[dict[str, Any]]:
+    """The layers-table rows of one ledger: every event, activity fact and layer fact, the shapes as
+    integers (``in_height``, ``in_width``, ``out_height``, ..., ``kernel_height``, ...; a vector is
+    1 × 1), never as ``"16x8x8"`` text."""
+    rows = []
+    for record, layer in zip(ledger.to_records(), ledger.layers, strict=True):
+        for fact, (prefix, axes) in SHAPE_FACTS.items():
+            record.pop(fact, None)
+            if fact in ("in_shape", "out_shape") and len(getattr(layer, fact)) == 0:
+                continue
+            for axis, value in zip(axes, _spatial(getattr(layer, fact), fact.endswith("shape")), strict=True):
+                record[f"{prefix}_{axis}"] = value
+        rows.append({**ident, **record})
+    return rows
+
+
+def _energy_columns(report: EnergyReport) -> dict[str, float]:
+    """energy_pj, <component>_pj, <memory component>_dram_pj, and ``neuron_logic_pj``: the compute
+    and neuron-logic energy of the neuron layers (spike generation, activations), memory excluded."""
+    logic = sum(layer.components[c] for layer in report.layers if layer.kind == NEURON_KIND for c in LOGIC_COMPONENTS)
+    return {**report.results_row(), "neuron_logic_pj": float(logic)}
+
+
+@dataclass
+class PricedTables:
+    """What :func:`priced_tables` returns: the tables and the ledgers by unit."""
+
+    results: pd.DataFrame
+    layers: pd.DataFrame
+    sensitivity: pd.DataFrame
+    warnings: pd.DataFrame
+    ledgers: dict[Unit, EventLedger]
+
+
+def priced_tables(units: Sequence[tuple[Unit, dict[str, Any]]], models: dict[str, EnergyModel],
+                  alternatives: Sequence[Alternative] = ()) -> PricedTables:
+    """Price every unit's ledger once under each headline model (``results``, ``warnings``) and once
+    under each alternative (``sensitivity``)."""
+    result_rows, layers, sensitivity_rows, warning_rows, ledgers = [], [], [], [], {}
     for unit, outcome in units:
         ledger = EventLedger.from_dict(outcome["ledger"])
         ledgers[unit] = ledger
         ident = unit.row()
         totals = ledger.totals()
-        layer_rows.extend({**ident, **record} for record in ledger.to_records())
+        layers.extend(layer_rows(ident, ledger))
+        shared = {"accuracy": outcome["accuracy"], "correct": outcome["correct"],
+                  "test_samples": outcome["test_samples"], "latency_steps": ledger.timesteps, "groups": ledger.groups}
+        facts = {**{f"ops_{event}": value for event, value in totals.items()},
+                 # the MACs a zero-skipping model prices (zero inputs gated): the count Q2 sets beside ACs
+                 "ops_mac_nonzero": ledger.total("mac_nonzero"), "spike_rate": spike_rate(ledger),
+                 "nonfinite_values": ledger.total("nonfinite_values"), "deploy_form": outcome.get("deploy_form", "")}
         for name, model in models.items():
             report = model.price(ledger)
             result_rows.append({
-                **ident,
-                "hardware": name,
-                "accuracy": outcome["accuracy"],
-                "correct": outcome["correct"],
-                "test_samples": outcome["test_samples"],
-                "latency_steps": ledger.timesteps,
-                "groups": ledger.groups,
-                **report.results_row(),  # energy_pj, <component>_pj (all levels), <memory component>_dram_pj
-                **{f"ops_{event}": value for event, value in totals.items()},
-                "spike_rate": spike_rate(ledger),
-                "nonfinite_values": ledger.total("nonfinite_values"),
-                "deploy_form": outcome.get("deploy_form", ""),
+                **ident, "hardware": name, **shared, **_energy_columns(report), **facts,
                 # weight_bits, accuracy_float_weights, made, chance_accuracy, working (the runner's unit facts)
                 **outcome.get("facts", {}),
-                "warnings": " | ".join(report.warnings),
                 # what this pricing applied to this ledger (energy_models.APPLIED_KEYS): the conventions table's row
                 **{f"convention_{key}": value for key, value in report.conventions.items()},
             })
-    return pd.DataFrame(result_rows), pd.DataFrame(layer_rows), ledgers
+            warning_rows += [{**ident, "hardware": name, "warning": text} for text in report.warnings]
+        for alternative in alternatives:
+            report = alternative.model.price(ledger)
+            sensitivity_rows.append({**ident, "hardware": alternative.hardware, "alternative": alternative.name,
+                                     "changes": alternative.changes,
+                                     "options": json.dumps(alternative.options, sort_keys=True, default=str),
+                                     **_energy_columns(report)})
+    warning_columns = ["arch", "method", "T", "levels", "variant", "seed", "hardware", "warning"]
+    return PricedTables(pd.DataFrame(result_rows), pd.DataFrame(layers), pd.DataFrame(sensitivity_rows),
+                        pd.DataFrame(warning_rows, columns=warning_columns), ledgers)
 
 
 def _find(ledgers: dict[Unit, EventLedger], **where: Any) -> EventLedger | None:

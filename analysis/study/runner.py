@@ -42,13 +42,14 @@ from analysis.study.fidelity import (
     worked_example,
 )
 from analysis.study.folder import FolderLock, claim_folder, prepare_folder
+from analysis.study.hardware import alternatives, hardware_table, headline_models
 from analysis.study.networks import TrainedNetworks, derive, priced_form
 from analysis.study.onestep import onestep_measure
 from analysis.study.plan import EQUIVALENCE, ONESTEP, Unit, build_plan
 from analysis.study.pricing import breakeven_tables, priced_tables, yan2024_targets
 from analysis.study.speed import StageTimes, torch_threads
 from analysis.study.variants import DEFAULT, FINETUNED, VariantInput, variant_network
-from energy_models import available_models, get_model
+from energy_models import get_model
 
 __all__ = ["Study", "hardware_names", "load_tables", "run_study", "seed_for"]
 
@@ -63,10 +64,9 @@ WORKING_MARGIN = 0.10
 
 
 def hardware_names(hardware: list[str]) -> list[str]:
-    """``["all"]`` (or a list holding "all") -> every built-in model name; else the names given."""
-    if "all" in hardware:
-        return [row["name"] for row in available_models()]
-    return list(hardware)
+    """The headline models of a ``hardware`` list: ``"primary"`` -> every family's primary model,
+    ``"all"`` -> every built-in model, other names as given (:func:`~analysis.study.hardware.headline_models`)."""
+    return headline_models(hardware)
 
 
 class Study:
@@ -80,6 +80,8 @@ class Study:
         self.folder = prepare_folder(out, self.digest, force)  # checks only: nothing is written yet
         self.hardware = hardware_names(config.hardware)
         self.models = {name: get_model(name) for name in self.hardware}  # a bad name fails before any write
+        # every headline model's variants and alternative conventions: the report's sensitivity section
+        self.alternatives = [alt for name in self.hardware for alt in alternatives(name)]
         self.cache = RunCache(self.folder)
         self.bar: tqdm | None = None
         self.networks: TrainedNetworks | None = None
@@ -258,14 +260,17 @@ class Study:
                         self._layer_tables(arch, priced_form(parents[layer_parent], bits)[0], split, per_layer)
         self.bar.close()
         with self.timings.stage("pricing"):
-            results, layers, ledgers = priced_tables(units, self.models)
+            priced = priced_tables(units, self.models, self.alternatives)
+        ledgers = priced.ledgers
         with self.timings.stage("break-even extras"):
             breakeven, sweep = breakeven_tables(ledgers, self.hardware, cfg.archs, cfg.seed, cfg.levels,
                                                 cfg.breakeven_timesteps, cfg.sparsity_sweep, cfg.spike_event_sweep)
         generator = torch.Generator().manual_seed(seed_for(cfg.seed, "fidelity"))
         fidelity = pd.DataFrame(random_fidelity(cfg.timesteps, generator) + per_layer["fidelity"])
         predictions = predictions_frame(((unit.row(), outcome["predicted"]) for unit, outcome in units), self.labels)
-        return {"results": results, "layers": layers, "equivalence": pd.DataFrame(equivalence),
+        return {"results": priced.results, "layers": priced.layers, "sensitivity": priced.sensitivity,
+                "warnings": priced.warnings, "hardware": hardware_table(self.models, self.hardware, self.alternatives),
+                "equivalence": pd.DataFrame(equivalence),
                 "level_flips": pd.DataFrame(flips), "predictions": predictions,
                 "fidelity": fidelity, "worked_example": worked_example(),
                 "layer_errors": pd.DataFrame(per_layer["layer_errors"]), "breakeven": breakeven, "sweep": sweep,
