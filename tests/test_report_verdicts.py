@@ -18,7 +18,7 @@ from analysis.report.paired import compare
 from analysis.report.verdict import MAX_SENTENCE
 from tests.report_run import TEST_SAMPLES, make_run
 
-QUESTION_IDS = [f"Q{i}" for i in range(1, 14)] + ["Pareto"]
+QUESTION_IDS = [f"Q{i}" for i in range(1, 15)] + ["Pareto"]
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,10 @@ from analysis.methods import get_method, method_names
 from analysis.report.plotting import log2_x, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, numeric, select
-from analysis.report.text import not_in_run, number, percent, percentage_points, span, times
+from analysis.report.text import number, percent, percentage_points, span, times
+from analysis.report.verdict import Verdict, unanswered
 
-__all__ = ["TOLERANCE_PP", "answer_q14", "neuron_label", "onestep_summary"]
+__all__ = ["TOLERANCE_PP", "answer_q14", "neuron_label", "onestep_summary", "verdict_q14"]
 
 #: One-step conversion "holds" for an SNN when its one-step form's accuracy is within this many
 #: percentage points of the SNN's at every T (below it, the difference is a few test images).
@@ -72,52 +73,69 @@ def onestep_summary(run: RunTables) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _verdict(rows: pd.DataFrame) -> tuple[bool, str]:
-    """Whether one-step conversion holds for one neuron kind (all its T), and the clause saying so."""
+def _holds(rows: pd.DataFrame) -> tuple[bool, str, float]:
+    """Whether one-step conversion holds for one neuron kind (all its T), the clause saying so and
+    the worst accuracy change (pp)."""
     steps = sorted(rows["T"].astype(int))
     worst = rows.loc[rows["delta_pp"].abs().idxmax()]
-    holds = abs(float(worst["delta_pp"])) <= TOLERANCE_PP
+    delta = float(worst["delta_pp"])
     t_span = f"T={steps[0]}" if len(steps) == 1 else f"T={steps[0]}–{steps[-1]}"
-    if holds:
-        return True, (f"yes for {rows['neuron'].iloc[0]}: one step within {abs(float(worst['delta_pp'])):.1f} pp of "
-                      f"the SNN (agreement ≥ {percent(rows['agreement'].min())}) at {t_span}")
-    return False, (f"no for {rows['neuron'].iloc[0]}: {percentage_points(float(worst['delta_pp']))} at "
-                   f"T={int(worst['T'])} (agreement {percent(worst['agreement'])})")
+    neuron = rows["neuron"].iloc[0]
+    if abs(delta) <= TOLERANCE_PP:
+        return True, (f"holds for {neuron} (within {abs(delta):.1f} pp of the SNN at {t_span}, agreement ≥ "
+                      f"{percent(rows['agreement'].min())})"), delta
+    return False, (f"fails for {neuron} ({percentage_points(delta)} at T={int(worst['T'])}, agreement "
+                   f"{percent(worst['agreement'])})"), delta
+
+
+def verdict_q14(run: RunTables) -> Verdict:
+    """Yes / No / Depends on the neuron: per directly trained SNN of the first architecture, whether
+    its one-step form stays within :data:`TOLERANCE_PP` of it at every T. No hardware model enters
+    it (accuracy only)."""
+    summary = onestep_summary(run)
+    if summary.empty:
+        return unanswered("Q14", "not in this run — no onestep.csv (needs a directly trained method: direct_if, "
+                                 "direct_lif)")
+    arch = run.first_arch() if run.first_arch() in set(summary["arch"]) else summary["arch"].iloc[0]
+    shown = summary[summary["arch"] == arch]
+    results = [(_holds(rows), method) for method, rows in shown.groupby("method", sort=False)]
+    holds = [ok for (ok, _, _), _ in results]
+    clauses = "; ".join(text for (_, text, _), _ in results)
+    opening = "Yes" if all(holds) else "No" if not any(holds) else "Depends on the neuron"
+    return Verdict("Q14", f"{opening} ({arch}): {clauses}.",
+                   {f"{method} worst accuracy change pp": delta for (_, _, delta), method in results})
 
 
 def answer_q14(run: RunTables) -> Answer:
+    verdict = verdict_q14(run)
     summary = onestep_summary(run)
     if summary.empty:
-        return Answer(not_in_run("Q14", "no onestep.csv (needs a directly trained method: direct_if, direct_lif)"),
-                      summary)
-    arch = run.first_arch() or summary["arch"].iloc[0]
-    shown = summary[summary["arch"] == arch] if arch in set(summary["arch"]) else summary
-    clauses, explain = [], []
+        return Answer.of(verdict, summary)
+    arch = run.first_arch() if run.first_arch() in set(summary["arch"]) else summary["arch"].iloc[0]
+    shown = summary[summary["arch"] == arch]
+    explain = []
     for _, rows in shown.groupby("method", sort=False):
-        clauses.append(_verdict(rows)[1])
         top = rows.loc[rows["T"].idxmax()]
         steps = ", ".join(f"{what} {percentage_points(float(top[f'{what}_pp']))}" for _, _, what in STEPS
                           if what == "timing" or abs(float(top[f"{what}_pp"])) > 0)
         explain.append(f"{top['neuron']} at T={int(top['T'])}: {steps}")
-    verdict = "; ".join(clauses)
-    line = (f"Q14: {verdict[0].upper()}{verdict[1:]}. Accuracy change along SNN → no leak → PSG's soft reset → one "
-            f"step ({arch}): " + "; ".join(explain)
-            + f"; hardware-mode PSG (θ = 2^k) {_span_pp(shown['hardware_delta_pp'])} against the SNN.")
+    details = ("Accuracy change along SNN → no leak → PSG's soft reset → one step: " + "; ".join(explain)
+               + f"; hardware-mode PSG (θ = 2^k) {_span_pp(shown['hardware_delta_pp'])} against the SNN.")
     first_layer = select(run.table("onestep_layers"), arch=arch)
     if not first_layer.empty:
         firsts = first_layer.groupby(["method", "T"], sort=False).head(1)
-        line += (f" The first spiking layer (a constant analog current) matches spike for spike in "
-                 f"{int((numeric(firsts, 'count_error') == 0).sum())}/{len(firsts)} SNNs.")
+        details += (f" The first spiking layer (a constant analog current) matches spike for spike in "
+                    f"{int((numeric(firsts, 'count_error') == 0).sum())}/{len(firsts)} SNNs.")
     ratio = shown["onestep_energy_pj"] / shown["snn_energy_pj"]
     if ratio.notna().any():
-        line += (f" Energy per inference ({run.main_hardware()}): the one-step form "
-                 f"{span(ratio.dropna(), times)} of its SNN's.")
+        details += (f" Energy per inference ({run.main_hardware()}): the one-step form "
+                    f"{span(ratio.dropna(), times)} of its SNN's.")
     columns = ["method", "neuron", "T", "snn_accuracy", "onestep_accuracy", "delta_pp", "agreement",
                "hardware_delta_pp", "leak_pp", "reset_pp", "timing_pp", "count_error", "snn_energy_pj",
                "onestep_energy_pj"]
     layers = run.table("onestep_layers")
     more = {"Spike counts per layer, SNN vs its one-step form": layers} if not layers.empty else {}
-    return Answer(line, shown[columns].reset_index(drop=True), more)
+    return Answer.of(verdict, shown[columns].reset_index(drop=True), details, more)
 
 
 def _span_pp(values: pd.Series) -> str:
@@ -212,5 +230,6 @@ register_question(Question(
     "first spiking layer), and cannot reproduce a leak (PSG forgets nothing), a hard reset (PSG keeps the "
     "overshoot) or the timing of a current that changes over the steps. The third panel measures each, on the "
     "same weights.", columns=2,
+    verdict=verdict_q14,
     note=f"One-step conversion holds when the one-step form is within {TOLERANCE_PP:g} pp of the SNN at every T.",
 ))
