@@ -18,7 +18,7 @@ from pathlib import Path
 EXAMPLES = {
     "study": """examples:
   onespike study                                   # the default study on digits -> reports/default
-  onespike study --quick --out reports/quick       # a small study (< 60 s)
+  onespike study --quick --out reports/quick       # a small study (about 30 s)
   onespike study --data cifar10 --data-root ~/data --arch vgg16,resnet20 --timesteps 1,2,4,8
   onespike study --hardware sata,spikesim,my_chip.toml --out reports/mychip
   onespike study --quick --hardware all            # every built-in model a headline model

@@ -18,13 +18,21 @@ after each repeat is printed: on a loaded machine compare CPU seconds, or repeat
 
 from __future__ import annotations
 
+import os
 import time
 
-START_WALL, START_CPU = time.perf_counter(), time.process_time()
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have ended (the report's drawing
+    processes, the study's training-ahead process)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+START_WALL, START_CPU = time.perf_counter(), cpu_seconds()
 
 import argparse  # noqa: E402  (the clock above starts before any import)
 import json  # noqa: E402
-import os  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -40,36 +48,28 @@ def _one(kind: str, out: str) -> dict:
     load_before = os.getloadavg()
     import torch  # noqa: F401  (timed as part of the imports)
 
-    from analysis.report import markdown, write_report
+    from analysis.report import write_report
     from analysis.study.config import StudyConfig
     from analysis.study.runner import Study
 
-    imports = {"wall_s": time.perf_counter() - START_WALL, "cpu_s": time.process_time() - START_CPU}
+    imports = {"wall_s": time.perf_counter() - START_WALL, "cpu_s": cpu_seconds() - START_CPU}
     stages = [{"stage": "imports", **imports}]
     config = StudyConfig.quick() if kind == "quick" else StudyConfig()
     study = Study(config, out, progress=False)
     study.run()
     stages += study.timings.rows()
 
-    figures = {"wall_s": 0.0, "cpu_s": 0.0}
-    draw_all = getattr(markdown, "draw_all", None)
-    if draw_all is not None:
-        def timed_draw_all(*args, **kwargs):
-            wall, cpu = time.perf_counter(), time.process_time()
-            try:
-                return draw_all(*args, **kwargs)
-            finally:
-                figures["wall_s"] += time.perf_counter() - wall
-                figures["cpu_s"] += time.process_time() - cpu
-
-        markdown.draw_all = timed_draw_all
-    wall, cpu = time.perf_counter(), time.process_time()
-    write_report(out)
-    report = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
-    stages.append({"stage": "figures", **figures})
-    stages.append({"stage": "report text", **{k: report[k] - figures[k] for k in report}})
+    # the report draws its figures in forked processes while it writes the text: its CPU seconds
+    # are this process's and its reaped children's; "figures" is the wall time they add beyond the text
+    timings: dict[str, float] = {}
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    write_report(out, timings=timings)
+    report_wall, report_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    stages.append({"stage": "figures", "wall_s": report_wall - timings["markdown"],
+                   "cpu_s": report_cpu - timings["markdown"]})
+    stages.append({"stage": "report text", "wall_s": timings["markdown"], "cpu_s": timings["markdown"]})
     return {"kind": kind, "stages": stages, "total_wall_s": time.perf_counter() - START_WALL,
-            "total_cpu_s": time.process_time() - START_CPU, "load_before": load_before,
+            "total_cpu_s": cpu_seconds() - START_CPU, "load_before": load_before,
             "load_after": os.getloadavg(), "torch_threads": study.timings.threads}
 
 

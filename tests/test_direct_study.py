@@ -196,3 +196,16 @@ def test_a_study_of_a_users_snn_runs_the_direct_branch_only(project, tmp_path, c
     with pytest.raises(ValueError, match="need an ANN"):
         run_study(StudyConfig.quick(model="fwpkg.nets:Tutorial", archs=["tutorial"], methods=["ann", "direct_if"]),
                   tmp_path / "refused", progress=False)
+
+
+def test_snns_trained_ahead_in_another_process_equal_those_trained_in_turn(direct_run, tmp_path, monkeypatch):
+    from analysis.study.direct import TrainingAhead
+
+    if not TrainingAhead.possible("cpu"):
+        pytest.skip("one CPU (or no fork): the study trains its SNNs in turn, there is nothing to compare")
+    monkeypatch.setattr(TrainingAhead, "possible", staticmethod(lambda device: False))
+    config = StudyConfig.quick(methods=DIRECT, timesteps=[2, 4], epochs_direct=1, subset=300, count_samples=32,
+                               hardware=["sata", "flops45nm"])
+    run_study(config, tmp_path / "in_turn", progress=False)
+    for table in ("results.csv", "onestep.csv", "predictions.csv"):
+        assert (tmp_path / "in_turn" / table).read_bytes() == (direct_run / table).read_bytes(), table

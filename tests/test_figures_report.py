@@ -280,3 +280,16 @@ def test_with_every_model_a_headline_model_figures_show_the_primaries(run):
     finally:
         plt.close(fig)
     assert len(answers(everything)["Q8"]) <= 320
+
+
+def test_figures_drawn_by_forked_processes_equal_those_drawn_in_turn(run, tmp_path):
+    from analysis.report.figures import draw_all, figure_jobs
+
+    serial = draw_all(run, tmp_path / "serial", jobs=1)
+    parallel = draw_all(run, tmp_path / "parallel", jobs=2)
+    assert list(serial) == list(parallel) == ["summary", *(q.qid for q in ordered_questions())]
+    for key, path in serial.items():
+        other = parallel[key]
+        assert path.name == other.name and path.stat().st_size > 10_000, key
+        assert path.read_bytes() == other.read_bytes(), key  # Agg draws the same pixels in any process
+    assert figure_jobs() >= 1

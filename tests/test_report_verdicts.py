@@ -9,12 +9,13 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
 from analysis.report import all_answers, answers, load_run, question
 from analysis.report.markdown import render
-from analysis.report.paired import compare
+from analysis.report.paired import compare, mcnemar_exact
 from analysis.report.verdict import MAX_SENTENCE
 from tests.report_run import TEST_SAMPLES, make_run
 
@@ -273,3 +274,27 @@ def test_a_question_registered_without_a_verdict_still_reports(run):
         assert "**Q99**" not in text.split("## Sensitivity to pricing conventions")[1].split("\n## ")[0]
     finally:
         QUESTIONS.remove("Q99")
+
+
+@pytest.mark.parametrize(("b", "c"), [(0, 0), (1, 0), (3, 9), (10, 10), (0, 25), (40, 61), (200, 150), (5, 6)])
+def test_exact_mcnemar_equals_scipys_binomial_test(b, c):
+    expected = binomtest(b, b + c, 0.5).pvalue if b + c else 1.0
+    assert mcnemar_exact(b, c) == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="discordant"):
+        mcnemar_exact(-1, c)
+
+
+def test_q13_uses_the_networks_fine_tuned_at_one_level_when_the_run_has_them(run):
+    results = run.results
+    equal_bits = results[((results["method"] == "onespike") & (results["T"] == 1))
+                         | ((results["method"] == "qcfs") & (results["levels"] == 1))]
+    assert not equal_bits.empty
+    finetuned = equal_bits.assign(variant="finetuned", correct=TEST_SAMPLES - 5,
+                                  accuracy=(TEST_SAMPLES - 5) / TEST_SAMPLES)
+    with_finetuned = run.replace(results=pd.concat([results, finetuned], ignore_index=True))
+    text = verdict(with_finetuned, "Q13").sentence
+    assert "vs OneSpike(G=1) (equal bits, fine-tuned at L=1)" in text
+    answer = question("Q13").answer(with_finetuned)
+    assert "fine-tuned from the ANN at L=1" in answer.details
+    bits = answer.table[answer.table["comparison"] == "equal bits"]
+    assert set(bits["accuracy"].str[:4]) == {f"{100 * (TEST_SAMPLES - 5) / TEST_SAMPLES:.1f}"[:4]}

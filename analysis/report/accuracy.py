@@ -105,14 +105,21 @@ def explain_drop(errors: pd.DataFrame) -> str:
     return text + (f" in block {block})" if block and block != "nan" else f" at {worst['layer']})")
 
 
+def _from_direct_training(method: str) -> bool:
+    """A directly trained SNN, or a network made from one."""
+    spec = get_method(method)
+    return spec.trains_directly or (spec.parent is not None and get_method(spec.parent).trains_directly)
+
+
 def verdict_q10(run: RunTables) -> Verdict:
     table = ladder(run)
     if table.empty:
         return unanswered("Q10", "not in this run — no accuracy rows")
     arch = table["arch"].iloc[0]
     rows = select(table, arch=arch)
+    # the conversion ladder from the ANN; the directly trained SNNs and their one-step forms are Q14's
     steps = [f"{r['step']} vs {get_method(r['parent']).short} {r['short']}" for _, r in rows.iterrows()
-             if r["short"]]
+             if r["short"] and not _from_direct_training(r["method"])]
     onespike = select(rows, method=Method.ONESPIKE)
     lossless = not onespike.empty and onespike["short"].iloc[0].startswith("identical")
     opening = ("OneSpike is lossless against its quantized ANN" if lossless else "Each conversion step's change")

@@ -150,29 +150,44 @@ def answer_q12(run: RunTables) -> Answer:
 
 
 # -- Q13 --------------------------------------------------------------------------------------------
-def bnn_configurations(run: RunTables) -> list[tuple[str, str, int | None, int | None]]:
-    """(comparison, method, steps, levels): equal shape (OneSpike(G=L), QCFS(L)) and equal bits
-    (one-bit activations: OneSpike(G=1), QCFS(L=1)), each beside the BNN."""
-    levels, steps = run.levels(), run.reference_steps()
+#: The variant of the networks the study fine-tuned at one level for Q13's equal bits
+#: (``analysis.study.variants``); a run without them compares the re-levelled default networks.
+FINETUNED_VARIANT = "finetuned"
+
+
+def equal_bits_variant(run: RunTables) -> str:
+    """``finetuned`` where the run has OneSpike(G=1) fine-tuned at L=1, else ``default`` (the
+    trained QCFS re-levelled to one level, not trained for it)."""
+    rows = run.rows(Method.ONESPIKE, steps=1, variant=FINETUNED_VARIANT) if Method.ONESPIKE in run.methods() \
+        else pd.DataFrame()
+    return FINETUNED_VARIANT if not rows.empty else "default"
+
+
+def bnn_configurations(run: RunTables) -> list[tuple[str, str, int | None, int | None, str]]:
+    """(comparison, method, steps, levels, variant): equal shape (OneSpike(G=L), QCFS(L)) and equal
+    bits (one-bit activations: OneSpike(G=1), QCFS(L=1), fine-tuned at L=1 where the run has them),
+    each beside the BNN."""
+    levels, steps, bits = run.levels(), run.reference_steps(), equal_bits_variant(run)
     return [
-        ("equal shape", Method.BNN, None, None), ("equal shape", Method.ONESPIKE, steps, None),
-        ("equal shape", Method.QCFS, None, levels),
-        ("equal bits", Method.ONESPIKE, 1, None), ("equal bits", Method.QCFS, None, 1),
+        ("equal shape", Method.BNN, None, None, "default"), ("equal shape", Method.ONESPIKE, steps, None, "default"),
+        ("equal shape", Method.QCFS, None, levels, "default"),
+        ("equal bits", Method.ONESPIKE, 1, None, bits), ("equal bits", Method.QCFS, None, 1, bits),
     ]
 
 
 def bnn_table(run: RunTables) -> pd.DataFrame:
     rows = []
     for arch in run.archs():
-        for comparison, method, steps, levels in bnn_configurations(run):
+        for comparison, method, steps, levels, variant in bnn_configurations(run):
             if method not in run.methods():
                 continue
-            configuration = run.rows(method, arch=arch, steps=steps, levels=levels)
+            configuration = run.rows(method, arch=arch, steps=steps, levels=levels, variant=variant)
             if configuration.empty:
                 continue
             label = method_label(method, steps) + (f"(L={levels})" if get_method(method).quantized else "")
             row = {"arch": arch, "comparison": comparison, "configuration": label, "method": method,
-                   "steps": steps, "levels": levels, "accuracy": run_accuracy(run, configuration)}
+                   "steps": steps, "levels": levels, "variant": variant,
+                   "accuracy": run_accuracy(run, configuration)}
             energy = by_hardware(configuration)
             for model in run.hardware_models():
                 row[f"{model} pJ"] = energy.get(model, np.nan)
@@ -255,8 +270,11 @@ def verdict_q13(run: RunTables) -> Verdict:
             f"{models_text(cheaper, len(ratios))})"]
     bits_row = select(table, arch=arch, comparison="equal bits", method=Method.ONESPIKE)
     if not bits_row.empty:
-        equal = paired_comparison(run, run.rows(Method.BNN, arch=arch), run.rows(Method.ONESPIKE, arch=arch, steps=1))
-        bits.append(f"vs OneSpike(G=1) (equal bits, re-levelled, not trained for it) {equal.short()}")
+        variant = equal_bits_variant(run)
+        equal = paired_comparison(run, run.rows(Method.BNN, arch=arch),
+                                  run.rows(Method.ONESPIKE, arch=arch, steps=1, variant=variant))
+        how = "fine-tuned at L=1" if variant == FINETUNED_VARIANT else "re-levelled, not trained for it"
+        bits.append(f"vs OneSpike(G=1) (equal bits, {how}) {equal.short()}")
     numbers = {"BNN − OneSpike accuracy": shape.difference, **{f"{m} BNN/OneSpike": r for m, r in ratios.items()}}
     return Verdict("Q13", f"{opening}: " + "; ".join(bits) + ".", numbers, claims)
 
@@ -278,17 +296,21 @@ def answer_q13(run: RunTables) -> Answer:
         texts = []
         for _, r in others.iterrows():
             steps, levels = (None if pd.isna(r[k]) else int(r[k]) for k in ("steps", "levels"))
-            other = run.rows(r["method"], arch=arch, steps=steps, levels=levels)
+            other = run.rows(r["method"], arch=arch, steps=steps, levels=levels, variant=r["variant"])
             texts.append(f"{r['configuration']} ({r['comparison']}) {r['accuracy'].text()}, BNN "
                          f"{paired_comparison(run, bnn_rows, other).text}")
         comparisons = ", ".join(texts)
         parts.append(f"{arch}: BNN {bnn['accuracy'].iloc[0].text()}; {comparisons}")
     trained = (f"The BNN is trained {epochs['epochs_bnn']} epochs as a binary network (the ANN "
                f"{epochs['epochs_ann']}); " if all(v is not None for v in epochs.values()) else "")
-    made = (f"the equal-bit networks OneSpike(G=1) and QCFS(L=1) are the trained QCFS(L={run.levels()}) network "
-            "re-levelled to one level without fine-tuning (the study fine-tunes QCFS only at L), so they are not "
-            "trained for one-bit activations as the BNN is. ")
-    shown = table.assign(accuracy=[a.text() for a in table["accuracy"]]).drop(columns=["method", "steps", "levels"])
+    finetuned = equal_bits_variant(run) == FINETUNED_VARIANT
+    made = ("the equal-bit networks OneSpike(G=1) and QCFS(L=1) are QCFS fine-tuned from the ANN at L=1 (as the "
+            "BNN is trained from it for ±1), OneSpike converted from it. " if finetuned
+            else f"the equal-bit networks OneSpike(G=1) and QCFS(L=1) are the trained QCFS(L={run.levels()}) network "
+            "re-levelled to one level without fine-tuning (this run has no network fine-tuned at L=1), so they are "
+            "not trained for one-bit activations as the BNN is. ")
+    shown = table.assign(accuracy=[a.text() for a in table["accuracy"]])
+    shown = shown.drop(columns=["method", "steps", "levels", "variant"])
     shown = shown[[c for c in shown.columns if not c.endswith(" pJ") or c[:-3] in run.figure_models()]]
     return Answer.of(verdict, shown, trained + made + "; ".join(parts) + ".")
 

@@ -11,17 +11,22 @@ registry. For one figure, or one panel in your own axes::
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
 from analysis.report.plotting import save
-from analysis.report.questions import ordered_questions
+from analysis.report.questions import ordered_questions, question
 from analysis.report.summary import SUMMARY_STEM, summary_figure
 from analysis.report.tables import RunTables
 
-__all__ = ["draw_all"]
+__all__ = ["MAX_FIGURE_JOBS", "draw_all", "drawing", "figure_jobs"]
 
 
 def _failed(title: str, exc: Exception, path: Path) -> plt.Figure:
@@ -34,24 +39,92 @@ def _failed(title: str, exc: Exception, path: Path) -> plt.Figure:
     return fig
 
 
-def draw_all(run: RunTables, out_dir: str | os.PathLike, hardware=None) -> dict[str, Path]:
-    """Draw the summary figure (``summary``) and every question's figure (PNG) into
-    ``out_dir``; returns ``{id: png path}``. A figure that fails to draw is replaced by one that says
-    why, so one bad table never hides the rest."""
-    out_dir = Path(out_dir)
-    paths: dict[str, Path] = {}
+#: At most this many processes draw figures (each figure is independent; more rarely pays for the fork).
+MAX_FIGURE_JOBS = 4
+#: What a forked drawing process reads: (run, out_dir, hardware), set only while a pool runs.
+_SHARED: dict[str, tuple] = {}
+
+
+def figure_jobs() -> int:
+    """Processes :func:`draw_all` uses by default: the CPUs this process may run on (at most
+    :data:`MAX_FIGURE_JOBS`), or 1 where processes cannot be forked (drawing is then serial)."""
+    if "fork" not in multiprocessing.get_all_start_methods() or sys.platform != "linux":
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(MAX_FIGURE_JOBS, cpus))
+
+
+def _draw(key: str, run: RunTables, out_dir: Path, hardware) -> tuple[str, Path]:
+    """Draw one figure (``summary`` or a question id) and return ``(key, png path)``; a figure that
+    fails to draw is replaced by one that says why."""
+    if key == SUMMARY_STEM:
+        stem, title, draw = SUMMARY_STEM, "summary", lambda: summary_figure(run, out_dir / SUMMARY_STEM)
+    else:
+        entry = question(key)
+        stem, title = entry.stem, key
+        draw = lambda: entry.figure(run, hardware=hardware, path=out_dir / entry.stem)  # noqa: E731
     try:
-        fig = summary_figure(run, out_dir / SUMMARY_STEM)
-    except Exception as exc:  # keep the question figures
-        fig = _failed("summary", exc, out_dir / SUMMARY_STEM)
+        fig = draw()
+    except Exception as exc:  # keep the other figures; say in this one what went wrong
+        fig = _failed(title, exc, out_dir / stem)
     plt.close(fig)
-    paths[SUMMARY_STEM] = out_dir / f"{SUMMARY_STEM}.png"
-    for entry in ordered_questions():
-        qid = entry.qid
-        try:
-            fig = entry.figure(run, hardware=hardware, path=out_dir / entry.stem)
-        except Exception as exc:  # keep the other figures; say in this one what went wrong
-            fig = _failed(qid, exc, out_dir / entry.stem)
-        plt.close(fig)
-        paths[qid] = out_dir / f"{entry.stem}.png"
-    return paths
+    return key, out_dir / f"{stem}.png"
+
+
+def _panels(run: RunTables, key: str, hardware) -> int:
+    """How many axes ``key``'s figure draws (the summary counts as many as the largest question)."""
+    if key == SUMMARY_STEM:
+        return 1_000
+    models = len(run.hardware_subset(hardware))
+    return sum(models if panel.per_hardware else 1 for panel in question(key).panels)
+
+
+def _draw_shared(key: str) -> tuple[str, Path]:
+    return _draw(key, *_SHARED["args"])
+
+
+def _path(out_dir: Path, key: str) -> Path:
+    return out_dir / f"{SUMMARY_STEM if key == SUMMARY_STEM else question(key).stem}.png"
+
+
+@contextmanager
+def drawing(run: RunTables, out_dir: str | os.PathLike, hardware=None, jobs: int | None = None
+            ) -> Iterator[dict[str, Path]]:
+    """Draw the summary figure and every question's figure into ``out_dir`` while the ``with``
+    body runs; yields ``{id: png path}`` in report order (the paths the figures will have), and
+    every figure is drawn when the body ends. ``jobs``: processes drawing at once (None:
+    :func:`figure_jobs`); the figures are independent, so on Linux forked processes draw them,
+    sharing ``run`` without copying it, while this process goes on (the report's text). With one
+    job they are drawn before the body runs. A figure that fails to draw is replaced by one that
+    says why, so one bad table never hides the rest."""
+    out_dir = Path(out_dir)
+    keys = [SUMMARY_STEM] + [entry.qid for entry in ordered_questions()]
+    paths = {key: _path(out_dir, key) for key in keys}
+    jobs = figure_jobs() if jobs is None else max(1, min(int(jobs), len(keys)))
+    if jobs == 1:
+        for key in keys:
+            _draw(key, run, out_dir, hardware)
+        yield paths
+        return
+    _SHARED["args"] = (run, out_dir, hardware)
+    try:
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns on fork from a process with threads; the children draw with
+            # matplotlib only and never touch the parent's threads or their locks
+            warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks", category=DeprecationWarning)
+            pool = multiprocessing.get_context("fork").Pool(jobs)
+        with pool:
+            # the figures with the most panels first, so that no large one is left for last
+            pending = pool.map_async(_draw_shared, sorted(keys, key=lambda k: -_panels(run, k, hardware)),
+                                     chunksize=1)
+            yield paths
+            pending.get()
+    finally:
+        _SHARED.clear()
+
+
+def draw_all(run: RunTables, out_dir: str | os.PathLike, hardware=None, jobs: int | None = None) -> dict[str, Path]:
+    """Draw the summary figure (``summary``) and every question's figure (PNG) into ``out_dir``;
+    returns ``{id: png path}`` in report order (see :func:`drawing`)."""
+    with drawing(run, out_dir, hardware, jobs) as paths:
+        return paths

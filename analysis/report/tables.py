@@ -238,8 +238,11 @@ class RunTables:
 
     def methods(self) -> list[str]:
         """Methods present in ``results``, in registry order."""
-        present = set(self.results["method"]) if "method" in self.results.columns else set()
-        return [m for m in method_names() if m in present]
+        def compute() -> list[str]:
+            present = set(self.results["method"]) if "method" in self.results.columns else set()
+            return [m for m in method_names() if m in present]
+
+        return list(self.remember("methods", compute))
 
     def stepped_methods(self) -> list[str]:
         """The run's methods that run T timesteps or G groups, in registry order."""
@@ -248,10 +251,13 @@ class RunTables:
     def timesteps(self, variant: str = "default") -> list[int]:
         """The T (= G) values swept for the stepped methods (the config's ``timesteps`` present in the
         rows, so the extra T of the break-even pair is not mistaken for a swept value)."""
-        rows = select(self.results, method=self.stepped_methods(), variant=variant)
-        present = sorted({int(t) for t in rows["T"].dropna()}) if "T" in rows.columns else []
-        swept = {int(v) for v in self.config.get("timesteps", [])}
-        return [t for t in present if t in swept] or present
+        def compute() -> list[int]:
+            rows = select(self.results, method=self.stepped_methods(), variant=variant)
+            present = sorted({int(t) for t in rows["T"].dropna()}) if "T" in rows.columns else []
+            swept = {int(v) for v in self.config.get("timesteps", [])}
+            return [t for t in present if t in swept] or present
+
+        return list(self.remember(("timesteps", variant), compute))
 
     def reference_steps(self) -> int:
         """T = G = L where the run has it, else the run's T closest to L."""

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import ndtri  # the standard normal quantile (scipy.stats.norm.ppf), lighter to import
 
 from analysis.report.tables import numeric
 
@@ -31,7 +31,7 @@ def wilson_interval(correct: float, total: float, confidence: float = 0.95) -> t
         return (float("nan"), float("nan"))
     if not 0 <= correct <= total:
         raise ValueError(f"correct={correct} must lie in [0, total={total}]")
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = float(ndtri(0.5 + confidence / 2))
     denominator = total + z * z
     centre = (correct + z * z / 2) / denominator
     half = z * math.sqrt(correct * (total - correct) / total + z * z / 4) / denominator

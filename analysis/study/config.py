@@ -234,13 +234,17 @@ class StudyConfig:
     # -- derived -------------------------------------------------------------------------------
     @classmethod
     def quick(cls, **overrides: Any) -> StudyConfig:
-        """A small study for tests and a first look (< 60 s on 2 cores)."""
+        """A small study for tests and a first look (at most 30 s on 2 cores, ``benchmarks/study_time.py``)."""
         base = dict(
             archs=["cnn_small"],
             timesteps=[1, 2, 4, 8],
             epochs_ann=8,
             epochs_quant=3,
             epochs_bnn=6,
+            # the directly trained SNNs (Q14) at T <= 4: BPTT costs T forward passes per step, and
+            # T = 8 alone took half of the quick study's time
+            direct_max_steps=4,
+            epochs_direct=2,
             count_samples=128,
             sparsity_sweep=[0.0, 0.25, 0.5, 0.75, 0.9, 1.0],
             spike_event_sweep=[0.0, 1.0, 3.0, 10.0],

@@ -26,7 +26,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import multiprocessing
+import os
+import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,8 +48,8 @@ from analysis.study.config import StudyConfig
 from analysis.study.networks import Given, ModelSpec, derive
 from analysis.study.training import TrainConfig, load_weights, save_checkpoint, train_for
 
-__all__ = ["DEPLOY_FORM", "DirectNetworks", "count_form", "deploy_direct", "direct_archs", "direct_steps",
-           "for_model", "is_spiking_model", "train_direct", "trained_by"]
+__all__ = ["DEPLOY_FORM", "DirectNetworks", "TrainingAhead", "count_form", "deploy_direct", "direct_archs",
+           "direct_steps", "for_model", "is_spiking_model", "train_direct", "trained_by"]
 
 #: What a directly trained method's evaluated network is, in the ``deploy_form`` column.
 DEPLOY_FORM = "the SNN as trained (BN folded), T steps"
@@ -175,6 +180,8 @@ class DirectNetworks:
         self.given = given
         self.on_epochs = on_epochs
         self.memo: dict[tuple, DirectSNN] = {}
+        #: the process training this study's SNNs ahead, if one runs (:meth:`train_ahead`)
+        self.ahead: TrainingAhead | None = None
         #: the directly trained methods the study's methods need, in registry order
         needed = {trained_by(m) for m in config.methods} - {None}
         self.methods = [m for m in method_names() if m in needed]
@@ -194,10 +201,43 @@ class DirectNetworks:
         if trained is None:
             raise ValueError(f"method {method!r} is neither trained directly nor made from a directly trained SNN")
         key = (arch, trained, steps, seed)
+        if self.ahead is not None:
+            self.ahead.wait_for(self.checkpoint(arch, trained, steps, seed))
         if key not in self.memo:
             self.memo = {k: v for k, v in self.memo.items() if k[0] == arch and k[3] == seed}
             self.memo[key] = self._network(arch, trained, steps, seed, split)
         return self.memo[key]
+
+    def checkpoint(self, arch: str, method: str, steps: int, seed: int) -> Path:
+        """Where the cache keeps the SNN of ``method`` (a directly trained one) trained at T = ``steps``."""
+        return self.cache.root / f"{arch}__{method}__T{steps}__s{seed}__{self.digest}.pt"
+
+    def to_train(self) -> list[tuple[str, str, int, int]]:
+        """``(arch, method, T, seed)`` of every SNN this study trains (none given), in the plan's order."""
+        if self._user_weights():
+            return []
+        methods = [m for m in self.methods if m not in self.given]
+        return [(arch, method, steps, seed) for seed in self.config.seed_list for arch in direct_archs(self.config)
+                for steps in direct_steps(self.config) for method in methods]
+
+    def train_ahead(self, split: DataSplit, threads: int) -> None:
+        """Start training every SNN of :meth:`to_train` in a forked process (:class:`TrainingAhead`)
+        where that helps and is safe: Linux, a second CPU, one process (no torchrun), a CPU study.
+        The SNNs are trained from scratch, independent of everything else the study trains, so this
+        process goes on with the ANN branch meanwhile; :meth:`network` waits for each checkpoint."""
+        keys = [k for k in self.to_train() if not self.checkpoint(*k).is_file()]
+        if keys and TrainingAhead.possible(self.config.device):
+            self.ahead = TrainingAhead(self, split, keys, threads)
+
+    def stop_ahead(self) -> None:
+        """Stop the process training ahead (on any exit of the study, also an error)."""
+        if self.ahead is not None:
+            self.ahead.stop()
+            self.ahead = None
+
+    def ensure(self, arch: str, method: str, steps: int, seed: int, split: DataSplit) -> None:
+        """Train (or find in the cache) the SNN of ``method`` at T = ``steps``."""
+        self._network(arch, method, steps, seed, split)
 
     def _network(self, arch: str, method: str, steps: int, seed: int, split: DataSplit) -> DirectSNN:
         cfg = self.config
@@ -213,7 +253,7 @@ class DirectNetworks:
             return load_weights(direct, self.given[method][0], f"the {method} checkpoint", f"{arch!r}").eval()
         if user_snn and self._user_weights():
             return direct.eval()  # the user's trained SNN, at this T
-        path = self.cache.root / f"{arch}__{method}__T{steps}__s{seed}__{self.digest}.pt"
+        path = self.checkpoint(arch, method, steps, seed)
         with distributed.main_first():
             if self.cache.load_network(path, direct, method):
                 self.on_epochs(cfg.epochs_direct)
@@ -230,3 +270,47 @@ class DirectNetworks:
                                                      "in_channels": split.in_channels,
                                                      "image_size": split.image_size}})
             return direct.eval()
+
+
+class TrainingAhead:
+    """A forked process that trains a study's directly trained SNNs into the run's cache while the
+    study trains and evaluates the rest (BPTT over T is the quick study's largest stage, and the
+    study runs on one torch thread: a second CPU is otherwise idle). Each checkpoint is written
+    atomically; the study waits for the one it needs (:meth:`wait_for`). If the process fails, the
+    study trains the missing networks itself, where the failure is raised with its reason."""
+
+    def __init__(self, networks: DirectNetworks, split: DataSplit, keys: list[tuple[str, str, int, int]],
+                 threads: int):
+        context = multiprocessing.get_context("fork")
+        self.process = context.Process(target=self._train, args=(networks, split, keys, threads), daemon=True,
+                                       name="onespike-direct-training")
+        self.process.start()
+
+    @staticmethod
+    def possible(device: str) -> bool:
+        """Linux (fork), more than one CPU for this process, a CPU study and a single process."""
+        if sys.platform != "linux" or not str(device).startswith("cpu") or distributed.world_size() > 1:
+            return False
+        return len(os.sched_getaffinity(0)) > 1
+
+    @staticmethod
+    def _train(networks: DirectNetworks, split: DataSplit, keys: list[tuple[str, str, int, int]],
+               threads: int) -> None:
+        torch.set_num_threads(threads)
+        networks.on_epochs = lambda n: None  # the progress bar is the parent's
+        networks.ahead = None
+        try:
+            for arch, method, steps, seed in keys:
+                networks.ensure(arch, method, steps, seed, split)
+        except BaseException:
+            sys.exit(1)  # the study trains what is missing itself, and raises there with the reason
+
+    def wait_for(self, path: Path) -> None:
+        """Return once ``path`` exists or the process has ended (then the study trains it itself)."""
+        while not path.is_file() and self.process.is_alive():
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()

@@ -388,8 +388,11 @@ class TrainedNetworks:
         if spec.trains_quantized:
             return f"fine-tuned from the {get_method(spec.parent).short} with L={levels} ({epochs} epochs)"
         if spec.trains_binary:
-            return (f"trained as a binary network from the {get_method(spec.parent).short}'s weights (at most {epochs} "
-                    "epochs, stopped at its plateau)")
+            return (f"trained as a binary network from the {get_method(spec.parent).short}'s weights ({epochs} epochs, "
+                    "learning rate annealed)")
+        if self.config.plateau_patience is not None:  # the plateau rule (analysis.study.plateau)
+            return (f"trained from scratch (at most {epochs} epochs: stopped once validation accuracy had not risen by "
+                    f"{self.config.plateau_delta:g} for {self.config.plateau_patience} epochs, best epoch kept)")
         return f"trained from scratch ({epochs} epochs)"
 
     def network(self, arch: str, method: str, seed: int, split: DataSplit, parents: dict[str, nn.Module],

@@ -185,12 +185,15 @@ class Study:
             if distributed.is_main():
                 claim_folder(self.folder, self.digest, self._payload(split))
             distributed.barrier()
+            # the directly trained SNNs need nothing else the study trains: on a second CPU, now
+            self.direct.train_ahead(split, self.timings.threads)
             tables = self._run(plan, split, self.networks)
             if distributed.is_main():
                 with self.timings.stage("write tables"):
                     self.folder.write_tables(tables)
             distributed.barrier()
         finally:
+            self.direct.stop_ahead()
             if self.bar is not None:  # end the bar's line before any error is printed
                 self.bar.close()
             lock.release()
