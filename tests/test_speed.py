@@ -49,3 +49,57 @@ def test_stage_times_add_up_per_stage_in_first_run_order():
     assert [row["stage"] for row in rows] == ["train ann", "units eval if"]
     assert rows[0]["wall_s"] >= 0.02 and rows[1]["wall_s"] >= 0.01
     assert all(row["cpu_s"] >= 0 for row in rows)
+
+
+def test_a_helper_working_from_the_back_gives_the_same_tables_as_one_process(tmp_path, monkeypatch):
+    from analysis.study import ahead, run_study
+    from analysis.study.direct import TrainingAhead
+
+    if not ahead.second_cpu("cpu"):
+        pytest.skip("one CPU (or no fork): the study runs in one process, there is nothing to compare")
+    config = StudyConfig.quick(archs=["mlp", "cnn_small"], timesteps=[1, 2], epochs_ann=1, epochs_quant=1,
+                               epochs_bnn=1, epochs_direct=1, direct_max_steps=1, count_samples=32,
+                               sparsity_sweep=[0.0, 1.0], spike_event_sweep=[0.0], breakeven_timesteps=2,
+                               hardware=["sata", "flops45nm"])
+    started = []
+    original = ahead.SharedWork.__init__
+
+    def counted(self, *args, **kwargs):
+        started.append(sorted(args[0]))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ahead.SharedWork, "__init__", counted)
+    run_study(config, tmp_path / "helped", progress=False)
+    assert started == [[0, 1]]  # two architectures, shared between this process and a helper
+    monkeypatch.setattr("analysis.study.runner.second_cpu", lambda *a: False)
+    monkeypatch.setattr(TrainingAhead, "possible", staticmethod(lambda device: False))
+    run_study(config, tmp_path / "alone", progress=False)
+    for table in ("results.csv", "layers.csv", "equivalence.csv", "predictions.csv", "onestep.csv"):
+        assert (tmp_path / "helped" / table).read_bytes() == (tmp_path / "alone" / table).read_bytes(), table
+
+
+def test_when_the_helper_fails_its_item_is_left_to_the_study():
+    from analysis.study import ahead
+
+    if not ahead.second_cpu("cpu"):
+        pytest.skip("no second CPU (or no fork)")
+
+    def fail(index):
+        raise RuntimeError(f"item {index} cannot be computed")
+
+    work = ahead.SharedWork([2, 0, 1], fail)
+    work.process.join(timeout=30)
+    assert work.process.exitcode == 1  # quietly: the study raises the error itself, with its reason
+    assert [index for index in range(3) if not work.claim(index)] == [2]  # the helper took the largest first
+    work.wait(2)  # returns at once: the helper has ended without finishing it
+    assert not work.done[2]
+    work.stop()
+
+
+def test_a_training_step_is_measured_in_seconds():
+    from analysis.models import build_model
+    from analysis.study.ahead import training_step_seconds
+
+    net = build_model("cnn_small", num_classes=10, in_channels=1, image_size=8)
+    seconds = training_step_seconds(net, torch.rand(8, 1, 8, 8))
+    assert 0 < seconds < 5 and all(p.grad is None for p in net.parameters())

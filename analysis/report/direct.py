@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from analysis.methods import get_method, method_names
 from analysis.report.plotting import log2_x, open_panel
@@ -219,6 +220,7 @@ def panel_layer_error(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> 
         index = sorted(layers["T"].unique()).index(steps)
         ax.plot(range(len(rows)), rows["count_error"], styles[index % 4], marker="o", color=method_color(method),
                 label=f"{get_method(method).short}, T={int(steps)}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are counted, never halved
     ax.legend(fontsize=6, ncol=2)
 
 

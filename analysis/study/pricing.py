@@ -34,8 +34,8 @@ from energy_models import EnergyModel, EnergyReport, EventLedger, get_model
 from energy_models.sensitivity import break_even_sparsity, spike_event_energy_for_break_even, sweep_sparsity
 from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_SOURCE
 
-__all__ = ["PUBLISHED_BREAK_EVEN", "PricedTables", "breakeven_tables", "layer_rows", "priced_tables", "spike_rate",
-           "yan2024_targets"]
+__all__ = ["PUBLISHED_BREAK_EVEN", "PricedTables", "breakeven_rows", "breakeven_tables", "layer_rows", "priced_tables",
+           "spike_rate", "yan2024_targets"]
 
 #: arXiv 2409.08290 (v4): a T = 5 SNN must fire below this average rate to beat the equivalent
 #: ceil(log2(T+1))-bit QNN "under typical neuromorphic hardware conditions" (ENERGY_MODELS.md §6).
@@ -151,10 +151,20 @@ def _find(ledgers: dict[Unit, EventLedger], **where: Any) -> EventLedger | None:
 def breakeven_tables(ledgers: dict[Unit, EventLedger], hardware: Sequence[str], archs: Sequence[str],
                      seed: int, levels: int, breakeven_steps: int, sparsities: Sequence[float],
                      spike_event_values: Sequence[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Q7 for the first seed. ``breakeven``: per arch, SNN method and hardware model, the input
+    """Q7 for the first seed, as the tables ``breakeven`` and ``sweep`` (:func:`breakeven_rows`)."""
+    rows, sweep_rows = breakeven_rows(ledgers, hardware, archs, seed, levels, breakeven_steps, sparsities,
+                                      spike_event_values)
+    return pd.DataFrame(rows), pd.DataFrame(sweep_rows)
+
+
+def breakeven_rows(ledgers: dict[Unit, EventLedger], hardware: Sequence[str], archs: Sequence[str],
+                   seed: int, levels: int, breakeven_steps: int, sparsities: Sequence[float],
+                   spike_event_values: Sequence[float]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Q7's rows for the first seed. ``breakeven``: per arch, SNN method and hardware model, the input
     spike sparsity at which the SNN costs what the quantized ANN with ceil(log2(T+1))-bit activations
     costs, and the per-spike overhead that would put it at the published 5.7%. ``sweep``: energy of
-    SNN, QNN and float ANN as the input sparsity and the per-spike overhead vary."""
+    SNN, QNN and float ANN as the input sparsity and the per-spike overhead vary. An architecture's
+    rows need only its own ledgers (the study computes them per architecture, as a cached unit)."""
     rows, sweep_rows = [], []
     # each SNN against the quantized network it is converted from, with as many levels as its steps:
     # IF at the break-even T, OneSpike at G = L
@@ -186,7 +196,7 @@ def breakeven_tables(ledgers: dict[Unit, EventLedger], hardware: Sequence[str], 
                         sweep_rows.append({"arch": arch, "method": method, "hardware": name,
                                            "spike_event_pj": float(overhead), "input_sparsity": sparsity,
                                            "snn_energy_pj": energy, "qnn_energy_pj": qnn_pj, "ann_energy_pj": ann_pj})
-    return pd.DataFrame(rows), pd.DataFrame(sweep_rows)
+    return rows, sweep_rows
 
 
 def yan2024_targets(ledgers: dict[Unit, EventLedger], archs: Sequence[str], seed: int) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -30,6 +31,7 @@ from analysis.methods import Method, get_method
 from analysis.run_folder import RunFolder
 from analysis.snn import FLOAT_WEIGHT_BITS
 from analysis.study import distributed, preflight
+from analysis.study.ahead import SharedWork, second_cpu, training_step_seconds
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
 from analysis.study.direct import DirectNetworks, for_model, trained_by
@@ -46,10 +48,10 @@ from analysis.study.hardware import alternatives, hardware_table, headline_model
 from analysis.study.networks import TrainedNetworks, derive, priced_form
 from analysis.study.onestep import onestep_measure
 from analysis.study.plan import EQUIVALENCE, ONESTEP, Unit, build_plan
-from analysis.study.pricing import breakeven_tables, priced_tables, yan2024_targets
+from analysis.study.pricing import breakeven_rows, priced_tables, yan2024_targets
 from analysis.study.speed import StageTimes, torch_threads
 from analysis.study.variants import DEFAULT, FINETUNED, VariantInput, variant_network
-from energy_models import get_model
+from energy_models import EventLedger, get_model
 
 __all__ = ["Study", "hardware_names", "load_tables", "run_study", "seed_for"]
 
@@ -89,6 +91,8 @@ class Study:
         self.timings = StageTimes()
         self.labels: list[int] = []
         self.direct: DirectNetworks | None = None
+        #: the forked helper working through the architectures from the back, if one runs
+        self.helper: SharedWork | None = None
 
     # -- one unit ----------------------------------------------------------------------------
     def _compute(self, unit: Unit, parents: dict, split: DataSplit) -> dict[str, Any]:
@@ -185,8 +189,6 @@ class Study:
             if distributed.is_main():
                 claim_folder(self.folder, self.digest, self._payload(split))
             distributed.barrier()
-            # the directly trained SNNs need nothing else the study trains: on a second CPU, now
-            self.direct.train_ahead(split, self.timings.threads)
             tables = self._run(plan, split, self.networks)
             if distributed.is_main():
                 with self.timings.stage("write tables"):
@@ -194,6 +196,9 @@ class Study:
             distributed.barrier()
         finally:
             self.direct.stop_ahead()
+            if self.helper is not None:
+                self.helper.stop()
+                self.helper = None
             if self.bar is not None:  # end the bar's line before any error is printed
                 self.bar.close()
             lock.release()
@@ -220,54 +225,43 @@ class Study:
         equivalence: list[dict[str, Any]] = []
         flips: list[dict[str, Any]] = []
         self.labels = test_labels(split.test)
+        # the per-architecture rows of the layer tables, Q14's and Q7's, joined in table order
         per_layer: dict[str, list[dict[str, Any]]] = {"layer_errors": [], "fidelity": [], "onestep": [],
-                                                      "onestep_layers": []}
+                                                      "onestep_layers": [], "breakeven": [], "sweep": []}
         self.bar = tqdm(total=len(plan) + networks.total_epochs() + self.direct.total_epochs(),
                         desc="study (training epochs + units)",
                         unit="step", disable=not self.progress or not distributed.is_main())
-        # Q4 and Q10 measure the IF network against the quantized network it is converted from
-        layer_parent = get_method(Method.IF).parent if Method.IF in cfg.methods else None
-        for seed in cfg.seed_list:
-            for arch in cfg.archs:
-                parents: dict = {}  # method -> its network at the study's L; (method, L) -> fine-tuned at L
-                for method in networks.build:
-                    self.bar.set_postfix_str(f"train {arch} {method}")
-                    with self.timings.stage(f"train {method}"):
-                        parents[method] = networks.network(arch, method, seed, split, parents)
-                for method, levels in networks.finetuned:
-                    self.bar.set_postfix_str(f"train {arch} {method} L={levels}")
-                    with self.timings.stage(f"train {method} L={levels}"):
-                        parents[(method, levels)] = networks.network(arch, method, seed, split, parents, levels=levels)
-                for unit in (u for u in plan if u.arch == arch and u.seed == seed):
-                    if not self._can_build(unit, parents):
-                        self.bar.update(1)
-                        continue
-                    self.bar.set_postfix_str(unit.key(self.digest)[:48])
-                    compute = lambda unit=unit, parents=parents: self._compute(unit, parents, split)  # noqa: E731
-                    with self.timings.stage(f"units {unit.kind} {unit.method}"):
-                        outcome = self.cache.unit(unit.key(self.digest), compute)
-                    if unit.kind == EQUIVALENCE:
-                        ident = {"arch": arch, "T": unit.steps, "seed": seed}
-                        equivalence.append({**ident, **{k: v for k, v in outcome.items() if k != "layers"}})
-                        flips.extend({**ident, **row} for row in outcome.get("layers", []))
-                    elif unit.kind == ONESTEP:
-                        ident = {"arch": arch, "method": unit.method, "T": unit.steps, "seed": seed}
-                        per_layer["onestep"].append({**ident, **outcome["summary"]})
-                        per_layer["onestep_layers"].extend({**ident, **row} for row in outcome["layers"])
-                    else:
-                        units.append((unit, outcome))
-                    self.bar.update(1)
-                if seed == cfg.seed and layer_parent is not None:
-                    with self.timings.stage("layer tables (Q4, Q10)"):
-                        bits = get_method(Method.IF).requested_weight_bits(cfg.weight_bits)
-                        self._layer_tables(arch, priced_form(parents[layer_parent], bits)[0], split, per_layer)
+        items = [(seed, arch) for seed in cfg.seed_list for arch in cfg.archs]
+        order: list[int] = list(range(len(items)))
+        if len(items) > 1 and second_cpu(cfg.device, distributed.world_size()):
+            order = self._largest_first(items, split)
+            self.helper = SharedWork(order, lambda i: self._prepare(*items[i], plan, split, networks),
+                                     prepare=self._quiet)
+        # the directly trained SNNs need nothing else the study trains: on a second CPU, now
+        self.direct.train_ahead(split, self.timings.threads)
+        outputs: dict[int, dict[str, list]] = {}
+        taken_by_helper = []
+        for index in order:
+            if self.helper is None or self.helper.claim(index):
+                outputs[index] = self._item(*items[index], plan, split, networks)
+            else:
+                taken_by_helper.append(index)
+        for index in taken_by_helper:
+            with self.timings.stage("waiting for the helper"):
+                self.helper.wait(index)
+            outputs[index] = self._item(*items[index], plan, split, networks)  # read back from the cache
+        for index in range(len(items)):  # in table order, whoever computed what
+            out = outputs[index]
+            units += out["units"]
+            equivalence += out["equivalence"]
+            flips += out["flips"]
+            for name in per_layer:
+                per_layer[name] += out[name]
         self.bar.close()
         with self.timings.stage("pricing"):
             priced = priced_tables(units, self.models, self.alternatives)
         ledgers = priced.ledgers
-        with self.timings.stage("break-even extras"):
-            breakeven, sweep = breakeven_tables(ledgers, self.hardware, cfg.archs, cfg.seed, cfg.levels,
-                                                cfg.breakeven_timesteps, cfg.sparsity_sweep, cfg.spike_event_sweep)
+        breakeven, sweep = pd.DataFrame(per_layer["breakeven"]), pd.DataFrame(per_layer["sweep"])
         generator = torch.Generator().manual_seed(seed_for(cfg.seed, "fidelity"))
         fidelity = pd.DataFrame(random_fidelity(cfg.timesteps, generator) + per_layer["fidelity"])
         predictions = predictions_frame(((unit.row(), outcome["predicted"]) for unit, outcome in units), self.labels)
@@ -280,13 +274,112 @@ class Study:
                 "yan2024_targets": yan2024_targets(ledgers, cfg.archs, cfg.seed),
                 **{name: pd.DataFrame(per_layer[name]) for name in ("onestep", "onestep_layers")}}
 
-    def _layer_tables(self, arch: str, quantized: nn.Module, split: DataSplit, out: dict[str, list]) -> None:
-        """Q4 recorded currents and Q10 per-layer errors of IF(T) against the quantized ANN."""
+    def _item(self, seed: int, arch: str, plan: list[Unit], split: DataSplit, networks: TrainedNetworks
+              ) -> dict[str, list]:
+        """Everything of one (seed, architecture) the tables hold: its units with their outcomes, Q1's
+        rows, Q14's rows and, for the first seed, Q4's and Q10's layer tables."""
+        cfg = self.config
+        out: dict[str, list] = {"units": [], "equivalence": [], "flips": [], "layer_errors": [], "fidelity": [],
+                                "onestep": [], "onestep_layers": [], "breakeven": [], "sweep": []}
+        parents = self._parents(seed, arch, split, networks)
+        for unit, outcome in self._units(seed, arch, plan, parents, split):
+            if unit.kind == EQUIVALENCE:
+                ident = {"arch": arch, "T": unit.steps, "seed": seed}
+                out["equivalence"].append({**ident, **{k: v for k, v in outcome.items() if k != "layers"}})
+                out["flips"].extend({**ident, **row} for row in outcome.get("layers", []))
+            elif unit.kind == ONESTEP:
+                ident = {"arch": arch, "method": unit.method, "T": unit.steps, "seed": seed}
+                out["onestep"].append({**ident, **outcome["summary"]})
+                out["onestep_layers"].extend({**ident, **row} for row in outcome["layers"])
+            else:
+                out["units"].append((unit, outcome))
+        # Q4 and Q10 measure the IF network against the quantized network it is converted from
+        layer_parent = get_method(Method.IF).parent if Method.IF in cfg.methods else None
+        if seed == cfg.seed and layer_parent is not None:
+            with self.timings.stage("layer tables (Q4, Q10)"):
+                bits = get_method(Method.IF).requested_weight_bits(cfg.weight_bits)
+                # a cached unit like the others: resumable, and computed by whichever process has the arch
+                rows = self.cache.unit(f"layers__{arch}__s{seed}__{self.digest}", lambda: self._layer_tables(
+                    arch, priced_form(parents[layer_parent], bits)[0], split))
+                out["layer_errors"] += rows["layer_errors"]
+                out["fidelity"] += rows["fidelity"]
+        if seed == cfg.seed:
+            with self.timings.stage("break-even extras"):
+                rows = self.cache.unit(f"breakeven__{arch}__s{seed}__{self.digest}",
+                                       lambda: self._breakeven(arch, seed, out["units"]))
+                out["breakeven"] += rows["breakeven"]
+                out["sweep"] += rows["sweep"]
+        return out
+
+    def _breakeven(self, arch: str, seed: int, units: list[tuple[Unit, dict[str, Any]]]) -> dict[str, list]:
+        """Q7's break-even and sweep rows of ``arch`` from its own units' ledgers."""
+        cfg = self.config
+        ledgers = {unit: EventLedger.from_dict(outcome["ledger"]) for unit, outcome in units}
+        breakeven, sweep = breakeven_rows(ledgers, self.hardware, [arch], seed, cfg.levels, cfg.breakeven_timesteps,
+                                          cfg.sparsity_sweep, cfg.spike_event_sweep)
+        return {"breakeven": breakeven, "sweep": sweep}
+
+    def _largest_first(self, items: list[tuple[int, str]], split: DataSplit) -> list[int]:
+        """The items' indices, the costliest architecture first (its measured training step)."""
+        images = next(iter(batches(split.train, self.config.batch_size, self.config.batch_size)))[0]
+        cost = {}
+        with torch.random.fork_rng():  # the study's own random streams stay as they were
+            for arch in dict.fromkeys(arch for _, arch in items):
+                try:
+                    net = self.networks.spec(arch).build(split.num_classes, split.in_channels, split.image_size)
+                    cost[arch] = training_step_seconds(net, images)
+                except Exception:  # only the order of work depends on it: a network that will not step
+                    cost[arch] = 0.0  # here is refused, with its reason, where the study trains it
+        return sorted(range(len(items)), key=lambda i: (-cost[items[i][1]], i))
+
+    def _parents(self, seed: int, arch: str, split: DataSplit, networks: TrainedNetworks) -> dict:
+        """The trained networks of ``arch`` (trained now or read back): method -> its network at the
+        study's L; (method, L) -> the network fine-tuned at L."""
+        parents: dict = {}
+        for method in networks.build:
+            self.bar.set_postfix_str(f"train {arch} {method}")
+            with self.timings.stage(f"train {method}"):
+                parents[method] = networks.network(arch, method, seed, split, parents)
+        for method, levels in networks.finetuned:
+            self.bar.set_postfix_str(f"train {arch} {method} L={levels}")
+            with self.timings.stage(f"train {method} L={levels}"):
+                parents[(method, levels)] = networks.network(arch, method, seed, split, parents, levels=levels)
+        return parents
+
+    def _units(self, seed: int, arch: str, plan: list[Unit], parents: dict, split: DataSplit
+               ) -> Iterator[tuple[Unit, dict[str, Any]]]:
+        """Every unit of ``arch`` and ``seed`` with its outcome (computed now or read back)."""
+        for unit in (u for u in plan if u.arch == arch and u.seed == seed):
+            if not self._can_build(unit, parents):
+                self.bar.update(1)
+                continue
+            self.bar.set_postfix_str(unit.key(self.digest)[:48])
+            compute = lambda unit=unit: self._compute(unit, parents, split)  # noqa: E731
+            with self.timings.stage(f"units {unit.kind} {unit.method}"):
+                outcome = self.cache.unit(unit.key(self.digest), compute)
+            self.bar.update(1)
+            yield unit, outcome
+
+    def _quiet(self) -> None:
+        """In the helper process (:class:`~analysis.study.ahead.SharedWork`): the progress bar is
+        this study's, so the helper draws none."""
+        self.bar = tqdm(disable=True)
+
+    def _prepare(self, seed: int, arch: str, plan: list[Unit], split: DataSplit, networks: TrainedNetworks) -> None:
+        """The helper's work on one (seed, architecture) (:class:`~analysis.study.ahead.SharedWork`):
+        train its networks and compute its units into the cache, where this study reads them back."""
+        self._item(seed, arch, plan, split, networks)
+
+    def _layer_tables(self, arch: str, quantized: nn.Module, split: DataSplit) -> dict[str, list]:
+        """Q4 recorded currents (``fidelity``) and Q10 per-layer errors (``layer_errors``) of IF(T)
+        against the quantized ANN, at every T of the study."""
         images, _ = next(iter(batches(split.test, LAYER_SAMPLES, LAYER_SAMPLES)))
+        out: dict[str, list] = {"layer_errors": [], "fidelity": []}
         for steps in self.config.timesteps:
             snn = derive(Method.IF, quantized, steps)
             out["layer_errors"].extend(layer_errors(quantized, snn, images, arch))
             out["fidelity"].extend(recorded_fidelity(snn, images, arch))
+        return out
 
 
 # -- public entry points -----------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""Work on a second CPU: a study's architectures (and seeds) are independent of one another until
+their tables are joined, and a study runs on one torch thread, so on a machine with a second CPU a
+forked helper takes some of them while the study takes the others.
+
+:class:`SharedWork` hands out items (the study's (seed, architecture) pairs) in one order, largest
+first (:func:`training_step_seconds` measures each network's training step, the cost everything
+else in a study scales with), to whichever of the two processes is free: the longest-first rule
+keeps the two busy to the end. What the helper computes goes into the run's cache (trained networks
+and units, each written atomically), and the study reads it back as a resumed study would, so the
+tables are the same byte for byte. If the helper fails, the study computes what is missing itself,
+and any error is raised there, with its reason.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["SharedWork", "second_cpu", "training_step_seconds"]
+
+
+def second_cpu(device: str, world_size: int = 1) -> bool:
+    """Whether a forked helper can work beside this process: Linux (fork), more than one CPU this
+    process may run on, a CPU study, and a single study process (no torchrun)."""
+    if sys.platform != "linux" or not str(device).startswith("cpu") or world_size > 1:
+        return False
+    return len(os.sched_getaffinity(0)) > 1
+
+
+def training_step_seconds(model: nn.Module, images: torch.Tensor, repeats: int = 3) -> float:
+    """Median seconds of one training step (forward, backward) of ``model`` on ``images``: what a
+    network's training and evaluation time scale with, measured rather than guessed from its size
+    (on small images, a deep narrow network costs more than its MACs say)."""
+    model.train()
+    times = []
+    for _ in range(repeats + 1):  # the first call warms up (allocations, lazy initialisation)
+        start = time.perf_counter()
+        model.zero_grad(set_to_none=True)
+        model(images).float().sum().backward()
+        times.append(time.perf_counter() - start)
+    model.zero_grad(set_to_none=True)
+    return statistics.median(times[1:])
+
+
+class SharedWork:
+    """Items ``0..n-1`` worked by this process and a forked helper, each taking the next unclaimed
+    item of ``order`` (largest first). The helper runs ``work(i)`` on the items it claims, after
+    ``prepare()`` (to silence what only this process may show); this process :meth:`claim` s an item
+    before it works on it, and :meth:`wait` s for one the helper took."""
+
+    def __init__(self, order: Sequence[int], work: Callable[[int], None], prepare: Callable[[], None] = lambda: None):
+        context = multiprocessing.get_context("fork")
+        self.order = list(order)
+        count = max(self.order, default=-1) + 1
+        self.claimed = context.Array("b", count)  # 1: someone works (or worked) on it; carries its own lock
+        self.done = context.Array("b", count, lock=False)
+        self.process = context.Process(target=self._helper, args=(work, prepare), daemon=True,
+                                       name="onespike-study-helper")
+        self.process.start()
+
+    def claim(self, index: int) -> bool:
+        """Claim item ``index`` for the caller; False when the other process has it."""
+        with self.claimed.get_lock():
+            if self.claimed[index]:
+                return False
+            self.claimed[index] = 1
+            return True
+
+    def _helper(self, work: Callable[[int], None], prepare: Callable[[], None]) -> None:
+        try:
+            prepare()
+            for index in self.order:
+                if self.claim(index):
+                    work(index)
+                    self.done[index] = 1
+        except BaseException:
+            sys.exit(1)  # the study computes what is missing itself, and raises there with the reason
+
+    def wait(self, index: int) -> None:
+        """Return once the helper has finished item ``index``, or has ended (then the study computes
+        what is missing)."""
+        while not self.done[index] and self.process.is_alive():
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """End the helper (on any exit of the study, also an error)."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
