@@ -125,12 +125,18 @@ def verdict_q12(run: RunTables) -> Verdict:
     accuracy = [paired_comparison(run, run.rows(Method.ONESPIKE, arch=a, steps=steps), run.rows(Method.QCFS, arch=a))
                 for a in archs]
     same = sum(c.identical for c in accuracy)
-    opening = ("The method's" if not mixed else "The architecture's under " + models_text(mixed, total))
     side = [m for m in ratios if m not in mixed]
-    sentence = (f"{opening}: {subject}/{base} energy stays on one side of 1 across all {len(archs)} architectures "
-                f"under {models_text(side, total)} ({span([r for m in side for r in ratios[m]], times)})"
-                + (f" but changes side under {models_text(mixed, total)}" if mixed and side else "")
-                + f"; predictions identical to {base}'s on {same} of {len(archs)} architectures.")
+    predictions = f"; predictions identical to {base}'s on {same} of {len(archs)} architectures."
+    stays = (f"{subject}/{base} energy stays on one side of 1 across all {len(archs)} architectures under "
+             f"{models_text(side, total)} ({span([r for m in side for r in ratios[m]], times)})")
+    if not mixed:  # the advantage (or its absence) holds whatever the architecture: the method's
+        sentence = f"The method's: {stays}{predictions}"
+    elif not side:
+        sentence = (f"The architecture's: {subject}/{base} energy changes side of 1 between the {len(archs)} "
+                    f"architectures under {models_text(mixed, total)}{predictions}")
+    else:
+        sentence = (f"Depends on the hardware model: {stays}, the method's; it changes side under "
+                    f"{models_text(mixed, total)}, the architecture's{predictions}")
     return Verdict("Q12", sentence, {f"{m} {subject}/{base} max": max(r) for m, r in ratios.items()}, claims)
 
 
