@@ -176,6 +176,13 @@ def test_q11_at_chance_is_not_a_working_configuration(run):
     assert rows["Δ"].eq("at chance: not a working configuration").all()
     ratios = [c for c in table.columns if c.startswith("energy ratio")]
     assert rows[ratios].isna().all().all()  # never priced as if it worked
+    # at chance at the reference G only: said so there, without an energy figure
+    at_g = binary & (results["T"] == 4)
+    results = run.results.copy()
+    results.loc[at_g, ["correct", "accuracy"]] = [38, 38 / TEST_SAMPLES]
+    text = verdict(run.replace(results=results), "Q11").sentence
+    assert "binary-weighted thresholds θ_i = 2^i·θ₀ are at chance at G=4 (10.6%; " in text
+    assert text.endswith("): not a working configuration.")
 
 
 def test_q11_no_when_nothing_resolved(run):

@@ -253,10 +253,16 @@ def verdict_q11(run: RunTables) -> Verdict:
             claims[(model, f"{name} cost no more energy (G={g})")] = Claim(bool(ratio <= 1), ratio, times(ratio))
         numbers[f"{variant} accuracy change"] = delta.difference
         helped = helped or (delta.resolved and delta.difference > 0)
-        effect = (f"give identical predictions on all {delta.n} images" if delta.identical
-                  else f"change accuracy by {delta.short()}")
-        bits.append(f"{SHORT_NAMES[variant]} {effect} at G={g}"
-                    + (f", for {span(ratios.values(), times)} the energy" if ratios else ""))
+        at_chance = str(at["Δ"].iloc[0]).startswith("at chance")
+        if at_chance:  # no energy ratio: it is not a working configuration
+            bits.append(f"{SHORT_NAMES[variant]} are at chance at G={g} "
+                        f"({percent(float(at['variant acc %'].iloc[0]) / 100)}; {delta.short()}): not a working "
+                        "configuration")
+        else:
+            effect = (f"give identical predictions on all {delta.n} images" if delta.identical
+                      else f"change accuracy by {delta.short()}")
+            bits.append(f"{SHORT_NAMES[variant]} {effect} at G={g}"
+                        + (f", for {span(ratios.values(), times)} the energy" if ratios else ""))
         numbers.update({f"{variant} energy ratio {m}": r for m, r in ratios.items()})
     opening = "Yes" if helped else "No"
     return Verdict("Q11", f"{opening}: " + "; ".join(bits) + ".", numbers, claims)
