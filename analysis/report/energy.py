@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -55,11 +56,14 @@ def panel_breakdown(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> No
             ax.bar(rows["label"], values, bottom=bottom, color=COMPONENT_COLORS[component],
                    label=component.replace("_", " "))
             bottom += values
+    crowded = len(rows) > 6  # upright labels of neighbouring bars would run into each other
     for i, value in enumerate(total / divisor):
-        ax.annotate(f"{value:.3g}", (i, bottom[i]), ha="center", va="bottom", fontsize=7)
-    ax.set_ylim(0, max(bottom.max(), 1e-30) * 1.15)
+        ax.annotate(f"{value:.3g}", (i, bottom[i]), ha="center", va="bottom", fontsize=6 if crowded else 7,
+                    rotation=90 if crowded else 0, xytext=(0, 2), textcoords="offset points")
+    ax.set_ylim(0, max(bottom.max(), 1e-30) * (1.35 if crowded else 1.15))
     ax.set_ylabel(f"energy per inference ({unit})")
-    ax.tick_params(axis="x", rotation=40, labelsize=7)
+    ax.tick_params(axis="x", labelsize=7)
+    plt.setp(ax.get_xticklabels(), rotation=55, ha="right", rotation_mode="anchor")
     ax.legend(fontsize=6)
 
 
