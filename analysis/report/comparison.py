@@ -85,8 +85,11 @@ def panel_architecture_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware
         return
     differences = [100 * (run_accuracy(run, run.rows(Method.ONESPIKE, arch=a, steps=steps)).mean
                           - run_accuracy(run, run.rows(Method.QCFS, arch=a)).mean) for a in archs]
-    bars = ax.bar(range(len(archs)), differences, color=method_color(Method.ONESPIKE), width=0.5)
-    bar_labels(ax, bars, "{:+.1f}")
+    ax.bar(range(len(archs)), differences, color=method_color(Method.ONESPIKE), width=0.5)
+    for index, difference in enumerate(differences):  # zero and negative differences are labelled too
+        up = difference >= 0
+        ax.annotate(f"{difference:+.1f} pp", (index, difference), ha="center", va="bottom" if up else "top",
+                    fontsize=8, xytext=(0, 2 if up else -2), textcoords="offset points")
     ax.axhline(0, color="#555555", lw=0.8)
     ax.set_xticks(range(len(archs)))
     ax.set_xticklabels(archs)

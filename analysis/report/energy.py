@@ -150,6 +150,10 @@ def panel_membrane_accesses(run: RunTables, ax: Axes, *, arch=None, hardware=Non
 def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """The membrane-memory share of energy vs T per hardware model (IF solid, OneSpike dashed)."""
     rows = _stepped_rows(run, run.first_arch(arch))
+    # the converted pair the question is about, one line per model and method (the directly trained
+    # SNNs' membrane accesses are in the panel beside this one)
+    pair = rows[rows["method"].isin([Method.IF, Method.ONESPIKE])] if not rows.empty else rows
+    rows = pair if not pair.empty else rows
     models = [m for m in (hardware or run.hardware_models())
               if numeric(select(rows, hardware=m), "membrane_memory_pj", 0.0).sum() > 0]
     if not open_panel(ax, xlabel="T (IF) = G (OneSpike)", ylabel="membrane-memory share of energy (%)",
@@ -161,8 +165,9 @@ def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
         for method, sub in select(rows, hardware=model).groupby("method", sort=False):
             sub = sub.sort_values("T")
             share = 100 * numeric(sub, "membrane_memory_pj") / numeric(sub, "energy_pj").replace(0, np.nan)
+            first = not any(line.get_label() == model for line in ax.get_lines())
             ax.plot(sub["T"], share, styles[get_method(method).steps], marker="o", ms=3, color=f"C{index % 10}",
-                    label=model if get_method(method).is_time_stepped else None)
+                    label=model if first else None)
     ax.plot([], [], "k-", label="IF (solid)")
     ax.plot([], [], "k--", label="OneSpike (dashed)")
     ax.set_ylim(bottom=0)
