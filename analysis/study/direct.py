@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from analysis.snn import LIFNeuron, TimeLoop, is_framework_neuron, to_if_snn
 from analysis.snn.frameworks import is_multi_step
 from analysis.snn.onestep import DirectSNN, pow2_thresholds
 from analysis.study import distributed
+from analysis.study.ahead import second_cpu
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
 from analysis.study.networks import Given, ModelSpec, derive
@@ -288,10 +288,8 @@ class TrainingAhead:
 
     @staticmethod
     def possible(device: str) -> bool:
-        """Linux (fork), more than one CPU for this process, a CPU study and a single process."""
-        if sys.platform != "linux" or not str(device).startswith("cpu") or distributed.world_size() > 1:
-            return False
-        return len(os.sched_getaffinity(0)) > 1
+        """Whether a second process can train beside the study (:func:`~analysis.study.ahead.second_cpu`)."""
+        return second_cpu(device, distributed.world_size())
 
     @staticmethod
     def _train(networks: DirectNetworks, split: DataSplit, keys: list[tuple[str, str, int, int]],

@@ -34,7 +34,7 @@ from energy_models import EnergyModel, EnergyReport, EventLedger, get_model
 from energy_models.sensitivity import break_even_sparsity, spike_event_energy_for_break_even, sweep_sparsity
 from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_SOURCE
 
-__all__ = ["PUBLISHED_BREAK_EVEN", "PricedTables", "breakeven_rows", "breakeven_tables", "layer_rows", "priced_tables",
+__all__ = ["PUBLISHED_BREAK_EVEN", "PricedTables", "breakeven_rows", "layer_rows", "priced_tables",
            "spike_rate", "yan2024_targets"]
 
 #: arXiv 2409.08290 (v4): a T = 5 SNN must fire below this average rate to beat the equivalent
@@ -146,15 +146,6 @@ def _find(ledgers: dict[Unit, EventLedger], **where: Any) -> EventLedger | None:
         if unit.kind == EVAL and all(getattr(unit, key) == value for key, value in where.items()):
             return ledger
     return None
-
-
-def breakeven_tables(ledgers: dict[Unit, EventLedger], hardware: Sequence[str], archs: Sequence[str],
-                     seed: int, levels: int, breakeven_steps: int, sparsities: Sequence[float],
-                     spike_event_values: Sequence[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Q7 for the first seed, as the tables ``breakeven`` and ``sweep`` (:func:`breakeven_rows`)."""
-    rows, sweep_rows = breakeven_rows(ledgers, hardware, archs, seed, levels, breakeven_steps, sparsities,
-                                      spike_event_values)
-    return pd.DataFrame(rows), pd.DataFrame(sweep_rows)
 
 
 def breakeven_rows(ledgers: dict[Unit, EventLedger], hardware: Sequence[str], archs: Sequence[str],

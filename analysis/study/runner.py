@@ -235,7 +235,8 @@ class Study:
         order: list[int] = list(range(len(items)))
         if len(items) > 1 and second_cpu(cfg.device, distributed.world_size()):
             order = self._largest_first(items, split)
-            self.helper = SharedWork(order, lambda i: self._prepare(*items[i], plan, split, networks),
+            # the helper computes its items into the cache, where this process reads them back
+            self.helper = SharedWork(order, lambda i: self._item(*items[i], plan, split, networks),
                                      prepare=self._quiet)
         # the directly trained SNNs need nothing else the study trains: on a second CPU, now
         self.direct.train_ahead(split, self.timings.threads)
@@ -364,11 +365,6 @@ class Study:
         """In the helper process (:class:`~analysis.study.ahead.SharedWork`): the progress bar is
         this study's, so the helper draws none."""
         self.bar = tqdm(disable=True)
-
-    def _prepare(self, seed: int, arch: str, plan: list[Unit], split: DataSplit, networks: TrainedNetworks) -> None:
-        """The helper's work on one (seed, architecture) (:class:`~analysis.study.ahead.SharedWork`):
-        train its networks and compute its units into the cache, where this study reads them back."""
-        self._item(seed, arch, plan, split, networks)
 
     def _layer_tables(self, arch: str, quantized: nn.Module, split: DataSplit) -> dict[str, list]:
         """Q4 recorded currents (``fidelity``) and Q10 per-layer errors (``layer_errors``) of IF(T)
