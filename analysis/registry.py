@@ -40,6 +40,8 @@ class Registry(Generic[V]):
         self._normalize = normalize
         self._items: dict[Hashable, V] = {}
         self._labels: dict[Hashable, str] = {}  # key -> the name as first registered
+        #: Bumped by every change, so that what was worked out from the table can tell it is stale.
+        self.version = 0
 
     # -- keys --------------------------------------------------------------------------------------
     def _key(self, name: Any) -> Hashable:
@@ -71,6 +73,7 @@ class Registry(Generic[V]):
         for name, key in keyed:
             self._labels.setdefault(key, self._label(name))
             self._items[key] = value
+        self.version += 1
         return value
 
     def register(self, *names: Any, replace: bool = False) -> Callable[[V], V]:
@@ -86,6 +89,7 @@ class Registry(Generic[V]):
         self.get(name)
         del self._items[key]
         del self._labels[key]
+        self.version += 1
 
     __delitem__ = remove
 

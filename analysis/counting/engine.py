@@ -14,15 +14,15 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
 
-from analysis.counting.coverage import forward_is_structure, is_empty_container
 from analysis.counting.inferences import InferenceCounter
 from analysis.counting.ledger_builder import LedgerBuilder
-from analysis.counting.naming import layer_names
 from analysis.counting.ops import OperatorPass, find_op_rule, run_op_rule
 from analysis.counting.options import CountOptions
-from analysis.counting.registry import PASSTHROUGH, Rule, find_rule
+from analysis.counting.plan import FLAG, PASSTHROUGH_OP, PUSH, RULE, ModelFacts, model_facts, plan_for
+from analysis.counting.registry import Rule
 from analysis.counting.rules.structure import readout_rule
 from analysis.counting.signals import ANALOG_BITS, UNKNOWN, Context, Signal
 from analysis.counting.tracking import SignalTracker
@@ -31,11 +31,8 @@ from analysis.snn import (
     FLOAT_WEIGHT_BITS,
     IFNeuron,
     MeanOverSteps,
-    PSGLayer,
     SpikingNetwork,
     Stepwise,
-    is_framework_neuron,
-    looks_like_neuron,
 )
 from energy_models.ledger import EventLedger
 
@@ -54,7 +51,7 @@ class NonFiniteError(ValueError):
     """A counted layer produced NaN/Inf values (``count_events(on_nonfinite="raise")``)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Frame:
     """One module executing: its ledger name and whether a rule covers the work inside it."""
 
@@ -69,20 +66,24 @@ class Counter:
     passes, :meth:`detach` and :meth:`finish` after them (:func:`~analysis.counting.count_events`
     does all three)."""
 
-    def __init__(self, model: nn.Module, ledger: EventLedger, spec: MethodSpec, options: CountOptions):
+    def __init__(self, model: nn.Module, ledger: EventLedger, spec: MethodSpec, options: CountOptions,
+                 facts: ModelFacts | None = None):
         self.model = model
         self.ledger = ledger
         self.spec = spec
         self.options = options
         self.rules = options.rules
         self.op_rules = options.op_rules
-        self.names = layer_names(model)
+        facts = facts if facts is not None else model_facts(model)
+        self.plan = plan_for(model, facts, options.rules, options.operators)
+        self.names = self.plan.names
+        self.root_snn = isinstance(model, SpikingNetwork)
         self.tracker = SignalTracker()
         self.builder = LedgerBuilder(ledger, spec, self.names)
         self.handles: list[Any] = []
         self.extras: dict[str, Any] = {}
         # samples: every call's batch, but a call that continues an inference (a network stepped from outside)
-        self.inferences = InferenceCounter([m for m in model.modules() if is_framework_neuron(m)])
+        self.inferences = InferenceCounter(facts.alive(facts.framework_neurons))
         self.stack: list[_Frame] = []
         self.busy = False  # inside counter code: operators are the counter's own
         self.mode = (OperatorPass(self._op_covered, self._on_op, self._has_op_rule, self._on_reshape)
@@ -95,12 +96,13 @@ class Counter:
 
     # -- hooks -----------------------------------------------------------------------------------
     def attach(self) -> None:
+        # the root's own hook sees keyword inputs (``model(input=x)``); every other module is served
+        # by the two process-wide hooks, which run the plan's steps for the modules of this model
         self.handles.append(self.model.register_forward_pre_hook(self._root_pre, with_kwargs=True))
-        for neuron in self.inferences.neurons:
-            self.handles.append(neuron.register_forward_pre_hook(lambda m, args: self.inferences.neuron_starts(m)))
-        if isinstance(self.model, SpikingNetwork):
-            self.handles.append(self.model.register_forward_hook(self._root_post))
-        self._walk(self.model, "")
+        self.handles.append(register_module_forward_pre_hook(self._pre))
+        self.handles.append(register_module_forward_hook(self._post, with_kwargs=True, always_call=True))
+        for path, type_name in self.plan.unsupported:
+            self._unsupported(path, type_name)
 
     def detach(self) -> None:
         self.stack.clear()
@@ -113,81 +115,47 @@ class Counter:
                 "the block ends; exit it inside the block (nest the with-statements)"
             )
 
-    def _track(self, module: nn.Module, path: str, covered: bool) -> None:
-        """Push a frame when the module starts, pop it when it ends (also when it raises)."""
-        frame_name = self.names.get(path, path)
+    def _pre(self, module: nn.Module, args: tuple) -> None:
+        steps = self.plan.pre.get(id(module))
+        if steps is not None and module is not self.model:  # the root's run from its own hook
+            self._run_pre(module, steps)
 
-        def push(m, args):
-            self.stack.append(_Frame(frame_name, covered))
-            self._sync_mode()
+    def _run_pre(self, module: nn.Module, steps: list[tuple[int, Any]]) -> None:
+        for step, payload in steps:
+            if step == PUSH:
+                self.stack.append(_Frame(*payload))
+                self._sync_mode()
+            elif step == FLAG:
+                if payload not in self.ledger.unsupported:
+                    self._unsupported(*payload)
+            else:  # NEURON_START
+                self.inferences.neuron_starts(module)
 
-        def pop(m, args, output):
-            if self.stack:
-                self.stack.pop()
-            self._sync_mode()
-
-        self.handles.append(module.register_forward_pre_hook(push))
-        self.handles.append(module.register_forward_hook(pop, always_call=True))
-
-    def _walk(self, module: nn.Module, path: str) -> None:
-        rule = find_rule(type(module), self.rules)
-        if isinstance(module, Stepwise) and rule is None:
-            inner = module.module
-            inner_rule = find_rule(type(inner), self.rules)
-            if inner_rule is None:
-                self._track(module, path, True)
-                if isinstance(inner, PASSTHROUGH):
-                    self.handles.append(module.register_forward_hook(self._passthrough))
-                else:
-                    self._flag_when_run(module, path, f"Stepwise({type(inner).__name__})")
-                return
-            self.handles.append(module.register_forward_hook(self._make_hook(path, inner_rule, inner, module),
-                                                             with_kwargs=True))
-            self._track(module, path, True)
+    def _post(self, module: nn.Module, args: tuple, *rest: Any) -> None:
+        """After a module's forward: ``rest`` is ``(kwargs, output)``, or ``(output,)`` when the
+        forward raised (then only its frames are popped)."""
+        key = id(module)
+        steps, pops = self.plan.post.get(key), self.plan.pops.get(key, 0)
+        if steps is None and not pops:
             return
-        if rule is not None:
-            self.handles.append(module.register_forward_hook(self._make_hook(path, rule, module), with_kwargs=True))
-            if isinstance(module, PSGLayer):  # the neuron's [G, B, ...] spikes, for the layer's rule
-                self.handles.append(module.neuron.register_forward_hook(self._stash_psg))
-            self._track(module, path, True)
-            return
-        if rule is None and looks_like_neuron(module):
-            # a stateful spiking neuron no rule recognises: never counted as its operators (a dense ANN)
-            self._unsupported(path, f"{type(module).__module__}.{type(module).__qualname__}")
-            self._track(module, path, True)
-            return
-        children = list(module.named_children())
-        if children:
-            # a container: its own operators (written in its forward) are the operator pass's;
-            # a SpikingNetwork's own (input check, streamed readout) are counted by the engine
-            self._track(module, path, isinstance(module, SpikingNetwork))
-            if self.mode is None and not forward_is_structure(module):  # its own operators go unseen
-                self._flag_when_run(module, path, f"{type(module).__name__}.forward (operators=False)")
-            for name, child in children:
-                self._walk(child, f"{path}.{name}" if path else name)
-            return
-        if isinstance(module, PASSTHROUGH) or is_empty_container(module):
-            self.handles.append(module.register_forward_hook(self._passthrough))
-        elif self.mode is not None and not type(module).__module__.startswith("torch."):
-            # a user's leaf module without a rule: the operator pass counts (or flags) what it does
-            self._track(module, path, False)
-            return
-        else:
-            self._track(module, path, True)
-            self._flag_when_run(module, path, type(module).__name__)
-            return
-        self._track(module, path, True)
-
-    def _flag_when_run(self, module: nn.Module, path: str, type_name: str) -> None:
-        """List ``module`` as unsupported (strict: raise) when it runs: a module that never runs
-        (an empty branch, an unused head) does no uncounted work."""
-        where = path or "<root>"
-
-        def flag(m, args):
-            if (where, type_name) not in self.ledger.unsupported:
-                self._unsupported(where, type_name)
-
-        self.handles.append(module.register_forward_pre_hook(flag))
+        try:
+            if len(rest) == 2:
+                if module is self.model and self.root_snn:
+                    self._root_post(module, args, rest[1])
+                for step, payload in steps or ():
+                    if step == RULE:
+                        self._on_rule(module, payload, args, rest[0], rest[1])
+                    elif step == PASSTHROUGH_OP:
+                        if args:
+                            self.tracker.pass_through(args[0], rest[1])
+                    else:  # STASH: a PSGLayer's neuron's [G, B, ...] spikes, for the layer's rule
+                        self.extras["psg_spikes"] = rest[1]
+        finally:
+            for _ in range(pops):
+                if self.stack:
+                    self.stack.pop()
+            if pops:
+                self._sync_mode()
 
     def _unsupported(self, path: str, type_name: str) -> None:
         if self.options.strict:
@@ -210,6 +178,9 @@ class Counter:
             stacked = isinstance(module, IFNeuron) or (isinstance(module, Stepwise) and module.onepass_groups is None)
             self.inferences.call(int(x.shape[1] if stacked and x.dim() > 1 else x.shape[0]))
             self.tracker.set_signal(x, Signal("analog"))
+        steps = self.plan.pre.get(id(module))
+        if steps is not None:
+            self._run_pre(module, steps)
 
     def _root_post(self, module: SpikingNetwork, inputs, output) -> None:
         # The streaming layout averages the steps itself instead of calling the readout module.
@@ -225,13 +196,6 @@ class Counter:
                 self._record(path, readout, dict(readout_rule(readout, (), output, ctx)), ctx)
             finally:
                 self.busy = False
-
-    def _passthrough(self, module, inputs, output) -> None:
-        if inputs:
-            self.tracker.pass_through(inputs[0], output)
-
-    def _stash_psg(self, module, inputs, output) -> None:
-        self.extras["psg_spikes"] = output
 
     def _context(self, path: str, inputs: tuple, stepwise: Stepwise | None) -> Context:
         signals = tuple(self.tracker.signal_of(t) for t in inputs if isinstance(t, Tensor))
@@ -256,35 +220,35 @@ class Counter:
                        vmem_bits=options.vmem_bits, track_ties=options.track_ties, extras=self.extras,
                        name=self.names.get(path, path))
 
-    def _make_hook(self, path: str, rule: Rule, target: nn.Module, stepwise: Stepwise | None = None):
-        def hook(module, args, kwargs, output):
-            inputs = (*args, *(v for v in kwargs.values() if isinstance(v, Tensor)))
-            # a neuron returning (spikes, membrane), as snnTorch's do: the signal is the spikes'
-            if isinstance(output, tuple | list) and output and isinstance(output[0], Tensor):
-                output = output[0]
-            self.busy = True
-            try:
-                with torch.no_grad():
-                    ctx = self._context(path, inputs, stepwise)
-                    facts = dict(rule(target, inputs, output, ctx))
-                    self.extras.pop("psg_spikes", None)
-                    sig = facts.get("signal")
-                    if sig is not None:
-                        self.tracker.set_signal(output, sig)
-                    if self.streaming and not ctx.stepped and ctx.steps == 1 and stepwise is None and (
-                        sig is None or sig.single_step
-                    ):
-                        if path in self.seen_unstepped:
-                            return  # the same analog computation again: counted once per forward
-                        self.seen_unstepped.add(path)
-                    kind = facts.get("kind")
-                    name = self._record(path, target, facts, ctx)
-                    self._link(name, kind, inputs[0] if inputs else None, output)
-                    self._check_finite(name, type(target).__name__, kind, output)
-            finally:
-                self.busy = False
-
-        return hook
+    def _on_rule(self, module: nn.Module, payload: tuple[str, Rule, bool], args: tuple, kwargs: dict,
+                 output: Any) -> None:
+        path, rule, stepped = payload
+        target, stepwise = (module.module, module) if stepped else (module, None)
+        inputs = (*args, *(v for v in kwargs.values() if isinstance(v, Tensor))) if kwargs else args
+        # a neuron returning (spikes, membrane), as snnTorch's do: the signal is the spikes'
+        if isinstance(output, tuple | list) and output and isinstance(output[0], Tensor):
+            output = output[0]
+        self.busy = True
+        try:
+            with torch.no_grad():
+                ctx = self._context(path, inputs, stepwise)
+                facts = dict(rule(target, inputs, output, ctx))
+                self.extras.pop("psg_spikes", None)
+                sig = facts.get("signal")
+                if sig is not None:
+                    self.tracker.set_signal(output, sig)
+                if self.streaming and not ctx.stepped and ctx.steps == 1 and stepwise is None and (
+                    sig is None or sig.single_step
+                ):
+                    if path in self.seen_unstepped:
+                        return  # the same analog computation again: counted once per forward
+                    self.seen_unstepped.add(path)
+                kind = facts.get("kind")
+                name = self._record(path, target, facts, ctx)
+                self._link(name, kind, inputs[0] if inputs else None, output)
+                self._check_finite(name, type(target).__name__, kind, output)
+        finally:
+            self.busy = False
 
     # -- operator pass ---------------------------------------------------------------------------
     def _sync_mode(self) -> None:

@@ -17,18 +17,19 @@ from torch import nn
 from analysis.counting.engine import Counter
 from analysis.counting.ops import OpRule
 from analysis.counting.options import CountOptions, NonFinitePolicy
+from analysis.counting.plan import ModelFacts, model_facts
 from analysis.counting.registry import Rule
 from analysis.counting.rules.frameworks import complete_snn_ledger
-from analysis.methods import MethodSpec, get_method, infer_method, method_names
+from analysis.methods import MethodSpec, get_method, method_names
 from analysis.snn import SpikingNetwork
-from analysis.snn.neurons import IFNeuron, PSGNeuron
 from energy_models.ledger import EventLedger
 
 __all__ = ["count_events", "method_of"]
 
 
-def method_of(model: nn.Module, method: str | None) -> tuple[MethodSpec, int, int]:
-    """``(spec, T, G)`` of the network ``model`` counted as ``method`` (see :func:`count_events`)."""
+def method_of(model: nn.Module, method: str | None, facts: ModelFacts | None = None) -> tuple[MethodSpec, int, int]:
+    """``(spec, T, G)`` of the network ``model`` counted as ``method`` (see :func:`count_events`);
+    ``facts``: the model's :func:`~analysis.counting.plan.model_facts`, when already at hand."""
     if method is not None and method not in method_names():
         raise ValueError(f"method must be one of {tuple(method_names())}, got {method!r}")
     if isinstance(model, SpikingNetwork):
@@ -38,9 +39,10 @@ def method_of(model: nn.Module, method: str | None) -> tuple[MethodSpec, int, in
             raise ValueError(f"method={method!r} but the model is a {model.method!r} SpikingNetwork (its steps are "
                              f"{get_method(model.method).steps}, {method!r}'s {get_method(method).steps})")
         return get_method(method or model.method), model.timesteps, model.groups
-    spec = get_method(method) if method is not None else infer_method(model)
-    timesteps = next((m.timesteps for m in model.modules() if isinstance(m, IFNeuron)), 1)
-    groups = next((m.groups for m in model.modules() if isinstance(m, PSGNeuron)), 1)
+    facts = facts if facts is not None else model_facts(model)
+    spec = get_method(method) if method is not None else facts.infer_method(model)
+    timesteps = next((m.timesteps for m in facts.alive(facts.if_neurons)), 1)
+    groups = next((m.groups for m in facts.alive(facts.psg_neurons)), 1)
     return spec, timesteps if spec.is_time_stepped else 1, groups if spec.is_group_parallel else 1
 
 
@@ -80,7 +82,8 @@ def count_events(
     for keyword calls ``model(input=x)``). Hooks are removed when the block ends, also on error;
     the model is not modified.
     """
-    spec, timesteps, groups = method_of(model, method)
+    facts = model_facts(model)
+    spec, timesteps, groups = method_of(model, method, facts)
     options = CountOptions(strict=strict, weight_bits=weight_bits, vmem_bits=vmem_bits, track_ties=track_ties,
                            rules=rules or {}, op_rules=op_rules or {}, on_nonfinite=on_nonfinite,
                            operators=operators)
@@ -88,7 +91,7 @@ def count_events(
         meta.setdefault("layout", model.resolved_layout)
         meta.setdefault("input_encoding", model.input_encoding)
     ledger = EventLedger(method=spec.name, timesteps=timesteps, groups=groups, meta=dict(meta))
-    counter = Counter(model, ledger, spec, options.for_method(spec))
+    counter = Counter(model, ledger, spec, options.for_method(spec), facts)
     try:
         counter.attach()
         yield ledger
