@@ -19,6 +19,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_
 
 from analysis.counting.inferences import InferenceCounter
 from analysis.counting.ledger_builder import LedgerBuilder
+from analysis.counting.nonzero import NonzeroMaps
 from analysis.counting.ops import OperatorPass, find_op_rule, run_op_rule
 from analysis.counting.options import CountOptions
 from analysis.counting.plan import FLAG, PASSTHROUGH_OP, PUSH, RULE, ModelFacts, model_facts, plan_for
@@ -79,6 +80,7 @@ class Counter:
         self.names = self.plan.names
         self.root_snn = isinstance(model, SpikingNetwork)
         self.tracker = SignalTracker()
+        self.nonzero = NonzeroMaps()  # each tensor's non-zero map, shared by its producer and readers
         self.builder = LedgerBuilder(ledger, spec, self.names)
         self.handles: list[Any] = []
         self.extras: dict[str, Any] = {}
@@ -218,7 +220,7 @@ class Counter:
         return Context(path=path, method=ledger.method, signals=signals, steps=steps, stepped=stepped, batch=batch,
                        axis=axis, timesteps=ledger.timesteps, groups=ledger.groups, weight_bits=options.weight_bits,
                        vmem_bits=options.vmem_bits, track_ties=options.track_ties, extras=self.extras,
-                       name=self.names.get(path, path))
+                       name=self.names.get(path, path), nonzero=self.nonzero)
 
     def _on_rule(self, module: nn.Module, payload: tuple[str, Rule, bool], args: tuple, kwargs: dict,
                  output: Any) -> None:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from analysis.snn.neurons import is_power_of_two
 
-__all__ = ["FANOUT_CACHE_SIZE", "POOL_CACHE_SIZE", "cache_sizes", "clear_caches", "conv_fanout_map", "fanout_border",
+__all__ = ["FANOUT_CACHE_SIZE", "POOL_CACHE_SIZE", "cache_sizes", "clear_caches", "conv_fanout_map",
            "pool_windows"]
 
 #: Most conv fan-out maps kept (least recently used dropped first).
@@ -54,29 +54,6 @@ def conv_fanout_map(conv: nn.Conv2d, height: int, width: int, device: torch.devi
     while len(_FANOUT_CACHE) > FANOUT_CACHE_SIZE:
         _FANOUT_CACHE.popitem(last=False)
     return fanout
-
-
-def fanout_border(fanout: Tensor) -> int:
-    """The width ``b`` of the border band outside which every position has the map's largest
-    fan-out (0: uniform; ``-1``: no such band, e.g. strided convolutions), cached with the map."""
-    key = id(fanout)
-    cached = _BORDERS.get(key)
-    if cached is not None and cached[0] is fanout:
-        return cached[1]
-    h, w = fanout.shape
-    deficit = fanout.max() - fanout
-    band = -1
-    for b in range(0, (min(h, w) + 1) // 2):
-        if not bool(deficit[b:h - b, b:w - b].any()):
-            band = b
-            break
-    _BORDERS[key] = (fanout, band)
-    while len(_BORDERS) > FANOUT_CACHE_SIZE:
-        _BORDERS.pop(next(iter(_BORDERS)))
-    return band
-
-
-_BORDERS: dict[int, tuple[Tensor, int]] = {}
 
 
 def pool_windows(module: nn.Module, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -125,6 +102,5 @@ def cache_sizes() -> dict[str, int]:
 
 def clear_caches() -> None:
     _FANOUT_CACHE.clear()
-    _BORDERS.clear()
     _avg_windows.cache_clear()
     _adaptive_windows.cache_clear()

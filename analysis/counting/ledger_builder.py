@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch import Tensor
+
 from analysis.methods import MethodSpec
 from energy_models.ledger import ACTIVITY, EVENTS, EventLedger, LayerEvents
 
@@ -77,6 +79,8 @@ class LedgerBuilder:
     def _merge(rec: dict[str, Any], facts: dict[str, Any]) -> None:
         for key, value in facts.items():
             if key in ADDITIVE:
+                if isinstance(value, Tensor):  # a 0-d count: summed as a Python number (no int32 wrap-around)
+                    value = value.item()
                 rec[key] = rec.get(key, 0) + value
             else:
                 rec[key] = value

@@ -11,6 +11,8 @@ from typing import Any
 
 from torch import Tensor
 
+from analysis.counting.nonzero import NonzeroMaps
+
 __all__ = ["ANALOG_BITS", "UNKNOWN", "Context", "Signal"]
 
 #: Bits of an analog value (pixels, ANN activations, currents) and of a conv/linear accumulator.
@@ -56,7 +58,7 @@ class Signal:
 UNKNOWN = Signal(known=False)
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
     """What a rule knows about one call besides the module and its tensors.
 
@@ -68,7 +70,8 @@ class Context:
     every non-binary weight (``count_events(weight_bits=...)``), or None: each layer's own width
     (:func:`~analysis.snn.weight_bits_of`, 32 for float weights).
     ``extras``: values other hooks left for this call (``"psg_spikes"``: the ``[G, B, ...]`` output
-    of a PSGLayer's neuron).
+    of a PSGLayer's neuron). ``nonzero``: the count's shared non-zero maps (see
+    :class:`~analysis.counting.nonzero.NonzeroMaps`), or None: computed afresh.
     """
 
     path: str
@@ -85,6 +88,7 @@ class Context:
     track_ties: bool
     extras: dict[str, Any] = field(default_factory=dict)
     name: str = ""
+    nonzero: NonzeroMaps | None = None
 
     @property
     def signal(self) -> Signal:

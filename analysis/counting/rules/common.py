@@ -16,17 +16,6 @@ def shift_or_mul(factor: float) -> str:
     return "shift" if is_power_of_two(float(factor)) else "mul"
 
 
-#: Below this many elements a non-zero count fits an int32 sum, about 3x faster than count_nonzero on CPU.
-_INT32_COUNT = 2**31 - 1
-
-
-def nnz(t: Tensor, dim: tuple[int, ...] | None = None) -> Tensor:
-    """Non-zero entries of ``t`` (over ``dim``, or all), exactly."""
-    if t.numel() < _INT32_COUNT:
-        return (t != 0).sum(dim=dim, dtype=torch.int32) if dim is not None else (t != 0).sum(dtype=torch.int32)
-    return torch.count_nonzero(t, dim=dim)
-
-
 def resolve(per_step: Tensor | Callable[[], Tensor]) -> Tensor:
     """A signal's per-step form, computed now if it was left lazy (one-pass OneSpike)."""
     return per_step() if callable(per_step) else per_step

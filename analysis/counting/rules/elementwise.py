@@ -12,8 +12,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from analysis.counting.nonzero import nonzero_count
 from analysis.counting.registry import register_rule
-from analysis.counting.rules.common import nnz
 from analysis.counting.rules.costs import ACTIVATIONS, as_events, norm_ops
 from analysis.counting.signals import ANALOG_BITS, Context
 
@@ -40,7 +40,8 @@ def activation_rule(module, inputs, output, ctx):
     name = next(name for t, name in ACTIVATION_TYPES.items() if isinstance(module, t))
     facts = _io_facts(inputs[0], output, ctx, "neuron")
     n = facts["input_reads"]
-    facts.update(rule=name, output_elements=n, output_nonzero=nnz(output), **as_events(ACTIVATIONS[name], n))
+    facts.update(rule=name, output_elements=n, output_nonzero=nonzero_count(output, ctx.nonzero),
+                 **as_events(ACTIVATIONS[name], n))
     return facts
 
 

@@ -38,8 +38,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from analysis.counting.nonzero import nnz
 from analysis.counting.registry import PASSTHROUGH, find_rule, register_rule
-from analysis.counting.rules.common import nnz
 from analysis.counting.signals import Context, Signal
 from analysis.snn.frameworks import SNNTORCH, SPIKINGJELLY, NeuronSpec, is_multi_step, neuron_spec
 from analysis.snn.lif import LIFNeuron

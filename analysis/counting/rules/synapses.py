@@ -7,9 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from analysis.counting.geometry import conv_fanout_map, fanout_border
+from analysis.counting.geometry import conv_fanout_map
+from analysis.counting.nonzero import NonzeroMaps, nonzero_count, nonzero_map
 from analysis.counting.registry import register_rule
-from analysis.counting.rules.common import count_map, nnz, nonzero_stepped
+from analysis.counting.rules.common import count_map, nonzero_stepped
 from analysis.counting.signals import ANALOG_BITS, Context
 from analysis.snn.neurons import BinaryConv2d, BinaryLinear
 from analysis.snn.quantize import weight_bits_of
@@ -50,42 +51,28 @@ def _synapse_facts(module: nn.Module, x: Tensor, y: Tensor, ctx: Context) -> dic
     return facts
 
 
-def reached_synapses(module: nn.Module, source: Tensor, indicator: bool = False) -> tuple[Tensor, Tensor]:
+def reached_synapses(module: nn.Module, source: Tensor, indicator: bool = False,
+                     maps: NonzeroMaps | None = None) -> tuple[float, float]:
     """``(Σ source, Σ over input positions of source · synapses reached)`` for a conv/linear.
 
     ``source`` is a per-input-element count (spikes) with the input's layout, or with
     ``indicator=True`` any tensor whose non-zero entries count 1; a conv input element reaches
     ``fanout(position) · C_out/groups`` synapses (edges, padding and stride included; padding zeros
-    are not inputs), a linear one ``out_features``. Where the fan-out is the same everywhere but in a
-    border band (stride-1 convolutions), the sum is the total times that fan-out less the border's
-    deficit, so only the band is reduced per position."""
-
-    def total_of(t: Tensor) -> Tensor:
-        return nnz(t).to(torch.float64) if indicator else t.sum(dtype=torch.float64)
-
-    def per_position(t: Tensor) -> Tensor:
-        dims = tuple(range(t.dim() - 2))
-        return (t != 0 if indicator else t).sum(dim=dims, dtype=torch.float64)
-
+    are not inputs), a linear one ``out_features``. One pass over ``source``: its sums per position
+    of the last two axes (for an indicator, the count's shared non-zero map ``maps`` when given),
+    then the fan-out weighting on that small map. Both sums are exact integers (float64)."""
+    if indicator:
+        per_pos = maps.of(source) if maps is not None else nonzero_map(source)
+    elif source.dim() < 3:
+        per_pos = source.sum(dtype=torch.float64)
+    else:
+        per_pos = source.sum(dim=tuple(range(source.dim() - 2)), dtype=torch.float64)
     if isinstance(module, nn.Linear):
-        total = total_of(source)
+        total = float(per_pos.sum(dtype=torch.float64))
         return total, total * module.out_features
     fanout = conv_fanout_map(module, source.shape[-2], source.shape[-1], source.device)
-    per_channel = module.out_channels // module.groups
-    band = fanout_border(fanout)
-    if band < 0:
-        per_pos = per_position(source)
-        return per_pos.sum(), (per_pos * fanout).sum() * per_channel
-    h, w = fanout.shape
-    total = total_of(source)
-    deficit = fanout.max() - fanout
-    missing = torch.zeros((), dtype=torch.float64, device=source.device)
-    for rows, cols in ((slice(0, band), slice(None)), (slice(h - band, h), slice(None)),
-                       (slice(band, h - band), slice(0, band)), (slice(band, h - band), slice(w - band, w))):
-        part = source[..., rows, cols]
-        if part.numel():
-            missing = missing + (per_position(part) * deficit[rows, cols]).sum()
-    return total, (fanout.max() * total - missing) * per_channel
+    weighted = (per_pos.to(torch.float64) * fanout).sum() * (module.out_channels // module.groups)
+    return float(per_pos.sum(dtype=torch.float64)), float(weighted)
 
 
 @register_rule(nn.Conv2d, nn.Linear)
@@ -114,7 +101,7 @@ def synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: Context)
         if sig.kind == "spike":
             total, synaptic = reached_synapses(module, count_map(x, sig))
         else:
-            total, synaptic = reached_synapses(module, nonzero_stepped(x, sig), indicator=True)
+            total, synaptic = reached_synapses(module, nonzero_stepped(x, sig), indicator=True, maps=ctx.nonzero)
         event = "ac" if sig.kind == "spike" else "mac"
         facts.update({event: synaptic, "weight_reads": synaptic, "input_reads": total, "input_nonzero": total,
                       "rule": f"{name}.{sig.kind}_input"})
@@ -122,7 +109,7 @@ def synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: Context)
             facts["mac_nonzero"] = synaptic
     else:
         dense = float(ctx.step_elements(output)) * module.weight[0].numel()  # out · (C_in/g)·kh·kw
-        nonzero, gated = reached_synapses(module, x, indicator=True)
+        nonzero, gated = reached_synapses(module, x, indicator=True, maps=ctx.nonzero)
         if not ctx.stepped and ctx.steps > 1:  # a one-pass sum of a current repeated in every group
             nonzero, gated = nonzero * ctx.steps, gated * ctx.steps
         kind = sig.kind if sig.kind in ("quant", "binary") else "analog"
@@ -146,8 +133,8 @@ def binary_synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: C
     if ctx.signal.kind == "binary":
         facts.update(xnor=dense, popcount=dense, rule=f"{name}.binary")
     else:
-        gated = reached_synapses(module, x, indicator=True)[1]
+        gated = reached_synapses(module, x, indicator=True, maps=ctx.nonzero)[1]
         facts.update(mac=dense, mac_nonzero=gated, rule=f"{name}.binary_weight")
     facts.update(weight_reads=dense, mul=ctx.step_elements(output), input_reads=facts["input_elements"],
-                 input_nonzero=nnz(x), signal=ctx.out_signal())
+                 input_nonzero=nonzero_count(x, ctx.nonzero), signal=ctx.out_signal())
     return facts
