@@ -13,7 +13,7 @@ import operator
 
 from torch import fx, nn
 
-__all__ = ["STRUCTURE_PACKAGES", "forward_is_structure", "is_empty_container"]
+__all__ = ["STRUCTURE_PACKAGES", "calls_children_only", "forward_is_structure", "is_empty_container"]
 
 #: Packages whose containers only compose their children (their arithmetic is in modules with
 #: rules: ``ResidualAdd``, ``Concat``, ...; a ``SpikingNetwork``'s own work is counted by the engine).
@@ -36,3 +36,12 @@ def forward_is_structure(module: nn.Module) -> bool:
         return all(node.op in _STRUCTURE_NODES or (node.op == "call_function" and node.target is operator.getitem)
                    for node in module.graph.nodes)
     return False
+
+
+def calls_children_only(module: nn.Module) -> bool:
+    """Whether ``module``'s ``forward`` provably runs no operator of its own: ``nn.Sequential``'s, or a
+    ``GraphModule`` of module calls only. Such a container needs no operator pass while it runs (its
+    children are counted by their own rules and frames)."""
+    if type(module).forward is nn.Sequential.forward:
+        return True
+    return isinstance(module, fx.GraphModule) and forward_is_structure(module)

@@ -9,6 +9,7 @@ checks every new value for NaN/Inf on the way.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,8 +201,13 @@ class Counter:
                 self.busy = False
 
     def _context(self, path: str, inputs: tuple, stepwise: Stepwise | None) -> Context:
-        signals = tuple(self.tracker.signal_of(t) for t in inputs if isinstance(t, Tensor))
-        x = next((t for t in inputs if isinstance(t, Tensor)), None)
+        signal_of = self.tracker.signal_of
+        if len(inputs) == 1 and isinstance(inputs[0], Tensor):  # the common case, without generators
+            x = inputs[0]
+            signals: tuple[Signal, ...] = (signal_of(x),)
+        else:
+            signals = tuple(signal_of(t) for t in inputs if isinstance(t, Tensor))
+            x = next((t for t in inputs if isinstance(t, Tensor)), None)
         sig = signals[0] if signals else UNKNOWN
         axis = None
         if stepwise is not None:
@@ -217,10 +223,9 @@ class Counter:
         else:
             steps, stepped, batch = sig.steps, False, x.shape[0]
         ledger, options = self.ledger, self.options
-        return Context(path=path, method=ledger.method, signals=signals, steps=steps, stepped=stepped, batch=batch,
-                       axis=axis, timesteps=ledger.timesteps, groups=ledger.groups, weight_bits=options.weight_bits,
-                       vmem_bits=options.vmem_bits, track_ties=options.track_ties, extras=self.extras,
-                       name=self.names.get(path, path), nonzero=self.nonzero)
+        return Context(path, ledger.method, signals, steps, stepped, batch, axis, ledger.timesteps, ledger.groups,
+                       options.weight_bits, options.vmem_bits, options.track_ties, self.extras,
+                       self.names.get(path, path), self.nonzero)
 
     def _on_rule(self, module: nn.Module, payload: tuple[str, Rule, bool], args: tuple, kwargs: dict,
                  output: Any) -> None:
@@ -232,25 +237,32 @@ class Counter:
             output = output[0]
         self.busy = True
         try:
-            with torch.no_grad():
-                ctx = self._context(path, inputs, stepwise)
-                facts = dict(rule(target, inputs, output, ctx))
-                self.extras.pop("psg_spikes", None)
-                sig = facts.get("signal")
-                if sig is not None:
-                    self.tracker.set_signal(output, sig)
-                if self.streaming and not ctx.stepped and ctx.steps == 1 and stepwise is None and (
-                    sig is None or sig.single_step
-                ):
-                    if path in self.seen_unstepped:
-                        return  # the same analog computation again: counted once per forward
-                    self.seen_unstepped.add(path)
-                kind = facts.get("kind")
-                name = self._record(path, target, facts, ctx)
-                self._link(name, kind, inputs[0] if inputs else None, output)
-                self._check_finite(name, type(target).__name__, kind, output)
+            if torch.is_grad_enabled():
+                with torch.no_grad():
+                    self._run_rule(path, rule, target, stepwise, inputs, output)
+            else:
+                self._run_rule(path, rule, target, stepwise, inputs, output)
         finally:
             self.busy = False
+
+    def _run_rule(self, path: str, rule: Rule, target: nn.Module, stepwise: Stepwise | None, inputs: tuple,
+                  output: Any) -> None:
+        ctx = self._context(path, inputs, stepwise)
+        facts = dict(rule(target, inputs, output, ctx))
+        self.extras.pop("psg_spikes", None)
+        sig = facts.get("signal")
+        if sig is not None:
+            self.tracker.set_signal(output, sig)
+        if self.streaming and not ctx.stepped and ctx.steps == 1 and stepwise is None and (
+            sig is None or sig.single_step
+        ):
+            if path in self.seen_unstepped:
+                return  # the same analog computation again: counted once per forward
+            self.seen_unstepped.add(path)
+        kind = facts.get("kind")
+        name = self._record(path, target, facts, ctx)
+        self._link(name, kind, inputs[0] if inputs else None, output)
+        self._check_finite(name, type(target).__name__, kind, output)
 
     # -- operator pass ---------------------------------------------------------------------------
     def _sync_mode(self) -> None:
@@ -341,7 +353,7 @@ class Counter:
         policy = self.options.on_nonfinite
         if kind in _NO_NEW_VALUES[policy]:
             return
-        if torch.isfinite(output.sum()):
+        if math.isfinite(output.sum().item()):
             return
         bad = int((~torch.isfinite(output)).sum())
         if bad == 0:  # the sum overflowed; every value is finite

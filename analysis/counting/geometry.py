@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from analysis.snn.neurons import is_power_of_two
 
 __all__ = ["FANOUT_CACHE_SIZE", "POOL_CACHE_SIZE", "cache_sizes", "clear_caches", "conv_fanout_map",
-           "pool_windows"]
+           "conv_fanout_weights", "pool_windows"]
 
 #: Most conv fan-out maps kept (least recently used dropped first).
 FANOUT_CACHE_SIZE = 128
@@ -54,6 +54,23 @@ def conv_fanout_map(conv: nn.Conv2d, height: int, width: int, device: torch.devi
     while len(_FANOUT_CACHE) > FANOUT_CACHE_SIZE:
         _FANOUT_CACHE.popitem(last=False)
     return fanout
+
+
+def conv_fanout_weights(conv: nn.Conv2d, height: int, width: int, device: torch.device | None = None) -> Tensor:
+    """``[2, H·W]`` float64: a row of ones and the flattened :func:`conv_fanout_map`, so that one
+    product with a per-position count gives both its total and its fan-out sum (cached with the map)."""
+    fanout = conv_fanout_map(conv, height, width, device)
+    cached = _WEIGHTS.get(id(fanout))
+    if cached is not None and cached[0] is fanout:
+        return cached[1]
+    weights = torch.stack((torch.ones_like(fanout).reshape(-1), fanout.reshape(-1)))
+    _WEIGHTS[id(fanout)] = (fanout, weights)
+    while len(_WEIGHTS) > FANOUT_CACHE_SIZE:
+        _WEIGHTS.pop(next(iter(_WEIGHTS)))
+    return weights
+
+
+_WEIGHTS: dict[int, tuple[Tensor, Tensor]] = {}
 
 
 def pool_windows(module: nn.Module, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -102,5 +119,6 @@ def cache_sizes() -> dict[str, int]:
 
 def clear_caches() -> None:
     _FANOUT_CACHE.clear()
+    _WEIGHTS.clear()
     _avg_windows.cache_clear()
     _adaptive_windows.cache_clear()

@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from analysis.counting.coverage import forward_is_structure, is_empty_container
+from analysis.counting.coverage import calls_children_only, forward_is_structure, is_empty_container
 from analysis.counting.naming import layer_names
 from analysis.counting.registry import COUNTING_RULES, PASSTHROUGH, PATH_RULES, Rule, find_rule
 from analysis.methods import METHODS, MethodSpec, infer_method
@@ -160,8 +160,9 @@ class _Walk:
         children = list(module.named_children())
         if children:
             # a container: its own operators (written in its forward) are the operator pass's;
-            # a SpikingNetwork's own (input check, streamed readout) are counted by the engine
-            self.track(module, path, isinstance(module, SpikingNetwork))
+            # a SpikingNetwork's own (input check, streamed readout) are counted by the engine; an
+            # nn.Sequential has none, so the pass stays off while it runs
+            self.track(module, path, isinstance(module, SpikingNetwork) or calls_children_only(module))
             if not self.operators and not forward_is_structure(module):  # its own operators go unseen
                 self.flag(module, path, f"{type(module).__name__}.forward (operators=False)")
             for name, child in children:

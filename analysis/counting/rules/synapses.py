@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from analysis.counting.geometry import conv_fanout_map
+from analysis.counting.geometry import conv_fanout_weights
 from analysis.counting.nonzero import NonzeroMaps, nonzero_count, nonzero_map
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import count_map, nonzero_stepped
@@ -70,9 +70,9 @@ def reached_synapses(module: nn.Module, source: Tensor, indicator: bool = False,
     if isinstance(module, nn.Linear):
         total = float(per_pos.sum(dtype=torch.float64))
         return total, total * module.out_features
-    fanout = conv_fanout_map(module, source.shape[-2], source.shape[-1], source.device)
-    weighted = (per_pos.to(torch.float64) * fanout).sum() * (module.out_channels // module.groups)
-    return float(per_pos.sum(dtype=torch.float64)), float(weighted)
+    weights = conv_fanout_weights(module, source.shape[-2], source.shape[-1], source.device)
+    total, reached = (weights @ per_pos.reshape(-1).to(torch.float64)).tolist()
+    return total, reached * (module.out_channels // module.groups)
 
 
 @register_rule(nn.Conv2d, nn.Linear)
