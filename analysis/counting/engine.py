@@ -120,7 +120,9 @@ class Counter:
 
     def _pre(self, module: nn.Module, args: tuple) -> None:
         steps = self.plan.pre.get(id(module))
-        if steps is not None and module is not self.model:  # the root's run from its own hook
+        # the root's steps run from its own hook; a module the counter itself calls (a rule applying
+        # a pool to one group's spikes) is the counter's work, not the model's
+        if steps is not None and module is not self.model and not self.busy:
             self._run_pre(module, steps)
 
     def _run_pre(self, module: nn.Module, steps: list[tuple[int, Any]]) -> None:
@@ -139,7 +141,7 @@ class Counter:
         forward raised (then only its frames are popped)."""
         key = id(module)
         steps, pops = self.plan.post.get(key), self.plan.pops.get(key, 0)
-        if steps is None and not pops:
+        if (steps is None and not pops) or self.busy:
             return
         try:
             if len(rest) == 2:

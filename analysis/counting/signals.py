@@ -5,7 +5,7 @@ values) and what a counting rule knows about one call besides the module and its
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,8 @@ class Signal:
     ``steps``: steps/groups the tensor stands for; ``stepped``: a leading step axis is present
     (otherwise, with ``steps > 1``, the tensor is the sum over the groups: one-pass OneSpike).
     ``per_step``: the explicit ``[S, B, ...]`` form of such a sum when a rule needs it (pooled spikes),
-    or a zero-argument function computing it, so that one-pass OneSpike builds it only when asked.
+    or a zero-argument function streaming its ``[B, ...]`` maps one step at a time, so that one-pass
+    OneSpike computes them only when asked and never holds all G at once.
     ``weighted``: the sum is weighted by per-group spike values (not a plain count).
     ``known``: False for tensors no hooked module produced (then treated as analog, with a note).
     """
@@ -37,7 +38,7 @@ class Signal:
     levels: int = 0
     steps: int = 1
     stepped: bool = False
-    per_step: Tensor | Callable[[], Tensor] | None = None
+    per_step: Tensor | Callable[[], Iterable[Tensor]] | None = None
     weighted: bool = False
     known: bool = True
 

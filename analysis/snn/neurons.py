@@ -10,7 +10,7 @@ Heaviside step with ``H(0) = 1`` (a membrane exactly on the threshold fires).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -351,7 +351,9 @@ class PSGNeuron(nn.Module):
         fixed = torch.floor(scaled)
         return fixed.to(torch.int64), fixed == scaled
 
-    def _forward_hardware(self, total: Tensor) -> Tensor:
+    def _hardware_grid(self, total: Tensor) -> tuple[Tensor, int, int]:
+        """``(I, shift, G·v)``: the total current on the fixed-point grid, the bit of G·θ and the
+        starting running sum, checked to fit 64-bit integers."""
         k = int(math.log2(float(self.threshold)))
         m = int(math.log2(self.groups))
         shift = k + m + self.frac_bits  # G·θ on the fixed-point grid is 2**shift
@@ -365,6 +367,10 @@ class PSGNeuron(nn.Module):
         if current.numel() and int(current.abs().max()) * self.groups >= limit:
             raise ValueError("PSGNeuron hardware mode: current too large for 64-bit fixed point")
         g_times_v = round(self.v_init * (1 << shift))  # G·v = v_init·G·θ, exact for v_init in {0, ½}
+        return current, shift, g_times_v
+
+    def _forward_hardware(self, total: Tensor) -> Tensor:
+        current, shift, g_times_v = self._hardware_grid(total)
         mask = (1 << shift) - 1
         # A_i = G·v + i·I, the running sum the hardware keeps (one add of I per group).
         steps = current.unsqueeze(0).expand(self.groups, *current.shape)
@@ -372,6 +378,32 @@ class PSGNeuron(nn.Module):
         residual = torch.bitwise_and(running, mask)  # A_i mod G·θ: the low `shift` bits
         spikes = torch.ge(residual + current, 1 << shift)  # carry into bit `shift`
         return spikes.to(total.dtype)
+
+    def group_spikes(self, total: Tensor) -> Iterator[Tensor]:
+        """The G spike maps of :meth:`forward`, one ``[B, ...]`` map at a time (group 0 first), equal
+        to ``forward(total)[i]`` bit for bit: what a count needs of the groups of a one-pass layer in
+        memory that does not grow with G."""
+        check_finite("PSGNeuron", total)
+        if self.per_group:
+            thetas = self.threshold.to(total.dtype)
+            x = total / self.groups
+            v = torch.full_like(x, self.v_init) * thetas[0]
+            for i in range(self.groups):
+                spikes, v = if_step(v, x, thetas[i])
+                yield spikes
+        elif self.mode == "hardware":
+            current, shift, g_times_v = self._hardware_grid(total)
+            mask = (1 << shift) - 1
+            for i in range(self.groups):
+                residual = torch.bitwise_and(current * i + g_times_v, mask)
+                yield torch.ge(residual + current, 1 << shift).to(total.dtype)
+        else:
+            theta = self.threshold.to(total.dtype)
+            x = total / self.groups
+            v = self.v_init * theta
+            for i in range(self.groups):
+                index = torch.tensor(float(i), dtype=total.dtype, device=total.device)
+                yield (torch.remainder(v + index * x, theta) + x >= theta).to(total.dtype)
 
     def _forward_per_group(self, total: Tensor) -> Tensor:
         thetas = self.threshold.to(total.dtype)

@@ -121,15 +121,19 @@ def if_rule(module: IFNeuron, inputs, output, ctx):
     return facts
 
 
-def _psg_ties(neuron: PSGNeuron, total: Tensor) -> Tensor:
+def _psg_ties(neuron: PSGNeuron, total: Tensor) -> int:
     """Count (neuron, group) decisions V_i + x − θ within float rounding of 0 (V_i = (v + i·x) mod θ
-    takes a division, a multiplication, an addition and a remainder on values up to |v| + G·|x|)."""
+    takes a division, a multiplication, an addition and a remainder on values up to |v| + G·|x|);
+    one group at a time, so memory does not grow with G."""
     theta = neuron.threshold.to(total.dtype)
     x = total / neuron.groups
-    i = neuron._group_index(neuron.groups, total)
-    residual = torch.remainder(neuron.v_init * theta + i * x, theta)
-    margin = residual + x - theta
-    return (margin.abs() <= _tie_tolerance(total.dtype, theta + neuron.groups * x.abs(), 6)).sum()
+    tolerance = _tie_tolerance(total.dtype, theta + neuron.groups * x.abs(), 6)
+    ties = 0
+    for i in range(neuron.groups):
+        index = torch.tensor(float(i), dtype=total.dtype, device=total.device)
+        residual = torch.remainder(neuron.v_init * theta + index * x, theta)
+        ties += int(((residual + x - theta).abs() <= tolerance).sum())
+    return ties
 
 
 def _psg_counts(neuron: PSGNeuron, n: int, total_spikes: Tensor, source: str, ctx: Context) -> dict[str, Any]:
@@ -195,7 +199,7 @@ def psg_layer_rule(module: PSGLayer, inputs, output, ctx):
         total = x if module.grouped_input else x * module.groups
 
         def spikes(neuron=module.neuron, total=total):
-            return neuron(total)
+            return neuron.group_spikes(total)  # one group at a time: memory flat in G
 
     facts = _psg_counts(module.neuron, n, total_spikes, source, replace(ctx, batch=batch))
     facts.update(in_shape=tuple(x.shape[2:] if stacked else x.shape[1:]), out_shape=out_shape)

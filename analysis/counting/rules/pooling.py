@@ -33,7 +33,7 @@ def avgpool_rule(module, inputs, output, ctx):
     if sig.kind in ("spike", "pooled_spike"):
         out_kind, levels = "pooled_spike", max(sig.levels, 1) * window
         if not sig.stepped and sig.steps > 1 and sig.per_step is not None:
-            per_step = lazy_apply(module, sig.per_step, output.shape)
+            per_step = lazy_apply(module, sig.per_step)
     elif sig.kind == "quant":
         out_kind, levels = "quant", sig.levels * window
     else:

@@ -30,7 +30,7 @@ def flatten_rule(module, inputs, output, ctx):
     sig = ctx.signal
     per_step = None
     if sig.per_step is not None:
-        per_step = lazy_apply(module, sig.per_step, output.shape)
+        per_step = lazy_apply(module, sig.per_step)
     return dict(kind="reshape", rule="reshape", in_shape=ctx.sample_shape(inputs[0]),
                 out_shape=ctx.sample_shape(output), neurons=ctx.per_sample(output),
                 signal=replace(sig, per_step=per_step, known=sig.known))

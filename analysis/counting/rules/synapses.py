@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from analysis.counting.geometry import conv_fanout_weights
 from analysis.counting.nonzero import NonzeroMaps, nonzero_count, nonzero_map
 from analysis.counting.registry import register_rule
-from analysis.counting.rules.common import count_map, nonzero_stepped
+from analysis.counting.rules.common import count_map, nonzero_sums
 from analysis.counting.signals import ANALOG_BITS, Context
 from analysis.snn.neurons import BinaryConv2d, BinaryLinear
 from analysis.snn.quantize import weight_bits_of
@@ -67,10 +67,16 @@ def reached_synapses(module: nn.Module, source: Tensor, indicator: bool = False,
         per_pos = source.sum(dtype=torch.float64)
     else:
         per_pos = source.sum(dim=tuple(range(source.dim() - 2)), dtype=torch.float64)
+    return fanout_sums(module, per_pos, source.shape[-2:])
+
+
+def fanout_sums(module: nn.Module, per_pos: Tensor, hw: tuple[int, ...]) -> tuple[float, float]:
+    """``(Σ per_pos, Σ per_pos · synapses reached)`` from a per-position count of a conv/linear's
+    input (over the last two axes ``hw`` of the input; a 0-d count for a linear's)."""
     if isinstance(module, nn.Linear):
         total = float(per_pos.sum(dtype=torch.float64))
         return total, total * module.out_features
-    weights = conv_fanout_weights(module, source.shape[-2], source.shape[-1], source.device)
+    weights = conv_fanout_weights(module, hw[0], hw[1], per_pos.device)
     total, reached = (weights @ per_pos.reshape(-1).to(torch.float64)).tolist()
     return total, reached * (module.out_channels // module.groups)
 
@@ -101,7 +107,7 @@ def synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: Context)
         if sig.kind == "spike":
             total, synaptic = reached_synapses(module, count_map(x, sig))
         else:
-            total, synaptic = reached_synapses(module, nonzero_stepped(x, sig), indicator=True, maps=ctx.nonzero)
+            total, synaptic = fanout_sums(module, nonzero_sums(x, sig, ctx.nonzero), x.shape[-2:])
         event = "ac" if sig.kind == "spike" else "mac"
         facts.update({event: synaptic, "weight_reads": synaptic, "input_reads": total, "input_nonzero": total,
                       "rule": f"{name}.{sig.kind}_input"})
