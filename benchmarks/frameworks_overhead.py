@@ -5,23 +5,23 @@ Needs spikingjelly (installed for the tests by `make`).
 The net must spike for the ratio to mean anything (a silent net counts no AC and costs the counter
 nothing): max pooling keeps spikes binary between blocks, and each batch norm is calibrated on the
 benchmark batch (its statistics from that batch, gain 1, bias 0.5), so every LIF layer fires at a
-rate printed below. Each ratio is the median of interleaved repeats (plain, ours, theirs, plain,
-...), so that a load change on a shared machine falls on all three alike.
+rate printed below. Each figure is CPU seconds (one torch thread), the minimum of >= 7 interleaved
+rounds (plain, ours, theirs, the order rotated each round), printed beside the load average it was
+measured under (``timing.py``): a busy machine can add time to a round, never take it away.
 """
 
-import statistics
 import sys
-import time
 
 import torch
 from spikingjelly.activation_based import functional, layer, neuron
 from spikingjelly.activation_based.op_counter import DispatchCounterMode, SynOpCounter
+from timing import MIN_ROUNDS, interleaved_min, load_average, one_thread, verdict
 from torch import nn
 
 from analysis.counting import count_events
 from analysis.snn import TimeLoop
 
-T, BATCH, REPEATS, TARGET = 4, 32, 7, 1.25
+T, BATCH, TARGET = 4, 32, 1.25
 WIDTHS = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
 
 
@@ -66,13 +66,8 @@ def firing_rates(model: TimeLoop, x: torch.Tensor) -> list[float]:
     return rates
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def main() -> int:
+    one_thread()
     torch.manual_seed(0)
     model = TimeLoop(sj_vgg(), T)
     x = torch.rand(BATCH, 3, 32, 32)
@@ -93,18 +88,13 @@ def main() -> int:
             model(x)
         return counter
 
-    for fn in (plain, ours, theirs):  # warm-up: first calls allocate and import
-        fn()
-    times: dict[str, list[float]] = {"plain": [], "ours": [], "theirs": []}
-    for _ in range(REPEATS):
-        for name, fn in (("plain", plain), ("ours", ours), ("theirs", theirs)):
-            times[name].append(timed(fn))
-    base, counted, sj = (statistics.median(times[k]) for k in ("plain", "ours", "theirs"))
+    best = interleaved_min({"plain": plain, "ours": ours, "theirs": theirs}, MIN_ROUNDS)
+    base, counted, sj = best["plain"], best["ours"], best["theirs"]
     ledger, counter = ours(), theirs()
     rates = firing_rates(model, x)
     ours_ac, sj_ac = ledger.total("ac"), counter.get_total() / BATCH
     print(f"SpikingJelly VGG (6 conv + BN + LIFNode, max pooling, multi-step T={T}), batch {BATCH}, 32x32, "
-          f"median of {REPEATS} interleaved repeats, {torch.get_num_threads()} thread(s)")
+          f"CPU s, min of {MIN_ROUNDS} interleaved rounds, {torch.get_num_threads()} thread, {load_average()}")
     print("LIF firing rates per layer: " + ", ".join(f"{r:.3f}" for r in rates))
     print(f"plain forward            {base * 1e3:8.1f} ms")
     print(f"count_events             {counted * 1e3:8.1f} ms   ratio {counted / base:.3f} (target <= {TARGET})")
@@ -112,7 +102,7 @@ def main() -> int:
     equal = abs(ours_ac - sj_ac) <= 1e-6 * sj_ac
     print(f"ACs per sample: ours {ours_ac:.8g}, SpikingJelly SynOps {sj_ac:.8g} (equal: {equal})")
     ok = counted / base <= TARGET and counted < sj and ours_ac > 0 and equal
-    print("OK" if ok else "NOT MET")
+    print(verdict(ok, f"count_events <= {TARGET}x a plain forward, faster than SpikingJelly's counter, equal ACs"))
     return 0 if ok else 1
 
 

@@ -11,31 +11,28 @@ Median of ``--repeats`` runs after a warm-up, measured in this one run. Target: 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
 
 import torch
+from timing import MIN_ROUNDS, interleaved_min, load_average, one_thread, verdict
 
 from analysis.counting import count_events
 from analysis.models import build_model
 from analysis.snn import to_if_snn, to_onespike, to_quantized
 
 
-def evaluate_and_count(net, x) -> float:
-    start = time.perf_counter()
+def evaluate_and_count(net, x):
     with torch.no_grad(), count_events(net):
         net(x).argmax(1)
-    return time.perf_counter() - start
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    one_thread()
     torch.manual_seed(0)
     x = torch.rand(args.batch, 3, 32, 32)
     qann = to_quantized(build_model("vgg16", 10, 3, 32), args.steps, calibration_data=x).eval()
@@ -45,18 +42,18 @@ def main() -> None:
         f"OneSpike G={args.steps} (grouped)": to_onespike(qann, args.steps, layout="grouped"),
         f"QCFS L={args.steps}": qann,
     }
-    times = {}
-    for name, net in nets.items():
-        evaluate_and_count(net, x[:4])  # warm-up
-        times[name] = statistics.median(evaluate_and_count(net, x) for _ in range(args.repeats))
+    times = interleaved_min({name: (lambda net=net: evaluate_and_count(net, x)) for name, net in nets.items()},
+                            args.rounds)
     base = times[f"IF T={args.steps} (sequence)"]
-    print(f"vgg16 32x32, batch {args.batch}, {args.threads} threads, evaluate+count, median of {args.repeats}")
-    print(f"{'network':<28} {'seconds':>8} {'/ IF':>7}")
+    print(f"vgg16 32x32, batch {args.batch}, evaluate+count, CPU s, min of {args.rounds} interleaved rounds, "
+          f"1 thread, {load_average()}")
+    print(f"{'network':<28} {'CPU s':>8} {'/ IF':>7}")
     for name, seconds in times.items():
         print(f"{name:<28} {seconds:>8.3f} {seconds / base:>7.3f}")
     ratio = times[f"OneSpike G={args.steps} (one-pass)"] / base
-    print(f"target: OneSpike/IF <= 0.25 -> {'met' if ratio <= 0.25 else 'NOT met'} ({ratio:.3f})")
+    print(verdict(ratio <= 0.25, f"OneSpike/IF = {ratio:.3f} (target <= 0.25)"))
+    return 0 if ratio <= 0.25 else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
