@@ -1,0 +1,187 @@
+"""Counting made cheap without changing a count (issue 34): the counts of torchvision-shaped networks
+against a straightforward reference computed here from the captured tensors, the shared non-zero maps
+never reused after an in-place change, one-pass OneSpike counted group by group (never stacked), and
+the cached hook plan reused, re-planned when the model or a registry changes, keeping no model alive."""
+
+import gc
+import sys
+import weakref
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from analysis.counting import count_events, register_rule
+from analysis.counting.plan import model_facts
+from analysis.counting.registry import COUNTING_RULES
+from analysis.counting.rules.neurons import relu_rule
+from analysis.models import build_model
+from analysis.snn import to_onespike, to_quantized
+from analysis.snn.neurons import PSGNeuron
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from torchvision_shapes import SHAPES
+
+
+def counted(model, x, **kw):
+    with torch.no_grad(), count_events(model, **kw) as ledger:
+        model(x)
+    return ledger
+
+
+def reference(model: nn.Module, x: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Per layer, per sample, by the definitions: a conv's MACs are output elements times its kernel
+    volume, the non-zero ones a ones-kernel convolution of its input's non-zero indicator (every
+    (output, weight) pair whose input is not zero); a linear's likewise; an activation's non-zero
+    outputs counted from its output; a module called twice adds up. Captured with plain forward
+    hooks, no counting code involved."""
+    found: dict[str, dict[str, float]] = {}
+    batch = x.shape[0]
+
+    def hook(name):
+        def record(module, inputs, output):
+            for key, value in facts_of(module, inputs, output).items():
+                found.setdefault(name, {})
+                found[name][key] = found[name].get(key, 0.0) + value
+
+        return record
+
+    def facts_of(module, inputs, output) -> dict[str, float]:
+        inp = inputs[0]
+        if isinstance(module, nn.Conv2d):
+            active = (inp != 0).to(torch.float64)
+            ones = torch.ones(module.out_channels, module.in_channels // module.groups, *module.kernel_size,
+                              dtype=torch.float64)
+            gated = F.conv2d(active, ones, None, module.stride, module.padding, module.dilation, module.groups)
+            return {"mac": output.numel() * module.weight[0].numel() / batch,
+                    "mac_nonzero": float(gated.sum()) / batch, "input_nonzero": float(active.sum()) / batch}
+        if isinstance(module, nn.Linear):
+            nonzero = float((inp != 0).sum())
+            return {"mac": output.numel() * module.in_features / batch,
+                    "mac_nonzero": nonzero * module.out_features / batch, "input_nonzero": nonzero / batch}
+        return {"output_nonzero": float((output != 0).sum()) / batch}
+
+    kinds = (nn.Conv2d, nn.Linear, nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish)
+    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if isinstance(m, kinds)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return found
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "shufflenet_v2_x1_0", "squeezenet1_1",
+                                  "mobilenet_v3_small"])
+def test_torchvision_shapes_count_what_a_straightforward_reference_counts(name):
+    model = SHAPES[name](10, 64).eval()
+    x = torch.rand(2, 3, 64, 64)
+    expected = reference(model, x)
+    layers = {layer.name: layer for layer in counted(model, x).layers}
+    compared = 0
+    for layer_name, facts in expected.items():
+        for key, value in facts.items():
+            assert getattr(layers[layer_name], key) == pytest.approx(value, rel=1e-12, abs=0), (layer_name, key)
+            compared += 1
+    assert compared > 50
+    # the second count of the same model (its plan cached) counts the same
+    again = {layer.name: layer for layer in counted(model, x).layers}
+    assert again == layers
+
+
+class InPlaceBetween(nn.Module):
+    """A ReLU's output changed in place (+1: no zero left) before the conv that reads it."""
+
+    def __init__(self):
+        super().__init__()
+        self.relu = nn.ReLU()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.relu(x)
+        y.add_(1.0)
+        return self.conv(y)
+
+
+def test_a_tensor_changed_in_place_is_counted_again():
+    x = torch.randn(2, 3, 6, 6)
+    ledger = counted(InPlaceBetween().eval(), x)
+    relu, conv = ledger.layer("relu"), ledger.layer("conv")
+    assert relu.output_nonzero == pytest.approx(float((x > 0).sum()) / 2)
+    assert conv.input_nonzero == 3 * 6 * 6  # every input is non-zero after the +1
+    assert conv.mac_nonzero == reference(InPlaceBetween().eval().requires_grad_(False), x.abs() + 1)["conv"][
+        "mac_nonzero"]
+
+
+def test_onepass_onespike_is_counted_group_by_group_never_stacked(monkeypatch):
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 16, 16)
+    qann = to_quantized(build_model("resnet20", 10, 3, 16, width=4), 4, calibration_data=x).eval()
+    grouped = counted(to_onespike(qann, 8, layout="grouped"), x)
+
+    def stacked(self, total):
+        raise AssertionError("the G spike maps were stacked")
+
+    onepass_net = to_onespike(qann, 8, layout="onepass")
+    monkeypatch.setattr(PSGNeuron, "forward", stacked)  # the one-pass forward never calls it either
+    onepass = counted(onepass_net, x, track_ties=True)
+    monkeypatch.undo()
+    by_name = {layer.name: layer for layer in grouped.layers}
+    fc = onepass.layer("fc")  # reads average-pooled spikes: its non-zero inputs are per group
+    assert fc.mac_nonzero > 0 and fc.mac_nonzero == by_name["fc"].mac_nonzero
+    assert fc.input_nonzero == by_name["fc"].input_nonzero
+    for layer in onepass.layers:
+        if layer.kind in ("conv", "linear"):
+            assert (layer.ac, layer.mac, layer.mac_nonzero) == (by_name[layer.name].ac, by_name[layer.name].mac,
+                                                                by_name[layer.name].mac_nonzero), layer.name
+
+
+@pytest.mark.parametrize("options", [{}, {"v_init": 0.5}, {"mode": "hardware"}, {"mode": "hardware", "v_init": 0.5}])
+@pytest.mark.parametrize("groups", [1, 4, 32])
+def test_group_spikes_equal_the_stacked_forward(options, groups):
+    neuron = PSGNeuron(1.0 if options.get("mode") else 0.7, groups, **options)
+    total = torch.randn(3, 4, 5, 5) * groups
+    assert torch.equal(torch.stack(list(neuron.group_spikes(total))), neuron(total))
+
+
+def test_group_spikes_with_per_group_thresholds_equal_the_scan():
+    neuron = PSGNeuron(torch.tensor([0.5, 0.7, 1.0, 0.3]), 4)
+    total = torch.randn(3, 4, 5, 5) * 4
+    assert torch.equal(torch.stack(list(neuron.group_spikes(total))), neuron(total))
+
+
+def test_the_plan_is_reused_and_planned_again_when_the_tree_or_a_rule_changes():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).eval()
+    x = torch.rand(2, 1, 6, 6)
+    first = counted(model, x)
+    facts = model_facts(model)
+    plan = next(iter(facts.plans.values()))
+    counted(model, x)
+    assert model_facts(model) is facts and next(iter(facts.plans.values())) is plan  # reused
+    model[1] = nn.ReLU6()  # a replaced layer: planned again, counted by its own rule
+    assert [layer.rule for layer in counted(model, x).layers][1] == "clip"
+    assert model_facts(model) is not facts
+    model[1] = nn.ReLU()
+
+    def tagged(module, inputs, output, ctx):
+        return dict(relu_rule(module, inputs, output, ctx), rule="relu.tagged")
+
+    previous = COUNTING_RULES.get(nn.ReLU)
+    register_rule(nn.ReLU, replace=True)(tagged)
+    try:
+        assert counted(model, x).layers[1].rule == "relu.tagged"  # a registry change makes the plan stale
+    finally:
+        register_rule(nn.ReLU, replace=True)(previous)
+    assert counted(model, x).layers == first.layers
+
+
+def test_the_plan_cache_keeps_no_model_alive():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()).eval()
+    counted(model, torch.rand(1, 1, 5, 5))
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
