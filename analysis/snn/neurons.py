@@ -51,9 +51,12 @@ def check_threshold(name: str, value: float | Sequence[float] | Tensor) -> Tenso
 
 def check_finite(name: str, x: Tensor) -> None:
     """Raise if ``x`` holds NaN or Inf: a spike count of NaN would be silently wrong."""
-    if x.is_floating_point() and not torch.isfinite(x).all():
+    # one sum (a NaN/Inf makes it non-finite) instead of a boolean map per call; a sum that merely
+    # overflowed is told apart by the exact count
+    if x.is_floating_point() and not math.isfinite(float(x.sum())):
         bad = int((~torch.isfinite(x)).sum())
-        raise ValueError(f"{name} input holds {bad} NaN/Inf value(s); spiking neurons need finite currents")
+        if bad:
+            raise ValueError(f"{name} input holds {bad} NaN/Inf value(s); spiking neurons need finite currents")
 
 
 def is_power_of_two(value: float) -> bool:
