@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 __all__ = [
     "AugmentedTensorDataset",
     "DataError",
     "DataNotFoundError",
     "DataSplit",
+    "in_order",
     "random_crop_flip",
     "resize_images",
     "tensor_split",
@@ -54,6 +55,18 @@ class DataSplit:
 
 
 # -- augmentation (torch ops only, no torchvision) ------------------------------------------------------
+def in_order(dataset: Dataset, batch_size: int) -> Iterator[tuple[Tensor, ...]]:
+    """``dataset`` in batches of ``batch_size``, in order: an in-memory ``TensorDataset`` is sliced
+    (the same batches a DataLoader builds by indexing and re-stacking it one sample at a time, bit
+    for bit, without the per-sample work); any other dataset goes through a DataLoader."""
+    if type(dataset) is not TensorDataset:
+        yield from DataLoader(dataset, batch_size=batch_size, shuffle=False)
+        return
+    n = len(dataset)
+    for start in range(0, n, batch_size):
+        yield tuple(t[start:start + batch_size] for t in dataset.tensors)
+
+
 def random_crop_flip(
     images: Tensor,
     padding: int = 4,

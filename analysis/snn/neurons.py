@@ -53,7 +53,7 @@ def check_finite(name: str, x: Tensor) -> None:
     """Raise if ``x`` holds NaN or Inf: a spike count of NaN would be silently wrong."""
     # one sum (a NaN/Inf makes it non-finite) instead of a boolean map per call; a sum that merely
     # overflowed is told apart by the exact count
-    if x.is_floating_point() and not math.isfinite(float(x.sum())):
+    if x.is_floating_point() and not math.isfinite(float(x.detach().sum())):
         bad = int((~torch.isfinite(x)).sum())
         if bad:
             raise ValueError(f"{name} input holds {bad} NaN/Inf value(s); spiking neurons need finite currents")

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from analysis.counting import count_events
+from analysis.data.common import in_order
 from analysis.study import distributed
 from energy_models import EventLedger
 
@@ -29,8 +30,7 @@ def batches(dataset, batch_size: int = EVAL_BATCH,
             limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The first ``limit`` samples of ``dataset`` (all when None) in fixed batches, in order."""
     seen = 0
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for x, y in loader:
+    for x, y in in_order(dataset, batch_size):
         if limit is not None and seen >= limit:
             break
         if limit is not None and seen + len(y) > limit:

@@ -28,6 +28,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     resource = None
 
+from analysis.data.common import in_order
 from analysis.methods import TrainingKind, method_names
 from analysis.snn import calibrate_thresholds, to_binary, to_quantized
 from analysis.study.config import MAX_STEPS
@@ -93,11 +94,6 @@ class TrainConfig:
             raise ValueError(f"min_delta must be a fraction in [0, 1), got {self.min_delta}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {self.validation_fraction}")
-
-
-def _loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
 def _epoch_batches(dataset: Dataset, batch_size: int, generator: torch.Generator) -> Iterator[tuple[Tensor, ...]]:
@@ -167,7 +163,7 @@ def predict(model: nn.Module, dataset: Dataset, batch_size: int = 256, device: s
     """``(logits, labels)`` of ``model`` (eval mode) over ``dataset``, in order."""
     model.eval().to(device)
     outs, labels = [], []
-    for x, y in _loader(dataset, batch_size, shuffle=False, seed=0):
+    for x, y in in_order(dataset, batch_size):
         x = x.to(device)
         if dtype is not None:
             x = x.to(dtype)
@@ -183,7 +179,7 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256, device: 
 
 
 def _calibration_batch(dataset: Dataset, n: int = 512) -> torch.Tensor:
-    x, _ = next(iter(_loader(dataset, n, shuffle=False, seed=0)))
+    x, _ = next(in_order(dataset, n))
     return x
 
 
