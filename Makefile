@@ -19,11 +19,13 @@ export MPLBACKEND ?= Agg
 
 # The study and the tests need the package and its dev tools only; JupyterLab (the `notebooks`
 # extra, the largest part of an install) comes with `make notebooks`.
+# One resolver run for torch and the package; pip's byte-compilation (one file at a time, half of the
+# install's CPU) is left to compileall on every core, skipping the packages' own test suites.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[dev,frameworks]"
-	$(PY) -m pip install --quiet --no-deps "$(SPIKINGJELLY_PIN)"
+	$(PY) -m pip install --quiet --no-compile "$(TORCH_PIN)" -e ".[dev,frameworks]"
+	$(PY) -m pip install --quiet --no-compile --no-deps "$(SPIKINGJELLY_PIN)"
+	$(PY) -m compileall -q -j 0 -x '/tests?/|/testing/_internal/' "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 	touch $(STAMP)
 
 $(NOTEBOOKS_STAMP): $(STAMP)
