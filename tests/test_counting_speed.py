@@ -185,3 +185,24 @@ def test_the_plan_cache_keeps_no_model_alive():
     del model
     gc.collect()
     assert alive() is None
+
+
+class Concatenates(nn.Module):
+    """Two ReLU outputs concatenated along ``dim`` (channels: their non-zero maps add up; width: they
+    do not), read by a padded conv."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+        self.a, self.b = nn.ReLU(), nn.ReLU()
+        self.conv = nn.Conv2d(3 if dim == 3 else 6, 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(torch.cat((self.a(x), self.b(-x)), self.dim))
+
+
+@pytest.mark.parametrize("dim", [1, 3])
+def test_a_concatenation_of_counted_tensors_is_counted_exactly(dim):
+    model, x = Concatenates(dim).eval(), torch.randn(2, 3, 5, 5)
+    layer, expected = counted(model, x).layer("conv"), reference(model, x)["conv"]
+    assert (layer.input_nonzero, layer.mac_nonzero) == (expected["input_nonzero"], expected["mac_nonzero"])

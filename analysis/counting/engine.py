@@ -322,7 +322,11 @@ class Counter:
 
     def _on_reshape(self, name: str, args: tuple, out: Any) -> None:
         """A reshape written in a forward (``spk.flatten(1)``, ``x.view(B, -1)``) keeps what its input
-        carries when it keeps the batch (and step) axes: spikes stay spikes for the next layer."""
+        carries when it keeps the batch (and step) axes: spikes stay spikes for the next layer. A
+        concatenation of tensors whose non-zero maps are known has their sum as its map."""
+        if name == "cat" and isinstance(out, Tensor) and args:
+            self.nonzero.concatenated(args[0], args[1] if len(args) > 1 else 0, out)
+            return
         if name not in _RESHAPES or not isinstance(out, Tensor) or not args or not isinstance(args[0], Tensor):
             return
         x, sig = args[0], self.tracker.signal_of(args[0])

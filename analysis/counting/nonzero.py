@@ -7,6 +7,8 @@ A conv or linear rule needs, of its input, the non-zero count per position (its 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
@@ -55,6 +57,25 @@ class NonzeroMaps:
         found = nonzero_map(t)
         self.maps[t] = (t._version, found)
         return found
+
+    def concatenated(self, parts: Any, dim: int, out: Tensor) -> None:
+        """``out = torch.cat(parts, dim)``: where every part's map is known and ``dim`` is not one of
+        the last two axes (the map's positions), ``out``'s map is their sum; no pass over ``out``."""
+        if not isinstance(parts, list | tuple) or not parts or not isinstance(parts[0], Tensor) or \
+                out.dim() != parts[0].dim():
+            return
+        if out.dim() >= 3 and dim % out.dim() >= out.dim() - 2:
+            return
+        maps = []
+        for part in parts:
+            hit = self.maps.get(part) if isinstance(part, Tensor) else None
+            if hit is None or hit[0] != part._version:
+                return
+            maps.append(hit[1])
+        total = maps[0].to(torch.int64)
+        for found in maps[1:]:
+            total = total + found
+        self.maps[out] = (out._version, total)
 
 
 def nonzero_count(t: Tensor, maps: NonzeroMaps | None) -> Tensor:
