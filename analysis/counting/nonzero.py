@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.weak import WeakIdKeyDictionary
+
+from analysis.counting.tensormap import TensorMap
 
 __all__ = ["NonzeroMaps", "nnz", "nonzero_count", "nonzero_map"]
 
@@ -48,7 +49,7 @@ class NonzeroMaps:
     tensor's version (bumped by every in-place change) is the one counted."""
 
     def __init__(self) -> None:
-        self.maps: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.maps = TensorMap()
 
     def of(self, t: Tensor) -> Tensor:
         hit = self.maps.get(t)

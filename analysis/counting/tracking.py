@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from torch import Tensor
-from torch.utils.weak import WeakIdKeyDictionary
 
 from analysis.counting.signals import UNKNOWN, Signal
+from analysis.counting.tensormap import TensorMap
 from energy_models import SYNAPTIC_KINDS
 
 __all__ = ["FUSE_THROUGH", "SignalTracker"]
@@ -29,8 +29,8 @@ class SignalTracker:
     """The signal and the producing synaptic layer of every tensor a counted module made."""
 
     def __init__(self) -> None:
-        self.signals: WeakIdKeyDictionary = WeakIdKeyDictionary()
-        self.producers: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> synaptic layer name
+        self.signals = TensorMap()
+        self.producers = TensorMap()  # tensor -> synaptic layer name
 
     def signal_of(self, t: Any) -> Signal:
         """What ``t`` carries (:data:`~analysis.counting.signals.UNKNOWN` for a tensor no counted
