@@ -39,9 +39,7 @@ def forward_is_structure(module: nn.Module) -> bool:
 
 
 def calls_children_only(module: nn.Module) -> bool:
-    """Whether ``module``'s ``forward`` provably runs no operator of its own: ``nn.Sequential``'s, or a
-    ``GraphModule`` of module calls only. Such a container needs no operator pass while it runs (its
-    children are counted by their own rules and frames)."""
-    if type(module).forward is nn.Sequential.forward:
-        return True
-    return isinstance(module, fx.GraphModule) and forward_is_structure(module)
+    """Whether ``module``'s ``forward`` is ``nn.Sequential``'s, which runs no operator of its own: such
+    a container needs no operator pass while it runs (its children are counted by their own rules and
+    frames). A ``GraphModule`` is not trusted here, since its graph may be edited between counts."""
+    return type(module).forward is nn.Sequential.forward
