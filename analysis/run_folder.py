@@ -42,6 +42,7 @@ import pandas as pd
 __all__ = [
     "REQUIRED_TABLES",
     "STALE_REPORT_BANNER",
+    "TABLE_NAMES",
     "IncompleteRunError",
     "RunFolder",
     "RunFolderError",
@@ -51,6 +52,15 @@ __all__ = [
 
 #: Tables every complete run has.
 REQUIRED_TABLES: tuple[str, ...] = ("results", "layers")
+#: Every table a study writes (``<name>.csv``): the only table names a manifest may hold, so a
+#: tampered manifest cannot point reading or ``--force`` at a file elsewhere.
+TABLE_NAMES: frozenset[str] = frozenset({
+    "results", "layers", "sensitivity", "warnings", "hardware", "equivalence", "level_flips", "predictions",
+    "fidelity", "worked_example", "layer_errors", "breakeven", "sweep", "yan2024_targets", "onestep",
+    "onestep_layers",
+})
+#: The figure files a report writes (``figures/<name><suffix>``).
+FIGURE_SUFFIXES = (".png", ".svg")
 #: The first line of a ``report.md`` whose tables were rewritten after it was drawn.
 STALE_REPORT_BANNER = "> **Out of date:** this folder's tables were rewritten after this report was drawn"
 
@@ -130,7 +140,19 @@ class RunFolder:
         return self.root / ".lock"
 
     def table_path(self, name: str) -> Path:
+        """``<run>/<name>.csv`` of a table the study writes (:data:`TABLE_NAMES`); any other name (a
+        tampered manifest's ``../x`` or ``/abs/path``) is a :class:`RunFolderError` naming it."""
+        if not isinstance(name, str) or name not in TABLE_NAMES:
+            raise RunFolderError(
+                f"{self.manifest_path}: table entry {name!r} is not a table a study writes (one of "
+                f"{', '.join(sorted(TABLE_NAMES))}); the manifest was edited: rerun the study into a new --out"
+            )
         return self.root / f"{name}.csv"
+
+    def inside(self, path: Path) -> bool:
+        """Whether ``path`` itself (a link, not its target) lies inside the run folder."""
+        root = self.root.resolve()
+        return path.parent.resolve().is_relative_to(root) and path.parent.resolve() / path.name != root
 
     # -- writing -------------------------------------------------------------------------------
     def write_text(self, path: str | os.PathLike, text: str) -> Path:
@@ -170,7 +192,8 @@ class RunFolder:
             written.update(p for p in (figure, figure.with_suffix(".svg")) if p.is_file())
         manifest = self.read_manifest()
         if manifest:
-            names = {str(p.relative_to(self.root)) if p.is_relative_to(self.root) else str(p) for p in written}
+            # only files the folder holds are recorded: --force never removes a file outside it
+            names = {p.relative_to(self.root).as_posix() for p in written if p.is_relative_to(self.root)}
             manifest["files"] = sorted(set(manifest.get("files", [])) | names)
             self._write_manifest(manifest)
         return path
@@ -215,14 +238,24 @@ class RunFolder:
         return manifest
 
     def written_files(self) -> list[Path]:
-        """The files the manifest says the run wrote besides its tables (report.md, figures), each
-        inside the run folder (a listed path that leads outside it is ignored)."""
-        root = self.root.resolve()
+        """The files the manifest says the run wrote besides its tables: ``report.md`` and figures
+        (``figures/<name>.png`` or ``.svg``). Any other entry (``../victim/x``, an absolute path, a
+        path through a link that leads outside the folder) is a :class:`RunFolderError` naming it:
+        the manifest was edited, and nothing it names is trusted."""
         paths = []
         for name in self.read_manifest().get("files", []):
-            path = self.root / name
-            if not Path(name).is_absolute() and path.resolve().is_relative_to(root):
-                paths.append(path)
+            relative = Path(name)
+            is_figure = (len(relative.parts) == 2 and relative.parts[0] == self.figures_dir.name
+                         and relative.suffix in FIGURE_SUFFIXES)
+            path = self.root / relative
+            if (relative.is_absolute() or not (name == self.report_path.name or is_figure)
+                    or not self.inside(path)):
+                raise RunFolderError(
+                    f"{self.manifest_path}: file entry {name!r} is not a file a study writes inside "
+                    f"{str(self.root)!r} (report.md or figures/*.png|svg); the manifest was edited: nothing was "
+                    "removed; rerun the study into a new --out"
+                )
+            paths.append(path)
         return paths
 
     def read_tables(self) -> dict[str, pd.DataFrame]:

@@ -50,7 +50,10 @@ def _is_run_folder(folder: RunFolder) -> bool:
 
 
 def study_files(folder: RunFolder) -> list[Path]:
-    """The files the study in ``folder`` wrote (see the module docstring): what ``--force`` removes."""
+    """The files the study in ``folder`` wrote (see the module docstring): what ``--force`` removes.
+    Each is a file inside the folder: a manifest entry that is not a table name the study writes or
+    a report file inside the folder (``../victim/x``, ``/abs/path``) is a :class:`RunFolderError`
+    naming it, raised before anything is removed."""
     paths = {folder.config_path, folder.manifest_path}
     manifest = folder.read_manifest()
     tables = manifest.get("tables")
@@ -66,6 +69,10 @@ def study_files(folder: RunFolder) -> list[Path]:
         # every cache file of a study carries its compute digest in its name (units, checkpoints,
         # and the .corrupt-* and .tmp files made from them)
         paths.update(p for p in folder.cache_dir.iterdir() if p.is_file() and digest in p.name)
+    outside = sorted(str(p) for p in paths if not folder.inside(p))
+    if outside:  # e.g. a cache/ or figures/ that is a link to another folder
+        raise RunFolderError(f"{str(folder.root)!r}: {outside[0]} lies outside the run folder (a link?); --force "
+                             "removes nothing outside it: remove that link, or choose another --out")
     return sorted(p for p in paths if p.is_file())
 
 
@@ -97,6 +104,8 @@ def prepare_folder(root: str | os.PathLike, compute_digest: str, force: bool) ->
             f"study with `onespike study --resume {folder.root}`, choose another --out, or pass --force to replace "
             "the files that study wrote (every other file in the folder, at any depth, is kept)"
         )
+    if existing != compute_digest:
+        study_files(folder)  # a tampered manifest is refused now, before any work, not when --force removes
     return folder
 
 

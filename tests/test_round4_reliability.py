@@ -1,0 +1,83 @@
+"""Round four of hostile use (issue 32), from the user's side: nothing outside the run folder is ever
+touched, bad names are refused before any work, and every refusal names its cause and fix."""
+
+import json
+import os
+
+import pytest
+
+from analysis.cli import main
+from analysis.run_folder import RunFolder
+from analysis.study import RunFolderError, StudyConfig, run_study
+from tests.report_run import make_run
+
+TINY = dict(archs=["mlp"], timesteps=[1, 2], epochs_ann=2, epochs_quant=1, epochs_bnn=1, count_samples=32,
+            sparsity_sweep=[0.0, 1.0], spike_event_sweep=[0.0], breakeven_timesteps=2,
+            hardware=["sata", "flops45nm"], methods=["ann", "qcfs", "if", "onespike"])
+
+
+def snapshot(root) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes (links as their target's name)."""
+    out = {}
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            out[os.path.relpath(path, root)] = (os.readlink(path).encode() if os.path.islink(path)
+                                                else open(path, "rb").read())
+    return out
+
+
+def cli(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+def another_study(tmp_path):
+    """A complete run folder of another computation (``--force`` would replace its files)."""
+    out = make_run(tmp_path / "run", optional_tables=False)
+    folder = RunFolder(out)
+    payload = json.loads(folder.config_path.read_text())
+    folder.write_config({**payload, "compute_digest": "f" * 16})
+    return folder
+
+
+# -- item 1: --force never deletes outside the run folder ---------------------------------------------------------
+@pytest.mark.parametrize("entry", ["tables:../victim/important", "tables:ABS", "files:../victim/important.csv",
+                                   "files:ABS", "files:notes/mine.txt", "tables:my_own_table"])
+def test_force_with_a_tampered_manifest_removes_nothing_and_names_the_entry(tmp_path, capsys, entry):
+    folder = another_study(tmp_path)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "important.csv").write_text("thesis data")
+    (folder.root / "notes").mkdir()
+    (folder.root / "notes" / "mine.txt").write_text("mine")
+    (folder.root / "my_own_table.csv").write_text("a\n1\n")
+    kind, name = entry.split(":")
+    name = name.replace("ABS", str(victim / "important"))
+    manifest = json.loads(folder.manifest_path.read_text())
+    if kind == "tables":
+        manifest["tables"][name] = {"rows": 1, "sha256": "0" * 64}
+    else:
+        manifest["files"].append(name if name.startswith("/") or name.endswith((".csv", ".txt")) else name + ".csv")
+    folder.manifest_path.write_text(json.dumps(manifest))
+    before = snapshot(tmp_path)
+    with pytest.raises(RunFolderError, match="the manifest was edited") as caught:
+        run_study(StudyConfig(**TINY), folder.root, force=True, progress=False)
+    assert repr(name)[1:-1] in str(caught.value)
+    assert snapshot(tmp_path) == before
+    code, err = cli(capsys, "study", "--quick", "--arch", "mlp", "--out", str(folder.root), "--force")
+    assert code == 2 and "the manifest was edited" in err and len(err.strip().splitlines()) == 1
+    assert snapshot(tmp_path) == before
+
+
+def test_force_refuses_a_cache_folder_that_links_outside(tmp_path):
+    folder = another_study(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / f"unit__{'f' * 16}.json").write_text("{}")
+    os.symlink(elsewhere, folder.cache_dir)
+    before = snapshot(tmp_path)
+    with pytest.raises(RunFolderError, match="outside the run folder"):
+        run_study(StudyConfig(**TINY), folder.root, force=True, progress=False)
+    assert snapshot(tmp_path) == before
+
