@@ -10,6 +10,7 @@ from analysis.cli import main
 from analysis.run_folder import RunFolder
 from analysis.study import RunFolderError, StudyConfig, run_study
 from tests.report_run import make_run
+from tests.test_round3_cli import no_training, one_line, project  # noqa: F401 (fixtures)
 
 TINY = dict(archs=["mlp"], timesteps=[1, 2], epochs_ann=2, epochs_quant=1, epochs_bnn=1, count_samples=32,
             sparsity_sweep=[0.0, 1.0], spike_event_sweep=[0.0], breakeven_timesteps=2,
@@ -81,3 +82,18 @@ def test_force_refuses_a_cache_folder_that_links_outside(tmp_path):
         run_study(StudyConfig(**TINY), folder.root, force=True, progress=False)
     assert snapshot(tmp_path) == before
 
+
+# -- item 2: --arch names are checked before any work ---------------------------------------------------------------
+@pytest.mark.parametrize("arch", ["../../x/pwn", "/tmp/pwn", "a" * 300, "my..net", "net/sub", ".hidden", "n\\et"])
+def test_an_unsafe_arch_name_for_a_users_model_is_refused_before_any_work(project, no_training, capsys, arch):  # noqa: F811
+    before = snapshot(project.parent)
+    code, err = cli(capsys, "study", "--quick", "--model", "r3pkg.nets:net", "--arch", arch, "--out", "out",
+                    "--no-progress")
+    assert code == 2 and one_line(err), err
+    assert "cannot name your model" in err and "e.g. --arch my_net" in err and len(err) < 400
+    assert snapshot(project.parent) == before
+
+
+def test_a_safe_module_like_arch_name_is_accepted():
+    config = StudyConfig(**{**TINY, "archs": ["my_pkg.net-v2"], "methods": ["ann"]}, model="r3pkg.nets:net")
+    assert config.archs == ["my_pkg.net-v2"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,23 @@ DIGITS_ARCH_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 DATA_SETS = ("digits", "cifar10", "cifar100", "imagenet", "synthetic")
+
+#: Longest name a user's own model may be given (``--arch``): it names the checkpoints in ``cache/``.
+MAX_ARCH_NAME = 64
+#: A user's model name: letters, digits, ``_``, ``-`` and ``.`` (a module-like ``my_pkg.net``), starting
+#: with a letter or digit. No ``/``, ``\\`` or ``..``: the name becomes a file name in ``cache/``.
+SAFE_ARCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_arch_name(name: object) -> str:
+    """``name`` if it can name a user's model (:data:`SAFE_ARCH_NAME`, at most :data:`MAX_ARCH_NAME`
+    characters, no ``..``), else a one-line ValueError naming it and the fix."""
+    if (not isinstance(name, str) or not SAFE_ARCH_NAME.fullmatch(name) or ".." in name
+            or len(name) > MAX_ARCH_NAME):
+        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+        raise ValueError(f"--arch {shown} cannot name your model: it names files in the run folder, so use at most "
+                         f"{MAX_ARCH_NAME} letters, digits, '_', '-' or '.' (no '/', no '..'), e.g. --arch my_net")
+    return name
 
 
 #: The config fields that hold lists, and the type of their items (a JSON config gives them as arrays).
@@ -211,7 +229,7 @@ class StudyConfig:
                     raise ValueError(unknown_name_message("architecture", arch, available_models()))
         elif len(self.archs) != 1:
             raise ValueError(f"with model={self.model!r}, archs must be one name for it, got {self.archs}")
-        elif self.archs[0] in available_models():
+        elif check_arch_name(self.archs[0]) in available_models():
             raise ValueError(f"--arch {self.archs[0]!r} names a zoo architecture, but --model {self.model!r} is your "
                              "own network: give it a name of its own (e.g. --arch my_net), so that its tables and "
                              "checkpoints are never taken for the zoo's")
