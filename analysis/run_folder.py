@@ -20,6 +20,9 @@ A report drawn from older tables is never passed off as current: when the tables
 ``report.md`` first gets a banner saying so (``onespike report`` redraws it), so a study stopped
 between its tables and its report leaves no silent mismatch.
 
+A text cell a spreadsheet would run as a formula (``=...``, ``+...``, ``-...``, ``@...``: a user's
+model or table name) is written with a leading apostrophe, and read back without it.
+
 Files are written through a temporary file and a rename (complete or absent, never half), with the
 permissions the user's umask gives a new file (not ``mkstemp``'s 0600), so a shared results folder
 stays readable to colleagues.
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pandas.api.types import is_object_dtype, is_string_dtype
 
 __all__ = [
     "REQUIRED_TABLES",
@@ -99,6 +103,50 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """:func:`atomic_write_bytes` of UTF-8 text."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+#: A text cell starting with one of these is a formula to a spreadsheet (CSV injection): it is written
+#: with a leading apostrophe (OWASP's rule), which :meth:`RunFolder.read_tables` removes again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_plain(text: str) -> bool:
+    """A number (``-1.5``) or a dash placeholder (``-``): starts like a formula but cannot be one."""
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return set(text) <= {"-"}
+
+
+def _needs_quote(text: str) -> bool:
+    if text.startswith(FORMULA_STARTS):
+        return not _is_plain(text)
+    return text.startswith("'") and _needs_quote(text[1:])  # so that a cell "'=x" reads back as written
+
+
+def _neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell a spreadsheet would run as a formula quoted by an apostrophe."""
+    columns = {}
+    for column in frame.columns:
+        if is_object_dtype(frame[column]) or is_string_dtype(frame[column]):
+            cells = frame[column]
+            hit = cells.map(lambda v: isinstance(v, str) and _needs_quote(v))
+            if hit.any():
+                columns[column] = cells.mask(hit, "'" + cells[hit].astype(str))
+    return frame.assign(**columns) if columns else frame
+
+
+def _restored(frame: pd.DataFrame) -> pd.DataFrame:
+    """The inverse of :func:`_neutralised` on a table read back."""
+    columns = {}
+    for column in frame.columns:
+        if is_object_dtype(frame[column]) or is_string_dtype(frame[column]):
+            cells = frame[column]
+            hit = cells.map(lambda v: isinstance(v, str) and v.startswith("'") and _needs_quote(v[1:]))
+            if hit.any():
+                columns[column] = cells.mask(hit, cells[hit].str[1:])
+    return frame.assign(**columns) if columns else frame
 
 
 def _digest(data: bytes) -> str:
@@ -173,7 +221,9 @@ class RunFolder:
         tables change, an existing ``report.md`` is first marked out of date."""
         previous = self.read_manifest()
         files = previous.get("files", [])
-        encoded = {name: frame.to_csv(index=False).encode("utf-8") for name, frame in tables.items()}
+        for name in tables:
+            self.table_path(name)  # a table the study writes (and so a name a manifest may hold)
+        encoded = {name: _neutralised(frame).to_csv(index=False).encode("utf-8") for name, frame in tables.items()}
         manifest = {name: {"rows": len(tables[name]), "sha256": _digest(data)} for name, data in encoded.items()}
         if previous.get("tables") != manifest:
             self._mark_report_stale()
@@ -287,7 +337,7 @@ class RunFolder:
             data = path.read_bytes()
             if _digest(data) != entry.get("sha256"):
                 raise IncompleteRunError(f"{path} does not match manifest.json (truncated or edited): {rerun}")
-            frame = pd.read_csv(io.BytesIO(data)) if data.strip() else pd.DataFrame()
+            frame = _restored(pd.read_csv(io.BytesIO(data))) if data.strip() else pd.DataFrame()
             if len(frame) != entry.get("rows"):
                 raise IncompleteRunError(
                     f"{path} has {len(frame)} rows, manifest.json says {entry.get('rows')}: {rerun}"

@@ -3,6 +3,7 @@ touched, bad names are refused before any work, and every refusal names its caus
 
 import json
 import os
+import re
 
 import pytest
 
@@ -97,3 +98,55 @@ def test_an_unsafe_arch_name_for_a_users_model_is_refused_before_any_work(projec
 def test_a_safe_module_like_arch_name_is_accepted():
     config = StudyConfig(**{**TINY, "archs": ["my_pkg.net-v2"], "methods": ["ann"]}, model="r3pkg.nets:net")
     assert config.archs == ["my_pkg.net-v2"]
+
+
+# -- item 3: user names never run as spreadsheet formulas or render as markup ---------------------------------------
+HOSTILE_NAME = "=HYPERLINK(\"http://evil/\",\"x\")"
+HOSTILE_PAPER = "<img src=x onerror=alert(1)> ![pwn](http://evil/x.png) [click](http://evil/) *bold* `code` a|b"
+
+
+def formula_cells(path) -> list[str]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [cell for row in csv.reader(handle) for cell in row
+                if cell[:1] in ("=", "+", "@", "\t", "\r") or (cell[:1] == "-" and cell.strip("-")
+                                                               and not cell.lstrip("-").replace(".", "").isdigit())]
+
+
+def test_text_cells_that_spreadsheets_run_are_quoted_and_read_back_as_written(tmp_path):
+    from tests.report_run import make_run
+
+    folder = RunFolder(make_run(tmp_path / "run", optional_tables=False))
+    tables = folder.read_tables()
+    cells = [HOSTILE_NAME, "+1+cmd", "-2+3*cmd", "@SUM(A1)", "'=already quoted", "-", "-1.5", "sata", "\tx"]
+    columns = ("paper", "description", "technology")
+    assert len(tables["hardware"]) * len(columns) == len(cells)
+    tables["hardware"] = tables["hardware"].assign(**{c: cells[i::len(columns)] for i, c in enumerate(columns)})
+    folder.write_tables(tables)
+    raw = folder.table_path("hardware").read_text()
+    assert not formula_cells(folder.table_path("hardware")), raw
+    assert "'=HYPERLINK" in raw and "''=already quoted" in raw and ",-1.5," in raw and ",-," in raw
+    back = folder.read_tables()["hardware"]
+    assert sorted(back[list(columns)].to_numpy().ravel().tolist()) == sorted(cells)
+
+
+def test_a_hostile_user_table_reaches_no_csv_formula_and_no_report_markup(tmp_path):
+    from analysis.report import write_report
+    from energy_models.table import TABLES_DIR
+
+    text = (TABLES_DIR / "example_user_chip.toml").read_text()
+    text = text.replace('name = "example_user_chip"', f"name = {json.dumps(HOSTILE_NAME)}")
+    text = text.replace(text.split("paper = ")[1].split("\n")[0], json.dumps(HOSTILE_PAPER))
+    table = tmp_path / "chip.toml"
+    table.write_text(text)
+    out = tmp_path / "run"
+    run_study(StudyConfig(**{**TINY, "hardware": ["sata", str(table)], "methods": ["ann", "qcfs", "if"]}), out,
+              progress=False)
+    csvs = sorted(out.glob("*.csv"))
+    assert any(HOSTILE_NAME in RunFolder(out).read_tables()[p.stem].to_string() for p in csvs)
+    for path in csvs:
+        assert not formula_cells(path), f"{path.name} holds a formula cell"
+    report = write_report(out).read_text()
+    assert not re.search(r"(?<!\\)<img|\]\(http://evil|!\[pwn", report)
+    assert "\\<img src=x onerror=alert(1)\\>" in report and "\\*bold\\*" in report

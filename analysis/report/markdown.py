@@ -33,7 +33,7 @@ from analysis.report.sections import (
 )
 from analysis.report.sensitivity import alternatives_of, flips_table, sensitivity_line, with_sensitivity
 from analysis.report.tables import RunTables, load_run
-from analysis.report.text import markdown_table
+from analysis.report.text import literal, markdown_table
 from analysis.report.verdict import Verdict
 from analysis.run_folder import RunFolder
 
@@ -76,9 +76,10 @@ def _intro(run: RunTables, name: str) -> list[str]:
                 + (" (the primary model of each family; `--hardware all` makes every variant a headline model, "
                    "and the Sensitivity section re-checks each verdict under them)" if primaries == models else ""))
     return [
-        f"# OneSpike Study report — {name}",
+        f"# OneSpike Study report — {literal(name)}",
         "",
-        f"Data: {run.data.get('name', run.config.get('data', 'n/a'))}; architectures: {', '.join(run.archs())}; "
+        f"Data: {run.data.get('name', run.config.get('data', 'n/a'))}; "
+        f"architectures: {literal(', '.join(run.archs()))}; "
         f"quantization levels L = {run.levels()}; T/G swept: {run.timesteps() or 'n/a'}; {headline}. Energies are "
         "per inference (one sample); accuracies carry a 95% Wilson interval over the test images, and two networks "
         "are compared image by image (exact McNemar) where the run has per-image predictions. Every number below is "

@@ -13,7 +13,7 @@ import pandas as pd
 from analysis.methods import get_method
 from analysis.report.paired import NO_PREDICTIONS
 from analysis.report.tables import COMPONENTS, RunTables, method_label, numeric, select
-from analysis.report.text import markdown_table, times
+from analysis.report.text import literal, markdown_table, times
 from analysis.report.uncertainty import accuracy_of, difference_interval
 from analysis.report.verdict import listing
 
@@ -242,13 +242,15 @@ def hardware_section(run: RunTables) -> str:
     for name in run.hardware_models():
         row = run.hardware_info(name)
         if not row:
-            lines.append(f"- **{name}**: no provenance recorded (hardware.csv lacks it).")
+            lines.append(f"- **{literal(name)}**: no provenance recorded (hardware.csv lacks it).")
             continue
-        lines.append(f"- **{name}** — {row.get('description', '')}. Paper: {row.get('paper', 'n/a')}."
-                     + (f" Code: {row['repository']}." if row.get("repository") else "")
-                     + (f" Technology: {row['technology']}." if row.get("technology") else ""))
+        # a user table's name, paper and assumptions are its author's text: literal, never markup
+        lines.append(f"- **{literal(name)}** — {literal(row.get('description', ''))}. "
+                     f"Paper: {literal(row.get('paper', 'n/a'))}."
+                     + (f" Code: {literal(row['repository'])}." if row.get("repository") else "")
+                     + (f" Technology: {literal(row['technology'])}." if row.get("technology") else ""))
         if row.get("assumptions"):
-            lines.append(f"  - Assumptions: {'; '.join(map(str, row['assumptions']))}")
+            lines.append(f"  - Assumptions: {literal('; '.join(map(str, row['assumptions'])))}")
     sensitivity = run.table("sensitivity")
     if not sensitivity.empty and {"hardware", "alternative"} <= set(sensitivity.columns):
         pairs = sensitivity.drop_duplicates(["hardware", "alternative"])
@@ -270,7 +272,7 @@ def warnings_section(run: RunTables) -> str:
     lines.append(f"{len(table)} warning(s) over every network in warnings.csv; those of each method's reference "
                  f"network ({run.first_arch()}, T = G = L) follow, per hardware model.")
     for hardware, rows in shown.groupby("hardware", sort=False):
-        lines += ["", f"### {hardware}"]
+        lines += ["", f"### {literal(hardware)}"]
         for warning, group in rows.groupby("warning", sort=False):
             methods = listing([method_label(m, t) for m, t in zip(group["method"], group["T"], strict=True)])
             lines.append(f"- {methods}: {warning}")
