@@ -10,6 +10,7 @@ import argparse
 import functools
 import json
 import os
+import signal
 import sys
 import time
 from importlib.metadata import entry_points
@@ -356,14 +357,37 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(BaseException):
+    """Raised in the command by SIGTERM, so that it stops as on Ctrl-C: the run folder's lock is
+    released, a forked helper ended, and finished units stay in the cache."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _stop_on_sigterm():
+    """Turn SIGTERM into :class:`Terminated` while a command runs (the main thread only); returns the
+    previous handler, or None where none could be set."""
+    try:
+        return signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread (main() called from a worker thread)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"study": _cmd_study, "count": _cmd_count, "hardware": _cmd_hardware, "report": _cmd_report}
     from analysis.snn import ConversionError
 
+    previous = _stop_on_sigterm()
     try:
         return handlers[args.command](args)
+    except Terminated:
+        print(f"onespike {args.command}: stopped by SIGTERM; the lock is released and finished work kept: rerun the "
+              "same command to resume", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
         sys.stderr.close()
         return 0
@@ -378,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"onespike {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

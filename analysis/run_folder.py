@@ -52,6 +52,7 @@ __all__ = [
     "RunFolderError",
     "atomic_write_bytes",
     "atomic_write_text",
+    "new_file_mode",
 ]
 
 #: Tables every complete run has.
@@ -77,7 +78,7 @@ class IncompleteRunError(RunFolderError, FileNotFoundError):
     """A run folder's tables are missing, empty, truncated or do not match its manifest."""
 
 
-def _new_file_mode() -> int:
+def new_file_mode() -> int:
     """The mode a new file gets under the current umask (0o666 & ~umask)."""
     mask = os.umask(0)
     os.umask(mask)
@@ -92,7 +93,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, _new_file_mode())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

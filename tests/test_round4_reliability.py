@@ -150,3 +150,129 @@ def test_a_hostile_user_table_reaches_no_csv_formula_and_no_report_markup(tmp_pa
     report = write_report(out).read_text()
     assert not re.search(r"(?<!\\)<img|\]\(http://evil|!\[pwn", report)
     assert "\\<img src=x onerror=alert(1)\\>" in report and "\\*bold\\*" in report
+
+
+# -- item 4: the lock, SIGTERM, helpers, permissions --------------------------------------------------------------
+def _contend(root: str, barrier) -> None:
+    """One study taking the lock of ``root``; while it holds it, it records when, in ``held.<pid>``."""
+    import time
+
+    from analysis.study.folder import FolderLock
+
+    lock = FolderLock(RunFolder(root))
+    barrier.wait()
+    try:
+        lock.acquire()
+    except RunFolderError:
+        return
+    start = time.monotonic()
+    time.sleep(0.02)
+    held = f"{start} {time.monotonic()}"
+    lock.release()
+    with open(os.path.join(root, f"held.{os.getpid()}"), "w") as handle:
+        handle.write(held)
+
+
+def test_two_studies_taking_a_stale_lock_at_once_never_both_hold_it(tmp_path):
+    import multiprocessing
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = json.dumps({"pid": dead.pid, "host": os.uname().nodename})
+    context = multiprocessing.get_context("fork")
+    trials, overlaps, untaken = 60, 0, 0
+    for trial in range(trials):
+        root = tmp_path / f"t{trial}"
+        root.mkdir()
+        RunFolder(root).lock_path.write_text(stale)
+        barrier = context.Barrier(2)
+        procs = [context.Process(target=_contend, args=(str(root), barrier)) for _ in range(2)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(30)
+        held = [tuple(map(float, p.read_text().split())) for p in root.glob("held.*")]
+        untaken += not held
+        overlaps += len(held) == 2 and held[0][0] < held[1][1] and held[1][0] < held[0][1]
+        assert not RunFolder(root).lock_path.exists() and not (root / ".lock.breaking").exists()
+    assert overlaps == 0, f"both studies held the lock at once in {overlaps} of {trials} trials"
+    assert untaken == 0, f"the stale lock was taken by neither study in {untaken} of {trials} trials"
+
+
+def test_sigterm_releases_the_lock_and_says_so(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "terminated"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(StudyConfig(**{**TINY, "epochs_ann": 200, "plateau_patience": None}).to_dict()))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "analysis.cli", "study", "--config", str(config), "--out",
+                             str(out), "--no-progress"], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "config.json").exists():
+        time.sleep(0.1)
+    assert RunFolder(out).lock_path.exists()
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines() == ["onespike study: stopped by SIGTERM; the lock is released and finished work "
+                                        "kept: rerun the same command to resume"]
+    assert not RunFolder(out).lock_path.exists()
+
+
+HELPER_SCRIPT = """
+import sys, time
+from analysis.study.ahead import SharedWork
+
+def work(i):
+    while True:
+        with open(sys.argv[1], "a") as handle:
+            handle.write("x")
+        time.sleep(0.02)
+
+shared = SharedWork([0, 1], work)
+print(shared.process.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_forked_helper_ends_when_the_study_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    written = tmp_path / "written.txt"
+    proc = subprocess.Popen([sys.executable, "-c", HELPER_SCRIPT, str(written)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    helper = int(proc.stdout.readline())
+    deadline = time.time() + 30
+    while time.time() < deadline and not written.exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(1.0)
+    size = written.stat().st_size
+    time.sleep(0.5)
+    assert written.stat().st_size == size, "the helper kept writing after its study was killed"
+    with pytest.raises(ProcessLookupError):
+        os.kill(helper, 0)
+
+
+def test_checkpoints_get_the_umasks_permissions(tmp_path):
+    import torch
+
+    from analysis.study.training import save_checkpoint
+
+    previous = os.umask(0o027)
+    try:
+        path = save_checkpoint(tmp_path / "net.pt", torch.nn.Linear(2, 2), {"arch": "mlp"})
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o640

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -42,7 +43,7 @@ from analysis.snn import LIFNeuron, TimeLoop, is_framework_neuron, to_if_snn
 from analysis.snn.frameworks import is_multi_step
 from analysis.snn.onestep import DirectSNN, pow2_thresholds
 from analysis.study import distributed
-from analysis.study.ahead import second_cpu
+from analysis.study.ahead import end_with_parent, second_cpu
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
 from analysis.study.networks import Given, ModelSpec, derive
@@ -282,8 +283,8 @@ class TrainingAhead:
     def __init__(self, networks: DirectNetworks, split: DataSplit, keys: list[tuple[str, str, int, int]],
                  threads: int):
         context = multiprocessing.get_context("fork")
-        self.process = context.Process(target=self._train, args=(networks, split, keys, threads), daemon=True,
-                                       name="onespike-direct-training")
+        self.process = context.Process(target=self._train, args=(networks, split, keys, threads, os.getpid()),
+                                       daemon=True, name="onespike-direct-training")
         self.process.start()
 
     @staticmethod
@@ -293,7 +294,8 @@ class TrainingAhead:
 
     @staticmethod
     def _train(networks: DirectNetworks, split: DataSplit, keys: list[tuple[str, str, int, int]],
-               threads: int) -> None:
+               threads: int, parent: int) -> None:
+        end_with_parent(parent)
         torch.set_num_threads(threads)
         networks.on_epochs = lambda n: None  # the progress bar is the parent's
         networks.ahead = None

@@ -12,13 +12,15 @@
   when that leaves it empty.
 - To continue the study a folder holds, ``onespike study --resume DIR`` reads its ``config.json``.
 - ``.lock`` holds the pid and host of the study using the folder; a second study stops with a
-  message naming that process. A lock whose process is gone (on this host) is taken over.
+  message naming that process. A lock whose process is gone (on this host) is taken over, by one
+  study only when several try at once (``.lock.breaking``, see :meth:`FolderLock.acquire`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 from pathlib import Path
 
@@ -134,27 +136,74 @@ class FolderLock:
             return True
         return True
 
+    @property
+    def breaking_path(self) -> Path:
+        """Held (created exclusively) by the one process that removes a stale ``.lock``."""
+        return self.folder.root / ".lock.breaking"
+
+    def _in_use(self, holder: dict) -> RunFolderError:
+        return RunFolderError(
+            f"run folder {str(self.folder.root)!r} is in use by another study (pid {holder.get('pid')} on "
+            f"{holder.get('host')}); wait for it, or remove {self.folder.lock_path} if that process is gone"
+        )
+
+    def _create(self, text: str) -> bool:
+        """Create ``.lock`` holding ``text``, complete or not at all (a hard link of a written temporary
+        file: no other process ever reads a half-written lock); False when it exists."""
+        tmp = self.folder.root / f".lock.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        try:
+            os.link(tmp, self.folder.lock_path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: an exclusive create, then the text
+            try:
+                fd = os.open(self.folder.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            return True
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _break_stale(self, stale: dict) -> None:
+        """Remove ``.lock`` if it still holds ``stale`` (a holder that is gone). Only the process that
+        creates ``.lock.breaking`` may do so, and it re-reads the holder first: two studies taking over
+        the same stale lock never remove each other's fresh lock. The other one is refused."""
+        try:
+            fd = os.open(self.breaking_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            raise RunFolderError(
+                f"run folder {str(self.folder.root)!r}: another study is taking over its stale lock right now; wait "
+                f"for it (if no study runs, remove {self.breaking_path}, left by one that was killed)") from None
+        try:
+            os.close(fd)
+            if self._holder() == stale:
+                self.folder.lock_path.unlink(missing_ok=True)
+        finally:
+            self.breaking_path.unlink(missing_ok=True)
+
     def acquire(self) -> None:
         self.created = not self.folder.root.exists()
         self.folder.root.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
-        for _ in range(2):
-            try:
-                fd = os.open(self.folder.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if self._alive(holder):
-                    raise RunFolderError(
-                        f"run folder {str(self.folder.root)!r} is in use by another study (pid {holder.get('pid')} on "
-                        f"{holder.get('host')}); wait for it, or remove {self.folder.lock_path} if that process is gone"
-                    ) from None
-                self.folder.lock_path.unlink(missing_ok=True)  # a stale lock of a process that is gone
-                continue
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            self.held = True
-            return
-        raise RunFolderError(f"could not take the lock {self.folder.lock_path}")
+        for _ in range(3):
+            if self._create(text):
+                self.held = True
+                return
+            holder = self._holder()
+            if not holder:
+                if not self.folder.lock_path.exists():
+                    continue  # released just now: try again
+                raise RunFolderError(f"{self.folder.lock_path} is not a lock this program wrote (unreadable); "
+                                     "if no study uses the folder, remove it")
+            if self._alive(holder):
+                raise self._in_use(holder)
+            self._break_stale(holder)  # a stale lock of a process that is gone
+        raise RunFolderError(f"could not take the lock {self.folder.lock_path}: other studies keep taking it; "
+                             "run one study per folder")
 
     def release(self) -> None:
         """Remove the lock; a folder this lock created and nothing else was written to (a study that

@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - Windows
     resource = None
 
 from analysis.methods import TrainingKind, method_names
+from analysis.run_folder import new_file_mode
 from analysis.snn import calibrate_thresholds, to_binary, to_quantized
 from analysis.study.config import MAX_STEPS
 from analysis.study.plateau import PlateauRule, validation_split
@@ -245,6 +246,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: Mapping[s
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, new_file_mode())  # the umask's permissions, as every file of the run (not mkstemp's 0600)
         os.replace(tmp, path)
     except (RuntimeError, OSError) as exc:  # torch reports a failed write as a RuntimeError
         size = sum(v.numel() * v.element_size() for v in payload["state_dict"].values())
