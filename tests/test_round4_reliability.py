@@ -6,6 +6,7 @@ import os
 import re
 
 import pytest
+import torch
 
 from analysis.cli import main
 from analysis.run_folder import RunFolder
@@ -276,3 +277,92 @@ def test_checkpoints_get_the_umasks_permissions(tmp_path):
     finally:
         os.umask(previous)
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+# -- item 5: a user's directly trained SNN really spikes, and is counted as spiking ---------------------------------
+class MixedReLUs(torch.nn.Module):
+    """Notebook 04's pattern: an ``nn.ReLU`` module and functional ``F.relu`` calls in one forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.relu = torch.nn.ReLU()
+        self.fc = torch.nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x):
+        x = torch.nn.functional.relu(self.conv1(x))
+        x = self.relu(self.conv2(x)) + x.relu()
+        return self.fc(x.flatten(1))
+
+
+def test_every_relu_call_site_of_a_users_model_becomes_a_spiking_neuron():
+    from analysis.snn.onestep import spiking_from_ann
+
+    snn = spiking_from_ann(MixedReLUs(), 4).eval()
+    assert len(snn.neurons) == 3  # F.relu, self.relu, x.relu(): none stays analog
+    seen = []
+    hooks = [m.register_forward_pre_hook(lambda m, a: seen.append(a[0])) for m in (snn.body.conv2, snn.body.fc)]
+    snn(torch.rand(2, 1, 8, 8) * 4)
+    for hook in hooks:
+        hook.remove()
+    conv2_input = seen[0]
+    assert set(conv2_input.unique().tolist()) <= {0.0, 1.0}, "conv2 was fed analog ReLU outputs"
+
+
+def test_a_model_with_a_non_relu_activation_is_refused_by_name_for_a_direct_snn():
+    from analysis.snn import ConversionError
+    from analysis.snn.onestep import spiking_from_ann
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8),
+                                torch.nn.GELU(), torch.nn.Linear(8, 2))
+    with pytest.raises(ConversionError, match=r"every activation must be a ReLU.*'4' \(GELU\).*replace those"):
+        spiking_from_ann(model, 2)
+
+
+def test_a_direct_snn_counted_in_training_form_counts_spikes_after_its_neurons():
+    from analysis.counting import count_events
+    from analysis.snn.onestep import spiking_from_ann
+    from analysis.study.direct import count_form
+
+    torch.manual_seed(0)
+    snn = spiking_from_ann(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                                               torch.nn.Linear(32, 10)), 4).eval()
+    images = torch.rand(4, 1, 8, 8) * 3
+    with count_events(snn) as training:
+        snn(images)
+    deploy, _ = count_form(snn, None, 4)
+    with count_events(deploy) as deployed:
+        deploy(images)
+    after = training.layers[-2]
+    assert after.kind == "linear" and after.input_spiking and after.mac == 0 and after.ac > 0
+    assert after.ac == pytest.approx(deployed.layers[-2].ac)
+
+
+def test_a_study_of_a_users_functional_relu_model_trains_a_spiking_direct_snn(project, capsys):  # noqa: F811
+    from analysis.study import load_tables
+
+    config = StudyConfig(**{**TINY, "archs": ["net"], "methods": ["ann", "direct_if"], "timesteps": [2],
+                            "hardware": ["sata"], "epochs_direct": 1}, model="r3pkg.nets:net")
+    run_study(config, project / "run", progress=False)
+    results = load_tables(project / "run")["results"]
+    direct = results[results.method == "direct_if"]
+    assert len(direct) == 1 and direct["ops_spikes"].iloc[0] > 0 and direct["spike_rate"].iloc[0] > 0
+
+
+def test_power_of_two_thresholds_keep_a_graph_direct_snns_spikes():
+    from analysis.snn import ConversionError
+    from analysis.snn.onestep import pow2_thresholds, spiking_from_ann
+
+    torch.manual_seed(0)
+    snn = spiking_from_ann(MixedReLUs(), 4).eval()
+    neurons = {name.removesuffix(".neuron"): m for name, m in snn.body.named_modules() if name.endswith(".neuron")}
+    assert sorted(neurons) == ["relu", "relu_1", "relu_2"]  # self.relu, F.relu, x.relu()
+    for name, theta in (("relu", 0.7), ("relu_1", 1.3), ("relu_2", 1.0)):
+        neurons[name].threshold.data.fill_(theta)
+    images = torch.rand(8, 1, 8, 8) * 4
+    rounded = pow2_thresholds(snn)
+    assert sorted(float(n.threshold) for n in rounded.neurons) == [0.5, 1.0, 1.0]
+    assert torch.allclose(rounded(images), snn(images), atol=1e-5)
+    neurons["relu_2"].threshold.data.fill_(3.1)  # fed by relu_1's spikes: nothing to fold its scale into
+    with pytest.raises(ConversionError, match=r"relu_2: no conv/linear/batch norm feeding only this neuron"):
+        pow2_thresholds(snn)

@@ -29,6 +29,7 @@ from analysis.counting.tracking import SignalTracker
 from analysis.methods import MethodSpec
 from analysis.snn import (
     FLOAT_WEIGHT_BITS,
+    FoldedTime,
     IFNeuron,
     MeanOverSteps,
     PSGLayer,
@@ -157,6 +158,11 @@ class Counter:
             self._track(module, path, True)
             return
         children = list(module.named_children())
+        if isinstance(module, FoldedTime):
+            # a directly trained SNN's training form: the neuron's [T, B, ...] spikes folded back to
+            # [T·B, ...] are still spikes for the layer after it (never dense analog MACs)
+            self.handles.append(module.neuron.register_forward_hook(self._stash_folded))
+            self.handles.append(module.register_forward_hook(self._unfold_signal))
         if children:
             # a container: its own operators (written in its forward) are the operator pass's;
             # a SpikingNetwork's own (input check, streamed readout) are counted by the engine
@@ -229,6 +235,14 @@ class Counter:
     def _passthrough(self, module, inputs, output) -> None:
         if inputs:
             self.tracker.pass_through(inputs[0], output)
+
+    def _stash_folded(self, module, inputs, output) -> None:
+        self.extras["folded_spikes"] = output
+
+    def _unfold_signal(self, module, inputs, output) -> None:
+        spikes = self.extras.pop("folded_spikes", None)
+        if spikes is not None:
+            self.tracker.pass_through(spikes, output)
 
     def _stash_psg(self, module, inputs, output) -> None:
         self.extras["psg_spikes"] = output
