@@ -366,3 +366,56 @@ def test_power_of_two_thresholds_keep_a_graph_direct_snns_spikes():
     neurons["relu_2"].threshold.data.fill_(3.1)  # fed by relu_1's spikes: nothing to fold its scale into
     with pytest.raises(ConversionError, match=r"relu_2: no conv/linear/batch norm feeding only this neuron"):
         pow2_thresholds(snn)
+
+
+# -- item 6: OneSpike through torch.cat ---------------------------------------------------------------------------
+class TwoBranches(torch.nn.Module):
+    def __init__(self, pool_first: bool):
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.Conv2d(1, 16, 3, padding=1)
+        self.fc = torch.nn.Linear(32, 10)
+        self.pool_first = pool_first
+
+    def forward(self, x):
+        pool = torch.nn.functional.adaptive_avg_pool2d
+        a, b = torch.nn.functional.relu(self.a(x)), torch.nn.functional.relu(self.b(x))
+        if self.pool_first:
+            return self.fc(torch.cat([pool(a, 1), pool(b, 1)], 1).flatten(1))
+        return self.fc(pool(torch.cat([a, b], 1), 1).flatten(1))
+
+
+class OneBranch(torch.nn.Module):
+    """:class:`TwoBranches` with its two convs as one (the same activations, no torch.cat)."""
+
+    def __init__(self, two: TwoBranches):
+        super().__init__()
+        self.ab = torch.nn.Conv2d(1, 32, 3, padding=1)
+        with torch.no_grad():
+            self.ab.weight.copy_(torch.cat([two.a.weight, two.b.weight]))
+            self.ab.bias.copy_(torch.cat([two.a.bias, two.b.bias]))
+        self.fc = two.fc
+
+    def forward(self, x):
+        return self.fc(torch.nn.functional.adaptive_avg_pool2d(torch.nn.functional.relu(self.ab(x)), 1).flatten(1))
+
+
+@pytest.mark.parametrize("pool_first", [True, False])
+@pytest.mark.parametrize("mode", ["exact", "hardware"])
+def test_onespike_through_torch_cat_is_counted_as_the_same_network_without_it(pool_first, mode):
+    from analysis.counting import count_events
+    from analysis.snn import to_onespike, to_quantized
+
+    torch.manual_seed(0)
+    two = TwoBranches(pool_first)
+    images = torch.rand(4, 1, 8, 8) * 2
+    ledgers = []
+    for model in (two, OneBranch(two)):
+        net = to_onespike(to_quantized(model, 4), 4, mode=mode)  # equal thresholds: no calibration
+        with count_events(net) as ledger:
+            logits = net(images)
+        ledgers.append((ledger, logits))
+    (with_cat, cat_logits), (without, plain_logits) = ledgers
+    assert torch.allclose(cat_logits, plain_logits, atol=1e-5)
+    fc_cat, fc_plain = (next(layer for layer in led.layers if layer.name == "fc") for led in (with_cat, without))
+    for field in ("ac", "mac", "input_nonzero", "weight_reads"):
+        assert getattr(fc_cat, field) == pytest.approx(getattr(fc_plain, field)), field
