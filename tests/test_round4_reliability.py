@@ -4,6 +4,7 @@ touched, bad names are refused before any work, and every refusal names its caus
 import json
 import os
 import re
+import warnings
 
 import pytest
 import torch
@@ -419,3 +420,69 @@ def test_onespike_through_torch_cat_is_counted_as_the_same_network_without_it(po
     fc_cat, fc_plain = (next(layer for layer in led.layers if layer.name == "fc") for led in (with_cat, without))
     for field in ("ac", "mac", "input_nonzero", "weight_reads"):
         assert getattr(fc_cat, field) == pytest.approx(getattr(fc_plain, field)), field
+
+
+# -- item 7: a count is never silently empty or wrong ---------------------------------------------------------------
+def small_net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                               torch.nn.Flatten(), torch.nn.Linear(256, 10))
+
+
+def test_a_block_that_runs_another_model_warns_of_an_empty_ledger():
+    from analysis.counting import count_events
+
+    counted, other = small_net().eval(), small_net().eval()
+    with pytest.warns(UserWarning, match=r"ran no forward pass of the counted Sequential.*0 pJ.*inside the block"):
+        with count_events(counted) as ledger:
+            other(torch.rand(2, 1, 8, 8))
+    assert ledger.samples == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with count_events(counted) as ledger:
+            counted(torch.rand(2, 1, 8, 8))
+    assert ledger.samples == 2
+
+
+def test_a_model_in_training_mode_is_counted_with_a_warning():
+    from analysis.counting import count_events
+
+    net = small_net()  # a new module is in training mode
+    with pytest.warns(UserWarning, match=r"training mode \(BatchNorm2d\).*call model\.eval\(\) before counting"):
+        with count_events(net):
+            net(torch.rand(2, 1, 8, 8))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_half_precision_model_is_refused_with_the_fix(dtype):
+    from analysis.counting import count_events
+
+    net = small_net().eval().to(dtype)
+    with pytest.raises(ValueError, match=rf"{dtype} parameters.*at 32 bits: count model\.float\(\).*weight_bits=16"):
+        with count_events(net):
+            pass
+
+
+def test_a_batch_of_zero_samples_is_refused():
+    from analysis.counting import count_events
+
+    net = small_net().eval()
+    with pytest.raises(ValueError, match=r"batch of 0 samples.*give at least one sample"):
+        with count_events(net):
+            net(torch.rand(0, 1, 8, 8))
+
+
+def test_count_events_of_a_function_or_a_meta_model_names_the_fix():
+    from analysis.counting import count_events
+
+    def forward(x):
+        return x
+
+    with pytest.raises(TypeError, match=r"counts an nn\.Module, got function '.*forward'.*count_events\(model\)"):
+        with count_events(forward):
+            pass
+    with torch.device("meta"):
+        meta = small_net()
+    with pytest.raises(ValueError, match=r"meta device .*to_empty\(device='cpu'\).*load_state_dict"):
+        with count_events(meta):
+            pass

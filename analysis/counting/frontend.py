@@ -8,10 +8,12 @@ in the engine, this thin front end).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import torch
 from torch import nn
 
 from analysis.counting.engine import Counter
@@ -24,7 +26,38 @@ from analysis.snn import SpikingNetwork
 from analysis.snn.neurons import IFNeuron, PSGNeuron
 from energy_models.ledger import EventLedger
 
-__all__ = ["count_events", "method_of"]
+__all__ = ["check_countable", "count_events", "method_of"]
+
+#: Floating types whose values count_events would price at 32 bits although they are 16 wide.
+HALF_TYPES = (torch.float16, torch.bfloat16)
+#: Modules that behave differently in training mode (and, for batch norm, change while counted).
+TRAINING_BEHAVIOUR = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.Dropout, nn.Dropout1d,
+                      nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+
+
+def check_countable(model: object) -> None:
+    """Refuse what count_events cannot count right, with the fix: no module (a function), parameters
+    without values (the meta device), 16-bit floating weights (priced at 32 bits); warn of a model in
+    training mode (its batch norm statistics change while counted, its dropout is on)."""
+    if not isinstance(model, nn.Module):
+        name = getattr(model, "__qualname__", type(model).__name__)
+        raise TypeError(f"count_events counts an nn.Module, got {type(model).__name__} {name!r}: pass the model "
+                        "itself, `with count_events(model) as ledger: model(x)`")
+    params = list(model.parameters())
+    if any(p.is_meta for p in params):
+        raise ValueError("count_events: the model's parameters are on the meta device (shapes without values), so "
+                         "nothing can run: materialise it first, e.g. model.to_empty(device='cpu') and "
+                         "load_state_dict(weights)")
+    half = sorted({str(p.dtype) for p in params if p.dtype in HALF_TYPES})
+    if half:
+        raise ValueError(f"count_events: the model holds {', '.join(half)} parameters, but counting prices float "
+                         "weights and activations at 32 bits: count model.float() (and pass weight_bits=16 to price "
+                         "its weights at 16 bits)")
+    moving = sorted({type(m).__name__ for m in model.modules() if m.training and isinstance(m, TRAINING_BEHAVIOUR)})
+    if moving:
+        warnings.warn(f"count_events: the model is in training mode ({', '.join(moving)}): batch norm statistics are "
+                      "updated by the counted forwards and dropout is on; call model.eval() before counting",
+                      stacklevel=3)
 
 
 def method_of(model: nn.Module, method: str | None) -> tuple[MethodSpec, int, int]:
@@ -80,6 +113,7 @@ def count_events(
     for keyword calls ``model(input=x)``). Hooks are removed when the block ends, also on error;
     the model is not modified.
     """
+    check_countable(model)
     spec, timesteps, groups = method_of(model, method)
     options = CountOptions(strict=strict, weight_bits=weight_bits, vmem_bits=vmem_bits, track_ties=track_ties,
                            rules=rules or {}, op_rules=op_rules or {}, on_nonfinite=on_nonfinite,
@@ -96,3 +130,7 @@ def count_events(
         counter.detach()
         counter.finish()
     complete_snn_ledger(ledger, counter.extras, spec.is_time_stepped)
+    if ledger.samples == 0:
+        warnings.warn(f"count_events: the block ran no forward pass of the counted {type(model).__name__}, so its "
+                      "ledger is empty (priced, it would cost 0 pJ): call the model you pass to count_events inside "
+                      "the block (`with count_events(model) as ledger: model(x)`)", stacklevel=3)

@@ -45,7 +45,11 @@ class InferenceCounter:
         self.warned = False
 
     def call(self, batch: int) -> None:
-        """The counted model was called on a batch of ``batch`` samples."""
+        """The counted model was called on a batch of ``batch`` samples (0 is refused: counts are
+        per sample, and no sample would make them 0 or undefined)."""
+        if batch == 0:
+            raise ValueError("count_events: the model was called on a batch of 0 samples, and counts are per sample: "
+                             "give at least one sample (check the data loader or the slice of the test set)")
         if not self.neurons:
             self.samples += batch
             return
