@@ -486,3 +486,20 @@ def test_count_events_of_a_function_or_a_meta_model_names_the_fix():
     with pytest.raises(ValueError, match=r"meta device .*to_empty\(device='cpu'\).*load_state_dict"):
         with count_events(meta):
             pass
+
+
+# -- item 8: a resume with another --hardware re-prices the break-even and the sweep -------------------------------
+def test_a_resume_with_other_hardware_reprices_breakeven_and_sweep(tmp_path):
+    from analysis.study import load_tables
+
+    out = tmp_path / "run"
+    run_study(StudyConfig(**{**TINY, "hardware": ["sata"]}), out, progress=False)
+    before = load_tables(out)
+    assert set(before["breakeven"]["hardware"]) == {"sata"} and set(before["sweep"]["hardware"]) == {"sata"}
+    run_study(StudyConfig(**{**TINY, "hardware": ["sata", "flops45nm"]}), out, progress=False)  # no --force needed
+    after = load_tables(out)
+    assert set(after["results"]["hardware"]) == {"sata", "flops45nm"}
+    assert set(after["breakeven"]["hardware"]) == {"sata", "flops45nm"}
+    assert set(after["sweep"]["hardware"]) == {"sata", "flops45nm"}
+    run_study(StudyConfig(**{**TINY, "hardware": ["sata"], "sparsity_sweep": [0.0, 0.5, 1.0]}), out, progress=False)
+    assert sorted(set(load_tables(out)["sweep"]["input_sparsity"])) == [0.0, 0.5, 1.0]

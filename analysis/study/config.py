@@ -342,6 +342,15 @@ class StudyConfig:
         return _hash(data)
 
 
+    def pricing_digest(self) -> str:
+        """A short hash of the pricing-only fields (:data:`PRICING_FIELDS`), a user table by its bytes:
+        the key of the cached units that hold priced rows (Q7's break-even and sweep), so that a study
+        resumed with another ``--hardware`` or sweep re-prices them instead of reading the old ones."""
+        data = {k: v for k, v in self.to_dict().items() if k in PRICING_FIELDS}
+        data["hardware"] = [_file_hash(h) if Path(h).is_file() else h for h in self.hardware]
+        return _hash(data)[:8]
+
+
 def _hash(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

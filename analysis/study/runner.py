@@ -306,7 +306,8 @@ class Study:
                 out["fidelity"] += rows["fidelity"]
         if seed == cfg.seed:
             with self.timings.stage("break-even extras"):
-                rows = self.cache.unit(f"breakeven__{arch}__s{seed}__{self.digest}",
+                # priced rows: keyed by the pricing fields too (a resume with another --hardware re-prices)
+                rows = self.cache.unit(f"breakeven__{arch}__s{seed}__p{cfg.pricing_digest()}__{self.digest}",
                                        lambda: self._breakeven(arch, seed, out["units"]))
                 out["breakeven"] += rows["breakeven"]
                 out["sweep"] += rows["sweep"]
