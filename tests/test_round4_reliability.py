@@ -503,3 +503,31 @@ def test_a_resume_with_other_hardware_reprices_breakeven_and_sweep(tmp_path):
     assert set(after["sweep"]["hardware"]) == {"sata", "flops45nm"}
     run_study(StudyConfig(**{**TINY, "hardware": ["sata"], "sparsity_sweep": [0.0, 0.5, 1.0]}), out, progress=False)
     assert sorted(set(load_tables(out)["sweep"]["input_sparsity"])) == [0.0, 0.5, 1.0]
+
+
+# -- item 9: a user table's unpriced events qualify the verdicts resting on it --------------------------------------
+def test_verdicts_under_a_table_pricing_only_mac_and_ac_say_what_is_unpriced(tmp_path):
+    from analysis.report import answers
+    from energy_models.table import TABLES_DIR
+
+    text = (TABLES_DIR / "example_user_chip.toml").read_text()
+    table = tmp_path / "macac.toml"
+    table.write_text(text.split("[events.mac]")[0] + "[events.mac]" + text.split("[events.mac]")[1].split(
+        "[events.add]")[0])
+    out = tmp_path / "run"
+    run_study(StudyConfig(**{**TINY, "hardware": [str(table)], "methods": ["ann", "qcfs", "if", "onespike"],
+                             "timesteps": [1, 2, 4]}), out, progress=False)
+    lines = answers(out)
+    for qid in ("Q3", "Q8"):
+        assert re.search(rf"Qualified: {re.escape(str(table))} leaves .*unpriced \(0 pJ\), so this holds only if",
+                         lines[qid]), lines[qid]
+    assert re.search(r"leaves mul, mod, ", lines["Q3"]), lines["Q3"]  # the events Q3 names come first
+    assert "cmp" in lines["Q8"] or "more unpriced" in lines["Q8"]
+    assert "Qualified" not in lines["Q1"]  # no hardware model enters Q1
+
+
+def test_verdicts_under_built_in_models_are_not_qualified(tmp_path):
+    from analysis.report import answers
+
+    lines = answers(make_run(tmp_path / "run"))
+    assert not [line for line in lines.values() if "Qualified:" in line]

@@ -34,6 +34,7 @@ from analysis.report.sections import (
 from analysis.report.sensitivity import alternatives_of, flips_table, sensitivity_line, with_sensitivity
 from analysis.report.tables import RunTables, load_run
 from analysis.report.text import literal, markdown_table
+from analysis.report.unpriced import qualified, unpriced_events
 from analysis.report.verdict import Verdict
 from analysis.run_folder import RunFolder
 
@@ -50,6 +51,7 @@ def all_answers(run: RunTables | str | os.PathLike, sensitivity: bool = False) -
     ``sensitivity``, each verdict re-checked under the run's alternative pricings. A question whose
     answer fails says so in its line (with the error) rather than hiding the other answers."""
     run = run if isinstance(run, RunTables) else load_run(run)
+    unpriced = unpriced_events(run)  # a user table's unpriced events qualify the verdicts resting on it
     out = {}
     for entry in ordered_questions():
         qid = entry.qid
@@ -58,7 +60,7 @@ def all_answers(run: RunTables | str | os.PathLike, sensitivity: bool = False) -
             if sensitivity and entry.verdict is not None and answer.verdict is not None:
                 verdict = with_sensitivity(run, entry.verdict, answer.verdict)
                 answer = Answer(answer.line, answer.table, answer.more, verdict, answer.details)
-            out[qid] = answer
+            out[qid] = qualified(answer, unpriced)
         except Exception as exc:  # one malformed table must not hide the other answers
             out[qid] = _failed(qid, run, exc)
     return out
