@@ -295,7 +295,7 @@ def _same(parent: nn.Module, **_: Any) -> nn.Module:
 
 def _quantized(kind: str) -> Builder:
     def build(parent: nn.Module, levels: int = 4, **_: Any) -> nn.Module:
-        return to_quantized(parent, levels, kind)
+        return to_quantized(parent, levels, kind, calibrated_later=True)  # trained (or calibrated) next
 
     build.__doc__ = f"ReLU -> {kind} with ``levels`` levels (weights copied from the ANN)."
     return build

@@ -531,3 +531,53 @@ def test_verdicts_under_built_in_models_are_not_qualified(tmp_path):
 
     lines = answers(make_run(tmp_path / "run"))
     assert not [line for line in lines.values() if "Qualified:" in line]
+
+
+# -- item 11: an uncalibrated to_quantized warns, and the README's snippets run as written --------------------------
+def readme_block(heading: str) -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split(f"## {heading}\n", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_an_uncalibrated_to_quantized_warns_that_the_network_is_near_chance():
+    from analysis.models import build_model
+    from analysis.snn import to_quantized
+
+    ann = build_model("cnn_small", 10, 1, 8)
+    with pytest.warns(UserWarning, match=r"no calibration_data, so all \d+ thresholds start at 1\.0 .*near chance"):
+        to_quantized(ann, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        to_quantized(ann, 4, calibration_data=torch.rand(8, 1, 8, 8))
+
+
+def test_the_readme_python_snippet_runs_as_written_without_a_warning(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exec(compile(readme_block("Use it from Python"), "README.md", "exec"), {})
+    assert "compute" in capsys.readouterr().out  # the priced components were printed
+
+
+class UsersNet(MixedReLUs):
+    """A user's own forward: a functional ReLU and an ``nn.ReLU`` module."""
+
+    def forward(self, x):
+        x = self.relu(self.conv2(torch.nn.functional.relu(self.conv1(x))))
+        return self.fc(x.flatten(1))
+
+
+def test_the_readme_own_model_snippet_runs_as_written_on_a_users_model(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    torch.save(UsersNet().state_dict(), tmp_path / "weights.pt")
+    monkeypatch.chdir(tmp_path)
+    train_set = [(torch.rand(1, 8, 8), 0) for _ in range(300)]
+    namespace = {"MyResNet18": UsersNet, "train_set": train_set}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exec(compile(readme_block("Your own model"), "README.md", "exec"), namespace)
+    qann, x = namespace["qann"], namespace["x"]
+    assert torch.equal(qann(x).argmax(1), namespace["onespike"](x).argmax(1))
+    assert namespace["frame"] is not None and len(namespace["frame"]) > 0

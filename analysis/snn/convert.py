@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -155,9 +156,14 @@ def to_quantized(
     calibration_data: Tensor | None = None,
     leaf_modules: Sequence[type] = (),
     converter: str = "auto",
+    calibrated_later: bool = False,
 ) -> nn.Module:
     """A copy of ``ann`` with every ReLU *call site* replaced by its own quantized activation with
     ``levels`` levels (its own threshold).
+
+    Without ``calibration_data`` every threshold is ``threshold`` whatever the layer's range, which
+    leaves a trained network near chance until it is fine-tuned: a ``UserWarning`` says so, unless
+    ``calibrated_later`` (the caller calibrates or trains the thresholds next, as the study does).
 
     ``kind="qcfs"``: :class:`QCFS` (shift φ = ½); ``kind="cq"``: :class:`ClampQuant` (no shift).
     Thresholds start at ``threshold`` (at the clip value ``a`` for ``nn.ReLU6``/``nn.Hardtanh(0, a)``,
@@ -225,6 +231,11 @@ def to_quantized(
             "ReLU6, Hardtanh(0, a)) becomes a quantizer: replace them with ReLU or ReLU6 and fine-tune"
         )
     stamp_source_names(qann)
+    if calibration_data is None and not calibrated_later:
+        warnings.warn(f"to_quantized: no calibration_data, so all {replaced} thresholds start at {threshold} whatever "
+                      "each layer's range: a trained network is then near chance until fine-tuned; pass "
+                      "calibration_data=<a batch of training images> (or fine-tune, e.g. analysis.study.training)",
+                      stacklevel=2)
     if calibration_data is not None:
         calibrate_thresholds(qann, calibration_data)
         with torch.no_grad():

@@ -128,7 +128,7 @@ def to_int8(ann: nn.Module, calibration_data: Tensor, bits: int = 8,
     if not isinstance(calibration_data, Tensor) or calibration_data.dim() < 2 or not len(calibration_data):
         raise ValueError("to_int8 needs calibration_data: a batch of training images [N, ...] with N >= 1")
     levels = 2**bits - 1
-    qann = to_quantized(ann, levels, "qcfs")
+    qann = to_quantized(ann, levels, "qcfs", calibrated_later=True)  # calibrated below
     for name, module in list(qann.named_modules()):
         if type(module) is QCFS:
             quant = ActivationQuant(levels, float(module.threshold))
