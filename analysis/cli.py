@@ -196,6 +196,9 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from analysis.report import write_report
     from analysis.study import StudyConfig, distributed, run_study
 
+    for flag in ("out", "resume"):
+        if getattr(args, flag) is not None and not getattr(args, flag).strip():
+            raise ValueError(f"--{flag} is empty: give the run folder, e.g. --{flag} reports/mine")
     overrides = {}
     for flag, key in (("data", "data"), ("data_root", "data_root"), ("subset", "subset"), ("arch", "archs"),
                       ("methods", "methods"), ("levels", "levels"), ("weight_bits", "weight_bits"),

@@ -6,7 +6,8 @@ Layout of ``<run>/``::
 
     config.json      the study config, its digest, and facts about the data and models
     manifest.json    written last: every table's row count and SHA-256 (a run without it, or whose
-                     tables do not match it, is incomplete and is not reported), and ``files``: the
+                     tables do not match it, is incomplete and is not reported), config.json's
+                     SHA-256 (``config_sha256``, checked alike), and ``files``: the
                      other files the study and its report wrote (report.md, figures), which
                      ``--force`` may replace
     <table>.csv      results, layers, equivalence, level_flips, predictions (one row per evaluated
@@ -231,7 +232,9 @@ class RunFolder:
         atomic_write_text(self.manifest_path, json.dumps({"tables": None, "files": files}, indent=2, sort_keys=True))
         for name, data in encoded.items():
             atomic_write_bytes(self.table_path(name), data)
-        self._write_manifest({"tables": manifest, "files": files})
+        # config.json too: the report reads it, so an edited one is caught like an edited table
+        config = _digest(self.config_path.read_bytes()) if self.config_path.is_file() else None
+        self._write_manifest({"tables": manifest, "files": files, "config_sha256": config})
 
     def write_report(self, text: str, figures: Iterable[str | os.PathLike] = ()) -> Path:
         """Write ``report.md`` and record it and its ``figures`` (each PNG with its SVG sibling) in
@@ -330,6 +333,12 @@ class RunFolder:
             raise IncompleteRunError(f"{str(self.root)!r}: the study stopped while writing its tables: {rerun}")
         if not isinstance(manifest, dict):
             raise IncompleteRunError(f"{self.manifest_path} is damaged: {rerun}")
+        config = self.read_manifest().get("config_sha256")
+        if config is not None and (not self.config_path.is_file()
+                                   or _digest(self.config_path.read_bytes()) != config):
+            raise IncompleteRunError(f"{self.config_path} does not match manifest.json (edited or replaced), so the "
+                                     "report would describe another study: restore it, or rerun the study into a "
+                                     "new --out")
         tables: dict[str, pd.DataFrame] = {}
         for name, entry in manifest.items():
             path = self.table_path(name)

@@ -6,6 +6,7 @@ import os
 import re
 import warnings
 
+import pandas as pd
 import pytest
 import torch
 
@@ -581,3 +582,67 @@ def test_the_readme_own_model_snippet_runs_as_written_on_a_users_model(tmp_path,
     qann, x = namespace["qann"], namespace["x"]
     assert torch.equal(qann(x).argmax(1), namespace["onespike"](x).argmax(1))
     assert namespace["frame"] is not None and len(namespace["frame"]) > 0
+
+
+# -- item 10: edited run folders, empty --out, what a given SNN is called ---------------------------------------------
+def rehashed(tmp_path, edit) -> RunFolder:
+    """A synthetic run whose results.csv was edited by ``edit`` and re-hashed into the manifest."""
+    folder = RunFolder(make_run(tmp_path / "run", optional_tables=False))
+    tables = folder.read_tables()
+    tables["results"] = edit(tables["results"])
+    folder.write_tables(tables)
+    return folder
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda r: r.assign(energy_pj=-r["energy_pj"]), r"negative, NaN or infinite energy \(first: energy_pj of arch="),
+    (lambda r: r.assign(compute_pj=float("nan")), r"negative, NaN or infinite energy \(first: compute_pj"),
+    (lambda r: pd.concat([r, r.head(3)]), r"3 row\(s\) repeat a network under the same hardware model"),
+    (lambda r: r.drop(columns=["accuracy"]), r"lacks the column\(s\) accuracy the report reads"),
+    (lambda r: r.drop(columns=["energy_pj", "hardware"]), r"lacks the column\(s\) hardware, energy_pj"),
+    (lambda r: r.assign(accuracy=r["accuracy"] * 100), r"accuracy .* outside \[0, 1\]"),
+])
+def test_report_on_an_edited_rehashed_results_table_is_one_line_naming_the_rows(tmp_path, capsys, edit, expected):
+    folder = rehashed(tmp_path, edit)
+    before = snapshot(folder.root)
+    code, err = cli(capsys, "report", str(folder.root))
+    assert code == 2 and one_line(err), err
+    assert re.search(expected, err) and "rerun the study into a new --out" in err, err
+    assert snapshot(folder.root) == before
+
+
+def test_an_edited_config_json_is_caught_like_an_edited_table(tmp_path, capsys):
+    folder = RunFolder(make_run(tmp_path / "run", optional_tables=False))
+    payload = json.loads(folder.config_path.read_text())
+    payload["config"]["levels"] = 8
+    folder.config_path.write_text(json.dumps(payload))
+    code, err = cli(capsys, "report", str(folder.root))
+    assert code == 2 and one_line(err) and "config.json does not match manifest.json (edited or replaced)" in err
+
+
+@pytest.mark.parametrize("flag", ["--out", "--resume"])
+def test_an_empty_out_is_refused_and_nothing_is_written(tmp_path, capsys, monkeypatch, flag):
+    monkeypatch.chdir(tmp_path)
+    code, err = cli(capsys, "study", "--quick", flag, "")
+    assert code == 2 and one_line(err) and f"{flag} is empty: give the run folder, e.g. {flag} reports/mine" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_out_where_no_folder_can_be_made_names_the_cause_and_the_fix(capsys):
+    code, err = cli(capsys, "study", "--quick", "--out", "/proc/onespike-run", "--no-progress")
+    assert code == 2 and one_line(err), err
+    assert "cannot create the folder" in err and "'/proc' does not take new folders" in err
+    assert "choose another --out" in err and "[Errno" not in err
+
+
+def test_a_given_direct_snn_checkpoint_is_not_called_trained_by_the_study(tmp_path):
+    from analysis.study import load_tables
+
+    config = {**TINY, "methods": ["ann", "direct_if"], "timesteps": [2], "hardware": ["sata"], "epochs_direct": 1}
+    run_study(StudyConfig(**config), tmp_path / "first", progress=False)
+    made = load_tables(tmp_path / "first")["results"].set_index("method")["made"]
+    assert made["direct_if"].startswith("trained directly at T=2")
+    checkpoint = next((tmp_path / "first" / "cache").glob("mlp__direct_if__T2__*.pt"))
+    run_study(StudyConfig(**config, checkpoints=[str(checkpoint)]), tmp_path / "second", progress=False)
+    made = load_tables(tmp_path / "second")["results"].set_index("method")["made"]
+    assert made["direct_if"] == "given (the direct_if checkpoint), not trained by the study"

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.methods import METHODS, get_method, method_names
+from analysis.report.checks import check_results
 from analysis.run_folder import RunFolder
 from energy_models.report import COMPONENTS
 
@@ -364,5 +365,7 @@ def load_run(run_dir: str | os.PathLike) -> RunTables:
     """A run folder's tables and config, read through :class:`RunFolder` (which refuses an
     incomplete run)."""
     folder = RunFolder(run_dir)
+    tables = folder.read_tables()
+    check_results(tables["results"])  # an edited, re-hashed results.csv: one line naming the rows, not a traceback
     # copies are consolidated (one block per dtype, not per column): row lookups take them ~2.5× faster
-    return RunTables({name: frame.copy() for name, frame in folder.read_tables().items()}, folder.read_config())
+    return RunTables({name: frame.copy() for name, frame in tables.items()}, folder.read_config())

@@ -181,6 +181,8 @@ class DirectNetworks:
         self.given = given
         self.on_epochs = on_epochs
         self.memo: dict[tuple, DirectSNN] = {}
+        #: how each network of :meth:`network` was made (``made`` in results.csv), by its key
+        self.made: dict[tuple, str] = {}
         #: the process training this study's SNNs ahead, if one runs (:meth:`train_ahead`)
         self.ahead: TrainingAhead | None = None
         #: the directly trained methods the study's methods need, in registry order
@@ -250,10 +252,14 @@ class DirectNetworks:
             load_weights(model, self.given[reference_method()][0], "--checkpoint", f"--model {cfg.model!r}")
         example = next(iter(torch.utils.data.DataLoader(split.train, batch_size=8)))[0]
         direct = derive(method, model, steps=steps, example=example)
+        key = (arch, method, steps, seed)
         if method in self.given:
+            self.made[key] = f"given (the {method} checkpoint), not trained by the study"
             return load_weights(direct, self.given[method][0], f"the {method} checkpoint", f"{arch!r}").eval()
         if user_snn and self._user_weights():
+            self.made[key] = f"given (your SNN's --checkpoint, run at T={steps}), not trained by the study"
             return direct.eval()  # the user's trained SNN, at this T
+        self.made[key] = f"trained directly at T={steps} (surrogate gradients, BPTT)"
         path = self.checkpoint(arch, method, steps, seed)
         with distributed.main_first():
             if self.cache.load_network(path, direct, method):

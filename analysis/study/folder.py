@@ -187,7 +187,14 @@ class FolderLock:
 
     def acquire(self) -> None:
         self.created = not self.folder.root.exists()
-        self.folder.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. under /proc or /sys: the parent exists but takes no new folder
+            parent = next((p for p in self.folder.root.parents if p.exists()), self.folder.root.anchor)
+            raise RunFolderError(
+                f"--out {str(self.folder.root)!r}: cannot create the folder ({exc.strerror or exc}): {str(parent)!r} "
+                "does not take new folders (a read-only or virtual file system such as /proc?); choose another "
+                "--out") from None
         text = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
         for _ in range(3):
             if self._create(text):

@@ -143,7 +143,7 @@ class Study:
         levels = unit.levels if unit.variant == FINETUNED else self.config.levels
         if trained_by(unit.method) is not None:  # a directly trained SNN (T = steps) or its OneSpike form
             base = self.direct.network(unit.arch, unit.method, unit.steps, unit.seed, split)
-            made = f"trained directly at T={unit.steps} (surrogate gradients, BPTT)"
+            made = self.direct.made[(unit.arch, trained_by(unit.method), unit.steps, unit.seed)]
             return VariantInput(unit.method, unit.steps, unit.levels, levels, base, split.train, bits, made)
         base = parents[(source, levels)] if unit.variant == FINETUNED else parents[source]
         made = self.networks.made.get((unit.arch, source, levels, unit.seed), "") if self.networks else ""
