@@ -192,6 +192,23 @@ def _resume_config(args: argparse.Namespace) -> dict:
     return RunFolder(args.resume).read_config()["config"]
 
 
+def _check_resume_overrides(args: argparse.Namespace, recorded: dict, config) -> None:
+    """``--resume DIR`` with flags that change what the study computes (``--seed 5``) would be another
+    study: refuse it naming those flags, and the two ways on (pricing flags such as ``--hardware``
+    only re-price, and pass)."""
+    from analysis.study import StudyConfig
+
+    if StudyConfig.from_dict(recorded).compute_digest() == config.compute_digest():
+        return
+    changed = [key for key, value in config.to_dict().items() if key in recorded and recorded[key] != value]
+    names = {"archs": "arch", "checkpoints": "checkpoint"}
+    flags = ", ".join(f"--{names.get(key, key).replace('_', '-')}" for key in changed) or "the flags given"
+    verb = "changes" if len(changed) == 1 else "change"
+    raise ValueError(f"--resume {args.resume} continues the study its config.json records, but {flags} {verb} what "
+                     f"it computes (a new study): drop {flags} to continue it, or run the new study into another "
+                     "folder with --out NEW (--force replaces this one)")
+
+
 def _cmd_study(args: argparse.Namespace) -> int:
     from analysis.report import write_report
     from analysis.study import StudyConfig, distributed, run_study
@@ -213,8 +230,11 @@ def _cmd_study(args: argparse.Namespace) -> int:
         overrides["archs"] = [_model_arch_name(args.model)]
     if args.resume or args.config:
         base = _resume_config(args) if args.resume else StudyConfig.from_file(args.config).to_dict()
+        recorded = dict(base)
         base.update(overrides)
         config = StudyConfig.quick(**base) if args.quick else StudyConfig.from_dict(base)
+        if args.resume and not args.force:
+            _check_resume_overrides(args, recorded, config)
     else:
         config = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
     out = args.resume or args.out or ("reports/quick" if args.quick else "reports/default")
@@ -252,7 +272,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
     from analysis.study.evaluate import batches, count_ledger
     from analysis.study.networks import ModelSpec, base_method, derive, pow2_network, priced_form, read_weights
     from analysis.study.runner import hardware_names
-    from analysis.study.training import check_finite_state, load_weights
+    from analysis.study.training import check_finite_state, check_trained_on, load_weights
     from analysis.study.variants import CALIBRATION_SAMPLES
     from energy_models import get_model
 
@@ -262,6 +282,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
                          "--max-steps")
     state, meta = read_weights(args.checkpoint)
     check_finite_state(state, f"checkpoint {args.checkpoint!r}")
+    check_trained_on(meta, args.data, f"checkpoint {args.checkpoint!r}")
     recorded = meta.get("model")  # the factory of a user's network (never imported unless named by --model)
     if recorded and not args.model:
         raise ValueError(f"{args.checkpoint!r} holds your network from --model {recorded!r} (arch {meta.get('arch')!r})"

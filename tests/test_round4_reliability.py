@@ -646,3 +646,133 @@ def test_a_given_direct_snn_checkpoint_is_not_called_trained_by_the_study(tmp_pa
     run_study(StudyConfig(**config, checkpoints=[str(checkpoint)]), tmp_path / "second", progress=False)
     made = load_tables(tmp_path / "second")["results"].set_index("method")["made"]
     assert made["direct_if"] == "given (the direct_if checkpoint), not trained by the study"
+
+
+# -- unclear refusals: each one line naming the cause and the fix (from the user's side) -----------------------------
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("round4") / "run"
+    run_study(StudyConfig(**{**TINY, "hardware": ["sata"]}), out, progress=False)
+    return out
+
+
+def test_resume_with_another_seed_names_the_flag_and_both_ways_on(tiny_run, capsys):
+    before = snapshot(tiny_run)
+    code, err = cli(capsys, "study", "--resume", str(tiny_run), "--seed", "5", "--no-progress")
+    assert code == 2 and one_line(err), err
+    assert "but --seed changes what it computes (a new study): drop --seed to continue it" in err
+    assert "--out NEW" in err and f"`onespike study --resume {tiny_run}`" not in err
+    assert snapshot(tiny_run) == before
+    code, err = cli(capsys, "study", "--resume", str(tiny_run), "--hardware", "sata,flops45nm", "--no-progress",
+                    "--no-report")
+    assert code == 0, err  # a pricing flag re-prices: still the same study
+
+
+def test_a_huge_seed_is_refused_by_name_before_any_work(tmp_path, capsys):
+    code, err = cli(capsys, "study", "--quick", "--seed", "99999999999", "--out", str(tmp_path / "x"))
+    assert code == 2 and one_line(err) and not (tmp_path / "x").exists()
+    assert "seed must be in [0, 4294967295], got 99999999999" in err and "choose a smaller --seed" in err
+    assert "random_state" not in err
+
+
+def test_a_config_list_field_given_as_a_string_shows_an_example_of_that_field(tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"methods": "ann"}))
+    code, err = cli(capsys, "study", "--config", str(config), "--out", str(tmp_path / "x"))
+    assert code == 2 and one_line(err)
+    assert 'methods must be a list (e.g. ["ann", "qcfs", "onespike"]), got str \'ann\'' in err
+
+
+def _checkpoints(tmp_path):
+    from analysis.models import build_model
+    from analysis.study.training import save_checkpoint
+
+    cifar = build_model("cnn_small", 10, 3, 32)
+    save_checkpoint(tmp_path / "cifar.pt", cifar, {"arch": "cnn_small", "method": "ann", "options": {},
+                                                   "input": {"data": "cifar10", "num_classes": 10,
+                                                             "in_channels": 3, "image_size": 32}})
+    torch.save(cifar.state_dict(), tmp_path / "cifar_bare.pt")
+    digits = build_model("cnn_small", 10, 1, 8, width=16).state_dict()
+    torch.save({"model": digits, "epoch": 3}, tmp_path / "wrapped.pt")
+    variance = next(k for k in digits if k.endswith("running_var"))
+    torch.save({**digits, variance: -torch.ones_like(digits[variance])}, tmp_path / "negvar.pt")
+    return variance
+
+
+@pytest.mark.parametrize("command", ["count", "study"])
+@pytest.mark.parametrize(("name", "expected"), [
+    ("cifar.pt", r"was trained on cifar10 \(3×32×32 images, 10 classes\), not digits: pass --data cifar10"),
+    ("cifar_bare.pt", r"first layer takes 3 input channel\(s\), this data 1: .*pass that data set with --data"),
+    ("wrapped.pt", r"holds a dict with keys \['model', 'epoch'\].*its 'model' entry looks like the state dict: save "
+                   r"that alone"),
+    ("negvar.pt", r"batch norm '\d+\.running_var' holds a negative variance \(-1;.*damaged or was edited"),
+])
+def test_a_checkpoint_that_does_not_fit_names_why_and_the_fix(tmp_path, capsys, command, name, expected):
+    _checkpoints(tmp_path)
+    argv = (["count", "--checkpoint", str(tmp_path / name), "--samples", "4"] + (
+        ["--arch", "cnn_small"] if name != "cifar.pt" else []) if command == "count" else
+        ["study", "--quick", "--checkpoint", str(tmp_path / name), "--out", str(tmp_path / "out"), "--no-progress"])
+    code, err = cli(capsys, *argv)
+    assert code == 2 and one_line(err), err
+    assert re.search(expected, err), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_users_own_neuron_class_is_named_not_taken_for_an_ann(project, capsys):  # noqa: F811
+    (project / "r3pkg" / "own.py").write_text(
+        "import torch.nn as nn\n\n\n"
+        "class Spiker(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.v_threshold, self.v = 1.0, 0.0\n\n"
+        "    def forward(self, x):\n"
+        "        self.v = self.v + x\n"
+        "        return (self.v >= self.v_threshold).float()\n\n\n"
+        "def net(num_classes, in_channels, image_size):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size ** 2, 16), Spiker(),\n"
+        "                         nn.Linear(16, num_classes))\n")
+    code, err = cli(capsys, "study", "--quick", "--model", "r3pkg.own:net", "--out", "out", "--no-progress")
+    assert code == 2 and one_line(err), err
+    assert "module '2' (Spiker) looks like a spiking neuron" in err and "snn.Leaky" in err
+    assert "found no nn.ReLU" not in err and not (project / "out").exists()
+
+
+def test_a_snntorch_network_returning_spikes_and_membrane_names_time_loop(project, capsys):  # noqa: F811
+    pytest.importorskip("snntorch")
+    (project / "r3pkg" / "sn.py").write_text(
+        "import torch.nn as nn\nimport snntorch as snn\n\n\n"
+        "def net(num_classes, in_channels, image_size):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size ** 2, 16),\n"
+        "                         snn.Leaky(beta=0.9, init_hidden=True), nn.Linear(16, num_classes),\n"
+        "                         snn.Leaky(beta=0.9, init_hidden=True, output=True))\n")
+    code, err = cli(capsys, "study", "--quick", "--model", "r3pkg.sn:net", "--out", "out", "--no-progress")
+    assert code == 2 and one_line(err), err
+    assert "(your SNN, as given) returns tuple" in err and "analysis.snn.TimeLoop(net, T)" in err
+    assert "(ANN)" not in err
+
+
+def test_a_panel_given_one_hardware_name_draws_that_model(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from analysis.report import load_run
+    from analysis.report.energy import panel_breakdown
+
+    run = load_run(make_run(tmp_path / "run"))
+    fig, ax = plt.subplots()
+    panel_breakdown(run, ax, hardware="sata")
+    assert ax.get_title() == "sata"
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("suffix", ["pdf", "svg", "png"])
+def test_a_question_figure_is_written_in_the_format_its_path_names(tmp_path, suffix):
+    import matplotlib.pyplot as plt
+
+    from analysis.report import load_run, question
+
+    run = load_run(make_run(tmp_path / "run"))
+    fig = question("Q5").figure(run, path=tmp_path / f"x.{suffix}")
+    plt.close(fig)
+    assert [p.name for p in tmp_path.glob("x.*")] == [f"x.{suffix}"]
+    with pytest.raises(ValueError, match=r"written as PNG, SVG or PDF, not JPG: name one of those"):
+        question("Q5").figure(run, path=tmp_path / "y.jpg")

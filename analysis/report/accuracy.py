@@ -11,7 +11,7 @@ from matplotlib.ticker import MaxNLocator
 
 from analysis.methods import Method, get_method
 from analysis.report.paired import accuracy, comparison
-from analysis.report.plotting import log2_x, no_data, open_panel
+from analysis.report.plotting import log2_x, models_of, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
 from analysis.report.text import number, percent, span, times
@@ -222,7 +222,7 @@ def panel_group_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
                       missing="no per-group threshold rows"):
         return
     styles = {"per_group_calibrated": "--", "per_group_binary": ":"}
-    for index, model in enumerate(hardware or run.hardware_models()):
+    for index, model in enumerate(models_of(hardware) or run.hardware_models()):
         for variant, rows in table.groupby("variant", sort=False):
             ax.plot(rows["G"], rows[f"energy ratio {model}"], styles[variant], marker="o", ms=3,
                     color=f"C{index % 10}", label=model if variant == table["variant"].iloc[0] else None)

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, get_method, reference_method
-from analysis.report.plotting import energy_scale, open_panel
+from analysis.report.plotting import energy_scale, models_of, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
 from analysis.report.text import number, percent, rate_text, span, times
@@ -31,6 +31,7 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Under one hardware model: SNN energy vs input sparsity, one line per method (its colour) and
     per-spike overhead (fainter = larger), the equivalent QNN (dotted) and the float ANN (dash-dot)
     as levels, the break-even sparsity (dashed) and the measured sparsity (star)."""
+    hardware = models_of(hardware)  # one name or a list
     model = hardware[0] if hardware else run.main_hardware()
     arch = run.first_arch(arch)
     sweep = select(run.table("sweep"), arch=arch, hardware=model)

@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from analysis.methods import Method, get_method, reference_method
 from analysis.report.paired import accuracy as run_accuracy
 from analysis.report.paired import comparison as paired_comparison
-from analysis.report.plotting import bar_labels, energy_scale, log_axis, open_panel
+from analysis.report.plotting import bar_labels, energy_scale, log_axis, models_of, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import (
     RunTables,
@@ -59,7 +59,7 @@ def panel_architecture_ratio(run: RunTables, ax: Axes, *, arch=None, hardware=No
                       title="OneSpike / QCFS energy per architecture", empty=table.empty):
         return
     x = np.arange(len(archs))
-    for k, model in enumerate(hardware or run.figure_models()):
+    for k, model in enumerate(models_of(hardware) or run.figure_models()):
         column = f"{model} pJ"
         ratios = []
         for name in archs:
@@ -239,7 +239,7 @@ def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> N
                       missing="no BNN rows"):
         return
     x = np.arange(len(table))
-    models = list(hardware or run.figure_models())
+    models = models_of(hardware) or run.figure_models()
     for k, model in enumerate(models):
         column = f"{model} pJ"
         if column not in table.columns:
@@ -327,6 +327,7 @@ def answer_q13(run: RunTables) -> Answer:
 # -- the accuracy/energy front ----------------------------------------------------------------------
 def panel_pareto(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Under one hardware model: accuracy vs energy (log x), stepped methods at every T joined."""
+    hardware = models_of(hardware)  # one name or a list
     model = hardware[0] if hardware else run.main_hardware()
     rows = select(run.results, arch=run.first_arch(arch), variant="default", hardware=model)
     if not open_panel(ax, xlabel="energy per inference", ylabel="test accuracy (%)", title=str(model), title_size=10,

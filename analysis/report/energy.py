@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, StepAxis, get_method
-from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, open_panel
+from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, models_of, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import COMPONENTS, RunTables, method_color, method_label, numeric, select
 from analysis.report.text import number, percent, span, times
@@ -42,6 +42,7 @@ def component_shares(run: RunTables, arch: str | None = None) -> pd.DataFrame:
 
 def panel_breakdown(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Stacked energy per component per method (T = G = L) under one hardware model; bars from 0."""
+    hardware = models_of(hardware)  # one name or a list
     model = hardware[0] if hardware else run.main_hardware()
     rows = run.ladder_rows(run.first_arch(arch), model)
     if not open_panel(ax, xlabel="method", ylabel="energy per inference", title=str(model), title_size=10,
@@ -154,7 +155,7 @@ def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
     # SNNs' membrane accesses are in the panel beside this one)
     pair = rows[rows["method"].isin([Method.IF, Method.ONESPIKE])] if not rows.empty else rows
     rows = pair if not pair.empty else rows
-    models = [m for m in (hardware or run.hardware_models())
+    models = [m for m in (models_of(hardware) or run.hardware_models())
               if numeric(select(rows, hardware=m), "membrane_memory_pj", 0.0).sum() > 0]
     if not open_panel(ax, xlabel="T (IF) = G (OneSpike)", ylabel="membrane-memory share of energy (%)",
                       title="membrane energy share per hardware model", empty=not models,

@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 
 from analysis.methods import Method, StepAxis, get_method, reference_method
-from analysis.report.plotting import energy_scale, log2_x, log_axis, no_data, open_panel
+from analysis.report.plotting import energy_scale, log2_x, log_axis, models_of, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import number, span, times
@@ -30,7 +30,7 @@ def ranking_table(run: RunTables, arch: str | None = None, hardware=None) -> pd.
     arch = run.first_arch(arch)
     reference = reference_method()
     columns = {}
-    for model in hardware or run.hardware_models():
+    for model in models_of(hardware) or run.hardware_models():
         rows = run.ladder_rows(arch, model)
         base = select(rows, method=reference)
         if rows.empty or base.empty:
@@ -221,7 +221,7 @@ def panel_energy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None)
     if not open_panel(ax, xlabel="T (IF) = G (OneSpike), log2", ylabel="energy per inference", title="energy",
                       empty=rows.empty):
         return
-    models = hardware or run.hardware_models()
+    models = models_of(hardware) or run.hardware_models()
     divisor, unit = energy_scale(numeric(select(rows, hardware=models), "energy_pj"))
     styles = {StepAxis.TIME: "-", StepAxis.GROUPS: "--"}
     for index, model in enumerate(models):

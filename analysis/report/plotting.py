@@ -124,12 +124,31 @@ def grid(n: int, ncols: int = 3, size: tuple[float, float] = (4.4, 3.4)) -> tupl
     return fig, flat[:n]
 
 
+#: Image formats a figure path may name that :func:`save` does not write.
+OTHER_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".eps", ".ps")
+
+
+def models_of(hardware: Sequence[str] | str | None) -> list[str]:
+    """A panel's ``hardware`` argument as a list: one model name (``hardware="sata"``) or several;
+    empty when not given (the panel then draws its default models)."""
+    if hardware is None:
+        return []
+    return [hardware] if isinstance(hardware, str) else list(hardware)
+
+
 def save(fig: Figure, path: str | os.PathLike, formats: Sequence[str] = ("png",)) -> list[Path]:
     """Save ``fig`` as ``<path>.<format>`` for each format (PNG at 150 dpi; ``"svg"`` or ``"pdf"``
-    for a paper); returns the paths, the PNG first."""
+    for a paper); returns the paths, the PNG first. A ``path`` that names its format (``x.pdf``) is
+    written in that format (with the default ``formats``); another image format is refused."""
     path = Path(path)
-    if path.suffix.lower() in (".png", ".svg", ".pdf"):
+    suffix = path.suffix.lower()
+    if suffix in (".png", ".svg", ".pdf"):
         path = path.with_suffix("")
+        if tuple(formats) == ("png",):
+            formats = (suffix[1:],)
+    elif suffix in OTHER_IMAGE_SUFFIXES:
+        raise ValueError(f"path {str(path)!r}: figures are written as PNG, SVG or PDF, not {suffix[1:].upper()}: "
+                         f"name one of those, e.g. {str(path.with_suffix('.pdf'))!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     out = []
     for fmt in formats:

@@ -23,7 +23,7 @@ from analysis.methods import get_method, method_names
 from analysis.models import available_models
 from analysis.registry import unknown_name_message
 from analysis.snn import check_weight_bits
-from analysis.validate import check_int
+from analysis.validate import check_int, is_integer
 
 __all__ = ["DIGITS_ARCH_OPTIONS", "LIST_FIELDS", "MAX_STEPS", "ONE_THREAD_MAX_IMAGE_SIZE", "PRICING_FIELDS",
            "StudyConfig"]
@@ -57,6 +57,8 @@ DIGITS_ARCH_OPTIONS: dict[str, dict[str, Any]] = {
 
 DATA_SETS = ("digits", "cifar10", "cifar100", "imagenet", "synthetic")
 
+#: The largest seed a study accepts: numpy's and scikit-learn's generators take 32-bit seeds.
+MAX_SEED = 2**32 - 1
 #: Longest name a user's own model may be given (``--arch``): it names the checkpoints in ``cache/``.
 MAX_ARCH_NAME = 64
 #: A user's model name: letters, digits, ``_``, ``-`` and ``.`` (a module-like ``my_pkg.net``), starting
@@ -80,6 +82,12 @@ LIST_FIELDS: dict[str, type | tuple[type, ...]] = {
     "archs": str, "methods": str, "timesteps": int, "hardware": str, "checkpoints": str,
     "sparsity_sweep": (int, float), "spike_event_sweep": (int, float), "direct_archs": str,
 }
+#: An example value of each list field, for the message that refuses a non-list.
+LIST_EXAMPLES: dict[str, str] = {
+    "archs": '["cnn_small"]', "methods": '["ann", "qcfs", "onespike"]', "timesteps": "[1, 2, 4]",
+    "hardware": '["sata"]', "checkpoints": '["weights.pt"]', "sparsity_sweep": "[0.0, 0.5, 0.9]",
+    "spike_event_sweep": "[0.0, 1.0]", "direct_archs": '["cnn_small"]',
+}
 #: The config fields that hold a string (or None where the default is None).
 TEXT_FIELDS: tuple[str, ...] = ("data", "data_root", "device", "model")
 
@@ -93,7 +101,7 @@ def _check_types(config: StudyConfig) -> None:
             value = list(value)
             setattr(config, name, value)
         if not isinstance(value, list):
-            example = '["cnn_small"]' if item is str else "[1, 2, 4]"
+            example = LIST_EXAMPLES.get(name, "[1, 2, 4]")
             raise ValueError(f"{name} must be a list (e.g. {example}), got {type(value).__name__} {value!r}")
         numeric = np.integer if item is int else np.integer | np.floating
         bad = [v for v in value if isinstance(v, bool) or not (isinstance(v, item) or (
@@ -211,7 +219,10 @@ class StudyConfig:
         if self.threads is not None:
             self.threads = check_int("threads", self.threads, 1, os.cpu_count() or 1)
         self.batch_size = check_int("batch_size", self.batch_size, 1)
-        self.seed = check_int("seed", self.seed, 0)
+        # every random generator (numpy, scikit-learn's split) takes a 32-bit seed; seed + k for k < seeds
+        self.seed = check_int("seed", self.seed, 0, MAX_SEED - self.seeds + 1 if is_integer(self.seeds) else MAX_SEED,
+                              hint=" (numpy's and scikit-learn's generators take 32-bit seeds): choose a smaller "
+                              "--seed")
         self.seeds = check_int("seeds", self.seeds, 1, 100)
         if self.subset is not None:
             self.subset = check_int("subset", self.subset, 1)

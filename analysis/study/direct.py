@@ -40,7 +40,7 @@ from torch import nn
 from analysis.data import DataSplit, load_dataset
 from analysis.methods import Method, TrainingKind, get_method, infer_method, method_names, reference_method
 from analysis.snn import LIFNeuron, TimeLoop, is_framework_neuron, to_if_snn
-from analysis.snn.frameworks import is_multi_step
+from analysis.snn.frameworks import is_multi_step, looks_like_neuron
 from analysis.snn.onestep import DirectSNN, pow2_thresholds
 from analysis.study import distributed
 from analysis.study.ahead import end_with_parent, second_cpu
@@ -154,6 +154,13 @@ def for_model(config: StudyConfig) -> StudyConfig:
     model = ModelSpec(config.archs[0], config.options_for(config.archs[0]), config.model).build(
         split.num_classes, split.in_channels, split.image_size)
     if not is_spiking_model(model):
+        odd = next(((name, m) for name, m in model.named_modules() if looks_like_neuron(m)), None)
+        if odd is not None:
+            raise ValueError(
+                f"--model {config.model!r}: module {odd[0]!r} ({type(odd[1]).__name__}) looks like a spiking neuron (a "
+                "threshold and a membrane state) but is no SpikingJelly or snnTorch neuron, so the network would be "
+                "taken for an ANN: build it from SpikingJelly neurons (neuron.IFNode, neuron.LIFNode, any BaseNode "
+                "subclass) or snnTorch ones (snn.Leaky, ...)")
         return config
     base = infer_method(model).name
     own = [m for m in method_names() if m == base or get_method(m).parent == base]
