@@ -776,3 +776,28 @@ def test_a_question_figure_is_written_in_the_format_its_path_names(tmp_path, suf
     assert [p.name for p in tmp_path.glob("x.*")] == [f"x.{suffix}"]
     with pytest.raises(ValueError, match=r"written as PNG, SVG or PDF, not JPG: name one of those"):
         question("Q5").figure(run, path=tmp_path / "y.jpg")
+
+
+# -- item 10: a study without an ANN, or with an SNN at chance, answers honestly -----------------------------------
+def test_without_a_float_ann_pareto_and_q10_say_what_is_missing(tmp_path):
+    from analysis.report import answers
+
+    folder = rehashed(tmp_path, lambda r: r[r["method"] == "bnn"])  # no ANN, nothing converted from one
+    lines = answers(folder.root)
+    assert lines["Pareto"].startswith("Pareto: n/a: not in this run — no float-ANN rows"), lines["Pareto"]
+    assert lines["Q10"].startswith("Q10: n/a: not in this run — no network converted from an ANN"), lines["Q10"]
+    assert "n/a is" not in lines["Pareto"] and "): ." not in lines["Q10"]
+
+
+def test_q14_on_an_snn_near_chance_says_it_says_little(tmp_path):
+    from analysis.report import answers
+
+    folder = RunFolder(make_run(tmp_path / "run"))
+    tables = folder.read_tables()
+    assert not tables["onestep"].empty
+    normal = answers(folder.root)["Q14"]
+    assert "near chance" not in normal
+    tables["onestep"] = tables["onestep"].assign(snn_accuracy=0.12, onestep_accuracy=0.12)
+    folder.write_tables(tables)
+    line = answers(folder.root)["Q14"]
+    assert "but the SNN itself is near chance (best 12.0% vs chance 10.0%), so this says little" in line, line

@@ -120,6 +120,10 @@ def verdict_q10(run: RunTables) -> Verdict:
     # the conversion ladder from the ANN; the directly trained SNNs and their one-step forms are Q14's
     steps = [f"{r['step']} vs {get_method(r['parent']).short} {r['short']}" for _, r in rows.iterrows()
              if r["short"] and not _from_direct_training(r["method"])]
+    if not steps:  # e.g. a study of a user's SNN: no conversion from an ANN in this run
+        return unanswered("Q10", f"not in this run — no network converted from an ANN ({arch}): Q10 needs the "
+                                 "quantized ANN or a converted SNN beside the network it comes from (Q14 measures "
+                                 "the directly trained SNNs)")
     onespike = select(rows, method=Method.ONESPIKE)
     lossless = not onespike.empty and onespike["short"].iloc[0].startswith("identical")
     opening = ("OneSpike is lossless against its quantized ANN" if lossless else "Each conversion step's change")

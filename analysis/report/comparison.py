@@ -381,7 +381,9 @@ def verdict_pareto(run: RunTables) -> Verdict:
         return unanswered("Pareto", "not in this run — no default rows")
     arch = run.first_arch()
     ann = run.present_rows(reference_method(), arch=arch)
-    reference = accuracy_of(ann).mean if not ann.empty else float("nan")
+    if ann.empty:  # e.g. a study of a user's SNN: no float ANN to stay within 1 pp of
+        return unanswered("Pareto", "not in this run — no float-ANN rows to measure 'within 1 pp' against")
+    reference = accuracy_of(ann).mean
     picks = dict(zip(table["hardware"], table["cheapest within 1 pp of the ANN"], strict=True))
     energy = dict(zip(table["hardware"], table["energy_pj"], strict=True))
     claims = {(m, "cheapest network within 1 pp of the ANN"): Claim(v, energy[m], f"{number(energy[m])} pJ")

@@ -89,6 +89,10 @@ def _holds(rows: pd.DataFrame) -> tuple[bool, str, float]:
                    f"{percent(worst['agreement'])})"), delta
 
 
+#: An SNN within this much of chance accuracy (1 / classes) is near chance: Q14's verdict on it says little.
+NEAR_CHANCE = 0.10
+
+
 def verdict_q14(run: RunTables) -> Verdict:
     """Yes / No / Depends on the neuron: per directly trained SNN of the first architecture, whether
     its one-step form stays within :data:`TOLERANCE_PP` of it at every T. No hardware model enters
@@ -103,6 +107,14 @@ def verdict_q14(run: RunTables) -> Verdict:
     holds = [ok for (ok, _, _), _ in results]
     clauses = "; ".join(text for (_, text, _), _ in results)
     opening = "Yes" if all(holds) else "No" if not any(holds) else "Depends on the neuron"
+    # an SNN near chance agrees with anything: the verdict then says little, and says so
+    classes = run.data.get("num_classes")
+    chance = 1.0 / float(classes) if classes else float("nan")
+    best = float(numeric(shown, "snn_accuracy").max())
+    if best <= chance + NEAR_CHANCE:
+        clauses += (f" — but the SNN itself is near chance (best {percent(best)} vs chance {percent(chance)}), so "
+                    "this says little: train it longer (epochs_direct in --config) or give trained weights "
+                    "(--checkpoint)")
     return Verdict("Q14", f"{opening} ({arch}): {clauses}.",
                    {f"{method} worst accuracy change pp": delta for (_, _, delta), method in results})
 
