@@ -27,7 +27,7 @@ from analysis.snn.convert import (
     to_onespike,
     to_quantized,
 )
-from analysis.snn.frameworks import NeuronSpec, TimeLoop, is_framework_neuron, looks_like_neuron, neuron_spec
+from analysis.snn.frameworks import NeuronSpec, is_framework_neuron, looks_like_neuron, neuron_spec
 from analysis.snn.graph import convert_graph, fold_batchnorm_graph
 from analysis.snn.lif import FoldedTime, LIFNeuron, spike_fn
 from analysis.snn.modules import (
@@ -63,6 +63,7 @@ from analysis.snn.quantize import (
     to_int8,
     weight_bits_of,
 )
+from analysis.snn.timeloop import TimeLoop
 from analysis.snn.trace import call_site_names, explicit_graph, trace, tree_convertible
 
 __all__ = [

@@ -26,9 +26,10 @@ from torch import Tensor, nn
 
 from analysis.snn.chain import call_chain
 from analysis.snn.context import ConversionError
-from analysis.snn.frameworks import SPIKINGJELLY, TimeLoop, class_paths, framework_of, is_framework_neuron, neuron_spec
+from analysis.snn.frameworks import SPIKINGJELLY, class_paths, framework_of, is_framework_neuron, neuron_spec
 from analysis.snn.lif import FoldedTime, LIFNeuron
 from analysis.snn.neurons import check_positive_int
+from analysis.snn.timeloop import TimeLoop
 
 __all__ = ["DirectSNN", "framework_form", "pow2_thresholds", "spiking_from_ann"]
 
