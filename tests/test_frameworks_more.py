@@ -172,3 +172,79 @@ def test_unrecognised_stateful_neurons_are_refused_or_listed_and_never_an_ann():
             run()
         assert ledger.unsupported and ledger.unsupported[0][0] == "1"
         assert ledger.method != "ann"
+
+
+# -- issue 30 (d): framework_form's per-channel thresholds, the snnTorch conv tutorial, RLeaky ----------
+snn = pytest.importorskip("snntorch")
+sj_layer = pytest.importorskip("spikingjelly.activation_based.layer")
+sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
+sj_functional = pytest.importorskip("spikingjelly.activation_based.functional")
+
+
+class ConvTutorial(nn.Module):
+    """snnTorch's convolutional tutorial: F.max_pool2d written in forward, a loop over T."""
+
+    def __init__(self, steps=T):
+        super().__init__()
+        torch.manual_seed(6)
+        self.steps = steps
+        self.conv1, self.lif1 = nn.Conv2d(1, 4, 3), snn.Leaky(beta=0.5)
+        self.conv2, self.lif2 = nn.Conv2d(4, 8, 3), snn.Leaky(beta=0.5)
+        self.fc1, self.lif3 = nn.Linear(8 * 2 * 2, 10), snn.Leaky(beta=0.5)
+
+    def forward(self, x):
+        mem1, mem2, mem3 = self.lif1.init_leaky(), self.lif2.init_leaky(), self.lif3.init_leaky()
+        out = []
+        for _ in range(self.steps):
+            spk1, mem1 = self.lif1(nn.functional.max_pool2d(self.conv1(x), 2), mem1)
+            spk2, mem2 = self.lif2(nn.functional.max_pool2d(self.conv2(spk1), 2), mem2)
+            spk3, mem3 = self.lif3(self.fc1(spk2.view(x.shape[0], -1)), mem3)
+            out.append(spk3)
+        return torch.stack(out).mean(0)
+
+
+def test_framework_form_accepts_the_snntorch_conv_tutorial():
+    from analysis.snn.onestep import framework_form
+
+    net = ConvTutorial().eval()
+    with torch.no_grad():
+        for m in (net.conv1, net.conv2, net.fc1):
+            m.weight.mul_(4)
+    x = torch.rand(3, 1, 14, 14)
+    form = framework_form(net, T, example=x)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in form.body) == 2
+    with torch.no_grad():
+        assert torch.equal(form(x), net(x)) and net(x).sum() > 0
+
+
+def test_framework_form_keeps_per_channel_thresholds():
+    from analysis.snn.onestep import framework_form
+
+    torch.manual_seed(7)
+    neuron = snn.Leaky(beta=0.5, threshold=torch.tensor([0.5, 1.0, 2.0]).reshape(3, 1, 1), init_hidden=True)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), neuron, nn.Flatten(), nn.Linear(3 * 16, 4),
+                        snn.Leaky(beta=0.5, init_hidden=True, output=False))
+    with torch.no_grad():
+        net[0].weight.mul_(3)
+    model = TimeLoop(net.eval(), T)
+    x = torch.rand(2, 1, 4, 4)
+    spec = neuron_spec(neuron)
+    assert isinstance(spec.threshold, torch.Tensor) and spec.threshold.numel() == 3  # not cut to 0.5
+    form = framework_form(model, T)
+    with torch.no_grad():
+        assert torch.allclose(form(x), model(x), atol=1e-6) and model(x).sum() > 0
+        first = form.body[1].neuron
+        assert float(first.threshold) == 1.0  # θ_c folded into the conv's channels
+
+
+def test_rleaky_is_refused_clearly():
+    from analysis.snn import ConversionError
+    from analysis.snn.onestep import framework_form
+
+    net = nn.Sequential(nn.Linear(4, 4), snn.RLeaky(beta=0.5, linear_features=4, init_hidden=True))
+    with pytest.raises(ValueError, match="recurrent"):
+        neuron_spec(net[1])
+    with pytest.raises(ConversionError, match="recurrent"):
+        framework_form(TimeLoop(net, T), T)
+    with pytest.raises(ValueError, match="RLeaky"), count_events(TimeLoop(net, T), strict=True):
+        TimeLoop(net, T)(torch.rand(2, 4))

@@ -137,6 +137,11 @@ def _spikingjelly_spec(module: nn.Module, paths: set[str]) -> NeuronSpec:
 
 def _snntorch_spec(module: nn.Module, paths: set[str]) -> NeuronSpec:
     name = type(module).__name__
+    if any(p.endswith((".RLeaky", ".RSynaptic")) for p in paths):
+        raise ValueError(f"snnTorch {name} is a recurrent neuron: its spikes feed back into the layer through its own "
+                         "weights (all-to-all or a convolution) at the next step. Neither its recurrent synapses' ACs "
+                         "nor its dynamics are counted, and OneSpike has no feedback to convert it to; use snn.Leaky/"
+                         "snn.Synaptic, or count the recurrence as an explicit nn.Linear in forward")
     if getattr(module, "inhibition", False) or getattr(module, "state_quant", False):
         raise ValueError(f"snnTorch {name} with inhibition or state_quant is not recognised (counted as a plain "
                          "neuron it would be wrong)")

@@ -71,7 +71,7 @@ def scalar_or_channels(value, name: str, module: nn.Module) -> float | Tensor:
         if flat.numel() == 0:
             raise ValueError(f"{type(module).__name__}.{name} is empty")
         if flat.numel() > 1 and not bool((flat == flat[0]).all()):
-            return value.detach().clone().to(torch.float32)
+            return flat.to(torch.float32).clone()  # one value per neuron or channel, 1-D
         return float(flat[0])
     value = float(value)
     if not math.isfinite(value):
