@@ -52,6 +52,7 @@ from analysis.snn.neurons import (
     PSGNeuron,
     is_power_of_two,
 )
+from analysis.snn.nir_io import NIRNetwork, from_nir, to_nir
 from analysis.snn.ops import Concat, Mean, Reshape
 from analysis.snn.quantize import (
     CALIBRATION_PERCENTILE,
@@ -85,6 +86,7 @@ __all__ = [
     "LIFNeuron",
     "Mean",
     "MeanOverSteps",
+    "NIRNetwork",
     "NeuronSpec",
     "PSGLayer",
     "PSGNeuron",
@@ -105,6 +107,7 @@ __all__ = [
     "explicit_graph",
     "fold_batchnorm",
     "fold_batchnorm_graph",
+    "from_nir",
     "fuse_conv_bn",
     "is_framework_neuron",
     "is_power_of_two",
@@ -118,6 +121,7 @@ __all__ = [
     "to_binary",
     "to_if_snn",
     "to_int8",
+    "to_nir",
     "to_onespike",
     "to_quantized",
     "trace",
