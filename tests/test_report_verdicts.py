@@ -170,7 +170,7 @@ def test_q11_at_chance_is_not_a_working_configuration(run):
     results.loc[binary, ["correct", "accuracy"]] = [38, 38 / TEST_SAMPLES]
     changed = run.replace(results=results)
     text = verdict(changed, "Q11").sentence
-    assert "binary-weighted thresholds θ_i = 2^i·θ₀ are at chance (10.6%): not a working configuration" in text
+    assert "bit-plane thresholds θ_i = 2^i·θ₀ (2^G levels) are at chance (10.6%): not a working configuration" in text
     table = question("Q11").answer(changed).table
     rows = table[table["variant"] == "per_group_binary"]
     assert rows["Δ"].eq("at chance: not a working configuration").all()
@@ -181,7 +181,7 @@ def test_q11_at_chance_is_not_a_working_configuration(run):
     results = run.results.copy()
     results.loc[at_g, ["correct", "accuracy"]] = [38, 38 / TEST_SAMPLES]
     text = verdict(run.replace(results=results), "Q11").sentence
-    assert "binary-weighted thresholds θ_i = 2^i·θ₀ are at chance at G=4 (10.6%; " in text
+    assert "bit-plane thresholds θ_i = 2^i·θ₀ (2^G levels) are at chance at G=4 (10.6%; " in text
     assert text.endswith("): not a working configuration.")
 
 

@@ -154,11 +154,11 @@ def answer_q10(run: RunTables) -> Answer:
 #: The per-group threshold variants, with how the report names them.
 GROUP_VARIANTS = {
     "per_group_calibrated": "per-group thresholds calibrated on training activations",
-    "per_group_binary": "binary-weighted thresholds θ_i = 2^i·θ₀",
+    "per_group_binary": "bit-plane code θ_i = 2^i·θ₀ (G spikes: the binary digits of one of 2^G levels)",
 }
 #: The same, as a verdict sentence names them.
 SHORT_NAMES = {"per_group_calibrated": "calibrated per-group thresholds",
-               "per_group_binary": "binary-weighted thresholds θ_i = 2^i·θ₀"}
+               "per_group_binary": "bit-plane thresholds θ_i = 2^i·θ₀ (2^G levels)"}
 
 
 def at_chance(run: RunTables, accuracy: float) -> bool:

@@ -342,6 +342,7 @@ def to_onespike(
     mode: str = "exact",
     input_encoding: str = "analog",
     group_threshold_scales: Sequence[float] | None = None,
+    group_code: str = "rate",
     layout: str = "auto",
     leaf_modules: Sequence[type] = (),
     converter: str = "auto",
@@ -359,7 +360,10 @@ def to_onespike(
 
     ``mode="hardware"`` requires power-of-two thresholds and G (see
     :func:`round_thresholds_pow2`). ``group_threshold_scales`` (Q11) gives group i the threshold
-    ``θ·scales[i]``; spikes of group i are then worth ``θ·scales[i]``.
+    ``θ·scales[i]``; spikes of group i are then worth ``θ·scales[i]``. ``group_code``: ``"rate"``
+    (an IF scan over the groups) or ``"bitplane"`` (scales ``G·2^i/(2^G − 1)``: the G spikes are the
+    binary digits of one level, and OneSpike(G) equals the quantized ANN with L = 2^G − 1; see
+    :class:`~analysis.snn.neurons.PSGNeuron`).
 
     ``layout``: ``"onepass"`` (the default via ``"auto"``) or ``"grouped"``; see
     :attr:`SpikingNetwork.layout`. ``converter``/``leaf_modules``: see :func:`to_if_snn`.
@@ -370,7 +374,9 @@ def to_onespike(
         scales = tuple(float(s) for s in group_threshold_scales)
         if len(scales) != groups:
             raise ValueError(f"group_threshold_scales needs {groups} values (one per group), got {len(scales)}")
-    ctx = ConversionContext("onespike", groups, mode=mode, group_threshold_scales=scales)
+    if group_code != "rate" and scales is None:
+        raise ValueError(f"group_code={group_code!r} needs group_threshold_scales (one per group, θ_i = 2^i·θ_0)")
+    ctx = ConversionContext("onespike", groups, mode=mode, group_threshold_scales=scales, group_code=group_code)
     source = _strip_readout(model)
     if _use_graph(source, leaf_modules, converter):
         return _build(source, ctx, input_encoding, layout, graph=True, leaf_modules=leaf_modules)
