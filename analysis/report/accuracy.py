@@ -14,7 +14,7 @@ from analysis.report.paired import accuracy, comparison
 from analysis.report.plotting import log2_x, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
-from analysis.report.text import number, percent, span, times
+from analysis.report.text import number, percent, percentage_points, span, times
 from analysis.report.uncertainty import accuracy_of
 from analysis.report.verdict import Claim, Verdict, unanswered
 
@@ -41,7 +41,9 @@ def ladder(run: RunTables) -> pd.DataFrame:
                          "accuracy": accuracy.text(), "accuracy %": 100 * accuracy.mean,
                          "low %": 100 * accuracy.low, "high %": 100 * accuracy.high,
                          "vs parent": f"{change.text} vs {get_method(parent).short}" if change else "",
-                         "short": change.short() if change else "", "parent": parent or ""})
+                         "short": change.short() if change else "", "parent": parent or "",
+                         "Δ pp": 100 * change.difference if change else np.nan,
+                         "identical": bool(change.identical) if change else False})
     return pd.DataFrame(rows)
 
 
@@ -112,20 +114,49 @@ def _from_direct_training(method: str) -> bool:
 
 
 def verdict_q10(run: RunTables) -> Verdict:
+    """Every architecture's ladder: whether OneSpike is lossless against its quantized ANN on each,
+    the worst step (largest drop, with its architecture), and each step's change — for one
+    architecture as measured, for several as its span across them."""
     table = ladder(run)
     if table.empty:
         return unanswered("Q10", "not in this run — no accuracy rows")
-    arch = table["arch"].iloc[0]
-    rows = select(table, arch=arch)
+    archs = list(dict.fromkeys(table["arch"]))
     # the conversion ladder from the ANN; the directly trained SNNs and their one-step forms are Q14's
-    steps = [f"{r['step']} vs {get_method(r['parent']).short} {r['short']}" for _, r in rows.iterrows()
-             if r["short"] and not _from_direct_training(r["method"])]
+    rows = table[(table["short"] != "") & ~table["method"].map(_from_direct_training)]
+    if rows.empty:
+        return unanswered("Q10", "not in this run — no conversion step with its parent in the run")
     onespike = select(rows, method=Method.ONESPIKE)
-    lossless = not onespike.empty and onespike["short"].iloc[0].startswith("identical")
-    opening = ("OneSpike is lossless against its quantized ANN" if lossless else "Each conversion step's change")
-    archs = table["arch"].nunique()
-    sentence = f"{opening} ({arch}{'' if archs == 1 else f', 1 of {archs} archs'}): " + "; ".join(steps) + "."
-    return Verdict("Q10", sentence, {f"{r['step']} accuracy": r["accuracy %"] / 100 for _, r in rows.iterrows()})
+    lossless = [a for a in archs if not select(onespike, arch=a).empty
+                and select(onespike, arch=a)["identical"].iloc[0]]
+    if len(archs) == 1:
+        scope = archs[0]
+    else:
+        scope = f"all {len(archs)} archs" if len(lossless) == len(archs) else f"{len(lossless)} of {len(archs)} archs"
+    opening = (f"OneSpike is lossless against its quantized ANN on {scope}" if lossless
+               else f"Each conversion step's change ({archs[0] if len(archs) == 1 else f'{len(archs)} archs'})")
+    worst = rows.loc[rows["Δ pp"].idxmin()]
+    bits = []
+    if len(archs) > 1 and float(worst["Δ pp"]) < 0:
+        bits.append(f"worst step {worst['step']} vs {get_method(worst['parent']).short} "
+                    f"{percentage_points(float(worst['Δ pp']))} ({worst['arch']})")
+    for _, steps in rows.groupby("method", sort=False):
+        name = f"{steps['step'].iloc[0]} vs {get_method(steps['parent'].iloc[0]).short}"
+        if len(archs) == 1:
+            bits.append(f"{name} {steps['short'].iloc[0]}")
+        elif steps["identical"].all() and steps["method"].iloc[0] == Method.ONESPIKE and len(lossless) == len(archs):
+            continue  # the opening says it: lossless on all archs
+        elif steps["identical"].all():
+            bits.append(f"{name} identical on {'all ' if len(steps) == len(archs) else ''}{len(steps)} archs")
+        else:
+            bits.append(f"{name} {_pp_span(steps['Δ pp'])}")
+    numbers = {f"{r['arch']} {r['step']} accuracy": r["accuracy %"] / 100 for _, r in table.iterrows()}
+    return Verdict("Q10", f"{opening}: " + "; ".join(bits) + ".", numbers)
+
+
+def _pp_span(values: pd.Series) -> str:
+    """``−6.9 to −0.6 pp`` (one value: ``−0.6 pp``)."""
+    low, high = percentage_points(float(values.min())), percentage_points(float(values.max()))
+    return low if low == high else f"{low.removesuffix(' pp')} to {high}"
 
 
 def answer_q10(run: RunTables) -> Answer:
@@ -143,7 +174,7 @@ def answer_q10(run: RunTables) -> Answer:
         if explanation:
             parts.append(f"{arch}: {explanation}")
     details = "; ".join([*parts, PUBLISHED_DROPS]) + "."
-    shown = table.drop(columns=["method", "accuracy %", "low %", "high %", "short", "parent"])
+    shown = table.drop(columns=["method", "accuracy %", "low %", "high %", "short", "parent", "Δ pp", "identical"])
     if errors.empty:
         return Answer.of(verdict, shown, details)
     return Answer.of(verdict, shown, details, {

@@ -15,7 +15,7 @@ from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import number, span, times
 from analysis.report.uncertainty import accuracy_of
-from analysis.report.verdict import CHEAPER, Claim, Verdict, models_text, order_claim, unanswered
+from analysis.report.verdict import CHEAPER, Claim, Verdict, listing, models_text, order_claim, unanswered
 
 #: Published gains over the ANN (arXiv 2309.03388 Table II: FLOP estimate / SATA / SpikeSim).
 PUBLISHED_GAINS = "arXiv 2309.03388 Table II, FLOP estimate / SATA / SpikeSim: 10–83× / 2.3–6.8× / 4–25×"
@@ -122,15 +122,18 @@ def verdict_q8(run: RunTables) -> Verdict:
     ranks = relative.rank(axis=0, method="min").loc[label]
     changes = rank_changes(relative)
     opening = "Yes, the ranking changes between models" if changes else "No, every model ranks the methods alike"
-    bits = [f"{label} beats the float {ann} under {models_text(beats[ann], total)} (gain {span(gains, times)})"] \
+    # every comparison names both sides ("OneSpike is cheaper than X under ..."), so no clause can be
+    # read as another method beating the ANN
+    bits = [f"than the float {ann} under {models_text(beats[ann], total)} (gain {span(gains, times)})"] \
         if ann in beats else []
     integrate = method_label(Method.IF, steps)
     dataflow = _if_dataflow(run, steps)
     flow = f" (IF {dataflow.replace('_', '-')})" if dataflow else ""
-    bits += [f"{o} under {models_text(beats[o], total)}" + (flow if o == integrate else "") for o in others if o != ann]
+    bits += [f"than {o} under {models_text(beats[o], total)}" + (flow if o == integrate else "")
+             for o in others if o != ann]
     low, high = int(ranks.min()), int(ranks.max())
-    sentence = (f"{opening}: " + ", ".join(bits) + f"; it ranks #{low}" + (f"–#{high}" if high != low else "")
-                + f" of {len(relative.index)}.")
+    sentence = (f"{opening}: {label} is cheaper " + listing(bits) + f"; it ranks #{low}"
+                + (f"–#{high}" if high != low else "") + f" of {len(relative.index)}.")
     return Verdict("Q8", sentence, {f"{m} gain over {ann}": float(g) for m, g in gains.items()}, claims)
 
 
