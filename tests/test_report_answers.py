@@ -95,3 +95,50 @@ def test_pareto_names_a_narrow_margin_and_a_tie(run):
     assert "OneSpike(G=4) under flops45nm and sata (sata: only 3.0% ahead of QCFS(L=4))" in text
     # a clear margin (sata's QCFS at 1.25×, as the run has it) is not qualified
     assert "ahead of" not in sentence(run, "Pareto")
+
+
+# -- a network that is not working (results.csv's `working` False) ---------------------------------
+def _idle(run, where):
+    results = run.results.assign(working=True)
+    results.loc[where(results), "working"] = False
+    return run.replace(results=results)
+
+
+def test_a_verdict_on_a_network_that_is_not_working_says_so(run):
+    onespike = lambda r: (r["method"] == "onespike") & (r["T"] == 4) & (r["variant"] == "default")  # noqa: E731
+    idle = _idle(run, lambda r: onespike(r) & (r["arch"] == "cnn_small"))
+    q8 = question("Q8").verdict(idle)
+    assert q8.sentence.startswith("n/a: OneSpike(G=4) is not a working network on cnn_small (")
+    assert q8.not_working == ("OneSpike(G=4)",) and not q8.claims
+    # Q12 leaves the architecture out, and with one left it cannot answer
+    assert sentence(idle, "Q12").startswith("n/a: OneSpike(G=4) or QCFS is not a working network on cnn_small")
+    # Q10 marks the step
+    assert "OneSpike(G=4) vs QCFS (not a working network on cnn_small)" in sentence(idle, "Q10")
+    # every network working: the verdicts as before
+    working = _idle(run, lambda r: r["method"] == "none")
+    assert sentence(working, "Q8") == sentence(run, "Q8") and sentence(working, "Q12") == sentence(run, "Q12")
+
+
+def test_the_sensitivity_line_never_says_holds_for_a_network_that_is_not_working(run):
+    from analysis.report.sensitivity import sensitivity_line
+
+    onespike = lambda r: (r["method"] == "onespike") & (r["T"] == 4) & (r["variant"] == "default")  # noqa: E731
+    q8 = question("Q8").verdict(_idle(run, onespike))
+    line = sensitivity_line(q8, priced=3)
+    assert line.startswith("Rests on OneSpike(G=4), not a working network") and "Holds" not in line
+
+
+def test_q14_does_not_say_holds_for_an_snn_that_is_not_working(run):
+    import pandas as pd
+
+    onestep = run.table("onestep")
+    results = run.results.assign(working=True)
+    # the directly trained IF SNN's own results rows: not working at T=2
+    direct = results[(results["method"] == "onespike") & (results["variant"] == "default")].assign(
+        method="direct_if", working=lambda f: f["T"] != 2)
+    idle = run.replace(results=pd.concat([results, direct], ignore_index=True), onestep=onestep)
+    text = sentence(idle, "Q14")
+    assert "holds for IF" not in text
+    assert "n/a for IF, soft reset, not a working SNN at T=2 (95.0%, near chance)" in text
+    assert question("Q14").verdict(idle).not_working == ("direct_if",)
+    assert "holds for IF" in sentence(run, "Q14")

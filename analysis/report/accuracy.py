@@ -13,10 +13,10 @@ from analysis.methods import Method, get_method
 from analysis.report.paired import accuracy, comparison
 from analysis.report.plotting import log2_x, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
+from analysis.report.tables import RunTables, by_hardware, method_color, method_label, not_working, numeric, select
 from analysis.report.text import number, percent, percentage_points, span, times
 from analysis.report.uncertainty import accuracy_of
-from analysis.report.verdict import Claim, Verdict, unanswered
+from analysis.report.verdict import Claim, Verdict, listing, unanswered
 
 #: A layer whose IF error relative to its mean activation exceeds this is where the error "enters".
 ERROR_ENTERS = 0.1
@@ -43,7 +43,8 @@ def ladder(run: RunTables) -> pd.DataFrame:
                          "vs parent": f"{change.text} vs {get_method(parent).short}" if change else "",
                          "short": change.short() if change else "", "parent": parent or "",
                          "Δ pp": 100 * change.difference if change else np.nan,
-                         "identical": bool(change.identical) if change else False})
+                         "identical": bool(change.identical) if change else False,
+                         "working": not not_working(rows_of)})
     return pd.DataFrame(rows)
 
 
@@ -141,9 +142,13 @@ def verdict_q10(run: RunTables) -> Verdict:
                     f"{percentage_points(float(worst['Δ pp']))} ({worst['arch']})")
     for _, steps in rows.groupby("method", sort=False):
         name = f"{steps['step'].iloc[0]} vs {get_method(steps['parent'].iloc[0]).short}"
+        idle = list(steps.loc[~steps["working"].astype(bool), "arch"])
+        if idle:  # a network near chance: its step is no conversion loss to quote as one
+            name = f"{name} (not a working network{'' if len(archs) == 1 else ' on ' + listing(idle)})"
         if len(archs) == 1:
             bits.append(f"{name} {steps['short'].iloc[0]}")
-        elif steps["identical"].all() and steps["method"].iloc[0] == Method.ONESPIKE and len(lossless) == len(archs):
+        elif (steps["identical"].all() and steps["method"].iloc[0] == Method.ONESPIKE and len(lossless) == len(archs)
+              and not idle):
             continue  # the opening says it: lossless on all archs
         elif steps["identical"].all():
             bits.append(f"{name} identical on {'all ' if len(steps) == len(archs) else ''}{len(steps)} archs")
@@ -174,7 +179,8 @@ def answer_q10(run: RunTables) -> Answer:
         if explanation:
             parts.append(f"{arch}: {explanation}")
     details = "; ".join([*parts, PUBLISHED_DROPS]) + "."
-    shown = table.drop(columns=["method", "accuracy %", "low %", "high %", "short", "parent", "Δ pp", "identical"])
+    shown = table.drop(columns=["method", "accuracy %", "low %", "high %", "short", "parent", "Δ pp", "identical",
+                                "working"])
     if errors.empty:
         return Answer.of(verdict, shown, details)
     return Answer.of(verdict, shown, details, {

@@ -17,6 +17,7 @@ from analysis.report.tables import (
     by_hardware,
     method_color,
     method_label,
+    not_working,
     select,
 )
 from analysis.report.text import span, times
@@ -27,6 +28,7 @@ from analysis.report.verdict import (
     Claim,
     Verdict,
     by_value,
+    listing,
     models_text,
     order_claim,
     unanswered,
@@ -111,6 +113,13 @@ def verdict_q12(run: RunTables) -> Verdict:
                           f"architecture's; this run has one ({archs[0]}): run the study with --arch naming two or "
                           "more")
     subject, base = method_label(Method.ONESPIKE, steps), method_label(Method.QCFS)
+    idle = [a for a in archs if not_working(run.rows(Method.ONESPIKE, arch=a, steps=steps))
+            or not_working(run.rows(Method.QCFS, arch=a))]
+    archs = [a for a in archs if a not in idle]  # a network near chance has no energy worth comparing
+    excluded = f"; not working on {listing(idle)} (left out)" if idle else ""
+    if len(archs) < 2:
+        return Verdict("Q12", f"n/a: {subject} or {base} is not a working network on {listing(idle)}, which leaves "
+                       f"{len(archs)} architecture(s) to compare.", not_working=tuple(idle))
     claims, ratios, mixed = {}, {}, []
     for model in run.hardware_models():
         per_arch = {}
@@ -133,7 +142,7 @@ def verdict_q12(run: RunTables) -> Verdict:
                 for a in archs]
     same = sum(c.identical for c in accuracy)
     side = [m for m in ratios if m not in mixed]
-    predictions = f"; predictions identical to {base}'s on {same} of {len(archs)} archs."
+    predictions = f"; predictions identical to {base}'s on {same} of {len(archs)} archs{excluded}."
     stays = f"on all {len(archs)} archs {subject} " + _direction_text(ratios, side, total, base)
     if not mixed:  # the advantage (or its absence) holds whatever the architecture: the method's
         sentence = f"The method's: {stays}{predictions}"

@@ -12,8 +12,8 @@ from matplotlib.colors import LogNorm
 from analysis.methods import Method, StepAxis, get_method, reference_method
 from analysis.report.plotting import energy_scale, log2_x, log_axis, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, method_color, method_label, numeric, select
-from analysis.report.text import number, span, times
+from analysis.report.tables import RunTables, method_color, method_label, not_working, numeric, select
+from analysis.report.text import number, percent, span, times
 from analysis.report.uncertainty import accuracy_of
 from analysis.report.verdict import CHEAPER, Claim, Verdict, listing, models_text, order_claim, unanswered
 
@@ -107,6 +107,11 @@ def verdict_q8(run: RunTables) -> Verdict:
     label = method_label(subject, steps)
     if label not in relative.index:
         return unanswered("Q8", f"not in this run — no {label} rows")
+    subject_rows = run.rows(subject, arch=arch, steps=steps)
+    if not_working(subject_rows):
+        accuracy = percent(accuracy_of(subject_rows).mean)
+        return Verdict("Q8", f"n/a: {label} is not a working network on {arch} ({accuracy}, near chance), so no energy "
+                       "ranking of it is a verdict.", not_working=(label,))
     others = [method_label(m, steps) for m in (reference_method(), Method.IF, Method.QCFS)
               if m in run.methods() and m != subject]
     claims = {}
