@@ -8,6 +8,7 @@ from torch import nn
 
 from analysis.data import load_dataset
 from analysis.snn import QCFS, ActivationQuant, calibrate_thresholds, float_clips, to_int8, to_quantized
+from analysis.snn.calibration import mse_clip
 from analysis.study.config import StudyConfig
 from analysis.study.evaluate import batches
 from analysis.study.networks import ModelSpec, priced_form
@@ -36,7 +37,7 @@ def test_every_clip_is_the_float_networks_statistic_not_one_clipped_by_the_quant
     with torch.no_grad():
         second = net[2](net[1](net[0](x)))  # the second ReLU site's float inputs, up to 40
     expected = [float(torch.quantile(x[x > 0], 0.999)), float(torch.quantile(second[second > 0], 0.999))]
-    qann = to_quantized(net, 4, calibration_data=x)
+    qann = to_quantized(net, 4, calibration_data=x, calibration_percentile=99.9)
     assert _thresholds(qann) == pytest.approx(expected, rel=1e-6)
     # with the first quantizer live at its starting threshold 1.0, the second site could see at most
     # 10 x 1.0: the float statistic (about 40) is far above anything a clipped pass records
@@ -47,7 +48,7 @@ def test_every_clip_is_the_float_networks_statistic_not_one_clipped_by_the_quant
     # the quantized network a study fine-tunes (quantizers live, thresholds 1.0) gets the same clips
     live = to_quantized(net, 4)
     assert _thresholds(live) == [1.0, 1.0]
-    assert _thresholds(calibrate_thresholds(live, x)) == pytest.approx(expected, rel=1e-6)
+    assert _thresholds(calibrate_thresholds(live, x, percentile=99.9)) == pytest.approx(expected, rel=1e-6)
     # and the network is left as it was: its weights, and the float ANN untouched
     assert net[2].weight.item() == 10.0 and not any(isinstance(m, QCFS) for m in net.modules())
 
@@ -82,6 +83,37 @@ def test_a_relu_called_twice_pools_both_calls_and_a_site_that_never_fires_keeps_
     assert list(clips.values()) == [pytest.approx(float(x.max()))]
     graph = to_quantized(Twice().eval(), 4, calibration_data=x, calibration_percentile=100)  # one quantizer a call
     assert _thresholds(graph) == [pytest.approx(float(x.max())), 1.0]
+
+
+def _quantization_error(values, clip, levels, shift):
+    quantized = torch.clamp(torch.floor(values * levels / clip + shift), 0, levels) * clip / levels
+    return float(((quantized - values) ** 2).mean())
+
+
+@pytest.mark.parametrize("shift", [0.5, 0.0])
+def test_the_default_clip_of_a_few_level_quantizer_is_the_one_of_least_quantization_error(shift):
+    torch.manual_seed(0)
+    values = torch.distributions.Exponential(1.0).sample((50_000,))  # a long tail, as ReLU outputs have
+    clip = mse_clip(values, 4, shift)
+    top = float(torch.quantile(values, 0.999))
+    assert clip < 0.6 * top  # four levels are not spread over the tail
+    for other in (top, float(values.max()), 0.5 * clip, 1.5 * clip):
+        assert _quantization_error(values, clip, 4, shift) <= _quantization_error(values, other, 4, shift)
+    assert mse_clip(values, 255, shift) > 2 * clip  # many levels afford a wide clip
+
+
+def test_to_quantized_and_the_fine_tuned_networks_calibration_use_the_float_values_at_their_levels():
+    torch.manual_seed(0)
+    x = 4 * torch.rand(2000, 1)
+    net = _deep_net()
+    with torch.no_grad():
+        second = net[2](net[1](net[0](x))).flatten()
+    for kind, shift in (("qcfs", 0.5), ("cq", 0.0)):
+        expected = [mse_clip(x.flatten(), 4, shift), mse_clip(second[second > 0], 4, shift)]
+        assert expected[1] > 10.0  # above what the second site sees behind a live quantizer at 1.0
+        assert _thresholds(to_quantized(net, 4, kind, calibration_data=x)) == pytest.approx(expected, rel=1e-6)
+        live = to_quantized(net, 4, kind)
+        assert _thresholds(calibrate_thresholds(live, x)) == pytest.approx(expected, rel=1e-6)
 
 
 def test_calibration_data_that_does_not_fit_gets_a_clear_error():

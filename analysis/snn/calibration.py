@@ -2,8 +2,12 @@
 
 A quantizer's clip λ is a statistic of the values its ReLU site sees in the **float** network. One
 pass of the float network over the calibration images records every site's positive inputs (a
-forward pre-hook per site); λ is the ``percentile`` of a seeded random sample of at most
-:data:`CALIBRATION_SAMPLE` of them. Calibrating on a network whose quantizers are already live
+forward pre-hook per site) and keeps a seeded random sample of at most :data:`CALIBRATION_SAMPLE` of
+them. λ is a ``percentile`` of that sample (the INT8 ANN: its 255 steps cover a long tail cheaply),
+or the clip of least quantization error at the quantizer's own levels (:func:`mse_clip`; the
+default for a quantized network of few levels, which fine-tuning then starts from: on digits,
+QCFS/CQ with L = 4 fine-tuned 10 epochs from it reached 95.8–97.5% on resnet20 and repvgg_a0 vs
+90.8–94.7% from the 99.9th percentile). Calibrating on a network whose quantizers are already live
 would be wrong: every site after the first would see the clipped, rounded outputs of the quantizers
 before it at their starting thresholds (resnet20's ``layer1.0`` saw 2.61 where the float maximum
 was 4.98), and the INT8 ANN lost 10 to 14 points of accuracy to it.
@@ -26,10 +30,15 @@ __all__ = [
     "CALIBRATION_SAMPLE",
     "CALIBRATION_SEED",
     "MIN_THRESHOLD",
+    "MSE_CANDIDATES",
+    "MSE_SAMPLE",
     "bounded_threshold",
     "calibrate_thresholds",
     "float_clips",
+    "float_samples",
     "is_relu_activation",
+    "mse_clip",
+    "percentile_clip",
 ]
 
 #: Values per site the percentile is taken from: a site with more positive values is sampled
@@ -41,6 +50,9 @@ CALIBRATION_SAMPLE = 1_000_000
 CALIBRATION_SEED = 0
 #: The smallest threshold a calibration sets (a site whose values are all but zero).
 MIN_THRESHOLD = 1e-3
+#: Candidate clips of :func:`mse_clip` (``max·k/100``, k = 1..100) and the values it scores them on.
+MSE_CANDIDATES = 100
+MSE_SAMPLE = 200_000
 
 
 def is_relu_activation(module: nn.Module) -> bool:
@@ -54,30 +66,31 @@ def _float_output(module: QCFS, inputs: tuple[Tensor, ...], output: Tensor) -> T
     return inputs[0].clamp(min=0) if clip is None else inputs[0].clamp(0, float(clip))
 
 
-def _percentile(values: list[Tensor], percentile: float, sample: int, generator: torch.Generator) -> float | None:
+def _sampled(values: list[Tensor], sample: int, generator: torch.Generator) -> Tensor:
     positive = torch.cat(values) if len(values) > 1 else values[0]
-    if not positive.numel():
-        return None
     if positive.numel() > sample:
         index = torch.randint(positive.numel(), (sample,), generator=generator)
         positive = positive[index.to(positive.device)]
-    return float(torch.quantile(positive.float(), percentile / 100))
+    return positive.float()
+
+
+def _check_percentile(percentile: float) -> float:
+    if not 0 < float(percentile) <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
+    return float(percentile)
 
 
 @torch.no_grad()
-def float_clips(network: nn.Module, data: Tensor, percentile: float = 99.9, sample: int = CALIBRATION_SAMPLE,
-                seed: int = CALIBRATION_SEED) -> dict[nn.Module, float]:
-    """The clip of every activation site of ``network``: the ``percentile`` (in (0, 100]) of the
-    positive values the site receives in one pass of the float network over ``data``, from a
-    seeded random sample of at most ``sample`` of them. Sites are ReLU-family modules and
-    QCFS/ClampQuant quantizers (run as the float activation they replaced, see the module
-    docstring); a module called at several places pools its values. A site that saw no positive
-    value is left out. ``network`` is left as it was (mode, weights, thresholds)."""
+def float_samples(network: nn.Module, data: Tensor, sample: int = CALIBRATION_SAMPLE,
+                  seed: int = CALIBRATION_SEED) -> dict[nn.Module, Tensor]:
+    """Every activation site of ``network`` and a seeded random sample (at most ``sample``, uniform
+    with replacement) of the positive values it receives in one pass of the float network over
+    ``data``. Sites are ReLU-family modules and QCFS/ClampQuant quantizers (run as the float
+    activation they replaced, see the module docstring); a module called at several places pools
+    its values. A site that saw no positive value is left out. ``network`` is left as it was."""
     if not isinstance(data, Tensor) or data.dim() < 2 or not len(data):
         got = f"a tensor of shape {tuple(data.shape)}" if isinstance(data, Tensor) else type(data).__name__
         raise ValueError(f"calibration data must be a batch of training images [N, ...] with N >= 1, got {got}")
-    if not 0 < float(percentile) <= 100:
-        raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
     if int(sample) < 1:
         raise ValueError(f"sample must be a positive number of values, got {sample!r}")
     sites = [m for m in network.modules() if is_relu_activation(m) or isinstance(m, QCFS)]
@@ -101,18 +114,56 @@ def float_clips(network: nn.Module, data: Tensor, percentile: float = 99.9, samp
             handle.remove()
         network.train(was_training)
     generator = torch.Generator().manual_seed(int(seed))
-    clips = {m: _percentile(values, float(percentile), int(sample), generator) for m, values in seen.items() if values}
-    return {m: clip for m, clip in clips.items() if clip is not None}
+    samples = {m: _sampled(values, int(sample), generator) for m, values in seen.items() if values}
+    return {m: values for m, values in samples.items() if values.numel()}
+
+
+def percentile_clip(values: Tensor, percentile: float) -> float:
+    """The ``percentile`` (in (0, 100]) of ``values``."""
+    return float(torch.quantile(values.float(), _check_percentile(percentile) / 100))
+
+
+def mse_clip(values: Tensor, levels: int, shift: float, candidates: int = MSE_CANDIDATES) -> float:
+    """The clip λ in ``{max·k/candidates}`` that minimises the mean squared error between ``values``
+    and their quantization ``λ/L·clip(floor(x·L/λ + shift), 0, L)`` at ``levels`` L (scored on the
+    first :data:`MSE_SAMPLE` of them, a sample that is already random): the mean-squared-error
+    calibration of post-training quantization. At few levels it clips far below the top percentile
+    (four levels spread over a long tail would leave most values at zero)."""
+    values = values.float()[:MSE_SAMPLE]
+    top = float(values.max())
+    best, error = top, float("inf")
+    for k in range(1, int(candidates) + 1):
+        clip = top * k / candidates
+        quantized = torch.clamp(torch.floor(values * (levels / clip) + shift), 0, levels) * (clip / levels)
+        found = float(((quantized - values) ** 2).mean())
+        if found < error:
+            best, error = clip, found
+    return best
 
 
 @torch.no_grad()
-def calibrate_thresholds(qann: nn.Module, data: Tensor, percentile: float = 99.9) -> nn.Module:
-    """Set each QCFS/ClampQuant threshold of ``qann`` to its :func:`float_clips` clip (in place,
-    returns ``qann``): the ``percentile`` of its site's positive values in the float network, never
-    below :data:`MIN_THRESHOLD` nor above the ``float_clip`` of a ReLU6/Hardtanh it replaced. A
-    standard initialisation before fine-tuning; a site without positive values keeps its threshold."""
-    for module, clip in float_clips(qann, data, percentile).items():
+def float_clips(network: nn.Module, data: Tensor, percentile: float = 99.9, sample: int = CALIBRATION_SAMPLE,
+                seed: int = CALIBRATION_SEED) -> dict[nn.Module, float]:
+    """The clip of every activation site of ``network``: the ``percentile`` (in (0, 100]) of the
+    site's positive values in one pass of the float network over ``data`` (:func:`float_samples`)."""
+    percentile = _check_percentile(percentile)
+    return {m: percentile_clip(values, percentile) for m, values in float_samples(network, data, sample, seed).items()}
+
+
+@torch.no_grad()
+def calibrate_thresholds(qann: nn.Module, data: Tensor, percentile: float | None = None) -> nn.Module:
+    """Set each QCFS/ClampQuant threshold of ``qann`` from its site's positive values in the float
+    network (:func:`float_samples`; in place, returns ``qann``): their ``percentile``, or with
+    ``percentile=None`` the clip of least quantization error at the quantizer's own levels and shift
+    (:func:`mse_clip`); never below :data:`MIN_THRESHOLD` nor above the ``float_clip`` of a
+    ReLU6/Hardtanh it replaced. A standard initialisation before fine-tuning; a site without
+    positive values keeps its threshold."""
+    if percentile is not None:
+        _check_percentile(percentile)
+    for module, values in float_samples(qann, data).items():
         if isinstance(module, QCFS):
+            clip = percentile_clip(values, percentile) if percentile is not None else \
+                mse_clip(values, module.levels, module.shift)
             module.threshold.fill_(bounded_threshold(clip, getattr(module, "float_clip", None)))
     return qann
 

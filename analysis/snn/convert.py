@@ -50,7 +50,14 @@ import torch
 from torch import Tensor, nn
 
 from analysis.snn.activations import float_activation_sites
-from analysis.snn.calibration import bounded_threshold, calibrate_thresholds, float_clips, is_relu_activation
+from analysis.snn.calibration import (
+    bounded_threshold,
+    calibrate_thresholds,
+    float_samples,
+    is_relu_activation,
+    mse_clip,
+    percentile_clip,
+)
 from analysis.snn.context import (
     ConversionContext,
     ConversionError,
@@ -123,18 +130,19 @@ def to_quantized(
     calibration_data: Tensor | None = None,
     leaf_modules: Sequence[type] = (),
     converter: str = "auto",
-    calibration_percentile: float = 99.9,
+    calibration_percentile: float | None = None,
 ) -> nn.Module:
     """A copy of ``ann`` with every ReLU *call site* replaced by its own quantized activation with
     ``levels`` levels (its own threshold).
 
     ``kind="qcfs"``: :class:`QCFS` (shift φ = ½); ``kind="cq"``: :class:`ClampQuant` (no shift).
     Thresholds start at ``threshold`` (at the clip value ``a`` for ``nn.ReLU6``/``nn.Hardtanh(0, a)``,
-    whose clip is the quantizer's clamp) or, with ``calibration_data``, at the ``calibration_percentile``
-    of each site's positive inputs in one pass of the **float** network ``ann`` (a seeded sample,
-    :func:`~analysis.snn.calibration.float_clips`; never above a clip value), so that no site is
-    calibrated on inputs already clipped by the quantizers before it. Fine-tune afterwards
-    (``analysis.training``).
+    whose clip is the quantizer's clamp) or, with ``calibration_data``, from each site's positive
+    inputs in one pass of the **float** network ``ann`` (a seeded sample,
+    :func:`~analysis.snn.calibration.float_samples`), so that no site is calibrated on inputs
+    already clipped by the quantizers before it: the clip of least quantization error at ``levels``
+    (:func:`~analysis.snn.calibration.mse_clip`), or their ``calibration_percentile`` where given;
+    never above a clip value. Fine-tune afterwards (``analysis.training``).
 
     ``converter``: ``"tree"`` replaces ``nn.ReLU`` modules in place (the module tree and its type are
     kept); ``"graph"`` traces the model with torch.fx (:func:`~analysis.snn.trace.explicit_graph`),
@@ -156,6 +164,7 @@ def to_quantized(
     use_graph = _use_graph(ann, leaf_modules, converter)
 
     calibrated: dict[nn.Module, float] = {}
+    shift = 0.5 if kind == "qcfs" else 0.0  # QCFS's φ; clamp-and-quantize has none
 
     def factory(module: nn.Module, path: str = "") -> nn.Module:
         clip = _clip_value(module, path)
@@ -168,7 +177,9 @@ def to_quantized(
 
     qann = explicit_graph(ann, leaf_modules) if use_graph else copy.deepcopy(ann)
     if calibration_data is not None:  # on the float network, before any quantizer is live
-        calibrated.update(float_clips(qann, calibration_data, calibration_percentile))
+        for module, values in float_samples(qann, calibration_data).items():
+            calibrated[module] = (mse_clip(values, levels, shift) if calibration_percentile is None
+                                  else percentile_clip(values, calibration_percentile))
     if use_graph:
         replaced = 0
         for node in qann.graph.nodes:
