@@ -125,8 +125,12 @@ def verdict_pareto(run: RunTables) -> Verdict:
 def answer_pareto(run: RunTables) -> Answer:
     verdict = verdict_pareto(run)
     table = front(run)
+    if not table.empty:  # the runner-up's margin as the sentence prints it
+        table = table.assign(margin=[percent(m) if np.isfinite(m) else "" for m in table["margin"]])
     details = ("Within 1 pp means the network's accuracy is at least the float ANN's minus 1 percentage point on "
-               "this test set; \"vs ANN\" gives the paired test of that network against the ANN on the same images.")
+               "this test set; \"vs ANN\" gives the paired test of that network against the ANN on the same images; "
+               "\"tied within 1%\" lists the networks within 1% of the pick's energy (no winner among them), and a "
+               f"pick less than {percent(NARROW, 0)} ahead of its runner-up is named with its margin.")
     return Answer.of(verdict, table, details)
 
 
