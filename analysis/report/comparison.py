@@ -20,7 +20,7 @@ from analysis.report.tables import (
     not_working,
     select,
 )
-from analysis.report.text import span, times
+from analysis.report.text import ratio_text, span, times
 from analysis.report.verdict import (
     CHEAPER,
     DEARER,
@@ -166,7 +166,7 @@ def _direction_text(ratios: dict[str, list[float]], models: list[str], total: in
     groups = by_value({m: order_claim(ratios[m][0]).value for m in models})
     parts = []
     for value, names in sorted(groups.items(), key=lambda item: -len(item[1])):
-        spread = span([r for m in names for r in ratios[m]], times)
+        spread = span([r for m in names for r in ratios[m]], ratio_text)
         full, short = DIRECTIONS[value]
         how = short if parts else f"{full} its own {base}"
         parts.append(f"{how} under {models_text(names, total)} ({spread})")
