@@ -191,7 +191,7 @@ def answer_q10(run: RunTables) -> Answer:
 #: The per-group threshold variants, with how the report names them.
 GROUP_VARIANTS = {
     "per_group_calibrated": "per-group thresholds calibrated on training activations",
-    "per_group_binary": "bit-plane code θ_i = 2^i·θ₀ (G spikes: the binary digits of one of 2^G levels)",
+    "per_group_binary": "bit-plane code θ_i = 2^i·θ₀ (spikes: the bits of one of 2^G levels)",
 }
 #: The same, as a verdict sentence names them.
 SHORT_NAMES = {"per_group_calibrated": "calibrated per-group thresholds",
@@ -265,7 +265,7 @@ def panel_group_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
                     color=f"C{index % 10}", label=model if variant == table["variant"].iloc[0] else None)
     ax.axhline(1.0, color="#888888", lw=0.8)
     log2_x(ax, sorted(table["G"].unique()))
-    ax.legend(fontsize=6, title="dashed: calibrated; dotted: binary", title_fontsize=6)
+    ax.legend(fontsize=6, title="dashed: calibrated; dotted: bit-plane", title_fontsize=6)
 
 
 def verdict_q11(run: RunTables) -> Verdict:
