@@ -260,12 +260,21 @@ def test_a_forked_helper_ends_when_the_study_is_killed(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    time.sleep(1.0)
+
+    def ended() -> bool:  # gone, or a zombie nobody reaps yet (it has exited either way)
+        try:
+            with open(f"/proc/{helper}/stat") as handle:
+                return handle.read().rsplit(")", 1)[-1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+
+    deadline = time.time() + 5
+    while time.time() < deadline and not ended():
+        time.sleep(0.05)
+    assert ended(), "the helper outlived its killed study by 5 s"
     size = written.stat().st_size
     time.sleep(0.5)
     assert written.stat().st_size == size, "the helper kept writing after its study was killed"
-    with pytest.raises(ProcessLookupError):
-        os.kill(helper, 0)
 
 
 def test_checkpoints_get_the_umasks_permissions(tmp_path):
@@ -778,26 +787,12 @@ def test_a_question_figure_is_written_in_the_format_its_path_names(tmp_path, suf
         question("Q5").figure(run, path=tmp_path / "y.jpg")
 
 
-# -- item 10: a study without an ANN, or with an SNN at chance, answers honestly -----------------------------------
+# -- item 10: a study without an ANN answers honestly -----------------------------------
 def test_without_a_float_ann_pareto_and_q10_say_what_is_missing(tmp_path):
     from analysis.report import answers
 
     folder = rehashed(tmp_path, lambda r: r[r["method"] == "bnn"])  # no ANN, nothing converted from one
     lines = answers(folder.root)
     assert lines["Pareto"].startswith("Pareto: n/a: not in this run — no float-ANN rows"), lines["Pareto"]
-    assert lines["Q10"].startswith("Q10: n/a: not in this run — no network converted from an ANN"), lines["Q10"]
+    assert lines["Q10"].startswith("Q10: n/a: not in this run — no conversion step"), lines["Q10"]
     assert "n/a is" not in lines["Pareto"] and "): ." not in lines["Q10"]
-
-
-def test_q14_on_an_snn_near_chance_says_it_says_little(tmp_path):
-    from analysis.report import answers
-
-    folder = RunFolder(make_run(tmp_path / "run"))
-    tables = folder.read_tables()
-    assert not tables["onestep"].empty
-    normal = answers(folder.root)["Q14"]
-    assert "near chance" not in normal
-    tables["onestep"] = tables["onestep"].assign(snn_accuracy=0.12, onestep_accuracy=0.12)
-    folder.write_tables(tables)
-    line = answers(folder.root)["Q14"]
-    assert "but the SNN itself is near chance (best 12.0% vs chance 10.0%), so this says little" in line, line
