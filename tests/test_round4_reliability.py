@@ -796,3 +796,15 @@ def test_without_a_float_ann_pareto_and_q10_say_what_is_missing(tmp_path):
     assert lines["Pareto"].startswith("Pareto: n/a: not in this run — no float-ANN rows"), lines["Pareto"]
     assert lines["Q10"].startswith("Q10: n/a: not in this run — no conversion step"), lines["Q10"]
     assert "n/a is" not in lines["Pareto"] and "): ." not in lines["Q10"]
+
+
+def test_report_on_a_manifest_naming_a_table_outside_reads_nothing_there(tmp_path, capsys):
+    folder = RunFolder(make_run(tmp_path / "run", optional_tables=False))
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "victim" / "secret.csv").write_text("a\n1\n")
+    manifest = json.loads(folder.manifest_path.read_text())
+    manifest["tables"]["../victim/secret"] = {"rows": 1, "sha256": "0" * 64}
+    folder.manifest_path.write_text(json.dumps(manifest))
+    code, err = cli(capsys, "report", str(folder.root))
+    assert code == 2 and one_line(err) and "table entry '../victim/secret' is not a table a study writes" in err
+    assert not (folder.root / "report.md").exists()
