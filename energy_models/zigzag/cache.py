@@ -1,0 +1,80 @@
+"""One ZigZag mapping per distinct (layer shape, precisions, template, search bounds), kept in memory
+for the process and, when a folder is given (a study's run cache), on disk as one small JSON file
+per mapping, so a re-priced or resumed run maps nothing twice.
+
+The key hashes the template's hardware and mapping files' *contents* (an edited YAML is a new
+template), the loop nest, the operand widths, the search bounds and ZigZag's version. Nothing here
+imports ZigZag: an entry is the plain dict of a :class:`~energy_models.zigzag.mapping.Mapped`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+#: Entries of this process, by key (shared by every model instance, so the study's repeated builds of
+#: one model map each layer once).
+MEMORY: dict[str, dict[str, Any]] = {}
+#: The run-cache subfolder mappings are written to.
+SUBFOLDER = "zigzag"
+
+
+def file_digest(path: str) -> str:
+    """SHA-256 of a file's bytes (a template is its content, not its name)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def mapping_key(hardware_yaml: str, mapping_yaml: str, shape: Any, precisions: Any, bounds: dict[str, int]) -> str:
+    """The cache key of one mapping (``shape``/``precisions``: the pipeline's dataclasses)."""
+    try:
+        version = metadata.version("zigzag-dse")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    payload = {"hardware": file_digest(hardware_yaml), "mapping": file_digest(mapping_yaml), "shape": asdict(shape),
+               "precisions": asdict(precisions), "bounds": bounds, "zigzag": version}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+class MappingCache:
+    """Mappings by key: the process's memory first, then ``folder/zigzag/<key>.json`` (when ``folder``
+    is given), else computed and stored in both. ``hits``/``misses`` count this instance's lookups."""
+
+    def __init__(self, folder: str | os.PathLike | None = None) -> None:
+        self.folder = Path(folder) / SUBFOLDER if folder is not None else None
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        if key in MEMORY:
+            self.hits += 1
+            return MEMORY[key]
+        path = self.folder / f"{key}.json" if self.folder is not None else None
+        if path is not None and path.is_file():
+            try:
+                MEMORY[key] = json.loads(path.read_text(encoding="utf-8"))
+                self.hits += 1
+                return MEMORY[key]
+            except (OSError, ValueError):
+                path.unlink(missing_ok=True)  # a torn or foreign file: map again
+        self.misses += 1
+        entry = compute()
+        MEMORY[key] = entry
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(entry, stream)
+            os.replace(temporary, path)
+        return entry
+
+
+def clear_memory() -> None:
+    """Forget this process's mappings (the on-disk files stay): for measuring the cache."""
+    MEMORY.clear()
