@@ -22,6 +22,7 @@ EXAMPLES = {
   onespike study --data cifar10 --data-root ~/data --arch vgg16,resnet20 --timesteps 1,2,4,8
   onespike study --hardware sata,spikesim,my_chip.toml --out reports/mychip
   onespike study --quick --hardware all            # every built-in model a headline model
+  onespike study --quick --hardware flops45nm,zigzag:eyeriss_like   # ZigZag mapping: energy by level, cycles
   onespike study --resume reports/quick            # continue an interrupted study (reads its config.json)
   onespike study --config study.json --force       # replace the files of another study in --out
   onespike study --model my_pkg.models:build --checkpoint weights.pt --finetune-epochs 3
@@ -335,6 +336,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
 
 def _cmd_hardware(args: argparse.Namespace) -> int:
     from energy_models import available_models, get_model
+    from energy_models.zigzag import INSTALL_HINT, PREFIX, TEMPLATES, zigzag_installed
 
     if args.table:
         model = get_model(args.table)
@@ -344,6 +346,11 @@ def _cmd_hardware(args: argparse.Namespace) -> int:
         print(row.pop("name"))
         for key, value in row.items():
             print(f"    {key}: {value}")
+    state = "installed" if zigzag_installed() else f"not installed: {INSTALL_HINT}"
+    print(f"ZigZag templates (mapping engine with energy by memory level and cycles; ZigZag {state}); "
+          f"also zigzag:path/to/accelerator.yaml")
+    for template in TEMPLATES.values():
+        print(f"{PREFIX}{template.name}\n    description: {template.description}")
     return 0
 
 

@@ -131,3 +131,7 @@ def test_a_torn_cache_file_is_mapped_again(tmp_path):
     clear_memory()
     assert cache.get("k", lambda: {"v": 1}) == {"v": 1} and cache.misses == 1
     assert MappingCache(tmp_path).get("k", lambda: {"v": 2}) == {"v": 1}
+
+
+def test_cycles_only_where_a_model_maps_layers(ledgers):
+    assert latency_cycles(get_model("weight_stationary").price(ledgers["if"])) is None

@@ -33,6 +33,7 @@ from analysis.study.variants import DEFAULT
 from energy_models import EnergyModel, EnergyReport, EventLedger, get_model
 from energy_models.sensitivity import break_even_sparsity, spike_event_energy_for_break_even, sweep_sparsity
 from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_SOURCE
+from energy_models.zigzag import latency_cycles
 
 __all__ = ["PUBLISHED_BREAK_EVEN", "PricedTables", "breakeven_rows", "layer_rows", "priced_tables",
            "spike_rate", "yan2024_targets"]
@@ -86,10 +87,13 @@ def layer_rows(ident: dict[str, Any], ledger: EventLedger) -> list[dict[str, Any
 
 
 def _energy_columns(report: EnergyReport) -> dict[str, float]:
-    """energy_pj, <component>_pj, <memory component>_dram_pj, and ``neuron_logic_pj``: the compute
-    and neuron-logic energy of the neuron layers (spike generation, activations), memory excluded."""
+    """energy_pj, <component>_pj, <memory component>_dram_pj, ``neuron_logic_pj``: the compute and
+    neuron-logic energy of the neuron layers (spike generation, activations), memory excluded, and
+    ``latency_cycles``: cycles per inference where the model provides them (ZigZag models), else NaN."""
     logic = sum(layer.components[c] for layer in report.layers if layer.kind == NEURON_KIND for c in LOGIC_COMPONENTS)
-    return {**report.results_row(), "neuron_logic_pj": float(logic)}
+    cycles = latency_cycles(report)
+    return {**report.results_row(), "neuron_logic_pj": float(logic),
+            "latency_cycles": float("nan") if cycles is None else cycles}
 
 
 @dataclass

@@ -52,6 +52,7 @@ from analysis.study.pricing import breakeven_rows, priced_tables, yan2024_target
 from analysis.study.speed import StageTimes, torch_threads
 from analysis.study.variants import DEFAULT, FINETUNED, VariantInput, variant_network
 from energy_models import EventLedger, get_model
+from energy_models.zigzag import is_zigzag_name
 
 __all__ = ["Study", "hardware_names", "load_tables", "run_study", "seed_for"]
 
@@ -81,7 +82,9 @@ class Study:
         distributed.init_from_env(config.device)
         self.folder = prepare_folder(out, self.digest, force)  # checks only: nothing is written yet
         self.hardware = hardware_names(config.hardware)
-        self.models = {name: get_model(name) for name in self.hardware}  # a bad name fails before any write
+        # a bad name fails before any write; a ZigZag model keeps its layer mappings in the run's cache
+        self.models = {name: get_model(name, cache_dir=self.folder.cache_dir) if is_zigzag_name(name)
+                       else get_model(name) for name in self.hardware}
         # every headline model's variants and alternative conventions: the report's sensitivity section
         self.alternatives = [alt for name in self.hardware for alt in alternatives(name)]
         self.cache = RunCache(self.folder)
