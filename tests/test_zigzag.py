@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from energy_models import get_model, vgg_like_ledger
+from energy_models import EventLedger, LayerEvents, get_model, vgg_like_ledger
 from energy_models.zigzag import TEMPLATES, MappingCache, clear_memory, latency_cycles, template_names
 from energy_models.zigzag import templates as zz_templates
+from energy_models.zigzag.crosscheck import WHY, crosscheck_rows
 
 STEPS = 4
 
@@ -135,3 +136,22 @@ def test_a_torn_cache_file_is_mapped_again(tmp_path):
 
 def test_cycles_only_where_a_model_maps_layers(ledgers):
     assert latency_cycles(get_model("weight_stationary").price(ledgers["if"])) is None
+
+
+def test_the_crosscheck_flags_layers_beyond_twofold_with_the_component_and_why(ledgers, tmp_path):
+    pytest.importorskip("zigzag")
+    ledger = ledgers["if"]
+    ours = get_model("weight_stationary").price(ledger)
+    theirs = get_model("zigzag:eyeriss_like", cache_dir=tmp_path).price(ledger)
+    rows = crosscheck_rows(ours, theirs)
+    expected = [a.name for a, b in zip(ours.layers, theirs.layers, strict=True) if a.total_pj > 0 or b.total_pj > 0]
+    assert [r["layer"] for r in rows] == expected and any(r["flagged"] for r in rows)
+    for row in rows:
+        assert row["ratio"] == pytest.approx(row["zigzag_pj"] / row["reference_pj"])
+        assert row["flagged"] == (not 0.5 <= row["ratio"] <= 2.0)
+        assert bool(row["reason"]) == row["flagged"]
+        if row["flagged"]:
+            assert WHY[row["component"]] in row["reason"]
+    with pytest.raises(ValueError, match="same ledger"):
+        other = EventLedger("x", layers=[LayerEvents("l", "linear")])
+        crosscheck_rows(ours, get_model("weight_stationary").price(other))

@@ -48,7 +48,7 @@ from analysis.study.hardware import alternatives, hardware_table, headline_model
 from analysis.study.networks import TrainedNetworks, derive, priced_form
 from analysis.study.onestep import onestep_measure
 from analysis.study.plan import EQUIVALENCE, ONESTEP, Unit, build_plan
-from analysis.study.pricing import breakeven_rows, priced_tables, yan2024_targets
+from analysis.study.pricing import breakeven_rows, crosscheck_table, priced_tables, yan2024_targets
 from analysis.study.speed import StageTimes, torch_threads
 from analysis.study.variants import DEFAULT, FINETUNED, VariantInput, variant_network
 from energy_models import EventLedger, get_model
@@ -276,6 +276,7 @@ class Study:
                 "fidelity": fidelity, "worked_example": worked_example(),
                 "layer_errors": pd.DataFrame(per_layer["layer_errors"]), "breakeven": breakeven, "sweep": sweep,
                 "yan2024_targets": yan2024_targets(ledgers, cfg.archs, cfg.seed),
+                "crosscheck": crosscheck_table(ledgers, self.models, cfg.seed),  # ZigZag vs weight_stationary
                 **{name: pd.DataFrame(per_layer[name]) for name in ("onestep", "onestep_layers")}}
 
     def _item(self, seed: int, arch: str, plan: list[Unit], split: DataSplit, networks: TrainedNetworks

@@ -30,7 +30,8 @@ cycles                    ZigZag's latency (``latency_total2``: compute, stalls,
                           the array
 ========================  ========================================================================
 
-**On top** (the toolkit's own rules, priced at the template's memories and Horowitz's 45 nm logic):
+**On top** (the toolkit's own rules, priced at the template's memories and Horowitz's 45 nm logic): a
+synaptic record's own adds (bias) and mul/mod (a BNN's output scaling) at ``psum_bits``;
 neuron, pool and residual records' add/cmp/shift/mask as integer adds and mul/mod as multiplies of
 their width (``vmem_bits``, else ``psum_bits``; ``neuron``/``compute``); a membrane read and written
 once per neuron per timestep for IF (``if_dataflow="time_outer"``; ``"time_inner"``: once per
@@ -76,7 +77,8 @@ from energy_models.zigzag.templates import PREFIX, require_zigzag, resolve
 #: ZigZag operand -> the toolkit's component.
 OPERAND_COMPONENT = {"W": "weight_memory", "I": "activation_memory", "O": "activation_memory"}
 #: Events a synaptic record's ZigZag mapping accounts for.
-SYNAPTIC_CONSUMED = ("mac", "ac", "xnor", "popcount", "add", "weight_reads", "input_reads", "output_writes", "spikes")
+SYNAPTIC_CONSUMED = ("mac", "ac", "xnor", "popcount", "add", "mul", "mod", "weight_reads", "input_reads",
+                     "output_writes", "spikes")
 
 
 def _pair(values: tuple[int, ...], default: int) -> tuple[int, int]:
@@ -223,7 +225,8 @@ class ZigZagModel(TableModel):
         dense = dense_synaptic_ops(layer)
         active = min(1.0, (layer.mac + layer.ac + layer.xnor) / dense) if dense > 0 else 1.0
         active = active if self.options["zero_skipping"] is True else 1.0
-        cost.add("compute", mapped.mac_pj * runs * scale * active + layer.add * self.horowitz.int_add_pj(precisions.O))
+        cost.add("compute", mapped.mac_pj * runs * scale * active + layer.add * self.horowitz.int_add_pj(precisions.O)
+                 + (layer.mul + layer.mod) * self.horowitz.int_mult_pj(precisions.O * precisions.O))
         cost.details.update(cycles=mapped.cycles * runs, ideal_cycles=mapped.ideal_cycles * runs, runs=runs,
                             batch=float(shape.B), utilization=mapped.utilization, zigzag_macs=float(shape.macs) * runs,
                             orderings_scored=float(mapped.orderings_scored), active_fraction=active,
