@@ -14,7 +14,6 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,20 @@ def file_digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def mapping_key(hardware_yaml: str, mapping_yaml: str, shape: Any, precisions: Any, bounds: dict[str, int]) -> str:
-    """The cache key of one mapping (``shape``/``precisions``: the pipeline's dataclasses)."""
+def template_key(hardware_yaml: str, mapping_yaml: str) -> str:
+    """What identifies a template for the cache: its two files' contents and ZigZag's version (computed
+    once per model, not per layer)."""
     try:
         version = metadata.version("zigzag-dse")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    payload = {"hardware": file_digest(hardware_yaml), "mapping": file_digest(mapping_yaml), "shape": asdict(shape),
-               "precisions": asdict(precisions), "bounds": bounds, "zigzag": version}
+    return f"{file_digest(hardware_yaml)}:{file_digest(mapping_yaml)}:{version}"
+
+
+def mapping_key(template: str, shape: Any, precisions: Any, bounds: dict[str, int]) -> str:
+    """The cache key of one mapping: :func:`template_key`, the loop nest and widths (the pipeline's
+    ``LayerShape``/``Precisions``) and the search bounds."""
+    payload = {"template": template, "shape": vars(shape), "precisions": vars(precisions), "bounds": bounds}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 

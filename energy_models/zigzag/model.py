@@ -71,7 +71,7 @@ from energy_models.ledger import EventLedger, LayerEvents
 from energy_models.options import FromTable, Option, flag, multiple_of
 from energy_models.report import LayerCost
 from energy_models.table import EnergyTable
-from energy_models.zigzag.cache import MappingCache, mapping_key
+from energy_models.zigzag.cache import MappingCache, mapping_key, template_key
 from energy_models.zigzag.templates import PREFIX, require_zigzag, resolve
 
 #: ZigZag operand -> the toolkit's component.
@@ -122,6 +122,7 @@ class ZigZagModel(TableModel):
         super().__init__(table=table, name=name or target, **options)
         self.horowitz = Horowitz.from_table(self.table)
         self.cache = MappingCache(cache_dir)
+        self.template_key = template_key(self.hardware_yaml, self.mapping_yaml)
         self.levels = self.pipeline.memory_levels(self.hardware_yaml)
 
     @property
@@ -156,7 +157,7 @@ class ZigZagModel(TableModel):
     def mapped(self, shape: Any, precisions: Any) -> Any:
         """The (cached) ZigZag mapping of one layer shape at these widths on this template."""
         bounds = {"max_orderings": int(self.options["max_orderings"])}
-        key = mapping_key(self.hardware_yaml, self.mapping_yaml, shape, precisions, bounds)
+        key = mapping_key(self.template_key, shape, precisions, bounds)
         entry = self.cache.get(key, lambda: self.pipeline.map_layer(
             self.hardware_yaml, self.mapping_yaml, shape, precisions, max_orderings=bounds["max_orderings"]).to_dict())
         return self.pipeline.Mapped.from_dict(entry)
