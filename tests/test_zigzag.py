@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from analysis.study.hardware import alternatives
 from energy_models import EventLedger, LayerEvents, get_model, vgg_like_ledger
 from energy_models.zigzag import TEMPLATES, MappingCache, clear_memory, latency_cycles, template_names
 from energy_models.zigzag import templates as zz_templates
@@ -155,3 +156,9 @@ def test_the_crosscheck_flags_layers_beyond_twofold_with_the_component_and_why(l
     with pytest.raises(ValueError, match="same ledger"):
         other = EventLedger("x", layers=[LayerEvents("l", "linear")])
         crosscheck_rows(ours, get_model("weight_stationary").price(other))
+
+
+def test_the_zero_gated_variant_is_the_study_alternative_of_a_zigzag_model():
+    pytest.importorskip("zigzag")
+    (alternative,) = alternatives("zigzag:eyeriss_like")
+    assert alternative.options == {"zero_skipping": True} and alternative.model.options["zero_skipping"] is True
