@@ -4,6 +4,7 @@ mapping pipeline, pricing of every kind of ledger with energy by level and cycle
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +163,20 @@ def test_the_zero_gated_variant_is_the_study_alternative_of_a_zigzag_model():
     pytest.importorskip("zigzag")
     (alternative,) = alternatives("zigzag:eyeriss_like")
     assert alternative.options == {"zero_skipping": True} and alternative.model.options["zero_skipping"] is True
+
+
+def test_a_user_accelerator_yaml_with_its_mapping_beside_it(tmp_path, ledgers):
+    pytest.importorskip("zigzag")
+    _, hardware, mapping_file = zz_templates.resolve("zigzag:eyeriss_like")
+    chip = tmp_path / "my_chip.yaml"
+    chip.write_text(Path(hardware).read_text().replace("unit_energy: 0.5", "unit_energy: 1.0"))
+    (tmp_path / "my_chip.mapping.yaml").write_text(Path(mapping_file).read_text())
+    mine = get_model(f"zigzag:{chip}", cache_dir=tmp_path)
+    theirs = get_model("zigzag:eyeriss_like", cache_dir=tmp_path)
+    assert mine.template == "my_chip" and mine.mapping_yaml == str((tmp_path / "my_chip.mapping.yaml").resolve())
+    ours, shipped = mine.price(ledgers["int8"]), theirs.price(ledgers["int8"])
+    assert ours.by_component()["compute"] == pytest.approx(2 * shipped.by_component()["compute"], rel=0.02)
+    with pytest.raises(ValueError, match="max_orderings"):
+        get_model("zigzag:eyeriss_like", max_orderings=1)
+    with pytest.raises(ValueError, match=r"[Dd]id you mean"):
+        get_model("zigzag:eyeriss_like", psum_bit=8)

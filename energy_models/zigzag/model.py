@@ -125,6 +125,11 @@ class ZigZagModel(TableModel):
         self.template_key = template_key(self.hardware_yaml, self.mapping_yaml)
         self.levels = self.pipeline.memory_levels(self.hardware_yaml)
 
+    def validate_options(self) -> None:
+        if self.options["max_orderings"] < 2:
+            raise ValueError(f"{self.name}: max_orderings = {self.options['max_orderings']!r}; at least 2 temporal "
+                             "orderings must be scored per layer (default 48)")
+
     @property
     def provenance(self) -> dict[str, Any]:
         out = dict(super().provenance)
