@@ -72,7 +72,7 @@ from energy_models.options import FromTable, Option, flag, multiple_of
 from energy_models.report import LayerCost
 from energy_models.table import EnergyTable
 from energy_models.zigzag.cache import MappingCache, mapping_key, template_key
-from energy_models.zigzag.templates import PREFIX, require_zigzag, resolve
+from energy_models.zigzag.templates import PREFIX, TEMPLATES, require_zigzag, resolve
 
 #: ZigZag operand -> the toolkit's component.
 OPERAND_COMPONENT = {"W": "weight_memory", "I": "activation_memory", "O": "activation_memory"}
@@ -133,8 +133,11 @@ class ZigZagModel(TableModel):
     @property
     def provenance(self) -> dict[str, Any]:
         out = dict(super().provenance)
-        out.update(template=self.template, accelerator=self.hardware_yaml, mapping=self.mapping_yaml,
-                   memories=[level["name"] for level in self.levels])
+        shipped = TEMPLATES.get(self.template)
+        own = shipped is not None and self.name == PREFIX + self.template
+        what = shipped.description if own else self.hardware_yaml
+        out.update(title=f"{out['title']}: {what}", template=self.template, accelerator=self.hardware_yaml,
+                   mapping=self.mapping_yaml, memories=[level["name"] for level in self.levels])
         return out
 
     # -- the ZigZag layer of a record ----------------------------------------------------------
