@@ -161,8 +161,19 @@ def test_the_crosscheck_flags_layers_beyond_twofold_with_the_component_and_why(l
 
 def test_the_zero_gated_variant_is_the_study_alternative_of_a_zigzag_model():
     pytest.importorskip("zigzag")
-    (alternative,) = alternatives("zigzag:eyeriss_like")
-    assert alternative.options == {"zero_skipping": True} and alternative.model.options["zero_skipping"] is True
+    gated, inner = alternatives("zigzag:eyeriss_like")
+    assert gated.options == {"zero_skipping": True} and gated.model.options["zero_skipping"] is True
+    assert inner.options == {"if_dataflow": "time_inner"}
+
+
+def test_time_inner_runs_an_if_layer_as_one_batch_of_its_steps(ledgers, tmp_path):
+    pytest.importorskip("zigzag")
+    outer = get_model("zigzag:eyeriss_like", cache_dir=tmp_path).price(ledgers["if"]).details()["conv2"]
+    inner = get_model("zigzag:eyeriss_like", cache_dir=tmp_path, if_dataflow="time_inner").price(ledgers["if"])
+    onespike = get_model("zigzag:eyeriss_like", cache_dir=tmp_path).price(ledgers["onespike"]).details()["conv2"]
+    inner = inner.details()["conv2"]
+    assert (outer["runs"], outer["batch"], inner["runs"], inner["batch"]) == (STEPS, 1, 1, STEPS)
+    assert inner["cycles"] == onespike["cycles"] and inner["zigzag_macs"] == outer["zigzag_macs"]
 
 
 def test_a_user_accelerator_yaml_with_its_mapping_beside_it(tmp_path, ledgers):

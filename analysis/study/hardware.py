@@ -102,7 +102,10 @@ def alternatives(name: str) -> list[Alternative]:
     if is_zigzag_name(name):  # ZigZag maps dense loop nests: its named convention is the zero-gated MAC energy
         return [Alternative(name, "zero_skipping=on", "zero-gated: each layer's MAC energy scaled by its counted "
                             "active fraction (data movement and cycles stay dense)", {"zero_skipping": True},
-                            get_model(name, zero_skipping=True))]
+                            get_model(name, zero_skipping=True)),
+                Alternative(name, "if_dataflow=time_inner", "time-inner IF dataflow: a layer runs all T steps as one "
+                            "batch of T with its weights in place (membrane once per inference)",
+                            {"if_dataflow": "time_inner"}, get_model(name, if_dataflow="time_inner"))]
     if not _builtin(name):
         return []
     spec = model_spec(name)

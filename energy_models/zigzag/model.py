@@ -10,7 +10,9 @@ ZigZag layer              K = out_channels, C = synapses / (K x kernel) (a group
                           of G sharing each weight fetch, mapped as such)
 runs                      the record's sequential ``timesteps`` (an IF network's T steps are T runs
                           of its layer; the analog first layer once, or T times under
-                          ``first_layer="per_step"``): energy and cycles x runs
+                          ``first_layer="per_step"``): energy and cycles x runs. Under
+                          ``if_dataflow="time_inner"`` (a layer runs all its T steps before the
+                          next layer) the T steps are one run with batch T x groups instead
 precisions                I = 1 bit for spike inputs, else ``act_bits``; W = ``weight_bits``; O =
                           ``psum_bits`` (32 for a float layer); O_final = the fused activation's
                           width (1 for spikes, a QNN's ceil(log2(L+1))) or the stored
@@ -104,8 +106,8 @@ class ZigZagModel(TableModel):
     ASSUMPTIONS = (
         "conv/linear layers: ZigZag's cost model on the template (one spatial mapping from the template's mapping "
         "file, the least-energy of a bounded LOMA temporal search); energy by memory level and operand, cycles",
-        "an IF network's T steps are T runs of each layer; OneSpike's G groups one run with batch G (sharing each "
-        "weight fetch)",
+        "an IF network's T steps are T runs of each layer (if_dataflow='time_inner': one run with batch T); "
+        "OneSpike's G groups one run with batch G (sharing each weight fetch)",
         "operand widths as they ran: 1-bit spike inputs, the method's activation and weight bits, psum_bits partial "
         "sums; MAC energy scaled by (W x I) / (8 x 8) (mac_width_scaling)",
         "dense: ZigZag maps dense loop nests (zero_skipping=True scales the MAC energy by the counted active "
@@ -141,6 +143,13 @@ class ZigZagModel(TableModel):
         return out
 
     # -- the ZigZag layer of a record ----------------------------------------------------------
+    def batch_and_runs(self, layer: LayerEvents) -> tuple[int, int]:
+        """``(B, runs)``: parallel groups are a batch; sequential timesteps are runs (``time_outer``) or
+        part of the batch (``time_inner``: the layer runs all its steps with its weights in place)."""
+        if self.options["if_dataflow"] == "time_inner":
+            return int(layer.groups) * int(layer.timesteps), 1
+        return int(layer.groups), int(layer.timesteps)
+
     def shape(self, layer: LayerEvents) -> Any:
         K = max(1, int(layer.out_channels))
         area = int(kernel_area(layer))
@@ -152,8 +161,8 @@ class ZigZagModel(TableModel):
         FY, FX = _pair(layer.kernel_size, 1)
         SY, SX = _pair(layer.stride, 1)
         PY, PX = _pair(layer.padding, 0)
-        return self.pipeline.LayerShape(K=K, C=C, OY=OY, OX=OX, FY=FY, FX=FX, B=int(layer.groups), SY=SY, SX=SX,
-                                        PY=PY, PX=PX)
+        return self.pipeline.LayerShape(K=K, C=C, OY=OY, OX=OX, FY=FY, FX=FX, B=self.batch_and_runs(layer)[0], SY=SY,
+                                        SX=SX, PY=PY, PX=PX)
 
     def precisions(self, ledger: EventLedger, index: int, layer: LayerEvents) -> Any:
         psum = round(preactivation_bits(layer, self.options["psum_bits"]))
@@ -223,7 +232,7 @@ class ZigZagModel(TableModel):
     def price_synaptic(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost) -> set[str]:
         shape, precisions = self.shape(layer), self.precisions(ledger, index, layer)
         mapped = self.mapped(shape, precisions)
-        runs = float(layer.timesteps)
+        runs = float(self.batch_and_runs(layer)[1])
         for level, by_operand in mapped.energy_pj.items():
             where = "dram" if level in mapped.off_chip_levels else "on_chip"
             for operand, pj in by_operand.items():
