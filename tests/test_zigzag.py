@@ -53,7 +53,7 @@ def test_the_lean_pipeline_maps_a_small_conv_with_a_bounded_search():
     mapped = mapping.map_layer(hardware, mapping_file, shape, widths, max_orderings=24)
     elapsed = time.perf_counter() - start
     assert 0 < mapped.orderings_scored <= 24 < mapped.orderings_total
-    assert elapsed < 3.0, f"one small conv took {elapsed:.2f} s"  # ~0.2 s alone; generous on a shared machine
+    assert elapsed < 5.0, f"one small conv took {elapsed:.2f} s"  # 0.1-0.5 s measured; ZigZag's API: 10-24 s
     assert mapped.cycles >= mapped.ideal_cycles >= shape.macs / (14 * 12)
     assert mapped.mac_pj == pytest.approx(0.5 * shape.macs)  # eyeriss_like: 0.5 pJ per MAC
     assert set(mapped.energy_pj) >= {"dram", "rf_64B_W"} and mapped.total_pj > mapped.mac_pj
