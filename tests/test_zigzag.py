@@ -191,3 +191,11 @@ def test_a_user_accelerator_yaml_with_its_mapping_beside_it(tmp_path, ledgers):
         get_model("zigzag:eyeriss_like", max_orderings=1)
     with pytest.raises(ValueError, match=r"[Dd]id you mean"):
         get_model("zigzag:eyeriss_like", psum_bit=8)
+
+
+def test_a_mapping_made_without_the_folder_is_kept_in_it_when_met_again(tmp_path):
+    clear_memory()
+    MappingCache().get("k", lambda: {"v": 1})  # e.g. the break-even's model, built without the run's cache
+    folder = MappingCache(tmp_path)
+    assert folder.get("k", lambda: {"v": 2}) == {"v": 1} and folder.hits == 1
+    assert (tmp_path / "zigzag" / "k.json").is_file()

@@ -55,29 +55,40 @@ class MappingCache:
         self.folder = Path(folder) / SUBFOLDER if folder is not None else None
         self.hits = 0
         self.misses = 0
+        #: keys known to be in ``folder`` (read from or written to it by this instance)
+        self.kept: set[str] = set()
 
     def get(self, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        path = self.folder / f"{key}.json" if self.folder is not None else None
         if key in MEMORY:
             self.hits += 1
+            self.keep(key, path)  # mapped by a model without this folder (the study's break-even): keep it here too
             return MEMORY[key]
-        path = self.folder / f"{key}.json" if self.folder is not None else None
         if path is not None and path.is_file():
             try:
                 MEMORY[key] = json.loads(path.read_text(encoding="utf-8"))
                 self.hits += 1
+                self.kept.add(key)
                 return MEMORY[key]
             except (OSError, ValueError):
                 path.unlink(missing_ok=True)  # a torn or foreign file: map again
         self.misses += 1
-        entry = compute()
-        MEMORY[key] = entry
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(entry, stream)
-            os.replace(temporary, path)
-        return entry
+        MEMORY[key] = compute()
+        self.keep(key, path)
+        return MEMORY[key]
+
+    def keep(self, key: str, path: Path | None) -> None:
+        """Write entry ``key`` to ``path`` (atomically) unless it is there already."""
+        if path is None or key in self.kept:
+            return
+        self.kept.add(key)
+        if path.is_file():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(MEMORY[key], stream)
+        os.replace(temporary, path)
 
 
 def clear_memory() -> None:
