@@ -10,6 +10,7 @@ to_onespike, to_binary: the module tree where it is exact, else the graph) <- ``
 (per-channel weight quantization of the deploy form, the INT8 ANN's activations).
 """
 
+from analysis.snn.calibration import CALIBRATION_SAMPLE, float_clips
 from analysis.snn.context import (
     CONVERTERS,
     ConversionContext,
@@ -69,6 +70,7 @@ from analysis.snn.trace import call_site_names, explicit_graph, trace, tree_conv
 
 __all__ = [
     "CALIBRATION_PERCENTILE",
+    "CALIBRATION_SAMPLE",
     "CONVERTERS",
     "FLOAT_WEIGHT_BITS",
     "QCFS",
@@ -105,6 +107,7 @@ __all__ = [
     "convert_graph",
     "convert_module",
     "explicit_graph",
+    "float_clips",
     "fold_batchnorm",
     "fold_batchnorm_graph",
     "from_nir",
