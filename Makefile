@@ -22,7 +22,7 @@ export MPLBACKEND ?= Agg
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[dev,frameworks]"
+	$(PY) -m pip install --quiet -e ".[dev,frameworks,events]"
 	$(PY) -m pip install --quiet --no-deps "$(SPIKINGJELLY_PIN)"
 	touch $(STAMP)
 
