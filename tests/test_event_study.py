@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
+from analysis.report import RunTables, question
+from analysis.report.events import answer_q15, event_summary, served, verdict_q15
+from analysis.report.verdict import MAX_SENTENCE
 from analysis.run_folder import RunFolder
 from analysis.study import StudyConfig
 from analysis.study.cache import RunCache
@@ -62,3 +66,45 @@ def test_event_settings_are_checked():
         StudyConfig(events="yes")
     assert StudyConfig(events=False, event_timesteps=[]).event_timesteps == []
     assert StudyConfig().compute_digest() != StudyConfig(event_epochs=2).compute_digest()
+
+
+# -- the report's Q15 --------------------------------------------------------------------------------
+def _events_table(digit: tuple[float, float], direction: tuple[float, float]) -> pd.DataFrame:
+    rows = []
+    for task, (snn, one), chance, ceiling in (("digit", digit, 0.1, 1.0), ("direction", direction, 0.25, 0.5)):
+        for method in ("direct_if", "direct_lif"):
+            for hardware, scale in (("sata", 1.0), ("loihi", 5.0)):
+                rows.append({"task": task, "T": 4, "method": method, "onestep_method": psg_of(method), "arch": "mlp",
+                             "train_samples": 1437, "test_samples": 360,
+                             "snn_accuracy": snn, "onestep_accuracy": one, "agreement": 0.8,
+                             "chance_accuracy": chance, "onestep_ceiling": ceiling, "hardware": hardware,
+                             "snn_energy_pj": 100.0 * scale, "onestep_energy_pj": 90.0 * scale})
+    return pd.DataFrame(rows)
+
+
+def test_q15_verdict_says_which_task_one_step_serves_with_numbers():
+    run = RunTables({"events": _events_table((0.9, 0.88), (1.0, 0.5))})
+    sentence = verdict_q15(run).sentence
+    assert sentence.startswith("Depends on the task: one step serves digit (order-free): 88%/88% vs the SNN's 90%/90%")
+    assert "not direction (needs the order): 50%/50% vs the SNN's 100%/100%" in sentence
+    assert "cap it near 50%" in sentence and len(sentence) <= MAX_SENTENCE
+    assert verdict_q15(RunTables({"events": _events_table((0.9, 0.88), (1.0, 0.97))})).sentence.startswith("Yes")
+    assert verdict_q15(RunTables({"events": _events_table((0.9, 0.5), (1.0, 0.5))})).sentence.startswith("No")
+    assert verdict_q15(RunTables({})).sentence.startswith("n/a")
+    answer = answer_q15(run)
+    assert list(answer.table["task"]) == ["digit", "digit", "direction", "direction"]
+    assert answer.table["energy_ratio"].tolist() == pytest.approx([0.9] * 4)
+    assert answer.table["retained"].iloc[0] == pytest.approx((0.88 - 0.1) / (0.9 - 0.1))
+    energies = next(iter(answer.more.values()))
+    assert "snn loihi (pJ)" in energies.columns and "0.9×" in answer.details
+
+
+def test_q15_from_a_tiny_run_and_its_figure(rows, tmp_path):
+    _, first, _, _ = rows
+    run = RunTables({"events": pd.DataFrame(first)})
+    summary = event_summary(run, "flops45nm")
+    assert len(summary) == 2 * 2 * 2 and set(summary["hardware"]) == {"flops45nm"}
+    assert served(summary[summary["task"] == "digit"]) in (True, False)
+    assert verdict_q15(run).sentence.split(":")[0] in ("Yes, for every task", "No, for no task", "Depends on the task")
+    fig = question("Q15").figure(run, path=tmp_path / "q15.png")
+    assert (tmp_path / "q15.png").is_file() and len(fig.axes) == 3
