@@ -87,7 +87,8 @@ def _nmnist_bytes(events: list[tuple[int, int, int, int]]) -> bytes:
     return bytes(out)
 
 
-def _write_nmnist(root, part: str, digit: int, name: str, events) -> None:
+def write_nmnist(root, part: str, digit: int, name: str, events) -> None:
+    """One recording ``<root>/<part>/<digit>/<name>.bin`` in N-MNIST's format."""
     folder = root / part / str(digit)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.bin").write_bytes(_nmnist_bytes(events))
@@ -113,7 +114,7 @@ def test_nmnist_folder_loads_binned_and_interleaved(tmp_path):
     for part in ("Train", "Test"):
         for digit in (0, 7):
             for i in range(2):
-                _write_nmnist(tmp_path, part, digit, f"{i:05d}", [(digit, i, 1, 0), (1, 1, 0, 1000 * (i + 1))])
+                write_nmnist(tmp_path, part, digit, f"{i:05d}", [(digit, i, 1, 0), (1, 1, 0, 1000 * (i + 1))])
     split = load_nmnist(tmp_path, frames=2)
     x, y = split.train.tensors
     assert x.shape == (4, 2, 2, 34, 34) and y.tolist() == [0, 7, 0, 7] and split.frames == 2

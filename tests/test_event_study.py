@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+import torch
 
 from analysis.report import RunTables, question
 from analysis.report.events import answer_q15, event_summary, served, verdict_q15
@@ -13,8 +14,9 @@ from analysis.report.verdict import MAX_SENTENCE
 from analysis.run_folder import RunFolder
 from analysis.study import StudyConfig
 from analysis.study.cache import RunCache
-from analysis.study.events import event_methods, event_rows, event_tasks, onestep_ceiling, psg_of
+from analysis.study.events import event_methods, event_rows, event_split, event_tasks, onestep_ceiling, psg_of
 from energy_models import get_model
+from tests.test_event_data import write_nmnist
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +110,23 @@ def test_q15_from_a_tiny_run_and_its_figure(rows, tmp_path):
     assert verdict_q15(run).sentence.split(":")[0] in ("Yes, for every task", "No, for no task", "Depends on the task")
     fig = question("Q15").figure(run, path=tmp_path / "q15.png")
     assert (tmp_path / "q15.png").is_file() and len(fig.axes) == 3
+
+
+def test_nmnist_from_its_folder_joins_q15_as_a_third_task(tmp_path):
+    pytest.importorskip("tonic")
+    generator = torch.Generator().manual_seed(0)
+    for part, count in (("Train", 6), ("Test", 3)):
+        for digit in range(10):
+            for i in range(count):
+                xs, ys = torch.randint(0, 34, (2, 40), generator=generator).tolist()
+                events = [(x, y, (x + digit) % 2, 1000 * k) for k, (x, y) in enumerate(zip(xs, ys, strict=True))]
+                write_nmnist(tmp_path, part, digit, f"{i:05d}", events)
+    config = StudyConfig.quick(event_timesteps=[2], event_epochs=1, count_samples=8, event_data_root=str(tmp_path),
+                               subset=30)
+    assert event_tasks(config) == ["digit", "direction", "nmnist"]
+    split = event_split("nmnist", 2, config)
+    assert split.train.tensors[0].shape == (30, 2, 2, 34, 34) and len(split.test) == 30
+    cache = RunCache(RunFolder(tmp_path / "run"))
+    rows = [r for r in event_rows(config, cache, "d2", {"sata": get_model("sata")}) if r["task"] == "nmnist"]
+    assert len(rows) == 2 and all(r["snn_ops_mac"] == 0 and r["snn_ops_ac"] > 0 for r in rows)
+    assert all(math.isnan(r["onestep_ceiling"]) and r["chance_accuracy"] == 0.1 for r in rows)
