@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -130,3 +132,10 @@ def test_nmnist_from_its_folder_joins_q15_as_a_third_task(tmp_path):
     rows = [r for r in event_rows(config, cache, "d2", {"sata": get_model("sata")}) if r["task"] == "nmnist"]
     assert len(rows) == 2 and all(r["snn_ops_mac"] == 0 and r["snn_ops_ac"] > 0 for r in rows)
     assert all(math.isnan(r["onestep_ceiling"]) and r["chance_accuracy"] == 0.1 for r in rows)
+
+
+def test_cli_takes_the_event_settings_and_refuses_a_missing_folder_by_name():
+    done = subprocess.run([sys.executable, "-m", "analysis.cli", "study", "--quick", "--event-data-root", "/nowhere",
+                           "--out", "unused"], capture_output=True, text=True)
+    assert done.returncode != 0 and "event_data_root '/nowhere' is not a folder" in done.stderr
+    assert "Train/<digit>/*.bin" in done.stderr
