@@ -89,11 +89,15 @@ def _events_table(digit: tuple[float, float], direction: tuple[float, float]) ->
 def test_q15_verdict_says_which_task_one_step_serves_with_numbers():
     run = RunTables({"events": _events_table((0.9, 0.88), (1.0, 0.5))})
     sentence = verdict_q15(run).sentence
-    assert sentence.startswith("Depends on the task: one step serves digit (order-free): 88%/88% vs the SNN's 90%/90%")
-    assert "not direction (needs the order): 50%/50% vs the SNN's 100%/100%" in sentence
+    assert sentence.startswith("Depends on the task: one step (dIF/dLIF, T=4) serves digit (order-free), keeping 98% "
+                               "of the SNN's accuracy above chance (88%/88% vs 90%/90%)")
+    assert "; cannot serve direction (needs the order), keeping 33% (50%/50% vs 100%/100%" in sentence
     assert "cap it near 50%" in sentence and len(sentence) <= MAX_SENTENCE
+    assert verdict_q15(run).numbers["direction retained"] == pytest.approx(1 / 3)
     assert verdict_q15(RunTables({"events": _events_table((0.9, 0.88), (1.0, 0.97))})).sentence.startswith("Yes")
-    assert verdict_q15(RunTables({"events": _events_table((0.9, 0.5), (1.0, 0.5))})).sentence.startswith("No")
+    assert verdict_q15(RunTables({"events": _events_table((0.9, 0.4), (1.0, 0.5))})).sentence.startswith("No")
+    lossy = verdict_q15(RunTables({"events": _events_table((0.9, 0.7), (1.0, 0.5))})).sentence
+    assert "serves with a loss digit (order-free), keeping 75%" in lossy  # (0.7 − 0.1) / (0.9 − 0.1)
     assert verdict_q15(RunTables({})).sentence.startswith("n/a")
     answer = answer_q15(run)
     assert list(answer.table["task"]) == ["digit", "digit", "direction", "direction"]
@@ -108,7 +112,7 @@ def test_q15_from_a_tiny_run_and_its_figure(rows, tmp_path):
     run = RunTables({"events": pd.DataFrame(first)})
     summary = event_summary(run, "flops45nm")
     assert len(summary) == 2 * 2 * 2 and set(summary["hardware"]) == {"flops45nm"}
-    assert served(summary[summary["task"] == "digit"]) in (True, False)
+    assert served(summary[summary["task"] == "digit"]) in ("yes", "with a loss", "no")
     assert verdict_q15(run).sentence.split(":")[0] in ("Yes, for every task", "No, for no task", "Depends on the task")
     fig = question("Q15").figure(run, path=tmp_path / "q15.png")
     assert (tmp_path / "q15.png").is_file() and len(fig.axes) == 3
