@@ -13,7 +13,7 @@ An event sample is ``[T, C, H, W]`` of 0/1 (ON/OFF frames, :mod:`analysis.data.e
 
 Both are :class:`EventNetwork` (a :class:`~analysis.snn.SpikingNetwork` taking ``[B, T, C, H, W]``),
 whose first module :class:`EventInput` hands the frames over as spikes: its counting rule
-(:mod:`analysis.counting.rules.events`) declares them spikes, so the first layer counts one AC per
+(:mod:`analysis.counting.rules.event_input`) declares them spikes, so the first layer counts one AC per
 (event, synapse it reaches), as every later layer does, and the ledger counts B samples.
 """
 

@@ -5,7 +5,7 @@ activations and normalisations, registers into the operator pass and is imported
 
 from analysis.counting.rules.attention import attention_rule
 from analysis.counting.rules.elementwise import activation_rule, batch_stats_norm_rule, norm_rule
-from analysis.counting.rules.events import event_input_rule
+from analysis.counting.rules.event_input import event_input_rule
 from analysis.counting.rules.frameworks import (
     complete_snn_ledger,
     framework_neuron_rule,
