@@ -100,3 +100,15 @@ def test_bad_event_input_is_refused_by_name(frames):
     net = event_network(snn, "if")
     with pytest.raises(ValueError, match="sequence"):
         net.layout = "stream"
+
+
+def test_the_one_step_form_of_a_directly_trained_snn_pays_no_batch_norm_its_snn_does_not():
+    """Both deploy forms fold batch norm: OneSpike made from a DirectSNN used to keep it, priced a
+    mul and an add per element and group."""
+    torch.manual_seed(0)
+    direct = derive("direct_if", ModelSpec("cnn_small", {"width": 4}).build(10, 1, 8), steps=4).eval()
+    x = torch.rand(4, 1, 8, 8)
+    net = derive("direct_if_psg", direct, steps=4)
+    with torch.no_grad(), count_events(net) as ledger:
+        net(x)
+    assert not any(layer.kind == "norm" for layer in ledger.layers)
