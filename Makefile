@@ -13,6 +13,9 @@ TEST_WORKERS ?= auto
 # Test-only SNN framework (see pyproject's `frameworks` extra): without its declared dependencies
 # (they pull torchvision and tensorboard).
 SPIKINGJELLY_PIN ?= spikingjelly==2.0.0
+# Norse and Sinabs (test-only, recognised by class path): without their declared dependencies
+# (Norse's torchvision, Sinabs's samna chip driver); what they import is in the frameworks and nir extras.
+NORSE_SINABS_PINS ?= norse==1.1.0 sinabs==3.1.3
 export MPLBACKEND ?= Agg
 
 .PHONY: study readme test test-slow lint bench notebooks clean-venv
@@ -22,8 +25,9 @@ export MPLBACKEND ?= Agg
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[dev,frameworks,events]"
+	$(PY) -m pip install --quiet -e ".[dev,frameworks,nir,events]"
 	$(PY) -m pip install --quiet --no-deps "$(SPIKINGJELLY_PIN)"
+	$(PY) -m pip install --quiet --no-deps $(NORSE_SINABS_PINS)
 	touch $(STAMP)
 
 $(NOTEBOOKS_STAMP): $(STAMP)

@@ -40,8 +40,9 @@ in the ANN's shape, once per T; :mod:`analysis.study.direct`), and OneSpike made
                                   resets by subtraction: Q14 measures what that costs)
 ================== ============== ====================================================================
 
-A SpikingJelly or snnTorch network is a directly trained SNN too: counted, it is ``direct_lif`` when
-one of its neurons leaks, else ``direct_if``.
+A SpikingJelly, snnTorch, Norse or Sinabs network (or one with a neuron of the user's own that
+carries a threshold and a membrane) is a directly trained SNN too: counted, it is ``direct_lif`` when
+one of its neurons leaks (or is not recognised), else ``direct_if``.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from torch import nn
 from analysis.registry import Registry
 from analysis.snn.context import fold_batchnorm
 from analysis.snn.convert import to_binary, to_if_snn, to_onespike, to_quantized
-from analysis.snn.frameworks import framework_leaks, is_framework_neuron
+from analysis.snn.frameworks import framework_leaks, is_framework_neuron, looks_like_neuron
 from analysis.snn.lif import LIFNeuron
 from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, BinaryLinear, IFNeuron, PSGNeuron
 from analysis.snn.onestep import DirectSNN, framework_form, spiking_from_ann
@@ -346,8 +347,14 @@ def _direct_onespike(parent: nn.Module, steps: int = 4, levels: int | None = Non
     return to_onespike(fold_batchnorm(body), steps, **options)
 
 
+def _foreign_neuron(m: nn.Module) -> bool:
+    """A spiking neuron from another framework or a user's own (recognised or not): the network
+    spikes, so it is never counted as an ANN."""
+    return is_framework_neuron(m) or (looks_like_neuron(m) and not type(m).__module__.startswith("analysis."))
+
+
 def _leaky(m: nn.Module) -> bool:
-    return (isinstance(m, LIFNeuron) and m.leaky) or (is_framework_neuron(m) and framework_leaks(m))
+    return (isinstance(m, LIFNeuron) and m.leaky) or (_foreign_neuron(m) and framework_leaks(m))
 
 
 for _spec in (
@@ -368,7 +375,7 @@ for _spec in (
                detect=lambda m: isinstance(m, BinaryActivation | BinaryConv2d | BinaryLinear)),
     MethodSpec(Method.DIRECT_IF, "IF SNN, trained directly (T steps)", "dIF", "#ff7f0e", _direct(1.0, None),
                parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME, vmem_bits=16,
-               detect=lambda m: isinstance(m, LIFNeuron) or is_framework_neuron(m)),
+               detect=lambda m: isinstance(m, LIFNeuron) or _foreign_neuron(m)),
     MethodSpec(Method.DIRECT_LIF, "LIF SNN, trained directly (T steps)", "dLIF", "#e377c2", _direct(0.5, 0.0),
                parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME, vmem_bits=16,
                detect=_leaky),

@@ -90,14 +90,14 @@ _REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
           "sata", "time-inner IF dataflow (each membrane read and written once per inference)"),
     _spec("sata_hw", Sata, {"variant": "hw_kernels"}, "SATA with hw_kernels.py unit powers and CACTI buffer energies",
           "sata", "constants: synthesised unit powers and CACTI buffer energies instead of the TCAD table"),
-    _spec("spikesim", SpikeSim, {}, "SpikeSim RRAM crossbars, dense mode (= the reference code, first layer per "
-                                    "sequential step)"),
+    _spec("spikesim", SpikeSim, {}, "SpikeSim RRAM crossbars, dense mode (the reference code's per-cycle energies; "
+                                    "first layer per step or group; multi-bit inputs read bit-serially)"),
     _spec("spikesim_event", SpikeSim, {"zero_skipping": True},
           "SpikeSim with crossbar/ADC energy scaled by input activity (spikes and activations)",
           "spikesim", "zero-skipping on: crossbar and ADC energy scaled by the active input fraction"),
-    _spec("spikesim_bit_serial", SpikeSim, {"bit_serial_analog": True},
-          "SpikeSim dense with multi-bit inputs read bit-serially (one crossbar read per bit)",
-          "spikesim", "multi-bit inputs read bit-serially (one crossbar read per bit)"),
+    _spec("spikesim_one_read", SpikeSim, {"bit_serial_analog": False},
+          "SpikeSim dense with every input applied in one crossbar read whatever its width (the reference code)",
+          "spikesim", "every input in one crossbar read whatever its width (the reference code)"),
     _spec("weight_stationary", WeightStationary, {}, "Eyeriss-like weight-stationary hierarchy, INT8 MAC anchor"),
     _spec("weight_stationary_time_inner", WeightStationary, {"if_dataflow": "time_inner"},
           "weight_stationary with IF processed time-inner (membrane once per inference)",
@@ -192,7 +192,8 @@ def convention_alternatives(name: str) -> list[tuple[str, dict[str, Any]]]:
     """``[(label, options), ...]``: the alternative conventions under which ``get_model(name, **options)``
     re-prices the same ledgers, so a verdict can say "holds under ...; flips under ...": zero-skipping on
     and off, the time-inner IF dataflow (where membranes are priced), the other first-layer
-    convention, an unfused activation, a wider pre-activation width, weights resident or fetched,
+    convention, an unfused activation, a wider pre-activation width, the other placements (every tensor
+    on chip, weights streamed, everything streamed),
     and the FP32 literature convention (FLOP models). Only conventions ``name`` takes, each at a value
     other than its own."""
     model = model_spec(name).build()
@@ -207,18 +208,19 @@ def convention_alternatives(name: str) -> list[tuple[str, dict[str, Any]]]:
         out.append(("time-inner IF dataflow (each membrane read and written once per inference)",
                     {"if_dataflow": "time_inner"}))
     other = "once" if options["first_layer"] == "per_step" else "per_step"
-    out.append((f"first layer {other.replace('_', ' ')} (a layer reused over sequential timesteps)",
+    out.append((f"first layer {other.replace('_', ' ')} (a layer reused by every step or group, every method alike)",
                 {"first_layer": other}))
     if options["fused_activation"]:
         out.append(("activation not fused (pre-activations written and read)", {"fused_activation": False}))
     if "psum_bits" in accepted:
         wider = 32.0 if options["psum_bits"] < 32 else 16.0
         out.append((f"pre-activations (partial sums and membranes) stored at {wider:g} bits", {"psum_bits": wider}))
-    if "weights_resident" in accepted:
-        if options["weights_resident"] is not False:
-            out.append(("weights fetched from DRAM every inference", {"weights_resident": False}))
-        if options["weights_resident"] is not True:
-            out.append(("weights resident on chip", {"weights_resident": True}))
+    if "placement" in accepted:
+        labels = {"by_size": "every tensor placed by its size and lifetime (weights first)",
+                  "all_on_chip": "every tensor on chip (weights, activations, partial sums, membranes)",
+                  "weights_streamed": "weights streamed from off chip every inference, the other tensors by size",
+                  "all_streamed": "every tensor streamed from off chip"}
+        out += [(label, {"placement": name}) for name, label in labels.items() if name != options["placement"]]
     if "precision" in accepted and options["precision"] != "fp32":
         out.append(("FP32 literature convention (4.6 pJ/MAC, 0.9 pJ/AC, dense MACs, event-driven ACs)",
                     {"precision": "fp32", "zero_skipping": "spikes_only"}))

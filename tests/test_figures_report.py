@@ -235,7 +235,7 @@ def test_limits_section_is_computed_from_the_run(report):
     assert "this run has no per-image predictions, so every comparison is unpaired" in limits
     assert "Read a ranking under flops45nm as one of arithmetic only" in limits
     assert "Read a ranking under sata as one of weight memory" in limits
-    assert "Weights (the weights_resident convention): resident on chip under sata" in limits
+    assert "Weights (the shared placement rule, by size and lifetime): resident on chip under sata" in limits
     assert "claims about 32×32 or larger images; these are 8×8" in limits
 
 

@@ -9,6 +9,8 @@ checks every new value for NaN/Inf on the way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +24,12 @@ from analysis.counting.ledger_builder import LedgerBuilder
 from analysis.counting.naming import layer_names
 from analysis.counting.ops import OperatorPass, find_op_rule, run_op_rule
 from analysis.counting.options import CountOptions
+from analysis.counting.passing import as_bit_operations, check_spike_input, input_signal, moved_signals, spike_op_signal
 from analysis.counting.registry import PASSTHROUGH, Rule, find_rule
 from analysis.counting.rules.structure import readout_rule
-from analysis.counting.signals import ANALOG_BITS, UNKNOWN, Context, Signal
+from analysis.counting.signals import ANALOG_BITS, UNKNOWN, Context
 from analysis.counting.tracking import SignalTracker
+from analysis.counting.watch import StateWatch
 from analysis.methods import MethodSpec
 from analysis.snn import (
     FLOAT_WEIGHT_BITS,
@@ -41,8 +45,6 @@ from energy_models.ledger import EventLedger
 
 __all__ = ["Counter", "NonFiniteError"]
 
-#: Operators that only reshape: a tensor's signal passes through them (see ``Counter._on_reshape``).
-_RESHAPES = frozenset(("view", "_unsafe_view", "reshape", "_reshape_alias"))
 #: Layer kinds whose output is not checked for NaN/Inf. Raising: only layers that make new values
 #: from weights or arithmetic (conv, linear, norm, add, other, operators) are checked, since a
 #: neuron, a pool or a reshape of finite values is finite, so the first non-finite value is still
@@ -88,6 +90,7 @@ class Counter:
         self.mode = (OperatorPass(self._op_covered, self._on_op, self._has_op_rule, self._on_reshape)
                      if options.operators else None)
         self.mode_active = False
+        self.watch = StateWatch(self._unsupported, self._quiet)  # unrecognised stateful leaf modules
         # Streaming IF layout: layers on the analog (unstepped) input run again at every timestep
         # although their output does not change; the reference counts them once per forward.
         self.streaming = False
@@ -97,7 +100,7 @@ class Counter:
     def attach(self) -> None:
         self.handles.append(self.model.register_forward_pre_hook(self._root_pre, with_kwargs=True))
         for neuron in self.inferences.neurons:
-            self.handles.append(neuron.register_forward_pre_hook(lambda m, args: self.inferences.neuron_starts(m)))
+            self.handles.append(neuron.register_forward_pre_hook(self._neuron_starts))
         if isinstance(self.model, SpikingNetwork):
             self.handles.append(self.model.register_forward_hook(self._root_post))
         self._walk(self.model, "")
@@ -169,7 +172,9 @@ class Counter:
         if isinstance(module, PASSTHROUGH) or is_empty_container(module):
             self.handles.append(module.register_forward_hook(self._passthrough))
         elif self.mode is not None and not type(module).__module__.startswith("torch."):
-            # a user's leaf module without a rule: the operator pass counts (or flags) what it does
+            # a user's leaf module without a rule: the operator pass counts (or flags) what it does,
+            # and a module that keeps state across calls (an unrecognised neuron) is refused/listed
+            self.handles.extend(self.watch.attach(module, path or "<root>"))
             self._track(module, path, False)
             return
         else:
@@ -207,9 +212,18 @@ class Counter:
             self.streaming = module.resolved_layout == "stream"
             self.seen_unstepped.clear()
         if isinstance(x, Tensor) and x.dim() > 0:
+            axis = self.options.time_axis
+            if axis is None:
+                axis = getattr(module, "input_time_axis", None)
+            if self.options.input_spikes:
+                check_spike_input(x)
             stacked = isinstance(module, IFNeuron) or (isinstance(module, Stepwise) and module.onepass_groups is None)
-            self.inferences.call(int(x.shape[1] if stacked and x.dim() > 1 else x.shape[0]))
-            self.tracker.set_signal(x, Signal("analog"))
+            if axis is not None and x.dim() < 2:
+                raise ValueError(f"count_events(time_axis={axis}): the input {tuple(x.shape)} has no batch axis beside "
+                                 "its time axis")
+            batch = x.shape[1] if (stacked or axis == 0) and x.dim() > 1 else x.shape[0]
+            self.inferences.call(int(batch), tuple(x.shape), declared=axis is not None)
+            self.tracker.set_signal(x, input_signal(x, self.options.input_spikes, 0 if stacked else axis))
 
     def _root_post(self, module: SpikingNetwork, inputs, output) -> None:
         # The streaming layout averages the steps itself instead of calling the readout module.
@@ -225,6 +239,20 @@ class Counter:
                 self._record(path, readout, dict(readout_rule(readout, (), output, ctx)), ctx)
             finally:
                 self.busy = False
+
+    @contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """The counter's own tensor reads inside a forward: no operators of the network."""
+        busy, self.busy = self.busy, True
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.busy = busy
+
+    def _neuron_starts(self, module: nn.Module, args: tuple) -> None:
+        with self._quiet():
+            self.inferences.neuron_starts(module, args)
 
     def _passthrough(self, module, inputs, output) -> None:
         if inputs:
@@ -332,23 +360,24 @@ class Counter:
                 if facts.get("mac"):  # an operand of an operator is no layer the quantizer marked: float
                     facts.setdefault("weight_bits", self.options.weight_bits or FLOAT_WEIGHT_BITS)
                 facts.setdefault("in_shape", tuple(x.shape[1:]) if x is not None and x.dim() else ())
+                result = out[0] if isinstance(out, tuple | list) else out
+                spikes = spike_op_signal(name, args, out, self.tracker.signal_of)
+                if spikes is not None:
+                    facts = as_bit_operations(name, facts, out)
+                    facts.update(output_spiking=True)
+                    self.tracker.set_signal(result, spikes)
                 kind = facts.get("kind")
                 record_name = self.builder.record_op(layer, f"aten.{name}", facts)
-                result = out[0] if isinstance(out, tuple | list) else out
                 self._link(record_name, kind, x, result)
                 self._check_finite(record_name, f"aten.{name}", kind, result)
         finally:
             self.busy = False
 
     def _on_reshape(self, name: str, args: tuple, out: Any) -> None:
-        """A reshape written in a forward (``spk.flatten(1)``, ``x.view(B, -1)``) keeps what its input
-        carries when it keeps the batch (and step) axes: spikes stay spikes for the next layer."""
-        if name not in _RESHAPES or not isinstance(out, Tensor) or not args or not isinstance(args[0], Tensor):
-            return
-        x, sig = args[0], self.tracker.signal_of(args[0])
-        keep = 2 if sig.stepped else 1
-        if sig.known and x.dim() >= keep and out.dim() >= keep and out.shape[:keep] == x.shape[:keep]:
-            self.tracker.set_signal(out, sig)
+        """A data-moving operator written in a forward (``spk.flatten(1)``, ``x[t]``, ``chunk``,
+        ``cat``) passes its input's signal on (:func:`~analysis.counting.passing.moved_signals`)."""
+        for tensor, sig in moved_signals(name, args, out, self.tracker.signal_of):
+            self.tracker.set_signal(tensor, sig)
 
     def _unsupported_op(self, where: str, name: str) -> None:
         entry = (where or "<root>", f"aten.{name}")
@@ -396,6 +425,14 @@ class Counter:
     def finish(self) -> None:
         """Write the ledger: every layer's counts per sample."""
         self.inferences.settle()
+        if self.inferences.inferred_time_axis is not None:
+            self.ledger.meta.setdefault("time_axis", self.inferences.inferred_time_axis)
+            self.ledger.meta.setdefault("time_axis_inferred", True)
+        elif self.options.time_axis is not None:
+            self.ledger.meta.setdefault("time_axis", self.options.time_axis)
+        if self.options.input_spikes:
+            self.ledger.meta.setdefault("input_spikes", True)
         if self.inferences.continued:
             self.ledger.meta.setdefault("continued_calls", self.inferences.continued)
         self.builder.finish(self.inferences.samples)
+        self.watch.finish(self.ledger, self.spec)

@@ -56,6 +56,8 @@ def count_events(
     on_nonfinite: NonFinitePolicy = "raise",
     operators: bool = True,
     op_rules: Mapping[str, OpRule] | None = None,
+    time_axis: int | None = None,
+    input_spikes: bool = False,
     **meta: Any,
 ) -> Iterator[EventLedger]:
     """Count the events of every forward pass run inside the block into an ``EventLedger``.
@@ -76,6 +78,18 @@ def count_events(
     the operator-level pass (on by default; off only to measure its cost). ``strict``: an uncounted
     module or operator is an error. ``meta``: free-form facts stored in ``ledger.meta``.
 
+    ``time_axis``: where the model's input keeps time. None (the default): a static input
+    ``[B, ...]``, or the model's own ``input_time_axis`` (:class:`~analysis.snn.TimeLoop` with
+    ``sequence=True``, a network from :func:`~analysis.snn.from_nir`); ``0``: ``[T, B, ...]``
+    (SpikingJelly multi-step ``net(x_seq)``, Norse, NIR, an snnTorch loop over ``x[t]``); ``1``:
+    ``[B, T, ...]`` (Sinabs). Samples are counted on the batch axis and the steps on the time axis.
+    Where the neurons make it unambiguous (a SpikingJelly multi-step layer or a neuron stepped over
+    ``x[t]`` sees the input's second axis as its batch) the time axis is inferred and
+    ``ledger.meta["time_axis_inferred"]`` says so; where they contradict the batch, the count is
+    refused, naming ``time_axis``. ``input_spikes``: the input is spikes or events (event-camera
+    frames, rate-coded images: non-negative integer counts, checked), so its first layer counts one
+    AC per (spike, synapse it reaches) instead of MACs.
+
     Counts are per sample over every forward of the block (``ledger.samples`` = total batch, also
     for keyword calls ``model(input=x)``). Hooks are removed when the block ends, also on error;
     the model is not modified.
@@ -83,7 +97,7 @@ def count_events(
     spec, timesteps, groups = method_of(model, method)
     options = CountOptions(strict=strict, weight_bits=weight_bits, vmem_bits=vmem_bits, track_ties=track_ties,
                            rules=rules or {}, op_rules=op_rules or {}, on_nonfinite=on_nonfinite,
-                           operators=operators)
+                           operators=operators, time_axis=time_axis, input_spikes=input_spikes)
     if isinstance(model, SpikingNetwork):
         meta.setdefault("layout", model.resolved_layout)
         meta.setdefault("input_encoding", model.input_encoding)

@@ -71,8 +71,9 @@ def _one_by_one_convs(run: RunTables, arch: str) -> str:
 
 
 def _weights_line(run: RunTables) -> str:
-    """Whether weights are priced resident on chip or fetched from DRAM every inference, per model,
-    and what fetching them would cost (from the sensitivity table's weights_resident=off pricing)."""
+    """Whether weights are priced resident on chip or fetched from DRAM every inference, per model (as
+    the shared placement rule put them), and what streaming them would cost (from the sensitivity
+    table's placement=weights_streamed pricing)."""
     rows = reference_rows(run, run.results)
     if "convention_weight_fetch" not in rows.columns:
         return ""
@@ -87,12 +88,12 @@ def _weights_line(run: RunTables) -> str:
     groups: dict[str, list[str]] = {}
     for model, value in fetch.items():
         groups.setdefault(value, []).append(model)
-    text = "Weights (the weights_resident convention): " + "; ".join(
+    text = "Weights (the shared placement rule, by size and lifetime): " + "; ".join(
         f"{value} under {listing(models)}" for value, models in groups.items())
     costs = []
     sensitivity = run.table("sensitivity")
     for model in fetch:
-        alt = select(sensitivity, hardware=model, alternative="weights_resident=off")
+        alt = select(sensitivity, hardware=model, alternative="placement=weights_streamed")
         if alt.empty or "resident" not in fetch[model]:
             continue
         base = reference_rows(run, select(run.results, hardware=model))
@@ -215,9 +216,10 @@ def conventions_section(run: RunTables) -> str:
     lines = ["## Pricing conventions", "",
              f"What the pricing applied to each method's reference network ({run.first_arch()}, T = G = L), as "
              "results.csv records it per row (`convention_*` columns): widths priced, zero-skipping of ACs and MACs, "
-             "stored pre-activation width and accesses, membrane accesses, fusion, weight fetch, IF dataflow, and the "
-             "first layer's multiplier (the analog first layer runs once per sequential step under "
-             "first_layer=per_step; OneSpike's groups are parallel, so it runs once).", ""]
+             "stored pre-activation width and accesses, membrane accesses, fusion, weight fetch, where each tensor "
+             "lived (role@level, placed by size and lifetime by one rule for every method), IF dataflow, and the "
+             "first layer's multiplier (under first_layer=per_step the analog first layer is recomputed for every "
+             "step or group that reuses it: T for IF, G for OneSpike alike).", ""]
     table = conventions_table(run)
     if table.empty:
         return "\n".join([*lines, "_This run's results.csv records no conventions._"])

@@ -27,7 +27,7 @@ from analysis.snn.convert import (
     to_onespike,
     to_quantized,
 )
-from analysis.snn.frameworks import NeuronSpec, TimeLoop, is_framework_neuron, looks_like_neuron, neuron_spec
+from analysis.snn.frameworks import NeuronSpec, is_framework_neuron, looks_like_neuron, neuron_spec
 from analysis.snn.graph import convert_graph, fold_batchnorm_graph
 from analysis.snn.lif import FoldedTime, LIFNeuron, spike_fn
 from analysis.snn.modules import (
@@ -52,6 +52,7 @@ from analysis.snn.neurons import (
     PSGNeuron,
     is_power_of_two,
 )
+from analysis.snn.nir_io import NIRNetwork, from_nir, to_nir
 from analysis.snn.ops import Concat, Mean, Reshape
 from analysis.snn.quantize import (
     CALIBRATION_PERCENTILE,
@@ -63,6 +64,7 @@ from analysis.snn.quantize import (
     to_int8,
     weight_bits_of,
 )
+from analysis.snn.timeloop import TimeLoop
 from analysis.snn.trace import call_site_names, explicit_graph, trace, tree_convertible
 
 __all__ = [
@@ -84,6 +86,7 @@ __all__ = [
     "LIFNeuron",
     "Mean",
     "MeanOverSteps",
+    "NIRNetwork",
     "NeuronSpec",
     "PSGLayer",
     "PSGNeuron",
@@ -104,6 +107,7 @@ __all__ = [
     "explicit_graph",
     "fold_batchnorm",
     "fold_batchnorm_graph",
+    "from_nir",
     "fuse_conv_bn",
     "is_framework_neuron",
     "is_power_of_two",
@@ -117,6 +121,7 @@ __all__ = [
     "to_binary",
     "to_if_snn",
     "to_int8",
+    "to_nir",
     "to_onespike",
     "to_quantized",
     "trace",

@@ -26,9 +26,10 @@ from torch import Tensor, nn
 
 from analysis.snn.chain import call_chain
 from analysis.snn.context import ConversionError
-from analysis.snn.frameworks import SPIKINGJELLY, TimeLoop, class_paths, framework_of, is_framework_neuron, neuron_spec
+from analysis.snn.frameworks import NORSE, SPIKINGJELLY, class_paths, framework_of, is_framework_neuron, neuron_spec
 from analysis.snn.lif import FoldedTime, LIFNeuron
 from analysis.snn.neurons import check_positive_int
+from analysis.snn.timeloop import TimeLoop
 
 __all__ = ["DirectSNN", "framework_form", "pow2_thresholds", "spiking_from_ann"]
 
@@ -99,35 +100,67 @@ def _plain(module: nn.Module) -> nn.Module:
     return copy.deepcopy(plain)
 
 
-def _scale_last_synapse(layers: list[nn.Module], factor: float, what: str) -> None:
+def _scale_last_synapse(layers: list[nn.Module], factor: float | Tensor, what: str) -> None:
     """Multiply the output of the last conv/linear/batch norm of ``layers`` by ``factor`` (weights
-    and bias), through linear layers (pooling, flatten) after it."""
+    and bias; a 1-D tensor scales each output channel), through linear layers (pooling, flatten;
+    per-channel factors not through a flatten) after it."""
+    per_channel = isinstance(factor, Tensor)
     for layer in reversed(layers):
         if isinstance(layer, nn.Conv2d | nn.Linear | nn.BatchNorm1d | nn.BatchNorm2d):
             with torch.no_grad():
-                layer.weight.mul_(factor)
-                if layer.bias is not None:
-                    layer.bias.mul_(factor)
+                if per_channel:
+                    if factor.numel() != layer.weight.shape[0]:
+                        raise ConversionError(f"{what}: {factor.numel()} per-channel thresholds for a layer of "
+                                              f"{layer.weight.shape[0]} channels")
+                    f = factor.to(layer.weight.dtype)
+                    layer.weight.mul_(f.reshape(-1, *([1] * (layer.weight.dim() - 1))))
+                    if layer.bias is not None:
+                        layer.bias.mul_(f)
+                else:
+                    layer.weight.mul_(factor)
+                    if layer.bias is not None:
+                        layer.bias.mul_(factor)
             return
-        if not isinstance(layer, nn.AvgPool2d | nn.AdaptiveAvgPool2d | nn.Flatten | nn.Identity):
+        if per_channel and isinstance(layer, nn.Flatten):
             break
-    raise ConversionError(f"{what}: no conv/linear/batch norm before it to fold the scale {factor:.4g} into")
+        if not isinstance(layer, nn.AvgPool2d | nn.AdaptiveAvgPool2d | nn.MaxPool2d | nn.Flatten | nn.Identity):
+            break
+    raise ConversionError(f"{what}: no conv/linear/batch norm before it to fold the scale into")
 
 
-def _lif_of(module: nn.Module, timesteps: int) -> tuple[LIFNeuron, float]:
-    """Our neuron with the same dynamics and the input scale SpikingJelly's ``decay_input`` applies."""
-    spec = neuron_spec(module)
+def _lif_of(module: nn.Module, timesteps: int) -> tuple[LIFNeuron, float | Tensor]:
+    """Our neuron with the same dynamics and the input scale SpikingJelly's ``decay_input`` applies
+    (per channel, 1/θ_c, where the threshold differs between channels: the membrane is then
+    measured in units of its own θ, the threshold is 1, and the spikes are the same)."""
+    try:
+        spec = neuron_spec(module)
+    except ValueError as error:
+        raise ConversionError(str(error)) from error
     if spec.synaptic is not None:
         raise ConversionError(
             f"snnTorch {spec.kind} (alpha={spec.synaptic:.4g}) keeps a second state, a synaptic current c_t = "
             "alpha*c_(t-1) + x_t that carries input from one step into the next: a PSG neuron takes one current per "
             "group and carries nothing between groups, so no one-step form equals it (count_events counts and prices "
             "it as it is). For OneSpike use snn.Leaky (a Synaptic neuron with alpha = 0)")
-    scale = spec.leak if spec.framework == SPIKINGJELLY and spec.input_leak and spec.leak is not None else 1.0
-    decay = 1.0 if spec.leak is None else (1.0 - spec.leak if spec.framework == SPIKINGJELLY else spec.leak)
+    if spec.multi_spike:
+        raise ConversionError(f"Sinabs {spec.kind} with spike_fn=MultiSpike emits several spikes per step; the "
+                              "one-step form takes binary spikes (build it with spike_fn=SingleSpike)")
+    difference = spec.framework in (SPIKINGJELLY, NORSE)  # v + f·(x − v): the leak factor is 1 − decay
+    scale: float | Tensor = 1.0
+    if spec.input_leak and spec.leak is not None:
+        scale = spec.leak if difference else spec.extra_factors[0]
+    decay = 1.0 if spec.leak is None else (1.0 - spec.leak if difference else spec.leak)
     if decay <= 0.0:
         raise ConversionError(f"{spec.kind}: a decay of {decay} leaves no membrane")
-    neuron = LIFNeuron(spec.threshold, timesteps, decay=decay, v_reset=spec.v_reset if spec.reset == "hard" else None,
+    theta: float | Tensor = spec.threshold
+    if isinstance(theta, Tensor):
+        if bool((theta <= 0).any()):
+            raise ConversionError(f"{spec.kind}: per-channel thresholds must be positive")
+        if spec.reset == "hard" and spec.v_reset != 0.0:
+            raise ConversionError(f"{spec.kind}: per-channel thresholds with a hard reset to {spec.v_reset} (≠ 0) do "
+                                  "not scale to one threshold")
+        scale, theta = scale / theta, 1.0
+    neuron = LIFNeuron(theta, timesteps, decay=decay, v_reset=spec.v_reset if spec.reset == "hard" else None,
                        reset=spec.reset, reset_delay=spec.reset_delay, fire_at_threshold=spec.fires_at_threshold)
     return neuron, scale
 
@@ -136,7 +169,8 @@ def _unroll(module: nn.Module) -> list[nn.Module]:
     if isinstance(module, TimeLoop):
         return _unroll(module.net)
     if isinstance(module, nn.Sequential) and (type(module).forward is nn.Sequential.forward
-                                              or any("Container" in p for p in class_paths(module))):
+                                              or any("Container" in p or p.endswith(".SequentialState")
+                                                     for p in class_paths(module))):
         return [leaf for child in module.children() for leaf in _unroll(child)]
     return [module]
 
@@ -169,7 +203,7 @@ def framework_form(net: nn.Module, timesteps: int, example: Tensor | None = None
     for module in modules:
         if is_framework_neuron(module):
             neuron, scale = _lif_of(module, timesteps)
-            if scale != 1.0:
+            if isinstance(scale, Tensor) or scale != 1.0:
                 _scale_last_synapse(layers, scale, type(module).__name__)
             layers.append(FoldedTime(neuron))
         elif _custom_forward(module):

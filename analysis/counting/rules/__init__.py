@@ -22,6 +22,7 @@ from analysis.counting.rules.neurons import (
     quant_rule,
     relu_rule,
 )
+from analysis.counting.rules.norse_sinabs import norse_sinabs_rule
 from analysis.counting.rules.pooling import avgpool_rule, maxpool_rule
 from analysis.counting.rules.structure import (
     batchnorm_rule,
@@ -52,6 +53,7 @@ __all__ = [
     "lif_rule",
     "maxpool_rule",
     "norm_rule",
+    "norse_sinabs_rule",
     "psg_layer_rule",
     "psg_neuron_rule",
     "quant_rule",
