@@ -112,3 +112,19 @@ def test_the_one_step_form_of_a_directly_trained_snn_pays_no_batch_norm_its_snn_
     with torch.no_grad(), count_events(net) as ledger:
         net(x)
     assert not any(layer.kind == "norm" for layer in ledger.layers)
+
+
+def test_first_layer_acs_equal_the_counters_declared_event_input(frames):
+    """The EventInput rule and count_events(input_spikes=True, time_axis=0) (a native [T, B, ...]
+    call) count the same first layer the same: one AC per event and synapse."""
+    snn = _event_snn("direct_if")
+    net = event_network(snn, "if")
+    with count_events(net) as ours:
+        net(frames)
+    linear = torch.nn.Linear(2 * 12 * 12, 128, bias=False)
+    plain = torch.nn.Sequential(torch.nn.Flatten(start_dim=2), linear)
+    with torch.no_grad(), count_events(plain, input_spikes=True, time_axis=0) as declared:
+        plain(frames.transpose(0, 1))
+    first = next(layer for layer in ours.layers if layer.kind == "linear")
+    assert declared.samples == ours.samples == len(frames)
+    assert declared.layer("1").ac == pytest.approx(first.ac) and declared.layer("1").mac == 0
