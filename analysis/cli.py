@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--force", action="store_true", help="replace another study in --out: remove only the files "
                        "that study wrote (the tables, report and figures its manifest lists, its cache files); every "
                        "other file in the folder, at any depth, is kept")
+    study.add_argument("--event-data-root", help="Q15 on a real event data set too: the N-MNIST folder holding "
+                       "Train/<digit>/*.bin and Test/<digit>/*.bin (needs the 'events' extra: pip install tonic)")
+    study.add_argument("--event-timesteps", type=_csv_ints, help="Q15's T (frames per sample), e.g. 4,8")
+    study.add_argument("--no-events", action="store_true", help="skip Q15 (the SNNs trained on event data)")
     study.add_argument("--no-progress", action="store_true", help="hide progress bars")
     study.add_argument("--no-report", action="store_true", help="write tables only (no figures, no report.md)")
 
@@ -202,10 +206,13 @@ def _cmd_study(args: argparse.Namespace) -> int:
                       ("timesteps", "timesteps"),
                       ("max_steps", "max_steps"), ("hardware", "hardware"), ("seed", "seed"), ("seeds", "seeds"),
                       ("device", "device"), ("model", "model"), ("checkpoints", "checkpoints"),
-                      ("finetune_epochs", "finetune_epochs")):
+                      ("finetune_epochs", "finetune_epochs"), ("event_data_root", "event_data_root"),
+                      ("event_timesteps", "event_timesteps")):
         value = getattr(args, flag)
         if value is not None:
             overrides[key] = value
+    if args.no_events:
+        overrides["events"] = False
     if args.model and not args.arch:
         overrides["archs"] = [_model_arch_name(args.model)]
     if args.resume or args.config:

@@ -5,6 +5,7 @@ activations and normalisations, registers into the operator pass and is imported
 
 from analysis.counting.rules.attention import attention_rule
 from analysis.counting.rules.elementwise import activation_rule, batch_stats_norm_rule, norm_rule
+from analysis.counting.rules.event_input import event_input_rule
 from analysis.counting.rules.frameworks import (
     complete_snn_ledger,
     framework_neuron_rule,
@@ -45,6 +46,7 @@ __all__ = [
     "clamp_rule",
     "clip_rule",
     "complete_snn_ledger",
+    "event_input_rule",
     "flatten_rule",
     "framework_neuron_rule",
     "if_rule",
