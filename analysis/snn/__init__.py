@@ -52,7 +52,8 @@ from analysis.snn.neurons import (
     PSGNeuron,
     is_power_of_two,
 )
-from analysis.snn.nir_io import NIRNetwork, from_nir, to_nir
+from analysis.snn.nir_export import to_nir
+from analysis.snn.nir_io import NIRNetwork, from_nir
 from analysis.snn.ops import Concat, Mean, Reshape
 from analysis.snn.quantize import (
     CALIBRATION_PERCENTILE,
