@@ -1,5 +1,28 @@
-"""NIR out: :func:`to_nir` writes the toolkit's IF/LIF networks as a ``nir.NIRGraph`` (read back by
-:func:`~analysis.snn.from_nir`)."""
+"""NIR out: :func:`to_nir` writes the toolkit's IF, LIF and OneSpike networks as a ``nir.NIRGraph``
+(read back by :func:`~analysis.snn.from_nir`).
+
+**OneSpike / PSG.** PSG(G) of a current x is exactly a soft-reset IF neuron (starting at
+v_init·θ, firing at v ≥ θ) fed the constant x for G steps, where x is the layer's current
+averaged over its G input groups (OneSpike's layers apply the same weights to each group and
+average). NIR's neurons are causal and have no group average, so each PSG layer is written as an
+IF node whose ``metadata`` says so: ``{"onespike_groups": G, "input": "mean_over_steps"}`` (the
+first layer, whose current is the same at every step when the input is: ``"constant"``), with
+``v_init``, ``fires_at_threshold`` and ``reset = "subtract"``. :func:`~analysis.snn.from_nir` reads
+``"mean_over_steps"`` as an average over the steps repeated to each step before the neuron
+(:class:`~analysis.snn.MeanOverSteps` then :class:`~analysis.snn.RepeatSteps`), so the network read
+back, fed the input repeated G times (``[G, B, ...]``), is the IF(T = G) network fed those constant
+currents.
+
+Preserved through ours → NIR → ours: the logits (the mean of the output over the G steps) and
+predictions; every neuron's spikes, hence every layer's ACs (one per spike and synapse reached),
+layer by layer; weights and biases. Not preserved: the first layer's work on a static image (a
+OneSpike network computes it once; a NIR graph's input is ``[T, ...]``, so the read-back network
+computes it at each of the G steps: G× those MACs), and the neuron arithmetic, which is counted as
+what the read-back network runs (per step: a membrane read, add, compare and write, plus the
+average's G − 1 adds and one divide per neuron) instead of PSG's closed form (``psg.*`` rules);
+PSG's ``mode="hardware"`` (fixed point) is written as its exact dynamics. Per-group thresholds and
+spike values (Q11) have no IF form and are refused.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from analysis.snn.lif import FoldedTime, LIFNeuron
-from analysis.snn.modules import MeanOverSteps, RepeatSteps, Stepwise
+from analysis.snn.modules import MeanOverSteps, PSGLayer, RepeatSteps, Stepwise
 from analysis.snn.neurons import IFNeuron
 from analysis.snn.nir_io import NIRNetwork, nir_module
 
@@ -41,7 +64,9 @@ def _neuron_node(nir: Any, neuron: IFNeuron, shape: tuple[int, ...], dt: float) 
     if isinstance(neuron, LIFNeuron) and (neuron.reset != "soft" or neuron.reset_delay):
         raise ValueError("to_nir: NIR's IF/LIF reset by subtraction at once; this LIFNeuron does not "
                          f"({neuron.extra_repr()})")
-    meta: dict[str, Any] = {"v_init": float(neuron.v_init) * float(neuron.threshold)} if float(neuron.v_init) else {}
+    meta: dict[str, Any] = {"reset": "subtract"}  # NIR ≥ 1.0.7 would otherwise reset to v_reset
+    if float(neuron.v_init):
+        meta["v_init"] = float(neuron.v_init) * float(neuron.threshold)
     if getattr(neuron, "fire_at_threshold", True):  # ours fire at v ≥ θ, NIR's at v > θ
         meta["fires_at_threshold"] = True
     if isinstance(neuron, LIFNeuron) and neuron.leaky:
@@ -54,9 +79,24 @@ def _neuron_node(nir: Any, neuron: IFNeuron, shape: tuple[int, ...], dt: float) 
     return node
 
 
+def _psg_node(nir: Any, layer: PSGLayer, shape: tuple[int, ...], dt: float) -> Any:
+    """A PSG layer as the IF node that equals it (see the module docstring)."""
+    neuron = layer.neuron
+    if neuron.per_group or layer.spike_scales is not None:
+        raise ValueError("to_nir: a PSG layer with per-group thresholds or spike values (Q11) has no IF form in NIR")
+    theta = float(neuron.threshold)
+    node = nir.IF(r=np.full(shape, 1.0 / dt, dtype=np.float32), v_threshold=np.full(shape, theta, dtype=np.float32))
+    node.metadata.update({"reset": "subtract", "fires_at_threshold": True, "onespike_groups": neuron.groups,
+                          "input": "mean_over_steps" if layer.grouped_input else "constant"})
+    if float(neuron.v_init):
+        node.metadata["v_init"] = float(neuron.v_init) * theta
+    return node
+
+
 def to_nir(net: nn.Module, sample: Tensor, dt: float = 1.0) -> Any:
-    """A ``nir.NIRGraph`` of the toolkit's IF/LIF network ``net`` (a chain: a
-    :class:`~analysis.snn.SpikingNetwork` from :func:`~analysis.snn.to_if_snn`, a directly trained
+    """A ``nir.NIRGraph`` of the toolkit's IF/LIF/OneSpike network ``net`` (a chain: a
+    :class:`~analysis.snn.SpikingNetwork` from :func:`~analysis.snn.to_if_snn` or
+    :func:`~analysis.snn.to_onespike` (any layout; see the module docstring), a directly trained
     :class:`~analysis.snn.onestep.DirectSNN`, a :class:`NIRNetwork`), its shapes read from one
     ``sample`` ``[B, ...]`` per step. The repeat of a static input and the average over steps are
     not nodes (NIR's input is ``[T, ...]``); IF/LIF are written so that :func:`from_nir` with the
@@ -71,7 +111,9 @@ def to_nir(net: nn.Module, sample: Tensor, dt: float = 1.0) -> Any:
             continue
         name = f"{i}"
         with torch.no_grad():
-            if isinstance(layer, IFNeuron):
+            if isinstance(layer, PSGLayer):
+                nodes[name] = _psg_node(nir, layer, tuple(x.shape[1:]), dt)
+            elif isinstance(layer, IFNeuron):
                 nodes[name] = _neuron_node(nir, layer, tuple(x.shape[1:]), dt)
             elif isinstance(layer, nn.Linear):
                 w = layer.weight.detach().numpy()
@@ -97,7 +139,7 @@ def to_nir(net: nn.Module, sample: Tensor, dt: float = 1.0) -> Any:
                 x = layer(x)
             else:
                 raise ValueError(f"to_nir: {type(layer).__name__} has no NIR node the toolkit writes (it writes "
-                                 "Linear/Affine, Conv2d, Flatten, AvgPool2d/SumPool2d, IF and LIF in a chain)")
+                                 "Linear/Affine, Conv2d, Flatten, AvgPool2d/SumPool2d, IF, LIF and PSG in a chain)")
         order.append(name)
     nodes["output"] = nir.Output(output_type={"output": np.array(x.shape[1:])})
     order.append("output")

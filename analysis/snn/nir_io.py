@@ -25,7 +25,9 @@ constants, LI, CubaLIF, Threshold, an unfoldable scale) a :class:`~analysis.snn.
 **Graphs.** One input node; any branches and merges: a node with several inputs receives their sum
 (NIR's rule), a :class:`~analysis.snn.ResidualAdd` counted as one ``add`` per element. Nodes read:
 Input, Output, Affine, Linear, Conv1d, Conv2d, Flatten, SumPool2d, AvgPool2d, Scale, IF, LIF, LI,
-CubaLIF, Threshold; anything else is refused naming it. ``metadata["v_init"]`` (a starting
+CubaLIF, Threshold; anything else is refused naming it. A neuron whose ``metadata["input"]`` is
+``"mean_over_steps"`` (a OneSpike layer written by :func:`~analysis.snn.to_nir`) is fed the average
+of its input over the steps at every step (``metadata["onespike_groups"]`` steps). ``metadata["v_init"]`` (a starting
 membrane; 0 otherwise) and ``metadata["fires_at_threshold"]`` (fire at v = θ, as ours do) are honoured.
 """
 
@@ -40,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from analysis.snn.lif import LIFNeuron
-from analysis.snn.modules import ResidualAdd, ShortcutScale, Stepwise
+from analysis.snn.modules import MeanOverSteps, RepeatSteps, ResidualAdd, ShortcutScale, Stepwise
 from analysis.snn.nir_nodes import NIRConv1d, NIRNetwork, NIRNeuron
 
 __all__ = ["NIRNetwork", "from_nir", "nir_module"]
@@ -257,6 +259,9 @@ def from_nir(graph_or_path: Any, dt: float = 1.0) -> NIRNetwork:
                                      "Conv that feeds it alone to fold it into")
                 idx = build.add(ShortcutScale(_uniform(scale)), idx)
         elif kind in _NEURONS:
+            meta = dict(getattr(node, "metadata", None) or {})
+            if meta.get("input") == "mean_over_steps":  # a OneSpike layer: IF fed its average current
+                idx = build.add(RepeatSteps(int(meta["onespike_groups"])), build.add(MeanOverSteps(), idx))
             idx = build.add(_neuron(kind, name, node, build, idx), idx)
         elif kind in _LAYERS:
             idx = build.add(_layer(kind, node), idx)
