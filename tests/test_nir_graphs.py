@@ -28,6 +28,12 @@ def graph(nodes, edges, n_in, n_out):
     return nir.NIRGraph(nodes=nodes, edges=edges)
 
 
+def subtracting(node):
+    """Reset by subtraction under any NIR: ≤ 1.0.4 says so, ≥ 1.0.7 resets to v_reset unless told."""
+    node.metadata["reset"] = "subtract"
+    return node
+
+
 def chain(*names):
     names = ("input", *names, "output")
     return list(itertools.pairwise(names))
@@ -71,9 +77,9 @@ def test_li_with_per_neuron_time_constants_and_a_leak_voltage():
 def test_cubalif_with_per_neuron_thresholds():
     w1, w2 = weights(5, 4, 1, 2.0), weights(2, 5, 2)
     theta = f32([0.5, 1.0, 1.5, 0.8, 2.0])
-    node = nir.CubaLIF(tau_syn=np.full(5, 2.0, np.float32), tau_mem=np.full(5, 4.0, np.float32),
+    node = subtracting(nir.CubaLIF(tau_syn=np.full(5, 2.0, np.float32), tau_mem=np.full(5, 4.0, np.float32),
                        r=np.full(5, 2.0, np.float32), v_leak=np.zeros(5, np.float32), v_threshold=theta,
-                       w_in=np.full(5, 1.5, np.float32))
+                       w_in=np.full(5, 1.5, np.float32)))
     g = graph({"fc1": nir.Linear(weight=w1), "cuba": node, "fc2": nir.Linear(weight=w2)},
               chain("fc1", "cuba", "fc2"), [4], [2])
     net = from_nir(g, dt=1.0)
@@ -120,7 +126,7 @@ def test_conv1d_counts_acs_from_the_spikes_it_reaches():
     bias = f32([0.1, 0.0, -0.2])
     conv = nir.Conv1d(input_shape=length, weight=w, stride=stride, padding=pad, dilation=1, groups=1, bias=bias)
     theta = np.ones((c_out, 5), np.float32)
-    g = graph({"conv": conv, "if": nir.IF(r=np.ones_like(theta), v_threshold=theta)}, chain("conv", "if"),
+    g = graph({"conv": conv, "if": subtracting(nir.IF(r=np.ones_like(theta), v_threshold=theta))}, chain("conv", "if"),
               [c_in, length], [c_out, 5])
     net = from_nir(g)
     x = spikes(T, B, c_in, length, seed=8)
@@ -143,7 +149,7 @@ def test_conv1d_counts_acs_from_the_spikes_it_reaches():
 def test_branch_and_merge_sum_the_inputs_of_a_node():
     w1, w2, w3, w4 = weights(4, 3, 9), weights(4, 3, 10), weights(2, 4, 11), weights(2, 4, 12)
     nodes = {"a": nir.Linear(weight=w1), "b": nir.Linear(weight=w2),
-             "if": nir.IF(r=np.full(4, 2.0, np.float32), v_threshold=np.ones(4, np.float32)),
+             "if": subtracting(nir.IF(r=np.full(4, 2.0, np.float32), v_threshold=np.ones(4, np.float32))),
              "c": nir.Linear(weight=w3), "d": nir.Linear(weight=w4)}
     edges = [("input", "a"), ("input", "b"), ("a", "if"), ("b", "if"), ("if", "c"), ("if", "d"),
              ("c", "output"), ("d", "output")]
