@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from analysis.counting import count_events
-from analysis.snn import from_nir
+from analysis.snn import from_nir, to_nir
 from analysis.snn.nir_nodes import NIRNeuron
 
 nir = pytest.importorskip("nir")
@@ -214,3 +214,34 @@ def test_bad_graphs_are_refused_naming_the_fix():
                   [("input", "fc"), ("fc", "fc2"), ("fc2", "fc"), ("fc2", "output")], [2], [2])
     with pytest.raises(ValueError, match="cycle"):
         from_nir(cycle)
+
+
+def test_per_neuron_li_cubalif_threshold_conv1d_graph_round_trips(tmp_path):
+    """NIR → ours → NIR → ours: the same outputs and the same counts (per-neuron parameters,
+    a leak voltage, a starting membrane, a Conv1d)."""
+    w = f32(np.random.default_rng(17).uniform(-0.5, 1.0, (3, 2, 3)))
+    full = lambda v: np.full((3, 4), v, np.float32)  # noqa: E731
+    cuba = subtracting(nir.CubaLIF(tau_syn=f32([[2.0] * 4, [3.0] * 4, [4.0] * 4]), tau_mem=full(4.0), r=full(16.0),
+                                   v_leak=full(0.0), w_in=full(2.0),
+                                   v_threshold=np.linspace(0.5, 1.5, 12, dtype=np.float32).reshape(3, 4)))
+    cuba.metadata["v_init"] = full(0.25)
+    nodes = {"conv": nir.Conv1d(input_shape=8, weight=w, stride=2, padding=1, dilation=1, groups=1,
+                                bias=f32([0.1, 0.0, 0.2])),
+             "cuba": cuba, "flat": nir.Flatten(input_type={"input": np.array([3, 4])}, start_dim=0, end_dim=-1),
+             "fc": nir.Linear(weight=weights(5, 12, 18)),
+             "th": nir.Threshold(threshold=f32([0.0, 0.1, 0.2, 0.3, 0.4])),
+             "fc2": nir.Linear(weight=weights(4, 5, 19)),
+             "li": nir.LI(tau=f32([2.0, 3.0, 4.0, 5.0]), r=f32([1.0, 2.0, 1.0, 2.0]), v_leak=f32([0.0, 0.1, 0.0, 0.2]))}
+    net = from_nir(graph(nodes, chain("conv", "cuba", "flat", "fc", "th", "fc2", "li"), [2, 8], [4]), dt=0.5)
+    x = spikes(T, B, 2, 8, seed=20)
+    path = tmp_path / "net.nir"
+    nir.write(str(path), to_nir(net, x[0], dt=0.5))
+    back = from_nir(path, dt=0.5)
+    out, ledger = count(net, x)
+    again, ledger_back = count(back, x)
+    assert torch.allclose(again, out, atol=1e-5)
+    assert min(la.spikes for la in ledger.layers if la.rule.startswith(("nir.CubaLIF", "nir.Threshold"))) > 0
+    for a, b in zip(ledger.layers, ledger_back.layers, strict=True):
+        assert a.rule == b.rule
+        for event in ("ac", "mac", "add", "mul", "shift", "cmp", "spikes", "vmem_reads"):
+            assert getattr(b, event) == pytest.approx(getattr(a, event)), (a.name, event)

@@ -72,6 +72,9 @@ def test_onespike_round_trip_keeps_predictions_spikes_and_acs(tmp_path):
     conv = [la for la in ours.layers if la.kind == "conv"], [la for la in theirs.layers if la.kind == "conv"]
     assert conv[1][0].mac == pytest.approx(G * conv[0][0].mac)  # the static image's conv, now at every step
     assert ours.groups == G and theirs.timesteps == G and theirs.method == "direct_if"
+    again = to_nir(back, x)  # the read-back network written again keeps its OneSpike layer's average input
+    assert [n.metadata.get("input") for n in again.nodes.values() if type(n).__name__ == "IF"] == [
+        None, "mean_over_steps"]
 
 
 def test_onespike_export_refuses_per_group_thresholds():

@@ -34,9 +34,10 @@ import torch
 from torch import Tensor, nn
 
 from analysis.snn.lif import FoldedTime, LIFNeuron
-from analysis.snn.modules import MeanOverSteps, PSGLayer, RepeatSteps, Stepwise
+from analysis.snn.modules import MeanOverSteps, PSGLayer, RepeatSteps, ShortcutScale, Stepwise
 from analysis.snn.neurons import IFNeuron
-from analysis.snn.nir_io import NIRNetwork, nir_module
+from analysis.snn.nir_io import nir_module
+from analysis.snn.nir_nodes import NIRConv1d, NIRNetwork, NIRNeuron
 
 __all__ = ["pair", "to_nir"]
 
@@ -93,6 +94,46 @@ def _psg_node(nir: Any, layer: PSGLayer, shape: tuple[int, ...], dt: float) -> A
     return node
 
 
+def _array(t: Tensor, shape: tuple[int, ...]) -> np.ndarray:
+    return np.broadcast_to(t.detach().to(torch.float32).numpy(), shape).astype(np.float32)
+
+
+def _nir_neuron_node(nir: Any, neuron: NIRNeuron, shape: tuple[int, ...], dt: float) -> Any:
+    """A :class:`~analysis.snn.nir_nodes.NIRNeuron` as the node :func:`~analysis.snn.from_nir`
+    reads back to the same dynamics (τ = dt/(1 − a), R = g·τ/dt, v_leak = c·τ/dt; CubaLIF
+    τ_syn = dt/(1 − a_s), w_in = b_s·τ_syn/dt)."""
+    p = {name: _array(buf, shape) for name, buf in neuron.named_buffers()}
+    if neuron.kind == "Threshold":
+        return nir.Threshold(threshold=p["threshold"])
+    if neuron.reset == "hard" and "v_reset" not in getattr(nir.IF, "__dataclass_fields__", {}):
+        raise ValueError("to_nir: a hard reset needs NIR >= 1.0.7 (v_reset); the installed nir has none")
+    if neuron.kind == "IF":
+        node = nir.IF(r=p["gain"] / dt, v_threshold=p["threshold"])
+    else:
+        if not bool((neuron.decay < 1).all()):
+            raise ValueError(f"to_nir: {neuron.kind} with a decay of 1 (no leak) has no time constant")
+        tau = dt / (1.0 - p["decay"])
+        common = dict(r=p["gain"] * tau / dt, v_leak=p["drive"] * tau / dt)
+        if neuron.kind == "LI":
+            node = nir.LI(tau=tau, **common)
+        elif neuron.kind == "LIF":
+            node = nir.LIF(tau=tau, v_threshold=p["threshold"], **common)
+        else:
+            tau_syn = dt / (1.0 - p["syn_decay"])
+            node = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau, v_threshold=p["threshold"],
+                               w_in=p["syn_gain"] * tau_syn / dt, **common)
+    if neuron.spiking:
+        if neuron.reset == "hard":
+            node.v_reset = p["v_reset"]
+        else:
+            node.metadata["reset"] = "subtract"
+    if neuron.fire_at_threshold:
+        node.metadata["fires_at_threshold"] = True
+    if bool((neuron.v_start != 0).any()):
+        node.metadata["v_init"] = p["v_start"]
+    return node
+
+
 def to_nir(net: nn.Module, sample: Tensor, dt: float = 1.0) -> Any:
     """A ``nir.NIRGraph`` of the toolkit's IF/LIF/OneSpike network ``net`` (a chain: a
     :class:`~analysis.snn.SpikingNetwork` from :func:`~analysis.snn.to_if_snn` or
@@ -106,15 +147,24 @@ def to_nir(net: nn.Module, sample: Tensor, dt: float = 1.0) -> Any:
     x = sample[:1]
     nodes["input"] = nir.Input(input_type={"input": np.array(x.shape[1:])})
     order = ["input"]
+    if isinstance(net, NIRNetwork) and not net.is_chain:
+        raise ValueError("to_nir writes chains; this NIRNetwork branches or merges (write the graph it was read from)")
+    mean_of: int | str | None = None  # a read-back OneSpike layer: mean over the steps, repeated to G steps
     for i, layer in enumerate(_unroll(net)):
         if isinstance(layer, RepeatSteps | MeanOverSteps | nn.Identity | nn.Dropout):
+            mean_of = "mean" if isinstance(layer, MeanOverSteps) else (
+                layer.timesteps if isinstance(layer, RepeatSteps) and mean_of == "mean" else None)
             continue
-        name = f"{i}"
+        name, groups, mean_of = f"{i}", mean_of, None
         with torch.no_grad():
-            if isinstance(layer, PSGLayer):
+            if isinstance(layer, NIRNeuron):
+                nodes[name] = _nir_neuron_node(nir, layer, tuple(x.shape[1:]), dt)
+            elif isinstance(layer, PSGLayer):
                 nodes[name] = _psg_node(nir, layer, tuple(x.shape[1:]), dt)
             elif isinstance(layer, IFNeuron):
                 nodes[name] = _neuron_node(nir, layer, tuple(x.shape[1:]), dt)
+                if isinstance(groups, int):
+                    nodes[name].metadata.update({"onespike_groups": groups, "input": "mean_over_steps"})
             elif isinstance(layer, nn.Linear):
                 w = layer.weight.detach().numpy()
                 nodes[name] = (nir.Affine(weight=w, bias=layer.bias.detach().numpy()) if layer.bias is not None
@@ -128,6 +178,15 @@ def to_nir(net: nn.Module, sample: Tensor, dt: float = 1.0) -> Any:
                                          stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
                                          groups=layer.groups, bias=bias)
                 x = layer(x)
+            elif isinstance(layer, NIRConv1d):
+                conv = layer.conv
+                nodes[name] = nir.Conv1d(input_shape=int(x.shape[-1]), weight=conv.weight[:, :, 0].detach().numpy(),
+                                         stride=conv.stride[1], padding=conv.padding[1], dilation=conv.dilation[1],
+                                         groups=conv.groups, bias=conv.bias.detach().numpy() if conv.bias is not None
+                                         else np.zeros(conv.out_channels, dtype=np.float32))
+                x = layer(x)
+            elif isinstance(layer, ShortcutScale):
+                nodes[name] = nir.Scale(scale=np.full(tuple(x.shape[1:]), float(layer.scale), dtype=np.float32))
             elif isinstance(layer, nn.Flatten):
                 nodes[name] = nir.Flatten(input_type={"input": np.array(x.shape[1:])},
                                           start_dim=layer.start_dim - 1, end_dim=layer.end_dim)
@@ -139,7 +198,8 @@ def to_nir(net: nn.Module, sample: Tensor, dt: float = 1.0) -> Any:
                 x = layer(x)
             else:
                 raise ValueError(f"to_nir: {type(layer).__name__} has no NIR node the toolkit writes (it writes "
-                                 "Linear/Affine, Conv2d, Flatten, AvgPool2d/SumPool2d, IF, LIF and PSG in a chain)")
+                                 "Linear/Affine, Conv1d/2d, Flatten, AvgPool2d/SumPool2d, Scale, IF, LIF, LI, "
+                                 "CubaLIF, Threshold and PSG in a chain)")
         order.append(name)
     nodes["output"] = nir.Output(output_type={"output": np.array(x.shape[1:])})
     order.append("output")
