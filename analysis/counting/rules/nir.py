@@ -82,7 +82,8 @@ def nir_neuron_rule(module: NIRNeuron, inputs: tuple, output: Tensor, ctx: Conte
     else:
         facts.update(output_writes=n, output_nonzero=nnz(output), out_bits=ANALOG_BITS, signal=ctx.out_signal())
         reset = ".membrane_out"
-    facts["rule"] = f"nir.{module.kind}.{'.'.join(dict.fromkeys(tags)) or 'no_leak'}{reset}"
+    tag = "" if module.kind == "Threshold" else "." + (".".join(dict.fromkeys(tags)) or "no_leak")
+    facts["rule"] = f"nir.{module.kind}{tag}{reset}"
     facts.update({k: v for k, v in events.items() if v})
     return facts
 
