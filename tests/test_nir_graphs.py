@@ -245,3 +245,28 @@ def test_per_neuron_li_cubalif_threshold_conv1d_graph_round_trips(tmp_path):
         assert a.rule == b.rule
         for event in ("ac", "mac", "add", "mul", "shift", "cmp", "spikes", "vmem_reads"):
             assert getattr(b, event) == pytest.approx(getattr(a, event)), (a.name, event)
+
+
+def test_scale_folds_into_a_linear_or_counts_its_multiplications_after_a_merge():
+    w1, w2 = weights(3, 2, 21), weights(3, 2, 22)
+    x = spikes(T, B, 2, seed=23)
+    folded = from_nir(graph({"fc": nir.Linear(weight=w1), "scale": nir.Scale(scale=np.full(3, 3.0, np.float32))},
+                            chain("fc", "scale"), [2], [3]))
+    out, ledger = count(folded, x)
+    assert torch.allclose(out, 3.0 * (x @ torch.tensor(w1).T), atol=1e-5) and len(ledger.layers) == 1
+    merged = from_nir(graph({"a": nir.Linear(weight=w1), "b": nir.Linear(weight=w2),
+                             "scale": nir.Scale(scale=np.full(3, 3.0, np.float32))},
+                            [("input", "a"), ("input", "b"), ("a", "scale"), ("b", "scale"), ("scale", "output")],
+                            [2], [3]))
+    out, ledger = count(merged, x)
+    assert torch.allclose(out, 3.0 * (x @ torch.tensor(w1 + w2).T), atol=1e-5)
+    scale = next(la for la in ledger.layers if la.rule == "scale")
+    assert scale.mul == T * 3  # 3 is no power of two: one multiplication per element and step
+
+
+def test_a_parameter_of_the_wrong_shape_is_named():
+    g = graph({"fc": nir.Linear(weight=weights(4, 2, 24)),
+               "if": nir.IF(r=np.full(3, 2.0, np.float32), v_threshold=f32([1.0, 2.0, 3.0]))},
+              chain("fc", "if"), [2], [4])
+    with pytest.raises(ValueError, match=r"threshold has shape \(3,\), which does not fit the \(4,\) neurons"):
+        from_nir(g)(spikes(T, B, 2))

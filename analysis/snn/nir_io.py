@@ -161,7 +161,8 @@ def _neuron(kind: str, name: str, node: Any, build: _Builder, idx: int) -> nn.Mo
     """The module of a NIR neuron node reading layer ``idx`` (see the module docstring)."""
     dt, meta = build.dt, dict(getattr(node, "metadata", None) or {})
     if kind == "Threshold":
-        return NIRNeuron("Threshold", threshold=_tensor(node.threshold))
+        return NIRNeuron("Threshold", threshold=_tensor(node.threshold),
+                         fire_at_threshold=bool(meta.get("fires_at_threshold", False)))
     tau = _tensor(node.tau_mem if kind == "CubaLIF" else node.tau) if kind != "IF" else None
     for t, what in ((tau, "τ"), (_tensor(node.tau_syn) if kind == "CubaLIF" else None, "τ_syn")):
         if t is not None and not bool((dt < t).all()):

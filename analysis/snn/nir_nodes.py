@@ -77,6 +77,16 @@ class NIRNeuron(IFNeuron):
             raise ValueError(f"NIRNeuron({self.kind}) takes [T, B, ...]; got {tuple(x.shape)}")
         check_finite(f"NIRNeuron({self.kind})", x)
         p = {name: buf.to(x.dtype) for name, buf in self.named_buffers()}
+        neurons = tuple(x.shape[2:])
+        for name, value in p.items():
+            try:
+                fits = torch.broadcast_shapes(value.shape, neurons) == neurons
+            except RuntimeError:
+                fits = False
+            if not fits:
+                raise ValueError(f"NIRNeuron({self.kind}): its {name} has shape {tuple(value.shape)}, which does not "
+                                 f"fit the {neurons} neurons of its input {tuple(x.shape)} ([T, B, ...]); check the "
+                                 "node's shape in the NIR graph")
         if self.kind == "Threshold":
             return self._fire(x - p["threshold"])
         v = torch.zeros_like(x[0]) + p["v_start"]
