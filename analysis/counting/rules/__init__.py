@@ -22,6 +22,7 @@ from analysis.counting.rules.neurons import (
     quant_rule,
     relu_rule,
 )
+from analysis.counting.rules.nir import nir_conv1d_rule, nir_neuron_rule
 from analysis.counting.rules.norse_sinabs import norse_sinabs_rule
 from analysis.counting.rules.pooling import avgpool_rule, maxpool_rule
 from analysis.counting.rules.structure import (
@@ -52,6 +53,8 @@ __all__ = [
     "if_rule",
     "lif_rule",
     "maxpool_rule",
+    "nir_conv1d_rule",
+    "nir_neuron_rule",
     "norm_rule",
     "norse_sinabs_rule",
     "psg_layer_rule",
