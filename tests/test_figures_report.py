@@ -28,7 +28,7 @@ from analysis.run_folder import IncompleteRunError
 from tests.report_run import HARDWARE, make_run
 
 ROOT = Path(__file__).resolve().parents[1]
-QUESTION_IDS = [f"Q{i}" for i in range(1, 15)] + ["Pareto"]
+QUESTION_IDS = [f"Q{i}" for i in range(1, 16)] + ["Pareto"]
 
 
 @pytest.fixture(scope="module")

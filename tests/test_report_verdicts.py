@@ -19,7 +19,7 @@ from analysis.report.paired import compare, mcnemar_exact
 from analysis.report.verdict import MAX_SENTENCE
 from tests.report_run import TEST_SAMPLES, make_run
 
-QUESTION_IDS = [f"Q{i}" for i in range(1, 15)] + ["Pareto"]
+QUESTION_IDS = [f"Q{i}" for i in range(1, 16)] + ["Pareto"]
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, get_method
+from analysis.report.cycles import cycles_sentence, with_cycles
 from analysis.report.plotting import bar_labels, log2_x, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
@@ -216,6 +217,7 @@ def answer_q2(run: RunTables) -> Answer:
     columns = ["method", "T", "latency_steps", "groups", "ops_ac", "ops_add"]
     counts = select(counts, method=methods)
     table = counts[[c for c in columns if c in counts.columns]].sort_values(["T", "method"]) if methods else counts
+    table = with_cycles(run, table, arch) if methods else table  # cycles beside steps, where a model maps layers
     ratios = []
     if {Method.IF, Method.ONESPIKE} <= set(methods):
         for t in swept:
@@ -229,6 +231,7 @@ def answer_q2(run: RunTables) -> Answer:
         count = gated if gated.notna().any() else numeric(quantized, "ops_mac")
         what = "zero-gated MACs (the count a zero-skipping model prices)" if gated.notna().any() else "dense MACs"
         details += f"the quantized ANN QCFS(L={run.levels()}) does {number(count.iloc[0])} {what} per inference."
+    details += " " + cycles_sentence(run, arch, run.reference_steps())
     return Answer.of(verdict, table, details.strip())
 
 

@@ -10,6 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 
 from analysis.methods import Method, StepAxis, get_method, reference_method
+from analysis.report.cycles import cycles_by_steps, cycles_sentence
 from analysis.report.plotting import energy_scale, log2_x, log_axis, models_of, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, register_question
 from analysis.report.tables import RunTables, method_color, method_label, not_working, numeric, select
@@ -359,7 +360,8 @@ def answer_q9(run: RunTables) -> Answer:
     table = shown.drop_duplicates(["hardware", "method", "T"]).pivot_table(index="T", columns=["hardware", "method"],
                                                                           values="energy_pj")
     table.columns = [f"{h} {get_method(m).short} pJ" for h, m in table.columns]
-    return Answer.of(verdict, table.reset_index(), "; ".join(bits) + ".")
+    table = table.join(cycles_by_steps(run, rows))  # latency in cycles beside steps, where a model maps layers
+    return Answer.of(verdict, table.reset_index(), ("; ".join(bits) + ". " + cycles_sentence(run, arch, last)).strip())
 
 
 register_question(Question(

@@ -53,7 +53,9 @@ from analysis.snn.neurons import (
     PSGNeuron,
     is_power_of_two,
 )
-from analysis.snn.nir_io import NIRNetwork, from_nir, to_nir
+from analysis.snn.nir_export import to_nir
+from analysis.snn.nir_io import from_nir
+from analysis.snn.nir_nodes import NIRConv1d, NIRNetwork, NIRNeuron
 from analysis.snn.ops import Concat, Mean, Reshape
 from analysis.snn.quantize import (
     CALIBRATION_PERCENTILE,
@@ -88,7 +90,9 @@ __all__ = [
     "LIFNeuron",
     "Mean",
     "MeanOverSteps",
+    "NIRConv1d",
     "NIRNetwork",
+    "NIRNeuron",
     "NeuronSpec",
     "PSGLayer",
     "PSGNeuron",
