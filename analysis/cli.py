@@ -16,6 +16,8 @@ import time
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from analysis.stop import Terminated, stop_in_chain, stop_on_sigterm
+
 EXAMPLES = {
     "study": """examples:
   onespike study                                   # the default study on digits -> reports/default
@@ -395,33 +397,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-class Terminated(BaseException):
-    """Raised in the command by SIGTERM, so that it stops as on Ctrl-C: the run folder's lock is
-    released, a forked helper ended, and finished units stay in the cache."""
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated
-
-
-def _stop_on_sigterm():
-    """Turn SIGTERM into :class:`Terminated` while a command runs (the main thread only); returns the
-    previous handler, or None where none could be set."""
-    try:
-        return signal.signal(signal.SIGTERM, _terminated)
-    except ValueError:  # not the main thread (main() called from a worker thread)
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"study": _cmd_study, "count": _cmd_count, "hardware": _cmd_hardware, "report": _cmd_report}
     from analysis.snn import ConversionError
 
-    previous = _stop_on_sigterm()
+    previous = stop_on_sigterm()
     try:
-        return handlers[args.command](args)
+        try:
+            return handlers[args.command](args)
+        except Exception as exc:  # a stop that library code wrapped (an import's RuntimeError) is still a stop
+            stop = stop_in_chain(exc)
+            if stop is None:
+                raise
+            raise stop from None
     except Terminated:
         print(f"onespike {args.command}: stopped by SIGTERM; the lock is released and finished work kept: rerun the "
               "same command to resume", file=sys.stderr)

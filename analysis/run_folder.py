@@ -35,6 +35,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -58,13 +59,16 @@ __all__ = [
 
 #: Tables every complete run has.
 REQUIRED_TABLES: tuple[str, ...] = ("results", "layers")
-#: Every table a study writes (``<name>.csv``): the only table names a manifest may hold, so a
-#: tampered manifest cannot point reading or ``--force`` at a file elsewhere.
+#: The tables a study writes (``<name>.csv``). ``--force`` removes these when the manifest lists them;
+#: another plain name only when its file still holds the bytes the manifest records (a table a newer
+#: version wrote), never a name that is a path (``../x``, ``/abs/path``).
 TABLE_NAMES: frozenset[str] = frozenset({
     "results", "layers", "sensitivity", "warnings", "hardware", "equivalence", "level_flips", "predictions",
     "fidelity", "worked_example", "layer_errors", "breakeven", "sweep", "yan2024_targets", "onestep",
-    "onestep_layers",
+    "onestep_layers", "events", "crosscheck",
 })
+#: A table name: a plain lower-case identifier (so ``<run>/<name>.csv`` is a file in the run folder).
+TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 #: The figure files a report writes (``figures/<name><suffix>``).
 FIGURE_SUFFIXES = (".png", ".svg")
 #: The first line of a ``report.md`` whose tables were rewritten after it was drawn.
@@ -190,14 +194,23 @@ class RunFolder:
         return self.root / ".lock"
 
     def table_path(self, name: str) -> Path:
-        """``<run>/<name>.csv`` of a table the study writes (:data:`TABLE_NAMES`); any other name (a
-        tampered manifest's ``../x`` or ``/abs/path``) is a :class:`RunFolderError` naming it."""
-        if not isinstance(name, str) or name not in TABLE_NAMES:
+        """``<run>/<name>.csv`` of a table named by a plain identifier (:data:`TABLE_NAME`); any other
+        name (a tampered manifest's ``../x`` or ``/abs/path``) is a :class:`RunFolderError` naming it."""
+        if not isinstance(name, str) or not TABLE_NAME.fullmatch(name):
             raise RunFolderError(
-                f"{self.manifest_path}: table entry {name!r} is not a table a study writes (one of "
-                f"{', '.join(sorted(TABLE_NAMES))}); the manifest was edited: rerun the study into a new --out"
+                f"{self.manifest_path}: table entry {name!r} is not a table a study writes (a plain name such as "
+                "'results', never a path); the manifest was edited: rerun the study into a new --out"
             )
         return self.root / f"{name}.csv"
+
+    def wrote_table(self, name: str, entry: object) -> bool:
+        """Whether the study wrote table ``name`` (what ``--force`` may remove): one of
+        :data:`TABLE_NAMES`, or a file that still holds the bytes the manifest ``entry`` records."""
+        path = self.table_path(name)
+        if name in TABLE_NAMES:
+            return True
+        return (isinstance(entry, dict) and path.is_file() and not path.is_symlink()
+                and _digest(path.read_bytes()) == entry.get("sha256"))
 
     def inside(self, path: Path) -> bool:
         """Whether ``path`` itself (a link, not its target) lies inside the run folder."""

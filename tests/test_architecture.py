@@ -20,7 +20,7 @@ STAGES = (
     ("analysis.counting",),
     ("analysis.study",),
     ("analysis.report",),
-    ("analysis.cli",),
+    ("analysis.cli", "analysis.stop"),
 )
 
 

@@ -808,3 +808,23 @@ def test_report_on_a_manifest_naming_a_table_outside_reads_nothing_there(tmp_pat
     code, err = cli(capsys, "report", str(folder.root))
     assert code == 2 and one_line(err) and "table entry '../victim/secret' is not a table a study writes" in err
     assert not (folder.root / "report.md").exists()
+
+
+@pytest.mark.parametrize(("stop", "code", "line"), [
+    ("Terminated", 143, "onespike hardware: stopped by SIGTERM; the lock is released and finished work kept"),
+    ("KeyboardInterrupt", 130, "onespike hardware: interrupted; rerun the same command to resume"),
+])
+def test_a_stop_wrapped_by_library_code_still_stops_with_one_line(monkeypatch, capsys, stop, code, line):
+    from analysis import cli as cli_module
+    from analysis.stop import Terminated
+
+    def wrapped(args):  # what Python does to a stop raised inside a lazy import's class body
+        try:
+            raise Terminated if stop == "Terminated" else KeyboardInterrupt
+        except BaseException as exc:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance") from exc
+
+    monkeypatch.setattr(cli_module, "_cmd_hardware", wrapped)
+    assert main(["hardware"]) == code
+    err = capsys.readouterr().err
+    assert err.startswith(line) and one_line(err), err

@@ -59,7 +59,13 @@ def study_files(folder: RunFolder) -> list[Path]:
     paths = {folder.config_path, folder.manifest_path}
     manifest = folder.read_manifest()
     tables = manifest.get("tables")
-    paths.update(folder.table_path(name) for name in (tables if isinstance(tables, dict) else {}))
+    for name, entry in (tables if isinstance(tables, dict) else {}).items():
+        if not folder.wrote_table(name, entry):
+            raise RunFolderError(
+                f"{folder.manifest_path}: table entry {name!r} is not a table a study writes, and {name}.csv does "
+                "not hold the bytes the manifest records: the manifest was edited; nothing was removed: rerun the "
+                "study into a new --out")
+        paths.add(folder.table_path(name))
     paths.update(folder.written_files())
     if "files" not in manifest and manifest:  # a manifest written before report files were listed
         paths.add(folder.report_path)
