@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.run_folder import IncompleteRunError
+from energy_models.report import COMPONENTS
 
 __all__ = ["RESULTS_COLUMNS", "UNIT_KEY", "check_results"]
 
@@ -37,7 +38,9 @@ def check_results(results: pd.DataFrame) -> None:
         raise IncompleteRunError(f"results.csv lacks the column(s) {', '.join(missing)} the report reads: {FIX}")
     energies = [c for c in results.columns if c.endswith("_pj")]
     values = results[energies].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(values) | (values < 0)
+    # every energy >= 0; the total and its components also finite (another *_pj column may be NaN: n/a)
+    required = np.array([c == "energy_pj" or c.removesuffix("_pj") in COMPONENTS for c in energies], dtype=bool)
+    bad = (values < 0) | (~np.isfinite(values) & required) | np.isinf(values)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
         column = energies[int(np.flatnonzero(bad[rows[0]])[0])]
