@@ -14,8 +14,8 @@ STAGES = (
     ("energy_models",),
     ("analysis.registry", "analysis.run_folder", "analysis.validate"),
     ("analysis.data",),
+    ("analysis.models",),  # the zoo is plain PyTorch, below the converter (it imports no spiking module)
     ("analysis.snn", "analysis.neurons", "analysis.convert"),
-    ("analysis.models",),
     ("analysis.methods",),
     ("analysis.counting",),
     ("analysis.study",),
