@@ -199,18 +199,20 @@ def _resume_config(args: argparse.Namespace) -> dict:
     return RunFolder(args.resume).read_config()["config"]
 
 
-def _check_resume_overrides(args: argparse.Namespace, recorded: dict, config) -> None:
-    """``--resume DIR`` with flags that change what the study computes (``--seed 5``) would be another
-    study: refuse it naming those flags, and the two ways on (pricing flags such as ``--hardware``
-    only re-price, and pass)."""
+def _check_resume_overrides(args: argparse.Namespace, recorded: dict, config, overrides: dict) -> None:
+    """``--resume DIR`` with flags that change what the study computes (``--seed 5``, ``--quick``) would
+    be another study: refuse it naming those flags, and the two ways on (pricing flags such as
+    ``--hardware`` only re-price, and pass)."""
     from analysis.study import StudyConfig
 
     if StudyConfig.from_dict(recorded).compute_digest() == config.compute_digest():
         return
     changed = [key for key, value in config.to_dict().items() if key in recorded and recorded[key] != value]
     names = {"archs": "arch", "checkpoints": "checkpoint"}
-    flags = ", ".join(f"--{names.get(key, key).replace('_', '-')}" for key in changed) or "the flags given"
-    verb = "changes" if len(changed) == 1 else "change"
+    given = [f"--{names.get(key, key).replace('_', '-')}" for key in changed if key in overrides]
+    given += ["--quick"] if args.quick and any(key not in overrides for key in changed) else []
+    flags = ", ".join(given) or "the flags given"
+    verb = "changes" if len(given) == 1 else "change"
     raise ValueError(f"--resume {args.resume} continues the study its config.json records, but {flags} {verb} what "
                      f"it computes (a new study): drop {flags} to continue it, or run the new study into another "
                      "folder with --out NEW (--force replaces this one)")
@@ -244,7 +246,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
         base.update(overrides)
         config = StudyConfig.quick(**base) if args.quick else StudyConfig.from_dict(base)
         if args.resume and not args.force:
-            _check_resume_overrides(args, recorded, config)
+            _check_resume_overrides(args, recorded, config, overrides)
     else:
         config = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
     out = args.resume or args.out or ("reports/quick" if args.quick else "reports/default")

@@ -828,3 +828,4 @@ def test_a_stop_wrapped_by_library_code_still_stops_with_one_line(monkeypatch, c
     assert main(["hardware"]) == code
     err = capsys.readouterr().err
     assert err.startswith(line) and one_line(err), err
+
