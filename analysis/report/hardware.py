@@ -90,6 +90,17 @@ def _subject(run: RunTables) -> str | None:
     return Method.ONESPIKE if Method.ONESPIKE in stepped else (stepped[0] if stepped else None)
 
 
+def _gain_text(gains: pd.Series, cheaper: list[str]) -> str:
+    """`` (gain 1.4×–16×)`` over the models where the subject is cheaper than the ANN, and, where it is
+    not, how much dearer it is there, so a gain below 1 never reads as a gain."""
+    won, lost = gains[gains.index.isin(cheaper)], gains[~gains.index.isin(cheaper)]
+    parts = [f"gain {span(won, times)}"] if len(won) else []
+    if len(lost):
+        parts.append(f"{span(1 / lost, times)} the {method_label(reference_method())}'s energy under the other "
+                     f"{len(lost)}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def _if_dataflow(run: RunTables, steps: int) -> str:
     """The IF dataflow pricing applied where membranes move (results.csv's convention column), e.g.
     ``time_outer``; ``""`` when no headline model prices membrane traffic."""
@@ -130,7 +141,7 @@ def verdict_q8(run: RunTables) -> Verdict:
     opening = "Yes, the ranking changes between models" if changes else "No, every model ranks the methods alike"
     # every comparison names both sides ("OneSpike is cheaper than X under ..."), so no clause can be
     # read as another method beating the ANN
-    bits = [f"than the float {ann} under {models_text(beats[ann], total)} (gain {span(gains, times)})"] \
+    bits = [f"than the float {ann} under {models_text(beats[ann], total)}" + _gain_text(gains, beats[ann])] \
         if ann in beats else []
     integrate = method_label(Method.IF, steps)
     dataflow = _if_dataflow(run, steps)
