@@ -44,6 +44,20 @@ EXAMPLES = {
 }
 
 
+FORMAT_HELP = ("figure formats, comma-separated: png (always written: report.md shows it), pdf, svg; e.g. "
+               "png,pdf,svg for a paper (7-inch-wide figures, text of 7 pt or more)")
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    """``--format png,pdf,svg``: checked before the study runs (a wrong format fails at once)."""
+    from analysis.report.figures import report_formats
+
+    try:
+        return report_formats(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _csv(text: str) -> list[str]:
     """Comma-separated names; an empty list or an empty item (``a,,b``, ``a,``) is refused."""
     values = [v.strip() for v in text.split(",")]
@@ -135,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "other file in the folder, at any depth, is kept")
     study.add_argument("--no-progress", action="store_true", help="hide progress bars")
     study.add_argument("--no-report", action="store_true", help="write tables only (no figures, no report.md)")
+    study.add_argument("--format", dest="formats", type=_formats, default=None, metavar="FORMATS",
+                       help=FORMAT_HELP)
 
     count = sub.add_parser("count", help="count and price one checkpoint; print its per-layer table",
                            epilog=EXAMPLES["count"], formatter_class=fmt)
@@ -164,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="re-draw figures and report.md from a run folder's tables",
                             epilog=EXAMPLES["report"], formatter_class=fmt)
     report.add_argument("run_dir", help="a run folder written by `onespike study`")
+    report.add_argument("--format", dest="formats", type=_formats, default=None, metavar="FORMATS",
+                        help=FORMAT_HELP)
     return parser
 
 
@@ -218,7 +236,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     run_study(config, out, force=args.force, progress=not args.no_progress)
     tables = time.perf_counter()
     if not args.no_report and distributed.is_main():
-        write_report(out)
+        write_report(out, formats=args.formats)
     report = "" if args.no_report else f"; report {time.perf_counter() - tables:.1f} s"
     print(f"study written to {out}/ (results.csv, layers.csv" + ("" if args.no_report else ", report.md")
           + f") in {time.perf_counter() - start:.1f} s (tables {tables - start:.1f} s{report})")
@@ -351,7 +369,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import write_report
 
     start = time.perf_counter()
-    path = write_report(args.run_dir)
+    path = write_report(args.run_dir, formats=args.formats)
     print(f"report written to {path} in {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -161,13 +161,14 @@ class RunFolder:
         self._write_manifest({"tables": manifest, "files": files})
 
     def write_report(self, text: str, figures: Iterable[str | os.PathLike] = ()) -> Path:
-        """Write ``report.md`` and record it and its ``figures`` (each PNG with its SVG sibling) in
-        the manifest's ``files``: the files ``--force`` may later replace."""
+        """Write ``report.md`` and record it and its ``figures`` (each PNG with its PDF and SVG
+        siblings) in the manifest's ``files``: the files ``--force`` may later replace."""
         path = self.write_text(self.report_path, text)
         written = {self.report_path}
         for figure in figures:
             figure = Path(figure)
-            written.update(p for p in (figure, figure.with_suffix(".svg")) if p.is_file())
+            written.update(p for p in (figure, *(figure.with_suffix(f".{f}") for f in ("png", "pdf", "svg")))
+                           if p.is_file())
         manifest = self.read_manifest()
         if manifest:
             names = {str(p.relative_to(self.root)) if p.is_relative_to(self.root) else str(p) for p in written}

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 
 from analysis.methods import Method, get_method, reference_method
 from analysis.report.plotting import energy_scale, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
 from analysis.report.text import number, percent, rate_text, span, times
 from analysis.report.verdict import CHEAPER, Verdict, models_text, order_claim, unanswered
@@ -27,6 +27,7 @@ def _overheads(sweep: pd.DataFrame) -> list[float]:
     return sorted(set(numeric(sweep, "spike_event_pj", 0.0)))
 
 
+@panel
 def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Under one hardware model: SNN energy vs input sparsity, one line per method (its colour) and
     per-spike overhead (fainter = larger), the equivalent QNN (dotted) and the float ANN (dash-dot)
@@ -66,7 +67,7 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
             ax.plot([1 - measured], [y], marker="*", ms=10, color="#333333", ls="none", label="measured")
     ax.set_ylim(bottom=0)
     ax.set_ylabel(f"energy per inference ({unit})")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
 
 
 def _reason(reason) -> str:

@@ -10,8 +10,9 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 
 from analysis.methods import Method, StepAxis, get_method, reference_method
+from analysis.palette import hardware_color
 from analysis.report.plotting import energy_scale, log2_x, log_axis, no_data, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import number, span, times
 from analysis.report.uncertainty import accuracy_of
@@ -48,6 +49,7 @@ def rank_table(relative: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cells, index=relative.index).reset_index().rename(columns={"index": "method"})
 
 
+@panel
 def panel_ranking(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Heat map of energy relative to the float ANN with each method's rank (1 = cheapest), one
     column per hardware model."""
@@ -211,6 +213,7 @@ def _swept(run: RunTables, arch: str | None) -> pd.DataFrame:
     return select(run.results, arch=arch, method=stepped, variant="default", T=run.timesteps() or None)
 
 
+@panel
 def panel_energy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Energy per inference vs T per hardware model (colour) and method (IF solid, OneSpike dashed)."""
     rows = _swept(run, run.first_arch(arch))
@@ -224,19 +227,20 @@ def panel_energy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None)
     models = hardware or run.hardware_models()
     divisor, unit = energy_scale(numeric(select(rows, hardware=models), "energy_pj"))
     styles = {StepAxis.TIME: "-", StepAxis.GROUPS: "--"}
-    for index, model in enumerate(models):
+    for model in models:
         for method, sub in select(rows, hardware=model).groupby("method", sort=False):
             sub = sub.drop_duplicates("T").sort_values("T")
             first = not any(line.get_label() == model for line in ax.get_lines())
             ax.plot(sub["T"], numeric(sub, "energy_pj") / divisor, styles[get_method(method).steps], marker="o",
-                    ms=3, color=f"C{index % 10}", label=model if first else None)
+                    ms=3, color=hardware_color(model), label=model if first else None)
     log_axis(ax)
     log2_x(ax, run.timesteps())
     ax.set_ylabel(f"energy per inference ({unit}, log)")
-    ax.legend(fontsize=6, title="IF solid, OneSpike dashed", title_fontsize=6, loc="upper left",
+    ax.legend(fontsize=7, title="IF solid, OneSpike dashed", title_fontsize=7, loc="upper left",
               bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
+@panel
 def panel_latency_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Sequential steps per inference vs T per stepped method."""
     counts = run.per_inference(_swept(run, run.first_arch(arch)))
@@ -252,6 +256,7 @@ def panel_latency_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None
     ax.legend(fontsize=8)
 
 
+@panel
 def panel_accuracy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy vs T with 95% intervals: IF, OneSpike and the quantized ANN re-levelled to L = T,
     the float ANN as a level."""
@@ -358,7 +363,7 @@ register_question(Question(
     "Q8", "Does the result depend on the hardware model assumed (FLOPs, SATA, SpikeSim, weight-stationary)?",
     "q8_ranking", answer_q8, (Panel(panel_ranking),),
     "Read each column's ranks: a method whose rank changes from column to column owes its advantage to the "
-    "hardware model, not to the method.", columns=1, verdict=verdict_q8, panel_size=(9.0, 4.4),
+    "hardware model, not to the method.", columns=1, verdict=verdict_q8, aspect=0.45,
 ))
 register_question(Question(
     "Q9", "How does cost grow with T (or G)?", "q9_scaling", answer_q9,

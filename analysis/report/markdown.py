@@ -21,7 +21,7 @@ import time
 import warnings
 from pathlib import Path
 
-from analysis.report.figures import drawing
+from analysis.report.figures import drawing, report_formats
 from analysis.report.questions import QUESTIONS, Answer, ordered_questions
 from analysis.report.sections import (
     accuracy_section,
@@ -140,18 +140,21 @@ def render(run: RunTables, name: str, figures: dict[str, Path] | None = None, ro
     return "\n".join(out)
 
 
-def write_report(run_dir: str | os.PathLike, hardware: list[str] | None = None, timings: dict | None = None) -> Path:
-    """Draw every figure into ``<run_dir>/figures/`` (PNG) and write ``<run_dir>/report.md``; returns
-    the report's path. ``hardware``: the models the figures show (default: the run's figure models,
-    the primaries among its headline models). ``timings``, when given, receives the seconds spent
-    drawing (``figures``) and writing (``markdown``)."""
+def write_report(run_dir: str | os.PathLike, hardware: list[str] | None = None, timings: dict | None = None,
+                 formats: str | list[str] | None = None) -> Path:
+    """Draw every figure into ``<run_dir>/figures/`` (PNG, plus each of ``formats``: ``"pdf,svg"``
+    for a paper) and write ``<run_dir>/report.md``; returns the report's path. ``hardware``: the
+    models the figures show (default: the run's figure models, the primaries among its headline
+    models). ``timings``, when given, receives the seconds spent drawing (``figures``) and writing
+    (``markdown``)."""
+    report_formats(formats)  # a bad format fails before anything is drawn
     folder = RunFolder(run_dir)
     run = load_run(folder.root)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # tight_layout / empty-log-axis chatter
         # the text is written while other processes draw the figures (serially: before it)
-        with drawing(run, folder.figures_dir, hardware=hardware) as figures:
+        with drawing(run, folder.figures_dir, hardware=hardware, formats=formats) as figures:
             written = time.perf_counter()
             text = render(run, folder.root.name, figures, folder.root)
             rendered = time.perf_counter()

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from analysis.methods import Method
 from analysis.report.paired import comparison
 from analysis.report.plotting import bar_labels, log2_x, log_axis, no_data, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, numeric, select
 from analysis.report.text import number, percent, span
 from analysis.report.uncertainty import accuracy_of
@@ -84,6 +84,7 @@ def op_mix(run: RunTables, arch: str | None = None, steps: int | None = None) ->
     return table[["mode", "where", *used]]
 
 
+@panel
 def panel_op_mix(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Every arithmetic op kind per PSG neuron per group, exact (solid) vs hardware mode (hatched)."""
     table = op_mix(run, arch)
@@ -104,6 +105,7 @@ def panel_op_mix(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     ax.set_title(f"PSG op mix at G={_mode_steps(run, arch)}", fontsize=9)
 
 
+@panel
 def panel_other_ops(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Ops outside the PSG layers (pooling, readout) per inference, hardware mode: these shifts and
     adds are not spike generation."""
@@ -157,6 +159,7 @@ def mul_mod_price(run: RunTables, arch: str | None = None, models: list[str] | N
     return pd.DataFrame(rows)
 
 
+@panel
 def panel_mul_mod_price(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """The share of exact PSG's energy that its mul/mod cost, per hardware model (same spikes)."""
     table = mul_mod_price(run, arch, list(hardware) if hardware else run.figure_models())
@@ -176,6 +179,7 @@ def panel_mul_mod_price(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
     ax.set_xticklabels(table["hardware"], rotation=35, ha="right", fontsize=8)
 
 
+@panel
 def panel_mode_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy per G of OneSpike default, exact on the rounded network and hardware mode, with 95%
     Wilson intervals."""
@@ -280,6 +284,7 @@ def answer_q3(run: RunTables) -> Answer:
 
 
 # -- Q4 ---------------------------------------------------------------------------------------------
+@panel
 def panel_worked_example(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """The seed's worked example as a raster: IF row vs PSG row for the same inputs."""
     worked = run.table("worked_example")
@@ -313,6 +318,7 @@ def fidelity_summary(run: RunTables) -> pd.DataFrame:
     return fidelity.groupby(["source", "v_init", "neuron", "T"], as_index=False, sort=False)["mae"].mean()
 
 
+@panel
 def panel_fidelity(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """MAE between spike-count value and the ideal clipped value per T, IF vs PSG, on random (solid)
     and recorded layer currents (dashed), θ/2 start."""

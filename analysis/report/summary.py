@@ -20,7 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from analysis.methods import Method, get_method, reference_method
-from analysis.report.plotting import log_axis, open_panel, save
+from analysis.palette import hardware_color
+from analysis.report.plotting import PAGE_WIDTH, log_axis, open_panel, save, style
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.uncertainty import accuracy_of
 
@@ -67,7 +68,7 @@ def panel_energy(run: RunTables, ax: Axes) -> None:
         ann = run.energy(reference, model, arch=arch)
         ratios = [run.energy(m, model, arch=arch, steps=steps) / ann for m in methods]
         offset = (k - (len(models) - 1) / 2) * 0.09
-        ax.scatter(ratios, y + offset, marker=MARKERS[k % len(MARKERS)], s=28, color=f"C{k % 10}", label=model,
+        ax.scatter(ratios, y + offset, marker=MARKERS[k % len(MARKERS)], s=28, color=hardware_color(model), label=model,
                    zorder=3)
     ax.axvline(1.0, color="#555555", lw=0.8)
     ax.set_yticks(y)
@@ -87,7 +88,7 @@ def panel_scaling(run: RunTables, ax: Axes) -> None:
     for k, model in enumerate(run.figure_models()):
         ratios = [run.energy(Method.ONESPIKE, model, arch=arch, steps=t) / run.energy(Method.IF, model, arch=arch,
                                                                                       steps=t) for t in swept]
-        ax.plot(swept, ratios, marker=MARKERS[k % len(MARKERS)], ms=4, color=f"C{k % 10}", label=model)
+        ax.plot(swept, ratios, marker=MARKERS[k % len(MARKERS)], ms=4, color=hardware_color(model), label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     ax.set_xscale("log", base=2)
     ax.set_xticks(swept)
@@ -125,19 +126,21 @@ def panel_breakeven(run: RunTables, ax: Axes) -> None:
     ax.legend(fontsize=7, loc="lower right")
 
 
-def summary_figure(run: RunTables, path: str | os.PathLike | None = None, formats: Sequence[str] = ("png",)) -> Figure:
-    """The four headline panels on one page (saved at ``path`` in each of ``formats`` when given:
-    ``("png", "pdf")`` for a paper)."""
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8.2))
-    for draw, ax in zip((panel_accuracy, panel_energy, panel_scaling, panel_breakeven), axes.flat, strict=True):
-        draw(run, ax)
-    data = run.data.get("name", run.config.get("data", ""))
-    fig.suptitle(f"OneSpike Study — the headline answers ({data}, {run.first_arch()}, L = {run.levels()})",
-                 fontsize=12, fontweight="bold")
-    handles, labels = axes.flat[2].get_legend_handles_labels()
-    if handles:
-        axes.flat[2].legend(handles, labels, fontsize=7, ncol=2)
-    fig.tight_layout()
-    if path is not None:
-        save(fig, path, formats=formats)
+def summary_figure(run: RunTables, path: str | os.PathLike | None = None,
+                   formats: str | Sequence[str] | None = None) -> Figure:
+    """The four headline panels on one 7-inch-wide page (saved at ``path`` when given: ``"s.pdf"``
+    writes a PDF; ``formats`` such as ``("png", "pdf")`` write each beside ``path``)."""
+    with style():
+        fig, axes = plt.subplots(2, 2, figsize=(PAGE_WIDTH, 5.6))
+        for draw, ax in zip((panel_accuracy, panel_energy, panel_scaling, panel_breakeven), axes.flat, strict=True):
+            draw(run, ax)
+        data = run.data.get("name", run.config.get("data", ""))
+        fig.suptitle(f"OneSpike Study — the headline answers ({data}, {run.first_arch()}, L = {run.levels()})",
+                     fontweight="bold")
+        handles, labels = axes.flat[2].get_legend_handles_labels()
+        if handles:
+            axes.flat[2].legend(handles, labels, ncol=2)
+        fig.tight_layout(pad=0.4)
+        if path is not None:
+            save(fig, path, formats)
     return fig
