@@ -35,11 +35,13 @@ EXAMPLES = {
                  --method if --timesteps 8 --hardware all --samples 64
 """,
     "hardware": """examples:
-  onespike hardware                 # every built-in model with its source and assumptions
+  onespike hardware                 # one line per built-in model: family, primary or variant, what it is
+  onespike hardware --long          # every model with its paper, code, assumptions and options
   onespike hardware my_chip.toml    # check and describe a user table
 """,
     "report": """examples:
   onespike report reports/default   # re-draw figures and report.md from the tables
+  onespike report reports/default --format png,pdf,svg   # also PDF and SVG figures for a paper
 """,
 }
 
@@ -176,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     hardware = sub.add_parser("hardware", help="list hardware energy models with their sources",
                               epilog=EXAMPLES["hardware"], formatter_class=fmt)
     hardware.add_argument("table", nargs="?", help="a user TOML table to check and describe")
+    hardware.add_argument("--long", action="store_true", help="every model's paper, code, technology, assumptions "
+                          "and options (default: one line per model)")
 
     report = sub.add_parser("report", help="re-draw figures and report.md from a run folder's tables",
                             epilog=EXAMPLES["report"], formatter_class=fmt)
@@ -358,11 +362,36 @@ def _cmd_hardware(args: argparse.Namespace) -> int:
         model = get_model(args.table)
         print(f"{model.name}: {json.dumps(model.provenance, indent=2, default=str)}")
         return 0
-    for row in available_models():
-        print(row.pop("name"))
-        for key, value in row.items():
-            print(f"    {key}: {value}")
+    rows = available_models()
+    if args.long:
+        for row in rows:
+            print(row.pop("name"))
+            for key, value in row.items():
+                print(f"    {key}: {value}")
+        return 0
+    for line in hardware_lines(rows):
+        print(line)
     return 0
+
+
+#: Width of one line of ``onespike hardware`` (a wide terminal's).
+HARDWARE_LINE = 120
+
+
+def hardware_lines(rows: list[dict]) -> list[str]:
+    """``onespike hardware``: one line per model (its name, ``*`` for the primary model of its family,
+    what it prices or, for a variant, the one convention it changes), each at most
+    :data:`HARDWARE_LINE` characters, then what the ``*`` means and how to see the rest."""
+    width = max(len(str(row["name"])) for row in rows)
+    lines = []
+    for row in rows:
+        change = row["changes"] or row["description"]
+        what = str(row["description"]) if row["primary"] else f"{row['family']}, changed: {change}"
+        line = f"{row['name']:<{width}} {'*' if row['primary'] else ' '} {what}"
+        lines.append(line if len(line) <= HARDWARE_LINE else line[:HARDWARE_LINE - 1].rstrip() + "…")
+    lines += [f"{len(rows)} models; * the primary model of its family (a study's default headline models).",
+              "`onespike hardware --long`: each model's paper, code, technology, assumptions and options."]
+    return lines
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
