@@ -55,7 +55,7 @@ from typing import Any, Final
 
 from torch import nn
 
-from analysis.palette import OKABE_ITO, TOL_MUTED
+from analysis.palette import EXTRA_METHOD_COLORS, OKABE_ITO, TOL_MUTED
 from analysis.registry import Registry
 from analysis.snn.convert import to_binary, to_if_snn, to_onespike, to_quantized
 from analysis.snn.frameworks import framework_leaks, is_framework_neuron, looks_like_neuron
@@ -357,8 +357,8 @@ def _leaky(m: nn.Module) -> bool:
 for _spec in (
     MethodSpec(Method.ANN, "ANN (float)", "ANN", OKABE_ITO["black"], _same, training=TrainingKind.FULL_PRECISION,
                weight_bits=FLOAT_WEIGHT_BITS),
-    MethodSpec(Method.INT8, "INT8 ANN", "INT8", TOL_MUTED["olive"], _int8, parent=Method.ANN, act_levels=255,
-               weight_bits=8, needs_calibration=True, detect=lambda m: isinstance(m, ActivationQuant)),
+    MethodSpec(Method.INT8, "INT8 ANN", "INT8", EXTRA_METHOD_COLORS["dark_grey"], _int8, parent=Method.ANN,
+               act_levels=255, weight_bits=8, needs_calibration=True, detect=lambda m: isinstance(m, ActivationQuant)),
     MethodSpec(Method.QCFS, "QCFS (L levels)", "QCFS", OKABE_ITO["bluish_green"], _quantized("qcfs"),
                parent=Method.ANN, training=TrainingKind.QUANTIZED, quantized=True,
                detect=lambda m: isinstance(m, QCFS) and bool(m.shift) and not isinstance(m, ActivationQuant)),
@@ -374,12 +374,13 @@ for _spec in (
     MethodSpec(Method.DIRECT_IF, "IF SNN, trained directly (T steps)", "dIF", OKABE_ITO["orange"], _direct(1.0, None),
                parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME, vmem_bits=16,
                detect=lambda m: isinstance(m, LIFNeuron) or _foreign_neuron(m)),
-    MethodSpec(Method.DIRECT_LIF, "LIF SNN, trained directly (T steps)", "dLIF", TOL_MUTED["wine"], _direct(0.5, 0.0),
-               parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME, vmem_bits=16,
-               detect=_leaky),
+    MethodSpec(Method.DIRECT_LIF, "LIF SNN, trained directly (T steps)", "dLIF", EXTRA_METHOD_COLORS["dark_orange"],
+               _direct(0.5, 0.0), parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME,
+               vmem_bits=16, detect=_leaky),
     MethodSpec(Method.DIRECT_IF_PSG, "OneSpike from direct IF (G groups)", "dIF→PSG", OKABE_ITO["reddish_purple"],
                _direct_onespike, parent=Method.DIRECT_IF, spiking=True, steps=StepAxis.GROUPS, vmem_bits=16),
-    MethodSpec(Method.DIRECT_LIF_PSG, "OneSpike from direct LIF (G groups)", "dLIF→PSG", TOL_MUTED["sand"],
+    MethodSpec(Method.DIRECT_LIF_PSG, "OneSpike from direct LIF (G groups)", "dLIF→PSG",
+               EXTRA_METHOD_COLORS["dark_reddish_purple"],
                _direct_onespike, parent=Method.DIRECT_LIF, spiking=True, steps=StepAxis.GROUPS, vmem_bits=16),
 ):
     register_method(_spec)

@@ -23,8 +23,20 @@ from functools import cache
 
 from energy_models.registry import family_members, model_family, model_names, primary_models
 
-__all__ = ["COMPONENT_COLORS", "EXTRA_HUES", "HARDWARE_HUES", "NEUTRAL", "OKABE_ITO", "SERIES", "TOL_MUTED",
-           "hardware_color", "shade"]
+__all__ = [
+    "COMPONENT_COLORS",
+    "EXTRA_HUES",
+    "EXTRA_METHOD_COLORS",
+    "HARDWARE_HUES",
+    "HARDWARE_MARKERS",
+    "NEUTRAL",
+    "OKABE_ITO",
+    "SERIES",
+    "TOL_MUTED",
+    "hardware_color",
+    "hardware_marker",
+    "shade",
+]
 
 #: Okabe & Ito (2008), Color Universal Design, the eight-colour set.
 OKABE_ITO = {
@@ -56,11 +68,22 @@ SERIES = tuple(v for k, v in OKABE_ITO.items() if k != "yellow")
 #: Reference lines, "no data" marks and anything that is not a method or a model.
 NEUTRAL = "#777777"
 
-#: One hue per hardware family, in the order of the built-in registry's primary models (Tol's green is
-#: left out: it would stand beside rose).
-HARDWARE_HUES = tuple(TOL_MUTED[k] for k in ("indigo", "rose", "teal", "sand", "wine", "cyan", "olive"))
+#: One hue per hardware family, in the order of the built-in registry's primary models: Tol's muted
+#: hues that no method takes (so a legend holding both kinds never shows one colour twice).
+HARDWARE_HUES = tuple(TOL_MUTED[k] for k in ("wine", "rose", "teal", "sand", "cyan", "purple", "olive"))
+#: One marker per hardware family (same order): in a figure that shows methods and models together,
+#: the marker tells a model's line from a method's.
+HARDWARE_MARKERS = ("s", "D", "^", "v", "P", "X", "h")
 #: Hues of models that are not built in, picked by a checksum of the name.
-EXTRA_HUES = (TOL_MUTED["purple"], "#BBBBBB")
+EXTRA_HUES = (TOL_MUTED["green"], "#BBBBBB")
+#: The method colours beyond Okabe–Ito's eight (methods.py gives each method its colour): the INT8
+#: ANN's dark grey, and darker shades (``shade(c, -0.45)``) of orange and reddish purple for the directly
+#: trained LIF SNN and its OneSpike form, beside the directly trained IF SNN's and its form's.
+EXTRA_METHOD_COLORS = {
+    "dark_grey": "#555555",
+    "dark_orange": "#7E5700",
+    "dark_reddish_purple": "#70435C",
+}
 
 #: Energy components (stacked bars): Okabe–Ito, no red–green neighbours.
 COMPONENT_COLORS = {
@@ -102,6 +125,20 @@ def _builtin_colors() -> dict[str, str]:
         rank = members.index(name) if name in members else 0
         out[name] = shade(hue, _SHADES[rank % len(_SHADES)])
     return out
+
+
+@cache
+def _builtin_markers() -> dict[str, str]:
+    families = list(dict.fromkeys(model_family(name) for name in primary_models()))
+    return {name: HARDWARE_MARKERS[families.index(model_family(name)) % len(HARDWARE_MARKERS)]
+            for name in model_names() if model_family(name) in families}
+
+
+def hardware_marker(name: str) -> str:
+    """The marker of hardware model ``name`` (its family's; ``"o"`` for a model that is not built in)."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"hardware_marker: a model name is a non-empty string, not {name!r}")
+    return _builtin_markers().get(name, "o")
 
 
 def hardware_color(name: str) -> str:

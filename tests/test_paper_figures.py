@@ -14,7 +14,7 @@ import pytest
 
 from analysis.cli import build_parser, main
 from analysis.methods import METHODS, get_method
-from analysis.palette import COMPONENT_COLORS, HARDWARE_HUES, OKABE_ITO, hardware_color, shade
+from analysis.palette import COMPONENT_COLORS, HARDWARE_HUES, OKABE_ITO, hardware_color, hardware_marker, shade
 from analysis.report import load_run, question, summary_figure, write_report
 from analysis.report.energy import panel_breakdown
 from analysis.report.plotting import MIN_FONT_PT, PAGE_WIDTH, figure_formats, save
@@ -71,6 +71,10 @@ def test_every_hardware_model_has_one_colour_and_the_primaries_stay_apart():
     assert len(set(colors.values())) == len(colors)
     assert _closest_under_cvd([colors[name] for name in primary_models()]) > SAME_UNDER_CVD
     assert [colors[name] for name in primary_models()] == list(HARDWARE_HUES[:len(primary_models())])
+    assert not set(colors.values()) & {get_method(name).color for name in METHODS.names()}  # one legend, no twins
+    markers = [hardware_marker(name) for name in primary_models()]
+    assert len(set(markers)) == len(markers) and "o" not in markers  # "o": a method's marker
+    assert hardware_marker("sata_gated") == hardware_marker("sata")
     assert hardware_color("my_chip") == hardware_color("my_chip")  # a user table keeps its colour
     with pytest.raises(TypeError, match="model name"):
         hardware_color(None)

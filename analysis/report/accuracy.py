@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from analysis.methods import Method, get_method
-from analysis.palette import SERIES, hardware_color
+from analysis.palette import SERIES, hardware_color, hardware_marker
 from analysis.report.paired import accuracy, comparison
 from analysis.report.plotting import log2_x, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
@@ -229,7 +229,7 @@ def panel_group_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
     styles = {"per_group_calibrated": "--", "per_group_binary": ":"}
     for model in hardware or run.hardware_models():
         for variant, rows in table.groupby("variant", sort=False):
-            ax.plot(rows["G"], rows[f"energy ratio {model}"], styles[variant], marker="o", ms=3,
+            ax.plot(rows["G"], rows[f"energy ratio {model}"], styles[variant], marker=hardware_marker(model), ms=3,
                     color=hardware_color(model), label=model if variant == table["variant"].iloc[0] else None)
     ax.axhline(1.0, color="#888888", lw=0.8)
     log2_x(ax, sorted(table["G"].unique()))

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, get_method, reference_method
-from analysis.report.plotting import energy_scale, open_panel
+from analysis.report.plotting import MIN_FONT_PT, energy_scale, fit_title, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
 from analysis.report.text import number, percent, rate_text, span, times
@@ -59,7 +59,7 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
             ax.axvline(sparsity, color="#333333", ls="--", lw=0.9, label="break-even sparsity")
         where = f"break-even rate {rate_text(1 - sparsity)}" if math.isfinite(sparsity) else \
             _reason(point["reason"].iloc[0] if "reason" in point.columns else "")
-        ax.set_title(f"{model}: {where}", fontsize=9)
+        ax.set_title(fit_title(ax, f"{model}: {where}"), fontsize=MIN_FONT_PT + 1)
         measured = float(numeric(point, "measured_spike_rate").iloc[0])
         base = select(sweep, spike_event_pj=overheads[0], method=point["method"].iloc[0]).sort_values("input_sparsity")
         if math.isfinite(measured) and not base.empty:

@@ -8,10 +8,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, get_method, reference_method
-from analysis.palette import hardware_color
+from analysis.palette import hardware_color, hardware_marker
 from analysis.report.paired import accuracy as run_accuracy
 from analysis.report.paired import comparison as paired_comparison
-from analysis.report.plotting import bar_labels, energy_scale, log_axis, open_panel
+from analysis.report.plotting import MIN_FONT_PT, bar_labels, energy_scale, fit_title, log_axis, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import (
     RunTables,
@@ -68,14 +68,14 @@ def panel_architecture_ratio(run: RunTables, ax: Axes, *, arch=None, hardware=No
             sub = select(table, arch=name).set_index("method")[column]
             ok = {Method.ONESPIKE, Method.QCFS} <= set(sub.index) and sub[Method.QCFS] > 0
             ratios.append(sub[Method.ONESPIKE] / sub[Method.QCFS] if ok else np.nan)
-        ax.plot(x, ratios, marker="o", ms=5, color=hardware_color(model), label=model)
+        ax.plot(x, ratios, marker=hardware_marker(model), ms=5, color=hardware_color(model), label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     log_axis(ax)
     ax.set_xticks(x)
     ax.set_xticklabels(archs)
     ax.set_xlim(-0.5, len(archs) - 0.5)
     if len(archs) < 2:
-        ax.set_title("one architecture: Q12 needs two or more", fontsize=9)
+        ax.set_title(fit_title(ax, "one architecture: Q12 needs two or more"), fontsize=MIN_FONT_PT + 1)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
@@ -250,7 +250,7 @@ def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> N
         if column not in table.columns:
             continue
         offset = (k - (len(models) - 1) / 2) * 0.07  # side by side, so equal values do not hide each other
-        ax.plot(x + offset, table[column] / float(bnn[column].iloc[0]), ls="none", marker="osD^vP*X"[k % 8], ms=6,
+        ax.plot(x + offset, table[column] / float(bnn[column].iloc[0]), ls="none", marker=hardware_marker(model), ms=6,
                 color=hardware_color(model), label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     log_axis(ax)

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, StepAxis, get_method
-from analysis.palette import hardware_color
+from analysis.palette import hardware_color, hardware_marker
 from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import COMPONENTS, RunTables, method_color, method_label, numeric, select
@@ -170,7 +170,8 @@ def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
             sub = sub.sort_values("T")
             share = 100 * numeric(sub, "membrane_memory_pj") / numeric(sub, "energy_pj").replace(0, np.nan)
             first = not any(line.get_label() == model for line in ax.get_lines())
-            ax.plot(sub["T"], share, styles[get_method(method).steps], marker="o", ms=3, color=hardware_color(model),
+            ax.plot(sub["T"], share, styles[get_method(method).steps], marker=hardware_marker(model), ms=3,
+                    color=hardware_color(model),
                     label=model if first else None)
     ax.plot([], [], "k-", label="IF (solid)")
     ax.plot([], [], "k--", label="OneSpike (dashed)")

@@ -10,8 +10,8 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 
 from analysis.methods import Method, StepAxis, get_method, reference_method
-from analysis.palette import hardware_color
-from analysis.report.plotting import energy_scale, log2_x, log_axis, no_data, open_panel
+from analysis.palette import hardware_color, hardware_marker
+from analysis.report.plotting import MIN_FONT_PT, energy_scale, fit_title, log2_x, log_axis, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import number, span, times
@@ -70,7 +70,7 @@ def panel_ranking(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None
     ax.set_xticklabels(relative.columns, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(relative.shape[0]))
     ax.set_yticklabels(relative.index, fontsize=8)
-    ax.set_title("energy / float ANN's, and rank (#1 = cheapest)", fontsize=9)
+    ax.set_title(fit_title(ax, "energy / float ANN's, and rank (#1 = cheapest)"), fontsize=MIN_FONT_PT + 1)
     ax.figure.colorbar(image, ax=ax, label="energy / float ANN's (log)", shrink=0.9)
 
 
@@ -231,8 +231,8 @@ def panel_energy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None)
         for method, sub in select(rows, hardware=model).groupby("method", sort=False):
             sub = sub.drop_duplicates("T").sort_values("T")
             first = not any(line.get_label() == model for line in ax.get_lines())
-            ax.plot(sub["T"], numeric(sub, "energy_pj") / divisor, styles[get_method(method).steps], marker="o",
-                    ms=3, color=hardware_color(model), label=model if first else None)
+            ax.plot(sub["T"], numeric(sub, "energy_pj") / divisor, styles[get_method(method).steps],
+                    marker=hardware_marker(model), ms=3, color=hardware_color(model), label=model if first else None)
     log_axis(ax)
     log2_x(ax, run.timesteps())
     ax.set_ylabel(f"energy per inference ({unit}, log)")
@@ -253,7 +253,7 @@ def panel_latency_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None
                 label=get_method(method).label)
     ax.set_ylim(bottom=0)
     log2_x(ax, run.timesteps())
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
 
 
 @panel

@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 
 from analysis.methods import Method
 from analysis.report.paired import comparison
-from analysis.report.plotting import bar_labels, log2_x, log_axis, no_data, open_panel
+from analysis.report.plotting import MIN_FONT_PT, bar_labels, fit_title, log2_x, log_axis, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, numeric, select
 from analysis.report.text import number, percent, span
@@ -101,8 +101,8 @@ def panel_op_mix(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
         bar_labels(ax, bars, "{:.2g}")
     ax.set_xticks(x)
     ax.set_xticklabels(events)
-    ax.legend(fontsize=8)
-    ax.set_title(f"PSG op mix at G={_mode_steps(run, arch)}", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.set_title(fit_title(ax, f"PSG op mix at G={_mode_steps(run, arch)}"), fontsize=MIN_FONT_PT + 1)
 
 
 @panel
@@ -201,7 +201,7 @@ def panel_mode_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
         no_data(ax, "no OneSpike rows")
         return
     log2_x(ax, sorted({t for _, s in drew for t in s}))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
 
 
 def verdict_q3(run: RunTables) -> Verdict:
@@ -333,7 +333,7 @@ def panel_fidelity(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> Non
                 color=method_color(Method.IF if neuron == "IF" else Method.ONESPIKE), label=f"{neuron}, {source}")
     log2_x(ax, sorted(summary["T"].astype(int).unique()))
     log_axis(ax)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
 
 
 def _fidelity_by_source(run: RunTables) -> tuple[str, dict[str, pd.DataFrame]]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from analysis.registry import Registry
 from analysis.report.plotting import MIN_FONT_PT, PAGE_WIDTH, grid, save, style
@@ -124,9 +125,12 @@ class Question:
             arch_name = None if self.all_archs else run.first_arch(arch)
             title = f"{self.qid}: {self.title}" + (f" ({arch_name})" if arch_name else "")
             # wrapped to the page's width (about 12 bold characters per inch at 9 pt), never cut
-            fig.suptitle(textwrap.fill(title, width=int(PAGE_WIDTH * 12)), fontweight="bold")
-            bottom = shared_legend(fig, axes) if self.shared_legend else 0.0
-            fig.tight_layout(rect=(0, bottom, 1, 1), pad=0.4, h_pad=0.6, w_pad=0.6)
+            title = textwrap.fill(title, width=int(PAGE_WIDTH * 12))
+            fig.suptitle(title, fontweight="bold")
+            # side by side on the page, panels are too narrow for a legend each: one below them all
+            bottom = shared_legend(fig, axes) if self.shared_legend or len(axes) > 1 else 0.0
+            top = 1 - (title.count("\n") + 1) * (MIN_FONT_PT + 2) * 1.35 / 72 / fig.get_figheight()
+            fig.tight_layout(rect=(0, bottom, 1, top), pad=0.4, h_pad=0.6, w_pad=0.6)
             if path is not None:
                 save(fig, path, formats)
         return fig
@@ -137,21 +141,31 @@ def shared_legend(fig: Figure, axes: Sequence) -> float:
     it takes at the bottom."""
     handles, labels = {}, []
     for ax in axes:
+        legend = ax.get_legend()
+        title = legend.get_title().get_text() if legend is not None else ""
+        if title and title not in handles:  # a legend's title ("IF solid, OneSpike dashed") stays, as an entry
+            handles[title] = Line2D([], [], linestyle="none")
+            labels.append(title)
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             if label not in handles and not label.startswith("_"):
                 handles[label] = handle
                 labels.append(label)
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
+        if legend is not None:
+            legend.remove()
     if not labels:
         return 0.0
-    columns = min(len(labels), 5)
+    # as many columns as the page holds at the longest label (about 0.55 em a character, plus the
+    # handle), and the figure made taller by the rows, so that the panels keep their size
+    width_pt = fig.get_figwidth() * 72
+    column_pt = max(len(label) for label in labels) * 0.55 * MIN_FONT_PT + 32
+    columns = max(1, min(len(labels), int(width_pt // column_pt)))
     rows = -(-len(labels) // columns)
-    height = fig.get_size_inches()[1]
-    fraction = min(0.4, (0.08 + 0.16 * rows) / height)
+    legend_in = (rows * MIN_FONT_PT * 1.55 + 6) / 72
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(width, height + legend_in)
     fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=columns, fontsize=MIN_FONT_PT,
-               frameon=False, bbox_to_anchor=(0.5, 0.0))
-    return fraction
+               frameon=False, bbox_to_anchor=(0.5, 0.0), borderaxespad=0.2, columnspacing=1.0, handlelength=1.8)
+    return legend_in / (height + legend_in)
 
 
 #: The question registry (id -> :class:`Question`); :func:`ordered_questions` gives the report order.

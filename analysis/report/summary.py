@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from analysis.methods import Method, get_method, reference_method
-from analysis.palette import hardware_color
+from analysis.palette import hardware_color, hardware_marker
 from analysis.report.plotting import PAGE_WIDTH, log_axis, open_panel, save, style
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.uncertainty import accuracy_of
@@ -29,7 +29,6 @@ __all__ = ["SUMMARY_STEM", "panel_accuracy", "panel_breakeven", "panel_energy", 
 
 #: The summary figure's file name (without suffix) in the run's figures folder.
 SUMMARY_STEM = "summary"
-MARKERS = "osD^vP*X"
 
 
 def panel_accuracy(run: RunTables, ax: Axes) -> None:
@@ -68,7 +67,7 @@ def panel_energy(run: RunTables, ax: Axes) -> None:
         ann = run.energy(reference, model, arch=arch)
         ratios = [run.energy(m, model, arch=arch, steps=steps) / ann for m in methods]
         offset = (k - (len(models) - 1) / 2) * 0.09
-        ax.scatter(ratios, y + offset, marker=MARKERS[k % len(MARKERS)], s=28, color=hardware_color(model), label=model,
+        ax.scatter(ratios, y + offset, marker=hardware_marker(model), s=28, color=hardware_color(model), label=model,
                    zorder=3)
     ax.axvline(1.0, color="#555555", lw=0.8)
     ax.set_yticks(y)
@@ -85,10 +84,10 @@ def panel_scaling(run: RunTables, ax: Axes) -> None:
                       title="Q2/Q9: OneSpike(G) vs IF(T) energy (latency 1 step vs T)",
                       empty=not have or not swept, missing="needs IF and OneSpike rows"):
         return
-    for k, model in enumerate(run.figure_models()):
+    for model in run.figure_models():
         ratios = [run.energy(Method.ONESPIKE, model, arch=arch, steps=t) / run.energy(Method.IF, model, arch=arch,
                                                                                       steps=t) for t in swept]
-        ax.plot(swept, ratios, marker=MARKERS[k % len(MARKERS)], ms=4, color=hardware_color(model), label=model)
+        ax.plot(swept, ratios, marker=hardware_marker(model), ms=4, color=hardware_color(model), label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     ax.set_xscale("log", base=2)
     ax.set_xticks(swept)
