@@ -25,7 +25,7 @@ export MPLBACKEND ?= Agg
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[dev,frameworks,nir]"
+	$(PY) -m pip install --quiet -e ".[dev,frameworks,nir,zigzag,events]"
 	$(PY) -m pip install --quiet --no-deps "$(SPIKINGJELLY_PIN)"
 	$(PY) -m pip install --quiet --no-deps $(NORSE_SINABS_PINS)
 	touch $(STAMP)

@@ -22,6 +22,7 @@ EXAMPLES = {
   onespike study --data cifar10 --data-root ~/data --arch vgg16,resnet20 --timesteps 1,2,4,8
   onespike study --hardware sata,spikesim,my_chip.toml --out reports/mychip
   onespike study --quick --hardware all            # every built-in model a headline model
+  onespike study --quick --hardware flops45nm,zigzag:eyeriss_like   # ZigZag mapping: energy by level, cycles
   onespike study --resume reports/quick            # continue an interrupted study (reads its config.json)
   onespike study --config study.json --force       # replace the files of another study in --out
   onespike study --model my_pkg.models:build --checkpoint weights.pt --finetune-epochs 3
@@ -149,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--force", action="store_true", help="replace another study in --out: remove only the files "
                        "that study wrote (the tables, report and figures its manifest lists, its cache files); every "
                        "other file in the folder, at any depth, is kept")
+    study.add_argument("--event-data-root", help="Q15 on a real event data set too: the N-MNIST folder holding "
+                       "Train/<digit>/*.bin and Test/<digit>/*.bin (needs the 'events' extra: pip install tonic)")
+    study.add_argument("--event-timesteps", type=_csv_ints, help="Q15's T (frames per sample), e.g. 4,8")
+    study.add_argument("--no-events", action="store_true", help="skip Q15 (the SNNs trained on event data)")
     study.add_argument("--no-progress", action="store_true", help="hide progress bars")
     study.add_argument("--no-report", action="store_true", help="write tables only (no figures, no report.md)")
     study.add_argument("--format", dest="formats", type=_formats, default=None, metavar="FORMATS",
@@ -223,10 +228,13 @@ def _cmd_study(args: argparse.Namespace) -> int:
                       ("timesteps", "timesteps"),
                       ("max_steps", "max_steps"), ("hardware", "hardware"), ("seed", "seed"), ("seeds", "seeds"),
                       ("device", "device"), ("model", "model"), ("checkpoints", "checkpoints"),
-                      ("finetune_epochs", "finetune_epochs")):
+                      ("finetune_epochs", "finetune_epochs"), ("event_data_root", "event_data_root"),
+                      ("event_timesteps", "event_timesteps")):
         value = getattr(args, flag)
         if value is not None:
             overrides[key] = value
+    if args.no_events:
+        overrides["events"] = False
     if args.model and not args.arch:
         overrides["archs"] = [_model_arch_name(args.model)]
     if args.resume or args.config:
@@ -357,6 +365,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
 
 def _cmd_hardware(args: argparse.Namespace) -> int:
     from energy_models import available_models, get_model
+    from energy_models.zigzag import INSTALL_HINT, PREFIX, TEMPLATES, zigzag_installed
 
     if args.table:
         model = get_model(args.table)
@@ -368,9 +377,15 @@ def _cmd_hardware(args: argparse.Namespace) -> int:
             print(row.pop("name"))
             for key, value in row.items():
                 print(f"    {key}: {value}")
-        return 0
-    for line in hardware_lines(rows):
-        print(line)
+    else:
+        for line in hardware_lines(rows):
+            print(line)
+    state = "installed" if zigzag_installed() else f"not installed: {INSTALL_HINT}"
+    print(f"ZigZag templates (mapping engine with energy by memory level and cycles; ZigZag {state}); "
+          f"also zigzag:path/to/accelerator.yaml")
+    for template in TEMPLATES.values():
+        print(f"{PREFIX}{template.name}\n    description: {template.description}" if args.long
+              else f"{PREFIX}{template.name}  {template.description}"[:HARDWARE_LINE])
     return 0
 
 

@@ -57,6 +57,7 @@ from torch import nn
 
 from analysis.palette import EXTRA_METHOD_COLORS, OKABE_ITO, TOL_MUTED
 from analysis.registry import Registry
+from analysis.snn.context import fold_batchnorm
 from analysis.snn.convert import to_binary, to_if_snn, to_onespike, to_quantized
 from analysis.snn.frameworks import framework_leaks, is_framework_neuron, looks_like_neuron
 from analysis.snn.lif import LIFNeuron
@@ -339,9 +340,12 @@ def _direct(decay: float, v_reset: float | None) -> Builder:
 
 
 def _direct_onespike(parent: nn.Module, steps: int = 4, levels: int | None = None, **options: Any) -> nn.Module:
-    # PSG with the directly trained SNN's own thresholds; a spike is worth 1, as it was in training
+    # PSG with the directly trained SNN's own thresholds; a spike is worth 1, as it was in training. Batch
+    # norm folded as in the SNN's deploy form (to_if_snn folds it): to_onespike keeps the batch norms of
+    # a body with spiking neurons, which would price a mul and an add per element and group that the SNN
+    # does not pay.
     body = parent.body if isinstance(parent, DirectSNN) else parent
-    return to_onespike(body, steps, **options)
+    return to_onespike(fold_batchnorm(body), steps, **options)
 
 
 def _foreign_neuron(m: nn.Module) -> bool:

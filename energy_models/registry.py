@@ -42,6 +42,7 @@ from energy_models.table import EnergyTable, EnergyTableError, read_table
 from energy_models.user import UserTableModel
 from energy_models.weight_stationary import WeightStationary
 from energy_models.yan2024 import Yan2024
+from energy_models.zigzag import ZigZagModel, is_zigzag_name
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,8 @@ def get_model(name: str | Path, **options: Any) -> EnergyModel:
 
     ``options`` override the model's defaults (e.g. ``get_model("flops45nm", precision="int8")``).
     """
+    if is_zigzag_name(name):  # zigzag:<template> or zigzag:path/to/accelerator.yaml (energy_models.zigzag)
+        return ZigZagModel(str(name), **options)
     if isinstance(name, Path) or str(name).endswith(".toml") or Path(str(name)).is_file():
         return load_table(name, **options)
     return model_spec(name).build(**options)

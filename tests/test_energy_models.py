@@ -272,7 +272,24 @@ def test_loihi_per_event_by_hand():
     assert any("mac" in w for w in ann.warnings)
 
 
+def test_loihi_sends_a_multi_bit_input_as_one_binary_spike_per_bit():
+    for act_bits, planes in ((1, 1), (2, 2), (4, 4), (8, 8), (32, 8)):
+        report = get_model("loihi").price(EventLedger("qcfs", layers=[linear(mac=10.0, act_bits=act_bits)]))
+        assert report.by_component()["compute"] == pytest.approx(10 * planes * 23.6), act_bits
+        assert report.conventions["act_bits"] == f"{planes} bit-plane spike(s)"
+        assert any("8-bit bit-plane code" in w for w in report.warnings) == (act_bits > 8)
+
+
 # -- lemaire ---------------------------------------------------------------------------------------
+def test_lemaire_prices_a_mac_at_the_widths_that_ran():
+    def mac_pj(wb, ab):
+        layer = linear(mac=8.0, weight_bits=wb, act_bits=ab, out_bits=32)
+        return get_model("lemaire").price(EventLedger("x", layers=[layer])).details()["fc"]["mac_pj"]
+
+    assert mac_pj(32, 32) == pytest.approx(3.7 + 0.9)  # FP32 multiply + add (Horowitz), not Lemaire's INT32
+    assert mac_pj(8, 8) == pytest.approx(0.2 + 0.1)  # INT8 multiply, the 32-bit accumulate of Lemaire's data width
+    assert mac_pj(8, 2) == pytest.approx(0.2 * 16 / 64 + 0.1)  # a 2-bit activation: a quarter of the 8x8 cells
+
 def test_lemaire_fc_spiking_layer_by_hand():
     fc = linear(fin=4, fout=2, ac=6.0, input_spiking=True, weight_bits=8, timesteps=2,
                 input_nonzero=3.0, input_elements=8.0)

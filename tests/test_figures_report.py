@@ -28,7 +28,7 @@ from analysis.run_folder import APPENDIX_NAME, IncompleteRunError
 from tests.report_run import HARDWARE, make_run
 
 ROOT = Path(__file__).resolve().parents[1]
-QUESTION_IDS = [f"Q{i}" for i in range(1, 15)] + ["Pareto"]
+QUESTION_IDS = [f"Q{i}" for i in range(1, 16)] + ["Pareto"]
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,8 @@ def test_answers_follow_the_tables(run, lines):
     equivalence = run.table("equivalence").copy()
     equivalence.loc[equivalence["T"] == 2, "if_max_abs_logit_diff"] = 7.25
     changed = answers(run.replace(results=results, equivalence=equivalence))
-    assert "QCFS vs ANN +46.9 pp" in changed["Q10"] and "QCFS vs ANN −0.6 pp" in lines["Q10"]
+    # cnn_small QCFS 349 vs ANN 180 of 360: +46.9 pp; resnet_small 346 vs 180: +46.1 pp
+    assert "QCFS vs ANN +46.1 to +46.9 pp" in changed["Q10"] and "QCFS vs ANN −0.6 pp" in lines["Q10"]
     assert "up to 7.25" in changed["Q1"] and "up to 7.25" not in lines["Q1"]
 
 

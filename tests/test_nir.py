@@ -51,10 +51,10 @@ def test_round_trip_ours_nir_ours_counts_the_same(decay, tmp_path):
 def test_unsupported_nodes_and_bad_dt_are_refused():
     shape = np.array([3])
     graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": shape}),
-                                "li": nir.LI(tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3)),
+                                "delay": nir.Delay(delay=np.ones(3)),
                                 "output": nir.Output(output_type={"output": shape})},
-                         edges=[("input", "li"), ("li", "output")])
-    with pytest.raises(ValueError, match="'li' is a NIR LI"):
+                         edges=[("input", "delay"), ("delay", "output")])
+    with pytest.raises(ValueError, match="'delay' is a NIR Delay"):
         from_nir(graph)
     with pytest.raises(ValueError, match="dt must be"):
         from_nir(graph, dt=0)

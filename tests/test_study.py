@@ -16,7 +16,7 @@ from analysis.study import RunFolderError, StudyConfig, load_tables, run_study
 
 # A tiny study: every method, every hardware model, a few T; seconds, not minutes.
 TINY = dict(archs=["mlp"], timesteps=[1, 2, 4], epochs_ann=2, epochs_quant=1, epochs_bnn=1, epochs_direct=1,
-            direct_max_steps=2, count_samples=64,
+            direct_max_steps=2, count_samples=64, event_timesteps=[2], event_epochs=1,
             sparsity_sweep=[0.0, 0.5, 1.0], breakeven_timesteps=5)
 
 

@@ -222,6 +222,8 @@ class Counter:
                 raise ValueError(f"count_events(time_axis={axis}): the input {tuple(x.shape)} has no batch axis beside "
                                  "its time axis")
             batch = x.shape[1] if (stacked or axis == 0) and x.dim() > 1 else x.shape[0]
+            if axis == 0 and self.spec.is_time_stepped and not isinstance(module, SpikingNetwork):
+                self.ledger.timesteps = int(x.shape[0])  # a declared [T, B, ...] input says T
             self.inferences.call(int(batch), tuple(x.shape), declared=axis is not None)
             self.tracker.set_signal(x, input_signal(x, self.options.input_spikes, 0 if stacked else axis))
 

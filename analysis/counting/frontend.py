@@ -101,6 +101,8 @@ def count_events(
     if isinstance(model, SpikingNetwork):
         meta.setdefault("layout", model.resolved_layout)
         meta.setdefault("input_encoding", model.input_encoding)
+    if isinstance(getattr(model, "nir_dt", None), float):  # a network read from NIR: its neurons' step
+        meta.setdefault("nir_dt", model.nir_dt)
     ledger = EventLedger(method=spec.name, timesteps=timesteps, groups=groups, meta=dict(meta))
     counter = Counter(model, ledger, spec, options.for_method(spec))
     try:

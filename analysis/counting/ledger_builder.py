@@ -16,6 +16,8 @@ __all__ = ["ADDITIVE", "LedgerBuilder"]
 
 #: The facts that add up over calls (and are divided by the samples at the end).
 ADDITIVE = frozenset((*EVENTS, *ACTIVITY))
+#: Widths: over several calls a layer records the widest (a spike count's width is the largest seen).
+WIDTHS = frozenset(("act_bits", "out_bits"))
 
 
 class LedgerBuilder:
@@ -78,6 +80,8 @@ class LedgerBuilder:
         for key, value in facts.items():
             if key in ADDITIVE:
                 rec[key] = rec.get(key, 0) + value
+            elif key in WIDTHS and key in rec:
+                rec[key] = max(rec[key], value)  # the widest value any call moved (spike counts vary)
             else:
                 rec[key] = value
 

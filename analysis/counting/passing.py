@@ -15,12 +15,14 @@ on where their output is, by construction, of the same kind:
 
 The input of the counted model is analog unless declared (``count_events(input_spikes=True)``:
 event-camera frames, rate-coded images): then its values must be spike counts (non-negative
-integers), and its first layer counts one AC per (spike, synapse it reaches).
+integers), and its first layer counts one AC per (spike, synapse it reaches); its ``act_bits`` are
+the width of the largest count in the input (1 for 0/1 spikes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -66,9 +68,11 @@ def input_signal(x: Tensor, spikes: bool, time_axis: int | None) -> Signal:
     """The signal of the counted model's input: spikes or analog, with a leading step axis where
     the time axis is 0 (``[T, B, ...]``)."""
     kind = "spike" if spikes else "analog"
+    largest = int(x.detach().max()) if spikes and x.numel() else 0
+    levels = largest if largest > 1 else 0  # several events per pixel and frame, else binary spikes
     if time_axis == 0 and x.dim() > 1:
-        return Signal(kind, steps=int(x.shape[0]), stepped=True)
-    return Signal(kind)
+        return Signal(kind, levels, steps=int(x.shape[0]), stepped=True)
+    return Signal(kind, levels)
 
 
 def _moved(sig: Signal, x: Tensor, out: Tensor, name: str, args: tuple) -> Signal:
@@ -95,7 +99,11 @@ def moved_signals(name: str, args: tuple, out: Any, signal_of: Callable[[Any], S
     if not tensors:
         return []
     sigs = [signal_of(t) for t in tensors]
-    if not all(s.known for s in sigs) or len({(s.kind, s.levels) for s in sigs}) != 1:
+    if not all(s.known for s in sigs):
+        return []
+    if {s.kind for s in sigs} == {"spike"}:  # spikes and spike counts: the widest count
+        sigs[0] = replace(sigs[0], levels=max(s.levels for s in sigs))
+    elif len({(s.kind, s.levels) for s in sigs}) != 1:
         return []
     outs = [o for o in out if isinstance(o, Tensor)] if isinstance(out, list | tuple) else (
         [out] if isinstance(out, Tensor) else [])

@@ -36,7 +36,7 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     arch = run.first_arch(arch)
     sweep = select(run.table("sweep"), arch=arch, hardware=model)
     if not open_panel(ax, xlabel="input spike sparsity (1 − spike rate)", ylabel="energy per inference",
-                      title=str(model), title_size=10, empty=sweep.empty, missing="sweep.csv"):
+                      title=str(model), empty=sweep.empty, missing="sweep.csv"):
         return
     sweep = sweep.assign(spike_event_pj=numeric(sweep, "spike_event_pj", 0.0))
     divisor, unit = energy_scale(list(numeric(sweep, "snn_energy_pj")) + list(numeric(sweep, "qnn_energy_pj")))

@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 from analysis.methods import get_method, method_names
 from analysis.report.plotting import log2_x, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
-from analysis.report.tables import RunTables, method_color, numeric, select
+from analysis.report.tables import RunTables, method_color, not_working, numeric, select
 from analysis.report.text import number, percent, percentage_points, span, times
 from analysis.report.verdict import Verdict, unanswered
 
@@ -99,12 +99,29 @@ def verdict_q14(run: RunTables) -> Verdict:
                                  "direct_lif)")
     arch = run.first_arch() if run.first_arch() in set(summary["arch"]) else summary["arch"].iloc[0]
     shown = summary[summary["arch"] == arch]
-    results = [(_holds(rows), method) for method, rows in shown.groupby("method", sort=False)]
-    holds = [ok for (ok, _, _), _ in results]
+    results = [(_idle(run, rows) or _holds(rows), method) for method, rows in shown.groupby("method", sort=False)]
+    holds = [ok for (ok, _, _), _ in results if ok is not None]
+    idle = tuple(method for (ok, _, _), method in results if ok is None)
     clauses = "; ".join(text for (_, text, _), _ in results)
-    opening = "Yes" if all(holds) else "No" if not any(holds) else "Depends on the neuron"
+    if not holds:
+        opening = "n/a"
+    else:
+        opening = "Yes" if all(holds) else "No" if not any(holds) else "Depends on the neuron"
     return Verdict("Q14", f"{opening} ({arch}): {clauses}.",
-                   {f"{method} worst accuracy change pp": delta for (_, _, delta), method in results})
+                   {f"{method} worst accuracy change pp": delta for (_, _, delta), method in results},
+                   not_working=idle)
+
+
+def _idle(run: RunTables, rows: pd.DataFrame) -> tuple[None, str, float] | None:
+    """A directly trained SNN that is not a working network at some T (``results.csv``'s
+    ``working``): one-step conversion neither holds nor fails for it, and the clause says so."""
+    idle = [int(r["T"]) for _, r in rows.iterrows()
+            if not_working(select(run.results, arch=r["arch"], method=r["method"], T=int(r["T"]), variant="default"))]
+    if not idle:
+        return None
+    worst = rows[rows["T"].astype(int).isin(idle)]
+    return None, (f"n/a for {rows['neuron'].iloc[0]}, not a working SNN at T={', '.join(map(str, idle))} "
+                  f"({span(worst['snn_accuracy'], percent)}, near chance)"), float("nan")
 
 
 def answer_q14(run: RunTables) -> Answer:

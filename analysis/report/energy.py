@@ -219,11 +219,26 @@ def verdict_q6(run: RunTables) -> Verdict:
                "A large share under every model" if big else "Little under every model")
     counts = _membrane_accesses(run.per_inference(rows), steps)
     ratio = counts.get(Method.ONESPIKE, np.nan) / counts[Method.IF] if counts.get(Method.IF) else np.nan
-    tail = (f"; {method_label(Method.ONESPIKE, steps)} makes {times(ratio)} IF's membrane reads+writes"
+    energy = _membrane_energy_ratios(rows, steps)
+    tail = (f"; {method_label(Method.ONESPIKE, steps)}: {times(ratio)} IF's membrane accesses"
             if np.isfinite(ratio) else "")
+    if tail and energy:  # the count ratio is not the energy ratio: fixed costs, widths and levels differ
+        tail += f", {span(energy.values(), times)} its membrane energy"
     sentence = f"{opening}: membrane traffic is " + "; ".join(parts) + f"{tail}."
     return Verdict("Q6", sentence, {**{f"{m} IF membrane share": v for m, v in shares.items()},
-                                    "OneSpike/IF membrane accesses": ratio}, claims)
+                                    "OneSpike/IF membrane accesses": ratio,
+                                    **{f"{m} OneSpike/IF membrane energy": v for m, v in energy.items()}}, claims)
+
+
+def _membrane_energy_ratios(rows: pd.DataFrame, steps: int) -> dict[str, float]:
+    """OneSpike's membrane energy over IF's at T = G = ``steps``, per hardware model that prices IF's."""
+    out = {}
+    for model in dict.fromkeys(rows["hardware"]) if not rows.empty else ():
+        pair = {m: numeric(select(rows, method=m, T=steps, hardware=model).head(1), "membrane_memory_pj", 0.0)
+                for m in (Method.IF, Method.ONESPIKE)}
+        if all(len(v) for v in pair.values()) and float(pair[Method.IF].iloc[0]) > 0:
+            out[model] = float(pair[Method.ONESPIKE].iloc[0]) / float(pair[Method.IF].iloc[0])
+    return out
 
 
 def answer_q6(run: RunTables) -> Answer:

@@ -11,12 +11,13 @@ from matplotlib.colors import LogNorm
 
 from analysis.methods import Method, StepAxis, get_method, reference_method
 from analysis.palette import hardware_color, hardware_marker
+from analysis.report.cycles import cycles_by_steps, cycles_sentence
 from analysis.report.plotting import MIN_FONT_PT, energy_scale, fit_title, log2_x, log_axis, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
-from analysis.report.tables import RunTables, method_color, method_label, numeric, select
-from analysis.report.text import number, span, times
+from analysis.report.tables import RunTables, method_color, method_label, not_working, numeric, select
+from analysis.report.text import number, percent, span, times
 from analysis.report.uncertainty import accuracy_of
-from analysis.report.verdict import CHEAPER, Claim, Verdict, models_text, order_claim, unanswered
+from analysis.report.verdict import CHEAPER, Claim, Verdict, listing, models_text, order_claim, unanswered
 
 #: Published gains over the ANN (arXiv 2309.03388 Table II: FLOP estimate / SATA / SpikeSim).
 PUBLISHED_GAINS = "arXiv 2309.03388 Table II, FLOP estimate / SATA / SpikeSim: 10–83× / 2.3–6.8× / 4–25×"
@@ -109,6 +110,11 @@ def verdict_q8(run: RunTables) -> Verdict:
     label = method_label(subject, steps)
     if label not in relative.index:
         return unanswered("Q8", f"not in this run — no {label} rows")
+    subject_rows = run.rows(subject, arch=arch, steps=steps)
+    if not_working(subject_rows):
+        accuracy = percent(accuracy_of(subject_rows).mean)
+        return Verdict("Q8", f"n/a: {label} is not a working network on {arch} ({accuracy}, near chance), so no energy "
+                       "ranking of it is a verdict.", not_working=(label,))
     others = [method_label(m, steps) for m in (reference_method(), Method.IF, Method.QCFS)
               if m in run.methods() and m != subject]
     claims = {}
@@ -124,15 +130,18 @@ def verdict_q8(run: RunTables) -> Verdict:
     ranks = relative.rank(axis=0, method="min").loc[label]
     changes = rank_changes(relative)
     opening = "Yes, the ranking changes between models" if changes else "No, every model ranks the methods alike"
-    bits = [f"{label} beats the float {ann} under {models_text(beats[ann], total)} (gain {span(gains, times)})"] \
+    # every comparison names both sides ("OneSpike is cheaper than X under ..."), so no clause can be
+    # read as another method beating the ANN
+    bits = [f"than the float {ann} under {models_text(beats[ann], total)} (gain {span(gains, times)})"] \
         if ann in beats else []
     integrate = method_label(Method.IF, steps)
     dataflow = _if_dataflow(run, steps)
     flow = f" (IF {dataflow.replace('_', '-')})" if dataflow else ""
-    bits += [f"{o} under {models_text(beats[o], total)}" + (flow if o == integrate else "") for o in others if o != ann]
+    bits += [f"than {o} under {models_text(beats[o], total)}" + (flow if o == integrate else "")
+             for o in others if o != ann]
     low, high = int(ranks.min()), int(ranks.max())
-    sentence = (f"{opening}: " + ", ".join(bits) + f"; it ranks #{low}" + (f"–#{high}" if high != low else "")
-                + f" of {len(relative.index)}.")
+    sentence = (f"{opening}: {label} is cheaper " + listing(bits) + f"; it ranks #{low}"
+                + (f"–#{high}" if high != low else "") + f" of {len(relative.index)}.")
     return Verdict("Q8", sentence, {f"{m} gain over {ann}": float(g) for m, g in gains.items()}, claims)
 
 
@@ -356,7 +365,8 @@ def answer_q9(run: RunTables) -> Answer:
     table = shown.drop_duplicates(["hardware", "method", "T"]).pivot_table(index="T", columns=["hardware", "method"],
                                                                           values="energy_pj")
     table.columns = [f"{h} {get_method(m).short} pJ" for h, m in table.columns]
-    return Answer.of(verdict, table.reset_index(), "; ".join(bits) + ".")
+    table = table.join(cycles_by_steps(run, rows))  # latency in cycles beside steps, where a model maps layers
+    return Answer.of(verdict, table.reset_index(), ("; ".join(bits) + ". " + cycles_sentence(run, arch, last)).strip())
 
 
 register_question(Question(

@@ -113,8 +113,12 @@ def _question_section(qid: str, answer: Answer, figures: dict[str, Path] | None,
     shown, cut = compact(answer.table, steps)
     out = [f"## {qid}: {entry.title}", "", f"**Verdict** — {sentence}", "", markdown_table(shown, max_rows=MAX_ROWS),
            ""]
+    # one paragraph under the table: where the rest of it is, and the conventions the verdict depends on
+    more = ([f"the whole table (above: {cut})"] if cut else []) + [_lower_first(h) for h in answer.more]
+    paragraph = [f"_In the appendix_ — {appendix_link(question_heading(qid), qid)}: {'; '.join(more)}."] if more else []
     if verdict is not None:
-        out += [f"_Conventions it depends on_ — {sensitivity_line(verdict, priced)}", ""]
+        paragraph.append(f"_Conventions it depends on_ — {sensitivity_line(verdict, priced)}")
+    out += [*paragraph, ""] if paragraph else []
     if answer.details:
         out += [f"_Details_ — {answer.details}", ""]
     if figures and qid in figures:
@@ -122,9 +126,6 @@ def _question_section(qid: str, answer: Answer, figures: dict[str, Path] | None,
         out += [f"![{qid}]({link})", f"_{entry.caption}_", ""]
     if entry.note:
         out += [entry.note, ""]
-    more = ([f"the whole table (above: {cut})"] if cut else []) + [_lower_first(h) for h in answer.more]
-    if more:
-        out += [f"_In the appendix_ — {appendix_link(question_heading(qid), qid)}: {'; '.join(more)}.", ""]
     return out
 
 

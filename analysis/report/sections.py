@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.methods import get_method
+from analysis.report.crosscheck import crosscheck_lines
 from analysis.report.paired import NO_PREDICTIONS
 from analysis.report.tables import COMPONENTS, RunTables, method_label, numeric, select
 from analysis.report.text import markdown_table, times
@@ -258,6 +259,7 @@ def hardware_section(run: RunTables) -> str:
         for model, rows in pairs.groupby("hardware", sort=False):
             lines.append(f"- **{model}**: " + "; ".join(
                 f"{r['alternative']} ({r.get('changes', '')})" for _, r in rows.iterrows()))
+    lines += crosscheck_lines(run)  # weight_stationary vs a ZigZag mapping, per layer (when one is priced)
     return "\n".join(lines)
 
 

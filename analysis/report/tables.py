@@ -37,6 +37,7 @@ __all__ = [
     "configuration_label",
     "load_run",
     "method_label",
+    "not_working",
     "numeric",
     "select",
 ]
@@ -88,6 +89,15 @@ def configuration_label(row: pd.Series) -> str:
     if method in METHODS and get_method(method).quantized and "levels" in row.index:
         label += f"(L={int(row['levels'])})"
     return label
+
+
+def not_working(rows: pd.DataFrame) -> bool:
+    """Whether a network of ``rows`` is not a working configuration: ``results.csv``'s ``working``
+    is False (within 10 points of chance accuracy), so its energy is no price anyone would pay and a
+    verdict on it must say so. A run without the column has every network working."""
+    if rows.empty or "working" not in rows.columns:
+        return False
+    return bool(rows["working"].astype(str).str.strip().str.lower().isin(("false", "0")).any())
 
 
 def method_color(method: str) -> str:

@@ -10,6 +10,7 @@ to_onespike, to_binary: the module tree where it is exact, else the graph) <- ``
 (per-channel weight quantization of the deploy form, the INT8 ANN's activations).
 """
 
+from analysis.snn.calibration import CALIBRATION_SAMPLE, float_clips
 from analysis.snn.context import (
     CONVERTERS,
     ConversionContext,
@@ -52,7 +53,9 @@ from analysis.snn.neurons import (
     PSGNeuron,
     is_power_of_two,
 )
-from analysis.snn.nir_io import NIRNetwork, from_nir, to_nir
+from analysis.snn.nir_export import to_nir
+from analysis.snn.nir_io import from_nir
+from analysis.snn.nir_nodes import NIRConv1d, NIRNetwork, NIRNeuron
 from analysis.snn.ops import Concat, Mean, Reshape
 from analysis.snn.quantize import (
     CALIBRATION_PERCENTILE,
@@ -69,6 +72,7 @@ from analysis.snn.trace import call_site_names, explicit_graph, trace, tree_conv
 
 __all__ = [
     "CALIBRATION_PERCENTILE",
+    "CALIBRATION_SAMPLE",
     "CONVERTERS",
     "FLOAT_WEIGHT_BITS",
     "QCFS",
@@ -86,7 +90,9 @@ __all__ = [
     "LIFNeuron",
     "Mean",
     "MeanOverSteps",
+    "NIRConv1d",
     "NIRNetwork",
+    "NIRNeuron",
     "NeuronSpec",
     "PSGLayer",
     "PSGNeuron",
@@ -105,6 +111,7 @@ __all__ = [
     "convert_graph",
     "convert_module",
     "explicit_graph",
+    "float_clips",
     "fold_batchnorm",
     "fold_batchnorm_graph",
     "from_nir",

@@ -79,7 +79,8 @@ class ConversionContext:
     ``method``: "if" or "onespike"; ``steps``: T or G; ``stepped``: the tensor has a step axis;
     ``spike_scale``: the value of one incoming spike (None for analog values/currents);
     ``step_scales``: per-group spike values relative to ``spike_scale`` (per-group thresholds);
-    ``mode``: PSG mode; ``group_threshold_scales``: multipliers of θ per group, or None.
+    ``mode``: PSG mode; ``group_threshold_scales``: multipliers of θ per group, or None;
+    ``group_code``: how per-group thresholds code the G spikes (:attr:`PSGNeuron.CODES`).
     """
 
     method: str
@@ -89,6 +90,7 @@ class ConversionContext:
     step_scales: tuple[float, ...] | None = None
     mode: str = "exact"
     group_threshold_scales: tuple[float, ...] | None = None
+    group_code: str = "rate"
 
     @property
     def axis(self) -> str:

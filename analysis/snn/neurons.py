@@ -252,6 +252,16 @@ class IFNeuron(nn.Module):
         return f"threshold={float(self.threshold):.4g}, timesteps={self.timesteps}, v_init={self.v_init}"
 
 
+def _check_bitplane(theta: Tensor, groups: int) -> None:
+    """A bit-plane code needs one threshold per group, θ_i = 2^i·θ_0."""
+    if theta.numel() != groups or groups < 2:
+        raise ValueError(f"code='bitplane' needs one threshold per group (θ_i = 2^i·θ_0, groups >= 2); got "
+                         f"{theta.numel()} value(s) for groups={groups}")
+    expected = float(theta[0]) * 2.0 ** torch.arange(groups, dtype=torch.float64)
+    if not torch.allclose(theta.double(), expected, rtol=1e-6, atol=0.0):
+        raise ValueError(f"code='bitplane' needs binary-weighted thresholds θ_i = 2^i·θ_0, got {theta.tolist()}")
+
+
 class PSGNeuron(nn.Module):
     r"""Parallel Spike Generation (OneSpike, Tang, Yan & Wong): all G spike maps in one step.
 
@@ -279,10 +289,19 @@ class PSGNeuron(nn.Module):
       elsewhere the current is floored to the grid first (the ledger counts such roundings).
 
     Per-group thresholds (``threshold`` a sequence of G values, Q11): group i compares with θ_i and
-    emits a spike worth θ_i; the membrane update is the same IF recursion with a per-step threshold.
-    There is no closed form for it, so it runs as a scan over groups (G is small, and it is still
-    one timestep: no state outlives the call).
+    emits a spike worth θ_i. ``code="rate"``: the membrane update is the same IF recursion with a
+    per-step threshold; there is no closed form for it, so it runs as a scan over groups (G is
+    small, and it is still one timestep: no state outlives the call). ``code="bitplane"``
+    (thresholds θ_i = 2^i·θ_0 required): the G spikes are the binary digits of the level
+    :math:`k = \mathrm{clip}(\lfloor I/\theta_0 + v_{init}\rfloor, 0, 2^G - 1)`, i.e. a
+    successive approximation of :math:`R = I + v_{init}\theta_0` against θ_{G−1}, ..., θ_0 (spike and
+    subtract where R reaches θ_i). It is exact at 2^G levels: the next layer's
+    :math:`\frac1G\sum_i S_i\theta_i = k\,\theta_0/G`, so with θ_i = λ·G·2^i/(2^G − 1) OneSpike(G)
+    equals the quantized ANN with L = 2^G − 1 (the same λ and shift).
     """
+
+    #: The per-group codes: G spikes as a rate (an IF scan) or as the binary digits of one level.
+    CODES = ("rate", "bitplane")
 
     def __init__(
         self,
@@ -291,9 +310,13 @@ class PSGNeuron(nn.Module):
         mode: str = "exact",
         v_init: float = 0.0,
         frac_bits: int = 16,
+        code: str = "rate",
     ):
         super().__init__()
         self.groups = check_positive_int("groups", groups)
+        if code not in self.CODES:
+            raise ValueError(f"code must be one of {self.CODES}, got {code!r}")
+        self.code = code
         if mode not in ("exact", "hardware"):
             raise ValueError(f"mode must be 'exact' or 'hardware', got {mode!r}")
         self.mode = mode
@@ -319,6 +342,8 @@ class PSGNeuron(nn.Module):
                 )
             if self.per_group:
                 raise ValueError("per-group thresholds run in mode='exact' only (they need a scan over groups)")
+        if code == "bitplane":
+            _check_bitplane(theta.reshape(-1), self.groups)
         self.register_buffer("threshold", theta.to(torch.float32).reshape(-1) if self.per_group
                              else theta.to(torch.float32).reshape(()))
 
@@ -329,6 +354,8 @@ class PSGNeuron(nn.Module):
 
     def forward(self, total: Tensor) -> Tensor:
         check_finite("PSGNeuron", total)
+        if self.code == "bitplane":
+            return self._forward_bitplane(total)
         if self.per_group:
             return self._forward_per_group(total)
         if self.mode == "hardware":
@@ -382,6 +409,12 @@ class PSGNeuron(nn.Module):
             out[i], v = if_step(v, x, thetas[i])
         return out
 
+    def _forward_bitplane(self, total: Tensor) -> Tensor:
+        theta0 = self.threshold[0].to(total.dtype)
+        level = torch.clamp(torch.floor(total / theta0 + self.v_init), 0, 2**self.groups - 1)
+        weights = 2.0 ** self._group_index(self.groups, total)  # group i carries bit i (worth θ_i = 2^i·θ_0)
+        return torch.remainder(torch.floor(level / weights), 2)
+
     def spike_count(self, total: Tensor) -> Tensor:
         """Σ_i S_i per neuron, ``[B, ...]``, without building the G spike maps.
 
@@ -392,7 +425,7 @@ class PSGNeuron(nn.Module):
         """
         check_finite("PSGNeuron", total)
         if self.per_group:
-            return self._forward_per_group(total).sum(dim=0)
+            return self(total).sum(dim=0)
         if self.mode == "hardware":
             k, m = int(math.log2(float(self.threshold))), int(math.log2(self.groups))
             shift = k + m + self.frac_bits
@@ -409,4 +442,5 @@ class PSGNeuron(nn.Module):
 
     def extra_repr(self) -> str:
         theta = self.threshold.tolist()
-        return f"threshold={theta}, groups={self.groups}, mode={self.mode!r}, v_init={self.v_init}"
+        code = f", code={self.code!r}" if self.code != "rate" else ""
+        return f"threshold={theta}, groups={self.groups}, mode={self.mode!r}, v_init={self.v_init}{code}"

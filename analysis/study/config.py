@@ -61,9 +61,10 @@ DATA_SETS = ("digits", "cifar10", "cifar100", "imagenet", "synthetic")
 LIST_FIELDS: dict[str, type | tuple[type, ...]] = {
     "archs": str, "methods": str, "timesteps": int, "hardware": str, "checkpoints": str,
     "sparsity_sweep": (int, float), "spike_event_sweep": (int, float), "direct_archs": str,
+    "event_timesteps": int,
 }
 #: The config fields that hold a string (or None where the default is None).
-TEXT_FIELDS: tuple[str, ...] = ("data", "data_root", "device", "model")
+TEXT_FIELDS: tuple[str, ...] = ("data", "data_root", "device", "model", "event_arch", "event_data_root")
 
 
 def _check_types(config: StudyConfig) -> None:
@@ -87,7 +88,7 @@ def _check_types(config: StudyConfig) -> None:
             raise ValueError(f"{name} holds an empty name: {value!r}")
     for name in TEXT_FIELDS:
         value = getattr(config, name)
-        if not (isinstance(value, str) or (value is None and name != "data" and name != "device")):
+        if not (isinstance(value, str) or (value is None and name not in ("data", "device", "event_arch"))):
             raise ValueError(f"{name} must be a string, got {type(value).__name__} {value!r}")
     if not isinstance(config.arch_options, dict) or not all(
             isinstance(k, str) and isinstance(v, dict) for k, v in config.arch_options.items()):
@@ -127,6 +128,10 @@ class StudyConfig:
     The directly trained SNNs (methods of training kind
     ``direct``) train ``epochs_direct`` epochs at every T up to ``direct_max_steps`` (BPTT costs T
     forward passes per step), for the architectures ``direct_archs`` (empty: the first one).
+    ``events`` (Q15, :mod:`~analysis.study.events`): the directly trained methods are also trained
+    on event data fed one frame per step (the moving digits' two tasks, and N-MNIST from
+    ``event_data_root`` when given), ``event_epochs`` epochs of the architecture ``event_arch`` at
+    each T of ``event_timesteps``, and compared with their one-step forms.
     """
 
     data: str = "digits"
@@ -161,6 +166,11 @@ class StudyConfig:
     threads: int | None = None
     model: str | None = None
     checkpoints: list[str] = field(default_factory=list)
+    events: bool = True
+    event_timesteps: list[int] = field(default_factory=lambda: [4, 8])
+    event_epochs: int = 15
+    event_arch: str = "mlp"
+    event_data_root: str | None = None
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -181,7 +191,20 @@ class StudyConfig:
         unknown = [a for a in self.direct_archs if a not in self.archs]
         if unknown:
             raise ValueError(f"direct_archs {unknown} are not among the study's archs {self.archs}")
-        for name in ("epochs_ann", "epochs_quant", "epochs_bnn", "epochs_direct"):
+        if not isinstance(self.events, bool):
+            raise ValueError(f"events must be true or false (Q15 on event data), got {self.events!r}")
+        self.event_timesteps = sorted({check_int("event_timesteps", t, 1, self.max_steps, hint)
+                                       for t in self.event_timesteps})
+        if self.events and not self.event_timesteps:
+            raise ValueError("event_timesteps must name at least one T (frames per sample), e.g. 4,8; or set events "
+                             "to false")
+        if self.event_arch not in available_models():
+            raise ValueError(unknown_name_message("architecture", self.event_arch, available_models())
+                             + " (event_arch: the network Q15 trains on event data)")
+        if self.event_data_root is not None and not Path(self.event_data_root).expanduser().is_dir():
+            raise FileNotFoundError(f"event_data_root {self.event_data_root!r} is not a folder; give the N-MNIST "
+                                    "folder holding Train/<digit>/*.bin and Test/<digit>/*.bin")
+        for name in ("epochs_ann", "epochs_quant", "epochs_bnn", "epochs_direct", "event_epochs"):
             setattr(self, name, check_int(name, getattr(self, name), 0))
         if self.finetune_epochs is not None:
             self.finetune_epochs = check_int("finetune_epochs", self.finetune_epochs, 0)
@@ -245,6 +268,9 @@ class StudyConfig:
             # T = 8 alone took half of the quick study's time
             direct_max_steps=4,
             epochs_direct=2,
+            # Q15's event SNNs: one T, five epochs of the MLP (BPTT over the frames): 2.5 CPU s
+            event_timesteps=[4],
+            event_epochs=5,
             count_samples=128,
             sparsity_sweep=[0.0, 0.25, 0.5, 0.75, 0.9, 1.0],
             spike_event_sweep=[0.0, 1.0, 3.0, 10.0],

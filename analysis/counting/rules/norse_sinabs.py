@@ -8,8 +8,11 @@ Sinabs ``IAF``/``LIF`` ``[B, T, ...]`` and their ``*Squeeze`` ``[B·T, ...]``. `
 of spikes emitted: with Sinabs's ``MultiSpike`` (its default) a neuron emits ⌊v/θ⌋ spikes in one
 step, so ``spikes`` is the sum of the output, ``output_nonzero`` the neuron-steps that fired (one
 reset each, plus a multiplication s·θ where s > 1), and the next layer counts one AC per spike and
-synapse (as Sinabs's own synops counter does). Every layer of such a network runs once per step:
-:func:`~analysis.counting.rules.frameworks.complete_snn_ledger` gives each its T.
+synapse (as Sinabs's own synops counter does). Its output is a spike count, not a bit: the signal
+carries the largest count seen in the call as its ``levels``, so the neuron's ``out_bits`` and the
+next layer's ``act_bits`` are that count's width (⌈log2(max + 1)⌉; the widest over the calls
+counted), while ``input_reads``/``input_spiking`` still count spikes, one event each. Every layer of
+such a network runs once per step: :func:`~analysis.counting.rules.frameworks.complete_snn_ledger` gives each its T.
 """
 
 from __future__ import annotations
@@ -49,18 +52,22 @@ def norse_sinabs_rule(module: nn.Module, inputs: tuple, output: Any, ctx: Contex
     n = x.numel()
     fired = nnz(spikes)
     count = spikes.sum() if spec.multi_spike else fired
+    largest = int(spikes.detach().max()) if spec.multi_spike and spikes.numel() else 0
+    levels = largest if largest > 1 else 0
     tag, events = neuron_update_events(spec, n, fired, ctx.vmem_bits)
     if spec.multi_spike and spec.reset == "soft":
         events["mul"] = events.get("mul", 0) + nnz(spikes > 1)  # v − s·θ for s > 1
     framework = spec.framework.split(".")[0]
     facts = dict(kind="neuron", rule=f"{framework}.{spec.kind}.{tag}", in_shape=per_sample, out_shape=per_sample,
                  neurons=math.prod(per_sample), input_reads=n, output_elements=n, spikes=count, output_writes=count,
-                 output_nonzero=fired, act_bits=ctx.vmem_bits, out_bits=1, output_spiking=True, **events)
+                 output_nonzero=fired, act_bits=ctx.vmem_bits, out_bits=Signal("spike", levels).bits,
+                 output_spiking=True, **events)
     if spec.multi_spike:
         facts["notes"] = "Sinabs MultiSpike: up to ⌊v/θ⌋ spikes per neuron and step (spikes = sum of the output)"
     if spec.layout == "tb":
-        facts.update(timesteps=x.shape[0], repeat_steps=1, signal=Signal("spike", steps=x.shape[0], stepped=True))
+        facts.update(timesteps=x.shape[0], repeat_steps=1,
+                     signal=Signal("spike", levels, steps=x.shape[0], stepped=True))
     else:
-        facts["signal"] = Signal("spike")
+        facts["signal"] = Signal("spike", levels)
     ctx.extras[SINGLE_STEP] = True
     return facts
