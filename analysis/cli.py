@@ -382,7 +382,8 @@ def _cmd_hardware(args: argparse.Namespace) -> int:
             print(line)
     state = "installed" if zigzag_installed() else f"not installed: {INSTALL_HINT}"
     print(f"ZigZag templates (mapping engine with energy by memory level and cycles; ZigZag {state}); "
-          f"also zigzag:path/to/accelerator.yaml")
+          f"also zigzag:path/to/accelerator.yaml" if args.long else
+          f"ZigZag templates (ZigZag {state.split(':')[0]}), or zigzag:path/to/accelerator.yaml:")
     for template in TEMPLATES.values():
         print(f"{PREFIX}{template.name}\n    description: {template.description}" if args.long
               else f"{PREFIX}{template.name}  {template.description}"[:HARDWARE_LINE])
