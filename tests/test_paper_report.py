@@ -11,14 +11,16 @@ import re
 import pandas as pd
 import pytest
 
-from analysis.report import write_report
+from analysis.report import all_answers, write_report
 from analysis.report.appendix import (
     MAX_COLUMNS,
     MAX_LINE,
     MAX_ROWS,
+    WRAP,
     anchor,
     compact,
     percent_units,
+    short_details,
     wrap_long_lines,
 )
 from analysis.report.questions import ordered_questions
@@ -119,3 +121,19 @@ def test_long_prose_is_wrapped_and_table_rows_are_not():
     assert len(wrapped) > 1 and all(len(line) <= MAX_LINE for line in wrapped)
     assert all(line.startswith("  word") for line in wrapped[1:])  # still the list item's paragraph
     assert " ".join(w for line in wrapped for w in line.split()) == " ".join(item.split())
+
+
+def test_long_details_are_shortened_in_the_report_and_whole_in_the_appendix(written):
+    details = "; ".join(f"model {i} costs {i}.5 pJ per inference under the rule" for i in range(40))
+    short, cut = short_details(details)
+    assert cut and len(short) <= WRAP + 2 and short.endswith(" …") and details.startswith(short[:-2])
+    assert short_details("one short fact") == ("one short fact", False)
+    run_dir, report, appendix = written
+    found = all_answers(run_dir)
+    long = [qid for qid, answer in found.items() if len(answer.details) > MAX_LINE]
+    assert long  # the synthetic run has some (Q5, Q9, ...)
+    flat = " ".join(appendix.split())
+    for qid in long:
+        section = report.split(f"## {qid}:")[1].split("\n## ")[0]
+        assert "every detail" in section and f"_Details_ — {short_details(found[qid].details)[0]}" in section
+        assert f"_Details_ — {' '.join(found[qid].details.split())}" in flat  # whole, though wrapped

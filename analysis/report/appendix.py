@@ -21,7 +21,8 @@ from analysis.report.text import markdown_table
 from analysis.run_folder import APPENDIX_NAME
 
 __all__ = ["APPENDIX_NAME", "MAX_COLUMNS", "MAX_LINE", "MAX_ROWS", "WRAP", "anchor", "appendix_link", "compact",
-           "percent_units", "question_appendix", "question_heading", "wrap_long_lines"]
+           "percent_units", "question_appendix", "question_heading", "short_details",
+           "wrap_long_lines"]
 
 #: A compact table in report.md has at most this many columns ...
 MAX_COLUMNS = 12
@@ -111,6 +112,17 @@ def wrap_long_lines(text: str) -> str:
     return "\n".join(out)
 
 
+def short_details(details: str) -> tuple[str, bool]:
+    """``details`` as report.md prints it: whole when it fits one line (:data:`MAX_LINE`), else its
+    first clauses up to :data:`WRAP` characters (cut at a "; "), and whether it was cut (the appendix
+    then prints it whole)."""
+    if len(details) <= MAX_LINE:
+        return details, False
+    head = details[:WRAP]
+    cut = head.rfind("; ")
+    return (head[:cut] if cut > 0 else head.rsplit(" ", 1)[0]) + " …", True
+
+
 def question_heading(qid: str) -> str:
     return f"## {qid}: {QUESTIONS.get(qid).title}"
 
@@ -119,9 +131,12 @@ def question_appendix(qid: str, answer: Answer, steps: int | None = None) -> lis
     """The appendix section of one question: its whole table when report.md shows it cut, and its
     further tables; empty when report.md shows everything."""
     _, cut = compact(answer.table, steps)
-    if not cut and not answer.more:
+    _, long = short_details(answer.details)
+    if not cut and not answer.more and not long:
         return []
     out = [question_heading(qid), ""]
+    if long:
+        out += [f"_Details_ — {answer.details}", ""]
     if cut:
         out += [f"_The whole table (report.md shows {cut})_", "",
                 markdown_table(percent_units(answer.table), max_rows=10_000), ""]

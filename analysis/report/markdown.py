@@ -31,6 +31,7 @@ from analysis.report.appendix import (
     compact,
     question_appendix,
     question_heading,
+    short_details,
     wrap_long_lines,
 )
 from analysis.report.figures import drawing, report_formats
@@ -114,13 +115,15 @@ def _question_section(qid: str, answer: Answer, figures: dict[str, Path] | None,
     out = [f"## {qid}: {entry.title}", "", f"**Verdict** — {sentence}", "", markdown_table(shown, max_rows=MAX_ROWS),
            ""]
     # one paragraph under the table: where the rest of it is, and the conventions the verdict depends on
-    more = ([f"the whole table (above: {cut})"] if cut else []) + [_lower_first(h) for h in answer.more]
+    details, long = short_details(answer.details)
+    more = (([f"the whole table (above: {cut})"] if cut else []) + [_lower_first(h) for h in answer.more]
+            + (["every detail"] if long else []))
     paragraph = [f"_In the appendix_ — {appendix_link(question_heading(qid), qid)}: {'; '.join(more)}."] if more else []
     if verdict is not None:
         paragraph.append(f"_Conventions it depends on_ — {sensitivity_line(verdict, priced)}")
     out += [*paragraph, ""] if paragraph else []
     if answer.details:
-        out += [f"_Details_ — {answer.details}", ""]
+        out += [f"_Details_ — {details}", ""]
     if figures and qid in figures:
         link = figures[qid].relative_to(root).as_posix() if root else figures[qid].as_posix()
         out += [f"![{qid}]({link})", f"_{entry.caption}_", ""]

@@ -122,7 +122,7 @@ def panel_breakeven(run: RunTables, ax: Axes) -> None:
     ax.set_yticks(y)
     ax.set_yticklabels(models, fontsize=8)
     ax.set_xlim(0, max([measured, *[r for r in rates if math.isfinite(r)], 1.0]) * 1.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")
 
 
 def summary_figure(run: RunTables, path: str | os.PathLike | None = None,
