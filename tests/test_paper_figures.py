@@ -118,6 +118,8 @@ def test_every_figure_is_page_wide_with_text_of_seven_points_or_more(run, qid):
         small = [(t.get_text()[:30], t.get_fontsize()) for t in fig.findobj(matplotlib.text.Text)
                  if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT_PT]
         assert not small, small
+        maps = [image.get_cmap().name for ax in fig.axes for image in ax.get_images()]
+        assert not [m for m in maps if "Gn" in m and ("Rd" in m or "Pi" in m)], maps  # no red-green map
     finally:
         plt.close(fig)
 

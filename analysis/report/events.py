@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import get_method
+from analysis.palette import OKABE_ITO
 from analysis.report.plotting import log2_x, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, method_color
@@ -161,10 +162,11 @@ def panel_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> Non
         ax.hlines(100 * row["chance_accuracy"], i - 0.45, i + 0.45, colors="#888888", linestyles=":",
                   label="chance" if i == 0 else None)
         if math.isfinite(row["onestep_ceiling"]) and row["onestep_ceiling"] < 1:
-            ax.hlines(100 * row["onestep_ceiling"], i, i + 0.45, colors="#d62728", linestyles="--",
+            ax.hlines(100 * row["onestep_ceiling"], i, i + 0.45, colors=OKABE_ITO["vermillion"], linestyles="--",
                       label="ceiling of the sum" if i == int(np.argmax(top["onestep_ceiling"] < 1)) else None)
     ax.set_xticks(x)
-    ax.set_xticklabels([f"{r['task']}\n{r['neuron']}, T={int(r['T'])}" for _, r in top.iterrows()], fontsize=7)
+    ax.set_xticklabels([f"{r['task']}, {r['neuron']}, T={int(r['T'])}" for _, r in top.iterrows()], fontsize=7,
+                       rotation=30, ha="right", rotation_mode="anchor")
     ax.set_ylim(0, 105)
     ax.legend(fontsize=7)
 

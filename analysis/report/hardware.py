@@ -50,6 +50,10 @@ def rank_table(relative: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cells, index=relative.index).reset_index().rename(columns={"index": "method"})
 
 
+#: The colour map of energy ratios: diverging blue-white-red (colour-blind safe; never red-green).
+RATIO_CMAP = "RdBu_r"
+
+
 @panel
 def panel_ranking(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Heat map of energy relative to the float ANN with each method's rank (1 = cheapest), one
@@ -61,12 +65,16 @@ def panel_ranking(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None
     data = relative.to_numpy(dtype=float)
     finite = data[np.isfinite(data) & (data > 0)]
     spread = max(float(np.max(np.abs(np.log10(finite)))) if finite.size else 1.0, 0.1)
-    image = ax.imshow(data, cmap="RdYlGn_r", norm=LogNorm(10 ** -spread, 10 ** spread), aspect="auto")
+    # blue (cheaper) to red (dearer) through white at the float ANN's energy: a diverging map with no
+    # red-green pair (RdBu reads the same to colour-blind readers)
+    norm = LogNorm(10 ** -spread, 10 ** spread)
+    image = ax.imshow(data, cmap=RATIO_CMAP, norm=norm, aspect="auto")
     ranks = relative.rank(axis=0, method="min")
-    size = 8 if data.shape[1] <= 7 else 6
     for i, j in itertools.product(range(data.shape[0]), range(data.shape[1])):
         if np.isfinite(data[i, j]):
-            ax.text(j, i, f"{data[i, j]:.2g}×\n#{int(ranks.iat[i, j])}", ha="center", va="center", fontsize=size)
+            dark = abs(float(norm(data[i, j])) - 0.5) > 0.35  # white text on the deep ends of the map
+            ax.text(j, i, f"{data[i, j]:.2g}× #{int(ranks.iat[i, j])}", ha="center", va="center",
+                    fontsize=MIN_FONT_PT, color="white" if dark else "black")
     ax.set_xticks(range(relative.shape[1]))
     ax.set_xticklabels(relative.columns, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(relative.shape[0]))
@@ -373,7 +381,7 @@ register_question(Question(
     "Q8", "Does the result depend on the hardware model assumed (FLOPs, SATA, SpikeSim, weight-stationary)?",
     "q8_ranking", answer_q8, (Panel(panel_ranking),),
     "Read each column's ranks: a method whose rank changes from column to column owes its advantage to the "
-    "hardware model, not to the method.", columns=1, verdict=verdict_q8, aspect=0.45,
+    "hardware model, not to the method.", columns=1, verdict=verdict_q8, aspect=0.62,
 ))
 register_question(Question(
     "Q9", "How does cost grow with T (or G)?", "q9_scaling", answer_q9,
