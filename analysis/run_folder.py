@@ -40,6 +40,7 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "APPENDIX_NAME",
     "REQUIRED_TABLES",
     "STALE_REPORT_BANNER",
     "IncompleteRunError",
@@ -51,6 +52,8 @@ __all__ = [
 
 #: Tables every complete run has.
 REQUIRED_TABLES: tuple[str, ...] = ("results", "layers")
+#: The report's appendix (long tables), beside ``report.md`` and linked from it.
+APPENDIX_NAME = "report_appendix.md"
 #: The first line of a ``report.md`` whose tables were rewritten after it was drawn.
 STALE_REPORT_BANNER = "> **Out of date:** this folder's tables were rewritten after this report was drawn"
 
@@ -126,6 +129,10 @@ class RunFolder:
         return self.root / "report.md"
 
     @property
+    def appendix_path(self) -> Path:
+        return self.root / APPENDIX_NAME
+
+    @property
     def lock_path(self) -> Path:
         return self.root / ".lock"
 
@@ -160,14 +167,19 @@ class RunFolder:
             atomic_write_bytes(self.table_path(name), data)
         self._write_manifest({"tables": manifest, "files": files})
 
-    def write_report(self, text: str, figures: Iterable[str | os.PathLike] = ()) -> Path:
-        """Write ``report.md`` and record it and its ``figures`` (each PNG with its SVG sibling) in
-        the manifest's ``files``: the files ``--force`` may later replace."""
-        path = self.write_text(self.report_path, text)
+    def write_report(self, text: str, figures: Iterable[str | os.PathLike] = (), appendix: str | None = None) -> Path:
+        """Write ``report.md`` (and ``appendix`` as :data:`APPENDIX_NAME` when given) and record them
+        and its ``figures`` (each PNG with its PDF and SVG siblings) in the manifest's ``files``: the
+        files ``--force`` may later replace."""
         written = {self.report_path}
+        if appendix is not None:
+            self.write_text(self.appendix_path, appendix)
+            written.add(self.appendix_path)
+        path = self.write_text(self.report_path, text)
         for figure in figures:
             figure = Path(figure)
-            written.update(p for p in (figure, figure.with_suffix(".svg")) if p.is_file())
+            written.update(p for p in (figure, *(figure.with_suffix(f".{f}") for f in ("png", "pdf", "svg")))
+                           if p.is_file())
         manifest = self.read_manifest()
         if manifest:
             names = {str(p.relative_to(self.root)) if p.is_relative_to(self.root) else str(p) for p in written}
