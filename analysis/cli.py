@@ -39,13 +39,29 @@ EXAMPLES = {
                  --method if --timesteps 8 --hardware all --samples 64
 """,
     "hardware": """examples:
-  onespike hardware                 # every built-in model with its source and assumptions
+  onespike hardware                 # one line per built-in model: family, primary or variant, what it is
+  onespike hardware --long          # every model with its paper, code, assumptions and options
   onespike hardware my_chip.toml    # check and describe a user table
 """,
     "report": """examples:
   onespike report reports/default   # re-draw figures and report.md from the tables
+  onespike report reports/default --format png,pdf,svg   # also PDF and SVG figures for a paper
 """,
 }
+
+
+FORMAT_HELP = ("figure formats, comma-separated: png (always written: report.md shows it), pdf, svg; e.g. "
+               "png,pdf,svg for a paper (7-inch-wide figures, text of 7 pt or more)")
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    """``--format png,pdf,svg``: checked before the study runs (a wrong format fails at once)."""
+    from analysis.report.figures import report_formats
+
+    try:
+        return report_formats(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _csv(text: str) -> list[str]:
@@ -143,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--no-events", action="store_true", help="skip Q15 (the SNNs trained on event data)")
     study.add_argument("--no-progress", action="store_true", help="hide progress bars")
     study.add_argument("--no-report", action="store_true", help="write tables only (no figures, no report.md)")
+    study.add_argument("--format", dest="formats", type=_formats, default=None, metavar="FORMATS",
+                       help=FORMAT_HELP)
 
     count = sub.add_parser("count", help="count and price one checkpoint; print its per-layer table",
                            epilog=EXAMPLES["count"], formatter_class=fmt)
@@ -168,10 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     hardware = sub.add_parser("hardware", help="list hardware energy models with their sources",
                               epilog=EXAMPLES["hardware"], formatter_class=fmt)
     hardware.add_argument("table", nargs="?", help="a user TOML table to check and describe")
+    hardware.add_argument("--long", action="store_true", help="every model's paper, code, technology, assumptions "
+                          "and options (default: one line per model)")
 
     report = sub.add_parser("report", help="re-draw figures and report.md from a run folder's tables",
                             epilog=EXAMPLES["report"], formatter_class=fmt)
     report.add_argument("run_dir", help="a run folder written by `onespike study`")
+    report.add_argument("--format", dest="formats", type=_formats, default=None, metavar="FORMATS",
+                        help=FORMAT_HELP)
     return parser
 
 
@@ -254,7 +276,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     run_study(config, out, force=args.force, progress=not args.no_progress)
     tables = time.perf_counter()
     if not args.no_report and distributed.is_main():
-        write_report(out)
+        write_report(out, formats=args.formats)
     report = "" if args.no_report else f"; report {time.perf_counter() - tables:.1f} s"
     print(f"study written to {out}/ (results.csv, layers.csv" + ("" if args.no_report else ", report.md")
           + f") in {time.perf_counter() - start:.1f} s (tables {tables - start:.1f} s{report})")
@@ -378,23 +400,50 @@ def _cmd_hardware(args: argparse.Namespace) -> int:
         model = get_model(args.table)
         print(f"{model.name}: {json.dumps(model.provenance, indent=2, default=str)}")
         return 0
-    for row in available_models():
-        print(row.pop("name"))
-        for key, value in row.items():
-            print(f"    {key}: {value}")
+    rows = available_models()
+    if args.long:
+        for row in rows:
+            print(row.pop("name"))
+            for key, value in row.items():
+                print(f"    {key}: {value}")
+    else:
+        for line in hardware_lines(rows):
+            print(line)
     state = "installed" if zigzag_installed() else f"not installed: {INSTALL_HINT}"
     print(f"ZigZag templates (mapping engine with energy by memory level and cycles; ZigZag {state}); "
-          f"also zigzag:path/to/accelerator.yaml")
+          f"also zigzag:path/to/accelerator.yaml" if args.long else
+          f"ZigZag templates (ZigZag {state.split(':')[0]}), or zigzag:path/to/accelerator.yaml:")
     for template in TEMPLATES.values():
-        print(f"{PREFIX}{template.name}\n    description: {template.description}")
+        print(f"{PREFIX}{template.name}\n    description: {template.description}" if args.long
+              else f"{PREFIX}{template.name}  {template.description}"[:HARDWARE_LINE])
     return 0
+
+
+#: Width of one line of ``onespike hardware`` (a wide terminal's).
+HARDWARE_LINE = 120
+
+
+def hardware_lines(rows: list[dict]) -> list[str]:
+    """``onespike hardware``: one line per model (its name, ``*`` for the primary model of its family,
+    what it prices or, for a variant, the one convention it changes), each at most
+    :data:`HARDWARE_LINE` characters, then what the ``*`` means and how to see the rest."""
+    width = max(len(str(row["name"])) for row in rows)
+    lines = []
+    for row in rows:
+        change = row["changes"] or row["description"]
+        what = str(row["description"]) if row["primary"] else f"{row['family']}, changed: {change}"
+        line = f"{row['name']:<{width}} {'*' if row['primary'] else ' '} {what}"
+        lines.append(line if len(line) <= HARDWARE_LINE else line[:HARDWARE_LINE - 1].rstrip() + "…")
+    lines += [f"{len(rows)} models; * the primary model of its family (a study's default headline models).",
+              "`onespike hardware --long`: each model's paper, code, technology, assumptions and options."]
+    return lines
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import write_report
 
     start = time.perf_counter()
-    path = write_report(args.run_dir)
+    path = write_report(args.run_dir, formats=args.formats)
     print(f"report written to {path} in {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -55,6 +55,7 @@ from typing import Any, Final
 
 from torch import nn
 
+from analysis.palette import EXTRA_METHOD_COLORS, OKABE_ITO, TOL_MUTED
 from analysis.registry import Registry
 from analysis.snn.context import fold_batchnorm
 from analysis.snn.convert import to_binary, to_if_snn, to_onespike, to_quantized
@@ -358,30 +359,32 @@ def _leaky(m: nn.Module) -> bool:
 
 
 for _spec in (
-    MethodSpec(Method.ANN, "ANN (float)", "ANN", "#444444", _same, training=TrainingKind.FULL_PRECISION,
+    MethodSpec(Method.ANN, "ANN (float)", "ANN", OKABE_ITO["black"], _same, training=TrainingKind.FULL_PRECISION,
                weight_bits=FLOAT_WEIGHT_BITS),
-    MethodSpec(Method.INT8, "INT8 ANN", "INT8", "#8c564b", _int8, parent=Method.ANN, act_levels=255, weight_bits=8,
-               needs_calibration=True, detect=lambda m: isinstance(m, ActivationQuant)),
-    MethodSpec(Method.QCFS, "QCFS (L levels)", "QCFS", "#1f77b4", _quantized("qcfs"), parent=Method.ANN,
-               training=TrainingKind.QUANTIZED, quantized=True,
+    MethodSpec(Method.INT8, "INT8 ANN", "INT8", EXTRA_METHOD_COLORS["dark_grey"], _int8, parent=Method.ANN,
+               act_levels=255, weight_bits=8, needs_calibration=True, detect=lambda m: isinstance(m, ActivationQuant)),
+    MethodSpec(Method.QCFS, "QCFS (L levels)", "QCFS", OKABE_ITO["bluish_green"], _quantized("qcfs"),
+               parent=Method.ANN, training=TrainingKind.QUANTIZED, quantized=True,
                detect=lambda m: isinstance(m, QCFS) and bool(m.shift) and not isinstance(m, ActivationQuant)),
-    MethodSpec(Method.CQ, "clamp-quant (L)", "CQ", "#17becf", _quantized("cq"), parent=Method.ANN,
+    MethodSpec(Method.CQ, "clamp-quant (L)", "CQ", OKABE_ITO["sky_blue"], _quantized("cq"), parent=Method.ANN,
                training=TrainingKind.QUANTIZED, quantized=True, detect=lambda m: isinstance(m, QCFS) and not m.shift),
-    MethodSpec(Method.IF, "IF SNN (T steps)", "IF", "#d62728", _if, parent=Method.QCFS, spiking=True,
+    MethodSpec(Method.IF, "IF SNN (T steps)", "IF", OKABE_ITO["vermillion"], _if, parent=Method.QCFS, spiking=True,
                steps=StepAxis.TIME, vmem_bits=16, detect=lambda m: isinstance(m, IFNeuron)),
-    MethodSpec(Method.ONESPIKE, "OneSpike (G groups)", "OneSpike", "#2ca02c", _onespike, parent=Method.QCFS,
+    MethodSpec(Method.ONESPIKE, "OneSpike (G groups)", "OneSpike", OKABE_ITO["blue"], _onespike, parent=Method.QCFS,
                spiking=True, steps=StepAxis.GROUPS, vmem_bits=16, detect=lambda m: isinstance(m, PSGNeuron)),
-    MethodSpec(Method.BNN, "BNN", "BNN", "#9467bd", _binary, parent=Method.ANN, training=TrainingKind.BINARY,
+    MethodSpec(Method.BNN, "BNN", "BNN", TOL_MUTED["indigo"], _binary, parent=Method.ANN,
+               training=TrainingKind.BINARY,
                detect=lambda m: isinstance(m, BinaryActivation | BinaryConv2d | BinaryLinear)),
-    MethodSpec(Method.DIRECT_IF, "IF SNN, trained directly (T steps)", "dIF", "#ff7f0e", _direct(1.0, None),
+    MethodSpec(Method.DIRECT_IF, "IF SNN, trained directly (T steps)", "dIF", OKABE_ITO["orange"], _direct(1.0, None),
                parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME, vmem_bits=16,
                detect=lambda m: isinstance(m, LIFNeuron) or _foreign_neuron(m)),
-    MethodSpec(Method.DIRECT_LIF, "LIF SNN, trained directly (T steps)", "dLIF", "#e377c2", _direct(0.5, 0.0),
-               parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME, vmem_bits=16,
-               detect=_leaky),
-    MethodSpec(Method.DIRECT_IF_PSG, "OneSpike from direct IF (G groups)", "dIF→PSG", "#bcbd22", _direct_onespike,
-               parent=Method.DIRECT_IF, spiking=True, steps=StepAxis.GROUPS, vmem_bits=16),
-    MethodSpec(Method.DIRECT_LIF_PSG, "OneSpike from direct LIF (G groups)", "dLIF→PSG", "#98df8a",
+    MethodSpec(Method.DIRECT_LIF, "LIF SNN, trained directly (T steps)", "dLIF", EXTRA_METHOD_COLORS["dark_orange"],
+               _direct(0.5, 0.0), parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME,
+               vmem_bits=16, detect=_leaky),
+    MethodSpec(Method.DIRECT_IF_PSG, "OneSpike from direct IF (G groups)", "dIF→PSG", OKABE_ITO["reddish_purple"],
+               _direct_onespike, parent=Method.DIRECT_IF, spiking=True, steps=StepAxis.GROUPS, vmem_bits=16),
+    MethodSpec(Method.DIRECT_LIF_PSG, "OneSpike from direct LIF (G groups)", "dLIF→PSG",
+               EXTRA_METHOD_COLORS["dark_reddish_purple"],
                _direct_onespike, parent=Method.DIRECT_LIF, spiking=True, steps=StepAxis.GROUPS, vmem_bits=16),
 ):
     register_method(_spec)

@@ -46,6 +46,7 @@ import pandas as pd
 from pandas.api.types import is_object_dtype, is_string_dtype
 
 __all__ = [
+    "APPENDIX_NAME",
     "REQUIRED_TABLES",
     "STALE_REPORT_BANNER",
     "TABLE_NAMES",
@@ -70,7 +71,9 @@ TABLE_NAMES: frozenset[str] = frozenset({
 #: A table name: a plain lower-case identifier (so ``<run>/<name>.csv`` is a file in the run folder).
 TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 #: The figure files a report writes (``figures/<name><suffix>``).
-FIGURE_SUFFIXES = (".png", ".svg")
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+#: The report's appendix (long tables), beside ``report.md`` and linked from it.
+APPENDIX_NAME = "report_appendix.md"
 #: The first line of a ``report.md`` whose tables were rewritten after it was drawn.
 STALE_REPORT_BANNER = "> **Out of date:** this folder's tables were rewritten after this report was drawn"
 
@@ -190,6 +193,10 @@ class RunFolder:
         return self.root / "report.md"
 
     @property
+    def appendix_path(self) -> Path:
+        return self.root / APPENDIX_NAME
+
+    @property
     def lock_path(self) -> Path:
         return self.root / ".lock"
 
@@ -249,14 +256,19 @@ class RunFolder:
         config = _digest(self.config_path.read_bytes()) if self.config_path.is_file() else None
         self._write_manifest({"tables": manifest, "files": files, "config_sha256": config})
 
-    def write_report(self, text: str, figures: Iterable[str | os.PathLike] = ()) -> Path:
-        """Write ``report.md`` and record it and its ``figures`` (each PNG with its SVG sibling) in
-        the manifest's ``files``: the files ``--force`` may later replace."""
-        path = self.write_text(self.report_path, text)
+    def write_report(self, text: str, figures: Iterable[str | os.PathLike] = (), appendix: str | None = None) -> Path:
+        """Write ``report.md`` (and ``appendix`` as :data:`APPENDIX_NAME` when given) and record them
+        and its ``figures`` (each PNG with its PDF and SVG siblings) in the manifest's ``files``: the
+        files ``--force`` may later replace."""
         written = {self.report_path}
+        if appendix is not None:
+            self.write_text(self.appendix_path, appendix)
+            written.add(self.appendix_path)
+        path = self.write_text(self.report_path, text)
         for figure in figures:
             figure = Path(figure)
-            written.update(p for p in (figure, figure.with_suffix(".svg")) if p.is_file())
+            written.update(p for p in (figure, *(figure.with_suffix(f".{f}") for f in ("png", "pdf", "svg")))
+                           if p.is_file())
         manifest = self.read_manifest()
         if manifest:
             # only files the folder holds are recorded: --force never removes a file outside it
@@ -305,22 +317,22 @@ class RunFolder:
         return manifest
 
     def written_files(self) -> list[Path]:
-        """The files the manifest says the run wrote besides its tables: ``report.md`` and figures
-        (``figures/<name>.png`` or ``.svg``). Any other entry (``../victim/x``, an absolute path, a
-        path through a link that leads outside the folder) is a :class:`RunFolderError` naming it:
-        the manifest was edited, and nothing it names is trusted."""
+        """The files the manifest says the run wrote besides its tables: ``report.md``, its appendix
+        and figures (``figures/<name>.png``, ``.pdf`` or ``.svg``). Any other entry (``../victim/x``,
+        an absolute path, a path through a link that leads outside the folder) is a
+        :class:`RunFolderError` naming it: the manifest was edited, and nothing it names is trusted."""
         paths = []
         for name in self.read_manifest().get("files", []):
             relative = Path(name)
             is_figure = (len(relative.parts) == 2 and relative.parts[0] == self.figures_dir.name
                          and relative.suffix in FIGURE_SUFFIXES)
             path = self.root / relative
-            if (relative.is_absolute() or not (name == self.report_path.name or is_figure)
+            if (relative.is_absolute() or not (name in (self.report_path.name, APPENDIX_NAME) or is_figure)
                     or not self.inside(path)):
                 raise RunFolderError(
                     f"{self.manifest_path}: file entry {name!r} is not a file a study writes inside "
-                    f"{str(self.root)!r} (report.md or figures/*.png|svg); the manifest was edited: nothing was "
-                    "removed; rerun the study into a new --out"
+                    f"{str(self.root)!r} (report.md, {APPENDIX_NAME} or figures/*.png|pdf|svg); the manifest was "
+                    "edited: nothing was removed; rerun the study into a new --out"
                 )
             paths.append(path)
         return paths

@@ -34,6 +34,7 @@ from typing import Any
 
 from energy_models.base import EnergyModel, TableModel
 from energy_models.flops45nm import Flops45nm
+from energy_models.keyed import Registry
 from energy_models.lemaire import Lemaire
 from energy_models.loihi import Loihi
 from energy_models.sata import Sata
@@ -71,7 +72,9 @@ def _spec(name: str, cls: type[TableModel], options: dict[str, Any], description
     return ModelSpec(name, cls, options, description, family or name, changes)
 
 
-_REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
+#: Every hardware model by name (the toolkit's one registry type: duplicates refused unless replace=True).
+_REGISTRY: Registry[ModelSpec] = Registry("hardware model")
+for _builtin_spec in (
     _spec("flops45nm", Flops45nm, {}, "45 nm arithmetic at each method's real operand widths (Horowitz INT table, "
                                       "width-scaled), zero-skipping for every method; compute only"),
     _spec("flops45nm_fp32", Flops45nm, {"precision": "fp32", "zero_skipping": "spikes_only"},
@@ -110,12 +113,13 @@ _REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
     _spec("yan2024_dram", Yan2024, {"spike_move": "dram"},
           "yan2024 with the worst-case sparse move: one 64-bit DRAM read (1.3 nJ) per spike",
           "yan2024", "worst-case spike move: one 64-bit DRAM read per spike"),
-)}
+):
+    _REGISTRY.add(_builtin_spec.name, _builtin_spec)
 
 
 def model_names() -> tuple[str, ...]:
     """The registered model names now (built-ins and every :func:`register_model` since)."""
-    return tuple(_REGISTRY)
+    return tuple(_REGISTRY.names())
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: MODEL_NAMES is computed on access, never frozen at import
@@ -125,10 +129,10 @@ def __getattr__(name: str) -> Any:  # PEP 562: MODEL_NAMES is computed on access
 
 
 def _unknown(name: Any) -> ValueError:
-    close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
+    close = difflib.get_close_matches(str(name), _REGISTRY.names(), n=3, cutoff=0.5)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return ValueError(f"unknown hardware model {name!r}.{hint} Available: {', '.join(_REGISTRY)}; or a path to a "
-                      ".toml table")
+    return ValueError(f"unknown hardware model {name!r}.{hint} Available: {', '.join(_REGISTRY.names())}; "
+                      "or a path to a .toml table")
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -146,8 +150,8 @@ def register_model(name: str, cls: type[TableModel], options: dict[str, Any] | N
     (default: its own family, as a primary), with ``changes`` saying which convention it changes."""
     if not name or not isinstance(name, str):
         raise ValueError(f"model name must be a non-empty string, got {name!r}")
-    if name in _REGISTRY and not replace:
-        raise ValueError(f"a hardware model named {name!r} is already registered; pass replace=True to replace it")
+    if name in _REGISTRY and not replace:  # checked first: a duplicate is refused before anything else is said
+        _REGISTRY.add(name, _REGISTRY[name])
     if not (isinstance(cls, type) and issubclass(cls, TableModel)):
         raise TypeError(f"cls must be a TableModel subclass, got {cls!r}")
     if family is not None and family != name and (family not in _REGISTRY or not _REGISTRY[family].primary):
@@ -155,7 +159,8 @@ def register_model(name: str, cls: type[TableModel], options: dict[str, Any] | N
                          f"{', '.join(primary_models())}")
     if family not in (None, name) and not changes:
         raise ValueError(f"a variant of {family!r} must say which convention it changes (changes=...)")
-    _REGISTRY[name] = ModelSpec(name, cls, dict(options or {}), description, family or name, changes)
+    _REGISTRY.add(name, ModelSpec(name, cls, dict(options or {}), description, family or name, changes),
+                  replace=replace)
 
 
 def unregister_model(name: str) -> None:
@@ -166,10 +171,10 @@ def unregister_model(name: str) -> None:
         raise ValueError(f"{name!r} is the primary of {spec.family!r}'s variants; remove them first")
     if name in _BUILTIN_NAMES:
         raise ValueError(f"{name!r} is a built-in model; it cannot be removed")
-    del _REGISTRY[name]
+    _REGISTRY.remove(name)
 
 
-_BUILTIN_NAMES = frozenset(_REGISTRY)
+_BUILTIN_NAMES = frozenset(_REGISTRY.names())
 
 
 def primary_models() -> tuple[str, ...]:
@@ -240,7 +245,8 @@ def model_from_table(table: EnergyTable, **options: Any) -> EnergyModel:
     if base is None:
         return UserTableModel(table, **options)
     if base not in _REGISTRY:
-        raise EnergyTableError(f"{table.path}: key 'model.base' = {base!r}; expected one of {', '.join(_REGISTRY)}")
+        raise EnergyTableError(f"{table.path}: key 'model.base' = {base!r}; expected one of "
+                               f"{', '.join(_REGISTRY.names())}")
     return _REGISTRY[base].build(table=table, name=str(table.meta.get("name") or base), **options)
 
 

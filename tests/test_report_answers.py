@@ -142,3 +142,14 @@ def test_q14_does_not_say_holds_for_an_snn_that_is_not_working(run):
     assert "n/a for IF, soft reset, not a working SNN at T=2 (95.0%, near chance)" in text
     assert question("Q14").verdict(idle).not_working == ("direct_if",)
     assert "holds for IF" in sentence(run, "Q14")
+
+
+def test_q8_never_calls_a_loss_a_gain():
+    import pandas as pd
+
+    from analysis.report import hardware
+
+    gains = pd.Series({"sata": 4.2, "loihi": 29.0, "spikesim": 0.5, "lemaire": 0.4})
+    text = hardware._gain_text(gains, ["sata", "loihi"])
+    assert text == " (gain 4.2×–29×; 2×–2.5× the ANN's energy under the other 2)"
+    assert hardware._gain_text(gains[["sata"]], ["sata"]) == " (gain 4.2×)"

@@ -14,7 +14,7 @@ import pytest
 from scipy.stats import binomtest
 
 from analysis.report import all_answers, answers, load_run, question
-from analysis.report.markdown import render
+from analysis.report.markdown import render_both
 from analysis.report.paired import compare, mcnemar_exact
 from analysis.report.verdict import MAX_SENTENCE
 from tests.report_run import TEST_SAMPLES, make_run
@@ -262,9 +262,10 @@ def test_every_verdict_names_the_conventions_it_depends_on(run):
 
 
 def test_the_report_has_one_sensitivity_section(run):
-    text = render(run, "x")
+    text, appendix = render_both(run, "x")
     assert text.count("## Sensitivity to pricing conventions") == 1
-    section = text.split("## Sensitivity to pricing conventions")[1].split("\n## ")[0]
+    assert "Verdicts that flip under at least one: " in text and "Q8" in text.split("flip under at least one")[1]
+    section = appendix.split("## Sensitivity: every verdict")[1].split("\n## ")[0]
     assert "- **Q1**: No hardware model enters this verdict" in section
     assert ("- **Q8**: Flips under 2 of 3 alternative pricings: sata · psum_bits=16, spikesim · first_layer=once"
             in section)
@@ -288,10 +289,10 @@ def test_a_question_registered_without_a_verdict_still_reports(run):
     register_question(Question("Q99", "A late question?", "q99_late", answer, (Panel(panel),), "caption"))
     try:
         assert answers(run)["Q99"] == "Q99: an answer line with 1 number."
-        text = render(run, "x")
+        text, appendix = render_both(run, "x")
         assert "- Q99: an answer line with 1 number." in text
         assert "## Q99: A late question?" in text and "**Verdict** — an answer line with 1 number." in text
-        assert "**Q99**" not in text.split("## Sensitivity to pricing conventions")[1].split("\n## ")[0]
+        assert "**Q99**" not in appendix.split("## Sensitivity: every verdict")[1].split("\n## ")[0]
     finally:
         QUESTIONS.remove("Q99")
 

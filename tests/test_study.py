@@ -254,7 +254,7 @@ def test_quick_study_end_to_end_with_report(tmp_path):
         text = section.group(0)
         link = re.search(r"\]\((figures/[^)]+\.png)\)", text)
         assert link and (out / link.group(1)).is_file(), f"{q}: figure missing"
-        assert re.search(r"\*\*Answer\*\*", text), f"{q}: no answer"
+        assert re.search(r"\*\*Verdict\*\* — ", text), f"{q}: no verdict"
     # the INT8 ANN (8-bit per-channel weights, 8-bit activations) is within 1 pp of the FP32 ANN on digits
     networks = load_tables(out)["results"].drop_duplicates(UNIT).set_index("method")
     assert abs(networks.loc["int8", "accuracy"] - networks.loc["ann", "accuracy"]) <= 0.01

@@ -10,9 +10,10 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from analysis.methods import Method, get_method
+from analysis.palette import SERIES, hardware_color, hardware_marker
 from analysis.report.paired import accuracy, comparison
-from analysis.report.plotting import log2_x, models_of, no_data, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.plotting import log2_x, no_data, open_panel
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, method_label, not_working, numeric, select
 from analysis.report.text import number, percent, percentage_points, span, times
 from analysis.report.uncertainty import accuracy_of
@@ -48,6 +49,7 @@ def ladder(run: RunTables) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@panel
 def panel_ladder(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy per arch and method with 95% intervals; bars from zero."""
     table = ladder(run)
@@ -77,6 +79,7 @@ def layer_errors(run: RunTables, steps: int | None = None) -> pd.DataFrame:
     return (chosen if not chosen.empty else select(errors, T=errors["T"].max())).sort_values(["arch", "layer_index"])
 
 
+@panel
 def panel_layer_errors(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Per layer, the IF rate's error against the quantized activation relative to the mean
     activation (T = L), one line per arch; residual-block boundaries marked."""
@@ -85,8 +88,8 @@ def panel_layer_errors(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
                       title="where the IF error enters and grows", empty=errors.empty, missing="layer_errors.csv"):
         return
     for index, (name, rows) in enumerate(errors.groupby("arch", sort=False)):
-        ax.plot(rows["layer_index"], numeric(rows, "relative_error"), marker="o", ms=3, color=f"C{index % 10}",
-                label=f"{name} (T={int(rows['T'].iloc[0])})")
+        ax.plot(rows["layer_index"], numeric(rows, "relative_error"), marker="o", ms=3,
+                color=SERIES[index % len(SERIES)], label=f"{name} (T={int(rows['T'].iloc[0])})")
     ax.axhline(ERROR_ENTERS, color="#999999", ls=":", lw=0.8)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(bottom=0)
@@ -229,6 +232,7 @@ def group_threshold_table(run: RunTables, arch: str | None = None) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+@panel
 def panel_group_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy per G with 95% intervals: shared threshold vs each per-group variant."""
     arch = run.first_arch(arch)
@@ -251,6 +255,7 @@ def panel_group_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
     ax.legend(fontsize=7)
 
 
+@panel
 def panel_group_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Energy of each per-group variant over the shared threshold's, per G and hardware model."""
     table = group_threshold_table(run, arch)
@@ -259,13 +264,13 @@ def panel_group_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
                       missing="no per-group threshold rows"):
         return
     styles = {"per_group_calibrated": "--", "per_group_binary": ":"}
-    for index, model in enumerate(models_of(hardware) or run.hardware_models()):
+    for model in hardware or run.hardware_models():
         for variant, rows in table.groupby("variant", sort=False):
-            ax.plot(rows["G"], rows[f"energy ratio {model}"], styles[variant], marker="o", ms=3,
-                    color=f"C{index % 10}", label=model if variant == table["variant"].iloc[0] else None)
+            ax.plot(rows["G"], rows[f"energy ratio {model}"], styles[variant], marker=hardware_marker(model), ms=3,
+                    color=hardware_color(model), label=model if variant == table["variant"].iloc[0] else None)
     ax.axhline(1.0, color="#888888", lw=0.8)
     log2_x(ax, sorted(table["G"].unique()))
-    ax.legend(fontsize=6, title="dashed: calibrated; dotted: bit-plane", title_fontsize=6)
+    ax.legend(fontsize=7, title="dashed: calibrated; dotted: bit-plane", title_fontsize=7)
 
 
 def verdict_q11(run: RunTables) -> Verdict:

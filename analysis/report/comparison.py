@@ -8,10 +8,11 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, get_method
+from analysis.palette import hardware_color, hardware_marker
 from analysis.report.paired import accuracy as run_accuracy
 from analysis.report.paired import comparison as paired_comparison
-from analysis.report.plotting import bar_labels, log_axis, models_of, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.plotting import MIN_FONT_PT, bar_labels, fit_title, log_axis, open_panel
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import (
     RunTables,
     by_hardware,
@@ -55,6 +56,7 @@ def architecture_table(run: RunTables) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@panel
 def panel_architecture_ratio(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """OneSpike(G=L)'s energy over QCFS(L)'s per architecture, one line per hardware model (log y;
     1 = as dear as the quantized ANN). A method's advantage is the method's where every line stays on
@@ -65,24 +67,25 @@ def panel_architecture_ratio(run: RunTables, ax: Axes, *, arch=None, hardware=No
                       title="OneSpike / QCFS energy per architecture", empty=table.empty):
         return
     x = np.arange(len(archs))
-    for k, model in enumerate(models_of(hardware) or run.figure_models()):
+    for model in hardware or run.figure_models():
         column = f"{model} pJ"
         ratios = []
         for name in archs:
             sub = select(table, arch=name).set_index("method")[column]
             ok = {Method.ONESPIKE, Method.QCFS} <= set(sub.index) and sub[Method.QCFS] > 0
             ratios.append(sub[Method.ONESPIKE] / sub[Method.QCFS] if ok else np.nan)
-        ax.plot(x, ratios, marker="o", ms=5, color=f"C{k % 10}", label=model)
+        ax.plot(x, ratios, marker=hardware_marker(model), ms=5, color=hardware_color(model), label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     log_axis(ax)
     ax.set_xticks(x)
     ax.set_xticklabels(archs)
     ax.set_xlim(-0.5, len(archs) - 0.5)
     if len(archs) < 2:
-        ax.set_title("one architecture: Q12 needs two or more", fontsize=9)
+        ax.set_title(fit_title(ax, "one architecture: Q12 needs two or more"), fontsize=MIN_FONT_PT + 1)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
+@panel
 def panel_architecture_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """OneSpike(G=L)'s accuracy minus QCFS(L)'s per architecture (pp; bars from 0)."""
     archs, steps = run.archs(), run.reference_steps()
@@ -240,6 +243,7 @@ def _hatch_equal_bits(bars, table: pd.DataFrame) -> None:
         bar.set_hatch("//" if comparison == "equal bits" else "")
 
 
+@panel
 def panel_bnn_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy (95% interval) of the BNN, OneSpike and QCFS at equal shape and at equal bits."""
     table = select(bnn_table(run), arch=run.first_arch(arch))
@@ -259,6 +263,7 @@ def panel_bnn_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
                        rotation=35, ha="right", fontsize=7)
 
 
+@panel
 def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Energy of each Q13 configuration relative to the BNN's, one marker per hardware model (log y;
     above 1 = dearer than the BNN)."""
@@ -269,14 +274,14 @@ def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> N
                       missing="no BNN rows"):
         return
     x = np.arange(len(table))
-    models = models_of(hardware) or run.figure_models()
+    models = list(hardware or run.figure_models())
     for k, model in enumerate(models):
         column = f"{model} pJ"
         if column not in table.columns:
             continue
         offset = (k - (len(models) - 1) / 2) * 0.07  # side by side, so equal values do not hide each other
-        ax.plot(x + offset, table[column] / float(bnn[column].iloc[0]), ls="none", marker="osD^vP*X"[k % 8], ms=6,
-                color=f"C{k % 10}", label=model)
+        ax.plot(x + offset, table[column] / float(bnn[column].iloc[0]), ls="none", marker=hardware_marker(model), ms=6,
+                color=hardware_color(model), label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     log_axis(ax)
     ax.set_xticks(x)
@@ -367,5 +372,5 @@ register_question(Question(
     (Panel(panel_bnn_accuracy), Panel(panel_bnn_energy)),
     "Compare like with like: the equal-bit bars (one-bit activations: OneSpike(G=1), QCFS(L=1)) are the fair "
     "match for the BNN; the equal-shape bars show what the extra levels buy.", columns=2, verdict=verdict_q13,
-    panel_size=(5.4, 3.8),
+    aspect=0.75,
 ))

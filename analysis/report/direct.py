@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator
 
 from analysis.methods import get_method, method_names
 from analysis.report.plotting import log2_x, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, method_color, not_working, numeric, select
 from analysis.report.text import number, percent, percentage_points, span, times
 from analysis.report.verdict import Verdict, unanswered
@@ -178,6 +178,7 @@ def _lines(run: RunTables, ax: Axes, arch: str | None, ylabel: str, title: str, 
     ax.legend(fontsize=7)
 
 
+@panel
 def panel_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy per T of each directly trained SNN (solid) and of its one-step form (dashed)."""
     def draw(ax, method, rows):
@@ -190,6 +191,7 @@ def panel_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> Non
     _lines(run, ax, arch, "test accuracy (%)", "SNN vs its one-step form", draw)
 
 
+@panel
 def panel_agreement(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Fraction of test images on which the one-step form predicts what the SNN predicts, per T."""
     def draw(ax, method, rows):
@@ -199,6 +201,7 @@ def panel_agreement(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> No
     ax.set_ylim(top=101)
 
 
+@panel
 def panel_ladder(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy change (pp) of each step from the SNN to its one-step form (leak removed, PSG's soft
     reset, time-averaged current) at each T: what PSG cannot reproduce, measured."""
@@ -221,9 +224,10 @@ def panel_ladder(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     ax.axhline(0, color="#444444", lw=0.8)
     ax.set_xticks(x)
     ax.set_xticklabels([str(t) for t in steps])
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=7, ncol=2)
 
 
+@panel
 def panel_layer_error(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Mean |spike-count difference| per neuron between the SNN and its one-step form, per spiking
     layer (one line per method and T; 0 where PSG reproduces the layer exactly)."""
@@ -238,7 +242,7 @@ def panel_layer_error(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> 
         ax.plot(range(len(rows)), rows["count_error"], styles[index % 4], marker="o", color=method_color(method),
                 label=f"{get_method(method).short}, T={int(steps)}")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are counted, never halved
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=7, ncol=2)
 
 
 register_question(Question(

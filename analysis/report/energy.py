@@ -8,8 +8,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, StepAxis, get_method
-from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, models_of, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.palette import hardware_color, hardware_marker
+from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, open_panel
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import COMPONENTS, RunTables, method_color, method_label, numeric, select
 from analysis.report.text import number, percent, span, times
 from analysis.report.verdict import Claim, Verdict, models_text, unanswered
@@ -40,12 +41,12 @@ def component_shares(run: RunTables, arch: str | None = None) -> pd.DataFrame:
     return table
 
 
+@panel
 def panel_breakdown(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Stacked energy per component per method (T = G = L) under one hardware model; bars from 0."""
-    hardware = models_of(hardware)  # one name or a list
     model = hardware[0] if hardware else run.main_hardware()
     rows = run.ladder_rows(run.first_arch(arch), model)
-    if not open_panel(ax, xlabel="method", ylabel="energy per inference", title=str(model), title_size=10,
+    if not open_panel(ax, xlabel="method", ylabel="energy per inference", title=str(model),
                       empty=rows.empty):
         return
     total = numeric(rows, "energy_pj").to_numpy()
@@ -59,13 +60,13 @@ def panel_breakdown(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> No
             bottom += values
     crowded = len(rows) > 6  # upright labels of neighbouring bars would run into each other
     for i, value in enumerate(total / divisor):
-        ax.annotate(f"{value:.3g}", (i, bottom[i]), ha="center", va="bottom", fontsize=6 if crowded else 7,
+        ax.annotate(f"{value:.3g}", (i, bottom[i]), ha="center", va="bottom", fontsize=7,
                     rotation=90 if crowded else 0, xytext=(0, 2), textcoords="offset points")
     ax.set_ylim(0, max(bottom.max(), 1e-30) * (1.35 if crowded else 1.15))
     ax.set_ylabel(f"energy per inference ({unit})")
     ax.tick_params(axis="x", labelsize=7)
     plt.setp(ax.get_xticklabels(), rotation=55, ha="right", rotation_mode="anchor")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
 
 
 def _subject(run: RunTables) -> str | None:
@@ -130,6 +131,7 @@ def _stepped_rows(run: RunTables, arch: str | None) -> pd.DataFrame:
     return select(run.results, arch=arch, method=stepped, variant="default", T=run.timesteps() or None)
 
 
+@panel
 def panel_membrane_accesses(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Membrane-potential reads (solid) and writes (dashed) per inference vs T."""
     counts = run.per_inference(_stepped_rows(run, run.first_arch(arch)))
@@ -148,6 +150,7 @@ def panel_membrane_accesses(run: RunTables, ax: Axes, *, arch=None, hardware=Non
     ax.legend(fontsize=7)
 
 
+@panel
 def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """The membrane-memory share of energy vs T per hardware model (IF solid, OneSpike dashed)."""
     rows = _stepped_rows(run, run.first_arch(arch))
@@ -155,25 +158,26 @@ def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
     # SNNs' membrane accesses are in the panel beside this one)
     pair = rows[rows["method"].isin([Method.IF, Method.ONESPIKE])] if not rows.empty else rows
     rows = pair if not pair.empty else rows
-    models = [m for m in (models_of(hardware) or run.hardware_models())
+    models = [m for m in (hardware or run.hardware_models())
               if numeric(select(rows, hardware=m), "membrane_memory_pj", 0.0).sum() > 0]
     if not open_panel(ax, xlabel="T (IF) = G (OneSpike)", ylabel="membrane-memory share of energy (%)",
                       title="membrane energy share per hardware model", empty=not models,
                       missing="no model prices membrane memory"):
         return
     styles = {StepAxis.TIME: "-", StepAxis.GROUPS: "--"}
-    for index, model in enumerate(models):
+    for model in models:
         for method, sub in select(rows, hardware=model).groupby("method", sort=False):
             sub = sub.sort_values("T")
             share = 100 * numeric(sub, "membrane_memory_pj") / numeric(sub, "energy_pj").replace(0, np.nan)
             first = not any(line.get_label() == model for line in ax.get_lines())
-            ax.plot(sub["T"], share, styles[get_method(method).steps], marker="o", ms=3, color=f"C{index % 10}",
+            ax.plot(sub["T"], share, styles[get_method(method).steps], marker=hardware_marker(model), ms=3,
+                    color=hardware_color(model),
                     label=model if first else None)
     ax.plot([], [], "k-", label="IF (solid)")
     ax.plot([], [], "k--", label="OneSpike (dashed)")
     ax.set_ylim(bottom=0)
     log2_x(ax, run.timesteps())
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def _membrane_accesses(counts: pd.DataFrame, steps: int) -> dict[str, float]:

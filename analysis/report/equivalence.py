@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 from analysis.methods import Method, get_method
 from analysis.report.cycles import cycles_sentence, with_cycles
 from analysis.report.plotting import bar_labels, log2_x, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.text import number, percent, span, times
 from analysis.report.verdict import Verdict, unanswered
@@ -24,6 +24,7 @@ EXACT = 1e-9
 
 
 # -- Q1 ---------------------------------------------------------------------------------------------
+@panel
 def panel_logit_gap(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Max |logit difference| to the quantized ANN with as many levels, per T (log y; exact 0 drawn
     at 1e-17)."""
@@ -31,6 +32,7 @@ def panel_logit_gap(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> No
                        "distance to QCFS(L = T = G)")
 
 
+@panel
 def panel_agreement(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Prediction agreement with the quantized ANN with as many levels, per T."""
     _equivalence_lines(run, ax, "agreement", "same predicted class as QCFS (%)", "prediction agreement")
@@ -147,16 +149,19 @@ def _bars(run: RunTables, ax: Axes, arch: str | None, column: str, ylabel: str, 
         ax.legend(fontsize=7)
 
 
+@panel
 def panel_latency(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Sequential steps per inference of each stepped method, per T."""
     _bars(run, ax, arch, "latency_steps", "sequential steps per inference", "latency (steps)")
 
 
+@panel
 def panel_groups(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Parallel groups per step of each stepped method, per T."""
     _bars(run, ax, arch, "groups", "parallel groups per step", "parallelism (groups)")
 
 
+@panel
 def panel_accumulates(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """ACs (solid) and other adds (hatched) per inference of each stepped method, per T; the
     quantized ANN's MACs as a dashed line. Linear axis from zero."""

@@ -19,8 +19,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import get_method
+from analysis.palette import OKABE_ITO
 from analysis.report.plotting import log2_x, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, method_color
 from analysis.report.text import percent, ratio_text, span
 from analysis.report.verdict import Verdict, unanswered
@@ -143,6 +144,7 @@ def answer_q15(run: RunTables) -> Answer:
 
 
 # -- the figure ---------------------------------------------------------------------------------------
+@panel
 def panel_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Per task and neuron at the largest T: the SNN's accuracy beside its one-step form's, chance
     and the ceiling of the summed frames marked."""
@@ -160,14 +162,16 @@ def panel_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> Non
         ax.hlines(100 * row["chance_accuracy"], i - 0.45, i + 0.45, colors="#888888", linestyles=":",
                   label="chance" if i == 0 else None)
         if math.isfinite(row["onestep_ceiling"]) and row["onestep_ceiling"] < 1:
-            ax.hlines(100 * row["onestep_ceiling"], i, i + 0.45, colors="#d62728", linestyles="--",
+            ax.hlines(100 * row["onestep_ceiling"], i, i + 0.45, colors=OKABE_ITO["vermillion"], linestyles="--",
                       label="ceiling of the sum" if i == int(np.argmax(top["onestep_ceiling"] < 1)) else None)
     ax.set_xticks(x)
-    ax.set_xticklabels([f"{r['task']}\n{r['neuron']}, T={int(r['T'])}" for _, r in top.iterrows()], fontsize=7)
+    ax.set_xticklabels([f"{r['task']}, {r['neuron']}, T={int(r['T'])}" for _, r in top.iterrows()], fontsize=7,
+                       rotation=30, ha="right", rotation_mode="anchor")
     ax.set_ylim(0, 105)
     ax.legend(fontsize=7)
 
 
+@panel
 def panel_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Energy per inference of each SNN (solid) and of its one-step form (dashed) per T under the
     run's main model, digit task (the direction task's inputs are the same events, labelled otherwise)."""
@@ -187,6 +191,7 @@ def panel_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     ax.legend(fontsize=7)
 
 
+@panel
 def panel_energy_ratio(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """The one-step form's energy over its SNN's at the largest T, digit task, under each of the
     figure's hardware models (every model of ``events.csv`` when none is given; below 1: one step

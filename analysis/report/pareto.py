@@ -11,8 +11,8 @@ from matplotlib.axes import Axes
 from analysis.methods import get_method, reference_method
 from analysis.report.paired import accuracy as run_accuracy
 from analysis.report.paired import comparison as paired_comparison
-from analysis.report.plotting import energy_scale, log_axis, models_of, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.plotting import energy_scale, log_axis, open_panel
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, configuration_label, numeric, select
 from analysis.report.text import number, percent
 from analysis.report.uncertainty import accuracy_of
@@ -22,12 +22,12 @@ from analysis.report.verdict import TIE, Claim, Verdict, by_value, listing, mode
 WITHIN = 0.01
 
 
+@panel
 def panel_pareto(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Under one hardware model: accuracy vs energy (log x), stepped methods at every T joined."""
-    hardware = models_of(hardware)  # one name or a list
     model = hardware[0] if hardware else run.main_hardware()
     rows = select(run.results, arch=run.first_arch(arch), variant="default", hardware=model)
-    if not open_panel(ax, xlabel="energy per inference", ylabel="test accuracy (%)", title=str(model), title_size=10,
+    if not open_panel(ax, xlabel="energy per inference", ylabel="test accuracy (%)", title=str(model),
                       empty=rows.empty):
         return
     divisor, unit = energy_scale(numeric(rows, "energy_pj"))
@@ -44,7 +44,7 @@ def panel_pareto(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
                    label=spec.label)
     log_axis(ax, "x")
     ax.set_xlabel(f"energy per inference ({unit}, log)")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
 
 
 #: A winner less than this far (relative energy) ahead of the runner-up is named with its margin.

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.methods import METHODS, get_method, method_names
+from analysis.palette import NEUTRAL
 from analysis.report.checks import check_results
 from analysis.run_folder import RunFolder
 from energy_models.report import COMPONENTS
@@ -101,7 +102,7 @@ def not_working(rows: pd.DataFrame) -> bool:
 
 
 def method_color(method: str) -> str:
-    return get_method(method).color if method in METHODS else "#777777"
+    return get_method(method).color if method in METHODS else NEUTRAL
 
 
 def _parse(text: Any, default: Any) -> Any:
