@@ -13,6 +13,9 @@ TEST_WORKERS ?= auto
 # Test-only SNN framework (see pyproject's `frameworks` extra): without its declared dependencies
 # (they pull torchvision and tensorboard).
 SPIKINGJELLY_PIN ?= spikingjelly==2.0.0
+# Norse and Sinabs (test-only, recognised by class path): without their declared dependencies
+# (Norse's torchvision, Sinabs's samna chip driver); what they import is in the frameworks and nir extras.
+NORSE_SINABS_PINS ?= norse==1.1.0 sinabs==3.1.3
 export MPLBACKEND ?= Agg
 
 .PHONY: study readme test test-slow lint bench notebooks clean-venv
@@ -23,8 +26,8 @@ export MPLBACKEND ?= Agg
 # install's CPU) is left to compileall on every core, skipping the packages' own test suites.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --no-compile "$(TORCH_PIN)" -e ".[dev,frameworks]"
-	$(PY) -m pip install --quiet --no-compile --no-deps "$(SPIKINGJELLY_PIN)"
+	$(PY) -m pip install --quiet --no-compile "$(TORCH_PIN)" -e ".[dev,frameworks,nir,zigzag,events]"
+	$(PY) -m pip install --quiet --no-compile --no-deps "$(SPIKINGJELLY_PIN)" $(NORSE_SINABS_PINS)
 	$(PY) -m compileall -q -j 0 -x '/tests?/|/testing/_internal/' "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 	touch $(STAMP)
 

@@ -10,10 +10,13 @@ import argparse
 import functools
 import json
 import os
+import signal
 import sys
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
+
+from analysis.stop import Terminated, stop_in_chain, stop_on_sigterm
 
 EXAMPLES = {
     "study": """examples:
@@ -22,6 +25,7 @@ EXAMPLES = {
   onespike study --data cifar10 --data-root ~/data --arch vgg16,resnet20 --timesteps 1,2,4,8
   onespike study --hardware sata,spikesim,my_chip.toml --out reports/mychip
   onespike study --quick --hardware all            # every built-in model a headline model
+  onespike study --quick --hardware flops45nm,zigzag:eyeriss_like   # ZigZag mapping: energy by level, cycles
   onespike study --resume reports/quick            # continue an interrupted study (reads its config.json)
   onespike study --config study.json --force       # replace the files of another study in --out
   onespike study --model my_pkg.models:build --checkpoint weights.pt --finetune-epochs 3
@@ -35,13 +39,29 @@ EXAMPLES = {
                  --method if --timesteps 8 --hardware all --samples 64
 """,
     "hardware": """examples:
-  onespike hardware                 # every built-in model with its source and assumptions
+  onespike hardware                 # one line per built-in model: family, primary or variant, what it is
+  onespike hardware --long          # every model with its paper, code, assumptions and options
   onespike hardware my_chip.toml    # check and describe a user table
 """,
     "report": """examples:
   onespike report reports/default   # re-draw figures and report.md from the tables
+  onespike report reports/default --format png,pdf,svg   # also PDF and SVG figures for a paper
 """,
 }
+
+
+FORMAT_HELP = ("figure formats, comma-separated: png (always written: report.md shows it), pdf, svg; e.g. "
+               "png,pdf,svg for a paper (7-inch-wide figures, text of 7 pt or more)")
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    """``--format png,pdf,svg``: checked before the study runs (a wrong format fails at once)."""
+    from analysis.report.figures import report_formats
+
+    try:
+        return report_formats(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _csv(text: str) -> list[str]:
@@ -133,8 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--force", action="store_true", help="replace another study in --out: remove only the files "
                        "that study wrote (the tables, report and figures its manifest lists, its cache files); every "
                        "other file in the folder, at any depth, is kept")
+    study.add_argument("--event-data-root", help="Q15 on a real event data set too: the N-MNIST folder holding "
+                       "Train/<digit>/*.bin and Test/<digit>/*.bin (needs the 'events' extra: pip install tonic)")
+    study.add_argument("--event-timesteps", type=_csv_ints, help="Q15's T (frames per sample), e.g. 4,8")
+    study.add_argument("--no-events", action="store_true", help="skip Q15 (the SNNs trained on event data)")
     study.add_argument("--no-progress", action="store_true", help="hide progress bars")
     study.add_argument("--no-report", action="store_true", help="write tables only (no figures, no report.md)")
+    study.add_argument("--format", dest="formats", type=_formats, default=None, metavar="FORMATS",
+                       help=FORMAT_HELP)
 
     count = sub.add_parser("count", help="count and price one checkpoint; print its per-layer table",
                            epilog=EXAMPLES["count"], formatter_class=fmt)
@@ -160,10 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     hardware = sub.add_parser("hardware", help="list hardware energy models with their sources",
                               epilog=EXAMPLES["hardware"], formatter_class=fmt)
     hardware.add_argument("table", nargs="?", help="a user TOML table to check and describe")
+    hardware.add_argument("--long", action="store_true", help="every model's paper, code, technology, assumptions "
+                          "and options (default: one line per model)")
 
     report = sub.add_parser("report", help="re-draw figures and report.md from a run folder's tables",
                             epilog=EXAMPLES["report"], formatter_class=fmt)
     report.add_argument("run_dir", help="a run folder written by `onespike study`")
+    report.add_argument("--format", dest="formats", type=_formats, default=None, metavar="FORMATS",
+                        help=FORMAT_HELP)
     return parser
 
 
@@ -191,26 +221,54 @@ def _resume_config(args: argparse.Namespace) -> dict:
     return RunFolder(args.resume).read_config()["config"]
 
 
+def _check_resume_overrides(args: argparse.Namespace, recorded: dict, config, overrides: dict) -> None:
+    """``--resume DIR`` with flags that change what the study computes (``--seed 5``, ``--quick``) would
+    be another study: refuse it naming those flags, and the two ways on (pricing flags such as
+    ``--hardware`` only re-price, and pass)."""
+    from analysis.study import StudyConfig
+
+    if StudyConfig.from_dict(recorded).compute_digest() == config.compute_digest():
+        return
+    changed = [key for key, value in config.to_dict().items() if key in recorded and recorded[key] != value]
+    names = {"archs": "arch", "checkpoints": "checkpoint"}
+    given = [f"--{names.get(key, key).replace('_', '-')}" for key in changed if key in overrides]
+    given += ["--quick"] if args.quick and any(key not in overrides for key in changed) else []
+    flags = ", ".join(given) or "the flags given"
+    verb = "changes" if len(given) == 1 else "change"
+    raise ValueError(f"--resume {args.resume} continues the study its config.json records, but {flags} {verb} what "
+                     f"it computes (a new study): drop {flags} to continue it, or run the new study into another "
+                     "folder with --out NEW (--force replaces this one)")
+
+
 def _cmd_study(args: argparse.Namespace) -> int:
     from analysis.report import write_report
     from analysis.study import StudyConfig, distributed, run_study
 
+    for flag in ("out", "resume"):
+        if getattr(args, flag) is not None and not getattr(args, flag).strip():
+            raise ValueError(f"--{flag} is empty: give the run folder, e.g. --{flag} reports/mine")
     overrides = {}
     for flag, key in (("data", "data"), ("data_root", "data_root"), ("subset", "subset"), ("arch", "archs"),
                       ("methods", "methods"), ("levels", "levels"), ("weight_bits", "weight_bits"),
                       ("timesteps", "timesteps"),
                       ("max_steps", "max_steps"), ("hardware", "hardware"), ("seed", "seed"), ("seeds", "seeds"),
                       ("device", "device"), ("model", "model"), ("checkpoints", "checkpoints"),
-                      ("finetune_epochs", "finetune_epochs")):
+                      ("finetune_epochs", "finetune_epochs"), ("event_data_root", "event_data_root"),
+                      ("event_timesteps", "event_timesteps")):
         value = getattr(args, flag)
         if value is not None:
             overrides[key] = value
+    if args.no_events:
+        overrides["events"] = False
     if args.model and not args.arch:
         overrides["archs"] = [_model_arch_name(args.model)]
     if args.resume or args.config:
         base = _resume_config(args) if args.resume else StudyConfig.from_file(args.config).to_dict()
+        recorded = dict(base)
         base.update(overrides)
         config = StudyConfig.quick(**base) if args.quick else StudyConfig.from_dict(base)
+        if args.resume and not args.force:
+            _check_resume_overrides(args, recorded, config, overrides)
     else:
         config = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
     out = args.resume or args.out or ("reports/quick" if args.quick else "reports/default")
@@ -218,7 +276,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     run_study(config, out, force=args.force, progress=not args.no_progress)
     tables = time.perf_counter()
     if not args.no_report and distributed.is_main():
-        write_report(out)
+        write_report(out, formats=args.formats)
     report = "" if args.no_report else f"; report {time.perf_counter() - tables:.1f} s"
     print(f"study written to {out}/ (results.csv, layers.csv" + ("" if args.no_report else ", report.md")
           + f") in {time.perf_counter() - start:.1f} s (tables {tables - start:.1f} s{report})")
@@ -248,7 +306,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
     from analysis.study.evaluate import batches, count_ledger
     from analysis.study.networks import ModelSpec, base_method, derive, pow2_network, priced_form, read_weights
     from analysis.study.runner import hardware_names
-    from analysis.study.training import check_finite_state, load_weights
+    from analysis.study.training import check_finite_state, check_trained_on, load_weights
     from analysis.study.variants import CALIBRATION_SAMPLES
     from energy_models import get_model
 
@@ -258,6 +316,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
                          "--max-steps")
     state, meta = read_weights(args.checkpoint)
     check_finite_state(state, f"checkpoint {args.checkpoint!r}")
+    check_trained_on(meta, args.data, f"checkpoint {args.checkpoint!r}")
     recorded = meta.get("model")  # the factory of a user's network (never imported unless named by --model)
     if recorded and not args.model:
         raise ValueError(f"{args.checkpoint!r} holds your network from --model {recorded!r} (arch {meta.get('arch')!r})"
@@ -335,23 +394,56 @@ def _cmd_count(args: argparse.Namespace) -> int:
 
 def _cmd_hardware(args: argparse.Namespace) -> int:
     from energy_models import available_models, get_model
+    from energy_models.zigzag import INSTALL_HINT, PREFIX, TEMPLATES, zigzag_installed
 
     if args.table:
         model = get_model(args.table)
         print(f"{model.name}: {json.dumps(model.provenance, indent=2, default=str)}")
         return 0
-    for row in available_models():
-        print(row.pop("name"))
-        for key, value in row.items():
-            print(f"    {key}: {value}")
+    rows = available_models()
+    if args.long:
+        for row in rows:
+            print(row.pop("name"))
+            for key, value in row.items():
+                print(f"    {key}: {value}")
+    else:
+        for line in hardware_lines(rows):
+            print(line)
+    state = "installed" if zigzag_installed() else f"not installed: {INSTALL_HINT}"
+    print(f"ZigZag templates (mapping engine with energy by memory level and cycles; ZigZag {state}); "
+          f"also zigzag:path/to/accelerator.yaml" if args.long else
+          f"ZigZag templates (ZigZag {state.split(':')[0]}), or zigzag:path/to/accelerator.yaml:")
+    for template in TEMPLATES.values():
+        print(f"{PREFIX}{template.name}\n    description: {template.description}" if args.long
+              else f"{PREFIX}{template.name}  {template.description}"[:HARDWARE_LINE])
     return 0
+
+
+#: Width of one line of ``onespike hardware`` (a wide terminal's).
+HARDWARE_LINE = 120
+
+
+def hardware_lines(rows: list[dict]) -> list[str]:
+    """``onespike hardware``: one line per model (its name, ``*`` for the primary model of its family,
+    what it prices or, for a variant, the one convention it changes), each at most
+    :data:`HARDWARE_LINE` characters, then what the ``*`` means and how to see the rest."""
+    width = max(len(str(row["name"])) for row in rows)
+    lines = []
+    for row in rows:
+        change = row["changes"] or row["description"]
+        what = str(row["description"]) if row["primary"] else f"{row['family']}, changed: {change}"
+        line = f"{row['name']:<{width}} {'*' if row['primary'] else ' '} {what}"
+        lines.append(line if len(line) <= HARDWARE_LINE else line[:HARDWARE_LINE - 1].rstrip() + "…")
+    lines += [f"{len(rows)} models; * the primary model of its family (a study's default headline models).",
+              "`onespike hardware --long`: each model's paper, code, technology, assumptions and options."]
+    return lines
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import write_report
 
     start = time.perf_counter()
-    path = write_report(args.run_dir)
+    path = write_report(args.run_dir, formats=args.formats)
     print(f"report written to {path} in {time.perf_counter() - start:.1f} s")
     return 0
 
@@ -362,8 +454,19 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"study": _cmd_study, "count": _cmd_count, "hardware": _cmd_hardware, "report": _cmd_report}
     from analysis.snn import ConversionError
 
+    previous = stop_on_sigterm()
     try:
-        return handlers[args.command](args)
+        try:
+            return handlers[args.command](args)
+        except Exception as exc:  # a stop that library code wrapped (an import's RuntimeError) is still a stop
+            stop = stop_in_chain(exc)
+            if stop is None:
+                raise
+            raise stop from None
+    except Terminated:
+        print(f"onespike {args.command}: stopped by SIGTERM; the lock is released and finished work kept: rerun the "
+              "same command to resume", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
         sys.stderr.close()
         return 0
@@ -378,6 +481,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"onespike {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ in the ANN's shape, once per T; :mod:`analysis.study.direct`), and OneSpike made
                                   resets by subtraction: Q14 measures what that costs)
 ================== ============== ====================================================================
 
-A SpikingJelly or snnTorch network is a directly trained SNN too: counted, it is ``direct_lif`` when
-one of its neurons leaks, else ``direct_if``.
+A SpikingJelly, snnTorch, Norse or Sinabs network (or one with a neuron of the user's own that
+carries a threshold and a membrane) is a directly trained SNN too: counted, it is ``direct_lif`` when
+one of its neurons leaks (or is not recognised), else ``direct_if``.
 """
 
 from __future__ import annotations
@@ -54,9 +55,11 @@ from typing import Any, Final
 
 from torch import nn
 
+from analysis.palette import EXTRA_METHOD_COLORS, OKABE_ITO, TOL_MUTED
 from analysis.registry import Registry
+from analysis.snn.context import fold_batchnorm
 from analysis.snn.convert import to_binary, to_if_snn, to_onespike, to_quantized
-from analysis.snn.frameworks import framework_leaks, is_framework_neuron
+from analysis.snn.frameworks import framework_leaks, is_framework_neuron, looks_like_neuron
 from analysis.snn.lif import LIFNeuron
 from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, BinaryLinear, IFNeuron, PSGNeuron
 from analysis.snn.onestep import DirectSNN, framework_form, spiking_from_ann
@@ -295,7 +298,7 @@ def _same(parent: nn.Module, **_: Any) -> nn.Module:
 
 def _quantized(kind: str) -> Builder:
     def build(parent: nn.Module, levels: int = 4, **_: Any) -> nn.Module:
-        return to_quantized(parent, levels, kind)
+        return to_quantized(parent, levels, kind, calibrated_later=True)  # trained (or calibrated) next
 
     build.__doc__ = f"ReLU -> {kind} with ``levels`` levels (weights copied from the ANN)."
     return build
@@ -337,40 +340,51 @@ def _direct(decay: float, v_reset: float | None) -> Builder:
 
 
 def _direct_onespike(parent: nn.Module, steps: int = 4, levels: int | None = None, **options: Any) -> nn.Module:
-    # PSG with the directly trained SNN's own thresholds; a spike is worth 1, as it was in training
+    # PSG with the directly trained SNN's own thresholds; a spike is worth 1, as it was in training. Batch
+    # norm folded as in the SNN's deploy form (to_if_snn folds it): to_onespike keeps the batch norms of
+    # a body with spiking neurons, which would price a mul and an add per element and group that the SNN
+    # does not pay.
     body = parent.body if isinstance(parent, DirectSNN) else parent
-    return to_onespike(body, steps, **options)
+    return to_onespike(fold_batchnorm(body), steps, **options)
+
+
+def _foreign_neuron(m: nn.Module) -> bool:
+    """A spiking neuron from another framework or a user's own (recognised or not): the network
+    spikes, so it is never counted as an ANN."""
+    return is_framework_neuron(m) or (looks_like_neuron(m) and not type(m).__module__.startswith("analysis."))
 
 
 def _leaky(m: nn.Module) -> bool:
-    return (isinstance(m, LIFNeuron) and m.leaky) or (is_framework_neuron(m) and framework_leaks(m))
+    return (isinstance(m, LIFNeuron) and m.leaky) or (_foreign_neuron(m) and framework_leaks(m))
 
 
 for _spec in (
-    MethodSpec(Method.ANN, "ANN (float)", "ANN", "#444444", _same, training=TrainingKind.FULL_PRECISION,
+    MethodSpec(Method.ANN, "ANN (float)", "ANN", OKABE_ITO["black"], _same, training=TrainingKind.FULL_PRECISION,
                weight_bits=FLOAT_WEIGHT_BITS),
-    MethodSpec(Method.INT8, "INT8 ANN", "INT8", "#8c564b", _int8, parent=Method.ANN, act_levels=255, weight_bits=8,
-               needs_calibration=True, detect=lambda m: isinstance(m, ActivationQuant)),
-    MethodSpec(Method.QCFS, "QCFS (L levels)", "QCFS", "#1f77b4", _quantized("qcfs"), parent=Method.ANN,
-               training=TrainingKind.QUANTIZED, quantized=True,
+    MethodSpec(Method.INT8, "INT8 ANN", "INT8", EXTRA_METHOD_COLORS["dark_grey"], _int8, parent=Method.ANN,
+               act_levels=255, weight_bits=8, needs_calibration=True, detect=lambda m: isinstance(m, ActivationQuant)),
+    MethodSpec(Method.QCFS, "QCFS (L levels)", "QCFS", OKABE_ITO["bluish_green"], _quantized("qcfs"),
+               parent=Method.ANN, training=TrainingKind.QUANTIZED, quantized=True,
                detect=lambda m: isinstance(m, QCFS) and bool(m.shift) and not isinstance(m, ActivationQuant)),
-    MethodSpec(Method.CQ, "clamp-quant (L)", "CQ", "#17becf", _quantized("cq"), parent=Method.ANN,
+    MethodSpec(Method.CQ, "clamp-quant (L)", "CQ", OKABE_ITO["sky_blue"], _quantized("cq"), parent=Method.ANN,
                training=TrainingKind.QUANTIZED, quantized=True, detect=lambda m: isinstance(m, QCFS) and not m.shift),
-    MethodSpec(Method.IF, "IF SNN (T steps)", "IF", "#d62728", _if, parent=Method.QCFS, spiking=True,
+    MethodSpec(Method.IF, "IF SNN (T steps)", "IF", OKABE_ITO["vermillion"], _if, parent=Method.QCFS, spiking=True,
                steps=StepAxis.TIME, vmem_bits=16, detect=lambda m: isinstance(m, IFNeuron)),
-    MethodSpec(Method.ONESPIKE, "OneSpike (G groups)", "OneSpike", "#2ca02c", _onespike, parent=Method.QCFS,
+    MethodSpec(Method.ONESPIKE, "OneSpike (G groups)", "OneSpike", OKABE_ITO["blue"], _onespike, parent=Method.QCFS,
                spiking=True, steps=StepAxis.GROUPS, vmem_bits=16, detect=lambda m: isinstance(m, PSGNeuron)),
-    MethodSpec(Method.BNN, "BNN", "BNN", "#9467bd", _binary, parent=Method.ANN, training=TrainingKind.BINARY,
+    MethodSpec(Method.BNN, "BNN", "BNN", TOL_MUTED["indigo"], _binary, parent=Method.ANN,
+               training=TrainingKind.BINARY,
                detect=lambda m: isinstance(m, BinaryActivation | BinaryConv2d | BinaryLinear)),
-    MethodSpec(Method.DIRECT_IF, "IF SNN, trained directly (T steps)", "dIF", "#ff7f0e", _direct(1.0, None),
+    MethodSpec(Method.DIRECT_IF, "IF SNN, trained directly (T steps)", "dIF", OKABE_ITO["orange"], _direct(1.0, None),
                parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME, vmem_bits=16,
-               detect=lambda m: isinstance(m, LIFNeuron) or is_framework_neuron(m)),
-    MethodSpec(Method.DIRECT_LIF, "LIF SNN, trained directly (T steps)", "dLIF", "#e377c2", _direct(0.5, 0.0),
-               parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME, vmem_bits=16,
-               detect=_leaky),
-    MethodSpec(Method.DIRECT_IF_PSG, "OneSpike from direct IF (G groups)", "dIF→PSG", "#bcbd22", _direct_onespike,
-               parent=Method.DIRECT_IF, spiking=True, steps=StepAxis.GROUPS, vmem_bits=16),
-    MethodSpec(Method.DIRECT_LIF_PSG, "OneSpike from direct LIF (G groups)", "dLIF→PSG", "#98df8a",
+               detect=lambda m: isinstance(m, LIFNeuron) or _foreign_neuron(m)),
+    MethodSpec(Method.DIRECT_LIF, "LIF SNN, trained directly (T steps)", "dLIF", EXTRA_METHOD_COLORS["dark_orange"],
+               _direct(0.5, 0.0), parent=Method.ANN, training=TrainingKind.DIRECT, spiking=True, steps=StepAxis.TIME,
+               vmem_bits=16, detect=_leaky),
+    MethodSpec(Method.DIRECT_IF_PSG, "OneSpike from direct IF (G groups)", "dIF→PSG", OKABE_ITO["reddish_purple"],
+               _direct_onespike, parent=Method.DIRECT_IF, spiking=True, steps=StepAxis.GROUPS, vmem_bits=16),
+    MethodSpec(Method.DIRECT_LIF_PSG, "OneSpike from direct LIF (G groups)", "dLIF→PSG",
+               EXTRA_METHOD_COLORS["dark_reddish_purple"],
                _direct_onespike, parent=Method.DIRECT_LIF, spiking=True, steps=StepAxis.GROUPS, vmem_bits=16),
 ):
     register_method(_spec)

@@ -6,7 +6,8 @@ Layout of ``<run>/``::
 
     config.json      the study config, its digest, and facts about the data and models
     manifest.json    written last: every table's row count and SHA-256 (a run without it, or whose
-                     tables do not match it, is incomplete and is not reported), and ``files``: the
+                     tables do not match it, is incomplete and is not reported), config.json's
+                     SHA-256 (``config_sha256``, checked alike), and ``files``: the
                      other files the study and its report wrote (report.md, figures), which
                      ``--force`` may replace
     <table>.csv      results, layers, equivalence, level_flips, predictions (one row per evaluated
@@ -20,6 +21,9 @@ A report drawn from older tables is never passed off as current: when the tables
 ``report.md`` first gets a banner saying so (``onespike report`` redraws it), so a study stopped
 between its tables and its report leaves no silent mismatch.
 
+A text cell a spreadsheet would run as a formula (``=...``, ``+...``, ``-...``, ``@...``: a user's
+model or table name) is written with a leading apostrophe, and read back without it.
+
 Files are written through a temporary file and a rename (complete or absent, never half), with the
 permissions the user's umask gives a new file (not ``mkstemp``'s 0600), so a shared results folder
 stays readable to colleagues.
@@ -31,6 +35,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,19 +43,37 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pandas.api.types import is_object_dtype, is_string_dtype
 
 __all__ = [
+    "APPENDIX_NAME",
     "REQUIRED_TABLES",
     "STALE_REPORT_BANNER",
+    "TABLE_NAMES",
     "IncompleteRunError",
     "RunFolder",
     "RunFolderError",
     "atomic_write_bytes",
     "atomic_write_text",
+    "new_file_mode",
 ]
 
 #: Tables every complete run has.
 REQUIRED_TABLES: tuple[str, ...] = ("results", "layers")
+#: The tables a study writes (``<name>.csv``). ``--force`` removes these when the manifest lists them;
+#: another plain name only when its file still holds the bytes the manifest records (a table a newer
+#: version wrote), never a name that is a path (``../x``, ``/abs/path``).
+TABLE_NAMES: frozenset[str] = frozenset({
+    "results", "layers", "sensitivity", "warnings", "hardware", "equivalence", "level_flips", "predictions",
+    "fidelity", "worked_example", "layer_errors", "breakeven", "sweep", "yan2024_targets", "onestep",
+    "onestep_layers", "events", "crosscheck",
+})
+#: A table name: a plain lower-case identifier (so ``<run>/<name>.csv`` is a file in the run folder).
+TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+#: The figure files a report writes (``figures/<name><suffix>``).
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+#: The report's appendix (long tables), beside ``report.md`` and linked from it.
+APPENDIX_NAME = "report_appendix.md"
 #: The first line of a ``report.md`` whose tables were rewritten after it was drawn.
 STALE_REPORT_BANNER = "> **Out of date:** this folder's tables were rewritten after this report was drawn"
 
@@ -63,7 +86,7 @@ class IncompleteRunError(RunFolderError, FileNotFoundError):
     """A run folder's tables are missing, empty, truncated or do not match its manifest."""
 
 
-def _new_file_mode() -> int:
+def new_file_mode() -> int:
     """The mode a new file gets under the current umask (0o666 & ~umask)."""
     mask = os.umask(0)
     os.umask(mask)
@@ -78,7 +101,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, _new_file_mode())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -89,6 +112,50 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """:func:`atomic_write_bytes` of UTF-8 text."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+#: A text cell starting with one of these is a formula to a spreadsheet (CSV injection): it is written
+#: with a leading apostrophe (OWASP's rule), which :meth:`RunFolder.read_tables` removes again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_plain(text: str) -> bool:
+    """A number (``-1.5``) or a dash placeholder (``-``): starts like a formula but cannot be one."""
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return set(text) <= {"-"}
+
+
+def _needs_quote(text: str) -> bool:
+    if text.startswith(FORMULA_STARTS):
+        return not _is_plain(text)
+    return text.startswith("'") and _needs_quote(text[1:])  # so that a cell "'=x" reads back as written
+
+
+def _neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell a spreadsheet would run as a formula quoted by an apostrophe."""
+    columns = {}
+    for column in frame.columns:
+        if is_object_dtype(frame[column]) or is_string_dtype(frame[column]):
+            cells = frame[column]
+            hit = cells.map(lambda v: isinstance(v, str) and _needs_quote(v))
+            if hit.any():
+                columns[column] = cells.mask(hit, "'" + cells[hit].astype(str))
+    return frame.assign(**columns) if columns else frame
+
+
+def _restored(frame: pd.DataFrame) -> pd.DataFrame:
+    """The inverse of :func:`_neutralised` on a table read back."""
+    columns = {}
+    for column in frame.columns:
+        if is_object_dtype(frame[column]) or is_string_dtype(frame[column]):
+            cells = frame[column]
+            hit = cells.map(lambda v: isinstance(v, str) and v.startswith("'") and _needs_quote(v[1:]))
+            if hit.any():
+                columns[column] = cells.mask(hit, cells[hit].str[1:])
+    return frame.assign(**columns) if columns else frame
 
 
 def _digest(data: bytes) -> str:
@@ -126,11 +193,36 @@ class RunFolder:
         return self.root / "report.md"
 
     @property
+    def appendix_path(self) -> Path:
+        return self.root / APPENDIX_NAME
+
+    @property
     def lock_path(self) -> Path:
         return self.root / ".lock"
 
     def table_path(self, name: str) -> Path:
+        """``<run>/<name>.csv`` of a table named by a plain identifier (:data:`TABLE_NAME`); any other
+        name (a tampered manifest's ``../x`` or ``/abs/path``) is a :class:`RunFolderError` naming it."""
+        if not isinstance(name, str) or not TABLE_NAME.fullmatch(name):
+            raise RunFolderError(
+                f"{self.manifest_path}: table entry {name!r} is not a table a study writes (a plain name such as "
+                "'results', never a path); the manifest was edited: rerun the study into a new --out"
+            )
         return self.root / f"{name}.csv"
+
+    def wrote_table(self, name: str, entry: object) -> bool:
+        """Whether the study wrote table ``name`` (what ``--force`` may remove): one of
+        :data:`TABLE_NAMES`, or a file that still holds the bytes the manifest ``entry`` records."""
+        path = self.table_path(name)
+        if name in TABLE_NAMES:
+            return True
+        return (isinstance(entry, dict) and path.is_file() and not path.is_symlink()
+                and _digest(path.read_bytes()) == entry.get("sha256"))
+
+    def inside(self, path: Path) -> bool:
+        """Whether ``path`` itself (a link, not its target) lies inside the run folder."""
+        root = self.root.resolve()
+        return path.parent.resolve().is_relative_to(root) and path.parent.resolve() / path.name != root
 
     # -- writing -------------------------------------------------------------------------------
     def write_text(self, path: str | os.PathLike, text: str) -> Path:
@@ -151,26 +243,36 @@ class RunFolder:
         tables change, an existing ``report.md`` is first marked out of date."""
         previous = self.read_manifest()
         files = previous.get("files", [])
-        encoded = {name: frame.to_csv(index=False).encode("utf-8") for name, frame in tables.items()}
+        for name in tables:
+            self.table_path(name)  # a table the study writes (and so a name a manifest may hold)
+        encoded = {name: _neutralised(frame).to_csv(index=False).encode("utf-8") for name, frame in tables.items()}
         manifest = {name: {"rows": len(tables[name]), "sha256": _digest(data)} for name, data in encoded.items()}
         if previous.get("tables") != manifest:
             self._mark_report_stale()
         atomic_write_text(self.manifest_path, json.dumps({"tables": None, "files": files}, indent=2, sort_keys=True))
         for name, data in encoded.items():
             atomic_write_bytes(self.table_path(name), data)
-        self._write_manifest({"tables": manifest, "files": files})
+        # config.json too: the report reads it, so an edited one is caught like an edited table
+        config = _digest(self.config_path.read_bytes()) if self.config_path.is_file() else None
+        self._write_manifest({"tables": manifest, "files": files, "config_sha256": config})
 
-    def write_report(self, text: str, figures: Iterable[str | os.PathLike] = ()) -> Path:
-        """Write ``report.md`` and record it and its ``figures`` (each PNG with its SVG sibling) in
-        the manifest's ``files``: the files ``--force`` may later replace."""
-        path = self.write_text(self.report_path, text)
+    def write_report(self, text: str, figures: Iterable[str | os.PathLike] = (), appendix: str | None = None) -> Path:
+        """Write ``report.md`` (and ``appendix`` as :data:`APPENDIX_NAME` when given) and record them
+        and its ``figures`` (each PNG with its PDF and SVG siblings) in the manifest's ``files``: the
+        files ``--force`` may later replace."""
         written = {self.report_path}
+        if appendix is not None:
+            self.write_text(self.appendix_path, appendix)
+            written.add(self.appendix_path)
+        path = self.write_text(self.report_path, text)
         for figure in figures:
             figure = Path(figure)
-            written.update(p for p in (figure, figure.with_suffix(".svg")) if p.is_file())
+            written.update(p for p in (figure, *(figure.with_suffix(f".{f}") for f in ("png", "pdf", "svg")))
+                           if p.is_file())
         manifest = self.read_manifest()
         if manifest:
-            names = {str(p.relative_to(self.root)) if p.is_relative_to(self.root) else str(p) for p in written}
+            # only files the folder holds are recorded: --force never removes a file outside it
+            names = {p.relative_to(self.root).as_posix() for p in written if p.is_relative_to(self.root)}
             manifest["files"] = sorted(set(manifest.get("files", [])) | names)
             self._write_manifest(manifest)
         return path
@@ -215,14 +317,24 @@ class RunFolder:
         return manifest
 
     def written_files(self) -> list[Path]:
-        """The files the manifest says the run wrote besides its tables (report.md, figures), each
-        inside the run folder (a listed path that leads outside it is ignored)."""
-        root = self.root.resolve()
+        """The files the manifest says the run wrote besides its tables: ``report.md``, its appendix
+        and figures (``figures/<name>.png``, ``.pdf`` or ``.svg``). Any other entry (``../victim/x``,
+        an absolute path, a path through a link that leads outside the folder) is a
+        :class:`RunFolderError` naming it: the manifest was edited, and nothing it names is trusted."""
         paths = []
         for name in self.read_manifest().get("files", []):
-            path = self.root / name
-            if not Path(name).is_absolute() and path.resolve().is_relative_to(root):
-                paths.append(path)
+            relative = Path(name)
+            is_figure = (len(relative.parts) == 2 and relative.parts[0] == self.figures_dir.name
+                         and relative.suffix in FIGURE_SUFFIXES)
+            path = self.root / relative
+            if (relative.is_absolute() or not (name in (self.report_path.name, APPENDIX_NAME) or is_figure)
+                    or not self.inside(path)):
+                raise RunFolderError(
+                    f"{self.manifest_path}: file entry {name!r} is not a file a study writes inside "
+                    f"{str(self.root)!r} (report.md, {APPENDIX_NAME} or figures/*.png|pdf|svg); the manifest was "
+                    "edited: nothing was removed; rerun the study into a new --out"
+                )
+            paths.append(path)
         return paths
 
     def read_tables(self) -> dict[str, pd.DataFrame]:
@@ -246,6 +358,12 @@ class RunFolder:
             raise IncompleteRunError(f"{str(self.root)!r}: the study stopped while writing its tables: {rerun}")
         if not isinstance(manifest, dict):
             raise IncompleteRunError(f"{self.manifest_path} is damaged: {rerun}")
+        config = self.read_manifest().get("config_sha256")
+        if config is not None and (not self.config_path.is_file()
+                                   or _digest(self.config_path.read_bytes()) != config):
+            raise IncompleteRunError(f"{self.config_path} does not match manifest.json (edited or replaced), so the "
+                                     "report would describe another study: restore it, or rerun the study into a "
+                                     "new --out")
         tables: dict[str, pd.DataFrame] = {}
         for name, entry in manifest.items():
             path = self.table_path(name)
@@ -254,7 +372,7 @@ class RunFolder:
             data = path.read_bytes()
             if _digest(data) != entry.get("sha256"):
                 raise IncompleteRunError(f"{path} does not match manifest.json (truncated or edited): {rerun}")
-            frame = pd.read_csv(io.BytesIO(data)) if data.strip() else pd.DataFrame()
+            frame = _restored(pd.read_csv(io.BytesIO(data))) if data.strip() else pd.DataFrame()
             if len(frame) != entry.get("rows"):
                 raise IncompleteRunError(
                     f"{path} has {len(frame)} rows, manifest.json says {entry.get('rows')}: {rerun}"

@@ -22,7 +22,7 @@ from energy_models.report import EnergyReport
 
 #: Options that change a column of the conventions table (listed per model where it accepts them).
 CONVENTION_OPTIONS: tuple[str, ...] = ("zero_skipping", "fused_activation", "first_layer", "if_dataflow",
-                                       "psum_bits", "weights_resident", "precision", "spike_event_pj")
+                                       "psum_bits", "placement", "precision", "spike_event_pj")
 #: The columns of a conventions row, in order.
 CONVENTION_COLUMNS: tuple[str, ...] = ("hardware", "method", *APPLIED_KEYS, "priced_at_zero", "option")
 

@@ -18,11 +18,12 @@ from collections.abc import Iterable
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from energy_models.conventions import applied_conventions, common_options, convention_defaults, effective_ledger
-from energy_models.layer_facts import SYNAPTIC_KINDS, network_weight_bytes
 from energy_models.ledger import EVENTS, EventLedger, LayerEvents
 from energy_models.options import Option, bit_width, check_options, choice
+from energy_models.placement import PLACEMENTS, Hierarchy, Level, hierarchy_from_table, referenced_constants
 from energy_models.report import EnergyReport, LayerCost
 from energy_models.table import EnergyTable, builtin_table
+from energy_models.tensors import placement_plan
 
 
 @runtime_checkable
@@ -44,10 +45,11 @@ def psum_option(default: Any, why: str) -> Option:
                   default, bit_width)
 
 
-def resident_option() -> Option:
-    """The ``weights_resident`` option of a model with a DRAM level."""
-    return Option("weights stay on chip between inferences: 'auto' (when the network's weights fit the weight "
-                  "buffer), True, or False (fetched from DRAM every inference)", "auto", choice("auto", True, False))
+def placement_option() -> Option:
+    """The ``placement`` option of a model with a memory hierarchy (:mod:`energy_models.placement`)."""
+    return Option("where tensors live: 'by_size' (every tensor at the cheapest level that holds it for its lifetime, "
+                  "weights first), 'all_on_chip', 'weights_streamed' (weights fetched from off chip every "
+                  "inference), 'all_streamed'", "by_size", choice(*PLACEMENTS))
 
 
 class TableModel(abc.ABC):
@@ -77,10 +79,12 @@ class TableModel(abc.ABC):
     ZERO_BY_CONSTRUCTION: ClassVar[dict[str, str]] = {}
     #: Whether ``price_layer`` charges ``spike_event_pj`` itself; if not, :meth:`price` adds it per layer.
     PRICES_SPIKE_EVENTS: ClassVar[bool] = False
-    #: Constant (bytes) of the weight buffer that ``weights_resident="auto"`` compares the network's weights with,
-    #: and constant (bits) of the weight width where a ledger records none.
-    WEIGHT_BUFFER: ClassVar[str] = ""
+    #: Constants (bits) of the weight and activation widths where a ledger records none (models that
+    #: place tensors in a memory hierarchy, declared in the table's ``[memory.<level>]`` sections).
     WEIGHT_BITS: ClassVar[str] = ""
+    ACT_BITS: ClassVar[str] = ""
+    #: Whether the model places tensors in its table's memory hierarchy (it then takes ``placement``).
+    PLACES_TENSORS: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -92,7 +96,8 @@ class TableModel(abc.ABC):
         # Unknown names first: a misspelt required constant is then reported with its did-you-mean.
         declared = any("OPTIONAL" in vars(c) for c in type(self).__mro__ if c is not TableModel)
         reader = self.NAME or type(self).__name__
-        self.table.check_names((*self.REQUIRED, *self.OPTIONAL), reader=reader, strict=declared)
+        memory = referenced_constants(self.table) if self.PLACES_TENSORS else ()
+        self.table.check_names((*self.REQUIRED, *self.OPTIONAL, *memory), reader=reader, strict=declared)
         self.table.check_names(self.TABLE_EVENTS, section="events", reader=reader)
         self.table.require(self.REQUIRED)
         self.name = name or self.NAME
@@ -100,11 +105,15 @@ class TableModel(abc.ABC):
         if self.options["spike_event_pj"] is None:
             self.options["spike_event_pj"] = self.default_spike_event_pj()
         self.validate_options()
+        self.hierarchy: Hierarchy | None = (hierarchy_from_table(self.table, self.options.get("variant"))
+                                            if self.PLACES_TENSORS else None)
+        self.plan: dict[tuple[int, str], Level] = {}
 
     @classmethod
     def option_specs(cls) -> dict[str, Option]:
         """Every option the model accepts: the shared conventions, then its own."""
-        return {**common_options(cls.NAME or cls.__name__, cls.CONVENTIONS), **cls.OPTIONS}
+        placement = {"placement": placement_option()} if cls.PLACES_TENSORS else {}
+        return {**common_options(cls.NAME or cls.__name__, cls.CONVENTIONS), **placement, **cls.OPTIONS}
 
     def resolve_aliases(self, options: dict[str, Any]) -> dict[str, Any]:
         """Map a model's own option names onto the shared conventions (``gated`` -> ``zero_skipping``)."""
@@ -135,15 +144,19 @@ class TableModel(abc.ABC):
             out.setdefault("spikes", "no per-spike addressing/routing energy (spike_event_pj = 0)")
         return out
 
-    def weights_resident(self, ledger: EventLedger) -> bool:
-        """Whether ``ledger``'s weights stay on chip (no DRAM fetch per inference) under the
-        ``weights_resident`` option: ``"auto"``: when the network's weights (at the widths the ledger
-        records) fit the model's weight buffer (``WEIGHT_BUFFER`` constant)."""
-        option = self.options.get("weights_resident", False)
-        if option == "auto":
-            weights = network_weight_bytes(ledger, self.table.value(self.WEIGHT_BITS))
-            return weights <= self.table.value(self.WEIGHT_BUFFER)
-        return bool(option)
+    def level(self, index: int, role: str, cost: LayerCost | None = None) -> Level:
+        """The memory level of tensor ``role`` of record ``index`` in this pricing's placement (noted in
+        ``cost.applied`` as ``role@level``, so the conventions table shows the placement applied)."""
+        if self.hierarchy is None:
+            raise TypeError(f"{self.name} places no tensors (PLACES_TENSORS is False)")
+        level = self.plan[(index, role)]
+        if cost is not None:
+            placed = cost.applied.setdefault("placement", [])
+            placed.append(f"{role}@{level.name}")
+            if role == "weights":
+                cost.applied["weight_fetch"] = ("resident on chip" if level.on_chip
+                                                else f"{level.name} every inference")
+        return level
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -173,6 +186,9 @@ class TableModel(abc.ABC):
             warnings.append(f"the ledger saw {ledger.total('nonfinite_values'):.4g} NaN/Inf values per inference: "
                             "its counts (and this price) are not to be trusted")
         ledger, applied = effective_ledger(self.options, ledger, warnings)
+        if self.hierarchy is not None:
+            self.plan = placement_plan(self.hierarchy, ledger, self.options, self.table.value(self.WEIGHT_BITS),
+                                       self.table.value(self.ACT_BITS))
         self.prepare(ledger, warnings)
         costs, unpriced = [], defaultdict(float)
         unpriced_kinds: dict[str, set[str]] = defaultdict(set)
@@ -205,9 +221,3 @@ class TableModel(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, options={self.options!r})"
-
-
-def record_fetch(cost: LayerCost, layer: LayerEvents, resident: bool) -> None:
-    """Note in ``cost.applied`` whether a synaptic layer's weights came from DRAM this inference."""
-    if layer.kind in SYNAPTIC_KINDS:
-        cost.applied["weight_fetch"] = "resident on chip" if resident else "DRAM every inference"

@@ -14,11 +14,12 @@ prints it (``provenance["options"]``):
   pre-activation; the activation leaves the PE at its own width (the consumer's ``out_bits``:
   ceil(log2(L+1)) for a QNN, 1 for spikes, 32 for an ANN), and the consumer does not read its input
   from memory. ``False``: the pre-activation is written and read at the model's pre-activation width.
-- ``first_layer``: ``"once"``: a layer whose output is reused over ``repeat_steps`` steps is priced as
-  counted, once; ``"per_step"``: a layer reused over *sequential timesteps* (an IF network's analog
-  first layer) runs every timestep: its counts are multiplied by the timesteps that reuse it (as
-  SpikeSim's reference code). A layer reused by *parallel groups* of one timestep (OneSpike's first
-  layer) runs once under both (:func:`~energy_models.layer_facts.sequential_repeats`).
+- ``first_layer``: one rule for every method. ``"once"``: a layer whose output is reused by
+  ``repeat_steps`` steps or groups (the analog first layer) is priced as counted, once;
+  ``"per_step"``: it is recomputed for every step or group that reuses it (as SpikeSim's reference
+  code does for an IF network's T steps): its counts are multiplied by ``repeat_steps``, T sequential
+  steps for an IF network and G parallel groups for OneSpike alike
+  (:func:`~energy_models.layer_facts.reuse_repeats`).
 - ``if_dataflow``: ``"time_outer"``: every membrane potential is read and written every timestep;
   ``"time_inner"``: all T steps of a neuron run while it sits in the PE, so each membrane is read and
   written once per inference (as OneSpike's). ``None``: the model has no membrane traffic to change.
@@ -39,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from energy_models.layer_facts import SYNAPTIC_KINDS, dense_synaptic_ops, sequential_repeats, spike_input
+from energy_models.layer_facts import SYNAPTIC_KINDS, dense_synaptic_ops, reuse_repeats, spike_input
 from energy_models.ledger import EventLedger, LayerEvents
 from energy_models.options import Option, choice, flag, nonneg
 from energy_models.report import LayerCost
@@ -53,7 +54,7 @@ NOT_APPLICABLE = "-"
 #: The keys of ``EnergyReport.conventions`` (one per column of the conventions table), each with what it says.
 APPLIED_KEYS: dict[str, str] = {
     "first_layer_multiplier": "factor applied to the counts of a layer counted once and reused (the analog first "
-                              "layer): its sequential repeats under first_layer=per_step, 1 otherwise",
+                              "layer): the steps or groups that reuse it under first_layer=per_step, 1 otherwise",
     "zero_skipping_ac": "spike-driven accumulates priced event-driven (as counted) or dense",
     "zero_skipping_mac": "multiply-accumulates priced zero-gated (mac_nonzero) or dense",
     "weight_bits": "widths at which weights were priced",
@@ -66,6 +67,7 @@ APPLIED_KEYS: dict[str, str] = {
     "membrane_dram_accesses_per_neuron": "DRAM membrane accesses per neuron per inference",
     "fused_activation": "synaptic layers whose activation was fused into the PE output, of those with one",
     "weight_fetch": "whether weights were fetched from DRAM every inference or resident on chip",
+    "placement": "where each stored tensor lived (role@level), as the shared placement rule put it",
     "if_dataflow": "membrane dataflow of a multi-step network",
 }
 
@@ -102,7 +104,8 @@ def common_options(model: str, defaults: dict[str, Any]) -> dict[str, Option]:
         "zero_skipping": Option("skip zero inputs: True (every method), False (dense), 'spikes_only' (literature)",
                                 defaults["zero_skipping"], _zero_skipping),
         "fused_activation": Option("activation fused into the PE output", defaults["fused_activation"], flag),
-        "first_layer": Option("a layer reused over sequential timesteps runs 'once' or 'per_step'",
+        "first_layer": Option("a layer reused by every step or group (the analog first layer) runs 'once' or "
+                              "'per_step' (once per step or group), for every method alike",
                               defaults["first_layer"], choice(*FIRST_LAYER)),
         "if_dataflow": Option("membrane dataflow of a multi-step SNN: 'time_outer' or 'time_inner'",
                               defaults["if_dataflow"], dataflow),
@@ -133,10 +136,12 @@ def effective_layer(ledger: EventLedger, layer: LayerEvents, options: dict[str, 
     what was applied (the ``applied`` entries of its ``LayerCost``)."""
     applied: dict[str, Any] = {}
     if layer.repeat_steps > 1:
-        factor = sequential_repeats(ledger, layer) if options["first_layer"] == "per_step" else 1
+        repeats, sequential = reuse_repeats(ledger, layer)
+        factor = repeats if options["first_layer"] == "per_step" else 1
         applied["first_layer_multiplier"] = float(factor)
         if factor > 1:
-            layer = replace(layer.scaled(factor), timesteps=layer.timesteps * factor, repeat_steps=1)
+            axis = "timesteps" if sequential else "groups"
+            layer = replace(layer.scaled(factor), **{axis: getattr(layer, axis) * factor}, repeat_steps=1)
     zs = options["zero_skipping"]
     if layer.kind not in SYNAPTIC_KINDS:
         return layer, applied
@@ -218,6 +223,7 @@ def applied_conventions(costs: Sequence[LayerCost], options: dict[str, Any]) -> 
         "membrane_dram_accesses_per_neuron": _per_value(costs, "membrane_dram_accesses", "membrane_values"),
         "fused_activation": f"{sum(bool(f) for f in fused)} of {len(fused)}" if fused else NOT_APPLICABLE,
         "weight_fetch": _joined(values("weight_fetch")),
+        "placement": _joined([p for c in costs for p in c.applied.get("placement", [])]),
         "if_dataflow": (options.get("if_dataflow") or NOT_APPLICABLE) if membrane != NOT_APPLICABLE
         else NOT_APPLICABLE,
     }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import lru_cache
 
 from energy_models.layer_facts import FLOAT_BITS
 from energy_models.table import EnergyTable, builtin_table
@@ -69,6 +70,19 @@ class Horowitz:
         return self.int_mult_pj(weight_bits * act_bits)
 
 
+    def mult_factor(self, weight_bits: float, act_bits: float, ref_weight_bits: float, ref_act_bits: float) -> float:
+        """How much a multiply of the widths that ran costs relative to a model's own integer
+        multiplier of the reference widths: the width scaling of a model whose table gives one
+        multiplier (FP32 when both operands are 32-bit or wider, :meth:`mult_pj`)."""
+        return self.mult_pj(weight_bits, act_bits) / self.int_mult_pj(ref_weight_bits * ref_act_bits)
+
+    def add_factor(self, width: float, ref_width: float, floating: bool = False) -> float:
+        """An add of ``width`` bits (the FP32 add where ``floating``) relative to the model's own
+        integer adder of ``ref_width`` bits."""
+        return (self.fp32_add if floating else self.int_add_pj(width)) / self.int_add_pj(ref_width)
+
+
+@lru_cache(maxsize=1)
 def horowitz_45nm() -> Horowitz:
     """The curves of the packaged Horowitz table (``flops45nm.toml``)."""
     return Horowitz.from_table(builtin_table("flops45nm"))

@@ -100,25 +100,30 @@ def bits(value: int, default: float) -> float:
     return float(value) if value and value > 0 else float(default)
 
 
+def is_float_operands(weight_bits: float, act_bits: float) -> bool:
+    """Whether operands of these widths are floating point (both :data:`FLOAT_BITS` or wider)."""
+    return weight_bits >= FLOAT_BITS and act_bits >= FLOAT_BITS
+
+
 def is_float_layer(layer: LayerEvents) -> bool:
     """Whether the layer computes in floating point: weights and activations both recorded at
     :data:`FLOAT_BITS` or more (an FP32 ANN layer). Its stored pre-activation is a 32-bit float."""
     return layer.weight_bits >= FLOAT_BITS and layer.act_bits >= FLOAT_BITS
 
 
-def sequential_repeats(ledger: EventLedger, layer: LayerEvents) -> int:
-    """How many *sequential timesteps* reuse ``layer``'s output although it was counted once.
+def reuse_repeats(ledger: EventLedger, layer: LayerEvents) -> tuple[int, bool]:
+    """How many steps or groups reuse ``layer``'s output although it was counted once, and whether
+    they run one after the other.
 
     The counter sets ``repeat_steps`` on a layer counted once whose output every step or group reuses
-    (the analog first layer). An IF network runs its T steps one after the other (ledger
-    ``timesteps`` = T): the layer's output is reused over T sequential steps, and a design that
-    recomputes it each step (SpikeSim's reference) runs it T times. OneSpike's G groups are parallel
-    work of one timestep (ledger ``timesteps`` = 1): its first layer runs once under every convention.
-    Keyed on ledger facts, never on a method name."""
+    (the analog first layer): T for an IF network, whose steps are sequential (ledger ``timesteps`` =
+    T), G for OneSpike, whose groups are parallel work of one timestep. A design that recomputes the
+    layer for each reuse (``first_layer="per_step"``, SpikeSim's reference) runs it that many times,
+    for either network alike. Keyed on ledger facts, never on a method name."""
     if layer.repeat_steps <= 1:
-        return 1
-    sequential = max(1, int(ledger.timesteps) // max(1, int(layer.timesteps)))
-    return max(1, min(int(layer.repeat_steps), sequential))
+        return 1, False
+    sequential = int(ledger.timesteps) > int(layer.timesteps)
+    return int(layer.repeat_steps), sequential
 
 
 def consumer(ledger: EventLedger, index: int) -> LayerEvents | None:

@@ -26,9 +26,11 @@ for every method (default 32: Lemaire's int32 data). ``spike_event_pj`` (default
 A fully connected layer uses N_out in place of C_out * k^2 (and of ceil(k/S)^2 * C_out). theta_in
 is the layer's ``input_nonzero`` (estimated from ``ac`` with a warning when not recorded); theta_out
 is the ``spikes`` of the next neuron record. Layers without spike input (the first layer, ANNs)
-are ANN layers: ``mac`` multiply-adds, every weight read once per MAC, each input read and each
-output written once per step (outputs into potentials for SNN methods). Neuron records are covered by
-the layer terms above; pool/residual adds are priced as adds (their memory is not modelled: warned).
+are ANN layers: ``mac`` multiply-adds (E_mul + E_add scaled from INT32 to the operand widths that ran
+by Horowitz's curves: an array multiplier's w x a, FP32 for a float layer), every weight read once
+per MAC, each input read and each output written once per step (outputs into potentials for SNN
+methods). Neuron records are covered by the layer terms above; pool/residual adds are priced as adds
+(their memory is not modelled: warned).
 
 OneSpike: groups are parallel work in one timestep with no membrane carried; theta counts every
 group's spikes and T = G updates per neuron (the formula has no weight-fetch sharing: weights are
@@ -43,6 +45,7 @@ from typing import ClassVar
 
 from energy_models.base import TableModel, psum_option
 from energy_models.conventions import convention_defaults
+from energy_models.horowitz import horowitz_45nm
 from energy_models.layer_facts import (
     NEURON_OP_EVENTS,
     SYNAPTIC_KINDS,
@@ -50,6 +53,7 @@ from energy_models.layer_facts import (
     feeds_membrane,
     fused_activation_bits,
     in_elements,
+    is_float_operands,
     kernel_area,
     out_elements,
     preactivation_bits,
@@ -78,7 +82,8 @@ class Lemaire(TableModel):
     PRICES_SPIKE_EVENTS = True
     ASSUMPTIONS = (
         "Lemaire et al. 2022 formulas: per-spike weight reads and potential writes, E_RAM = 1.09e-5*N*b + 13.2 pJ",
-        "int32 arithmetic (E_add 0.1, E_mul 3.1 pJ); 32-bit data where the ledger records no width; stored "
+        "int32 arithmetic (E_add 0.1, E_mul 3.1 pJ), a MAC scaled to the widths that ran by Horowitz's width curves "
+        "(FP32 multiply and add for a float layer); 32-bit data where the ledger records no width; stored "
         "pre-activations (partial sums, potentials) at psum_bits (32) for every method",
         "ANN layers read every weight once per MAC; inputs read and outputs written once per step",
         "zero_skipping (default): counted input spikes and zero-gated MACs; BNN xnor/popcount bits at E_add/32",
@@ -125,7 +130,11 @@ class Lemaire(TableModel):
             membrane = feeds_membrane(ledger, index)
             activation = None if membrane else fused_activation_bits(ledger, layer, self.options["fused_activation"])
             ob = vb if activation is None else activation
-            cost.add("compute", layer.mac * (e_mul + e_add) + layer.add * e_add
+            h, floating = horowitz_45nm(), is_float_operands(wb, ab)
+            # Lemaire's E_mul/E_add are Horowitz's INT32 ops: scaled to the widths that ran (FP32 for a float layer)
+            mac_pj = e_mul * h.mult_factor(wb, ab, db, db) + e_add * h.add_factor(db, db, floating)
+            cost.details["mac_pj"] = mac_pj
+            cost.add("compute", layer.mac * mac_pj + layer.add * e_add
                      + (layer.xnor + layer.popcount) * e_add / db)
             cost.add("weight_memory", (layer.mac + layer.xnor) * self.e_ram(W, wb))
             cost.add("activation_memory", in_elements(layer) * steps * self.e_ram(in_elements(layer), ab))

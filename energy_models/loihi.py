@@ -6,9 +6,11 @@
 What is counted:
 
 - synops (``compute``, includes the synaptic memory read): the ``ac`` of conv/linear records; the
-  ``add`` of pool and residual records (sum-pooling and shortcuts are synapses on Loihi). ``mac``
-  (a non-binary input: the first layer's pixels, every ANN layer) is priced as one synop each with
-  a warning: Loihi 1 carries binary spikes only, so such a layer must be encoded first.
+  ``add`` of pool and residual records (sum-pooling and shortcuts are synapses on Loihi). A ``mac``
+  (a multi-bit input: the first layer's pixels, a QNN's or an ANN's activations) reaches the synapse
+  as a bit-plane code, one binary spike per bit of its width (at most ``input_code_bits`` = 8; a wider,
+  floating-point input is quantised to 8 bits first, said in the warnings): ``act_bits`` synops per
+  MAC, since Loihi 1 carries binary spikes only.
 - neuron updates (``neuron``, includes the compartment state): ``neurons x timesteps x groups`` per
   neuron record; a fraction ``active_fraction`` (default 1: in a dense conv net nearly every neuron
   receives input every step) is active, the rest inactive. The record's own add/cmp/shift/... are
@@ -48,7 +50,7 @@ class Loihi(TableModel):
     TABLE = "loihi"
     OPTIONAL = ()  # every constant it reads is REQUIRED
     REQUIRED = ("synop", "neuron_active", "neuron_inactive", "spike_in_tile", "hop_east_west", "hop_north_south",
-                "hops_per_spike", "north_south_fraction")
+                "hops_per_spike", "north_south_fraction", "input_code_bits")
     CONVENTIONS = convention_defaults(fused_activation=True, zero_skipping=True)
     OPTIONS: ClassVar[dict[str, Option]] = {
         "hops_per_spike": Option("tile hops each spike crosses", FromTable("hops_per_spike"), nonneg),
@@ -69,7 +71,8 @@ class Loihi(TableModel):
         "tile hops per spike and their north-south share are explicit parameters (defaults 1 and 0.5)",
         "every neuron update is active unless active_fraction < 1",
         "BNN: each +-1 input reaching a synapse is one synop (xnor count); zero_skipping: mac priced as mac_nonzero",
-        "non-binary inputs (mac) priced as one synop each, with a warning (Loihi 1 carries binary spikes)",
+        "multi-bit inputs (mac) sent as a bit-plane code: one synop per bit of the input's width, at most 8 (Loihi 1 "
+        "carries binary spikes; wider inputs quantised to 8 bits, with a warning)",
         "OneSpike: G groups are parallel work in one timestep, no membrane carried; PSG runs as G neuron updates",
     )
 
@@ -83,6 +86,12 @@ class Loihi(TableModel):
         hop = (1 - ns) * t.pj("hop_east_west") + ns * t.pj("hop_north_south")
         return t.pj("spike_in_tile") + self.options["hops_per_spike"] * hop
 
+    def input_planes(self, layer: LayerEvents) -> float:
+        """Binary spikes per multi-bit input: one per bit of its width (a bit-plane code), at most
+        ``input_code_bits``; Loihi 1 carries binary spikes only."""
+        cap = self.table.value("input_code_bits")
+        return min(float(layer.act_bits) if layer.act_bits > 0 else cap, cap)
+
     def default_spike_event_pj(self) -> float:
         return self.spike_pj()
 
@@ -91,15 +100,19 @@ class Loihi(TableModel):
         t = self.table
         consumed: set[str] = set()
         if layer.kind in SYNAPTIC_KINDS or layer.kind in SUMMING_KINDS:
-            synops = layer.ac + layer.mac + layer.xnor + (layer.add if layer.kind in SUMMING_KINDS else 0.0)
+            planes = self.input_planes(layer) if layer.mac > 0 else 1.0
+            synops = layer.ac + layer.mac * planes + layer.xnor + (layer.add if layer.kind in SUMMING_KINDS else 0.0)
             cost.add("compute", synops * t.pj("synop"))
-            cost.details["synops"] = synops
+            cost.details.update(synops=synops, input_bit_planes=planes)
             consumed |= {"ac", "mac", "xnor", "popcount", "weight_reads", "input_reads", "output_writes"}
             if layer.kind in SUMMING_KINDS:
                 consumed.add("add")
             if layer.mac > 0:
-                warnings.append("loihi: non-binary inputs (mac) priced as one synaptic op each; Loihi 1 carries binary "
-                                "spikes only, so those layers need an input encoding")
+                cost.applied["act_bits"] = f"{planes:g} bit-plane spike(s)"
+                if layer.act_bits > t.value("input_code_bits"):
+                    warnings.append(f"{self.name}: inputs wider than {t.value('input_code_bits'):g} bits (FP32 pixels "
+                                    "or activations) are sent as an 8-bit bit-plane code; Loihi cannot run a "
+                                    "floating-point layer as such")
         if layer.kind == "neuron":
             if not layer.output_spiking:
                 warnings.append("loihi: ANN activation functions priced as neuron updates (Loihi has no graded "

@@ -34,6 +34,7 @@ from typing import Any
 
 from energy_models.base import EnergyModel, TableModel
 from energy_models.flops45nm import Flops45nm
+from energy_models.keyed import Registry
 from energy_models.lemaire import Lemaire
 from energy_models.loihi import Loihi
 from energy_models.sata import Sata
@@ -42,6 +43,7 @@ from energy_models.table import EnergyTable, EnergyTableError, read_table
 from energy_models.user import UserTableModel
 from energy_models.weight_stationary import WeightStationary
 from energy_models.yan2024 import Yan2024
+from energy_models.zigzag import ZigZagModel, is_zigzag_name
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,9 @@ def _spec(name: str, cls: type[TableModel], options: dict[str, Any], description
     return ModelSpec(name, cls, options, description, family or name, changes)
 
 
-_REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
+#: Every hardware model by name (the toolkit's one registry type: duplicates refused unless replace=True).
+_REGISTRY: Registry[ModelSpec] = Registry("hardware model")
+for _builtin_spec in (
     _spec("flops45nm", Flops45nm, {}, "45 nm arithmetic at each method's real operand widths (Horowitz INT table, "
                                       "width-scaled), zero-skipping for every method; compute only"),
     _spec("flops45nm_fp32", Flops45nm, {"precision": "fp32", "zero_skipping": "spikes_only"},
@@ -90,14 +94,14 @@ _REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
           "sata", "time-inner IF dataflow (each membrane read and written once per inference)"),
     _spec("sata_hw", Sata, {"variant": "hw_kernels"}, "SATA with hw_kernels.py unit powers and CACTI buffer energies",
           "sata", "constants: synthesised unit powers and CACTI buffer energies instead of the TCAD table"),
-    _spec("spikesim", SpikeSim, {}, "SpikeSim RRAM crossbars, dense mode (= the reference code, first layer per "
-                                    "sequential step)"),
+    _spec("spikesim", SpikeSim, {}, "SpikeSim RRAM crossbars, dense mode (the reference code's per-cycle energies; "
+                                    "first layer per step or group; multi-bit inputs read bit-serially)"),
     _spec("spikesim_event", SpikeSim, {"zero_skipping": True},
           "SpikeSim with crossbar/ADC energy scaled by input activity (spikes and activations)",
           "spikesim", "zero-skipping on: crossbar and ADC energy scaled by the active input fraction"),
-    _spec("spikesim_bit_serial", SpikeSim, {"bit_serial_analog": True},
-          "SpikeSim dense with multi-bit inputs read bit-serially (one crossbar read per bit)",
-          "spikesim", "multi-bit inputs read bit-serially (one crossbar read per bit)"),
+    _spec("spikesim_one_read", SpikeSim, {"bit_serial_analog": False},
+          "SpikeSim dense with every input applied in one crossbar read whatever its width (the reference code)",
+          "spikesim", "every input in one crossbar read whatever its width (the reference code)"),
     _spec("weight_stationary", WeightStationary, {}, "Eyeriss-like weight-stationary hierarchy, INT8 MAC anchor"),
     _spec("weight_stationary_time_inner", WeightStationary, {"if_dataflow": "time_inner"},
           "weight_stationary with IF processed time-inner (membrane once per inference)",
@@ -109,12 +113,13 @@ _REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
     _spec("yan2024_dram", Yan2024, {"spike_move": "dram"},
           "yan2024 with the worst-case sparse move: one 64-bit DRAM read (1.3 nJ) per spike",
           "yan2024", "worst-case spike move: one 64-bit DRAM read per spike"),
-)}
+):
+    _REGISTRY.add(_builtin_spec.name, _builtin_spec)
 
 
 def model_names() -> tuple[str, ...]:
     """The registered model names now (built-ins and every :func:`register_model` since)."""
-    return tuple(_REGISTRY)
+    return tuple(_REGISTRY.names())
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: MODEL_NAMES is computed on access, never frozen at import
@@ -124,10 +129,10 @@ def __getattr__(name: str) -> Any:  # PEP 562: MODEL_NAMES is computed on access
 
 
 def _unknown(name: Any) -> ValueError:
-    close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
+    close = difflib.get_close_matches(str(name), _REGISTRY.names(), n=3, cutoff=0.5)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return ValueError(f"unknown hardware model {name!r}.{hint} Available: {', '.join(_REGISTRY)}; or a path to a "
-                      ".toml table")
+    return ValueError(f"unknown hardware model {name!r}.{hint} Available: {', '.join(_REGISTRY.names())}; "
+                      "or a path to a .toml table")
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -145,8 +150,8 @@ def register_model(name: str, cls: type[TableModel], options: dict[str, Any] | N
     (default: its own family, as a primary), with ``changes`` saying which convention it changes."""
     if not name or not isinstance(name, str):
         raise ValueError(f"model name must be a non-empty string, got {name!r}")
-    if name in _REGISTRY and not replace:
-        raise ValueError(f"a hardware model named {name!r} is already registered; pass replace=True to replace it")
+    if name in _REGISTRY and not replace:  # checked first: a duplicate is refused before anything else is said
+        _REGISTRY.add(name, _REGISTRY[name])
     if not (isinstance(cls, type) and issubclass(cls, TableModel)):
         raise TypeError(f"cls must be a TableModel subclass, got {cls!r}")
     if family is not None and family != name and (family not in _REGISTRY or not _REGISTRY[family].primary):
@@ -154,7 +159,8 @@ def register_model(name: str, cls: type[TableModel], options: dict[str, Any] | N
                          f"{', '.join(primary_models())}")
     if family not in (None, name) and not changes:
         raise ValueError(f"a variant of {family!r} must say which convention it changes (changes=...)")
-    _REGISTRY[name] = ModelSpec(name, cls, dict(options or {}), description, family or name, changes)
+    _REGISTRY.add(name, ModelSpec(name, cls, dict(options or {}), description, family or name, changes),
+                  replace=replace)
 
 
 def unregister_model(name: str) -> None:
@@ -165,10 +171,10 @@ def unregister_model(name: str) -> None:
         raise ValueError(f"{name!r} is the primary of {spec.family!r}'s variants; remove them first")
     if name in _BUILTIN_NAMES:
         raise ValueError(f"{name!r} is a built-in model; it cannot be removed")
-    del _REGISTRY[name]
+    _REGISTRY.remove(name)
 
 
-_BUILTIN_NAMES = frozenset(_REGISTRY)
+_BUILTIN_NAMES = frozenset(_REGISTRY.names())
 
 
 def primary_models() -> tuple[str, ...]:
@@ -192,7 +198,8 @@ def convention_alternatives(name: str) -> list[tuple[str, dict[str, Any]]]:
     """``[(label, options), ...]``: the alternative conventions under which ``get_model(name, **options)``
     re-prices the same ledgers, so a verdict can say "holds under ...; flips under ...": zero-skipping on
     and off, the time-inner IF dataflow (where membranes are priced), the other first-layer
-    convention, an unfused activation, a wider pre-activation width, weights resident or fetched,
+    convention, an unfused activation, a wider pre-activation width, the other placements (every tensor
+    on chip, weights streamed, everything streamed),
     and the FP32 literature convention (FLOP models). Only conventions ``name`` takes, each at a value
     other than its own."""
     model = model_spec(name).build()
@@ -207,18 +214,19 @@ def convention_alternatives(name: str) -> list[tuple[str, dict[str, Any]]]:
         out.append(("time-inner IF dataflow (each membrane read and written once per inference)",
                     {"if_dataflow": "time_inner"}))
     other = "once" if options["first_layer"] == "per_step" else "per_step"
-    out.append((f"first layer {other.replace('_', ' ')} (a layer reused over sequential timesteps)",
+    out.append((f"first layer {other.replace('_', ' ')} (a layer reused by every step or group, every method alike)",
                 {"first_layer": other}))
     if options["fused_activation"]:
         out.append(("activation not fused (pre-activations written and read)", {"fused_activation": False}))
     if "psum_bits" in accepted:
         wider = 32.0 if options["psum_bits"] < 32 else 16.0
         out.append((f"pre-activations (partial sums and membranes) stored at {wider:g} bits", {"psum_bits": wider}))
-    if "weights_resident" in accepted:
-        if options["weights_resident"] is not False:
-            out.append(("weights fetched from DRAM every inference", {"weights_resident": False}))
-        if options["weights_resident"] is not True:
-            out.append(("weights resident on chip", {"weights_resident": True}))
+    if "placement" in accepted:
+        labels = {"by_size": "every tensor placed by its size and lifetime (weights first)",
+                  "all_on_chip": "every tensor on chip (weights, activations, partial sums, membranes)",
+                  "weights_streamed": "weights streamed from off chip every inference, the other tensors by size",
+                  "all_streamed": "every tensor streamed from off chip"}
+        out += [(label, {"placement": name}) for name, label in labels.items() if name != options["placement"]]
     if "precision" in accepted and options["precision"] != "fp32":
         out.append(("FP32 literature convention (4.6 pJ/MAC, 0.9 pJ/AC, dense MACs, event-driven ACs)",
                     {"precision": "fp32", "zero_skipping": "spikes_only"}))
@@ -237,7 +245,8 @@ def model_from_table(table: EnergyTable, **options: Any) -> EnergyModel:
     if base is None:
         return UserTableModel(table, **options)
     if base not in _REGISTRY:
-        raise EnergyTableError(f"{table.path}: key 'model.base' = {base!r}; expected one of {', '.join(_REGISTRY)}")
+        raise EnergyTableError(f"{table.path}: key 'model.base' = {base!r}; expected one of "
+                               f"{', '.join(_REGISTRY.names())}")
     return _REGISTRY[base].build(table=table, name=str(table.meta.get("name") or base), **options)
 
 
@@ -246,6 +255,8 @@ def get_model(name: str | Path, **options: Any) -> EnergyModel:
 
     ``options`` override the model's defaults (e.g. ``get_model("flops45nm", precision="int8")``).
     """
+    if is_zigzag_name(name):  # zigzag:<template> or zigzag:path/to/accelerator.yaml (energy_models.zigzag)
+        return ZigZagModel(str(name), **options)
     if isinstance(name, Path) or str(name).endswith(".toml") or Path(str(name)).is_file():
         return load_table(name, **options)
     return model_spec(name).build(**options)

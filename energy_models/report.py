@@ -44,7 +44,7 @@ COMPONENT_LEVELS: tuple[tuple[str, str], ...] = tuple(
 )
 #: The pricing conventions a report prints where its model takes them (see :mod:`energy_models.conventions`).
 CONVENTION_KEYS: tuple[str, ...] = ("zero_skipping", "fused_activation", "first_layer", "if_dataflow",
-                                    "spike_event_pj", "psum_bits", "weights_resident")
+                                    "spike_event_pj", "psum_bits", "placement")
 
 
 def results_columns() -> list[str]:

@@ -4,11 +4,22 @@ Per conv/linear layer (C in, K out channels, R x S kernel, H x W input, E x E ou
 timesteps, G parallel groups, b = 8 the spike word width, all energies of 16-bit units scaled by
 bits/16, as in SATA_Sim ``get_workload.py``)::
 
-    DRAM   = K*C*R*S [weights, once; 0 when resident] + T*K*E^2 [membrane] + T*G*C*H*W/b [input spikes]
-    GLB    = 2 x DRAM (each datum written into and read out of the global buffer; resident weights: read only)
+    moved  = K*C*R*S [weights, once] + T*K*E^2 [membrane or output] + T*G*C*H*W/b [input spikes]
+    GLB    = 2 x moved (each datum written into and read out of the buffer; weights kept on chip: read only)
+    DRAM   = 1 x moved, for each tensor the shared placement rule puts off chip (energy_models.placement)
     spad   = 2*(K*C*R*S + T*G*C*H*W/b)
     spike-MACs (AND gate + accumulator) = dense ops x T x G       (zero_skipping=True: the counted ``ac``)
     MACs (multiplier + accumulator)     = dense ``mac``           (zero_skipping=True: ``mac_nonzero``)
+
+Where a tensor lives is not this model's choice: its table declares the memory levels (``[memory]``:
+the TCAD form's one global buffer of 176 KB, GLB-weight 144 KB + GLB-spike 32 KB, at one energy per
+16-bit access, then DRAM; ``sata_hw``: the two CACTI buffers, then DRAM), and
+:func:`energy_models.placement.place` puts every tensor (weights, input maps, outputs, partial sums,
+membranes) at the cheapest level that holds it for its lifetime, by size alone (``placement``:
+``by_size``; the alternatives ``all_on_chip``, ``weights_streamed``, ``all_streamed``). A MAC is
+priced at the widths that ran: SATA_Sim's bits/16 scaling of its 16-bit multiplier and accumulator at
+the weight width, the multiplier further by Horowitz's array-multiplier ratio (w x a) / (w x w) for
+an activation of another width, FP32 by Horowitz's FP32/INT32 ratios for a float layer.
 
 ``zero_skipping`` (default False: the AND-gate datapath gates nothing; ``sata_gated``: True, with the
 alias ``gated``) applies to spikes and activations alike. The dense spike-MAC term does not depend
@@ -25,11 +36,7 @@ same position (the pre-activation) and are stored at one width, ``psum_bits``, f
 default 8 bits, SATA's membrane register (``sata-config.yaml``), the only storage SATA gives a
 pre-activation between steps (the 16-bit accumulator register stays inside the PE); a floating-point
 layer's partial sum stays 32-bit. Weight traffic goes to ``weight_memory``, spike/activation traffic
-to ``activation_memory``, each with its DRAM part at level ``dram``. ``weights_resident`` (default
-``"auto"``): a network whose weights fit the 144 KB GLB-weight buffer keeps them on chip between
-inferences (no DRAM weight fetch; one GLB read per weight per inference), as an inference
-accelerator loaded once does; the TCAD form's per-layer DRAM fetch is for networks larger than the
-buffer (its VGG/ResNet workloads); ``True``/``False`` force either. ``spike_event_pj`` (default 0)
+to ``activation_memory``, each with its DRAM part at level ``dram``. ``spike_event_pj`` (default 0)
 adds a per-spike routing energy (``interconnect``).
 
 Neuron records: per neuron update (neurons x T x G, records that emit spikes) the LIF unit's 2 mux + 3
@@ -46,9 +53,9 @@ record's add/cmp/shift/mask counts with the same units.
 
 ``variant="hw_kernels"`` (model ``sata_hw``): spike-MAC = 8-bit AND + 8-bit adder + 16-bit register,
 MAC = 8-bit multiplier + 8-bit adder + 16-bit register, compare = 16-bit comparator, add = 8-bit
-adder x width/8, from the mW powers of ``hw_kernels.py`` at 400 MHz; GLB/DRAM from the CACTI
-numbers of ``memory-energy-components.yaml`` (membrane in a 32 KB buffer like GLB-spike); scratchpad
-from the TCAD value.
+adder x width/8, from the mW powers of ``hw_kernels.py`` at 400 MHz; buffer and DRAM levels from the
+CACTI numbers of ``memory-energy-components.yaml`` (every tensor placed by size in the 32 KB GLB-spike
+or the 144 KB GLB-weight buffer, cheapest first); scratchpad from the TCAD value.
 """
 
 from __future__ import annotations
@@ -56,9 +63,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from energy_models.base import TableModel, psum_option, record_fetch, resident_option
+from energy_models.base import TableModel, psum_option
 from energy_models.conventions import convention_defaults
+from energy_models.horowitz import Horowitz, horowitz_45nm
 from energy_models.layer_facts import (
+    FLOAT_BITS,
     NEURON_OP_EVENTS,
     SYNAPTIC_KINDS,
     bits,
@@ -66,6 +75,7 @@ from energy_models.layer_facts import (
     feeds_membrane,
     fused_activation_bits,
     in_elements,
+    is_float_operands,
     out_elements,
     preactivation_bits,
     spike_input,
@@ -73,7 +83,9 @@ from energy_models.layer_facts import (
 )
 from energy_models.ledger import EventLedger, LayerEvents
 from energy_models.options import FromTable, Option, choice
+from energy_models.placement import Level
 from energy_models.report import LayerCost
+from energy_models.tensors import consumer_index
 
 
 class Sata(TableModel):
@@ -82,13 +94,16 @@ class Sata(TableModel):
     REQUIRED = (
         "clock", "unit_bits", "spike_word_bits", "membrane_bits", "weight_bits", "mul_16b", "acc_16b", "add_16b",
         "and_16b", "comp_16b", "mux_16b", "reg_16b", "shift_16b", "dram_16b", "glb_16b", "spad_16b",
-        "glb_weight_bytes",
     )
     ASSUMPTIONS = (
-        "timesteps are processed sequentially; weights come from DRAM once per layer per inference and are reused "
-        "across steps (TCAD analytical form), unless they fit the 144 KB GLB-weight buffer (weights_resident='auto')",
-        "every neuron's membrane potential is written to and read from the GLB (and DRAM) every timestep, "
-        "whatever the spike activity (if_dataflow=time_inner: once per inference)",
+        "timesteps are processed sequentially; weights are read once per layer per inference and reused across "
+        "steps and groups (TCAD analytical form)",
+        "every tensor (weights, input maps, outputs, membranes) lives where the shared placement rule puts it by its "
+        "size and lifetime (placement='by_size': the on-chip global buffer of 176 KB when it fits, else DRAM); "
+        "a datum moves into and out of the buffer where it lives (persistent weights kept on chip: read only), a "
+        "DRAM-resident one also pays one DRAM access",
+        "every neuron's membrane potential is written and read every timestep, whatever the spike activity "
+        "(if_dataflow=time_inner: once per inference)",
         "a stored pre-activation (an SNN's membrane, a QNN's partial sum before pooling) is psum_bits wide for every "
         "method (default 8: SATA's membrane register)",
         "the datapath skips no work for zero spikes or zero activations unless zero_skipping=True (sata_gated: "
@@ -104,10 +119,10 @@ class Sata(TableModel):
         "variant": Option("'tcad' (analytical form) or 'hw_kernels' (synthesised unit powers, CACTI buffers)", "tcad",
                           choice("tcad", "hw_kernels")),
         "psum_bits": psum_option(FromTable("membrane_bits"), "8, SATA's membrane register (sata-config.yaml)"),
-        "weights_resident": resident_option(),
     }
     WEIGHT_BITS = "weight_bits"
-    WEIGHT_BUFFER = "glb_weight_bytes"
+    ACT_BITS = "spike_word_bits"
+    PLACES_TENSORS = True
     PRICES_SPIKE_EVENTS = True
     HW_REQUIRED = (
         "hw_and_8b", "hw_adder_8b", "hw_comparator_16b", "hw_register_16b", "hw_multiplier_8b", "glb_weight_read",
@@ -127,22 +142,37 @@ class Sata(TableModel):
             options["zero_skipping"] = bool(gated)
         return options
 
+    @property
+    def horowitz(self) -> Horowitz:
+        return horowitz_45nm()
+
     # -- unit energies -----------------------------------------------------------------------------
     def unit_pj(self, key: str, width: float) -> float:
         """A 16-bit unit of the TCAD table scaled to ``width`` bits."""
         return self.table.pj(f"{key}_16b") * width / self.table.value("unit_bits")
 
     def spike_mac_pj(self, wb: float) -> float:
+        """A spike-driven accumulate (AND gate + accumulator) of a ``wb``-bit weight; a float weight's
+        accumulate scaled to an FP32 add (Horowitz's FP32 / INT32 add)."""
+        floating = self.horowitz.add_factor(32, 32, True) if wb >= FLOAT_BITS else 1.0
         if self.options["variant"] == "hw_kernels":
             t = self.table
-            return (t.pj("hw_and_8b") + t.pj("hw_adder_8b")) * wb / 8 + t.pj("hw_register_16b")
-        return self.unit_pj("acc", wb) + self.unit_pj("and", wb)
+            return (t.pj("hw_and_8b") + t.pj("hw_adder_8b") * floating) * wb / 8 + t.pj("hw_register_16b")
+        return self.unit_pj("acc", wb) * floating + self.unit_pj("and", wb)
 
-    def mac_pj(self, wb: float) -> float:
+    def mac_pj(self, wb: float, ab: float) -> float:
+        """A MAC of a ``wb``-bit weight and an ``ab``-bit activation: SATA_Sim's multiplier and
+        accumulator scaled by bits/16 at the weight width, the multiplier further by Horowitz's array-
+        multiplier ratio w x a / w x w for an activation of another width (a 2-bit QNN activation
+        drives a quarter of an 8 x 8 multiplier's partial products), and FP32 multiply and add for a
+        float layer (Horowitz's FP32 / INT32 ratios)."""
+        h = self.horowitz
+        mult = h.mult_factor(wb, ab, wb, wb)
+        acc = h.add_factor(32, 32, True) if is_float_operands(wb, ab) else 1.0
         if self.options["variant"] == "hw_kernels":
             t = self.table
-            return (t.pj("hw_multiplier_8b") + t.pj("hw_adder_8b")) * wb / 8 + t.pj("hw_register_16b")
-        return self.unit_pj("mul", wb) + self.unit_pj("acc", wb)
+            return (t.pj("hw_multiplier_8b") * mult + t.pj("hw_adder_8b") * acc) * wb / 8 + t.pj("hw_register_16b")
+        return self.unit_pj("mul", wb) * mult + self.unit_pj("acc", wb) * acc
 
     def add_pj(self, width: float) -> float:
         if self.options["variant"] == "hw_kernels":
@@ -154,35 +184,15 @@ class Sata(TableModel):
             return self.table.pj("hw_comparator_16b") * width / 16
         return self.unit_pj("comp", width)
 
-    def memory_per_bit(self) -> dict[str, float]:
-        """pJ per bit moved: ``dram`` per access; the buffers write + read (their form counts 2 accesses
-        per datum); ``glb_weight_read`` a read alone (resident weights)."""
-        t, ub = self.table, self.table.value("unit_bits")
-        spad = 2 * t.pj("spad_16b") / ub
-        if self.options["variant"] == "hw_kernels":
-            def per_bit(key: str) -> float:
-                return t.pj(key) / t.constants[key].extra.get("width_bits", 32)
-
-            spike_rw = per_bit("glb_spike_read") + per_bit("glb_spike_write")
-            return {"dram": per_bit("dram_read_128b"),
-                    "glb_weight": per_bit("glb_weight_read") + per_bit("glb_weight_write"),
-                    "glb_weight_read": per_bit("glb_weight_read"),
-                    "glb_act": spike_rw, "glb_membrane": spike_rw, "spad": spad}
-        glb = 2 * t.pj("glb_16b") / ub
-        return {"dram": t.pj("dram_16b") / ub, "glb_weight": glb, "glb_weight_read": glb / 2, "glb_act": glb,
-                "glb_membrane": glb, "spad": spad}
-
     # -- pricing -----------------------------------------------------------------------------------
-    def prepare(self, ledger: EventLedger, warnings: list[str]) -> None:
-        self.resident = self.weights_resident(ledger)
-
     def price_layer(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost,
                     warnings: list[str]) -> Iterable[str]:
         t = self.table
         wb = bits(layer.weight_bits, t.value("weight_bits"))
         consumed = {"mac", "ac", "spikes"}
         # synaptic work: the conventions already made ac/mac dense or zero-gated (energy_models.conventions)
-        cost.add("compute", layer.mac * self.mac_pj(wb) + layer.ac * self.spike_mac_pj(wb))
+        cost.add("compute", layer.mac * self.mac_pj(wb, bits(layer.act_bits, t.value("spike_word_bits")))
+                 + layer.ac * self.spike_mac_pj(wb))
         cost.details["spike_macs"] = layer.ac
         self.spike_event_cost(layer, cost)
         if layer.xnor or layer.popcount:
@@ -210,9 +220,24 @@ class Sata(TableModel):
             consumed |= set(NEURON_OP_EVENTS)
         return consumed
 
+    def spad_per_bit(self) -> float:
+        """pJ per bit of an operand staged through the PE scratchpad (written and read: 2 accesses)."""
+        return 2 * self.table.pj("spad_16b") / self.table.value("unit_bits")
+
+    def traffic_pj_per_bit(self, level: Level, persistent: bool, direction: str) -> float:
+        """pJ per bit of one tensor's traffic at ``level`` in the TCAD form: a datum moves into and out
+        of an on-chip buffer (write + read) where it lives (a persistent tensor kept on chip is only
+        read: it was written when the network was loaded); a datum that lives off chip also pays one
+        off-chip access (``direction``: ``read`` for an operand, ``write`` for an output) and is staged
+        through the largest on-chip buffer."""
+        if level.on_chip:
+            return level.read_pj_per_bit if persistent else level.read_pj_per_bit + level.write_pj_per_bit
+        stage = self.hierarchy.largest_on_chip
+        off = level.read_pj_per_bit if direction == "read" else level.write_pj_per_bit
+        return off + stage.read_pj_per_bit + stage.write_pj_per_bit
+
     def _memory(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost, wb: float) -> None:
         t = self.table
-        per_bit = self.memory_per_bit()
         T, G = layer.timesteps, layer.groups
         w_bits = weight_count(layer) * wb
         a = 1.0 if spike_input(layer) else bits(layer.act_bits, t.value("spike_word_bits"))
@@ -233,18 +258,25 @@ class Sata(TableModel):
             ob, out_component = preactivation_bits(layer, self.options["psum_bits"]), "activation_memory"
         values = out_elements(layer)
         out_bits = passes * values * ob
+        w_level = self.level(index, "weights", cost)
+        in_level = self.level(index, "input", cost)
+        out_level = self.level(consumer_index(ledger, index), "membrane", cost) if membrane \
+            else self.level(index, "output", cost)
+        off = 0.0 if out_level.on_chip else 1.0
         if membrane:
-            cost.record_membrane(ob, values, 2.0 * passes * values, float(passes) * values)
+            cost.record_membrane(ob, values, 2.0 * passes * values, off * passes * values)
         elif activation is None:
-            cost.record_psum(ob, values, 2.0 * passes * values, float(passes) * values)
+            cost.record_psum(ob, values, 2.0 * passes * values, off * passes * values)
         cost.applied.update(weight_bits=wb, act_bits=a, accumulator_bits=wb)
-        record_fetch(cost, layer, self.resident)
-        if not self.resident:
-            cost.add("weight_memory", w_bits * per_bit["dram"], level="dram")
-        glb_weight = per_bit["glb_weight_read"] if self.resident else per_bit["glb_weight"]
-        cost.add("weight_memory", w_bits * (glb_weight + per_bit["spad"]))
-        cost.add("activation_memory", in_bits * per_bit["dram"], level="dram")
-        cost.add("activation_memory", in_bits * (per_bit["glb_act"] + per_bit["spad"]))
-        cost.add(out_component, out_bits * per_bit["dram"], level="dram")
-        cost.add(out_component, out_bits * (per_bit["glb_membrane"] if membrane else per_bit["glb_act"]))
+        spad = self.spad_per_bit()
+        for component, moved, level, persistent, direction, staged in (
+                ("weight_memory", w_bits, w_level, True, "read", True),
+                ("activation_memory", in_bits, in_level, False, "read", True),
+                (out_component, out_bits, out_level, False, "write", False)):
+            total = self.traffic_pj_per_bit(level, persistent, direction)
+            off_chip = 0.0 if level.on_chip else (level.read_pj_per_bit if direction == "read"
+                                                  else level.write_pj_per_bit)
+            if off_chip:
+                cost.add(component, moved * off_chip, level="dram")
+            cost.add(component, moved * (total - off_chip + (spad if staged else 0.0)))
         cost.details.update(weight_bits_moved=w_bits, input_bits_moved=in_bits, output_bits_moved=out_bits)

@@ -9,13 +9,15 @@ H_out x W_out and T timesteps::
     patch_control = htree + mem_fetch + tile_buffer + (X/8)*16*sub + (X/8)*temp_buffer + (X/8)^2*(adc + mux)
 
 (X=64, k=3, RRAM: 828.5 pJ per PE cycle.) Independent of spike activity. As in the reference, a
-layer whose output is reused over sequential timesteps (an IF network's analog first layer, counted
-once with ``repeat_steps`` = T) runs every timestep (``first_layer="per_step"``, the default here;
-``"once"`` prices it as counted); OneSpike's analog first layer has one timestep (its ``repeat_steps``
-= G are parallel groups) and runs once under both; and every
-input (spikes, pixels, multi-bit activations) is applied in one crossbar read per step
-(``bit_serial_analog=False``, default; model ``spikesim_bit_serial`` reads non-spike inputs
-bit-serially, ``min(act_bits, 8)`` reads, for every method alike). A linear layer is a 1x1
+layer whose output is reused by every step (an IF network's analog first layer, counted once with
+``repeat_steps`` = T) is recomputed for each (``first_layer="per_step"``, the default here), and so is
+OneSpike's, reused by its G groups: one rule for every method (``"once"`` prices both as counted). A
+crossbar's word lines take one input bit per read: a multi-bit input (pixels, a QNN's activations,
+an ANN's) is read bit-serially, one crossbar read per bit of its width, up to ``analog_input_bits``
+(8) for every method alike (``bit_serial_analog=True``, default; a wider input, FP32, is read as
+8-bit fixed point, said in the warnings); spikes take one read. ``bit_serial_analog=False`` (model
+``spikesim_one_read``) is the reference code's one read per input whatever its width, which has only
+spiking layers. A linear layer is a 1x1
 conv on a 1x1 map (C_in = in_features). Component split: crossbar and subtractors -> ``compute``;
 ADC, MUX and neuron -> ``neuron``; H-tree -> ``interconnect``; tile buffer, temp buffer and memory
 fetch -> ``activation_memory``. Weights live in the crossbars (no ``weight_memory``); membrane
@@ -64,7 +66,7 @@ class SpikeSim(TableModel):
     OPTIONS: ClassVar[dict[str, Option]] = {
         "device": Option("crossbar cells: 'rram' or 'sram'", "rram", choice("rram", "sram")),
         "xbar_size": Option("crossbar rows/columns X (a multiple of 8)", FromTable("xbar_size"), multiple_of(8)),
-        "bit_serial_analog": Option("read non-spike inputs bit-serially, min(act_bits, 8) crossbar reads", False,
+        "bit_serial_analog": Option("read non-spike inputs bit-serially, min(act_bits, 8) crossbar reads", True,
                                     flag),
     }
     ZERO_BY_CONSTRUCTION: ClassVar[dict[str, str]] = {
@@ -131,8 +133,12 @@ class SpikeSim(TableModel):
         kernel = (layer.kernel_size[0] * layer.kernel_size[-1]) if layer.kernel_size else 1
         planes = 1.0
         if not spike_input(layer) and self.options["bit_serial_analog"]:
-            planes = min(float(layer.act_bits or self.table.value("analog_input_bits")),
-                         self.table.value("analog_input_bits"))
+            cap = self.table.value("analog_input_bits")
+            planes = min(float(layer.act_bits or cap), cap)
+            if layer.act_bits > cap:
+                warnings.append(f"{self.name}: inputs wider than {cap:g} bits (FP32 pixels or activations) are read as "
+                                f"{cap:g}-bit fixed point, the crossbar's bit-serial input precision; a floating-point "
+                                "layer cannot run on a crossbar as such")
         cycles = self.pe_cycles(layer) * layer.timesteps * layer.groups * planes
         parts = self.cycle_energy(kernel)
         active = 1.0

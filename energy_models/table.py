@@ -92,7 +92,7 @@ MODEL_KEYS: tuple[str, ...] = ("name", "title", "paper", "repository", "technolo
 CONSTANT_FIELDS: tuple[str, ...] = ("value", "unit", "source", "note", "capacity_bytes", "width_bits")
 #: Fields of an ``[events.<event>]`` entry.
 EVENT_FIELDS: tuple[str, ...] = ("value", "unit", "source", "note", "component", "per", "level")
-SECTIONS: tuple[str, ...] = ("model", "constants", "events")
+SECTIONS: tuple[str, ...] = ("model", "constants", "events", "memory")
 
 #: Largest energy accepted for one event, access or clock cycle, in pJ: 1e9 pJ = 1 mJ. The largest real
 #: per-event energies in the packaged tables are DRAM accesses of a few hundred pJ, so anything near this
@@ -146,6 +146,8 @@ class EnergyTable:
     meta: dict[str, Any]
     constants: dict[str, Constant]
     events: dict[str, Constant] = field(default_factory=dict)
+    #: ``[memory.<level>]`` sections as written (checked by :func:`energy_models.placement.hierarchy_from_table`).
+    memory: dict[str, Any] = field(default_factory=dict)
 
     # -- access ----------------------------------------------------------------------------------
     def _get(self, key: str) -> Constant:
@@ -372,7 +374,10 @@ def parse_table(data: Mapping[str, Any], path: str) -> EnergyTable:
         if per not in ("event", "bit"):
             raise EnergyTableError(f"{path}: key 'events.{key}': per = {per!r}; expected 'event' or 'bit'")
         events[key] = c
-    table = EnergyTable(path=path, meta=meta, constants=constants, events=events)
+    memory = data.get("memory", {})
+    if not isinstance(memory, Mapping):
+        raise EnergyTableError(f"{path}: [memory] must hold one table per level ([memory.<level>])")
+    table = EnergyTable(path=path, meta=meta, constants=constants, events=events, memory=dict(memory))
     uses_power = any(c.unit in POWER_UNITS for c in (*constants.values(), *events.values()))
     if "clock" in constants and constants["clock"].unit not in FREQUENCY_UNITS:
         raise EnergyTableError(f"{path}: key 'constants.clock': unit {constants['clock'].unit!r}; expected a "

@@ -12,15 +12,15 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Stages in data-flow order; a module may import its own stage and earlier ones only.
 STAGES = (
     ("energy_models",),
-    ("analysis.registry", "analysis.run_folder", "analysis.validate"),
+    ("analysis.registry", "analysis.run_folder", "analysis.validate", "analysis.palette"),
     ("analysis.data",),
+    ("analysis.models",),  # the zoo is plain PyTorch, below the converter (it imports no spiking module)
     ("analysis.snn", "analysis.neurons", "analysis.convert"),
-    ("analysis.models",),
     ("analysis.methods",),
     ("analysis.counting",),
     ("analysis.study",),
     ("analysis.report",),
-    ("analysis.cli",),
+    ("analysis.cli", "analysis.stop"),
 )
 
 

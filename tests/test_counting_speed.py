@@ -153,6 +153,14 @@ def test_group_spikes_with_per_group_thresholds_equal_the_scan():
     assert torch.equal(torch.stack(list(neuron.group_spikes(total))), neuron(total))
 
 
+@pytest.mark.parametrize("v_init", [0.0, 0.5])
+def test_group_spikes_of_the_bitplane_code_are_its_binary_digits(v_init):
+    neuron = PSGNeuron([0.3 * 2**i for i in range(4)], 4, code="bitplane", v_init=v_init)
+    total = torch.randn(3, 4, 5, 5) * 6
+    spikes = torch.stack(list(neuron.group_spikes(total)))
+    assert torch.equal(spikes, neuron(total)) and 0 < spikes.sum() < spikes.numel()
+
+
 def test_the_plan_is_reused_and_planned_again_when_the_tree_or_a_rule_changes():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).eval()
     x = torch.rand(2, 1, 6, 6)

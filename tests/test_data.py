@@ -438,15 +438,18 @@ def test_synthetic_split_is_deterministic_and_learnable():
 
 
 def test_unknown_name_suggests_and_lists_names():
-    assert DATASETS == ("digits", "cifar10", "cifar100", "imagenet", "synthetic")
+    assert DATASETS == ("digits", "cifar10", "cifar100", "imagenet", "synthetic", "moving_digits_digit",
+                        "moving_digits_direction", "nmnist")
     with pytest.raises(ValueError, match=r"Did you mean 'imagenet'\?") as info:
         load_dataset("imagenett")
-    assert "digits, cifar10, cifar100, imagenet, synthetic" in str(info.value)
+    assert "digits, cifar10, cifar100, imagenet, synthetic, moving_digits_digit" in str(info.value)
     with pytest.raises(ValueError, match=r"Did you mean 'digits'\?"):
         load_dataset("digit")
-    with pytest.raises(ValueError, match="unknown data set 'mnist'") as info:
-        load_dataset("mnist")
+    with pytest.raises(ValueError, match="unknown data set 'svhn'") as info:
+        load_dataset("svhn")
     assert "Did you mean" not in str(info.value)
+    with pytest.raises(ValueError, match=r"Did you mean 'nmnist'\?"):
+        load_dataset("mnist")
     with pytest.raises(TypeError, match="name"):
         load_dataset(10)
     assert load_dataset("Digits", subset=2).name == "digits"
@@ -471,7 +474,7 @@ def test_register_dataset_refuses_duplicates_unless_replace(restore_registry):
         return synthetic_split(num_classes=2, in_channels=1, image_size=4, n_train=4, n_test=2, seed=seed)
 
     register_dataset("My-Set", tiny)
-    assert "My-Set" in DATASETS and available_datasets()[-1] == "My-Set" and len(DATASETS) == 6
+    assert "My-Set" in DATASETS and available_datasets()[-1] == "My-Set" and len(DATASETS) == 9
     split = load_dataset("my_set", "somewhere", seed=3, subset=2)
     assert calls == [("somewhere", 3, 2, None, False)] and split.num_classes == 2
     with pytest.raises(ValueError, match=r"'my_set' is already registered \(as 'My-Set'\).*replace=True"):

@@ -119,7 +119,12 @@ def test_a_quick_study_with_direct_methods_answers_q14_with_numbers(direct_run):
     assert (first[first["method"] == Method.DIRECT_IF]["count_error"] == 0).all()  # PSG exact on a constant current
     line = all_answers(run)["Q14"].line
     assert line.startswith("Q14: ") and "not in this run" not in line
-    assert "IF, soft reset" in line and "LIF λ=0.5, hard reset" in line and " pp " in line
+    assert "IF, soft reset" in line and "LIF λ=0.5, hard reset" in line
+    working = results[results["method"].isin([Method.DIRECT_IF, Method.DIRECT_LIF])]["working"].astype(bool)
+    if working.all():
+        assert " pp " in line and "n/a" not in line
+    else:  # one epoch on 300 images may leave an SNN at chance: the verdict must say so, with its accuracy
+        assert "not a working SNN" in line and "near chance" in line and "%" in line
 
 
 def _synthetic(rows):

@@ -83,27 +83,29 @@ SPIKESIM_CYCLE_PJ = (19.64 * 8 + 4.64 + 397 + 8 * 16 * 1.15e-6 + 8 * 0.2 + 8 ** 
                      + 1.274 * 4.0 + 8 * 9 * 1.76423)  # ela_spikesim.py, X = 64, k = 3, RRAM
 
 
-def test_spikesim_runs_onespikes_first_layer_once_and_ifs_every_step():
-    """ENERGY_MODELS.md §3: the reference runs an IF network's analog first layer every timestep; OneSpike's
-    has one timestep (its G groups reuse one output), so it runs once under both conventions."""
-    model = get_model("spikesim")
+def test_spikesim_runs_the_first_layer_of_if_and_onespike_by_one_rule():
+    """The reference recomputes an IF network's analog first layer every timestep; under the same rule
+    OneSpike's, reused by its G groups, is recomputed for every group: IF(4) and OneSpike(4) pay alike."""
+    model = get_model("spikesim_one_read")  # one crossbar read per input, so the cycles are the reference's
     cycles = 1 * 1 * 64  # ceil(3/64) * ceil(64/64) * 8 * 8 per step
     if_report = model.price(first_layer_ledger(T=4, G=1))
     onespike = model.price(first_layer_ledger(T=1, G=4))
+    assert if_report.by_component()["compute"] == pytest.approx(onespike.by_component()["compute"])
+    assert if_report.conventions["first_layer_multiplier"] == onespike.conventions["first_layer_multiplier"] == 4.0
     assert if_report.total_pj == pytest.approx(4 * cycles * SPIKESIM_CYCLE_PJ)
-    assert onespike.total_pj == pytest.approx(cycles * SPIKESIM_CYCLE_PJ)
-    assert if_report.conventions["first_layer_multiplier"] == 4.0
-    assert onespike.conventions["first_layer_multiplier"] == 1.0
-    once = get_model("spikesim", first_layer="once")
-    assert once.price(first_layer_ledger(T=4, G=1)).total_pj == pytest.approx(cycles * SPIKESIM_CYCLE_PJ)
-    assert once.price(first_layer_ledger(T=4, G=1)).conventions["first_layer_multiplier"] == 1.0
+    once = get_model("spikesim_one_read", first_layer="once")
+    for T, G in ((4, 1), (1, 4)):
+        priced = once.price(first_layer_ledger(T=T, G=G))
+        assert priced.conventions["first_layer_multiplier"] == 1.0
+        assert priced.by_component()["compute"] == pytest.approx(if_report.by_component()["compute"] / 4)
 
 
-@pytest.mark.parametrize("name", ["flops45nm", "sata", "weight_stationary", "lemaire", "yan2024", "loihi"])
-def test_first_layer_per_step_multiplies_sequential_steps_only(name):
+@pytest.mark.parametrize("name", ["flops45nm", "sata", "weight_stationary", "lemaire", "yan2024", "loihi",
+                                  "spikesim"])
+def test_first_layer_per_step_multiplies_steps_and_groups_alike(name):
     once = get_model(name, first_layer="once")
     per_step = get_model(name, first_layer="per_step")
-    for T, G, factor in ((4, 1, 4), (1, 4, 1)):
+    for T, G, factor in ((4, 1, 4), (1, 4, 4)):
         ledger = first_layer_ledger(T, G)
         a, b = once.price(ledger), per_step.price(ledger)
         assert b.by_component()["compute"] == pytest.approx(factor * a.by_component()["compute"]), (T, G)
@@ -185,9 +187,11 @@ def test_sata_stores_a_qnn_partial_sum_and_an_snn_membrane_at_one_width():
     assert qnn.details()["c"]["output_bits_moved"] == 64 * 8
     assert snn.details()["c"]["output_bits_moved"] == 2 * 64 * 8
     assert qnn.conventions["preactivation_bits"] == snn.conventions["preactivation_bits"] == "8"
-    psum = qnn.layers[0].levels
+    streamed = get_model("sata", placement="all_streamed")
+    psum = streamed.price(qnn_pooled()).layers[0].levels
     assert psum[("activation_memory", "dram")] == pytest.approx((32 * 3 + 64 * 8) * SATA_DRAM)  # input + psum
-    assert snn.layers[0].levels[("membrane_memory", "dram")] == pytest.approx(2 * 64 * 8 * SATA_DRAM)
+    assert streamed.price(snn_pooled(T=2)).layers[0].levels[("membrane_memory", "dram")] == pytest.approx(
+        2 * 64 * 8 * SATA_DRAM)
     wide = get_model("sata", psum_bits=16)
     assert wide.price(qnn_pooled()).details()["c"]["output_bits_moved"] == 64 * 16
     assert wide.price(snn_pooled(T=2)).details()["c"]["output_bits_moved"] == 2 * 64 * 16
@@ -217,7 +221,7 @@ def test_weight_stationary_writes_the_pre_pool_output_of_every_method_alike():
 
 # -- 4. components by what moves, levels beside --------------------------------------------------------
 def test_sata_files_membrane_dram_traffic_as_membrane_energy():
-    report = get_model("sata").price(snn_pooled(T=2))
+    report = get_model("sata", placement="all_streamed").price(snn_pooled(T=2))
     split = report.by_component_and_level()
     membrane_bits = 2 * 64 * 8
     assert split["membrane_memory"] == pytest.approx({"on_chip": membrane_bits * 2 * SATA_GLB,
@@ -253,21 +257,23 @@ def big_linear(fin: int) -> EventLedger:
 
 
 @pytest.mark.parametrize(("name", "buffer_bytes", "dram_per_bit"), [
-    ("sata", 144 * 1024, SATA_DRAM), ("weight_stationary", 108 * 1024, 200 * 0.23 / 8)])
+    ("sata", 176 * 1024, SATA_DRAM), ("weight_stationary", 108 * 1024, 200 * 0.23 / 8)])
 def test_weights_fetched_from_dram_only_when_they_do_not_fit_the_buffer(name, buffer_bytes, dram_per_bit):
     fits, too_big = buffer_bytes // 100, buffer_bytes // 100 + 1  # 8-bit weights: 100 x fin bytes
     model = get_model(name)
-    assert model.options["weights_resident"] == "auto"
+    assert model.options["placement"] == "by_size"
     small = model.price(big_linear(fits))
     assert small.by_component_and_level()["weight_memory"]["dram"] == 0.0
     assert small.conventions["weight_fetch"] == "resident on chip"
     large = model.price(big_linear(too_big))
     assert large.by_component_and_level()["weight_memory"]["dram"] == pytest.approx(too_big * 100 * 8 * dram_per_bit)
-    assert large.conventions["weight_fetch"] == "DRAM every inference"
-    forced = get_model(name, weights_resident=False).price(big_linear(fits))
+    assert large.conventions["weight_fetch"] == "dram every inference"
+    forced = get_model(name, placement="weights_streamed").price(big_linear(fits))
     assert forced.by_component_and_level()["weight_memory"]["dram"] == pytest.approx(fits * 100 * 8 * dram_per_bit)
-    with pytest.raises(ValueError, match="weights_resident"):
-        get_model(name, weights_resident="sometimes")
+    with pytest.raises(ValueError, match="placement"):
+        get_model(name, placement="sometimes")
+    with pytest.raises(ValueError, match="unknown option 'weights_resident'"):
+        get_model(name, weights_resident=False)
 
 
 # -- 6. primary models, families, alternatives ---------------------------------------------------------
@@ -299,7 +305,8 @@ def test_convention_alternatives_reprice_the_same_ledger(name):
 def test_alternatives_name_the_conventions_a_reviewer_varies():
     sata = dict(convention_alternatives("sata"))
     assert sata["zero-skipping on (zero spikes and zero activations skipped alike)"] == {"zero_skipping": True}
-    assert {"if_dataflow": "time_inner"} in sata.values() and {"weights_resident": False} in sata.values()
+    assert {"if_dataflow": "time_inner"} in sata.values() and {"placement": "weights_streamed"} in sata.values()
+    assert {"placement": "all_on_chip"} in sata.values() and {"placement": "all_streamed"} in sata.values()
     assert {"psum_bits": 32.0} in sata.values()
     flops = dict(convention_alternatives("flops45nm"))
     assert {"precision": "fp32", "zero_skipping": "spikes_only"} in flops.values()
@@ -327,7 +334,7 @@ def test_provenance_says_which_events_cost_nothing_by_construction():
     ("flops45nm", "precison", "precision"), ("yan2024", "hops_per_transfers", "hops_per_transfer"),
     ("loihi", "hops_per_spikes", "hops_per_spike"), ("spikesim", "xbar", "xbar_size"),
     ("sata", "psum_bit", "psum_bits"), ("lemaire", "psumbits", "psum_bits"),
-    ("weight_stationary", "weights_resdent", "weights_resident"),
+    ("weight_stationary", "placment", "placement"),
 ])
 def test_a_wrong_option_names_the_model_and_the_closest_option(name, wrong, right):
     with pytest.raises(ValueError, match=rf"{name}: unknown option '{wrong}'; did you mean '{right}'\?.*accepts"):

@@ -27,9 +27,9 @@ from energy_models.sata import Sata
 from energy_models.sensitivity import at_sparsity, break_even_sparsity
 
 ALL = list(model_names())
-#: Models that price activation widths (loihi counts events; spikesim reads every input in one step).
+#: Models that price activation widths: all but the reference's one-read crossbar (kept for reproductions).
 WIDTH_AWARE = ["flops45nm", "flops45nm_memory", "sata", "sata_gated", "sata_hw", "weight_stationary", "lemaire",
-               "yan2024", "spikesim_bit_serial"]
+               "yan2024", "spikesim", "loihi"]
 
 
 def conv(name="c", cin=4, cout=8, k=3, h=8, **kw):
@@ -225,7 +225,7 @@ def test_conventions_table_has_one_row_per_model_and_network_style():
     assert by[("flops45nm_fp32", "quantized")]["zero_skipping_mac"] == "dense"
     assert by[("sata_time_inner", "multi_step_snn")]["if_dataflow"] == "time_inner"
     assert by[("spikesim", "multi_step_snn")]["first_layer_multiplier"] == 4.0
-    assert by[("spikesim", "grouped_snn")]["first_layer_multiplier"] == 1.0
+    assert by[("spikesim", "grouped_snn")]["first_layer_multiplier"] == 4.0  # one rule: G groups as T steps
     assert by[("flops45nm_fp32", "quantized")]["weight_bits"] == "fp32"
     mine = conventions_table(models=["sata"], ledgers={"my_method": snn_ledger(T=4, method="my_method")})
     assert mine[0]["method"] == "my_method" and mine[0]["membrane_accesses_per_neuron"] == 8.0

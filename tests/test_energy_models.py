@@ -67,33 +67,48 @@ def test_flops45nm_memory_large_weights_come_from_dram():
 
 
 # -- sata ------------------------------------------------------------------------------------------
-def _sata_expected(gated: bool, resident: bool) -> dict[tuple[str, str], float]:
+def _sata_expected(gated: bool, placement: str) -> dict[tuple[str, str], float]:
     T, fin, fout, wb, ac = 2, 4, 2, 8, 3.0
     spike_macs = ac if gated else fin * fout * T
     compute = spike_macs * (0.0389 + 0.000794) * wb / 16
     w_bits, in_bits, out_bits = fin * fout * wb, T * fin * 1, T * fout * 8  # membrane at psum_bits = 8
     dram, glb, spad = 55.58 / 16, 2 * 1.95 / 16, 2 * 0.2779 / 16  # per bit; buffers write + read
+    weights_off = placement in ("weights_streamed", "all_streamed")
+    rest_off = placement == "all_streamed"  # by size, 32 input bits and 16 membrane bits fit the 176 KB buffer
     return {("compute", "on_chip"): compute,
-            ("weight_memory", "dram"): 0.0 if resident else w_bits * dram,
-            ("weight_memory", "on_chip"): w_bits * ((glb / 2 if resident else glb) + spad),  # resident: read only
-            ("activation_memory", "dram"): in_bits * dram, ("activation_memory", "on_chip"): in_bits * (glb + spad),
-            ("membrane_memory", "dram"): out_bits * dram, ("membrane_memory", "on_chip"): out_bits * glb}
+            ("weight_memory", "dram"): w_bits * dram if weights_off else 0.0,
+            ("weight_memory", "on_chip"): w_bits * ((glb if weights_off else glb / 2) + spad),  # kept: read only
+            ("activation_memory", "dram"): in_bits * dram if rest_off else 0.0,
+            ("activation_memory", "on_chip"): in_bits * (glb + spad),
+            ("membrane_memory", "dram"): out_bits * dram if rest_off else 0.0,
+            ("membrane_memory", "on_chip"): out_bits * glb}
 
 
 @pytest.mark.parametrize("gated", [False, True])
-@pytest.mark.parametrize("resident", [False, True])
-def test_sata_tcad_form_by_hand(gated, resident):
+@pytest.mark.parametrize("placement", ["by_size", "weights_streamed", "all_streamed", "all_on_chip"])
+def test_sata_tcad_form_by_hand(gated, placement):
     layer = linear(timesteps=2, ac=3.0, weight_bits=8, input_spiking=True)
     out = neuron(n=2, timesteps=2, output_spiking=True)  # the output current feeds a membrane (a ledger fact)
-    model = get_model("sata", gated=gated, weights_resident=resident)
+    model = get_model("sata", gated=gated, placement=placement)
     report = model.price(EventLedger("if", timesteps=2, layers=[layer, out]))
     got = report.layers[0].levels
-    for key, value in _sata_expected(gated, resident).items():
+    for key, value in _sata_expected(gated, placement).items():
         assert got[key] == pytest.approx(value, rel=1e-12), key
-    # 8 weights of 8 bits fit the 144 KB buffer: "auto" keeps them on chip
-    auto = get_model("sata", gated=gated).price(EventLedger("if", timesteps=2, layers=[layer, out]))
-    for key, value in _sata_expected(gated, True).items():
-        assert auto.layers[0].levels[key] == pytest.approx(value, rel=1e-12), key
+    assert report.conventions["placement"] == ("input@dram/membrane@dram/weights@dram" if placement == "all_streamed"
+                                               else "input@glb/membrane@glb/weights@dram"
+                                               if placement == "weights_streamed"
+                                               else "input@glb/membrane@glb/weights@glb")
+
+
+def test_sata_prices_a_narrow_activation_on_a_narrower_multiplier_and_fp32_dearer():
+    sata = get_model("sata")
+    int8 = sata.mac_pj(8, 8)
+    assert int8 == pytest.approx(0.239 * 8 / 16 + 0.0389 * 8 / 16)  # SATA_Sim's bits/16 at 8 x 8
+    # a 2-bit activation drives 8 x 2 of the 8 x 8 partial products (Horowitz INT mult: 0.2 pJ at 64 bits^2)
+    assert sata.mac_pj(8, 2) == pytest.approx(0.239 * 8 / 16 * (0.2 * 16 / 64) / 0.2 + 0.0389 * 8 / 16)
+    # FP32: SATA_Sim's 32-bit units times Horowitz's FP32 / INT32 multiply (3.7 / 3.1) and add (0.9 / 0.1)
+    assert sata.mac_pj(32, 32) == pytest.approx(0.239 * 2 * 3.7 / 3.1 + 0.0389 * 2 * 0.9 / 0.1)
+    assert sata.mac_pj(8, 2) < int8 < sata.mac_pj(32, 32)
 
 
 def test_sata_neuron_update_and_onespike_membrane_once():
@@ -195,24 +210,42 @@ def test_spikesim_onespike_groups_are_crossbar_reads_and_xnor_warns():
 def test_spikesim_analog_input_is_bit_serial():
     lay = conv(cin=3, cout=16, mac=100.0, act_bits=8)
     ledger = EventLedger("ann", layers=[lay])
-    serial = get_model("spikesim_bit_serial").price(ledger).details()["c"]["pe_cycles"]
-    plain = get_model("spikesim").price(ledger).details()["c"]["pe_cycles"]  # the reference: one read per step
+    serial = get_model("spikesim").price(ledger).details()["c"]["pe_cycles"]
+    plain = get_model("spikesim_one_read").price(ledger).details()["c"]["pe_cycles"]  # the reference: one read
     assert serial == 8 * plain == 8 * 16
+    two_bit = get_model("spikesim").price(EventLedger("qcfs", layers=[conv(cin=3, cout=16, mac=100.0, act_bits=2)]))
+    assert two_bit.details()["c"]["pe_cycles"] == 2 * 16
+    fp32 = get_model("spikesim").price(EventLedger("ann", layers=[conv(cin=3, cout=16, mac=100.0, act_bits=32)]))
+    assert fp32.details()["c"]["pe_cycles"] == 8 * 16 and any("8-bit fixed point" in w for w in fp32.warnings)
 
 
 # -- weight_stationary -----------------------------------------------------------------------------
 def test_weight_stationary_by_hand():
-    mac, per_bit = 0.23, 0.23 / 8
+    per_bit = 0.23 / 8
+    mac = 0.2 + 0.05  # INT8 multiply + an add at the 16-bit partial-sum width (Horowitz INT16 add)
     lay = linear(mac=8.0, weight_bits=8, act_bits=8, out_bits=8)
-    for resident in (False, True):
-        report = get_model("weight_stationary", weights_resident=resident).price(EventLedger("ann", layers=[lay]))
+    for placement in ("by_size", "weights_streamed", "all_streamed"):
+        report = get_model("weight_stationary", placement=placement).price(EventLedger("ann", layers=[lay]))
         got = report.by_component_and_level()
+        weights_off, rest_off = placement != "by_size", placement == "all_streamed"
         assert got["compute"]["on_chip"] == pytest.approx(8 * mac)
-        assert got["weight_memory"]["dram"] == pytest.approx(0.0 if resident else 8 * 8 * 200 * per_bit)
+        assert got["weight_memory"]["dram"] == pytest.approx(8 * 8 * 200 * per_bit if weights_off else 0.0)
         assert got["weight_memory"]["on_chip"] == pytest.approx(8 * 8 * 6 * per_bit + 8 * 8 * 1 * per_bit)
-        # input 4 x 8 bit; the output has no activation after it: a stored partial sum at psum_bits = 16
-        assert got["activation_memory"]["on_chip"] == pytest.approx((4 * 8 + 2 * 16) * 6 * per_bit)
+        # input 4 x 8 bit (read, staged through the GLB when it lives off chip); the output has no
+        # activation after it: a stored partial sum at psum_bits = 16, written where it lives
+        moved_in, moved_out = 4 * 8, 2 * 16
+        assert got["activation_memory"]["dram"] == pytest.approx((moved_in + moved_out) * 200 * per_bit
+                                                                 if rest_off else 0.0)
+        assert got["activation_memory"]["on_chip"] == pytest.approx(
+            (moved_in * 6 if rest_off else (moved_in + moved_out) * 6) * per_bit)
         assert got["interconnect"]["on_chip"] == pytest.approx(4 * 8 * 2 * per_bit + 8 * 16 * 2 * per_bit)
+
+
+def test_weight_stationary_prices_each_mac_at_its_widths():
+    ws = get_model("weight_stationary")
+    assert ws.mac_pj(8, 8, 8) == pytest.approx(0.23)  # the table's anchor
+    assert ws.mac_pj(32, 32, 32) == pytest.approx(3.7 + 0.9)  # FP32: Horowitz multiply + add, 20x INT8
+    assert ws.mac_pj(8, 2, 8) == pytest.approx(0.2 * 16 / 64 + 0.03)  # a 2-bit activation: a quarter of the cells
 
 
 def test_weight_stationary_membrane_per_timestep_for_if_once_for_onespike():
@@ -239,7 +272,24 @@ def test_loihi_per_event_by_hand():
     assert any("mac" in w for w in ann.warnings)
 
 
+def test_loihi_sends_a_multi_bit_input_as_one_binary_spike_per_bit():
+    for act_bits, planes in ((1, 1), (2, 2), (4, 4), (8, 8), (32, 8)):
+        report = get_model("loihi").price(EventLedger("qcfs", layers=[linear(mac=10.0, act_bits=act_bits)]))
+        assert report.by_component()["compute"] == pytest.approx(10 * planes * 23.6), act_bits
+        assert report.conventions["act_bits"] == f"{planes} bit-plane spike(s)"
+        assert any("8-bit bit-plane code" in w for w in report.warnings) == (act_bits > 8)
+
+
 # -- lemaire ---------------------------------------------------------------------------------------
+def test_lemaire_prices_a_mac_at_the_widths_that_ran():
+    def mac_pj(wb, ab):
+        layer = linear(mac=8.0, weight_bits=wb, act_bits=ab, out_bits=32)
+        return get_model("lemaire").price(EventLedger("x", layers=[layer])).details()["fc"]["mac_pj"]
+
+    assert mac_pj(32, 32) == pytest.approx(3.7 + 0.9)  # FP32 multiply + add (Horowitz), not Lemaire's INT32
+    assert mac_pj(8, 8) == pytest.approx(0.2 + 0.1)  # INT8 multiply, the 32-bit accumulate of Lemaire's data width
+    assert mac_pj(8, 2) == pytest.approx(0.2 * 16 / 64 + 0.1)  # a 2-bit activation: a quarter of the 8x8 cells
+
 def test_lemaire_fc_spiking_layer_by_hand():
     fc = linear(fin=4, fout=2, ac=6.0, input_spiking=True, weight_bits=8, timesteps=2,
                 input_nonzero=3.0, input_elements=8.0)

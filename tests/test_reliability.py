@@ -93,3 +93,18 @@ def test_ties_are_rare_on_ordinary_currents():
         layer(total)
     ties = ledger.total("threshold_ties") * ledger.samples
     assert 0 <= ties < 1e-3 * total.numel() * 8
+
+
+def test_currents_exactly_on_a_threshold_are_reported_as_ties():
+    groups, theta = 8, 1.5
+    layer = torch.nn.Sequential(PSGNeuron(theta, groups))
+    # totals whose per-group currents land exactly on a tie point k·θ/G (k = 1..G): every neuron ties
+    total = torch.arange(1, groups + 1, dtype=torch.float32) * theta
+    with count_events(layer, method="onespike", track_ties=True) as ledger:
+        layer(total.unsqueeze(0))
+    ties = ledger.total("threshold_ties") * ledger.samples
+    assert ties > 0, "currents exactly on the threshold grid were not reported as ties"
+    assert ties <= total.numel() * groups
+    with count_events(layer, method="onespike", track_ties=True) as ledger:
+        layer((total + 0.37).unsqueeze(0))  # the same currents off the grid: no tie
+    assert ledger.total("threshold_ties") == 0

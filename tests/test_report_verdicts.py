@@ -14,12 +14,12 @@ import pytest
 from scipy.stats import binomtest
 
 from analysis.report import all_answers, answers, load_run, question
-from analysis.report.markdown import render
+from analysis.report.markdown import render_both
 from analysis.report.paired import compare, mcnemar_exact
 from analysis.report.verdict import MAX_SENTENCE
 from tests.report_run import TEST_SAMPLES, make_run
 
-QUESTION_IDS = [f"Q{i}" for i in range(1, 15)] + ["Pareto"]
+QUESTION_IDS = [f"Q{i}" for i in range(1, 16)] + ["Pareto"]
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +67,10 @@ def test_q1_reports_float32_deploy_form_facts_when_the_table_has_them(run):
     assert "no float32 column" in question("Q1").answer(run).details
 
 
-def test_q2_yes_for_latency_no_for_work(run):
+def test_q2_latency_by_construction_no_for_work(run):
     text = verdict(run, "Q2").sentence
-    assert text.startswith("Yes for latency, no for work: OneSpike(G=4) runs 1 sequential step vs IF(T=4)'s 4")
+    assert text.startswith("Only by construction, and no for work: OneSpike(G=4)'s 1 step vs IF(T=4)'s 4 is declared")
+    assert "in hardware 4 groups need 4× the units or 4× the cycles" in text
     assert "do 1× IF's accumulates" in text
 
 
@@ -104,7 +105,8 @@ def test_q5_depends_and_names_the_models(run):
 def test_q6_membrane_share_of_if(run):
     assert verdict(run, "Q6").sentence.startswith("Little under every model: membrane traffic is 2% of IF(T=4)'s "
                                                   "energy under sata; 0% under flops45nm and spikesim (not priced)")
-    assert "OneSpike(G=4) makes 0.25× IF's membrane reads+writes" in verdict(run, "Q6").sentence
+    # the count ratio with the energy ratio beside it (sata prices OneSpike's membrane share at 2% of 0.8×)
+    assert "OneSpike(G=4): 0.25× IF's membrane accesses, 0.67× its membrane energy" in verdict(run, "Q6").sentence
 
 
 def test_q7_at_the_measured_rate_and_the_break_even(run):
@@ -116,9 +118,9 @@ def test_q7_at_the_measured_rate_and_the_break_even(run):
 
 def test_q8_ranking_depends_on_the_model_and_names_the_if_dataflow(run):
     found = verdict(run, "Q8")
-    assert found.sentence == ("Yes, the ranking changes between models: OneSpike(G=4) beats the float ANN under all 3 "
-                              "models (gain 1.4×–16×), IF(T=4) under sata and spikesim (IF time-outer), QCFS under "
-                              "flops45nm and sata; it ranks #2–#4 of 6.")
+    assert found.sentence == ("Yes, the ranking changes between models: OneSpike(G=4) is cheaper than the float ANN "
+                              "under all 3 models (gain 1.4×–16×), than IF(T=4) under sata and spikesim (IF "
+                              "time-outer) and than QCFS under flops45nm and sata; it ranks #2–#4 of 6.")
     assert found.claims[("flops45nm", "OneSpike(G=4) vs IF(T=4)")].value == "within 1%"  # 0.5 vs 0.5: a tie
 
 
@@ -137,7 +139,8 @@ def test_q9_growth(run):
 
 def test_q10_unpaired_without_predictions(run):
     text = verdict(run, "Q10").sentence
-    assert "IF(T=4) vs QCFS −13.6 pp" in text and "OneSpike(G=4) vs QCFS +0.0 pp (unresolved)" in text
+    assert text.startswith("Each conversion step's change (2 archs): worst step IF(T=4) vs QCFS −13.6 pp (")
+    assert "IF(T=4) vs QCFS −13.6 pp" in text and "OneSpike(G=4) vs QCFS +0.0 pp" in text
     table = question("Q10").answer(run).table
     row = table[table["step"] == "OneSpike(G=4)"].iloc[0]
     assert row["vs parent"] == "+0.0 pp (within the interval, unpaired) vs QCFS"
@@ -145,11 +148,11 @@ def test_q10_unpaired_without_predictions(run):
 
 def test_q10_paired_mcnemar_with_predictions(paired):
     text = verdict(paired, "Q10").sentence
-    assert text.startswith("OneSpike is lossless against its quantized ANN (cnn_small, 1 of 2 archs)")
-    assert "OneSpike(G=4) vs QCFS identical on all 360 images" in text
+    assert text.startswith("OneSpike is lossless against its quantized ANN on all 2 archs: worst step IF(T=4) vs "
+                           "QCFS −13.6 pp (cnn_small)")
+    assert "OneSpike(G=4) vs QCFS" not in text  # the opening says it for every arch
     # IF(T=4) 300 right vs QCFS 349: 49 images right only under QCFS, none the other way
     p = binomtest(0, 49, 0.5).pvalue
-    assert f"IF(T=4) vs QCFS −13.6 pp (p={p:.2g})" in text
     table = question("Q10").answer(paired).table
     assert f"−13.6 pp (McNemar b=0, c=49, p={p:.2g}) vs QCFS" in table[table["step"] == "IF(T=4)"]["vs parent"].iloc[0]
 
@@ -170,7 +173,7 @@ def test_q11_at_chance_is_not_a_working_configuration(run):
     results.loc[binary, ["correct", "accuracy"]] = [38, 38 / TEST_SAMPLES]
     changed = run.replace(results=results)
     text = verdict(changed, "Q11").sentence
-    assert "binary-weighted thresholds θ_i = 2^i·θ₀ are at chance (10.6%): not a working configuration" in text
+    assert "bit-plane thresholds θ_i = 2^i·θ₀ (2^G levels) are at chance (10.6%): not a working configuration" in text
     table = question("Q11").answer(changed).table
     rows = table[table["variant"] == "per_group_binary"]
     assert rows["Δ"].eq("at chance: not a working configuration").all()
@@ -181,7 +184,7 @@ def test_q11_at_chance_is_not_a_working_configuration(run):
     results = run.results.copy()
     results.loc[at_g, ["correct", "accuracy"]] = [38, 38 / TEST_SAMPLES]
     text = verdict(run.replace(results=results), "Q11").sentence
-    assert "binary-weighted thresholds θ_i = 2^i·θ₀ are at chance at G=4 (10.6%; " in text
+    assert "bit-plane thresholds θ_i = 2^i·θ₀ (2^G levels) are at chance at G=4 (10.6%; " in text
     assert text.endswith("): not a working configuration.")
 
 
@@ -198,7 +201,8 @@ def test_q12_needs_two_architectures(one_arch):
 
 def test_q12_the_methods_advantage_across_architectures(run):
     assert verdict(run, "Q12").sentence.startswith(
-        "The method's: OneSpike(G=4)/QCFS energy stays on one side of 1 across all 2 architectures under all 3 models")
+        "The method's: on all 2 archs OneSpike(G=4) costs less than its own QCFS under flops45nm and sata (0.5×–0.8×) "
+        "and more under spikesim (1.4×)")
 
 
 def test_q12_the_architectures_when_the_side_changes(run):
@@ -206,8 +210,8 @@ def test_q12_the_architectures_when_the_side_changes(run):
     at = (results["arch"] == "resnet_small") & (results["method"] == "onespike") & (results["hardware"] == "sata")
     results.loc[at, "energy_pj"] *= 2.0
     text = verdict(run.replace(results=results), "Q12").sentence
-    assert text.startswith("Depends on the hardware model: OneSpike(G=4)/QCFS energy stays on one side of 1 across "
-                           "all 2 architectures under flops45nm and spikesim")
+    assert text.startswith("Depends on the hardware model: on all 2 archs OneSpike(G=4) costs less than its own QCFS "
+                           "under flops45nm (0.5×) and more under spikesim (1.4×)")
     assert "it changes side under sata, the architecture's" in text
     for arch, factor in (("cnn_small", 0.5), ("resnet_small", 2.0)):  # OneSpike below QCFS on one, above on the other
         for model in set(results["hardware"]):
@@ -229,7 +233,7 @@ def test_q13_accuracy_and_energy(run):
 def test_pareto_depends_and_names_both_models(run):
     assert verdict(run, "Pareto").sentence == (
         "Depends on the hardware model: the cheapest network within 1 pp of the float ANN's 97.5% is OneSpike(G=4) "
-        "under flops45nm and sata; QCFS(L=4) under spikesim.")
+        "under flops45nm and sata; QCFS(L=4) under spikesim (tied within 1% with QCFS(L=8)).")
     table = question("Pareto").answer(run).table
     assert "vs ANN" in table.columns
 
@@ -258,9 +262,10 @@ def test_every_verdict_names_the_conventions_it_depends_on(run):
 
 
 def test_the_report_has_one_sensitivity_section(run):
-    text = render(run, "x")
+    text, appendix = render_both(run, "x")
     assert text.count("## Sensitivity to pricing conventions") == 1
-    section = text.split("## Sensitivity to pricing conventions")[1].split("\n## ")[0]
+    assert "Verdicts that flip under at least one: " in text and "Q8" in text.split("flip under at least one")[1]
+    section = appendix.split("## Sensitivity: every verdict")[1].split("\n## ")[0]
     assert "- **Q1**: No hardware model enters this verdict" in section
     assert ("- **Q8**: Flips under 2 of 3 alternative pricings: sata · psum_bits=16, spikesim · first_layer=once"
             in section)
@@ -284,10 +289,10 @@ def test_a_question_registered_without_a_verdict_still_reports(run):
     register_question(Question("Q99", "A late question?", "q99_late", answer, (Panel(panel),), "caption"))
     try:
         assert answers(run)["Q99"] == "Q99: an answer line with 1 number."
-        text = render(run, "x")
+        text, appendix = render_both(run, "x")
         assert "- Q99: an answer line with 1 number." in text
         assert "## Q99: A late question?" in text and "**Verdict** — an answer line with 1 number." in text
-        assert "**Q99**" not in text.split("## Sensitivity to pricing conventions")[1].split("\n## ")[0]
+        assert "**Q99**" not in appendix.split("## Sensitivity: every verdict")[1].split("\n## ")[0]
     finally:
         QUESTIONS.remove("Q99")
 

@@ -186,12 +186,19 @@ def test_bad_inputs_give_one_line_and_status_2(tmp_path, capsys, run_dir):
     expected = {"hardware mode without pow2": "--pow2", "steps over the maximum": "--max-steps",
                 "count steps over the maximum": "--max-steps", "huge width in a checkpoint": "parameters",
                 "json is a folder": "is a folder", "cuda without cuda": "no CUDA",
-                "config_json of the wrong type": "JSON object", "unknown option in a checkpoint": "'widht'"}
+                "config_json of the wrong type": "JSON object", "unknown option in a checkpoint": "'widht'",
+                "out is a file": "is a file, not a folder; choose another --out",
+                "out under a file": "is a file, not a folder; choose another --out",
+                "out under /proc": "'/proc' does not take new folders",
+                "options of the wrong type": "its recorded 'options' must be an object, got list",
+                "missing checkpoint": "nope.pt' does not exist"}
+    assert set(expected) >= set(cases), f"cases without an expected message: {set(cases) - set(expected)}"
     for name, argv in cases.items():
         code, err = cli(capsys, *argv)
         assert code == 2, name
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, (name, err)
-        assert expected.get(name, "") in err, (name, err)
+        assert expected[name] in err, (name, err)
+        assert "[Errno" not in err, (name, err)  # the cause in words, never the bare OS error
 
 
 @pytest.mark.parametrize("argv", [["--timesteps", "1e20"], ["--samples", "0"], ["--samples", "-5"]])

@@ -16,7 +16,7 @@ from analysis.study import RunFolderError, StudyConfig, load_tables, run_study
 
 # A tiny study: every method, every hardware model, a few T; seconds, not minutes.
 TINY = dict(archs=["mlp"], timesteps=[1, 2, 4], epochs_ann=2, epochs_quant=1, epochs_bnn=1, epochs_direct=1,
-            direct_max_steps=2, count_samples=64,
+            direct_max_steps=2, count_samples=64, event_timesteps=[2], event_epochs=1,
             sparsity_sweep=[0.0, 0.5, 1.0], breakeven_timesteps=5)
 
 
@@ -257,7 +257,7 @@ def test_quick_study_end_to_end_with_report(tmp_path):
         text = section.group(0)
         link = re.search(r"\]\((figures/[^)]+\.png)\)", text)
         assert link and (out / link.group(1)).is_file(), f"{q}: figure missing"
-        assert re.search(r"\*\*Answer\*\*", text), f"{q}: no answer"
+        assert re.search(r"\*\*Verdict\*\* — ", text), f"{q}: no verdict"
     # the INT8 ANN (8-bit per-channel weights, 8-bit activations) is within 1 pp of the FP32 ANN on digits
     networks = load_tables(out)["results"].drop_duplicates(UNIT).set_index("method")
     assert abs(networks.loc["int8", "accuracy"] - networks.loc["ann", "accuracy"]) <= 0.01

@@ -10,6 +10,8 @@ checks every new value for NaN/Inf on the way.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +25,25 @@ from analysis.counting.ledger_builder import LedgerBuilder
 from analysis.counting.nonzero import NonzeroMaps
 from analysis.counting.ops import OperatorPass, find_op_rule, run_op_rule
 from analysis.counting.options import CountOptions
-from analysis.counting.plan import FLAG, PASSTHROUGH_OP, PUSH, RULE, ModelFacts, model_facts, plan_for
+from analysis.counting.passing import as_bit_operations, check_spike_input, input_signal, moved_signals, spike_op_signal
+from analysis.counting.plan import (
+    FLAG,
+    FOLD_STASH,
+    NEURON_START,
+    PASSTHROUGH_OP,
+    PSG_STASH,
+    PUSH,
+    RULE,
+    UNFOLD,
+    ModelFacts,
+    model_facts,
+    plan_for,
+)
 from analysis.counting.registry import Rule
 from analysis.counting.rules.structure import readout_rule
 from analysis.counting.signals import ANALOG_BITS, UNKNOWN, Context, Signal
 from analysis.counting.tracking import SignalTracker
+from analysis.counting.watch import StateWatch
 from analysis.methods import MethodSpec
 from analysis.snn import (
     FLOAT_WEIGHT_BITS,
@@ -40,8 +56,6 @@ from energy_models.ledger import EventLedger
 
 __all__ = ["Counter", "NonFiniteError"]
 
-#: Operators that only reshape: a tensor's signal passes through them (see ``Counter._on_reshape``).
-_RESHAPES = frozenset(("view", "_unsafe_view", "reshape", "_reshape_alias"))
 #: Layer kinds whose output is not checked for NaN/Inf. Raising: only layers that make new values
 #: from weights or arithmetic (conv, linear, norm, add, other, operators) are checked, since a
 #: neuron, a pool or a reshape of finite values is finite, so the first non-finite value is still
@@ -92,6 +106,7 @@ class Counter:
         self.mode = (OperatorPass(self._op_covered, self._on_op, self._has_op_rule, self._on_reshape)
                      if options.operators else None)
         self.mode_active = False
+        self.watch = StateWatch(self._unsupported, self._quiet)  # unrecognised stateful leaf modules
         # Streaming IF layout: layers on the analog (unstepped) input run again at every timestep
         # although their output does not change; the reference counts them once per forward.
         self.streaming = False
@@ -123,9 +138,9 @@ class Counter:
         # the root's steps run from its own hook; a module the counter itself calls (a rule applying
         # a pool to one group's spikes) is the counter's work, not the model's
         if steps is not None and module is not self.model and not self.busy:
-            self._run_pre(module, steps)
+            self._run_pre(module, steps, args)
 
-    def _run_pre(self, module: nn.Module, steps: list[tuple[int, Any]]) -> None:
+    def _run_pre(self, module: nn.Module, steps: list[tuple[int, Any]], args: tuple) -> None:
         for step, payload in steps:
             if step == PUSH:
                 self.stack.append(_Frame(*payload))
@@ -133,8 +148,11 @@ class Counter:
             elif step == FLAG:
                 if payload not in self.ledger.unsupported:
                     self._unsupported(*payload)
-            else:  # NEURON_START
-                self.inferences.neuron_starts(module)
+            elif step == NEURON_START:  # a framework neuron: the first of a call says what the call is
+                with self._quiet():
+                    self.inferences.neuron_starts(module, args)
+            else:  # WATCH_START: the state an unrecognised leaf module holds before it runs
+                self.watch.start(module)
 
     def _post(self, module: nn.Module, args: tuple, *rest: Any) -> None:
         """After a module's forward: ``rest`` is ``(kwargs, output)``, or ``(output,)`` when the
@@ -148,19 +166,28 @@ class Counter:
                 if module is self.model and self.root_snn:
                     self._root_post(module, args, rest[1])
                 for step, payload in steps or ():
-                    if step == RULE:
-                        self._on_rule(module, payload, args, rest[0], rest[1])
-                    elif step == PASSTHROUGH_OP:
-                        if args:
-                            self.tracker.pass_through(args[0], rest[1])
-                    else:  # STASH: a PSGLayer's neuron's [G, B, ...] spikes, for the layer's rule
-                        self.extras["psg_spikes"] = rest[1]
+                    self._run_post(module, step, payload, args, rest[0], rest[1])
         finally:
             for _ in range(pops):
                 if self.stack:
                     self.stack.pop()
             if pops:
                 self._sync_mode()
+
+    def _run_post(self, module: nn.Module, step: int, payload: Any, args: tuple, kwargs: dict, output: Any) -> None:
+        if step == RULE:
+            self._on_rule(module, payload, args, kwargs, output)
+        elif step == PASSTHROUGH_OP:
+            if args:
+                self.tracker.pass_through(args[0], output)
+        elif step == PSG_STASH:  # a PSGLayer's neuron's [G, B, ...] spikes, for the layer's rule
+            self.extras["psg_spikes"] = output
+        elif step == FOLD_STASH:  # a FoldedTime's neuron's [T, B, ...] spikes ...
+            self.extras["folded_spikes"] = output
+        elif step == UNFOLD:  # ... stay spikes folded to [T·B, ...]
+            self.tracker.pass_through(self.extras.pop("folded_spikes", output), output)
+        else:  # WATCH_END: an unrecognised leaf module that kept state is a neuron
+            self.watch.end(module, payload, output)
 
     def _unsupported(self, path: str, type_name: str) -> None:
         if self.options.strict:
@@ -180,12 +207,23 @@ class Counter:
             self.streaming = module.resolved_layout == "stream"
             self.seen_unstepped.clear()
         if isinstance(x, Tensor) and x.dim() > 0:
+            axis = self.options.time_axis
+            if axis is None:
+                axis = getattr(module, "input_time_axis", None)
+            if self.options.input_spikes:
+                check_spike_input(x)
             stacked = isinstance(module, IFNeuron) or (isinstance(module, Stepwise) and module.onepass_groups is None)
-            self.inferences.call(int(x.shape[1] if stacked and x.dim() > 1 else x.shape[0]))
-            self.tracker.set_signal(x, Signal("analog"))
+            if axis is not None and x.dim() < 2:
+                raise ValueError(f"count_events(time_axis={axis}): the input {tuple(x.shape)} has no batch axis beside "
+                                 "its time axis")
+            batch = x.shape[1] if (stacked or axis == 0) and x.dim() > 1 else x.shape[0]
+            if axis == 0 and self.spec.is_time_stepped and not isinstance(module, SpikingNetwork):
+                self.ledger.timesteps = int(x.shape[0])  # a declared [T, B, ...] input says T
+            self.inferences.call(int(batch), tuple(x.shape), declared=axis is not None)
+            self.tracker.set_signal(x, input_signal(x, self.options.input_spikes, 0 if stacked else axis))
         steps = self.plan.pre.get(id(module))
         if steps is not None:
-            self._run_pre(module, steps)
+            self._run_pre(module, steps, args)
 
     def _root_post(self, module: SpikingNetwork, inputs, output) -> None:
         # The streaming layout averages the steps itself instead of calling the readout module.
@@ -201,6 +239,16 @@ class Counter:
                 self._record(path, readout, dict(readout_rule(readout, (), output, ctx)), ctx)
             finally:
                 self.busy = False
+
+    @contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """The counter's own tensor reads inside a forward: no operators of the network."""
+        busy, self.busy = self.busy, True
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.busy = busy
 
     def _context(self, path: str, inputs: tuple, stepwise: Stepwise | None) -> Context:
         signal_of = self.tracker.signal_of
@@ -312,27 +360,27 @@ class Counter:
                 if facts.get("mac"):  # an operand of an operator is no layer the quantizer marked: float
                     facts.setdefault("weight_bits", self.options.weight_bits or FLOAT_WEIGHT_BITS)
                 facts.setdefault("in_shape", tuple(x.shape[1:]) if x is not None and x.dim() else ())
+                result = out[0] if isinstance(out, tuple | list) else out
+                spikes = spike_op_signal(name, args, out, self.tracker.signal_of)
+                if spikes is not None:
+                    facts = as_bit_operations(name, facts, out)
+                    facts.update(output_spiking=True)
+                    self.tracker.set_signal(result, spikes)
                 kind = facts.get("kind")
                 record_name = self.builder.record_op(layer, f"aten.{name}", facts)
-                result = out[0] if isinstance(out, tuple | list) else out
                 self._link(record_name, kind, x, result)
                 self._check_finite(record_name, f"aten.{name}", kind, result)
         finally:
             self.busy = False
 
     def _on_reshape(self, name: str, args: tuple, out: Any) -> None:
-        """A reshape written in a forward (``spk.flatten(1)``, ``x.view(B, -1)``) keeps what its input
-        carries when it keeps the batch (and step) axes: spikes stay spikes for the next layer. A
+        """A data-moving operator written in a forward (``spk.flatten(1)``, ``x[t]``, ``chunk``,
+        ``cat``) passes its input's signal on (:func:`~analysis.counting.passing.moved_signals`); a
         concatenation of tensors whose non-zero maps are known has their sum as its map."""
         if name == "cat" and isinstance(out, Tensor) and args:
             self.nonzero.concatenated(args[0], args[1] if len(args) > 1 else 0, out)
-            return
-        if name not in _RESHAPES or not isinstance(out, Tensor) or not args or not isinstance(args[0], Tensor):
-            return
-        x, sig = args[0], self.tracker.signal_of(args[0])
-        keep = 2 if sig.stepped else 1
-        if sig.known and x.dim() >= keep and out.dim() >= keep and out.shape[:keep] == x.shape[:keep]:
-            self.tracker.set_signal(out, sig)
+        for tensor, sig in moved_signals(name, args, out, self.tracker.signal_of):
+            self.tracker.set_signal(tensor, sig)
 
     def _unsupported_op(self, where: str, name: str) -> None:
         entry = (where or "<root>", f"aten.{name}")
@@ -380,6 +428,14 @@ class Counter:
     def finish(self) -> None:
         """Write the ledger: every layer's counts per sample."""
         self.inferences.settle()
+        if self.inferences.inferred_time_axis is not None:
+            self.ledger.meta.setdefault("time_axis", self.inferences.inferred_time_axis)
+            self.ledger.meta.setdefault("time_axis_inferred", True)
+        elif self.options.time_axis is not None:
+            self.ledger.meta.setdefault("time_axis", self.options.time_axis)
+        if self.options.input_spikes:
+            self.ledger.meta.setdefault("input_spikes", True)
         if self.inferences.continued:
             self.ledger.meta.setdefault("continued_calls", self.inferences.continued)
         self.builder.finish(self.inferences.samples)
+        self.watch.finish(self.ledger, self.spec)

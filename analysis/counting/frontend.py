@@ -8,10 +8,12 @@ in the engine, this thin front end).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import torch
 from torch import nn
 
 from analysis.counting.engine import Counter
@@ -24,7 +26,38 @@ from analysis.methods import MethodSpec, get_method, method_names
 from analysis.snn import SpikingNetwork
 from energy_models.ledger import EventLedger
 
-__all__ = ["count_events", "method_of"]
+__all__ = ["check_countable", "count_events", "method_of"]
+
+#: Floating types whose values count_events would price at 32 bits although they are 16 wide.
+HALF_TYPES = (torch.float16, torch.bfloat16)
+#: Modules that behave differently in training mode (and, for batch norm, change while counted).
+TRAINING_BEHAVIOUR = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.Dropout, nn.Dropout1d,
+                      nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+
+
+def check_countable(model: object) -> None:
+    """Refuse what count_events cannot count right, with the fix: no module (a function), parameters
+    without values (the meta device), 16-bit floating weights (priced at 32 bits); warn of a model in
+    training mode (its batch norm statistics change while counted, its dropout is on)."""
+    if not isinstance(model, nn.Module):
+        name = getattr(model, "__qualname__", type(model).__name__)
+        raise TypeError(f"count_events counts an nn.Module, got {type(model).__name__} {name!r}: pass the model "
+                        "itself, `with count_events(model) as ledger: model(x)`")
+    params = list(model.parameters())
+    if any(p.is_meta for p in params):
+        raise ValueError("count_events: the model's parameters are on the meta device (shapes without values), so "
+                         "nothing can run: materialise it first, e.g. model.to_empty(device='cpu') and "
+                         "load_state_dict(weights)")
+    half = sorted({str(p.dtype) for p in params if p.dtype in HALF_TYPES})
+    if half:
+        raise ValueError(f"count_events: the model holds {', '.join(half)} parameters, but counting prices float "
+                         "weights and activations at 32 bits: count model.float() (and pass weight_bits=16 to price "
+                         "its weights at 16 bits)")
+    moving = sorted({type(m).__name__ for m in model.modules() if m.training and isinstance(m, TRAINING_BEHAVIOUR)})
+    if moving:
+        warnings.warn(f"count_events: the model is in training mode ({', '.join(moving)}): batch norm statistics are "
+                      "updated by the counted forwards and dropout is on; call model.eval() before counting",
+                      stacklevel=3)
 
 
 def method_of(model: nn.Module, method: str | None, facts: ModelFacts | None = None) -> tuple[MethodSpec, int, int]:
@@ -58,6 +91,8 @@ def count_events(
     on_nonfinite: NonFinitePolicy = "raise",
     operators: bool = True,
     op_rules: Mapping[str, OpRule] | None = None,
+    time_axis: int | None = None,
+    input_spikes: bool = False,
     **meta: Any,
 ) -> Iterator[EventLedger]:
     """Count the events of every forward pass run inside the block into an ``EventLedger``.
@@ -78,18 +113,33 @@ def count_events(
     the operator-level pass (on by default; off only to measure its cost). ``strict``: an uncounted
     module or operator is an error. ``meta``: free-form facts stored in ``ledger.meta``.
 
+    ``time_axis``: where the model's input keeps time. None (the default): a static input
+    ``[B, ...]``, or the model's own ``input_time_axis`` (:class:`~analysis.snn.TimeLoop` with
+    ``sequence=True``, a network from :func:`~analysis.snn.from_nir`); ``0``: ``[T, B, ...]``
+    (SpikingJelly multi-step ``net(x_seq)``, Norse, NIR, an snnTorch loop over ``x[t]``); ``1``:
+    ``[B, T, ...]`` (Sinabs). Samples are counted on the batch axis and the steps on the time axis.
+    Where the neurons make it unambiguous (a SpikingJelly multi-step layer or a neuron stepped over
+    ``x[t]`` sees the input's second axis as its batch) the time axis is inferred and
+    ``ledger.meta["time_axis_inferred"]`` says so; where they contradict the batch, the count is
+    refused, naming ``time_axis``. ``input_spikes``: the input is spikes or events (event-camera
+    frames, rate-coded images: non-negative integer counts, checked), so its first layer counts one
+    AC per (spike, synapse it reaches) instead of MACs.
+
     Counts are per sample over every forward of the block (``ledger.samples`` = total batch, also
     for keyword calls ``model(input=x)``). Hooks are removed when the block ends, also on error;
     the model is not modified.
     """
+    check_countable(model)
     facts = model_facts(model)
     spec, timesteps, groups = method_of(model, method, facts)
     options = CountOptions(strict=strict, weight_bits=weight_bits, vmem_bits=vmem_bits, track_ties=track_ties,
                            rules=rules or {}, op_rules=op_rules or {}, on_nonfinite=on_nonfinite,
-                           operators=operators)
+                           operators=operators, time_axis=time_axis, input_spikes=input_spikes)
     if isinstance(model, SpikingNetwork):
         meta.setdefault("layout", model.resolved_layout)
         meta.setdefault("input_encoding", model.input_encoding)
+    if isinstance(getattr(model, "nir_dt", None), float):  # a network read from NIR: its neurons' step
+        meta.setdefault("nir_dt", model.nir_dt)
     ledger = EventLedger(method=spec.name, timesteps=timesteps, groups=groups, meta=dict(meta))
     counter = Counter(model, ledger, spec, options.for_method(spec), facts)
     try:
@@ -99,3 +149,7 @@ def count_events(
         counter.detach()
         counter.finish()
     complete_snn_ledger(ledger, counter.extras, spec.is_time_stepped)
+    if ledger.samples == 0:
+        warnings.warn(f"count_events: the block ran no forward pass of the counted {type(model).__name__}, so its "
+                      "ledger is empty (priced, it would cost 0 pJ): call the model you pass to count_events inside "
+                      "the block (`with count_events(model) as ledger: model(x)`)", stacklevel=3)

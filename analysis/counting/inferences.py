@@ -20,15 +20,33 @@ from __future__ import annotations
 
 import warnings
 
-from torch import nn
+from torch import Tensor, nn
 
-from analysis.snn.frameworks import carries_state, is_multi_step
+from analysis.snn.frameworks import call_layout, carries_state, is_multi_step, recognised_neuron
 
-__all__ = ["STEPPED_HINT", "InferenceCounter"]
+__all__ = ["STEPPED_HINT", "TIME_HINT", "InferenceCounter", "neuron_batch"]
 
 STEPPED_HINT = ("reset its neurons before each inference (SpikingJelly: functional.reset_net(net); snnTorch: "
                 "snntorch.utils.reset(net)), or count analysis.snn.TimeLoop(net, T), which resets the network and "
                 "steps it T times per call")
+
+
+TIME_HINT = ("declare the input's time axis: count_events(net, time_axis=0) for [T, B, ...] (time first), "
+             "time_axis=1 for [B, T, ...]")
+
+
+def neuron_batch(module: nn.Module, x: Tensor | None) -> int | None:
+    """The batch (samples) of one call of a framework neuron on ``x``, by its call layout."""
+    if not isinstance(x, Tensor) or x.dim() < 1:
+        return None
+    layout = call_layout(module)
+    if layout == "tb":
+        return int(x.shape[1]) if x.dim() > 1 else None
+    if layout == "squeezed":
+        steps = int(getattr(module, "num_timesteps", -1))
+        batch = int(getattr(module, "batch_size", -1))
+        return batch if batch > 0 else (int(x.shape[0]) // steps if steps > 0 else None)
+    return int(x.shape[0])
 
 
 class InferenceCounter:
@@ -43,22 +61,53 @@ class InferenceCounter:
         self.pending: int | None = None  # a root call's batch, until its first neuron says what it is
         self.open_batch: int | None = None
         self.warned = False
+        self.root_shape: tuple[int, ...] = ()
+        self.declared = False  # the caller declared the input's time axis
+        #: 0 where a call's input turned out to be [T, B, ...] (its neurons' batch is its second axis)
+        self.inferred_time_axis: int | None = None
 
-    def call(self, batch: int) -> None:
-        """The counted model was called on a batch of ``batch`` samples."""
+    def call(self, batch: int, shape: tuple[int, ...] = (), declared: bool = False) -> None:
+        """The counted model was called on a batch of ``batch`` samples (its input of ``shape``;
+        ``declared``: the batch axis was declared, not guessed). 0 is refused: counts are per sample,
+        and no sample would make them 0 or undefined."""
+        if batch == 0:
+            raise ValueError("count_events: the model was called on a batch of 0 samples, and counts are per sample: "
+                             "give at least one sample (check the data loader or the slice of the test set)")
+        self.root_shape, self.declared = tuple(shape), declared
         if not self.neurons:
             self.samples += batch
             return
         self.settle()
         self.pending = batch
 
-    def neuron_starts(self, module: nn.Module) -> None:
-        """A neuron of the network is about to update (forward pre-hook): the first one of a call
-        says whether the call opens an inference or continues one."""
+    def _batch_of_call(self, batch: int, module: nn.Module, args: tuple) -> int:
+        """The call's samples, checked against what its first neuron sees: a neuron stepped over
+        the frames of a [T, B, ...] input (``x[t]``), or a multi-step neuron fed it whole, sees B."""
+        x = args[0] if args and isinstance(args[0], Tensor) else None
+        if not recognised_neuron(module):  # no known layout: the module is listed as unsupported anyway
+            return batch
+        own = neuron_batch(module, x)
+        if own is None or own == batch:
+            return batch
+        name = type(module).__name__
+        if call_layout(module) == "squeezed" and x is not None and int(x.shape[0]) == batch:
+            return own  # Sinabs [B·T, ...]: the layer's batch_size / num_timesteps say B
+        root = self.root_shape
+        if not self.declared and len(root) > 1 and root[1] == own:
+            self.inferred_time_axis = 0
+            return own
+        raise ValueError(f"count_events: the counted call's input {root} was taken to hold {batch} samples, but its "
+                         f"first {name} neuron updates {own} per step; {TIME_HINT}")
+
+    def neuron_starts(self, module: nn.Module, args: tuple = ()) -> None:
+        """A neuron of the network is about to update (forward pre-hook, with its positional
+        arguments): the first one of a call says whether the call opens an inference or continues
+        one, and how many samples the call holds."""
         if self.pending is None:
             return
         batch, self.pending = self.pending, None
-        if not carries_state(module):
+        batch = self._batch_of_call(batch, module, args)
+        if not carries_state(module, args):
             self.samples += batch
             self.open_batch = batch
             return

@@ -18,6 +18,8 @@ __all__ = ["ADDITIVE", "LedgerBuilder"]
 
 #: The facts that add up over calls (and are divided by the samples at the end).
 ADDITIVE = frozenset((*EVENTS, *ACTIVITY))
+#: Widths: over several calls a layer records the widest (a spike count's width is the largest seen).
+WIDTHS = frozenset(("act_bits", "out_bits"))
 
 
 class LedgerBuilder:
@@ -82,6 +84,8 @@ class LedgerBuilder:
                 if isinstance(value, Tensor):  # a 0-d count: summed as a Python number (no int32 wrap-around)
                     value = value.item()
                 rec[key] = rec.get(key, 0) + value
+            elif key in WIDTHS and key in rec:
+                rec[key] = max(rec[key], value)  # the widest value any call moved (spike counts vary)
             else:
                 rec[key] = value
 

@@ -277,6 +277,15 @@ def compare_op(args, kwargs, out):
     return dict(kind="other", cmp=n, **_shape_facts(_first(out), n))
 
 
+@register_op_rule("logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor",
+                  "bitwise_not")
+def logic_op(args, kwargs, out):
+    """Logic on 1-bit values (SEW-ResNet's AND/IAND written as logical operators): one bit
+    operation (``mask``) per output element."""
+    y = _first(out)
+    return dict(kind="other", mask=y.numel(), **_shape_facts(y, sum(t.numel() for t in _tensors(args))))
+
+
 @register_op_rule("sum")
 def sum_op(args, kwargs, out):
     """Sum: (inputs − outputs) ``add``."""

@@ -32,7 +32,9 @@ class CountOptions:
     that width on every non-binary weight (a what-if: the weights are not changed). ``vmem_bits``:
     None means the method's default (:meth:`for_method` fills it in). ``rules``: ``{module type:
     rule}`` and ``op_rules``: ``{aten op name: rule}`` override the registered rules for this count
-    only. ``operators``: run the operator-level pass (off only to measure its cost). Bad values are
+    only. ``operators``: run the operator-level pass (off only to measure its cost). ``time_axis``:
+    the input's time axis (None: static; 0: ``[T, B, ...]``; 1: ``[B, T, ...]``). ``input_spikes``:
+    the input is spikes/events (its first layer counts ACs). Bad values are
     a ``ValueError``/``TypeError`` naming the option.
     """
 
@@ -44,6 +46,8 @@ class CountOptions:
     op_rules: Mapping[str, OpRule] = field(default_factory=dict)
     on_nonfinite: NonFinitePolicy = "raise"
     operators: bool = True
+    time_axis: int | None = None
+    input_spikes: bool = False
 
     def __post_init__(self) -> None:
         if self.on_nonfinite not in ON_NONFINITE:
@@ -58,6 +62,12 @@ class CountOptions:
         # read-only copies: a rule table changed after the count began cannot change the count
         object.__setattr__(self, "rules", MappingProxyType(dict(self.rules or {})))
         object.__setattr__(self, "op_rules", MappingProxyType(dict(self.op_rules or {})))
+        if self.time_axis is not None and (isinstance(self.time_axis, bool) or self.time_axis not in (0, 1)):
+            raise ValueError(f"time_axis must be None (a static input [B, ...]), 0 ([T, B, ...], time first) or 1 "
+                             f"([B, T, ...], batch first), got {self.time_axis!r}")
+        if not isinstance(self.input_spikes, bool):
+            raise TypeError(f"input_spikes must be True (the input is spikes/events) or False, got "
+                            f"{self.input_spikes!r}")
         for name in ("strict", "track_ties", "operators"):
             object.__setattr__(self, name, bool(getattr(self, name)))
 

@@ -4,8 +4,9 @@ once per model and reused by every count of it.
 Walking a model to find each module's rule, and registering two to four hooks per module, cost
 more than the counting itself on a small network. A :class:`Plan` is that walk's result as data:
 per module, the steps to run when it starts (:data:`PUSH` its frame, :data:`FLAG` it as
-unsupported, :data:`NEURON_START`) and when it ends (:data:`RULE`, :data:`PASSTHROUGH`,
-:data:`STASH`, then its frames popped). The counter runs them from two process-wide hooks
+unsupported, :data:`NEURON_START`, :data:`WATCH_START`) and when it ends (:data:`RULE`,
+:data:`PASSTHROUGH_OP`, :data:`PSG_STASH`, :data:`FOLD_STASH`, :data:`UNFOLD`, :data:`WATCH_END`,
+then its frames popped). The counter runs them from two process-wide hooks
 (``torch.nn.modules.module.register_module_forward_pre_hook`` / ``..._forward_hook``), so no hook is
 ever registered on the model's modules. :func:`model_facts` keeps what it found per model, weakly
 (a plan is keyed by ``id(module)`` and refers to no module: it keeps no model alive), and works it
@@ -24,16 +25,28 @@ from analysis.counting.coverage import calls_children_only, forward_is_structure
 from analysis.counting.naming import layer_names
 from analysis.counting.registry import COUNTING_RULES, PASSTHROUGH, PATH_RULES, Rule, find_rule
 from analysis.methods import METHODS, MethodSpec, infer_method
-from analysis.snn import IFNeuron, PSGLayer, SpikingNetwork, Stepwise, is_framework_neuron, looks_like_neuron
+from analysis.snn import (
+    FoldedTime,
+    IFNeuron,
+    PSGLayer,
+    SpikingNetwork,
+    Stepwise,
+    is_framework_neuron,
+    looks_like_neuron,
+)
 from analysis.snn.neurons import PSGNeuron
 
-__all__ = ["FLAG", "NEURON_START", "PASSTHROUGH_OP", "PUSH", "RULE", "STASH", "ModelFacts", "Plan", "model_facts",
-           "plan_for"]
+__all__ = ["FLAG", "FOLD_STASH", "NEURON_START", "PASSTHROUGH_OP", "PSG_STASH", "PUSH", "RULE", "UNFOLD", "WATCH_END",
+           "WATCH_START", "ModelFacts", "Plan", "model_facts", "plan_for"]
 
-# What to do when a module starts (pre) ...
-NEURON_START, PUSH, FLAG = 0, 1, 2
-# ... and when it ends (post; its frames are popped after these)
-RULE, PASSTHROUGH_OP, STASH = 3, 4, 5
+# What to do when a module starts (pre): a framework neuron's start (with its arguments: what the
+# call is), its frame, its unsupported flag, the state snapshot of a leaf module without a rule ...
+NEURON_START, PUSH, FLAG, WATCH_START = 0, 1, 2, 3
+# ... and when it ends (post; its frames are popped after these): its rule, a pass-through of its
+# input's signal, a PSGLayer's neuron's [G, B, ...] spikes stashed for the layer's rule, a
+# FoldedTime's neuron's [T, B, ...] spikes stashed and passed on to its folded output, the check of
+# whether a watched leaf module kept state (an unrecognised neuron)
+RULE, PASSTHROUGH_OP, PSG_STASH, FOLD_STASH, UNFOLD, WATCH_END = 10, 11, 12, 13, 14, 15
 
 
 @dataclass(slots=True)
@@ -149,7 +162,7 @@ class _Walk:
         if rule is not None:
             _add(plan.post, module, RULE, (path, rule, False))
             if isinstance(module, PSGLayer):  # the neuron's [G, B, ...] spikes, for the layer's rule
-                _add(plan.post, module.neuron, STASH, None)
+                _add(plan.post, module.neuron, PSG_STASH, None)
             self.track(module, path, True)
             return
         if looks_like_neuron(module):
@@ -158,6 +171,9 @@ class _Walk:
             self.track(module, path, True)
             return
         children = list(module.named_children())
+        if isinstance(module, FoldedTime):  # a DirectSNN's training form: its folded spikes stay spikes
+            _add(plan.post, module.neuron, FOLD_STASH, None)
+            _add(plan.post, module, UNFOLD, None)
         if children:
             # a container: its own operators (written in its forward) are the operator pass's;
             # a SpikingNetwork's own (input check, streamed readout) are counted by the engine; an
@@ -172,7 +188,10 @@ class _Walk:
             _add(plan.post, module, PASSTHROUGH_OP, None)
             self.track(module, path, True)
         elif self.operators and not type(module).__module__.startswith("torch."):
-            # a user's leaf module without a rule: the operator pass counts (or flags) what it does
+            # a user's leaf module without a rule: the operator pass counts (or flags) what it does,
+            # and a module that keeps state across calls (an unrecognised neuron) is refused/listed
+            _add(plan.pre, module, WATCH_START, None)
+            _add(plan.post, module, WATCH_END, path or "<root>")
             self.track(module, path, False)
         else:
             self.track(module, path, True)

@@ -24,7 +24,11 @@ class Signal:
     """What a tensor carries, set by the module that produced it.
 
     ``kind``: ``analog`` | ``quant`` | ``spike`` | ``pooled_spike`` | ``binary``. ``levels``: the
-    number of non-zero levels (L for ``quant``; the pooling window for ``pooled_spike``).
+    number of non-zero levels (L for ``quant``; the pooling window for ``pooled_spike``; for
+    ``spike``, the most spikes one element carries in one step where that can exceed 1: a sum pool
+    of spikes, Sinabs ``MultiSpike``, an event input with several events per pixel and frame; 0 or 1
+    for binary spikes). A spike count is still spikes: the next layer counts one AC per spike and
+    synapse; ``bits`` is the width of the count.
     ``steps``: steps/groups the tensor stands for; ``stepped``: a leading step axis is present
     (otherwise, with ``steps > 1``, the tensor is the sum over the groups: one-pass OneSpike).
     ``per_step``: the explicit ``[S, B, ...]`` form of such a sum when a rule needs it (pooled spikes),
@@ -44,9 +48,9 @@ class Signal:
 
     @property
     def bits(self) -> int:
-        if self.kind in ("spike", "binary"):
+        if self.kind == "binary" or (self.kind == "spike" and self.levels <= 1):
             return 1
-        if self.kind in ("quant", "pooled_spike") and self.levels > 0:
+        if self.kind in ("quant", "pooled_spike", "spike") and self.levels > 0:
             return max(1, math.ceil(math.log2(self.levels + 1)))
         return ANALOG_BITS
 

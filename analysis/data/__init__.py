@@ -14,6 +14,8 @@ One module per source, in the order data flows:
 - :mod:`~analysis.data.folders`: ImageNet-style ``train/<class>/`` + ``val/<class>/`` trees, read
   lazily, with a pixel limit checked from each image header before decoding;
 - :mod:`~analysis.data.synthetic`: random but learnable data;
+- :mod:`~analysis.data.events`: event data made from the digits (ON/OFF frames ``[T, 2, H, W]``);
+- :mod:`~analysis.data.nmnist`: N-MNIST recordings from a local folder (``tonic``), binned into T frames;
 - :mod:`~analysis.data.registry`: :func:`load_dataset`, :func:`register_dataset`, :data:`DATASETS`.
 
 Entry point::
@@ -34,6 +36,7 @@ from analysis.data.cifar import (
 )
 from analysis.data.common import AugmentedTensorDataset, DataError, DataNotFoundError, DataSplit, random_crop_flip
 from analysis.data.digits import load_digits_split
+from analysis.data.events import DIRECTIONS, event_frames, load_moving_digits, moving_digit_videos
 from analysis.data.folders import (
     IMAGE_EXTENSIONS,
     IMAGENET_MEAN,
@@ -41,6 +44,7 @@ from analysis.data.folders import (
     ImageFolderDataset,
     load_image_folder,
 )
+from analysis.data.nmnist import load_nmnist, read_nmnist_events
 from analysis.data.registry import DATASETS, available_datasets, load_dataset, register_dataset
 from analysis.data.synthetic import synthetic_split
 
@@ -51,6 +55,7 @@ __all__ = [
     "CIFAR100_MEAN",
     "CIFAR100_STD",
     "DATASETS",
+    "DIRECTIONS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "IMAGE_EXTENSIONS",
@@ -60,12 +65,17 @@ __all__ = [
     "DataSplit",
     "ImageFolderDataset",
     "available_datasets",
+    "event_frames",
     "load_cifar",
     "load_dataset",
     "load_digits_split",
     "load_image_folder",
+    "load_moving_digits",
+    "load_nmnist",
+    "moving_digit_videos",
     "random_crop_flip",
     "read_cifar_batch",
+    "read_nmnist_events",
     "register_dataset",
     "synthetic_split",
 ]

@@ -41,6 +41,9 @@ class DataSplit:
     :class:`~torch.utils.data.TensorDataset` (``.tensors == (images, labels)``); ImageNet folders are a
     lazy :class:`ImageFolderDataset`. ``mean``/``std`` are the per-channel normalisation applied
     (``None`` when images are raw values in [0, 1]), so ``image * std + mean`` recovers [0, 1] pixels.
+    ``frames``: for event data, the T frames of each sample: items are then ``[frames, in_channels,
+    image_size, image_size]`` (binary ON/OFF event frames, see :mod:`analysis.data.events`); ``None``
+    for images.
     """
 
     train: Dataset
@@ -52,6 +55,7 @@ class DataSplit:
     classes: tuple[str, ...] = ()
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    frames: int | None = None
 
 
 # -- augmentation (torch ops only, no torchvision) ------------------------------------------------------

@@ -1,8 +1,11 @@
 """The registry of data sets: a name -> a loader returning a :class:`DataSplit`.
 
 Built in: ``digits`` (no files), ``cifar10``/``cifar100`` and ``imagenet`` (from a local folder),
-``synthetic`` (no files). Add one with :func:`register_dataset`; a name already taken is refused
-unless ``replace=True`` (as every registry of the project). Names are matched ignoring case, ``-``
+``synthetic`` (no files), and the event data ``moving_digits_digit`` / ``moving_digits_direction``
+(digits moving across a frame as ON/OFF events, labelled by digit or by direction; no files) and
+``nmnist`` (N-MNIST's recordings from a local folder, read with ``tonic``). Add one with
+:func:`register_dataset`; a name already taken is refused unless ``replace=True`` (as every
+registry of the project). Names are matched ignoring case, ``-``
 and ``_`` (``"CIFAR-10"`` is ``"cifar10"``), so two names that differ only in those collide.
 
 A loader is called as ``loader(root, seed=..., subset=..., image_size=..., augment=...)`` with
@@ -19,7 +22,9 @@ from typing import Protocol, overload
 from analysis.data.cifar import load_cifar
 from analysis.data.common import DataSplit
 from analysis.data.digits import load_digits_split
+from analysis.data.events import FRAMES, load_moving_digits
 from analysis.data.folders import load_image_folder
+from analysis.data.nmnist import load_nmnist
 from analysis.data.synthetic import synthetic_split
 from analysis.registry import Registry
 from analysis.validate import check_optional_positive_int
@@ -112,11 +117,30 @@ def _synthetic(root, *, seed, subset, image_size, augment):
     return synthetic_split(10, 3, image_size or 8, n_train, n_test, seed)
 
 
+def _moving_digits(task: str) -> Callable[..., DataSplit]:
+    def load(root, *, seed, subset, image_size, augment):  # root ignored: made from scikit-learn's digits
+        if augment:
+            raise ValueError(f"augment=True is not supported for 'moving_digits_{task}' (a shifted or flipped event "
+                             "frame would change the motion the label may be)")
+        return load_moving_digits(task, seed, frames=FRAMES, size=image_size, subset=subset)
+
+    return load
+
+
+def _nmnist(root, *, seed, subset, image_size, augment):  # seed unused: the official split is fixed
+    if augment or image_size not in (None, 34):
+        raise ValueError("'nmnist' is read as recorded: 34 x 34 pixels (image_size None or 34), no augment")
+    return load_nmnist(root, FRAMES, subset=subset)
+
+
 register_dataset("digits", _digits)
 register_dataset("cifar10", _cifar("cifar10"))
 register_dataset("cifar100", _cifar("cifar100"))
 register_dataset("imagenet", _imagenet)
 register_dataset("synthetic", _synthetic)
+register_dataset("moving_digits_digit", _moving_digits("digit"))
+register_dataset("moving_digits_direction", _moving_digits("direction"))
+register_dataset("nmnist", _nmnist)
 
 
 # -- entry point --------------------------------------------------------------------------------------
@@ -136,6 +160,11 @@ def load_dataset(
     - ``"imagenet"``: :func:`load_image_folder` from ``root`` (required), ``image_size`` default 224.
     - ``"synthetic"``: :func:`synthetic_split` with 10 classes, 3 channels, ``image_size`` default 8,
       256 train / 128 test images (root ignored, ``augment`` not supported).
+    - ``"moving_digits_digit"`` / ``"moving_digits_direction"``: :func:`load_moving_digits` with
+      :data:`~analysis.data.events.FRAMES` frames, labelled by the digit or by the direction;
+      ``image_size``: the frame's side (default 16); items ``[T, 2, H, W]`` (root ignored, no ``augment``).
+    - ``"nmnist"``: :func:`~analysis.data.nmnist.load_nmnist` from ``root`` (required), binned into
+      :data:`~analysis.data.events.FRAMES` frames, items ``[T, 2, 34, 34]``.
     - any name added with :func:`register_dataset`.
 
     ``subset`` keeps the first n samples of each split; ``augment`` affects the training set only.

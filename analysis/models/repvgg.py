@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -12,8 +11,7 @@ from torch import Tensor, nn
 
 from analysis.models.blocks import check_width, downsample, uses_small_input
 from analysis.models.registry import register_model
-from analysis.snn.context import ConversionContext, fuse_conv_bn
-from analysis.snn.modules import ResidualAdd
+from analysis.models.residual import ResidualAdd, fuse_conv_bn
 from analysis.validate import check_positive_int
 
 
@@ -99,10 +97,6 @@ class RepVGGBlock(nn.Module):
         self.conv3 = self.conv1 = self.identity = None
         self.add = self.add_identity = None
         return self
-
-    def to_spiking(self, ctx: ConversionContext, convert) -> tuple[nn.Module, ConversionContext]:
-        block = self if self.reparam is not None else copy.deepcopy(self).reparameterize()
-        return convert(nn.Sequential(OrderedDict(conv=block.reparam, act=block.act)), ctx)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, stride={self.stride}, reparameterized={self.reparameterized}"

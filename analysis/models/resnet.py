@@ -9,7 +9,7 @@ from torch import nn
 
 from analysis.models.blocks import check_width, downsample, uses_small_input
 from analysis.models.registry import register_model
-from analysis.snn.modules import ResidualBlock
+from analysis.models.residual import ResidualBlock
 
 
 # -- ResNet -----------------------------------------------------------------------------------------

@@ -3,11 +3,12 @@
 Reads only through :class:`analysis.run_folder.RunFolder` (``load_run``): every hardware fact comes
 from the tables the study wrote (``hardware.csv``, ``warnings.csv``, ``sensitivity.csv``, the
 ``convention_*`` columns of ``results.csv``), never from a hardware model built here. The question
-modules register each reviewer question (Q1..Q14, Pareto) in :data:`QUESTIONS`, in report order:
+modules register each reviewer question (Q1..Q15, Pareto) in :data:`QUESTIONS`, in report order:
 ``equivalence`` (Q1, Q2), ``psg`` (Q3, Q4), ``energy`` (Q5, Q6), ``breakeven`` (Q7), ``hardware``
-(Q8, Q9), ``accuracy`` (Q10, Q11), ``comparison`` (Q12, Q13, Pareto), ``direct`` (Q14). Each has a ``verdict(run)``
-(:class:`~analysis.report.verdict.Verdict`: the quotable sentence and the hardware-dependent claims
-behind it), re-checked under every alternative pricing by :mod:`~analysis.report.sensitivity`;
+(Q8, Q9), ``accuracy`` (Q10, Q11), ``comparison`` (Q12, Q13), ``pareto`` (Pareto), ``direct`` (Q14),
+``events`` (Q15). Each has a ``verdict(run)`` (:class:`~analysis.report.verdict.Verdict`: the
+quotable sentence and the hardware-dependent claims behind it), re-checked under every alternative
+pricing by :mod:`~analysis.report.sensitivity`;
 :mod:`~analysis.report.paired` compares two networks on the same images (exact McNemar);
 :mod:`~analysis.report.summary` draws the one-page summary figure; :mod:`~analysis.report.readme`
 regenerates the README's headline answers.
@@ -17,7 +18,18 @@ regenerates the README's headline answers.
     question("Q8").verdict(run).sentence
 """
 
-from analysis.report import accuracy, breakeven, comparison, direct, energy, equivalence, hardware, psg  # noqa: F401
+from analysis.report import (  # noqa: F401  (each registers its questions)
+    accuracy,
+    breakeven,
+    comparison,
+    direct,
+    energy,
+    equivalence,
+    events,
+    hardware,
+    pareto,
+    psg,
+)
 from analysis.report.markdown import all_answers, answers, write_report
 from analysis.report.questions import QUESTIONS, Answer, Question, question, verdict_of
 from analysis.report.summary import summary_figure

@@ -10,13 +10,14 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from analysis.methods import Method, get_method
+from analysis.palette import SERIES, hardware_color, hardware_marker
 from analysis.report.paired import accuracy, comparison
 from analysis.report.plotting import log2_x, no_data, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
-from analysis.report.text import number, percent, span, times
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
+from analysis.report.tables import RunTables, by_hardware, method_color, method_label, not_working, numeric, select
+from analysis.report.text import number, percent, percentage_points, span, times
 from analysis.report.uncertainty import accuracy_of
-from analysis.report.verdict import Claim, Verdict, unanswered
+from analysis.report.verdict import Claim, Verdict, listing, unanswered
 
 #: A layer whose IF error relative to its mean activation exceeds this is where the error "enters".
 ERROR_ENTERS = 0.1
@@ -41,10 +42,14 @@ def ladder(run: RunTables) -> pd.DataFrame:
                          "accuracy": accuracy.text(), "accuracy %": 100 * accuracy.mean,
                          "low %": 100 * accuracy.low, "high %": 100 * accuracy.high,
                          "vs parent": f"{change.text} vs {get_method(parent).short}" if change else "",
-                         "short": change.short() if change else "", "parent": parent or ""})
+                         "short": change.short() if change else "", "parent": parent or "",
+                         "Δ pp": 100 * change.difference if change else np.nan,
+                         "identical": bool(change.identical) if change else False,
+                         "working": not not_working(rows_of)})
     return pd.DataFrame(rows)
 
 
+@panel
 def panel_ladder(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy per arch and method with 95% intervals; bars from zero."""
     table = ladder(run)
@@ -74,6 +79,7 @@ def layer_errors(run: RunTables, steps: int | None = None) -> pd.DataFrame:
     return (chosen if not chosen.empty else select(errors, T=errors["T"].max())).sort_values(["arch", "layer_index"])
 
 
+@panel
 def panel_layer_errors(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Per layer, the IF rate's error against the quantized activation relative to the mean
     activation (T = L), one line per arch; residual-block boundaries marked."""
@@ -82,8 +88,8 @@ def panel_layer_errors(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
                       title="where the IF error enters and grows", empty=errors.empty, missing="layer_errors.csv"):
         return
     for index, (name, rows) in enumerate(errors.groupby("arch", sort=False)):
-        ax.plot(rows["layer_index"], numeric(rows, "relative_error"), marker="o", ms=3, color=f"C{index % 10}",
-                label=f"{name} (T={int(rows['T'].iloc[0])})")
+        ax.plot(rows["layer_index"], numeric(rows, "relative_error"), marker="o", ms=3,
+                color=SERIES[index % len(SERIES)], label=f"{name} (T={int(rows['T'].iloc[0])})")
     ax.axhline(ERROR_ENTERS, color="#999999", ls=":", lw=0.8)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(bottom=0)
@@ -112,20 +118,53 @@ def _from_direct_training(method: str) -> bool:
 
 
 def verdict_q10(run: RunTables) -> Verdict:
+    """Every architecture's ladder: whether OneSpike is lossless against its quantized ANN on each,
+    the worst step (largest drop, with its architecture), and each step's change — for one
+    architecture as measured, for several as its span across them."""
     table = ladder(run)
     if table.empty:
         return unanswered("Q10", "not in this run — no accuracy rows")
-    arch = table["arch"].iloc[0]
-    rows = select(table, arch=arch)
+    archs = list(dict.fromkeys(table["arch"]))
     # the conversion ladder from the ANN; the directly trained SNNs and their one-step forms are Q14's
-    steps = [f"{r['step']} vs {get_method(r['parent']).short} {r['short']}" for _, r in rows.iterrows()
-             if r["short"] and not _from_direct_training(r["method"])]
+    rows = table[(table["short"] != "") & ~table["method"].map(_from_direct_training)]
+    if rows.empty:
+        return unanswered("Q10", "not in this run — no conversion step with its parent in the run")
     onespike = select(rows, method=Method.ONESPIKE)
-    lossless = not onespike.empty and onespike["short"].iloc[0].startswith("identical")
-    opening = ("OneSpike is lossless against its quantized ANN" if lossless else "Each conversion step's change")
-    archs = table["arch"].nunique()
-    sentence = f"{opening} ({arch}{'' if archs == 1 else f', 1 of {archs} archs'}): " + "; ".join(steps) + "."
-    return Verdict("Q10", sentence, {f"{r['step']} accuracy": r["accuracy %"] / 100 for _, r in rows.iterrows()})
+    lossless = [a for a in archs if not select(onespike, arch=a).empty
+                and select(onespike, arch=a)["identical"].iloc[0]]
+    if len(archs) == 1:
+        scope = archs[0]
+    else:
+        scope = f"all {len(archs)} archs" if len(lossless) == len(archs) else f"{len(lossless)} of {len(archs)} archs"
+    opening = (f"OneSpike is lossless against its quantized ANN on {scope}" if lossless
+               else f"Each conversion step's change ({archs[0] if len(archs) == 1 else f'{len(archs)} archs'})")
+    worst = rows.loc[rows["Δ pp"].idxmin()]
+    bits = []
+    if len(archs) > 1 and float(worst["Δ pp"]) < 0:
+        bits.append(f"worst step {worst['step']} vs {get_method(worst['parent']).short} "
+                    f"{percentage_points(float(worst['Δ pp']))} ({worst['arch']})")
+    for _, steps in rows.groupby("method", sort=False):
+        name = f"{steps['step'].iloc[0]} vs {get_method(steps['parent'].iloc[0]).short}"
+        idle = list(steps.loc[~steps["working"].astype(bool), "arch"])
+        if idle:  # a network near chance: its step is no conversion loss to quote as one
+            name = f"{name} (not a working network{'' if len(archs) == 1 else ' on ' + listing(idle)})"
+        if len(archs) == 1:
+            bits.append(f"{name} {steps['short'].iloc[0]}")
+        elif (steps["identical"].all() and steps["method"].iloc[0] == Method.ONESPIKE and len(lossless) == len(archs)
+              and not idle):
+            continue  # the opening says it: lossless on all archs
+        elif steps["identical"].all():
+            bits.append(f"{name} identical on {'all ' if len(steps) == len(archs) else ''}{len(steps)} archs")
+        else:
+            bits.append(f"{name} {_pp_span(steps['Δ pp'])}")
+    numbers = {f"{r['arch']} {r['step']} accuracy": r["accuracy %"] / 100 for _, r in table.iterrows()}
+    return Verdict("Q10", f"{opening}: " + "; ".join(bits) + ".", numbers)
+
+
+def _pp_span(values: pd.Series) -> str:
+    """``−6.9 to −0.6 pp`` (one value: ``−0.6 pp``)."""
+    low, high = percentage_points(float(values.min())), percentage_points(float(values.max()))
+    return low if low == high else f"{low.removesuffix(' pp')} to {high}"
 
 
 def answer_q10(run: RunTables) -> Answer:
@@ -143,7 +182,8 @@ def answer_q10(run: RunTables) -> Answer:
         if explanation:
             parts.append(f"{arch}: {explanation}")
     details = "; ".join([*parts, PUBLISHED_DROPS]) + "."
-    shown = table.drop(columns=["method", "accuracy %", "low %", "high %", "short", "parent"])
+    shown = table.drop(columns=["method", "accuracy %", "low %", "high %", "short", "parent", "Δ pp", "identical",
+                                "working"])
     if errors.empty:
         return Answer.of(verdict, shown, details)
     return Answer.of(verdict, shown, details, {
@@ -154,11 +194,11 @@ def answer_q10(run: RunTables) -> Answer:
 #: The per-group threshold variants, with how the report names them.
 GROUP_VARIANTS = {
     "per_group_calibrated": "per-group thresholds calibrated on training activations",
-    "per_group_binary": "binary-weighted thresholds θ_i = 2^i·θ₀",
+    "per_group_binary": "bit-plane code θ_i = 2^i·θ₀ (spikes: the bits of one of 2^G levels)",
 }
 #: The same, as a verdict sentence names them.
 SHORT_NAMES = {"per_group_calibrated": "calibrated per-group thresholds",
-               "per_group_binary": "binary-weighted thresholds θ_i = 2^i·θ₀"}
+               "per_group_binary": "bit-plane thresholds θ_i = 2^i·θ₀ (2^G levels)"}
 
 
 def at_chance(run: RunTables, accuracy: float) -> bool:
@@ -192,6 +232,7 @@ def group_threshold_table(run: RunTables, arch: str | None = None) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+@panel
 def panel_group_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy per G with 95% intervals: shared threshold vs each per-group variant."""
     arch = run.first_arch(arch)
@@ -214,6 +255,7 @@ def panel_group_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
     ax.legend(fontsize=7)
 
 
+@panel
 def panel_group_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Energy of each per-group variant over the shared threshold's, per G and hardware model."""
     table = group_threshold_table(run, arch)
@@ -222,13 +264,13 @@ def panel_group_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
                       missing="no per-group threshold rows"):
         return
     styles = {"per_group_calibrated": "--", "per_group_binary": ":"}
-    for index, model in enumerate(hardware or run.hardware_models()):
+    for model in hardware or run.hardware_models():
         for variant, rows in table.groupby("variant", sort=False):
-            ax.plot(rows["G"], rows[f"energy ratio {model}"], styles[variant], marker="o", ms=3,
-                    color=f"C{index % 10}", label=model if variant == table["variant"].iloc[0] else None)
+            ax.plot(rows["G"], rows[f"energy ratio {model}"], styles[variant], marker=hardware_marker(model), ms=3,
+                    color=hardware_color(model), label=model if variant == table["variant"].iloc[0] else None)
     ax.axhline(1.0, color="#888888", lw=0.8)
     log2_x(ax, sorted(table["G"].unique()))
-    ax.legend(fontsize=6, title="dashed: calibrated; dotted: binary", title_fontsize=6)
+    ax.legend(fontsize=7, title="dashed: calibrated; dotted: bit-plane", title_fontsize=7)
 
 
 def verdict_q11(run: RunTables) -> Verdict:

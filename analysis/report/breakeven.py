@@ -10,8 +10,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, get_method, reference_method
-from analysis.report.plotting import energy_scale, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.plotting import MIN_FONT_PT, energy_scale, fit_title, open_panel
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
 from analysis.report.text import number, percent, rate_text, span, times
 from analysis.report.verdict import CHEAPER, Verdict, models_text, order_claim, unanswered
@@ -27,6 +27,7 @@ def _overheads(sweep: pd.DataFrame) -> list[float]:
     return sorted(set(numeric(sweep, "spike_event_pj", 0.0)))
 
 
+@panel
 def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Under one hardware model: SNN energy vs input sparsity, one line per method (its colour) and
     per-spike overhead (fainter = larger), the equivalent QNN (dotted) and the float ANN (dash-dot)
@@ -35,7 +36,7 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     arch = run.first_arch(arch)
     sweep = select(run.table("sweep"), arch=arch, hardware=model)
     if not open_panel(ax, xlabel="input spike sparsity (1 − spike rate)", ylabel="energy per inference",
-                      title=str(model), title_size=10, empty=sweep.empty, missing="sweep.csv"):
+                      title=str(model), empty=sweep.empty, missing="sweep.csv"):
         return
     sweep = sweep.assign(spike_event_pj=numeric(sweep, "spike_event_pj", 0.0))
     divisor, unit = energy_scale(list(numeric(sweep, "snn_energy_pj")) + list(numeric(sweep, "qnn_energy_pj")))
@@ -58,7 +59,7 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
             ax.axvline(sparsity, color="#333333", ls="--", lw=0.9, label="break-even sparsity")
         where = f"break-even rate {rate_text(1 - sparsity)}" if math.isfinite(sparsity) else \
             _reason(point["reason"].iloc[0] if "reason" in point.columns else "")
-        ax.set_title(f"{model}: {where}", fontsize=9)
+        ax.set_title(fit_title(ax, f"{model}: {where}"), fontsize=MIN_FONT_PT + 1)
         measured = float(numeric(point, "measured_spike_rate").iloc[0])
         base = select(sweep, spike_event_pj=overheads[0], method=point["method"].iloc[0]).sort_values("input_sparsity")
         if math.isfinite(measured) and not base.empty:
@@ -66,7 +67,7 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
             ax.plot([1 - measured], [y], marker="*", ms=10, color="#333333", ls="none", label="measured")
     ax.set_ylim(bottom=0)
     ax.set_ylabel(f"energy per inference ({unit})")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
 
 
 def _reason(reason) -> str:

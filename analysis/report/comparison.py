@@ -1,5 +1,5 @@
-"""Q12 (the architecture's advantage or the method's?), Q13 (OneSpike vs a BNN, at equal shape and at
-equal bits) and the accuracy/energy front."""
+"""Q12 (the architecture's advantage or the method's?) and Q13 (OneSpike vs a BNN, at equal shape and at
+equal bits); the accuracy/energy front is :mod:`analysis.report.pareto`."""
 
 from __future__ import annotations
 
@@ -7,26 +7,33 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import Method, get_method, reference_method
+from analysis.methods import Method, get_method
+from analysis.palette import hardware_color, hardware_marker
 from analysis.report.paired import accuracy as run_accuracy
 from analysis.report.paired import comparison as paired_comparison
-from analysis.report.plotting import bar_labels, energy_scale, log_axis, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.plotting import MIN_FONT_PT, bar_labels, fit_title, log_axis, open_panel
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import (
     RunTables,
     by_hardware,
-    configuration_label,
     method_color,
     method_label,
-    numeric,
+    not_working,
     select,
 )
-from analysis.report.text import number, percent, span, times
-from analysis.report.uncertainty import accuracy_of
-from analysis.report.verdict import CHEAPER, Claim, Verdict, by_value, models_text, order_claim, unanswered
-
-#: "Within 1 pp of the ANN": accuracy at least the ANN's minus this (a fraction).
-WITHIN = 0.01
+from analysis.report.text import ratio_text, span, times
+from analysis.report.verdict import (
+    CHEAPER,
+    DEARER,
+    TIED,
+    Claim,
+    Verdict,
+    by_value,
+    listing,
+    models_text,
+    order_claim,
+    unanswered,
+)
 
 
 # -- Q12 --------------------------------------------------------------------------------------------
@@ -49,6 +56,7 @@ def architecture_table(run: RunTables) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@panel
 def panel_architecture_ratio(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """OneSpike(G=L)'s energy over QCFS(L)'s per architecture, one line per hardware model (log y;
     1 = as dear as the quantized ANN). A method's advantage is the method's where every line stays on
@@ -59,24 +67,25 @@ def panel_architecture_ratio(run: RunTables, ax: Axes, *, arch=None, hardware=No
                       title="OneSpike / QCFS energy per architecture", empty=table.empty):
         return
     x = np.arange(len(archs))
-    for k, model in enumerate(hardware or run.figure_models()):
+    for model in hardware or run.figure_models():
         column = f"{model} pJ"
         ratios = []
         for name in archs:
             sub = select(table, arch=name).set_index("method")[column]
             ok = {Method.ONESPIKE, Method.QCFS} <= set(sub.index) and sub[Method.QCFS] > 0
             ratios.append(sub[Method.ONESPIKE] / sub[Method.QCFS] if ok else np.nan)
-        ax.plot(x, ratios, marker="o", ms=5, color=f"C{k % 10}", label=model)
+        ax.plot(x, ratios, marker=hardware_marker(model), ms=5, color=hardware_color(model), label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     log_axis(ax)
     ax.set_xticks(x)
     ax.set_xticklabels(archs)
     ax.set_xlim(-0.5, len(archs) - 0.5)
     if len(archs) < 2:
-        ax.set_title("one architecture: Q12 needs two or more", fontsize=9)
+        ax.set_title(fit_title(ax, "one architecture: Q12 needs two or more"), fontsize=MIN_FONT_PT + 1)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
+@panel
 def panel_architecture_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """OneSpike(G=L)'s accuracy minus QCFS(L)'s per architecture (pp; bars from 0)."""
     archs, steps = run.archs(), run.reference_steps()
@@ -107,6 +116,13 @@ def verdict_q12(run: RunTables) -> Verdict:
                           f"architecture's; this run has one ({archs[0]}): run the study with --arch naming two or "
                           "more")
     subject, base = method_label(Method.ONESPIKE, steps), method_label(Method.QCFS)
+    idle = [a for a in archs if not_working(run.rows(Method.ONESPIKE, arch=a, steps=steps))
+            or not_working(run.rows(Method.QCFS, arch=a))]
+    archs = [a for a in archs if a not in idle]  # a network near chance has no energy worth comparing
+    excluded = f"; not working on {listing(idle)} (left out)" if idle else ""
+    if len(archs) < 2:
+        return Verdict("Q12", f"n/a: {subject} or {base} is not a working network on {listing(idle)}, which leaves "
+                       f"{len(archs)} architecture(s) to compare.", not_working=tuple(idle))
     claims, ratios, mixed = {}, {}, []
     for model in run.hardware_models():
         per_arch = {}
@@ -129,9 +145,8 @@ def verdict_q12(run: RunTables) -> Verdict:
                 for a in archs]
     same = sum(c.identical for c in accuracy)
     side = [m for m in ratios if m not in mixed]
-    predictions = f"; predictions identical to {base}'s on {same} of {len(archs)} architectures."
-    stays = (f"{subject}/{base} energy stays on one side of 1 across all {len(archs)} architectures under "
-             f"{models_text(side, total)} ({span([r for m in side for r in ratios[m]], times)})")
+    predictions = f"; predictions identical to {base}'s on {same} of {len(archs)} archs{excluded}."
+    stays = f"on all {len(archs)} archs {subject} " + _direction_text(ratios, side, total, base)
     if not mixed:  # the advantage (or its absence) holds whatever the architecture: the method's
         sentence = f"The method's: {stays}{predictions}"
     elif not side:
@@ -141,6 +156,24 @@ def verdict_q12(run: RunTables) -> Verdict:
         sentence = (f"Depends on the hardware model: {stays}, the method's; it changes side under "
                     f"{models_text(mixed, total)}, the architecture's{predictions}")
     return Verdict("Q12", sentence, {f"{m} {subject}/{base} max": max(r) for m, r in ratios.items()}, claims)
+
+
+#: How a side of 1 reads in Q12's sentence: OneSpike costs more/less/as much (than) its own QCFS.
+DIRECTIONS = {DEARER: ("more than", "more"), CHEAPER: ("less than", "less"), TIED: ("as much as", "as much")}
+
+
+def _direction_text(ratios: dict[str, list[float]], models: list[str], total: int, base: str) -> str:
+    """``costs more than its own QCFS under a and b (1.5×–17×) and less under c (0.4×)``: the models
+    whose ratio stays on one side of 1 on every architecture, grouped by that side (most models
+    first), each with its span of ratios, so the sentence says which way the method's advantage goes."""
+    groups = by_value({m: order_claim(ratios[m][0]).value for m in models})
+    parts = []
+    for value, names in sorted(groups.items(), key=lambda item: -len(item[1])):
+        spread = span([r for m in names for r in ratios[m]], ratio_text)
+        full, short = DIRECTIONS[value]
+        how = short if parts else f"{full} its own {base}"
+        parts.append(f"{how} under {models_text(names, total)} ({spread})")
+    return "costs " + " and ".join(parts)
 
 
 def answer_q12(run: RunTables) -> Answer:
@@ -210,6 +243,7 @@ def _hatch_equal_bits(bars, table: pd.DataFrame) -> None:
         bar.set_hatch("//" if comparison == "equal bits" else "")
 
 
+@panel
 def panel_bnn_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy (95% interval) of the BNN, OneSpike and QCFS at equal shape and at equal bits."""
     table = select(bnn_table(run), arch=run.first_arch(arch))
@@ -229,6 +263,7 @@ def panel_bnn_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) ->
                        rotation=35, ha="right", fontsize=7)
 
 
+@panel
 def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Energy of each Q13 configuration relative to the BNN's, one marker per hardware model (log y;
     above 1 = dearer than the BNN)."""
@@ -245,8 +280,8 @@ def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> N
         if column not in table.columns:
             continue
         offset = (k - (len(models) - 1) / 2) * 0.07  # side by side, so equal values do not hide each other
-        ax.plot(x + offset, table[column] / float(bnn[column].iloc[0]), ls="none", marker="osD^vP*X"[k % 8], ms=6,
-                color=f"C{k % 10}", label=model)
+        ax.plot(x + offset, table[column] / float(bnn[column].iloc[0]), ls="none", marker=hardware_marker(model), ms=6,
+                color=hardware_color(model), label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     log_axis(ax)
     ax.set_xticks(x)
@@ -324,85 +359,6 @@ def answer_q13(run: RunTables) -> Answer:
     return Answer.of(verdict, shown, trained + made + "; ".join(parts) + ".")
 
 
-# -- the accuracy/energy front ----------------------------------------------------------------------
-def panel_pareto(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
-    """Under one hardware model: accuracy vs energy (log x), stepped methods at every T joined."""
-    model = hardware[0] if hardware else run.main_hardware()
-    rows = select(run.results, arch=run.first_arch(arch), variant="default", hardware=model)
-    if not open_panel(ax, xlabel="energy per inference", ylabel="test accuracy (%)", title=str(model), title_size=10,
-                      empty=rows.empty):
-        return
-    divisor, unit = energy_scale(numeric(rows, "energy_pj"))
-    for method in run.methods():
-        spec = get_method(method)
-        sub = run.rows(method, arch=run.first_arch(arch), hardware=model) if not spec.stepped else \
-            select(rows, method=method).sort_values("T")
-        if sub.empty:
-            continue
-        energy, accuracy = numeric(sub, "energy_pj") / divisor, 100 * numeric(sub, "accuracy")
-        if spec.stepped:
-            ax.plot(energy, accuracy, "-", color=spec.color, lw=0.8, alpha=0.6)
-        ax.scatter(energy, accuracy, s=30, color=spec.color, marker="o" if spec.stepped else "D", zorder=3,
-                   label=spec.label)
-    log_axis(ax, "x")
-    ax.set_xlabel(f"energy per inference ({unit}, log)")
-    ax.legend(fontsize=6)
-
-
-def front(run: RunTables) -> pd.DataFrame:
-    """Per hardware model: the cheapest default network whose accuracy is within 1 pp of the float
-    ANN's, with its energy and the paired comparison against the ANN."""
-    arch = run.first_arch()
-    rows = select(run.results, arch=arch, variant="default")
-    if rows.empty:
-        return pd.DataFrame()
-    ann = run.present_rows(reference_method(), arch=arch)
-    reference = run_accuracy(run, ann).mean if not ann.empty else float(rows["accuracy"].max())
-    found = []
-    for model in run.hardware_models():
-        within = select(rows, hardware=model)
-        within = within[numeric(within, "accuracy") >= reference - WITHIN]
-        if within.empty:
-            continue
-        best = within.loc[numeric(within, "energy_pj").idxmin()]
-        label = configuration_label(best)
-        same = select(rows, method=best["method"], T=best["T"], levels=best["levels"])
-        versus = paired_comparison(run, same, ann).text if not ann.empty else "n/a"
-        found.append({"hardware": model, "cheapest within 1 pp of the ANN": label,
-                      "energy_pj": float(best["energy_pj"]), "accuracy %": 100 * float(best["accuracy"]),
-                      "vs ANN": versus})
-    return pd.DataFrame(found)
-
-
-def verdict_pareto(run: RunTables) -> Verdict:
-    table = front(run)
-    if table.empty:
-        return unanswered("Pareto", "not in this run — no default rows")
-    arch = run.first_arch()
-    ann = run.present_rows(reference_method(), arch=arch)
-    reference = accuracy_of(ann).mean if not ann.empty else float("nan")
-    picks = dict(zip(table["hardware"], table["cheapest within 1 pp of the ANN"], strict=True))
-    energy = dict(zip(table["hardware"], table["energy_pj"], strict=True))
-    claims = {(m, "cheapest network within 1 pp of the ANN"): Claim(v, energy[m], f"{number(energy[m])} pJ")
-              for m, v in picks.items()}
-    groups = by_value(picks)
-    total = len(picks)
-    opening = "The same network under every model" if len(groups) == 1 else "Depends on the hardware model"
-    parts = [f"{label} under {models_text(models, total)}" for label, models in
-             sorted(groups.items(), key=lambda item: -len(item[1]))]
-    sentence = (f"{opening}: the cheapest network within 1 pp of the float ANN's {percent(reference)} is "
-                + "; ".join(parts) + ".")
-    return Verdict("Pareto", sentence, {f"{m} energy": e for m, e in energy.items()}, claims)
-
-
-def answer_pareto(run: RunTables) -> Answer:
-    verdict = verdict_pareto(run)
-    table = front(run)
-    details = ("Within 1 pp means the network's accuracy is at least the float ANN's minus 1 percentage point on "
-               "this test set; \"vs ANN\" gives the paired test of that network against the ANN on the same images.")
-    return Answer.of(verdict, table, details)
-
-
 register_question(Question(
     "Q12", "Is the advantage the architecture's (RepVGG) or the method's?", "q12_architectures", answer_q12,
     (Panel(panel_architecture_ratio), Panel(panel_architecture_accuracy)),
@@ -416,11 +372,5 @@ register_question(Question(
     (Panel(panel_bnn_accuracy), Panel(panel_bnn_energy)),
     "Compare like with like: the equal-bit bars (one-bit activations: OneSpike(G=1), QCFS(L=1)) are the fair "
     "match for the BNN; the equal-shape bars show what the extra levels buy.", columns=2, verdict=verdict_q13,
-    panel_size=(5.4, 3.8),
-))
-register_question(Question(
-    "Pareto", "Which configurations are on the accuracy/energy front under each hardware model?", "pareto",
-    answer_pareto, (Panel(panel_pareto, per_hardware=True),),
-    "Up and to the left is better; a method on the front under one hardware model and off it under another "
-    "owes its place to that model.", columns=4, verdict=verdict_pareto, shared_legend=True,
+    aspect=0.75,
 ))

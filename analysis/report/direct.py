@@ -18,8 +18,8 @@ from matplotlib.ticker import MaxNLocator
 
 from analysis.methods import get_method, method_names
 from analysis.report.plotting import log2_x, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, method_color, numeric, select
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
+from analysis.report.tables import RunTables, method_color, not_working, numeric, select
 from analysis.report.text import number, percent, percentage_points, span, times
 from analysis.report.verdict import Verdict, unanswered
 
@@ -99,12 +99,29 @@ def verdict_q14(run: RunTables) -> Verdict:
                                  "direct_lif)")
     arch = run.first_arch() if run.first_arch() in set(summary["arch"]) else summary["arch"].iloc[0]
     shown = summary[summary["arch"] == arch]
-    results = [(_holds(rows), method) for method, rows in shown.groupby("method", sort=False)]
-    holds = [ok for (ok, _, _), _ in results]
+    results = [(_idle(run, rows) or _holds(rows), method) for method, rows in shown.groupby("method", sort=False)]
+    holds = [ok for (ok, _, _), _ in results if ok is not None]
+    idle = tuple(method for (ok, _, _), method in results if ok is None)
     clauses = "; ".join(text for (_, text, _), _ in results)
-    opening = "Yes" if all(holds) else "No" if not any(holds) else "Depends on the neuron"
+    if not holds:
+        opening = "n/a"
+    else:
+        opening = "Yes" if all(holds) else "No" if not any(holds) else "Depends on the neuron"
     return Verdict("Q14", f"{opening} ({arch}): {clauses}.",
-                   {f"{method} worst accuracy change pp": delta for (_, _, delta), method in results})
+                   {f"{method} worst accuracy change pp": delta for (_, _, delta), method in results},
+                   not_working=idle)
+
+
+def _idle(run: RunTables, rows: pd.DataFrame) -> tuple[None, str, float] | None:
+    """A directly trained SNN that is not a working network at some T (``results.csv``'s
+    ``working``): one-step conversion neither holds nor fails for it, and the clause says so."""
+    idle = [int(r["T"]) for _, r in rows.iterrows()
+            if not_working(select(run.results, arch=r["arch"], method=r["method"], T=int(r["T"]), variant="default"))]
+    if not idle:
+        return None
+    worst = rows[rows["T"].astype(int).isin(idle)]
+    return None, (f"n/a for {rows['neuron'].iloc[0]}, not a working SNN at T={', '.join(map(str, idle))} "
+                  f"({span(worst['snn_accuracy'], percent)}, near chance)"), float("nan")
 
 
 def answer_q14(run: RunTables) -> Answer:
@@ -161,6 +178,7 @@ def _lines(run: RunTables, ax: Axes, arch: str | None, ylabel: str, title: str, 
     ax.legend(fontsize=7)
 
 
+@panel
 def panel_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy per T of each directly trained SNN (solid) and of its one-step form (dashed)."""
     def draw(ax, method, rows):
@@ -173,6 +191,7 @@ def panel_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> Non
     _lines(run, ax, arch, "test accuracy (%)", "SNN vs its one-step form", draw)
 
 
+@panel
 def panel_agreement(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Fraction of test images on which the one-step form predicts what the SNN predicts, per T."""
     def draw(ax, method, rows):
@@ -182,6 +201,7 @@ def panel_agreement(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> No
     ax.set_ylim(top=101)
 
 
+@panel
 def panel_ladder(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy change (pp) of each step from the SNN to its one-step form (leak removed, PSG's soft
     reset, time-averaged current) at each T: what PSG cannot reproduce, measured."""
@@ -204,9 +224,10 @@ def panel_ladder(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     ax.axhline(0, color="#444444", lw=0.8)
     ax.set_xticks(x)
     ax.set_xticklabels([str(t) for t in steps])
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=7, ncol=2)
 
 
+@panel
 def panel_layer_error(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Mean |spike-count difference| per neuron between the SNN and its one-step form, per spiking
     layer (one line per method and T; 0 where PSG reproduces the layer exactly)."""
@@ -221,7 +242,7 @@ def panel_layer_error(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> 
         ax.plot(range(len(rows)), rows["count_error"], styles[index % 4], marker="o", color=method_color(method),
                 label=f"{get_method(method).short}, T={int(steps)}")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are counted, never halved
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=7, ncol=2)
 
 
 register_question(Question(

@@ -8,8 +8,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis.methods import Method, StepAxis, get_method
+from analysis.palette import hardware_color, hardware_marker
 from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import COMPONENTS, RunTables, method_color, method_label, numeric, select
 from analysis.report.text import number, percent, span, times
 from analysis.report.verdict import Claim, Verdict, models_text, unanswered
@@ -40,11 +41,12 @@ def component_shares(run: RunTables, arch: str | None = None) -> pd.DataFrame:
     return table
 
 
+@panel
 def panel_breakdown(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Stacked energy per component per method (T = G = L) under one hardware model; bars from 0."""
     model = hardware[0] if hardware else run.main_hardware()
     rows = run.ladder_rows(run.first_arch(arch), model)
-    if not open_panel(ax, xlabel="method", ylabel="energy per inference", title=str(model), title_size=10,
+    if not open_panel(ax, xlabel="method", ylabel="energy per inference", title=str(model),
                       empty=rows.empty):
         return
     total = numeric(rows, "energy_pj").to_numpy()
@@ -58,13 +60,13 @@ def panel_breakdown(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> No
             bottom += values
     crowded = len(rows) > 6  # upright labels of neighbouring bars would run into each other
     for i, value in enumerate(total / divisor):
-        ax.annotate(f"{value:.3g}", (i, bottom[i]), ha="center", va="bottom", fontsize=6 if crowded else 7,
+        ax.annotate(f"{value:.3g}", (i, bottom[i]), ha="center", va="bottom", fontsize=7,
                     rotation=90 if crowded else 0, xytext=(0, 2), textcoords="offset points")
     ax.set_ylim(0, max(bottom.max(), 1e-30) * (1.35 if crowded else 1.15))
     ax.set_ylabel(f"energy per inference ({unit})")
     ax.tick_params(axis="x", labelsize=7)
     plt.setp(ax.get_xticklabels(), rotation=55, ha="right", rotation_mode="anchor")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
 
 
 def _subject(run: RunTables) -> str | None:
@@ -129,6 +131,7 @@ def _stepped_rows(run: RunTables, arch: str | None) -> pd.DataFrame:
     return select(run.results, arch=arch, method=stepped, variant="default", T=run.timesteps() or None)
 
 
+@panel
 def panel_membrane_accesses(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Membrane-potential reads (solid) and writes (dashed) per inference vs T."""
     counts = run.per_inference(_stepped_rows(run, run.first_arch(arch)))
@@ -147,6 +150,7 @@ def panel_membrane_accesses(run: RunTables, ax: Axes, *, arch=None, hardware=Non
     ax.legend(fontsize=7)
 
 
+@panel
 def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """The membrane-memory share of energy vs T per hardware model (IF solid, OneSpike dashed)."""
     rows = _stepped_rows(run, run.first_arch(arch))
@@ -161,18 +165,19 @@ def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
                       missing="no model prices membrane memory"):
         return
     styles = {StepAxis.TIME: "-", StepAxis.GROUPS: "--"}
-    for index, model in enumerate(models):
+    for model in models:
         for method, sub in select(rows, hardware=model).groupby("method", sort=False):
             sub = sub.sort_values("T")
             share = 100 * numeric(sub, "membrane_memory_pj") / numeric(sub, "energy_pj").replace(0, np.nan)
             first = not any(line.get_label() == model for line in ax.get_lines())
-            ax.plot(sub["T"], share, styles[get_method(method).steps], marker="o", ms=3, color=f"C{index % 10}",
+            ax.plot(sub["T"], share, styles[get_method(method).steps], marker=hardware_marker(model), ms=3,
+                    color=hardware_color(model),
                     label=model if first else None)
     ax.plot([], [], "k-", label="IF (solid)")
     ax.plot([], [], "k--", label="OneSpike (dashed)")
     ax.set_ylim(bottom=0)
     log2_x(ax, run.timesteps())
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def _membrane_accesses(counts: pd.DataFrame, steps: int) -> dict[str, float]:
@@ -214,11 +219,26 @@ def verdict_q6(run: RunTables) -> Verdict:
                "A large share under every model" if big else "Little under every model")
     counts = _membrane_accesses(run.per_inference(rows), steps)
     ratio = counts.get(Method.ONESPIKE, np.nan) / counts[Method.IF] if counts.get(Method.IF) else np.nan
-    tail = (f"; {method_label(Method.ONESPIKE, steps)} makes {times(ratio)} IF's membrane reads+writes"
+    energy = _membrane_energy_ratios(rows, steps)
+    tail = (f"; {method_label(Method.ONESPIKE, steps)}: {times(ratio)} IF's membrane accesses"
             if np.isfinite(ratio) else "")
+    if tail and energy:  # the count ratio is not the energy ratio: fixed costs, widths and levels differ
+        tail += f", {span(energy.values(), times)} its membrane energy"
     sentence = f"{opening}: membrane traffic is " + "; ".join(parts) + f"{tail}."
     return Verdict("Q6", sentence, {**{f"{m} IF membrane share": v for m, v in shares.items()},
-                                    "OneSpike/IF membrane accesses": ratio}, claims)
+                                    "OneSpike/IF membrane accesses": ratio,
+                                    **{f"{m} OneSpike/IF membrane energy": v for m, v in energy.items()}}, claims)
+
+
+def _membrane_energy_ratios(rows: pd.DataFrame, steps: int) -> dict[str, float]:
+    """OneSpike's membrane energy over IF's at T = G = ``steps``, per hardware model that prices IF's."""
+    out = {}
+    for model in dict.fromkeys(rows["hardware"]) if not rows.empty else ():
+        pair = {m: numeric(select(rows, method=m, T=steps, hardware=model).head(1), "membrane_memory_pj", 0.0)
+                for m in (Method.IF, Method.ONESPIKE)}
+        if all(len(v) for v in pair.values()) and float(pair[Method.IF].iloc[0]) > 0:
+            out[model] = float(pair[Method.ONESPIKE].iloc[0]) / float(pair[Method.IF].iloc[0])
+    return out
 
 
 def answer_q6(run: RunTables) -> Answer:

@@ -1,12 +1,13 @@
-"""Every question's figure drawn into a run's ``figures/`` folder (PNG + SVG), from the question
-registry. For one figure, or one panel in your own axes::
+"""Every question's figure drawn into a run's ``figures/`` folder (PNG, and PDF or SVG for a paper:
+``formats``), from the question registry. For one figure, or one panel in your own axes::
 
     from analysis.report import load_run, question
     from analysis.report.energy import panel_breakdown
     run = load_run("reports/quick")
     question("Q5").figure(run, hardware=["sata", "spikesim"])       # a matplotlib Figure
-    summary_figure(run)                                               # the one-page summary
-    panel_breakdown(run, ax, hardware=["sata"])                       # into your own axes
+    question("Q8").figure(run, path="q8.pdf")                        # written as a PDF
+    summary_figure(run, path="summary", formats="png,pdf")           # the one-page summary, twice
+    panel_breakdown(run, ax, hardware="sata")                        # into your own axes
 """
 
 from __future__ import annotations
@@ -15,33 +16,34 @@ import multiprocessing
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from analysis.report.plotting import save
+from analysis.report.plotting import PAGE_WIDTH, figure_formats, save, style
 from analysis.report.questions import ordered_questions, question
 from analysis.report.summary import SUMMARY_STEM, summary_figure
 from analysis.report.tables import RunTables
 
-__all__ = ["MAX_FIGURE_JOBS", "draw_all", "drawing", "figure_jobs"]
+__all__ = ["MAX_FIGURE_JOBS", "draw_all", "drawing", "figure_jobs", "report_formats"]
 
 
-def _failed(title: str, exc: Exception, path: Path) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6, 2.5))
-    ax.text(0.5, 0.5, f"{type(exc).__name__}: {exc}"[:300], ha="center", va="center", wrap=True,
-            fontsize=8, transform=ax.transAxes)
-    ax.set_axis_off()
-    fig.suptitle(f"{title}: figure could not be drawn")
-    save(fig, path)
+def _failed(title: str, exc: Exception, path: Path, formats: tuple[str, ...]) -> plt.Figure:
+    with style():
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 2.0))
+        ax.text(0.5, 0.5, f"{type(exc).__name__}: {exc}"[:300], ha="center", va="center", wrap=True,
+                fontsize=8, transform=ax.transAxes)
+        ax.set_axis_off()
+        fig.suptitle(f"{title}: figure could not be drawn")
+        save(fig, path, formats)
     return fig
 
 
 #: At most this many processes draw figures (each figure is independent; more rarely pays for the fork).
 MAX_FIGURE_JOBS = 4
-#: What a forked drawing process reads: (run, out_dir, hardware), set only while a pool runs.
+#: What a forked drawing process reads: (run, out_dir, hardware, formats), set only while a pool runs.
 _SHARED: dict[str, tuple] = {}
 
 
@@ -54,21 +56,23 @@ def figure_jobs() -> int:
     return max(1, min(MAX_FIGURE_JOBS, cpus))
 
 
-def _draw(key: str, run: RunTables, out_dir: Path, hardware) -> tuple[str, Path]:
-    """Draw one figure (``summary`` or a question id) and return ``(key, png path)``; a figure that
-    fails to draw is replaced by one that says why."""
+def _draw(key: str, run: RunTables, out_dir: Path, hardware, formats: tuple[str, ...] = ("png",)
+          ) -> tuple[str, Path]:
+    """Draw one figure (``summary`` or a question id) in each of ``formats`` and return ``(key, path
+    of the first format)``; a figure that fails to draw is replaced by one that says why."""
     if key == SUMMARY_STEM:
-        stem, title, draw = SUMMARY_STEM, "summary", lambda: summary_figure(run, out_dir / SUMMARY_STEM)
+        stem, title = SUMMARY_STEM, "summary"
+        draw = lambda: summary_figure(run, out_dir / SUMMARY_STEM, formats)  # noqa: E731
     else:
         entry = question(key)
         stem, title = entry.stem, key
-        draw = lambda: entry.figure(run, hardware=hardware, path=out_dir / entry.stem)  # noqa: E731
+        draw = lambda: entry.figure(run, hardware=hardware, path=out_dir / entry.stem, formats=formats)  # noqa: E731
     try:
         fig = draw()
     except Exception as exc:  # keep the other figures; say in this one what went wrong
-        fig = _failed(title, exc, out_dir / stem)
+        fig = _failed(title, exc, out_dir / stem, formats)
     plt.close(fig)
-    return key, out_dir / f"{stem}.png"
+    return key, out_dir / f"{stem}.{formats[0]}"
 
 
 def _panels(run: RunTables, key: str, hardware) -> int:
@@ -83,30 +87,38 @@ def _draw_shared(key: str) -> tuple[str, Path]:
     return _draw(key, *_SHARED["args"])
 
 
-def _path(out_dir: Path, key: str) -> Path:
-    return out_dir / f"{SUMMARY_STEM if key == SUMMARY_STEM else question(key).stem}.png"
+def _path(out_dir: Path, key: str, fmt: str = "png") -> Path:
+    return out_dir / f"{SUMMARY_STEM if key == SUMMARY_STEM else question(key).stem}.{fmt}"
+
+
+def report_formats(formats: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The formats a report's figures are written in: PNG first (report.md shows the PNG), then the
+    others asked for (``"pdf,svg"``: PNG, PDF and SVG)."""
+    return tuple(dict.fromkeys(("png", *figure_formats(formats))))
 
 
 @contextmanager
-def drawing(run: RunTables, out_dir: str | os.PathLike, hardware=None, jobs: int | None = None
-            ) -> Iterator[dict[str, Path]]:
+def drawing(run: RunTables, out_dir: str | os.PathLike, hardware=None, jobs: int | None = None,
+            formats: str | Sequence[str] | None = None) -> Iterator[dict[str, Path]]:
     """Draw the summary figure and every question's figure into ``out_dir`` while the ``with``
-    body runs; yields ``{id: png path}`` in report order (the paths the figures will have), and
+    body runs, as PNG and each of ``formats`` (:func:`report_formats`); yields ``{id: png path}`` in
+    report order (the paths the figures will have; the other formats lie beside them), and
     every figure is drawn when the body ends. ``jobs``: processes drawing at once (None:
     :func:`figure_jobs`); the figures are independent, so on Linux forked processes draw them,
     sharing ``run`` without copying it, while this process goes on (the report's text). With one
     job they are drawn before the body runs. A figure that fails to draw is replaced by one that
     says why, so one bad table never hides the rest."""
     out_dir = Path(out_dir)
+    formats = report_formats(formats)
     keys = [SUMMARY_STEM] + [entry.qid for entry in ordered_questions()]
     paths = {key: _path(out_dir, key) for key in keys}
     jobs = figure_jobs() if jobs is None else max(1, min(int(jobs), len(keys)))
     if jobs == 1:
         for key in keys:
-            _draw(key, run, out_dir, hardware)
+            _draw(key, run, out_dir, hardware, formats)
         yield paths
         return
-    _SHARED["args"] = (run, out_dir, hardware)
+    _SHARED["args"] = (run, out_dir, hardware, formats)
     try:
         with warnings.catch_warnings():
             # Python >= 3.12 warns on fork from a process with threads; the children draw with
@@ -123,8 +135,9 @@ def drawing(run: RunTables, out_dir: str | os.PathLike, hardware=None, jobs: int
         _SHARED.clear()
 
 
-def draw_all(run: RunTables, out_dir: str | os.PathLike, hardware=None, jobs: int | None = None) -> dict[str, Path]:
-    """Draw the summary figure (``summary``) and every question's figure (PNG) into ``out_dir``;
-    returns ``{id: png path}`` in report order (see :func:`drawing`)."""
-    with drawing(run, out_dir, hardware, jobs) as paths:
+def draw_all(run: RunTables, out_dir: str | os.PathLike, hardware=None, jobs: int | None = None,
+             formats: str | Sequence[str] | None = None) -> dict[str, Path]:
+    """Draw the summary figure (``summary``) and every question's figure (PNG, and each of
+    ``formats``) into ``out_dir``; returns ``{id: png path}`` in report order (see :func:`drawing`)."""
+    with drawing(run, out_dir, hardware, jobs, formats) as paths:
         return paths

@@ -10,12 +10,14 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 
 from analysis.methods import Method, StepAxis, get_method, reference_method
-from analysis.report.plotting import energy_scale, log2_x, log_axis, no_data, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
-from analysis.report.tables import RunTables, method_color, method_label, numeric, select
-from analysis.report.text import number, span, times
+from analysis.palette import hardware_color, hardware_marker
+from analysis.report.cycles import cycles_by_steps, cycles_sentence
+from analysis.report.plotting import MIN_FONT_PT, energy_scale, fit_title, log2_x, log_axis, no_data, open_panel
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
+from analysis.report.tables import RunTables, method_color, method_label, not_working, numeric, select
+from analysis.report.text import number, percent, span, times
 from analysis.report.uncertainty import accuracy_of
-from analysis.report.verdict import CHEAPER, Claim, Verdict, models_text, order_claim, unanswered
+from analysis.report.verdict import CHEAPER, Claim, Verdict, listing, models_text, order_claim, unanswered
 
 #: Published gains over the ANN (arXiv 2309.03388 Table II: FLOP estimate / SATA / SpikeSim).
 PUBLISHED_GAINS = "arXiv 2309.03388 Table II, FLOP estimate / SATA / SpikeSim: 10–83× / 2.3–6.8× / 4–25×"
@@ -48,6 +50,11 @@ def rank_table(relative: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cells, index=relative.index).reset_index().rename(columns={"index": "method"})
 
 
+#: The colour map of energy ratios: diverging blue-white-red (colour-blind safe; never red-green).
+RATIO_CMAP = "RdBu_r"
+
+
+@panel
 def panel_ranking(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Heat map of energy relative to the float ANN with each method's rank (1 = cheapest), one
     column per hardware model."""
@@ -58,17 +65,21 @@ def panel_ranking(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None
     data = relative.to_numpy(dtype=float)
     finite = data[np.isfinite(data) & (data > 0)]
     spread = max(float(np.max(np.abs(np.log10(finite)))) if finite.size else 1.0, 0.1)
-    image = ax.imshow(data, cmap="RdYlGn_r", norm=LogNorm(10 ** -spread, 10 ** spread), aspect="auto")
+    # blue (cheaper) to red (dearer) through white at the float ANN's energy: a diverging map with no
+    # red-green pair (RdBu reads the same to colour-blind readers)
+    norm = LogNorm(10 ** -spread, 10 ** spread)
+    image = ax.imshow(data, cmap=RATIO_CMAP, norm=norm, aspect="auto")
     ranks = relative.rank(axis=0, method="min")
-    size = 8 if data.shape[1] <= 7 else 6
     for i, j in itertools.product(range(data.shape[0]), range(data.shape[1])):
         if np.isfinite(data[i, j]):
-            ax.text(j, i, f"{data[i, j]:.2g}×\n#{int(ranks.iat[i, j])}", ha="center", va="center", fontsize=size)
+            dark = abs(float(norm(data[i, j])) - 0.5) > 0.35  # white text on the deep ends of the map
+            ax.text(j, i, f"{data[i, j]:.2g}× #{int(ranks.iat[i, j])}", ha="center", va="center",
+                    fontsize=MIN_FONT_PT, color="white" if dark else "black")
     ax.set_xticks(range(relative.shape[1]))
     ax.set_xticklabels(relative.columns, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(relative.shape[0]))
     ax.set_yticklabels(relative.index, fontsize=8)
-    ax.set_title("energy / float ANN's, and rank (#1 = cheapest)", fontsize=9)
+    ax.set_title(fit_title(ax, "energy / float ANN's, and rank (#1 = cheapest)"), fontsize=MIN_FONT_PT + 1)
     ax.figure.colorbar(image, ax=ax, label="energy / float ANN's (log)", shrink=0.9)
 
 
@@ -89,6 +100,17 @@ def _subject(run: RunTables) -> str | None:
     return Method.ONESPIKE if Method.ONESPIKE in stepped else (stepped[0] if stepped else None)
 
 
+def _gain_text(gains: pd.Series, cheaper: list[str]) -> str:
+    """`` (gain 1.4×–16×)`` over the models where the subject is cheaper than the ANN, and, where it is
+    not, how much dearer it is there, so a gain below 1 never reads as a gain."""
+    won, lost = gains[gains.index.isin(cheaper)], gains[~gains.index.isin(cheaper)]
+    parts = [f"gain {span(won, times)}"] if len(won) else []
+    if len(lost):
+        parts.append(f"{span(1 / lost, times)} the {method_label(reference_method())}'s energy under the other "
+                     f"{len(lost)}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def _if_dataflow(run: RunTables, steps: int) -> str:
     """The IF dataflow pricing applied where membranes move (results.csv's convention column), e.g.
     ``time_outer``; ``""`` when no headline model prices membrane traffic."""
@@ -107,6 +129,11 @@ def verdict_q8(run: RunTables) -> Verdict:
     label = method_label(subject, steps)
     if label not in relative.index:
         return unanswered("Q8", f"not in this run — no {label} rows")
+    subject_rows = run.rows(subject, arch=arch, steps=steps)
+    if not_working(subject_rows):
+        accuracy = percent(accuracy_of(subject_rows).mean)
+        return Verdict("Q8", f"n/a: {label} is not a working network on {arch} ({accuracy}, near chance), so no energy "
+                       "ranking of it is a verdict.", not_working=(label,))
     others = [method_label(m, steps) for m in (reference_method(), Method.IF, Method.QCFS)
               if m in run.methods() and m != subject]
     claims = {}
@@ -122,15 +149,18 @@ def verdict_q8(run: RunTables) -> Verdict:
     ranks = relative.rank(axis=0, method="min").loc[label]
     changes = rank_changes(relative)
     opening = "Yes, the ranking changes between models" if changes else "No, every model ranks the methods alike"
-    bits = [f"{label} beats the float {ann} under {models_text(beats[ann], total)} (gain {span(gains, times)})"] \
+    # every comparison names both sides ("OneSpike is cheaper than X under ..."), so no clause can be
+    # read as another method beating the ANN
+    bits = [f"than the float {ann} under {models_text(beats[ann], total)}" + _gain_text(gains, beats[ann])] \
         if ann in beats else []
     integrate = method_label(Method.IF, steps)
     dataflow = _if_dataflow(run, steps)
     flow = f" (IF {dataflow.replace('_', '-')})" if dataflow else ""
-    bits += [f"{o} under {models_text(beats[o], total)}" + (flow if o == integrate else "") for o in others if o != ann]
+    bits += [f"than {o} under {models_text(beats[o], total)}" + (flow if o == integrate else "")
+             for o in others if o != ann]
     low, high = int(ranks.min()), int(ranks.max())
-    sentence = (f"{opening}: " + ", ".join(bits) + f"; it ranks #{low}" + (f"–#{high}" if high != low else "")
-                + f" of {len(relative.index)}.")
+    sentence = (f"{opening}: {label} is cheaper " + listing(bits) + f"; it ranks #{low}"
+                + (f"–#{high}" if high != low else "") + f" of {len(relative.index)}.")
     return Verdict("Q8", sentence, {f"{m} gain over {ann}": float(g) for m, g in gains.items()}, claims)
 
 
@@ -211,6 +241,7 @@ def _swept(run: RunTables, arch: str | None) -> pd.DataFrame:
     return select(run.results, arch=arch, method=stepped, variant="default", T=run.timesteps() or None)
 
 
+@panel
 def panel_energy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Energy per inference vs T per hardware model (colour) and method (IF solid, OneSpike dashed)."""
     rows = _swept(run, run.first_arch(arch))
@@ -224,19 +255,20 @@ def panel_energy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None)
     models = hardware or run.hardware_models()
     divisor, unit = energy_scale(numeric(select(rows, hardware=models), "energy_pj"))
     styles = {StepAxis.TIME: "-", StepAxis.GROUPS: "--"}
-    for index, model in enumerate(models):
+    for model in models:
         for method, sub in select(rows, hardware=model).groupby("method", sort=False):
             sub = sub.drop_duplicates("T").sort_values("T")
             first = not any(line.get_label() == model for line in ax.get_lines())
-            ax.plot(sub["T"], numeric(sub, "energy_pj") / divisor, styles[get_method(method).steps], marker="o",
-                    ms=3, color=f"C{index % 10}", label=model if first else None)
+            ax.plot(sub["T"], numeric(sub, "energy_pj") / divisor, styles[get_method(method).steps],
+                    marker=hardware_marker(model), ms=3, color=hardware_color(model), label=model if first else None)
     log_axis(ax)
     log2_x(ax, run.timesteps())
     ax.set_ylabel(f"energy per inference ({unit}, log)")
-    ax.legend(fontsize=6, title="IF solid, OneSpike dashed", title_fontsize=6, loc="upper left",
+    ax.legend(fontsize=7, title="IF solid, OneSpike dashed", title_fontsize=7, loc="upper left",
               bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
+@panel
 def panel_latency_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Sequential steps per inference vs T per stepped method."""
     counts = run.per_inference(_swept(run, run.first_arch(arch)))
@@ -249,9 +281,10 @@ def panel_latency_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None
                 label=get_method(method).label)
     ax.set_ylim(bottom=0)
     log2_x(ax, run.timesteps())
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
 
 
+@panel
 def panel_accuracy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy vs T with 95% intervals: IF, OneSpike and the quantized ANN re-levelled to L = T,
     the float ANN as a level."""
@@ -351,14 +384,15 @@ def answer_q9(run: RunTables) -> Answer:
     table = shown.drop_duplicates(["hardware", "method", "T"]).pivot_table(index="T", columns=["hardware", "method"],
                                                                           values="energy_pj")
     table.columns = [f"{h} {get_method(m).short} pJ" for h, m in table.columns]
-    return Answer.of(verdict, table.reset_index(), "; ".join(bits) + ".")
+    table = table.join(cycles_by_steps(run, rows))  # latency in cycles beside steps, where a model maps layers
+    return Answer.of(verdict, table.reset_index(), ("; ".join(bits) + ". " + cycles_sentence(run, arch, last)).strip())
 
 
 register_question(Question(
     "Q8", "Does the result depend on the hardware model assumed (FLOPs, SATA, SpikeSim, weight-stationary)?",
     "q8_ranking", answer_q8, (Panel(panel_ranking),),
     "Read each column's ranks: a method whose rank changes from column to column owes its advantage to the "
-    "hardware model, not to the method.", columns=1, verdict=verdict_q8, panel_size=(9.0, 4.4),
+    "hardware model, not to the method.", columns=1, verdict=verdict_q8, aspect=0.62,
 ))
 register_question(Question(
     "Q9", "How does cost grow with T (or G)?", "q9_scaling", answer_q9,

@@ -1,54 +1,115 @@
 """Drawing helpers shared by the question panels. Importing this module never changes the
-matplotlib backend (interactive sessions keep theirs; the CLI sets ``MPLBACKEND=Agg``)."""
+matplotlib backend (interactive sessions keep theirs; the CLI sets ``MPLBACKEND=Agg``).
+
+Figures are sized for a two-column paper: :data:`PAGE_WIDTH` (7 in) wide, drawn under :func:`style`
+(text at :data:`MIN_FONT_PT` = 7 pt or more at that size, colours from :mod:`analysis.palette`), and
+saved by :func:`save` as PNG, PDF or SVG (:func:`figure_formats`)."""
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+import textwrap
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from analysis.palette import COMPONENT_COLORS, NEUTRAL, SERIES
+
 __all__ = [
     "COMPONENT_COLORS",
+    "FORMATS",
+    "MIN_FONT_PT",
     "NO_DATA",
+    "PAGE_WIDTH",
     "bar_labels",
     "energy_scale",
+    "figure_formats",
+    "fit_title",
     "grid",
     "log2_x",
     "log_axis",
     "no_data",
     "open_panel",
     "save",
+    "style",
 ]
 
 NO_DATA = "no data"
-COMPONENT_COLORS = {
-    "compute": "#4c72b0",
-    "weight_memory": "#dd8452",
-    "activation_memory": "#55a868",
-    "membrane_memory": "#c44e52",
-    "neuron": "#8172b3",
-    "interconnect": "#937860",
-    "dram": "#da8bc3",
+#: Width of a figure spanning both columns of a two-column page (inches).
+PAGE_WIDTH = 7.0
+#: The smallest text a figure holds at :data:`PAGE_WIDTH` (points).
+MIN_FONT_PT = 7
+#: The formats :func:`save` writes.
+FORMATS = ("png", "pdf", "svg")
+#: Image formats a figure path may name that :func:`save` does not write.
+OTHER_IMAGE_SUFFIXES = ("jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "eps", "ps")
+#: PNG resolution (dots per inch): 7 in -> 1400 pixels.
+PNG_DPI = 200
+
+#: matplotlib settings every figure is drawn under (see :func:`style`).
+RC = {
+    "font.size": MIN_FONT_PT,
+    "axes.titlesize": MIN_FONT_PT + 1,
+    "axes.labelsize": MIN_FONT_PT,
+    "xtick.labelsize": MIN_FONT_PT,
+    "ytick.labelsize": MIN_FONT_PT,
+    "legend.fontsize": MIN_FONT_PT,
+    "legend.title_fontsize": MIN_FONT_PT,
+    "figure.titlesize": MIN_FONT_PT + 2,
+    "axes.prop_cycle": cycler(color=list(SERIES)),
+    "axes.linewidth": 0.6,
+    "lines.linewidth": 1.0,
+    "lines.markersize": 3.5,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "legend.frameon": False,
+    "pdf.fonttype": 42,  # TrueType in the PDF: the text stays text (journals ask for it)
+    "svg.fonttype": "none",
 }
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """Draw under the paper style (:data:`RC`) inside the ``with`` block; the caller's settings
+    come back after it."""
+    with plt.rc_context(RC):
+        yield
+
+
+def figure_formats(formats: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"png,pdf"`` or ``["png", "pdf"]`` -> ``("png", "pdf")`` (lower case, no repeats); None ->
+    ``("png",)``. A format outside :data:`FORMATS` is a ValueError naming the ones there are."""
+    if formats is None:
+        return ("png",)
+    items = formats.split(",") if isinstance(formats, str) else list(formats)
+    if not all(isinstance(f, str) for f in items):
+        raise TypeError(f"figure formats are strings such as 'png' or 'pdf', not {formats!r}")
+    out = tuple(dict.fromkeys(f.strip().lower().lstrip(".") for f in items if f.strip()))
+    bad = [f for f in out if f not in FORMATS]
+    if bad or not out:
+        raise ValueError(f"figure format(s) {bad or formats!r} not supported; use one or more of {', '.join(FORMATS)} "
+                         "(e.g. --format png,pdf)")
+    return out
 
 
 def no_data(ax: Axes, what: str = "") -> None:
     """Mark an empty panel: "no data (what)"."""
     ax.text(0.5, 0.5, NO_DATA + (f"\n({what})" if what else ""), ha="center", va="center",
-            transform=ax.transAxes, fontsize=10, color="#888888")
+            transform=ax.transAxes, fontsize=MIN_FONT_PT + 1, color=NEUTRAL)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
 def open_panel(ax: Axes, *, xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
-               title_size: int = 9, empty: bool = False, missing: str = "") -> bool:
+               title_size: int = MIN_FONT_PT + 1, empty: bool = False, missing: str = "") -> bool:
     """Open a question panel: label its axes and title it; when it has nothing to draw (``empty``),
     mark it "no data (``missing``)" and return False, so the panel returns at once::
 
@@ -60,11 +121,19 @@ def open_panel(ax: Axes, *, xlabel: str | None = None, ylabel: str | None = None
     if ylabel is not None:
         ax.set_ylabel(ylabel)
     if title is not None:
-        ax.set_title(title, fontsize=title_size)
+        ax.set_title(fit_title(ax, title, title_size), fontsize=title_size)
     if empty:
         no_data(ax, missing)
         return False
     return True
+
+
+def fit_title(ax: Axes, title: str, size: float = MIN_FONT_PT + 1) -> str:
+    """``title`` wrapped onto as many lines as the axes' width needs at ``size`` points (a character
+    is taken as 0.55 em), so that neighbouring panels' titles never run into each other."""
+    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+    chars = max(12, int(width_pt / (0.55 * size)))
+    return textwrap.fill(title, width=chars)
 
 
 def energy_scale(values: Iterable[float]) -> tuple[float, str]:
@@ -96,7 +165,7 @@ def log2_x(ax: Axes, steps: Sequence[int]) -> None:
         ax.minorticks_off()
 
 
-def bar_labels(ax: Axes, bars, fmt: str = "{:.3g}", fontsize: int = 7, above=None) -> None:
+def bar_labels(ax: Axes, bars, fmt: str = "{:.3g}", fontsize: int = MIN_FONT_PT, above=None) -> None:
     """Write each bar's height above it (``above``: per bar, the height to write it over, such as
     the top of its error bar), and leave room for the labels under the axes' top."""
     tops = []
@@ -112,30 +181,40 @@ def bar_labels(ax: Axes, bars, fmt: str = "{:.3g}", fontsize: int = 7, above=Non
         ax.set_ylim(low, max(high, max(tops) * 1.12))
 
 
-def grid(n: int, ncols: int = 3, size: tuple[float, float] = (4.4, 3.4)) -> tuple[Figure, list[Axes]]:
-    """A figure with ``n`` visible axes in rows of ``ncols``."""
+def grid(n: int, ncols: int = 3, aspect: float = 0.8, width: float = PAGE_WIDTH) -> tuple[Figure, list[Axes]]:
+    """A figure ``width`` inches wide (the two-column page by default) with ``n`` visible axes in rows
+    of ``ncols``, each ``aspect`` (height / width) of its column, plus room for a title."""
     n = max(n, 1)
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows + 0.8), squeeze=False)
+    column = width / ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, column * aspect * nrows + 0.45), squeeze=False)
     flat = list(axes.flat)
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
 
 
-def save(fig: Figure, path: str | os.PathLike, formats: Sequence[str] = ("png",)) -> list[Path]:
-    """Save ``fig`` as ``<path>.<format>`` for each format (PNG at 150 dpi; ``"svg"`` or ``"pdf"``
-    for a paper); returns the paths, the PNG first."""
+def save(fig: Figure, path: str | os.PathLike, formats: str | Sequence[str] | None = None) -> list[Path]:
+    """Save ``fig`` as ``<path>.<format>`` for each of ``formats`` (PNG at :data:`PNG_DPI` dpi; PDF and
+    SVG keep text as text). A ``path`` ending in .png, .pdf or .svg with no ``formats`` writes that
+    format alone (``save(fig, "q8.pdf")`` writes a PDF); otherwise ``formats`` (default PNG) decide.
+    Returns the paths in the order of ``formats``."""
     path = Path(path)
-    if path.suffix.lower() in (".png", ".svg", ".pdf"):
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in FORMATS:
         path = path.with_suffix("")
+        if formats is None:
+            formats = (suffix,)
+    elif suffix in OTHER_IMAGE_SUFFIXES:  # "x.jpg" would become "x.jpg.png": name the formats there are
+        raise ValueError(f"path {str(path)!r}: figures are written as PNG, SVG or PDF, not {suffix.upper()}: "
+                         f"name one of those, e.g. {str(path.with_suffix('.pdf'))!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     out = []
-    for fmt in formats:
+    for fmt in figure_formats(formats):
         target = path.with_name(f"{path.name}.{fmt}")
         # no bbox_inches="tight": the figures lay themselves out (tight_layout), and a tight bbox would
-        # draw every text once more only to measure it
-        fig.savefig(target, dpi=150)
+        # draw every text once more only to measure it (and change the figure's width)
+        fig.savefig(target, dpi=PNG_DPI, format=fmt)
         out.append(target)
     return out

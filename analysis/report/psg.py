@@ -14,8 +14,8 @@ from matplotlib.axes import Axes
 
 from analysis.methods import Method
 from analysis.report.paired import comparison
-from analysis.report.plotting import bar_labels, log2_x, log_axis, no_data, open_panel
-from analysis.report.questions import Answer, Panel, Question, register_question
+from analysis.report.plotting import MIN_FONT_PT, bar_labels, fit_title, log2_x, log_axis, no_data, open_panel
+from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, numeric, select
 from analysis.report.text import number, percent, span
 from analysis.report.uncertainty import accuracy_of
@@ -84,6 +84,7 @@ def op_mix(run: RunTables, arch: str | None = None, steps: int | None = None) ->
     return table[["mode", "where", *used]]
 
 
+@panel
 def panel_op_mix(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Every arithmetic op kind per PSG neuron per group, exact (solid) vs hardware mode (hatched)."""
     table = op_mix(run, arch)
@@ -100,10 +101,11 @@ def panel_op_mix(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
         bar_labels(ax, bars, "{:.2g}")
     ax.set_xticks(x)
     ax.set_xticklabels(events)
-    ax.legend(fontsize=8)
-    ax.set_title(f"PSG op mix at G={_mode_steps(run, arch)}", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.set_title(fit_title(ax, f"PSG op mix at G={_mode_steps(run, arch)}"), fontsize=MIN_FONT_PT + 1)
 
 
+@panel
 def panel_other_ops(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Ops outside the PSG layers (pooling, readout) per inference, hardware mode: these shifts and
     adds are not spike generation."""
@@ -157,6 +159,7 @@ def mul_mod_price(run: RunTables, arch: str | None = None, models: list[str] | N
     return pd.DataFrame(rows)
 
 
+@panel
 def panel_mul_mod_price(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """The share of exact PSG's energy that its mul/mod cost, per hardware model (same spikes)."""
     table = mul_mod_price(run, arch, list(hardware) if hardware else run.figure_models())
@@ -176,6 +179,7 @@ def panel_mul_mod_price(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
     ax.set_xticklabels(table["hardware"], rotation=35, ha="right", fontsize=8)
 
 
+@panel
 def panel_mode_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """Accuracy per G of OneSpike default, exact on the rounded network and hardware mode, with 95%
     Wilson intervals."""
@@ -197,7 +201,7 @@ def panel_mode_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
         no_data(ax, "no OneSpike rows")
         return
     log2_x(ax, sorted({t for _, s in drew for t in s}))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
 
 
 def verdict_q3(run: RunTables) -> Verdict:
@@ -280,6 +284,7 @@ def answer_q3(run: RunTables) -> Answer:
 
 
 # -- Q4 ---------------------------------------------------------------------------------------------
+@panel
 def panel_worked_example(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """The seed's worked example as a raster: IF row vs PSG row for the same inputs."""
     worked = run.table("worked_example")
@@ -313,6 +318,7 @@ def fidelity_summary(run: RunTables) -> pd.DataFrame:
     return fidelity.groupby(["source", "v_init", "neuron", "T"], as_index=False, sort=False)["mae"].mean()
 
 
+@panel
 def panel_fidelity(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     """MAE between spike-count value and the ideal clipped value per T, IF vs PSG, on random (solid)
     and recorded layer currents (dashed), θ/2 start."""
@@ -327,7 +333,7 @@ def panel_fidelity(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> Non
                 color=method_color(Method.IF if neuron == "IF" else Method.ONESPIKE), label=f"{neuron}, {source}")
     log2_x(ax, sorted(summary["T"].astype(int).unique()))
     log_axis(ax)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
 
 
 def _fidelity_by_source(run: RunTables) -> tuple[str, dict[str, pd.DataFrame]]:

@@ -8,13 +8,16 @@ once per alternative pricing); ``answer(run)`` returns the :class:`Answer` the r
 verdict, a compact table, further measured details and tables.
 
 A *panel* is a function ``panel(run, ax, *, arch=None, hardware=None)`` that draws one axes: use
-it to put a single panel into a paper figure. :meth:`Question.figure` lays a question's panels out
+it to put a single panel into a paper figure. ``hardware`` is a model name or a list of them (every
+panel is wrapped by :func:`panel`, which turns a name into a one-item list and refuses a model the
+run lacks). :meth:`Question.figure` lays a question's panels out
 (a ``per_hardware`` panel once per hardware model of the subset: by default the run's figure models,
 the primaries among its headline models) and returns the figure.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import textwrap
 from collections.abc import Callable, Sequence
@@ -22,14 +25,38 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from analysis.registry import Registry
-from analysis.report.plotting import grid, save
+from analysis.report.plotting import MIN_FONT_PT, PAGE_WIDTH, grid, save, style
 from analysis.report.tables import RunTables
 from analysis.report.verdict import Verdict
 
-__all__ = ["QUESTIONS", "Answer", "Panel", "Question", "ordered_questions", "question", "register_question",
-           "shared_legend", "verdict_of"]
+__all__ = ["MAX_COLUMNS", "QUESTIONS", "Answer", "Panel", "Question", "ordered_questions", "panel", "question",
+           "register_question", "shared_legend", "verdict_of"]
+
+#: At most this many panels side by side on the 7-inch page (2.33 in each).
+MAX_COLUMNS = 3
+
+
+def panel(draw: Callable[..., None]) -> Callable[..., None]:
+    """Mark ``draw(run, ax, *, arch=None, hardware=None)`` as a panel: ``hardware`` may then be a
+    model name (``"sata"``), a list of names or None (the panel's default), and a name the run lacks
+    is a ValueError naming the ones it has, before anything is drawn."""
+
+    @functools.wraps(draw)
+    def wrapped(run: RunTables, ax, *, arch: str | None = None, hardware: Sequence[str] | str | None = None,
+                **options) -> None:
+        if hardware is not None:
+            if not isinstance(hardware, str | list | tuple):
+                raise TypeError(f"{draw.__name__}: hardware is a model name or a list of names, not "
+                                f"{type(hardware).__name__}")
+            hardware = run.hardware_subset(hardware) if len(hardware) else []
+            if not isinstance(hardware, list):
+                hardware = list(hardware)
+        return draw(run, ax, arch=arch, hardware=hardware or None, **options)
+
+    return wrapped
 
 
 @dataclass(frozen=True)
@@ -73,34 +100,39 @@ class Question:
     #: The verdict alone (see the module docstring); None for a question registered without one,
     #: whose answer line stands in for it.
     verdict: Callable[[RunTables], Verdict] | None = None
-    #: Inches per panel (width, height).
-    panel_size: tuple[float, float] = (4.4, 3.4)
+    #: Each panel's height over its width (the figure is :data:`PAGE_WIDTH` wide).
+    aspect: float = 0.8
     #: One legend for the whole figure (below the panels) instead of one per panel: for panels
     #: drawn once per hardware model, whose legends say the same thing.
     shared_legend: bool = False
 
     def figure(self, run: RunTables, *, arch: str | None = None, hardware: Sequence[str] | str | None = None,
-               path: str | os.PathLike | None = None) -> Figure:
-        """Every panel of this question in one figure (a PNG at ``path`` when given)."""
+               path: str | os.PathLike | None = None, formats: str | Sequence[str] | None = None) -> Figure:
+        """Every panel of this question in one figure, :data:`PAGE_WIDTH` (7 in) wide with text of 7 pt
+        or more. With ``path`` it is also saved: ``path="q8.pdf"`` writes a PDF, ``path="q8"`` a PNG,
+        and ``formats`` (``"png,pdf,svg"`` or a list) writes each of them beside ``path``."""
         models = run.hardware_subset(hardware)
         calls: list[tuple[Panel, list[str]]] = []
-        for panel in self.panels:
-            if panel.per_hardware:
-                calls += [(panel, [model]) for model in models] or [(panel, [])]
+        for entry in self.panels:
+            if entry.per_hardware:
+                calls += [(entry, [model]) for model in models] or [(entry, [])]
             else:
-                calls.append((panel, models))
-        fig, axes = grid(len(calls), ncols=min(self.columns, len(calls)), size=self.panel_size)
-        for ax, (panel, subset) in zip(axes, calls, strict=True):
-            panel.draw(run, ax, arch=run.first_arch(arch), hardware=subset)
-        arch_name = None if self.all_archs else run.first_arch(arch)
-        title = f"{self.qid}: {self.title}" + (f" ({arch_name})" if arch_name else "")
-        # wrapped to the figure's width (about 10 bold characters per inch at 11 pt), never cut
-        fig.suptitle(textwrap.fill(title, width=max(40, int(fig.get_figwidth() * 10))), fontsize=11,
-                     fontweight="bold")
-        bottom = shared_legend(fig, axes) if self.shared_legend else 0.0
-        fig.tight_layout(rect=(0, bottom, 1, 1))
-        if path is not None:
-            save(fig, path)
+                calls.append((entry, models))
+        with style():
+            fig, axes = grid(len(calls), ncols=min(self.columns, MAX_COLUMNS, len(calls)), aspect=self.aspect)
+            for ax, (entry, subset) in zip(axes, calls, strict=True):
+                entry.draw(run, ax, arch=run.first_arch(arch), hardware=subset)
+            arch_name = None if self.all_archs else run.first_arch(arch)
+            title = f"{self.qid}: {self.title}" + (f" ({arch_name})" if arch_name else "")
+            # wrapped to the page's width (about 12 bold characters per inch at 9 pt), never cut
+            title = textwrap.fill(title, width=int(PAGE_WIDTH * 12))
+            fig.suptitle(title, fontweight="bold")
+            # side by side on the page, panels are too narrow for a legend each: one below them all
+            bottom = shared_legend(fig, axes) if self.shared_legend or len(axes) > 1 else 0.0
+            top = 1 - (title.count("\n") + 1) * (MIN_FONT_PT + 2) * 1.35 / 72 / fig.get_figheight()
+            fig.tight_layout(rect=(0, bottom, 1, top), pad=0.4, h_pad=0.6, w_pad=0.6)
+            if path is not None:
+                save(fig, path, formats)
         return fig
 
 
@@ -109,21 +141,31 @@ def shared_legend(fig: Figure, axes: Sequence) -> float:
     it takes at the bottom."""
     handles, labels = {}, []
     for ax in axes:
+        legend = ax.get_legend()
+        title = legend.get_title().get_text() if legend is not None else ""
+        if title and title not in handles:  # a legend's title ("IF solid, OneSpike dashed") stays, as an entry
+            handles[title] = Line2D([], [], linestyle="none")
+            labels.append(title)
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             if label not in handles and not label.startswith("_"):
                 handles[label] = handle
                 labels.append(label)
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
+        if legend is not None:
+            legend.remove()
     if not labels:
         return 0.0
-    columns = min(len(labels), 5)
+    # as many columns as the page holds at the longest label (about 0.55 em a character, plus the
+    # handle), and the figure made taller by the rows, so that the panels keep their size
+    width_pt = fig.get_figwidth() * 72
+    column_pt = max(len(label) for label in labels) * 0.55 * MIN_FONT_PT + 32
+    columns = max(1, min(len(labels), int(width_pt // column_pt)))
     rows = -(-len(labels) // columns)
-    height = fig.get_size_inches()[1]
-    fraction = min(0.4, (0.2 + 0.22 * rows) / height)
-    fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=columns, fontsize=8,
-               frameon=False, bbox_to_anchor=(0.5, 0.0))
-    return fraction
+    legend_in = (rows * MIN_FONT_PT * 1.55 + 6) / 72
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(width, height + legend_in)
+    fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=columns, fontsize=MIN_FONT_PT,
+               frameon=False, bbox_to_anchor=(0.5, 0.0), borderaxespad=0.2, columnspacing=1.0, handlelength=1.8)
+    return legend_in / (height + legend_in)
 
 
 #: The question registry (id -> :class:`Question`); :func:`ordered_questions` gives the report order.

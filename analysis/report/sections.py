@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.methods import get_method
+from analysis.report.crosscheck import crosscheck_lines
 from analysis.report.paired import NO_PREDICTIONS
 from analysis.report.tables import COMPONENTS, RunTables, method_label, numeric, select
-from analysis.report.text import markdown_table, times
+from analysis.report.text import literal, markdown_table, times
 from analysis.report.uncertainty import accuracy_of, difference_interval
 from analysis.report.verdict import listing
 
@@ -71,8 +72,9 @@ def _one_by_one_convs(run: RunTables, arch: str) -> str:
 
 
 def _weights_line(run: RunTables) -> str:
-    """Whether weights are priced resident on chip or fetched from DRAM every inference, per model,
-    and what fetching them would cost (from the sensitivity table's weights_resident=off pricing)."""
+    """Whether weights are priced resident on chip or fetched from DRAM every inference, per model (as
+    the shared placement rule put them), and what streaming them would cost (from the sensitivity
+    table's placement=weights_streamed pricing)."""
     rows = reference_rows(run, run.results)
     if "convention_weight_fetch" not in rows.columns:
         return ""
@@ -87,12 +89,12 @@ def _weights_line(run: RunTables) -> str:
     groups: dict[str, list[str]] = {}
     for model, value in fetch.items():
         groups.setdefault(value, []).append(model)
-    text = "Weights (the weights_resident convention): " + "; ".join(
+    text = "Weights (the shared placement rule, by size and lifetime): " + "; ".join(
         f"{value} under {listing(models)}" for value, models in groups.items())
     costs = []
     sensitivity = run.table("sensitivity")
     for model in fetch:
-        alt = select(sensitivity, hardware=model, alternative="weights_resident=off")
+        alt = select(sensitivity, hardware=model, alternative="placement=weights_streamed")
         if alt.empty or "resident" not in fetch[model]:
             continue
         base = reference_rows(run, select(run.results, hardware=model))
@@ -215,9 +217,10 @@ def conventions_section(run: RunTables) -> str:
     lines = ["## Pricing conventions", "",
              f"What the pricing applied to each method's reference network ({run.first_arch()}, T = G = L), as "
              "results.csv records it per row (`convention_*` columns): widths priced, zero-skipping of ACs and MACs, "
-             "stored pre-activation width and accesses, membrane accesses, fusion, weight fetch, IF dataflow, and the "
-             "first layer's multiplier (the analog first layer runs once per sequential step under "
-             "first_layer=per_step; OneSpike's groups are parallel, so it runs once).", ""]
+             "stored pre-activation width and accesses, membrane accesses, fusion, weight fetch, where each tensor "
+             "lived (role@level, placed by size and lifetime by one rule for every method), IF dataflow, and the "
+             "first layer's multiplier (under first_layer=per_step the analog first layer is recomputed for every "
+             "step or group that reuses it: T for IF, G for OneSpike alike).", ""]
     table = conventions_table(run)
     if table.empty:
         return "\n".join([*lines, "_This run's results.csv records no conventions._"])
@@ -242,13 +245,15 @@ def hardware_section(run: RunTables) -> str:
     for name in run.hardware_models():
         row = run.hardware_info(name)
         if not row:
-            lines.append(f"- **{name}**: no provenance recorded (hardware.csv lacks it).")
+            lines.append(f"- **{literal(name)}**: no provenance recorded (hardware.csv lacks it).")
             continue
-        lines.append(f"- **{name}** — {row.get('description', '')}. Paper: {row.get('paper', 'n/a')}."
-                     + (f" Code: {row['repository']}." if row.get("repository") else "")
-                     + (f" Technology: {row['technology']}." if row.get("technology") else ""))
+        # a user table's name, paper and assumptions are its author's text: literal, never markup
+        lines.append(f"- **{literal(name)}** — {literal(row.get('description', ''))}. "
+                     f"Paper: {literal(row.get('paper', 'n/a'))}."
+                     + (f" Code: {literal(row['repository'])}." if row.get("repository") else "")
+                     + (f" Technology: {literal(row['technology'])}." if row.get("technology") else ""))
         if row.get("assumptions"):
-            lines.append(f"  - Assumptions: {'; '.join(map(str, row['assumptions']))}")
+            lines.append(f"  - Assumptions: {literal('; '.join(map(str, row['assumptions'])))}")
     sensitivity = run.table("sensitivity")
     if not sensitivity.empty and {"hardware", "alternative"} <= set(sensitivity.columns):
         pairs = sensitivity.drop_duplicates(["hardware", "alternative"])
@@ -256,6 +261,7 @@ def hardware_section(run: RunTables) -> str:
         for model, rows in pairs.groupby("hardware", sort=False):
             lines.append(f"- **{model}**: " + "; ".join(
                 f"{r['alternative']} ({r.get('changes', '')})" for _, r in rows.iterrows()))
+    lines += crosscheck_lines(run)  # weight_stationary vs a ZigZag mapping, per layer (when one is priced)
     return "\n".join(lines)
 
 
@@ -270,7 +276,7 @@ def warnings_section(run: RunTables) -> str:
     lines.append(f"{len(table)} warning(s) over every network in warnings.csv; those of each method's reference "
                  f"network ({run.first_arch()}, T = G = L) follow, per hardware model.")
     for hardware, rows in shown.groupby("hardware", sort=False):
-        lines += ["", f"### {hardware}"]
+        lines += ["", f"### {literal(hardware)}"]
         for warning, group in rows.groupby("warning", sort=False):
             methods = listing([method_label(m, t) for m, t in zip(group["method"], group["T"], strict=True)])
             lines.append(f"- {methods}: {warning}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis.report.tables import UNIT_KEYS, WHAT_IF, RunTables, select
-from analysis.report.verdict import Claim, Verdict
+from analysis.report.verdict import Claim, Verdict, listing
 
 __all__ = ["Flip", "alternatives_of", "every_what_if", "flips", "flips_table", "sensitivity_line", "what_if",
            "with_sensitivity"]
@@ -141,6 +141,9 @@ def with_sensitivity(run: RunTables, verdict_fn: Callable[[RunTables], Verdict],
 
 def sensitivity_line(verdict: Verdict, priced: int) -> str:
     """One line: which alternative pricings change the verdict (by name), and how many it holds under."""
+    if verdict.not_working:
+        return (f"Rests on {listing(list(verdict.not_working))}, not a working network (near chance accuracy): no "
+                "pricing convention makes a verdict on it hold.")
     if not verdict.claims:
         return "No hardware model enters this verdict: no pricing convention can change it."
     if priced == 0:

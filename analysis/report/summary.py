@@ -20,7 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from analysis.methods import Method, get_method, reference_method
-from analysis.report.plotting import log_axis, open_panel, save
+from analysis.palette import hardware_color, hardware_marker
+from analysis.report.plotting import PAGE_WIDTH, log_axis, open_panel, save, style
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.uncertainty import accuracy_of
 
@@ -28,7 +29,6 @@ __all__ = ["SUMMARY_STEM", "panel_accuracy", "panel_breakeven", "panel_energy", 
 
 #: The summary figure's file name (without suffix) in the run's figures folder.
 SUMMARY_STEM = "summary"
-MARKERS = "osD^vP*X"
 
 
 def panel_accuracy(run: RunTables, ax: Axes) -> None:
@@ -67,7 +67,7 @@ def panel_energy(run: RunTables, ax: Axes) -> None:
         ann = run.energy(reference, model, arch=arch)
         ratios = [run.energy(m, model, arch=arch, steps=steps) / ann for m in methods]
         offset = (k - (len(models) - 1) / 2) * 0.09
-        ax.scatter(ratios, y + offset, marker=MARKERS[k % len(MARKERS)], s=28, color=f"C{k % 10}", label=model,
+        ax.scatter(ratios, y + offset, marker=hardware_marker(model), s=28, color=hardware_color(model), label=model,
                    zorder=3)
     ax.axvline(1.0, color="#555555", lw=0.8)
     ax.set_yticks(y)
@@ -84,10 +84,10 @@ def panel_scaling(run: RunTables, ax: Axes) -> None:
                       title="Q2/Q9: OneSpike(G) vs IF(T) energy (latency 1 step vs T)",
                       empty=not have or not swept, missing="needs IF and OneSpike rows"):
         return
-    for k, model in enumerate(run.figure_models()):
+    for model in run.figure_models():
         ratios = [run.energy(Method.ONESPIKE, model, arch=arch, steps=t) / run.energy(Method.IF, model, arch=arch,
                                                                                       steps=t) for t in swept]
-        ax.plot(swept, ratios, marker=MARKERS[k % len(MARKERS)], ms=4, color=f"C{k % 10}", label=model)
+        ax.plot(swept, ratios, marker=hardware_marker(model), ms=4, color=hardware_color(model), label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     ax.set_xscale("log", base=2)
     ax.set_xticks(swept)
@@ -122,22 +122,24 @@ def panel_breakeven(run: RunTables, ax: Axes) -> None:
     ax.set_yticks(y)
     ax.set_yticklabels(models, fontsize=8)
     ax.set_xlim(0, max([measured, *[r for r in rates if math.isfinite(r)], 1.0]) * 1.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")
 
 
-def summary_figure(run: RunTables, path: str | os.PathLike | None = None, formats: Sequence[str] = ("png",)) -> Figure:
-    """The four headline panels on one page (saved at ``path`` in each of ``formats`` when given:
-    ``("png", "pdf")`` for a paper)."""
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8.2))
-    for draw, ax in zip((panel_accuracy, panel_energy, panel_scaling, panel_breakeven), axes.flat, strict=True):
-        draw(run, ax)
-    data = run.data.get("name", run.config.get("data", ""))
-    fig.suptitle(f"OneSpike Study — the headline answers ({data}, {run.first_arch()}, L = {run.levels()})",
-                 fontsize=12, fontweight="bold")
-    handles, labels = axes.flat[2].get_legend_handles_labels()
-    if handles:
-        axes.flat[2].legend(handles, labels, fontsize=7, ncol=2)
-    fig.tight_layout()
-    if path is not None:
-        save(fig, path, formats=formats)
+def summary_figure(run: RunTables, path: str | os.PathLike | None = None,
+                   formats: str | Sequence[str] | None = None) -> Figure:
+    """The four headline panels on one 7-inch-wide page (saved at ``path`` when given: ``"s.pdf"``
+    writes a PDF; ``formats`` such as ``("png", "pdf")`` write each beside ``path``)."""
+    with style():
+        fig, axes = plt.subplots(2, 2, figsize=(PAGE_WIDTH, 5.6))
+        for draw, ax in zip((panel_accuracy, panel_energy, panel_scaling, panel_breakeven), axes.flat, strict=True):
+            draw(run, ax)
+        data = run.data.get("name", run.config.get("data", ""))
+        fig.suptitle(f"OneSpike Study — the headline answers ({data}, {run.first_arch()}, L = {run.levels()})",
+                     fontweight="bold")
+        handles, labels = axes.flat[2].get_legend_handles_labels()
+        if handles:
+            axes.flat[2].legend(handles, labels, ncol=2)
+        fig.tight_layout(pad=0.4)
+        if path is not None:
+            save(fig, path, formats)
     return fig

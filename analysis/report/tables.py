@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.methods import METHODS, get_method, method_names
+from analysis.palette import NEUTRAL
+from analysis.report.checks import check_results
 from analysis.run_folder import RunFolder
 from energy_models.report import COMPONENTS
 
@@ -36,6 +38,7 @@ __all__ = [
     "configuration_label",
     "load_run",
     "method_label",
+    "not_working",
     "numeric",
     "select",
 ]
@@ -89,8 +92,17 @@ def configuration_label(row: pd.Series) -> str:
     return label
 
 
+def not_working(rows: pd.DataFrame) -> bool:
+    """Whether a network of ``rows`` is not a working configuration: ``results.csv``'s ``working``
+    is False (within 10 points of chance accuracy), so its energy is no price anyone would pay and a
+    verdict on it must say so. A run without the column has every network working."""
+    if rows.empty or "working" not in rows.columns:
+        return False
+    return bool(rows["working"].astype(str).str.strip().str.lower().isin(("false", "0")).any())
+
+
 def method_color(method: str) -> str:
-    return get_method(method).color if method in METHODS else "#777777"
+    return get_method(method).color if method in METHODS else NEUTRAL
 
 
 def _parse(text: Any, default: Any) -> Any:
@@ -364,5 +376,7 @@ def load_run(run_dir: str | os.PathLike) -> RunTables:
     """A run folder's tables and config, read through :class:`RunFolder` (which refuses an
     incomplete run)."""
     folder = RunFolder(run_dir)
+    tables = folder.read_tables()
+    check_results(tables["results"])  # an edited, re-hashed results.csv: one line naming the rows, not a traceback
     # copies are consolidated (one block per dtype, not per column): row lookups take them ~2.5× faster
-    return RunTables({name: frame.copy() for name, frame in folder.read_tables().items()}, folder.read_config())
+    return RunTables({name: frame.copy() for name, frame in tables.items()}, folder.read_config())

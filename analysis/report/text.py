@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "literal",
     "markdown_table",
     "not_in_run",
     "number",
@@ -80,6 +81,20 @@ def not_in_run(qid: str, what: str) -> str:
     return f"{qid}: not in this run — {what}."
 
 
+#: Characters that would make a user's text markup in report.md (emphasis, code, an HTML tag or
+#: autolink, a table column): :func:`literal` escapes each with a backslash.
+MARKUP = "\\`*<>|"
+
+
+def literal(value: Any) -> str:
+    """``value`` (a user's model, table, paper or folder name) as literal markdown text: markup and HTML
+    characters backslash-escaped, a link or image (``[x](...)``, ``![x](...)``) broken so that it
+    shows as text and never loads, line breaks as spaces. Brackets alone stay (``[0.1–0.2]``)."""
+    text = "" if value is None else str(value)
+    text = "".join(f"\\{c}" if c in MARKUP else c for c in text)
+    return text.replace("](", "]\\(").replace("![", "!\\[").replace("\r", " ").replace("\n", " ")
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
@@ -87,8 +102,7 @@ def _cell(value: Any) -> str:
         return number(value, 4)
     if isinstance(value, (int, np.integer)):
         return str(int(value))
-    text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    return literal(value)
 
 
 def markdown_table(frame: pd.DataFrame, max_rows: int = 60) -> str:

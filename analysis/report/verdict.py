@@ -55,6 +55,9 @@ class Verdict:
     flips_under: tuple[str, ...] = ()
     #: The flips themselves (:class:`analysis.report.sensitivity.Flip`), for tables.
     flips: tuple = ()
+    #: The networks the question asks about that are not working (``working`` False): the sentence
+    #: says so, and no pricing convention is said to make a verdict on them hold.
+    not_working: tuple[str, ...] = ()
 
     @property
     def line(self) -> str:

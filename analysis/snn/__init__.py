@@ -10,6 +10,7 @@ to_onespike, to_binary: the module tree where it is exact, else the graph) <- ``
 (per-channel weight quantization of the deploy form, the INT8 ANN's activations).
 """
 
+from analysis.snn.calibration import CALIBRATION_SAMPLE, float_clips
 from analysis.snn.context import (
     CONVERTERS,
     ConversionContext,
@@ -27,7 +28,7 @@ from analysis.snn.convert import (
     to_onespike,
     to_quantized,
 )
-from analysis.snn.frameworks import NeuronSpec, TimeLoop, is_framework_neuron, looks_like_neuron, neuron_spec
+from analysis.snn.frameworks import NeuronSpec, is_framework_neuron, looks_like_neuron, neuron_spec
 from analysis.snn.graph import convert_graph, fold_batchnorm_graph
 from analysis.snn.lif import FoldedTime, LIFNeuron, spike_fn
 from analysis.snn.modules import (
@@ -52,6 +53,9 @@ from analysis.snn.neurons import (
     PSGNeuron,
     is_power_of_two,
 )
+from analysis.snn.nir_export import to_nir
+from analysis.snn.nir_io import from_nir
+from analysis.snn.nir_nodes import NIRConv1d, NIRNetwork, NIRNeuron
 from analysis.snn.ops import Concat, Mean, Reshape
 from analysis.snn.quantize import (
     CALIBRATION_PERCENTILE,
@@ -63,10 +67,12 @@ from analysis.snn.quantize import (
     to_int8,
     weight_bits_of,
 )
+from analysis.snn.timeloop import TimeLoop
 from analysis.snn.trace import call_site_names, explicit_graph, trace, tree_convertible
 
 __all__ = [
     "CALIBRATION_PERCENTILE",
+    "CALIBRATION_SAMPLE",
     "CONVERTERS",
     "FLOAT_WEIGHT_BITS",
     "QCFS",
@@ -84,6 +90,9 @@ __all__ = [
     "LIFNeuron",
     "Mean",
     "MeanOverSteps",
+    "NIRConv1d",
+    "NIRNetwork",
+    "NIRNeuron",
     "NeuronSpec",
     "PSGLayer",
     "PSGNeuron",
@@ -102,8 +111,10 @@ __all__ = [
     "convert_graph",
     "convert_module",
     "explicit_graph",
+    "float_clips",
     "fold_batchnorm",
     "fold_batchnorm_graph",
+    "from_nir",
     "fuse_conv_bn",
     "is_framework_neuron",
     "is_power_of_two",
@@ -117,6 +128,7 @@ __all__ = [
     "to_binary",
     "to_if_snn",
     "to_int8",
+    "to_nir",
     "to_onespike",
     "to_quantized",
     "trace",

@@ -11,7 +11,9 @@ read from one call: which modules it calls, in which order, on what.
 :func:`call_chain` runs the network once on example images with a hook on every leaf module and
 every SpikingJelly/snnTorch neuron, and accepts what a chain of layers stepped over T looks like: the
 same modules called in the same order at every step, each fed the output of the one before (or a
-flattening view of it), the first fed the network's own input unchanged at every step. Anything
+flattening view of it), the first fed the network's own input unchanged at every step. A pooling
+written as a function between two layers (``F.max_pool2d(self.conv1(x), 2)``, the snnTorch conv
+tutorial; ``F.avg_pool2d``) is read as the layer it is (``nn.MaxPool2d``/``nn.AvgPool2d``). Anything
 else (a residual branch, a module called twice in a step, an input encoder that changes the input
 over steps, arithmetic between layers) is a :class:`~analysis.snn.context.ConversionError` that
 names the call and the way out: write the network as an ``nn.Sequential`` of ``init_hidden=True``
@@ -25,6 +27,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
 from analysis.snn.context import ConversionError
 from analysis.snn.frameworks import is_framework_neuron, reset_state
@@ -52,6 +55,46 @@ def _same_data(a: Tensor, b: Tensor) -> bool:
     return a is b or (a.data_ptr() == b.data_ptr() and a.numel() == b.numel() and a.dtype == b.dtype)
 
 
+#: Functional poolings read as layers: the function's name -> (layer, its arguments after the input, in order).
+_POOLS = {
+    "max_pool2d": (nn.MaxPool2d, ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")),
+    "_max_pool2d": (nn.MaxPool2d, ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")),
+    "avg_pool2d": (nn.AvgPool2d, ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                                  "divisor_override")),
+}
+
+
+class _FunctionalPools(TorchFunctionMode):
+    """Records ``F.max_pool2d``/``F.avg_pool2d`` called in the network's own forward (not inside a
+    layer) as calls of the equivalent layer, one layer object per (producer, arguments), so that
+    the same pooling at every step is the same layer."""
+
+    def __init__(self, calls: list, depth: list[int]):
+        super().__init__()
+        self.calls, self.depth = calls, depth
+        self.layers: dict[tuple, nn.Module] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        pool = _POOLS.get(getattr(func, "__name__", ""))
+        if pool is None or self.depth[0] or not args or not isinstance(args[0], Tensor):
+            return out
+        cls, names = pool
+        params = dict(zip(names, args[1:], strict=False)) | {k: v for k, v in kwargs.items() if k in names}
+        if params.get("return_indices"):
+            return out
+        params.pop("return_indices", None)
+        x = args[0]
+        producer = next((id(m) for m, _, y in reversed(self.calls) if _same_data(x, y)), None)
+        key = (producer, cls, tuple(sorted((k, str(v)) for k, v in params.items())))
+        layer = self.layers.setdefault(key, cls(**params))
+        y = _tensor(out)
+        if y is not None:
+            self.calls.append((layer, x, y))
+        return out
+
+
 def _period(modules: list[nn.Module]) -> int:
     """The shortest k such that the calls repeat every k."""
     n = len(modules)
@@ -66,24 +109,30 @@ def call_chain(net: nn.Module, example: Tensor) -> tuple[list[nn.Module], int]:
     ``nn.Flatten()`` where it flattens between two of them, and the number of timesteps it ran,
     read from one call on ``example`` (a batch of inputs). See the module docstring for what is
     accepted; anything else raises a :class:`ConversionError` naming the way out."""
-    names = {m: name or type(net).__name__ for name, m in net.named_modules()}
+    known = {m: name or type(net).__name__ for name, m in net.named_modules()}
     calls: list[tuple[nn.Module, Tensor, Tensor]] = []
+    depth = [0]  # inside a layer: its own functional calls are its business
+
+    def enter(module, args):
+        depth[0] += 1
 
     def hook(module, args, output):
+        depth[0] -= 1
         x, y = (args[0] if args and isinstance(args[0], Tensor) else None), _tensor(output)
         if x is not None and y is not None:
             calls.append((module, x, y))
 
     leaves = [m for m in net.modules() if m is not net and _is_leaf(m)]
-    handles = [m.register_forward_hook(hook) for m in leaves]
+    handles = [m.register_forward_hook(hook) for m in leaves] + [m.register_forward_pre_hook(enter) for m in leaves]
     reset_state(net)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _FunctionalPools(calls, depth):
             net(example)
     finally:
         for h in handles:
             h.remove()
         reset_state(net)
+    names = {m: known.get(m, f"F.{type(m).__name__}") for m, _, _ in calls}
     if not calls:
         raise ConversionError(f"{type(net).__name__}.forward called no layer on the example input; {WAY_OUT}")
     modules = [m for m, _, _ in calls]

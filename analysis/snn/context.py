@@ -12,9 +12,9 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
+from analysis.models.residual import fuse_conv_bn
 from analysis.registry import TypeRegistry
 
 __all__ = [
@@ -35,21 +35,6 @@ class ConversionError(TypeError):
 
 
 # -- batch-norm folding ------------------------------------------------------------------------
-def fuse_conv_bn(layer: nn.Conv2d | nn.Linear, bn: nn.BatchNorm1d | nn.BatchNorm2d) -> nn.Module:
-    """A copy of ``layer`` with an eval-mode BatchNorm that follows it folded into weight and bias."""
-    fused = copy.deepcopy(layer)
-    with torch.no_grad():
-        std = torch.sqrt(bn.running_var + bn.eps)
-        gamma = bn.weight if bn.affine else torch.ones_like(std)
-        beta = bn.bias if bn.affine else torch.zeros_like(std)
-        scale = gamma / std
-        fused.weight.mul_(scale.reshape(-1, *([1] * (fused.weight.dim() - 1))))
-        bias = layer.bias if layer.bias is not None else torch.zeros_like(bn.running_mean)
-        new_bias = (bias - bn.running_mean) * scale + beta
-        fused.bias = nn.Parameter(new_bias)
-    return fused
-
-
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of ``model`` in eval mode where every BatchNorm directly after a Conv2d/Linear inside
     a Sequential is folded into it (replaced by Identity). Other BatchNorms stay (they are affine
@@ -79,7 +64,8 @@ class ConversionContext:
     ``method``: "if" or "onespike"; ``steps``: T or G; ``stepped``: the tensor has a step axis;
     ``spike_scale``: the value of one incoming spike (None for analog values/currents);
     ``step_scales``: per-group spike values relative to ``spike_scale`` (per-group thresholds);
-    ``mode``: PSG mode; ``group_threshold_scales``: multipliers of θ per group, or None.
+    ``mode``: PSG mode; ``group_threshold_scales``: multipliers of θ per group, or None;
+    ``group_code``: how per-group thresholds code the G spikes (:attr:`PSGNeuron.CODES`).
     """
 
     method: str
@@ -89,6 +75,7 @@ class ConversionContext:
     step_scales: tuple[float, ...] | None = None
     mode: str = "exact"
     group_threshold_scales: tuple[float, ...] | None = None
+    group_code: str = "rate"
 
     @property
     def axis(self) -> str:

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -50,6 +51,14 @@ import torch
 from torch import Tensor, nn
 
 from analysis.snn.activations import float_activation_sites
+from analysis.snn.calibration import (
+    bounded_threshold,
+    calibrate_thresholds,
+    float_samples,
+    is_relu_activation,
+    mse_clip,
+    percentile_clip,
+)
 from analysis.snn.context import (
     ConversionContext,
     ConversionError,
@@ -72,7 +81,7 @@ from analysis.snn.rules import make_neuron  # noqa: F401  (registers the convers
 from analysis.snn.trace import explicit_graph, stamp_source_names, tree_convertible
 
 __all__ = [
-    "calibrate_thresholds",
+    "calibrate_thresholds",  # re-exported from analysis.snn.calibration
     "round_thresholds_pow2",
     "to_binary",
     "to_if_snn",
@@ -101,35 +110,6 @@ def _use_graph(model: nn.Module, leaf_modules: Sequence[type], converter: str) -
     return converter == "graph"
 
 
-@torch.no_grad()
-def calibrate_thresholds(qann: nn.Module, data: Tensor, percentile: float = 99.9) -> nn.Module:
-    """Set each QCFS/ClampQuant threshold to the ``percentile`` of its positive pre-activations on
-    ``data`` (in place, returns ``qann``): a standard initialisation before fine-tuning."""
-    acts = [m for m in qann.modules() if isinstance(m, QCFS)]
-    captured: dict[int, Tensor] = {}
-
-    def hook(mod, inputs):
-        captured[id(mod)] = inputs[0].detach().flatten()
-
-    handles = [m.register_forward_pre_hook(hook) for m in acts]
-    was_training = qann.training
-    try:
-        qann.eval()
-        qann(data)
-    finally:
-        for h in handles:
-            h.remove()
-        qann.train(was_training)
-    for m in acts:
-        values = captured.get(id(m))
-        if values is None:
-            continue
-        positive = values[values > 0]
-        if positive.numel():
-            m.threshold.fill_(max(float(torch.quantile(positive.float()[:1_000_000], percentile / 100)), 1e-3))
-    return qann
-
-
 def _clip_value(module: nn.Module, path: str) -> float | None:
     """The clip of a ReLU6 / Hardtanh(0, a) (None for a plain ReLU); other clips are refused."""
     if type(module) is nn.ReLU:
@@ -143,10 +123,6 @@ def _clip_value(module: nn.Module, path: str) -> float | None:
     return float(module.max_val)
 
 
-def _is_activation(module: nn.Module) -> bool:
-    return type(module) in (nn.ReLU, nn.ReLU6, nn.Hardtanh)
-
-
 def to_quantized(
     ann: nn.Module,
     levels: int,
@@ -155,14 +131,24 @@ def to_quantized(
     calibration_data: Tensor | None = None,
     leaf_modules: Sequence[type] = (),
     converter: str = "auto",
+    calibration_percentile: float | None = None,
+    calibrated_later: bool = False,
 ) -> nn.Module:
     """A copy of ``ann`` with every ReLU *call site* replaced by its own quantized activation with
     ``levels`` levels (its own threshold).
 
+    Without ``calibration_data`` every threshold is ``threshold`` whatever the layer's range, which
+    leaves a trained network near chance until it is fine-tuned: a ``UserWarning`` says so, unless
+    ``calibrated_later`` (the caller calibrates or trains the thresholds next, as the study does).
+
     ``kind="qcfs"``: :class:`QCFS` (shift φ = ½); ``kind="cq"``: :class:`ClampQuant` (no shift).
     Thresholds start at ``threshold`` (at the clip value ``a`` for ``nn.ReLU6``/``nn.Hardtanh(0, a)``,
-    whose clip is the quantizer's clamp) or, with ``calibration_data``, at the 99.9th percentile of
-    each layer's positive pre-activations (never above a clip value). Fine-tune afterwards (``analysis.training``).
+    whose clip is the quantizer's clamp) or, with ``calibration_data``, from each site's positive
+    inputs in one pass of the **float** network ``ann`` (a seeded sample,
+    :func:`~analysis.snn.calibration.float_samples`), so that no site is calibrated on inputs
+    already clipped by the quantizers before it: the clip of least quantization error at ``levels``
+    (:func:`~analysis.snn.calibration.mse_clip`), or their ``calibration_percentile`` where given;
+    never above a clip value. Fine-tune afterwards (``analysis.training``).
 
     ``converter``: ``"tree"`` replaces ``nn.ReLU`` modules in place (the module tree and its type are
     kept); ``"graph"`` traces the model with torch.fx (:func:`~analysis.snn.trace.explicit_graph`),
@@ -183,33 +169,39 @@ def to_quantized(
         raise ValueError(f"kind must be 'qcfs' or 'cq', got {kind!r}")
     use_graph = _use_graph(ann, leaf_modules, converter)
 
-    clips: list[tuple[QCFS, float]] = []
+    calibrated: dict[nn.Module, float] = {}
+    shift = 0.5 if kind == "qcfs" else 0.0  # QCFS's φ; clamp-and-quantize has none
 
     def factory(module: nn.Module, path: str = "") -> nn.Module:
         clip = _clip_value(module, path)
-        quant = (QCFS if kind == "qcfs" else ClampQuant)(levels, threshold if clip is None else clip)
-        if clip is not None:
-            clips.append((quant, clip))
+        start = threshold if clip is None else clip
+        if module in calibrated:  # the float network's statistic, never above the ANN's own clip
+            start = bounded_threshold(calibrated[module], clip)
+        quant = (QCFS if kind == "qcfs" else ClampQuant)(levels, start)
+        quant.float_clip = clip  # the float activation it replaced, for a later float pass (calibration)
         return quant
 
+    qann = explicit_graph(ann, leaf_modules) if use_graph else copy.deepcopy(ann)
+    if calibration_data is not None:  # on the float network, before any quantizer is live
+        for module, values in float_samples(qann, calibration_data).items():
+            calibrated[module] = (mse_clip(values, levels, shift) if calibration_percentile is None
+                                  else percentile_clip(values, calibration_percentile))
     if use_graph:
-        qann = explicit_graph(ann, leaf_modules)
         replaced = 0
         for node in qann.graph.nodes:
             if node.op != "call_module":
                 continue
             module = qann.get_submodule(node.target)
-            if _is_activation(module):
+            if is_relu_activation(module):
                 quant = factory(module, node.target)
                 quant.source_name = node.target
                 parent, _, name = node.target.rpartition(".")
                 setattr(qann.get_submodule(parent) if parent else qann, name, quant)
                 replaced += 1
             else:  # a leaf module (rule, to_spiking or leaf_modules) may hold activations
-                replaced += _replace_modules(module, _is_activation, factory, node.target)
+                replaced += _replace_modules(module, is_relu_activation, factory, node.target)
     else:
-        qann = copy.deepcopy(ann)
-        replaced = _replace_modules(qann, _is_activation, factory)
+        replaced = _replace_modules(qann, is_relu_activation, factory)
     floats = float_activation_sites(qann)
     if replaced == 0:
         raise ConversionError(
@@ -225,11 +217,11 @@ def to_quantized(
             "ReLU6, Hardtanh(0, a)) becomes a quantizer: replace them with ReLU or ReLU6 and fine-tune"
         )
     stamp_source_names(qann)
-    if calibration_data is not None:
-        calibrate_thresholds(qann, calibration_data)
-        with torch.no_grad():
-            for quant, clip in clips:  # a calibrated threshold never exceeds the ANN's own clip
-                quant.threshold.clamp_(max=clip)
+    if calibration_data is None and not calibrated_later:
+        warnings.warn(f"to_quantized: no calibration_data, so all {replaced} thresholds start at {threshold} whatever "
+                      "each layer's range: a trained network is then near chance until fine-tuned; pass "
+                      "calibration_data=<a batch of training images> (or fine-tune, e.g. analysis.study.training)",
+                      stacklevel=2)
     return qann
 
 
@@ -372,6 +364,7 @@ def to_onespike(
     mode: str = "exact",
     input_encoding: str = "analog",
     group_threshold_scales: Sequence[float] | None = None,
+    group_code: str = "rate",
     layout: str = "auto",
     leaf_modules: Sequence[type] = (),
     converter: str = "auto",
@@ -389,7 +382,10 @@ def to_onespike(
 
     ``mode="hardware"`` requires power-of-two thresholds and G (see
     :func:`round_thresholds_pow2`). ``group_threshold_scales`` (Q11) gives group i the threshold
-    ``θ·scales[i]``; spikes of group i are then worth ``θ·scales[i]``.
+    ``θ·scales[i]``; spikes of group i are then worth ``θ·scales[i]``. ``group_code``: ``"rate"``
+    (an IF scan over the groups) or ``"bitplane"`` (scales ``G·2^i/(2^G − 1)``: the G spikes are the
+    binary digits of one level, and OneSpike(G) equals the quantized ANN with L = 2^G − 1; see
+    :class:`~analysis.snn.neurons.PSGNeuron`).
 
     ``layout``: ``"onepass"`` (the default via ``"auto"``) or ``"grouped"``; see
     :attr:`SpikingNetwork.layout`. ``converter``/``leaf_modules``: see :func:`to_if_snn`.
@@ -400,7 +396,9 @@ def to_onespike(
         scales = tuple(float(s) for s in group_threshold_scales)
         if len(scales) != groups:
             raise ValueError(f"group_threshold_scales needs {groups} values (one per group), got {len(scales)}")
-    ctx = ConversionContext("onespike", groups, mode=mode, group_threshold_scales=scales)
+    if group_code != "rate" and scales is None:
+        raise ValueError(f"group_code={group_code!r} needs group_threshold_scales (one per group, θ_i = 2^i·θ_0)")
+    ctx = ConversionContext("onespike", groups, mode=mode, group_threshold_scales=scales, group_code=group_code)
     source = _strip_readout(model)
     if _use_graph(source, leaf_modules, converter):
         return _build(source, ctx, input_encoding, layout, graph=True, leaf_modules=leaf_modules)

@@ -1,23 +1,23 @@
 """The modules of converted networks: per-step application (:class:`Stepwise`), step repeats and
 readout, the OneSpike neuron layer (:class:`PSGLayer`), the network wrapper
-(:class:`SpikingNetwork`), and the explicit residual modules (:class:`ResidualAdd`,
-:class:`ShortcutScale`, :class:`ResidualBlock`) that conversion and counting must see.
-
-A residual ``out = f(x) + x`` written as ``+`` inside a ``forward`` is invisible to forward hooks
-and to a module-level converter; written with :class:`ResidualAdd` it is a module both can find.
-:class:`ResidualBlock` is the generic ``act(main(x) + shortcut(x))`` container the model zoo's
-residual blocks build on; it converts itself (``to_spiking``).
+(:class:`SpikingNetwork`), the shortcut scale (:class:`ShortcutScale`), and the conversion rule of
+the zoo's :class:`~analysis.models.residual.ResidualBlock` (re-exported here with
+:class:`~analysis.models.residual.ResidualAdd`, which conversion and counting must see).
 """
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
 
-from analysis.snn.context import ConversionContext, ConversionError, fold_batchnorm
+from analysis.models.repvgg import RepVGGBlock
+from analysis.models.residual import ResidualAdd, ResidualBlock
+from analysis.snn.context import ConversionContext, ConversionError, fold_batchnorm, register_converter
 from analysis.snn.neurons import IFNeuron, PSGNeuron, check_finite, check_positive_int
 
 __all__ = [
@@ -299,18 +299,6 @@ class SpikingNetwork(nn.Module):
         return f"method={self.method!r}, steps={self.steps}, input_encoding={self.input_encoding!r}"
 
 
-class ResidualAdd(nn.Module):
-    """``out = x + shortcut`` (elementwise; any shapes that match, with or without a step axis).
-
-    Counted as one ``add`` per output element per step/group.
-    """
-
-    def forward(self, x: Tensor, shortcut: Tensor) -> Tensor:
-        if x.shape != shortcut.shape:
-            raise ValueError(f"ResidualAdd: branch shapes differ: {tuple(x.shape)} vs {tuple(shortcut.shape)}")
-        return x + shortcut
-
-
 class ShortcutScale(nn.Module):
     """``out = scale · x``: an identity shortcut that carries spikes worth θ into a current.
 
@@ -395,54 +383,33 @@ def _repeat(module: nn.Module, ctx: ConversionContext) -> nn.Module:
     return nn.Sequential(module, repeat)
 
 
-class ResidualBlock(nn.Module):
-    """``out = act(add(main(x), shortcut(x)))``: a residual block whose parts are all submodules.
+@register_converter(RepVGGBlock)
+def _convert_repvgg_block(module: RepVGGBlock, ctx: ConversionContext, convert
+                          ) -> tuple[nn.Module, ConversionContext]:
+    """A RepVGG block converts in its re-parameterized form (one 3x3 conv with bias, then its
+    activation), whatever form it was given in (a multi-branch block is re-parameterized on a copy)."""
+    block = module if module.reparam is not None else copy.deepcopy(module).reparameterize()
+    return convert(nn.Sequential(OrderedDict(conv=block.reparam, act=block.act)), ctx)
 
-    ``main`` and ``shortcut`` are modules (``shortcut`` defaults to the identity), ``add`` is a
-    :class:`ResidualAdd`, ``act`` the block's final activation (``nn.ReLU`` in an ANN, so
-    ``to_quantized`` reaches it; ``nn.Identity`` for none).
 
-    Conversion rule (``to_spiking``): **out = neuron(main_current + shortcut_current); a spike is
-    worth θ, an identity shortcut carries θ·s.** The block folds its own BatchNorms (conv -> BN
-    pairs inside ``main``/``shortcut`` Sequentials, with :func:`~analysis.snn.context.fuse_conv_bn`);
-    ``main`` and ``shortcut`` are converted with the incoming context (a conv shortcut gets its
-    weights × θ like any conv); a branch that still carries spikes (the identity shortcut) gets a
-    per-step :class:`ShortcutScale` (θ); an analog branch (a block on the raw input) is repeated
-    over the steps/groups without scaling (:class:`RepeatSteps` for IF,
-    :class:`RepeatGroups` for OneSpike). The add happens on the **currents**, step by step (IF) or
-    group by group (OneSpike), and only then does the block's final activation become an IF/PSG
-    neuron. OneSpike is then exact: the PSG neuron sums the group currents, and by linearity
-    ``Σ_g (main_g + θ·s_g) = G·(main(a) + a)`` for the quantized activation ``a``, so its
-    output is ``q(main(a) + shortcut(a))`` as in the quantized ANN. The converted block is again a
-    ``ResidualBlock`` (with spiking parts), so an IF SNN built from it converts on to OneSpike.
-    In the one-pass OneSpike layout both branches carry their sums over the groups and the add is
-    on those summed currents (same result, by linearity).
-    """
-
-    def __init__(self, main: nn.Module, shortcut: nn.Module | None = None, act: nn.Module | None = None):
-        super().__init__()
-        self.main = main
-        self.shortcut = nn.Identity() if shortcut is None else shortcut
-        self.add = ResidualAdd()
-        self.act = nn.Identity() if act is None else act
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.add(self.main(x), self.shortcut(x)))
-
-    def to_spiking(self, ctx: ConversionContext, convert) -> tuple[nn.Module, ConversionContext]:
-        block = fold_batchnorm(self)  # a copy: the block's own conv -> BN pairs folded
-        main, ctx_main = convert(block.main, ctx)
-        shortcut, ctx_short = convert(block.shortcut, ctx)
-        main, ctx_main = _as_current(main, ctx_main)
-        shortcut, ctx_short = _as_current(shortcut, ctx_short)
-        if (ctx_main.method, ctx_main.steps) != (ctx_short.method, ctx_short.steps):
-            raise ConversionError("ResidualBlock: main and shortcut branches converted to different step counts")
-        if ctx_main.stepped and not ctx_short.stepped:
-            shortcut = _repeat(shortcut, ctx)
-        elif ctx_short.stepped and not ctx_main.stepped:
-            main = _repeat(main, ctx)
-        stepped = ctx_main.stepped or ctx_short.stepped
-        act, ctx_out = convert(block.act, replace(ctx_main, stepped=stepped, spike_scale=None, step_scales=None))
-        converted = ResidualBlock(main, shortcut, act)
-        _name_like(converted.add, block.add)
-        return converted, ctx_out
+@register_converter(ResidualBlock)
+def _convert_residual_block(module: ResidualBlock, ctx: ConversionContext, convert
+                             ) -> tuple[nn.Module, ConversionContext]:
+    """A residual block converts on its currents (the rule in :class:`~analysis.models.residual.ResidualBlock`'s
+    docstring): main and shortcut converted, spikes turned back into currents, analog branches repeated."""
+    block = fold_batchnorm(module)  # a copy: the block's own conv -> BN pairs folded
+    main, ctx_main = convert(block.main, ctx)
+    shortcut, ctx_short = convert(block.shortcut, ctx)
+    main, ctx_main = _as_current(main, ctx_main)
+    shortcut, ctx_short = _as_current(shortcut, ctx_short)
+    if (ctx_main.method, ctx_main.steps) != (ctx_short.method, ctx_short.steps):
+        raise ConversionError("ResidualBlock: main and shortcut branches converted to different step counts")
+    if ctx_main.stepped and not ctx_short.stepped:
+        shortcut = _repeat(shortcut, ctx)
+    elif ctx_short.stepped and not ctx_main.stepped:
+        main = _repeat(main, ctx)
+    stepped = ctx_main.stepped or ctx_short.stepped
+    act, ctx_out = convert(block.act, replace(ctx_main, stepped=stepped, spike_scale=None, step_scales=None))
+    converted = ResidualBlock(main, shortcut, act)
+    _name_like(converted.add, block.add)
+    return converted, ctx_out

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
+from analysis.snn.psg_code import check_bitplane, check_hardware, hardware_grid, is_power_of_two, to_fixed_point
 from analysis.validate import check_positive_int
 
 __all__ = [
@@ -57,14 +58,6 @@ def check_finite(name: str, x: Tensor) -> None:
         bad = int((~torch.isfinite(x)).sum())
         if bad:
             raise ValueError(f"{name} input holds {bad} NaN/Inf value(s); spiking neurons need finite currents")
-
-
-def is_power_of_two(value: float) -> bool:
-    """True for 2**k with integer k (k may be negative: 0.5, 0.25 are powers of two)."""
-    if not (value > 0 and math.isfinite(value)):
-        return False
-    mantissa, _ = math.frexp(value)
-    return mantissa == 0.5
 
 
 def _check_v_init(v_init: float, name: str = "v_init") -> float:
@@ -282,10 +275,19 @@ class PSGNeuron(nn.Module):
       elsewhere the current is floored to the grid first (the ledger counts such roundings).
 
     Per-group thresholds (``threshold`` a sequence of G values, Q11): group i compares with θ_i and
-    emits a spike worth θ_i; the membrane update is the same IF recursion with a per-step threshold.
-    There is no closed form for it, so it runs as a scan over groups (G is small, and it is still
-    one timestep: no state outlives the call).
+    emits a spike worth θ_i. ``code="rate"``: the membrane update is the same IF recursion with a
+    per-step threshold; there is no closed form for it, so it runs as a scan over groups (G is
+    small, and it is still one timestep: no state outlives the call). ``code="bitplane"``
+    (thresholds θ_i = 2^i·θ_0 required): the G spikes are the binary digits of the level
+    :math:`k = \mathrm{clip}(\lfloor I/\theta_0 + v_{init}\rfloor, 0, 2^G - 1)`, i.e. a
+    successive approximation of :math:`R = I + v_{init}\theta_0` against θ_{G−1}, ..., θ_0 (spike and
+    subtract where R reaches θ_i). It is exact at 2^G levels: the next layer's
+    :math:`\frac1G\sum_i S_i\theta_i = k\,\theta_0/G`, so with θ_i = λ·G·2^i/(2^G − 1) OneSpike(G)
+    equals the quantized ANN with L = 2^G − 1 (the same λ and shift).
     """
+
+    #: The per-group codes: G spikes as a rate (an IF scan) or as the binary digits of one level.
+    CODES = ("rate", "bitplane")
 
     def __init__(
         self,
@@ -294,9 +296,13 @@ class PSGNeuron(nn.Module):
         mode: str = "exact",
         v_init: float = 0.0,
         frac_bits: int = 16,
+        code: str = "rate",
     ):
         super().__init__()
         self.groups = check_positive_int("groups", groups)
+        if code not in self.CODES:
+            raise ValueError(f"code must be one of {self.CODES}, got {code!r}")
+        self.code = code
         if mode not in ("exact", "hardware"):
             raise ValueError(f"mode must be 'exact' or 'hardware', got {mode!r}")
         self.mode = mode
@@ -309,19 +315,9 @@ class PSGNeuron(nn.Module):
             )
         self.per_group = theta.numel() > 1
         if mode == "hardware":
-            bad = [float(t) for t in theta.flatten() if not is_power_of_two(float(t))]
-            if bad:
-                raise ValueError(
-                    f"PSGNeuron mode='hardware' needs power-of-two thresholds (2**k, e.g. 0.5, 1, 2, 4); "
-                    f"got {bad}. Round them with analysis.snn.round_thresholds_pow2(), or use mode='exact'"
-                )
-            if not is_power_of_two(self.groups):
-                raise ValueError(
-                    f"PSGNeuron mode='hardware' needs a power-of-two number of groups (1, 2, 4, 8, ...); "
-                    f"got groups={self.groups}. Use mode='exact' for other group counts"
-                )
-            if self.per_group:
-                raise ValueError("per-group thresholds run in mode='exact' only (they need a scan over groups)")
+            check_hardware(theta, self.groups)
+        if code == "bitplane":
+            check_bitplane(theta.reshape(-1), self.groups)
         self.register_buffer("threshold", theta.to(torch.float32).reshape(-1) if self.per_group
                              else theta.to(torch.float32).reshape(()))
 
@@ -332,6 +328,8 @@ class PSGNeuron(nn.Module):
 
     def forward(self, total: Tensor) -> Tensor:
         check_finite("PSGNeuron", total)
+        if self.code == "bitplane":
+            return self._forward_bitplane(total)
         if self.per_group:
             return self._forward_per_group(total)
         if self.mode == "hardware":
@@ -347,33 +345,15 @@ class PSGNeuron(nn.Module):
         return (residual + x >= theta).to(total.dtype)
 
     def to_fixed_point(self, total: Tensor) -> tuple[Tensor, Tensor]:
-        """``(I, exact)``: the total current as int64 on the ``2**-frac_bits`` grid (floored), and a
-        mask of the entries that were already exact on that grid (where hardware equals exact)."""
-        scale = 2.0**self.frac_bits
-        scaled = total.double() * scale
-        fixed = torch.floor(scaled)
-        return fixed.to(torch.int64), fixed == scaled
+        """``(I, exact)``: the total current on this neuron's fixed-point grid (:func:`to_fixed_point`)."""
+        return to_fixed_point(total, self.frac_bits)
 
-    def _hardware_grid(self, total: Tensor) -> tuple[Tensor, int, int]:
-        """``(I, shift, G·v)``: the total current on the fixed-point grid, the bit of G·θ and the
-        starting running sum, checked to fit 64-bit integers."""
-        k = int(math.log2(float(self.threshold)))
-        m = int(math.log2(self.groups))
-        shift = k + m + self.frac_bits  # G·θ on the fixed-point grid is 2**shift
-        if shift < 0 or shift > 60:
-            raise ValueError(
-                f"PSGNeuron hardware mode: threshold 2**{k} with {self.groups} groups and frac_bits="
-                f"{self.frac_bits} does not fit 64-bit fixed point; choose frac_bits in [{-k - m}, {60 - k - m}]"
-            )
-        current, _ = self.to_fixed_point(total)
-        limit = 1 << 62
-        if current.numel() and int(current.abs().max()) * self.groups >= limit:
-            raise ValueError("PSGNeuron hardware mode: current too large for 64-bit fixed point")
-        g_times_v = round(self.v_init * (1 << shift))  # G·v = v_init·G·θ, exact for v_init in {0, ½}
-        return current, shift, g_times_v
+    def hardware_grid(self, total: Tensor) -> tuple[Tensor, int, int]:
+        """``(I, shift, G·v)`` of the hardware mode (:func:`~analysis.snn.psg_code.hardware_grid`)."""
+        return hardware_grid(float(self.threshold), self.groups, self.frac_bits, self.v_init, total)
 
     def _forward_hardware(self, total: Tensor) -> Tensor:
-        current, shift, g_times_v = self._hardware_grid(total)
+        current, shift, g_times_v = self.hardware_grid(total)
         mask = (1 << shift) - 1
         # A_i = G·v + i·I, the running sum the hardware keeps (one add of I per group).
         steps = current.unsqueeze(0).expand(self.groups, *current.shape)
@@ -387,7 +367,11 @@ class PSGNeuron(nn.Module):
         to ``forward(total)[i]`` bit for bit: what a count needs of the groups of a one-pass layer in
         memory that does not grow with G."""
         check_finite("PSGNeuron", total)
-        if self.per_group:
+        if self.code == "bitplane":
+            level = self._bitplane_level(total)
+            for i in range(self.groups):
+                yield torch.remainder(torch.floor(level / 2.0**i), 2)
+        elif self.per_group:
             thetas = self.threshold.to(total.dtype)
             x = total / self.groups
             v = torch.full_like(x, self.v_init) * thetas[0]
@@ -395,7 +379,7 @@ class PSGNeuron(nn.Module):
                 spikes, v = if_step(v, x, thetas[i])
                 yield spikes
         elif self.mode == "hardware":
-            current, shift, g_times_v = self._hardware_grid(total)
+            current, shift, g_times_v = self.hardware_grid(total)
             mask = (1 << shift) - 1
             for i in range(self.groups):
                 residual = torch.bitwise_and(current * i + g_times_v, mask)
@@ -417,6 +401,15 @@ class PSGNeuron(nn.Module):
             out[i], v = if_step(v, x, thetas[i])
         return out
 
+    def _bitplane_level(self, total: Tensor) -> Tensor:
+        theta0 = self.threshold[0].to(total.dtype)
+        return torch.clamp(torch.floor(total / theta0 + self.v_init), 0, 2**self.groups - 1)
+
+    def _forward_bitplane(self, total: Tensor) -> Tensor:
+        level = self._bitplane_level(total)
+        weights = 2.0 ** self._group_index(self.groups, total)  # group i carries bit i (worth θ_i = 2^i·θ_0)
+        return torch.remainder(torch.floor(level / weights), 2)
+
     def spike_count(self, total: Tensor) -> Tensor:
         """Σ_i S_i per neuron, ``[B, ...]``, without building the G spike maps.
 
@@ -427,12 +420,9 @@ class PSGNeuron(nn.Module):
         """
         check_finite("PSGNeuron", total)
         if self.per_group:
-            return self._forward_per_group(total).sum(dim=0)
+            return self(total).sum(dim=0)
         if self.mode == "hardware":
-            k, m = int(math.log2(float(self.threshold))), int(math.log2(self.groups))
-            shift = k + m + self.frac_bits
-            current, _ = self.to_fixed_point(total)
-            g_times_v = round(self.v_init * (1 << shift))
+            current, shift, g_times_v = self.hardware_grid(total)
             count = torch.bitwise_right_shift(current * self.groups + g_times_v, shift)
             return count.clamp(0, self.groups).to(total.dtype)
         theta = self.threshold.to(total.dtype)
@@ -444,4 +434,5 @@ class PSGNeuron(nn.Module):
 
     def extra_repr(self) -> str:
         theta = self.threshold.tolist()
-        return f"threshold={theta}, groups={self.groups}, mode={self.mode!r}, v_init={self.v_init}"
+        code = f", code={self.code!r}" if self.code != "rate" else ""
+        return f"threshold={theta}, groups={self.groups}, mode={self.mode!r}, v_init={self.v_init}{code}"

@@ -7,8 +7,8 @@ with BPTT (surrogate gradients) and converts like a quantized ANN:
 ``to_if_snn(direct.body, T)`` is its deploy form (batch norm folded; the same T-step dynamics) and
 ``to_onespike(direct.body, G)`` its one-step form (PSG with the SNN's own thresholds, spikes worth 1).
 
-- :func:`spiking_from_ann` turns an ANN of the zoo (or any ``nn.Sequential`` tree with ReLUs) into
-  a :class:`DirectSNN` to train from scratch;
+- :func:`spiking_from_ann` turns an ANN (of the zoo, or a user's, with ``nn.ReLU`` or functional
+  ReLUs) into a :class:`DirectSNN` to train from scratch;
 - :func:`framework_form` maps a SpikingJelly or snnTorch ``nn.Sequential`` (recognised by class
   path) onto the same form, with equal spikes and membranes (tested), so that it converts too;
 - :func:`pow2_thresholds` rounds every threshold to a power of two for PSG's hardware mode and
@@ -22,13 +22,16 @@ import math
 from collections.abc import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
 
+from analysis.snn.activations import float_activation_sites
 from analysis.snn.chain import call_chain
 from analysis.snn.context import ConversionError
-from analysis.snn.frameworks import SPIKINGJELLY, TimeLoop, class_paths, framework_of, is_framework_neuron, neuron_spec
+from analysis.snn.frameworks import NORSE, SPIKINGJELLY, class_paths, framework_of, is_framework_neuron, neuron_spec
 from analysis.snn.lif import FoldedTime, LIFNeuron
 from analysis.snn.neurons import check_positive_int
+from analysis.snn.timeloop import TimeLoop
+from analysis.snn.trace import explicit_graph, stamp_source_names, tree_convertible
 
 __all__ = ["DirectSNN", "framework_form", "pow2_thresholds", "spiking_from_ann"]
 
@@ -63,18 +66,35 @@ def _swap(module: nn.Module, predicate: Callable[[nn.Module], bool], factory: Ca
     return count
 
 
+def _is_relu(module: nn.Module) -> bool:
+    """A ReLU-family activation (``nn.ReLU``, ``nn.ReLU6``, ``nn.Hardtanh(0, a)``): a spiking neuron's place."""
+    return type(module) in (nn.ReLU, nn.ReLU6) or (type(module) is nn.Hardtanh and module.min_val == 0)
+
+
 def spiking_from_ann(ann: nn.Module, timesteps: int, decay: float = 1.0, v_reset: float | None = None,
                      threshold: float = 1.0, surrogate: str = "atan", alpha: float = 2.0) -> DirectSNN:
-    """A copy of ``ann`` with every ``nn.ReLU`` replaced by its own IF (``decay=1``) or LIF neuron
-    (threshold θ, soft reset unless ``v_reset`` is given), as a :class:`DirectSNN` to train."""
-    body = copy.deepcopy(ann)
+    """A copy of ``ann`` with every ReLU *call site* (``nn.ReLU``, ``F.relu``/``torch.relu``/``x.relu()``,
+    ReLU6, ``Hardtanh(0, a)``, a reused ``self.relu``) replaced by its own IF (``decay=1``) or LIF neuron
+    (threshold θ, soft reset unless ``v_reset`` is given), as a :class:`DirectSNN` to train. A model
+    that is not a plain module tree goes through the explicit graph
+    (:func:`~analysis.snn.trace.explicit_graph`), so no functional ReLU stays analog; any other
+    activation (GELU, SiLU, ...) is refused by name: it would stay analog in a network labelled spiking."""
+    body = copy.deepcopy(ann) if tree_convertible(ann) else explicit_graph(ann)
 
     def make(_: nn.Module) -> nn.Module:
         return FoldedTime(LIFNeuron(threshold, timesteps, decay=decay, v_reset=v_reset, surrogate=surrogate,
                                     alpha=alpha))
 
-    if _swap(body, lambda m: type(m) is nn.ReLU, make) == 0:
-        raise ConversionError("spiking_from_ann found no nn.ReLU to turn into a spiking neuron")
+    swapped = _swap(body, _is_relu, make)
+    analog = float_activation_sites(body)
+    if swapped == 0 or analog:
+        found = f"it uses {', '.join(analog)}" if analog else (
+            f"found types: {sorted({type(m).__name__ for m in ann.modules()})}")
+        raise ConversionError(
+            f"spiking_from_ann: every activation must be a ReLU (nn.ReLU, F.relu, torch.relu, ReLU6) to become a "
+            f"spiking neuron, but {found}; replace those activations with ReLU (or leave out the directly trained "
+            "methods, direct_*)")
+    stamp_source_names(body)
     return DirectSNN(body, timesteps)
 
 
@@ -99,35 +119,67 @@ def _plain(module: nn.Module) -> nn.Module:
     return copy.deepcopy(plain)
 
 
-def _scale_last_synapse(layers: list[nn.Module], factor: float, what: str) -> None:
+def _scale_last_synapse(layers: list[nn.Module], factor: float | Tensor, what: str) -> None:
     """Multiply the output of the last conv/linear/batch norm of ``layers`` by ``factor`` (weights
-    and bias), through linear layers (pooling, flatten) after it."""
+    and bias; a 1-D tensor scales each output channel), through linear layers (pooling, flatten;
+    per-channel factors not through a flatten) after it."""
+    per_channel = isinstance(factor, Tensor)
     for layer in reversed(layers):
         if isinstance(layer, nn.Conv2d | nn.Linear | nn.BatchNorm1d | nn.BatchNorm2d):
             with torch.no_grad():
-                layer.weight.mul_(factor)
-                if layer.bias is not None:
-                    layer.bias.mul_(factor)
+                if per_channel:
+                    if factor.numel() != layer.weight.shape[0]:
+                        raise ConversionError(f"{what}: {factor.numel()} per-channel thresholds for a layer of "
+                                              f"{layer.weight.shape[0]} channels")
+                    f = factor.to(layer.weight.dtype)
+                    layer.weight.mul_(f.reshape(-1, *([1] * (layer.weight.dim() - 1))))
+                    if layer.bias is not None:
+                        layer.bias.mul_(f)
+                else:
+                    layer.weight.mul_(factor)
+                    if layer.bias is not None:
+                        layer.bias.mul_(factor)
             return
-        if not isinstance(layer, nn.AvgPool2d | nn.AdaptiveAvgPool2d | nn.Flatten | nn.Identity):
+        if per_channel and isinstance(layer, nn.Flatten):
             break
-    raise ConversionError(f"{what}: no conv/linear/batch norm before it to fold the scale {factor:.4g} into")
+        if not isinstance(layer, nn.AvgPool2d | nn.AdaptiveAvgPool2d | nn.MaxPool2d | nn.Flatten | nn.Identity):
+            break
+    raise ConversionError(f"{what}: no conv/linear/batch norm before it to fold the scale into")
 
 
-def _lif_of(module: nn.Module, timesteps: int) -> tuple[LIFNeuron, float]:
-    """Our neuron with the same dynamics and the input scale SpikingJelly's ``decay_input`` applies."""
-    spec = neuron_spec(module)
+def _lif_of(module: nn.Module, timesteps: int) -> tuple[LIFNeuron, float | Tensor]:
+    """Our neuron with the same dynamics and the input scale SpikingJelly's ``decay_input`` applies
+    (per channel, 1/θ_c, where the threshold differs between channels: the membrane is then
+    measured in units of its own θ, the threshold is 1, and the spikes are the same)."""
+    try:
+        spec = neuron_spec(module)
+    except ValueError as error:
+        raise ConversionError(str(error)) from error
     if spec.synaptic is not None:
         raise ConversionError(
             f"snnTorch {spec.kind} (alpha={spec.synaptic:.4g}) keeps a second state, a synaptic current c_t = "
             "alpha*c_(t-1) + x_t that carries input from one step into the next: a PSG neuron takes one current per "
             "group and carries nothing between groups, so no one-step form equals it (count_events counts and prices "
             "it as it is). For OneSpike use snn.Leaky (a Synaptic neuron with alpha = 0)")
-    scale = spec.leak if spec.framework == SPIKINGJELLY and spec.input_leak and spec.leak is not None else 1.0
-    decay = 1.0 if spec.leak is None else (1.0 - spec.leak if spec.framework == SPIKINGJELLY else spec.leak)
+    if spec.multi_spike:
+        raise ConversionError(f"Sinabs {spec.kind} with spike_fn=MultiSpike emits several spikes per step; the "
+                              "one-step form takes binary spikes (build it with spike_fn=SingleSpike)")
+    difference = spec.framework in (SPIKINGJELLY, NORSE)  # v + f·(x − v): the leak factor is 1 − decay
+    scale: float | Tensor = 1.0
+    if spec.input_leak and spec.leak is not None:
+        scale = spec.leak if difference else spec.extra_factors[0]
+    decay = 1.0 if spec.leak is None else (1.0 - spec.leak if difference else spec.leak)
     if decay <= 0.0:
         raise ConversionError(f"{spec.kind}: a decay of {decay} leaves no membrane")
-    neuron = LIFNeuron(spec.threshold, timesteps, decay=decay, v_reset=spec.v_reset if spec.reset == "hard" else None,
+    theta: float | Tensor = spec.threshold
+    if isinstance(theta, Tensor):
+        if bool((theta <= 0).any()):
+            raise ConversionError(f"{spec.kind}: per-channel thresholds must be positive")
+        if spec.reset == "hard" and spec.v_reset != 0.0:
+            raise ConversionError(f"{spec.kind}: per-channel thresholds with a hard reset to {spec.v_reset} (≠ 0) do "
+                                  "not scale to one threshold")
+        scale, theta = scale / theta, 1.0
+    neuron = LIFNeuron(theta, timesteps, decay=decay, v_reset=spec.v_reset if spec.reset == "hard" else None,
                        reset=spec.reset, reset_delay=spec.reset_delay, fire_at_threshold=spec.fires_at_threshold)
     return neuron, scale
 
@@ -136,7 +188,8 @@ def _unroll(module: nn.Module) -> list[nn.Module]:
     if isinstance(module, TimeLoop):
         return _unroll(module.net)
     if isinstance(module, nn.Sequential) and (type(module).forward is nn.Sequential.forward
-                                              or any("Container" in p for p in class_paths(module))):
+                                              or any("Container" in p or p.endswith(".SequentialState")
+                                                     for p in class_paths(module))):
         return [leaf for child in module.children() for leaf in _unroll(child)]
     return [module]
 
@@ -169,7 +222,7 @@ def framework_form(net: nn.Module, timesteps: int, example: Tensor | None = None
     for module in modules:
         if is_framework_neuron(module):
             neuron, scale = _lif_of(module, timesteps)
-            if scale != 1.0:
+            if isinstance(scale, Tensor) or scale != 1.0:
                 _scale_last_synapse(layers, scale, type(module).__name__)
             layers.append(FoldedTime(neuron))
         elif _custom_forward(module):
@@ -188,9 +241,13 @@ def pow2_thresholds(direct: DirectSNN) -> DirectSNN:
     the layer feeding that neuron (weights and bias × r), so that every membrane is scaled by r and
     the spikes stay the same (exact up to float rounding; a hard reset must be to 0)."""
     direct = copy.deepcopy(direct)
+    if isinstance(direct.body, fx.GraphModule):  # a user's model through the explicit graph
+        _pow2_in_graph(direct.body)
+        return direct
     layers = list(direct.body.children()) if isinstance(direct.body, nn.Sequential) else []
     if not layers:
-        raise ConversionError("pow2_thresholds needs a DirectSNN whose body is an nn.Sequential")
+        raise ConversionError("pow2_thresholds needs a DirectSNN whose body is an nn.Sequential or an explicit graph "
+                              "(spiking_from_ann's)")
     for index, layer in enumerate(layers):
         neuron = layer.neuron if isinstance(layer, FoldedTime) else None
         if neuron is None:
@@ -204,3 +261,34 @@ def pow2_thresholds(direct: DirectSNN) -> DirectSNN:
         _scale_last_synapse(layers[:index], rounded / theta, f"layer {index}")
         neuron.threshold.fill_(rounded)
     return direct
+
+
+def _pow2_in_graph(body: fx.GraphModule) -> None:
+    """:func:`pow2_thresholds` on an explicit graph: each neuron's ratio is folded into the one
+    conv/linear/batch norm that feeds it (through pooling/flatten), which must feed nothing else."""
+    calls = [n for n in body.graph.nodes if n.op == "call_module"]
+    sites = {n.target: sum(m.target == n.target for m in calls) for n in calls}
+    for node in calls:
+        layer = body.get_submodule(node.target)
+        if not isinstance(layer, FoldedTime):
+            continue
+        neuron = layer.neuron
+        theta = float(neuron.threshold)
+        rounded = 2.0 ** round(math.log2(theta))
+        if rounded == theta:
+            continue
+        if neuron.reset == "hard" and neuron.v_reset:
+            raise ConversionError(f"{node.target}: a hard reset to {neuron.v_reset} does not scale with θ")
+        feeder = node.args[0] if node.args else None
+        while True:
+            module = (body.get_submodule(feeder.target) if isinstance(feeder, fx.Node) and feeder.op == "call_module"
+                      else None)
+            if module is None or len(feeder.users) != 1 or sites[feeder.target] != 1:
+                raise ConversionError(f"{node.target}: no conv/linear/batch norm feeding only this neuron to fold the "
+                                      f"power-of-two scale {rounded / theta:.4g} into (mode='hardware' needs one)")
+            if isinstance(module, nn.AvgPool2d | nn.AdaptiveAvgPool2d | nn.Flatten | nn.Identity):
+                feeder = feeder.args[0]
+                continue
+            _scale_last_synapse([module], rounded / theta, node.target)
+            break
+        neuron.threshold.fill_(rounded)

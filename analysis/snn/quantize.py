@@ -24,7 +24,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from analysis.snn.convert import calibrate_thresholds, to_quantized
+from analysis.snn.convert import to_quantized
 from analysis.snn.neurons import QCFS, BinaryConv2d, BinaryLinear
 from analysis.validate import check_int, is_integer
 
@@ -122,18 +122,18 @@ def to_int8(ann: nn.Module, calibration_data: Tensor, bits: int = 8,
     """The post-training quantized ANN: every ReLU call site becomes an :class:`ActivationQuant` with
     2^bits - 1 steps whose clip λ is the ``percentile`` of that layer's positive pre-activations on
     ``calibration_data`` (training images, never test images), all layers calibrated in one pass of
-    the float network. Weights are not touched here: quantize them with :func:`quantize_weights`
+    the float network ``ann`` with no quantizer live (:func:`~analysis.snn.calibration.float_clips`).
+    Weights are not touched here: quantize them with :func:`quantize_weights`
     (the study quantizes the ANN's deploy form at 8 bits before this)."""
     bits = check_int("bits", bits, 2, MAX_WEIGHT_BITS)
     if not isinstance(calibration_data, Tensor) or calibration_data.dim() < 2 or not len(calibration_data):
         raise ValueError("to_int8 needs calibration_data: a batch of training images [N, ...] with N >= 1")
     levels = 2**bits - 1
-    qann = to_quantized(ann, levels, "qcfs")
+    qann = to_quantized(ann, levels, "qcfs", calibration_data=calibration_data, calibration_percentile=percentile)
     for name, module in list(qann.named_modules()):
         if type(module) is QCFS:
             quant = ActivationQuant(levels, float(module.threshold))
-            quant.__dict__.update({k: v for k, v in module.__dict__.items() if k == "source_name"})
+            quant.__dict__.update({k: v for k, v in module.__dict__.items() if k in ("source_name", "float_clip")})
             parent, _, attr = name.rpartition(".")
             setattr(qann.get_submodule(parent) if parent else qann, attr, quant)
-    calibrate_thresholds(qann, calibration_data, percentile)
     return qann.eval()

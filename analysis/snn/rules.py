@@ -129,7 +129,7 @@ def make_neuron(theta: float, v_init: float, ctx: ConversionContext):
         return layer, replace(ctx, stepped=True, spike_scale=theta, step_scales=None)
     scales = ctx.group_threshold_scales
     thresholds = theta if scales is None else [theta * s for s in scales]
-    neuron = PSGNeuron(thresholds, ctx.steps, mode=ctx.mode, v_init=v_init)
+    neuron = PSGNeuron(thresholds, ctx.steps, mode=ctx.mode, v_init=v_init, code=ctx.group_code)
     return (
         PSGLayer(neuron, grouped_input=ctx.stepped, spike_scales=scales),
         replace(ctx, stepped=True, spike_scale=theta, step_scales=scales),

@@ -13,8 +13,10 @@ and any error is raised there, with its reason.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 import statistics
 import sys
 import time
@@ -23,7 +25,19 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["SharedWork", "second_cpu", "training_step_seconds"]
+__all__ = ["SharedWork", "end_with_parent", "second_cpu", "training_step_seconds"]
+
+#: Linux's prctl option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def end_with_parent(parent: int) -> None:
+    """In a forked helper: end (SIGTERM) when the study process ``parent`` dies, also by ``kill -9``,
+    so that no helper goes on writing into a run folder nobody holds (Linux, where helpers fork)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
 
 
 def second_cpu(device: str, world_size: int = 1) -> bool:
@@ -57,6 +71,7 @@ class SharedWork:
 
     def __init__(self, order: Sequence[int], work: Callable[[int], None], prepare: Callable[[], None] = lambda: None):
         context = multiprocessing.get_context("fork")
+        self.parent = os.getpid()
         self.order = list(order)
         count = max(self.order, default=-1) + 1
         self.claimed = context.Array("b", count)  # 1: someone works (or worked) on it; carries its own lock
@@ -75,6 +90,7 @@ class SharedWork:
 
     def _helper(self, work: Callable[[int], None], prepare: Callable[[], None]) -> None:
         try:
+            end_with_parent(self.parent)
             prepare()
             for index in self.order:
                 if self.claim(index):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from analysis.methods import get_method, method_names
 from analysis.models import available_models
 from analysis.registry import unknown_name_message
 from analysis.snn import check_weight_bits
-from analysis.validate import check_int
+from analysis.validate import check_int, is_integer
 
 __all__ = ["DIGITS_ARCH_OPTIONS", "LIST_FIELDS", "MAX_STEPS", "ONE_THREAD_MAX_IMAGE_SIZE", "PRICING_FIELDS",
            "StudyConfig"]
@@ -56,14 +57,40 @@ DIGITS_ARCH_OPTIONS: dict[str, dict[str, Any]] = {
 
 DATA_SETS = ("digits", "cifar10", "cifar100", "imagenet", "synthetic")
 
+#: The largest seed a study accepts: numpy's and scikit-learn's generators take 32-bit seeds.
+MAX_SEED = 2**32 - 1
+#: Longest name a user's own model may be given (``--arch``): it names the checkpoints in ``cache/``.
+MAX_ARCH_NAME = 64
+#: A user's model name: letters, digits, ``_``, ``-`` and ``.`` (a module-like ``my_pkg.net``), starting
+#: with a letter or digit. No ``/``, ``\\`` or ``..``: the name becomes a file name in ``cache/``.
+SAFE_ARCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_arch_name(name: object) -> str:
+    """``name`` if it can name a user's model (:data:`SAFE_ARCH_NAME`, at most :data:`MAX_ARCH_NAME`
+    characters, no ``..``), else a one-line ValueError naming it and the fix."""
+    if (not isinstance(name, str) or not SAFE_ARCH_NAME.fullmatch(name) or ".." in name
+            or len(name) > MAX_ARCH_NAME):
+        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+        raise ValueError(f"--arch {shown} cannot name your model: it names files in the run folder, so use at most "
+                         f"{MAX_ARCH_NAME} letters, digits, '_', '-' or '.' (no '/', no '..'), e.g. --arch my_net")
+    return name
+
 
 #: The config fields that hold lists, and the type of their items (a JSON config gives them as arrays).
 LIST_FIELDS: dict[str, type | tuple[type, ...]] = {
     "archs": str, "methods": str, "timesteps": int, "hardware": str, "checkpoints": str,
     "sparsity_sweep": (int, float), "spike_event_sweep": (int, float), "direct_archs": str,
+    "event_timesteps": int,
+}
+#: An example value of each list field, for the message that refuses a non-list.
+LIST_EXAMPLES: dict[str, str] = {
+    "archs": '["cnn_small"]', "methods": '["ann", "qcfs", "onespike"]', "timesteps": "[1, 2, 4]",
+    "hardware": '["sata"]', "checkpoints": '["weights.pt"]', "sparsity_sweep": "[0.0, 0.5, 0.9]",
+    "spike_event_sweep": "[0.0, 1.0]", "direct_archs": '["cnn_small"]',
 }
 #: The config fields that hold a string (or None where the default is None).
-TEXT_FIELDS: tuple[str, ...] = ("data", "data_root", "device", "model")
+TEXT_FIELDS: tuple[str, ...] = ("data", "data_root", "device", "model", "event_arch", "event_data_root")
 
 
 def _check_types(config: StudyConfig) -> None:
@@ -75,7 +102,7 @@ def _check_types(config: StudyConfig) -> None:
             value = list(value)
             setattr(config, name, value)
         if not isinstance(value, list):
-            example = '["cnn_small"]' if item is str else "[1, 2, 4]"
+            example = LIST_EXAMPLES.get(name, "[1, 2, 4]")
             raise ValueError(f"{name} must be a list (e.g. {example}), got {type(value).__name__} {value!r}")
         numeric = np.integer if item is int else np.integer | np.floating
         bad = [v for v in value if isinstance(v, bool) or not (isinstance(v, item) or (
@@ -87,7 +114,7 @@ def _check_types(config: StudyConfig) -> None:
             raise ValueError(f"{name} holds an empty name: {value!r}")
     for name in TEXT_FIELDS:
         value = getattr(config, name)
-        if not (isinstance(value, str) or (value is None and name != "data" and name != "device")):
+        if not (isinstance(value, str) or (value is None and name not in ("data", "device", "event_arch"))):
             raise ValueError(f"{name} must be a string, got {type(value).__name__} {value!r}")
     if not isinstance(config.arch_options, dict) or not all(
             isinstance(k, str) and isinstance(v, dict) for k, v in config.arch_options.items()):
@@ -127,6 +154,10 @@ class StudyConfig:
     The directly trained SNNs (methods of training kind
     ``direct``) train ``epochs_direct`` epochs at every T up to ``direct_max_steps`` (BPTT costs T
     forward passes per step), for the architectures ``direct_archs`` (empty: the first one).
+    ``events`` (Q15, :mod:`~analysis.study.events`): the directly trained methods are also trained
+    on event data fed one frame per step (the moving digits' two tasks, and N-MNIST from
+    ``event_data_root`` when given), ``event_epochs`` epochs of the architecture ``event_arch`` at
+    each T of ``event_timesteps``, and compared with their one-step forms.
     """
 
     data: str = "digits"
@@ -161,6 +192,11 @@ class StudyConfig:
     threads: int | None = None
     model: str | None = None
     checkpoints: list[str] = field(default_factory=list)
+    events: bool = True
+    event_timesteps: list[int] = field(default_factory=lambda: [4, 8])
+    event_epochs: int = 15
+    event_arch: str = "mlp"
+    event_data_root: str | None = None
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -181,7 +217,20 @@ class StudyConfig:
         unknown = [a for a in self.direct_archs if a not in self.archs]
         if unknown:
             raise ValueError(f"direct_archs {unknown} are not among the study's archs {self.archs}")
-        for name in ("epochs_ann", "epochs_quant", "epochs_bnn", "epochs_direct"):
+        if not isinstance(self.events, bool):
+            raise ValueError(f"events must be true or false (Q15 on event data), got {self.events!r}")
+        self.event_timesteps = sorted({check_int("event_timesteps", t, 1, self.max_steps, hint)
+                                       for t in self.event_timesteps})
+        if self.events and not self.event_timesteps:
+            raise ValueError("event_timesteps must name at least one T (frames per sample), e.g. 4,8; or set events "
+                             "to false")
+        if self.event_arch not in available_models():
+            raise ValueError(unknown_name_message("architecture", self.event_arch, available_models())
+                             + " (event_arch: the network Q15 trains on event data)")
+        if self.event_data_root is not None and not Path(self.event_data_root).expanduser().is_dir():
+            raise FileNotFoundError(f"event_data_root {self.event_data_root!r} is not a folder; give the N-MNIST "
+                                    "folder holding Train/<digit>/*.bin and Test/<digit>/*.bin")
+        for name in ("epochs_ann", "epochs_quant", "epochs_bnn", "epochs_direct", "event_epochs"):
             setattr(self, name, check_int(name, getattr(self, name), 0))
         if self.finetune_epochs is not None:
             self.finetune_epochs = check_int("finetune_epochs", self.finetune_epochs, 0)
@@ -193,7 +242,10 @@ class StudyConfig:
         if self.threads is not None:
             self.threads = check_int("threads", self.threads, 1, os.cpu_count() or 1)
         self.batch_size = check_int("batch_size", self.batch_size, 1)
-        self.seed = check_int("seed", self.seed, 0)
+        # every random generator (numpy, scikit-learn's split) takes a 32-bit seed; seed + k for k < seeds
+        self.seed = check_int("seed", self.seed, 0, MAX_SEED - self.seeds + 1 if is_integer(self.seeds) else MAX_SEED,
+                              hint=" (numpy's and scikit-learn's generators take 32-bit seeds): choose a smaller "
+                              "--seed")
         self.seeds = check_int("seeds", self.seeds, 1, 100)
         if self.subset is not None:
             self.subset = check_int("subset", self.subset, 1)
@@ -211,7 +263,7 @@ class StudyConfig:
                     raise ValueError(unknown_name_message("architecture", arch, available_models()))
         elif len(self.archs) != 1:
             raise ValueError(f"with model={self.model!r}, archs must be one name for it, got {self.archs}")
-        elif self.archs[0] in available_models():
+        elif check_arch_name(self.archs[0]) in available_models():
             raise ValueError(f"--arch {self.archs[0]!r} names a zoo architecture, but --model {self.model!r} is your "
                              "own network: give it a name of its own (e.g. --arch my_net), so that its tables and "
                              "checkpoints are never taken for the zoo's")
@@ -245,6 +297,9 @@ class StudyConfig:
             # T = 8 alone took half of the quick study's time
             direct_max_steps=4,
             epochs_direct=2,
+            # Q15's event SNNs: one T, five epochs of the MLP (BPTT over the frames): 2.5 CPU s
+            event_timesteps=[4],
+            event_epochs=5,
             count_samples=128,
             sparsity_sweep=[0.0, 0.25, 0.5, 0.75, 0.9, 1.0],
             spike_event_sweep=[0.0, 1.0, 3.0, 10.0],
@@ -322,6 +377,15 @@ class StudyConfig:
         data = {k: v for k, v in self.to_dict().items() if k not in (*PRICING_FIELDS, "device", "threads")}
         data["checkpoints"] = [_file_hash(p) for p in self.checkpoints]
         return _hash(data)
+
+
+    def pricing_digest(self) -> str:
+        """A short hash of the pricing-only fields (:data:`PRICING_FIELDS`), a user table by its bytes:
+        the key of the cached units that hold priced rows (Q7's break-even and sweep), so that a study
+        resumed with another ``--hardware`` or sweep re-prices them instead of reading the old ones."""
+        data = {k: v for k, v in self.to_dict().items() if k in PRICING_FIELDS}
+        data["hardware"] = [_file_hash(h) if Path(h).is_file() else h for h in self.hardware]
+        return _hash(data)[:8]
 
 
 def _hash(data: Any) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -39,10 +40,10 @@ from torch import nn
 from analysis.data import DataSplit, load_dataset
 from analysis.methods import Method, TrainingKind, get_method, infer_method, method_names, reference_method
 from analysis.snn import LIFNeuron, TimeLoop, is_framework_neuron, to_if_snn
-from analysis.snn.frameworks import is_multi_step
+from analysis.snn.frameworks import is_multi_step, looks_like_neuron
 from analysis.snn.onestep import DirectSNN, pow2_thresholds
 from analysis.study import distributed
-from analysis.study.ahead import second_cpu
+from analysis.study.ahead import end_with_parent, second_cpu
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
 from analysis.study.networks import Given, ModelSpec, derive
@@ -153,6 +154,13 @@ def for_model(config: StudyConfig) -> StudyConfig:
     model = ModelSpec(config.archs[0], config.options_for(config.archs[0]), config.model).build(
         split.num_classes, split.in_channels, split.image_size)
     if not is_spiking_model(model):
+        odd = next(((name, m) for name, m in model.named_modules() if looks_like_neuron(m)), None)
+        if odd is not None:
+            raise ValueError(
+                f"--model {config.model!r}: module {odd[0]!r} ({type(odd[1]).__name__}) looks like a spiking neuron (a "
+                "threshold and a membrane state) but is no SpikingJelly or snnTorch neuron, so the network would be "
+                "taken for an ANN: build it from SpikingJelly neurons (neuron.IFNode, neuron.LIFNode, any BaseNode "
+                "subclass) or snnTorch ones (snn.Leaky, ...)")
         return config
     base = infer_method(model).name
     own = [m for m in method_names() if m == base or get_method(m).parent == base]
@@ -180,6 +188,8 @@ class DirectNetworks:
         self.given = given
         self.on_epochs = on_epochs
         self.memo: dict[tuple, DirectSNN] = {}
+        #: how each network of :meth:`network` was made (``made`` in results.csv), by its key
+        self.made: dict[tuple, str] = {}
         #: the process training this study's SNNs ahead, if one runs (:meth:`train_ahead`)
         self.ahead: TrainingAhead | None = None
         #: the directly trained methods the study's methods need, in registry order
@@ -249,10 +259,14 @@ class DirectNetworks:
             load_weights(model, self.given[reference_method()][0], "--checkpoint", f"--model {cfg.model!r}")
         example = next(iter(torch.utils.data.DataLoader(split.train, batch_size=8)))[0]
         direct = derive(method, model, steps=steps, example=example)
+        key = (arch, method, steps, seed)
         if method in self.given:
+            self.made[key] = f"given (the {method} checkpoint), not trained by the study"
             return load_weights(direct, self.given[method][0], f"the {method} checkpoint", f"{arch!r}").eval()
         if user_snn and self._user_weights():
+            self.made[key] = f"given (your SNN's --checkpoint, run at T={steps}), not trained by the study"
             return direct.eval()  # the user's trained SNN, at this T
+        self.made[key] = f"trained directly at T={steps} (surrogate gradients, BPTT)"
         path = self.checkpoint(arch, method, steps, seed)
         with distributed.main_first():
             if self.cache.load_network(path, direct, method):
@@ -282,8 +296,8 @@ class TrainingAhead:
     def __init__(self, networks: DirectNetworks, split: DataSplit, keys: list[tuple[str, str, int, int]],
                  threads: int):
         context = multiprocessing.get_context("fork")
-        self.process = context.Process(target=self._train, args=(networks, split, keys, threads), daemon=True,
-                                       name="onespike-direct-training")
+        self.process = context.Process(target=self._train, args=(networks, split, keys, threads, os.getpid()),
+                                       daemon=True, name="onespike-direct-training")
         self.process.start()
 
     @staticmethod
@@ -293,7 +307,8 @@ class TrainingAhead:
 
     @staticmethod
     def _train(networks: DirectNetworks, split: DataSplit, keys: list[tuple[str, str, int, int]],
-               threads: int) -> None:
+               threads: int, parent: int) -> None:
+        end_with_parent(parent)
         torch.set_num_threads(threads)
         networks.on_epochs = lambda n: None  # the progress bar is the parent's
         networks.ahead = None

@@ -12,13 +12,15 @@
   when that leaves it empty.
 - To continue the study a folder holds, ``onespike study --resume DIR`` reads its ``config.json``.
 - ``.lock`` holds the pid and host of the study using the folder; a second study stops with a
-  message naming that process. A lock whose process is gone (on this host) is taken over.
+  message naming that process. A lock whose process is gone (on this host) is taken over, by one
+  study only when several try at once (``.lock.breaking``, see :meth:`FolderLock.acquire`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 from pathlib import Path
 
@@ -50,11 +52,20 @@ def _is_run_folder(folder: RunFolder) -> bool:
 
 
 def study_files(folder: RunFolder) -> list[Path]:
-    """The files the study in ``folder`` wrote (see the module docstring): what ``--force`` removes."""
+    """The files the study in ``folder`` wrote (see the module docstring): what ``--force`` removes.
+    Each is a file inside the folder: a manifest entry that is not a table name the study writes or
+    a report file inside the folder (``../victim/x``, ``/abs/path``) is a :class:`RunFolderError`
+    naming it, raised before anything is removed."""
     paths = {folder.config_path, folder.manifest_path}
     manifest = folder.read_manifest()
     tables = manifest.get("tables")
-    paths.update(folder.table_path(name) for name in (tables if isinstance(tables, dict) else {}))
+    for name, entry in (tables if isinstance(tables, dict) else {}).items():
+        if not folder.wrote_table(name, entry):
+            raise RunFolderError(
+                f"{folder.manifest_path}: table entry {name!r} is not a table a study writes, and {name}.csv does "
+                "not hold the bytes the manifest records: the manifest was edited; nothing was removed: rerun the "
+                "study into a new --out")
+        paths.add(folder.table_path(name))
     paths.update(folder.written_files())
     if "files" not in manifest and manifest:  # a manifest written before report files were listed
         paths.add(folder.report_path)
@@ -66,6 +77,10 @@ def study_files(folder: RunFolder) -> list[Path]:
         # every cache file of a study carries its compute digest in its name (units, checkpoints,
         # and the .corrupt-* and .tmp files made from them)
         paths.update(p for p in folder.cache_dir.iterdir() if p.is_file() and digest in p.name)
+    outside = sorted(str(p) for p in paths if not folder.inside(p))
+    if outside:  # e.g. a cache/ or figures/ that is a link to another folder
+        raise RunFolderError(f"{str(folder.root)!r}: {outside[0]} lies outside the run folder (a link?); --force "
+                             "removes nothing outside it: remove that link, or choose another --out")
     return sorted(p for p in paths if p.is_file())
 
 
@@ -97,6 +112,8 @@ def prepare_folder(root: str | os.PathLike, compute_digest: str, force: bool) ->
             f"study with `onespike study --resume {folder.root}`, choose another --out, or pass --force to replace "
             "the files that study wrote (every other file in the folder, at any depth, is kept)"
         )
+    if existing != compute_digest:
+        study_files(folder)  # a tampered manifest is refused now, before any work, not when --force removes
     return folder
 
 
@@ -125,27 +142,81 @@ class FolderLock:
             return True
         return True
 
-    def acquire(self) -> None:
-        self.created = not self.folder.root.exists()
-        self.folder.root.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
-        for _ in range(2):
+    @property
+    def breaking_path(self) -> Path:
+        """Held (created exclusively) by the one process that removes a stale ``.lock``."""
+        return self.folder.root / ".lock.breaking"
+
+    def _in_use(self, holder: dict) -> RunFolderError:
+        return RunFolderError(
+            f"run folder {str(self.folder.root)!r} is in use by another study (pid {holder.get('pid')} on "
+            f"{holder.get('host')}); wait for it, or remove {self.folder.lock_path} if that process is gone"
+        )
+
+    def _create(self, text: str) -> bool:
+        """Create ``.lock`` holding ``text``, complete or not at all (a hard link of a written temporary
+        file: no other process ever reads a half-written lock); False when it exists."""
+        tmp = self.folder.root / f".lock.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        try:
+            os.link(tmp, self.folder.lock_path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: an exclusive create, then the text
             try:
                 fd = os.open(self.folder.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                holder = self._holder()
-                if self._alive(holder):
-                    raise RunFolderError(
-                        f"run folder {str(self.folder.root)!r} is in use by another study (pid {holder.get('pid')} on "
-                        f"{holder.get('host')}); wait for it, or remove {self.folder.lock_path} if that process is gone"
-                    ) from None
-                self.folder.lock_path.unlink(missing_ok=True)  # a stale lock of a process that is gone
-                continue
+                return False
             with os.fdopen(fd, "w") as handle:
                 handle.write(text)
-            self.held = True
-            return
-        raise RunFolderError(f"could not take the lock {self.folder.lock_path}")
+            return True
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _break_stale(self, stale: dict) -> None:
+        """Remove ``.lock`` if it still holds ``stale`` (a holder that is gone). Only the process that
+        creates ``.lock.breaking`` may do so, and it re-reads the holder first: two studies taking over
+        the same stale lock never remove each other's fresh lock. The other one is refused."""
+        try:
+            fd = os.open(self.breaking_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            raise RunFolderError(
+                f"run folder {str(self.folder.root)!r}: another study is taking over its stale lock right now; wait "
+                f"for it (if no study runs, remove {self.breaking_path}, left by one that was killed)") from None
+        try:
+            os.close(fd)
+            if self._holder() == stale:
+                self.folder.lock_path.unlink(missing_ok=True)
+        finally:
+            self.breaking_path.unlink(missing_ok=True)
+
+    def acquire(self) -> None:
+        self.created = not self.folder.root.exists()
+        try:
+            self.folder.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. under /proc or /sys: the parent exists but takes no new folder
+            parent = next((p for p in self.folder.root.parents if p.exists()), self.folder.root.anchor)
+            raise RunFolderError(
+                f"--out {str(self.folder.root)!r}: cannot create the folder ({exc.strerror or exc}): {str(parent)!r} "
+                "does not take new folders (a read-only or virtual file system such as /proc?); choose another "
+                "--out") from None
+        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
+        for _ in range(3):
+            if self._create(text):
+                self.held = True
+                return
+            holder = self._holder()
+            if not holder:
+                if not self.folder.lock_path.exists():
+                    continue  # released just now: try again
+                raise RunFolderError(f"{self.folder.lock_path} is not a lock this program wrote (unreadable); "
+                                     "if no study uses the folder, remove it")
+            if self._alive(holder):
+                raise self._in_use(holder)
+            self._break_stale(holder)  # a stale lock of a process that is gone
+        raise RunFolderError(f"could not take the lock {self.folder.lock_path}: other studies keep taking it; "
+                             "run one study per folder")
 
     def release(self) -> None:
         """Remove the lock; a folder this lock created and nothing else was written to (a study that

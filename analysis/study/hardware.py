@@ -32,6 +32,7 @@ from energy_models import (
     model_spec,
     primary_models,
 )
+from energy_models.zigzag import is_zigzag_name
 
 __all__ = ["ALL", "PRIMARY", "PSUM_WIDTHS", "Alternative", "alternatives", "hardware_table", "headline_models"]
 
@@ -97,7 +98,14 @@ def _convention_options(name: str) -> list[tuple[str, dict[str, Any]]]:
 def alternatives(name: str) -> list[Alternative]:
     """Every alternative pricing of built-in model ``name``: the other members of its family (each by
     its name) and its convention alternatives; two that set the same options are one (the variant's
-    name kept). A user table has none."""
+    name kept). A ZigZag model has its zero-gated variant; a user table has none."""
+    if is_zigzag_name(name):  # ZigZag maps dense loop nests: its named convention is the zero-gated MAC energy
+        return [Alternative(name, "zero_skipping=on", "zero-gated: each layer's MAC energy scaled by its counted "
+                            "active fraction (data movement and cycles stay dense)", {"zero_skipping": True},
+                            get_model(name, zero_skipping=True)),
+                Alternative(name, "if_dataflow=time_inner", "time-inner IF dataflow: a layer runs all T steps as one "
+                            "batch of T with its weights in place (membrane once per inference)",
+                            {"if_dataflow": "time_inner"}, get_model(name, if_dataflow="time_inner"))]
     if not _builtin(name):
         return []
     spec = model_spec(name)

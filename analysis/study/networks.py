@@ -40,6 +40,7 @@ from analysis.snn import (
 from analysis.study import distributed
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
+from analysis.study.hints import not_a_state_dict
 from analysis.study.training import (
     CheckpointError,
     TrainConfig,
@@ -197,8 +198,7 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]  # the common {"state_dict": ...} wrapper of training scripts
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"checkpoint {str(path)!r} holds neither a OneSpike Study checkpoint nor a state dict "
-                              "of tensors")
+        raise CheckpointError(not_a_state_dict(path, state))
     return state, check_checkpoint_config({"method": base_method()}, f"checkpoint {str(path)!r}")
 
 

@@ -20,9 +20,11 @@ from torch import nn
 
 from analysis.data import DataSplit
 from analysis.methods import get_method, method_names
+from analysis.snn import is_framework_neuron
 from analysis.study.config import StudyConfig
+from analysis.study.direct import trained_by
 from analysis.study.networks import ModelSpec, derive, read_weights
-from analysis.study.training import CheckpointError, check_finite_state, load_weights
+from analysis.study.training import CheckpointError, check_finite_state, check_trained_on, load_weights
 
 __all__ = ["check", "needed_methods"]
 
@@ -52,6 +54,7 @@ def _given(config: StudyConfig) -> dict[str, tuple[str, dict[str, Any], dict[str
     for path in config.checkpoints:
         state, meta = read_weights(path)
         check_finite_state(state, f"checkpoint {path!r}")
+        check_trained_on(meta, config.data, f"checkpoint {path!r}")
         given.setdefault(meta.get("method"), (path, state, meta))
     return given
 
@@ -67,8 +70,12 @@ def _probe(net: nn.Module, image: torch.Tensor, what: str, num_classes: int, dat
                          f": {_one_line(exc)}") from None
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, num_classes):
         got = f"shape {list(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+        fix = ""
+        if isinstance(out, tuple | list) and any(is_framework_neuron(m) for m in net.modules()):
+            fix = (": a snnTorch neuron with output=True returns (spikes, membrane); wrap the network as "
+                   "analysis.snn.TimeLoop(net, T), which reads the spikes, or return the logits alone from forward")
         raise ValueError(f"{what} returns {got} for one {_shape(image[0])} image; a study needs logits of shape "
-                         f"[batch, {num_classes}] ({data} has {num_classes} classes)")
+                         f"[batch, {num_classes}] ({data} has {num_classes} classes){fix}")
 
 
 def _check_arch(config: StudyConfig, arch: str, split: DataSplit, given: dict, image: torch.Tensor) -> None:
@@ -79,6 +86,9 @@ def _check_arch(config: StudyConfig, arch: str, split: DataSplit, given: dict, i
     for method in needed_methods(config):
         method_spec = get_method(method)
         what = f"{label} ({method_spec.display(steps if method_spec.stepped else None)})"
+        if method_spec.parent is None and config.model and config.methods and all(
+                trained_by(m) is not None for m in config.methods):
+            what = f"{label} (your SNN, as given)"  # a user's SNN stands where the ANN would
         if method_spec.parent is None:
             net = spec.build(split.num_classes, split.in_channels, split.image_size)
             if next(net.parameters(), None) is None:

@@ -33,13 +33,18 @@ from analysis.study.variants import DEFAULT
 from energy_models import EnergyModel, EnergyReport, EventLedger, get_model
 from energy_models.sensitivity import break_even_sparsity, spike_event_energy_for_break_even, sweep_sparsity
 from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_SOURCE
+from energy_models.zigzag import is_zigzag_name, latency_cycles
+from energy_models.zigzag.crosscheck import FLAG_RATIO, crosscheck_rows
 
-__all__ = ["PUBLISHED_BREAK_EVEN", "PricedTables", "breakeven_rows", "layer_rows", "priced_tables",
+__all__ = ["CROSSCHECK_REFERENCE", "PUBLISHED_BREAK_EVEN", "PricedTables", "breakeven_rows", "crosscheck_table",
+           "layer_rows", "priced_tables",
            "spike_rate", "yan2024_targets"]
 
 #: arXiv 2409.08290 (v4): a T = 5 SNN must fire below this average rate to beat the equivalent
 #: ceil(log2(T+1))-bit QNN "under typical neuromorphic hardware conditions" (ENERGY_MODELS.md §6).
 PUBLISHED_BREAK_EVEN = 0.057
+#: Our analytical model that every ZigZag headline model is cross-checked against, layer by layer.
+CROSSCHECK_REFERENCE = "weight_stationary"
 #: Ledger layer kind of activations and spike generation (IF, PSG, QCFS, ReLU).
 NEURON_KIND = "neuron"
 #: Components that are logic rather than data movement.
@@ -86,10 +91,13 @@ def layer_rows(ident: dict[str, Any], ledger: EventLedger) -> list[dict[str, Any
 
 
 def _energy_columns(report: EnergyReport) -> dict[str, float]:
-    """energy_pj, <component>_pj, <memory component>_dram_pj, and ``neuron_logic_pj``: the compute
-    and neuron-logic energy of the neuron layers (spike generation, activations), memory excluded."""
+    """energy_pj, <component>_pj, <memory component>_dram_pj, ``neuron_logic_pj``: the compute and
+    neuron-logic energy of the neuron layers (spike generation, activations), memory excluded, and
+    ``latency_cycles``: cycles per inference where the model provides them (ZigZag models), else NaN."""
     logic = sum(layer.components[c] for layer in report.layers if layer.kind == NEURON_KIND for c in LOGIC_COMPONENTS)
-    return {**report.results_row(), "neuron_logic_pj": float(logic)}
+    cycles = latency_cycles(report)
+    return {**report.results_row(), "neuron_logic_pj": float(logic),
+            "latency_cycles": float("nan") if cycles is None else cycles}
 
 
 @dataclass
@@ -213,4 +221,23 @@ def yan2024_targets(ledgers: dict[Unit, EventLedger], archs: Sequence[str], seed
             rate = 1.0 - found.sparsity if math.isfinite(found.sparsity) else float("nan")
             fan_in = f"fan-in as {arch} has it (per layer), not the reported one" if "fan-in" in case else ""
             rows.append({**row, "our_rate": rate, "note": found.reason or fan_in})
+    return pd.DataFrame(rows)
+
+
+def crosscheck_table(ledgers: dict[Unit, EventLedger], models: dict[str, EnergyModel], seed: int) -> pd.DataFrame:
+    """Per layer of every default-variant ledger of ``seed``: :data:`CROSSCHECK_REFERENCE`'s energy beside
+    each ZigZag headline model's, their ratio and, beyond :data:`~energy_models.zigzag.crosscheck.FLAG_RATIO`
+    apart, the reason (empty when no ZigZag model is priced)."""
+    mapped = {name: model for name, model in models.items() if is_zigzag_name(name)}
+    if not mapped:
+        return pd.DataFrame()
+    reference = models.get(CROSSCHECK_REFERENCE) or get_model(CROSSCHECK_REFERENCE)
+    rows = []
+    for unit, ledger in ledgers.items():
+        if unit.kind != EVAL or unit.variant != DEFAULT or unit.seed != seed:
+            continue
+        ours = reference.price(ledger)
+        for name, model in mapped.items():
+            ident = {**unit.row(), "reference": CROSSCHECK_REFERENCE, "hardware": name, "flag_ratio": FLAG_RATIO}
+            rows += [{**ident, **row} for row in crosscheck_rows(ours, model.price(ledger))]
     return pd.DataFrame(rows)

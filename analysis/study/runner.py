@@ -36,6 +36,7 @@ from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
 from analysis.study.direct import DirectNetworks, for_model, trained_by
 from analysis.study.evaluate import batches, evaluate_and_count, predict, predictions_frame, test_labels
+from analysis.study.events import event_methods, event_rows, event_tasks
 from analysis.study.fidelity import (
     equivalence_unit,
     layer_errors,
@@ -48,10 +49,11 @@ from analysis.study.hardware import alternatives, hardware_table, headline_model
 from analysis.study.networks import TrainedNetworks, derive, priced_form
 from analysis.study.onestep import onestep_measure
 from analysis.study.plan import EQUIVALENCE, ONESTEP, Unit, build_plan
-from analysis.study.pricing import breakeven_rows, priced_tables, yan2024_targets
+from analysis.study.pricing import breakeven_rows, crosscheck_table, priced_tables, yan2024_targets
 from analysis.study.speed import StageTimes, torch_threads
 from analysis.study.variants import DEFAULT, FINETUNED, VariantInput, variant_network
 from energy_models import EventLedger, get_model
+from energy_models.zigzag import is_zigzag_name
 
 __all__ = ["Study", "hardware_names", "load_tables", "run_study", "seed_for"]
 
@@ -81,7 +83,9 @@ class Study:
         distributed.init_from_env(config.device)
         self.folder = prepare_folder(out, self.digest, force)  # checks only: nothing is written yet
         self.hardware = hardware_names(config.hardware)
-        self.models = {name: get_model(name) for name in self.hardware}  # a bad name fails before any write
+        # a bad name fails before any write; a ZigZag model keeps its layer mappings in the run's cache
+        self.models = {name: get_model(name, cache_dir=self.folder.cache_dir) if is_zigzag_name(name)
+                       else get_model(name) for name in self.hardware}
         # every headline model's variants and alternative conventions: the report's sensitivity section
         self.alternatives = [alt for name in self.hardware for alt in alternatives(name)]
         self.cache = RunCache(self.folder)
@@ -143,7 +147,7 @@ class Study:
         levels = unit.levels if unit.variant == FINETUNED else self.config.levels
         if trained_by(unit.method) is not None:  # a directly trained SNN (T = steps) or its OneSpike form
             base = self.direct.network(unit.arch, unit.method, unit.steps, unit.seed, split)
-            made = f"trained directly at T={unit.steps} (surrogate gradients, BPTT)"
+            made = self.direct.made[(unit.arch, trained_by(unit.method), unit.steps, unit.seed)]
             return VariantInput(unit.method, unit.steps, unit.levels, levels, base, split.train, bits, made)
         base = parents[(source, levels)] if unit.variant == FINETUNED else parents[source]
         made = self.networks.made.get((unit.arch, source, levels, unit.seed), "") if self.networks else ""
@@ -228,7 +232,7 @@ class Study:
         # the per-architecture rows of the layer tables, Q14's and Q7's, joined in table order
         per_layer: dict[str, list[dict[str, Any]]] = {"layer_errors": [], "fidelity": [], "onestep": [],
                                                       "onestep_layers": [], "breakeven": [], "sweep": []}
-        self.bar = tqdm(total=len(plan) + networks.total_epochs() + self.direct.total_epochs(),
+        self.bar = tqdm(total=len(plan) + networks.total_epochs() + self.direct.total_epochs() + self._event_units(),
                         desc="study (training epochs + units)",
                         unit="step", disable=not self.progress or not distributed.is_main())
         items = [(seed, arch) for seed in cfg.seed_list for arch in cfg.archs]
@@ -258,6 +262,8 @@ class Study:
             flips += out["flips"]
             for name in per_layer:
                 per_layer[name] += out[name]
+        with self.timings.stage("events (Q15)"):
+            events = event_rows(cfg, self.cache, self.digest, self.models, self.bar.update) if cfg.events else []
         self.bar.close()
         with self.timings.stage("pricing"):
             priced = priced_tables(units, self.models, self.alternatives)
@@ -272,8 +278,14 @@ class Study:
                 "level_flips": pd.DataFrame(flips), "predictions": predictions,
                 "fidelity": fidelity, "worked_example": worked_example(),
                 "layer_errors": pd.DataFrame(per_layer["layer_errors"]), "breakeven": breakeven, "sweep": sweep,
-                "yan2024_targets": yan2024_targets(ledgers, cfg.archs, cfg.seed),
+                "yan2024_targets": yan2024_targets(ledgers, cfg.archs, cfg.seed), "events": pd.DataFrame(events),
+                "crosscheck": crosscheck_table(ledgers, self.models, cfg.seed),  # ZigZag vs weight_stationary
                 **{name: pd.DataFrame(per_layer[name]) for name in ("onestep", "onestep_layers")}}
+
+    def _event_units(self) -> int:
+        """Q15's units: one per (event task, T, directly trained method)."""
+        cfg = self.config
+        return len(event_tasks(cfg)) * len(cfg.event_timesteps) * len(event_methods(cfg)) if cfg.events else 0
 
     def _item(self, seed: int, arch: str, plan: list[Unit], split: DataSplit, networks: TrainedNetworks
               ) -> dict[str, list]:
@@ -306,7 +318,8 @@ class Study:
                 out["fidelity"] += rows["fidelity"]
         if seed == cfg.seed:
             with self.timings.stage("break-even extras"):
-                rows = self.cache.unit(f"breakeven__{arch}__s{seed}__{self.digest}",
+                # priced rows: keyed by the pricing fields too (a resume with another --hardware re-prices)
+                rows = self.cache.unit(f"breakeven__{arch}__s{seed}__p{cfg.pricing_digest()}__{self.digest}",
                                        lambda: self._breakeven(arch, seed, out["units"]))
                 out["breakeven"] += rows["breakeven"]
                 out["sweep"] += rows["sweep"]

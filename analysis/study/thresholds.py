@@ -6,7 +6,9 @@ per-group codes are studied:
 
 - :func:`binary_scales`: the binary-weighted code θ_i = 2^i·θ₀, with θ₀ chosen so that all groups
   firing gives the same largest value as the shared threshold: (1/G)·Σ_i θ_i = θ, i.e.
-  scale_i = G·2^i / (2^G − 1). With G groups it can represent 2^G levels instead of G + 1.
+  scale_i = G·2^i / (2^G − 1). Run as a bit-plane code (``group_code="bitplane"``: the G spikes are
+  the binary digits of one level) it represents 2^G levels instead of G + 1, exactly: OneSpike(G)
+  then equals the quantized ANN re-levelled to L = 2^G − 1.
 - :func:`calibrate_scales`: the best of a family of power-of-two codes by the cross-entropy of the
   OneSpike network on training images (never the test set): the shared threshold, the binary code
   in both orders, and geometric ramps from θ·r^(−½) to θ·r^(½) with r in {¼, ½, 2, 4}, each scale

@@ -30,8 +30,10 @@ except ImportError:  # pragma: no cover - Windows
 
 from analysis.data.common import in_order
 from analysis.methods import TrainingKind, method_names
+from analysis.run_folder import new_file_mode
 from analysis.snn import calibrate_thresholds, to_binary, to_quantized
 from analysis.study.config import MAX_STEPS
+from analysis.study.hints import input_hint
 from analysis.study.plateau import PlateauRule, validation_split
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "TrainConfig",
     "check_checkpoint_config",
     "check_finite_state",
+    "check_trained_on",
     "evaluate",
     "finetune_quantized",
     "load_checkpoint",
@@ -241,6 +244,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: Mapping[s
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, new_file_mode())  # the umask's permissions, as every file of the run (not mkstemp's 0600)
         os.replace(tmp, path)
     except (RuntimeError, OSError) as exc:  # torch reports a failed write as a RuntimeError
         size = sum(v.numel() * v.element_size() for v in payload["state_dict"].values())
@@ -312,7 +316,8 @@ def load_weights(model: nn.Module, state: Mapping[str, Any], source: str, what: 
             return model
         except RuntimeError as exc:
             problem = " ".join(str(exc).split())
-    raise CheckpointError(f"{source} does not fit {what}: {problem}")
+    raise CheckpointError(f"{source} does not fit {what}: {problem}{input_hint(model, state)}")
+
 
 
 def check_finite_state(state: Mapping[str, Any], source: str) -> None:
@@ -323,6 +328,24 @@ def check_finite_state(state: Mapping[str, Any], source: str) -> None:
         listed = ", ".join(f"{k!r} ({n})" for k, n in bad[:4]) + (f" (+{len(bad) - 4} more)" if len(bad) > 4 else "")
         raise CheckpointError(f"{source} holds NaN/Inf weights in {len(bad)} tensor(s): {listed}; training from it "
                               "would only spread them: give weights saved before the run diverged")
+    negative = [(k, float(v.min())) for k, v in state.items() if str(k).endswith("running_var")
+                and isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() and bool((v < 0).any())]
+    if negative:
+        key, low = negative[0]
+        raise CheckpointError(f"{source}: batch norm {key!r} holds a negative variance ({low:.4g}; {len(negative)} "
+                              "tensor(s) in all), which no training writes: the file is damaged or was edited; give "
+                              "the weights as training saved them")
+
+
+def check_trained_on(meta: Mapping[str, Any], data: str, source: str) -> None:
+    """A :class:`CheckpointError` when a checkpoint records that it was trained on another data set
+    than ``data`` (its input size and classes would not fit), naming the ``--data`` to pass."""
+    recorded = meta.get("input") if isinstance(meta.get("input"), Mapping) else {}
+    if recorded.get("data") and recorded["data"] != data:
+        size = "×".join(str(recorded.get(k, "?")) for k in ("in_channels", "image_size", "image_size"))
+        raise CheckpointError(f"{source} was trained on {recorded['data']} ({size} images, "
+                              f"{recorded.get('num_classes', '?')} classes), not {data}: pass --data "
+                              f"{recorded['data']} (and --data-root DIR)")
 
 
 def check_checkpoint_config(config: Mapping[str, Any], source: str) -> dict[str, Any]:

@@ -195,8 +195,8 @@ def _psg_mode(name: str, mode: str) -> Builder:
 def _per_group_binary(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
     _converted_only(PER_GROUP_BINARY, given)
     scales = binary_scales(given.steps)
-    net, facts = given.converted_from(given.base, group_threshold_scales=scales)
-    return net, {**facts, "scales": scales}
+    net, facts = given.converted_from(given.base, group_threshold_scales=scales, group_code="bitplane")
+    return net, {**facts, "scales": scales, "code": "bitplane", "levels_coded": 2**given.steps}
 
 
 def _per_group_calibrated(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
@@ -219,7 +219,8 @@ for _variant in (
             _psg_mode(HARDWARE, "hardware")),
     Variant(PER_GROUP_CALIBRATED, "OneSpike with per-group thresholds calibrated on training activations (Q11)",
             _per_group_calibrated),
-    Variant(PER_GROUP_BINARY, "OneSpike with binary-weighted per-group thresholds θ_i = 2^i·θ₀ (Q11)",
+    Variant(PER_GROUP_BINARY, "OneSpike with a bit-plane code: binary-weighted per-group thresholds θ_i = 2^i·θ₀, "
+            "the G spikes the binary digits of one of 2^G levels (Q11)",
             _per_group_binary),
     Variant(FINETUNED, "the quantized ANN fine-tuned from the ANN at the unit's own L (not re-levelled from the "
             "study's L), or a method converted from it: Q13's equal-bits networks", _finetuned),

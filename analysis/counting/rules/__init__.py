@@ -5,6 +5,7 @@ activations and normalisations, registers into the operator pass and is imported
 
 from analysis.counting.rules.attention import attention_rule
 from analysis.counting.rules.elementwise import activation_rule, batch_stats_norm_rule, norm_rule
+from analysis.counting.rules.event_input import event_input_rule
 from analysis.counting.rules.frameworks import (
     complete_snn_ledger,
     framework_neuron_rule,
@@ -21,6 +22,8 @@ from analysis.counting.rules.neurons import (
     quant_rule,
     relu_rule,
 )
+from analysis.counting.rules.nir import nir_conv1d_rule, nir_neuron_rule
+from analysis.counting.rules.norse_sinabs import norse_sinabs_rule
 from analysis.counting.rules.pooling import avgpool_rule, maxpool_rule
 from analysis.counting.rules.structure import (
     batchnorm_rule,
@@ -44,12 +47,16 @@ __all__ = [
     "clamp_rule",
     "clip_rule",
     "complete_snn_ledger",
+    "event_input_rule",
     "flatten_rule",
     "framework_neuron_rule",
     "if_rule",
     "lif_rule",
     "maxpool_rule",
+    "nir_conv1d_rule",
+    "nir_neuron_rule",
     "norm_rule",
+    "norse_sinabs_rule",
     "psg_layer_rule",
     "psg_neuron_rule",
     "quant_rule",

@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from analysis.counting.nonzero import nnz
 from analysis.counting.registry import PASSTHROUGH, find_rule, register_rule
 from analysis.counting.signals import Context, Signal
-from analysis.snn.frameworks import SNNTORCH, SPIKINGJELLY, NeuronSpec, is_multi_step, neuron_spec
+from analysis.snn.frameworks import FRAMEWORKS, SNNTORCH, SPIKINGJELLY, NeuronSpec, is_multi_step, neuron_spec
 from analysis.snn.lif import LIFNeuron
 from analysis.snn.neurons import is_power_of_two
 from energy_models.ledger import EventLedger
@@ -86,17 +86,14 @@ def torch_rule(module: nn.Module):
 
 
 def multi_step_context(ctx: Context, x: Tensor, name: str) -> Context:
-    """The context of a ``[T, B, ...]`` input of a multi-step SpikingJelly layer."""
+    """The context of a ``[T, B, ...]`` input of a multi-step SpikingJelly layer: its layout is the
+    layer's (time first), whatever the tensor was taken for before (the counted model's own input
+    ``net(x_seq)``: the call's samples then come from its second axis, checked by its neurons)."""
     sig = ctx.signal
-    if not sig.stepped and sig.known:
-        raise ValueError(
-            f"SpikingJelly multi-step layer {name!r} got a [T, B, ...] input that the counter took for a batch "
-            f"{tuple(x.shape)} (the counted model's own input): counts per sample come from that input's batch "
-            "axis. Count analysis.snn.TimeLoop(net, T) called with [B, ...] images, or a model whose forward "
-            "repeats its [B, ...] input over T itself"
-        )
-    if not sig.stepped:  # made inside a forward by operators (x.unsqueeze(0).repeat(T, ...)): analog
-        sig = Signal(sig.kind, sig.levels, steps=x.shape[0], stepped=True, known=False)
+    if x.dim() < 2:
+        raise ValueError(f"SpikingJelly multi-step layer {name!r} got {tuple(x.shape)}: it takes [T, B, ...]")
+    if not sig.stepped:
+        sig = Signal(sig.kind, sig.levels, steps=x.shape[0], stepped=True, known=sig.known)
     return replace(ctx, signals=(sig, *ctx.signals[1:]), steps=x.shape[0], stepped=True, batch=x.shape[1])
 
 
@@ -139,6 +136,8 @@ def leak_events(factor: float, n: float) -> tuple[str, dict[str, float]]:
 
 def _charge_adds(spec: NeuronSpec) -> int:
     """Additions of one charge, as each framework writes it (see the module docstring)."""
+    if spec.charge_adds is not None:
+        return spec.charge_adds
     if spec.framework == SNNTORCH:
         return 2 if spec.synaptic is not None else 1
     if spec.framework == SPIKINGJELLY:
@@ -154,11 +153,17 @@ def neuron_update_events(spec: NeuronSpec, n: float, resets: float, vmem_bits: i
                               "cmp": float(n), "vmem_reads": float(spec.states * n),
                               "vmem_writes": float(spec.states * n)}
     tags = []
-    for factor in ([] if spec.leak is None else [spec.leak]) + ([] if spec.synaptic is None else [spec.synaptic]):
+    factors = ([] if spec.leak is None else [spec.leak]) + ([] if spec.synaptic is None else [spec.synaptic])
+    for factor in [*factors, *spec.extra_factors]:
         tag, leak = leak_events(factor, n)
         tags.append(tag)
         for key, value in leak.items():
             events[key] += value
+    if spec.multi_spike:  # ⌊v/θ⌋ spikes: one division by θ per update
+        theta = spec.threshold
+        events["shift" if not spec.per_channel and is_power_of_two(1.0 / float(theta)) else "mul"] += n
+    if spec.floor:  # the membrane clipped from below
+        events["cmp"] += n
     if spec.reset == "soft":
         events["add"] += resets
     elif spec.reset == "hard":
@@ -252,7 +257,7 @@ def neuron_like(module: nn.Module) -> bool:
 
 
 # -- the ledger ------------------------------------------------------------------------------------
-_PREFIXES = tuple(f"{f.split('.')[0]}." for f in (SPIKINGJELLY, SNNTORCH))
+_PREFIXES = tuple(f"{f.split('.')[0]}." for f in FRAMEWORKS)
 
 
 def complete_snn_ledger(ledger: EventLedger, extras: dict[str, Any], stepped: bool) -> None:

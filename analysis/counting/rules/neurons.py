@@ -149,7 +149,11 @@ def _psg_counts(neuron: PSGNeuron, n: int, total_spikes: Tensor, source: str, ct
         if source == "analog":
             counts[shift_or_mul(g)] += n  # I = G·x
         reads = n
-    if neuron.per_group:
+    if neuron.code == "bitplane":  # successive approximation of R = I + v against θ_{G-1} .. θ_0
+        counts["add"] += n if neuron.v_init else 0  # R = I + v
+        counts["cmp"] += g * n
+        rule = "psg.bitplane"
+    elif neuron.per_group:
         counts[shift_or_mul(g)] += n  # x = I / G
         counts["add"] += g * n  # v + x
         counts["cmp"] += g * n
@@ -167,7 +171,7 @@ def _psg_counts(neuron: PSGNeuron, n: int, total_spikes: Tensor, source: str, ct
         counts["cmp"] += g * n
         rule = "psg.exact"
     if neuron.per_group:
-        counts["add"] = counts["add"] + total_spikes  # the reset by subtraction of the scan
+        counts["add"] = counts["add"] + total_spikes  # the reset by subtraction of the scan (or R − θ_i)
     return dict(counts, rule=f"{rule}.{source}_input", spikes=total_spikes, output_writes=total_spikes,
                 output_nonzero=total_spikes, output_elements=g * n, input_reads=reads,
                 vmem_reads=n, vmem_writes=n, neurons=n // max(ctx.batch, 1), groups=g, act_bits=ctx.vmem_bits,
@@ -181,7 +185,8 @@ def psg_layer_rule(module: PSGLayer, inputs, output, ctx):
     ``exact`` mode: x = I/G one shift/mul, and per group 1 ``mul`` (i·x), 1 ``mod``, 1 ``add``
     (V_i + x; +1 add for v + i·x when v_init ≠ 0), 1 ``cmp``. ``hardware`` mode: per group 1 ``add``
     (running sum A_i), 1 ``mask`` (mod Gθ), 1 ``add`` (+I), 1 ``cmp`` (carry). Per-group thresholds:
-    x = I/G, per group 1 ``add``, 1 ``cmp``, 1 ``add`` per spike (reset). Membrane: no state crosses
+    x = I/G, per group 1 ``add``, 1 ``cmp``, 1 ``add`` per spike (reset); the bit-plane code: 1
+    ``add`` (R = I + v, when v_init ≠ 0), per group 1 ``cmp``, 1 ``add`` per spike (R − θ_i). Membrane: no state crosses
     timesteps; the total current is written once and read once (``vmem_reads = vmem_writes =
     neurons``). Spikes exact, from the neuron's ``[G, B, ...]`` output, written as events.
     """

@@ -23,14 +23,25 @@ def avgpool_rule(module, inputs, output, ctx):
     """Average pooling, per output element per step/group: window−1 ``add`` and one divide, a
     ``shift`` when the divisor is a power of two, else a ``mul`` (windows as pooled, padding
     included). Reads every input element, writes every output. Spikes in -> ``pooled_spike`` out
-    (levels = window size); quantized in -> ``quant`` with L·window levels."""
+    (levels = window size: fractions, so the next layer counts MACs); quantized in -> ``quant`` with
+    L·window levels. A sum pool (``divisor_override=1``: NIR's ``SumPool2d``) of spikes adds spike
+    counts with no divide: its output is integer spike counts, ``spike`` with levels = window ×
+    the input's levels, so the next layer counts one AC per pooled spike and synapse it reaches
+    (the count's width in ``act_bits``), exactly as if the spikes had reached it unpooled."""
     x = inputs[0]
     in_hw, out_hw = tuple(x.shape[-2:]), tuple(output.shape[-2:])
     adds, shifts, muls, window = pool_windows(module, in_hw, out_hw)
     maps = ctx.per_sample(output) // (out_hw[0] * out_hw[1]) * ctx.batch * ctx.steps  # channel maps over steps
     sig = ctx.signal
     per_step = None
-    if sig.kind in ("spike", "pooled_spike"):
+    summed = isinstance(module, nn.AvgPool2d) and module.divisor_override == 1
+    if summed:
+        shifts, muls = 0, 0  # no divide
+    if sig.kind == "spike" and summed and not sig.weighted:
+        out_kind, levels = "spike", max(sig.levels, 1) * window
+        if not sig.stepped and sig.steps > 1 and sig.per_step is not None:
+            per_step = lazy_apply(module, sig.per_step)
+    elif sig.kind in ("spike", "pooled_spike"):
         out_kind, levels = "pooled_spike", max(sig.levels, 1) * window
         if not sig.stepped and sig.steps > 1 and sig.per_step is not None:
             per_step = lazy_apply(module, sig.per_step)
@@ -40,7 +51,8 @@ def avgpool_rule(module, inputs, output, ctx):
         out_kind, levels = "analog", 0
     shape = (window,) if isinstance(module, nn.AdaptiveAvgPool2d) else module.kernel_size
     facts = _pool_facts(module, x, output, ctx, shape)
-    facts.update(rule="avgpool", add=adds * maps, shift=shifts * maps, mul=muls * maps, act_bits=sig.bits,
+    facts.update(rule="sumpool" if summed else "avgpool", add=adds * maps, shift=shifts * maps, mul=muls * maps,
+                 act_bits=sig.bits,
                  out_bits=ANALOG_BITS if out_kind == "analog" else Signal(out_kind, levels).bits,
                  signal=ctx.out_signal(out_kind, levels=levels, per_step=per_step))
     return facts

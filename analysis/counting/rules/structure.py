@@ -6,12 +6,13 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import torch
 from torch import nn
 
 from analysis.counting.registry import register_rule
-from analysis.counting.rules.common import lazy_apply, shift_or_mul
+from analysis.counting.rules.common import lazy_apply, shift_or_mul, steps_of
 from analysis.counting.signals import ANALOG_BITS, Signal
-from analysis.snn import InputClamp, MeanOverSteps, RepeatGroups, RepeatSteps, ResidualAdd, ShortcutScale
+from analysis.snn import Concat, InputClamp, MeanOverSteps, RepeatGroups, RepeatSteps, ResidualAdd, ShortcutScale
 
 
 @register_rule(nn.BatchNorm1d, nn.BatchNorm2d)
@@ -34,6 +35,30 @@ def flatten_rule(module, inputs, output, ctx):
     return dict(kind="reshape", rule="reshape", in_shape=ctx.sample_shape(inputs[0]),
                 out_shape=ctx.sample_shape(output), neurons=ctx.per_sample(output),
                 signal=replace(sig, per_step=per_step, known=sig.known))
+
+
+@register_rule(Concat)
+def concat_rule(module, inputs, output, ctx):
+    """Concat (``torch.cat`` along a per-sample axis): no events (a view of its inputs). Its output
+    carries what every input carries when they agree (spikes stay spikes), with the per-step form of
+    each input joined along the same axis (one-pass OneSpike: each branch's ``[G, B, ...]`` spikes);
+    inputs that carry different things (spikes and currents) make a current, counted densely."""
+    first = ctx.signal
+    agree = all(s.known and (s.kind, s.levels, s.steps, s.stepped, s.weighted) ==
+                (first.kind, first.levels, first.steps, first.stepped, first.weighted) for s in ctx.signals)
+    if not agree or not ctx.signals:
+        signal = ctx.out_signal()
+    elif all(s.per_step is not None for s in ctx.signals):
+        parts = [s.per_step for s in ctx.signals]
+
+        def joined(parts=parts, dim=module.dim):  # each step's [B, ...] maps joined, one step at a time
+            return (torch.cat(step, dim) for step in zip(*(steps_of(p) for p in parts), strict=True))
+
+        signal = replace(first, per_step=joined)
+    else:
+        signal = replace(first, per_step=None)
+    return dict(kind="reshape", rule="concat", in_shape=ctx.sample_shape(inputs[0]),
+                out_shape=ctx.sample_shape(output), neurons=ctx.per_sample(output), signal=signal)
 
 
 @register_rule(ResidualAdd)
