@@ -1,4 +1,4 @@
-"""Round four of hostile use (issue 32), from the user's side: nothing outside the run folder is ever
+"""Hostile use from the user's side: nothing outside the run folder is ever
 touched, bad names are refused before any work, and every refusal names its cause and fix."""
 
 import json
@@ -14,7 +14,7 @@ from analysis.cli import main
 from analysis.run_folder import RunFolder
 from analysis.study import RunFolderError, StudyConfig, run_study
 from tests.report_run import make_run
-from tests.test_round3_cli import no_training, one_line, project  # noqa: F401 (fixtures)
+from tests.test_cli_run_folders import no_training, one_line, project  # noqa: F401 (fixtures)
 
 TINY = dict(archs=["mlp"], timesteps=[1, 2], epochs_ann=2, epochs_quant=1, epochs_bnn=1, count_samples=32,
             sparsity_sweep=[0.0, 1.0], spike_event_sweep=[0.0], breakeven_timesteps=2,
