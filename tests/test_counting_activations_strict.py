@@ -45,7 +45,8 @@ def test_to_quantized_refuses_hardswish_and_hardsigmoid_by_name():
     with pytest.raises(ConversionError, match=r"floating point.*'act' \(Hardswish\), 'gate' \(Hardsigmoid\)"):
         to_quantized(MobileBlock(), 4)
     # the functional call is named with the line of this file that makes it
-    with pytest.raises(ConversionError, match=r"F\.hardswish at node .*test_counting_activations_strict\.py:\d+ in forward\(\)"):
+    where = r"F\.hardswish at node .*test_counting_activations_strict\.py:\d+ in forward\(\)"
+    with pytest.raises(ConversionError, match=where):
         to_quantized(MobileBlock(functional=True), 4)
 
 
