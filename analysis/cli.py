@@ -10,13 +10,10 @@ import argparse
 import functools
 import json
 import os
-import signal
 import sys
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
-
-from analysis.stop import Terminated, stop_in_chain, stop_on_sigterm
 
 EXAMPLES = {
     "study": """examples:
@@ -221,32 +218,10 @@ def _resume_config(args: argparse.Namespace) -> dict:
     return RunFolder(args.resume).read_config()["config"]
 
 
-def _check_resume_overrides(args: argparse.Namespace, recorded: dict, config, overrides: dict) -> None:
-    """``--resume DIR`` with flags that change what the study computes (``--seed 5``, ``--quick``) would
-    be another study: refuse it naming those flags, and the two ways on (pricing flags such as
-    ``--hardware`` only re-price, and pass)."""
-    from analysis.study import StudyConfig
-
-    if StudyConfig.from_dict(recorded).compute_digest() == config.compute_digest():
-        return
-    changed = [key for key, value in config.to_dict().items() if key in recorded and recorded[key] != value]
-    names = {"archs": "arch", "checkpoints": "checkpoint"}
-    given = [f"--{names.get(key, key).replace('_', '-')}" for key in changed if key in overrides]
-    given += ["--quick"] if args.quick and any(key not in overrides for key in changed) else []
-    flags = ", ".join(given) or "the flags given"
-    verb = "changes" if len(given) == 1 else "change"
-    raise ValueError(f"--resume {args.resume} continues the study its config.json records, but {flags} {verb} what "
-                     f"it computes (a new study): drop {flags} to continue it, or run the new study into another "
-                     "folder with --out NEW (--force replaces this one)")
-
-
 def _cmd_study(args: argparse.Namespace) -> int:
     from analysis.report import write_report
-    from analysis.study import StudyConfig, distributed, run_study
+    from analysis.study import StudyConfig, distributed, run_study, study_folder
 
-    for flag in ("out", "resume"):
-        if getattr(args, flag) is not None and not getattr(args, flag).strip():
-            raise ValueError(f"--{flag} is empty: give the run folder, e.g. --{flag} reports/mine")
     overrides = {}
     for flag, key in (("data", "data"), ("data_root", "data_root"), ("subset", "subset"), ("arch", "archs"),
                       ("methods", "methods"), ("levels", "levels"), ("weight_bits", "weight_bits"),
@@ -264,14 +239,11 @@ def _cmd_study(args: argparse.Namespace) -> int:
         overrides["archs"] = [_model_arch_name(args.model)]
     if args.resume or args.config:
         base = _resume_config(args) if args.resume else StudyConfig.from_file(args.config).to_dict()
-        recorded = dict(base)
         base.update(overrides)
         config = StudyConfig.quick(**base) if args.quick else StudyConfig.from_dict(base)
-        if args.resume and not args.force:
-            _check_resume_overrides(args, recorded, config, overrides)
     else:
         config = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
-    out = args.resume or args.out or ("reports/quick" if args.quick else "reports/default")
+    out = study_folder(args.resume, args.out, args.quick, config, args.force)  # "" and a changed resume refused
     start = time.perf_counter()
     run_study(config, out, force=args.force, progress=not args.no_progress)
     tables = time.perf_counter()
@@ -306,7 +278,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
     from analysis.study.evaluate import batches, count_ledger
     from analysis.study.networks import ModelSpec, base_method, derive, pow2_network, priced_form, read_weights
     from analysis.study.runner import hardware_names
-    from analysis.study.training import check_finite_state, check_trained_on, load_weights
+    from analysis.study.training import check_given_weights, load_weights
     from analysis.study.variants import CALIBRATION_SAMPLES
     from energy_models import get_model
 
@@ -315,8 +287,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
         raise ValueError(f"--timesteps {args.timesteps} is over the limit of {args.max_steps}; raise it with "
                          "--max-steps")
     state, meta = read_weights(args.checkpoint)
-    check_finite_state(state, f"checkpoint {args.checkpoint!r}")
-    check_trained_on(meta, args.data, f"checkpoint {args.checkpoint!r}")
+    check_given_weights(state, meta, args.data, f"checkpoint {args.checkpoint!r}")
     recorded = meta.get("model")  # the factory of a user's network (never imported unless named by --model)
     if recorded and not args.model:
         raise ValueError(f"{args.checkpoint!r} holds your network from --model {recorded!r} (arch {meta.get('arch')!r})"
@@ -453,37 +424,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handlers = {"study": _cmd_study, "count": _cmd_count, "hardware": _cmd_hardware, "report": _cmd_report}
     from analysis.snn import ConversionError
+    from analysis.stop import Terminated, stop_code, stop_line, stoppable
 
-    previous = stop_on_sigterm()
     try:
-        try:
-            return handlers[args.command](args)
-        except Exception as exc:  # a stop that library code wrapped (an import's RuntimeError) is still a stop
-            stop = stop_in_chain(exc)
-            if stop is None:
-                raise
-            raise stop from None
-    except Terminated:
-        print(f"onespike {args.command}: stopped by SIGTERM; the lock is released and finished work kept: rerun the "
-              "same command to resume", file=sys.stderr)
-        return 128 + signal.SIGTERM
+        return stoppable(handlers[args.command])(args)
     except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as exc:
         if os.environ.get("ONESPIKE_DEBUG"):
             raise
-        print(f"onespike {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+        print(f"onespike {args.command}: {stop_line(exc)}", file=sys.stderr)
+        return stop_code(exc)
     except (ValueError, OSError, ConversionError) as exc:
         # Errors that name the bad input and the fix: one line, no traceback (ONESPIKE_DEBUG=1 shows it).
         if os.environ.get("ONESPIKE_DEBUG"):
             raise
         print(f"onespike {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,12 @@ it again, so that the command still stops with its one line instead of a traceba
 
 from __future__ import annotations
 
+import functools
 import signal
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["Terminated", "stop_in_chain", "stop_on_sigterm"]
+__all__ = ["Terminated", "stop_code", "stop_in_chain", "stop_line", "stop_on_sigterm", "stoppable"]
 
 
 class Terminated(BaseException):
@@ -41,3 +44,36 @@ def stop_in_chain(exc: BaseException) -> BaseException | None:
             return exc
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def stoppable(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` run with SIGTERM as :class:`Terminated` (the previous handler restored after), and a
+    stop that library code wrapped in an error of its own raised as the stop it is."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        previous = stop_on_sigterm()
+        try:
+            return command(*args, **kwargs)
+        except Exception as exc:
+            stop = stop_in_chain(exc)
+            if stop is None:
+                raise
+            raise stop from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    return run
+
+
+def stop_line(stop: BaseException) -> str:
+    """What a command stopped by ``stop`` (Ctrl-C or SIGTERM) prints after its name."""
+    if isinstance(stop, Terminated):
+        return "stopped by SIGTERM; the lock is released and finished work kept: rerun the same command to resume"
+    return "interrupted; rerun the same command to resume"
+
+
+def stop_code(stop: BaseException) -> int:
+    """The exit status of a command stopped by ``stop``: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
+    return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)

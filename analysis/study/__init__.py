@@ -11,6 +11,7 @@ force) <- ``runner`` (:func:`run_study`).
 
 from analysis.run_folder import IncompleteRunError, RunFolderError
 from analysis.study.config import StudyConfig
+from analysis.study.folder import study_folder
 from analysis.study.runner import load_tables, run_study
 
-__all__ = ["IncompleteRunError", "RunFolderError", "StudyConfig", "load_tables", "run_study"]
+__all__ = ["IncompleteRunError", "RunFolderError", "StudyConfig", "load_tables", "run_study", "study_folder"]

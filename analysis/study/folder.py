@@ -25,8 +25,9 @@ import socket
 from pathlib import Path
 
 from analysis.run_folder import RunFolder, RunFolderError
+from analysis.study.config import StudyConfig
 
-__all__ = ["FolderLock", "claim_folder", "prepare_folder", "study_files"]
+__all__ = ["FolderLock", "claim_folder", "prepare_folder", "study_files", "study_folder"]
 
 
 def _check_writable_folder(root: Path) -> None:
@@ -243,3 +244,24 @@ def claim_folder(folder: RunFolder, compute_digest: str, payload: dict) -> None:
         if existing != compute_digest:
             _remove_run_files(folder)
     folder.write_config({**payload, "compute_digest": compute_digest})
+
+
+def study_folder(resume: str | None, out: str | None, quick: bool, config: StudyConfig, force: bool) -> str:
+    """The run folder ``onespike study`` writes: ``--resume DIR``, ``--out DIR`` or the default
+    (``reports/quick`` with ``--quick``, else ``reports/default``). An empty name is refused (it is no
+    folder, and ``""`` would quietly mean the default); so is ``--resume DIR`` with flags that change
+    what the folder's study computes (``--seed 5``: another study), naming them, unless ``force``."""
+    for flag, value in (("--resume", resume), ("--out", out)):
+        if value is not None and not value.strip():
+            raise RunFolderError(f"{flag} is empty: give the run folder, e.g. {flag} reports/mine")
+    if resume is not None and not force:
+        recorded = RunFolder(resume).read_config()["config"]
+        if StudyConfig.from_dict(dict(recorded)).compute_digest() != config.compute_digest():
+            changed = [k for k, v in config.to_dict().items() if k in recorded and recorded[k] != v]
+            names = {"archs": "arch", "checkpoints": "checkpoint"}
+            flags = ", ".join(f"--{names.get(k, k).replace('_', '-')}" for k in changed) or "the flags given"
+            raise RunFolderError(
+                f"--resume {resume} continues the study its config.json records, but {flags} "
+                f"{'changes' if len(changed) == 1 else 'change'} what it computes (a new study): drop {flags} to "
+                "continue it, or run the new study into another folder with --out NEW (--force replaces this one)")
+    return resume or out or ("reports/quick" if quick else "reports/default")

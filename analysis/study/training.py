@@ -41,6 +41,7 @@ __all__ = [
     "TrainConfig",
     "check_checkpoint_config",
     "check_finite_state",
+    "check_given_weights",
     "check_trained_on",
     "evaluate",
     "finetune_quantized",
@@ -335,6 +336,12 @@ def check_finite_state(state: Mapping[str, Any], source: str) -> None:
         raise CheckpointError(f"{source}: batch norm {key!r} holds a negative variance ({low:.4g}; {len(negative)} "
                               "tensor(s) in all), which no training writes: the file is damaged or was edited; give "
                               "the weights as training saved them")
+
+
+def check_given_weights(state: Mapping[str, Any], meta: Mapping[str, Any], data: str, source: str) -> None:
+    """:func:`check_finite_state` and :func:`check_trained_on` of a checkpoint a user gave."""
+    check_finite_state(state, source)
+    check_trained_on(meta, data, source)
 
 
 def check_trained_on(meta: Mapping[str, Any], data: str, source: str) -> None:

@@ -1,4 +1,4 @@
-"""Issue 23, the silent or half-wrong parts: nothing is half-converted, non-ReLU activations and
+"""Counting without silent or half-wrong parts: nothing is half-converted, non-ReLU activations and
 normalisations are counted at their stated costs, strict mode flags only what ran, attention is
 counted without the operator pass, conversion errors quote the user's line."""
 
@@ -45,7 +45,8 @@ def test_to_quantized_refuses_hardswish_and_hardsigmoid_by_name():
     with pytest.raises(ConversionError, match=r"floating point.*'act' \(Hardswish\), 'gate' \(Hardsigmoid\)"):
         to_quantized(MobileBlock(), 4)
     # the functional call is named with the line of this file that makes it
-    with pytest.raises(ConversionError, match=r"F\.hardswish at node .*test_round3_counting\.py:\d+ in forward\(\)"):
+    where = r"F\.hardswish at node .*test_counting_activations_strict\.py:\d+ in forward\(\)"
+    with pytest.raises(ConversionError, match=where):
         to_quantized(MobileBlock(functional=True), 4)
 
 
@@ -215,7 +216,7 @@ def test_a_getattr_conversion_error_names_the_users_source_line():
         to_if_snn(qann, 2)
     message = str(error.value)
     assert "cannot convert call_function 'getattr'" in message and "\n" not in message
-    assert "test_round3_counting.py:" in message and "channels = x.shape[1]" in message
+    assert "test_counting_activations_strict.py:" in message and "channels = x.shape[1]" in message
 
 
 def test_a_trace_failure_is_one_line_with_the_users_source_line():

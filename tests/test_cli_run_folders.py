@@ -1,4 +1,4 @@
-"""Issue 23: --force keeps what the study did not write, a study refuses before it trains, a folder
+"""The CLI and run folders: --force keeps what the study did not write, a study refuses before it trains, a folder
 resumes with one command, and every error names its cause in one line (CLI tests in-process)."""
 
 import json

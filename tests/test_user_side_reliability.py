@@ -1,4 +1,4 @@
-"""Round four of hostile use (issue 32), from the user's side: nothing outside the run folder is ever
+"""Hostile use from the user's side: nothing outside the run folder is ever
 touched, bad names are refused before any work, and every refusal names its cause and fix."""
 
 import json
@@ -14,7 +14,7 @@ from analysis.cli import main
 from analysis.run_folder import RunFolder
 from analysis.study import RunFolderError, StudyConfig, run_study
 from tests.report_run import make_run
-from tests.test_round3_cli import no_training, one_line, project  # noqa: F401 (fixtures)
+from tests.test_cli_run_folders import no_training, one_line, project  # noqa: F401 (fixtures)
 
 TINY = dict(archs=["mlp"], timesteps=[1, 2], epochs_ann=2, epochs_quant=1, epochs_bnn=1, count_samples=32,
             sparsity_sweep=[0.0, 1.0], spike_event_sweep=[0.0], breakeven_timesteps=2,
@@ -150,7 +150,7 @@ def test_a_hostile_user_table_reaches_no_csv_formula_and_no_report_markup(tmp_pa
     assert any(HOSTILE_NAME in RunFolder(out).read_tables()[p.stem].to_string() for p in csvs)
     for path in csvs:
         assert not formula_cells(path), f"{path.name} holds a formula cell"
-    report = write_report(out).read_text()
+    report = write_report(out).read_text() + (out / "report_appendix.md").read_text()
     assert not re.search(r"(?<!\\)<img|\]\(http://evil|!\[pwn", report)
     assert "\\<img src=x onerror=alert(1)\\>" in report and "\\*bold\\*" in report
 
@@ -583,8 +583,7 @@ def test_the_readme_own_model_snippet_runs_as_written_on_a_users_model(tmp_path,
     torch.manual_seed(0)
     torch.save(UsersNet().state_dict(), tmp_path / "weights.pt")
     monkeypatch.chdir(tmp_path)
-    train_set = [(torch.rand(1, 8, 8), 0) for _ in range(300)]
-    namespace = {"MyResNet18": UsersNet, "train_set": train_set}
+    namespace = {"MyResNet18": UsersNet, "x": torch.rand(256, 1, 8, 8)}  # the README's "your training images"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         exec(compile(readme_block("Your own model"), "README.md", "exec"), namespace)
