@@ -214,3 +214,31 @@ def test_a_concatenation_of_counted_tensors_is_counted_exactly(dim):
     model, x = Concatenates(dim).eval(), torch.randn(2, 3, 5, 5)
     layer, expected = counted(model, x).layer("conv"), reference(model, x)["conv"]
     assert (layer.input_nonzero, layer.mac_nonzero) == (expected["input_nonzero"], expected["mac_nonzero"])
+
+
+def test_main_features_run_as_plan_steps_with_no_hook_on_any_module():
+    """A framework neuron's start, an unrecognised stateful leaf (the state watch) and the rules all run
+    from the two process-wide hooks: no module of the model carries a hook while it is counted, and
+    the watch still lists the stateful module at the second (cached-plan) count."""
+    snn = pytest.importorskip("snntorch")
+    snn_utils = pytest.importorskip("snntorch.utils")
+
+    class Memory(nn.Module):  # keeps its membrane between calls, named as nothing we know
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("acc", torch.zeros(()))
+
+        def forward(self, x):
+            self.acc = self.acc + x.mean()
+            return x * (self.acc > 0).float()
+
+    model = nn.Sequential(nn.Linear(6, 5), snn.Leaky(beta=0.5, init_hidden=True), Memory(), nn.Linear(5, 2)).eval()
+    x = torch.rand(3, 6)
+    for _ in range(2):
+        snn_utils.reset(model)
+        with count_events(model) as ledger:
+            hooked = [type(m).__name__ for m in model.modules() if m._forward_hooks or m._forward_pre_hooks]
+            model(x)
+        assert hooked == ["Sequential"]  # the root's own pre-hook (keyword inputs) only
+        assert ledger.samples == 3 and ledger.layer("0").mac > 0
+        assert any(path == "2" and "stateful neuron" in what for path, what in ledger.unsupported)
