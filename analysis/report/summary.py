@@ -122,7 +122,8 @@ def panel_breakeven(run: RunTables, ax: Axes) -> None:
     ax.set_yticks(y)
     ax.set_yticklabels(models, fontsize=8)
     ax.set_xlim(0, max([measured, *[r for r in rates if math.isfinite(r)], 1.0]) * 1.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.set_ylim(-0.6, len(models) + 1.4)  # an empty band above the bars holds the legend, clear of their labels
+    ax.legend(fontsize=7, loc="upper right", framealpha=1, edgecolor="none")  # opaque: the rate lines pass behind
 
 
 def summary_figure(run: RunTables, path: str | os.PathLike | None = None,
@@ -137,8 +138,10 @@ def summary_figure(run: RunTables, path: str | os.PathLike | None = None,
         fig.suptitle(f"OneSpike Study — the headline answers ({data}, {run.first_arch()}, L = {run.levels()})",
                      fontweight="bold")
         handles, labels = axes.flat[2].get_legend_handles_labels()
-        if handles:
-            axes.flat[2].legend(handles, labels, ncol=2)
+        if handles:  # a band above the ratios holds the legend, clear of every line
+            low, high = axes.flat[2].get_ylim()
+            axes.flat[2].set_ylim(low, high + 0.6 * (high - low))
+            axes.flat[2].legend(handles, labels, ncol=2, fontsize=7, loc="upper left", frameon=False)
         fig.tight_layout(pad=0.4)
         if path is not None:
             save(fig, path, formats)
