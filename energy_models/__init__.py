@@ -13,7 +13,7 @@ model (``primary_models()``; why each, in :mod:`energy_models.registry`) and var
 named convention (``model_family(name)``, ``family_members(family)``): ``flops45nm`` (45 nm
 arithmetic at each method's real widths; ``flops45nm_fp32``, ``flops45nm_memory``), ``sata``
 (``sata_gated``, ``sata_hw``, ``sata_time_inner``), ``spikesim`` (``spikesim_event``,
-``spikesim_bit_serial``), ``weight_stationary`` (``weight_stationary_time_inner``), ``loihi``,
+``spikesim_one_read``), ``weight_stationary`` (``weight_stationary_time_inner``), ``loihi``,
 ``lemaire``, ``yan2024`` (``yan2024_dram``); or a path to a user ``.toml`` table (format in
 :mod:`energy_models.table` and :mod:`energy_models.user`, example in
 ``energy_models/tables/example_user_chip.toml``). ``convention_alternatives(name)`` lists the

@@ -27,7 +27,8 @@ prints it (``provenance["options"]``):
   model's own by default (0 where it has none).
 
 Models with stored pre-activations also take ``psum_bits`` (one width for a QNN's partial sum and
-an SNN's membrane, the same for every method), and models with a DRAM level ``weights_resident``.
+an SNN's membrane, the same for every method), and models with a memory hierarchy ``placement``
+(:mod:`energy_models.placement`).
 
 What a pricing applied is recorded per layer (``LayerCost.applied``) by the code that prices, and
 summarised per ledger in ``EnergyReport.conventions`` by :func:`applied_conventions` (keys
