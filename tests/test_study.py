@@ -201,6 +201,24 @@ def test_killed_study_resumes_to_identical_tables(tiny_run, tiny_config_file, tm
     assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
 
 
+def test_a_resumed_study_removes_only_its_own_half_written_files(tiny_run, tiny_config_file, tmp_path):
+    """A kill between an atomic write's temporary file and its rename leaves ``.<target>.<random>.tmp``;
+    the resumed study removes those of files it writes and keeps every other file."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run, out)
+    digest = json.loads((out / "config.json").read_text())["compute_digest"]
+    unit = next(p.name for p in (out / "cache").iterdir() if digest in p.name)
+    own = [out / "cache" / f".{unit}.ab12cd34.tmp", out / ".results.csv.x_9Yz0Qq.tmp", out / ".report.md.k2j3h4g5.tmp"]
+    foreign = [out / ".notes.txt.ab12cd34.tmp", out / "cache" / ".theirs.json.ab12cd34.tmp", out / "mine.tmp"]
+    for path in own + foreign:
+        path.write_text("half")
+    _run_cli_study(tiny_config_file, out)
+    assert not any(p.exists() for p in own)
+    assert all(p.read_text() == "half" for p in foreign)
+
+
 @pytest.mark.slow  # also measured by benchmarks/distributed.py (make bench)
 def test_two_process_torchrun_gives_identical_tables(tiny_run, tiny_config_file, tmp_path):
     config = tiny_config_file

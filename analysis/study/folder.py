@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 from pathlib import Path
 
-from analysis.run_folder import RunFolder, RunFolderError
+from analysis.run_folder import TABLE_NAMES, RunFolder, RunFolderError
 from analysis.study.config import StudyConfig
 
 __all__ = ["FolderLock", "claim_folder", "prepare_folder", "study_files", "study_folder"]
@@ -236,13 +237,36 @@ class FolderLock:
         self.release()
 
 
+#: A temporary file of an atomic write (:func:`analysis.run_folder.atomic_write_bytes`): ``.<target>.<8 random>.tmp``.
+_INTERRUPTED = re.compile(r"^\.(?P<target>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def _remove_interrupted_writes(folder: RunFolder, compute_digest: str) -> None:
+    """Remove the temporary files of atomic writes that a killed study left beside the files it was
+    writing: only those whose target is a file this study writes (a cache file named with its compute
+    digest, a table it writes, its config, manifest or reports); nothing else is touched."""
+    own = {folder.config_path.name, folder.manifest_path.name, folder.report_path.name, folder.appendix_path.name,
+           *(f"{name}.csv" for name in TABLE_NAMES)}
+    for directory, mine in ((folder.root, lambda target: target in own),
+                            (folder.cache_dir, lambda target: compute_digest in target)):
+        if not directory.is_dir():
+            continue
+        for path in directory.iterdir():
+            match = _INTERRUPTED.match(path.name)
+            if match and mine(match.group("target")) and path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+
+
 def claim_folder(folder: RunFolder, compute_digest: str, payload: dict) -> None:
     """With the lock held: replace another computation's run files (``prepare_folder`` allowed it
-    only with ``force``) and write this study's ``config.json``."""
+    only with ``force``), remove what a killed run of this study left half-written, and write this
+    study's ``config.json``."""
     if folder.config_path.is_file() and _is_run_folder(folder):
         existing = json.loads(folder.config_path.read_text(encoding="utf-8"))["compute_digest"]
         if existing != compute_digest:
             _remove_run_files(folder)
+        else:
+            _remove_interrupted_writes(folder, compute_digest)
     folder.write_config({**payload, "compute_digest": compute_digest})
 
 
