@@ -186,3 +186,29 @@ def test_common_layers_relu6_dropout2d_maxpool():
     assert ledger.layer("3").cmp == 2 * 9 * 3  # 2 channels of 3x3 outputs, 2x2 windows: 3 comparisons each
     assert ledger.layer("5").cmp == 2 * 2 * 9
     assert ledger.layer("0").fused_into == "1"
+
+
+def test_count_events_takes_its_options_as_one_value_or_by_name():
+    """count_events(model, method, *, strict, options, **settings): a CountOptions field given by name
+    replaces the same field of ``options``; every other keyword is a fact in ledger.meta."""
+    import pytest
+    import torch
+    from torch import nn
+
+    from analysis.counting import CountOptions, count_events
+
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).eval()
+    x = torch.rand(2, 4)
+    with count_events(net, options=CountOptions(weight_bits=8), arch="toy") as by_value:
+        net(x)
+    with count_events(net, weight_bits=8, arch="toy") as by_name:
+        net(x)
+    with count_events(net, options=CountOptions(weight_bits=8), weight_bits=4) as overridden:
+        net(x)
+    assert [layer.weight_bits for layer in by_value.layers] == [layer.weight_bits for layer in by_name.layers]
+    assert {layer.weight_bits for layer in by_value.layers if layer.kind == "linear"} == {8}
+    assert {layer.weight_bits for layer in overridden.layers if layer.kind == "linear"} == {4}
+    assert by_value.meta["arch"] == by_name.meta["arch"] == "toy" and "weight_bits" not in by_name.meta
+    with pytest.raises(TypeError, match="options must be a CountOptions"):
+        with count_events(net, options={"weight_bits": 8}):
+            net(x)

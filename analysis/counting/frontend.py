@@ -11,16 +11,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import fields, replace
 from typing import Any
 
 import torch
 from torch import nn
 
 from analysis.counting.engine import Counter
-from analysis.counting.ops import OpRule
-from analysis.counting.options import CountOptions, NonFinitePolicy
+from analysis.counting.options import CountOptions
 from analysis.counting.plan import ModelFacts, model_facts
-from analysis.counting.registry import Rule
 from analysis.counting.rules.frameworks import complete_snn_ledger
 from analysis.methods import MethodSpec, get_method, method_names
 from analysis.snn import SpikingNetwork
@@ -79,23 +78,39 @@ def method_of(model: nn.Module, method: str | None, facts: ModelFacts | None = N
     return spec, timesteps if spec.is_time_stepped else 1, groups if spec.is_group_parallel else 1
 
 
+#: The fields of :class:`CountOptions` a caller may give to :func:`count_events` by name.
+OPTION_FIELDS: frozenset[str] = frozenset(f.name for f in fields(CountOptions))
+
+
+def count_options(options: CountOptions | None, strict: bool,
+                  settings: Mapping[str, Any]) -> tuple[CountOptions, dict[str, Any]]:
+    """``(options, meta)`` of a :func:`count_events` call: ``options`` (default: every field's
+    default) with the fields named in ``settings`` and ``strict`` replaced, and the rest of
+    ``settings`` as the ledger's free-form facts."""
+    if options is not None and not isinstance(options, CountOptions):
+        raise TypeError(f"options must be a CountOptions (analysis.counting.CountOptions), got "
+                        f"{type(options).__name__}")
+    base = options if options is not None else CountOptions()
+    named = {k: v for k, v in settings.items() if k in OPTION_FIELDS and k != "strict"}
+    named["strict"] = bool(strict) or base.strict
+    return replace(base, **named), {k: v for k, v in settings.items() if k not in OPTION_FIELDS}
+
+
 @contextmanager
 def count_events(
     model: nn.Module,
     method: str | None = None,
+    *,
     strict: bool = False,
-    weight_bits: int | None = None,
-    vmem_bits: int | None = None,
-    track_ties: bool = False,
-    rules: Mapping[type, Rule] | None = None,
-    on_nonfinite: NonFinitePolicy = "raise",
-    operators: bool = True,
-    op_rules: Mapping[str, OpRule] | None = None,
-    time_axis: int | None = None,
-    input_spikes: bool = False,
-    **meta: Any,
+    options: CountOptions | None = None,
+    **settings: Any,
 ) -> Iterator[EventLedger]:
     """Count the events of every forward pass run inside the block into an ``EventLedger``.
+
+    How it counts is one :class:`~analysis.counting.CountOptions` (``options``), whose fields may also
+    be given by name (``count_events(net, time_axis=0, input_spikes=True)``: a name given here replaces
+    the same field of ``options``); every other keyword is a free-form fact stored in ``ledger.meta``.
+    The fields:
 
     ``method``: a registered method name (:func:`analysis.methods.method_names`). For a
     :class:`~analysis.snn.SpikingNetwork` T / G are taken from the network, and the method too
@@ -132,9 +147,7 @@ def count_events(
     check_countable(model)
     facts = model_facts(model)
     spec, timesteps, groups = method_of(model, method, facts)
-    options = CountOptions(strict=strict, weight_bits=weight_bits, vmem_bits=vmem_bits, track_ties=track_ties,
-                           rules=rules or {}, op_rules=op_rules or {}, on_nonfinite=on_nonfinite,
-                           operators=operators, time_axis=time_axis, input_spikes=input_spikes)
+    options, meta = count_options(options, strict, settings)
     if isinstance(model, SpikingNetwork):
         meta.setdefault("layout", model.resolved_layout)
         meta.setdefault("input_encoding", model.input_encoding)
