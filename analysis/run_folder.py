@@ -120,7 +120,8 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _is_plain(text: str) -> bool:
-    """A number (``-1.5``) or a dash placeholder (``-``): starts like a formula but cannot be one."""
+    """A number (``-1.5``) or dashes alone (``-``, how a table marks a missing value): text that starts
+    like a formula but cannot be one."""
     try:
         float(text)
         return True

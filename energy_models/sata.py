@@ -224,17 +224,17 @@ class Sata(TableModel):
         """pJ per bit of an operand staged through the PE scratchpad (written and read: 2 accesses)."""
         return 2 * self.table.pj("spad_16b") / self.table.value("unit_bits")
 
-    def traffic_pj_per_bit(self, level: Level, persistent: bool, direction: str) -> float:
-        """pJ per bit of one tensor's traffic at ``level`` in the TCAD form: a datum moves into and out
-        of an on-chip buffer (write + read) where it lives (a persistent tensor kept on chip is only
-        read: it was written when the network was loaded); a datum that lives off chip also pays one
-        off-chip access (``direction``: ``read`` for an operand, ``write`` for an output) and is staged
-        through the largest on-chip buffer."""
+    def traffic_pj_per_bit(self, level: Level, persistent: bool, direction: str) -> tuple[float, float]:
+        """``(off_chip, on_chip)`` pJ per bit of one tensor's traffic at ``level`` in the TCAD form: a
+        datum moves into and out of an on-chip buffer (write + read) where it lives (a persistent tensor
+        kept on chip is only read: it was written when the network was loaded); a datum that lives off
+        chip also pays one off-chip access (``direction``: ``read`` for an operand, ``write`` for an
+        output) and is staged through the largest on-chip buffer."""
         if level.on_chip:
-            return level.read_pj_per_bit if persistent else level.read_pj_per_bit + level.write_pj_per_bit
+            return 0.0, level.read_pj_per_bit if persistent else level.read_pj_per_bit + level.write_pj_per_bit
         stage = self.hierarchy.largest_on_chip
         off = level.read_pj_per_bit if direction == "read" else level.write_pj_per_bit
-        return off + stage.read_pj_per_bit + stage.write_pj_per_bit
+        return off, stage.read_pj_per_bit + stage.write_pj_per_bit
 
     def _memory(self, ledger: EventLedger, index: int, layer: LayerEvents, cost: LayerCost, wb: float) -> None:
         t = self.table
@@ -273,10 +273,8 @@ class Sata(TableModel):
                 ("weight_memory", w_bits, w_level, True, "read", True),
                 ("activation_memory", in_bits, in_level, False, "read", True),
                 (out_component, out_bits, out_level, False, "write", False)):
-            total = self.traffic_pj_per_bit(level, persistent, direction)
-            off_chip = 0.0 if level.on_chip else (level.read_pj_per_bit if direction == "read"
-                                                  else level.write_pj_per_bit)
+            off_chip, on_chip = self.traffic_pj_per_bit(level, persistent, direction)
             if off_chip:
                 cost.add(component, moved * off_chip, level="dram")
-            cost.add(component, moved * (total - off_chip + (spad if staged else 0.0)))
+            cost.add(component, moved * (on_chip + (spad if staged else 0.0)))
         cost.details.update(weight_bits_moved=w_bits, input_bits_moved=in_bits, output_bits_moved=out_bits)

@@ -252,15 +252,22 @@ def pow2_thresholds(direct: DirectSNN) -> DirectSNN:
         neuron = layer.neuron if isinstance(layer, FoldedTime) else None
         if neuron is None:
             continue
-        theta = float(neuron.threshold)
-        rounded = 2.0 ** round(math.log2(theta))
+        theta, rounded = _pow2_threshold(neuron, f"layer {index}")
         if rounded == theta:
             continue
-        if neuron.reset == "hard" and neuron.v_reset:
-            raise ConversionError(f"layer {index}: a hard reset to {neuron.v_reset} does not scale with θ")
         _scale_last_synapse(layers[:index], rounded / theta, f"layer {index}")
         neuron.threshold.fill_(rounded)
     return direct
+
+
+def _pow2_threshold(neuron: nn.Module, where: str) -> tuple[float, float]:
+    """``(θ, the nearest power of two)`` of a neuron whose threshold :func:`pow2_thresholds` rounds; a
+    hard reset to a non-zero value is refused (it does not scale with θ)."""
+    theta = float(neuron.threshold)
+    rounded = 2.0 ** round(math.log2(theta))
+    if rounded != theta and neuron.reset == "hard" and neuron.v_reset:
+        raise ConversionError(f"{where}: a hard reset to {neuron.v_reset} does not scale with θ")
+    return theta, rounded
 
 
 def _pow2_in_graph(body: fx.GraphModule) -> None:
@@ -273,12 +280,9 @@ def _pow2_in_graph(body: fx.GraphModule) -> None:
         if not isinstance(layer, FoldedTime):
             continue
         neuron = layer.neuron
-        theta = float(neuron.threshold)
-        rounded = 2.0 ** round(math.log2(theta))
+        theta, rounded = _pow2_threshold(neuron, node.target)
         if rounded == theta:
             continue
-        if neuron.reset == "hard" and neuron.v_reset:
-            raise ConversionError(f"{node.target}: a hard reset to {neuron.v_reset} does not scale with θ")
         feeder = node.args[0] if node.args else None
         while True:
             module = (body.get_submodule(feeder.target) if isinstance(feeder, fx.Node) and feeder.op == "call_module"
