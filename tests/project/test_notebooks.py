@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: Notebooks that train a full-size network (04: a torchvision-style ResNet-18, 11M parameters, three
 #: epochs): the suite's longest single check, so it runs in `make test-slow`.
@@ -19,7 +19,7 @@ SLOW_NOTEBOOKS = ("04_your_own_model.ipynb",)
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from tests.test_study import tiny_config
+    from tests.study.test_study import tiny_config
 
     config = tmp_path_factory.mktemp("nbconfig") / "tiny.json"
     # four hardware models keep the figures small; every model is covered by test_study's run

@@ -13,8 +13,8 @@ import torch
 from analysis.cli import main
 from analysis.run_folder import RunFolder
 from analysis.study import RunFolderError, StudyConfig, run_study
+from tests.project.test_cli_run_folders import no_training, one_line, project  # noqa: F401 (fixtures)
 from tests.report_run import make_run
-from tests.test_cli_run_folders import no_training, one_line, project  # noqa: F401 (fixtures)
 
 TINY = dict(archs=["mlp"], timesteps=[1, 2], epochs_ann=2, epochs_quant=1, epochs_bnn=1, count_samples=32,
             sparsity_sweep=[0.0, 1.0], spike_event_sweep=[0.0], breakeven_timesteps=2,
@@ -547,7 +547,7 @@ def test_verdicts_under_built_in_models_are_not_qualified(tmp_path):
 def readme_block(heading: str) -> str:
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = text.split(f"## {heading}\n", 1)[1]
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 

@@ -16,7 +16,7 @@ from analysis.report.summary import summary_figure
 from analysis.run_folder import RunFolder
 from tests.report_run import make_run
 
-ROOT_README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+ROOT_README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "README.md")
 
 
 def test_the_repository_readme_has_the_markers_once():

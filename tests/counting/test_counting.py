@@ -25,7 +25,7 @@ from analysis.snn import (
 )
 from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, ClampQuant, IFNeuron, PSGNeuron
 
-#: small options for zoo models (widths as in tests/test_zoo.py)
+#: small options for zoo models (widths as in tests/models/test_zoo.py)
 SMALL = {"vgg11": {"width": 8}, "vgg16": {"width": 8}, "resnet18": {"width": 4}, "resnet34": {"width": 4},
          "resnet20": {"width": 4}, "repvgg_a0": {"width": 8}, "repvgg_a1": {"width": 8}, "repvgg_a2": {"width": 8},
          "cnn_small": {"width": 4}, "mlp": {"hidden": (16, 8)}}

@@ -19,7 +19,7 @@ from analysis.cli import HARDWARE_LINE, build_parser, main
 from energy_models import available_models, model_names, primary_models
 from tests.report_run import make_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 FENCE = re.compile(r"(?:<!-- readme-test: (\w+)[^\n]*-->\n)?```(\w+)\n(.*?)```", re.S)
 BLOCKS = [(m.group(1) or "", m.group(2), m.group(3)) for m in FENCE.finditer(README)]
@@ -53,7 +53,7 @@ def _own_model(tmp_path: Path) -> dict:
 
 
 def _snn(tmp_path: Path) -> dict:
-    from tests.test_frameworks import SnnTorchLoop, sj_net
+    from tests.snn.test_frameworks import SnnTorchLoop, sj_net
 
     torch.manual_seed(0)
     return {"sj_net": sj_net("s"), "tutorial_net": SnnTorchLoop(), "x": torch.rand(3, 1, 8, 8) * 3,

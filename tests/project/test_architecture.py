@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Stages in data-flow order; a module may import its own stage and earlier ones only.
 STAGES = (
@@ -279,3 +279,23 @@ def test_the_report_reads_the_run_folder_only():
                 # a plain import would reach every builder as an attribute: name what is used instead
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: import energy_models (use `from`)")
     assert not offenders, "read hardware.csv / results.csv / sensitivity.csv instead:\n" + "\n".join(offenders)
+
+
+#: Test folders that are not a package of the tree: whole-project checks (the CLI, the README, the
+#: notebooks, run-folder safety, this file).
+PROJECT_TESTS = "project"
+
+
+def test_tests_mirror_the_packages():
+    """A test lives in the folder of the package it tests (tests/counting/ for analysis.counting, ...),
+    never at the top of tests/, and is named after its subject, never after a review round."""
+    packages = {p.name for p in (ROOT / "analysis").iterdir() if (p / "__init__.py").exists()} | {"energy_models"}
+    tests = ROOT / "tests"
+    loose = sorted(p.name for p in tests.glob("test_*.py"))
+    assert not loose, f"move these into the folder of the package they test: {loose}"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and any(p.glob("test_*.py"))}
+    strays = sorted(folders - packages - {PROJECT_TESTS})
+    assert not strays, f"test folders named after no package: {strays}"
+    rounds = sorted(str(p.relative_to(tests)) for p in tests.rglob("test_*.py")
+                    if re.search(r"round\d|issue\d", p.name))
+    assert not rounds, f"name these after what they test: {rounds}"

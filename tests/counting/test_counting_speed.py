@@ -21,7 +21,7 @@ from analysis.models import build_model
 from analysis.snn import to_onespike, to_quantized
 from analysis.snn.neurons import PSGNeuron
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from torchvision_shapes import SHAPES
 
 

@@ -2,7 +2,7 @@
 (tests/report_run.py: the study's table schema, numbers chosen so every answer is known), the
 figures and their panels draw into given axes with bars from zero, the report has every section, and
 a run lacking optional tables or methods says "n/a" instead of failing. The verdict of each question
-is tested in tests/test_report_verdicts.py."""
+is tested in tests/report/test_report_verdicts.py."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from analysis.report.summary import summary_figure
 from analysis.run_folder import APPENDIX_NAME, IncompleteRunError
 from tests.report_run import HARDWARE, make_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUESTION_IDS = [f"Q{i}" for i in range(1, 16)] + ["Pareto"]
 
 

@@ -9,7 +9,7 @@ from analysis.counting import count_events
 from analysis.snn import ConversionError, TimeLoop
 from analysis.snn.onestep import framework_form
 from analysis.study.onestep import onestep_fidelity
-from tests.test_frameworks import SnnTorchLoop, T, sj_net
+from tests.snn.test_frameworks import SnnTorchLoop, T, sj_net
 
 sj_functional = pytest.importorskip("spikingjelly.activation_based.functional")
 snn = pytest.importorskip("snntorch")

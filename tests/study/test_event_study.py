@@ -18,7 +18,7 @@ from analysis.study import StudyConfig
 from analysis.study.cache import RunCache
 from analysis.study.events import event_methods, event_rows, event_split, event_tasks, onestep_ceiling, psg_of
 from energy_models import get_model
-from tests.test_event_data import write_nmnist
+from tests.data.test_event_data import write_nmnist
 
 
 @pytest.fixture(scope="module")
