@@ -9,6 +9,8 @@ NOTEBOOKS_STAMP := $(VENV)/.notebooks-installed
 TORCH_PIN ?= torch==2.13.0
 # Test processes (pytest-xdist): one per core, each running torch on one thread (tests/conftest.py;
 # OMP_NUM_THREADS=1 for the studies and notebook kernels the tests start), so that no core is shared.
+# Tests are handed out one at a time, a file sharing a fixture wider than a test as one unit (loadgroup,
+# tests/conftest.py), so that the two workers end together.
 TEST_WORKERS ?= auto
 # Test-only SNN framework (see pyproject's `frameworks` extra): without its declared dependencies
 # (they pull torchvision and tensorboard).
@@ -55,10 +57,10 @@ readme: study
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-slow: $(STAMP)
-	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -m slow -n $(TEST_WORKERS) --dist loadfile
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -m slow -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
