@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from analysis.methods import Method, get_method
+from analysis.methods import Method, Role, get_method, with_role
 from analysis.palette import SERIES, hardware_color, hardware_marker
 from analysis.report.paired import accuracy, comparison
 from analysis.report.plotting import log2_x, no_data, open_panel
@@ -176,7 +176,7 @@ def answer_q10(run: RunTables) -> Answer:
     parts = []
     for arch, rows in table.groupby("arch", sort=False):
         explanation = ""
-        if Method.IF in set(rows["method"]):
+        if with_role(Role.TIME_CONVERSION, rows["method"]):
             explanation = ("IF: " + explain_drop(select(errors, arch=arch)) if not errors.empty
                            else "IF's per-layer error: not in this run")
         if explanation:

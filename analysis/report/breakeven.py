@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import Method, get_method, reference_method
+from analysis.methods import Method, Role, first_with_role, get_method, reference_method
 from analysis.report.plotting import MIN_FONT_PT, energy_scale, fit_title, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
@@ -85,8 +85,8 @@ def _pair(run: RunTables) -> tuple[str, int, int] | None:
     points = select(run.table("breakeven"), arch=run.first_arch())
     if not points.empty:
         return str(points["method"].iloc[0]), int(points["T"].iloc[0]), int(points["T"].iloc[0])
-    steps = run.config.get("breakeven_timesteps")
-    return (Method.IF, int(steps), int(steps)) if steps and Method.IF in run.methods() else None
+    steps, snn = run.config.get("breakeven_timesteps"), first_with_role(Role.TIME_CONVERSION, run.methods())
+    return (snn, int(steps), int(steps)) if steps and snn else None
 
 
 def verdict_q7(run: RunTables) -> Verdict:

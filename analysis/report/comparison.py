@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import Method, get_method
+from analysis.methods import Method, Role, first_with_role, get_method
 from analysis.palette import hardware_color, hardware_marker
 from analysis.report.paired import accuracy as run_accuracy
 from analysis.report.paired import comparison as paired_comparison
@@ -37,6 +37,14 @@ from analysis.report.verdict import (
 
 
 # -- Q12 --------------------------------------------------------------------------------------------
+def converted_pair(energy: pd.Series) -> tuple[str, str] | None:
+    """(the method converted on G from a quantized parent, that parent) where ``energy`` (by method)
+    has both and the parent's is positive: OneSpike(G=L) and QCFS(L) for the built-in methods."""
+    subject = first_with_role(Role.GROUP_CONVERSION, energy.index)
+    base = get_method(subject).parent if subject else None
+    return (subject, base) if base in energy.index and energy[base] > 0 else None
+
+
 def architecture_table(run: RunTables) -> pd.DataFrame:
     """Per arch and method (stepped ones at T = G = L): accuracy with its interval and the energy
     under every hardware model."""
@@ -72,8 +80,8 @@ def panel_architecture_ratio(run: RunTables, ax: Axes, *, arch=None, hardware=No
         ratios = []
         for name in archs:
             sub = select(table, arch=name).set_index("method")[column]
-            ok = {Method.ONESPIKE, Method.QCFS} <= set(sub.index) and sub[Method.QCFS] > 0
-            ratios.append(sub[Method.ONESPIKE] / sub[Method.QCFS] if ok else np.nan)
+            pair = converted_pair(sub)
+            ratios.append(sub[pair[0]] / sub[pair[1]] if pair else np.nan)
         ax.plot(x, ratios, marker=hardware_marker(model), ms=5, color=hardware_color(model), label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     log_axis(ax)
@@ -128,8 +136,9 @@ def verdict_q12(run: RunTables) -> Verdict:
         per_arch = {}
         for arch in archs:
             sub = select(table, arch=arch).set_index("method")[f"{model} pJ"]
-            if {Method.ONESPIKE, Method.QCFS} <= set(sub.index) and sub[Method.QCFS] > 0:
-                per_arch[arch] = float(sub[Method.ONESPIKE] / sub[Method.QCFS])
+            pair = converted_pair(sub)
+            if pair:
+                per_arch[arch] = float(sub[pair[0]] / sub[pair[1]])
         if len(per_arch) < 2:
             continue
         sides = [order_claim(r).value for r in per_arch.values()]
@@ -200,8 +209,8 @@ FINETUNED_VARIANT = "finetuned"
 def equal_bits_variant(run: RunTables) -> str:
     """``finetuned`` where the run has OneSpike(G=1) fine-tuned at L=1, else ``default`` (the
     trained QCFS re-levelled to one level, not trained for it)."""
-    rows = run.rows(Method.ONESPIKE, steps=1, variant=FINETUNED_VARIANT) if Method.ONESPIKE in run.methods() \
-        else pd.DataFrame()
+    onespike = first_with_role(Role.GROUP_CONVERSION, run.methods())
+    rows = run.rows(onespike, steps=1, variant=FINETUNED_VARIANT) if onespike else pd.DataFrame()
     return FINETUNED_VARIANT if not rows.empty else "default"
 
 

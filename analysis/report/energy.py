@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import Method, StepAxis, get_method
+from analysis.methods import Method, Role, StepAxis, first_with_role, get_method, with_role
 from analysis.palette import hardware_color, hardware_marker
 from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
@@ -73,7 +73,7 @@ def _subject(run: RunTables) -> str | None:
     """The spiking method a hardware verdict is stated for: OneSpike when the run has it, else the
     first stepped method."""
     stepped = run.stepped_methods()
-    return Method.ONESPIKE if Method.ONESPIKE in stepped else (stepped[0] if stepped else None)
+    return first_with_role(Role.GROUP_CONVERSION, stepped) or (stepped[0] if stepped else None)
 
 
 def verdict_q5(run: RunTables) -> Verdict:
@@ -156,7 +156,8 @@ def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
     rows = _stepped_rows(run, run.first_arch(arch))
     # the converted pair the question is about, one line per model and method (the directly trained
     # SNNs' membrane accesses are in the panel beside this one)
-    pair = rows[rows["method"].isin([Method.IF, Method.ONESPIKE])] if not rows.empty else rows
+    pair = rows[rows["method"].isin(with_role(Role.TIME_CONVERSION) + with_role(Role.GROUP_CONVERSION))] \
+        if not rows.empty else rows
     rows = pair if not pair.empty else rows
     models = [m for m in (hardware or run.hardware_models())
               if numeric(select(rows, hardware=m), "membrane_memory_pj", 0.0).sum() > 0]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import Method, get_method
+from analysis.methods import Method, Role, first_with_role, get_method
 from analysis.report.cycles import cycles_sentence, with_cycles
 from analysis.report.plotting import bar_labels, log2_x, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
@@ -224,9 +224,10 @@ def answer_q2(run: RunTables) -> Answer:
     table = counts[[c for c in columns if c in counts.columns]].sort_values(["T", "method"]) if methods else counts
     table = with_cycles(run, table, arch) if methods else table  # cycles beside steps, where a model maps layers
     ratios = []
-    if {Method.IF, Method.ONESPIKE} <= set(methods):
+    pair = first_with_role(Role.GROUP_CONVERSION, methods), first_with_role(Role.TIME_CONVERSION, methods)
+    if all(pair):
         for t in swept:
-            onespike, integrate = _q2_row(counts, Method.ONESPIKE, t), _q2_row(counts, Method.IF, t)
+            onespike, integrate = _q2_row(counts, pair[0], t), _q2_row(counts, pair[1], t)
             if onespike is not None and integrate is not None and float(integrate["ops_ac"]) > 0:
                 ratios.append(float(onespike["ops_ac"]) / float(integrate["ops_ac"]))
     details = (f"OneSpike/IF ACs {span(ratios, times)} over T in {swept[0]}..{swept[-1]}; " if ratios else "")

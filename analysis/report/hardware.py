@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 
-from analysis.methods import Method, StepAxis, get_method, reference_method
+from analysis.methods import Method, Role, StepAxis, first_with_role, get_method, reference_method, with_role
 from analysis.palette import hardware_color, hardware_marker
 from analysis.report.cycles import cycles_by_steps, cycles_sentence
 from analysis.report.plotting import MIN_FONT_PT, energy_scale, fit_title, log2_x, log_axis, no_data, open_panel
@@ -97,7 +97,7 @@ def rank_changes(relative: pd.DataFrame) -> list[str]:
 
 def _subject(run: RunTables) -> str | None:
     stepped = run.stepped_methods()
-    return Method.ONESPIKE if Method.ONESPIKE in stepped else (stepped[0] if stepped else None)
+    return first_with_role(Role.GROUP_CONVERSION, stepped) or (stepped[0] if stepped else None)
 
 
 def _gain_text(gains: pd.Series, cheaper: list[str]) -> str:
@@ -251,7 +251,8 @@ def panel_energy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None)
     rows = _swept(run, run.first_arch(arch))
     # the converted pair the question is about (the directly trained SNNs are Q14's, in the latency and
     # accuracy panels beside this one): one line per model and method stays readable
-    pair = rows[rows["method"].isin([Method.IF, Method.ONESPIKE])] if not rows.empty else rows
+    pair = rows[rows["method"].isin(with_role(Role.TIME_CONVERSION) + with_role(Role.GROUP_CONVERSION))] \
+        if not rows.empty else rows
     rows = pair if not pair.empty else rows
     if not open_panel(ax, xlabel="T (IF) = G (OneSpike), log2", ylabel="energy per inference", title="energy",
                       empty=rows.empty):
@@ -298,8 +299,8 @@ def panel_accuracy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=Non
                title="accuracy (95% interval)")
     curves = {m: [(t, run.rows(m, arch=arch, steps=t)) for t in steps]
               for m in run.methods() if get_method(m).stepped}
-    if Method.QCFS in run.methods():
-        curves[Method.QCFS] = [(t, run.rows(Method.QCFS, arch=arch, levels=t)) for t in steps]
+    for quantized in with_role(Role.QUANTIZED_PARENT, run.methods()):
+        curves[quantized] = [(t, run.rows(quantized, arch=arch, levels=t)) for t in steps]
     drew = False
     for method, points in curves.items():
         points = [(t, accuracy_of(rows)) for t, rows in points if not rows.empty]
@@ -337,9 +338,11 @@ def verdict_q9(run: RunTables) -> Verdict:
     methods = list(dict.fromkeys(rows["method"]))
     growth = {m: {h: _growth(rows, m, h, first, last) for h in run.hardware_models()} for m in methods}
     claims = {}
-    if {Method.IF, Method.ONESPIKE} <= set(methods):
+    integrate = first_with_role(Role.TIME_CONVERSION, methods)
+    onespike = first_with_role(Role.GROUP_CONVERSION, methods)
+    if integrate and onespike:
         for model in run.hardware_models():
-            a, b = growth[Method.ONESPIKE][model], growth[Method.IF][model]
+            a, b = growth[onespike][model], growth[integrate][model]
             if np.isfinite(a) and np.isfinite(b):
                 claims[(model, SLOWER)] = Claim(bool(a < b), a / b, f"{times(a)} vs {times(b)}")
     # a method not run at both ends of the sweep (the directly trained SNNs stop at direct_max_steps)
