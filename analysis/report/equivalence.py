@@ -192,15 +192,17 @@ def _q2_row(counts: pd.DataFrame, method: str, steps: int) -> pd.Series | None:
 def verdict_q2(run: RunTables) -> Verdict:
     arch, steps = run.first_arch(), run.reference_steps()
     _, _, counts = _stepped_counts(run, arch)
-    integrate, onespike = _q2_row(counts, Method.IF, steps), _q2_row(counts, Method.ONESPIKE, steps)
+    pair = run.playing(Role.TIME_CONVERSION, Method.IF), run.playing(Role.GROUP_CONVERSION, Method.ONESPIKE)
+    integrate, onespike = _q2_row(counts, pair[0], steps), _q2_row(counts, pair[1], steps)
     if integrate is None or onespike is None:
-        return unanswered("Q2", f"not in this run — needs IF(T={steps}) and OneSpike(G={steps}) rows")
+        return unanswered("Q2", f"not in this run — needs {method_label(pair[0], steps)} and "
+                          f"{method_label(pair[1], steps)} rows")
     ratio = float(onespike["ops_ac"]) / float(integrate["ops_ac"]) if float(integrate["ops_ac"]) > 0 else float("nan")
     groups = number(onespike["groups"])
     # the latency in steps is the method's declaration (its groups are parallel by definition), not a
     # measured or priced hardware time: say so, and what G parallel groups take in hardware
-    latency = (f"{method_label(Method.ONESPIKE, steps)}'s {number(onespike['latency_steps'])} step vs "
-               f"{method_label(Method.IF, steps)}'s {number(integrate['latency_steps'])} is declared (its {groups} "
+    latency = (f"{method_label(pair[1], steps)}'s {number(onespike['latency_steps'])} step vs "
+               f"{method_label(pair[0], steps)}'s {number(integrate['latency_steps'])} is declared (its {groups} "
                f"groups run in parallel, unpriced); in hardware {groups} groups need {groups}× the units or "
                f"{groups}× the cycles")
     if ratio >= SAME_WORK:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.methods import METHODS, get_method, method_names
+from analysis.methods import METHODS, Role, first_with_role, get_method, method_names
 from analysis.palette import NEUTRAL
 from analysis.report.checks import check_results
 from analysis.run_folder import RunFolder
@@ -255,6 +255,11 @@ class RunTables:
             return [m for m in method_names() if m in present]
 
         return list(self.remember("methods", compute))
+
+    def playing(self, role: Role, default: str) -> str:
+        """The run's first method (registry order) that plays ``role`` (a method a user registers with
+        IF's properties plays IF's part), else ``default`` (the built-in method, for a label)."""
+        return first_with_role(role, self.methods()) or default
 
     def stepped_methods(self) -> list[str]:
         """The run's methods that run T timesteps or G groups, in registry order."""
