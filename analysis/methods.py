@@ -278,13 +278,15 @@ class Role(Word):
     tuned with quantized activations and the parent a registered spiking method is converted from
     (QCFS: Q1, Q4, Q7, Q10, Q13 compare against it). ``TIME_CONVERSION``: a spiking network converted,
     not trained, from a quantized parent, stepping on T (the IF SNN: Q2, Q4, Q7, Q9, Q10).
-    ``GROUP_CONVERSION``: the same on G (OneSpike: Q1, Q2, Q5, Q9, Q11-Q13).
+    ``GROUP_CONVERSION``: the same on G (OneSpike: Q1, Q2, Q5, Q9, Q11-Q13). ``BINARY``: trained as a
+    binary network (the BNN: Q13).
     """
 
     REFERENCE = "reference"
     QUANTIZED_PARENT = "quantized parent"
     TIME_CONVERSION = "time conversion"
     GROUP_CONVERSION = "group conversion"
+    BINARY = "binary"
 
 
 def _converted_on(spec: MethodSpec) -> StepAxis | None:
@@ -302,6 +304,8 @@ def roles_of(name: str) -> frozenset[Role]:
         roles.add(Role.REFERENCE)
     if spec.trains_quantized and any(s.parent == name and _converted_on(s) for _, s in METHODS.items()):
         roles.add(Role.QUANTIZED_PARENT)
+    if spec.trains_binary:
+        roles.add(Role.BINARY)
     axis = _converted_on(spec)
     if axis is not None:
         roles.add(Role.TIME_CONVERSION if axis is StepAxis.TIME else Role.GROUP_CONVERSION)

@@ -11,9 +11,6 @@ from analysis.report.tables import RunTables, method_label, numeric, select
 from analysis.report.text import markdown_table, number, times
 from energy_models.zigzag.crosscheck import WHY
 
-#: The methods whose layers the section shows (every method's are in crosscheck.csv).
-SHOWN = (reference_method(), Method.INT8, Method.IF, Method.ONESPIKE)
-
 
 def crosscheck_lines(run: RunTables) -> list[str]:
     """Markdown lines of the cross-check (none when the run priced no ZigZag model)."""
@@ -31,8 +28,10 @@ def crosscheck_lines(run: RunTables) -> list[str]:
                   f"{times(float(np.nanmin(ratio)))}–{times(float(np.nanmax(ratio)))} (median "
                   f"{times(float(np.nanmedian(ratio)))}); {len(flagged)} rows differ by more than "
                   f"{float(rows['flag_ratio'].iloc[0]):g}× (all in crosscheck.csv, each with its reason).", ""]
-        shown = select(rows, arch=run.first_arch(), method=list(SHOWN))
-        shown = shown[(shown["T"] == steps) | (shown["method"].isin([m for m in SHOWN if not get_method(m).stepped]))]
+        # the methods whose layers the section shows (every method's are in crosscheck.csv)
+        methods = [reference_method(), Method.INT8, run.time_conversion, run.group_conversion]
+        shown = select(rows, arch=run.first_arch(), method=methods)
+        shown = shown[(shown["T"] == steps) | (shown["method"].isin([m for m in methods if not get_method(m).stepped]))]
         if shown.empty:
             continue
         marks = shown["flagged"].astype(str) == "True"

@@ -174,12 +174,12 @@ def panel_accumulates(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> 
         ax.bar(x, accumulates, width, color=method_color(method), label=f"{short}: ACs")
         ax.bar(x, adds, width, bottom=accumulates, color=method_color(method), alpha=0.45, hatch="//",
                label=f"{short}: other adds")
-    quantized = run.present_rows(Method.QCFS, arch=arch)
+    quantized = run.present_rows(run.quantized_parent, arch=arch)
     if not quantized.empty:  # the count that is priced: zero-gated MACs where the run records them
         gated = numeric(quantized, "ops_mac_nonzero")
         macs, label = ((gated, "QCFS ANN: zero-gated MACs") if gated.notna().any()
                        else (numeric(quantized, "ops_mac"), "QCFS ANN: MACs"))
-        ax.axhline(float(macs.iloc[0]), color=method_color(Method.QCFS), ls="--", lw=1, label=label)
+        ax.axhline(float(macs.iloc[0]), color=method_color(run.quantized_parent), ls="--", lw=1, label=label)
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7)
 
@@ -192,7 +192,7 @@ def _q2_row(counts: pd.DataFrame, method: str, steps: int) -> pd.Series | None:
 def verdict_q2(run: RunTables) -> Verdict:
     arch, steps = run.first_arch(), run.reference_steps()
     _, _, counts = _stepped_counts(run, arch)
-    pair = run.playing(Role.TIME_CONVERSION, Method.IF), run.playing(Role.GROUP_CONVERSION, Method.ONESPIKE)
+    pair = run.time_conversion, run.group_conversion
     integrate, onespike = _q2_row(counts, pair[0], steps), _q2_row(counts, pair[1], steps)
     if integrate is None or onespike is None:
         return unanswered("Q2", f"not in this run — needs {method_label(pair[0], steps)} and "
@@ -233,7 +233,7 @@ def answer_q2(run: RunTables) -> Answer:
             if onespike is not None and integrate is not None and float(integrate["ops_ac"]) > 0:
                 ratios.append(float(onespike["ops_ac"]) / float(integrate["ops_ac"]))
     details = (f"OneSpike/IF ACs {span(ratios, times)} over T in {swept[0]}..{swept[-1]}; " if ratios else "")
-    quantized = run.present_rows(Method.QCFS, arch=arch)
+    quantized = run.present_rows(run.quantized_parent, arch=arch)
     if not quantized.empty:
         gated = numeric(quantized, "ops_mac_nonzero")
         count = gated if gated.notna().any() else numeric(quantized, "ops_mac")

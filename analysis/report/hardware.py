@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 
-from analysis.methods import Method, Role, StepAxis, first_with_role, get_method, reference_method, with_role
+from analysis.methods import Role, StepAxis, first_with_role, get_method, reference_method, with_role
 from analysis.palette import hardware_color, hardware_marker
 from analysis.report.cycles import cycles_by_steps, cycles_sentence
 from analysis.report.plotting import MIN_FONT_PT, energy_scale, fit_title, log2_x, log_axis, no_data, open_panel
@@ -114,7 +114,7 @@ def _gain_text(gains: pd.Series, cheaper: list[str]) -> str:
 def _if_dataflow(run: RunTables, steps: int) -> str:
     """The IF dataflow pricing applied where membranes move (results.csv's convention column), e.g.
     ``time_outer``; ``""`` when no headline model prices membrane traffic."""
-    rows = select(run.results, method=run.playing(Role.TIME_CONVERSION, Method.IF), T=steps, variant="default")
+    rows = select(run.results, method=run.time_conversion, T=steps, variant="default")
     if "convention_if_dataflow" not in rows.columns:
         return ""
     values = [v for v in dict.fromkeys(rows["convention_if_dataflow"].astype(str)) if v not in ("-", "nan", "")]
@@ -134,8 +134,8 @@ def verdict_q8(run: RunTables) -> Verdict:
         accuracy = percent(accuracy_of(subject_rows).mean)
         return Verdict("Q8", f"n/a: {label} is not a working network on {arch} ({accuracy}, near chance), so no energy "
                        "ranking of it is a verdict.", not_working=(label,))
-    others = [method_label(m, steps) for m in (reference_method(), run.playing(Role.TIME_CONVERSION, Method.IF),
-                                                run.playing(Role.QUANTIZED_PARENT, Method.QCFS))
+    others = [method_label(m, steps) for m in (reference_method(), run.time_conversion,
+                                                run.quantized_parent)
               if m in run.methods() and m != subject]
     claims = {}
     for model in relative.columns:
@@ -154,7 +154,7 @@ def verdict_q8(run: RunTables) -> Verdict:
     # read as another method beating the ANN
     bits = [f"than the float {ann} under {models_text(beats[ann], total)}" + _gain_text(gains, beats[ann])] \
         if ann in beats else []
-    integrate = method_label(run.playing(Role.TIME_CONVERSION, Method.IF), steps)
+    integrate = method_label(run.time_conversion, steps)
     dataflow = _if_dataflow(run, steps)
     flow = f" (IF {dataflow.replace('_', '-')})" if dataflow else ""
     bits += [f"than {o} under {models_text(beats[o], total)}" + (flow if o == integrate else "")
@@ -170,7 +170,7 @@ def _caveats(run: RunTables, relative: pd.DataFrame, steps: int) -> list[str]:
     (T one-bit passes for an SNN, one per input bit for multi-bit inputs), and what it is with one read
     per input or activity-scaled crossbars; the FP32 literature convention."""
     notes = []
-    integrate, ann = method_label(run.playing(Role.TIME_CONVERSION, Method.IF), steps), method_label(reference_method())
+    integrate, ann = method_label(run.time_conversion, steps), method_label(reference_method())
     for model in [m for m in relative.columns if model_family(run, m) == "spikesim"]:
         options = run.hardware_info(model).get("options", {})
         if options.get("zero_skipping") is False and integrate in relative.index:
@@ -209,7 +209,7 @@ def _alternative_ratio(run: RunTables, model: str, alternative: str, steps: int)
         table = select(table, hardware=alternative)
     arch = run.first_arch()
     ann = select(table, arch=arch, method=reference_method(), variant="default")
-    snn = select(table, arch=arch, method=run.playing(Role.TIME_CONVERSION, Method.IF), variant="default", T=steps)
+    snn = select(table, arch=arch, method=run.time_conversion, variant="default", T=steps)
     if ann.empty or snn.empty:
         return float("nan")
     return float(ann["energy_pj"].iloc[0]) / float(snn["energy_pj"].iloc[0])
