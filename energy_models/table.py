@@ -15,6 +15,7 @@ Format
     repository = "github.com/owner/repo, path/to/file.py"
     technology = "28 nm, 0.9 V"
     assumptions = ["weights stay on chip", "..."]
+    published_gain = "3-9x (Author et al., Table 4)"  # optional: a paper's SNN gain over the ANN under it
     base = "sata"                 # optional: price with a built-in model's code using these constants
 
     [constants]                   # numbers a model's code uses, by key
@@ -87,7 +88,8 @@ PLAIN_UNITS: tuple[str, ...] = ("1", "bit", "byte")
 ACCEPTED_UNITS: tuple[str, ...] = (*ENERGY_UNITS, *POWER_UNITS, *FREQUENCY_UNITS, *PLAIN_UNITS)
 
 #: Keys of the ``[model]`` section (strings, except ``assumptions``: a list of strings).
-MODEL_KEYS: tuple[str, ...] = ("name", "title", "paper", "repository", "technology", "assumptions", "base", "note")
+MODEL_KEYS: tuple[str, ...] = ("name", "title", "paper", "repository", "technology", "assumptions", "base", "note",
+                               "published_gain")
 #: Fields of a ``[constants]`` entry.
 CONSTANT_FIELDS: tuple[str, ...] = ("value", "unit", "source", "note", "capacity_bytes", "width_bits")
 #: Fields of an ``[events.<event>]`` entry.
