@@ -37,6 +37,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from energy_models.checks import check_choice
+
 #: Every countable event, in the order tables show them.
 EVENTS: tuple[str, ...] = (
     "mac",
@@ -160,8 +162,7 @@ class LayerEvents:
     def __post_init__(self) -> None:
         for name in ("kernel_size", "stride", "padding", "in_shape", "out_shape"):
             setattr(self, name, _as_tuple(getattr(self, name)))
-        if self.kind not in KINDS:
-            raise LedgerError(f"layer {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
+        check_choice(f"layer {self.name!r}: kind", self.kind, KINDS, error=LedgerError)
         for name in (*EVENTS, *ACTIVITY, "neurons", "synapses"):
             value = float(getattr(self, name))
             if not math.isfinite(value) or value < 0:

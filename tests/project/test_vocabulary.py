@@ -32,7 +32,10 @@ from analysis.study import StudyConfig
 from analysis.study.networks import finetuned_networks
 from analysis.study.plan import build_plan
 from analysis.study.variants import VARIANTS, Variant, VariantInput, register_variant, variant_network
-from analysis.validate import check_int, check_optional_positive_int, check_positive_int
+from analysis.validate import check_choice, check_int, check_optional_positive_int, check_positive_int
+from energy_models.examples import vgg_like_ledger
+from energy_models.options import choice
+from energy_models.placement import place
 
 
 # -- the method vocabulary ---------------------------------------------------------------------------------
@@ -186,6 +189,21 @@ def test_bounded_and_optional_checks():
         check_int("seed", -1, 0)
 
 
+def test_one_choice_check_for_both_packages():
+    assert check_choice("mode", "exact", ("exact", "hardware")) == "exact"
+    with pytest.raises(ValueError, match=r"^mode must be one of 'exact', 'hardware', got 'fast' \(see PSGNeuron\)$"):
+        check_choice("mode", "fast", ("exact", "hardware"), " (see PSGNeuron)")
+    with pytest.raises(ValueError, match=r"flag must be one of 0, 1, got True"):  # a bool is not the integer 1
+        check_choice("flag", True, (0, 1))
+    # the hardware models' option checker and the energy_models checks say it the same way
+    with pytest.raises(ValueError, match=r"^precision must be one of 'native', 'fp32', got 'fp64'$"):
+        choice("native", "fp32")("precision", "fp64")
+    with pytest.raises(ValueError, match=r"^placement must be one of 'by_size', .*, got 'random'$"):
+        place(None, [], "random")
+    with pytest.raises(ValueError, match=r"^network style must be one of .*, got 'lenet'$"):
+        vgg_like_ledger("lenet")
+
+
 def test_the_if_neuron_and_the_per_group_psg_scan_run_one_if_step():
     x = torch.tensor([[0.6], [0.6], [0.1], [0.9]])
     v, spikes = torch.zeros(1), []
@@ -219,7 +237,7 @@ def test_variants_are_registered_builders_and_refuse_the_wrong_method():
 
 # -- the options of a count --------------------------------------------------------------------------------
 def test_count_options_are_one_validated_value():
-    with pytest.raises(ValueError, match=r"on_nonfinite must be one of \('raise', 'flag'\)"):
+    with pytest.raises(ValueError, match=r"on_nonfinite must be one of 'raise', 'flag', got 'ignore'"):
         CountOptions(on_nonfinite="ignore")
     with pytest.raises(TypeError, match="rules must map module types"):
         CountOptions(rules={"ReLU": lambda *a: {}})

@@ -76,7 +76,7 @@ def test_a_spiking_network_takes_the_form_or_its_word_and_refuses_others():
         SpikingNetwork(body, "qcfs", 2)
     with pytest.raises(ValueError, match=r"timesteps must be a positive integer"):
         SpikingNetwork(body, "if", 0)
-    with pytest.raises(ValueError, match=r"layout for a onespike network must be one of \('auto', 'grouped', "):
+    with pytest.raises(ValueError, match=r"layout for a onespike network must be one of 'auto', 'grouped', 'onepass'"):
         SpikingNetwork(body, "onespike", 2, layout="stream")
 
 
