@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import Method
 from analysis.report.plotting import log2_x, log_axis, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, method_color, numeric, select
@@ -28,7 +27,7 @@ def panel_worked_example(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
                       missing="worked_example.csv"):
         return
     steps = worked["step"].to_numpy()
-    for y, column, method in ((1, "if_spike", Method.IF), (0, "psg_spike", Method.ONESPIKE)):
+    for y, column, method in ((1, "if_spike", run.time_conversion), (0, "psg_spike", run.group_conversion)):
         spikes = numeric(worked, column).to_numpy()
         ax.scatter(steps, np.full(len(steps), y), s=[260 if s > 0 else 60 for s in spikes], marker="|",
                    linewidths=[3 if s > 0 else 0.8 for s in spikes],
@@ -65,7 +64,8 @@ def panel_fidelity(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> Non
     for (source, neuron), rows in select(summary, v_init=start).groupby(["source", "neuron"], sort=False):
         rows = rows.sort_values("T")
         ax.plot(rows["T"], rows["mae"], "-" if source == "random" else "--", marker="o",
-                color=method_color(Method.IF if neuron == "IF" else Method.ONESPIKE), label=f"{neuron}, {source}")
+                color=method_color(run.time_conversion if neuron == "IF" else run.group_conversion),
+                label=f"{neuron}, {source}")
     log2_x(ax, sorted(summary["T"].astype(int).unique()))
     log_axis(ax)
     ax.legend(fontsize=7)

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import Method
 from analysis.report.paired import comparison
 from analysis.report.plotting import MIN_FONT_PT, bar_labels, fit_title, log2_x, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
@@ -36,7 +35,7 @@ MOST = "mul/mod are at least half of exact PSG's logic energy"
 def psg_modes(run: RunTables) -> tuple[str, str, bool]:
     """(exact variant, hardware variant, same network?): ``exact_pow2`` vs ``hardware`` where the run
     has them, else ``default`` vs ``hardware`` (thresholds not rounded alike: not the same spikes)."""
-    onespike = select(run.results, method=Method.ONESPIKE)
+    onespike = select(run.results, method=run.group_conversion)
     variants = set(onespike["variant"]) if "variant" in run.results.columns else set()
     if "exact_pow2" in variants:
         return "exact_pow2", "hardware", True
@@ -45,7 +44,7 @@ def psg_modes(run: RunTables) -> tuple[str, str, bool]:
 
 def _mode_steps(run: RunTables, arch: str | None) -> int | None:
     exact, hardware, _ = psg_modes(run)
-    rows = select(run.results, arch=arch, method=Method.ONESPIKE)
+    rows = select(run.results, arch=arch, method=run.group_conversion)
     both = sorted(set(select(rows, variant=exact)["T"]) & set(select(rows, variant=hardware)["T"]))
     if not both:
         return None
@@ -58,7 +57,7 @@ def op_mix(run: RunTables, arch: str | None = None, steps: int | None = None) ->
     ops per inference of the layers that are neither synaptic nor PSG (pooling, readout), by kind."""
     arch = run.first_arch(arch)
     steps = _mode_steps(run, arch) if steps is None else steps
-    layers = select(run.table("layers"), arch=arch, method=Method.ONESPIKE, T=steps)
+    layers = select(run.table("layers"), arch=arch, method=run.group_conversion, T=steps)
     exact, hardware, _ = psg_modes(run)
     rows = []
     for variant, mode in ((exact, "exact"), (hardware, "hardware")):
@@ -95,7 +94,7 @@ def panel_op_mix(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     events = [c for c in psg.columns if c not in ("mode", "where")]
     x = np.arange(len(events))
     for k, (_, row) in enumerate(psg.iterrows()):
-        bars = ax.bar(x + (k - 0.5) * 0.4, [row[e] for e in events], 0.4, color=method_color(Method.ONESPIKE),
+        bars = ax.bar(x + (k - 0.5) * 0.4, [row[e] for e in events], 0.4, color=method_color(run.group_conversion),
                       hatch="" if row["mode"] == "exact" else "//", edgecolor="white", alpha=1 - 0.4 * k,
                       label=f"{row['mode']} mode")
         bar_labels(ax, bars, "{:.2g}")
@@ -144,9 +143,9 @@ def mul_mod_price(run: RunTables, arch: str | None = None, models: list[str] | N
     steps = _mode_steps(run, arch)
     exact, hardware, _ = psg_modes(run)
     rows = []
-    exact_rows = run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact)
+    exact_rows = run.rows(run.group_conversion, arch=arch, steps=steps, variant=exact)
     exact_pj, logic_pj = by_hardware(exact_rows), by_hardware(exact_rows, "neuron_logic_pj")
-    hardware_pj = by_hardware(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware))
+    hardware_pj = by_hardware(run.rows(run.group_conversion, arch=arch, steps=steps, variant=hardware))
     for model in models or run.hardware_models():
         if model not in exact_pj or model not in hardware_pj:
             continue
@@ -168,7 +167,7 @@ def panel_mul_mod_price(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
                       missing="no exact + hardware OneSpike rows"):
         return
     shares = table["mul/mod share of PSG logic %"].fillna(0)
-    bars = ax.bar(range(len(table)), shares, color=method_color(Method.ONESPIKE))
+    bars = ax.bar(range(len(table)), shares, color=method_color(run.group_conversion))
     bar_labels(ax, bars, "{:.2g}")
     for i, reason in enumerate(table["zero by construction"]):
         if reason:
@@ -186,13 +185,13 @@ def panel_mode_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
     arch = run.first_arch(arch)
     open_panel(ax, xlabel="G (groups)", ylabel="test accuracy (%)", title="accuracy of each PSG mode (95% interval)")
     exact, hardware_variant, _ = psg_modes(run)
-    rows = select(run.per_inference(), arch=arch, method=Method.ONESPIKE)
+    rows = select(run.per_inference(), arch=arch, method=run.group_conversion)
     drew = []
     for variant, style in (("default", "-"), (exact, "--"), (hardware_variant, ":")):
         steps = sorted({int(t) for t in select(rows, variant=variant)["T"]}) if not rows.empty else []
         if variant in [d for d, _ in drew] or not steps:
             continue
-        accuracies = [accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=t, variant=variant)) for t in steps]
+        accuracies = [accuracy_of(run.rows(run.group_conversion, arch=arch, steps=t, variant=variant)) for t in steps]
         means = np.array([100 * a.mean for a in accuracies])
         errors = np.array([[100 * (a.mean - a.low) for a in accuracies], [100 * (a.high - a.mean) for a in accuracies]])
         ax.errorbar(steps, means, yerr=np.nan_to_num(errors), fmt=style, marker="o", capsize=3, label=variant)
@@ -220,8 +219,8 @@ def verdict_q3(run: RunTables) -> Verdict:
         if np.isfinite(share):
             priced.append((row["hardware"], share))
             claims[(row["hardware"], MOST)] = Claim(bool(share >= 0.5), share, percent(share, 0))
-    accuracy = comparison(run, run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware),
-                          run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact))
+    accuracy = comparison(run, run.rows(run.group_conversion, arch=arch, steps=steps, variant=hardware),
+                          run.rows(run.group_conversion, arch=arch, steps=steps, variant=exact))
     total = len(price)
     parts = []
     if priced:
@@ -266,14 +265,14 @@ def answer_q3(run: RunTables) -> Answer:
     if not price.empty:
         bits.append(f"as a share of the whole network's energy mul/mod are "
                     f"{span(price['mul/mod share of network %'] / 100, percent)}")
-    accuracy = comparison(run, run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware),
-                          run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact))
+    accuracy = comparison(run, run.rows(run.group_conversion, arch=arch, steps=steps, variant=hardware),
+                          run.rows(run.group_conversion, arch=arch, steps=steps, variant=exact))
     bits.append(f"accuracy hardware vs {exact}: {accuracy.text}")
-    rounded = run.present_rows(Method.QCFS, arch=arch, variant="pow2")
+    rounded = run.present_rows(run.quantized_parent, arch=arch, variant="pow2")
     if rounded.empty:
         bits.append("rounding thresholds to powers of two: not in this run (no qcfs pow2 rows)")
     else:
-        base = run.rows(Method.QCFS, arch=arch)
+        base = run.rows(run.quantized_parent, arch=arch)
         bits.append(f"rounding QCFS thresholds to powers of two: {accuracy_of(base).text()} → "
                     f"{accuracy_of(rounded).text()} ({comparison(run, rounded, base).text})")
     zero = price[price["zero by construction"] != ""] if not price.empty else price
