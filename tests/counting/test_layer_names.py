@@ -19,7 +19,8 @@ from analysis.cli import main
 from analysis.counting import count_events
 from analysis.models import build_model
 from analysis.snn import to_if_snn, to_onespike, to_quantized
-from analysis.study.networks import deploy_form
+from analysis.study.direct import deploy_direct
+from analysis.study.networks import deploy_form, derive
 from analysis.study.training import save_checkpoint
 
 #: The module types a converter adds (rows only a spiking form has).
@@ -124,6 +125,23 @@ def test_the_zoo_resnet_joins_in_all_four_forms():
     names = assert_joins(frames(build_model("resnet20", 10, 1, 8, width=2), x))
     assert {"stem.conv", "stem.relu", "layer1.0.main.conv1", "layer1.0.add", "layer1.0.act", "fc"} <= names
     assert not any(name.endswith(("bn", "bn1", "bn2")) for name in names)  # folded BN: a row in no form
+
+
+def test_a_directly_trained_snn_and_its_onespike_form_name_layers_as_the_ann():
+    """A direct SNN of the ANN's shape (its neurons wrapped to fold time in training) counts each
+    neuron under the activation it stands for (``6``, not ``6.neuron``)."""
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 8, 8)
+    ann = build_model("cnn_small", 10, 1, 8).eval()
+    direct = derive("direct_if", ann, steps=4)
+    found = {"ann": rows(deploy_form(ann)[0], "ann", x),
+             "direct_if": rows(deploy_direct(direct)[0], "direct_if", x),
+             "direct_if_psg": rows(derive("direct_if_psg", direct, steps=4), "direct_if_psg", x)}
+    names = set(found["ann"]["name"])
+    for form in ("direct_if", "direct_if_psg"):
+        frame = found[form]
+        assert frame["name"].is_unique and names <= set(frame["name"]), (form, names - set(frame["name"]))
+        assert set(frame[~frame["name"].isin(names)]["module_type"]) <= CONVERTER_PARTS, form
 
 
 def test_an_unfolded_ann_adds_its_batchnorm_rows_and_nothing_else():
