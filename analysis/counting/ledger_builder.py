@@ -23,8 +23,8 @@ WIDTHS = frozenset(("act_bits", "out_bits"))
 
 
 class LedgerBuilder:
-    """The per-layer records of one count, named by the user's module paths (``names``: path ->
-    ledger name, see :func:`~analysis.counting.naming.layer_names`), with the method's step axis
+    """The per-layer records of one count, named by call site (``names``: path -> ledger name, see
+    :func:`~analysis.counting.naming.layer_names`; a call's ``#k`` comes with the call), with the method's step axis
     deciding whether a record runs per timestep or per group."""
 
     def __init__(self, ledger: EventLedger, spec: MethodSpec, names: dict[str, str]):

@@ -67,9 +67,10 @@ UNKNOWN = Signal(known=False)
 class Context:
     """What a rule knows about one call besides the module and its tensors.
 
-    ``path``: the module's path in the counted model; ``name``: its ledger layer name (the user's
-    module path, see :mod:`analysis.counting.naming`). ``signals``: one :class:`Signal` per tensor
-    input. ``steps``/``stepped``/``batch``: the layout of the input tensor (see :class:`Signal`).
+    ``path``: the module's path in the counted model; ``name``: its ledger layer name (where it runs
+    in the user's ANN, with its call's ``#k``, see :mod:`analysis.counting.naming`). ``signals``: one
+    :class:`Signal` per tensor input. ``steps``/``stepped``/``batch``: the layout of the input tensor
+    (see :class:`Signal`).
     ``axis``: ``"time"`` or ``"group"`` inside a :class:`~analysis.snn.Stepwise`, else None.
     ``timesteps``/``groups``: the network's T and G. ``weight_bits``: a width the caller imposes on
     every non-binary weight (``count_events(weight_bits=...)``), or None: each layer's own width

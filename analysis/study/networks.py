@@ -271,10 +271,8 @@ def _has_unfolded_bn(model: nn.Module) -> bool:
 
 
 def _fx_fold(model: nn.Module) -> nn.Module:
-    """Fold conv -> BN pairs written in a custom ``forward``, where the model traces: its explicit
-    graph (every functional call site a module named as the converter names it, so the deploy
-    form's layers carry the names of the spiking forms' layers) with BN folded; a model that does
-    not trace keeps its BatchNorms (counted as their own layers)."""
+    """A custom ``forward``'s explicit graph with conv -> BN folded (its call sites named as in the
+    spiking forms); a model that does not trace keeps its BatchNorms (counted as their own layers)."""
     try:
         return fold_batchnorm_graph(explicit_graph(model).eval())
     except ConversionError:
