@@ -61,9 +61,36 @@ class Custom(nn.Module):
         return self.fc(torch.flatten(y, 1))
 
 
+class Inner(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return F.relu6(self.conv(x.clamp(0))) + torch.relu(x)
+
+
+class Functional(nn.Module):
+    """No BatchNorm (its deploy form is itself: the ANN's op rows meet the converter's modules):
+    clamp, relu6, torch.relu, +, cat, hardtanh, avg_pool2d, adaptive_avg_pool2d, mean, view, reshape."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.inner, self.c2 = nn.Conv2d(1, 4, 3, padding=1), Inner(), nn.Conv2d(8, 4, 1)
+        self.fc, self.fc2 = nn.Linear(4, 10), nn.Linear(4 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = self.inner(F.relu(self.c1(x)))
+        x = F.relu(self.c2(torch.cat((x, F.hardtanh(x, 0, 2)), 1)))
+        p = F.avg_pool2d(x, 2)
+        a = F.adaptive_avg_pool2d(x, 1).view(x.size(0), -1)
+        return self.fc(a) + self.fc(x.mean((2, 3))) + self.fc2(p.reshape(p.size(0), -1))
+
+
 def rows(net: nn.Module, method: str, x: torch.Tensor) -> pd.DataFrame:
     with torch.no_grad(), count_events(net, method=method) as ledger:
         net(x)
+    assert not ledger.unsupported, (method, ledger.unsupported)
     return ledger.to_frame()
 
 
@@ -117,6 +144,21 @@ def test_a_custom_forward_with_functional_relu_add_and_cat_joins_in_all_four_for
         assert frame.loc["layer1.0/add", "module_type"] in ("aten.add", "ResidualAdd")
     assert found["ann"].set_index("name").loc["layer1.0.relu#2", "cmp"] > 0  # the block's second ReLU
     assert found["onespike"].set_index("name").loc["layer1.0.relu#2", "module_type"] == "PSGLayer"
+
+
+def test_functional_ops_are_named_as_the_op_they_run_as_in_every_form():
+    torch.manual_seed(0)
+    found = frames(Functional(), torch.rand(4, 1, 8, 8))
+    assert assert_joins(found) == {
+        "c1", "/relu", "inner/clamp", "inner.conv", "inner/hardtanh", "inner/relu", "inner/add", "/hardtanh", "/cat",
+        "c2", "/relu#2", "/avg_pool2d", "/mean", "/view", "/mean#2", "fc", "fc#2", "/add", "/view#2", "fc2", "/add#2"}
+    # the same call counts the same in the ANN (an operator) and the quantized ANN (a module); the
+    # spiking forms do it once per step (T = G = 4)
+    events = ["add", "shift", "mul", "cmp", "input_reads", "output_writes"]
+    ann, qcfs, onespike = (found[f].set_index("name")[events] for f in ("ann", "qcfs", "onespike"))
+    for name in ("/mean", "/mean#2", "/avg_pool2d", "inner/add", "/view"):
+        assert ann.loc[name].equals(qcfs.loc[name]), name
+        assert (onespike.loc[name] == 4 * ann.loc[name]).all(), name
 
 
 def test_the_zoo_resnet_joins_in_all_four_forms():
