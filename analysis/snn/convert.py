@@ -302,8 +302,9 @@ def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str, layout
     layers = nn.Sequential()
     if input_encoding == "spikes":
         enc, ctx = _encoder(ctx)
+        parts = {InputClamp: "encoder.clamp", RepeatSteps: "encoder.repeat"}  # the neuron is the encoder
         for m in enc.modules():
-            m.source_name = "encoder"
+            m.source_name = parts.get(type(m), "encoder")
         layers.add_module("encoder", enc)
     if isinstance(model, SpikingNetwork):
         model = model.body

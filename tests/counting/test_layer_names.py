@@ -161,6 +161,26 @@ def test_functional_ops_are_named_as_the_op_they_run_as_in_every_form():
         assert (onespike.loc[name] == 4 * ann.loc[name]).all(), name
 
 
+def test_every_layout_and_input_encoding_names_layers_alike():
+    """The streaming IF layout runs the network once per step, the grouped OneSpike layout once per
+    group: a step is no call site, so the names stay those of the ANN."""
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 8, 8)
+    ann = Custom().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qann = to_quantized(ann, 4, calibration_data=x).eval()
+    names = set(rows(deploy_form(ann)[0], "ann", x)["name"])
+    nets = ((to_if_snn(qann, 4, layout="stream"), "if"), (to_onespike(qann, 4, layout="grouped"), "onespike"),
+            (to_onespike(qann, 4, input_encoding="spikes"), "onespike"))
+    for net, method in nets:
+        frame = rows(net, method, x)
+        assert frame["name"].is_unique and names <= set(frame["name"])
+        extra = frame[~frame["name"].isin(names)]
+        encoder = extra["name"].isin(("encoder", "encoder.clamp", "encoder.repeat"))  # spike-encoded input
+        assert set(extra[~encoder]["module_type"]) <= CONVERTER_PARTS, extra[["name", "module_type"]].values.tolist()
+
+
 def test_the_zoo_resnet_joins_in_all_four_forms():
     torch.manual_seed(0)
     x = torch.rand(8, 1, 8, 8)
