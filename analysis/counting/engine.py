@@ -22,6 +22,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_
 
 from analysis.counting.inferences import InferenceCounter
 from analysis.counting.ledger_builder import LedgerBuilder
+from analysis.counting.naming import MOVE_ROWS, move_row, nth_call, op_layer_name
 from analysis.counting.nonzero import NonzeroMaps
 from analysis.counting.ops import OperatorPass, find_op_rule, run_op_rule
 from analysis.counting.options import CountOptions
@@ -93,6 +94,8 @@ class Counter:
         facts = facts if facts is not None else model_facts(model)
         self.plan = plan_for(model, facts, options.rules, options.operators)
         self.names = self.plan.names
+        # a call's index in its layer name (naming.nth_call): a time-stepped network's repeated calls are its steps
+        self.index_calls = not spec.is_time_stepped
         self.root_snn = isinstance(model, SpikingNetwork)
         self.tracker = SignalTracker()
         self.nonzero = NonzeroMaps()  # each tensor's non-zero map, shared by its producer and readers
@@ -143,7 +146,8 @@ class Counter:
     def _run_pre(self, module: nn.Module, steps: list[tuple[int, Any]], args: tuple) -> None:
         for step, payload in steps:
             if step == PUSH:
-                self.stack.append(_Frame(*payload))
+                calls = self.stack[-1].op_calls if self.index_calls and self.stack else None  # the caller's
+                self.stack.append(_Frame(nth_call(payload[0], calls, id(module)), payload[1]))
                 self._sync_mode()
             elif step == FLAG:
                 if payload not in self.ledger.unsupported:
@@ -298,6 +302,8 @@ class Counter:
     def _run_rule(self, path: str, rule: Rule, target: nn.Module, stepwise: Stepwise | None, inputs: tuple,
                   output: Any) -> None:
         ctx = self._context(path, inputs, stepwise)
+        if self.stack:  # the module's own frame: its name with its call's index
+            ctx.name = self.stack[-1].name
         facts = dict(rule(target, inputs, output, ctx))
         self.extras.pop("psg_spikes", None)
         sig = facts.get("signal")
@@ -347,10 +353,7 @@ class Counter:
                 if facts is None:
                     self._unsupported_op(frame.name, name)
                     return
-                calls = frame.op_calls[name] = frame.op_calls.get(name, 0) + 1
-                layer = f"{frame.name}/{name}"
-                if calls > 1:
-                    layer = f"{layer}#{calls}"
+                layer = op_layer_name(frame.name, name, frame.op_calls if self.index_calls else None)
                 x = next((a for a in args if isinstance(a, Tensor)), None)
                 facts.setdefault("rule", f"op.{name}")
                 if self.mode.decomposing:
@@ -379,6 +382,8 @@ class Counter:
         concatenation of tensors whose non-zero maps are known has their sum as its map."""
         if name == "cat" and isinstance(out, Tensor) and args:
             self.nonzero.concatenated(args[0], args[1] if len(args) > 1 else 0, out)
+        if name in MOVE_ROWS and self.index_calls and not self.mode.decomposing:  # a row in every form
+            self.builder.record_op(*move_row(self.stack[-1].name, self.stack[-1].op_calls, name, args, out))
         for tensor, sig in moved_signals(name, args, out, self.tracker.signal_of):
             self.tracker.set_signal(tensor, sig)
 
@@ -423,7 +428,7 @@ class Counter:
     def _record(self, path: str, module: nn.Module, facts: dict[str, Any], ctx: Context) -> str:
         sig = facts.pop("signal", None)
         return self.builder.record(path, type(module).__name__, facts, per_step=ctx.stepped or ctx.steps > 1,
-                                   single_step_output=sig is None or sig.single_step)
+                                   single_step_output=sig is None or sig.single_step, name=ctx.name)
 
     def finish(self) -> None:
         """Write the ledger: every layer's counts per sample."""

@@ -68,9 +68,10 @@ UNKNOWN = Signal(known=False)
 class Context:
     """What a rule knows about one call besides the module and its tensors.
 
-    ``path``: the module's path in the counted model; ``name``: its ledger layer name (the user's
-    module path, see :mod:`analysis.counting.naming`). ``signals``: one :class:`Signal` per tensor
-    input. ``steps``/``stepped``/``batch``: the layout of the input tensor (see :class:`Signal`).
+    ``path``: the module's path in the counted model; ``name``: its ledger layer name (where it runs
+    in the user's ANN, with its call's ``#k``, see :mod:`analysis.counting.naming`). ``signals``: one
+    :class:`Signal` per tensor input. ``steps``/``stepped``/``batch``: the layout of the input tensor
+    (see :class:`Signal`).
     ``axis``: the :class:`~analysis.snn.vocabulary.StepAxis` of the :class:`~analysis.snn.Stepwise`
     the call runs inside (``StepAxis.TIME`` or ``StepAxis.GROUPS``), else None.
     ``timesteps``/``groups``: the network's T and G. ``weight_bits``: a width the caller imposes on
