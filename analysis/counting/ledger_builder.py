@@ -92,12 +92,8 @@ class LedgerBuilder:
     def finish(self, samples: int) -> None:
         """Write the records into the ledger, per inference (``samples`` counted, at least one)."""
         n = max(samples, 1)
-        layers = []
-        for rec in self.records.values():
-            data = {k: v for k, v in rec.items() if k not in ADDITIVE}
-            for key in ADDITIVE:
-                if key in rec:
-                    data[key] = float(rec[key]) / n
-            layers.append(LayerEvents(**data))
-        self.ledger.layers = layers
+        self.ledger.layers = [
+            LayerEvents.of_fields({k: float(v) / n if k in ADDITIVE else v for k, v in rec.items()})
+            for rec in self.records.values()
+        ]
         self.ledger.samples = samples

@@ -93,10 +93,10 @@ class ModelFacts:
 _FACTS: weakref.WeakKeyDictionary[nn.Module, ModelFacts] = weakref.WeakKeyDictionary()
 
 
-def model_facts(model: nn.Module) -> ModelFacts:
+def model_facts(model: nn.Module, modules: tuple[nn.Module, ...] | None = None) -> ModelFacts:
     """The facts of ``model``'s module tree (worked out again when a module was added, removed or
-    replaced since the last count)."""
-    modules = tuple(model.modules())
+    replaced since the last count); ``modules``: ``tuple(model.modules())`` when already at hand."""
+    modules = tuple(model.modules()) if modules is None else modules
     facts = _FACTS.get(model)
     if facts is None or not facts.same_tree(modules):
         facts = ModelFacts(_refs(modules), _refs(m for m in modules if is_framework_neuron(m)),
