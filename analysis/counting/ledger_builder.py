@@ -58,7 +58,9 @@ class LedgerBuilder:
                 # counted once, its output reused by all T steps / G groups
                 rec["repeat_steps"] = ledger.timesteps * ledger.groups
             self.records[name] = rec
-        self._merge(rec, facts)
+            self._first(rec, facts)
+        else:
+            self._merge(rec, facts)
         return name
 
     def record_op(self, name: str, op: str, facts: dict[str, Any]) -> str:
@@ -78,6 +80,15 @@ class LedgerBuilder:
         self.records[name]["nonfinite_values"] = self.records[name].get("nonfinite_values", 0) + values
 
     @staticmethod
+    def _first(rec: dict[str, Any], facts: dict[str, Any]) -> None:
+        """:meth:`_merge` into a record that holds none of ``facts``' fields yet (a layer's first call)."""
+        rec.update(facts)
+        for key in facts.keys() & ADDITIVE:
+            value = facts[key]
+            if isinstance(value, Tensor):  # a 0-d count: summed as a Python number (no int32 wrap-around)
+                rec[key] = value.item()
+
+    @staticmethod
     def _merge(rec: dict[str, Any], facts: dict[str, Any]) -> None:
         for key, value in facts.items():
             if key in ADDITIVE:
@@ -92,8 +103,11 @@ class LedgerBuilder:
     def finish(self, samples: int) -> None:
         """Write the records into the ledger, per inference (``samples`` counted, at least one)."""
         n = max(samples, 1)
-        self.ledger.layers = [
-            LayerEvents.of_fields({k: float(v) / n if k in ADDITIVE else v for k, v in rec.items()})
-            for rec in self.records.values()
-        ]
+        layers = []
+        for rec in self.records.values():
+            data = dict(rec)
+            for key in rec.keys() & ADDITIVE:
+                data[key] = float(data[key]) / n
+            layers.append(LayerEvents.of_fields(data))
+        self.ledger.layers = layers
         self.ledger.samples = samples

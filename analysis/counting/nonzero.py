@@ -62,19 +62,26 @@ class NonzeroMaps:
         hit = self.maps.get(t)
         if hit is not None and hit[0] == t._version:
             return hit
-        entry = [t._version, nonzero_map(t), None]
+        entry = [t._version, None, None]
         self.maps[t] = entry
         return entry
 
     def of(self, t: Tensor) -> Tensor:
         """``t``'s :func:`nonzero_map`."""
-        return self._entry(t)[1]
+        entry = self._entry(t)
+        if entry[1] is None:
+            entry[1] = nonzero_map(t)
+        return entry[1]
 
     def count(self, t: Tensor) -> int:
-        """``t``'s non-zero entries (the sum of its map, summed once)."""
+        """``t``'s non-zero entries: the sum of its map, summed once. A tensor of fewer than four axes
+        (a linear's ``[B, L, E]`` input, which no conv reads) is counted in one pass without a map."""
         entry = self._entry(t)
         if entry[2] is None:
-            entry[2] = int(entry[1].sum(dtype=torch.int64))
+            if entry[1] is None and t.dim() < 4:
+                entry[2] = int(nnz(t))
+            else:
+                entry[2] = int(self.of(t).sum(dtype=torch.int64))
         return entry[2]
 
     def concatenated(self, parts: Any, dim: int, out: Tensor) -> None:
@@ -88,7 +95,7 @@ class NonzeroMaps:
         entries = []
         for part in parts:
             hit = self.maps.get(part) if isinstance(part, Tensor) else None
-            if hit is None or hit[0] != part._version:
+            if hit is None or hit[0] != part._version or hit[1] is None:
                 return
             entries.append(hit)
         total = entries[0][1].to(torch.int64)
