@@ -35,7 +35,9 @@ Signal semantics of a converted network (``SpikingNetwork``):
   :func:`~analysis.snn.context.register_converter`).
 - **Layer names.** Every converted module carries ``source_name``: the module path in the user's
   model, or the call site of a functional op or of a later call of a reused module
-  (``layer1.0.relu_1``), so per-layer results of ANN, quantized ANN, IF and OneSpike join on it.
+  (``layer1.0.relu#2``, ``layer1.0/add``: :func:`~analysis.snn.trace.layer_names_of`), the name the
+  counter gives the same call in the ANN, so per-layer results of ANN, quantized ANN, IF and
+  OneSpike join on it.
 """
 
 from __future__ import annotations
@@ -159,7 +161,8 @@ def to_quantized(
     :class:`ResidualAdd`); ``"auto"`` uses the tree where it is exact
     (:func:`~analysis.snn.trace.tree_convertible`), else the graph. ``leaf_modules``: module types
     the trace keeps as one node. Every module of the result carries ``source_name``, the user's
-    module path or the call site (e.g. ``layer1.0.relu_1``).
+    module path or the call site's layer name (e.g. ``layer1.0.relu#2``, ``/relu``; see
+    :func:`~analysis.snn.trace.layer_names_of`).
 
     Any other activation (Hardswish, Hardsigmoid, SiLU, GELU, a sigmoid gate, as a module or a
     function) is refused with a :class:`ConversionError` naming each one: it would stay in floating
@@ -195,7 +198,7 @@ def to_quantized(
             module = qann.get_submodule(node.target)
             if is_relu_activation(module):
                 quant = factory(module, node.target)
-                quant.source_name = node.target
+                quant.source_name = module.__dict__.get("source_name", node.target)  # the call site's layer name
                 parent, _, name = node.target.rpartition(".")
                 setattr(qann.get_submodule(parent) if parent else qann, name, quant)
                 replaced += 1
@@ -272,7 +275,7 @@ def to_binary(ann: nn.Module, leaf_modules: Sequence[type] = (), converter: str 
                 setattr(parent, name, new)
             elif type(child) is nn.ReLU:
                 act = BinaryActivation()
-                act.source_name = path
+                act.source_name = child.__dict__.get("source_name", path)
                 setattr(parent, name, act)
             else:
                 swap(child, path)
@@ -299,8 +302,9 @@ def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str, layout
     layers = nn.Sequential()
     if input_encoding == "spikes":
         enc, ctx = _encoder(ctx)
+        parts = {InputClamp: "encoder.clamp", RepeatSteps: "encoder.repeat"}  # the neuron is the encoder
         for m in enc.modules():
-            m.source_name = "encoder"
+            m.source_name = parts.get(type(m), "encoder")
         layers.add_module("encoder", enc)
     if isinstance(model, SpikingNetwork):
         model = model.body

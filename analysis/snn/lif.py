@@ -196,4 +196,7 @@ class FoldedTime(nn.Module):
         return self.neuron(x.reshape(t, x.shape[0] // t, *x.shape[1:])).reshape(x.shape)
 
     def to_spiking(self, ctx: ConversionContext, convert) -> tuple[nn.Module, ConversionContext]:
-        return self.neuron.to_spiking(ctx, convert)
+        new, ctx = self.neuron.to_spiking(ctx, convert)
+        for m in new.modules():  # the converted neuron is this layer, named as it (``6``, not ``6.neuron``)
+            m.__dict__.pop("source_name", None)
+        return new, ctx

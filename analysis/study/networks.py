@@ -33,7 +33,10 @@ from analysis.snn import (
     QCFS,
     BinaryConv2d,
     BinaryLinear,
+    ConversionError,
+    explicit_graph,
     fold_batchnorm,
+    fold_batchnorm_graph,
     quantize_weights,
     round_thresholds_pow2,
 )
@@ -268,13 +271,11 @@ def _has_unfolded_bn(model: nn.Module) -> bool:
 
 
 def _fx_fold(model: nn.Module) -> nn.Module:
-    """Fold conv -> BN pairs written in a custom ``forward`` (torch.fx), where the model traces;
-    a model that does not trace keeps its BatchNorms (counted as their own layers)."""
-    from torch.fx.experimental.optimization import fuse
-
+    """A custom ``forward``'s explicit graph with conv -> BN folded (its call sites named as in the
+    spiking forms); a model that does not trace keeps its BatchNorms (counted as their own layers)."""
     try:
-        return fuse(model)
-    except Exception:
+        return fold_batchnorm_graph(explicit_graph(model).eval())
+    except ConversionError:
         return model
 
 
