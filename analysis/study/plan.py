@@ -1,19 +1,22 @@
-"""The study plan: every unit of work, typed, in the fixed order of the tables' rows.
+"""The study plan: every unit of work (:class:`~analysis.study.units.Unit`), in the fixed order of the
+tables' rows.
 
-A :class:`Unit` names what it computes with fields, not strings to be parsed later: the method,
-its steps (T for IF, G for OneSpike, 1 for the rest), the quantization levels L, a variant and the
-seed. Its cache key carries the config's compute digest, so a unit of another config (other levels,
-epochs, data, ...) is never read back for this one.
+Which units a method gets is read from its properties (:class:`~analysis.methods.MethodSpec`),
+never from its name: a trained or one-pass method is evaluated once; a spiking method converted from
+a quantized network (:func:`~analysis.study.units.converted_spiking`) at every T, its quantized
+parent at L = T beside it; a directly trained one (and the OneSpike form made from it) at every T it
+is trained for. The measures (:data:`~analysis.study.measures.MEASURES`) add their per-step units to
+every method they apply to.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
-from analysis.methods import Method, get_method
+from analysis.methods import get_method, method_names
 from analysis.study.config import StudyConfig
 from analysis.study.direct import direct_archs, direct_steps, trained_by
+from analysis.study.measures import EQUIVALENCE, ONESTEP, PER_STEP, taking_part
 from analysis.study.networks import finetuned_networks
+from analysis.study.units import EVAL, Unit, converted_spiking
 from analysis.study.variants import (
     DEFAULT,
     EXACT_POW2,
@@ -22,46 +25,12 @@ from analysis.study.variants import (
     PER_GROUP_BINARY,
     PER_GROUP_CALIBRATED,
     POW2,
-    VARIANTS,
 )
 
 __all__ = ["BREAKEVEN_TARGET_STEPS", "EQUIVALENCE", "EVAL", "ONESTEP", "Unit", "build_plan"]
 
 #: The T of the break-even targets arXiv 2409.08290 reports (ENERGY_MODELS.md §6).
 BREAKEVEN_TARGET_STEPS = (2, 3, 5)
-#: The kinds of unit: evaluate and count one network, compare logits (Q1), or measure a directly
-#: trained SNN against its one-step form (Q14).
-EVAL, EQUIVALENCE, ONESTEP = "eval", "equivalence", "onestep"
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One unit of work: ``kind`` is :data:`EVAL` (evaluate and count one network),
-    :data:`EQUIVALENCE` (Q1: OneSpike and IF logits against the quantized ANN with L = steps) or
-    :data:`ONESTEP` (Q14: a directly trained SNN against its OneSpike form, G = T = steps);
-    ``variant`` a registered variant (:data:`~analysis.study.variants.VARIANTS`)."""
-
-    kind: str
-    arch: str
-    method: str
-    steps: int
-    levels: int
-    variant: str
-    seed: int
-
-    def __post_init__(self) -> None:
-        VARIANTS.get(self.variant)  # an unknown variant: a did-you-mean error
-
-    def key(self, digest: str) -> str:
-        return (f"{self.kind}__{self.arch}__{self.method}__T{self.steps}__L{self.levels}__{self.variant}"
-                f"__s{self.seed}__{digest}")
-
-    def row(self) -> dict[str, object]:
-        """The identifying columns of this unit's table rows (``T`` is the method's steps)."""
-        data = asdict(self)
-        data["T"] = data.pop("steps")
-        data.pop("kind")
-        return data
 
 
 def _is_pow2(n: int) -> bool:
@@ -70,14 +39,23 @@ def _is_pow2(n: int) -> bool:
 
 def build_plan(config: StudyConfig) -> list[Unit]:
     """Every unit of ``config``, in table order: per seed, per architecture, the trained methods and
-    the one-pass methods converted from them (the INT8 ANN), then for each T the quantized ANN with
-    L = T levels (the network OneSpike(G=T) equals, Q1), IF(T) and OneSpike(G=T) with its variants,
-    and (up to ``direct_max_steps``, for ``direct_archs``) the directly trained SNNs, their OneSpike
-    forms and the Q14 unit; then the equal-bit (Q13: the quantized ANN fine-tuned at L = 1 and
-    OneSpike(G=1) converted from it) and break-even extras."""
-    chosen = set(config.methods)
+    the one-pass methods converted from them (the INT8 ANN), then for each T the quantized parents of
+    the converted SNNs with L = T levels, each converted SNN at T (a group-parallel one with its
+    variants), every per-step measure's units, and (up to ``direct_max_steps``, for ``direct_archs``)
+    the directly trained SNNs and their OneSpike forms; then the equal-bit units (the quantized
+    parents fine-tuned at a low L and the group-parallel SNNs converted from them) and, for the first
+    seed, the break-even extras (each time-stepped SNN against its parent at the break-even T and
+    the reported targets' T)."""
+    chosen = list(config.methods)
+    specs = {method: get_method(method) for method in chosen}
+    converted = [m for m in chosen if converted_spiking(specs[m])]
+    # the quantized networks a registered SNN is converted from (with or without that SNN in the study)
+    parents = [m for m in chosen if any(get_method(c).parent == m and converted_spiking(get_method(c))
+                                        for c in method_names())]
+    timed = [m for m in converted if specs[m].is_time_stepped]
+    grouped = [m for m in converted if specs[m].is_group_parallel]
+    per_step = taking_part(config, PER_STEP)
     L = config.levels
-    spiking_pair = {Method.IF, Method.ONESPIKE} <= chosen
     plan: list[Unit] = []
     for seed in config.seed_list:
         for arch in config.archs:
@@ -87,41 +65,41 @@ def build_plan(config: StudyConfig) -> list[Unit]:
                 if unit not in plan:
                     plan.append(unit)
 
-            for method in config.methods:
-                spec = get_method(method)
+            for method in chosen:
+                spec = specs[method]
                 if (spec.trained and not spec.trains_directly) or not spec.stepped:
                     add(method)
-            if Method.QCFS in chosen:
-                add(Method.QCFS, variant=POW2)
+            for method in parents:
+                add(method, variant=POW2)
             for T in config.timesteps:
-                if Method.QCFS in chosen and T != L:
-                    add(Method.QCFS, levels=T)
-                if Method.IF in chosen:
-                    add(Method.IF, T)
-                if Method.ONESPIKE in chosen:
-                    add(Method.ONESPIKE, T)
-                    if _is_pow2(T):
-                        add(Method.ONESPIKE, T, variant=EXACT_POW2)
-                        add(Method.ONESPIKE, T, variant=HARDWARE)
-                    if T > 1:
-                        add(Method.ONESPIKE, T, variant=PER_GROUP_CALIBRATED)
-                        add(Method.ONESPIKE, T, variant=PER_GROUP_BINARY)
-                if spiking_pair:
-                    add(Method.ONESPIKE, T, levels=T, kind=EQUIVALENCE)
+                for method in chosen:
+                    if method in parents and T != L:
+                        add(method, levels=T)
+                    if method in converted:
+                        add(method, T)
+                    if method in grouped and _is_pow2(T):
+                        add(method, T, variant=EXACT_POW2)
+                        add(method, T, variant=HARDWARE)
+                    if method in grouped and T > 1:
+                        add(method, T, variant=PER_GROUP_CALIBRATED)
+                        add(method, T, variant=PER_GROUP_BINARY)
+                for measure, methods in per_step:
+                    if measure.where is None or measure.where(config, arch, T):
+                        for method in methods:
+                            add(method, T, levels=T if measure.levels_are_steps else L, kind=measure.name)
                 if arch in direct_archs(config) and T in direct_steps(config):
-                    for method in config.methods:
+                    for method in chosen:
                         if trained_by(method) is not None:
                             add(method, T)
-                        if get_method(method).trains_directly:
-                            add(method, T, kind=ONESTEP)
             for method, levels in finetuned_networks(config):
                 add(method, levels=levels, variant=FINETUNED)
-                if Method.ONESPIKE in chosen:
-                    add(Method.ONESPIKE, levels, levels=levels, variant=FINETUNED)
-            if {Method.IF, Method.QCFS} <= chosen and seed == config.seed:
-                # Q7: IF(T) against the ceil(log2(T+1))-bit QNN at the break-even T and at the T of
-                # the targets arXiv 2409.08290 reports (T = 2, 3, 5)
-                for steps in sorted({config.breakeven_timesteps, *BREAKEVEN_TARGET_STEPS}):
-                    add(Method.IF, steps)
-                    add(Method.QCFS, levels=steps)
+                for snn in grouped:
+                    add(snn, levels, levels=levels, variant=FINETUNED)
+            if seed == config.seed:
+                # each time-stepped SNN against the ceil(log2(T+1))-bit QNN at the break-even T and at
+                # the T of the targets arXiv 2409.08290 reports (T = 2, 3, 5)
+                for snn in (m for m in timed if specs[m].parent in chosen):
+                    for steps in sorted({config.breakeven_timesteps, *BREAKEVEN_TARGET_STEPS}):
+                        add(snn, steps)
+                        add(specs[snn].parent, levels=steps)
     return plan

@@ -12,7 +12,12 @@ import pandas as pd
 import pytest
 
 from analysis.methods import method_names
+from analysis.run_folder import RunFolder
 from analysis.study import RunFolderError, StudyConfig, load_tables, run_study
+from analysis.study.cache import RunCache
+from analysis.study.hardware import headline_models
+from analysis.study.plan import EVAL, build_plan
+from analysis.study.pricing import PricingStage
 
 # A tiny study: every method, every hardware model, a few T; seconds, not minutes.
 TINY = dict(archs=["mlp"], timesteps=[1, 2, 4], epochs_ann=2, epochs_quant=1, epochs_bnn=1, epochs_direct=1,
@@ -157,12 +162,12 @@ def test_same_seed_gives_byte_identical_results(tiny_run, tiny_config_file, tmp_
 
 def test_rerun_reuses_finished_units(tiny_run, monkeypatch):
     before = {p: p.stat().st_mtime_ns for p in (tiny_run / "cache").iterdir()}
-    from analysis.study import networks, runner
+    from analysis.study import networks, work
 
     def refuse(*args, **kwargs):
         raise AssertionError("a finished unit was recomputed")
 
-    monkeypatch.setattr(runner.Study, "_compute", refuse)
+    monkeypatch.setattr(work.StudyWork, "compute", refuse)
     monkeypatch.setattr(networks, "train_for", refuse)
     run_study(tiny_config(), tiny_run, progress=False)
     assert {p: p.stat().st_mtime_ns for p in (tiny_run / "cache").iterdir()} == before
@@ -295,3 +300,20 @@ def test_count_under_torchrun_equals_one_process(tiny_run, tmp_path):
                          capture_output=True, text=True, env=CLI_ENV, timeout=300)
     assert two.returncode == 0, two.stderr[-2000:]
     assert (tmp_path / "one.json").read_bytes() == (tmp_path / "two.json").read_bytes()
+
+
+def test_pricing_is_a_stage_of_its_own_after_counting(tiny_run):
+    """Given a finished run's counted units (read back from its cache), the pricing stage alone writes
+    the priced tables the study wrote: results, sensitivity, break-even and sweep."""
+    folder = RunFolder(tiny_run)
+    config = StudyConfig.from_dict(folder.read_config()["config"])
+    cache, digest = RunCache(folder), config.compute_digest()
+    units = [(unit, cache.unit(unit.key(digest), lambda: pytest.fail("a counted unit is not in the cache")))
+             for unit in build_plan(config) if unit.kind == EVAL]
+    again = PricingStage(headline_models(config.hardware)).tables(units, config)
+    written = load_tables(tiny_run)
+    for table, column in (("results", "energy_pj"), ("sensitivity", "energy_pj"),
+                          ("breakeven", "break_even_sparsity"), ("sweep", "snn_energy_pj")):
+        assert len(again[table]) == len(written[table]) > 0, table
+        assert again[table][column].to_numpy() == pytest.approx(written[table][column].to_numpy(), rel=1e-9,
+                                                                nan_ok=True), table

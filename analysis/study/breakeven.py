@@ -1,0 +1,148 @@
+"""Where an SNN's price meets the quantized ANN's (Q7's tables ``breakeven``, ``sweep`` and
+``yan2024_targets``), from ledgers already counted and models from the pricing stage.
+
+Which SNNs are compared is read from the methods' properties (:mod:`analysis.methods`), never from
+their names: a spiking method converted from a quantized network is compared with that network at
+as many levels as its steps, a time-stepped one at the break-even T, a group-parallel one at G = L.
+Nothing here builds a model or reads a ledger: :class:`~analysis.study.pricing.PricingStage` passes
+``model(name, **options)``, its models built once and their prices of the run's ledgers remembered.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import pandas as pd
+
+from analysis.methods import get_method, method_names, reference_method
+from analysis.study.units import EVAL, Unit, converted_spiking
+from analysis.study.variants import DEFAULT
+from energy_models import EnergyReport, EventLedger, model_spec, primary_models
+from energy_models.sensitivity import break_even_sparsity, spike_event_energy_for_break_even, sweep_sparsity
+from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_SOURCE, Yan2024
+
+__all__ = ["NEURON_KIND", "PUBLISHED_BREAK_EVEN", "Pricer", "breakeven_rows", "compared_snns", "spike_rate",
+           "yan2024_targets"]
+
+#: arXiv 2409.08290 (v4): a T = 5 SNN must fire below this average rate to beat the equivalent
+#: ceil(log2(T+1))-bit QNN "under typical neuromorphic hardware conditions" (ENERGY_MODELS.md §6).
+PUBLISHED_BREAK_EVEN = 0.057
+#: Ledger layer kind of activations and spike generation (IF, PSG, QCFS, ReLU).
+NEURON_KIND = "neuron"
+
+
+class Pricer(Protocol):
+    """What the break-even solver prices with: a model's ``price``."""
+
+    def price(self, ledger: EventLedger) -> EnergyReport: ...
+
+
+#: ``model(name, **options)``: the pricing stage's model of that identity.
+ModelSource = Callable[..., Pricer]
+
+
+def spike_rate(ledger: EventLedger) -> float:
+    """Spikes per neuron per step over all spiking neuron layers (0 for non-spiking networks)."""
+    spiking = [layer for layer in ledger.layers if layer.kind == NEURON_KIND and layer.output_spiking]
+    denominator = sum(layer.neurons * layer.timesteps * layer.groups for layer in spiking)
+    return sum(layer.spikes for layer in spiking) / denominator if denominator else 0.0
+
+
+def compared_snns(methods: Iterable[str], breakeven_steps: int, levels: int) -> dict[str, int]:
+    """The SNN methods of ``methods`` Q7 compares with their quantized parent, each at its steps: a
+    time-stepped one at ``breakeven_steps``, a group-parallel one at ``levels`` (G = L)."""
+    out = {}
+    for method in (m for m in method_names() if m in methods):  # registry order, as the tables' rows
+        spec = get_method(method)
+        if converted_spiking(spec) and spec.parent in methods:
+            out[method] = breakeven_steps if spec.is_time_stepped else levels
+    return out
+
+
+def _find(ledgers: Mapping[Unit, EventLedger], **where: Any) -> EventLedger | None:
+    for unit, ledger in ledgers.items():
+        if unit.kind == EVAL and all(getattr(unit, key) == value for key, value in where.items()):
+            return ledger
+    return None
+
+
+def breakeven_rows(ledgers: Mapping[Unit, EventLedger], model: ModelSource, hardware: Sequence[str],
+                   methods: Sequence[str], archs: Sequence[str], seed: int, levels: int, breakeven_steps: int,
+                   sparsities: Sequence[float], spike_event_values: Sequence[float]
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Q7's rows for the first seed. ``breakeven``: per arch, SNN method (:func:`compared_snns`) and
+    hardware model, the input spike sparsity at which the SNN costs what the quantized ANN with
+    ceil(log2(T+1))-bit activations costs, and the per-spike overhead that would put it at the
+    published 5.7%. ``sweep``: energy of SNN, QNN and float ANN as the input sparsity and the
+    per-spike overhead vary."""
+    rows, sweep_rows = [], []
+    steps_of = compared_snns(methods, breakeven_steps, levels)
+    for arch in archs:
+        ann = _find(ledgers, arch=arch, method=reference_method(), seed=seed, variant=DEFAULT)
+        for method, steps in steps_of.items():
+            snn = _find(ledgers, arch=arch, method=method, steps=steps, seed=seed, variant=DEFAULT)
+            qnn = _find(ledgers, arch=arch, method=get_method(method).parent, levels=steps, seed=seed,
+                        variant=DEFAULT)
+            if snn is None or qnn is None:
+                continue
+            steps = snn.timesteps * snn.groups
+            for name in hardware:
+                found = break_even_sparsity(snn, qnn, model(name))
+                at = lambda pj, name=name: model(name, spike_event_pj=pj)  # noqa: E731
+                event = spike_event_energy_for_break_even(snn, qnn, at, target_rate=PUBLISHED_BREAK_EVEN)
+                rows.append({"arch": arch, "method": method, "T": steps,
+                             "qnn_act_bits": math.ceil(math.log2(steps + 1)), "hardware": name,
+                             "break_even_sparsity": found.sparsity, "reason": found.reason,
+                             "measured_spike_rate": spike_rate(snn),
+                             "spike_event_pj_for_published": event.spike_event_pj, "spike_event_reason": event.reason,
+                             "published_rate": PUBLISHED_BREAK_EVEN})
+                for overhead in spike_event_values:
+                    priced = model(name, spike_event_pj=float(overhead))
+                    qnn_pj = float(priced.price(qnn).total_pj)
+                    ann_pj = float(priced.price(ann).total_pj) if ann is not None else float("nan")
+                    for sparsity, energy in sweep_sparsity(snn, priced, sparsities):
+                        sweep_rows.append({"arch": arch, "method": method, "hardware": name,
+                                           "spike_event_pj": float(overhead), "input_sparsity": sparsity,
+                                           "snn_energy_pj": energy, "qnn_energy_pj": qnn_pj, "ann_energy_pj": ann_pj})
+    return rows, sweep_rows
+
+
+def _reported_model() -> str:
+    """The registered primary model the reported targets were stated under (its class, not its name)."""
+    return next(name for name in primary_models() if issubclass(model_spec(name).cls, Yan2024))
+
+
+def yan2024_targets(ledgers: Mapping[Unit, EventLedger], model: ModelSource, methods: Sequence[str],
+                    archs: Sequence[str], seed: int) -> pd.DataFrame:
+    """Q7: the break-even average spike rate of the time-stepped SNN (the first of ``methods`` that
+    :func:`compared_snns` takes) against the ceil(log2(T+1))-bit QNN under the model of arXiv
+    2409.08290 with the weight width of each target it reports, beside it. A target our networks
+    cannot be set to (a fan-in other than the architecture's) is a row with its reason."""
+    timed = [m for m in compared_snns(methods, 1, 1) if get_method(m).is_time_stepped]
+    snn_method = timed[0] if timed else None
+    reported = _reported_model()
+    rows = []
+    for arch in archs:
+        for case, steps, weight_bits, published in REPORTED_TARGETS:
+            row = {"arch": arch, "case": case, "T": steps, "weight_bits": weight_bits, "published_rate": published,
+                   "published_source": REPORTED_TARGETS_SOURCE}
+            snn = qnn = None
+            if snn_method is not None:
+                snn = _find(ledgers, arch=arch, method=snn_method, steps=steps, seed=seed, variant=DEFAULT)
+                qnn = _find(ledgers, arch=arch, method=get_method(snn_method).parent, levels=steps, seed=seed,
+                            variant=DEFAULT)
+            if "fan-in" in case and "4096" not in case:
+                rows.append({**row, "our_rate": float("nan"),
+                             "note": "not modelled: the fan-in is the architecture's own, not a parameter"})
+                continue
+            if snn is None or qnn is None:
+                shown = get_method(snn_method).display(steps) if snn_method else f"a time-stepped SNN (T={steps})"
+                rows.append({**row, "our_rate": float("nan"), "note": f"{shown} not in this run"})
+                continue
+            found = break_even_sparsity(snn, qnn, model(reported, weight_bits=weight_bits))
+            rate = 1.0 - found.sparsity if math.isfinite(found.sparsity) else float("nan")
+            fan_in = f"fan-in as {arch} has it (per layer), not the reported one" if "fan-in" in case else ""
+            rows.append({**row, "our_rate": rate, "note": found.reason or fan_in})
+    return pd.DataFrame(rows)
