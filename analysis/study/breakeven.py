@@ -11,19 +11,20 @@ Nothing here builds a model or reads a ledger: :class:`~analysis.study.pricing.P
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import pandas as pd
 
 from analysis.methods import get_method, method_names, reference_method
+from analysis.study.config import StudyConfig
 from analysis.study.units import EVAL, Unit, converted_spiking
 from analysis.study.variants import DEFAULT
 from energy_models import EnergyReport, EventLedger, model_spec, primary_models
-from energy_models.sensitivity import break_even_sparsity, spike_event_energy_for_break_even, sweep_sparsity
+from energy_models.sensitivity import break_even_sparsity, spike_event_energy_for_break_even
 from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_SOURCE, Yan2024
 
-__all__ = ["NEURON_KIND", "PUBLISHED_BREAK_EVEN", "Pricer", "breakeven_rows", "compared_snns", "spike_rate",
+__all__ = ["NEURON_KIND", "PUBLISHED_BREAK_EVEN", "Pricer", "Prices", "breakeven_rows", "compared_snns", "spike_rate",
            "yan2024_targets"]
 
 #: arXiv 2409.08290 (v4): a T = 5 SNN must fire below this average rate to beat the equivalent
@@ -39,8 +40,14 @@ class Pricer(Protocol):
     def price(self, ledger: EventLedger) -> EnergyReport: ...
 
 
-#: ``model(name, **options)``: the pricing stage's model of that identity.
-ModelSource = Callable[..., Pricer]
+class Prices(Protocol):
+    """What the rows are computed from (:class:`~analysis.study.pricing.PricingStage`): ``model(name,
+    **options)``, the model of that identity, and ``rescaled(ledger, sparsity)``, a ledger at another
+    input spike sparsity (:func:`energy_models.sensitivity.at_sparsity`), each made once."""
+
+    def model(self, name: str, **options: Any) -> Pricer: ...
+
+    def rescaled(self, ledger: EventLedger, sparsity: float) -> EventLedger: ...
 
 
 def spike_rate(ledger: EventLedger) -> float:
@@ -68,18 +75,17 @@ def _find(ledgers: Mapping[Unit, EventLedger], **where: Any) -> EventLedger | No
     return None
 
 
-def breakeven_rows(ledgers: Mapping[Unit, EventLedger], model: ModelSource, hardware: Sequence[str],
-                   methods: Sequence[str], archs: Sequence[str], seed: int, levels: int, breakeven_steps: int,
-                   sparsities: Sequence[float], spike_event_values: Sequence[float]
-                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Q7's rows for the first seed. ``breakeven``: per arch, SNN method (:func:`compared_snns`) and
-    hardware model, the input spike sparsity at which the SNN costs what the quantized ANN with
-    ceil(log2(T+1))-bit activations costs, and the per-spike overhead that would put it at the
-    published 5.7%. ``sweep``: energy of SNN, QNN and float ANN as the input sparsity and the
-    per-spike overhead vary."""
+def breakeven_rows(ledgers: Mapping[Unit, EventLedger], prices: Prices, hardware: Sequence[str],
+                   config: StudyConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Q7's rows for the first seed (``ledgers``: its counted units). ``breakeven``: per arch, SNN
+    method (:func:`compared_snns`) and hardware model, the input spike sparsity at which the SNN costs
+    what the quantized ANN with ceil(log2(T+1))-bit activations costs, and the per-spike overhead that
+    would put it at the published 5.7%. ``sweep``: energy of SNN, QNN and float ANN as the input
+    sparsity (``config.sparsity_sweep``) and the per-spike overhead (``config.spike_event_sweep``) vary."""
     rows, sweep_rows = [], []
-    steps_of = compared_snns(methods, breakeven_steps, levels)
-    for arch in archs:
+    seed, model = config.seed, prices.model
+    steps_of = compared_snns(config.methods, config.breakeven_timesteps, config.levels)
+    for arch in config.archs:
         ann = _find(ledgers, arch=arch, method=reference_method(), seed=seed, variant=DEFAULT)
         for method, steps in steps_of.items():
             snn = _find(ledgers, arch=arch, method=method, steps=steps, seed=seed, variant=DEFAULT)
@@ -98,11 +104,13 @@ def breakeven_rows(ledgers: Mapping[Unit, EventLedger], model: ModelSource, hard
                              "measured_spike_rate": spike_rate(snn),
                              "spike_event_pj_for_published": event.spike_event_pj, "spike_event_reason": event.reason,
                              "published_rate": PUBLISHED_BREAK_EVEN})
-                for overhead in spike_event_values:
+                for overhead in config.spike_event_sweep:
                     priced = model(name, spike_event_pj=float(overhead))
                     qnn_pj = float(priced.price(qnn).total_pj)
                     ann_pj = float(priced.price(ann).total_pj) if ann is not None else float("nan")
-                    for sparsity, energy in sweep_sparsity(snn, priced, sparsities):
+                    # the SNN rescaled once per sparsity, whatever the model (sweep_sparsity's prices)
+                    for sparsity in (float(s) for s in config.sparsity_sweep):
+                        energy = priced.price(prices.rescaled(snn, sparsity)).total_pj
                         sweep_rows.append({"arch": arch, "method": method, "hardware": name,
                                            "spike_event_pj": float(overhead), "input_sparsity": sparsity,
                                            "snn_energy_pj": energy, "qnn_energy_pj": qnn_pj, "ann_energy_pj": ann_pj})
@@ -114,17 +122,17 @@ def _reported_model() -> str:
     return next(name for name in primary_models() if issubclass(model_spec(name).cls, Yan2024))
 
 
-def yan2024_targets(ledgers: Mapping[Unit, EventLedger], model: ModelSource, methods: Sequence[str],
-                    archs: Sequence[str], seed: int) -> pd.DataFrame:
-    """Q7: the break-even average spike rate of the time-stepped SNN (the first of ``methods`` that
-    :func:`compared_snns` takes) against the ceil(log2(T+1))-bit QNN under the model of arXiv
+def yan2024_targets(ledgers: Mapping[Unit, EventLedger], prices: Prices, config: StudyConfig) -> pd.DataFrame:
+    """Q7: the break-even average spike rate of the time-stepped SNN (the first of the study's methods
+    that :func:`compared_snns` takes) against the ceil(log2(T+1))-bit QNN under the model of arXiv
     2409.08290 with the weight width of each target it reports, beside it. A target our networks
     cannot be set to (a fan-in other than the architecture's) is a row with its reason."""
-    timed = [m for m in compared_snns(methods, 1, 1) if get_method(m).is_time_stepped]
+    seed = config.seed
+    timed = [m for m in compared_snns(config.methods, 1, 1) if get_method(m).is_time_stepped]
     snn_method = timed[0] if timed else None
     reported = _reported_model()
     rows = []
-    for arch in archs:
+    for arch in config.archs:
         for case, steps, weight_bits, published in REPORTED_TARGETS:
             row = {"arch": arch, "case": case, "T": steps, "weight_bits": weight_bits, "published_rate": published,
                    "published_source": REPORTED_TARGETS_SOURCE}
@@ -141,7 +149,7 @@ def yan2024_targets(ledgers: Mapping[Unit, EventLedger], model: ModelSource, met
                 shown = get_method(snn_method).display(steps) if snn_method else f"a time-stepped SNN (T={steps})"
                 rows.append({**row, "our_rate": float("nan"), "note": f"{shown} not in this run"})
                 continue
-            found = break_even_sparsity(snn, qnn, model(reported, weight_bits=weight_bits))
+            found = break_even_sparsity(snn, qnn, prices.model(reported, weight_bits=weight_bits))
             rate = 1.0 - found.sparsity if math.isfinite(found.sparsity) else float("nan")
             fan_in = f"fan-in as {arch} has it (per layer), not the reported one" if "fan-in" in case else ""
             rows.append({**row, "our_rate": rate, "note": found.reason or fan_in})

@@ -125,16 +125,21 @@ def measure_tables() -> list[str]:
 
 
 # -- the built-in measures ----------------------------------------------------------------------------
+def _time_stepped_siblings(spec: MethodSpec, chosen: Sequence[str]) -> list[str]:
+    """The chosen time-stepped converted SNNs converted from the same quantized network as ``spec``."""
+    return [m for m in chosen if get_method(m).is_time_stepped and converted_spiking(get_method(m))
+            and get_method(m).parent == spec.parent]
+
+
 def _pairs_with_time_stepped(spec: MethodSpec, chosen: Sequence[str]) -> bool:
     """A group-parallel converted SNN whose quantized parent a chosen time-stepped converted SNN shares."""
-    if not (spec.is_group_parallel and converted_spiking(spec)):
-        return False
-    pairs = (get_method(m) for m in chosen)
-    return any(other.is_time_stepped and converted_spiking(other) and other.parent == spec.parent for other in pairs)
+    return spec.is_group_parallel and converted_spiking(spec) and bool(_time_stepped_siblings(spec, chosen))
 
 
 def _equivalence(given: MeasureInput) -> dict[str, Any]:
-    return equivalence_unit(given.quantized_parent, given.steps, given.split.test, given.config.device)
+    """The group-parallel SNN and its time-stepped siblings against their quantized parent at L = steps."""
+    methods = (given.method, *_time_stepped_siblings(get_method(given.method), given.config.methods))
+    return equivalence_unit(given.quantized_parent, given.steps, given.split.test, given.config.device, methods)
 
 
 def _equivalence_rows(ident: dict[str, Any], outcome: dict[str, Any]) -> dict[str, list]:

@@ -37,6 +37,7 @@ from analysis.study.hardware import ModelBook, alternatives, hardware_table
 from analysis.study.units import EVAL, Unit
 from analysis.study.variants import DEFAULT
 from energy_models import EnergyModel, EnergyReport, EventLedger
+from energy_models.sensitivity import at_sparsity
 from energy_models.zigzag import is_zigzag_name, latency_cycles
 from energy_models.zigzag.crosscheck import FLAG_RATIO, crosscheck_rows
 
@@ -123,6 +124,7 @@ class PricingStage:
         self.alternatives = [alt for name in self.hardware for alt in alternatives(name, self.book)]
         self._held: dict[int, EventLedger] = {}  # the ledgers whose prices are remembered (id -> ledger)
         self._reports: dict[tuple[int, int], EnergyReport] = {}
+        self._rescaled: dict[tuple[int, float], EventLedger] = {}
         #: how many prices were made, per (ledger id, model id): 1 each, for the stage's ledgers
         self.priced: dict[tuple[int, int], int] = {}
 
@@ -151,6 +153,14 @@ class PricingStage:
             self._reports[key] = report
         return report
 
+    def rescaled(self, ledger: EventLedger, sparsity: float) -> EventLedger:
+        """``ledger`` at input spike sparsity ``sparsity`` (:func:`~energy_models.sensitivity.at_sparsity`),
+        made once per (ledger, sparsity) for every model that prices it."""
+        key = (id(ledger), float(sparsity))
+        if key not in self._rescaled:
+            self._rescaled[key] = at_sparsity(ledger, sparsity)
+        return self._rescaled[key]
+
     def model(self, name: str, **options: Any) -> PricedModel:
         """The book's model ``name`` with ``options``, its prices of held ledgers remembered."""
         return PricedModel(self.book.model(name, **options), self)
@@ -161,13 +171,11 @@ class PricingStage:
         ledgers = self.read(units)
         tables = self.unit_tables(units, ledgers)
         first = {unit: ledger for unit, ledger in ledgers.items() if unit.seed == config.seed}
-        breakeven, sweep = breakeven_rows(first, self.model, self.hardware, config.methods, config.archs, config.seed,
-                                          config.levels, config.breakeven_timesteps, config.sparsity_sweep,
-                                          config.spike_event_sweep)
+        breakeven, sweep = breakeven_rows(first, self, self.hardware, config)
         return {**tables, "hardware": hardware_table(self.models, self.hardware, self.alternatives),
                 # columns in name order, as these two tables have always been written
                 "breakeven": _by_name(pd.DataFrame(breakeven)), "sweep": _by_name(pd.DataFrame(sweep)),
-                "yan2024_targets": yan2024_targets(first, self.model, config.methods, config.archs, config.seed),
+                "yan2024_targets": yan2024_targets(first, self, config),
                 "crosscheck": self._crosscheck(first)}
 
     def read(self, units: Sequence[tuple[Unit, dict[str, Any]]]) -> dict[Unit, EventLedger]:

@@ -15,9 +15,11 @@ from analysis.methods import method_names
 from analysis.run_folder import RunFolder
 from analysis.study import RunFolderError, StudyConfig, load_tables, run_study
 from analysis.study.cache import RunCache
+from analysis.study.checkpoint import count_checkpoint, price_ledger
 from analysis.study.hardware import headline_models
 from analysis.study.plan import EVAL, build_plan
 from analysis.study.pricing import PricingStage
+from energy_models import EventLedger
 
 # A tiny study: every method, every hardware model, a few T; seconds, not minutes.
 TINY = dict(archs=["mlp"], timesteps=[1, 2, 4], epochs_ann=2, epochs_quant=1, epochs_bnn=1, epochs_direct=1,
@@ -317,3 +319,24 @@ def test_pricing_is_a_stage_of_its_own_after_counting(tiny_run):
         assert len(again[table]) == len(written[table]) > 0, table
         assert again[table][column].to_numpy() == pytest.approx(written[table][column].to_numpy(), rel=1e-9,
                                                                 nan_ok=True), table
+
+
+def test_count_checkpoint_counts_a_checkpoint_as_the_study_counted_it(tiny_run):
+    """The one public count function (the CLI's ``count``): the study's quantized checkpoint counted
+    as OneSpike(G=4) on the study's samples is the study's own OneSpike(G=4) unit, priced alike."""
+    folder = RunFolder(tiny_run)
+    config = StudyConfig.from_dict(folder.read_config()["config"])
+    ckpt = next(folder.cache_dir.glob(f"mlp__qcfs__L{config.levels}__s0__*.pt"))
+    ledger = count_checkpoint(ckpt, method="onespike", timesteps=4, samples=config.count_samples)
+    unit = next(u for u in build_plan(config) if u.kind == EVAL and u.method == "onespike" and u.steps == 4
+                and u.variant == "default" and u.seed == config.seed)
+    study = EventLedger.from_dict(RunCache(folder).unit(unit.key(config.compute_digest()), pytest.fail)["ledger"])
+    assert ledger.totals() == pytest.approx(study.totals(), rel=1e-9)
+    priced = price_ledger(ledger, ["sata", "loihi"])
+    results = load_tables(tiny_run)["results"]
+    row = results[(results["method"] == "onespike") & (results["T"] == 4) & (results["variant"] == "default")
+                  & (results["hardware"] == "sata")].iloc[0]
+    assert list(priced.index) == ["sata", "loihi"]
+    assert priced.loc["sata", "energy_pj"] == pytest.approx(row["energy_pj"])
+    with pytest.raises(TypeError, match=r"unknown setting.*step"):
+        count_checkpoint(ckpt, step=4)
