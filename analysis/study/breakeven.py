@@ -1,4 +1,4 @@
-"""Where an SNN's price meets the quantized ANN's (Q7's tables ``breakeven``, ``sweep`` and
+"""Where an SNN's price meets the quantized ANN's (the tables ``breakeven``, ``sweep`` and
 ``yan2024_targets``), from ledgers already counted and models from the pricing stage.
 
 Which SNNs are compared is read from the methods' properties (:mod:`analysis.methods`), never from
@@ -58,7 +58,7 @@ def spike_rate(ledger: EventLedger) -> float:
 
 
 def compared_snns(methods: Iterable[str], breakeven_steps: int, levels: int) -> dict[str, int]:
-    """The SNN methods of ``methods`` Q7 compares with their quantized parent, each at its steps: a
+    """The SNN methods of ``methods`` compared with their quantized parent, each at its steps: a
     time-stepped one at ``breakeven_steps``, a group-parallel one at ``levels`` (G = L)."""
     out = {}
     for method in (m for m in method_names() if m in methods):  # registry order, as the tables' rows
@@ -77,7 +77,7 @@ def _find(ledgers: Mapping[Unit, EventLedger], **where: Any) -> EventLedger | No
 
 def breakeven_rows(ledgers: Mapping[Unit, EventLedger], prices: Prices, hardware: Sequence[str],
                    config: StudyConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Q7's rows for the first seed (``ledgers``: its counted units). ``breakeven``: per arch, SNN
+    """The break-even rows for the first seed (``ledgers``: its counted units). ``breakeven``: per arch, SNN
     method (:func:`compared_snns`) and hardware model, the input spike sparsity at which the SNN costs
     what the quantized ANN with ceil(log2(T+1))-bit activations costs, and the per-spike overhead that
     would put it at the published 5.7%. ``sweep``: energy of SNN, QNN and float ANN as the input
@@ -123,7 +123,7 @@ def _reported_model() -> str:
 
 
 def yan2024_targets(ledgers: Mapping[Unit, EventLedger], prices: Prices, config: StudyConfig) -> pd.DataFrame:
-    """Q7: the break-even average spike rate of the time-stepped SNN (the first of the study's methods
+    """The break-even average spike rate of the time-stepped SNN (the first of the study's methods
     that :func:`compared_snns` takes) against the ceil(log2(T+1))-bit QNN under the model of arXiv
     2409.08290 with the weight width of each target it reports, beside it. A target our networks
     cannot be set to (a fan-in other than the architecture's) is a row with its reason."""

@@ -13,7 +13,7 @@ report):
 - ``hardware``: each model's provenance (:func:`~analysis.study.hardware.hardware_table`);
 - ``layers``: one row per (unit, layer), shapes as integer columns;
 - ``crosscheck``: every ZigZag headline model beside :data:`CROSSCHECK_REFERENCE`, layer by layer;
-- Q7's ``breakeven``/``sweep``/``yan2024_targets`` (:mod:`~analysis.study.breakeven`).
+- the break-even tables ``breakeven``/``sweep``/``yan2024_targets`` (:mod:`~analysis.study.breakeven`).
 
 :class:`PricingStage` builds every model once (:class:`~analysis.study.hardware.ModelBook`: keyed by
 the model's name and every option, so a model with other options is another model), reads each
@@ -195,7 +195,7 @@ class PricingStage:
                       "test_samples": outcome["test_samples"], "latency_steps": ledger.timesteps,
                       "groups": ledger.groups}
             facts = {**{f"ops_{event}": value for event, value in totals.items()},
-                     # the MACs a zero-skipping model prices (zero inputs gated): the count Q2 sets beside ACs
+                     # the MACs a zero-skipping model prices (zero inputs gated): the count set beside ACs
                      "ops_mac_nonzero": ledger.total("mac_nonzero"), "spike_rate": spike_rate(ledger),
                      "nonfinite_values": ledger.total("nonfinite_values"),
                      "deploy_form": outcome.get("deploy_form", "")}

@@ -139,9 +139,9 @@ class StudyWork:
         if (source, unit.levels) in parents:
             return True
         parent = get_method(get_method(source).parent).short
-        warnings.warn(f"{unit.arch}: {spec.display(unit.steps)} fine-tuned at L={unit.levels} (Q13's equal bits) is "
-                      f"skipped: the {parent} it would be fine-tuned from is neither given nor trained in this study "
-                      f"(give the {parent} checkpoint too to include it)", stacklevel=2)
+        warnings.warn(f"{unit.arch}: {spec.display(unit.steps)} fine-tuned at L={unit.levels} (the equal-bits "
+                      f"network) is skipped: the {parent} it would be fine-tuned from is neither given nor trained in "
+                      f"this study (give the {parent} checkpoint too to include it)", stacklevel=2)
         return False
 
     def variant_input(self, unit: Unit, parents: dict, split: DataSplit, bits: int) -> VariantInput:
