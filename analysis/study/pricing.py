@@ -36,7 +36,8 @@ from analysis.study.config import StudyConfig
 from analysis.study.hardware import ModelBook, alternatives, hardware_table
 from analysis.study.units import EVAL, Unit
 from analysis.study.variants import DEFAULT
-from energy_models import EnergyModel, EnergyReport, EventLedger
+from energy_models import EnergyModel, EnergyReport, EventLedger, TableModel
+from energy_models.conventions import effective_key, effective_ledger
 from energy_models.sensitivity import at_sparsity
 from energy_models.zigzag import is_zigzag_name, latency_cycles
 from energy_models.zigzag.crosscheck import FLAG_RATIO, crosscheck_rows
@@ -125,6 +126,9 @@ class PricingStage:
         self._held: dict[int, EventLedger] = {}  # the ledgers whose prices are remembered (id -> ledger)
         self._reports: dict[tuple[int, int], EnergyReport] = {}
         self._rescaled: dict[tuple[int, float], EventLedger] = {}
+        # the ledgers (held and rescaled) whose conventions applied are shared by the models that agree on them
+        self._shared: dict[int, EventLedger] = {}
+        self._effective: dict[tuple[int, tuple], tuple[EventLedger, list[dict[str, Any]], list[str]]] = {}
         #: how many prices were made, per (ledger id, model id): 1 each, for the stage's ledgers
         self.priced: dict[tuple[int, int], int] = {}
 
@@ -136,29 +140,43 @@ class PricingStage:
 
     def hold(self, ledger: EventLedger) -> EventLedger:
         """Remember ``ledger``'s prices from now on (the stage's own ledgers)."""
-        self._held[id(ledger)] = ledger
+        self._held[id(ledger)] = self._shared[id(ledger)] = ledger
         return ledger
 
     def price(self, ledger: EventLedger, model: EnergyModel, keep: bool = True) -> EnergyReport:
         """``model.price(ledger)``, made once for a held ledger (``keep=False``: a price no one asks
         for again, e.g. an alternative's, is not kept once made; one kept already is reused)."""
         if id(ledger) not in self._held:
-            return model.price(ledger)
+            return self._priced(ledger, model)
         key = (id(ledger), id(model))
         if key in self._reports:
             return self._reports[key]
-        report = model.price(ledger)
+        report = self._priced(ledger, model)
         self.priced[key] = self.priced.get(key, 0) + 1
         if keep:
             self._reports[key] = report
         return report
+
+    def _priced(self, ledger: EventLedger, model: EnergyModel) -> EnergyReport:
+        """``model.price(ledger)``; for a ledger of the stage, the conventions applied to it
+        (:func:`~energy_models.conventions.effective_ledger`) made once per set of convention options
+        and shared by every model that has them."""
+        if not isinstance(model, TableModel) or id(ledger) not in self._shared:
+            return model.price(ledger)
+        key = (id(ledger), effective_key(model.options))
+        if key not in self._effective:
+            said: list[str] = []
+            effective, applied = effective_ledger(model.options, ledger, said)
+            self._effective[key] = (effective, applied, said)
+        return model.price(ledger, self._effective[key])
 
     def rescaled(self, ledger: EventLedger, sparsity: float) -> EventLedger:
         """``ledger`` at input spike sparsity ``sparsity`` (:func:`~energy_models.sensitivity.at_sparsity`),
         made once per (ledger, sparsity) for every model that prices it."""
         key = (id(ledger), float(sparsity))
         if key not in self._rescaled:
-            self._rescaled[key] = at_sparsity(ledger, sparsity)
+            rescaled = self._rescaled[key] = at_sparsity(ledger, sparsity)
+            self._shared[id(rescaled)] = rescaled
         return self._rescaled[key]
 
     def model(self, name: str, **options: Any) -> PricedModel:

@@ -37,9 +37,9 @@ def prices(monkeypatch):
     made: Counter = Counter()
     original = TableModel.price
 
-    def counted(self, ledger):
+    def counted(self, ledger, *args, **kwargs):
         made[(id(ledger), id(self))] += 1
-        return original(self, ledger)
+        return original(self, ledger, *args, **kwargs)
 
     monkeypatch.setattr(TableModel, "price", counted)
     return made
@@ -113,3 +113,20 @@ def test_the_tables_price_under_the_hardware_asked_for_not_an_earlier_one():
     qnn_pj = priced[priced["input_sparsity"] == 0.0]["qnn_energy_pj"].iloc[0]
     assert qnn_pj == pytest.approx(get_model("sata", spike_event_pj=2.0).price(
         vgg_like_ledger("quantized", act_bits=3)).total_pj)
+
+
+def test_shared_conventions_price_exactly_as_each_model_alone():
+    """The stage applies a ledger's conventions once per set of convention options and shares them
+    between models: every price and warning is the one the model makes alone."""
+    stage = PricingStage(["sata", "flops45nm", "weight_stationary"])
+    ledgers = [vgg_like_ledger("multi_step_snn", steps=4, spike_rate=0.1), vgg_like_ledger("quantized", act_bits=3)]
+    for ledger in ledgers:
+        held = stage.hold(ledger)
+        for model in [*stage.models.values(), *(alt.model for alt in stage.alternatives)]:
+            shared, alone = stage.price(held, model), model.price(ledger)
+            assert shared.total_pj == alone.total_pj and shared.warnings == alone.warnings
+            assert shared.conventions == alone.conventions
+        rescaled = stage.rescaled(held, 0.5)
+        assert stage.rescaled(held, 0.5) is rescaled
+        for model in stage.models.values():
+            assert stage.price(rescaled, model).total_pj == model.price(rescaled).total_pj
