@@ -1,9 +1,9 @@
 """Where an SNN's price meets the quantized ANN's (the tables ``breakeven``, ``sweep`` and
 ``yan2024_targets``), from ledgers already counted and models from the pricing stage.
 
-Which SNNs are compared is read from the methods' properties (:mod:`analysis.methods`), never from
-their names: a spiking method converted from a quantized network is compared with that network at
-as many levels as its steps, a time-stepped one at the break-even T, a group-parallel one at G = L.
+Which SNNs are compared is read from the methods' roles (:class:`~analysis.methods.Role`, from their
+properties), never from their names: a spiking conversion of a quantized network is compared with
+that network at as many levels as its steps, one on T at the break-even T, one on G at G = L.
 Nothing here builds a model or reads a ledger: :class:`~analysis.study.pricing.PricingStage` passes
 ``model(name, **options)``, its models built once and their prices of the run's ledgers remembered.
 """
@@ -16,13 +16,13 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from analysis.methods import get_method, method_names, reference_method
+from analysis.methods import Role, first_with_role, get_method, reference_method, with_role
 from analysis.study.config import StudyConfig
-from analysis.study.units import EVAL, Unit, converted_spiking
+from analysis.study.units import EVAL, Unit
 from analysis.study.variants import DEFAULT
-from energy_models import EnergyReport, EventLedger, model_spec, primary_models
+from energy_models import EnergyReport, EventLedger
 from energy_models.sensitivity import break_even_sparsity, spike_event_energy_for_break_even
-from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_SOURCE, Yan2024
+from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_MODEL, REPORTED_TARGETS_SOURCE
 
 __all__ = ["NEURON_KIND", "PUBLISHED_BREAK_EVEN", "Pricer", "Prices", "breakeven_rows", "compared_snns", "spike_rate",
            "yan2024_targets"]
@@ -58,14 +58,12 @@ def spike_rate(ledger: EventLedger) -> float:
 
 
 def compared_snns(methods: Iterable[str], breakeven_steps: int, levels: int) -> dict[str, int]:
-    """The SNN methods of ``methods`` compared with their quantized parent, each at its steps: a
-    time-stepped one at ``breakeven_steps``, a group-parallel one at ``levels`` (G = L)."""
-    out = {}
-    for method in (m for m in method_names() if m in methods):  # registry order, as the tables' rows
-        spec = get_method(method)
-        if converted_spiking(spec) and spec.parent in methods:
-            out[method] = breakeven_steps if spec.is_time_stepped else levels
-    return out
+    """The SNN methods of ``methods`` compared with their quantized parent (also in ``methods``), each
+    at its steps: a time conversion at ``breakeven_steps``, a group conversion at ``levels`` (G = L)."""
+    methods = list(methods)
+    steps_of = {**dict.fromkeys(with_role(Role.TIME_CONVERSION, methods), breakeven_steps),
+                **dict.fromkeys(with_role(Role.GROUP_CONVERSION, methods), levels)}
+    return {method: steps for method, steps in steps_of.items() if get_method(method).parent in methods}
 
 
 def _find(ledgers: Mapping[Unit, EventLedger], **where: Any) -> EventLedger | None:
@@ -117,20 +115,13 @@ def breakeven_rows(ledgers: Mapping[Unit, EventLedger], prices: Prices, hardware
     return rows, sweep_rows
 
 
-def _reported_model() -> str:
-    """The registered primary model the reported targets were stated under (its class, not its name)."""
-    return next(name for name in primary_models() if issubclass(model_spec(name).cls, Yan2024))
-
-
 def yan2024_targets(ledgers: Mapping[Unit, EventLedger], prices: Prices, config: StudyConfig) -> pd.DataFrame:
-    """The break-even average spike rate of the time-stepped SNN (the first of the study's methods
-    that :func:`compared_snns` takes) against the ceil(log2(T+1))-bit QNN under the model of arXiv
+    """The break-even average spike rate of the study's time conversion (its first, the IF SNN where
+    it is one of them) against the ceil(log2(T+1))-bit QNN under the model of arXiv
     2409.08290 with the weight width of each target it reports, beside it. A target our networks
     cannot be set to (a fan-in other than the architecture's) is a row with its reason."""
     seed = config.seed
-    timed = [m for m in compared_snns(config.methods, 1, 1) if get_method(m).is_time_stepped]
-    snn_method = timed[0] if timed else None
-    reported = _reported_model()
+    snn_method = first_with_role(Role.TIME_CONVERSION, config.methods)
     rows = []
     for arch in config.archs:
         for case, steps, weight_bits, published in REPORTED_TARGETS:
@@ -149,7 +140,7 @@ def yan2024_targets(ledgers: Mapping[Unit, EventLedger], prices: Prices, config:
                 shown = get_method(snn_method).display(steps) if snn_method else f"a time-stepped SNN (T={steps})"
                 rows.append({**row, "our_rate": float("nan"), "note": f"{shown} not in this run"})
                 continue
-            found = break_even_sparsity(snn, qnn, prices.model(reported, weight_bits=weight_bits))
+            found = break_even_sparsity(snn, qnn, prices.model(REPORTED_TARGETS_MODEL, weight_bits=weight_bits))
             rate = 1.0 - found.sparsity if math.isfinite(found.sparsity) else float("nan")
             fan_in = f"fan-in as {arch} has it (per layer), not the reported one" if "fan-in" in case else ""
             rows.append({**row, "our_rate": rate, "note": found.reason or fan_in})

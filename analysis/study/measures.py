@@ -3,7 +3,9 @@ the study loop over: a method takes part in every measure that applies to it, de
 properties (:class:`~analysis.methods.MethodSpec`: its step axis, whether it spikes, how it is
 trained, what it is converted from), never from its name, so a method a user registers takes part too.
 
-A measure has a scope:
+Applicability is asked of the method registry: its role (:class:`~analysis.methods.Role`: a
+conversion on T or on G of a quantized parent) or a property (``trains_directly``). A measure has a
+scope:
 
 - :data:`PER_STEP`: one plan unit per (architecture, seed, T, method), cached like a counted unit
   (``equivalence``: the group-parallel SNN's logits against its quantized parent at L = G = T, and
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.data import DataSplit
-from analysis.methods import MethodSpec, get_method
+from analysis.methods import Role, get_method, roles_of, with_role
 from analysis.registry import Registry
 from analysis.study.cache import RunCache
 from analysis.study.config import StudyConfig
@@ -33,7 +35,7 @@ from analysis.study.events import event_methods, event_rows, event_tasks
 from analysis.study.fidelity import equivalence_unit, layer_errors, recorded_fidelity
 from analysis.study.networks import derive, priced_form
 from analysis.study.onestep import onestep_measure
-from analysis.study.units import converted_spiking
+from analysis.validate import check_choice
 from energy_models import EnergyModel
 
 __all__ = ["EQUIVALENCE", "LAYER_SAMPLES", "MEASURES", "ONESTEP", "PER_ARCH", "PER_RUN", "PER_STEP", "Measure",
@@ -72,8 +74,8 @@ class MeasureInput:
 @dataclass(frozen=True)
 class Measure:
     """One measure: its ``name`` (a per-step measure's units have it as their kind), ``scope``, the
-    ``tables`` it fills, ``applies(spec, chosen)`` (whether method ``spec`` of a study of the
-    ``chosen`` methods takes part) and ``compute``: for :data:`PER_STEP` and :data:`PER_ARCH`,
+    ``tables`` it fills, ``applies(method, chosen)`` (whether ``method`` of a study of the ``chosen``
+    methods takes part) and ``compute``: for :data:`PER_STEP` and :data:`PER_ARCH`,
     ``compute(MeasureInput) -> outcome`` (a cached value), turned into table rows by
     ``rows(ident, outcome) -> {table: rows}``; for :data:`PER_RUN`, ``compute(config, cache, digest,
     models, on_unit) -> {table: rows}``, with ``units(config)`` its units (the progress bar's).
@@ -83,7 +85,7 @@ class Measure:
     name: str
     scope: str
     tables: tuple[str, ...]
-    applies: Callable[[MethodSpec, Sequence[str]], bool]
+    applies: Callable[[str, Sequence[str]], bool]
     compute: Callable[..., Any]
     rows: Callable[[dict[str, Any], Any], dict[str, list]] | None = None
     where: Callable[[StudyConfig, str, int], bool] | None = None
@@ -91,9 +93,7 @@ class Measure:
     units: Callable[[StudyConfig], int] | None = None
 
     def __post_init__(self) -> None:
-        if self.scope not in (PER_STEP, PER_ARCH, PER_RUN):
-            raise ValueError(f"measure {self.name!r}: scope {self.scope!r}; expected one of {PER_STEP!r}, "
-                             f"{PER_ARCH!r}, {PER_RUN!r}")
+        check_choice(f"measure {self.name!r}: scope", self.scope, (PER_STEP, PER_ARCH, PER_RUN))
         if self.scope != PER_RUN and self.rows is None:
             raise ValueError(f"measure {self.name!r}: a {self.scope} measure needs rows(ident, outcome)")
 
@@ -113,7 +113,7 @@ def taking_part(config: StudyConfig, scope: str) -> list[tuple[Measure, list[str
     out = []
     for measure in MEASURES.values():
         if measure.scope == scope:
-            methods = [m for m in config.methods if measure.applies(get_method(m), config.methods)]
+            methods = [m for m in config.methods if measure.applies(m, config.methods)]
             if methods:
                 out.append((measure, methods))
     return out
@@ -125,21 +125,25 @@ def measure_tables() -> list[str]:
 
 
 # -- the built-in measures ----------------------------------------------------------------------------
-def _time_stepped_siblings(spec: MethodSpec, chosen: Sequence[str]) -> list[str]:
-    """The chosen time-stepped converted SNNs converted from the same quantized network as ``spec``."""
-    return [m for m in chosen if get_method(m).is_time_stepped and converted_spiking(get_method(m))
-            and get_method(m).parent == spec.parent]
+def _time_siblings(method: str, chosen: Sequence[str]) -> list[str]:
+    """The chosen conversions on T of the quantized network ``method`` is converted from."""
+    parent = get_method(method).parent
+    return [m for m in with_role(Role.TIME_CONVERSION, chosen) if get_method(m).parent == parent]
 
 
-def _pairs_with_time_stepped(spec: MethodSpec, chosen: Sequence[str]) -> bool:
-    """A group-parallel converted SNN whose quantized parent a chosen time-stepped converted SNN shares."""
-    return spec.is_group_parallel and converted_spiking(spec) and bool(_time_stepped_siblings(spec, chosen))
+def _group_with_time_sibling(method: str, chosen: Sequence[str]) -> bool:
+    """A conversion on G whose quantized parent a chosen conversion on T shares."""
+    return Role.GROUP_CONVERSION in roles_of(method) and bool(_time_siblings(method, chosen))
 
 
 def _equivalence(given: MeasureInput) -> dict[str, Any]:
-    """The group-parallel SNN and its time-stepped siblings against their quantized parent at L = steps."""
-    methods = (given.method, *_time_stepped_siblings(get_method(given.method), given.config.methods))
+    """The conversion on G and its siblings on T against their quantized parent at L = steps."""
+    methods = (given.method, *_time_siblings(given.method, given.config.methods))
     return equivalence_unit(given.quantized_parent, given.steps, given.split.test, given.config.device, methods)
+
+
+def _trains_directly(method: str, chosen: Sequence[str]) -> bool:
+    return get_method(method).trains_directly
 
 
 def _equivalence_rows(ident: dict[str, Any], outcome: dict[str, Any]) -> dict[str, list]:
@@ -183,14 +187,14 @@ def _event_units(config: StudyConfig) -> int:
 
 
 for _measure in (
-    Measure(EQUIVALENCE, PER_STEP, ("equivalence", "level_flips"), _pairs_with_time_stepped, _equivalence,
+    Measure(EQUIVALENCE, PER_STEP, ("equivalence", "level_flips"), _group_with_time_sibling, _equivalence,
             _equivalence_rows, levels_are_steps=True),
     Measure("layer_fidelity", PER_ARCH, ("layer_errors", "fidelity"),
-            lambda spec, chosen: spec.is_time_stepped and converted_spiking(spec), _layer_fidelity,
+            lambda method, chosen: Role.TIME_CONVERSION in roles_of(method), _layer_fidelity,
             lambda ident, outcome: outcome),
-    Measure(ONESTEP, PER_STEP, ("onestep", "onestep_layers"), lambda spec, chosen: spec.trains_directly, _onestep,
+    Measure(ONESTEP, PER_STEP, ("onestep", "onestep_layers"), _trains_directly, _onestep,
             _onestep_rows, where=lambda config, arch, steps: arch in direct_archs(config)
             and steps in direct_steps(config)),
-    Measure("events", PER_RUN, ("events",), lambda spec, chosen: spec.trains_directly, _events, units=_event_units),
+    Measure("events", PER_RUN, ("events",), _trains_directly, _events, units=_event_units),
 ):
     register_measure(_measure)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from analysis.methods import MethodSpec, get_method
 from analysis.study.variants import VARIANTS
 
-__all__ = ["EVAL", "Unit", "converted_spiking"]
+__all__ = ["EVAL", "Unit"]
 
 #: The kind of unit that evaluates and counts one network; every other kind is a measure's name
 #: (:data:`~analysis.study.measures.MEASURES`).
@@ -46,8 +45,3 @@ class Unit:
         data.pop("kind")
         return data
 
-
-def converted_spiking(spec: MethodSpec) -> bool:
-    """Whether a method is a spiking network converted (not trained) from a quantized one (its
-    parent has L-level activations): the SNNs the plan steps at each T and compares with that parent."""
-    return spec.spiking and not spec.trained and spec.parent is not None and get_method(spec.parent).quantized
