@@ -229,7 +229,8 @@ def level_flips(onespike: SpikingNetwork, quantized: nn.Module, test_set, dtype:
     return summary, layers
 
 
-def equivalence_unit(quantized: nn.Module, steps: int, test_set, device: str = "cpu") -> dict[str, Any]:
+def equivalence_unit(quantized: nn.Module, steps: int, test_set, device: str = "cpu",
+                     methods: tuple[str, ...] = EQUIVALENCE_METHODS) -> dict[str, Any]:
     """Q1 for G = T = L = ``steps`` on ``quantized``, the quantized ANN's priced network (deploy
     form, quantized weights; OneSpike and IF are converted from it, as the study's are).
 
@@ -239,19 +240,21 @@ def equivalence_unit(quantized: nn.Module, steps: int, test_set, device: str = "
     level than the quantized ANN's), ``level_flips_at_threshold_float32`` (of them, decided by float
     rounding at a level boundary), ``prediction_flips_float32``, ``max_abs_logit_diff_float32``,
     ``max_abs_logit_float32``, ``activations_compared``, and ``level_flips_float64`` (the same count
-    in float64). ``layers``: the per-layer counts (:func:`level_flips`)."""
+    in float64). ``layers``: the per-layer counts (:func:`level_flips`). ``methods``: the group-parallel
+    method whose levels are compared first (OneSpike), then the others compared by their logits."""
     q64 = copy.deepcopy(quantized).cpu().double()
     same64 = relevel(q64, steps)
     out: dict[str, Any] = {"precision": "float64"}
-    flips64, layers64 = level_flips(derive(Method.ONESPIKE, q64, steps), same64, test_set, torch.float64, device)
-    gaps = {  # OneSpike's float64 logits were compared by level_flips already
-        Method.ONESPIKE: {"max_abs_logit_diff": flips64["max_abs_logit_diff"],
-                          "agreement": 1 - flips64["prediction_flips"] / flips64["samples"]},
-        Method.IF: max_logit_gap(derive(Method.IF, q64, steps), same64, test_set, device)}
-    for method in EQUIVALENCE_METHODS:
+    grouped, *others = methods
+    flips64, layers64 = level_flips(derive(grouped, q64, steps), same64, test_set, torch.float64, device)
+    gaps = {  # the group-parallel method's float64 logits were compared by level_flips already
+        grouped: {"max_abs_logit_diff": flips64["max_abs_logit_diff"],
+                  "agreement": 1 - flips64["prediction_flips"] / flips64["samples"]},
+        **{method: max_logit_gap(derive(method, q64, steps), same64, test_set, device) for method in others}}
+    for method in methods:
         out.update({f"{method}_{measure}": gaps[method][measure] for measure in ("max_abs_logit_diff", "agreement")})
     q32 = copy.deepcopy(quantized).cpu().float()
-    flips32, layers32 = level_flips(derive(Method.ONESPIKE, q32, steps), relevel(q32, steps), test_set,
+    flips32, layers32 = level_flips(derive(grouped, q32, steps), relevel(q32, steps), test_set,
                                     torch.float32, device)
     out.update({"activations_compared": flips32["activations"], "level_flips_float32": flips32["level_flips"],
                 "level_flips_at_threshold_float32": flips32["at_threshold"],
