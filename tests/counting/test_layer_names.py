@@ -18,7 +18,7 @@ from torch import nn
 from analysis.cli import main
 from analysis.counting import count_events
 from analysis.models import build_model
-from analysis.snn import to_if_snn, to_onespike, to_quantized
+from analysis.snn import to_binary, to_if_snn, to_onespike, to_quantized
 from analysis.study.direct import deploy_direct
 from analysis.study.networks import deploy_form, derive
 from analysis.study.training import save_checkpoint
@@ -95,14 +95,15 @@ def rows(net: nn.Module, method: str, x: torch.Tensor) -> pd.DataFrame:
 
 
 def frames(ann: nn.Module, x: torch.Tensor, steps: int = 4) -> dict[str, pd.DataFrame]:
-    """The per-layer frames of the four forms as a study counts them (every one in its deploy form:
-    BN folded)."""
+    """The per-layer frames of the four forms (and the INT8 ANN and the BNN) as a study counts them
+    (every one in its deploy form: BN folded)."""
     ann.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         qann = to_quantized(ann, steps, calibration_data=x).eval()
     nets = {"ann": deploy_form(ann)[0], "qcfs": deploy_form(qann)[0], "if": to_if_snn(qann, steps),
-            "onespike": to_onespike(qann, steps)}
+            "onespike": to_onespike(qann, steps), "int8": derive("int8", deploy_form(ann)[0], calibration=x),
+            "bnn": deploy_form(to_binary(ann))[0]}
     return {form: rows(net, form, x) for form, net in nets.items()}
 
 
@@ -113,7 +114,9 @@ def assert_joins(found: dict[str, pd.DataFrame]) -> set[str]:
     for form, frame in found.items():
         assert frame["name"].is_unique, (form, frame["name"][frame["name"].duplicated()].tolist())
     ann = set(found["ann"]["name"])
-    assert set(found["qcfs"]["name"]) == ann
+    for form in ("qcfs", "int8", "bnn"):  # the ANN's shape with other activations: the same rows
+        if form in found:
+            assert set(found[form]["name"]) == ann, (form, set(found[form]["name"]) ^ ann)
     for form in ("if", "onespike"):
         frame = found[form]
         assert ann <= set(frame["name"]), (form, ann - set(frame["name"]))
@@ -159,6 +162,28 @@ def test_functional_ops_are_named_as_the_op_they_run_as_in_every_form():
     for name in ("/mean", "/mean#2", "/avg_pool2d", "inner/add", "/view"):
         assert ann.loc[name].equals(qcfs.loc[name]), name
         assert (onespike.loc[name] == 4 * ann.loc[name]).all(), name
+
+
+class Shared(nn.Module):
+    """One block (weights shared) called three times in a loop."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0, self.block, self.fc = nn.Conv2d(1, 4, 3, padding=1), Inner(), nn.Linear(256, 10)
+
+    def forward(self, x):
+        x = F.relu(self.c0(x))
+        for _ in range(3):
+            x = self.block(x)
+        return self.fc(x.flatten(1))
+
+
+def test_a_block_called_three_times_is_three_call_sites_in_every_form():
+    """Each call of a shared block is a call site of its layers and of the ops in its forward
+    (``block.conv#3``, ``block/add#3``), as ``torch.fx`` unrolls it for the converter."""
+    torch.manual_seed(0)
+    names = assert_joins(frames(Shared(), torch.rand(4, 1, 8, 8)))
+    assert {f"block.conv{k}" for k in ("", "#2", "#3")} | {f"block/add{k}" for k in ("", "#2", "#3")} <= names
 
 
 def test_every_layout_and_input_encoding_names_layers_alike():
