@@ -63,7 +63,9 @@ class LedgerBuilder:
                 # counted once, its output reused by all T steps / G groups
                 rec["repeat_steps"] = ledger.timesteps * ledger.groups
             self.records[name] = rec
-        self._merge(rec, facts)
+            self._first(rec, facts)
+        else:
+            self._merge(rec, facts)
         return name
 
     def record_op(self, name: str, op: str, facts: dict[str, Any]) -> str:
@@ -83,6 +85,15 @@ class LedgerBuilder:
         self.records[name]["nonfinite_values"] = self.records[name].get("nonfinite_values", 0) + values
 
     @staticmethod
+    def _first(rec: dict[str, Any], facts: dict[str, Any]) -> None:
+        """:meth:`_merge` into a record that holds none of ``facts``' fields yet (a layer's first call)."""
+        rec.update(facts)
+        for key in facts.keys() & ADDITIVE:
+            value = facts[key]
+            if isinstance(value, Tensor):  # a 0-d count: summed as a Python number (no int32 wrap-around)
+                rec[key] = value.item()
+
+    @staticmethod
     def _merge(rec: dict[str, Any], facts: dict[str, Any]) -> None:
         for key, value in facts.items():
             if key in ADDITIVE:
@@ -99,10 +110,9 @@ class LedgerBuilder:
         n = max(samples, 1)
         layers = []
         for rec in self.records.values():
-            data = {k: v for k, v in rec.items() if k not in ADDITIVE}
-            for key in ADDITIVE:
-                if key in rec:
-                    data[key] = float(rec[key]) / n
-            layers.append(LayerEvents(**data))
+            data = dict(rec)
+            for key in rec.keys() & ADDITIVE:
+                data[key] = float(data[key]) / n
+            layers.append(LayerEvents.of_fields(data))
         self.ledger.layers = layers
         self.ledger.samples = samples

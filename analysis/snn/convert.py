@@ -81,6 +81,7 @@ from analysis.snn.neurons import (
 )
 from analysis.snn.rules import make_neuron  # noqa: F401  (registers the conversion rules)
 from analysis.snn.trace import explicit_graph, stamp_source_names, tree_convertible
+from analysis.snn.vocabulary import QuantizerKind, SpikingForm, StepAxis
 
 __all__ = [
     "calibrate_thresholds",  # re-exported from analysis.snn.calibration
@@ -128,7 +129,7 @@ def _clip_value(module: nn.Module, path: str) -> float | None:
 def to_quantized(
     ann: nn.Module,
     levels: int,
-    kind: str = "qcfs",
+    kind: QuantizerKind | str = QuantizerKind.QCFS,
     threshold: float = 1.0,
     calibration_data: Tensor | None = None,
     leaf_modules: Sequence[type] = (),
@@ -168,19 +169,18 @@ def to_quantized(
     (:func:`~analysis.snn.activations.float_activation_sites`).
     """
     levels = check_positive_int("levels", levels)
-    if kind not in ("qcfs", "cq"):
-        raise ValueError(f"kind must be 'qcfs' or 'cq', got {kind!r}")
+    kind = QuantizerKind.parse(kind, "kind")
     use_graph = _use_graph(ann, leaf_modules, converter)
 
     calibrated: dict[nn.Module, float] = {}
-    shift = 0.5 if kind == "qcfs" else 0.0  # QCFS's φ; clamp-and-quantize has none
+    shift = kind.shift  # QCFS's φ; clamp-and-quantize has none
 
     def factory(module: nn.Module, path: str = "") -> nn.Module:
         clip = _clip_value(module, path)
         start = threshold if clip is None else clip
         if module in calibrated:  # the float network's statistic, never above the ANN's own clip
             start = bounded_threshold(calibrated[module], clip)
-        quant = (QCFS if kind == "qcfs" else ClampQuant)(levels, start)
+        quant = (QCFS if kind is QuantizerKind.QCFS else ClampQuant)(levels, start)
         quant.float_clip = clip  # the float activation it replaced, for a later float pass (calibration)
         return quant
 
@@ -285,7 +285,7 @@ def to_binary(ann: nn.Module, leaf_modules: Sequence[type] = (), converter: str 
 
 def _encoder(ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
     """Spike-encode pixels clamped to [0, 1] with a threshold-1, empty-membrane neuron."""
-    if ctx.method == "if":
+    if ctx.axis is StepAxis.TIME:
         enc = nn.Sequential(InputClamp(), RepeatSteps(ctx.steps), IFNeuron(1.0, ctx.steps, 0.0))
     else:
         enc = nn.Sequential(InputClamp(), PSGLayer(PSGNeuron(1.0, ctx.steps, mode=ctx.mode, v_init=0.0), False))
@@ -318,7 +318,7 @@ def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str, layout
     readout = MeanOverSteps()
     readout.source_name = "readout"
     layers.add_module("readout", readout)
-    network = SpikingNetwork(layers, ctx.method, ctx.steps, input_encoding, layout).eval()
+    network = SpikingNetwork(layers, ctx.form, ctx.steps, input_encoding, layout).eval()
     network.source_name = layers.source_name = ""  # the whole model
     return network
 
@@ -356,7 +356,7 @@ def to_if_snn(
     carries ``source_name``, the layer of ``qann`` it came from.
     """
     timesteps = check_positive_int("timesteps", timesteps)
-    ctx = ConversionContext("if", timesteps)
+    ctx = ConversionContext(SpikingForm.IF, timesteps)
     if _use_graph(qann, leaf_modules, converter):
         return _build(qann, ctx, input_encoding, layout, graph=True, leaf_modules=leaf_modules)
     return _build(fold_batchnorm(qann), ctx, input_encoding, layout)
@@ -402,7 +402,8 @@ def to_onespike(
             raise ValueError(f"group_threshold_scales needs {groups} values (one per group), got {len(scales)}")
     if group_code != "rate" and scales is None:
         raise ValueError(f"group_code={group_code!r} needs group_threshold_scales (one per group, θ_i = 2^i·θ_0)")
-    ctx = ConversionContext("onespike", groups, mode=mode, group_threshold_scales=scales, group_code=group_code)
+    ctx = ConversionContext(SpikingForm.ONESPIKE, groups, mode=mode, group_threshold_scales=scales,
+                            group_code=group_code)
     source = _strip_readout(model)
     if _use_graph(source, leaf_modules, converter):
         return _build(source, ctx, input_encoding, layout, graph=True, leaf_modules=leaf_modules)

@@ -36,6 +36,7 @@ from analysis.snn.modules import RepeatGroups, RepeatSteps, ResidualAdd, Shortcu
 from analysis.snn.ops import Concat
 from analysis.snn.rules import make_neuron  # noqa: F401  (registers the conversion rules convert_module uses)
 from analysis.snn.trace import LAYER_NAME, explicit_graph, source_line, stamp_source_names
+from analysis.snn.vocabulary import StepAxis
 
 __all__ = ["convert_graph", "fold_batchnorm_graph"]
 
@@ -115,7 +116,7 @@ class _GraphConverter:
     def repeat(self, site: tuple[str, str], node: fx.Node) -> fx.Node:
         """An analog value -> the same current at every step (IF) or in every group (OneSpike)."""
         ctx = self.ctx[node]
-        module = RepeatSteps(ctx.steps) if ctx.method == "if" else RepeatGroups(ctx.steps)
+        module = RepeatSteps(ctx.steps) if ctx.axis is StepAxis.TIME else RepeatGroups(ctx.steps)
         return self.call(site, module, [node], replace(ctx, stepped=True))
 
     def join(self, site: tuple[str, str], inputs: list[fx.Node], keep_spikes: bool

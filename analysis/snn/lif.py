@@ -37,6 +37,7 @@ from analysis.snn.context import ConversionContext, ConversionError
 from analysis.snn.modules import RepeatSteps
 from analysis.snn.neurons import IFNeuron, check_finite
 from analysis.snn.rules import make_neuron
+from analysis.snn.vocabulary import StepAxis
 
 __all__ = ["SURROGATES", "FoldedTime", "LIFNeuron", "spike_fn"]
 
@@ -159,7 +160,7 @@ class LIFNeuron(IFNeuron):
     def to_spiking(self, ctx: ConversionContext, convert) -> tuple[nn.Module, ConversionContext]:
         """T-step SNN: itself (after a repeat of an analog current). OneSpike: a PSG neuron with the
         same θ (soft reset, no leak: see the module docstring); spikes stay worth 1."""
-        if ctx.method == "if":
+        if ctx.axis is StepAxis.TIME:
             if ctx.steps != self.timesteps:
                 raise ConversionError(f"LIFNeuron runs T={self.timesteps} steps; cannot convert it to T={ctx.steps}")
             neuron = copy.deepcopy(self)

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from analysis.data import DataSplit
-from analysis.methods import Method, TrainingKind, get_method, method_names, reference_method
+from analysis.methods import Role, TrainingKind, first_with_role, get_method, method_names, reference_method
 from analysis.models import MODELS, build_model
 from analysis.snn import (
     QCFS,
@@ -293,8 +293,9 @@ def finetuned_networks(config: StudyConfig) -> list[tuple[str, int]]:
     equal-bits network of Q13 (one-bit activations, L = 1, fine-tuned from the ANN like the L-level
     one, never re-levelled from it) when the study has a BNN to compare it with."""
     binary = any(get_method(name).trains_binary for name in config.methods)
-    if binary and Method.QCFS in config.methods and config.levels != 1:
-        return [(Method.QCFS, 1)]
+    quantized = first_with_role(Role.QUANTIZED_PARENT, config.methods)
+    if binary and quantized and config.levels != 1:
+        return [(quantized, 1)]
     return []
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.methods import Method, get_method, reference_method
+from analysis.methods import Method, Role, get_method, reference_method, with_role
 from analysis.study.hardware import Alternative
 from analysis.study.plan import EVAL, Unit
 from analysis.study.variants import DEFAULT
@@ -167,7 +167,8 @@ def breakeven_rows(ledgers: dict[Unit, EventLedger], hardware: Sequence[str], ar
     rows, sweep_rows = [], []
     # each SNN against the quantized network it is converted from, with as many levels as its steps:
     # IF at the break-even T, OneSpike at G = L
-    steps_of = {Method.IF: breakeven_steps, Method.ONESPIKE: levels}
+    steps_of = {**dict.fromkeys(with_role(Role.TIME_CONVERSION), breakeven_steps),
+                **dict.fromkeys(with_role(Role.GROUP_CONVERSION), levels)}
     for arch in archs:
         ann = _find(ledgers, arch=arch, method=reference_method(), seed=seed, variant=DEFAULT)
         pairs = {method: (_find(ledgers, arch=arch, method=method, steps=steps, seed=seed, variant=DEFAULT),

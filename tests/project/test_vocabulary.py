@@ -44,7 +44,7 @@ def test_a_method_spec_takes_strings_and_refuses_words_outside_the_vocabulary():
 
     spec = MethodSpec("lif", "LIF", "LIF", "#000000", same, parent=Method.QCFS, spiking=True, steps="T")
     assert spec.steps is StepAxis.TIME and spec.training is None
-    with pytest.raises(ValueError, match=r"steps must be one of 'T', 'G' or None, got 'X'"):
+    with pytest.raises(ValueError, match=r"steps must be one of 'T' \(or 'time'\), 'G' \(or 'group'\) or None, got"):
         MethodSpec("x", "x", "x", "#000000", same, steps="X")
     with pytest.raises(ValueError, match=r"training must be one of 'ann', 'quantized', 'binary', 'direct' or None"):
         MethodSpec("x", "x", "x", "#000000", same, training="finetuned")

@@ -27,10 +27,13 @@ from analysis.snn import (
 @register_rule(nn.BatchNorm1d, nn.BatchNorm2d)
 def batchnorm_rule(module, inputs, output, ctx):
     """Unfolded batch norm (inference): y = a·x + b, 1 ``mul`` + 1 ``add`` per element per step."""
-    n = ctx.step_elements(output)
+    out_shape = ctx.sample_shape(output)
+    neurons = math.prod(out_shape)
+    n = neurons * ctx.batch * ctx.steps  # ctx.step_elements(output)
+    x = inputs[0]
     return dict(kind="norm", rule="batchnorm", mul=n, add=n, input_reads=n, output_writes=n,
-                neurons=ctx.per_sample(output), in_shape=ctx.sample_shape(inputs[0]),
-                out_shape=ctx.sample_shape(output), act_bits=ctx.signal.bits, out_bits=ANALOG_BITS,
+                neurons=neurons, in_shape=out_shape if x is output else ctx.sample_shape(x),
+                out_shape=out_shape, act_bits=ctx.signal.bits, out_bits=ANALOG_BITS,
                 signal=ctx.out_signal())
 
 
