@@ -206,6 +206,34 @@ def test_every_layout_and_input_encoding_names_layers_alike():
         assert set(extra[~encoder]["module_type"]) <= CONVERTER_PARTS, extra[["name", "module_type"]].values.tolist()
 
 
+class Spellings(nn.Module):
+    """Other spellings of the ops the converter knows (max pooling stays in the quantized ANN)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3, padding=1), nn.Linear(4 * 2 * 2 + 4 * 4 * 4 + 8, 10)
+
+    def forward(self, x):
+        x = self.conv(x).relu()
+        w = F.dropout(torch.add(torch.clip(x, 0, 3), x.clamp_min(0)), 0.1, False)
+        a = F.adaptive_avg_pool2d(w, 2)
+        return self.fc(torch.concat([a.flatten(1), F.max_pool2d(w, 2).flatten(1), a.sum((2, 3)),
+                                     torch.relu_(a.clone()).mean((2, 3))], 1))
+
+
+def test_other_spellings_are_named_alike_in_the_ann_and_its_quantized_form():
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 8, 8)
+    ann = Spellings().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qann = to_quantized(ann, 4, calibration_data=x).eval()
+    names = rows(deploy_form(ann)[0], "ann", x)["name"].tolist()
+    assert names == rows(deploy_form(qann)[0], "qcfs", x)["name"].tolist()
+    assert set(names) == {"conv", "/relu", "/clamp", "/clamp_min", "/add", "/max_pool2d", "/adaptive_avg_pool2d",
+                          "/view", "/view#2", "/sum", "/relu#2", "/mean", "/cat", "fc"}
+
+
 def test_the_zoo_resnet_joins_in_all_four_forms():
     torch.manual_seed(0)
     x = torch.rand(8, 1, 8, 8)
