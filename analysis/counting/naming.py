@@ -11,7 +11,9 @@ The scheme (one row per call site):
   ``/relu``), its k-th call there in one forward ``layer1.0/relu#2`` (a second call of the module
   is no new scope: ``block/relu#2`` is the relu of ``block``'s second call). ``op`` is the aten
   operator it runs as (:func:`op_word`: ``flatten``/``reshape`` run as ``view``, ``F.relu6`` as
-  ``hardtanh``). This is how ``torch.fx`` sees call sites, so the converter's names agree;
+  ``hardtanh``). This is how ``torch.fx`` sees call sites, so the converter's names agree. A
+  data-moving call the converter makes a module of (``torch.cat``, ``flatten``/``view``/``reshape``:
+  :data:`MOVE_ROWS`) is a row with no events in every form;
 - the converter names what it makes of a call site by the same name
   (:func:`analysis.snn.trace.layer_names_of`: ``F.relu`` becomes a module named ``/relu``), and
   names the parts it adds after it: ``<name>.repeat`` (the analog current repeated over the
