@@ -15,6 +15,7 @@ Format
     repository = "github.com/owner/repo, path/to/file.py"
     technology = "28 nm, 0.9 V"
     assumptions = ["weights stay on chip", "..."]
+    published_gain = "3-9x (Author et al., Table 4)"  # optional: a paper's SNN gain over the ANN under it
     base = "sata"                 # optional: price with a built-in model's code using these constants
 
     [constants]                   # numbers a model's code uses, by key
@@ -67,6 +68,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from energy_models.checks import check_choice
 from energy_models.ledger import EVENTS
 from energy_models.report import COMPONENTS, LEVELS, MEMORY_COMPONENTS
 from energy_models.table_format import (
@@ -251,12 +253,9 @@ def parse_table(data: Mapping[str, Any], path: str) -> EnergyTable:
             raise unknown_key(path, "events.", key, EVENTS, "unknown event; known events")
         c = check_constant(path, "events", key, raw, need_component=True)
         component = c.extra.get("component")
-        if component not in COMPONENTS:
-            hint = (" ('dram' is a memory level now: give the component that moves, e.g. 'weight_memory', and "
-                    "level = \"dram\")") if component == "dram" else ""
-            raise EnergyTableError(
-                f"{path}: key 'events.{key}': component {component!r}; expected one of {', '.join(COMPONENTS)}{hint}"
-            )
+        hint = (" ('dram' is a memory level now: give the component that moves, e.g. 'weight_memory', and "
+                "level = \"dram\")") if component == "dram" else ""
+        check_choice(f"{path}: key 'events.{key}': component", component, COMPONENTS, hint, EnergyTableError)
         level = c.extra.get("level", "on_chip")
         if level not in LEVELS or (level != "on_chip" and component not in MEMORY_COMPONENTS):
             raise EnergyTableError(

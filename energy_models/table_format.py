@@ -23,7 +23,8 @@ PLAIN_UNITS: tuple[str, ...] = ("1", "bit", "byte")
 ACCEPTED_UNITS: tuple[str, ...] = (*ENERGY_UNITS, *POWER_UNITS, *FREQUENCY_UNITS, *PLAIN_UNITS)
 
 #: Keys of the ``[model]`` section (strings, except ``assumptions``: a list of strings).
-MODEL_KEYS: tuple[str, ...] = ("name", "title", "paper", "repository", "technology", "assumptions", "base", "note")
+MODEL_KEYS: tuple[str, ...] = ("name", "title", "paper", "repository", "technology", "assumptions", "base", "note",
+                               "published_gain")
 #: Fields of a ``[constants]`` entry.
 CONSTANT_FIELDS: tuple[str, ...] = ("value", "unit", "source", "note", "capacity_bytes", "width_bits")
 #: Fields of an ``[events.<event>]`` entry.

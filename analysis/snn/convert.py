@@ -82,6 +82,7 @@ from analysis.snn.neurons import (
 from analysis.snn.rules import make_neuron  # noqa: F401  (registers the conversion rules)
 from analysis.snn.trace import explicit_graph, stamp_source_names, tree_convertible
 from analysis.snn.vocabulary import QuantizerKind, SpikingForm, StepAxis
+from analysis.validate import check_choice
 
 __all__ = [
     "calibrate_thresholds",  # re-exported from analysis.snn.calibration
@@ -297,8 +298,7 @@ def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str, layout
     """``SpikingNetwork(Sequential([encoder], net, readout))``; ``net`` from the module-tree
     converter (``model`` is then a copy this function may annotate) or, with ``graph``, from the
     torch.fx converter (:func:`~analysis.snn.graph.convert_graph`)."""
-    if input_encoding not in ("analog", "spikes"):
-        raise ValueError(f"input_encoding must be 'analog' or 'spikes', got {input_encoding!r}")
+    check_choice("input_encoding", input_encoding, ("analog", "spikes"))
     layers = nn.Sequential()
     if input_encoding == "spikes":
         enc, ctx = _encoder(ctx)

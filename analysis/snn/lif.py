@@ -38,6 +38,7 @@ from analysis.snn.modules import RepeatSteps
 from analysis.snn.neurons import IFNeuron, check_finite
 from analysis.snn.rules import make_neuron
 from analysis.snn.vocabulary import StepAxis
+from analysis.validate import check_choice
 
 __all__ = ["SURROGATES", "FoldedTime", "LIFNeuron", "spike_fn"]
 
@@ -89,8 +90,7 @@ class LIFNeuron(IFNeuron):
         super().__init__(threshold, timesteps, v_init)
         if not (isinstance(decay, int | float) and 0.0 < float(decay) <= 1.0):
             raise ValueError(f"decay is the membrane's decay factor per step, in (0, 1] (1 = IF); got {decay!r}")
-        if surrogate not in SURROGATES:
-            raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
+        check_choice("surrogate", surrogate, SURROGATES)
         reset = reset or ("soft" if v_reset is None else "hard")
         if reset not in ("soft", "hard", "none"):
             raise ValueError(f"reset must be 'soft', 'hard' or 'none', got {reset!r}")

@@ -21,6 +21,7 @@ from analysis.models.residual import ResidualAdd, ResidualBlock
 from analysis.snn.context import ConversionContext, ConversionError, fold_batchnorm, register_converter
 from analysis.snn.neurons import IFNeuron, PSGNeuron, check_finite, check_positive_int
 from analysis.snn.vocabulary import SpikingForm, StepAxis
+from analysis.validate import check_choice
 
 __all__ = [
     "InputClamp",
@@ -212,9 +213,7 @@ class SpikingNetwork(nn.Module):
 
     @layout.setter
     def layout(self, value: str) -> None:
-        allowed = self.LAYOUTS_ON[self.axis]
-        if value not in allowed:
-            raise ValueError(f"layout for a {self.method} network must be one of {allowed}, got {value!r}")
+        check_choice(f"layout for a {self.method} network", value, self.LAYOUTS_ON[self.axis])
         self._layout = value
         resolved = self.resolved_layout
         groups = self.steps if resolved == "onepass" else None

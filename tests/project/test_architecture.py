@@ -108,11 +108,19 @@ def _vocabulary_classes() -> frozenset[tuple[str, str]]:
 VOCABULARY_CLASSES = _vocabulary_classes()
 
 
+def _word(node: ast.expr) -> str | None:
+    """The word ``node`` spells: a string constant, or a method constant (``Method.IF`` is ``"if"``)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == Method.__name__:
+        return getattr(Method, node.attr, None)
+    return None
+
+
 def _words(node: ast.expr) -> list[str]:
-    """The string constants an operand of a comparison is: itself, or the elements of a literal
-    tuple, list or set."""
+    """The words an operand of a comparison is: itself, or the elements of a literal tuple, list or set."""
     items = node.elts if isinstance(node, ast.Tuple | ast.List | ast.Set) else [node]
-    return [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
+    return [w for w in map(_word, items) if w is not None]
 
 
 def _holds_axis(node: ast.expr) -> bool:
@@ -122,12 +130,15 @@ def _holds_axis(node: ast.expr) -> bool:
 
 def vocabulary_comparisons(source: str, names: frozenset[str] = METHOD_NAMES,
                            axis_words: frozenset[str] = AXIS_WORDS) -> list[tuple[int, str]]:
-    """(line, code) of every comparison that tests a word of a closed vocabulary by its spelling:
-    ``ctx.method == "if"``, ``method not in ("if", "onespike")``, ``spec.steps != "G"``,
-    ``axis not in ("time", "group")``. A method is asked of the method registry (its properties, its
-    role), an axis of :class:`StepAxis`."""
+    """(line, code) of every comparison that tests a word of a closed vocabulary by its spelling or its
+    constant: ``ctx.method == "if"``, ``method not in ("if", "onespike")``, ``Method.IF in methods``,
+    ``rows["method"].isin([Method.IF])``, ``spec.steps != "G"``, ``axis not in ("time", "group")``. A
+    method is asked of the method registry (its properties, its role), an axis of :class:`StepAxis`."""
     found = []
     for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "isin"
+                and any(w in names for arg in node.args for w in _words(arg))):
+            found.append((node.lineno, ast.unparse(node)))
         if not isinstance(node, ast.Compare):
             continue
         operands = [node.left, *node.comparators]
@@ -183,8 +194,10 @@ def test_the_checkers_catch_a_planted_comparison_and_literal():
         "    d = axis not in ('time', 'group')\n"
         "    e = rows['T'] == 4 and k in ('T', 'levels') and 'T' in rows.columns\n"
         "    return 'direct_if' if a else None\n"
+        "def also_bad(methods, rows):\n"
+        "    return Method.IF in methods or {Method.IF, Method.QCFS} <= set(methods) or rows.isin([Method.BNN])\n"
     )
-    assert [line for line, _ in vocabulary_comparisons(planted)] == [2, 3, 4, 5]
+    assert [line for line, _ in vocabulary_comparisons(planted)] == [2, 3, 4, 5, 9, 9, 9]
     assert [(line, word) for line, word in method_name_literals(planted, "m")] == [
         (2, "if"), (3, "qcfs"), (3, "cq"), (7, "direct_if")]
     # a registered method's name is a word the moment it is registered (the names come from the registry)
