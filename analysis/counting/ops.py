@@ -296,11 +296,13 @@ def sum_op(args, kwargs, out):
 
 @register_op_rule("mean")
 def mean_op(args, kwargs, out):
-    """Mean: the sum's (inputs − outputs) ``add``, then one divide per output (shift or mul)."""
+    """Mean: the sum's (inputs − outputs) ``add``, then one divide per output (shift or mul); an
+    average pool (kind ``pool``), as the module the converter makes of the call is counted."""
     facts = sum_op(args, kwargs, out)
     x, y = args[0], _first(out)
     if y.numel():
         facts[shift_or_mul(x.numel() // y.numel())] = y.numel()
+    facts["kind"] = "pool"
     return facts
 
 
