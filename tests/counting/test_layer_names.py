@@ -109,8 +109,8 @@ def frames(ann: nn.Module, x: torch.Tensor, steps: int = 4) -> dict[str, pd.Data
 
 def assert_joins(found: dict[str, pd.DataFrame]) -> set[str]:
     """Every form has one row per name; the ANN's and the quantized ANN's names are the same set;
-    each spiking form has every one of them, plus only rows of the converter's own modules.
-    Returns the ANN's names."""
+    each spiking form has every one of them, plus only rows of the converter's own modules; a name
+    is the same kind of layer in every form. Returns the ANN's names."""
     for form, frame in found.items():
         assert frame["name"].is_unique, (form, frame["name"][frame["name"].duplicated()].tolist())
     ann = set(found["ann"]["name"])
@@ -122,6 +122,10 @@ def assert_joins(found: dict[str, pd.DataFrame]) -> set[str]:
         assert ann <= set(frame["name"]), (form, ann - set(frame["name"]))
         extra = frame[~frame["name"].isin(ann)]
         assert set(extra["module_type"]) <= CONVERTER_PARTS, (form, extra[["name", "module_type"]].values.tolist())
+    kinds = found["ann"].set_index("name")["kind"]
+    for form, frame in found.items():  # a call site is one kind of work in every form
+        other = frame.set_index("name")["kind"].reindex(kinds.index)
+        assert (other == kinds).all(), (form, kinds[other != kinds].index.tolist())
     joined = found["ann"][["name"]]
     for form in FORMS:  # the join a user writes: one row per ANN layer, every form's columns
         joined = joined.merge(found[form][["name", "mac", "ac"]].add_suffix(f"_{form}").rename(
