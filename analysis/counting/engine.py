@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -59,12 +59,11 @@ __all__ = ["Counter", "NonFiniteError"]  # NonFiniteError: from analysis.countin
 
 @dataclass(slots=True)
 class _Frame:
-    """One module executing: its ledger name and whether a rule covers the work inside it."""
+    """One module executing: its ledger name (with its call's ``#k``) and whether a rule covers the
+    work inside it."""
 
     name: str
     covered: bool
-    #: calls made in this module's run, by callee (a module's id, an operator's word): see ``naming.nth_call``
-    op_calls: dict[Any, int] = field(default_factory=dict)
 
 
 class Counter:
@@ -84,8 +83,7 @@ class Counter:
         facts = facts if facts is not None else model_facts(model)
         self.plan = plan_for(model, facts, options.rules, options.operators)
         self.names = self.plan.names
-        # a call's index in its layer name (naming.nth_call): a time-stepped network's repeated calls are its steps
-        self.index_calls = not spec.is_time_stepped
+        self.calls: dict[Any, int] | None = None if spec.is_time_stepped else {}  # a forward's, naming.nth_call
         self.root_snn = isinstance(model, SpikingNetwork)
         self.tracker = SignalTracker()
         self.nonzero = NonzeroMaps()  # each tensor's non-zero map, shared by its producer and readers
@@ -140,8 +138,7 @@ class Counter:
     def _run_pre(self, module: nn.Module, steps: list[tuple[int, Any]], args: tuple) -> None:
         for step, payload in steps:
             if step == PUSH:
-                calls = self.stack[-1].op_calls if self.index_calls and self.stack else None  # the caller's
-                self.stack.append(_Frame(nth_call(payload[0], calls, id(module)), payload[1]))
+                self.stack.append(_Frame(nth_call(payload[0], self.calls, id(module)), payload[1]))
                 if self.mode is not None:
                     self._sync_mode()
             elif step == FLAG:
@@ -205,6 +202,8 @@ class Counter:
 
     def _root_pre(self, module, args, kwargs) -> None:
         self.stack.clear()
+        if self.calls is not None:
+            self.calls.clear()
         self._sync_mode()
         x = next((t for t in (*args, *kwargs.values()) if isinstance(t, Tensor)), None)
         if isinstance(module, SpikingNetwork):
@@ -354,7 +353,7 @@ class Counter:
                 if facts is None:
                     self._unsupported_op(frame.name, name)
                     return
-                layer = op_layer_name(frame.name, name, frame.op_calls if self.index_calls else None)
+                layer = op_layer_name(frame.name, name, self.calls)
                 x = next((a for a in args if isinstance(a, Tensor)), None)
                 facts.setdefault("rule", f"op.{name}")
                 if self.mode.decomposing:
@@ -383,8 +382,8 @@ class Counter:
         concatenation of tensors whose non-zero maps are known has their sum as its map."""
         if name == "cat" and isinstance(out, Tensor) and args:
             self.nonzero.concatenated(args[0], args[1] if len(args) > 1 else 0, out)
-        if name in MOVE_ROWS and self.index_calls and not self.mode.decomposing:  # a row in every form
-            self.builder.record_op(*move_row(self.stack[-1].name, self.stack[-1].op_calls, name, args, out))
+        if name in MOVE_ROWS and self.calls is not None and not self.mode.decomposing:  # a row in every form
+            self.builder.record_op(*move_row(self.stack[-1].name, self.calls, name, args, out))
         for tensor, sig in moved_signals(name, args, out, self.tracker.signal_of):
             self.tracker.set_signal(tensor, sig)
 

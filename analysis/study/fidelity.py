@@ -120,13 +120,14 @@ def recorded_fidelity(snn: SpikingNetwork, images: torch.Tensor, arch: str) -> l
 def layer_errors(qann: nn.Module, snn: SpikingNetwork, images: torch.Tensor, arch: str) -> list[dict[str, Any]]:
     """Q10: per quantized activation of ``qann`` (in forward order) and the IF layer converted from it,
     mean |IF spike rate·θ − quantized activation| on ``images``, its mean activation and the ratio.
-    ``block`` is the module path that holds the activation (a residual block, or "" at top level)."""
+    ``layer``: its layer name (as in layers.csv); ``block``: the module path that holds it (a
+    residual block, or "" at top level)."""
     q64 = copy.deepcopy(qann).double().eval()
     s64 = copy.deepcopy(snn).double().eval()
     s64.layout = "sequence"
     quant_out: list[tuple[str, torch.Tensor]] = []
     spike_out: list[torch.Tensor] = []
-    quants = [(name, m) for name, m in q64.named_modules() if isinstance(m, QCFS)]
+    quants = _named(q64, QCFS)  # by layer name, as layers.csv names them
     neurons = [m for _, m in _named(s64, IFNeuron)]
     if len(quants) != len(neurons):
         raise ValueError(f"{arch}: {len(quants)} quantized activations but {len(neurons)} IF layers; "
@@ -147,10 +148,17 @@ def layer_errors(qann: nn.Module, snn: SpikingNetwork, images: torch.Tensor, arc
         error = float((rate - quant).abs().mean())
         mean = float(quant.abs().mean())
         rows.append({"arch": arch, "T": steps, "layer": name, "layer_index": index,
-                     "block": name.rsplit(".", 1)[0] if "." in name else "",
+                     "block": _block(name),
                      "if_mean_abs_error": error, "activation_mean": mean,
                      "relative_error": error / mean if mean > 0 else float("nan")})
     return rows
+
+
+def _block(name: str) -> str:
+    """The module path that holds the layer ``name`` ("" at top level): the scope of an op's call
+    site (``layer1.0/relu#2`` -> ``layer1.0``), else the module's parent."""
+    scope, op, _ = name.partition("/")
+    return scope if op else name.partition("#")[0].rpartition(".")[0]
 
 
 # -- Q1: OneSpike(G) against the quantized ANN with L = G, and its precision ------------------------
