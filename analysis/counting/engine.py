@@ -136,8 +136,9 @@ class Counter:
     def _run_pre(self, module: nn.Module, steps: list[tuple[int, Any]], args: tuple) -> None:
         for step, payload in steps:
             if step == PUSH:
-                self.stack.append(_Frame(*payload))
-                if self.mode is not None:
+                frame = _Frame(*payload)
+                self.stack.append(frame)
+                if self.mode is not None and frame.covered == self.mode_active:  # the mode's state changes
                     self._sync_mode()
             elif step == FLAG:
                 if payload not in self.ledger.unsupported:
@@ -170,7 +171,7 @@ class Counter:
                 for _ in range(pops):
                     if stack:
                         stack.pop()
-                if self.mode is not None:
+                if self.mode is not None and (bool(stack) and not stack[-1].covered) != self.mode_active:
                     self._sync_mode()
 
     def _run_post(self, module: nn.Module, step: int, payload: Any, args: tuple, kwargs: dict, output: Any) -> None:
