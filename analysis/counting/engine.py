@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -56,15 +55,6 @@ from energy_models.ledger import EventLedger
 
 __all__ = ["Counter", "NonFiniteError"]  # NonFiniteError: from analysis.counting.finite
 
-@dataclass(slots=True)
-class _Frame:
-    """One module executing: its ledger name and whether a rule covers the work inside it."""
-
-    name: str
-    covered: bool
-    op_calls: dict[str, int] | None = None  # made at the frame's first uncovered operator
-
-
 class Counter:
     """The hooks of one count of ``model`` into ``ledger`` as method ``spec`` (``options`` with the
     method's widths filled in, :meth:`CountOptions.for_method`): :meth:`attach` before the forward
@@ -90,7 +80,9 @@ class Counter:
         self.extras: dict[str, Any] = {}
         # samples: every call's batch, but a call that continues an inference (a network stepped from outside)
         self.inferences = InferenceCounter(facts.alive(facts.framework_neurons))
-        self.stack: list[_Frame] = []
+        # the modules executing, each as its plan's (ledger name, covered by a rule) pair: no object per call
+        self.stack: list[tuple[str, bool]] = []
+        self.op_calls: dict[int, dict[str, int]] = {}  # stack depth -> that frame's uncovered operator calls
         self.busy = False  # inside counter code: operators are the counter's own
         self.mode = (OperatorPass(self._op_covered, self._on_op, self._has_op_rule, self._on_reshape)
                      if options.operators else None)
@@ -117,6 +109,7 @@ class Counter:
 
     def detach(self) -> None:
         self.stack.clear()
+        self.op_calls.clear()
         self._sync_mode()
         while self.handles:
             self.handles.pop().remove()
@@ -136,9 +129,10 @@ class Counter:
     def _run_pre(self, module: nn.Module, steps: list[tuple[int, Any]], args: tuple) -> None:
         for step, payload in steps:
             if step == PUSH:
-                frame = _Frame(*payload)
-                self.stack.append(frame)
-                if self.mode is not None and frame.covered == self.mode_active:  # the mode's state changes
+                self.stack.append(payload)
+                if self.op_calls:  # a frame now at this depth starts its own operator numbering
+                    self.op_calls.pop(len(self.stack), None)
+                if self.mode is not None and payload[1] == self.mode_active:  # the mode's state changes
                     self._sync_mode()
             elif step == FLAG:
                 if payload not in self.ledger.unsupported:
@@ -171,7 +165,7 @@ class Counter:
                 for _ in range(pops):
                     if stack:
                         stack.pop()
-                if self.mode is not None and (bool(stack) and not stack[-1].covered) != self.mode_active:
+                if self.mode is not None and (bool(stack) and not stack[-1][1]) != self.mode_active:
                     self._sync_mode()
 
     def _run_post(self, module: nn.Module, step: int, payload: Any, args: tuple, kwargs: dict, output: Any) -> None:
@@ -201,6 +195,7 @@ class Counter:
 
     def _root_pre(self, module, args, kwargs) -> None:
         self.stack.clear()
+        self.op_calls.clear()
         self._sync_mode()
         x = next((t for t in (*args, *kwargs.values()) if isinstance(t, Tensor)), None)
         if isinstance(module, SpikingNetwork):
@@ -323,7 +318,7 @@ class Counter:
         stays on and its ``covered`` check passes the operators through."""
         if self.mode is None:
             return
-        want = bool(self.stack) and not self.stack[-1].covered
+        want = bool(self.stack) and not self.stack[-1][1]
         if want == self.mode_active:
             return
         if want:
@@ -334,24 +329,23 @@ class Counter:
             self.mode_active = False
 
     def _op_covered(self) -> bool:
-        return self.busy or not self.stack or self.stack[-1].covered
+        return self.busy or not self.stack or self.stack[-1][1]
 
     def _has_op_rule(self, name: str) -> bool:
         return find_op_rule(name, self.op_rules) is not None
 
     def _on_op(self, func, name: str, args: tuple, kwargs: dict, out: Any) -> None:
-        frame = self.stack[-1]
+        where = self.stack[-1][0]
         self.busy = True
         try:
             with torch.no_grad():
                 facts = run_op_rule(name, args, kwargs, out, self.op_rules)
                 if facts is None:
-                    self._unsupported_op(frame.name, name)
+                    self._unsupported_op(where, name)
                     return
-                if frame.op_calls is None:
-                    frame.op_calls = {}
-                calls = frame.op_calls[name] = frame.op_calls.get(name, 0) + 1
-                layer = f"{frame.name}/{name}"
+                op_calls = self.op_calls.setdefault(len(self.stack), {})
+                calls = op_calls[name] = op_calls.get(name, 0) + 1
+                layer = f"{where}/{name}"
                 if calls > 1:
                     layer = f"{layer}#{calls}"
                 x = next((a for a in args if isinstance(a, Tensor)), None)
