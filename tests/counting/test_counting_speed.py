@@ -297,6 +297,7 @@ def test_a_busy_machine_gets_more_rounds_until_each_minimum_is_met_again(monkeyp
     monkeypatch.setattr(timing, "cpu_seconds", lambda fn: next(times[fn()]))
     result = timing.interleaved_min({"a": lambda: "a", "b": lambda: "b"}, rounds=7, warmup=0)
     assert result.rounds == 10 and result.settled and result == {"a": 1.0, "b": 2.0}
+    assert result.paired("a", "b") == 0.65  # the median of the ten rounds' a/b
     with pytest.raises(ValueError, match="at least 7"):
         timing.interleaved_min({"a": lambda: "a"}, rounds=3)
     times["c"] = iter([5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 7.0, 8.0, 9.0])  # never met again: runs out at max_rounds
