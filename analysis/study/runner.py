@@ -36,7 +36,7 @@ from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
 from analysis.study.direct import DirectNetworks, for_model, trained_by
 from analysis.study.evaluate import batches, evaluate_and_count, predict, predictions_frame, test_labels
-from analysis.study.events import event_methods, event_rows, event_tasks
+from analysis.study.events import event_methods, event_rows, event_tasks, events_ahead
 from analysis.study.fidelity import (
     equivalence_unit,
     layer_errors,
@@ -243,7 +243,8 @@ class Study:
             self.helper = SharedWork(order, lambda i: self._item(*items[i], plan, split, networks),
                                      prepare=self._quiet)
         # the directly trained SNNs need nothing else the study trains: on a second CPU, now
-        self.direct.train_ahead(split, self.timings.threads)
+        # and Q15's event units, which need nothing else either, next in the same process
+        self.direct.train_ahead(split, self.timings.threads, later=events_ahead(cfg, self.cache, self.digest))
         outputs: dict[int, dict[str, list]] = {}
         taken_by_helper = []
         for index in order:
