@@ -305,7 +305,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
     method = args.method or saved
     spec, saved_spec = get_method(method), get_method(saved)
     bits = spec.requested_weight_bits(check_weight_bits("--weight-bits", args.weight_bits))
-    if args.mode == "hardware" and spec.steps != "G":
+    if args.mode == "hardware" and not spec.is_group_parallel:
         raise ValueError(f"--mode hardware is OneSpike's power-of-two PSG mode; --method {method} has no PSG mode: "
                          "drop --mode")
     if args.pow2 and not saved_spec.quantized:
@@ -338,7 +338,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
             if bad:
                 raise ValueError(f"--mode hardware needs power-of-two thresholds; {len(bad)} are not (e.g. "
                                  f"{bad[0]:.4g}): pass --pow2 to round them")
-        psg = {"mode": args.mode} if spec.steps == "G" else {}  # the PSG mode is OneSpike's (groups)
+        psg = {"mode": args.mode} if spec.is_group_parallel else {}  # the PSG mode is OneSpike's (groups)
         calibration = next(iter(batches(split.train, CALIBRATION_SAMPLES, CALIBRATION_SAMPLES)))[0] \
             if spec.needs_calibration else None
         net = derive(method, priced_form(model, bits)[0], args.timesteps, calibration=calibration, **psg)

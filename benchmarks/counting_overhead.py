@@ -2,8 +2,9 @@
 forward, on twelve torchvision-shaped ANNs and on the toolkit's own SNNs, measured in this run.
 
 Every figure is CPU seconds (``time.process_time``, torch on one thread), the minimum of ``--rounds``
-(>= 7) interleaved rounds (plain, ours, FlopCounterMode, the order rotated each round); each ratio is
-printed beside the load average it was measured under (see ``timing.py``). The twelve ANNs are
+(>= 7) interleaved rounds (plain, ours, FlopCounterMode, the order rotated each round), with more
+rounds where they spread widely, until each minimum is met again (see ``timing.py``); each ratio is
+printed beside the load average it was measured under, the rounds run and their spread. The twelve ANNs are
 written by hand in ``torchvision_shapes.py`` (torchvision does not import beside this torch), at a
 reduced input size. Target (issue 34): ours <= FlopCounterMode on every one of the twelve, and on the
 SNNs (VGG-16 at 32x32: IF T=4, OneSpike G=4) ours <= 1.25. The MAC columns check that both counted
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
 from timing import MIN_ROUNDS, interleaved_min, load_average, one_thread, verdict
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision_shapes import SHAPES
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout this script is in, not an install
 from analysis.counting import count_events
 from analysis.models import available_models, build_model
 from analysis.snn import to_if_snn, to_onespike, to_quantized
@@ -52,8 +55,8 @@ def variants(model: torch.nn.Module, x: torch.Tensor) -> dict:
 def ann_table(names: list[str], batch: int, size: int, rounds: int) -> bool:
     print(f"torchvision-shaped ANNs at {size}x{size}, batch {batch}: CPU s, min of {rounds} interleaved rounds, "
           f"{torch.get_num_threads()} thread")
-    print(f"{'model':<20} {'plain ms':>9} {'ours':>6} {'flop':>6} {'ours/flop':>9} {'our MACs':>12} "
-          f"{'flop MACs':>12}  load")
+    print(f"{'model':<20} {'plain ms':>9} {'ours':>6} {'flop':>6} {'ours/flop':>9} {'<=':>3} {'our MACs':>12} "
+          f"{'flop MACs':>12}  load, rounds")
     met = True
     for name in names:
         torch.manual_seed(0)
@@ -67,8 +70,9 @@ def ann_table(names: list[str], batch: int, size: int, rounds: int) -> bool:
         met &= ours <= flop
         our_macs = ledger.total("mac") + ledger.total("ac")
         their_macs = mode.get_total_flops() / 2 / batch
-        print(f"{name:<20} {best['plain'] * 1e3:9.1f} {ours:6.2f} {flop:6.2f} {ours / flop:9.2f} {our_macs:12.5g} "
-              f"{their_macs:12.5g}  {load_average()}", flush=True)
+        print(f"{name:<20} {best['plain'] * 1e3:9.1f} {ours:6.2f} {flop:6.2f} {ours / flop:9.3f} "
+              f"{'yes' if ours <= flop else 'NO':>3} {our_macs:12.5g} {their_macs:12.5g}  {load_average()}, "
+              f"{best.note()}", flush=True)
     return met
 
 
@@ -79,7 +83,7 @@ def snn_table(batch: int, rounds: int) -> bool:
     x = torch.rand(batch, 3, 32, 32)
     qann = to_quantized(ann, 4, calibration_data=x[:16]).eval()
     print(f"\n{arch} 32x32, batch {batch}: the toolkit's networks (target ours <= {SNN_TARGET})")
-    print(f"{'network':<14} {'layout':<9} {'plain ms':>9} {'ours':>6} {'flop':>6}  load")
+    print(f"{'network':<14} {'layout':<9} {'plain ms':>9} {'ours':>6} {'flop':>6}  load, rounds")
     met = True
     for name, net in (("ann", ann), ("qcfs L=4", qann), ("if T=4", to_if_snn(qann, 4)),
                       ("onespike G=4", to_onespike(qann, 4))):
@@ -89,7 +93,7 @@ def snn_table(batch: int, rounds: int) -> bool:
         if name.startswith(("if", "onespike")):
             met &= ours <= SNN_TARGET
         print(f"{name:<14} {getattr(net, 'resolved_layout', '-'):<9} {best['plain'] * 1e3:9.1f} {ours:6.2f} "
-              f"{flop:6.2f}  {load_average()}", flush=True)
+              f"{flop:6.2f}  {load_average()}, {best.note()}", flush=True)
     return met
 
 

@@ -167,6 +167,7 @@ class TableModel(abc.ABC):
             "paper": meta.get("paper", ""),
             "repository": meta.get("repository", ""),
             "technology": meta.get("technology", ""),
+            "published_gain": meta.get("published_gain", ""),
             "assumptions": [*self.ASSUMPTIONS, *meta.get("assumptions", [])],
             "options": dict(self.options),
             "zero_by_construction": self.zero_by_construction(),

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from energy_models.base import EnergyModel, TableModel
+from energy_models.checks import check_choice
 from energy_models.flops45nm import Flops45nm
 from energy_models.keyed import Registry
 from energy_models.lemaire import Lemaire
@@ -244,9 +245,7 @@ def model_from_table(table: EnergyTable, **options: Any) -> EnergyModel:
     base = table.meta.get("base")
     if base is None:
         return UserTableModel(table, **options)
-    if base not in _REGISTRY:
-        raise EnergyTableError(f"{table.path}: key 'model.base' = {base!r}; expected one of "
-                               f"{', '.join(_REGISTRY.names())}")
+    check_choice(f"{table.path}: key 'model.base'", base, _REGISTRY.names(), error=EnergyTableError)
     return _REGISTRY[base].build(table=table, name=str(table.meta.get("name") or base), **options)
 
 

@@ -9,7 +9,6 @@ checks every new value for NaN/Inf on the way.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,8 +19,10 @@ from torch import Tensor, nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
 
+from analysis.counting.finite import FiniteCheck, NonFiniteError
 from analysis.counting.inferences import InferenceCounter
 from analysis.counting.ledger_builder import LedgerBuilder
+from analysis.counting.naming import MOVE_ROWS, move_row, nth_call, op_layer_name
 from analysis.counting.nonzero import NonzeroMaps
 from analysis.counting.ops import OperatorPass, find_op_rule, run_op_rule
 from analysis.counting.options import CountOptions
@@ -54,18 +55,7 @@ from analysis.snn import (
 )
 from energy_models.ledger import EventLedger
 
-__all__ = ["Counter", "NonFiniteError"]
-
-#: Layer kinds whose output is not checked for NaN/Inf. Raising: only layers that make new values
-#: from weights or arithmetic (conv, linear, norm, add, other, operators) are checked, since a
-#: neuron, a pool or a reshape of finite values is finite, so the first non-finite value is still
-#: reported at the layer that made it; flagging counts them in every layer.
-_NO_NEW_VALUES = {"raise": ("reshape", "neuron", "pool", "encoder"), "flag": ("reshape",)}
-
-
-class NonFiniteError(ValueError):
-    """A counted layer produced NaN/Inf values (``count_events(on_nonfinite="raise")``)."""
-
+__all__ = ["Counter", "NonFiniteError"]  # NonFiniteError: from analysis.counting.finite
 
 @dataclass(slots=True)
 class _Frame:
@@ -73,7 +63,8 @@ class _Frame:
 
     name: str
     covered: bool
-    op_calls: dict[str, int] = field(default_factory=dict)
+    #: calls made in this module's run, by callee (a module's id, an operator's word): see ``naming.nth_call``
+    op_calls: dict[Any, int] = field(default_factory=dict)
 
 
 class Counter:
@@ -93,6 +84,8 @@ class Counter:
         facts = facts if facts is not None else model_facts(model)
         self.plan = plan_for(model, facts, options.rules, options.operators)
         self.names = self.plan.names
+        # a call's index in its layer name (naming.nth_call): a time-stepped network's repeated calls are its steps
+        self.index_calls = not spec.is_time_stepped
         self.root_snn = isinstance(model, SpikingNetwork)
         self.tracker = SignalTracker()
         self.nonzero = NonzeroMaps()  # each tensor's non-zero map, shared by its producer and readers
@@ -107,6 +100,10 @@ class Counter:
                      if options.operators else None)
         self.mode_active = False
         self.watch = StateWatch(self._unsupported, self._quiet)  # unrecognised stateful leaf modules
+        self.check_finite = FiniteCheck(options.on_nonfinite, ledger.method, self.builder.flag_nonfinite)
+        # the one context of this count, refilled for every rule call (see Context)
+        self.ctx = Context("", ledger.method, (), 1, False, 0, None, ledger.timesteps, ledger.groups,
+                           options.weight_bits, options.vmem_bits, options.track_ties, self.extras, "", self.nonzero)
         # Streaming IF layout: layers on the analog (unstepped) input run again at every timestep
         # although their output does not change; the reference counts them once per forward.
         self.streaming = False
@@ -143,8 +140,10 @@ class Counter:
     def _run_pre(self, module: nn.Module, steps: list[tuple[int, Any]], args: tuple) -> None:
         for step, payload in steps:
             if step == PUSH:
-                self.stack.append(_Frame(*payload))
-                self._sync_mode()
+                calls = self.stack[-1].op_calls if self.index_calls and self.stack else None  # the caller's
+                self.stack.append(_Frame(nth_call(payload[0], calls, id(module)), payload[1]))
+                if self.mode is not None:
+                    self._sync_mode()
             elif step == FLAG:
                 if payload not in self.ledger.unsupported:
                     self._unsupported(*payload)
@@ -157,22 +156,27 @@ class Counter:
     def _post(self, module: nn.Module, args: tuple, *rest: Any) -> None:
         """After a module's forward: ``rest`` is ``(kwargs, output)``, or ``(output,)`` when the
         forward raised (then only its frames are popped)."""
-        key = id(module)
-        steps, pops = self.plan.post.get(key), self.plan.pops.get(key, 0)
-        if (steps is None and not pops) or self.busy:
+        end = self.plan.ends.get(id(module))
+        if end is None or self.busy:
             return
+        steps, pops = end
         try:
             if len(rest) == 2:
-                if module is self.model and self.root_snn:
+                if self.root_snn and module is self.model:
                     self._root_post(module, args, rest[1])
-                for step, payload in steps or ():
-                    self._run_post(module, step, payload, args, rest[0], rest[1])
+                for step, payload in steps:
+                    if step == RULE:
+                        self._on_rule(module, payload, args, rest[0], rest[1])
+                    else:
+                        self._run_post(module, step, payload, args, rest[0], rest[1])
         finally:
-            for _ in range(pops):
-                if self.stack:
-                    self.stack.pop()
             if pops:
-                self._sync_mode()
+                stack = self.stack
+                for _ in range(pops):
+                    if stack:
+                        stack.pop()
+                if self.mode is not None:
+                    self._sync_mode()
 
     def _run_post(self, module: nn.Module, step: int, payload: Any, args: tuple, kwargs: dict, output: Any) -> None:
         if step == RULE:
@@ -251,6 +255,7 @@ class Counter:
             self.busy = busy
 
     def _context(self, path: str, inputs: tuple, stepwise: Stepwise | None) -> Context:
+        """The count's one :class:`Context`, filled in for a call of the module at ``path``."""
         signal_of = self.tracker.signal_of
         if len(inputs) == 1 and isinstance(inputs[0], Tensor):  # the common case, without generators
             x = inputs[0]
@@ -272,10 +277,10 @@ class Counter:
             steps, stepped, batch = x.shape[0], True, x.shape[1]
         else:
             steps, stepped, batch = sig.steps, False, x.shape[0]
-        ledger, options = self.ledger, self.options
-        return Context(path, ledger.method, signals, steps, stepped, batch, axis, ledger.timesteps, ledger.groups,
-                       options.weight_bits, options.vmem_bits, options.track_ties, self.extras,
-                       self.names.get(path, path), self.nonzero)
+        ctx, ledger = self.ctx, self.ledger
+        ctx.path, ctx.signals, ctx.steps, ctx.stepped, ctx.batch, ctx.axis = path, signals, steps, stepped, batch, axis
+        ctx.timesteps, ctx.groups, ctx.name = ledger.timesteps, ledger.groups, self.names.get(path, path)
+        return ctx
 
     def _on_rule(self, module: nn.Module, payload: tuple[str, Rule, bool], args: tuple, kwargs: dict,
                  output: Any) -> None:
@@ -298,6 +303,8 @@ class Counter:
     def _run_rule(self, path: str, rule: Rule, target: nn.Module, stepwise: Stepwise | None, inputs: tuple,
                   output: Any) -> None:
         ctx = self._context(path, inputs, stepwise)
+        if self.stack:  # the module's own frame: its name with its call's index
+            ctx.name = self.stack[-1].name
         facts = dict(rule(target, inputs, output, ctx))
         self.extras.pop("psg_spikes", None)
         sig = facts.get("signal")
@@ -312,7 +319,7 @@ class Counter:
         kind = facts.get("kind")
         name = self._record(path, target, facts, ctx)
         self._link(name, kind, inputs[0] if inputs else None, output)
-        self._check_finite(name, type(target).__name__, kind, output)
+        self.check_finite(name, type(target).__name__, kind, output)
 
     # -- operator pass ---------------------------------------------------------------------------
     def _sync_mode(self) -> None:
@@ -347,10 +354,7 @@ class Counter:
                 if facts is None:
                     self._unsupported_op(frame.name, name)
                     return
-                calls = frame.op_calls[name] = frame.op_calls.get(name, 0) + 1
-                layer = f"{frame.name}/{name}"
-                if calls > 1:
-                    layer = f"{layer}#{calls}"
+                layer = op_layer_name(frame.name, name, frame.op_calls if self.index_calls else None)
                 x = next((a for a in args if isinstance(a, Tensor)), None)
                 facts.setdefault("rule", f"op.{name}")
                 if self.mode.decomposing:
@@ -369,7 +373,7 @@ class Counter:
                 kind = facts.get("kind")
                 record_name = self.builder.record_op(layer, f"aten.{name}", facts)
                 self._link(record_name, kind, x, result)
-                self._check_finite(record_name, f"aten.{name}", kind, result)
+                self.check_finite(record_name, f"aten.{name}", kind, result)
         finally:
             self.busy = False
 
@@ -379,6 +383,8 @@ class Counter:
         concatenation of tensors whose non-zero maps are known has their sum as its map."""
         if name == "cat" and isinstance(out, Tensor) and args:
             self.nonzero.concatenated(args[0], args[1] if len(args) > 1 else 0, out)
+        if name in MOVE_ROWS and self.index_calls and not self.mode.decomposing:  # a row in every form
+            self.builder.record_op(*move_row(self.stack[-1].name, self.stack[-1].op_calls, name, args, out))
         for tensor, sig in moved_signals(name, args, out, self.tracker.signal_of):
             self.tracker.set_signal(tensor, sig)
 
@@ -400,30 +406,10 @@ class Counter:
         if producer is not None:
             self.builder.mark_fused(producer, name)
 
-    def _check_finite(self, name: str, what: str, kind: str | None, output: Any) -> None:
-        """NaN/Inf in a layer's new values: an error naming the layer, or flagged in its record."""
-        if not isinstance(output, Tensor) or not output.is_floating_point():
-            return
-        policy = self.options.on_nonfinite
-        if kind in _NO_NEW_VALUES[policy]:
-            return
-        if math.isfinite(output.sum().item()):
-            return
-        bad = int((~torch.isfinite(output)).sum())
-        if bad == 0:  # the sum overflowed; every value is finite
-            return
-        if policy == "raise":
-            raise NonFiniteError(
-                f"count_events: layer {name!r} ({what}) of the {self.ledger.method!r} network produced {bad} NaN/Inf "
-                "value(s); its counts would be wrong. Check the input and weights, or pass "
-                "count_events(..., on_nonfinite='flag') to record them in the ledger (LayerEvents.nonfinite_values)"
-            )
-        self.builder.flag_nonfinite(name, bad)
-
     def _record(self, path: str, module: nn.Module, facts: dict[str, Any], ctx: Context) -> str:
         sig = facts.pop("signal", None)
         return self.builder.record(path, type(module).__name__, facts, per_step=ctx.stepped or ctx.steps > 1,
-                                   single_step_output=sig is None or sig.single_step)
+                                   single_step_output=sig is None or sig.single_step, name=ctx.name)
 
     def finish(self) -> None:
         """Write the ledger: every layer's counts per sample."""

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from analysis.snn.neurons import is_power_of_two
 
 __all__ = ["FANOUT_CACHE_SIZE", "POOL_CACHE_SIZE", "cache_sizes", "clear_caches", "conv_fanout_map",
-           "conv_fanout_weights", "pool_windows"]
+           "conv_fanout_uniform", "conv_fanout_weights", "pool_windows"]
 
 #: Most conv fan-out maps kept (least recently used dropped first).
 FANOUT_CACHE_SIZE = 128
@@ -59,18 +59,31 @@ def conv_fanout_map(conv: nn.Conv2d, height: int, width: int, device: torch.devi
 def conv_fanout_weights(conv: nn.Conv2d, height: int, width: int, device: torch.device | None = None) -> Tensor:
     """``[2, H·W]`` float64: a row of ones and the flattened :func:`conv_fanout_map`, so that one
     product with a per-position count gives both its total and its fan-out sum (cached with the map)."""
+    return _weights_entry(conv, height, width, device)[1]
+
+
+def conv_fanout_uniform(conv: nn.Conv2d, height: int, width: int, device: torch.device | None = None) -> float | None:
+    """The fan-out every input position shares (a 1x1 convolution of stride 1 without padding: 1.0), so
+    that a fan-out sum is that times the count, without a pass over the per-position map; None where
+    positions differ (edges, strides)."""
+    return _weights_entry(conv, height, width, device)[2]
+
+
+def _weights_entry(conv: nn.Conv2d, height: int, width: int, device: torch.device | None) -> tuple:
     fanout = conv_fanout_map(conv, height, width, device)
     cached = _WEIGHTS.get(id(fanout))
     if cached is not None and cached[0] is fanout:
-        return cached[1]
-    weights = torch.stack((torch.ones_like(fanout).reshape(-1), fanout.reshape(-1)))
-    _WEIGHTS[id(fanout)] = (fanout, weights)
+        return cached
+    flat = fanout.reshape(-1)
+    uniform = float(flat[0]) if flat.numel() and bool((flat == flat[0]).all()) else None
+    entry = (fanout, torch.stack((torch.ones_like(flat), flat)), uniform)
+    _WEIGHTS[id(fanout)] = entry
     while len(_WEIGHTS) > FANOUT_CACHE_SIZE:
         _WEIGHTS.pop(next(iter(_WEIGHTS)))
-    return weights
+    return entry
 
 
-_WEIGHTS: dict[int, tuple[Tensor, Tensor]] = {}
+_WEIGHTS: dict[int, tuple[Tensor, Tensor, float | None]] = {}
 
 
 def pool_windows(module: nn.Module, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, int, int, int]:

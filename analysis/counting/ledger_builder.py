@@ -23,8 +23,8 @@ WIDTHS = frozenset(("act_bits", "out_bits"))
 
 
 class LedgerBuilder:
-    """The per-layer records of one count, named by the user's module paths (``names``: path ->
-    ledger name, see :func:`~analysis.counting.naming.layer_names`), with the method's step axis
+    """The per-layer records of one count, named by call site (``names``: path -> ledger name, see
+    :func:`~analysis.counting.naming.layer_names`; a call's ``#k`` comes with the call), with the method's step axis
     deciding whether a record runs per timestep or per group."""
 
     def __init__(self, ledger: EventLedger, spec: MethodSpec, names: dict[str, str]):
@@ -34,20 +34,25 @@ class LedgerBuilder:
         self.records: dict[str, dict[str, Any]] = {}
         self.owners: dict[str, str] = {}  # ledger name -> module path that recorded it
 
-    def _name_for(self, path: str) -> str:
-        """The ledger name of the module at ``path`` (its own path where two modules would share a
-        name)."""
-        name = self.names.get(path, path)
+    def _name_for(self, path: str, name: str | None) -> str:
+        """The ledger name of the module at ``path`` called as ``name`` (default: its name; its
+        own path, with the call's ``#k``, where two modules would share a name)."""
+        if name is None:
+            name = self.names.get(path, path)
         owner = self.owners.setdefault(name, path)
-        return name if owner == path else path
+        if owner == path:
+            return name
+        _, index, call = name.rpartition("#")
+        return f"{path}#{call}" if index and call.isdigit() else path
 
     def record(self, path: str, module_type: str, facts: dict[str, Any], per_step: bool,
-               single_step_output: bool) -> str:
+               single_step_output: bool, name: str | None = None) -> str:
         """Add one module call's ``facts``; returns the layer's ledger name. ``per_step``: the call
         ran on a step axis (or stands for several steps); ``single_step_output``: its output stands
         for one step, so a layer of a stepped method that ran once is reused by every T step or G
-        group (``repeat_steps``)."""
-        name = self._name_for(path)
+        group (``repeat_steps``). ``name``: the layer name of this call (a module's k-th call is
+        ``<name>#k``, :func:`~analysis.counting.naming.call_name`)."""
+        name = self._name_for(path, name)
         rec = self.records.get(name)
         if rec is None:
             ledger, spec = self.ledger, self.spec
@@ -58,7 +63,9 @@ class LedgerBuilder:
                 # counted once, its output reused by all T steps / G groups
                 rec["repeat_steps"] = ledger.timesteps * ledger.groups
             self.records[name] = rec
-        self._merge(rec, facts)
+            self._first(rec, facts)
+        else:
+            self._merge(rec, facts)
         return name
 
     def record_op(self, name: str, op: str, facts: dict[str, Any]) -> str:
@@ -78,6 +85,15 @@ class LedgerBuilder:
         self.records[name]["nonfinite_values"] = self.records[name].get("nonfinite_values", 0) + values
 
     @staticmethod
+    def _first(rec: dict[str, Any], facts: dict[str, Any]) -> None:
+        """:meth:`_merge` into a record that holds none of ``facts``' fields yet (a layer's first call)."""
+        rec.update(facts)
+        for key in facts.keys() & ADDITIVE:
+            value = facts[key]
+            if isinstance(value, Tensor):  # a 0-d count: summed as a Python number (no int32 wrap-around)
+                rec[key] = value.item()
+
+    @staticmethod
     def _merge(rec: dict[str, Any], facts: dict[str, Any]) -> None:
         for key, value in facts.items():
             if key in ADDITIVE:
@@ -94,10 +110,9 @@ class LedgerBuilder:
         n = max(samples, 1)
         layers = []
         for rec in self.records.values():
-            data = {k: v for k, v in rec.items() if k not in ADDITIVE}
-            for key in ADDITIVE:
-                if key in rec:
-                    data[key] = float(rec[key]) / n
-            layers.append(LayerEvents(**data))
+            data = dict(rec)
+            for key in rec.keys() & ADDITIVE:
+                data[key] = float(data[key]) / n
+            layers.append(LayerEvents.of_fields(data))
         self.ledger.layers = layers
         self.ledger.samples = samples

@@ -8,7 +8,8 @@ inside a rule-covered module (its work is in that rule) cost nothing extra. An o
 directly in such a module is **uncovered**: it is counted by an operator
 rule from :data:`OP_RULES` into its own ledger layer, named ``<module name>/<op>`` (``/<op>`` at
 the root; ``#2``, ``#3`` for later calls of the same op in one forward of that module; a ``/`` is
-never part of a module path, so the names cannot collide with module layers), or, when it has no rule and does
+never part of a module path, so the names cannot collide with module layers; the converter names
+the module it makes of the call the same: :mod:`~analysis.counting.naming`), or, when it has no rule and does
 arithmetic, listed in ``ledger.unsupported`` as ``(module name, "aten.<op>")``; ``strict=True``
 raises. Operators in :data:`FREE_OPS` move or view data and do no arithmetic.
 

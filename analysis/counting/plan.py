@@ -63,6 +63,8 @@ class Plan:
     post: dict[int, list[tuple[int, Any]]] = field(default_factory=dict)
     pops: dict[int, int] = field(default_factory=dict)
     unsupported: list[tuple[str, str]] = field(default_factory=list)
+    #: ``ends[id(module)] = (post steps, pops)``: both of a module's end in one lookup (filled by :func:`plan_for`)
+    ends: dict[int, tuple[list[tuple[int, Any]], int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -93,10 +95,10 @@ class ModelFacts:
 _FACTS: weakref.WeakKeyDictionary[nn.Module, ModelFacts] = weakref.WeakKeyDictionary()
 
 
-def model_facts(model: nn.Module) -> ModelFacts:
+def model_facts(model: nn.Module, modules: tuple[nn.Module, ...] | None = None) -> ModelFacts:
     """The facts of ``model``'s module tree (worked out again when a module was added, removed or
-    replaced since the last count)."""
-    modules = tuple(model.modules())
+    replaced since the last count); ``modules``: ``tuple(model.modules())`` when already at hand."""
+    modules = tuple(model.modules()) if modules is None else modules
     facts = _FACTS.get(model)
     if facts is None or not facts.same_tree(modules):
         facts = ModelFacts(_refs(modules), _refs(m for m in modules if is_framework_neuron(m)),
@@ -115,6 +117,8 @@ def plan_for(model: nn.Module, facts: ModelFacts, rules: dict[type, Rule], opera
         for neuron in facts.alive(facts.framework_neurons):
             _add(plan.pre, neuron, NEURON_START, None)
         _Walk(plan, rules, operators).walk(model, "")
+        plan.ends = {module_id: (plan.post.get(module_id, []), plan.pops.get(module_id, 0))
+                     for module_id in plan.post.keys() | plan.pops.keys()}
         facts.plans = {key: plan}  # one plan per model: a changed registry makes the old one stale
     return plan
 

@@ -12,6 +12,7 @@ from typing import Any
 from torch import Tensor
 
 from analysis.counting.nonzero import NonzeroMaps
+from analysis.snn.vocabulary import StepAxis
 
 __all__ = ["ANALOG_BITS", "UNKNOWN", "Context", "Signal"]
 
@@ -67,16 +68,21 @@ UNKNOWN = Signal(known=False)
 class Context:
     """What a rule knows about one call besides the module and its tensors.
 
-    ``path``: the module's path in the counted model; ``name``: its ledger layer name (the user's
-    module path, see :mod:`analysis.counting.naming`). ``signals``: one :class:`Signal` per tensor
-    input. ``steps``/``stepped``/``batch``: the layout of the input tensor (see :class:`Signal`).
-    ``axis``: ``"time"`` or ``"group"`` inside a :class:`~analysis.snn.Stepwise`, else None.
+    ``path``: the module's path in the counted model; ``name``: its ledger layer name (where it runs
+    in the user's ANN, with its call's ``#k``, see :mod:`analysis.counting.naming`). ``signals``: one
+    :class:`Signal` per tensor input. ``steps``/``stepped``/``batch``: the layout of the input tensor
+    (see :class:`Signal`).
+    ``axis``: the :class:`~analysis.snn.vocabulary.StepAxis` of the :class:`~analysis.snn.Stepwise`
+    the call runs inside (``StepAxis.TIME`` or ``StepAxis.GROUPS``), else None.
     ``timesteps``/``groups``: the network's T and G. ``weight_bits``: a width the caller imposes on
     every non-binary weight (``count_events(weight_bits=...)``), or None: each layer's own width
     (:func:`~analysis.snn.weight_bits_of`, 32 for float weights).
     ``extras``: values other hooks left for this call (``"psg_spikes"``: the ``[G, B, ...]`` output
     of a PSGLayer's neuron). ``nonzero``: the count's shared non-zero maps (see
     :class:`~analysis.counting.nonzero.NonzeroMaps`), or None: computed afresh.
+
+    A count keeps one context and refills its per-call fields for every rule call, so a rule reads
+    it during its call only (``dataclasses.replace(ctx, ...)`` makes a copy to keep).
     """
 
     path: str
@@ -85,7 +91,7 @@ class Context:
     steps: int
     stepped: bool
     batch: int
-    axis: str | None
+    axis: StepAxis | None
     timesteps: int
     groups: int
     weight_bits: int | None
@@ -116,4 +122,17 @@ class Context:
         return self.per_sample(t) * self.batch * self.steps
 
     def out_signal(self, kind: str = "analog", **kw: Any) -> Signal:
-        return Signal(kind, steps=self.steps, stepped=self.stepped, **kw)
+        if kw and kw.keys() != {"levels"}:
+            return Signal(kind, steps=self.steps, stepped=self.stepped, **kw)
+        # a signal is immutable: the plain ones are made once and shared (a frozen dataclass costs 1 us)
+        key = (kind, kw.get("levels", 0), self.steps, self.stepped)
+        found = _PLAIN_SIGNALS.get(key)
+        if found is None:
+            found = Signal(kind, key[1], self.steps, self.stepped)
+            if len(_PLAIN_SIGNALS) < 4096:
+                _PLAIN_SIGNALS[key] = found
+        return found
+
+
+#: The signals :meth:`Context.out_signal` has made without a per-step form, by (kind, levels, steps, stepped).
+_PLAIN_SIGNALS: dict[tuple[str, int, int, bool], Signal] = {}

@@ -138,7 +138,9 @@ def hardware_table(models: dict[str, EnergyModel], headline: Sequence[str],
                    alternative_models: Sequence[Alternative] = ()) -> pd.DataFrame:
     """One row per model priced: ``name``, ``headline`` (its answers are stated under it), ``family``,
     ``primary``, ``changes`` (what a variant changes), ``description``, ``paper``, ``repository``,
-    ``technology``; ``assumptions`` (a JSON list), ``options`` and ``zero_by_construction`` (JSON
+    ``technology``, ``published_gain`` (the SNN gain over the ANN a paper reports on this hardware, with
+    its source, from the model's table; a family's primary model only: the one it is compared under);
+    ``assumptions`` (a JSON list), ``options`` and ``zero_by_construction`` (JSON
     objects: option -> value, event -> why it costs nothing there). Variants priced only as
     alternatives are listed with ``headline`` False."""
     rows, listed = [], set()
@@ -156,7 +158,9 @@ def hardware_table(models: dict[str, EnergyModel], headline: Sequence[str],
             "changes": spec.changes if spec else "",
             "description": spec.description if spec else str(prov.get("title", "")),
             "paper": prov.get("paper", ""), "repository": prov.get("repository", ""),
-            "technology": prov.get("technology", ""), "assumptions": _json(list(prov.get("assumptions", []))),
+            "technology": prov.get("technology", ""),
+            "published_gain": prov.get("published_gain", "") if spec is None or spec.primary else "",
+            "assumptions": _json(list(prov.get("assumptions", []))),
             "options": _json(dict(model.options)),
             "zero_by_construction": _json(dict(prov.get("zero_by_construction", {}))),
         })

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from analysis.methods import Method, get_method
+from analysis.methods import Role, get_method, with_role
 from analysis.study.config import StudyConfig
 from analysis.study.direct import direct_archs, direct_steps, trained_by
 from analysis.study.networks import finetuned_networks
@@ -77,7 +77,11 @@ def build_plan(config: StudyConfig) -> list[Unit]:
     OneSpike(G=1) converted from it) and break-even extras."""
     chosen = set(config.methods)
     L = config.levels
-    spiking_pair = {Method.IF, Method.ONESPIKE} <= chosen
+    # the parts of the questions, read from each method's properties (a method a user registers with
+    # IF's properties is planned as IF is): the quantized parent, the conversions on T and on G
+    quantized, integrate = with_role(Role.QUANTIZED_PARENT, chosen), with_role(Role.TIME_CONVERSION, chosen)
+    onespike = with_role(Role.GROUP_CONVERSION, chosen)
+    spiking_pair = bool(integrate and onespike)
     plan: list[Unit] = []
     for seed in config.seed_list:
         for arch in config.archs:
@@ -91,23 +95,23 @@ def build_plan(config: StudyConfig) -> list[Unit]:
                 spec = get_method(method)
                 if (spec.trained and not spec.trains_directly) or not spec.stepped:
                     add(method)
-            if Method.QCFS in chosen:
-                add(Method.QCFS, variant=POW2)
+            for method in quantized:
+                add(method, variant=POW2)
             for T in config.timesteps:
-                if Method.QCFS in chosen and T != L:
-                    add(Method.QCFS, levels=T)
-                if Method.IF in chosen:
-                    add(Method.IF, T)
-                if Method.ONESPIKE in chosen:
-                    add(Method.ONESPIKE, T)
+                for method in quantized if T != L else ():
+                    add(method, levels=T)
+                for method in integrate:
+                    add(method, T)
+                for method in onespike:
+                    add(method, T)
                     if _is_pow2(T):
-                        add(Method.ONESPIKE, T, variant=EXACT_POW2)
-                        add(Method.ONESPIKE, T, variant=HARDWARE)
+                        add(method, T, variant=EXACT_POW2)
+                        add(method, T, variant=HARDWARE)
                     if T > 1:
-                        add(Method.ONESPIKE, T, variant=PER_GROUP_CALIBRATED)
-                        add(Method.ONESPIKE, T, variant=PER_GROUP_BINARY)
+                        add(method, T, variant=PER_GROUP_CALIBRATED)
+                        add(method, T, variant=PER_GROUP_BINARY)
                 if spiking_pair:
-                    add(Method.ONESPIKE, T, levels=T, kind=EQUIVALENCE)
+                    add(onespike[0], T, levels=T, kind=EQUIVALENCE)
                 if arch in direct_archs(config) and T in direct_steps(config):
                     for method in config.methods:
                         if trained_by(method) is not None:
@@ -116,12 +120,14 @@ def build_plan(config: StudyConfig) -> list[Unit]:
                             add(method, T, kind=ONESTEP)
             for method, levels in finetuned_networks(config):
                 add(method, levels=levels, variant=FINETUNED)
-                if Method.ONESPIKE in chosen:
-                    add(Method.ONESPIKE, levels, levels=levels, variant=FINETUNED)
-            if {Method.IF, Method.QCFS} <= chosen and seed == config.seed:
+                for converted in onespike:
+                    if get_method(converted).parent == method:
+                        add(converted, levels, levels=levels, variant=FINETUNED)
+            for snn in integrate if seed == config.seed else ():
                 # Q7: IF(T) against the ceil(log2(T+1))-bit QNN at the break-even T and at the T of
                 # the targets arXiv 2409.08290 reports (T = 2, 3, 5)
-                for steps in sorted({config.breakeven_timesteps, *BREAKEVEN_TARGET_STEPS}):
-                    add(Method.IF, steps)
-                    add(Method.QCFS, levels=steps)
+                parent = get_method(snn).parent
+                for steps in sorted({config.breakeven_timesteps, *BREAKEVEN_TARGET_STEPS}) if parent in chosen else ():
+                    add(snn, steps)
+                    add(parent, levels=steps)
     return plan

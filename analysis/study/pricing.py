@@ -26,13 +26,13 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.methods import Method, get_method, reference_method
+from analysis.methods import Method, Role, get_method, reference_method, with_role
 from analysis.study.hardware import Alternative
 from analysis.study.plan import EVAL, Unit
 from analysis.study.variants import DEFAULT
 from energy_models import EnergyModel, EnergyReport, EventLedger, get_model
 from energy_models.sensitivity import break_even_sparsity, spike_event_energy_for_break_even, sweep_sparsity
-from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_SOURCE
+from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_MODEL, REPORTED_TARGETS_SOURCE
 from energy_models.zigzag import is_zigzag_name, latency_cycles
 from energy_models.zigzag.crosscheck import FLAG_RATIO, crosscheck_rows
 
@@ -167,7 +167,8 @@ def breakeven_rows(ledgers: dict[Unit, EventLedger], hardware: Sequence[str], ar
     rows, sweep_rows = [], []
     # each SNN against the quantized network it is converted from, with as many levels as its steps:
     # IF at the break-even T, OneSpike at G = L
-    steps_of = {Method.IF: breakeven_steps, Method.ONESPIKE: levels}
+    steps_of = {**dict.fromkeys(with_role(Role.TIME_CONVERSION), breakeven_steps),
+                **dict.fromkeys(with_role(Role.GROUP_CONVERSION), levels)}
     for arch in archs:
         ann = _find(ledgers, arch=arch, method=reference_method(), seed=seed, variant=DEFAULT)
         pairs = {method: (_find(ledgers, arch=arch, method=method, steps=steps, seed=seed, variant=DEFAULT),
@@ -217,7 +218,7 @@ def yan2024_targets(ledgers: dict[Unit, EventLedger], archs: Sequence[str], seed
             if snn is None or qnn is None:
                 rows.append({**row, "our_rate": float("nan"), "note": f"IF(T={steps}) not in this run"})
                 continue
-            found = break_even_sparsity(snn, qnn, get_model("yan2024", weight_bits=weight_bits))
+            found = break_even_sparsity(snn, qnn, get_model(REPORTED_TARGETS_MODEL, weight_bits=weight_bits))
             rate = 1.0 - found.sparsity if math.isfinite(found.sparsity) else float("nan")
             fan_in = f"fan-in as {arch} has it (per layer), not the reported one" if "fan-in" in case else ""
             rows.append({**row, "our_rate": rate, "note": found.reason or fan_in})

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from analysis.data import DataSplit, load_dataset
-from analysis.methods import Method, get_method
+from analysis.methods import Method, Role, first_with_role, get_method
 from analysis.run_folder import RunFolder
 from analysis.snn import FLOAT_WEIGHT_BITS
 from analysis.study import distributed, preflight
@@ -308,10 +308,11 @@ class Study:
             else:
                 out["units"].append((unit, outcome))
         # Q4 and Q10 measure the IF network against the quantized network it is converted from
-        layer_parent = get_method(Method.IF).parent if Method.IF in cfg.methods else None
+        integrate = first_with_role(Role.TIME_CONVERSION, cfg.methods)
+        layer_parent = get_method(integrate).parent if integrate else None
         if seed == cfg.seed and layer_parent is not None:
             with self.timings.stage("layer tables (Q4, Q10)"):
-                bits = get_method(Method.IF).requested_weight_bits(cfg.weight_bits)
+                bits = get_method(integrate).requested_weight_bits(cfg.weight_bits)
                 # a cached unit like the others: resumable, and computed by whichever process has the arch
                 rows = self.cache.unit(f"layers__{arch}__s{seed}__{self.digest}", lambda: self._layer_tables(
                     arch, priced_form(parents[layer_parent], bits)[0], split))

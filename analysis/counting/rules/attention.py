@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from analysis.counting.nonzero import nonzero_count
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.costs import as_events, softmax_ops
 from analysis.counting.signals import ANALOG_BITS, Signal
@@ -40,7 +41,8 @@ def attention_rule(module: nn.MultiheadAttention, inputs, output, ctx):
     projections = b * (l * e * e + key.shape[1] * module.kdim * e + value.shape[1] * module.vdim * e + l * e * e)
     attention = b * 2 * l * s * e
     scores = b * h * l * s
-    gated = (torch.count_nonzero(query) * e + torch.count_nonzero(key) * e + torch.count_nonzero(value) * e).item()
+    # the inputs' non-zeros from the count's shared maps: self-attention's query, key and value are one tensor
+    gated = sum(nonzero_count(t, ctx.nonzero) for t in inputs[:3]) * e
     facts = dict(kind="linear", rule="attention", mac=float(projections + attention), weight_reads=float(projections),
                  mac_nonzero=float(gated + b * l * e * e + attention),
                  synapses=2 * e * e + module.kdim * e + module.vdim * e,

@@ -27,9 +27,12 @@ ACTIVATION_TYPES: dict[type[nn.Module], str] = {
 
 
 def _io_facts(x: Tensor, y: Tensor, ctx: Context, kind: str) -> dict[str, Any]:
-    n = ctx.step_elements(y)
-    return dict(kind=kind, in_shape=ctx.sample_shape(x), out_shape=ctx.sample_shape(y), neurons=ctx.per_sample(y),
-                input_reads=n, output_writes=n, act_bits=ANALOG_BITS, out_bits=ANALOG_BITS, signal=ctx.out_signal())
+    out_shape = ctx.sample_shape(y)
+    neurons = math.prod(out_shape)
+    n = neurons * ctx.batch * ctx.steps  # ctx.step_elements(y)
+    return dict(kind=kind, in_shape=out_shape if x is y else ctx.sample_shape(x), out_shape=out_shape,
+                neurons=neurons, input_reads=n, output_writes=n, act_bits=ANALOG_BITS, out_bits=ANALOG_BITS,
+                signal=ctx.out_signal())
 
 
 @register_rule(*ACTIVATION_TYPES)
@@ -37,7 +40,8 @@ def activation_rule(module, inputs, output, ctx):
     """An elementwise activation, per element per step: the operations of its row in
     ``costs.ACTIVATIONS`` (SiLU: 1 exp + 1 add + 1 div + 1 mul), priced as ledger events; reads and
     writes each element (32 bit). Rule name: the activation's (``silu``, ``gelu``, ...)."""
-    name = next(name for t, name in ACTIVATION_TYPES.items() if isinstance(module, t))
+    name = ACTIVATION_TYPES.get(type(module)) or next(name for t, name in ACTIVATION_TYPES.items()
+                                                      if isinstance(module, t))
     facts = _io_facts(inputs[0], output, ctx, "neuron")
     n = facts["input_reads"]
     facts.update(rule=name, output_elements=n, output_nonzero=nonzero_count(output, ctx.nonzero),

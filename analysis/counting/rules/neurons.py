@@ -5,6 +5,7 @@ A neuron's rule is named after the method whose neuron it counts (``qcfs``, ``if
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -25,9 +26,11 @@ TIE_ULPS = 4
 
 
 def _neuron_facts(x: Tensor, y: Tensor, ctx: Context, kind: str = "neuron") -> dict[str, Any]:
-    n = ctx.step_elements(y)
-    return dict(kind=kind, in_shape=ctx.sample_shape(x), out_shape=ctx.sample_shape(y), neurons=ctx.per_sample(y),
-                input_reads=n, output_elements=n)
+    out_shape = ctx.sample_shape(y)
+    neurons = math.prod(out_shape)
+    n = neurons * ctx.batch * ctx.steps  # ctx.step_elements(y)
+    return dict(kind=kind, in_shape=out_shape if x is y else ctx.sample_shape(x), out_shape=out_shape,
+                neurons=neurons, input_reads=n, output_elements=n)
 
 
 @register_rule(nn.ReLU)

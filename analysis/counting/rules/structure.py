@@ -12,22 +12,35 @@ from torch import nn
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import lazy_apply, shift_or_mul, steps_of
 from analysis.counting.signals import ANALOG_BITS, Signal
-from analysis.snn import Concat, InputClamp, MeanOverSteps, RepeatGroups, RepeatSteps, ResidualAdd, ShortcutScale
+from analysis.snn import (
+    Concat,
+    InputClamp,
+    MeanOverSteps,
+    RepeatGroups,
+    RepeatSteps,
+    Reshape,
+    ResidualAdd,
+    ShortcutScale,
+)
 
 
 @register_rule(nn.BatchNorm1d, nn.BatchNorm2d)
 def batchnorm_rule(module, inputs, output, ctx):
     """Unfolded batch norm (inference): y = a·x + b, 1 ``mul`` + 1 ``add`` per element per step."""
-    n = ctx.step_elements(output)
+    out_shape = ctx.sample_shape(output)
+    neurons = math.prod(out_shape)
+    n = neurons * ctx.batch * ctx.steps  # ctx.step_elements(output)
+    x = inputs[0]
     return dict(kind="norm", rule="batchnorm", mul=n, add=n, input_reads=n, output_writes=n,
-                neurons=ctx.per_sample(output), in_shape=ctx.sample_shape(inputs[0]),
-                out_shape=ctx.sample_shape(output), act_bits=ctx.signal.bits, out_bits=ANALOG_BITS,
+                neurons=neurons, in_shape=out_shape if x is output else ctx.sample_shape(x),
+                out_shape=out_shape, act_bits=ctx.signal.bits, out_bits=ANALOG_BITS,
                 signal=ctx.out_signal())
 
 
-@register_rule(nn.Flatten)
+@register_rule(nn.Flatten, Reshape)
 def flatten_rule(module, inputs, output, ctx):
-    """Flatten: no events (a reshape); the signal passes through."""
+    """Flatten, and the converter's ``Reshape`` of ``x.view(x.size(0), ...)``: no events (a
+    reshape); the signal passes through."""
     sig = ctx.signal
     per_step = None
     if sig.per_step is not None:

@@ -2,51 +2,62 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from analysis.counting.geometry import conv_fanout_weights
+from analysis.counting.geometry import conv_fanout_uniform, conv_fanout_weights
 from analysis.counting.nonzero import NonzeroMaps, nonzero_count, nonzero_map
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import count_map, nonzero_sums
 from analysis.counting.signals import ANALOG_BITS, Context
 from analysis.snn.neurons import BinaryConv2d, BinaryLinear
-from analysis.snn.quantize import weight_bits_of
+from analysis.snn.quantize import FLOAT_WEIGHT_BITS, weight_bits_of
 
 
 def _weight_bits(module: nn.Module, ctx: Context) -> int:
     """The layer's weight width as the network holds it (binary 1, quantized as recorded, float 32),
     unless the count imposes one on non-binary weights."""
-    if ctx.weight_bits is None or isinstance(module, BinaryConv2d | BinaryLinear):
-        return weight_bits_of(module)
-    return ctx.weight_bits
+    if isinstance(module, BinaryConv2d | BinaryLinear):
+        return 1
+    if ctx.weight_bits is not None:
+        return ctx.weight_bits
+    # weight_bits_of(module), without the AttributeError that nn.Module raises (3 us) for a float layer
+    recorded = module.__dict__.get("weight_bits")
+    if recorded is None:
+        return weight_bits_of(module) if hasattr(type(module), "weight_bits") else FLOAT_WEIGHT_BITS
+    return int(recorded)
 
 
-def _synapse_facts(module: nn.Module, x: Tensor, y: Tensor, ctx: Context) -> dict[str, Any]:
+def _synapse_facts(module: nn.Module, x: Tensor, y: Tensor, ctx: Context, weight: Tensor) -> dict[str, Any]:
+    in_shape, out_shape = ctx.sample_shape(x), ctx.sample_shape(y)
+    neurons, per_sample = math.prod(out_shape), ctx.batch * ctx.steps
+    sig = ctx.signal
     facts: dict[str, Any] = dict(
-        synapses=module.weight.numel(),
-        in_shape=ctx.sample_shape(x),
-        out_shape=ctx.sample_shape(y),
-        neurons=ctx.per_sample(y),
+        synapses=weight.numel(),
+        in_shape=in_shape,
+        out_shape=out_shape,
+        neurons=neurons,
         weight_bits=_weight_bits(module, ctx),
-        act_bits=ctx.signal.bits,
+        act_bits=sig.bits,
         out_bits=ANALOG_BITS,
-        input_spiking=ctx.signal.kind == "spike",
-        input_elements=ctx.step_elements(x),
-        output_writes=ctx.step_elements(y),
+        input_spiking=sig.kind == "spike",
+        input_elements=math.prod(in_shape) * per_sample,  # ctx.step_elements(x)
+        output_writes=neurons * per_sample,  # ctx.step_elements(y)
     )
     if isinstance(module, nn.Conv2d):
+        padding = module.padding
         facts.update(kind="conv", in_channels=module.in_channels, out_channels=module.out_channels,
                      kernel_size=module.kernel_size, stride=module.stride,
-                     padding=module.padding if not isinstance(module.padding, str) else ())
+                     padding=padding if not isinstance(padding, str) else ())
     else:
         facts.update(kind="linear", in_channels=module.in_features, out_channels=module.out_features,
                      kernel_size=(1,), stride=(1,), padding=(0,))
     if module.bias is not None:
-        facts["add"] = ctx.step_elements(y)  # one bias add per output neuron per step/group
-    if not ctx.signal.known:
+        facts["add"] = facts["output_writes"]  # one bias add per output neuron per step/group
+    if not sig.known:
         facts["notes"] = "input produced outside hooked modules: counted as analog"
     return facts
 
@@ -61,6 +72,14 @@ def reached_synapses(module: nn.Module, source: Tensor, indicator: bool = False,
     are not inputs), a linear one ``out_features``. One pass over ``source``: its sums per position
     of the last two axes (for an indicator, the count's shared non-zero map ``maps`` when given),
     then the fan-out weighting on that small map. Both sums are exact integers (float64)."""
+    if indicator and maps is not None:
+        if isinstance(module, nn.Linear):  # every input element reaches out_features synapses
+            total = float(maps.count(source))
+            return total, total * module.out_features
+        fan = conv_fanout_uniform(module, source.shape[-2], source.shape[-1], source.device)
+        if fan is not None:  # every position reaches alike: the count times that (no pass over the map)
+            total = float(maps.count(source))
+            return total, total * fan * (module.out_channels // module.groups)
     if indicator:
         per_pos = maps.of(source) if maps is not None else nonzero_map(source)
     elif source.dim() < 3:
@@ -79,6 +98,12 @@ def fanout_sums(module: nn.Module, per_pos: Tensor, hw: tuple[int, ...]) -> tupl
     weights = conv_fanout_weights(module, hw[0], hw[1], per_pos.device)
     total, reached = (weights @ per_pos.reshape(-1).to(torch.float64)).tolist()
     return total, reached * (module.out_channels // module.groups)
+
+
+def _kernel_volume(weight: Tensor) -> int:
+    """``weight[0].numel()`` (what one output reads: (C_in/groups)·k_h·k_w, or in_features) without
+    making a view."""
+    return weight.numel() // weight.shape[0] if weight.shape[0] else 0
 
 
 @register_rule(nn.Conv2d, nn.Linear)
@@ -102,7 +127,8 @@ def synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: Context)
     x = inputs[0]
     sig = ctx.signal
     name = "linear" if isinstance(module, nn.Linear) else "conv"
-    facts = _synapse_facts(module, x, output, ctx)
+    weight = module.weight
+    facts = _synapse_facts(module, x, output, ctx, weight)
     if sig.kind in ("spike", "pooled_spike"):
         if sig.kind == "spike":
             total, synaptic = reached_synapses(module, count_map(x, sig))
@@ -114,7 +140,7 @@ def synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: Context)
         if event == "mac":
             facts["mac_nonzero"] = synaptic
     else:
-        dense = float(ctx.step_elements(output)) * module.weight[0].numel()  # out · (C_in/g)·kh·kw
+        dense = float(facts["output_writes"]) * _kernel_volume(weight)  # out · (C_in/g)·kh·kw
         nonzero, gated = reached_synapses(module, x, indicator=True, maps=ctx.nonzero)
         if not ctx.stepped and ctx.steps > 1:  # a one-pass sum of a current repeated in every group
             nonzero, gated = nonzero * ctx.steps, gated * ctx.steps
@@ -133,9 +159,10 @@ def binary_synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: C
     input: dense ``mac`` with 1-bit weights (``*.binary_weight``, ``mac_nonzero`` exact) and the α ``mul``.
     """
     x = inputs[0]
-    facts = _synapse_facts(module, x, output, ctx)
+    weight = module.weight
+    facts = _synapse_facts(module, x, output, ctx, weight)
     name = facts["kind"]
-    dense = float(ctx.step_elements(output)) * module.weight[0].numel()
+    dense = float(facts["output_writes"]) * _kernel_volume(weight)
     if ctx.signal.kind == "binary":
         facts.update(xnor=dense, popcount=dense, rule=f"{name}.binary")
     else:
