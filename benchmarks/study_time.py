@@ -20,7 +20,12 @@ after each repeat is printed: on a loaded machine compare CPU seconds, or repeat
 from __future__ import annotations
 
 import os
+import sys
 import time
+
+# the checkout this file is in, not the one the package happens to be installed from (a worktree
+# would otherwise time the main checkout's code)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def cpu_seconds() -> float:
@@ -36,7 +41,6 @@ import argparse  # noqa: E402  (the clock above starts before any import)
 import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 

@@ -27,11 +27,12 @@ from typing import Any
 from analysis.data import DataSplit
 from analysis.methods import Role, get_method, roles_of, with_role
 from analysis.registry import Registry
+from analysis.study.ahead import LaterWork
 from analysis.study.cache import RunCache
 from analysis.study.config import StudyConfig
 from analysis.study.direct import DirectNetworks, direct_archs, direct_steps
 from analysis.study.evaluate import batches
-from analysis.study.events import event_methods, event_rows, event_tasks
+from analysis.study.events import event_methods, event_rows, event_tasks, events_ahead
 from analysis.study.fidelity import equivalence_unit, layer_errors, recorded_fidelity
 from analysis.study.networks import derive, priced_form
 from analysis.study.onestep import onestep_measure
@@ -39,7 +40,7 @@ from analysis.validate import check_choice
 from energy_models import EnergyModel
 
 __all__ = ["EQUIVALENCE", "LAYER_SAMPLES", "MEASURES", "ONESTEP", "PER_ARCH", "PER_RUN", "PER_STEP", "Measure",
-           "MeasureInput", "measure_tables", "register_measure", "taking_part"]
+           "MeasureInput", "measure_tables", "register_measure", "taking_part", "work_ahead"]
 
 #: Scopes of a measure (see the module docstring).
 PER_STEP, PER_ARCH, PER_RUN = "per step", "per architecture", "per run"
@@ -80,7 +81,9 @@ class Measure:
     ``rows(ident, outcome) -> {table: rows}``; for :data:`PER_RUN`, ``compute(config, cache, digest,
     models, on_unit) -> {table: rows}``, with ``units(config)`` its units (the progress bar's).
     A per-step measure runs where ``where(config, arch, steps)`` and its units have ``levels`` = steps
-    when ``levels_are_steps`` (else the study's L)."""
+    when ``levels_are_steps`` (else the study's L). ``ahead(config, cache, digest)``: a per-run measure's
+    units as :class:`~analysis.study.ahead.LaterWork` (None when cached) for the process that trains
+    ahead, where they need nothing else the study computes."""
 
     name: str
     scope: str
@@ -91,6 +94,7 @@ class Measure:
     where: Callable[[StudyConfig, str, int], bool] | None = None
     levels_are_steps: bool = False
     units: Callable[[StudyConfig], int] | None = None
+    ahead: Callable[[StudyConfig, RunCache, str], LaterWork | None] | None = None
 
     def __post_init__(self) -> None:
         check_choice(f"measure {self.name!r}: scope", self.scope, (PER_STEP, PER_ARCH, PER_RUN))
@@ -117,6 +121,16 @@ def taking_part(config: StudyConfig, scope: str) -> list[tuple[Measure, list[str
             if methods:
                 out.append((measure, methods))
     return out
+
+
+def work_ahead(config: StudyConfig, cache: RunCache, digest: str) -> LaterWork | None:
+    """The per-run measures' units that the process training ahead can compute (see ``Measure.ahead``),
+    as one piece of work; None when there are none."""
+    pieces = [work for measure, _ in taking_part(config, PER_RUN) if measure.ahead is not None
+              and (work := measure.ahead(config, cache, digest)) is not None]
+    if not pieces:
+        return None
+    return LaterWork([key for work in pieces for key in work.keys], lambda: [work.run() for work in pieces])
 
 
 def measure_tables() -> list[str]:
@@ -195,6 +209,7 @@ for _measure in (
     Measure(ONESTEP, PER_STEP, ("onestep", "onestep_layers"), _trains_directly, _onestep,
             _onestep_rows, where=lambda config, arch, steps: arch in direct_archs(config)
             and steps in direct_steps(config)),
-    Measure("events", PER_RUN, ("events",), _trains_directly, _events, units=_event_units),
+    Measure("events", PER_RUN, ("events",), _trains_directly, _events, units=_event_units,
+            ahead=lambda config, cache, digest: events_ahead(config, cache, digest) if config.events else None),
 ):
     register_measure(_measure)

@@ -31,7 +31,7 @@ from analysis.study.evaluate import predictions_frame, test_labels
 from analysis.study.fidelity import random_fidelity, worked_example
 from analysis.study.folder import FolderLock, claim_folder, prepare_folder
 from analysis.study.hardware import headline_models
-from analysis.study.measures import PER_RUN, measure_tables, taking_part
+from analysis.study.measures import PER_RUN, measure_tables, taking_part, work_ahead
 from analysis.study.networks import TrainedNetworks
 from analysis.study.plan import Unit, build_plan
 from analysis.study.pricing import PricingStage
@@ -140,7 +140,8 @@ class Study:
             order = largest_first(items, split, work.networks, cfg.batch_size)
             self.helper = SharedWork(order, lambda i: work.item(*items[i], plan, split), prepare=work.quiet)
         # the directly trained SNNs need nothing else the study trains: on a second CPU, now
-        work.direct.train_ahead(split, self.timings.threads)
+        # and the per-run measures' units, which need nothing else either, next in the same process
+        work.direct.train_ahead(split, self.timings.threads, later=work_ahead(cfg, self.cache, self.digest))
         outputs: dict[int, dict[str, list]] = {}
         taken_by_helper = []
         for index in order:
