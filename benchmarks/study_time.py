@@ -2,8 +2,9 @@
 `make study`), each repeat a fresh process writing a fresh run folder, medians over the repeats.
 
 Stages: imports (torch and the package), data, preflight, training per method, evaluate+count per
-kind of unit (``units eval <method>``, ``units equivalence ...``), the layer tables (Q4, Q10),
-pricing, break-even extras, writing the tables, the report's figures and the report's text. The
+kind of unit (``units eval <method>``, ``units equivalence ...``), each per-architecture measure
+(``layer_fidelity <method>``), the per-run ones (``events``), pricing (break-even and sweep included),
+writing the tables, the report's figures and the report's text. The
 study stages come from the runner's own timer (``Study.timings``); the report is timed around
 ``write_report`` (its figures around ``draw_all``, where the report module still calls it).
 
@@ -19,7 +20,12 @@ after each repeat is printed: on a loaded machine compare CPU seconds, or repeat
 from __future__ import annotations
 
 import os
+import sys
 import time
+
+# the checkout this file is in, not the one the package happens to be installed from (a worktree
+# would otherwise time the main checkout's code)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def cpu_seconds() -> float:
@@ -35,7 +41,6 @@ import argparse  # noqa: E402  (the clock above starts before any import)
 import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 

@@ -21,11 +21,12 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["SharedWork", "end_with_parent", "second_cpu", "training_step_seconds"]
+__all__ = ["LaterWork", "SharedWork", "end_with_parent", "second_cpu", "training_step_seconds", "warm_before_fork"]
 
 #: Linux's prctl option: the signal a process gets when its parent dies.
 PR_SET_PDEATHSIG = 1
@@ -46,6 +47,24 @@ def second_cpu(device: str, world_size: int = 1) -> bool:
     if sys.platform != "linux" or not str(device).startswith("cpu") or world_size > 1:
         return False
     return len(os.sched_getaffinity(0)) > 1
+
+
+def warm_before_fork() -> None:
+    """Make an optimizer once in this process before it forks a helper: a process's first optimizer
+    imports ``torch._dynamo`` (about 800 modules, 1.5 CPU s), which each forked helper would
+    otherwise pay again; forked after, they inherit it."""
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+
+@dataclass(frozen=True)
+class LaterWork:
+    """Work a helper process takes on once its own is done: ``run()`` writes the units ``keys`` into
+    the run's cache, where the study waits for them (:meth:`~analysis.study.cache.RunCache.expect`)
+    instead of computing them again. Q15's event units are such work
+    (:func:`~analysis.study.events.events_ahead`)."""
+
+    keys: list[str]
+    run: Callable[[], None]
 
 
 def training_step_seconds(model: nn.Module, images: torch.Tensor, repeats: int = 3) -> float:
@@ -71,6 +90,7 @@ class SharedWork:
 
     def __init__(self, order: Sequence[int], work: Callable[[int], None], prepare: Callable[[], None] = lambda: None):
         context = multiprocessing.get_context("fork")
+        warm_before_fork()
         self.parent = os.getpid()
         self.order = list(order)
         count = max(self.order, default=-1) + 1

@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +37,30 @@ class RunCache:
     def __init__(self, folder: RunFolder):
         self.folder = folder
         self.root = folder.cache_dir
+        #: unit keys a helper process computes (:meth:`expect`), each with a test of whether it still runs
+        self.pending: dict[str, Callable[[], bool]] = {}
+
+    def expect(self, keys: Iterable[str], running: Callable[[], bool]) -> None:
+        """Units ``keys`` are being computed by a helper process for which ``running()`` is True while
+        it works: :meth:`unit` waits for such a unit to appear instead of computing it a second time
+        (and computes it itself once the helper has ended without it)."""
+        self.pending.update(dict.fromkeys(keys, running))
 
     def _set_aside(self, path: Path, why: str) -> None:
         aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
         path.replace(aside)
         warnings.warn(f"cache file {path} was unreadable ({why}); moved to {aside.name} and recomputed", stacklevel=3)
 
+    def has(self, key: str) -> bool:
+        """Whether unit ``key`` is in the cache (written in full)."""
+        return (self.root / f"{key}.json").is_file()
+
     def unit(self, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The unit ``key``: read back when the cache holds it, else computed now and written."""
         path = self.root / f"{key}.json"
+        running = self.pending.pop(key, None)
+        while running is not None and not path.is_file() and running():
+            time.sleep(0.02)
         if path.is_file():
             try:
                 return json.loads(path.read_text(encoding="utf-8"))

@@ -43,7 +43,7 @@ from analysis.snn import LIFNeuron, TimeLoop, is_framework_neuron, to_if_snn
 from analysis.snn.frameworks import is_multi_step, looks_like_neuron
 from analysis.snn.onestep import DirectSNN, pow2_thresholds
 from analysis.study import distributed
-from analysis.study.ahead import end_with_parent, second_cpu
+from analysis.study.ahead import LaterWork, end_with_parent, second_cpu, warm_before_fork
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
 from analysis.study.networks import Given, ModelSpec, derive
@@ -230,14 +230,18 @@ class DirectNetworks:
         return [(arch, method, steps, seed) for seed in self.config.seed_list for arch in direct_archs(self.config)
                 for steps in direct_steps(self.config) for method in methods]
 
-    def train_ahead(self, split: DataSplit, threads: int) -> None:
+    def train_ahead(self, split: DataSplit, threads: int, later: LaterWork | None = None) -> None:
         """Start training every SNN of :meth:`to_train` in a forked process (:class:`TrainingAhead`)
         where that helps and is safe: Linux, a second CPU, one process (no torchrun), a CPU study.
         The SNNs are trained from scratch, independent of everything else the study trains, so this
-        process goes on with the ANN branch meanwhile; :meth:`network` waits for each checkpoint."""
+        process goes on with the ANN branch meanwhile; :meth:`network` waits for each checkpoint.
+        ``later``: more independent work the process does next (Q15's units), whose units the run's
+        cache then waits for rather than computing them twice."""
         keys = [k for k in self.to_train() if not self.checkpoint(*k).is_file()]
-        if keys and TrainingAhead.possible(self.config.device):
-            self.ahead = TrainingAhead(self, split, keys, threads)
+        if (keys or later is not None) and TrainingAhead.possible(self.config.device):
+            self.ahead = TrainingAhead(self, split, keys, threads, later)
+            if later is not None:
+                self.cache.expect(later.keys, self.ahead.process.is_alive)
 
     def stop_ahead(self) -> None:
         """Stop the process training ahead (on any exit of the study, also an error)."""
@@ -289,14 +293,16 @@ class DirectNetworks:
 class TrainingAhead:
     """A forked process that trains a study's directly trained SNNs into the run's cache while the
     study trains and evaluates the rest (BPTT over T is the quick study's largest stage, and the
-    study runs on one torch thread: a second CPU is otherwise idle). Each checkpoint is written
-    atomically; the study waits for the one it needs (:meth:`wait_for`). If the process fails, the
-    study trains the missing networks itself, where the failure is raised with its reason."""
+    study runs on one torch thread: a second CPU is otherwise idle), then does the ``later`` work
+    (Q15's units). Each checkpoint and unit is written atomically; the study waits for the one it
+    needs (:meth:`wait_for`). If the process fails, the study computes what is missing itself, where
+    the failure is raised with its reason."""
 
     def __init__(self, networks: DirectNetworks, split: DataSplit, keys: list[tuple[str, str, int, int]],
-                 threads: int):
+                 threads: int, later: LaterWork | None = None):
         context = multiprocessing.get_context("fork")
-        self.process = context.Process(target=self._train, args=(networks, split, keys, threads, os.getpid()),
+        warm_before_fork()
+        self.process = context.Process(target=self._train, args=(networks, split, keys, threads, os.getpid(), later),
                                        daemon=True, name="onespike-direct-training")
         self.process.start()
 
@@ -307,7 +313,7 @@ class TrainingAhead:
 
     @staticmethod
     def _train(networks: DirectNetworks, split: DataSplit, keys: list[tuple[str, str, int, int]],
-               threads: int, parent: int) -> None:
+               threads: int, parent: int, later: LaterWork | None) -> None:
         end_with_parent(parent)
         torch.set_num_threads(threads)
         networks.on_epochs = lambda n: None  # the progress bar is the parent's
@@ -315,6 +321,8 @@ class TrainingAhead:
         try:
             for arch, method, steps, seed in keys:
                 networks.ensure(arch, method, steps, seed, split)
+            if later is not None:
+                later.run()
         except BaseException:
             sys.exit(1)  # the study trains what is missing itself, and raises there with the reason
 

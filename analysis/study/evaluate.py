@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -40,8 +40,10 @@ def batches(dataset, batch_size: int = EVAL_BATCH,
 
 
 def count_ledger(net: nn.Module, counted: Iterable[tuple[torch.Tensor, Any]], probe: torch.Tensor, method: str,
-                 device: torch.device, **meta: Any) -> EventLedger:
-    """One ledger of ``net`` over this rank's ``counted`` batches, summed over ranks.
+                 device: torch.device, predicted: list[list[int]] | None = None, **meta: Any) -> EventLedger:
+    """One ledger of ``net`` over this rank's ``counted`` batches, summed over ranks. ``predicted``,
+    when given, receives each counted batch's predicted classes (the argmax of the logits the
+    counted pass computes anyway: counting observes a forward, it does not change it).
 
     A rank with no batch (more ranks than batches) records the layers on ``probe`` (one sample)
     and contributes zero samples, so every rank holds the same layers for the all-reduce.
@@ -49,7 +51,9 @@ def count_ledger(net: nn.Module, counted: Iterable[tuple[torch.Tensor, Any]], pr
     counted = list(counted)
     with torch.no_grad(), count_events(net, method=method, **meta) as ledger:
         for x, _ in counted:
-            net(x.to(device))
+            logits = net(x.to(device))
+            if predicted is not None:
+                predicted.append(logits.argmax(1).cpu().tolist())
         if not counted:
             net(probe.to(device))
     if not counted:
@@ -63,28 +67,38 @@ def test_labels(test_set) -> list[int]:
 
 
 @torch.no_grad()
-def predict(net: nn.Module, test_set, device: str | torch.device = "cpu") -> list[int]:
+def predict(net: nn.Module, test_set, device: str | torch.device = "cpu",
+            known: Mapping[int, list[int]] | None = None) -> list[int]:
     """The predicted class (argmax of the logits) of every test sample, in order. Under torchrun each
-    rank predicts its share of the batches and every rank gets all of them back."""
+    rank predicts its share of the batches and every rank gets all of them back. ``known``: batch
+    index -> the predictions of that batch already computed (by the counted pass), reused where they
+    cover the whole batch."""
     torch_device = torch.device(device)
     net.eval().to(torch_device)
-    mine = [(index, net(x.to(torch_device)).argmax(1).cpu().tolist())
-            for index, (x, _) in distributed.shard(enumerate(batches(test_set)))]
+    known = known or {}
+    mine = [(index, known[index] if len(known.get(index, ())) == len(y)
+             else net(x.to(torch_device)).argmax(1).cpu().tolist())
+            for index, (x, y) in distributed.shard(enumerate(batches(test_set)))]
     shares = sorted((item for share in distributed.all_gather_objects(mine) for item in share), key=lambda i: i[0])
     return [int(p) for _, predicted in shares for p in predicted]
 
 
 def evaluate_and_count(net: nn.Module, test_set, method: str, count_samples: int | None, device: str,
                        meta: dict[str, Any], labels: list[int] | None = None) -> dict[str, Any]:
-    """The prediction for every test sample (plain forward passes), hence the accuracy, and one
-    ledger averaged over the first ``count_samples`` test samples (instrumented passes). Under
-    torchrun each rank takes its share of the batches; ledgers are summed and predictions gathered.
-    ``labels``: :func:`test_labels` of ``test_set`` when the caller has them already."""
+    """The prediction for every test sample, hence the accuracy, and one ledger averaged over the
+    first ``count_samples`` test samples (instrumented passes). The counted batches' predictions come
+    from the counted pass itself; plain forward passes predict the rest (none when every sample is
+    counted, the default). Under torchrun each rank takes its share of the batches; ledgers are
+    summed and predictions gathered. ``labels``: :func:`test_labels` of ``test_set`` when the caller
+    has them already."""
     torch_device = torch.device(device)
     net.eval().to(torch_device)
-    counted = distributed.shard(batches(test_set, EVAL_BATCH, count_samples))
-    ledger = count_ledger(net, counted, test_set[0][0].unsqueeze(0), method, torch_device, **meta)
-    predicted = predict(net, test_set, torch_device)
+    counted = list(distributed.shard(enumerate(batches(test_set, EVAL_BATCH, count_samples))))
+    outputs: list[list[int]] = []
+    ledger = count_ledger(net, (batch for _, batch in counted), test_set[0][0].unsqueeze(0), method, torch_device,
+                          predicted=outputs, **meta)
+    known = {index: out for (index, _), out in zip(counted, outputs, strict=True)}
+    predicted = predict(net, test_set, torch_device, known=known)
     labels = test_labels(test_set) if labels is None else labels
     correct = sum(int(p == y) for p, y in zip(predicted, labels, strict=True))
     return {"accuracy": correct / len(labels), "correct": correct, "test_samples": len(labels),

@@ -14,12 +14,14 @@ per step** (:class:`~analysis.snn.events.EventSNN`), then
 are evaluated on the test set (accuracy, agreement with the SNN), counted on ``count_samples`` test
 samples (the events enter as spikes: ACs, not MACs) and priced under every headline hardware model.
 One row per (task, T, method, hardware model) in ``events.csv``. Each (task, T, method) is a cached
-unit of the run, so a resumed study trains nothing twice.
+unit of the run, so a resumed study trains nothing twice; on a second CPU the process that trains the
+study's SNNs ahead computes them too (:func:`events_ahead`), while the study works on its architectures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import collections
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -30,6 +32,7 @@ from analysis.data.nmnist import load_nmnist
 from analysis.methods import get_method, method_names
 from analysis.snn import SpikingForm, quantize_weights
 from analysis.snn.events import EventSNN, event_network
+from analysis.study.ahead import LaterWork
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
 from analysis.study.evaluate import evaluate_and_count, test_labels
@@ -38,8 +41,8 @@ from analysis.study.pricing import spike_rate
 from analysis.study.training import TrainConfig, train_for
 from energy_models import EnergyModel, EventLedger
 
-__all__ = ["EVENT_FRAME_SIZE", "NMNIST_TASK", "event_methods", "event_rows", "event_split", "event_tasks",
-           "event_unit", "onestep_ceiling", "psg_of", "train_event_snn"]
+__all__ = ["EVENT_FRAME_SIZE", "NMNIST_TASK", "event_keys", "event_methods", "event_outcomes", "event_rows",
+           "event_split", "event_tasks", "event_unit", "events_ahead", "onestep_ceiling", "psg_of", "train_event_snn"]
 
 #: The side of the frame the digits move across in the study (pixels): 8x8 digits in 12x12 frames
 #: (a 16x16 frame gave the digit task 33-48% with a small MLP at T = 4-8, 12x12 72-74%).
@@ -121,34 +124,57 @@ def event_unit(config: StudyConfig, task: str, frames: int, method: str, split: 
     return out
 
 
+def event_keys(config: StudyConfig, digest: str) -> list[tuple[str, str, int, str]]:
+    """``(cache key, task, T, method)`` of every Q15 unit of ``config``, in table order."""
+    if not config.events:
+        return []
+    return [(f"events__{task}__{config.event_arch}__{method}__T{frames}__s{config.seed}__{digest}", task, frames,
+             method) for task in event_tasks(config) for frames in config.event_timesteps
+            for method in event_methods(config)]
+
+
+def event_outcomes(config: StudyConfig, cache: RunCache, digest: str) -> Iterator[tuple[str, int, str, dict]]:
+    """``(task, T, method, outcome)`` of every Q15 unit in table order, read from the run's cache or
+    computed now (each task's data loaded once per T, and only where a unit is computed)."""
+    splits: dict[tuple[str, int], DataSplit] = {}
+    for key, task, frames, method in event_keys(config, digest):
+        def compute(task=task, frames=frames, method=method):
+            if (task, frames) not in splits:
+                splits.clear()
+                splits[(task, frames)] = event_split(task, frames, config)
+            return event_unit(config, task, frames, method, splits[(task, frames)])
+
+        yield task, frames, method, cache.unit(key, compute)
+
+
+def events_ahead(config: StudyConfig, cache: RunCache, digest: str) -> LaterWork | None:
+    """Q15's units as work for a helper process (:class:`~analysis.study.ahead.LaterWork`): they
+    depend on nothing else the study computes, so on a second CPU they are trained and counted while
+    the study works on its architectures. None when the cache holds them all (or Q15 is off)."""
+    keys = [key for key, *_ in event_keys(config, digest) if not cache.has(key)]
+    if not keys:
+        return None
+    return LaterWork(keys, lambda: collections.deque(event_outcomes(config, cache, digest), maxlen=0))
+
+
 def event_rows(config: StudyConfig, cache: RunCache, digest: str, models: Mapping[str, EnergyModel],
                on_unit=lambda n: None) -> list[dict[str, Any]]:
     """``events.csv``'s rows: one per (task, T, method, headline hardware model), see the module
     docstring. ``on_unit(1)`` is called after each (task, T, method)."""
     rows = []
-    for task in event_tasks(config):
-        for frames in config.event_timesteps:
-            split = None
-            for method in event_methods(config):
-                def compute(task=task, frames=frames, method=method):
-                    nonlocal split
-                    split = split or event_split(task, frames, config)
-                    return event_unit(config, task, frames, method, split)
-
-                key = f"events__{task}__{config.event_arch}__{method}__T{frames}__s{config.seed}__{digest}"
-                outcome = cache.unit(key, compute)
-                on_unit(1)
-                ledgers = {name: EventLedger.from_dict(outcome[f"{name}_ledger"]) for name in ("snn", "onestep")}
-                ident = {"task": task, "T": frames, "method": method, "onestep_method": psg_of(method),
-                         "arch": config.event_arch, "seed": config.seed, "train_samples": outcome["train_samples"],
-                         "test_samples": outcome["test_samples"], "snn_accuracy": outcome["snn_accuracy"],
-                         "onestep_accuracy": outcome["onestep_accuracy"], "agreement": outcome["agreement"],
-                         "chance_accuracy": 1.0 / _classes(task), "onestep_ceiling": onestep_ceiling(task)}
-                facts = {f"{name}_{key}": value for name, ledger in ledgers.items()
-                         for key, value in _ledger_facts(ledger).items()}
-                for hardware, model in models.items():
-                    energy = {f"{name}_energy_pj": model.price(ledger).total_pj for name, ledger in ledgers.items()}
-                    rows.append({**ident, "hardware": hardware, **energy, **facts})
+    for task, frames, method, outcome in event_outcomes(config, cache, digest):
+        on_unit(1)
+        ledgers = {name: EventLedger.from_dict(outcome[f"{name}_ledger"]) for name in ("snn", "onestep")}
+        ident = {"task": task, "T": frames, "method": method, "onestep_method": psg_of(method),
+                 "arch": config.event_arch, "seed": config.seed, "train_samples": outcome["train_samples"],
+                 "test_samples": outcome["test_samples"], "snn_accuracy": outcome["snn_accuracy"],
+                 "onestep_accuracy": outcome["onestep_accuracy"], "agreement": outcome["agreement"],
+                 "chance_accuracy": 1.0 / _classes(task), "onestep_ceiling": onestep_ceiling(task)}
+        facts = {f"{name}_{key}": value for name, ledger in ledgers.items()
+                 for key, value in _ledger_facts(ledger).items()}
+        for hardware, model in models.items():
+            energy = {f"{name}_energy_pj": model.price(ledger).total_pj for name, ledger in ledgers.items()}
+            rows.append({**ident, "hardware": hardware, **energy, **facts})
     return rows
 
 

@@ -14,6 +14,7 @@ weights, Q1). Built again with ``weight_bits = 32`` it is the same network with 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,12 @@ __all__ = [
 
 #: Training images the per-group threshold calibration (Q11) uses.
 CALIBRATION_SAMPLES = 512
+
+#: What converted units start from, made once per trained network (a study converts some 40 units
+#: per architecture from the same quantized ANN, each conversion a copy): network -> its
+#: power-of-two-rounded form (``"pow2"``) and its priced forms (``("priced", weight_bits)``).
+#: Weak keys: an architecture's entries go with its networks.
+SOURCES: weakref.WeakKeyDictionary[nn.Module, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
 DEFAULT = "default"
 POW2 = "pow2"
@@ -91,10 +98,27 @@ class VariantInput:
         images, _ = next(iter(batches(self.train, CALIBRATION_SAMPLES, CALIBRATION_SAMPLES)))
         return images
 
+    def pow2_base(self) -> nn.Module:
+        """``base`` with every threshold rounded to the nearest power of two (made once per ``base``)."""
+        made = SOURCES.setdefault(self.base, {})
+        if "pow2" not in made:
+            made["pow2"] = pow2_network(self.base)
+        return made["pow2"]
+
+    def source(self, parent: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+        """``parent``'s priced form (:meth:`priced`), made once per ``parent`` and width: only ever
+        converted from, and a conversion copies what it converts, so every unit shares it."""
+        made = SOURCES.setdefault(parent, {})
+        key = ("priced", self.weight_bits)
+        if key not in made:
+            made[key] = self.priced(parent)
+        net, facts = made[key]
+        return net, dict(facts)
+
     def converted_from(self, parent: nn.Module, **options: Any) -> tuple[nn.Module, dict[str, Any]]:
         """The method's network converted from ``parent``'s priced form, and its facts."""
         spec = get_method(self.method)
-        priced, facts = self.priced(parent)
+        priced, facts = self.source(parent)
         calibration = self.calibration_images() if spec.needs_calibration else None
         net = derive(self.method, priced, self.steps, calibration=calibration, **options)
         how = f"{calibration.shape[0]} training images calibrate its activation ranges" if calibration is not None \
@@ -185,7 +209,7 @@ def _pow2(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
 def _psg_mode(name: str, mode: str) -> Builder:
     def build(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
         _converted_only(name, given)
-        net, facts = given.converted_from(pow2_network(given.base), mode=mode)
+        net, facts = given.converted_from(given.pow2_base(), mode=mode)
         return net, {**facts, "mode": mode}
 
     build.__doc__ = f"The converted network in {mode} PSG mode on the power-of-two-rounded parent."
@@ -202,7 +226,7 @@ def _per_group_binary(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
 def _per_group_calibrated(given: VariantInput) -> tuple[nn.Module, dict[str, Any]]:
     _converted_only(PER_GROUP_CALIBRATED, given)
     images, labels = next(iter(batches(given.train, CALIBRATION_SAMPLES, CALIBRATION_SAMPLES)))
-    priced, _ = given.priced(given.base)
+    priced, _ = given.source(given.base)
     name, scales, loss = calibrate_scales(
         lambda s: derive(given.method, priced, given.steps, group_threshold_scales=s), images, labels, given.steps)
     net, facts = given.converted_from(given.base, group_threshold_scales=scales)

@@ -143,3 +143,27 @@ def test_cli_takes_the_event_settings_and_refuses_a_missing_folder_by_name():
                            "--out", "unused"], capture_output=True, text=True)
     assert done.returncode != 0 and "event_data_root '/nowhere' is not a folder" in done.stderr
     assert "Train/<digit>/*.bin" in done.stderr
+
+
+def test_q15_units_computed_ahead_by_another_process_equal_those_computed_in_turn(rows, tmp_path, monkeypatch):
+    from analysis.study import events
+    from analysis.study.direct import DirectNetworks, TrainingAhead
+
+    if not TrainingAhead.possible("cpu"):
+        pytest.skip("one CPU (or no fork): Q15's units are computed in turn, there is nothing to compare")
+    config, first, _, _ = rows
+    cache = RunCache(RunFolder(tmp_path / "run"))
+    later = events.events_ahead(config, cache, "d1")
+    assert len(later.keys) == 2 * 2 * 2  # every (task, T, method): none is in this cache yet
+    ahead = TrainingAhead(DirectNetworks(config, cache, "d1", {}), None, [], 1, later)
+    cache.expect(later.keys, ahead.process.is_alive)
+
+    def refuse(*args):
+        raise AssertionError("the study computed a Q15 unit the helper was computing")
+
+    monkeypatch.setattr(events, "event_unit", refuse)  # in this process only: the helper forked before
+    models = {"sata": get_model("sata"), "flops45nm": get_model("flops45nm")}
+    assert event_rows(config, cache, "d1", models) == first
+    ahead.process.join(timeout=60)
+    assert ahead.process.exitcode == 0
+    assert events.events_ahead(config, cache, "d1") is None  # all in the cache: nothing left to do ahead

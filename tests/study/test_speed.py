@@ -103,3 +103,25 @@ def test_a_training_step_is_measured_in_seconds():
     net = build_model("cnn_small", num_classes=10, in_channels=1, image_size=8)
     seconds = training_step_seconds(net, torch.rand(8, 1, 8, 8))
     assert 0 < seconds < 5 and all(p.grad is None for p in net.parameters())
+
+
+def test_the_cache_waits_for_a_unit_a_helper_computes_and_computes_it_once_the_helper_has_ended(tmp_path):
+    import json
+
+    from analysis.run_folder import RunFolder
+    from analysis.study.cache import RunCache
+
+    cache = RunCache(RunFolder(tmp_path / "run"))
+    cache.root.mkdir(parents=True)
+    polls = []
+
+    def running():  # the helper writes the unit on its third poll
+        polls.append(1)
+        if len(polls) == 3:
+            (cache.root / "a.json").write_text(json.dumps({"by": "helper"}))
+        return True
+
+    cache.expect(["a", "b"], running)
+    assert cache.unit("a", lambda: {"by": "study"}) == {"by": "helper"} and len(polls) == 3
+    cache.pending["b"] = lambda: False  # the helper ended without it: the study computes it
+    assert cache.unit("b", lambda: {"by": "study"}) == {"by": "study"} and cache.has("b")

@@ -163,3 +163,25 @@ def test_plateau_training_stops_early_keeps_its_best_epoch_and_is_seeded(digits)
     stops = [replay.reached(h["val_accuracy"], model) for h in history]
     assert stops[-1] and not any(stops[:-1])
     assert evaluate(model, test_set) >= 0.9
+
+
+def test_the_batched_optimizer_update_trains_bitwise_the_weights_a_loop_over_parameters_does(digits, monkeypatch):
+    from analysis.snn import to_binary, to_quantized
+
+    train_set, _ = digits
+    torch.manual_seed(0)
+    ann = build_model("resnet20", 10, 1, 8, width=4)
+    nets = {"ann": ann, "qcfs": to_quantized(ann, 4, "qcfs", calibration_data=train_set.tensors[0][:256]),
+            "bnn": to_binary(ann)}
+    trained = {}
+    adamw = torch.optim.AdamW
+    for loop in (False, True):  # the study's update (foreach), then one parameter at a time
+        if loop:
+            monkeypatch.setattr(torch.optim, "AdamW", lambda *a, **k: adamw(*a, **{**k, "foreach": False}))
+        for name, net in nets.items():
+            model = pickle.loads(pickle.dumps(net))
+            train_ann(model, train_set, TrainConfig(epochs=1, progress=False, seed=3))
+            trained[(name, loop)] = model.state_dict()
+    for name in nets:
+        batched, looped = trained[(name, False)], trained[(name, True)]
+        assert all(torch.equal(batched[k], looped[k]) for k in looped), name
