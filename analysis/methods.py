@@ -2,10 +2,14 @@
 runs (sequential timesteps T, parallel groups G, or neither) and its default bit widths.
 
 Study, CLI, counting, figures and report ask this registry; no other module writes a method-name
-string: the built-in names are the constants of :class:`Method` (``Method.IF == "if"``), a method's
-step axis and training kind are the closed vocabularies :class:`StepAxis` and :class:`TrainingKind`,
-asked through :class:`MethodSpec` (``spec.is_time_stepped``, ``spec.trains_quantized``). A user adds
-a method with :func:`register_method` (a duplicate name is refused unless ``replace=True``).
+string: the built-in names are the constants of :class:`Method` (``Method.IF == "if"``, the word of
+the spiking form the converter makes), a method's step axis and training kind are the closed
+vocabularies :class:`StepAxis` (owned by :mod:`analysis.snn.vocabulary`, re-exported here) and
+:class:`TrainingKind`, asked through :class:`MethodSpec` (``spec.is_time_stepped``,
+``spec.trains_quantized``). The part a method plays in the study's questions is a :class:`Role` read
+from its properties (:func:`with_role`: the IF SNN's part is any spiking method converted on T from a
+quantized parent), never from its name. A user adds a method with :func:`register_method` (a
+duplicate name is refused unless ``replace=True``).
 
 How a method is built (``build(parent, steps=..., levels=..., **options)``) from the network of the
 method it descends from (``parent``; the ANN, or the quantized ANN for the spiking methods):
@@ -48,9 +52,8 @@ one of its neurons leaks (or is not recognised), else ``direct_if``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Final
 
 from torch import nn
@@ -64,20 +67,25 @@ from analysis.snn.lif import LIFNeuron
 from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, BinaryLinear, IFNeuron, PSGNeuron
 from analysis.snn.onestep import DirectSNN, framework_form, spiking_from_ann
 from analysis.snn.quantize import FLOAT_WEIGHT_BITS, ActivationQuant, to_int8
+from analysis.snn.vocabulary import QuantizerKind, SpikingForm, StepAxis, Word
 
 __all__ = [
     "METHODS",
     "Method",
     "MethodSpec",
+    "Role",
     "StepAxis",
     "TrainingKind",
+    "first_with_role",
     "get_method",
     "infer_method",
     "method_names",
     "methods_on_axis",
     "reference_method",
     "register_method",
+    "roles_of",
     "spiking_method_names",
+    "with_role",
 ]
 
 Builder = Callable[..., nn.Module]
@@ -89,10 +97,10 @@ class Method:
 
     ANN: Final = "ann"
     INT8: Final = "int8"
-    QCFS: Final = "qcfs"
-    CQ: Final = "cq"
-    IF: Final = "if"
-    ONESPIKE: Final = "onespike"
+    QCFS: Final = QuantizerKind.QCFS.value
+    CQ: Final = QuantizerKind.CQ.value
+    IF: Final = SpikingForm.IF.value
+    ONESPIKE: Final = SpikingForm.ONESPIKE.value
     BNN: Final = "bnn"
     DIRECT_IF: Final = "direct_if"
     DIRECT_LIF: Final = "direct_lif"
@@ -100,25 +108,7 @@ class Method:
     DIRECT_LIF_PSG: Final = "direct_lif_psg"
 
 
-class _Word(str, Enum):
-    """A closed vocabulary whose members are also their plain string (tables, JSON, f-strings and
-    messages print the word, and it compares and hashes as the word)."""
-
-    def __str__(self) -> str:
-        return str.__str__(self)
-
-    def __format__(self, spec: str) -> str:
-        return str.__format__(str(self), spec)
-
-
-class StepAxis(_Word):
-    """How a method's steps run: ``T`` sequential timesteps or ``G`` parallel groups in one timestep."""
-
-    TIME = "T"
-    GROUPS = "G"
-
-
-class TrainingKind(_Word):
+class TrainingKind(Word):
     """How a method gets its weights: trained as a full-precision ANN, fine-tuned with quantized
     activations from its parent, trained as a binary network, or trained directly as a T-step SNN
     (surrogate gradients, BPTT over T; once per T, from scratch in its parent's shape)."""
@@ -129,14 +119,13 @@ class TrainingKind(_Word):
     DIRECT = "direct"
 
 
-def _vocabulary(kind: type[_Word], field_name: str, value: object) -> _Word | None:
-    if value is None or isinstance(value, kind):
-        return value
+def _vocabulary(kind: type[Word], field_name: str, value: object) -> Word | None:
+    if value is None:
+        return None
     try:
-        return kind(value)
+        return kind.parse(value, field_name)
     except ValueError:
-        accepted = ", ".join(repr(str(word)) for word in kind)
-        raise ValueError(f"MethodSpec {field_name} must be one of {accepted} or None, got {value!r}") from None
+        raise ValueError(f"MethodSpec {field_name} must be one of {kind.accepted()} or None, got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -271,7 +260,7 @@ def spiking_method_names() -> list[str]:
 
 def methods_on_axis(axis: StepAxis | str) -> list[str]:
     """Registered methods whose steps run on ``axis`` (``"T"`` or ``"G"``), in registry order."""
-    axis = StepAxis(axis)
+    axis = StepAxis.parse(axis, "axis")
     return [name for name, spec in METHODS.items() if spec.steps is axis]
 
 
@@ -279,6 +268,62 @@ def reference_method() -> str:
     """The method every other descends from (no parent): the full-precision ANN, against which
     accuracy and energy gains are stated."""
     return next(name for name, spec in METHODS.items() if spec.parent is None)
+
+
+class Role(Word):
+    """The part a method plays in the study's questions, read from its properties (never its name),
+    so a method a user registers with the same properties takes the same part.
+
+    ``REFERENCE``: no parent (the float ANN every gain is stated against). ``QUANTIZED_PARENT``: fine-
+    tuned with quantized activations and the parent a registered spiking method is converted from
+    (QCFS: Q1, Q4, Q7, Q10, Q13 compare against it). ``TIME_CONVERSION``: a spiking network converted,
+    not trained, from a quantized parent, stepping on T (the IF SNN: Q2, Q4, Q7, Q9, Q10).
+    ``GROUP_CONVERSION``: the same on G (OneSpike: Q1, Q2, Q5, Q9, Q11-Q13). ``BINARY``: trained as a
+    binary network (the BNN: Q13).
+    """
+
+    REFERENCE = "reference"
+    QUANTIZED_PARENT = "quantized parent"
+    TIME_CONVERSION = "time conversion"
+    GROUP_CONVERSION = "group conversion"
+    BINARY = "binary"
+
+
+def _converted_on(spec: MethodSpec) -> StepAxis | None:
+    """The axis ``spec`` is a spiking conversion on (untrained, from a quantized parent), else None."""
+    if not spec.spiking or spec.trained or spec.parent is None or spec.parent not in METHODS:
+        return None
+    return spec.steps if get_method(spec.parent).trains_quantized else None
+
+
+def roles_of(name: str) -> frozenset[Role]:
+    """The roles of the method called ``name`` (see :class:`Role`)."""
+    spec = get_method(name)
+    roles = set()
+    if spec.parent is None:
+        roles.add(Role.REFERENCE)
+    if spec.trains_quantized and any(s.parent == name and _converted_on(s) for _, s in METHODS.items()):
+        roles.add(Role.QUANTIZED_PARENT)
+    if spec.trains_binary:
+        roles.add(Role.BINARY)
+    axis = _converted_on(spec)
+    if axis is not None:
+        roles.add(Role.TIME_CONVERSION if axis is StepAxis.TIME else Role.GROUP_CONVERSION)
+    return frozenset(roles)
+
+
+def with_role(role: Role | str, among: Iterable[str] | None = None) -> list[str]:
+    """The registered methods (of ``among``, when given) that play ``role``, in registry order: ask
+    ``with_role(Role.TIME_CONVERSION, run_methods)`` where a question needs the IF SNN."""
+    role = Role.parse(role, "role")
+    chosen = None if among is None else {str(name) for name in among}
+    return [name for name in METHODS.names() if (chosen is None or name in chosen) and role in roles_of(name)]
+
+
+def first_with_role(role: Role | str, among: Iterable[str] | None = None) -> str | None:
+    """The first of :func:`with_role` (the built-in method where it is among them), or None."""
+    found = with_role(role, among)
+    return found[0] if found else None
 
 
 def infer_method(model: nn.Module) -> MethodSpec:
@@ -296,7 +341,7 @@ def _same(parent: nn.Module, **_: Any) -> nn.Module:
     return parent
 
 
-def _quantized(kind: str) -> Builder:
+def _quantized(kind: QuantizerKind) -> Builder:
     def build(parent: nn.Module, levels: int = 4, **_: Any) -> nn.Module:
         return to_quantized(parent, levels, kind, calibrated_later=True)  # trained (or calibrated) next
 
@@ -363,11 +408,12 @@ for _spec in (
                weight_bits=FLOAT_WEIGHT_BITS),
     MethodSpec(Method.INT8, "INT8 ANN", "INT8", EXTRA_METHOD_COLORS["dark_grey"], _int8, parent=Method.ANN,
                act_levels=255, weight_bits=8, needs_calibration=True, detect=lambda m: isinstance(m, ActivationQuant)),
-    MethodSpec(Method.QCFS, "QCFS (L levels)", "QCFS", OKABE_ITO["bluish_green"], _quantized("qcfs"),
+    MethodSpec(Method.QCFS, "QCFS (L levels)", "QCFS", OKABE_ITO["bluish_green"], _quantized(QuantizerKind.QCFS),
                parent=Method.ANN, training=TrainingKind.QUANTIZED, quantized=True,
                detect=lambda m: isinstance(m, QCFS) and bool(m.shift) and not isinstance(m, ActivationQuant)),
-    MethodSpec(Method.CQ, "clamp-quant (L)", "CQ", OKABE_ITO["sky_blue"], _quantized("cq"), parent=Method.ANN,
-               training=TrainingKind.QUANTIZED, quantized=True, detect=lambda m: isinstance(m, QCFS) and not m.shift),
+    MethodSpec(Method.CQ, "clamp-quant (L)", "CQ", OKABE_ITO["sky_blue"], _quantized(QuantizerKind.CQ),
+               parent=Method.ANN, training=TrainingKind.QUANTIZED, quantized=True,
+               detect=lambda m: isinstance(m, QCFS) and not m.shift),
     MethodSpec(Method.IF, "IF SNN (T steps)", "IF", OKABE_ITO["vermillion"], _if, parent=Method.QCFS, spiking=True,
                steps=StepAxis.TIME, vmem_bits=16, detect=lambda m: isinstance(m, IFNeuron)),
     MethodSpec(Method.ONESPIKE, "OneSpike (G groups)", "OneSpike", OKABE_ITO["blue"], _onespike, parent=Method.QCFS,

@@ -1,4 +1,6 @@
-"""Argument checks every stage shares: one place that says what a positive integer is.
+"""Argument checks every stage shares: one place that says what a positive integer is, and the one
+check of a closed set of choices (:func:`check_choice`, from :mod:`energy_models.checks`, so that the
+hardware models share it).
 
 Each check returns the value in its plain Python type or raises a ``ValueError`` that names the
 argument, what it accepts and what it got. An integer is an ``int`` or a NumPy integer, or a float
@@ -10,7 +12,9 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["check_int", "check_optional_positive_int", "check_positive_int", "is_integer"]
+from energy_models.checks import check_choice
+
+__all__ = ["check_choice", "check_int", "check_optional_positive_int", "check_positive_int", "is_integer"]
 
 
 def is_integer(value: object) -> bool:

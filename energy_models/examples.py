@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from energy_models.checks import check_choice
 from energy_models.ledger import EventLedger, LayerEvents
 
 #: How a network computes (a closed set; the method name is the caller's).
@@ -61,8 +62,7 @@ CLASSES = 10
 
 
 def _check_style(style: str) -> None:
-    if style not in STYLES:
-        raise ValueError(f"network style {style!r}; expected one of {', '.join(STYLES)}")
+    check_choice("network style", style, STYLES)
 
 
 def vgg_like_ledger(style: NetworkStyle, method: str | None = None, steps: int = 1, spike_rate: float = 0.1,

@@ -37,6 +37,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
+from energy_models.checks import check_choice
+
 #: Every countable event, in the order tables show them.
 EVENTS: tuple[str, ...] = (
     "mac",
@@ -172,8 +174,8 @@ class LayerEvents:
                 self._bad_steps(name, values[name])
 
     def _check_kind(self) -> None:
-        if self.kind not in KINDS:
-            raise LedgerError(f"layer {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
+        if self.kind not in KINDS:  # a counter checks every record: the valid case is one lookup
+            check_choice(f"layer {self.name!r}: kind", self.kind, KINDS, error=LedgerError)
 
     def _bad_count(self, name: str, value: float) -> None:
         raise LedgerError(f"layer {self.name!r}: {name} = {value!r}; counts must be finite and >= 0")

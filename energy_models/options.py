@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from energy_models.checks import check_choice
+
 #: A checker: (option name, given value) -> the checked value; raises ValueError naming the option.
 Checker = Callable[[str, Any], Any]
 
@@ -51,10 +53,7 @@ def choice(*choices: Any) -> Checker:
     """A value among ``choices`` (compared with ``==``; booleans are not integers here)."""
 
     def check(name: str, value: Any) -> Any:
-        ok = any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in choices)
-        if not ok:
-            raise ValueError(f"{name} = {value!r}; expected one of {', '.join(map(repr, choices))}")
-        return value
+        return check_choice(name, value, choices)
 
     return check
 

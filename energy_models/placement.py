@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from energy_models.checks import check_choice
 from energy_models.table import EnergyTable, EnergyTableError
 
 Lifetime = Literal["persistent", "inference", "layer"]
@@ -189,12 +190,9 @@ def _place_greedy(tensors: Iterable[tuple[int, Tensor]], room: dict[str, float],
 def place(hierarchy: Hierarchy, tensors: Sequence[Tensor], placement: str = "by_size") -> list[Level]:
     """The level of each of ``tensors`` (in their order) under ``placement`` (:data:`PLACEMENTS`):
     a function of the tensors' sizes and lifetimes only (see the module docstring)."""
-    if placement not in PLACEMENTS:
-        raise ValueError(f"placement = {placement!r}; expected one of {', '.join(PLACEMENTS)}")
+    check_choice("placement", placement, PLACEMENTS)
     for tensor in tensors:
-        if tensor.lifetime not in LIFETIMES:
-            raise ValueError(f"tensor {tensor.role!r} of layer {tensor.layer}: lifetime {tensor.lifetime!r}; "
-                             f"expected one of {', '.join(LIFETIMES)}")
+        check_choice(f"the lifetime of tensor {tensor.role!r} of layer {tensor.layer}", tensor.lifetime, LIFETIMES)
         if not math.isfinite(tensor.bits) or tensor.bits < 0:
             raise ValueError(f"tensor {tensor.role!r} of layer {tensor.layer}: size {tensor.bits!r} bits")
     if placement == "all_on_chip":

@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from energy_models.checks import check_choice
+
 COMPONENTS: tuple[str, ...] = (
     "compute",
     "weight_memory",
@@ -68,9 +70,8 @@ class LayerCost:
 
     def add(self, component: str, pj: float, level: str = "on_chip") -> None:
         """Charge ``pj`` to ``component`` at memory ``level`` (``on_chip`` or ``dram``)."""
-        if component not in COMPONENTS:
-            hint = " ('dram' is a memory level: add(component, pj, level='dram'))" if component == "dram" else ""
-            raise ValueError(f"component {component!r} is not one of {COMPONENTS}{hint}")
+        hint = " ('dram' is a memory level: add(component, pj, level='dram'))" if component == "dram" else ""
+        check_choice("component", component, COMPONENTS, hint)
         if (component, level) not in self.levels:
             raise ValueError(f"layer {self.name!r}: {component} has no level {level!r}; levels: "
                              f"{', '.join(lv for c, lv in COMPONENT_LEVELS if c == component)}")

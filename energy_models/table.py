@@ -15,6 +15,7 @@ Format
     repository = "github.com/owner/repo, path/to/file.py"
     technology = "28 nm, 0.9 V"
     assumptions = ["weights stay on chip", "..."]
+    published_gain = "3-9x (Author et al., Table 4)"  # optional: a paper's SNN gain over the ANN under it
     base = "sata"                 # optional: price with a built-in model's code using these constants
 
     [constants]                   # numbers a model's code uses, by key
@@ -58,7 +59,6 @@ Refused (each an :class:`EnergyTableError` naming the file and the key, with a d
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 import warnings
@@ -68,74 +68,48 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from energy_models.checks import check_choice
 from energy_models.ledger import EVENTS
 from energy_models.report import COMPONENTS, LEVELS, MEMORY_COMPONENTS
+from energy_models.table_format import (
+    ACCEPTED_UNITS,
+    CONSTANT_FIELDS,
+    ENERGY_UNITS,
+    EVENT_FIELDS,
+    FREQUENCY_UNITS,
+    MAX_BITS,
+    MAX_CLOCK_MHZ,
+    MAX_ENERGY_PJ,
+    MAX_PLAIN_VALUE,
+    MAX_TABLE_BYTES,
+    MODEL_KEYS,
+    PLAIN_UNITS,
+    POWER_UNITS,
+    SECTIONS,
+    Constant,
+    EnergyTableError,
+    check_bounds,
+    check_constant,
+    check_meta,
+    did_you_mean,
+    power_to_pj,
+    unknown_key,
+)
 
 try:  # Python 3.11+
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-#: Energy units and their factor to pJ.
-ENERGY_UNITS: dict[str, float] = {"fJ": 1e-3, "pJ": 1.0, "nJ": 1e3, "uJ": 1e6}
-#: Power units (need a ``clock`` constant in the same table) and their factor to mW.
-POWER_UNITS: dict[str, float] = {"mW": 1.0}
-#: Frequency units and their factor to MHz (for the ``clock`` constant).
-FREQUENCY_UNITS: dict[str, float] = {"MHz": 1.0, "GHz": 1e3}
-#: Plain quantities: ratios and counts ("1"), widths ("bit"), capacities ("byte").
-PLAIN_UNITS: tuple[str, ...] = ("1", "bit", "byte")
-ACCEPTED_UNITS: tuple[str, ...] = (*ENERGY_UNITS, *POWER_UNITS, *FREQUENCY_UNITS, *PLAIN_UNITS)
-
-#: Keys of the ``[model]`` section (strings, except ``assumptions``: a list of strings).
-MODEL_KEYS: tuple[str, ...] = ("name", "title", "paper", "repository", "technology", "assumptions", "base", "note")
-#: Fields of a ``[constants]`` entry.
-CONSTANT_FIELDS: tuple[str, ...] = ("value", "unit", "source", "note", "capacity_bytes", "width_bits")
-#: Fields of an ``[events.<event>]`` entry.
-EVENT_FIELDS: tuple[str, ...] = ("value", "unit", "source", "note", "component", "per", "level")
-SECTIONS: tuple[str, ...] = ("model", "constants", "events", "memory")
-
-#: Largest energy accepted for one event, access or clock cycle, in pJ: 1e9 pJ = 1 mJ. The largest real
-#: per-event energies in the packaged tables are DRAM accesses of a few hundred pJ, so anything near this
-#: bound is a unit mistake (J or uJ typed where pJ was meant), not a chip.
-MAX_ENERGY_PJ = 1e9
-#: Largest clock accepted, in MHz (100 GHz).
-MAX_CLOCK_MHZ = 1e5
-#: Largest bit width accepted (unit ``bit`` and ``width_bits``).
-MAX_BITS = 65536
-#: Largest plain number accepted (unit ``1`` or ``byte``, ``capacity_bytes``): 1e15 (a petabyte).
-MAX_PLAIN_VALUE = 1e15
-#: Largest table file read, in bytes (1 MiB; a table holds tens of constants and is a few kB). Checked
-#: before reading: a 10 MB TOML file took 40 s to parse.
-MAX_TABLE_BYTES = 1 << 20
+__all__ = [
+    "ACCEPTED_UNITS", "CONSTANT_FIELDS", "ENERGY_UNITS", "EVENT_FIELDS", "FREQUENCY_UNITS", "MAX_BITS",
+    "MAX_CLOCK_MHZ", "MAX_ENERGY_PJ", "MAX_PLAIN_VALUE", "MAX_TABLE_BYTES", "MODEL_KEYS", "PLAIN_UNITS",
+    "POWER_UNITS", "SECTIONS", "TABLES_DIR", "Constant", "EnergyTable", "EnergyTableError", "builtin_table",
+    "parse_table", "power_to_pj", "read_table",
+]
 
 #: Where the packaged tables live.
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
-
-
-class EnergyTableError(ValueError):
-    """A table is malformed: the message names the file, the key and what was expected."""
-
-
-def _did_you_mean(key: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}? " if close else ""
-
-
-def _unknown_key(path: str, where: str, key: str, known: Iterable[str], what: str) -> EnergyTableError:
-    known = tuple(known)
-    return EnergyTableError(f"{path}: unknown key '{where}{key}'; {_did_you_mean(key, known)}{what}: "
-                            f"{', '.join(known) if known else 'none'}")
-
-
-@dataclass(frozen=True)
-class Constant:
-    """One validated constant. ``value`` is in ``unit`` as written; :meth:`EnergyTable.pj` converts."""
-
-    key: str
-    value: float
-    unit: str
-    source: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -211,7 +185,7 @@ class EnergyTable:
             message = (f"{self.path}: key 'events.{unknown[0]}'{more}: {reader} does not read [events] entries (only "
                        "a table without [model] base prices events); remove [events] or the base key")
         else:
-            message = (f"{self.path}: unknown key '{section}.{unknown[0]}'{more}; {_did_you_mean(unknown[0], known)}"
+            message = (f"{self.path}: unknown key '{section}.{unknown[0]}'{more}; {did_you_mean(unknown[0], known)}"
                        f"{reader} reads only: {', '.join(known) if known else 'no ' + section}")
         if strict:
             raise EnergyTableError(message)
@@ -224,7 +198,7 @@ class EnergyTable:
         number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
         if not math.isfinite(number):
             raise EnergyTableError(f"{self.path}: key 'constants.{key}': value {value!r} must be a finite number")
-        _check_bounds(f"{self.path}: key 'constants.{key}'", [number], c.unit)
+        check_bounds(f"{self.path}: key 'constants.{key}'", [number], c.unit)
         constants = dict(self.constants)
         constants[key] = replace(c, value=number, source=f"{c.source} [swept]")
         table = replace(self, constants=constants)
@@ -255,115 +229,33 @@ class EnergyTable:
         return out
 
 
-def power_to_pj(power_mw: float, clock_mhz: float) -> float:
-    """Energy per active cycle in pJ of a unit drawing ``power_mw`` at ``clock_mhz``."""
-    return power_mw / clock_mhz * 1e3
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _check_bounds(where: str, parts: list[float], unit: str) -> None:
-    """Finite, >= 0 and within the documented bound of the unit (energies converted to pJ)."""
-    value = parts[0] if len(parts) == 1 else parts
-    if not all(math.isfinite(v) for v in parts):
-        raise EnergyTableError(f"{where}: value {value!r} is not finite; expected a finite number >= 0")
-    if any(v < 0 for v in parts):
-        what = "negative energy" if unit in ENERGY_UNITS or unit in POWER_UNITS else "negative value"
-        raise EnergyTableError(f"{where}: {what} {value!r}; expected a value >= 0")
-    total = math.fsum(parts)
-    if unit in ENERGY_UNITS and total * ENERGY_UNITS[unit] > MAX_ENERGY_PJ:
-        raise EnergyTableError(f"{where}: {total:g} {unit} = {total * ENERGY_UNITS[unit]:.3g} pJ per event is over the "
-                               f"bound of {MAX_ENERGY_PJ:g} pJ (1 mJ); check the unit (pJ, fJ, nJ, uJ)")
-    if unit in FREQUENCY_UNITS and not 0 < total * FREQUENCY_UNITS[unit] <= MAX_CLOCK_MHZ:
-        raise EnergyTableError(f"{where}: clock {total:g} {unit}; expected a frequency > 0 and at most "
-                               f"{MAX_CLOCK_MHZ:g} MHz")
-    if unit == "bit" and total > MAX_BITS:
-        raise EnergyTableError(f"{where}: {total:g} bits is over the bound of {MAX_BITS} bits")
-    if unit in ("1", "byte") and total > MAX_PLAIN_VALUE:
-        raise EnergyTableError(f"{where}: {total:g} ({unit}) is over the bound of {MAX_PLAIN_VALUE:g}")
-
-
-def _check_constant(path: str, section: str, key: str, raw: Any, *, need_component: bool = False) -> Constant:
-    where = f"{path}: key '{section}.{key}'"
-    if not isinstance(raw, Mapping):
-        raise EnergyTableError(f"{where}: expected a table {{value, unit, source}}, got {raw!r}")
-    fields = EVENT_FIELDS if section == "events" else CONSTANT_FIELDS
-    for name in raw:
-        if name not in fields:
-            raise _unknown_key(path, f"{section}.{key}.", name, fields, "accepted fields")
-    for name in ("value", "unit", "source"):
-        if name not in raw:
-            raise EnergyTableError(f"{where}: missing {name!r}; expected value, unit and source")
-    value = raw["value"]
-    parts = value if isinstance(value, list) else [value]
-    if not parts or not all(_is_number(v) for v in parts):
-        raise EnergyTableError(f"{where}: value {value!r} is not a number or a list of numbers")
-    unit = raw["unit"]
-    if not isinstance(unit, str) or unit not in ACCEPTED_UNITS:
-        raise EnergyTableError(f"{where}: unknown unit {unit!r}; accepted units: {', '.join(ACCEPTED_UNITS)}")
-    _check_bounds(where, [float(v) for v in parts], unit)
-    source = raw["source"]
-    if not isinstance(source, str) or not source.strip():
-        raise EnergyTableError(f"{where}: source must be a non-empty string (paper and table, or repository path)")
-    if need_component and unit not in ENERGY_UNITS and unit not in POWER_UNITS:
-        raise EnergyTableError(f"{where}: an event needs an energy or power unit, got {unit!r}")
-    for name, bound in (("capacity_bytes", MAX_PLAIN_VALUE), ("width_bits", MAX_BITS)):
-        if name in raw:
-            v = raw[name]
-            if not _is_number(v) or not math.isfinite(v) or v < 0 or v > bound or (name == "width_bits" and v == 0):
-                low = "> 0" if name == "width_bits" else ">= 0"
-                raise EnergyTableError(f"{where}: {name} = {v!r}; expected a number {low} and at most {bound:g}")
-    for name in ("note", "component", "per", "level"):
-        if name in raw and not isinstance(raw[name], str):
-            raise EnergyTableError(f"{where}: {name} = {raw[name]!r}; expected a string")
-    extra = {k: v for k, v in raw.items() if k not in ("value", "unit", "source")}
-    return Constant(key=key, value=float(math.fsum(parts)), unit=unit, source=source, extra=extra)
-
-
-def _check_meta(path: str, meta: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in meta.items():
-        if key not in MODEL_KEYS:
-            raise _unknown_key(path, "model.", key, MODEL_KEYS, "[model] keys")
-        if key == "assumptions":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise EnergyTableError(f"{path}: key 'model.assumptions': expected a list of strings, got {value!r}")
-        elif not isinstance(value, str):
-            raise EnergyTableError(f"{path}: key 'model.{key}': expected a string, got {value!r}")
-    return dict(meta)
-
-
 def parse_table(data: Mapping[str, Any], path: str) -> EnergyTable:
     """Validate the parsed TOML ``data`` of the file ``path`` (see the module docstring)."""
     for key in data:
         if key not in SECTIONS:
             if key in MODEL_KEYS:
                 raise EnergyTableError(f"{path}: key {key!r} is at the top level; it belongs under [model]")
-            raise _unknown_key(path, "", key, SECTIONS, "a table has the sections")
+            raise unknown_key(path, "", key, SECTIONS, "a table has the sections")
     meta = data.get("model", {})
     if not isinstance(meta, Mapping):
         raise EnergyTableError(f"{path}: key 'model' must be a table")
-    meta = _check_meta(path, meta)
+    meta = check_meta(path, meta)
     raw_constants = data.get("constants", {})
     raw_events = data.get("events", {})
     if not isinstance(raw_constants, Mapping) or not isinstance(raw_events, Mapping):
         raise EnergyTableError(f"{path}: [constants] and [events] must be tables")
     if not raw_constants and not raw_events:
         raise EnergyTableError(f"{path}: key 'constants' (or 'events') is missing; a table needs at least one")
-    constants = {key: _check_constant(path, "constants", key, raw) for key, raw in raw_constants.items()}
+    constants = {key: check_constant(path, "constants", key, raw) for key, raw in raw_constants.items()}
     events: dict[str, Constant] = {}
     for key, raw in raw_events.items():
         if key not in EVENTS:
-            raise _unknown_key(path, "events.", key, EVENTS, "unknown event; known events")
-        c = _check_constant(path, "events", key, raw, need_component=True)
+            raise unknown_key(path, "events.", key, EVENTS, "unknown event; known events")
+        c = check_constant(path, "events", key, raw, need_component=True)
         component = c.extra.get("component")
-        if component not in COMPONENTS:
-            hint = (" ('dram' is a memory level now: give the component that moves, e.g. 'weight_memory', and "
-                    "level = \"dram\")") if component == "dram" else ""
-            raise EnergyTableError(
-                f"{path}: key 'events.{key}': component {component!r}; expected one of {', '.join(COMPONENTS)}{hint}"
-            )
+        hint = (" ('dram' is a memory level now: give the component that moves, e.g. 'weight_memory', and "
+                "level = \"dram\")") if component == "dram" else ""
+        check_choice(f"{path}: key 'events.{key}': component", component, COMPONENTS, hint, EnergyTableError)
         level = c.extra.get("level", "on_chip")
         if level not in LEVELS or (level != "on_chip" and component not in MEMORY_COMPONENTS):
             raise EnergyTableError(

@@ -176,3 +176,7 @@ class Yan2024(TableModel):
         cost.add("compute", (layer.add + layer.cmp + layer.shift + layer.mask) * e_acc
                  + (layer.mul + layer.mod) * self.mult_pj(256))
         return consumed | {*NEURON_OP_EVENTS, "input_reads", "output_writes"}
+
+
+#: The model :data:`REPORTED_TARGETS` were reported under: a study prices its own break-even rates with it.
+REPORTED_TARGETS_MODEL = Yan2024.NAME

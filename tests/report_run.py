@@ -30,6 +30,8 @@ STEPS = [1, 2, 4, 8]
 HARDWARE = ["flops45nm", "sata", "spikesim"]
 #: arch: (dense MACs, spike-generating neurons)
 ARCHS = {"cnn_small": (2.0e5, 3.0e3), "resnet_small": (1.2e6, 1.5e4)}
+#: the SNN gain over the ANN a paper reports per hardware model (hardware.csv's ``published_gain``)
+PUBLISHED_GAIN = {"flops45nm": "10–83× (a paper, FLOP estimate)", "sata": "2.3–6.8× (a paper, SATA)", "spikesim": ""}
 #: energy per inference of the quantized ANN (pJ) per hardware model
 BASE_PJ = {"flops45nm": 1.0e6, "sata": 5.0e5, "spikesim": 8.0e5}
 #: energy relative to the quantized ANN at T = G = L, per hardware model
@@ -165,7 +167,8 @@ def _hardware_table() -> pd.DataFrame:
     return pd.DataFrame([{
         "name": model, "headline": True, "family": model, "primary": True, "changes": "",
         "description": f"the {model} model", "paper": "Horowitz, ISSCC 2014" if model == "flops45nm" else "a paper",
-        "repository": "", "technology": "45 nm", "assumptions": json.dumps([f"{model} assumes this"]),
+        "repository": "", "technology": "45 nm", "published_gain": PUBLISHED_GAIN[model],
+        "assumptions": json.dumps([f"{model} assumes this"]),
         "options": json.dumps({"zero_skipping": model != "sata"}),
         "zero_by_construction": json.dumps(ZERO_BY_CONSTRUCTION[model]),
     } for model in HARDWARE])

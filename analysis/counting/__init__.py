@@ -16,7 +16,7 @@ The package reads as fvcore's split (formulas / engine / front end):
 - :mod:`~analysis.counting.ops` — the operator-level pass (a ``TorchDispatchMode``) and its rules,
   so that arithmetic written in a ``forward`` is counted or flagged, never silently zero;
 - :mod:`~analysis.counting.geometry` — bounded (LRU) caches of conv fan-out maps and pool windows;
-- :mod:`~analysis.counting.naming` — stable layer names (the user's module path);
+- :mod:`~analysis.counting.naming` — one layer name per call site, the same in every form;
 - :mod:`~analysis.counting.options` — :class:`CountOptions`, the options of one count;
 - :mod:`~analysis.counting.tracking` — signal tracking (what each tensor carries, which layer made it);
 - :mod:`~analysis.counting.engine` — rule running: the hooks (:class:`Counter`);

@@ -21,6 +21,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_
 from analysis.counting.finite import FiniteCheck, NonFiniteError
 from analysis.counting.inferences import InferenceCounter
 from analysis.counting.ledger_builder import LedgerBuilder
+from analysis.counting.naming import MOVE_ROWS, move_row, nth_call, op_layer_name
 from analysis.counting.nonzero import NonzeroMaps
 from analysis.counting.ops import OperatorPass, find_op_rule, run_op_rule
 from analysis.counting.options import CountOptions
@@ -72,6 +73,7 @@ class Counter:
         facts = facts if facts is not None else model_facts(model)
         self.plan = plan_for(model, facts, options.rules, options.operators)
         self.names = self.plan.names
+        self.calls: dict[Any, int] | None = None if spec.is_time_stepped else {}  # a forward's, naming.nth_call
         self.root_snn = isinstance(model, SpikingNetwork)
         self.tracker = SignalTracker()
         self.nonzero = NonzeroMaps()  # each tensor's non-zero map, shared by its producer and readers
@@ -80,9 +82,8 @@ class Counter:
         self.extras: dict[str, Any] = {}
         # samples: every call's batch, but a call that continues an inference (a network stepped from outside)
         self.inferences = InferenceCounter(facts.alive(facts.framework_neurons))
-        # the modules executing, each as its plan's (ledger name, covered by a rule) pair: no object per call
+        # the modules executing, each a (ledger name with its call's #k, covered by a rule) pair: no object per call
         self.stack: list[tuple[str, bool]] = []
-        self.op_calls: dict[int, dict[str, int]] = {}  # stack depth -> that frame's uncovered operator calls
         self.busy = False  # inside counter code: operators are the counter's own
         self.mode = (OperatorPass(self._op_covered, self._on_op, self._has_op_rule, self._on_reshape)
                      if options.operators else None)
@@ -109,7 +110,6 @@ class Counter:
 
     def detach(self) -> None:
         self.stack.clear()
-        self.op_calls.clear()
         self._sync_mode()
         while self.handles:
             self.handles.pop().remove()
@@ -129,10 +129,10 @@ class Counter:
     def _run_pre(self, module: nn.Module, steps: list[tuple[int, Any]], args: tuple) -> None:
         for step, payload in steps:
             if step == PUSH:
-                self.stack.append(payload)
-                if self.op_calls:  # a frame now at this depth starts its own operator numbering
-                    self.op_calls.pop(len(self.stack), None)
-                if self.mode is not None and payload[1] == self.mode_active:  # the mode's state changes
+                # the frame: the plan's (name, covered) pair, named with its call's index where calls are told apart
+                frame = payload if self.calls is None else (nth_call(payload[0], self.calls, id(module)), payload[1])
+                self.stack.append(frame)
+                if self.mode is not None and frame[1] == self.mode_active:  # the mode's state changes
                     self._sync_mode()
             elif step == FLAG:
                 if payload not in self.ledger.unsupported:
@@ -195,7 +195,8 @@ class Counter:
 
     def _root_pre(self, module, args, kwargs) -> None:
         self.stack.clear()
-        self.op_calls.clear()
+        if self.calls is not None:
+            self.calls.clear()
         self._sync_mode()
         x = next((t for t in (*args, *kwargs.values()) if isinstance(t, Tensor)), None)
         if isinstance(module, SpikingNetwork):
@@ -294,6 +295,8 @@ class Counter:
     def _run_rule(self, path: str, rule: Rule, target: nn.Module, stepwise: Stepwise | None, inputs: tuple,
                   output: Any) -> None:
         ctx = self._context(path, inputs, stepwise)
+        if self.stack:  # the module's own frame: its name with its call's index
+            ctx.name = self.stack[-1][0]
         facts = dict(rule(target, inputs, output, ctx))
         self.extras.pop("psg_spikes", None)
         sig = facts.get("signal")
@@ -343,11 +346,7 @@ class Counter:
                 if facts is None:
                     self._unsupported_op(where, name)
                     return
-                op_calls = self.op_calls.setdefault(len(self.stack), {})
-                calls = op_calls[name] = op_calls.get(name, 0) + 1
-                layer = f"{where}/{name}"
-                if calls > 1:
-                    layer = f"{layer}#{calls}"
+                layer = op_layer_name(where, name, self.calls)
                 x = next((a for a in args if isinstance(a, Tensor)), None)
                 facts.setdefault("rule", f"op.{name}")
                 if self.mode.decomposing:
@@ -376,6 +375,8 @@ class Counter:
         concatenation of tensors whose non-zero maps are known has their sum as its map."""
         if name == "cat" and isinstance(out, Tensor) and args:
             self.nonzero.concatenated(args[0], args[1] if len(args) > 1 else 0, out)
+        if name in MOVE_ROWS and self.calls is not None and not self.mode.decomposing:  # a row in every form
+            self.builder.record_op(*move_row(self.stack[-1][0], self.calls, name, args, out))
         for tensor, sig in moved_signals(name, args, out, self.tracker.signal_of):
             self.tracker.set_signal(tensor, sig)
 
@@ -400,7 +401,7 @@ class Counter:
     def _record(self, path: str, module: nn.Module, facts: dict[str, Any], ctx: Context) -> str:
         sig = facts.pop("signal", None)
         return self.builder.record(path, type(module).__name__, facts, per_step=ctx.stepped or ctx.steps > 1,
-                                   single_step_output=sig is None or sig.single_step)
+                                   single_step_output=sig is None or sig.single_step, name=ctx.name)
 
     def finish(self) -> None:
         """Write the ledger: every layer's counts per sample."""

@@ -23,6 +23,7 @@ from analysis.counting.plan import ModelFacts, model_facts
 from analysis.counting.rules.frameworks import complete_snn_ledger
 from analysis.methods import MethodSpec, get_method, method_names
 from analysis.snn import SpikingNetwork
+from analysis.validate import check_choice
 from energy_models.ledger import EventLedger
 
 __all__ = ["check_countable", "count_events", "method_of"]
@@ -66,8 +67,8 @@ def check_countable(model: object) -> tuple[nn.Module, ...]:
 def method_of(model: nn.Module, method: str | None, facts: ModelFacts | None = None) -> tuple[MethodSpec, int, int]:
     """``(spec, T, G)`` of the network ``model`` counted as ``method`` (see :func:`count_events`);
     ``facts``: the model's :func:`~analysis.counting.plan.model_facts`, when already at hand."""
-    if method is not None and method not in method_names():
-        raise ValueError(f"method must be one of {tuple(method_names())}, got {method!r}")
+    if method is not None:
+        check_choice("method", method, method_names())
     if isinstance(model, SpikingNetwork):
         # a method whose steps run on the network's axis names it (an IF network converted from a
         # directly trained SNN is counted as that method); any other is an error

@@ -23,8 +23,8 @@ WIDTHS = frozenset(("act_bits", "out_bits"))
 
 
 class LedgerBuilder:
-    """The per-layer records of one count, named by the user's module paths (``names``: path ->
-    ledger name, see :func:`~analysis.counting.naming.layer_names`), with the method's step axis
+    """The per-layer records of one count, named by call site (``names``: path -> ledger name, see
+    :func:`~analysis.counting.naming.layer_names`; a call's ``#k`` comes with the call), with the method's step axis
     deciding whether a record runs per timestep or per group."""
 
     def __init__(self, ledger: EventLedger, spec: MethodSpec, names: dict[str, str]):
@@ -34,20 +34,25 @@ class LedgerBuilder:
         self.records: dict[str, dict[str, Any]] = {}
         self.owners: dict[str, str] = {}  # ledger name -> module path that recorded it
 
-    def _name_for(self, path: str) -> str:
-        """The ledger name of the module at ``path`` (its own path where two modules would share a
-        name)."""
-        name = self.names.get(path, path)
+    def _name_for(self, path: str, name: str | None) -> str:
+        """The ledger name of the module at ``path`` called as ``name`` (default: its name; its
+        own path, with the call's ``#k``, where two modules would share a name)."""
+        if name is None:
+            name = self.names.get(path, path)
         owner = self.owners.setdefault(name, path)
-        return name if owner == path else path
+        if owner == path:
+            return name
+        _, index, call = name.rpartition("#")
+        return f"{path}#{call}" if index and call.isdigit() else path
 
     def record(self, path: str, module_type: str, facts: dict[str, Any], per_step: bool,
-               single_step_output: bool) -> str:
+               single_step_output: bool, name: str | None = None) -> str:
         """Add one module call's ``facts``; returns the layer's ledger name. ``per_step``: the call
         ran on a step axis (or stands for several steps); ``single_step_output``: its output stands
         for one step, so a layer of a stepped method that ran once is reused by every T step or G
-        group (``repeat_steps``)."""
-        name = self._name_for(path)
+        group (``repeat_steps``). ``name``: the layer name of this call (a module's k-th call is
+        ``<name>#k``, :func:`~analysis.counting.naming.call_name`)."""
+        name = self._name_for(path, name)
         rec = self.records.get(name)
         if rec is None:
             ledger, spec = self.ledger, self.spec

@@ -8,7 +8,8 @@ inside a rule-covered module (its work is in that rule) cost nothing extra. An o
 directly in such a module is **uncovered**: it is counted by an operator
 rule from :data:`OP_RULES` into its own ledger layer, named ``<module name>/<op>`` (``/<op>`` at
 the root; ``#2``, ``#3`` for later calls of the same op in one forward of that module; a ``/`` is
-never part of a module path, so the names cannot collide with module layers), or, when it has no rule and does
+never part of a module path, so the names cannot collide with module layers; the converter names
+the module it makes of the call the same: :mod:`~analysis.counting.naming`), or, when it has no rule and does
 arithmetic, listed in ``ledger.unsupported`` as ``(module name, "aten.<op>")``; ``strict=True``
 raises. Operators in :data:`FREE_OPS` move or view data and do no arithmetic.
 
@@ -295,11 +296,17 @@ def sum_op(args, kwargs, out):
 
 @register_op_rule("mean")
 def mean_op(args, kwargs, out):
-    """Mean: the sum's (inputs − outputs) ``add``, then one divide per output (shift or mul)."""
+    """Mean: the sum's (inputs − outputs) ``add``, then one divide per output (shift or mul). Over
+    per-sample axes only it is an average pool (kind ``pool``), as the module the converter makes
+    of the call is counted; over the first axis (a readout's mean over the steps) it stays ``other``."""
     facts = sum_op(args, kwargs, out)
     x, y = args[0], _first(out)
     if y.numel():
         facts[shift_or_mul(x.numel() // y.numel())] = y.numel()
+    dims = args[1] if len(args) > 1 else kwargs.get("dim")
+    dims = dims if isinstance(dims, list | tuple) else () if dims is None else (dims,)
+    if dims and x.dim() and all(d % x.dim() != 0 for d in dims):
+        facts["kind"] = "pool"
     return facts
 
 

@@ -11,7 +11,7 @@ from typing import Literal, get_args
 from analysis.counting.ops import OpRule
 from analysis.counting.registry import Rule
 from analysis.methods import MethodSpec
-from analysis.validate import check_positive_int
+from analysis.validate import check_choice, check_positive_int
 
 __all__ = ["ON_NONFINITE", "CountOptions", "NonFinitePolicy"]
 
@@ -50,8 +50,7 @@ class CountOptions:
     input_spikes: bool = False
 
     def __post_init__(self) -> None:
-        if self.on_nonfinite not in ON_NONFINITE:
-            raise ValueError(f"on_nonfinite must be one of {ON_NONFINITE}, got {self.on_nonfinite!r}")
+        check_choice("on_nonfinite", self.on_nonfinite, ON_NONFINITE)
         for t, rule in (self.rules or {}).items():
             if not isinstance(t, type) or not callable(rule):
                 raise TypeError(f"rules must map module types to rule functions, got {t!r}: {rule!r}")

@@ -12,6 +12,7 @@ from typing import Any
 from torch import Tensor
 
 from analysis.counting.nonzero import NonzeroMaps
+from analysis.snn.vocabulary import StepAxis
 
 __all__ = ["ANALOG_BITS", "UNKNOWN", "Context", "Signal"]
 
@@ -67,10 +68,12 @@ UNKNOWN = Signal(known=False)
 class Context:
     """What a rule knows about one call besides the module and its tensors.
 
-    ``path``: the module's path in the counted model; ``name``: its ledger layer name (the user's
-    module path, see :mod:`analysis.counting.naming`). ``signals``: one :class:`Signal` per tensor
-    input. ``steps``/``stepped``/``batch``: the layout of the input tensor (see :class:`Signal`).
-    ``axis``: ``"time"`` or ``"group"`` inside a :class:`~analysis.snn.Stepwise`, else None.
+    ``path``: the module's path in the counted model; ``name``: its ledger layer name (where it runs
+    in the user's ANN, with its call's ``#k``, see :mod:`analysis.counting.naming`). ``signals``: one
+    :class:`Signal` per tensor input. ``steps``/``stepped``/``batch``: the layout of the input tensor
+    (see :class:`Signal`).
+    ``axis``: the :class:`~analysis.snn.vocabulary.StepAxis` of the :class:`~analysis.snn.Stepwise`
+    the call runs inside (``StepAxis.TIME`` or ``StepAxis.GROUPS``), else None.
     ``timesteps``/``groups``: the network's T and G. ``weight_bits``: a width the caller imposes on
     every non-binary weight (``count_events(weight_bits=...)``), or None: each layer's own width
     (:func:`~analysis.snn.weight_bits_of`, 32 for float weights).
@@ -88,7 +91,7 @@ class Context:
     steps: int
     stepped: bool
     batch: int
-    axis: str | None
+    axis: StepAxis | None
     timesteps: int
     groups: int
     weight_bits: int | None

@@ -21,7 +21,7 @@ from analysis.data.common import (
     tensor_split,
 )
 from analysis.data.safe_pickle import safe_unpickle
-from analysis.validate import check_optional_positive_int
+from analysis.validate import check_choice, check_optional_positive_int
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -250,8 +250,7 @@ def load_cifar(
     normalising. ``image_size`` other than 32 resizes bilinearly. Malformed or unsafe files raise
     :class:`DataError` naming the file.
     """
-    if kind not in CIFAR_LAYOUT:
-        raise ValueError(f"kind must be one of {tuple(CIFAR_LAYOUT)}, got {kind!r}")
+    check_choice("kind", kind, CIFAR_LAYOUT)
     subset = check_optional_positive_int("subset", subset)
     image_size = check_optional_positive_int("image_size", image_size)
     lay = CIFAR_LAYOUT[kind]

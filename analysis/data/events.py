@@ -30,7 +30,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from analysis.data.common import DataSplit, tensor_split
-from analysis.validate import check_int, check_optional_positive_int
+from analysis.validate import check_choice, check_int, check_optional_positive_int
 
 __all__ = [
     "DIRECTIONS",
@@ -101,8 +101,7 @@ def load_moving_digits(task: str = "digit", seed: int = 0, *, frames: int = FRAM
     :data:`TASKS`): a :class:`DataSplit` of ``TensorDataset`` whose items are ``([frames, 2, size,
     size] events, label)``, with ``frames`` set. ``size`` (default :data:`FRAME_SIZE`) must leave
     room to move: at least 8. ``subset`` keeps the first n samples of each split."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS} (the digit, or the direction of motion), got {task!r}")
+    check_choice("task", task, TASKS, " (the digit, or the direction of motion)")
     frames = check_int("frames", frames, 1)
     size = FRAME_SIZE if size is None else check_int("size (the frame's side, pixels)", size, DIGIT_SIZE)
     subset = check_optional_positive_int("subset", subset)

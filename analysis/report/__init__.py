@@ -26,6 +26,7 @@ from analysis.report import (  # noqa: F401  (each registers its questions)
     energy,
     equivalence,
     events,
+    fidelity,
     hardware,
     pareto,
     psg,

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from analysis.methods import Method, get_method
+from analysis.methods import Role, get_method, with_role
 from analysis.palette import SERIES, hardware_color, hardware_marker
 from analysis.report.paired import accuracy, comparison
 from analysis.report.plotting import log2_x, no_data, open_panel
@@ -129,7 +129,7 @@ def verdict_q10(run: RunTables) -> Verdict:
     rows = table[(table["short"] != "") & ~table["method"].map(_from_direct_training)]
     if rows.empty:
         return unanswered("Q10", "not in this run — no conversion step with its parent in the run")
-    onespike = select(rows, method=Method.ONESPIKE)
+    onespike = select(rows, method=run.group_conversion)
     lossless = [a for a in archs if not select(onespike, arch=a).empty
                 and select(onespike, arch=a)["identical"].iloc[0]]
     if len(archs) == 1:
@@ -150,8 +150,8 @@ def verdict_q10(run: RunTables) -> Verdict:
             name = f"{name} (not a working network{'' if len(archs) == 1 else ' on ' + listing(idle)})"
         if len(archs) == 1:
             bits.append(f"{name} {steps['short'].iloc[0]}")
-        elif (steps["identical"].all() and steps["method"].iloc[0] == Method.ONESPIKE and len(lossless) == len(archs)
-              and not idle):
+        elif (steps["identical"].all() and steps["method"].iloc[0] == run.group_conversion
+              and len(lossless) == len(archs) and not idle):
             continue  # the opening says it: lossless on all archs
         elif steps["identical"].all():
             bits.append(f"{name} identical on {'all ' if len(steps) == len(archs) else ''}{len(steps)} archs")
@@ -176,7 +176,7 @@ def answer_q10(run: RunTables) -> Answer:
     parts = []
     for arch, rows in table.groupby("arch", sort=False):
         explanation = ""
-        if Method.IF in set(rows["method"]):
+        if with_role(Role.TIME_CONVERSION, rows["method"]):
             explanation = ("IF: " + explain_drop(select(errors, arch=arch)) if not errors.empty
                            else "IF's per-layer error: not in this run")
         if explanation:
@@ -212,12 +212,12 @@ def group_threshold_table(run: RunTables, arch: str | None = None) -> pd.DataFra
     per-image predictions), and the energy ratio (variant / shared) under every hardware model; a
     variant at chance gets no energy ratio (it is not a working configuration)."""
     arch = run.first_arch(arch)
-    onespike = select(run.results, arch=arch, method=Method.ONESPIKE)
+    onespike = select(run.results, arch=arch, method=run.group_conversion)
     rows = []
     for variant in GROUP_VARIANTS:
         for steps in sorted({int(t) for t in select(onespike, variant=variant)["T"]}):
-            variant_rows = run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=variant)
-            shared_rows = run.rows(Method.ONESPIKE, arch=arch, steps=steps)
+            variant_rows = run.rows(run.group_conversion, arch=arch, steps=steps, variant=variant)
+            shared_rows = run.rows(run.group_conversion, arch=arch, steps=steps)
             variant_acc, shared_acc = accuracy(run, variant_rows), accuracy(run, shared_rows)
             chance = at_chance(run, variant_acc.mean)
             row = {"variant": variant, "G": steps, "shared acc %": 100 * shared_acc.mean,
@@ -237,13 +237,13 @@ def panel_group_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
     """Accuracy per G with 95% intervals: shared threshold vs each per-group variant."""
     arch = run.first_arch(arch)
     open_panel(ax, xlabel="G (groups)", ylabel="test accuracy (%)", title="accuracy (95% interval)")
-    onespike = select(run.results, arch=arch, method=Method.ONESPIKE)
+    onespike = select(run.results, arch=arch, method=run.group_conversion)
     steps_seen: set[int] = set()
     for variant, style in (("default", "-"), ("per_group_calibrated", "--"), ("per_group_binary", ":")):
         steps = sorted({int(t) for t in select(onespike, variant=variant)["T"]})
         if not steps:
             continue
-        points = [accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=t, variant=variant)) for t in steps]
+        points = [accuracy_of(run.rows(run.group_conversion, arch=arch, steps=t, variant=variant)) for t in steps]
         errors = np.nan_to_num([[100 * (a.mean - a.low) for a in points], [100 * (a.high - a.mean) for a in points]])
         ax.errorbar(steps, [100 * a.mean for a in points], yerr=errors, fmt=style, marker="o", capsize=3,
                     label=GROUP_VARIANTS.get(variant, "shared threshold"))
@@ -287,8 +287,8 @@ def verdict_q11(run: RunTables) -> Verdict:
             continue
         at = select(rows, G=steps) if not select(rows, G=steps).empty else rows.iloc[[-1]]
         g = int(at["G"].iloc[0])
-        delta = comparison(run, run.rows(Method.ONESPIKE, arch=arch, steps=g, variant=variant),
-                           run.rows(Method.ONESPIKE, arch=arch, steps=g))
+        delta = comparison(run, run.rows(run.group_conversion, arch=arch, steps=g, variant=variant),
+                           run.rows(run.group_conversion, arch=arch, steps=g))
         ratios = {c.removeprefix("energy ratio "): float(at[c].iloc[0]) for c in at.columns
                   if c.startswith("energy ratio") and np.isfinite(float(at[c].iloc[0]))}
         for model, ratio in ratios.items():

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import Method, get_method, reference_method
+from analysis.methods import Role, first_with_role, get_method, reference_method
 from analysis.report.plotting import MIN_FONT_PT, energy_scale, fit_title, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, method_label, numeric, select
@@ -47,8 +47,8 @@ def panel_sweep(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
             rows = select(method_rows, spike_event_pj=overhead).sort_values("input_sparsity")
             ax.plot(rows["input_sparsity"], numeric(rows, "snn_energy_pj") / divisor, "-", color=method_color(method),
                     alpha=fade, label=f"{get_method(method).short}, +{number(overhead)} pJ/spike")
-    ax.axhline(float(numeric(sweep, "qnn_energy_pj").iloc[0]) / divisor, color=method_color(Method.QCFS), ls=":",
-               lw=1.5, label="equivalent QNN")
+    ax.axhline(float(numeric(sweep, "qnn_energy_pj").iloc[0]) / divisor, color=method_color(run.quantized_parent),
+               ls=":", lw=1.5, label="equivalent QNN")
     if "ann_energy_pj" in sweep.columns:
         ax.axhline(float(numeric(sweep, "ann_energy_pj").iloc[0]) / divisor, color=method_color(reference_method()),
                    ls="-.", lw=1.2, label="float ANN")
@@ -85,8 +85,8 @@ def _pair(run: RunTables) -> tuple[str, int, int] | None:
     points = select(run.table("breakeven"), arch=run.first_arch())
     if not points.empty:
         return str(points["method"].iloc[0]), int(points["T"].iloc[0]), int(points["T"].iloc[0])
-    steps = run.config.get("breakeven_timesteps")
-    return (Method.IF, int(steps), int(steps)) if steps and Method.IF in run.methods() else None
+    steps, snn = run.config.get("breakeven_timesteps"), first_with_role(Role.TIME_CONVERSION, run.methods())
+    return (snn, int(steps), int(steps)) if steps and snn else None
 
 
 def verdict_q7(run: RunTables) -> Verdict:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import Method, get_method
+from analysis.methods import Role, first_with_role, get_method
 from analysis.palette import hardware_color, hardware_marker
 from analysis.report.paired import accuracy as run_accuracy
 from analysis.report.paired import comparison as paired_comparison
@@ -37,6 +37,14 @@ from analysis.report.verdict import (
 
 
 # -- Q12 --------------------------------------------------------------------------------------------
+def converted_pair(energy: pd.Series) -> tuple[str, str] | None:
+    """(the method converted on G from a quantized parent, that parent) where ``energy`` (by method)
+    has both and the parent's is positive: OneSpike(G=L) and QCFS(L) for the built-in methods."""
+    subject = first_with_role(Role.GROUP_CONVERSION, energy.index)
+    base = get_method(subject).parent if subject else None
+    return (subject, base) if base in energy.index and energy[base] > 0 else None
+
+
 def architecture_table(run: RunTables) -> pd.DataFrame:
     """Per arch and method (stepped ones at T = G = L): accuracy with its interval and the energy
     under every hardware model."""
@@ -72,8 +80,8 @@ def panel_architecture_ratio(run: RunTables, ax: Axes, *, arch=None, hardware=No
         ratios = []
         for name in archs:
             sub = select(table, arch=name).set_index("method")[column]
-            ok = {Method.ONESPIKE, Method.QCFS} <= set(sub.index) and sub[Method.QCFS] > 0
-            ratios.append(sub[Method.ONESPIKE] / sub[Method.QCFS] if ok else np.nan)
+            pair = converted_pair(sub)
+            ratios.append(sub[pair[0]] / sub[pair[1]] if pair else np.nan)
         ax.plot(x, ratios, marker=hardware_marker(model), ms=5, color=hardware_color(model), label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     log_axis(ax)
@@ -92,9 +100,9 @@ def panel_architecture_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware
     if not open_panel(ax, xlabel="architecture", ylabel="OneSpike − QCFS accuracy (pp)",
                       title="accuracy difference on the same images", empty=not archs):
         return
-    differences = [100 * (run_accuracy(run, run.rows(Method.ONESPIKE, arch=a, steps=steps)).mean
-                          - run_accuracy(run, run.rows(Method.QCFS, arch=a)).mean) for a in archs]
-    ax.bar(range(len(archs)), differences, color=method_color(Method.ONESPIKE), width=0.5)
+    differences = [100 * (run_accuracy(run, run.rows(run.group_conversion, arch=a, steps=steps)).mean
+                          - run_accuracy(run, run.rows(run.quantized_parent, arch=a)).mean) for a in archs]
+    ax.bar(range(len(archs)), differences, color=method_color(run.group_conversion), width=0.5)
     for index, difference in enumerate(differences):  # zero and negative differences are labelled too
         up = difference >= 0
         ax.annotate(f"{difference:+.1f} pp", (index, difference), ha="center", va="bottom" if up else "top",
@@ -115,9 +123,9 @@ def verdict_q12(run: RunTables) -> Verdict:
         return unanswered("Q12", "Q12 needs two or more architectures to tell the method's advantage from the "
                           f"architecture's; this run has one ({archs[0]}): run the study with --arch naming two or "
                           "more")
-    subject, base = method_label(Method.ONESPIKE, steps), method_label(Method.QCFS)
-    idle = [a for a in archs if not_working(run.rows(Method.ONESPIKE, arch=a, steps=steps))
-            or not_working(run.rows(Method.QCFS, arch=a))]
+    subject, base = method_label(run.group_conversion, steps), method_label(run.quantized_parent)
+    idle = [a for a in archs if not_working(run.rows(run.group_conversion, arch=a, steps=steps))
+            or not_working(run.rows(run.quantized_parent, arch=a))]
     archs = [a for a in archs if a not in idle]  # a network near chance has no energy worth comparing
     excluded = f"; not working on {listing(idle)} (left out)" if idle else ""
     if len(archs) < 2:
@@ -128,8 +136,9 @@ def verdict_q12(run: RunTables) -> Verdict:
         per_arch = {}
         for arch in archs:
             sub = select(table, arch=arch).set_index("method")[f"{model} pJ"]
-            if {Method.ONESPIKE, Method.QCFS} <= set(sub.index) and sub[Method.QCFS] > 0:
-                per_arch[arch] = float(sub[Method.ONESPIKE] / sub[Method.QCFS])
+            pair = converted_pair(sub)
+            if pair:
+                per_arch[arch] = float(sub[pair[0]] / sub[pair[1]])
         if len(per_arch) < 2:
             continue
         sides = [order_claim(r).value for r in per_arch.values()]
@@ -141,8 +150,8 @@ def verdict_q12(run: RunTables) -> Verdict:
     if not ratios:
         return unanswered("Q12", f"not in this run — no {subject} and {base} rows on two architectures")
     total = len(ratios)
-    accuracy = [paired_comparison(run, run.rows(Method.ONESPIKE, arch=a, steps=steps), run.rows(Method.QCFS, arch=a))
-                for a in archs]
+    accuracy = [paired_comparison(run, run.rows(run.group_conversion, arch=a, steps=steps),
+                                  run.rows(run.quantized_parent, arch=a)) for a in archs]
     same = sum(c.identical for c in accuracy)
     side = [m for m in ratios if m not in mixed]
     predictions = f"; predictions identical to {base}'s on {same} of {len(archs)} archs{excluded}."
@@ -184,7 +193,8 @@ def answer_q12(run: RunTables) -> Answer:
     archs, steps = list(dict.fromkeys(table["arch"])), run.reference_steps()
     bits = []
     for arch in archs:
-        onespike, quantized = run.rows(Method.ONESPIKE, arch=arch, steps=steps), run.rows(Method.QCFS, arch=arch)
+        onespike = run.rows(run.group_conversion, arch=arch, steps=steps)
+        quantized = run.rows(run.quantized_parent, arch=arch)
         found = paired_comparison(run, onespike, quantized)
         bits.append(f"{arch} OneSpike − QCFS accuracy {found.text}")
     shown = table[["arch", "configuration", "accuracy", *[f"{m} pJ" for m in run.figure_models()]]]
@@ -200,8 +210,8 @@ FINETUNED_VARIANT = "finetuned"
 def equal_bits_variant(run: RunTables) -> str:
     """``finetuned`` where the run has OneSpike(G=1) fine-tuned at L=1, else ``default`` (the
     trained QCFS re-levelled to one level, not trained for it)."""
-    rows = run.rows(Method.ONESPIKE, steps=1, variant=FINETUNED_VARIANT) if Method.ONESPIKE in run.methods() \
-        else pd.DataFrame()
+    onespike = first_with_role(Role.GROUP_CONVERSION, run.methods())
+    rows = run.rows(onespike, steps=1, variant=FINETUNED_VARIANT) if onespike else pd.DataFrame()
     return FINETUNED_VARIANT if not rows.empty else "default"
 
 
@@ -211,9 +221,10 @@ def bnn_configurations(run: RunTables) -> list[tuple[str, str, int | None, int |
     each beside the BNN."""
     levels, steps, bits = run.levels(), run.reference_steps(), equal_bits_variant(run)
     return [
-        ("equal shape", Method.BNN, None, None, "default"), ("equal shape", Method.ONESPIKE, steps, None, "default"),
-        ("equal shape", Method.QCFS, None, levels, "default"),
-        ("equal bits", Method.ONESPIKE, 1, None, bits), ("equal bits", Method.QCFS, None, 1, bits),
+        ("equal shape", run.binary, None, None, "default"),
+        ("equal shape", run.group_conversion, steps, None, "default"),
+        ("equal shape", run.quantized_parent, None, levels, "default"),
+        ("equal bits", run.group_conversion, 1, None, bits), ("equal bits", run.quantized_parent, None, 1, bits),
     ]
 
 
@@ -268,7 +279,7 @@ def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> N
     """Energy of each Q13 configuration relative to the BNN's, one marker per hardware model (log y;
     above 1 = dearer than the BNN)."""
     table = select(bnn_table(run), arch=run.first_arch(arch))
-    bnn = select(table, method=Method.BNN) if not table.empty else table
+    bnn = select(table, method=run.binary) if not table.empty else table
     if not open_panel(ax, xlabel="configuration", ylabel="energy / the BNN's (log)",
                       title="energy relative to the BNN, per hardware model", empty=bnn.empty,
                       missing="no BNN rows"):
@@ -293,12 +304,14 @@ def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> N
 def verdict_q13(run: RunTables) -> Verdict:
     table = bnn_table(run)
     arch, steps = run.first_arch(), run.reference_steps()
-    bnn = select(table, arch=arch, method=Method.BNN) if not table.empty else table
-    onespike = select(table, arch=arch, method=Method.ONESPIKE, comparison="equal shape") if not table.empty else table
+    bnn = select(table, arch=arch, method=run.binary) if not table.empty else table
+    onespike = select(table, arch=arch, method=run.group_conversion, comparison="equal shape") \
+        if not table.empty else table
     if bnn.empty or onespike.empty:
         return unanswered("Q13", "not in this run — needs BNN and OneSpike rows")
-    label = method_label(Method.ONESPIKE, steps)
-    shape = paired_comparison(run, run.rows(Method.BNN, arch=arch), run.rows(Method.ONESPIKE, arch=arch, steps=steps))
+    label = method_label(run.group_conversion, steps)
+    shape = paired_comparison(run, run.rows(run.binary, arch=arch),
+                              run.rows(run.group_conversion, arch=arch, steps=steps))
     claims, ratios = {}, {}
     for model in run.hardware_models():
         b, o = float(bnn[f"{model} pJ"].iloc[0]), float(onespike[f"{model} pJ"].iloc[0])
@@ -312,11 +325,11 @@ def verdict_q13(run: RunTables) -> Verdict:
     bits = [f"at equal shape BNN vs {label} {shape.short()}",
             f"the BNN costs {span(ratios.values(), times)} {label}'s energy (cheaper under "
             f"{models_text(cheaper, len(ratios))})"]
-    bits_row = select(table, arch=arch, comparison="equal bits", method=Method.ONESPIKE)
+    bits_row = select(table, arch=arch, comparison="equal bits", method=run.group_conversion)
     if not bits_row.empty:
         variant = equal_bits_variant(run)
-        equal = paired_comparison(run, run.rows(Method.BNN, arch=arch),
-                                  run.rows(Method.ONESPIKE, arch=arch, steps=1, variant=variant))
+        equal = paired_comparison(run, run.rows(run.binary, arch=arch),
+                                  run.rows(run.group_conversion, arch=arch, steps=1, variant=variant))
         how = "fine-tuned at L=1" if variant == FINETUNED_VARIANT else "re-levelled, not trained for it"
         bits.append(f"vs OneSpike(G=1) (equal bits, {how}) {equal.short()}")
     numbers = {"BNN − OneSpike accuracy": shape.difference, **{f"{m} BNN/OneSpike": r for m, r in ratios.items()}}
@@ -331,11 +344,11 @@ def answer_q13(run: RunTables) -> Answer:
     epochs = {k: run.config.get(k) for k in ("epochs_ann", "epochs_bnn")}
     parts = []
     for arch, rows in table.groupby("arch", sort=False):
-        bnn = select(rows, method=Method.BNN)
+        bnn = select(rows, method=run.binary)
         if bnn.empty:
             parts.append(f"{arch}: BNN not in this run")
             continue
-        bnn_rows = run.rows(Method.BNN, arch=arch)
+        bnn_rows = run.rows(run.binary, arch=arch)
         others = rows.drop(index=bnn.index)
         texts = []
         for _, r in others.iterrows():

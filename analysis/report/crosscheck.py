@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.methods import Method, reference_method
+from analysis.methods import Method, get_method, reference_method
 from analysis.report.tables import RunTables, method_label, numeric, select
 from analysis.report.text import markdown_table, number, times
 from energy_models.zigzag.crosscheck import WHY
-
-#: The methods whose layers the section shows (every method's are in crosscheck.csv).
-SHOWN = (reference_method(), Method.INT8, Method.IF, Method.ONESPIKE)
 
 
 def crosscheck_lines(run: RunTables) -> list[str]:
@@ -31,8 +28,10 @@ def crosscheck_lines(run: RunTables) -> list[str]:
                   f"{times(float(np.nanmin(ratio)))}–{times(float(np.nanmax(ratio)))} (median "
                   f"{times(float(np.nanmedian(ratio)))}); {len(flagged)} rows differ by more than "
                   f"{float(rows['flag_ratio'].iloc[0]):g}× (all in crosscheck.csv, each with its reason).", ""]
-        shown = select(rows, arch=run.first_arch(), method=list(SHOWN))
-        shown = shown[(shown["T"] == steps) | (shown["method"].isin([reference_method(), Method.INT8]))]
+        # the methods whose layers the section shows (every method's are in crosscheck.csv)
+        methods = [reference_method(), Method.INT8, run.time_conversion, run.group_conversion]
+        shown = select(rows, arch=run.first_arch(), method=methods)
+        shown = shown[(shown["T"] == steps) | (shown["method"].isin([m for m in methods if not get_method(m).stepped]))]
         if shown.empty:
             continue
         marks = shown["flagged"].astype(str) == "True"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.methods import Method, get_method
+from analysis.methods import get_method
 from analysis.report.tables import RunTables, method_label, numeric, select
 from analysis.report.text import number, times
 
@@ -39,12 +39,12 @@ def cycles_sentence(run: RunTables, arch: str | None, steps: int) -> str:
     parts = []
     for model in cycle_models(run):
         rows = select(run.results, arch=arch, hardware=model, variant="default", T=steps)
-        onespike = numeric(select(rows, method=Method.ONESPIKE), COLUMN)
-        integrate = numeric(select(rows, method=Method.IF), COLUMN)
+        onespike = numeric(select(rows, method=run.group_conversion), COLUMN)
+        integrate = numeric(select(rows, method=run.time_conversion), COLUMN)
         if onespike.notna().any() and integrate.notna().any() and float(integrate.iloc[0]) > 0:
             a, b = float(onespike.iloc[0]), float(integrate.iloc[0])
-            parts.append(f"on {model}, {method_label(Method.ONESPIKE, steps)} takes {number(a)} cycles vs "
-                         f"{method_label(Method.IF, steps)}'s {number(b)} ({times(a / b)})")
+            parts.append(f"on {model}, {method_label(run.group_conversion, steps)} takes {number(a)} cycles vs "
+                         f"{method_label(run.time_conversion, steps)}'s {number(b)} ({times(a / b)})")
     return ("In cycles (the array does the groups' work too): " + "; ".join(parts) + ".") if parts else ""
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import Method, StepAxis, get_method
+from analysis.methods import Role, StepAxis, first_with_role, get_method, with_role
 from analysis.palette import hardware_color, hardware_marker
 from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
@@ -73,7 +73,7 @@ def _subject(run: RunTables) -> str | None:
     """The spiking method a hardware verdict is stated for: OneSpike when the run has it, else the
     first stepped method."""
     stepped = run.stepped_methods()
-    return Method.ONESPIKE if Method.ONESPIKE in stepped else (stepped[0] if stepped else None)
+    return first_with_role(Role.GROUP_CONVERSION, stepped) or (stepped[0] if stepped else None)
 
 
 def verdict_q5(run: RunTables) -> Verdict:
@@ -156,7 +156,8 @@ def panel_membrane_share(run: RunTables, ax: Axes, *, arch=None, hardware=None) 
     rows = _stepped_rows(run, run.first_arch(arch))
     # the converted pair the question is about, one line per model and method (the directly trained
     # SNNs' membrane accesses are in the panel beside this one)
-    pair = rows[rows["method"].isin([Method.IF, Method.ONESPIKE])] if not rows.empty else rows
+    pair = rows[rows["method"].isin(with_role(Role.TIME_CONVERSION) + with_role(Role.GROUP_CONVERSION))] \
+        if not rows.empty else rows
     rows = pair if not pair.empty else rows
     models = [m for m in (hardware or run.hardware_models())
               if numeric(select(rows, hardware=m), "membrane_memory_pj", 0.0).sum() > 0]
@@ -191,7 +192,7 @@ def _membrane_accesses(counts: pd.DataFrame, steps: int) -> dict[str, float]:
 def verdict_q6(run: RunTables) -> Verdict:
     arch, steps = run.first_arch(), run.reference_steps()
     rows = _stepped_rows(run, arch)
-    integrate = select(rows, method=Method.IF, T=steps).drop_duplicates("hardware")  # first seed
+    integrate = select(rows, method=run.time_conversion, T=steps).drop_duplicates("hardware")  # first seed
     if integrate.empty:
         return unanswered("Q6", f"not in this run — no IF(T={steps}) rows")
     share = numeric(integrate, "membrane_memory_pj", 0.0) / numeric(integrate, "energy_pj").replace(0, np.nan)
@@ -200,7 +201,7 @@ def verdict_q6(run: RunTables) -> Verdict:
     dram = numeric(integrate, "membrane_memory_dram_pj", 0.0) / membrane
     dram_part = dict(zip(integrate["hardware"], dram, strict=True))
     claims = {(m, MATTERS): Claim(v >= MEMBRANE_MATTERS, v, percent(v, 0)) for m, v in shares.items()}
-    total, label = len(shares), method_label(Method.IF, steps)
+    total, label = len(shares), method_label(run.time_conversion, steps)
     big = [m for m, v in shares.items() if v >= MEMBRANE_MATTERS]
     small = [m for m, v in shares.items() if 0 < v < MEMBRANE_MATTERS]
     none = [m for m, v in shares.items() if v == 0]
@@ -218,9 +219,10 @@ def verdict_q6(run: RunTables) -> Verdict:
     opening = ("Depends on the hardware model" if big and len(big) < total else
                "A large share under every model" if big else "Little under every model")
     counts = _membrane_accesses(run.per_inference(rows), steps)
-    ratio = counts.get(Method.ONESPIKE, np.nan) / counts[Method.IF] if counts.get(Method.IF) else np.nan
-    energy = _membrane_energy_ratios(rows, steps)
-    tail = (f"; {method_label(Method.ONESPIKE, steps)}: {times(ratio)} IF's membrane accesses"
+    integrate, onespike = run.time_conversion, run.group_conversion
+    ratio = counts.get(onespike, np.nan) / counts[integrate] if counts.get(integrate) else np.nan
+    energy = _membrane_energy_ratios(run, rows, steps)
+    tail = (f"; {method_label(run.group_conversion, steps)}: {times(ratio)} IF's membrane accesses"
             if np.isfinite(ratio) else "")
     if tail and energy:  # the count ratio is not the energy ratio: fixed costs, widths and levels differ
         tail += f", {span(energy.values(), times)} its membrane energy"
@@ -230,14 +232,15 @@ def verdict_q6(run: RunTables) -> Verdict:
                                     **{f"{m} OneSpike/IF membrane energy": v for m, v in energy.items()}}, claims)
 
 
-def _membrane_energy_ratios(rows: pd.DataFrame, steps: int) -> dict[str, float]:
+def _membrane_energy_ratios(run: RunTables, rows: pd.DataFrame, steps: int) -> dict[str, float]:
     """OneSpike's membrane energy over IF's at T = G = ``steps``, per hardware model that prices IF's."""
     out = {}
+    integrate, onespike = run.time_conversion, run.group_conversion
     for model in dict.fromkeys(rows["hardware"]) if not rows.empty else ():
         pair = {m: numeric(select(rows, method=m, T=steps, hardware=model).head(1), "membrane_memory_pj", 0.0)
-                for m in (Method.IF, Method.ONESPIKE)}
-        if all(len(v) for v in pair.values()) and float(pair[Method.IF].iloc[0]) > 0:
-            out[model] = float(pair[Method.ONESPIKE].iloc[0]) / float(pair[Method.IF].iloc[0])
+                for m in (integrate, onespike)}
+        if all(len(v) for v in pair.values()) and float(pair[integrate].iloc[0]) > 0:
+            out[model] = float(pair[onespike].iloc[0]) / float(pair[integrate].iloc[0])
     return out
 
 
@@ -258,7 +261,7 @@ def answer_q6(run: RunTables) -> Answer:
         if share.notna().any() and share.max() > 0:
             bits.append(f"{get_method(method).short}'s membrane energy share {span(share, percent)} across "
                         f"{sub['hardware'].nunique()} hardware model(s)")
-    integrate = select(counts, method=Method.IF)
+    integrate = select(counts, method=run.time_conversion)
     if len(swept) > 1 and not integrate.empty:
         first, last = select(integrate, T=swept[0]), select(integrate, T=swept[-1])
         if not first.empty and not last.empty and float(first["ops_vmem_reads"].iloc[0]) > 0:

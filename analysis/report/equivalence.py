@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import Method, get_method
+from analysis.methods import Method, Role, first_with_role, get_method
 from analysis.report.cycles import cycles_sentence, with_cycles
 from analysis.report.plotting import bar_labels, log2_x, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
@@ -174,12 +174,12 @@ def panel_accumulates(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> 
         ax.bar(x, accumulates, width, color=method_color(method), label=f"{short}: ACs")
         ax.bar(x, adds, width, bottom=accumulates, color=method_color(method), alpha=0.45, hatch="//",
                label=f"{short}: other adds")
-    quantized = run.present_rows(Method.QCFS, arch=arch)
+    quantized = run.present_rows(run.quantized_parent, arch=arch)
     if not quantized.empty:  # the count that is priced: zero-gated MACs where the run records them
         gated = numeric(quantized, "ops_mac_nonzero")
         macs, label = ((gated, "QCFS ANN: zero-gated MACs") if gated.notna().any()
                        else (numeric(quantized, "ops_mac"), "QCFS ANN: MACs"))
-        ax.axhline(float(macs.iloc[0]), color=method_color(Method.QCFS), ls="--", lw=1, label=label)
+        ax.axhline(float(macs.iloc[0]), color=method_color(run.quantized_parent), ls="--", lw=1, label=label)
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7)
 
@@ -192,15 +192,17 @@ def _q2_row(counts: pd.DataFrame, method: str, steps: int) -> pd.Series | None:
 def verdict_q2(run: RunTables) -> Verdict:
     arch, steps = run.first_arch(), run.reference_steps()
     _, _, counts = _stepped_counts(run, arch)
-    integrate, onespike = _q2_row(counts, Method.IF, steps), _q2_row(counts, Method.ONESPIKE, steps)
+    pair = run.time_conversion, run.group_conversion
+    integrate, onespike = _q2_row(counts, pair[0], steps), _q2_row(counts, pair[1], steps)
     if integrate is None or onespike is None:
-        return unanswered("Q2", f"not in this run — needs IF(T={steps}) and OneSpike(G={steps}) rows")
+        return unanswered("Q2", f"not in this run — needs {method_label(pair[0], steps)} and "
+                          f"{method_label(pair[1], steps)} rows")
     ratio = float(onespike["ops_ac"]) / float(integrate["ops_ac"]) if float(integrate["ops_ac"]) > 0 else float("nan")
     groups = number(onespike["groups"])
     # the latency in steps is the method's declaration (its groups are parallel by definition), not a
     # measured or priced hardware time: say so, and what G parallel groups take in hardware
-    latency = (f"{method_label(Method.ONESPIKE, steps)}'s {number(onespike['latency_steps'])} step vs "
-               f"{method_label(Method.IF, steps)}'s {number(integrate['latency_steps'])} is declared (its {groups} "
+    latency = (f"{method_label(pair[1], steps)}'s {number(onespike['latency_steps'])} step vs "
+               f"{method_label(pair[0], steps)}'s {number(integrate['latency_steps'])} is declared (its {groups} "
                f"groups run in parallel, unpriced); in hardware {groups} groups need {groups}× the units or "
                f"{groups}× the cycles")
     if ratio >= SAME_WORK:
@@ -224,13 +226,14 @@ def answer_q2(run: RunTables) -> Answer:
     table = counts[[c for c in columns if c in counts.columns]].sort_values(["T", "method"]) if methods else counts
     table = with_cycles(run, table, arch) if methods else table  # cycles beside steps, where a model maps layers
     ratios = []
-    if {Method.IF, Method.ONESPIKE} <= set(methods):
+    pair = first_with_role(Role.GROUP_CONVERSION, methods), first_with_role(Role.TIME_CONVERSION, methods)
+    if all(pair):
         for t in swept:
-            onespike, integrate = _q2_row(counts, Method.ONESPIKE, t), _q2_row(counts, Method.IF, t)
+            onespike, integrate = _q2_row(counts, pair[0], t), _q2_row(counts, pair[1], t)
             if onespike is not None and integrate is not None and float(integrate["ops_ac"]) > 0:
                 ratios.append(float(onespike["ops_ac"]) / float(integrate["ops_ac"]))
     details = (f"OneSpike/IF ACs {span(ratios, times)} over T in {swept[0]}..{swept[-1]}; " if ratios else "")
-    quantized = run.present_rows(Method.QCFS, arch=arch)
+    quantized = run.present_rows(run.quantized_parent, arch=arch)
     if not quantized.empty:
         gated = numeric(quantized, "ops_mac_nonzero")
         count = gated if gated.notna().any() else numeric(quantized, "ops_mac")

@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.pool
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -83,6 +85,21 @@ def _panels(run: RunTables, key: str, hardware) -> int:
     return sum(models if panel.per_hardware else 1 for panel in question(key).panels)
 
 
+def _drawer_starts() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def drawing_pool(jobs: int) -> multiprocessing.pool.Pool:
+    """``jobs`` forked processes to draw figures in. Each takes SIGTERM's default action: the pool ends
+    its idle drawers with SIGTERM when the figures are done, and the handler a command inherits to
+    them (SIGTERM as an exception, :mod:`analysis.stop`) made each print a traceback as it ended."""
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns on fork from a process with threads; the children draw with
+        # matplotlib only and never touch the parent's threads or their locks
+        warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks", category=DeprecationWarning)
+        return multiprocessing.get_context("fork").Pool(jobs, initializer=_drawer_starts)
+
+
 def _draw_shared(key: str) -> tuple[str, Path]:
     return _draw(key, *_SHARED["args"])
 
@@ -120,12 +137,7 @@ def drawing(run: RunTables, out_dir: str | os.PathLike, hardware=None, jobs: int
         return
     _SHARED["args"] = (run, out_dir, hardware, formats)
     try:
-        with warnings.catch_warnings():
-            # Python >= 3.12 warns on fork from a process with threads; the children draw with
-            # matplotlib only and never touch the parent's threads or their locks
-            warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks", category=DeprecationWarning)
-            pool = multiprocessing.get_context("fork").Pool(jobs)
-        with pool:
+        with drawing_pool(jobs) as pool:
             # the figures with the most panels first, so that no large one is left for last
             pending = pool.map_async(_draw_shared, sorted(keys, key=lambda k: -_panels(run, k, hardware)),
                                      chunksize=1)

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 
-from analysis.methods import Method, StepAxis, get_method, reference_method
+from analysis.methods import Role, StepAxis, first_with_role, get_method, reference_method, with_role
 from analysis.palette import hardware_color, hardware_marker
 from analysis.report.cycles import cycles_by_steps, cycles_sentence
 from analysis.report.plotting import MIN_FONT_PT, energy_scale, fit_title, log2_x, log_axis, no_data, open_panel
@@ -19,11 +19,23 @@ from analysis.report.text import number, percent, span, times
 from analysis.report.uncertainty import accuracy_of
 from analysis.report.verdict import CHEAPER, Claim, Verdict, listing, models_text, order_claim, unanswered
 
-#: Published gains over the ANN (arXiv 2309.03388 Table II: FLOP estimate / SATA / SpikeSim).
-PUBLISHED_GAINS = "arXiv 2309.03388 Table II, FLOP estimate / SATA / SpikeSim: 10–83× / 2.3–6.8× / 4–25×"
-GAIN_MODELS = ("flops45nm", "sata", "spikesim")
 #: Q9's hardware-dependent claim.
 SLOWER = "OneSpike's energy grows less with G than IF's with T"
+
+
+def published_gains(run: RunTables) -> dict[str, str]:
+    """Model -> the SNN gain over the ANN a paper reports on its hardware (with the source), as the
+    model's table declares it (hardware.csv's ``published_gain``), for the models that declare one."""
+    info = run.table("hardware")
+    if info.empty or "published_gain" not in info.columns:
+        return {}
+    declared = info[info["published_gain"].fillna("").astype(str) != ""]
+    return dict(zip(declared["name"].astype(str), declared["published_gain"].astype(str), strict=True))
+
+
+def _published_text(run: RunTables) -> str:
+    gains = published_gains(run)
+    return "; ".join(f"{model}: {gain}" for model, gain in gains.items()) or "none declared by these models"
 
 
 def ranking_table(run: RunTables, arch: str | None = None, hardware=None) -> pd.DataFrame:
@@ -97,7 +109,7 @@ def rank_changes(relative: pd.DataFrame) -> list[str]:
 
 def _subject(run: RunTables) -> str | None:
     stepped = run.stepped_methods()
-    return Method.ONESPIKE if Method.ONESPIKE in stepped else (stepped[0] if stepped else None)
+    return first_with_role(Role.GROUP_CONVERSION, stepped) or (stepped[0] if stepped else None)
 
 
 def _gain_text(gains: pd.Series, cheaper: list[str]) -> str:
@@ -114,7 +126,7 @@ def _gain_text(gains: pd.Series, cheaper: list[str]) -> str:
 def _if_dataflow(run: RunTables, steps: int) -> str:
     """The IF dataflow pricing applied where membranes move (results.csv's convention column), e.g.
     ``time_outer``; ``""`` when no headline model prices membrane traffic."""
-    rows = select(run.results, method=Method.IF, T=steps, variant="default")
+    rows = select(run.results, method=run.time_conversion, T=steps, variant="default")
     if "convention_if_dataflow" not in rows.columns:
         return ""
     values = [v for v in dict.fromkeys(rows["convention_if_dataflow"].astype(str)) if v not in ("-", "nan", "")]
@@ -125,7 +137,7 @@ def verdict_q8(run: RunTables) -> Verdict:
     arch, steps, subject = run.first_arch(), run.reference_steps(), _subject(run)
     relative = ranking_table(run, arch)
     if relative.empty or subject is None:
-        return unanswered("Q8", f"not in this run — no float-ANN or spiking rows; published ({PUBLISHED_GAINS})")
+        return unanswered("Q8", f"not in this run — no float-ANN or spiking rows; published ({_published_text(run)})")
     label = method_label(subject, steps)
     if label not in relative.index:
         return unanswered("Q8", f"not in this run — no {label} rows")
@@ -134,7 +146,8 @@ def verdict_q8(run: RunTables) -> Verdict:
         accuracy = percent(accuracy_of(subject_rows).mean)
         return Verdict("Q8", f"n/a: {label} is not a working network on {arch} ({accuracy}, near chance), so no energy "
                        "ranking of it is a verdict.", not_working=(label,))
-    others = [method_label(m, steps) for m in (reference_method(), Method.IF, Method.QCFS)
+    others = [method_label(m, steps) for m in (reference_method(), run.time_conversion,
+                                                run.quantized_parent)
               if m in run.methods() and m != subject]
     claims = {}
     for model in relative.columns:
@@ -153,7 +166,7 @@ def verdict_q8(run: RunTables) -> Verdict:
     # read as another method beating the ANN
     bits = [f"than the float {ann} under {models_text(beats[ann], total)}" + _gain_text(gains, beats[ann])] \
         if ann in beats else []
-    integrate = method_label(Method.IF, steps)
+    integrate = method_label(run.time_conversion, steps)
     dataflow = _if_dataflow(run, steps)
     flow = f" (IF {dataflow.replace('_', '-')})" if dataflow else ""
     bits += [f"than {o} under {models_text(beats[o], total)}" + (flow if o == integrate else "")
@@ -168,16 +181,17 @@ def _caveats(run: RunTables, relative: pd.DataFrame, steps: int) -> list[str]:
     """What a reader must know to read Q8's columns: dense SpikeSim's price follows its crossbar passes
     (T one-bit passes for an SNN, one per input bit for multi-bit inputs), and what it is with one read
     per input or activity-scaled crossbars; the FP32 literature convention."""
-    notes = []
-    integrate, ann = method_label(Method.IF, steps), method_label(reference_method())
+    notes, published = [], published_gains(run)
+    integrate, ann = method_label(run.time_conversion, steps), method_label(reference_method())
     for model in [m for m in relative.columns if model_family(run, m) == "spikesim"]:
         options = run.hardware_info(model).get("options", {})
         if options.get("zero_skipping") is False and integrate in relative.index:
+            gain = published.get(model) or published.get(model_family(run, model), "")
             notes.append(f"{model} prices every crossbar pass whatever fires: a T-step SNN makes T one-bit passes per "
                          "layer and a network with multi-bit inputs one pass per input bit (at most 8), so "
                          f"{integrate}/{ann} = {times(relative.at[integrate, model])} follows from the passes, not "
-                         "from the spikes, which is why its gain is far below the published 4–25× SpikeSim gains "
-                         "(arXiv 2309.03388)")
+                         "from the spikes" + (f", which is why its gain is far below the published {gain}" if gain
+                                              else ""))
             others = {name: _alternative_ratio(run, model, name, steps)
                       for name in ("spikesim_one_read", "spikesim_event")}
             shown = [f"{times(v)} with {name}" for name, v in others.items() if np.isfinite(v)]
@@ -208,7 +222,7 @@ def _alternative_ratio(run: RunTables, model: str, alternative: str, steps: int)
         table = select(table, hardware=alternative)
     arch = run.first_arch()
     ann = select(table, arch=arch, method=reference_method(), variant="default")
-    snn = select(table, arch=arch, method=Method.IF, variant="default", T=steps)
+    snn = select(table, arch=arch, method=run.time_conversion, variant="default", T=steps)
     if ann.empty or snn.empty:
         return float("nan")
     return float(ann["energy_pj"].iloc[0]) / float(snn["energy_pj"].iloc[0])
@@ -220,7 +234,7 @@ def answer_q8(run: RunTables) -> Answer:
     relative = ranking_table(run, arch)
     if relative.empty:
         return Answer.of(verdict, relative)
-    models = [m for m in GAIN_MODELS if m in relative.columns]
+    models = [m for m in published_gains(run) if m in relative.columns]
     gains = []
     for method in [m for m in run.methods() if get_method(m).spiking]:
         label = method_label(method, steps)
@@ -229,7 +243,7 @@ def answer_q8(run: RunTables) -> Answer:
     details = ""
     if gains:
         details += f"Energy gain over the float ANN under {' / '.join(models)}: {', '.join(gains)}; "
-    details += f"published ({PUBLISHED_GAINS})"
+    details += f"published ({_published_text(run)})"
     caveats = _caveats(run, relative, steps)
     details += ("; " + "; ".join(caveats)) if caveats else ""
     more = {"Energy / float ANN's (every headline model)": relative.reset_index().rename(
@@ -251,7 +265,8 @@ def panel_energy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=None)
     rows = _swept(run, run.first_arch(arch))
     # the converted pair the question is about (the directly trained SNNs are Q14's, in the latency and
     # accuracy panels beside this one): one line per model and method stays readable
-    pair = rows[rows["method"].isin([Method.IF, Method.ONESPIKE])] if not rows.empty else rows
+    pair = rows[rows["method"].isin(with_role(Role.TIME_CONVERSION) + with_role(Role.GROUP_CONVERSION))] \
+        if not rows.empty else rows
     rows = pair if not pair.empty else rows
     if not open_panel(ax, xlabel="T (IF) = G (OneSpike), log2", ylabel="energy per inference", title="energy",
                       empty=rows.empty):
@@ -298,8 +313,8 @@ def panel_accuracy_vs_steps(run: RunTables, ax: Axes, *, arch=None, hardware=Non
                title="accuracy (95% interval)")
     curves = {m: [(t, run.rows(m, arch=arch, steps=t)) for t in steps]
               for m in run.methods() if get_method(m).stepped}
-    if Method.QCFS in run.methods():
-        curves[Method.QCFS] = [(t, run.rows(Method.QCFS, arch=arch, levels=t)) for t in steps]
+    for quantized in with_role(Role.QUANTIZED_PARENT, run.methods()):
+        curves[quantized] = [(t, run.rows(quantized, arch=arch, levels=t)) for t in steps]
     drew = False
     for method, points in curves.items():
         points = [(t, accuracy_of(rows)) for t, rows in points if not rows.empty]
@@ -337,9 +352,11 @@ def verdict_q9(run: RunTables) -> Verdict:
     methods = list(dict.fromkeys(rows["method"]))
     growth = {m: {h: _growth(rows, m, h, first, last) for h in run.hardware_models()} for m in methods}
     claims = {}
-    if {Method.IF, Method.ONESPIKE} <= set(methods):
+    integrate = first_with_role(Role.TIME_CONVERSION, methods)
+    onespike = first_with_role(Role.GROUP_CONVERSION, methods)
+    if integrate and onespike:
         for model in run.hardware_models():
-            a, b = growth[Method.ONESPIKE][model], growth[Method.IF][model]
+            a, b = growth[onespike][model], growth[integrate][model]
             if np.isfinite(a) and np.isfinite(b):
                 claims[(model, SLOWER)] = Claim(bool(a < b), a / b, f"{times(a)} vs {times(b)}")
     # a method not run at both ends of the sweep (the directly trained SNNs stop at direct_max_steps)

@@ -1,4 +1,4 @@
-"""Q3 (what do PSG's multiply and modulus cost?) and Q4 (does PSG approximate a value better than IF?).
+"""Q3: what do PSG's multiply and modulus cost?
 
 Q3 compares exact PSG (mul/mod, variant ``exact_pow2``) with hardware PSG (shift/mask, variant
 ``hardware``) on the same power-of-two-rounded network: the spikes are the same, so the energy
@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis.methods import Method
 from analysis.report.paired import comparison
-from analysis.report.plotting import MIN_FONT_PT, bar_labels, fit_title, log2_x, log_axis, no_data, open_panel
+from analysis.report.plotting import MIN_FONT_PT, bar_labels, fit_title, log2_x, no_data, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import RunTables, by_hardware, method_color, numeric, select
 from analysis.report.text import number, percent, span
@@ -36,7 +35,7 @@ MOST = "mul/mod are at least half of exact PSG's logic energy"
 def psg_modes(run: RunTables) -> tuple[str, str, bool]:
     """(exact variant, hardware variant, same network?): ``exact_pow2`` vs ``hardware`` where the run
     has them, else ``default`` vs ``hardware`` (thresholds not rounded alike: not the same spikes)."""
-    onespike = select(run.results, method=Method.ONESPIKE)
+    onespike = select(run.results, method=run.group_conversion)
     variants = set(onespike["variant"]) if "variant" in run.results.columns else set()
     if "exact_pow2" in variants:
         return "exact_pow2", "hardware", True
@@ -45,7 +44,7 @@ def psg_modes(run: RunTables) -> tuple[str, str, bool]:
 
 def _mode_steps(run: RunTables, arch: str | None) -> int | None:
     exact, hardware, _ = psg_modes(run)
-    rows = select(run.results, arch=arch, method=Method.ONESPIKE)
+    rows = select(run.results, arch=arch, method=run.group_conversion)
     both = sorted(set(select(rows, variant=exact)["T"]) & set(select(rows, variant=hardware)["T"]))
     if not both:
         return None
@@ -58,7 +57,7 @@ def op_mix(run: RunTables, arch: str | None = None, steps: int | None = None) ->
     ops per inference of the layers that are neither synaptic nor PSG (pooling, readout), by kind."""
     arch = run.first_arch(arch)
     steps = _mode_steps(run, arch) if steps is None else steps
-    layers = select(run.table("layers"), arch=arch, method=Method.ONESPIKE, T=steps)
+    layers = select(run.table("layers"), arch=arch, method=run.group_conversion, T=steps)
     exact, hardware, _ = psg_modes(run)
     rows = []
     for variant, mode in ((exact, "exact"), (hardware, "hardware")):
@@ -95,7 +94,7 @@ def panel_op_mix(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
     events = [c for c in psg.columns if c not in ("mode", "where")]
     x = np.arange(len(events))
     for k, (_, row) in enumerate(psg.iterrows()):
-        bars = ax.bar(x + (k - 0.5) * 0.4, [row[e] for e in events], 0.4, color=method_color(Method.ONESPIKE),
+        bars = ax.bar(x + (k - 0.5) * 0.4, [row[e] for e in events], 0.4, color=method_color(run.group_conversion),
                       hatch="" if row["mode"] == "exact" else "//", edgecolor="white", alpha=1 - 0.4 * k,
                       label=f"{row['mode']} mode")
         bar_labels(ax, bars, "{:.2g}")
@@ -144,9 +143,9 @@ def mul_mod_price(run: RunTables, arch: str | None = None, models: list[str] | N
     steps = _mode_steps(run, arch)
     exact, hardware, _ = psg_modes(run)
     rows = []
-    exact_rows = run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact)
+    exact_rows = run.rows(run.group_conversion, arch=arch, steps=steps, variant=exact)
     exact_pj, logic_pj = by_hardware(exact_rows), by_hardware(exact_rows, "neuron_logic_pj")
-    hardware_pj = by_hardware(run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware))
+    hardware_pj = by_hardware(run.rows(run.group_conversion, arch=arch, steps=steps, variant=hardware))
     for model in models or run.hardware_models():
         if model not in exact_pj or model not in hardware_pj:
             continue
@@ -168,7 +167,7 @@ def panel_mul_mod_price(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
                       missing="no exact + hardware OneSpike rows"):
         return
     shares = table["mul/mod share of PSG logic %"].fillna(0)
-    bars = ax.bar(range(len(table)), shares, color=method_color(Method.ONESPIKE))
+    bars = ax.bar(range(len(table)), shares, color=method_color(run.group_conversion))
     bar_labels(ax, bars, "{:.2g}")
     for i, reason in enumerate(table["zero by construction"]):
         if reason:
@@ -186,13 +185,13 @@ def panel_mode_accuracy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -
     arch = run.first_arch(arch)
     open_panel(ax, xlabel="G (groups)", ylabel="test accuracy (%)", title="accuracy of each PSG mode (95% interval)")
     exact, hardware_variant, _ = psg_modes(run)
-    rows = select(run.per_inference(), arch=arch, method=Method.ONESPIKE)
+    rows = select(run.per_inference(), arch=arch, method=run.group_conversion)
     drew = []
     for variant, style in (("default", "-"), (exact, "--"), (hardware_variant, ":")):
         steps = sorted({int(t) for t in select(rows, variant=variant)["T"]}) if not rows.empty else []
         if variant in [d for d, _ in drew] or not steps:
             continue
-        accuracies = [accuracy_of(run.rows(Method.ONESPIKE, arch=arch, steps=t, variant=variant)) for t in steps]
+        accuracies = [accuracy_of(run.rows(run.group_conversion, arch=arch, steps=t, variant=variant)) for t in steps]
         means = np.array([100 * a.mean for a in accuracies])
         errors = np.array([[100 * (a.mean - a.low) for a in accuracies], [100 * (a.high - a.mean) for a in accuracies]])
         ax.errorbar(steps, means, yerr=np.nan_to_num(errors), fmt=style, marker="o", capsize=3, label=variant)
@@ -220,8 +219,8 @@ def verdict_q3(run: RunTables) -> Verdict:
         if np.isfinite(share):
             priced.append((row["hardware"], share))
             claims[(row["hardware"], MOST)] = Claim(bool(share >= 0.5), share, percent(share, 0))
-    accuracy = comparison(run, run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware),
-                          run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact))
+    accuracy = comparison(run, run.rows(run.group_conversion, arch=arch, steps=steps, variant=hardware),
+                          run.rows(run.group_conversion, arch=arch, steps=steps, variant=exact))
     total = len(price)
     parts = []
     if priced:
@@ -266,14 +265,14 @@ def answer_q3(run: RunTables) -> Answer:
     if not price.empty:
         bits.append(f"as a share of the whole network's energy mul/mod are "
                     f"{span(price['mul/mod share of network %'] / 100, percent)}")
-    accuracy = comparison(run, run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=hardware),
-                          run.rows(Method.ONESPIKE, arch=arch, steps=steps, variant=exact))
+    accuracy = comparison(run, run.rows(run.group_conversion, arch=arch, steps=steps, variant=hardware),
+                          run.rows(run.group_conversion, arch=arch, steps=steps, variant=exact))
     bits.append(f"accuracy hardware vs {exact}: {accuracy.text}")
-    rounded = run.present_rows(Method.QCFS, arch=arch, variant="pow2")
+    rounded = run.present_rows(run.quantized_parent, arch=arch, variant="pow2")
     if rounded.empty:
         bits.append("rounding thresholds to powers of two: not in this run (no qcfs pow2 rows)")
     else:
-        base = run.rows(Method.QCFS, arch=arch)
+        base = run.rows(run.quantized_parent, arch=arch)
         bits.append(f"rounding QCFS thresholds to powers of two: {accuracy_of(base).text()} → "
                     f"{accuracy_of(rounded).text()} ({comparison(run, rounded, base).text})")
     zero = price[price["zero by construction"] != ""] if not price.empty else price
@@ -283,128 +282,10 @@ def answer_q3(run: RunTables) -> Answer:
     return Answer.of(verdict, shown, "; ".join(bits) + ".", {"PSG op mix": table, **more})
 
 
-# -- Q4 ---------------------------------------------------------------------------------------------
-@panel
-def panel_worked_example(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
-    """The seed's worked example as a raster: IF row vs PSG row for the same inputs."""
-    worked = run.table("worked_example")
-    if not open_panel(ax, xlabel="timestep (IF) / group (PSG)", ylabel="neuron",
-                      title="worked example: same inputs, different spike trains", empty=worked.empty,
-                      missing="worked_example.csv"):
-        return
-    steps = worked["step"].to_numpy()
-    for y, column, method in ((1, "if_spike", Method.IF), (0, "psg_spike", Method.ONESPIKE)):
-        spikes = numeric(worked, column).to_numpy()
-        ax.scatter(steps, np.full(len(steps), y), s=[260 if s > 0 else 60 for s in spikes], marker="|",
-                   linewidths=[3 if s > 0 else 0.8 for s in spikes],
-                   color=[method_color(method) if s > 0 else "#bbbbbb" for s in spikes])
-        ax.text(steps[-1] + 0.6, y, f"{int(spikes.sum())} spikes", va="center", fontsize=9)
-    for step, value in zip(steps, numeric(worked, "input"), strict=True):
-        ax.annotate(f"x={value:g}", (step, 1.55), ha="center", fontsize=8)
-    ax.set_yticks([0, 1])
-    ax.set_yticklabels(["PSG", "IF"])
-    ax.set_xticks(steps)
-    ax.set_xlim(steps[0] - 0.5, steps[-1] + 1.9)
-    ax.set_ylim(-0.6, 1.9)
-
-
-def fidelity_summary(run: RunTables) -> pd.DataFrame:
-    """Mean MAE per (source, v_init, neuron, T) over layers (recorded currents) or draws (random)."""
-    fidelity = run.table("fidelity")
-    if fidelity.empty:
-        return fidelity
-    if "source" not in fidelity.columns:
-        fidelity = fidelity.assign(source="random")
-    return fidelity.groupby(["source", "v_init", "neuron", "T"], as_index=False, sort=False)["mae"].mean()
-
-
-@panel
-def panel_fidelity(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> None:
-    """MAE between spike-count value and the ideal clipped value per T, IF vs PSG, on random (solid)
-    and recorded layer currents (dashed), θ/2 start."""
-    summary = fidelity_summary(run)
-    if not open_panel(ax, xlabel="T = G", ylabel="mean |spike value − clip(x̄, 0, θ)| (θ units, log)",
-                      title="fidelity: random and recorded currents", empty=summary.empty, missing="fidelity.csv"):
-        return
-    start = "v_init=θ/2" if (summary["v_init"] == "v_init=θ/2").any() else summary["v_init"].iloc[0]
-    for (source, neuron), rows in select(summary, v_init=start).groupby(["source", "neuron"], sort=False):
-        rows = rows.sort_values("T")
-        ax.plot(rows["T"], rows["mae"], "-" if source == "random" else "--", marker="o",
-                color=method_color(Method.IF if neuron == "IF" else Method.ONESPIKE), label=f"{neuron}, {source}")
-    log2_x(ax, sorted(summary["T"].astype(int).unique()))
-    log_axis(ax)
-    ax.legend(fontsize=7)
-
-
-def _fidelity_by_source(run: RunTables) -> tuple[str, dict[str, pd.DataFrame]]:
-    """(the θ/2 start when present, ``{source: MAE by T (rows) and neuron (IF, PSG columns)}``)."""
-    summary = fidelity_summary(run)
-    if summary.empty:
-        return "", {}
-    start = "v_init=θ/2" if (summary["v_init"] == "v_init=θ/2").any() else summary["v_init"].iloc[0]
-    out = {}
-    for source in ("recorded", "random"):
-        wide = select(summary, source=source, v_init=start).pivot_table(index="T", columns="neuron", values="mae")
-        if {"IF", "PSG"} <= set(wide.columns):
-            out[source] = wide
-    return start, out
-
-
-def _worked_text(worked: pd.DataFrame) -> str:
-    return (f"inputs {', '.join(number(v) for v in worked['input'])}: IF "
-            f"{' '.join(str(int(v)) for v in worked['if_spike'])}, PSG "
-            f"{' '.join(str(int(v)) for v in worked['psg_spike'])}")
-
-
-def verdict_q4(run: RunTables) -> Verdict:
-    worked = run.table("worked_example")
-    _, sources = _fidelity_by_source(run)
-    if not sources:
-        if worked.empty:
-            return unanswered("Q4", "not in this run — no worked_example.csv or fidelity.csv")
-        return Verdict("Q4", f"n/a: no fidelity.csv; the worked example gives {_worked_text(worked)}.")
-    source = "recorded" if "recorded" in sources else "random"
-    wide = sources[source]
-    below, total, top = int((wide["PSG"] < wide["IF"]).sum()), len(wide), int(wide.index.max())
-    opening = "Yes" if below == total else "No" if below == 0 else "Mostly yes" if 2 * below > total else "Mostly no"
-    what = "the trained network's recorded layer currents" if source == "recorded" else "random currents"
-    sentence = (f"{opening}: on {what} PSG's spike count is closer to the ideal value than IF's at {below} of {total} "
-                f"T (T={top}: mean |error| {number(wide.loc[top, 'PSG'])} vs {number(wide.loc[top, 'IF'])} θ)")
-    if not worked.empty:
-        sentence += f"; worked example {' '.join(str(int(v)) for v in worked['if_spike'])} (IF) vs " \
-                    f"{' '.join(str(int(v)) for v in worked['psg_spike'])} (PSG)"
-    return Verdict("Q4", sentence + ".", {f"{source} PSG MAE at T={top}": float(wide.loc[top, "PSG"]),
-                                          f"{source} IF MAE at T={top}": float(wide.loc[top, "IF"])})
-
-
-def answer_q4(run: RunTables) -> Answer:
-    verdict = verdict_q4(run)
-    worked, summary = run.table("worked_example"), fidelity_summary(run)
-    start, sources = _fidelity_by_source(run)
-    bits = [f"worked example, {_worked_text(worked)} (from Σx = {number(worked['input'].sum())})"] \
-        if not worked.empty else []
-    for source, wide in sources.items():
-        top = int(wide.index.max())
-        below = int((wide["PSG"] < wide["IF"]).sum())
-        bits.append(f"{source} currents ({start}, θ units): PSG's MAE below IF's at {below} of {len(wide)} T; "
-                    f"at T={top} IF {number(wide.loc[top, 'IF'])} vs PSG {number(wide.loc[top, 'PSG'])}")
-    if summary.empty:
-        return Answer.of(verdict, summary, "; ".join(bits))
-    table = summary.pivot_table(index="T", columns=["source", "neuron", "v_init"], values="mae")
-    table.columns = [f"{source} {neuron} ({v})" for source, neuron, v in table.columns]
-    return Answer.of(verdict, table.reset_index(), "; ".join(bits) + ".")
-
-
 register_question(Question(
     "Q3", "PSG's spike generation uses multiplication and modulus — what does it really cost?", "q3_psg_ops",
     answer_q3, (Panel(panel_op_mix), Panel(panel_other_ops), Panel(panel_mul_mod_price), Panel(panel_mode_accuracy)),
     "Exact and hardware PSG run on the same power-of-two-rounded network, so the third panel's bars are the "
     "price of mul/mod alone; pooling/readout shifts (second panel) are not spike generation.", columns=2,
     verdict=verdict_q3,
-))
-register_question(Question(
-    "Q4", "Does PSG approximate a value better than an IF neuron?", "q4_fidelity",
-    answer_q4, (Panel(panel_worked_example), Panel(panel_fidelity)),
-    "Lower is better: where the dashed (recorded currents) PSG curve sits below IF's, PSG's spike count "
-    "tracks the trained network's real layer inputs more closely.", columns=2, all_archs=True, verdict=verdict_q4,
 ))

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from analysis.methods import Method, get_method, reference_method
+from analysis.methods import Role, first_with_role, get_method, reference_method
 from analysis.palette import hardware_color, hardware_marker
 from analysis.report.plotting import PAGE_WIDTH, log_axis, open_panel, save, style
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
@@ -79,14 +79,16 @@ def panel_energy(run: RunTables, ax: Axes) -> None:
 def panel_scaling(run: RunTables, ax: Axes) -> None:
     """OneSpike(G)'s energy over IF(T)'s at equal T per figure model (latency: 1 step against T)."""
     arch, swept = run.first_arch(), run.timesteps()
-    have = {Method.IF, Method.ONESPIKE} <= set(run.methods())
+    integrate = first_with_role(Role.TIME_CONVERSION, run.methods())
+    onespike = first_with_role(Role.GROUP_CONVERSION, run.methods())
+    have = bool(integrate and onespike)
     if not open_panel(ax, xlabel="T = G", ylabel="energy: OneSpike(G) / IF(T)",
                       title="Q2/Q9: OneSpike(G) vs IF(T) energy (latency 1 step vs T)",
                       empty=not have or not swept, missing="needs IF and OneSpike rows"):
         return
     for model in run.figure_models():
-        ratios = [run.energy(Method.ONESPIKE, model, arch=arch, steps=t) / run.energy(Method.IF, model, arch=arch,
-                                                                                      steps=t) for t in swept]
+        ratios = [run.energy(onespike, model, arch=arch, steps=t) / run.energy(integrate, model, arch=arch, steps=t)
+                  for t in swept]
         ax.plot(swept, ratios, marker=hardware_marker(model), ms=4, color=hardware_color(model), label=model)
     ax.axhline(1.0, color="#555555", lw=0.8)
     ax.set_xscale("log", base=2)

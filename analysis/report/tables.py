@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.methods import METHODS, get_method, method_names
+from analysis.methods import METHODS, Method, Role, first_with_role, get_method, method_names
 from analysis.palette import NEUTRAL
 from analysis.report.checks import check_results
 from analysis.run_folder import RunFolder
@@ -255,6 +255,31 @@ class RunTables:
             return [m for m in method_names() if m in present]
 
         return list(self.remember("methods", compute))
+
+    def playing(self, role: Role, default: str) -> str:
+        """The run's first method (registry order) that plays ``role`` (a method a user registers with
+        IF's properties plays IF's part), else ``default`` (the built-in method, for a label)."""
+        return first_with_role(role, self.methods()) or default
+
+    @property
+    def time_conversion(self) -> str:
+        """The method playing the IF SNN's part (see :class:`~analysis.methods.Role`)."""
+        return self.playing(Role.TIME_CONVERSION, Method.IF)
+
+    @property
+    def group_conversion(self) -> str:
+        """The method playing OneSpike's part."""
+        return self.playing(Role.GROUP_CONVERSION, Method.ONESPIKE)
+
+    @property
+    def quantized_parent(self) -> str:
+        """The method playing QCFS's part (the quantized network the spiking methods are converted from)."""
+        return self.playing(Role.QUANTIZED_PARENT, Method.QCFS)
+
+    @property
+    def binary(self) -> str:
+        """The method playing the BNN's part."""
+        return self.playing(Role.BINARY, Method.BNN)
 
     def stepped_methods(self) -> list[str]:
         """The run's methods that run T timesteps or G groups, in registry order."""

@@ -1,7 +1,8 @@
 """Stage 2 of the data flow: neurons, the modules of converted networks, and the conversion ladder
 ANN -> quantized ANN -> T-step IF SNN -> OneSpike (and ANN -> BNN).
 
-``neurons`` (QCFS, ClampQuant, IFNeuron, PSGNeuron, binary layers) <- ``context`` (conversion
+``vocabulary`` (the closed sets every later stage shares: :class:`StepAxis`, :class:`SpikingForm`,
+:class:`QuantizerKind`) <- ``neurons`` (QCFS, ClampQuant, IFNeuron, PSGNeuron, binary layers) <- ``context`` (conversion
 context, BN folding, the converter registry) <- ``modules`` (Stepwise, PSGLayer, SpikingNetwork,
 residual modules) <- ``ops`` (Concat, Reshape, Mean: functional ops as modules) <- ``rules`` (the
 type -> rule conversions) and ``trace`` (torch.fx: explicit graphs with one node per call site)
@@ -69,6 +70,7 @@ from analysis.snn.quantize import (
 )
 from analysis.snn.timeloop import TimeLoop
 from analysis.snn.trace import call_site_names, explicit_graph, trace, tree_convertible
+from analysis.snn.vocabulary import QuantizerKind, SpikingForm, StepAxis, Word
 
 __all__ = [
     "CALIBRATION_PERCENTILE",
@@ -96,15 +98,19 @@ __all__ = [
     "NeuronSpec",
     "PSGLayer",
     "PSGNeuron",
+    "QuantizerKind",
     "RepeatGroups",
     "RepeatSteps",
     "Reshape",
     "ResidualAdd",
     "ResidualBlock",
     "ShortcutScale",
+    "SpikingForm",
     "SpikingNetwork",
+    "StepAxis",
     "Stepwise",
     "TimeLoop",
+    "Word",
     "calibrate_thresholds",
     "call_site_names",
     "check_weight_bits",

@@ -16,6 +16,7 @@ from torch import nn
 
 from analysis.models.residual import fuse_conv_bn
 from analysis.registry import TypeRegistry
+from analysis.snn.vocabulary import SpikingForm, StepAxis
 
 __all__ = [
     "CONVERTERS",
@@ -61,14 +62,15 @@ def _fold_in_place(module: nn.Module) -> None:
 class ConversionContext:
     """What the converter knows about the signal flowing into the next module.
 
-    ``method``: "if" or "onespike"; ``steps``: T or G; ``stepped``: the tensor has a step axis;
+    ``form``: the :class:`~analysis.snn.vocabulary.SpikingForm` being made (the IF SNN or OneSpike);
+    ``steps``: T or G; ``stepped``: the tensor has a step axis;
     ``spike_scale``: the value of one incoming spike (None for analog values/currents);
     ``step_scales``: per-group spike values relative to ``spike_scale`` (per-group thresholds);
     ``mode``: PSG mode; ``group_threshold_scales``: multipliers of θ per group, or None;
     ``group_code``: how per-group thresholds code the G spikes (:attr:`PSGNeuron.CODES`).
     """
 
-    method: str
+    form: SpikingForm
     steps: int
     stepped: bool = False
     spike_scale: float | None = None
@@ -78,8 +80,9 @@ class ConversionContext:
     group_code: str = "rate"
 
     @property
-    def axis(self) -> str:
-        return "time" if self.method == "if" else "group"
+    def axis(self) -> StepAxis:
+        """The axis the steps run on (T timesteps for the IF SNN, G groups for OneSpike)."""
+        return self.form.axis
 
 
 Rule = Callable[[nn.Module, ConversionContext, Callable], tuple[nn.Module, ConversionContext]]

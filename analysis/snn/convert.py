@@ -35,7 +35,9 @@ Signal semantics of a converted network (``SpikingNetwork``):
   :func:`~analysis.snn.context.register_converter`).
 - **Layer names.** Every converted module carries ``source_name``: the module path in the user's
   model, or the call site of a functional op or of a later call of a reused module
-  (``layer1.0.relu_1``), so per-layer results of ANN, quantized ANN, IF and OneSpike join on it.
+  (``layer1.0.relu#2``, ``layer1.0/add``: :func:`~analysis.snn.trace.layer_names_of`), the name the
+  counter gives the same call in the ANN, so per-layer results of ANN, quantized ANN, IF and
+  OneSpike join on it.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ from analysis.snn.neurons import (
 )
 from analysis.snn.rules import make_neuron  # noqa: F401  (registers the conversion rules)
 from analysis.snn.trace import explicit_graph, stamp_source_names, tree_convertible
+from analysis.snn.vocabulary import QuantizerKind, SpikingForm, StepAxis
+from analysis.validate import check_choice
 
 __all__ = [
     "calibrate_thresholds",  # re-exported from analysis.snn.calibration
@@ -126,7 +130,7 @@ def _clip_value(module: nn.Module, path: str) -> float | None:
 def to_quantized(
     ann: nn.Module,
     levels: int,
-    kind: str = "qcfs",
+    kind: QuantizerKind | str = QuantizerKind.QCFS,
     threshold: float = 1.0,
     calibration_data: Tensor | None = None,
     leaf_modules: Sequence[type] = (),
@@ -157,7 +161,8 @@ def to_quantized(
     :class:`ResidualAdd`); ``"auto"`` uses the tree where it is exact
     (:func:`~analysis.snn.trace.tree_convertible`), else the graph. ``leaf_modules``: module types
     the trace keeps as one node. Every module of the result carries ``source_name``, the user's
-    module path or the call site (e.g. ``layer1.0.relu_1``).
+    module path or the call site's layer name (e.g. ``layer1.0.relu#2``, ``/relu``; see
+    :func:`~analysis.snn.trace.layer_names_of`).
 
     Any other activation (Hardswish, Hardsigmoid, SiLU, GELU, a sigmoid gate, as a module or a
     function) is refused with a :class:`ConversionError` naming each one: it would stay in floating
@@ -165,19 +170,18 @@ def to_quantized(
     (:func:`~analysis.snn.activations.float_activation_sites`).
     """
     levels = check_positive_int("levels", levels)
-    if kind not in ("qcfs", "cq"):
-        raise ValueError(f"kind must be 'qcfs' or 'cq', got {kind!r}")
+    kind = QuantizerKind.parse(kind, "kind")
     use_graph = _use_graph(ann, leaf_modules, converter)
 
     calibrated: dict[nn.Module, float] = {}
-    shift = 0.5 if kind == "qcfs" else 0.0  # QCFS's φ; clamp-and-quantize has none
+    shift = kind.shift  # QCFS's φ; clamp-and-quantize has none
 
     def factory(module: nn.Module, path: str = "") -> nn.Module:
         clip = _clip_value(module, path)
         start = threshold if clip is None else clip
         if module in calibrated:  # the float network's statistic, never above the ANN's own clip
             start = bounded_threshold(calibrated[module], clip)
-        quant = (QCFS if kind == "qcfs" else ClampQuant)(levels, start)
+        quant = (QCFS if kind is QuantizerKind.QCFS else ClampQuant)(levels, start)
         quant.float_clip = clip  # the float activation it replaced, for a later float pass (calibration)
         return quant
 
@@ -194,7 +198,7 @@ def to_quantized(
             module = qann.get_submodule(node.target)
             if is_relu_activation(module):
                 quant = factory(module, node.target)
-                quant.source_name = node.target
+                quant.source_name = module.__dict__.get("source_name", node.target)  # the call site's layer name
                 parent, _, name = node.target.rpartition(".")
                 setattr(qann.get_submodule(parent) if parent else qann, name, quant)
                 replaced += 1
@@ -271,7 +275,7 @@ def to_binary(ann: nn.Module, leaf_modules: Sequence[type] = (), converter: str 
                 setattr(parent, name, new)
             elif type(child) is nn.ReLU:
                 act = BinaryActivation()
-                act.source_name = path
+                act.source_name = child.__dict__.get("source_name", path)
                 setattr(parent, name, act)
             else:
                 swap(child, path)
@@ -282,7 +286,7 @@ def to_binary(ann: nn.Module, leaf_modules: Sequence[type] = (), converter: str 
 
 def _encoder(ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
     """Spike-encode pixels clamped to [0, 1] with a threshold-1, empty-membrane neuron."""
-    if ctx.method == "if":
+    if ctx.axis is StepAxis.TIME:
         enc = nn.Sequential(InputClamp(), RepeatSteps(ctx.steps), IFNeuron(1.0, ctx.steps, 0.0))
     else:
         enc = nn.Sequential(InputClamp(), PSGLayer(PSGNeuron(1.0, ctx.steps, mode=ctx.mode, v_init=0.0), False))
@@ -294,13 +298,13 @@ def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str, layout
     """``SpikingNetwork(Sequential([encoder], net, readout))``; ``net`` from the module-tree
     converter (``model`` is then a copy this function may annotate) or, with ``graph``, from the
     torch.fx converter (:func:`~analysis.snn.graph.convert_graph`)."""
-    if input_encoding not in ("analog", "spikes"):
-        raise ValueError(f"input_encoding must be 'analog' or 'spikes', got {input_encoding!r}")
+    check_choice("input_encoding", input_encoding, ("analog", "spikes"))
     layers = nn.Sequential()
     if input_encoding == "spikes":
         enc, ctx = _encoder(ctx)
+        parts = {InputClamp: "encoder.clamp", RepeatSteps: "encoder.repeat"}  # the neuron is the encoder
         for m in enc.modules():
-            m.source_name = "encoder"
+            m.source_name = parts.get(type(m), "encoder")
         layers.add_module("encoder", enc)
     if isinstance(model, SpikingNetwork):
         model = model.body
@@ -314,7 +318,7 @@ def _build(model: nn.Module, ctx: ConversionContext, input_encoding: str, layout
     readout = MeanOverSteps()
     readout.source_name = "readout"
     layers.add_module("readout", readout)
-    network = SpikingNetwork(layers, ctx.method, ctx.steps, input_encoding, layout).eval()
+    network = SpikingNetwork(layers, ctx.form, ctx.steps, input_encoding, layout).eval()
     network.source_name = layers.source_name = ""  # the whole model
     return network
 
@@ -352,7 +356,7 @@ def to_if_snn(
     carries ``source_name``, the layer of ``qann`` it came from.
     """
     timesteps = check_positive_int("timesteps", timesteps)
-    ctx = ConversionContext("if", timesteps)
+    ctx = ConversionContext(SpikingForm.IF, timesteps)
     if _use_graph(qann, leaf_modules, converter):
         return _build(qann, ctx, input_encoding, layout, graph=True, leaf_modules=leaf_modules)
     return _build(fold_batchnorm(qann), ctx, input_encoding, layout)
@@ -398,7 +402,8 @@ def to_onespike(
             raise ValueError(f"group_threshold_scales needs {groups} values (one per group), got {len(scales)}")
     if group_code != "rate" and scales is None:
         raise ValueError(f"group_code={group_code!r} needs group_threshold_scales (one per group, θ_i = 2^i·θ_0)")
-    ctx = ConversionContext("onespike", groups, mode=mode, group_threshold_scales=scales, group_code=group_code)
+    ctx = ConversionContext(SpikingForm.ONESPIKE, groups, mode=mode, group_threshold_scales=scales,
+                            group_code=group_code)
     source = _strip_readout(model)
     if _use_graph(source, leaf_modules, converter):
         return _build(source, ctx, input_encoding, layout, graph=True, leaf_modules=leaf_modules)

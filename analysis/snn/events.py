@@ -28,6 +28,7 @@ from analysis.snn.convert import to_if_snn, to_onespike
 from analysis.snn.modules import SpikingNetwork
 from analysis.snn.neurons import check_positive_int
 from analysis.snn.onestep import DirectSNN
+from analysis.snn.vocabulary import SpikingForm, StepAxis
 
 __all__ = ["EventInput", "EventNetwork", "EventSNN", "check_event_batch", "event_network"]
 
@@ -81,7 +82,7 @@ class EventNetwork(SpikingNetwork):
 
     @layout.setter
     def layout(self, value: str) -> None:
-        if self.method == "if" and value == "stream":
+        if self.axis is StepAxis.TIME and value == "stream":
             raise ValueError("an event network runs its T frames in the 'sequence' layout; 'stream' is not supported")
         SpikingNetwork.layout.fset(self, value)
         for module in self.body.modules():
@@ -90,7 +91,7 @@ class EventNetwork(SpikingNetwork):
 
     @property
     def resolved_layout(self) -> str:
-        if self.method == "if":
+        if self.axis is StepAxis.TIME:
             return "sequence"
         return SpikingNetwork.resolved_layout.fget(self)
 
@@ -98,7 +99,8 @@ class EventNetwork(SpikingNetwork):
         check_event_batch(x, self.steps, f"the {self.method} event network")
 
 
-def event_network(direct: EventSNN, method: str = "if", mode: str = "exact", layout: str = "auto") -> EventNetwork:
+def event_network(direct: EventSNN, method: SpikingForm | str = SpikingForm.IF, mode: str = "exact",
+                  layout: str = "auto") -> EventNetwork:
     """The deploy form of ``direct`` fed event frames: ``method="if"`` its T-step SNN, ``"onespike"``
     OneSpike(G = T) with its own thresholds (``mode``: ``"exact"`` or ``"hardware"``, which needs
     power-of-two thresholds: :func:`~analysis.snn.onestep.pow2_thresholds` first). See the module
@@ -106,19 +108,18 @@ def event_network(direct: EventSNN, method: str = "if", mode: str = "exact", lay
     if not isinstance(direct, EventSNN):
         raise TypeError(f"event_network takes an EventSNN (the training form fed event frames), got "
                         f"{type(direct).__name__}")
+    form = SpikingForm.parse(method, "event_network method (the T-step SNN or its one-step form)")
     steps = direct.timesteps
     source = fold_batchnorm(direct.body)  # both forms on the same folded weights (to_onespike keeps the
-    if method == "if":                    # batch norms of a body with spiking neurons, priced per group)
+    if form.axis is StepAxis.TIME:        # batch norms of a body with spiking neurons, priced per group)
         converted = to_if_snn(source, steps, input_encoding="spikes", layout="sequence")
-    elif method == "onespike":
-        converted = to_onespike(source, steps, mode=mode, input_encoding="spikes", layout="grouped")
     else:
-        raise ValueError(f"method must be 'if' (the T-step SNN) or 'onespike' (its one-step form), got {method!r}")
+        converted = to_onespike(source, steps, mode=mode, input_encoding="spikes", layout="grouped")
     body = copy.copy(converted.body)
     encoder = EventInput(steps)
     encoder.source_name = "events"
     body.encoder = encoder  # replaces the pixel encoder: the input already is spikes, worth 1 each
-    network = EventNetwork(body, converted.method, steps, input_encoding="events",
-                           layout="sequence" if method == "if" else layout)
+    network = EventNetwork(body, converted.form, steps, input_encoding="events",
+                           layout="sequence" if form.axis is StepAxis.TIME else layout)
     network.source_name = ""
     return network.eval()

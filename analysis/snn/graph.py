@@ -35,7 +35,8 @@ from analysis.snn.context import ConversionContext, ConversionError, convert_mod
 from analysis.snn.modules import RepeatGroups, RepeatSteps, ResidualAdd, ShortcutScale
 from analysis.snn.ops import Concat
 from analysis.snn.rules import make_neuron  # noqa: F401  (registers the conversion rules convert_module uses)
-from analysis.snn.trace import explicit_graph, source_line, stamp_source_names
+from analysis.snn.trace import LAYER_NAME, explicit_graph, source_line, stamp_source_names
+from analysis.snn.vocabulary import StepAxis
 
 __all__ = ["convert_graph", "fold_batchnorm_graph"]
 
@@ -88,20 +89,23 @@ class _GraphConverter:
         self.ctx: dict[fx.Node, ConversionContext] = {}
         self.taken: set[str] = set()
 
-    def call(self, site: str, module: nn.Module, inputs: list[fx.Node], ctx: ConversionContext) -> fx.Node:
-        name, k = site, 0
+    def call(self, site: tuple[str, str], module: nn.Module, inputs: list[fx.Node], ctx: ConversionContext
+             ) -> fx.Node:
+        """``site``: (the module path to give it in the graph, its layer name)."""
+        target, layer = site
+        name, k = target, 0
         while name in self.taken:
             k += 1
-            name = f"{site}_{k}"
+            name = f"{target}_{k}"
         self.taken.add(name)
         for m in module.modules():
-            m.source_name = name
+            m.source_name = layer
         self.modules[name] = module
         node = self.graph.call_module(name, tuple(inputs))
         self.ctx[node] = ctx
         return node
 
-    def as_current(self, site: str, node: fx.Node) -> fx.Node:
+    def as_current(self, site: tuple[str, str], node: fx.Node) -> fx.Node:
         """Spikes (worth θ) -> the current θ·s, per step; a current is returned as it is."""
         ctx = self.ctx[node]
         if ctx.spike_scale is None:
@@ -109,13 +113,14 @@ class _GraphConverter:
         scale, ctx = ShortcutScale(1.0).to_spiking(ctx, None)
         return self.call(site, scale, [node], ctx)
 
-    def repeat(self, site: str, node: fx.Node) -> fx.Node:
+    def repeat(self, site: tuple[str, str], node: fx.Node) -> fx.Node:
         """An analog value -> the same current at every step (IF) or in every group (OneSpike)."""
         ctx = self.ctx[node]
-        module = RepeatSteps(ctx.steps) if ctx.method == "if" else RepeatGroups(ctx.steps)
+        module = RepeatSteps(ctx.steps) if ctx.axis is StepAxis.TIME else RepeatGroups(ctx.steps)
         return self.call(site, module, [node], replace(ctx, stepped=True))
 
-    def join(self, site: str, inputs: list[fx.Node], keep_spikes: bool) -> tuple[list[fx.Node], ConversionContext]:
+    def join(self, site: tuple[str, str], inputs: list[fx.Node], keep_spikes: bool
+             ) -> tuple[list[fx.Node], ConversionContext]:
         """Bring the inputs of an add/concat to one kind: all currents (or, with ``keep_spikes`` and
         identical spike values, the spikes as they are), all stepped if any is."""
         ctxs = [self.ctx[n] for n in inputs]
@@ -123,22 +128,23 @@ class _GraphConverter:
                    ctxs[0].step_scales) for c in ctxs)
         if keep_spikes and same:
             return inputs, ctxs[0]
-        inputs = [self.as_current(f"{site}_current{i}", n) for i, n in enumerate(inputs)]
+        inputs = [self.as_current(_part(site, f"current{i}"), n) for i, n in enumerate(inputs)]
         stepped = any(self.ctx[n].stepped for n in inputs)
         if stepped:
-            inputs = [n if self.ctx[n].stepped else self.repeat(f"{site}_repeat{i}", n) for i, n in enumerate(inputs)]
+            inputs = [n if self.ctx[n].stepped else self.repeat(_part(site, f"repeat{i}"), n)
+                      for i, n in enumerate(inputs)]
         return inputs, replace(ctxs[0], stepped=stepped, spike_scale=None, step_scales=None)
 
     def convert_call(self, node: fx.Node, env: dict[fx.Node, fx.Node]) -> fx.Node:
         module = self.gm.get_submodule(node.target)
-        site = getattr(module, "source_name", node.target)
+        site = (node.target, node.meta.get(LAYER_NAME) or getattr(module, "source_name", node.target))
         if node.kwargs or not all(isinstance(a, fx.Node) for a in node.args):
-            raise ConversionError(f"{site} ({type(module).__name__}): conversion needs tensor inputs only; "
+            raise ConversionError(f"{site[1]} ({type(module).__name__}): conversion needs tensor inputs only; "
                                   f"got args {node.args} kwargs {dict(node.kwargs)}")
         inputs = [env[a] for a in node.args]
         if isinstance(module, ResidualAdd):
             if len(inputs) != 2:
-                raise ConversionError(f"{site}: ResidualAdd takes two tensors, got {len(inputs)}")
+                raise ConversionError(f"{site[1]}: ResidualAdd takes two tensors, got {len(inputs)}")
             inputs, ctx = self.join(site, inputs, keep_spikes=False)
             return self.call(site, ResidualAdd(), inputs, ctx)
         if isinstance(module, Concat):
@@ -146,14 +152,14 @@ class _GraphConverter:
             return self.call(site, Concat(module.dim, stepped=ctx.stepped), inputs, ctx)
         if len(inputs) != 1:
             raise ConversionError(
-                f"{site} ({type(module).__name__}) takes {len(inputs)} tensors; conversion rules take one. "
+                f"{site[1]} ({type(module).__name__}) takes {len(inputs)} tensors; conversion rules take one. "
                 f"Register a rule with analysis.snn.register_converter({type(module).__name__}) for a one-input "
                 "module, or express the op with supported ones"
             )
         try:
             new, ctx = convert_module(module, self.ctx[inputs[0]])
         except ConversionError as exc:
-            raise ConversionError(f"layer {site} ({type(module).__name__}): {exc}") from exc
+            raise ConversionError(f"layer {site[1]} ({type(module).__name__}): {exc}") from exc
         return self.call(site, new, inputs, ctx)
 
     def run(self) -> nn.Module:
@@ -177,7 +183,7 @@ class _GraphConverter:
                         "the model has no quantized activation (QCFS/ClampQuant) or IF neuron to convert; "
                         "call analysis.snn.to_quantized(ann, levels) first"
                     )
-                self.graph.output(self.as_current("output_current", result))
+                self.graph.output(self.as_current(("output_current", "output.current"), result))
             else:
                 raise ConversionError(
                     f"cannot convert {_describe(node)}: graph conversion handles module calls and {_SUPPORTED_OPS}. "
@@ -211,6 +217,12 @@ class _GraphConverter:
             analog=fx.GraphModule(self.modules, prefix, "AnalogGraph"),
             spiking=fx.GraphModule(self.modules, rest, "SpikingGraph"),
         ))
+
+
+def _part(site: tuple[str, str], part: str) -> tuple[str, str]:
+    """A module the converter adds to a call site: ``<path>_<part>`` in the graph, named
+    ``<layer name>.<part>`` (``layer1.0/add.current0``)."""
+    return f"{site[0]}_{part}", f"{site[1]}.{part}"
 
 
 def convert_graph(model: nn.Module, ctx: ConversionContext, leaf_modules: Iterable[type] = ()) -> nn.Module:

@@ -37,6 +37,8 @@ from analysis.snn.context import ConversionContext, ConversionError
 from analysis.snn.modules import RepeatSteps
 from analysis.snn.neurons import IFNeuron, check_finite
 from analysis.snn.rules import make_neuron
+from analysis.snn.vocabulary import StepAxis
+from analysis.validate import check_choice
 
 __all__ = ["SURROGATES", "FoldedTime", "LIFNeuron", "spike_fn"]
 
@@ -88,8 +90,7 @@ class LIFNeuron(IFNeuron):
         super().__init__(threshold, timesteps, v_init)
         if not (isinstance(decay, int | float) and 0.0 < float(decay) <= 1.0):
             raise ValueError(f"decay is the membrane's decay factor per step, in (0, 1] (1 = IF); got {decay!r}")
-        if surrogate not in SURROGATES:
-            raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
+        check_choice("surrogate", surrogate, SURROGATES)
         reset = reset or ("soft" if v_reset is None else "hard")
         if reset not in ("soft", "hard", "none"):
             raise ValueError(f"reset must be 'soft', 'hard' or 'none', got {reset!r}")
@@ -159,7 +160,7 @@ class LIFNeuron(IFNeuron):
     def to_spiking(self, ctx: ConversionContext, convert) -> tuple[nn.Module, ConversionContext]:
         """T-step SNN: itself (after a repeat of an analog current). OneSpike: a PSG neuron with the
         same θ (soft reset, no leak: see the module docstring); spikes stay worth 1."""
-        if ctx.method == "if":
+        if ctx.axis is StepAxis.TIME:
             if ctx.steps != self.timesteps:
                 raise ConversionError(f"LIFNeuron runs T={self.timesteps} steps; cannot convert it to T={ctx.steps}")
             neuron = copy.deepcopy(self)
@@ -195,4 +196,7 @@ class FoldedTime(nn.Module):
         return self.neuron(x.reshape(t, x.shape[0] // t, *x.shape[1:])).reshape(x.shape)
 
     def to_spiking(self, ctx: ConversionContext, convert) -> tuple[nn.Module, ConversionContext]:
-        return self.neuron.to_spiking(ctx, convert)
+        new, ctx = self.neuron.to_spiking(ctx, convert)
+        for m in new.modules():  # the converted neuron is this layer, named as it (``6``, not ``6.neuron``)
+            m.__dict__.pop("source_name", None)
+        return new, ctx

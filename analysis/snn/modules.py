@@ -11,6 +11,7 @@ import copy
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +20,8 @@ from analysis.models.repvgg import RepVGGBlock
 from analysis.models.residual import ResidualAdd, ResidualBlock
 from analysis.snn.context import ConversionContext, ConversionError, fold_batchnorm, register_converter
 from analysis.snn.neurons import IFNeuron, PSGNeuron, check_finite, check_positive_int
+from analysis.snn.vocabulary import SpikingForm, StepAxis
+from analysis.validate import check_choice
 
 __all__ = [
     "InputClamp",
@@ -38,18 +41,17 @@ __all__ = [
 class Stepwise(nn.Module):
     """Apply a stateless ``module`` to every step of a ``[S, B, ...]`` tensor (same weights).
 
-    ``axis`` says what the steps are: ``"time"`` (sequential timesteps of an IF SNN) or ``"group"``
-    (parallel groups of OneSpike). ``step_scales`` (optional, ``[S]``) multiplies step s's input by
-    a constant before the module: it carries per-group spike values (Q11, θ_i/θ, a shift when both
-    are powers of two).
+    ``axis`` says what the steps are: a :class:`~analysis.snn.vocabulary.StepAxis`, ``StepAxis.TIME``
+    (sequential timesteps of an IF SNN; also written ``"T"`` or ``"time"``) or ``StepAxis.GROUPS``
+    (parallel groups of OneSpike; ``"G"`` or ``"group"``). ``step_scales`` (optional, ``[S]``)
+    multiplies step s's input by a constant before the module: it carries per-group spike values
+    (Q11, θ_i/θ, a shift when both are powers of two).
     """
 
-    def __init__(self, module: nn.Module, axis: str = "time", step_scales: Tensor | None = None):
+    def __init__(self, module: nn.Module, axis: StepAxis | str = StepAxis.TIME, step_scales: Tensor | None = None):
         super().__init__()
-        if axis not in ("time", "group"):
-            raise ValueError(f"axis must be 'time' or 'group', got {axis!r}")
         self.module = module
-        self.axis = axis
+        self.axis = StepAxis.parse(axis, "Stepwise axis")
         self.register_buffer("step_scales", None if step_scales is None else torch.as_tensor(step_scales).float())
 
     #: Set by :class:`SpikingNetwork` in the one-pass OneSpike layout: the input is the sum over the
@@ -163,24 +165,37 @@ class PSGLayer(nn.Module):
 class SpikingNetwork(nn.Module):
     """A converted network: ``body`` maps analog input ``[B, ...]`` to logits ``[B, classes]``.
 
-    ``method`` is ``"if"`` (``steps`` sequential timesteps) or ``"onespike"`` (``steps`` parallel
-    groups in one timestep).
+    ``form`` is a :class:`~analysis.snn.vocabulary.SpikingForm`: ``SpikingForm.IF`` (``steps``
+    sequential timesteps) or ``SpikingForm.ONESPIKE`` (``steps`` parallel groups in one timestep); its
+    word (``"if"``/``"onespike"``) is accepted. ``method`` is the name of the method it is (the form's
+    word: what a ledger records).
     """
 
     LAYOUTS = ("auto", "sequence", "stream", "grouped", "onepass")
+    #: The layouts a network whose steps run on each axis may take.
+    LAYOUTS_ON: ClassVar[dict[StepAxis, tuple[str, ...]]] = {
+        StepAxis.TIME: ("auto", "sequence", "stream"), StepAxis.GROUPS: ("auto", "grouped", "onepass")}
     #: ``layout="auto"`` streams an IF SNN timestep by timestep from this T on.
     STREAM_FROM_T = 16
 
-    def __init__(self, body: nn.Module, method: str, steps: int, input_encoding: str = "analog",
+    def __init__(self, body: nn.Module, form: SpikingForm | str, steps: int, input_encoding: str = "analog",
                  layout: str = "auto"):
         super().__init__()
-        if method not in ("if", "onespike"):
-            raise ValueError(f"method must be 'if' or 'onespike', got {method!r}")
         self.body = body
-        self.method = method
-        self.steps = check_positive_int("timesteps" if method == "if" else "groups", steps)
+        self.form = SpikingForm.parse(form, "SpikingNetwork form")
+        self.steps = check_positive_int(self.axis.noun, steps)
         self.input_encoding = input_encoding
         self.layout = layout
+
+    @property
+    def method(self) -> str:
+        """The name of the method this network is (the form's word, a plain string)."""
+        return self.form.value
+
+    @property
+    def axis(self) -> StepAxis:
+        """The axis its steps run on."""
+        return self.form.axis
 
     @property
     def layout(self) -> str:
@@ -198,9 +213,7 @@ class SpikingNetwork(nn.Module):
 
     @layout.setter
     def layout(self, value: str) -> None:
-        allowed = {"if": ("auto", "sequence", "stream"), "onespike": ("auto", "grouped", "onepass")}[self.method]
-        if value not in allowed:
-            raise ValueError(f"layout for a {self.method} network must be one of {allowed}, got {value!r}")
+        check_choice(f"layout for a {self.method} network", value, self.LAYOUTS_ON[self.axis])
         self._layout = value
         resolved = self.resolved_layout
         groups = self.steps if resolved == "onepass" else None
@@ -214,19 +227,19 @@ class SpikingNetwork(nn.Module):
     def resolved_layout(self) -> str:
         if self._layout != "auto":
             return self._layout
-        if self.method == "onespike":
+        if self.axis is StepAxis.GROUPS:
             return "onepass"
         return "stream" if self.steps >= self.STREAM_FROM_T else "sequence"
 
     @property
     def timesteps(self) -> int:
         """Sequential steps of one inference: T for IF, 1 for OneSpike."""
-        return self.steps if self.method == "if" else 1
+        return self.steps if self.axis is StepAxis.TIME else 1
 
     @property
     def groups(self) -> int:
         """Parallel groups of one inference: G for OneSpike, 1 for IF."""
-        return self.steps if self.method == "onespike" else 1
+        return self.steps if self.axis is StepAxis.GROUPS else 1
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
@@ -358,7 +371,7 @@ class RepeatGroups(Stepwise):
     """
 
     def __init__(self, groups: int):
-        super().__init__(nn.Identity(), "group")
+        super().__init__(nn.Identity(), StepAxis.GROUPS)
         self.groups = check_positive_int("groups", groups)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -376,7 +389,7 @@ class RepeatGroups(Stepwise):
 def _repeat(module: nn.Module, ctx: ConversionContext) -> nn.Module:
     """Append the repeat that makes an analog branch the same current at every step (IF:
     :class:`RepeatSteps`) or in every group (OneSpike: :class:`RepeatGroups`)."""
-    repeat = RepeatSteps(ctx.steps) if ctx.method == "if" else RepeatGroups(ctx.steps)
+    repeat = RepeatSteps(ctx.steps) if ctx.axis is StepAxis.TIME else RepeatGroups(ctx.steps)
     _name_like(repeat, module)
     if isinstance(module, nn.Identity):
         return repeat
@@ -402,7 +415,7 @@ def _convert_residual_block(module: ResidualBlock, ctx: ConversionContext, conve
     shortcut, ctx_short = convert(block.shortcut, ctx)
     main, ctx_main = _as_current(main, ctx_main)
     shortcut, ctx_short = _as_current(shortcut, ctx_short)
-    if (ctx_main.method, ctx_main.steps) != (ctx_short.method, ctx_short.steps):
+    if (ctx_main.form, ctx_main.steps) != (ctx_short.form, ctx_short.steps):
         raise ConversionError("ResidualBlock: main and shortcut branches converted to different step counts")
     if ctx_main.stepped and not ctx_short.stepped:
         shortcut = _repeat(shortcut, ctx)

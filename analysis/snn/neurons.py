@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from analysis.snn.psg_code import check_bitplane, check_hardware, hardware_grid, is_power_of_two, to_fixed_point
-from analysis.validate import check_positive_int
+from analysis.validate import check_choice, check_positive_int
 
 __all__ = [
     "QCFS",
@@ -300,12 +300,8 @@ class PSGNeuron(nn.Module):
     ):
         super().__init__()
         self.groups = check_positive_int("groups", groups)
-        if code not in self.CODES:
-            raise ValueError(f"code must be one of {self.CODES}, got {code!r}")
-        self.code = code
-        if mode not in ("exact", "hardware"):
-            raise ValueError(f"mode must be 'exact' or 'hardware', got {mode!r}")
-        self.mode = mode
+        self.code = check_choice("code", code, self.CODES)
+        self.mode = check_choice("mode", mode, ("exact", "hardware"))
         self.v_init = _check_v_init(v_init)
         self.frac_bits = check_positive_int("frac_bits", frac_bits)
         theta = check_threshold("threshold", threshold)

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from analysis.snn.neurons import IFNeuron, check_finite
+from analysis.validate import check_choice
 
 __all__ = ["NEURON_KINDS", "NIRConv1d", "NIRNetwork", "NIRNeuron"]
 
@@ -48,10 +49,8 @@ class NIRNeuron(IFNeuron):
                  syn_gain: float | Tensor = 1.0, reset: str = "soft", v_reset: float | Tensor = 0.0,
                  v_init: float | Tensor = 0.0, fire_at_threshold: bool = False, timesteps: int = 1):
         super().__init__(1.0, timesteps)
-        if kind not in NEURON_KINDS:
-            raise ValueError(f"NIRNeuron kind must be one of {NEURON_KINDS}, got {kind!r}")
-        if reset not in ("soft", "hard"):
-            raise ValueError(f"NIRNeuron reset must be 'soft' or 'hard', got {reset!r}")
+        check_choice("NIRNeuron kind", kind, NEURON_KINDS)
+        check_choice("NIRNeuron reset", reset, ("soft", "hard"))
         self.kind, self.reset, self.fire_at_threshold = kind, reset, bool(fire_at_threshold)
         self.threshold = _param(threshold)
         for name, value in (("decay", decay), ("gain", gain), ("drive", drive), ("syn_decay", syn_decay),

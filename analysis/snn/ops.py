@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from analysis.snn.modules import Stepwise
+from analysis.snn.vocabulary import StepAxis
 
 __all__ = ["Concat", "Mean", "Reshape"]
 
@@ -69,7 +70,7 @@ class Concat(Stepwise):
     """
 
     def __init__(self, dim: int, stepped: bool = False):
-        super().__init__(nn.Identity(), "time")
+        super().__init__(nn.Identity(), StepAxis.TIME)
         if int(dim) == 0:
             raise ValueError("Concat: concatenating along the batch axis 0 is not a per-sample operation")
         self.dim = int(dim)

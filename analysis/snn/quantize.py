@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from analysis.snn.convert import to_quantized
 from analysis.snn.neurons import QCFS, BinaryConv2d, BinaryLinear
+from analysis.snn.vocabulary import QuantizerKind
 from analysis.validate import check_int, is_integer
 
 __all__ = [
@@ -129,7 +130,8 @@ def to_int8(ann: nn.Module, calibration_data: Tensor, bits: int = 8,
     if not isinstance(calibration_data, Tensor) or calibration_data.dim() < 2 or not len(calibration_data):
         raise ValueError("to_int8 needs calibration_data: a batch of training images [N, ...] with N >= 1")
     levels = 2**bits - 1
-    qann = to_quantized(ann, levels, "qcfs", calibration_data=calibration_data, calibration_percentile=percentile)
+    qann = to_quantized(ann, levels, QuantizerKind.QCFS, calibration_data=calibration_data,
+                        calibration_percentile=percentile)
     for name, module in list(qann.named_modules()):
         if type(module) is QCFS:
             quant = ActivationQuant(levels, float(module.threshold))

@@ -29,6 +29,7 @@ from analysis.snn.modules import (
 )
 from analysis.snn.neurons import QCFS, IFNeuron, PSGNeuron
 from analysis.snn.ops import Mean, Reshape
+from analysis.snn.vocabulary import StepAxis
 
 __all__ = ["make_neuron"]
 
@@ -123,7 +124,7 @@ def _convert_quant(module, ctx, convert):
 
 
 def make_neuron(theta: float, v_init: float, ctx: ConversionContext):
-    if ctx.method == "if":
+    if ctx.axis is StepAxis.TIME:
         neuron = IFNeuron(theta, ctx.steps, v_init)
         layer = neuron if ctx.stepped else nn.Sequential(RepeatSteps(ctx.steps), neuron)
         return layer, replace(ctx, stepped=True, spike_scale=theta, step_scales=None)
@@ -139,7 +140,7 @@ def make_neuron(theta: float, v_init: float, ctx: ConversionContext):
 # -- IF SNN -> OneSpike rules (the SNN's own layers) -----------------------------------------------
 @register_converter(IFNeuron)
 def _convert_if(module, ctx, convert):
-    if ctx.method == "if":
+    if ctx.axis is StepAxis.TIME:
         if ctx.stepped:
             return copy.deepcopy(module), replace(ctx, spike_scale=1.0)
         raise ConversionError("an IFNeuron received analog input; insert RepeatSteps(T) before it")

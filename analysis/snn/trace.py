@@ -10,9 +10,11 @@ becomes an ``nn.ReLU``, a second call of a reused ``self.relu`` a copy of it und
 ``flatten``/``view(x.size(0), -1)`` an ``nn.Flatten``/:class:`~analysis.snn.ops.Reshape`,
 ``mean`` over per-sample axes a :class:`~analysis.snn.ops.Mean`, functional pooling and dropout
 their modules. Forward hooks (the counter) and the converters (:mod:`analysis.snn.graph`) then see
-them all. Every module of the result carries ``source_name``: the user's module path, or the call
-site's name for a functional op (its enclosing module's path + the op, with ``_1``, ``_2``, ...
-for later calls).
+them all. Every module of the result carries ``source_name``, the call site's layer name
+(:func:`layer_names_of`): the user's module path (``layer1.0.relu``, its second call
+``layer1.0.relu#2``), or for a functional op its enclosing module's path and the op
+(``layer1.0/add``, ``/relu#2``). Module paths in the graph (its state dict's keys) stay
+``layer1.0.relu_1``-style attribute names.
 
 A model that cannot be traced gets a :class:`~analysis.snn.context.ConversionError` naming the
 line of user code that stopped the trace and the ways out (``leaf_modules=`` plus
@@ -38,9 +40,12 @@ from analysis.snn.modules import PSGLayer, ResidualAdd, ResidualBlock, SpikingNe
 from analysis.snn.neurons import BinaryActivation, BinaryConv2d, BinaryLinear, PSGNeuron
 from analysis.snn.ops import Concat, Mean, Reshape
 
-__all__ = ["call_site_names", "explicit_graph", "source_line", "stamp_source_names", "trace", "tree_convertible"]
+__all__ = ["LAYER_NAME", "call_site_names", "explicit_graph", "layer_names_of", "source_line", "stamp_source_names",
+           "trace", "tree_convertible"]
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
+#: ``node.meta`` key of a call site's layer name (:func:`layer_names_of`) in an explicit graph.
+LAYER_NAME = "layer_name"
 _SNN_DIR = os.path.dirname(__file__)
 
 
@@ -171,6 +176,42 @@ def _op_name(node: fx.Node) -> str:
 def _scope(node: fx.Node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     return list(stack.values())[-1][0] if stack else ""
+
+
+#: A functional op's word in its layer name: the aten operator it runs as in eager mode (what the
+#: counter's operator pass sees), so a call site has one name whether it was counted as an operator
+#: (the ANN) or as the module the converter made of it (the quantized and spiking forms).
+_ATEN_WORD = {"iadd": "add", "concat": "cat", "clip": "clamp", "relu6": "hardtanh", "flatten": "view",
+              "reshape": "view"}
+
+
+def _op_word(node: fx.Node) -> str:
+    word = _op_name(node)
+    if word == "adaptive_avg_pool2d":  # a 1x1 output runs as a mean over the spatial axes
+        size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")
+        return "mean" if size in (1, (1, 1), [1, 1]) else word
+    return _ATEN_WORD.get(word, word)
+
+
+def layer_names_of(gm: fx.GraphModule) -> dict[fx.Node, str]:
+    """The layer name of every call site (the ledger's ``name``, see
+    :mod:`analysis.counting.naming`): a module's call is its path (its ``source_name`` where it
+    has one), its k-th call ``path#k``; a functional op is ``scope/op`` (``scope``: the module whose
+    forward calls it, ``""`` at the top; ``op``: the aten operator it runs as), its k-th call in that
+    scope ``scope/op#k`` (``layer1.0/relu#2``, ``/add``)."""
+    calls: dict[str, int] = {}
+    names: dict[fx.Node, str] = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            module = gm.get_submodule(node.target)
+            base = module.__dict__.get("source_name", node.target)
+        elif node.op in ("call_function", "call_method"):
+            base = f"{_scope(node)}/{_op_word(node)}"
+        else:
+            continue
+        k = calls[base] = calls.get(base, 0) + 1
+        names[node] = base if k == 1 else f"{base}#{k}"
+    return names
 
 
 def call_site_names(gm: fx.GraphModule) -> dict[fx.Node, str]:
@@ -328,14 +369,16 @@ def explicit_graph(model: nn.Module, leaf_modules: Iterable[type] = ()) -> fx.Gr
     if isinstance(model, SpikingNetwork):
         raise TypeError("explicit_graph takes an ANN or quantized ANN, not a converted SpikingNetwork")
     gm = trace(copy.deepcopy(model), leaf_modules)
-    names = call_site_names(gm)
+    names, layers = call_site_names(gm), layer_names_of(gm)
     for node in list(gm.graph.nodes):
         site = names.get(node)
+        if node in layers:  # the converter names what it makes of this call by it
+            node.meta[LAYER_NAME] = layers[node]
         if node.op == "call_module" and site != node.target:  # a later call of a reused module
             module = gm.get_submodule(node.target)
             if _stateless(module):  # weights stay shared; a stateless layer gets its own copy
                 clone = copy.deepcopy(module)
-                clone.source_name = site
+                clone.source_name = layers[node]
                 gm.add_submodule(site, clone)
                 node.target = site
         elif node.op in ("call_function", "call_method"):
@@ -343,7 +386,7 @@ def explicit_graph(model: nn.Module, leaf_modules: Iterable[type] = ()) -> fx.Gr
             if made is None:
                 continue
             module, inputs = made
-            module.source_name = site
+            module.source_name = layers[node]
             gm.add_submodule(site, module)
             with gm.graph.inserting_before(node):
                 new = gm.graph.call_module(site, tuple(inputs))

@@ -27,8 +27,8 @@ import torch
 from analysis.data import DataSplit
 from analysis.data.events import DIRECTIONS, TASKS, load_moving_digits
 from analysis.data.nmnist import load_nmnist
-from analysis.methods import Method, get_method, method_names
-from analysis.snn import quantize_weights
+from analysis.methods import get_method, method_names
+from analysis.snn import SpikingForm, quantize_weights
 from analysis.snn.events import EventSNN, event_network
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
@@ -109,8 +109,8 @@ def event_unit(config: StudyConfig, task: str, frames: int, method: str, split: 
     labels = test_labels(split.test)
     out: dict[str, Any] = {"train_samples": len(split.train), "test_samples": len(labels)}
     predicted = {}
-    for name, kind, counted_as in (("snn", Method.IF, method), ("onestep", Method.ONESPIKE, psg_of(method))):
-        net = quantize_weights(event_network(snn, kind), bits)
+    for name, form, counted_as in (("snn", SpikingForm.IF, method), ("onestep", SpikingForm.ONESPIKE, psg_of(method))):
+        net = quantize_weights(event_network(snn, form), bits)
         result = evaluate_and_count(net, split.test, counted_as, config.count_samples, config.device,
                                     {"data": split.name, "task": task}, labels=labels)
         predicted[name] = result["predicted"]

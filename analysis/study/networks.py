@@ -27,13 +27,16 @@ import torch
 from torch import nn
 
 from analysis.data import DataSplit
-from analysis.methods import Method, TrainingKind, get_method, method_names, reference_method
+from analysis.methods import Role, TrainingKind, first_with_role, get_method, method_names, reference_method
 from analysis.models import MODELS, build_model
 from analysis.snn import (
     QCFS,
     BinaryConv2d,
     BinaryLinear,
+    ConversionError,
+    explicit_graph,
     fold_batchnorm,
+    fold_batchnorm_graph,
     quantize_weights,
     round_thresholds_pow2,
 )
@@ -268,13 +271,11 @@ def _has_unfolded_bn(model: nn.Module) -> bool:
 
 
 def _fx_fold(model: nn.Module) -> nn.Module:
-    """Fold conv -> BN pairs written in a custom ``forward`` (torch.fx), where the model traces;
-    a model that does not trace keeps its BatchNorms (counted as their own layers)."""
-    from torch.fx.experimental.optimization import fuse
-
+    """A custom ``forward``'s explicit graph with conv -> BN folded (its call sites named as in the
+    spiking forms); a model that does not trace keeps its BatchNorms (counted as their own layers)."""
     try:
-        return fuse(model)
-    except Exception:
+        return fold_batchnorm_graph(explicit_graph(model).eval())
+    except ConversionError:
         return model
 
 
@@ -292,8 +293,9 @@ def finetuned_networks(config: StudyConfig) -> list[tuple[str, int]]:
     equal-bits network of Q13 (one-bit activations, L = 1, fine-tuned from the ANN like the L-level
     one, never re-levelled from it) when the study has a BNN to compare it with."""
     binary = any(get_method(name).trains_binary for name in config.methods)
-    if binary and Method.QCFS in config.methods and config.levels != 1:
-        return [(Method.QCFS, 1)]
+    quantized = first_with_role(Role.QUANTIZED_PARENT, config.methods)
+    if binary and quantized and config.levels != 1:
+        return [(quantized, 1)]
     return []
 
 

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from analysis.snn import LIFNeuron, PSGLayer, SpikingNetwork, to_if_snn, to_onespike
 from analysis.snn.onestep import DirectSNN, pow2_thresholds
+from analysis.validate import check_choice
 
 __all__ = ["LAYER_SAMPLES", "MODES", "RUNGS", "ladder", "onestep_fidelity", "onestep_measure", "onestep_table"]
 
@@ -65,8 +66,7 @@ def ladder(direct: DirectSNN, mode: str = "exact") -> dict[str, nn.Module]:
     """The networks of :data:`RUNGS` from a T-step SNN in training form (``mode="hardware"``:
     thresholds rounded to powers of two first, the layer feeding each rescaled, so the SNN's
     spikes are unchanged, and PSG in hardware mode)."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_choice("mode", mode, MODES)
     source = pow2_thresholds(direct) if mode == "hardware" else direct
     t = source.timesteps
     snn = to_if_snn(source.body, t, layout="sequence")

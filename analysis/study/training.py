@@ -35,6 +35,7 @@ from analysis.snn import calibrate_thresholds, to_binary, to_quantized
 from analysis.study.config import MAX_STEPS
 from analysis.study.hints import input_hint
 from analysis.study.plateau import PlateauRule, validation_split
+from analysis.validate import check_choice
 
 __all__ = [
     "CheckpointError",
@@ -209,11 +210,7 @@ def train_for(training: TrainingKind | str, model: nn.Module, train_set: Dataset
     :class:`~analysis.methods.TrainingKind`: a full-precision or binary network is trained as it is;
     a quantized one first calibrates every quantizer's threshold on training data, then fine-tunes.
     Returns ``model`` (trained in place)."""
-    try:
-        kind = TrainingKind(training)
-    except ValueError:
-        accepted = ", ".join(repr(str(k)) for k in TrainingKind)
-        raise ValueError(f"training kind must be one of {accepted}, got {training!r}") from None
+    kind = TrainingKind.parse(training, "training kind")
     if kind is TrainingKind.QUANTIZED:
         calibrate_thresholds(model, _calibration_batch(train_set).to(config.device))
     train(model, train_set, config, desc=str(kind))
@@ -363,9 +360,8 @@ def check_checkpoint_config(config: Mapping[str, Any], source: str) -> dict[str,
     for key in ("arch", "model"):
         if key in config and config[key] is not None and not (isinstance(config[key], str) and config[key]):
             raise CheckpointError(f"{source}: its recorded {key!r} must be a name, got {config[key]!r}")
-    if "method" in config and config["method"] not in method_names():
-        raise CheckpointError(f"{source}: its recorded 'method' {config['method']!r} is not one of "
-                              f"{', '.join(method_names())}")
+    if "method" in config:
+        check_choice(f"{source}: its recorded 'method'", config["method"], method_names(), error=CheckpointError)
     if "levels" in config:
         levels = config["levels"]
         if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= MAX_STEPS:

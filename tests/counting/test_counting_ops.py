@@ -220,7 +220,7 @@ def test_each_operator_has_its_own_formula():
     assert events["/sum"] == {"add": 48}  # 64 inputs into 16 outputs
     assert events["/mean"] == {"add": 48, "shift": 16}  # the sum, then one divide by 4 per output
     assert events["/avg_pool2d"] == {"add": 48, "shift": 16}
-    assert events["/max_pool2d_with_indices"] == {"cmp": 48}
+    assert events["/max_pool2d"] == {"cmp": 48}  # aten.max_pool2d_with_indices, named as the call
     assert events["/adaptive_max_pool2d"] == {"cmp": 60}  # one 16-wide window per channel
     assert events["/clamp"] == {"cmp": 64} and events["/clamp#2"] == {"cmp": 128}  # one bound, two bounds
 

@@ -85,8 +85,10 @@ def test_torchvision_shapes_count_what_a_straightforward_reference_counts(name):
     layers = {layer.name: layer for layer in counted(model, x).layers}
     compared = 0
     for layer_name, facts in expected.items():
+        # a module called twice (a reused self.relu) is one row per call: layer1.0.relu, layer1.0.relu#2
+        calls = [la for name, la in layers.items() if name == layer_name or name.startswith(f"{layer_name}#")]
         for key, value in facts.items():
-            assert getattr(layers[layer_name], key) == pytest.approx(value, rel=1e-12, abs=0), (layer_name, key)
+            assert sum(getattr(la, key) for la in calls) == pytest.approx(value, rel=1e-12, abs=0), (layer_name, key)
             compared += 1
     assert compared > 50
     # the second count of the same model (its plan cached) counts the same

@@ -1,11 +1,15 @@
 """The tree reads as the data flow: each stage imports only the stages before it, no module is a
-hodgepodge (≤ 450 lines), and only the method registry compares method-name strings."""
+hodgepodge (≤ 450 lines), and no module compares a method's name or a step axis's spelling (the
+words are read from the method registry and the spiking vocabulary; nothing is exempt)."""
 
 import ast
 import re
 from pathlib import Path
 
 import pytest
+
+from analysis.methods import Method, method_names
+from analysis.snn.vocabulary import StepAxis, Word
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,21 +84,127 @@ def test_no_module_over_450_lines():
     assert not long, f"split these by responsibility: {long}"
 
 
-NAMES = "ann|qcfs|cq|if|onespike|bnn"
-METHOD_COMPARISON = re.compile(rf"""(==|!=)\s*["']({NAMES})["']|["']({NAMES})["']\s*(==|!=)""")
+# -- one spelling per closed set: words are asked of their vocabulary, never compared -----------------
+#: The words, read from their registries: every registered method's name, every spelling of a step axis.
+METHOD_NAMES = frozenset(method_names())
+AXIS_WORDS = frozenset(spelling for axis in StepAxis for spelling in (axis.value, axis.alias))
+#: The long spellings of an axis (``"time"``, ``"group"``): never a column name, unlike ``"T"``.
+AXIS_ALIASES = frozenset(axis.alias for axis in StepAxis)
+#: What an expression holding a step axis is called (``spec.steps``, ``stepwise.axis``, ``axis``).
+AXIS_HOLDERS = frozenset({"axis", "steps", "step_axis"})
 
 
-def test_only_the_method_registry_compares_method_names():
-    offenders = []
-    for name, path in modules():
-        # analysis.snn defines what an "if" and a "onespike" network are (the registry is built on it);
-        # energy_models keys on ledger facts and is tested for that in its own tests
-        if name == "analysis.methods" or name.startswith(("energy_models", "analysis.snn")):
+def _vocabulary_classes() -> frozenset[tuple[str, str]]:
+    """(module, class) of every class whose body defines words: the method constants and each
+    :class:`~analysis.snn.vocabulary.Word` (a definition of a word is not a use of it)."""
+    found, stack = {(Method.__module__, Method.__qualname__)}, [Word]
+    while stack:
+        cls = stack.pop()
+        found.add((cls.__module__, cls.__qualname__))
+        stack += cls.__subclasses__()
+    return frozenset(found)
+
+
+VOCABULARY_CLASSES = _vocabulary_classes()
+
+
+def _word(node: ast.expr) -> str | None:
+    """The word ``node`` spells: a string constant, or a method constant (``Method.IF`` is ``"if"``)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == Method.__name__:
+        return getattr(Method, node.attr, None)
+    return None
+
+
+def _words(node: ast.expr) -> list[str]:
+    """The words an operand of a comparison is: itself, or the elements of a literal tuple, list or set."""
+    items = node.elts if isinstance(node, ast.Tuple | ast.List | ast.Set) else [node]
+    return [w for w in map(_word, items) if w is not None]
+
+
+def _holds_axis(node: ast.expr) -> bool:
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return name in AXIS_HOLDERS
+
+
+def vocabulary_comparisons(source: str, names: frozenset[str] = METHOD_NAMES,
+                           axis_words: frozenset[str] = AXIS_WORDS) -> list[tuple[int, str]]:
+    """(line, code) of every comparison that tests a word of a closed vocabulary by its spelling or its
+    constant: ``ctx.method == "if"``, ``method not in ("if", "onespike")``, ``Method.IF in methods``,
+    ``rows["method"].isin([Method.IF])``, ``spec.steps != "G"``, ``axis not in ("time", "group")``. A
+    method is asked of the method registry (its properties, its role), an axis of :class:`StepAxis`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "isin"
+                and any(w in names for arg in node.args for w in _words(arg))):
+            found.append((node.lineno, ast.unparse(node)))
+        if not isinstance(node, ast.Compare):
             continue
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if METHOD_COMPARISON.search(line):
-                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
-    assert not offenders, "ask analysis.methods instead:\n" + "\n".join(offenders)
+        operands = [node.left, *node.comparators]
+        words = [w for operand in operands for w in _words(operand)]
+        on_axis = any(w in AXIS_ALIASES for w in words) or (
+            any(w in axis_words for w in words) and any(_holds_axis(o) for o in operands))
+        if any(w in names for w in words) or on_axis:
+            found.append((node.lineno, ast.unparse(node)))
+    return sorted(found)
+
+
+def method_name_literals(source: str, module: str, names: frozenset[str] = METHOD_NAMES) -> list[tuple[int, str]]:
+    """(line, word) of every method name written as a string (compared, a dict key, a default, a
+    list) except where a vocabulary class of ``module`` defines it (``Method.IF``, ``SpikingForm.IF``)."""
+    tree = ast.parse(source)
+    defined = set()
+    for cls in ast.walk(tree):
+        if isinstance(cls, ast.ClassDef) and (module, cls.name) in VOCABULARY_CLASSES:
+            for statement in cls.body:
+                value = statement.value if isinstance(statement, ast.Assign | ast.AnnAssign) else None
+                if isinstance(value, ast.Constant):
+                    defined.add(id(value))
+    words = [node for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+             and node.value in names and id(node) not in defined]
+    return [(node.lineno, node.value) for node in sorted(words, key=lambda n: (n.lineno, n.col_offset))]
+
+
+def test_no_module_compares_a_vocabulary_word():
+    """No module, the method registry and the spiking vocabulary included, compares a method's name or
+    a step axis's spelling: it asks the registry (``spec.steps``, ``spec.spiking``, a role) or the enum."""
+    offenders = [f"{path.relative_to(ROOT)}:{line}: {code}" for _, path in modules()
+                 for line, code in vocabulary_comparisons(path.read_text())]
+    assert not offenders, "ask analysis.methods / analysis.snn.vocabulary instead:\n" + "\n".join(offenders)
+
+
+def test_no_method_name_literal_outside_its_definition():
+    """A method's name is written once, where its vocabulary class defines it; every other module of
+    ``analysis`` (``analysis.snn`` and ``analysis.methods`` included) uses the constant or asks the
+    registry. ``energy_models`` is below the registry and names no method (its words, e.g. the
+    precision ``"int8"``, are its own; it never compares one: the test above, and
+    tests/energy_models/test_fair_by_construction.py, which prices any method name alike)."""
+    offenders = [f"{path.relative_to(ROOT)}:{line}: {word!r}" for name, path in modules() if name.startswith("analysis")
+                 for line, word in method_name_literals(path.read_text(), name)]
+    assert not offenders, "use the Method constant or ask analysis.methods instead:\n" + "\n".join(offenders)
+
+
+def test_the_checkers_catch_a_planted_comparison_and_literal():
+    planted = (
+        "def bad(ctx, spec, rows, axis, k):\n"
+        "    a = ctx.method == 'if'\n"
+        "    b = spec.name in ('qcfs', 'cq')\n"
+        "    c = spec.steps != 'G'\n"
+        "    d = axis not in ('time', 'group')\n"
+        "    e = rows['T'] == 4 and k in ('T', 'levels') and 'T' in rows.columns\n"
+        "    return 'direct_if' if a else None\n"
+        "def also_bad(methods, rows):\n"
+        "    return Method.IF in methods or {Method.IF, Method.QCFS} <= set(methods) or rows.isin([Method.BNN])\n"
+    )
+    assert [line for line, _ in vocabulary_comparisons(planted)] == [2, 3, 4, 5, 9, 9, 9]
+    assert [(line, word) for line, word in method_name_literals(planted, "m")] == [
+        (2, "if"), (3, "qcfs"), (3, "cq"), (7, "direct_if")]
+    # a registered method's name is a word the moment it is registered (the names come from the registry)
+    assert vocabulary_comparisons("x = m == 'lif_user'", METHOD_NAMES | {"lif_user"})
+    # the definition of a word is not a use; the same word elsewhere in that module is
+    defining = "class Method:\n    IF = 'if'\n\nDEFAULT = 'if'\n"
+    assert method_name_literals(defining, Method.__module__) == [(4, "if")]
 
 
 # -- one way inside packages too -------------------------------------------------------------------
@@ -237,23 +347,6 @@ def test_no_private_name_used_across_modules():
                     and not node.attr.startswith("__")):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {modules_bound[node.value.id]}.{node.attr}")
     assert not offenders, "make it public (or move it) instead:\n" + "\n".join(offenders)
-
-
-METHOD_NAMES = frozenset(NAMES.split("|"))
-
-
-def test_no_method_name_literal_outside_the_registry():
-    """Any use of a method name as a string (compared, a dict key, a default, a list) outside
-    ``analysis.methods`` and ``analysis.snn``: ask the method registry instead."""
-    offenders = []
-    for name, path in MODULES.items():
-        if name == "analysis.methods" or name.startswith("analysis.snn"):
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in METHOD_NAMES:
-                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
-    assert not offenders, "ask analysis.methods instead:\n" + "\n".join(offenders)
 
 
 #: What builds, lists or prices a hardware model: the report reads all of that from the run folder.

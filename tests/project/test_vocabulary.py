@@ -1,6 +1,7 @@
 """The written-once pieces: the method vocabulary (names, step axis, training kind, roles), the one
 Registry type, the one validator module, the one IF step, the variant registry and CountOptions."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,19 +11,31 @@ from torch import nn
 
 from analysis.counting import CountOptions, count_events
 from analysis.methods import (
+    METHODS,
     Method,
     MethodSpec,
+    Role,
     StepAxis,
     TrainingKind,
+    first_with_role,
     get_method,
     methods_on_axis,
     reference_method,
+    register_method,
+    roles_of,
     spiking_method_names,
+    with_role,
 )
 from analysis.registry import DuplicateNameError, Registry, TypeRegistry
 from analysis.snn.neurons import IFNeuron, PSGNeuron, if_step
+from analysis.study import StudyConfig
+from analysis.study.networks import finetuned_networks
+from analysis.study.plan import build_plan
 from analysis.study.variants import VARIANTS, Variant, VariantInput, register_variant, variant_network
-from analysis.validate import check_int, check_optional_positive_int, check_positive_int
+from analysis.validate import check_choice, check_int, check_optional_positive_int, check_positive_int
+from energy_models.examples import vgg_like_ledger
+from energy_models.options import choice
+from energy_models.placement import place
 
 
 # -- the method vocabulary ---------------------------------------------------------------------------------
@@ -44,7 +57,7 @@ def test_a_method_spec_takes_strings_and_refuses_words_outside_the_vocabulary():
 
     spec = MethodSpec("lif", "LIF", "LIF", "#000000", same, parent=Method.QCFS, spiking=True, steps="T")
     assert spec.steps is StepAxis.TIME and spec.training is None
-    with pytest.raises(ValueError, match=r"steps must be one of 'T', 'G' or None, got 'X'"):
+    with pytest.raises(ValueError, match=r"steps must be one of 'T' \(or 'time'\), 'G' \(or 'group'\) or None, got"):
         MethodSpec("x", "x", "x", "#000000", same, steps="X")
     with pytest.raises(ValueError, match=r"training must be one of 'ann', 'quantized', 'binary', 'direct' or None"):
         MethodSpec("x", "x", "x", "#000000", same, training="finetuned")
@@ -57,6 +70,64 @@ def test_roles_are_registry_questions():
     assert methods_on_axis(StepAxis.GROUPS) == [Method.ONESPIKE, Method.DIRECT_IF_PSG, Method.DIRECT_LIF_PSG]
     assert spiking_method_names() == [Method.IF, Method.ONESPIKE, Method.DIRECT_IF, Method.DIRECT_LIF,
                                       Method.DIRECT_IF_PSG, Method.DIRECT_LIF_PSG]
+
+
+
+# -- roles: a method takes part in a question by its properties, never its name ----------------------------
+#: Methods a user registers with the properties of IF and OneSpike (time-stepped / group-parallel,
+#: spiking, converted from qcfs), under names of their own.
+USER = {Method.IF: "my_if", Method.ONESPIKE: "my_onespike"}
+
+
+@pytest.fixture
+def user_methods():
+    for builtin, name in USER.items():
+        register_method(dataclasses.replace(get_method(builtin), name=name, short=f"my{get_method(builtin).short}"))
+    yield USER
+    for name in USER.values():
+        METHODS.remove(name)
+
+
+def test_roles_are_read_from_the_properties():
+    assert roles_of(Method.ANN) == {Role.REFERENCE} and roles_of(Method.QCFS) == {Role.QUANTIZED_PARENT}
+    assert roles_of(Method.IF) == {Role.TIME_CONVERSION} and roles_of(Method.ONESPIKE) == {Role.GROUP_CONVERSION}
+    assert roles_of(Method.BNN) == {Role.BINARY}
+    # clamp-and-quantize is quantized, but no spiking method is converted from it; the directly trained
+    # SNNs and their OneSpike forms are not conversions of a quantized network; the INT8 ANN does not spike
+    for name in (Method.CQ, Method.INT8, Method.DIRECT_IF, Method.DIRECT_LIF, Method.DIRECT_IF_PSG):
+        assert roles_of(name) == frozenset(), name
+    assert first_with_role(Role.TIME_CONVERSION, [Method.ANN, Method.QCFS]) is None
+    with pytest.raises(ValueError, match=r"role must be one of 'reference', 'quantized parent', "):
+        with_role("ifsnn")
+
+
+def test_a_registered_method_with_the_properties_of_if_plays_its_part(user_methods):
+    assert roles_of("my_if") == {Role.TIME_CONVERSION} and roles_of("my_onespike") == {Role.GROUP_CONVERSION}
+    assert with_role(Role.TIME_CONVERSION) == [Method.IF, "my_if"]  # registry order: the built-in one first
+    chosen = [Method.ANN, Method.QCFS, "my_if", "my_onespike"]
+    assert (first_with_role(Role.TIME_CONVERSION, chosen), first_with_role(Role.GROUP_CONVERSION, chosen)) == \
+        ("my_if", "my_onespike")
+    # a method converted from clamp-and-quantize makes it a quantized parent too
+    register_method(dataclasses.replace(get_method(Method.IF), name="cq_if", parent=Method.CQ))
+    try:
+        assert Role.QUANTIZED_PARENT in roles_of(Method.CQ) and roles_of("cq_if") == {Role.TIME_CONVERSION}
+    finally:
+        METHODS.remove("cq_if")
+    assert roles_of(Method.CQ) == frozenset()
+
+
+def test_the_plan_gives_a_registered_method_every_unit_the_built_in_one_gets(user_methods):
+    """Q1 (the quantized ANN at L = T), Q4/Q10 (IF at every T), Q7 (the break-even pair), the OneSpike
+    variants (Q3, Q11), Q13's equal-bits network and the equivalence unit: the plan that used to
+    check ``Method.IF in methods`` now asks the roles, so renaming IF and OneSpike renames their units."""
+    builtin = StudyConfig.quick(methods=[Method.ANN, Method.QCFS, Method.IF, Method.ONESPIKE, Method.BNN])
+    renamed = StudyConfig.quick(methods=[Method.ANN, Method.QCFS, "my_if", "my_onespike", Method.BNN])
+    expected = [dataclasses.replace(u, method=USER.get(u.method, u.method)) for u in build_plan(builtin)]
+    plan = build_plan(renamed)
+    assert plan == expected
+    assert {u.steps for u in plan if u.method == "my_if" and u.variant == "default"} >= {1, 2, 4, 8, 3, 5}
+    assert {u.variant for u in plan if u.method == "my_onespike"} >= {"hardware", "per_group_binary", "finetuned"}
+    assert finetuned_networks(renamed) == [(Method.QCFS, 1)]
 
 
 # -- the one Registry type -------------------------------------------------------------------------------
@@ -118,6 +189,21 @@ def test_bounded_and_optional_checks():
         check_int("seed", -1, 0)
 
 
+def test_one_choice_check_for_both_packages():
+    assert check_choice("mode", "exact", ("exact", "hardware")) == "exact"
+    with pytest.raises(ValueError, match=r"^mode must be one of 'exact', 'hardware', got 'fast' \(see PSGNeuron\)$"):
+        check_choice("mode", "fast", ("exact", "hardware"), " (see PSGNeuron)")
+    with pytest.raises(ValueError, match=r"flag must be one of 0, 1, got True"):  # a bool is not the integer 1
+        check_choice("flag", True, (0, 1))
+    # the hardware models' option checker and the energy_models checks say it the same way
+    with pytest.raises(ValueError, match=r"^precision must be one of 'native', 'fp32', got 'fp64'$"):
+        choice("native", "fp32")("precision", "fp64")
+    with pytest.raises(ValueError, match=r"^placement must be one of 'by_size', .*, got 'random'$"):
+        place(None, [], "random")
+    with pytest.raises(ValueError, match=r"^network style must be one of .*, got 'lenet'$"):
+        vgg_like_ledger("lenet")
+
+
 def test_the_if_neuron_and_the_per_group_psg_scan_run_one_if_step():
     x = torch.tensor([[0.6], [0.6], [0.1], [0.9]])
     v, spikes = torch.zeros(1), []
@@ -151,7 +237,7 @@ def test_variants_are_registered_builders_and_refuse_the_wrong_method():
 
 # -- the options of a count --------------------------------------------------------------------------------
 def test_count_options_are_one_validated_value():
-    with pytest.raises(ValueError, match=r"on_nonfinite must be one of \('raise', 'flag'\)"):
+    with pytest.raises(ValueError, match=r"on_nonfinite must be one of 'raise', 'flag', got 'ignore'"):
         CountOptions(on_nonfinite="ignore")
     with pytest.raises(TypeError, match="rules must map module types"):
         CountOptions(rules={"ReLU": lambda *a: {}})

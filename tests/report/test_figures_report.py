@@ -303,3 +303,23 @@ def test_figures_drawn_by_forked_processes_equal_those_drawn_in_turn(run, tmp_pa
         assert path.name == other.name and path.stat().st_size > 10_000, key
         assert path.read_bytes() == other.read_bytes(), key  # Agg draws the same pixels in any process
     assert figure_jobs() >= 1
+
+
+def test_a_drawer_ended_by_the_pool_prints_no_traceback(capfd):
+    """Under `onespike` SIGTERM raises an exception (analysis.stop); the drawing pool ends its idle
+    drawers by SIGTERM, so a drawer must not inherit that handler (each printed a traceback)."""
+    import signal
+
+    from analysis.report.figures import drawing_pool
+    from analysis.stop import stop_on_sigterm
+
+    previous = stop_on_sigterm()
+    assert previous is not None
+    try:
+        with drawing_pool(2) as pool:
+            assert pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL
+            pool.terminate()  # what leaving the pool does: SIGTERM to each drawer still alive
+            pool.join()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert "Traceback" not in capfd.readouterr().err

@@ -112,7 +112,12 @@ def test_resnet18_each_relu_call_site_gets_its_own_quantizer(resnet):
     quants = {name: m for name, m in qann.named_modules() if isinstance(m, QCFS)}
     assert len(quants) == 1 + 8 * 2  # the stem's F.relu + two call sites of self.relu per block
     assert {"relu", "layer1.0.relu", "layer1.0.relu_1", "layer4.1.relu_1"} <= set(quants)
-    assert all(m.source_name == name for name, m in quants.items())
+    # each is named as the counter names the call in the ANN: the module path, its k-th call
+    # ``path#k``, a functional op ``scope/op`` (state-dict keys keep the attribute names)
+    names = {name: m.source_name for name, m in quants.items()}
+    assert names["relu"] == "/relu" and names["layer1.0.relu"] == "layer1.0.relu"
+    assert names["layer1.0.relu_1"] == "layer1.0.relu#2" and names["layer4.1.relu_1"] == "layer4.1.relu#2"
+    assert len(set(names.values())) == len(names)
     # the reused self.relu saw two different activations: calibration gave two thresholds
     assert quants["layer1.0.relu"].threshold.item() != quants["layer1.0.relu_1"].threshold.item()
     adds = [name for name, m in qann.named_modules() if isinstance(m, ResidualAdd)]
@@ -317,7 +322,7 @@ class Pooled(nn.Module):
 def test_maxpool_runs_quantized_and_is_refused_for_snns_with_the_reason_and_fix(functional):
     qann = to_quantized(Pooled(functional), 4)
     assert qann(torch.rand(2, 1, 8, 8)).shape == (2, 3)  # the quantized ANN keeps max pooling
-    layer = "max_pool2d" if functional else "pool"
+    layer = "/max_pool2d" if functional else "pool"  # F.max_pool2d at the top level: its call site
     for convert in (to_if_snn, to_onespike):
         with pytest.raises(ConversionError) as err:
             convert(qann, 4)
@@ -386,7 +391,7 @@ def test_flag_arguments_are_fixed_at_their_defaults():
 def test_to_binary_reaches_functional_and_reused_activations():
     bnn = to_binary(ResNet18())
     acts = {m.source_name for m in bnn.modules() if isinstance(m, BinaryActivation)}
-    assert len(acts) == 17 and {"relu", "layer1.0.relu", "layer1.0.relu_1"} <= acts
+    assert len(acts) == 17 and {"/relu", "layer1.0.relu", "layer1.0.relu#2"} <= acts  # named as the ANN's calls
     assert type(bnn.conv1) is nn.Conv2d and type(bnn.fc) is nn.Linear  # first and last stay real
     assert isinstance(bnn.get_submodule("layer2.0.downsample.0"), BinaryConv2d)
     assert bnn(torch.rand(2, 3, 8, 8)).shape == (2, 10)

@@ -1,4 +1,5 @@
-"""Pooling: average pooling (adds and one divide per output) and max pooling (comparisons)."""
+"""Pooling: average pooling and means over per-sample axes (adds and one divide per output) and max
+pooling (comparisons)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from torch import nn
 
 from analysis.counting.geometry import pool_windows
 from analysis.counting.registry import register_rule
-from analysis.counting.rules.common import lazy_apply
+from analysis.counting.rules.common import lazy_apply, shift_or_mul
 from analysis.counting.signals import ANALOG_BITS, Signal
+from analysis.snn import Mean
 
 
 def _pool_facts(module, x, output, ctx, window_shape):
@@ -53,6 +55,33 @@ def avgpool_rule(module, inputs, output, ctx):
     facts = _pool_facts(module, x, output, ctx, shape)
     facts.update(rule="sumpool" if summed else "avgpool", add=adds * maps, shift=shifts * maps, mul=muls * maps,
                  act_bits=sig.bits,
+                 out_bits=ANALOG_BITS if out_kind == "analog" else Signal(out_kind, levels).bits,
+                 signal=ctx.out_signal(out_kind, levels=levels, per_step=per_step))
+    return facts
+
+
+@register_rule(Mean)
+def mean_rule(module, inputs, output, ctx):
+    """``x.mean(dims)`` over per-sample axes (the converter's module for the call), per output
+    element per step/group: window−1 ``add`` and one divide (``shift`` for a power-of-two window,
+    else ``mul``), as the ``mean`` operator rule counts the ANN's call; the output's kind as average
+    pooling's (spikes in -> ``pooled_spike`` out)."""
+    x = inputs[0]
+    outs = ctx.per_sample(output)
+    window = ctx.per_sample(x) // max(outs, 1)
+    n = outs * ctx.batch * ctx.steps
+    sig = ctx.signal
+    per_step = None
+    if sig.kind in ("spike", "pooled_spike"):
+        out_kind, levels = "pooled_spike", max(sig.levels, 1) * window
+        if not sig.stepped and sig.steps > 1 and sig.per_step is not None:
+            per_step = lazy_apply(module, sig.per_step)
+    elif sig.kind == "quant":
+        out_kind, levels = "quant", sig.levels * window
+    else:
+        out_kind, levels = "analog", 0
+    facts = _pool_facts(module, x, output, ctx, (window,))
+    facts.update(rule="mean", add=(window - 1) * n, act_bits=sig.bits, **{shift_or_mul(window): n if window > 1 else 0},
                  out_bits=ANALOG_BITS if out_kind == "analog" else Signal(out_kind, levels).bits,
                  signal=ctx.out_signal(out_kind, levels=levels, per_step=per_step))
     return facts

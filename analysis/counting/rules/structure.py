@@ -12,7 +12,16 @@ from torch import nn
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import lazy_apply, shift_or_mul, steps_of
 from analysis.counting.signals import ANALOG_BITS, Signal
-from analysis.snn import Concat, InputClamp, MeanOverSteps, RepeatGroups, RepeatSteps, ResidualAdd, ShortcutScale
+from analysis.snn import (
+    Concat,
+    InputClamp,
+    MeanOverSteps,
+    RepeatGroups,
+    RepeatSteps,
+    Reshape,
+    ResidualAdd,
+    ShortcutScale,
+)
 
 
 @register_rule(nn.BatchNorm1d, nn.BatchNorm2d)
@@ -28,9 +37,10 @@ def batchnorm_rule(module, inputs, output, ctx):
                 signal=ctx.out_signal())
 
 
-@register_rule(nn.Flatten)
+@register_rule(nn.Flatten, Reshape)
 def flatten_rule(module, inputs, output, ctx):
-    """Flatten: no events (a reshape); the signal passes through."""
+    """Flatten, and the converter's ``Reshape`` of ``x.view(x.size(0), ...)``: no events (a
+    reshape); the signal passes through."""
     sig = ctx.signal
     per_step = None
     if sig.per_step is not None:
