@@ -7,6 +7,7 @@ exit with status 2; they are never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -267,95 +268,19 @@ def _check_json_target(path: str | None) -> None:
 
 def _cmd_count(args: argparse.Namespace) -> int:
     import pandas as pd
-    import torch
 
-    from analysis.data import load_dataset
-    from analysis.methods import get_method
-    from analysis.models import available_models
-    from analysis.snn import QCFS, check_weight_bits, is_power_of_two
     from analysis.study import distributed
-    from analysis.study.direct import count_form
-    from analysis.study.evaluate import batches, count_ledger
-    from analysis.study.networks import ModelSpec, base_method, derive, pow2_network, priced_form, read_weights
-    from analysis.study.runner import hardware_names
-    from analysis.study.training import check_given_weights, load_weights
-    from analysis.study.variants import CALIBRATION_SAMPLES
-    from energy_models import get_model
+    from analysis.study.checkpoint import CheckpointCount, count_checkpoint, price_ledger
 
     _check_json_target(args.json)
-    if args.timesteps > args.max_steps:
-        raise ValueError(f"--timesteps {args.timesteps} is over the limit of {args.max_steps}; raise it with "
-                         "--max-steps")
-    state, meta = read_weights(args.checkpoint)
-    check_given_weights(state, meta, args.data, f"checkpoint {args.checkpoint!r}")
-    recorded = meta.get("model")  # the factory of a user's network (never imported unless named by --model)
-    if recorded and not args.model:
-        raise ValueError(f"{args.checkpoint!r} holds your network from --model {recorded!r} (arch {meta.get('arch')!r})"
-                         f": pass --model {recorded} to count it")
-    if args.model and not recorded and meta.get("arch") in available_models():
-        raise ValueError(f"{args.checkpoint!r} was saved for the zoo architecture {meta['arch']!r}, not for --model "
-                         f"{args.model!r}: drop --model to count it")
-    arch = args.arch or meta.get("arch") or (args.model.split(":")[-1] if args.model else None)
-    if arch is None:
-        raise ValueError(f"{args.checkpoint!r} records no architecture: pass --arch (a zoo name) or --model")
-    if args.arch and meta.get("arch") and args.arch != meta["arch"]:
-        raise ValueError(f"{args.checkpoint!r} was saved for architecture {meta['arch']!r} (options "
-                         f"{meta.get('options', {})}), not --arch {args.arch!r}")
-    saved = meta.get("method") or base_method()
-    method = args.method or saved
-    spec, saved_spec = get_method(method), get_method(saved)
-    bits = spec.requested_weight_bits(check_weight_bits("--weight-bits", args.weight_bits))
-    if args.mode == "hardware" and not spec.is_group_parallel:
-        raise ValueError(f"--mode hardware is OneSpike's power-of-two PSG mode; --method {method} has no PSG mode: "
-                         "drop --mode")
-    if args.pow2 and not saved_spec.quantized:
-        raise ValueError(f"--pow2 rounds a quantized network's thresholds; the checkpoint holds {saved!r}, which has "
-                         "none: drop --pow2")
-    options = meta.get("options", {})
-    split = load_dataset(args.data, args.data_root)
-    model = ModelSpec(arch, options, args.model).build(split.num_classes, split.in_channels, split.image_size)
-    if saved_spec.parent is not None:
-        model = derive(saved, model, steps=args.timesteps, levels=int(meta.get("levels", 4)))
-    load_weights(model, state, f"checkpoint {args.checkpoint!r}", f"architecture {arch!r} ({saved})")
-    model.eval()
-    if args.pow2:
-        model = pow2_network(model)
-    snn = count_form(model, args.method, args.timesteps, args.mode, next(iter(batches(split.test, 8)))[0])
-    if snn is not None:  # a SpikingJelly/snnTorch network or a directly trained SNN: as it runs, or its OneSpike form
-        net, method = snn
-    elif spec.trained:
-        if method != saved:
-            raise ValueError(f"checkpoint holds a {saved!r} network; --method {method} needs its own weights "
-                             f"(or a spiking method converted from a quantized network)")
-        net, _ = priced_form(model, bits)  # what a study counts: deploy form, weights at their width
-    else:
-        if saved != spec.parent and not (saved_spec.quantized and get_method(spec.parent).quantized):
-            kind = "a quantized network" if get_method(spec.parent).quantized else f"an {spec.parent!r} network"
-            raise ValueError(f"--method {method} converts {kind}; the checkpoint holds {saved!r}")
-        if args.mode == "hardware":
-            bad = [float(m.threshold.detach()) for m in model.modules() if isinstance(m, QCFS)
-                   if not is_power_of_two(float(m.threshold.detach()))]
-            if bad:
-                raise ValueError(f"--mode hardware needs power-of-two thresholds; {len(bad)} are not (e.g. "
-                                 f"{bad[0]:.4g}): pass --pow2 to round them")
-        psg = {"mode": args.mode} if spec.is_group_parallel else {}  # the PSG mode is OneSpike's (groups)
-        calibration = next(iter(batches(split.train, CALIBRATION_SAMPLES, CALIBRATION_SAMPLES)))[0] \
-            if spec.needs_calibration else None
-        net = derive(method, priced_form(model, bits)[0], args.timesteps, calibration=calibration, **psg)
-    # Under torchrun each rank counts its share of the batches; the ledgers are summed over ranks.
-    distributed.init_from_env()
-    counted = distributed.shard(batches(split.test, limit=args.samples))
-    ledger = count_ledger(net, counted, split.test[0][0].unsqueeze(0), method, torch.device("cpu"), arch=arch)
+    settings = {field.name: getattr(args, field.name) for field in dataclasses.fields(CheckpointCount)}
+    ledger = count_checkpoint(**settings)
     if not distributed.is_main():
         return 0
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(ledger.summary())
-        rows = []
-        for name in hardware_names(args.hardware):
-            report = get_model(name).price(ledger)
-            rows.append({"hardware": name, "energy_pj": report.total_pj, **dict(report.by_component())})
         print()
-        print(pd.DataFrame(rows).set_index("hardware").round(1))
+        print(price_ledger(ledger, args.hardware).round(1))
     if args.json:
         from analysis.run_folder import atomic_write_text
 

@@ -2,8 +2,9 @@
 `make study`), each repeat a fresh process writing a fresh run folder, medians over the repeats.
 
 Stages: imports (torch and the package), data, preflight, training per method, evaluate+count per
-kind of unit (``units eval <method>``, ``units equivalence ...``), the layer tables (Q4, Q10),
-pricing, break-even extras, writing the tables, the report's figures and the report's text. The
+kind of unit (``units eval <method>``, ``units equivalence ...``), each per-architecture measure
+(``layer_fidelity <method>``), the per-run ones (``events``), pricing (break-even and sweep included),
+writing the tables, the report's figures and the report's text. The
 study stages come from the runner's own timer (``Study.timings``); the report is timed around
 ``write_report`` (its figures around ``draw_all``, where the report module still calls it).
 

@@ -47,11 +47,19 @@ def cpu_seconds(fn: Callable[[], object]) -> float:
 
 class Timings(dict):
     """``{variant: min CPU seconds}``, with ``rounds`` (how many ran), ``settled`` (every minimum
-    confirmed, see the module docstring) and ``spread`` (``{variant: median / min - 1}``)."""
+    confirmed, see the module docstring), ``spread`` (``{variant: median / min - 1}``) and ``times``
+    (``{variant: [CPU seconds of each round]}``)."""
 
     rounds: int = 0
     settled: bool = False
     spread: dict[str, float]
+    times: dict[str, list[float]]
+
+    def paired(self, a: str, b: str) -> float:
+        """The median over rounds of ``a``'s time over ``b``'s in the same round: a second estimate of
+        ``self[a] / self[b]`` that a change of load between rounds cannot move (both ran side by side)."""
+        ratios = sorted(x / y for x, y in zip(self.times[a], self.times[b], strict=True))
+        return ratios[len(ratios) // 2]
 
     def note(self) -> str:
         """``7 rounds, spread 3%`` (the widest variant's), with ``unsettled`` when a minimum was not confirmed."""
@@ -82,6 +90,7 @@ def interleaved_min(variants: dict[str, Callable[[], object]], rounds: int = MIN
         if result.rounds >= rounds and result.settled:
             break
     result.update({name: min(times) for name, times in seen.items()})
+    result.times = seen
     result.spread = {name: sorted(times)[len(times) // 2] / min(times) - 1 for name, times in seen.items()}
     return result
 

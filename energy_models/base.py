@@ -174,7 +174,11 @@ class TableModel(abc.ABC):
             "table": self.table.path,
         }
 
-    def price(self, ledger: EventLedger) -> EnergyReport:
+    def price(self, ledger: EventLedger,
+              effective: tuple[EventLedger, list[dict[str, Any]], list[str]] | None = None) -> EnergyReport:
+        """``ledger`` priced. ``effective``: ``(effective ledger, applied per layer, warnings)`` of
+        :func:`~energy_models.conventions.effective_ledger` for this ledger and these options, when the
+        caller made it already for a model of the same :func:`~energy_models.conventions.effective_key`."""
         if not isinstance(ledger, EventLedger):
             raise TypeError(f"price() needs an EventLedger, got {type(ledger).__name__}")
         warnings: list[str] = []
@@ -186,7 +190,11 @@ class TableModel(abc.ABC):
         if ledger.total("nonfinite_values") > 0:
             warnings.append(f"the ledger saw {ledger.total('nonfinite_values'):.4g} NaN/Inf values per inference: "
                             "its counts (and this price) are not to be trusted")
-        ledger, applied = effective_ledger(self.options, ledger, warnings)
+        if effective is None:
+            ledger, applied = effective_ledger(self.options, ledger, warnings)
+        else:
+            ledger, applied, said = effective
+            warnings.extend(said)
         if self.hierarchy is not None:
             self.plan = placement_plan(self.hierarchy, ledger, self.options, self.table.value(self.WEIGHT_BITS),
                                        self.table.value(self.ACT_BITS))

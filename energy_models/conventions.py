@@ -169,6 +169,16 @@ def effective_layer(ledger: EventLedger, layer: LayerEvents, options: dict[str, 
     return (replace(layer, **data) if data else layer), applied
 
 
+#: The options :func:`effective_ledger` reads: two models that agree on them see the same effective ledger.
+EFFECTIVE_OPTIONS = ("first_layer", "zero_skipping")
+
+
+def effective_key(options: dict[str, Any]) -> tuple[Any, ...]:
+    """What :func:`effective_ledger` depends on in ``options`` (:data:`EFFECTIVE_OPTIONS`): a caller
+    pricing one ledger under many models makes the effective ledger once per key."""
+    return tuple(options[name] for name in EFFECTIVE_OPTIONS)
+
+
 def effective_ledger(options: dict[str, Any], ledger: EventLedger,
                      warnings: list[str]) -> tuple[EventLedger, list[dict[str, Any]]]:
     """A copy of ``ledger`` with every layer as the conventions ``options`` price it, and per layer

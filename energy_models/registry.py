@@ -195,15 +195,15 @@ def family_members(family: str) -> tuple[str, ...]:
     return tuple(n for n, s in _REGISTRY.items() if s.family == family)
 
 
-def convention_alternatives(name: str) -> list[tuple[str, dict[str, Any]]]:
+def convention_alternatives(name: str, model: EnergyModel | None = None) -> list[tuple[str, dict[str, Any]]]:
     """``[(label, options), ...]``: the alternative conventions under which ``get_model(name, **options)``
     re-prices the same ledgers, so a verdict can say "holds under ...; flips under ...": zero-skipping on
     and off, the time-inner IF dataflow (where membranes are priced), the other first-layer
     convention, an unfused activation, a wider pre-activation width, the other placements (every tensor
     on chip, weights streamed, everything streamed),
     and the FP32 literature convention (FLOP models). Only conventions ``name`` takes, each at a value
-    other than its own."""
-    model = model_spec(name).build()
+    other than its own. ``model``: the model ``name`` builds, when the caller has built it already."""
+    model = model if model is not None else model_spec(name).build()
     options, accepted = model.options, model.option_specs()
     out: list[tuple[str, dict[str, Any]]] = []
     zs = options["zero_skipping"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -57,16 +56,6 @@ from energy_models.ledger import EventLedger
 
 __all__ = ["Counter", "NonFiniteError"]  # NonFiniteError: from analysis.counting.finite
 
-@dataclass(slots=True)
-class _Frame:
-    """One module executing: its ledger name and whether a rule covers the work inside it."""
-
-    name: str
-    covered: bool
-    #: calls made in this module's run, by callee (a module's id, an operator's word): see ``naming.nth_call``
-    op_calls: dict[Any, int] = field(default_factory=dict)
-
-
 class Counter:
     """The hooks of one count of ``model`` into ``ledger`` as method ``spec`` (``options`` with the
     method's widths filled in, :meth:`CountOptions.for_method`): :meth:`attach` before the forward
@@ -84,8 +73,7 @@ class Counter:
         facts = facts if facts is not None else model_facts(model)
         self.plan = plan_for(model, facts, options.rules, options.operators)
         self.names = self.plan.names
-        # a call's index in its layer name (naming.nth_call): a time-stepped network's repeated calls are its steps
-        self.index_calls = not spec.is_time_stepped
+        self.calls: dict[Any, int] | None = None if spec.is_time_stepped else {}  # a forward's, naming.nth_call
         self.root_snn = isinstance(model, SpikingNetwork)
         self.tracker = SignalTracker()
         self.nonzero = NonzeroMaps()  # each tensor's non-zero map, shared by its producer and readers
@@ -94,7 +82,8 @@ class Counter:
         self.extras: dict[str, Any] = {}
         # samples: every call's batch, but a call that continues an inference (a network stepped from outside)
         self.inferences = InferenceCounter(facts.alive(facts.framework_neurons))
-        self.stack: list[_Frame] = []
+        # the modules executing, each as its plan's (ledger name, covered by a rule) pair: no object per call
+        self.stack: list[tuple[str, bool]] = []
         self.busy = False  # inside counter code: operators are the counter's own
         self.mode = (OperatorPass(self._op_covered, self._on_op, self._has_op_rule, self._on_reshape)
                      if options.operators else None)
@@ -140,9 +129,9 @@ class Counter:
     def _run_pre(self, module: nn.Module, steps: list[tuple[int, Any]], args: tuple) -> None:
         for step, payload in steps:
             if step == PUSH:
-                calls = self.stack[-1].op_calls if self.index_calls and self.stack else None  # the caller's
-                self.stack.append(_Frame(nth_call(payload[0], calls, id(module)), payload[1]))
-                if self.mode is not None:
+                self.stack.append(payload if self.calls is None else
+                                  (nth_call(payload[0], self.calls, id(module)), payload[1]))
+                if self.mode is not None and payload[1] == self.mode_active:  # the mode's state changes
                     self._sync_mode()
             elif step == FLAG:
                 if payload not in self.ledger.unsupported:
@@ -175,7 +164,7 @@ class Counter:
                 for _ in range(pops):
                     if stack:
                         stack.pop()
-                if self.mode is not None:
+                if self.mode is not None and (bool(stack) and not stack[-1][1]) != self.mode_active:
                     self._sync_mode()
 
     def _run_post(self, module: nn.Module, step: int, payload: Any, args: tuple, kwargs: dict, output: Any) -> None:
@@ -205,6 +194,8 @@ class Counter:
 
     def _root_pre(self, module, args, kwargs) -> None:
         self.stack.clear()
+        if self.calls is not None:
+            self.calls.clear()
         self._sync_mode()
         x = next((t for t in (*args, *kwargs.values()) if isinstance(t, Tensor)), None)
         if isinstance(module, SpikingNetwork):
@@ -304,7 +295,7 @@ class Counter:
                   output: Any) -> None:
         ctx = self._context(path, inputs, stepwise)
         if self.stack:  # the module's own frame: its name with its call's index
-            ctx.name = self.stack[-1].name
+            ctx.name = self.stack[-1][0]
         facts = dict(rule(target, inputs, output, ctx))
         self.extras.pop("psg_spikes", None)
         sig = facts.get("signal")
@@ -329,7 +320,7 @@ class Counter:
         stays on and its ``covered`` check passes the operators through."""
         if self.mode is None:
             return
-        want = bool(self.stack) and not self.stack[-1].covered
+        want = bool(self.stack) and not self.stack[-1][1]
         if want == self.mode_active:
             return
         if want:
@@ -340,21 +331,21 @@ class Counter:
             self.mode_active = False
 
     def _op_covered(self) -> bool:
-        return self.busy or not self.stack or self.stack[-1].covered
+        return self.busy or not self.stack or self.stack[-1][1]
 
     def _has_op_rule(self, name: str) -> bool:
         return find_op_rule(name, self.op_rules) is not None
 
     def _on_op(self, func, name: str, args: tuple, kwargs: dict, out: Any) -> None:
-        frame = self.stack[-1]
+        where = self.stack[-1][0]
         self.busy = True
         try:
             with torch.no_grad():
                 facts = run_op_rule(name, args, kwargs, out, self.op_rules)
                 if facts is None:
-                    self._unsupported_op(frame.name, name)
+                    self._unsupported_op(where, name)
                     return
-                layer = op_layer_name(frame.name, name, frame.op_calls if self.index_calls else None)
+                layer = op_layer_name(where, name, self.calls)
                 x = next((a for a in args if isinstance(a, Tensor)), None)
                 facts.setdefault("rule", f"op.{name}")
                 if self.mode.decomposing:
@@ -383,8 +374,8 @@ class Counter:
         concatenation of tensors whose non-zero maps are known has their sum as its map."""
         if name == "cat" and isinstance(out, Tensor) and args:
             self.nonzero.concatenated(args[0], args[1] if len(args) > 1 else 0, out)
-        if name in MOVE_ROWS and self.index_calls and not self.mode.decomposing:  # a row in every form
-            self.builder.record_op(*move_row(self.stack[-1].name, self.stack[-1].op_calls, name, args, out))
+        if name in MOVE_ROWS and self.calls is not None and not self.mode.decomposing:  # a row in every form
+            self.builder.record_op(*move_row(self.stack[-1][0], self.calls, name, args, out))
         for tensor, sig in moved_signals(name, args, out, self.tracker.signal_of):
             self.tracker.set_signal(tensor, sig)
 

@@ -83,6 +83,22 @@ def method_of(model: nn.Module, method: str | None, facts: ModelFacts | None = N
     return spec, timesteps if spec.is_time_stepped else 1, groups if spec.is_group_parallel else 1
 
 
+#: The options of a count given none (frozen: shared by every such count).
+DEFAULT_OPTIONS = CountOptions()
+#: :data:`DEFAULT_OPTIONS` for each method's membrane width (``CountOptions.for_method``), made once.
+_DEFAULT_FOR_VMEM: dict[int | None, CountOptions] = {}
+
+
+def options_for(options: CountOptions, spec: MethodSpec) -> CountOptions:
+    """``options.for_method(spec)``, made once per membrane width for the default options."""
+    if options is not DEFAULT_OPTIONS:
+        return options.for_method(spec)
+    found = _DEFAULT_FOR_VMEM.get(spec.vmem_bits)
+    if found is None:
+        found = _DEFAULT_FOR_VMEM[spec.vmem_bits] = options.for_method(spec)
+    return found
+
+
 #: The fields of :class:`CountOptions` a caller may give to :func:`count_events` by name.
 OPTION_FIELDS: frozenset[str] = frozenset(f.name for f in fields(CountOptions))
 
@@ -92,6 +108,8 @@ def count_options(options: CountOptions | None, strict: bool,
     """``(options, meta)`` of a :func:`count_events` call: ``options`` (default: every field's
     default) with the fields named in ``settings`` and ``strict`` replaced, and the rest of
     ``settings`` as the ledger's free-form facts."""
+    if options is None and not strict and not settings:  # the common call: nothing to build
+        return DEFAULT_OPTIONS, {}
     if options is not None and not isinstance(options, CountOptions):
         raise TypeError(f"options must be a CountOptions (analysis.counting.CountOptions), got "
                         f"{type(options).__name__}")
@@ -158,7 +176,7 @@ def count_events(
     if isinstance(getattr(model, "nir_dt", None), float):  # a network read from NIR: its neurons' step
         meta.setdefault("nir_dt", model.nir_dt)
     ledger = EventLedger(method=spec.name, timesteps=timesteps, groups=groups, meta=dict(meta))
-    counter = Counter(model, ledger, spec, options.for_method(spec), facts)
+    counter = Counter(model, ledger, spec, options_for(options, spec), facts)
     try:
         counter.attach()
         yield ledger

@@ -109,10 +109,10 @@ class LedgerBuilder:
         """Write the records into the ledger, per inference (``samples`` counted, at least one)."""
         n = max(samples, 1)
         layers = []
-        for rec in self.records.values():
-            data = dict(rec)
+        for rec in self.records.values():  # the records end here: divided in place
             for key in rec.keys() & ADDITIVE:
-                data[key] = float(data[key]) / n
-            layers.append(LayerEvents.of_fields(data))
+                rec[key] = float(rec[key]) / n
+            layers.append(LayerEvents.of_fields(rec))
+        self.records = {}
         self.ledger.layers = layers
         self.ledger.samples = samples

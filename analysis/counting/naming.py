@@ -4,16 +4,21 @@ one key, the ``name`` column.
 
 The scheme (one row per call site):
 
-- a module's call: its path in the user's ANN (``layer1.0.conv1``); its k-th call within one run
-  of the module that calls it (a reused ``self.relu``): ``layer1.0.relu#2``;
+- a module's call: its path in the user's ANN (``layer1.0.conv1``); its k-th call in one forward
+  of the model (a reused ``self.relu``, a block called twice): ``layer1.0.relu#2``;
 - a functional operator (``F.relu``, ``+=``, ``torch.cat``, ``x.view``) counted by the operator
   pass: ``<path of the module whose forward calls it>/<op>`` (``layer1.0/add``; at the top level
-  ``/relu``), its k-th call there ``layer1.0/relu#2``. ``op`` is the aten operator it runs as
-  (:func:`op_word`: ``flatten``/``reshape`` run as ``view``, ``F.relu6`` as ``hardtanh``);
+  ``/relu``), its k-th call there in one forward ``layer1.0/relu#2`` (a second call of the module
+  is no new scope: ``block/relu#2`` is the relu of ``block``'s second call). ``op`` is the aten
+  operator it runs as (:func:`op_word`: ``flatten``/``reshape`` run as ``view``, ``F.relu6`` as
+  ``hardtanh``). This is how ``torch.fx`` sees call sites, so the converter's names agree. A
+  data-moving call the converter makes a module of (``torch.cat``, ``flatten``/``view``/``reshape``:
+  :data:`MOVE_ROWS`) is a row with no events in every form;
 - the converter names what it makes of a call site by the same name
   (:func:`analysis.snn.trace.layer_names_of`: ``F.relu`` becomes a module named ``/relu``), and
   names the parts it adds after it: ``<name>.repeat`` (the analog current repeated over the
-  steps), ``<name>.current0`` (spikes made a current before an add), ``readout``.
+  steps), ``<name>.current0`` (spikes made a current before an add), ``readout``, ``encoder``
+  (``encoder.clamp``, ``encoder.repeat``);
 - A time-stepped network (IF, LIF, a SpikingJelly or snnTorch net) may call a layer once per step
   inside one forward: there repeated calls are its steps, not call sites, and share one row.
 
@@ -70,9 +75,10 @@ MOVE_ROWS = frozenset(("cat", "view", "_unsafe_view", "_reshape_alias", "reshape
 
 
 def nth_call(name: str, calls: dict[Any, int] | None, key: Any) -> str:
-    """The layer name of a call of the layer ``name``: ``name`` for its first call within one run of
-    its caller, ``name#k`` for the k-th. ``calls``: the caller's counts by ``key`` (updated); None:
-    calls are not told apart (a time-stepped network's repeated calls are its steps)."""
+    """The layer name of a call of the layer ``name``: ``name`` for its first call in one forward of
+    the model, ``name#k`` for the k-th. ``calls``: this forward's counts by ``key`` (updated: the
+    module called, or an op's name); None: calls are not told apart (a time-stepped network's
+    repeated calls are its steps)."""
     if calls is None:
         return name
     k = calls[key] = calls.get(key, 0) + 1
@@ -80,11 +86,13 @@ def nth_call(name: str, calls: dict[Any, int] | None, key: Any) -> str:
 
 
 def op_layer_name(scope: str, op: str, calls: dict[Any, int] | None) -> str:
-    """The layer name of a call of aten operator ``op`` in the forward of the module named ``scope``
-    (``""``: the top level): ``scope/word``, ``scope/word#k`` for its k-th call there
-    (:func:`nth_call`; ``word``: :func:`op_word`)."""
-    word = op_word(op)
-    return nth_call(f"{scope}/{word}", calls, word)
+    """The layer name of a call of aten operator ``op`` in the forward of the module called as
+    ``scope`` (``""``: the top level): ``<scope's path>/<word>``, with ``#k`` for its k-th call in
+    the forward of a module at that path in one forward of the model (:func:`nth_call`; ``word``:
+    :func:`op_word`; a second call of the module is no new scope: its ops count on)."""
+    base, index, call = scope.rpartition("#")
+    name = f"{base if index and call.isdigit() else scope}/{op_word(op)}"
+    return nth_call(name, calls, name)
 
 
 def move_row(scope: str, calls: dict[Any, int], op: str, args: tuple, out: Any) -> tuple[str, str, dict[str, Any]]:

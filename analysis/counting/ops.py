@@ -296,11 +296,17 @@ def sum_op(args, kwargs, out):
 
 @register_op_rule("mean")
 def mean_op(args, kwargs, out):
-    """Mean: the sum's (inputs − outputs) ``add``, then one divide per output (shift or mul)."""
+    """Mean: the sum's (inputs − outputs) ``add``, then one divide per output (shift or mul). Over
+    per-sample axes only it is an average pool (kind ``pool``), as the module the converter makes
+    of the call is counted; over the first axis (a readout's mean over the steps) it stays ``other``."""
     facts = sum_op(args, kwargs, out)
     x, y = args[0], _first(out)
     if y.numel():
         facts[shift_or_mul(x.numel() // y.numel())] = y.numel()
+    dims = args[1] if len(args) > 1 else kwargs.get("dim")
+    dims = dims if isinstance(dims, list | tuple) else () if dims is None else (dims,)
+    if dims and x.dim() and all(d % x.dim() != 0 for d in dims):
+        facts["kind"] = "pool"
     return facts
 
 

@@ -1,12 +1,12 @@
-"""The study stage: config -> plan -> trained networks -> evaluated and counted units -> priced
-tables in a run folder.
+"""The study stage: config -> plan -> counting -> pricing -> tables in a run folder.
 
-``config`` (StudyConfig, validation, digests) <- ``plan`` (typed units) <- ``training``,
-``networks`` (the ANN or the user's model, weights, every method from its parent), ``direct``
-(directly trained SNNs, per T), ``onestep`` (Q14: an SNN against its one-step form) <- ``evaluate``
-(accuracy + one ledger, torchrun-aware via ``distributed``), ``fidelity`` (Q4, Q10),
-``thresholds`` (Q11) <- ``pricing`` (results/layers/breakeven/sweep tables) <- ``folder`` (lock,
-force) <- ``runner`` (:func:`run_study`).
+``config`` (StudyConfig, validation, digests) <- ``plan`` (typed ``units``, from the methods'
+properties) and ``measures`` (a registry of what is measured besides counting, each applying to the
+methods whose properties fit) <- ``training``, ``networks`` (the ANN or the user's model, weights,
+every method from its parent), ``direct`` (directly trained SNNs, per T) <- ``work`` (counting: each
+unit evaluated and counted, torchrun-aware via ``distributed``) <- ``pricing`` (every ledger priced
+once under models built once; ``breakeven``) <- ``folder`` (lock, force) <- ``runner``
+(:func:`run_study`, orchestration only). ``checkpoint`` counts one checkpoint as a study does.
 """
 
 from analysis.run_folder import IncompleteRunError, RunFolderError

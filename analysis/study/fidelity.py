@@ -120,13 +120,14 @@ def recorded_fidelity(snn: SpikingNetwork, images: torch.Tensor, arch: str) -> l
 def layer_errors(qann: nn.Module, snn: SpikingNetwork, images: torch.Tensor, arch: str) -> list[dict[str, Any]]:
     """Q10: per quantized activation of ``qann`` (in forward order) and the IF layer converted from it,
     mean |IF spike rate·θ − quantized activation| on ``images``, its mean activation and the ratio.
-    ``block`` is the module path that holds the activation (a residual block, or "" at top level)."""
+    ``layer``: its layer name (as in layers.csv); ``block``: the module path that holds it (a
+    residual block, or "" at top level)."""
     q64 = copy.deepcopy(qann).double().eval()
     s64 = copy.deepcopy(snn).double().eval()
     s64.layout = "sequence"
     quant_out: list[tuple[str, torch.Tensor]] = []
     spike_out: list[torch.Tensor] = []
-    quants = [(name, m) for name, m in q64.named_modules() if isinstance(m, QCFS)]
+    quants = _named(q64, QCFS)  # by layer name, as layers.csv names them
     neurons = [m for _, m in _named(s64, IFNeuron)]
     if len(quants) != len(neurons):
         raise ValueError(f"{arch}: {len(quants)} quantized activations but {len(neurons)} IF layers; "
@@ -147,10 +148,17 @@ def layer_errors(qann: nn.Module, snn: SpikingNetwork, images: torch.Tensor, arc
         error = float((rate - quant).abs().mean())
         mean = float(quant.abs().mean())
         rows.append({"arch": arch, "T": steps, "layer": name, "layer_index": index,
-                     "block": name.rsplit(".", 1)[0] if "." in name else "",
+                     "block": _block(name),
                      "if_mean_abs_error": error, "activation_mean": mean,
                      "relative_error": error / mean if mean > 0 else float("nan")})
     return rows
+
+
+def _block(name: str) -> str:
+    """The module path that holds the layer ``name`` ("" at top level): the scope of an op's call
+    site (``layer1.0/relu#2`` -> ``layer1.0``), else the module's parent."""
+    scope, op, _ = name.partition("/")
+    return scope if op else name.partition("#")[0].rpartition(".")[0]
 
 
 # -- Q1: OneSpike(G) against the quantized ANN with L = G, and its precision ------------------------
@@ -229,7 +237,8 @@ def level_flips(onespike: SpikingNetwork, quantized: nn.Module, test_set, dtype:
     return summary, layers
 
 
-def equivalence_unit(quantized: nn.Module, steps: int, test_set, device: str = "cpu") -> dict[str, Any]:
+def equivalence_unit(quantized: nn.Module, steps: int, test_set, device: str = "cpu",
+                     methods: tuple[str, ...] = EQUIVALENCE_METHODS) -> dict[str, Any]:
     """Q1 for G = T = L = ``steps`` on ``quantized``, the quantized ANN's priced network (deploy
     form, quantized weights; OneSpike and IF are converted from it, as the study's are).
 
@@ -239,19 +248,21 @@ def equivalence_unit(quantized: nn.Module, steps: int, test_set, device: str = "
     level than the quantized ANN's), ``level_flips_at_threshold_float32`` (of them, decided by float
     rounding at a level boundary), ``prediction_flips_float32``, ``max_abs_logit_diff_float32``,
     ``max_abs_logit_float32``, ``activations_compared``, and ``level_flips_float64`` (the same count
-    in float64). ``layers``: the per-layer counts (:func:`level_flips`)."""
+    in float64). ``layers``: the per-layer counts (:func:`level_flips`). ``methods``: the group-parallel
+    method whose levels are compared first (OneSpike), then the others compared by their logits."""
     q64 = copy.deepcopy(quantized).cpu().double()
     same64 = relevel(q64, steps)
     out: dict[str, Any] = {"precision": "float64"}
-    flips64, layers64 = level_flips(derive(Method.ONESPIKE, q64, steps), same64, test_set, torch.float64, device)
-    gaps = {  # OneSpike's float64 logits were compared by level_flips already
-        Method.ONESPIKE: {"max_abs_logit_diff": flips64["max_abs_logit_diff"],
-                          "agreement": 1 - flips64["prediction_flips"] / flips64["samples"]},
-        Method.IF: max_logit_gap(derive(Method.IF, q64, steps), same64, test_set, device)}
-    for method in EQUIVALENCE_METHODS:
+    grouped, *others = methods
+    flips64, layers64 = level_flips(derive(grouped, q64, steps), same64, test_set, torch.float64, device)
+    gaps = {  # the group-parallel method's float64 logits were compared by level_flips already
+        grouped: {"max_abs_logit_diff": flips64["max_abs_logit_diff"],
+                  "agreement": 1 - flips64["prediction_flips"] / flips64["samples"]},
+        **{method: max_logit_gap(derive(method, q64, steps), same64, test_set, device) for method in others}}
+    for method in methods:
         out.update({f"{method}_{measure}": gaps[method][measure] for measure in ("max_abs_logit_diff", "agreement")})
     q32 = copy.deepcopy(quantized).cpu().float()
-    flips32, layers32 = level_flips(derive(Method.ONESPIKE, q32, steps), relevel(q32, steps), test_set,
+    flips32, layers32 = level_flips(derive(grouped, q32, steps), relevel(q32, steps), test_set,
                                     torch.float32, device)
     out.update({"activations_compared": flips32["activations"], "level_flips_float32": flips32["level_flips"],
                 "level_flips_at_threshold_float32": flips32["at_threshold"],

@@ -18,7 +18,7 @@ from torch import nn
 from analysis.cli import main
 from analysis.counting import count_events
 from analysis.models import build_model
-from analysis.snn import to_if_snn, to_onespike, to_quantized
+from analysis.snn import to_binary, to_if_snn, to_onespike, to_quantized
 from analysis.study.direct import deploy_direct
 from analysis.study.networks import deploy_form, derive
 from analysis.study.training import save_checkpoint
@@ -95,30 +95,37 @@ def rows(net: nn.Module, method: str, x: torch.Tensor) -> pd.DataFrame:
 
 
 def frames(ann: nn.Module, x: torch.Tensor, steps: int = 4) -> dict[str, pd.DataFrame]:
-    """The per-layer frames of the four forms as a study counts them (every one in its deploy form:
-    BN folded)."""
+    """The per-layer frames of the four forms (and the INT8 ANN and the BNN) as a study counts them
+    (every one in its deploy form: BN folded)."""
     ann.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         qann = to_quantized(ann, steps, calibration_data=x).eval()
     nets = {"ann": deploy_form(ann)[0], "qcfs": deploy_form(qann)[0], "if": to_if_snn(qann, steps),
-            "onespike": to_onespike(qann, steps)}
+            "onespike": to_onespike(qann, steps), "int8": derive("int8", deploy_form(ann)[0], calibration=x),
+            "bnn": deploy_form(to_binary(ann))[0]}
     return {form: rows(net, form, x) for form, net in nets.items()}
 
 
 def assert_joins(found: dict[str, pd.DataFrame]) -> set[str]:
     """Every form has one row per name; the ANN's and the quantized ANN's names are the same set;
-    each spiking form has every one of them, plus only rows of the converter's own modules.
-    Returns the ANN's names."""
+    each spiking form has every one of them, plus only rows of the converter's own modules; a name
+    is the same kind of layer in every form. Returns the ANN's names."""
     for form, frame in found.items():
         assert frame["name"].is_unique, (form, frame["name"][frame["name"].duplicated()].tolist())
     ann = set(found["ann"]["name"])
-    assert set(found["qcfs"]["name"]) == ann
+    for form in ("qcfs", "int8", "bnn"):  # the ANN's shape with other activations: the same rows
+        if form in found:
+            assert set(found[form]["name"]) == ann, (form, set(found[form]["name"]) ^ ann)
     for form in ("if", "onespike"):
         frame = found[form]
         assert ann <= set(frame["name"]), (form, ann - set(frame["name"]))
         extra = frame[~frame["name"].isin(ann)]
         assert set(extra["module_type"]) <= CONVERTER_PARTS, (form, extra[["name", "module_type"]].values.tolist())
+    kinds = found["ann"].set_index("name")["kind"]
+    for form, frame in found.items():  # a call site is one kind of work in every form
+        other = frame.set_index("name")["kind"].reindex(kinds.index)
+        assert (other == kinds).all(), (form, kinds[other != kinds].index.tolist())
     joined = found["ann"][["name"]]
     for form in FORMS:  # the join a user writes: one row per ANN layer, every form's columns
         joined = joined.merge(found[form][["name", "mac", "ac"]].add_suffix(f"_{form}").rename(
@@ -154,11 +161,33 @@ def test_functional_ops_are_named_as_the_op_they_run_as_in_every_form():
         "c2", "/relu#2", "/avg_pool2d", "/mean", "/view", "/mean#2", "fc", "fc#2", "/add", "/view#2", "fc2", "/add#2"}
     # the same call counts the same in the ANN (an operator) and the quantized ANN (a module); the
     # spiking forms do it once per step (T = G = 4)
-    events = ["add", "shift", "mul", "cmp", "input_reads", "output_writes"]
+    events = ["kind", "add", "shift", "mul", "cmp", "input_reads", "output_writes"]
     ann, qcfs, onespike = (found[f].set_index("name")[events] for f in ("ann", "qcfs", "onespike"))
     for name in ("/mean", "/mean#2", "/avg_pool2d", "inner/add", "/view"):
         assert ann.loc[name].equals(qcfs.loc[name]), name
-        assert (onespike.loc[name] == 4 * ann.loc[name]).all(), name
+        assert (onespike.loc[name, events[1:]] == 4 * ann.loc[name, events[1:]]).all(), name
+
+
+class Shared(nn.Module):
+    """One block (weights shared) called three times in a loop."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0, self.block, self.fc = nn.Conv2d(1, 4, 3, padding=1), Inner(), nn.Linear(256, 10)
+
+    def forward(self, x):
+        x = F.relu(self.c0(x))
+        for _ in range(3):
+            x = self.block(x)
+        return self.fc(x.flatten(1))
+
+
+def test_a_block_called_three_times_is_three_call_sites_in_every_form():
+    """Each call of a shared block is a call site of its layers and of the ops in its forward
+    (``block.conv#3``, ``block/add#3``), as ``torch.fx`` unrolls it for the converter."""
+    torch.manual_seed(0)
+    names = assert_joins(frames(Shared(), torch.rand(4, 1, 8, 8)))
+    assert {f"block.conv{k}" for k in ("", "#2", "#3")} | {f"block/add{k}" for k in ("", "#2", "#3")} <= names
 
 
 def test_every_layout_and_input_encoding_names_layers_alike():
@@ -179,6 +208,34 @@ def test_every_layout_and_input_encoding_names_layers_alike():
         extra = frame[~frame["name"].isin(names)]
         encoder = extra["name"].isin(("encoder", "encoder.clamp", "encoder.repeat"))  # spike-encoded input
         assert set(extra[~encoder]["module_type"]) <= CONVERTER_PARTS, extra[["name", "module_type"]].values.tolist()
+
+
+class Spellings(nn.Module):
+    """Other spellings of the ops the converter knows (max pooling stays in the quantized ANN)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3, padding=1), nn.Linear(4 * 2 * 2 + 4 * 4 * 4 + 8, 10)
+
+    def forward(self, x):
+        x = self.conv(x).relu()
+        w = F.dropout(torch.add(torch.clip(x, 0, 3), x.clamp_min(0)), 0.1, False)
+        a = F.adaptive_avg_pool2d(w, 2)
+        return self.fc(torch.concat([a.flatten(1), F.max_pool2d(w, 2).flatten(1), a.sum((2, 3)),
+                                     torch.relu_(a.clone()).mean((2, 3))], 1))
+
+
+def test_other_spellings_are_named_alike_in_the_ann_and_its_quantized_form():
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 8, 8)
+    ann = Spellings().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qann = to_quantized(ann, 4, calibration_data=x).eval()
+    names = rows(deploy_form(ann)[0], "ann", x)["name"].tolist()
+    assert names == rows(deploy_form(qann)[0], "qcfs", x)["name"].tolist()
+    assert set(names) == {"conv", "/relu", "/clamp", "/clamp_min", "/add", "/max_pool2d", "/adaptive_avg_pool2d",
+                          "/view", "/view#2", "/sum", "/relu#2", "/mean", "/cat", "fc"}
 
 
 def test_the_zoo_resnet_joins_in_all_four_forms():

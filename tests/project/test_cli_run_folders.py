@@ -138,13 +138,13 @@ def copy_of(run, tmp_path):
 
 @pytest.fixture
 def no_training(monkeypatch):
-    from analysis.study import networks, runner
+    from analysis.study import networks, work
 
     def refuse(*args, **kwargs):
         raise AssertionError("trained before the refusal")
 
     monkeypatch.setattr(networks, "train_for", refuse)
-    monkeypatch.setattr(runner.Study, "_compute", refuse)
+    monkeypatch.setattr(work.StudyWork, "compute", refuse)
 
 
 # -- data loss: --force keeps every file the study did not write ------------------------------------------------
@@ -225,9 +225,9 @@ def test_resume_is_one_command_that_needs_no_flags(tiny_run, tmp_path, capsys, m
     assert code == 2 and one_line(err) and f"onespike study --resume {out}" in err
     code, err = cli(capsys, "study", "--out", str(out))  # the default config: refused, naming --resume
     assert code == 2 and f"onespike study --resume {out}" in err
-    from analysis.study import runner
+    from analysis.study import work
 
-    monkeypatch.setattr(runner.Study, "_compute", lambda *a: pytest.fail("a resumed unit was recomputed"))
+    monkeypatch.setattr(work.StudyWork, "compute", lambda *a: pytest.fail("a resumed unit was recomputed"))
     assert main(["study", "--resume", str(out), "--no-progress", "--no-report"]) == 0
     assert main(["study", "--config", str(out / "config.json"), "--out", str(out), "--no-progress",
                  "--no-report"]) == 0  # a run folder's own config.json is accepted as --config
@@ -309,12 +309,12 @@ def test_smaller_bad_inputs_each_get_one_line(tmp_path, capsys):
 
 
 def test_an_error_under_the_progress_bar_starts_its_own_line(tmp_path, capsys, monkeypatch):
-    from analysis.study import runner
+    from analysis.study import work
 
     def fail(*args, **kwargs):
         raise ValueError("boom")
 
-    monkeypatch.setattr(runner.Study, "_compute", fail)
+    monkeypatch.setattr(work.StudyWork, "compute", fail)
     config = tmp_path / "c.json"
     config.write_text(json.dumps(TINY))
     code, err = cli(capsys, "study", "--config", str(config), "--out", str(tmp_path / "run"))

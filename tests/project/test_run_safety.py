@@ -94,12 +94,12 @@ def test_a_stale_lock_is_taken_over(run_dir):
 
 
 def test_pricing_only_changes_reprice_without_force_or_recompute(run_dir, monkeypatch):
-    from analysis.study import runner
+    from analysis.study import work
 
     def refuse(*args, **kwargs):
         raise AssertionError("pricing-only change recomputed a unit")
 
-    monkeypatch.setattr(runner.Study, "_compute", refuse)
+    monkeypatch.setattr(work.StudyWork, "compute", refuse)
     tables = run_study(tiny(hardware=["loihi"]), run_dir, progress=False)
     assert set(tables["results"]["hardware"]) == {"loihi"}
     run_study(tiny(), run_dir, progress=False)  # back to the fixture's pricing

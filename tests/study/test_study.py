@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 
 from analysis.methods import method_names
+from analysis.run_folder import RunFolder
 from analysis.study import RunFolderError, StudyConfig, load_tables, run_study
+from analysis.study.cache import RunCache
+from analysis.study.checkpoint import count_checkpoint, price_ledger
+from analysis.study.hardware import headline_models
+from analysis.study.plan import EVAL, build_plan
+from analysis.study.pricing import PricingStage
+from energy_models import EventLedger
 
 # A tiny study: every method, every hardware model, a few T; seconds, not minutes.
 TINY = dict(archs=["mlp"], timesteps=[1, 2, 4], epochs_ann=2, epochs_quant=1, epochs_bnn=1, epochs_direct=1,
@@ -157,12 +164,12 @@ def test_same_seed_gives_byte_identical_results(tiny_run, tiny_config_file, tmp_
 
 def test_rerun_reuses_finished_units(tiny_run, monkeypatch):
     before = {p: p.stat().st_mtime_ns for p in (tiny_run / "cache").iterdir()}
-    from analysis.study import networks, runner
+    from analysis.study import networks, work
 
     def refuse(*args, **kwargs):
         raise AssertionError("a finished unit was recomputed")
 
-    monkeypatch.setattr(runner.Study, "_compute", refuse)
+    monkeypatch.setattr(work.StudyWork, "compute", refuse)
     monkeypatch.setattr(networks, "train_for", refuse)
     run_study(tiny_config(), tiny_run, progress=False)
     assert {p: p.stat().st_mtime_ns for p in (tiny_run / "cache").iterdir()} == before
@@ -295,3 +302,41 @@ def test_count_under_torchrun_equals_one_process(tiny_run, tmp_path):
                          capture_output=True, text=True, env=CLI_ENV, timeout=300)
     assert two.returncode == 0, two.stderr[-2000:]
     assert (tmp_path / "one.json").read_bytes() == (tmp_path / "two.json").read_bytes()
+
+
+def test_pricing_is_a_stage_of_its_own_after_counting(tiny_run):
+    """Given a finished run's counted units (read back from its cache), the pricing stage alone writes
+    the priced tables the study wrote: results, sensitivity, break-even and sweep."""
+    folder = RunFolder(tiny_run)
+    config = StudyConfig.from_dict(folder.read_config()["config"])
+    cache, digest = RunCache(folder), config.compute_digest()
+    units = [(unit, cache.unit(unit.key(digest), lambda: pytest.fail("a counted unit is not in the cache")))
+             for unit in build_plan(config) if unit.kind == EVAL]
+    again = PricingStage(headline_models(config.hardware)).tables(units, config)
+    written = load_tables(tiny_run)
+    for table, column in (("results", "energy_pj"), ("sensitivity", "energy_pj"),
+                          ("breakeven", "break_even_sparsity"), ("sweep", "snn_energy_pj")):
+        assert len(again[table]) == len(written[table]) > 0, table
+        assert again[table][column].to_numpy() == pytest.approx(written[table][column].to_numpy(), rel=1e-9,
+                                                                nan_ok=True), table
+
+
+def test_count_checkpoint_counts_a_checkpoint_as_the_study_counted_it(tiny_run):
+    """The one public count function (the CLI's ``count``): the study's quantized checkpoint counted
+    as OneSpike(G=4) on the study's samples is the study's own OneSpike(G=4) unit, priced alike."""
+    folder = RunFolder(tiny_run)
+    config = StudyConfig.from_dict(folder.read_config()["config"])
+    ckpt = next(folder.cache_dir.glob(f"mlp__qcfs__L{config.levels}__s0__*.pt"))
+    ledger = count_checkpoint(ckpt, method="onespike", timesteps=4, samples=config.count_samples)
+    unit = next(u for u in build_plan(config) if u.kind == EVAL and u.method == "onespike" and u.steps == 4
+                and u.variant == "default" and u.seed == config.seed)
+    study = EventLedger.from_dict(RunCache(folder).unit(unit.key(config.compute_digest()), pytest.fail)["ledger"])
+    assert ledger.totals() == pytest.approx(study.totals(), rel=1e-9)
+    priced = price_ledger(ledger, ["sata", "loihi"])
+    results = load_tables(tiny_run)["results"]
+    row = results[(results["method"] == "onespike") & (results["T"] == 4) & (results["variant"] == "default")
+                  & (results["hardware"] == "sata")].iloc[0]
+    assert list(priced.index) == ["sata", "loihi"]
+    assert priced.loc["sata", "energy_pj"] == pytest.approx(row["energy_pj"])
+    with pytest.raises(TypeError, match=r"unknown setting.*step"):
+        count_checkpoint(ckpt, step=4)

@@ -14,8 +14,8 @@ from analysis.study.hardware import (
     hardware_table,
     headline_models,
 )
-from analysis.study.plan import EVAL, Unit
-from analysis.study.pricing import layer_rows, priced_tables
+from analysis.study.pricing import PricingStage, layer_rows
+from analysis.study.units import EVAL, Unit
 from energy_models import convention_alternatives, get_model, model_names, primary_models
 from energy_models.examples import style_examples
 
@@ -54,15 +54,17 @@ def _units():
 
 
 def test_priced_tables_write_sensitivity_warnings_and_integer_shapes():
-    models = {name: get_model(name) for name in ("flops45nm", "sata")}
-    alts = alternatives("sata")
-    priced = priced_tables(_units(), models, alts)
-    results, sensitivity, warnings, layers = priced.results, priced.sensitivity, priced.warnings, priced.layers
+    stage = PricingStage(["flops45nm", "sata"])
+    alts = stage.alternatives
+    priced = stage.unit_tables(_units(), stage.read(_units()))
+    results, sensitivity, warnings, layers = (priced[name] for name in ("results", "sensitivity", "warnings", "layers"))
     assert len(results) == len(_units()) * 2 and "warnings" not in results.columns
     assert len(sensitivity) == len(_units()) * len(alts)
-    assert set(sensitivity["hardware"]) == {"sata"} and set(sensitivity["alternative"]) == {a.name for a in alts}
+    assert set(sensitivity["hardware"]) == {"flops45nm", "sata"}
+    sata = sensitivity[sensitivity["hardware"] == "sata"]
+    assert set(sata["alternative"]) == {a.name for a in alternatives("sata")}
     # an alternative's row is the same ledger priced by that model
-    row = sensitivity[(sensitivity["alternative"] == "psum_bits=32") & (sensitivity["seed"] == 2)].iloc[0]
+    row = sata[(sata["alternative"] == "psum_bits=32") & (sata["seed"] == 2)].iloc[0]
     ledger = list(style_examples().values())[2]
     assert row["energy_pj"] == pytest.approx(get_model("sata", psum_bits=32.0).price(ledger).total_pj)
     # warnings: one row per warning, never joined
