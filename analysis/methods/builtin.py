@@ -44,13 +44,15 @@ from torch import nn
 from analysis.methods.registry import register_method
 from analysis.methods.spec import Builder, Method, MethodSpec, TrainingKind
 from analysis.palette import EXTRA_METHOD_COLORS, OKABE_ITO, TOL_MUTED
+from analysis.snn.binary import BinaryActivation, BinaryConv2d, BinaryLinear
 from analysis.snn.context import fold_batchnorm
 from analysis.snn.convert import to_binary, to_if_snn, to_onespike, to_quantized
 from analysis.snn.frameworks import framework_leaks, is_framework_neuron, looks_like_neuron
 from analysis.snn.lif import LIFNeuron
-from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, BinaryLinear, IFNeuron, PSGNeuron
+from analysis.snn.neurons import IFNeuron, PSGNeuron
 from analysis.snn.onestep import DirectSNN, framework_form, spiking_from_ann
 from analysis.snn.quantize import FLOAT_WEIGHT_BITS, ActivationQuant, to_int8
+from analysis.snn.quantizers import QCFS
 from analysis.snn.vocabulary import QuantizerKind, StepAxis
 
 __all__: list[str] = []  # importing this module registers the built-in methods; it exports nothing

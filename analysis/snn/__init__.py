@@ -11,6 +11,7 @@ to_onespike, to_binary: the module tree where it is exact, else the graph) <- ``
 (per-channel weight quantization of the deploy form, the INT8 ANN's activations).
 """
 
+from analysis.snn.binary import BinaryActivation, BinaryConv2d, BinaryLinear
 from analysis.snn.calibration import CALIBRATION_SAMPLE, float_clips
 from analysis.snn.context import (
     CONVERTERS,
@@ -44,20 +45,12 @@ from analysis.snn.modules import (
     SpikingNetwork,
     Stepwise,
 )
-from analysis.snn.neurons import (
-    QCFS,
-    BinaryActivation,
-    BinaryConv2d,
-    BinaryLinear,
-    ClampQuant,
-    IFNeuron,
-    PSGNeuron,
-    is_power_of_two,
-)
+from analysis.snn.neurons import IFNeuron, PSGNeuron
 from analysis.snn.nir_export import to_nir
 from analysis.snn.nir_io import from_nir
 from analysis.snn.nir_nodes import NIRConv1d, NIRNetwork, NIRNeuron
 from analysis.snn.ops import Concat, Mean, Reshape
+from analysis.snn.psg_code import is_power_of_two
 from analysis.snn.quantize import (
     CALIBRATION_PERCENTILE,
     FLOAT_WEIGHT_BITS,
@@ -68,6 +61,7 @@ from analysis.snn.quantize import (
     to_int8,
     weight_bits_of,
 )
+from analysis.snn.quantizers import QCFS, ClampQuant
 from analysis.snn.timeloop import TimeLoop
 from analysis.snn.trace import call_site_names, explicit_graph, trace, tree_convertible
 from analysis.snn.vocabulary import QuantizerKind, SpikingForm, StepAxis, Word

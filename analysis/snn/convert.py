@@ -53,6 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from analysis.snn.activations import float_activation_sites
+from analysis.snn.binary import BinaryActivation, BinaryConv2d, BinaryLinear
 from analysis.snn.calibration import (
     bounded_threshold,
     calibrate_thresholds,
@@ -69,20 +70,12 @@ from analysis.snn.context import (
 )
 from analysis.snn.graph import convert_graph
 from analysis.snn.modules import InputClamp, MeanOverSteps, PSGLayer, RepeatSteps, SpikingNetwork
-from analysis.snn.neurons import (
-    QCFS,
-    BinaryActivation,
-    BinaryConv2d,
-    BinaryLinear,
-    ClampQuant,
-    IFNeuron,
-    PSGNeuron,
-    check_positive_int,
-)
+from analysis.snn.neurons import IFNeuron, PSGNeuron
+from analysis.snn.quantizers import QCFS, ClampQuant
 from analysis.snn.rules import make_neuron  # noqa: F401  (registers the conversion rules)
 from analysis.snn.trace import explicit_graph, stamp_source_names, tree_convertible
 from analysis.snn.vocabulary import QuantizerKind, SpikingForm, StepAxis
-from analysis.validate import check_choice
+from analysis.validate import check_choice, check_positive_int
 
 __all__ = [
     "calibrate_thresholds",  # re-exported from analysis.snn.calibration
