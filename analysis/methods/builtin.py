@@ -44,9 +44,10 @@ from torch import nn
 from analysis.methods.registry import register_method
 from analysis.methods.spec import Builder, Method, MethodSpec, TrainingKind
 from analysis.palette import EXTRA_METHOD_COLORS, OKABE_ITO, TOL_MUTED
+from analysis.snn.ann_forms import to_binary, to_quantized
 from analysis.snn.binary import BinaryActivation, BinaryConv2d, BinaryLinear
 from analysis.snn.context import fold_batchnorm
-from analysis.snn.convert import to_binary, to_if_snn, to_onespike, to_quantized
+from analysis.snn.convert import to_if_snn, to_onespike
 from analysis.snn.frameworks import framework_leaks, is_framework_neuron, looks_like_neuron
 from analysis.snn.lif import LIFNeuron
 from analysis.snn.neurons import IFNeuron, PSGNeuron

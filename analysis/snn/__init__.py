@@ -11,8 +11,9 @@ to_onespike, to_binary: the module tree where it is exact, else the graph) <- ``
 (per-channel weight quantization of the deploy form, the INT8 ANN's activations).
 """
 
+from analysis.snn.ann_forms import round_thresholds_pow2, to_binary, to_quantized
 from analysis.snn.binary import BinaryActivation, BinaryConv2d, BinaryLinear
-from analysis.snn.calibration import CALIBRATION_SAMPLE, float_clips
+from analysis.snn.calibration import CALIBRATION_SAMPLE, calibrate_thresholds, float_clips
 from analysis.snn.context import (
     CONVERTERS,
     ConversionContext,
@@ -22,14 +23,7 @@ from analysis.snn.context import (
     fuse_conv_bn,
     register_converter,
 )
-from analysis.snn.convert import (
-    calibrate_thresholds,
-    round_thresholds_pow2,
-    to_binary,
-    to_if_snn,
-    to_onespike,
-    to_quantized,
-)
+from analysis.snn.convert import to_if_snn, to_onespike
 from analysis.snn.frameworks import NeuronSpec, is_framework_neuron, looks_like_neuron, neuron_spec
 from analysis.snn.graph import convert_graph, fold_batchnorm_graph
 from analysis.snn.lif import FoldedTime, LIFNeuron, spike_fn
