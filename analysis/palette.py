@@ -76,7 +76,7 @@ HARDWARE_HUES = tuple(TOL_MUTED[k] for k in ("wine", "rose", "teal", "sand", "cy
 HARDWARE_MARKERS = ("s", "D", "^", "v", "P", "X", "h")
 #: Hues of models that are not built in, picked by a checksum of the name.
 EXTRA_HUES = (TOL_MUTED["green"], "#BBBBBB")
-#: The method colours beyond Okabe–Ito's eight (methods.py gives each method its colour): the INT8
+#: The method colours beyond Okabe–Ito's eight (analysis.methods gives each method its colour): the INT8
 #: ANN's dark grey, and darker shades (``shade(c, -0.45)``) of orange and reddish purple for the directly
 #: trained LIF SNN and its OneSpike form, beside the directly trained IF SNN's and its form's.
 EXTRA_METHOD_COLORS = {

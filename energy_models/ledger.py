@@ -198,15 +198,15 @@ class LayerEvents:
         values.update(_FIELDS)
         values.update(data)
         layer._check_kind()
-        for name in data:
-            if name in _COUNT_FIELDS:
-                value = float(values[name])
-                if not math.isfinite(value) or value < 0:
-                    layer._bad_count(name, value)
-                values[name] = value
-            elif name in _SHAPE_FIELDS:
-                values[name] = _as_tuple(values[name])
-            elif name in _STEP_FIELDS and int(values[name]) < 1:
+        for name in data.keys() & _COUNT_FIELDS:
+            value = float(values[name])
+            if not 0.0 <= value < math.inf:  # negative, infinite or NaN
+                layer._bad_count(name, value)
+            values[name] = value
+        for name in data.keys() & _SHAPE_FIELDS:
+            values[name] = _as_tuple(values[name])
+        for name in data.keys() & _STEP_FIELDS:
+            if int(values[name]) < 1:
                 layer._bad_steps(name, values[name])
         return layer
 

@@ -82,7 +82,7 @@ class Counter:
         self.extras: dict[str, Any] = {}
         # samples: every call's batch, but a call that continues an inference (a network stepped from outside)
         self.inferences = InferenceCounter(facts.alive(facts.framework_neurons))
-        # the modules executing, each as its plan's (ledger name, covered by a rule) pair: no object per call
+        # the modules executing, each a (ledger name with its call's #k, covered by a rule) pair: no object per call
         self.stack: list[tuple[str, bool]] = []
         self.busy = False  # inside counter code: operators are the counter's own
         self.mode = (OperatorPass(self._op_covered, self._on_op, self._has_op_rule, self._on_reshape)
@@ -129,9 +129,10 @@ class Counter:
     def _run_pre(self, module: nn.Module, steps: list[tuple[int, Any]], args: tuple) -> None:
         for step, payload in steps:
             if step == PUSH:
-                self.stack.append(payload if self.calls is None else
-                                  (nth_call(payload[0], self.calls, id(module)), payload[1]))
-                if self.mode is not None and payload[1] == self.mode_active:  # the mode's state changes
+                # the frame: the plan's (name, covered) pair, named with its call's index where calls are told apart
+                frame = payload if self.calls is None else (nth_call(payload[0], self.calls, id(module)), payload[1])
+                self.stack.append(frame)
+                if self.mode is not None and frame[1] == self.mode_active:  # the mode's state changes
                     self._sync_mode()
             elif step == FLAG:
                 if payload not in self.ledger.unsupported:

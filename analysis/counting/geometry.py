@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from analysis.snn.neurons import is_power_of_two
 
-__all__ = ["FANOUT_CACHE_SIZE", "POOL_CACHE_SIZE", "cache_sizes", "clear_caches", "conv_fanout_map",
-           "conv_fanout_uniform", "conv_fanout_weights", "pool_windows"]
+__all__ = ["FANOUT_CACHE_SIZE", "POOL_CACHE_SIZE", "cache_sizes", "clear_caches", "conv_fanout_counts",
+           "conv_fanout_map", "conv_fanout_uniform", "conv_fanout_weights", "pool_windows"]
 
 #: Most conv fan-out maps kept (least recently used dropped first).
 FANOUT_CACHE_SIZE = 128
@@ -69,6 +69,12 @@ def conv_fanout_uniform(conv: nn.Conv2d, height: int, width: int, device: torch.
     return _weights_entry(conv, height, width, device)[2]
 
 
+def conv_fanout_counts(conv: nn.Conv2d, height: int, width: int, device: torch.device | None = None) -> Tensor:
+    """:func:`conv_fanout_map` as int64 (cached with it): a per-position count times it sums exactly
+    in one product, without a float conversion of the count."""
+    return _weights_entry(conv, height, width, device)[3]
+
+
 def _weights_entry(conv: nn.Conv2d, height: int, width: int, device: torch.device | None) -> tuple:
     fanout = conv_fanout_map(conv, height, width, device)
     cached = _WEIGHTS.get(id(fanout))
@@ -76,14 +82,14 @@ def _weights_entry(conv: nn.Conv2d, height: int, width: int, device: torch.devic
         return cached
     flat = fanout.reshape(-1)
     uniform = float(flat[0]) if flat.numel() and bool((flat == flat[0]).all()) else None
-    entry = (fanout, torch.stack((torch.ones_like(flat), flat)), uniform)
+    entry = (fanout, torch.stack((torch.ones_like(flat), flat)), uniform, fanout.to(torch.int64))
     _WEIGHTS[id(fanout)] = entry
     while len(_WEIGHTS) > FANOUT_CACHE_SIZE:
         _WEIGHTS.pop(next(iter(_WEIGHTS)))
     return entry
 
 
-_WEIGHTS: dict[int, tuple[Tensor, Tensor, float | None]] = {}
+_WEIGHTS: dict[int, tuple[Tensor, Tensor, float | None, Tensor]] = {}
 
 
 def pool_windows(module: nn.Module, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, int, int, int]:

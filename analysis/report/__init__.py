@@ -5,8 +5,8 @@ from the tables the study wrote (``hardware.csv``, ``warnings.csv``, ``sensitivi
 ``convention_*`` columns of ``results.csv``), never from a hardware model built here. The question
 modules register each reviewer question (Q1..Q15, Pareto) in :data:`QUESTIONS`, in report order:
 ``equivalence`` (Q1, Q2), ``psg`` (Q3, Q4), ``energy`` (Q5, Q6), ``breakeven`` (Q7), ``hardware``
-(Q8, Q9), ``accuracy`` (Q10, Q11), ``comparison`` (Q12, Q13), ``pareto`` (Pareto), ``direct`` (Q14),
-``events`` (Q15). Each has a ``verdict(run)`` (:class:`~analysis.report.verdict.Verdict`: the
+(Q8), ``scaling`` (Q9), ``accuracy`` (Q10, Q11), ``comparison`` (Q12, Q13), ``pareto`` (Pareto),
+``direct`` (Q14), ``events`` (Q15). Each has a ``verdict(run)`` (:class:`~analysis.report.verdict.Verdict`: the
 quotable sentence and the hardware-dependent claims behind it), re-checked under every alternative
 pricing by :mod:`~analysis.report.sensitivity`;
 :mod:`~analysis.report.paired` compares two networks on the same images (exact McNemar);
@@ -30,6 +30,7 @@ from analysis.report import (  # noqa: F401  (each registers its questions)
     hardware,
     pareto,
     psg,
+    scaling,
 )
 from analysis.report.markdown import all_answers, answers, write_report
 from analysis.report.questions import QUESTIONS, Answer, Question, question, verdict_of

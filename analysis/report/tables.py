@@ -9,6 +9,11 @@ provenance, whether it is a headline model and a family's primary), ``warnings.c
 ``sensitivity.csv`` and the ``convention_*`` columns of ``results.csv``; the report never builds a
 hardware model. Lookups of one configuration's rows go through an index built once per run, so a
 question may ask for rows as often as it likes.
+
+The row selection the questions share (:func:`numeric`, :func:`select`, :func:`by_hardware`,
+:func:`not_working`: :mod:`analysis.report.frames`) and a method's label and colour
+(:func:`method_label`, :func:`configuration_label`, :func:`method_color`: :mod:`analysis.report.labels`)
+are re-exported here, so a question imports what it reads of a run from this one module.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.methods import METHODS, Method, Role, first_with_role, get_method, method_names
-from analysis.palette import NEUTRAL
+from analysis.methods import Method, Role, first_with_role, get_method, method_names
 from analysis.report.checks import check_results
+from analysis.report.frames import by_hardware, not_working, numeric, select
+from analysis.report.labels import configuration_label, method_color, method_label
 from analysis.run_folder import RunFolder
 from energy_models.report import COMPONENTS
 
@@ -37,6 +43,7 @@ __all__ = [
     "by_hardware",
     "configuration_label",
     "load_run",
+    "method_color",
     "method_label",
     "not_working",
     "numeric",
@@ -49,60 +56,6 @@ UNIT_KEYS: tuple[str, ...] = ("arch", "method", "T", "levels", "variant", "seed"
 FIGURE_MODELS = 7
 #: How a what-if copy names a model priced under an alternative: ``"sata @ psum_bits=16"``.
 WHAT_IF = " @ "
-
-
-def numeric(frame: pd.DataFrame, name: str, default: float = float("nan")) -> pd.Series:
-    """Column ``name`` as floats (``default`` where a value, or the whole column, is missing)."""
-    if name in frame.columns:
-        return pd.to_numeric(frame[name], errors="coerce").fillna(default)
-    return pd.Series(default, index=frame.index, dtype=float)
-
-
-def select(frame: pd.DataFrame, **where: Any) -> pd.DataFrame:
-    """Rows of ``frame`` matching every ``column=value`` (a list/tuple/set value: any of them; ``None``:
-    no condition). A column the table lacks matches nothing."""
-    if frame.empty:
-        return frame
-    mask = np.ones(len(frame), dtype=bool)
-    for key, value in where.items():
-        if value is None:
-            continue
-        if key not in frame.columns:
-            return frame.iloc[0:0]
-        column = frame[key].to_numpy()
-        mask &= np.isin(column, list(value)) if isinstance(value, (list, tuple, set)) else column == value
-    return frame[mask]
-
-
-def method_label(method: str, steps: Any = None) -> str:
-    """``IF(T=4)``, ``OneSpike(G=4)``, ``QCFS``: the registry's display name (the name itself for a
-    method the registry does not know)."""
-    if method not in METHODS:
-        return str(method)
-    spec = get_method(method)
-    return spec.display(int(steps) if spec.stepped and steps is not None else None)
-
-
-def configuration_label(row: pd.Series) -> str:
-    """A results row's network: ``IF(T=4)``, ``OneSpike(G=4)``, ``QCFS(L=2)``, ``ANN``."""
-    method = str(row["method"])
-    label = method_label(method, row.get("T"))
-    if method in METHODS and get_method(method).quantized and "levels" in row.index:
-        label += f"(L={int(row['levels'])})"
-    return label
-
-
-def not_working(rows: pd.DataFrame) -> bool:
-    """Whether a network of ``rows`` is not a working configuration: ``results.csv``'s ``working``
-    is False (within 10 points of chance accuracy), so its energy is no price anyone would pay and a
-    verdict on it must say so. A run without the column has every network working."""
-    if rows.empty or "working" not in rows.columns:
-        return False
-    return bool(rows["working"].astype(str).str.strip().str.lower().isin(("false", "0")).any())
-
-
-def method_color(method: str) -> str:
-    return get_method(method).color if method in METHODS else NEUTRAL
 
 
 def _parse(text: Any, default: Any) -> Any:
@@ -387,14 +340,6 @@ class RunTables:
         if arch is None and not rows.empty:  # one row per method: the first architecture's
             rows = rows.drop_duplicates("method")
         return rows.reset_index(drop=True)
-
-
-def by_hardware(rows: pd.DataFrame, column: str = "energy_pj") -> dict[str, float]:
-    """``{hardware model: value of column}`` of one configuration's results rows (first row per model)."""
-    if rows.empty or "hardware" not in rows.columns or column not in rows.columns:
-        return {}
-    first = rows.drop_duplicates("hardware")
-    return dict(zip(first["hardware"].astype(str), pd.to_numeric(first[column], errors="coerce"), strict=True))
 
 
 def load_run(run_dir: str | os.PathLike) -> RunTables:

@@ -11,7 +11,9 @@ to_onespike, to_binary: the module tree where it is exact, else the graph) <- ``
 (per-channel weight quantization of the deploy form, the INT8 ANN's activations).
 """
 
-from analysis.snn.calibration import CALIBRATION_SAMPLE, float_clips
+from analysis.snn.ann_forms import round_thresholds_pow2, to_binary, to_quantized
+from analysis.snn.binary import BinaryActivation, BinaryConv2d, BinaryLinear
+from analysis.snn.calibration import CALIBRATION_SAMPLE, calibrate_thresholds, float_clips
 from analysis.snn.context import (
     CONVERTERS,
     ConversionContext,
@@ -21,14 +23,7 @@ from analysis.snn.context import (
     fuse_conv_bn,
     register_converter,
 )
-from analysis.snn.convert import (
-    calibrate_thresholds,
-    round_thresholds_pow2,
-    to_binary,
-    to_if_snn,
-    to_onespike,
-    to_quantized,
-)
+from analysis.snn.convert import to_if_snn, to_onespike
 from analysis.snn.frameworks import NeuronSpec, is_framework_neuron, looks_like_neuron, neuron_spec
 from analysis.snn.graph import convert_graph, fold_batchnorm_graph
 from analysis.snn.lif import FoldedTime, LIFNeuron, spike_fn
@@ -44,20 +39,12 @@ from analysis.snn.modules import (
     SpikingNetwork,
     Stepwise,
 )
-from analysis.snn.neurons import (
-    QCFS,
-    BinaryActivation,
-    BinaryConv2d,
-    BinaryLinear,
-    ClampQuant,
-    IFNeuron,
-    PSGNeuron,
-    is_power_of_two,
-)
+from analysis.snn.neurons import IFNeuron, PSGNeuron
 from analysis.snn.nir_export import to_nir
 from analysis.snn.nir_io import from_nir
 from analysis.snn.nir_nodes import NIRConv1d, NIRNetwork, NIRNeuron
 from analysis.snn.ops import Concat, Mean, Reshape
+from analysis.snn.psg_code import is_power_of_two
 from analysis.snn.quantize import (
     CALIBRATION_PERCENTILE,
     FLOAT_WEIGHT_BITS,
@@ -68,6 +55,7 @@ from analysis.snn.quantize import (
     to_int8,
     weight_bits_of,
 )
+from analysis.snn.quantizers import QCFS, ClampQuant
 from analysis.snn.timeloop import TimeLoop
 from analysis.snn.trace import call_site_names, explicit_graph, trace, tree_convertible
 from analysis.snn.vocabulary import QuantizerKind, SpikingForm, StepAxis, Word

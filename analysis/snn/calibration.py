@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from analysis.snn.neurons import QCFS
+from analysis.snn.quantizers import QCFS
 
 __all__ = [
     "CALIBRATION_SAMPLE",

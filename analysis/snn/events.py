@@ -26,9 +26,9 @@ from torch import Tensor, nn
 from analysis.snn.context import fold_batchnorm
 from analysis.snn.convert import to_if_snn, to_onespike
 from analysis.snn.modules import SpikingNetwork
-from analysis.snn.neurons import check_positive_int
 from analysis.snn.onestep import DirectSNN
 from analysis.snn.vocabulary import SpikingForm, StepAxis
+from analysis.validate import check_positive_int
 
 __all__ = ["EventInput", "EventNetwork", "EventSNN", "check_event_batch", "event_network"]
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import operator
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from torch import fx, nn
@@ -35,10 +35,10 @@ from analysis.snn.context import ConversionContext, ConversionError, convert_mod
 from analysis.snn.modules import RepeatGroups, RepeatSteps, ResidualAdd, ShortcutScale
 from analysis.snn.ops import Concat
 from analysis.snn.rules import make_neuron  # noqa: F401  (registers the conversion rules convert_module uses)
-from analysis.snn.trace import LAYER_NAME, explicit_graph, source_line, stamp_source_names
+from analysis.snn.trace import LAYER_NAME, explicit_graph, source_line, stamp_source_names, tree_convertible
 from analysis.snn.vocabulary import StepAxis
 
-__all__ = ["convert_graph", "fold_batchnorm_graph"]
+__all__ = ["convert_graph", "fold_batchnorm_graph", "use_graph"]
 
 _SUPPORTED_OPS = (
     "F.relu / torch.relu / x.relu(), F.relu6, F.hardtanh(x, 0, a), x.clamp(0[, a]), + / += / torch.add of two tensors, "
@@ -235,3 +235,14 @@ def convert_graph(model: nn.Module, ctx: ConversionContext, leaf_modules: Iterab
             stamp_source_names(gm)
     body.source_name = ""
     return body
+
+
+def use_graph(model: nn.Module, leaf_modules: Sequence[type], converter: str) -> bool:
+    """Whether ``converter`` (``"auto"``, ``"tree"`` or ``"graph"``) converts ``model`` from its torch.fx
+    graph: ``"auto"`` does so where ``leaf_modules`` are given or the module tree is not exact
+    (:func:`~analysis.snn.trace.tree_convertible`)."""
+    if converter not in ("auto", "tree", "graph"):
+        raise ValueError(f"converter must be 'auto', 'tree' or 'graph', got {converter!r}")
+    if converter == "auto":
+        return bool(leaf_modules) or not tree_convertible(model)
+    return converter == "graph"

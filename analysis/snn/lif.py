@@ -33,9 +33,10 @@ from dataclasses import replace
 import torch
 from torch import Tensor, nn
 
+from analysis.snn.checks import check_finite
 from analysis.snn.context import ConversionContext, ConversionError
 from analysis.snn.modules import RepeatSteps
-from analysis.snn.neurons import IFNeuron, check_finite
+from analysis.snn.neurons import IFNeuron
 from analysis.snn.rules import make_neuron
 from analysis.snn.vocabulary import StepAxis
 from analysis.validate import check_choice

@@ -1,7 +1,14 @@
-"""Activation functions and spiking neurons, each with its equation.
+"""The spiking neurons, each with its equation: the multi-step integrate-and-fire neuron
+(:class:`IFNeuron`, T sequential timesteps) and OneSpike's parallel spike generation (:class:`PSGNeuron`,
+G groups in one timestep), both running the one IF update :func:`if_step`.
 
-Every module here is small and stateless between calls (the IF neuron's membrane lives only inside
-one multi-step forward), so the same instance can be counted, converted and re-run without reset.
+Every module here is stateless between calls (the IF neuron's membrane lives only inside one
+multi-step forward), so the same instance can be counted, converted and re-run without reset.
+
+The quantized activations they reproduce (:class:`QCFS`, :class:`ClampQuant`) live in
+:mod:`analysis.snn.quantizers`, the binary layers in :mod:`analysis.snn.binary` and the shared argument
+checks in :mod:`analysis.snn.checks`; all are importable from here too (the path tests, notebooks and
+user code have used).
 
 Notation: ``θ`` threshold, ``T`` timesteps, ``G`` groups, ``L`` quantization levels, ``H`` the
 Heaviside step with ``H(0) = 1`` (a membrane exactly on the threshold fires).
@@ -9,13 +16,15 @@ Heaviside step with ``H(0) = 1`` (a membrane exactly on the threshold fires).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from analysis.snn.binary import BinaryActivation, BinaryConv2d, BinaryLinear
+from analysis.snn.checks import check_finite, check_threshold, check_v_init
 from analysis.snn.psg_code import check_bitplane, check_hardware, hardware_grid, is_power_of_two, to_fixed_point
+from analysis.snn.quantizers import QCFS, ClampQuant
 from analysis.validate import check_choice, check_positive_int
 
 __all__ = [
@@ -30,6 +39,7 @@ __all__ = [
     "check_finite",
     "check_positive_int",
     "check_threshold",
+    "check_v_init",
     "if_step",
     "is_power_of_two",
 ]
@@ -37,147 +47,6 @@ __all__ = [
 ReLU = nn.ReLU
 
 
-# -- argument checks shared by every neuron ----------------------------------------------------------
-def check_threshold(name: str, value: float | Sequence[float] | Tensor) -> Tensor:
-    """Return thresholds as a float64 tensor after checking they are finite and > 0."""
-    tensor = torch.as_tensor(value, dtype=torch.float64).detach().clone()
-    if tensor.numel() == 0:
-        raise ValueError(f"{name} must not be empty")
-    if not torch.isfinite(tensor).all():
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    if (tensor <= 0).any():
-        raise ValueError(f"{name} must be > 0 (a firing threshold), got {value!r}")
-    return tensor
-
-
-def check_finite(name: str, x: Tensor) -> None:
-    """Raise if ``x`` holds NaN or Inf: a spike count of NaN would be silently wrong."""
-    # one sum (a NaN/Inf makes it non-finite) instead of a boolean map per call; a sum that merely
-    # overflowed is told apart by the exact count
-    if x.is_floating_point() and not math.isfinite(float(x.detach().sum())):
-        bad = int((~torch.isfinite(x)).sum())
-        if bad:
-            raise ValueError(f"{name} input holds {bad} NaN/Inf value(s); spiking neurons need finite currents")
-
-
-def _check_v_init(v_init: float, name: str = "v_init") -> float:
-    """``v_init`` is a fraction of the threshold in [0, 1): 0 (clamp-and-quantize) or 0.5 (QCFS)."""
-    if not isinstance(v_init, int | float) or not math.isfinite(v_init) or not 0.0 <= v_init < 1.0:
-        raise ValueError(
-            f"{name} is the initial membrane as a fraction of the threshold and must be in [0, 1), "
-            f"e.g. 0.0 or 0.5; got {v_init!r}"
-        )
-    return float(v_init)
-
-
-# -- quantized activations ------------------------------------------------------------------------
-class _FloorSTE(torch.autograd.Function):
-    """floor() forward, identity gradient backward (the straight-through estimator of QCFS)."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        return torch.floor(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        return grad
-
-
-class QCFS(nn.Module):
-    r"""Quantization-clip-floor-shift activation (Bu et al., ICLR 2022).
-
-    .. math:: y = \frac{\lambda}{L}\,\mathrm{clip}\Big(\big\lfloor x\frac{L}{\lambda} + \varphi\big\rfloor, 0, L\Big)
-
-    ``λ`` (``threshold``) is trainable; the floor uses a straight-through gradient. With
-    ``φ = 0.5`` it is exactly what an IF/PSG neuron with threshold λ and initial membrane λ/2
-    emits over L steps/groups.
-    """
-
-    def __init__(self, levels: int = 4, threshold: float = 1.0, shift: float = 0.5, trainable: bool = True):
-        super().__init__()
-        self.levels = check_positive_int("levels", levels)
-        check_threshold("threshold", threshold)
-        self.shift = _check_v_init(shift, "shift")
-        self.threshold = nn.Parameter(torch.tensor(float(threshold)), requires_grad=trainable)
-
-    def forward(self, x: Tensor) -> Tensor:
-        lam = self.threshold.to(x.dtype)
-        scaled = x * (self.levels / lam) + self.shift
-        return torch.clamp(_FloorSTE.apply(scaled), 0, self.levels) * (lam / self.levels)
-
-    def extra_repr(self) -> str:
-        return f"levels={self.levels}, threshold={float(self.threshold.detach()):.4g}, shift={self.shift}"
-
-
-class ClampQuant(QCFS):
-    r"""Clamp-and-quantize activation (CQ training, Yan, Zhou & Wong, TPAMI 2023).
-
-    .. math:: y = \frac{c}{L}\,\mathrm{clip}\Big(\big\lfloor x\frac{L}{c}\big\rfloor, 0, L\Big)
-
-    The clamp ``c`` plays the threshold's role; no shift, so an IF/PSG neuron starting from an
-    empty membrane (``v_init = 0``, the OneSpike authors' setting) reproduces it exactly.
-    """
-
-    def __init__(self, levels: int = 4, clamp: float = 1.0, trainable: bool = True):
-        super().__init__(levels=levels, threshold=clamp, shift=0.0, trainable=trainable)
-
-    @property
-    def clamp(self) -> float:
-        return float(self.threshold)
-
-
-# -- binary networks -----------------------------------------------------------------------------
-class _SignSTE(torch.autograd.Function):
-    """sign() forward (+1 for x >= 0), clipped straight-through gradient (|x| <= 1)."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        ctx.save_for_backward(x)
-        return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        (x,) = ctx.saved_tensors
-        return grad * (x.abs() <= 1).to(grad.dtype)
-
-
-class BinaryActivation(nn.Module):
-    r"""Binary activation :math:`y = \mathrm{sign}(x) \in \{-1, +1\}` (``sign(0) = +1``).
-
-    Backward: the clipped straight-through estimator :math:`\partial y/\partial x = 1_{|x|\le 1}`
-    (Hubara et al., 2016).
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        return _SignSTE.apply(x)
-
-
-def _binarize_weight(weight: Tensor) -> Tensor:
-    """XNOR-Net weights: ``α · sign(W)`` with one ``α = mean |W|`` per output channel."""
-    dims = tuple(range(1, weight.dim()))
-    alpha = weight.abs().mean(dim=dims, keepdim=True)
-    return _SignSTE.apply(weight) * alpha
-
-
-class BinaryConv2d(nn.Conv2d):
-    r"""Conv2d with binary weights :math:`\alpha_k\,\mathrm{sign}(W_k)` (XNOR-Net, Rastegari 2016).
-
-    Latent real weights are trained with the straight-through estimator. With binary (±1) inputs
-    the dot product is ``xnor`` + ``popcount`` of bits, scaled by ``α`` once per output.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self._conv_forward(x, _binarize_weight(self.weight), self.bias)
-
-
-class BinaryLinear(nn.Linear):
-    r"""Linear layer with binary weights :math:`\alpha_k\,\mathrm{sign}(W_k)` (see :class:`BinaryConv2d`)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return nn.functional.linear(x, _binarize_weight(self.weight), self.bias)
-
-
-# -- spiking neurons -----------------------------------------------------------------------------
 def if_step(v: Tensor, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
     r"""One integrate-and-fire step with reset by subtraction: ``(spikes, membrane after)``.
 
@@ -207,7 +76,7 @@ class IFNeuron(nn.Module):
         super().__init__()
         self.timesteps = check_positive_int("timesteps", timesteps)
         self.register_buffer("threshold", check_threshold("threshold", threshold).to(torch.float32).reshape(()))
-        self.v_init = _check_v_init(v_init)
+        self.v_init = check_v_init(v_init)
         # Streaming (timestep-by-timestep) layout: one step per call, the membrane kept between calls.
         self.streaming = False
         self._membrane: Tensor | None = None
@@ -302,7 +171,7 @@ class PSGNeuron(nn.Module):
         self.groups = check_positive_int("groups", groups)
         self.code = check_choice("code", code, self.CODES)
         self.mode = check_choice("mode", mode, ("exact", "hardware"))
-        self.v_init = _check_v_init(v_init)
+        self.v_init = check_v_init(v_init)
         self.frac_bits = check_positive_int("frac_bits", frac_bits)
         theta = check_threshold("threshold", threshold)
         if theta.numel() not in (1, self.groups):

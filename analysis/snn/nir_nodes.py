@@ -25,7 +25,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from analysis.snn.neurons import IFNeuron, check_finite
+from analysis.snn.checks import check_finite
+from analysis.snn.neurons import IFNeuron
 from analysis.validate import check_choice
 
 __all__ = ["NEURON_KINDS", "NIRConv1d", "NIRNetwork", "NIRNeuron"]

@@ -29,9 +29,9 @@ from analysis.snn.chain import call_chain
 from analysis.snn.context import ConversionError
 from analysis.snn.frameworks import NORSE, SPIKINGJELLY, class_paths, framework_of, is_framework_neuron, neuron_spec
 from analysis.snn.lif import FoldedTime, LIFNeuron
-from analysis.snn.neurons import check_positive_int
 from analysis.snn.timeloop import TimeLoop
 from analysis.snn.trace import explicit_graph, stamp_source_names, tree_convertible
+from analysis.validate import check_positive_int
 
 __all__ = ["DirectSNN", "framework_form", "pow2_thresholds", "spiking_from_ann"]
 

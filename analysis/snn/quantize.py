@@ -24,8 +24,9 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from analysis.snn.convert import to_quantized
-from analysis.snn.neurons import QCFS, BinaryConv2d, BinaryLinear
+from analysis.snn.ann_forms import to_quantized
+from analysis.snn.binary import BinaryConv2d, BinaryLinear
+from analysis.snn.quantizers import QCFS
 from analysis.snn.vocabulary import QuantizerKind
 from analysis.validate import check_int, is_integer
 

@@ -27,8 +27,9 @@ from analysis.snn.modules import (
     SpikingNetwork,
     Stepwise,
 )
-from analysis.snn.neurons import QCFS, IFNeuron, PSGNeuron
+from analysis.snn.neurons import IFNeuron, PSGNeuron
 from analysis.snn.ops import Mean, Reshape
+from analysis.snn.quantizers import QCFS
 from analysis.snn.vocabulary import StepAxis
 
 __all__ = ["make_neuron"]

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from analysis.snn.frameworks import call_layout, is_framework_neuron, reset_state, returns_state
 from analysis.snn.modules import RepeatSteps
-from analysis.snn.neurons import check_positive_int
+from analysis.validate import check_positive_int
 
 __all__ = ["TimeLoop", "first_synapse_rank"]
 

@@ -5,7 +5,7 @@ import pytest
 
 from analysis.report.cycles import cycle_models, cycles_sentence, with_cycles
 from analysis.report.equivalence import answer_q2
-from analysis.report.hardware import answer_q9
+from analysis.report.scaling import answer_q9
 from analysis.report.tables import load_run
 from analysis.report.text import number
 from tests.report_run import make_run

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from analysis.counting.geometry import conv_fanout_uniform, conv_fanout_weights
+from analysis.counting.geometry import conv_fanout_counts, conv_fanout_uniform, conv_fanout_weights
 from analysis.counting.nonzero import NonzeroMaps, nonzero_count, nonzero_map
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import count_map, nonzero_sums
@@ -80,6 +80,11 @@ def reached_synapses(module: nn.Module, source: Tensor, indicator: bool = False,
         if fan is not None:  # every position reaches alike: the count times that (no pass over the map)
             total = float(maps.count(source))
             return total, total * fan * (module.out_channels // module.groups)
+        known = maps.counted(source)
+        if known is not None:  # the total is at hand: only the fan-out sum, in one exact integer product
+            counts = conv_fanout_counts(module, source.shape[-2], source.shape[-1], source.device)
+            reached = float((maps.of(source) * counts).sum())
+            return float(known), reached * (module.out_channels // module.groups)
     if indicator:
         per_pos = maps.of(source) if maps is not None else nonzero_map(source)
     elif source.dim() < 3:
