@@ -11,13 +11,24 @@ import functools
 import math
 from collections import OrderedDict
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from analysis.snn.neurons import is_power_of_two
 
-__all__ = ["FANOUT_CACHE_SIZE", "POOL_CACHE_SIZE", "cache_sizes", "clear_caches", "conv_fanout_counts",
-           "conv_fanout_map", "conv_fanout_uniform", "conv_fanout_weights", "pool_windows"]
+__all__ = [
+    "FANOUT_CACHE_SIZE",
+    "POOL_CACHE_SIZE",
+    "axis_fanout",
+    "cache_sizes",
+    "clear_caches",
+    "conv_fanout_counts",
+    "conv_fanout_map",
+    "conv_fanout_uniform",
+    "conv_fanout_weights",
+    "pool_windows",
+]
 
 #: Most conv fan-out maps kept (least recently used dropped first).
 FANOUT_CACHE_SIZE = 128
@@ -31,29 +42,51 @@ def conv_fanout_map(conv: nn.Conv2d, height: int, width: int, device: torch.devi
     """``[H, W]`` float64: how many output positions (of one output channel) each input position
     reaches, edges, padding, stride and dilation included (cached per layer geometry, LRU-bounded).
 
-    It is the gradient of Σ conv_ones(x) with respect to x (= ``conv_transpose2d`` of a ones map of the
-    output shape with a ones kernel). A non-zero input at position p of input channel c reaches
-    ``fanout[p] · out_channels / groups`` synapses; padding positions are not inputs and reach none.
+    A non-zero input at position p of input channel c reaches ``fanout[p] · out_channels / groups``
+    synapses; zero-padding positions are not inputs and reach none, while a reflected, replicated or
+    circular pad reads the input position it copies. The map is the outer product of one count per
+    axis (a 2-D convolution's windows and pads are separable), computed here without running a torch
+    operator: a dispatch mode the user runs inside the count (``FlopCounterMode``) sees none of the
+    counter's own work.
     """
     key = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.padding_mode, height, width, str(device))
     cached = _FANOUT_CACHE.get(key)
     if cached is not None:
         _FANOUT_CACHE.move_to_end(key)
         return cached
-    with torch.inference_mode(False), torch.enable_grad():
-        x = torch.zeros(1, 1, height, width, dtype=torch.float64, requires_grad=True)
-        w = torch.ones(1, 1, *conv.kernel_size, dtype=torch.float64)
-        if conv.padding_mode != "zeros":
-            padded = nn.functional.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
-            y = nn.functional.conv2d(padded, w, None, conv.stride, 0, conv.dilation)
-        else:
-            y = nn.functional.conv2d(x, w, None, conv.stride, conv.padding, conv.dilation)
-        (grad,) = torch.autograd.grad(y.sum(), x)
-    fanout = grad[0, 0].detach().to(device) if device is not None else grad[0, 0].detach()
+    rows, cols = (axis_fanout(size, axis, conv) for axis, size in enumerate((height, width)))
+    fanout = torch.from_numpy(np.outer(rows, cols).astype(np.float64))
+    fanout = fanout.to(device) if device is not None else fanout
     _FANOUT_CACHE[key] = fanout
     while len(_FANOUT_CACHE) > FANOUT_CACHE_SIZE:
         _FANOUT_CACHE.popitem(last=False)
     return fanout
+
+
+def axis_fanout(size: int, axis: int, conv: nn.Conv2d) -> np.ndarray:
+    """Along ``axis`` (0: rows, 1: columns) of an input ``size`` long: for each input index, the
+    number of (output position, kernel tap) pairs that read it under ``conv``'s kernel, stride,
+    dilation, padding (``"same"``/``"valid"`` included) and padding mode."""
+    kernel, stride, dilation = conv.kernel_size[axis], conv.stride[axis], conv.dilation[axis]
+    span = dilation * (kernel - 1)
+    if conv.padding == "valid":
+        before = after = 0
+    elif conv.padding == "same":
+        before, after = span // 2, span - span // 2  # as torch pads an even total: the extra on the end
+    else:
+        before = after = conv.padding[axis]
+    outputs = (size + before + after - span - 1) // stride + 1
+    padded = (np.arange(max(outputs, 0))[:, None] * stride + np.arange(kernel)[None, :] * dilation).ravel() - before
+    if conv.padding_mode == "zeros":
+        index = padded[(padded >= 0) & (padded < size)]
+    elif conv.padding_mode == "reflect":
+        index = np.abs(padded)
+        index = np.where(index >= size, 2 * (size - 1) - index, index)
+    elif conv.padding_mode == "replicate":
+        index = np.clip(padded, 0, size - 1)
+    else:  # circular
+        index = np.mod(padded, size)
+    return np.bincount(index, minlength=size)[:size]
 
 
 def conv_fanout_weights(conv: nn.Conv2d, height: int, width: int, device: torch.device | None = None) -> Tensor:
