@@ -46,7 +46,9 @@ from analysis.study import distributed
 from analysis.study.ahead import LaterWork, end_with_parent, second_cpu, warm_before_fork
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
-from analysis.study.networks import Given, ModelSpec, derive
+from analysis.study.model_spec import ModelSpec
+from analysis.study.networks import derive
+from analysis.study.trained import Given
 from analysis.study.training import TrainConfig, load_weights, save_checkpoint, train_for
 
 __all__ = ["DEPLOY_FORM", "DirectNetworks", "TrainingAhead", "count_form", "deploy_direct", "direct_archs",
