@@ -33,9 +33,9 @@ from analysis.snn import (
     quantize_weights,
     round_thresholds_pow2,
 )
+from analysis.study.checkpoint_files import CheckpointError, check_checkpoint_config, load_checkpoint
 from analysis.study.hints import not_a_state_dict
 from analysis.study.model_spec import MAX_PARAMETERS, ModelSpec, build_ann, import_factory
-from analysis.study.training import CheckpointError, check_checkpoint_config, load_checkpoint
 
 __all__ = [
     "MAX_PARAMETERS",
@@ -62,7 +62,7 @@ def base_method() -> str:
 def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """``(state_dict, config)`` of a checkpoint: ours (``config`` records arch, method, levels,
     options, input size and, for a user's network, the ``model`` factory; each checked by
-    :func:`~analysis.study.training.check_checkpoint_config`) or a bare state dict (``config`` names
+    :func:`~analysis.study.checkpoint_files.check_checkpoint_config`) or a bare state dict (``config`` names
     the base method, :func:`base_method`); always loaded with ``weights_only=True``."""
     try:
         return load_checkpoint(path)

@@ -15,10 +15,11 @@ from analysis.data import DataSplit
 from analysis.methods import Role, TrainingKind, first_with_role, get_method, method_names
 from analysis.study import distributed
 from analysis.study.cache import RunCache, seed_for
+from analysis.study.checkpoint_files import CheckpointError, save_checkpoint
 from analysis.study.config import StudyConfig
 from analysis.study.model_spec import ModelSpec
 from analysis.study.networks import base_method, derive, read_weights
-from analysis.study.training import CheckpointError, TrainConfig, save_checkpoint, train_for
+from analysis.study.training import TrainConfig, train_for
 
 __all__ = ["Given", "TrainedNetworks", "finetuned_networks", "given_weights", "needed_methods"]
 
