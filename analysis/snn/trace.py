@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from analysis.snn.context import ConversionError, rule_for
-from analysis.snn.modules import PSGLayer, ResidualAdd, ResidualBlock, SpikingNetwork
+from analysis.snn.modules import PSGLayer, ResidualAdd, ResidualBlock
+from analysis.snn.network import SpikingNetwork
 from analysis.snn.neurons import BinaryActivation, BinaryConv2d, BinaryLinear, PSGNeuron
 from analysis.snn.ops import Concat, Mean, Reshape
 
