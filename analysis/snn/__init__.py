@@ -6,7 +6,8 @@ ANN -> quantized ANN -> T-step IF SNN -> OneSpike (and ANN -> BNN).
 context, BN folding, the converter registry) <- ``modules`` (the layers of converted networks: Stepwise,
 PSGLayer, ShortcutScale, residual modules) <- ``network`` (SpikingNetwork) <- ``ops`` (Concat, Reshape,
 Mean: functional ops as modules) <- ``rules`` (the type -> rule conversions, the zoo's blocks included)
-and ``trace`` (torch.fx: explicit graphs with one node per call site) <- ``graph`` (node-by-node
+and ``trace`` (torch.fx: explicit graphs with one node per call site, named by ``call_sites``) <-
+``graph`` (node-by-node
 conversion of a traced model) <- ``convert`` (to_quantized, to_if_snn, to_onespike, to_binary: the
 module tree where it is exact, else the graph) <- ``quantize`` (per-channel weight quantization of
 the deploy form, the INT8 ANN's activations).
