@@ -9,6 +9,8 @@ NOTEBOOKS_STAMP := $(VENV)/.notebooks-installed
 TORCH_PIN ?= torch==2.13.0
 # Test processes (pytest-xdist): one per core, each running torch on one thread (tests/conftest.py;
 # OMP_NUM_THREADS=1 for the studies and notebook kernels the tests start), so that no core is shared.
+# Tests are handed out one at a time, a file sharing a fixture wider than a test as one unit (loadgroup,
+# tests/conftest.py), so that the two workers end together.
 TEST_WORKERS ?= auto
 # Test-only SNN framework (see pyproject's `frameworks` extra): without its declared dependencies
 # (they pull torchvision and tensorboard).
@@ -16,19 +18,30 @@ SPIKINGJELLY_PIN ?= spikingjelly==2.0.0
 # Norse and Sinabs (test-only, recognised by class path): without their declared dependencies
 # (Norse's torchvision, Sinabs's samna chip driver); what they import is in the frameworks and nir extras.
 NORSE_SINABS_PINS ?= norse==1.1.0 sinabs==3.1.3
+# The zigzag and events extras' packages, for the tests without their declared dependencies too: tonic's librosa
+# (numba, llvmlite, soundfile: its audio transforms) and zigzag-dse's onnx and seaborn (its own ONNX front end and
+# plots) are never reached by the toolkit; what the two import is pyproject's `slim` extra.
+ZIGZAG_TONIC_PINS ?= zigzag-dse==3.9.1 tonic==1.7.0
 export MPLBACKEND ?= Agg
+# Python writes the .pyc of each module it imports (an environment's PYTHONDONTWRITEBYTECODE would make every
+# study, test worker and notebook kernel recompile torch's modules): nothing is byte-compiled at install.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: study readme test test-slow lint bench notebooks clean-venv
 
 # The study and the tests need the package and its dev tools only; JupyterLab (the `notebooks`
 # extra, the largest part of an install) comes with `make notebooks`.
-# One resolver run for torch and the package; pip's byte-compilation (one file at a time, half of the
-# install's CPU) is left to compileall on every core, skipping the packages' own test suites.
+# The venv gets a current pip from the interpreter's own (ensurepip's bundled pip, installed and then
+# upgraded, took 3x as long): a current pip resolves this install in half the CPU of Python 3.11's pip 23.
+# One resolver run for torch and the package, then the packages taken without their dependencies (-qq: the
+# machine's extra indexes lack most packages, and pip 26 warns of each one).
+# No byte-compilation here: what the tests import is compiled as they first import it (see the top), about
+# a third of what compiling every installed package cost.
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --no-compile "$(TORCH_PIN)" -e ".[dev,frameworks,nir,zigzag,events]"
-	$(PY) -m pip install --quiet --no-compile --no-deps "$(SPIKINGJELLY_PIN)" $(NORSE_SINABS_PINS)
-	$(PY) -m compileall -q -j 0 -x '/tests?/|/testing/_internal/' "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(PY) install -qq --upgrade pip || $(PY) -m ensurepip --upgrade
+	$(PY) -m pip install -qq --no-compile "$(TORCH_PIN)" -e ".[dev,frameworks,nir,slim]"
+	$(PY) -m pip install -qq --no-compile --no-deps "$(SPIKINGJELLY_PIN)" $(NORSE_SINABS_PINS) $(ZIGZAG_TONIC_PINS)
 	touch $(STAMP)
 
 $(NOTEBOOKS_STAMP): $(STAMP)
@@ -44,10 +57,10 @@ readme: study
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-slow: $(STAMP)
-	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -m slow -n $(TEST_WORKERS) --dist loadfile
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -m slow -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

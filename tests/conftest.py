@@ -2,15 +2,123 @@
 
 The suite's tensors are small (8x8 digits, a few samples), too small for torch's intra-op threads to
 pay for their synchronisation; `make test` runs one test process per core instead (pytest-xdist).
+
+`make test` hands out tests one at a time (``--dist loadgroup``), so that no long file keeps one
+worker busy while the other idles at the end; a file whose tests share a fixture wider than one test
+(module, class or session scope: a trained network, a study run, a written report) stays in one
+process, so that fixture is built once: :func:`pytest_collection_modifyitems` puts such a file in an
+``xdist_group`` of its own unless it names one itself (files sharing a session fixture name the same).
+pytest-xdist 3.8 reads those groups from test ids that pytest 9 no longer lets it rewrite, so the
+workers write each test's group to a file and :class:`FixtureGroupScheduling` hands out the groups.
 """
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
+from xdist.scheduler import LoadScopeScheduling
 
 torch.set_num_threads(1)
+
+#: Fixture scopes that outlive one test: a file using one of its own (or its conftest's) runs in one process.
+SHARED_SCOPES = frozenset({"class", "module", "package", "session"})
+
+
+def _shares_a_fixture(item: pytest.Item) -> bool:
+    """Whether ``item`` uses a project fixture (not one of pytest's own) wider than one test."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(d.scope in SHARED_SCOPES and d.baseid for defs in info.name2fixturedefs.values() for d in defs)
+
+
+#: workerinput key: the file a worker writes ``{test id: group}`` into (its id appended), for the scheduler.
+GROUPS_FILE = "onespike_groups_file"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    grouped = {item.path for item in items if _shares_a_fixture(item)}
+    groups = {}
+    for item in items:
+        if item.path in grouped and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(str(item.path.relative_to(config.rootpath))))
+        mark = item.get_closest_marker("xdist_group")
+        if mark is not None:
+            groups[item.nodeid] = str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+    worker = getattr(config, "workerinput", None)
+    if worker and GROUPS_FILE in worker:
+        path = Path(f"{worker[GROUPS_FILE]}.{worker['workerid']}")
+        path.with_suffix(".tmp").write_text(json.dumps(groups))
+        path.with_suffix(".tmp").replace(path)  # whole before the controller schedules
+
+
+def groups_file(config: pytest.Config) -> Path:
+    """Where the workers write their groups (``.<worker id>`` appended): one temporary folder per run."""
+    if GROUPS_DIR not in config.stash:
+        config.stash[GROUPS_DIR] = Path(tempfile.mkdtemp(prefix="onespike-groups-"))
+    return config.stash[GROUPS_DIR] / "groups"
+
+
+GROUPS_DIR = pytest.StashKey[Path]()
+
+
+class FixtureGroupScheduling(LoadScopeScheduling):
+    """``--dist loadgroup`` by the groups the workers wrote: a group's tests go to one worker, every
+    other test is a unit of its own; units are handed out largest first (pytest-xdist's reorder)."""
+
+    def __init__(self, config: pytest.Config, log=None) -> None:
+        super().__init__(config, log)
+        self.groups_file = groups_file(config)
+        self.groups: dict[str, str] | None = None
+
+    def _split_scope(self, nodeid: str) -> str:
+        if self.groups is None:  # the workers have all collected (and written) before scheduling starts
+            self.groups = {}
+            for path in self.groups_file.parent.glob(f"{self.groups_file.name}.*"):
+                self.groups.update(json.loads(path.read_text()))
+        return self.groups.get(nodeid, nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    return FixtureGroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    node.workerinput[GROUPS_FILE] = str(groups_file(node.config))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if GROUPS_DIR in config.stash:
+        shutil.rmtree(config.stash[GROUPS_DIR], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_study_run(tmp_path_factory):
+    """test_study's tiny study (every method, every primary hardware model) run by the CLI in a
+    subprocess with one torch thread: test_study's run, which test_notebooks copies and re-prices
+    (the two files are one ``xdist_group``, so the study runs once)."""
+    from tests.study.test_study import tiny_config  # a test module's config: imported when first asked for
+
+    config = tmp_path_factory.mktemp("tiny_config") / "tiny.json"
+    config.write_text(json.dumps(tiny_config().to_dict()))
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    done = subprocess.run([sys.executable, "-m", "analysis.cli", "study", "--config", str(config), "--out", str(out),
+                           "--no-progress", "--no-report"], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out

@@ -122,8 +122,8 @@ def count_options(options: CountOptions | None, strict: bool,
 @contextmanager
 def count_events(
     model: nn.Module,
-    method: str | None = None,
     *,
+    method: str | None = None,
     strict: bool = False,
     options: CountOptions | None = None,
     **settings: Any,

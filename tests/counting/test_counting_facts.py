@@ -189,8 +189,9 @@ def test_common_layers_relu6_dropout2d_maxpool():
 
 
 def test_count_events_takes_its_options_as_one_value_or_by_name():
-    """count_events(model, method, *, strict, options, **settings): a CountOptions field given by name
-    replaces the same field of ``options``; every other keyword is a fact in ledger.meta."""
+    """count_events(model, *, method, strict, options, **settings): a CountOptions field given by name
+    replaces the same field of ``options``; every other keyword is a fact in ledger.meta; only the
+    model is positional (as torch's FlopCounterMode and fvcore's FlopCountAnalysis take theirs)."""
     import pytest
     import torch
     from torch import nn
@@ -212,3 +213,5 @@ def test_count_events_takes_its_options_as_one_value_or_by_name():
     with pytest.raises(TypeError, match="options must be a CountOptions"):
         with count_events(net, options={"weight_bits": 8}):
             net(x)
+    with pytest.raises(TypeError, match="positional argument"):
+        count_events(net, "ann")

@@ -2,10 +2,8 @@
 resumes with one command, and every error names its cause in one line (CLI tests in-process)."""
 
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 import warnings
@@ -254,18 +252,34 @@ def test_weights_that_do_not_fit_name_keys_shapes_and_the_architecture(project, 
     assert code == 2 and one_line(err) and "missing key(s) 'fc.weight'" in err
 
 
+def _save_under_a_file_size_limit(path: str, pipe) -> None:
+    """In a forked process (the limit must not reach the tests): save a 1 MB checkpoint under a 64 KB
+    file-size limit and send back the traceback it raised, as Python would print it uncaught."""
+    import resource
+    import traceback
+
+    from analysis.study.training import save_checkpoint
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    try:
+        save_checkpoint(path, torch.nn.Linear(512, 512), {"arch": "x"})
+        pipe.send("")
+    except BaseException as error:  # sent to the test, which judges it
+        pipe.send("".join(traceback.format_exception(error)))
+
+
 def test_a_failed_checkpoint_write_names_the_file_and_the_cause(tmp_path):
-    script = (
-        "import resource, torch\n"
-        "from analysis.study.training import save_checkpoint\n"
-        "resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))\n"
-        f"save_checkpoint({str(tmp_path / 'big.pt')!r}, torch.nn.Linear(512, 512), {{'arch': 'x'}})\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    last = proc.stderr.strip().splitlines()[-1]
-    assert proc.returncode != 0 and last.startswith("OSError: cannot write checkpoint"), proc.stderr
-    assert "file-size limit" in last and "RuntimeError" not in proc.stderr, proc.stderr
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")  # the loaded toolkit, not a second import of torch
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_save_under_a_file_size_limit, args=(str(tmp_path / "big.pt"), send))
+    child.start()
+    text = receive.recv() if receive.poll(120) else "(no answer)"
+    child.join(30)
+    last = text.strip().splitlines()[-1] if text.strip() else ""
+    assert last.startswith("OSError: cannot write checkpoint"), text
+    assert "file-size limit" in last and "RuntimeError" not in text, text
     assert not list(tmp_path.iterdir()), "a partial checkpoint was left"
 
 

@@ -18,7 +18,9 @@ from tests.report_run import make_run
 
 TINY = dict(archs=["mlp"], timesteps=[1, 2], epochs_ann=2, epochs_quant=1, epochs_bnn=1, count_samples=32,
             sparsity_sweep=[0.0, 1.0], spike_event_sweep=[0.0], breakeven_timesteps=2,
-            hardware=["sata", "flops45nm"], methods=["ann", "qcfs", "if", "onespike"])
+            hardware=["sata", "flops45nm"], methods=["ann", "qcfs", "if", "onespike"],
+            # a direct method's event training (Q15) once at one T, as test_study's tiny study does
+            direct_max_steps=2, event_timesteps=[2], event_epochs=1)
 
 
 def snapshot(root) -> dict[str, bytes]:

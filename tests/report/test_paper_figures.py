@@ -15,7 +15,7 @@ import pytest
 from analysis.cli import build_parser, main
 from analysis.methods import METHODS, get_method
 from analysis.palette import COMPONENT_COLORS, HARDWARE_HUES, OKABE_ITO, hardware_color, hardware_marker, shade
-from analysis.report import load_run, question, summary_figure, write_report
+from analysis.report import load_run, question, summary_figure
 from analysis.report.energy import panel_breakdown
 from analysis.report.plotting import MIN_FONT_PT, PAGE_WIDTH, figure_formats, save
 from analysis.report.questions import ordered_questions
@@ -47,6 +47,10 @@ def _seen(color: str, matrix: np.ndarray) -> np.ndarray:
 def _closest_under_cvd(colors: list[str]) -> float:
     return min(float(np.linalg.norm(_seen(a, m) - _seen(b, m)))
                for m in DICHROMATS.values() for a, b in itertools.combinations(colors, 2))
+
+
+#: tests/report/conftest.py's written report is shared with test_figures_report and test_paper_report.
+pytestmark = pytest.mark.xdist_group("written_report")
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +152,8 @@ def test_a_bad_format_is_refused_with_the_ones_there_are(tmp_path):
     plt.close(fig)
 
 
-def test_the_report_writes_every_asked_format_and_lists_them_in_the_manifest(tmp_path):
-    run_dir = make_run(tmp_path / "synthetic")
-    write_report(run_dir, formats="pdf")
+def test_the_report_writes_every_asked_format_and_lists_them_in_the_manifest(written_report):
+    run_dir = written_report[0]  # written with formats="pdf" (tests/report/conftest.py)
     listed = set(json.loads((run_dir / "manifest.json").read_text())["files"])
     for entry in ordered_questions():
         for fmt in ("png", "pdf"):

@@ -11,7 +11,7 @@ import re
 import pandas as pd
 import pytest
 
-from analysis.report import all_answers, write_report
+from analysis.report import all_answers
 from analysis.report.appendix import (
     MAX_COLUMNS,
     MAX_LINE,
@@ -25,17 +25,18 @@ from analysis.report.appendix import (
 )
 from analysis.report.questions import ordered_questions
 from analysis.run_folder import APPENDIX_NAME
-from tests.report_run import make_run
 
 #: The main report's length on the synthetic run (the quick study's is measured in the closing note).
 MAX_REPORT_LINES = 400
 
 
+#: tests/report/conftest.py's written report is shared with test_figures_report and test_paper_figures.
+pytestmark = pytest.mark.xdist_group("written_report")
+
+
 @pytest.fixture(scope="module")
-def written(tmp_path_factory):
-    run_dir = make_run(tmp_path_factory.mktemp("paper-report") / "synthetic")
-    report = write_report(run_dir).read_text(encoding="utf-8")
-    return run_dir, report, (run_dir / APPENDIX_NAME).read_text(encoding="utf-8")
+def written(written_report):
+    return written_report
 
 
 def _tables(text: str) -> list[list[str]]:

@@ -60,7 +60,7 @@ def test_a_helper_working_from_the_back_gives_the_same_tables_as_one_process(tmp
     config = StudyConfig.quick(archs=["mlp", "cnn_small"], timesteps=[1, 2], epochs_ann=1, epochs_quant=1,
                                epochs_bnn=1, epochs_direct=1, direct_max_steps=1, count_samples=32,
                                sparsity_sweep=[0.0, 1.0], spike_event_sweep=[0.0], breakeven_timesteps=2,
-                               hardware=["sata", "flops45nm"])
+                               hardware=["sata", "flops45nm"], event_timesteps=[2], event_epochs=1)
     started = []
     original = ahead.SharedWork.__init__
 

@@ -49,11 +49,13 @@ def tiny_config_file(tmp_path_factory):
     return path
 
 
+#: the tiny study (tests/conftest.py's tiny_study_run) is shared with test_notebooks: one process runs both files
+pytestmark = pytest.mark.xdist_group("tiny_study")
+
+
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, tiny_config_file):
-    out = tmp_path_factory.mktemp("tiny") / "run"
-    _run_cli_study(tiny_config_file, out)
-    return out
+def tiny_run(tiny_study_run):
+    return tiny_study_run
 
 
 def test_tables_have_every_method_and_hardware_model(tiny_run):
