@@ -13,8 +13,9 @@ The package reads as fvcore's split (formulas / engine / front end):
 - :mod:`~analysis.counting.registry` — module rules by type (:func:`register_rule`);
 - :mod:`~analysis.counting.rules` — the rules, small pure functions grouped by layer family
   (synapses, neurons, pooling, structure);
-- :mod:`~analysis.counting.ops` — the operator-level pass (a ``TorchDispatchMode``) and its rules,
-  so that arithmetic written in a ``forward`` is counted or flagged, never silently zero;
+- :mod:`~analysis.counting.ops` — the operator-level pass (a ``TorchDispatchMode``) and its rule
+  registry (the rules: :mod:`~analysis.counting.rules.operators`, ``rules.functional``), so that
+  arithmetic written in a ``forward`` is counted or flagged, never silently zero;
 - :mod:`~analysis.counting.geometry` — bounded (LRU) caches of conv fan-out maps and pool windows;
 - :mod:`~analysis.counting.naming` — one layer name per call site, the same in every form;
 - :mod:`~analysis.counting.options` — :class:`CountOptions`, the options of one count;
@@ -57,7 +58,7 @@ from analysis.counting.naming import layer_names
 from analysis.counting.ops import FREE_OPS, OP_RULES, OpRule, register_op_rule
 from analysis.counting.options import ON_NONFINITE, CountOptions
 from analysis.counting.registry import COUNTING_RULES, PASSTHROUGH, PATH_RULES, Rule, find_rule, register_rule
-from analysis.counting.rules import functional  # noqa: F401  (registers the functional activations' op rules)
+from analysis.counting.rules import functional, operators  # noqa: F401  (register the operator rules)
 from analysis.counting.signals import ANALOG_BITS, Context, Signal
 
 __all__ = [

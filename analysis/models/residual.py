@@ -1,6 +1,6 @@
 """The zoo's residual building blocks and batch-norm fusion: plain PyTorch modules that a model is
 built from, below the converter in the data flow (the converter registers their conversion rules in
-:mod:`analysis.snn.modules`; nothing here knows of spikes).
+:mod:`analysis.snn.rules`; nothing here knows of spikes).
 
 A residual ``out = f(x) + x`` written as ``+`` inside a ``forward`` is invisible to forward hooks and
 to a module-level converter; written with :class:`ResidualAdd` it is a module both can find.
@@ -52,7 +52,7 @@ class ResidualBlock(nn.Module):
     :class:`ResidualAdd`, ``act`` the block's final activation (``nn.ReLU`` in an ANN, so
     ``to_quantized`` reaches it; ``nn.Identity`` for none).
 
-    Conversion rule (registered by :mod:`analysis.snn.modules`, which the zoo does not import): **out =
+    Conversion rule (registered by :mod:`analysis.snn.rules`, which the zoo does not import): **out =
     neuron(main_current + shortcut_current); a spike is
     worth θ, an identity shortcut carries θ·s.** The block folds its own BatchNorms (conv -> BN
     pairs inside ``main``/``shortcut`` Sequentials, with :func:`~analysis.snn.context.fuse_conv_bn`);

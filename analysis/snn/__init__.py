@@ -3,12 +3,14 @@ ANN -> quantized ANN -> T-step IF SNN -> OneSpike (and ANN -> BNN).
 
 ``vocabulary`` (the closed sets every later stage shares: :class:`StepAxis`, :class:`SpikingForm`,
 :class:`QuantizerKind`) <- ``neurons`` (QCFS, ClampQuant, IFNeuron, PSGNeuron, binary layers) <- ``context`` (conversion
-context, BN folding, the converter registry) <- ``modules`` (Stepwise, PSGLayer, SpikingNetwork,
-residual modules) <- ``ops`` (Concat, Reshape, Mean: functional ops as modules) <- ``rules`` (the
-type -> rule conversions) and ``trace`` (torch.fx: explicit graphs with one node per call site)
-<- ``graph`` (node-by-node conversion of a traced model) <- ``convert`` (to_quantized, to_if_snn,
-to_onespike, to_binary: the module tree where it is exact, else the graph) <- ``quantize``
-(per-channel weight quantization of the deploy form, the INT8 ANN's activations).
+context, BN folding, the converter registry) <- ``modules`` (the layers of converted networks: Stepwise,
+PSGLayer, ShortcutScale, residual modules) <- ``network`` (SpikingNetwork) <- ``ops`` (Concat, Reshape,
+Mean: functional ops as modules) <- ``rules`` (the type -> rule conversions, the zoo's blocks included)
+and ``trace`` (torch.fx: explicit graphs with one node per call site, named by ``call_sites``) <-
+``graph`` (node-by-node
+conversion of a traced model) <- ``convert`` (to_quantized, to_if_snn, to_onespike, to_binary: the
+module tree where it is exact, else the graph) <- ``quantize`` (per-channel weight quantization of
+the deploy form, the INT8 ANN's activations).
 """
 
 from analysis.snn.ann_forms import round_thresholds_pow2, to_binary, to_quantized
@@ -36,9 +38,9 @@ from analysis.snn.modules import (
     ResidualAdd,
     ResidualBlock,
     ShortcutScale,
-    SpikingNetwork,
     Stepwise,
 )
+from analysis.snn.network import SpikingNetwork
 from analysis.snn.neurons import IFNeuron, PSGNeuron
 from analysis.snn.nir_export import to_nir
 from analysis.snn.nir_io import from_nir

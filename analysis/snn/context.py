@@ -1,8 +1,8 @@
 """What conversion rules share: the conversion context, the error, batch-norm folding and the
 type -> rule registry that :func:`convert_module` dispatches on.
 
-Both the modules of converted networks (:mod:`analysis.snn.modules`, whose residual blocks convert
-themselves) and the ladder (:mod:`analysis.snn.convert`) build on this module; it imports neither.
+Both the rules (:mod:`analysis.snn.rules`, the zoo's residual and RepVGG blocks included) and the
+ladder (:mod:`analysis.snn.convert`) build on this module; it imports neither.
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ from analysis.snn.ann_forms import round_thresholds_pow2, to_binary, to_quantize
 from analysis.snn.calibration import calibrate_thresholds
 from analysis.snn.context import ConversionContext, ConversionError, convert_module, fold_batchnorm
 from analysis.snn.graph import convert_graph, use_graph
-from analysis.snn.modules import InputClamp, MeanOverSteps, PSGLayer, RepeatSteps, SpikingNetwork
+from analysis.snn.modules import InputClamp, MeanOverSteps, PSGLayer, RepeatSteps
+from analysis.snn.network import SpikingNetwork
 from analysis.snn.neurons import IFNeuron, PSGNeuron
 from analysis.snn.rules import make_neuron  # noqa: F401  (registers the conversion rules)
 from analysis.snn.trace import stamp_source_names

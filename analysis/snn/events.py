@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from analysis.snn.context import fold_batchnorm
 from analysis.snn.convert import to_if_snn, to_onespike
-from analysis.snn.modules import SpikingNetwork
+from analysis.snn.network import SpikingNetwork
 from analysis.snn.onestep import DirectSNN
 from analysis.snn.vocabulary import SpikingForm, StepAxis
 from analysis.validate import check_positive_int

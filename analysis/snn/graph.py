@@ -31,11 +31,12 @@ from dataclasses import replace
 
 from torch import fx, nn
 
+from analysis.snn.call_sites import LAYER_NAME
 from analysis.snn.context import ConversionContext, ConversionError, convert_module, fuse_conv_bn
 from analysis.snn.modules import RepeatGroups, RepeatSteps, ResidualAdd, ShortcutScale
 from analysis.snn.ops import Concat
 from analysis.snn.rules import make_neuron  # noqa: F401  (registers the conversion rules convert_module uses)
-from analysis.snn.trace import LAYER_NAME, explicit_graph, source_line, stamp_source_names, tree_convertible
+from analysis.snn.trace import explicit_graph, source_line, stamp_source_names, tree_convertible
 from analysis.snn.vocabulary import StepAxis
 
 __all__ = ["convert_graph", "fold_batchnorm_graph", "use_graph"]

@@ -6,27 +6,33 @@ Each rule is ``rule(module, ctx, convert) -> (new_module, ctx_after)`` (see
 :class:`~analysis.snn.context.ConversionContext`): conv/linear fold the incoming spike value θ into
 their weights (never the bias) and run per step when stepped; QCFS/ClampQuant become IF neurons or
 PSG layers; linear ops run per step; dropout is the identity at evaluation; max pooling and
-unquantized ReLUs are refused with the reason and the fix.
+unquantized ReLUs are refused with the reason and the fix. The zoo's blocks convert here too: a
+RepVGG block in its re-parameterized form, a residual block on its currents (spikes turned back
+into currents by a :class:`~analysis.snn.modules.ShortcutScale`, analog branches repeated).
 """
 
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from dataclasses import replace
 
 import torch
 from torch import nn
 
-from analysis.snn.context import ConversionContext, ConversionError, register_converter
+from analysis.models.repvgg import RepVGGBlock
+from analysis.models.residual import ResidualBlock
+from analysis.snn.context import ConversionContext, ConversionError, fold_batchnorm, register_converter
 from analysis.snn.modules import (
     InputClamp,
     MeanOverSteps,
     PSGLayer,
+    RepeatGroups,
     RepeatSteps,
     ShortcutScale,
-    SpikingNetwork,
     Stepwise,
 )
+from analysis.snn.network import SpikingNetwork
 from analysis.snn.neurons import IFNeuron, PSGNeuron
 from analysis.snn.ops import Mean, Reshape
 from analysis.snn.quantizers import QCFS
@@ -172,3 +178,66 @@ def _convert_passthrough(module, ctx, convert):
 @register_converter(SpikingNetwork)
 def _convert_network(module, ctx, convert):
     return convert(module.body, ctx)
+
+
+# -- the zoo's blocks --------------------------------------------------------------------------------
+def _name_like(new: nn.Module, branch: nn.Module) -> None:
+    """Modules added to a converted branch carry the branch's ``source_name`` (if it has one)."""
+    name = branch.__dict__.get("source_name")
+    if name is not None:
+        for m in new.modules():
+            m.source_name = name
+
+
+def _as_current(module: nn.Module, ctx: ConversionContext) -> tuple[nn.Module, ConversionContext]:
+    """If a branch ends in spikes (worth θ), append the per-step ``ShortcutScale(θ)`` that turns them
+    into the current ``θ·s``; a branch that already ends in a current is returned unchanged."""
+    if ctx.spike_scale is None:
+        return module, ctx
+    scale, ctx = ShortcutScale(1.0).to_spiking(ctx, None)
+    _name_like(scale, module)
+    if isinstance(module, nn.Identity):
+        return scale, ctx
+    return nn.Sequential(module, scale), ctx
+
+
+def _repeat(module: nn.Module, ctx: ConversionContext) -> nn.Module:
+    """Append the repeat that makes an analog branch the same current at every step (IF:
+    :class:`RepeatSteps`) or in every group (OneSpike: :class:`RepeatGroups`)."""
+    repeat = RepeatSteps(ctx.steps) if ctx.axis is StepAxis.TIME else RepeatGroups(ctx.steps)
+    _name_like(repeat, module)
+    if isinstance(module, nn.Identity):
+        return repeat
+    return nn.Sequential(module, repeat)
+
+
+@register_converter(RepVGGBlock)
+def _convert_repvgg_block(module: RepVGGBlock, ctx: ConversionContext, convert
+                          ) -> tuple[nn.Module, ConversionContext]:
+    """A RepVGG block converts in its re-parameterized form (one 3x3 conv with bias, then its
+    activation), whatever form it was given in (a multi-branch block is re-parameterized on a copy)."""
+    block = module if module.reparam is not None else copy.deepcopy(module).reparameterize()
+    return convert(nn.Sequential(OrderedDict(conv=block.reparam, act=block.act)), ctx)
+
+
+@register_converter(ResidualBlock)
+def _convert_residual_block(module: ResidualBlock, ctx: ConversionContext, convert
+                             ) -> tuple[nn.Module, ConversionContext]:
+    """A residual block converts on its currents (the rule in :class:`~analysis.models.residual.ResidualBlock`'s
+    docstring): main and shortcut converted, spikes turned back into currents, analog branches repeated."""
+    block = fold_batchnorm(module)  # a copy: the block's own conv -> BN pairs folded
+    main, ctx_main = convert(block.main, ctx)
+    shortcut, ctx_short = convert(block.shortcut, ctx)
+    main, ctx_main = _as_current(main, ctx_main)
+    shortcut, ctx_short = _as_current(shortcut, ctx_short)
+    if (ctx_main.form, ctx_main.steps) != (ctx_short.form, ctx_short.steps):
+        raise ConversionError("ResidualBlock: main and shortcut branches converted to different step counts")
+    if ctx_main.stepped and not ctx_short.stepped:
+        shortcut = _repeat(shortcut, ctx)
+    elif ctx_short.stepped and not ctx_main.stepped:
+        main = _repeat(main, ctx)
+    stepped = ctx_main.stepped or ctx_short.stepped
+    act, ctx_out = convert(block.act, replace(ctx_main, stepped=stepped, spike_scale=None, step_scales=None))
+    converted = ResidualBlock(main, shortcut, act)
+    _name_like(converted.add, block.add)
+    return converted, ctx_out

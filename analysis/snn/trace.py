@@ -14,7 +14,9 @@ them all. Every module of the result carries ``source_name``, the call site's la
 (:func:`layer_names_of`): the user's module path (``layer1.0.relu``, its second call
 ``layer1.0.relu#2``), or for a functional op its enclosing module's path and the op
 (``layer1.0/add``, ``/relu#2``). Module paths in the graph (its state dict's keys) stay
-``layer1.0.relu_1``-style attribute names.
+``layer1.0.relu_1``-style attribute names. Which module computes a functional call is
+:func:`analysis.snn.ops.module_for_call`; the call sites' names are :mod:`analysis.snn.call_sites`
+(re-exported here).
 
 A model that cannot be traced gets a :class:`~analysis.snn.context.ConversionError` naming the
 line of user code that stopped the trace and the ways out (``leaf_modules=`` plus
@@ -26,26 +28,24 @@ from __future__ import annotations
 import copy
 import inspect
 import linecache
-import operator
 import os
 import re
 from collections.abc import Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import fx, nn
 
+from analysis.snn.call_sites import LAYER_NAME, call_site_names, layer_names_of
 from analysis.snn.context import ConversionError, rule_for
-from analysis.snn.modules import PSGLayer, ResidualAdd, ResidualBlock, SpikingNetwork
+from analysis.snn.modules import PSGLayer, ResidualAdd, ResidualBlock
+from analysis.snn.network import SpikingNetwork
 from analysis.snn.neurons import BinaryActivation, BinaryConv2d, BinaryLinear, PSGNeuron
-from analysis.snn.ops import Concat, Mean, Reshape
+from analysis.snn.ops import Concat, module_for_call
 
 __all__ = ["LAYER_NAME", "call_site_names", "explicit_graph", "layer_names_of", "source_line", "stamp_source_names",
            "trace", "tree_convertible"]
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
-#: ``node.meta`` key of a call site's layer name (:func:`layer_names_of`) in an explicit graph.
-LAYER_NAME = "layer_name"
 _SNN_DIR = os.path.dirname(__file__)
 
 
@@ -166,187 +166,6 @@ def _keep_stack_traces(original: fx.Graph, retraced: fx.Graph) -> None:
             node.meta["stack_trace"] = stacks[assigned[1]]
 
 
-# -- call-site names ---------------------------------------------------------------------------
-def _op_name(node: fx.Node) -> str:
-    name = node.target if node.op == "call_method" else getattr(node.target, "__name__", str(node.target))
-    name = str(name).strip("_")
-    return {"iadd": "add", "concat": "cat"}.get(name, name)
-
-
-def _scope(node: fx.Node) -> str:
-    stack = node.meta.get("nn_module_stack") or {}
-    return list(stack.values())[-1][0] if stack else ""
-
-
-#: A functional op's word in its layer name: the aten operator it runs as in eager mode (what the
-#: counter's operator pass sees), so a call site has one name whether it was counted as an operator
-#: (the ANN) or as the module the converter made of it (the quantized and spiking forms).
-_ATEN_WORD = {"iadd": "add", "concat": "cat", "clip": "clamp", "relu6": "hardtanh", "flatten": "view",
-              "reshape": "view"}
-
-
-def _op_word(node: fx.Node) -> str:
-    word = _op_name(node)
-    if word == "adaptive_avg_pool2d":  # a 1x1 output runs as a mean over the spatial axes
-        size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")
-        return "mean" if size in (1, (1, 1), [1, 1]) else word
-    return _ATEN_WORD.get(word, word)
-
-
-def layer_names_of(gm: fx.GraphModule) -> dict[fx.Node, str]:
-    """The layer name of every call site (the ledger's ``name``, see
-    :mod:`analysis.counting.naming`): a module's call is its path (its ``source_name`` where it
-    has one), its k-th call ``path#k``; a functional op is ``scope/op`` (``scope``: the module whose
-    forward calls it, ``""`` at the top; ``op``: the aten operator it runs as), its k-th call in that
-    scope ``scope/op#k`` (``layer1.0/relu#2``, ``/add``)."""
-    calls: dict[str, int] = {}
-    names: dict[fx.Node, str] = {}
-    for node in gm.graph.nodes:
-        if node.op == "call_module":
-            module = gm.get_submodule(node.target)
-            base = module.__dict__.get("source_name", node.target)
-        elif node.op in ("call_function", "call_method"):
-            base = f"{_scope(node)}/{_op_word(node)}"
-        else:
-            continue
-        k = calls[base] = calls.get(base, 0) + 1
-        names[node] = base if k == 1 else f"{base}#{k}"
-    return names
-
-
-def call_site_names(gm: fx.GraphModule) -> dict[fx.Node, str]:
-    """One unique name per call site: a module's first call keeps its path, later calls of the same
-    module get ``path_1``, ``path_2``, ...; a functional op is named after its enclosing module's
-    path and the op (``layer1.0.relu``), with a suffix when that name is taken."""
-    taken = {name for name, _ in gm.named_modules() if name}
-    called: set[str] = set()
-    names: dict[fx.Node, str] = {}
-
-    def fresh(base: str) -> str:
-        k, name = 0, base
-        while name in taken:
-            k += 1
-            name = f"{base}_{k}"
-        taken.add(name)
-        return name
-
-    for node in gm.graph.nodes:
-        if node.op == "call_module":
-            names[node] = node.target if node.target not in called else fresh(node.target)
-            called.add(node.target)
-        elif node.op in ("call_function", "call_method"):
-            scope = _scope(node)
-            names[node] = fresh(f"{scope}.{_op_name(node)}" if scope else _op_name(node))
-    return names
-
-
-# -- functional ops -> modules -----------------------------------------------------------------
-def _is_tensor(node: object) -> bool:
-    """Whether a traced value is a tensor (not a size, shape or other Python value)."""
-    if not isinstance(node, fx.Node):
-        return False
-    if node.op in ("placeholder", "call_module", "get_attr"):
-        return True
-    if node.op == "call_method" and node.target in ("size", "dim", "numel", "__len__"):
-        return False
-    if node.op == "call_function" and node.target is getattr:
-        return False
-    if node.op == "call_function" and node.target is operator.getitem:
-        return _is_tensor(node.args[0])
-    return any(_is_tensor(a) for a in node.all_input_nodes)
-
-
-def _is_batch_size(value: object) -> bool:
-    """``x.size(0)``, ``x.size()[0]`` or ``x.shape[0]`` of a traced tensor."""
-    if not isinstance(value, fx.Node):
-        return False
-    if value.op == "call_method" and value.target == "size":
-        return (value.args[1:2] or (value.kwargs.get("dim"),))[0] == 0
-    if value.op == "call_function" and value.target is operator.getitem and value.args[1] == 0:
-        src = value.args[0]
-        return isinstance(src, fx.Node) and (
-            (src.op == "call_method" and src.target == "size" and len(src.args) == 1)
-            or (src.op == "call_function" and src.target is getattr and src.args[1] == "shape")
-        )
-    return False
-
-
-_DROPOUT = {F.dropout: nn.Dropout, F.dropout1d: nn.Dropout1d, F.dropout2d: nn.Dropout2d,
-            F.dropout3d: nn.Dropout3d, F.alpha_dropout: nn.AlphaDropout,
-            F.feature_alpha_dropout: nn.FeatureAlphaDropout}
-
-
-def _as_module(node: fx.Node) -> tuple[nn.Module, list[fx.Node]] | None:
-    """The module that computes a functional call node, and the tensors it takes; None if unknown."""
-    fn, args, kw = node.target, node.args, node.kwargs
-
-    def arg(i: int, name: str, default: object = None) -> object:
-        return args[i] if len(args) > i else kw.get(name, default)
-
-    def const(*values: object) -> bool:
-        return not any(isinstance(v, fx.Node) for v in values)
-
-    is_fn = node.op == "call_function"
-    if is_fn and fn in (torch.cat, torch.concat):
-        tensors, dim = arg(0, "tensors"), arg(1, "dim", 0)
-        if isinstance(tensors, list | tuple) and all(_is_tensor(t) for t in tensors) and const(dim) and dim != 0:
-            return Concat(dim), list(tensors)
-        return None
-    x = arg(0, "input")
-    if not _is_tensor(x):
-        return None
-    if (is_fn and fn in (F.relu, F.relu_, torch.relu, torch.relu_)) or (not is_fn and fn in ("relu", "relu_")):
-        return nn.ReLU(), [x]
-    if is_fn and fn is F.relu6:
-        return nn.ReLU6(), [x]
-    if is_fn and fn in (F.hardtanh, F.hardtanh_) and const(arg(1, "min_val"), arg(2, "max_val")):
-        return nn.Hardtanh(arg(1, "min_val", -1.0), arg(2, "max_val", 1.0)), [x]
-    if ((is_fn and fn in (torch.clamp, torch.clip, torch.clamp_min)) or (not is_fn and fn in (
-            "clamp", "clip", "clamp_", "clip_", "clamp_min", "clamp_min_"))) and const(*args[1:], *kw.values()):
-        low, high = arg(1, "min"), (None if "clamp_min" in str(getattr(fn, "__name__", fn)) else arg(2, "max"))
-        if low == 0 and high is None:
-            return nn.ReLU(), [x]  # clamp(x, min=0) is a ReLU
-        if low == 0 and isinstance(high, int | float) and high > 0:
-            return nn.Hardtanh(0.0, float(high)), [x]  # clamp(x, 0, a) is a ReLU clipped at a
-        return None
-    if ((is_fn and fn in (operator.add, operator.iadd, torch.add)) or (not is_fn and fn in ("add", "add_"))) and (
-        len(args) == 2 and not kw and _is_tensor(args[1])
-    ):
-        return ResidualAdd(), [x, args[1]]
-    if (is_fn and fn is torch.flatten) or (not is_fn and fn == "flatten"):
-        start, end = arg(1, "start_dim", 0), arg(2, "end_dim", -1)
-        return (nn.Flatten(start, end), [x]) if const(start, end) and start >= 1 else None
-    if (not is_fn and fn in ("view", "reshape")) or (is_fn and fn is torch.reshape):
-        shape = list(args[1:]) if not is_fn else list(arg(1, "shape", ()))
-        if len(shape) == 1 and isinstance(shape[0], list | tuple):
-            shape = list(shape[0])
-        if shape and (shape[0] == -1 or _is_batch_size(shape[0])) and all(isinstance(s, int) for s in shape[1:]):
-            return Reshape(shape[1:]), [x]
-        return None
-    if (not is_fn and fn == "mean") or (is_fn and fn is torch.mean):
-        dim, keepdim = arg(1, "dim"), arg(2, "keepdim", False)
-        dims = (dim,) if isinstance(dim, int) else dim
-        per_sample = isinstance(dims, list | tuple) and dims and all(isinstance(d, int) and d != 0 for d in dims)
-        if per_sample and const(keepdim):
-            return Mean(dims, keepdim), [x]
-        return None
-    if not is_fn or not const(*args[1:], *kw.values()):
-        return None
-    if fn is F.adaptive_avg_pool2d:
-        return nn.AdaptiveAvgPool2d(arg(1, "output_size")), [x]
-    if fn is F.avg_pool2d:
-        return nn.AvgPool2d(arg(1, "kernel_size"), arg(2, "stride"), arg(3, "padding", 0), arg(4, "ceil_mode", False),
-                            arg(5, "count_include_pad", True), arg(6, "divisor_override")), [x]
-    if fn is F.max_pool2d:
-        return nn.MaxPool2d(arg(1, "kernel_size"), arg(2, "stride"), arg(3, "padding", 0), arg(4, "dilation", 1),
-                            arg(5, "ceil_mode", False)), [x]
-    if fn is F.adaptive_max_pool2d:
-        return nn.AdaptiveMaxPool2d(arg(1, "output_size")), [x]
-    if fn in _DROPOUT:
-        return _DROPOUT[fn](arg(1, "p", 0.5)), [x]
-    return None
-
-
 def _stateless(module: nn.Module) -> bool:
     return next(module.parameters(), None) is None and next(module.buffers(), None) is None
 
@@ -382,7 +201,7 @@ def explicit_graph(model: nn.Module, leaf_modules: Iterable[type] = ()) -> fx.Gr
                 gm.add_submodule(site, clone)
                 node.target = site
         elif node.op in ("call_function", "call_method"):
-            made = _as_module(node)
+            made = module_for_call(node)
             if made is None:
                 continue
             module, inputs = made

@@ -21,7 +21,7 @@ from torch import nn
 
 from analysis.run_folder import RunFolder
 from analysis.study import distributed
-from analysis.study.training import CheckpointError, load_checkpoint
+from analysis.study.checkpoint_files import CheckpointError, load_checkpoint
 
 __all__ = ["RunCache", "seed_for"]
 

@@ -23,11 +23,11 @@ from analysis.methods import MethodSpec, get_method
 from analysis.models import available_models
 from analysis.snn import QCFS, check_weight_bits, is_power_of_two
 from analysis.study import distributed
+from analysis.study.checkpoint_files import check_given_weights, load_weights
 from analysis.study.direct import count_form
 from analysis.study.evaluate import batches, count_ledger
 from analysis.study.hardware import ModelBook, headline_models
 from analysis.study.networks import ModelSpec, base_method, derive, pow2_network, priced_form, read_weights
-from analysis.study.training import check_given_weights, load_weights
 from analysis.study.variants import CALIBRATION_SAMPLES
 from energy_models import EventLedger
 

@@ -45,9 +45,12 @@ from analysis.snn.onestep import DirectSNN, pow2_thresholds
 from analysis.study import distributed
 from analysis.study.ahead import LaterWork, end_with_parent, second_cpu, warm_before_fork
 from analysis.study.cache import RunCache, seed_for
+from analysis.study.checkpoint_files import load_weights, save_checkpoint
 from analysis.study.config import StudyConfig
-from analysis.study.networks import Given, ModelSpec, derive
-from analysis.study.training import TrainConfig, load_weights, save_checkpoint, train_for
+from analysis.study.model_spec import ModelSpec
+from analysis.study.networks import derive
+from analysis.study.trained import Given
+from analysis.study.training import TrainConfig, train_for
 
 __all__ = ["DEPLOY_FORM", "DirectNetworks", "TrainingAhead", "count_form", "deploy_direct", "direct_archs",
            "direct_steps", "for_model", "is_spiking_model", "train_direct", "trained_by"]

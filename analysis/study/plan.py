@@ -14,7 +14,7 @@ from analysis.methods import Role, get_method, with_role
 from analysis.study.config import StudyConfig
 from analysis.study.direct import direct_archs, direct_steps, trained_by
 from analysis.study.measures import EQUIVALENCE, ONESTEP, PER_STEP, taking_part
-from analysis.study.networks import finetuned_networks
+from analysis.study.trained import finetuned_networks
 from analysis.study.units import EVAL, Unit
 from analysis.study.variants import (
     DEFAULT,

@@ -21,10 +21,10 @@ from torch import nn
 from analysis.data import DataSplit
 from analysis.methods import get_method, method_names
 from analysis.snn import is_framework_neuron
+from analysis.study.checkpoint_files import CheckpointError, check_finite_state, check_trained_on, load_weights
 from analysis.study.config import StudyConfig
 from analysis.study.direct import trained_by
 from analysis.study.networks import ModelSpec, derive, read_weights
-from analysis.study.training import CheckpointError, check_finite_state, check_trained_on, load_weights
 
 __all__ = ["check", "needed_methods"]
 

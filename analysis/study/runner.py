@@ -32,10 +32,10 @@ from analysis.study.fidelity import random_fidelity, worked_example
 from analysis.study.folder import FolderLock, claim_folder, prepare_folder
 from analysis.study.hardware import headline_models
 from analysis.study.measures import PER_RUN, measure_tables, taking_part, work_ahead
-from analysis.study.networks import TrainedNetworks
 from analysis.study.plan import Unit, build_plan
 from analysis.study.pricing import PricingStage
 from analysis.study.speed import StageTimes, torch_threads
+from analysis.study.trained import TrainedNetworks
 from analysis.study.work import StudyWork, largest_first, run_payload
 
 __all__ = ["Study", "hardware_names", "load_tables", "run_study", "seed_for"]

@@ -26,8 +26,8 @@ from analysis.study.config import StudyConfig
 from analysis.study.direct import DirectNetworks, trained_by
 from analysis.study.evaluate import batches, evaluate_and_count, predict
 from analysis.study.measures import MEASURES, PER_ARCH, MeasureInput, measure_tables, taking_part
-from analysis.study.networks import TrainedNetworks
 from analysis.study.speed import StageTimes
+from analysis.study.trained import TrainedNetworks
 from analysis.study.units import EVAL, Unit
 from analysis.study.variants import DEFAULT, FINETUNED, VariantInput, variant_network
 

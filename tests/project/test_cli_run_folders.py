@@ -136,12 +136,12 @@ def copy_of(run, tmp_path):
 
 @pytest.fixture
 def no_training(monkeypatch):
-    from analysis.study import networks, work
+    from analysis.study import trained, work
 
     def refuse(*args, **kwargs):
         raise AssertionError("trained before the refusal")
 
-    monkeypatch.setattr(networks, "train_for", refuse)
+    monkeypatch.setattr(trained, "train_for", refuse)
     monkeypatch.setattr(work.StudyWork, "compute", refuse)
 
 

@@ -240,12 +240,12 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
 
 # -- studying given weights (issue 13) -------------------------------------------------------------------------
 def test_a_study_of_given_weights_reproduces_the_run_without_training(run_dir, tmp_path, monkeypatch):
-    from analysis.study import networks
+    from analysis.study import trained
 
     def refuse(*args, **kwargs):
         raise AssertionError("given weights were trained again")
 
-    monkeypatch.setattr(networks, "train_for", refuse)
+    monkeypatch.setattr(trained, "train_for", refuse)
     checkpoints = [str(next((run_dir / "cache").glob(f"mlp__{method}__*.pt"))) for method in ("ann", "qcfs")]
     start = time.perf_counter()
     tables = run_study(tiny(checkpoints=checkpoints), tmp_path / "given", progress=False)

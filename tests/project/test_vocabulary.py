@@ -29,8 +29,8 @@ from analysis.methods import (
 from analysis.registry import DuplicateNameError, Registry, TypeRegistry
 from analysis.snn.neurons import IFNeuron, PSGNeuron, if_step
 from analysis.study import StudyConfig
-from analysis.study.networks import finetuned_networks
 from analysis.study.plan import build_plan
+from analysis.study.trained import finetuned_networks
 from analysis.study.variants import VARIANTS, Variant, VariantInput, register_variant, variant_network
 from analysis.validate import check_choice, check_int, check_optional_positive_int, check_positive_int
 from energy_models.examples import vgg_like_ledger

@@ -25,8 +25,9 @@ from analysis.snn import (
 )
 from analysis.study import StudyConfig
 from analysis.study.fidelity import TIE_LEVELS, equivalence_unit, level_flips
-from analysis.study.networks import derive, finetuned_networks, priced_form, relevel
+from analysis.study.networks import derive, priced_form, relevel
 from analysis.study.plan import build_plan
+from analysis.study.trained import finetuned_networks
 
 
 # -- the quantizer ----------------------------------------------------------------------------------

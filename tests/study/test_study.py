@@ -166,13 +166,13 @@ def test_same_seed_gives_byte_identical_results(tiny_run, tiny_config_file, tmp_
 
 def test_rerun_reuses_finished_units(tiny_run, monkeypatch):
     before = {p: p.stat().st_mtime_ns for p in (tiny_run / "cache").iterdir()}
-    from analysis.study import networks, work
+    from analysis.study import trained, work
 
     def refuse(*args, **kwargs):
         raise AssertionError("a finished unit was recomputed")
 
     monkeypatch.setattr(work.StudyWork, "compute", refuse)
-    monkeypatch.setattr(networks, "train_for", refuse)
+    monkeypatch.setattr(trained, "train_for", refuse)
     run_study(tiny_config(), tiny_run, progress=False)
     assert {p: p.stat().st_mtime_ns for p in (tiny_run / "cache").iterdir()} == before
 

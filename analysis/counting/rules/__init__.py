@@ -1,7 +1,7 @@
 """The module rules, grouped by layer family; importing this package registers them all in
-:data:`analysis.counting.registry.COUNTING_RULES`. (``functional``, the operator rules of the same
-activations and normalisations, registers into the operator pass and is imported by
-:mod:`analysis.counting` after it.)"""
+:data:`analysis.counting.registry.COUNTING_RULES`. (``operators``, the operator rules of the arithmetic
+aten operators, and ``functional``, those of the same activations and normalisations, register into
+the operator pass and are imported by :mod:`analysis.counting` after it.)"""
 
 from analysis.counting.rules.attention import attention_rule
 from analysis.counting.rules.elementwise import activation_rule, batch_stats_norm_rule, norm_rule

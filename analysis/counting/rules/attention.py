@@ -1,7 +1,7 @@
 """Attention: ``nn.MultiheadAttention`` as one layer, so that it is counted whether or not the
 operator pass runs (ViT-B/16 spends 6.3 G MACs in it).
 
-The formulas are those of the fused operator rule (``analysis.counting.ops.mha_op``), written for
+The formulas are those of the fused operator rule (``analysis.counting.rules.operators.mha_op``), written for
 the module's own arguments (``batch_first`` or not, unbatched input, ``kdim``/``vdim``, the extra
 key of ``add_bias_kv``/``add_zero_attn``); the softmax is counted by ``costs.softmax_ops``.
 """
