@@ -20,6 +20,22 @@ def _pool_facts(module, x, output, ctx, window_shape):
                 kernel_size=window_shape, stride=getattr(module, "stride", ()), padding=getattr(module, "padding", ()))
 
 
+def pooled_signal(module, sig: Signal, window: int, summed: bool = False):
+    """``(kind, levels, per-step maps)`` of an average (or, ``summed``, a sum) over ``window`` values
+    of signal ``sig``: spikes summed stay integer spike counts (``spike``, levels = window × the
+    input's); spikes averaged are fractions (``pooled_spike``); ``quant`` keeps L·window levels; else
+    analog. A time-stepped input's per-step maps are pooled lazily, step by step."""
+    per_step = None
+    if sig.kind in ("spike", "pooled_spike"):
+        kind = "spike" if sig.kind == "spike" and summed and not sig.weighted else "pooled_spike"
+        if not sig.stepped and sig.steps > 1 and sig.per_step is not None:
+            per_step = lazy_apply(module, sig.per_step)
+        return kind, max(sig.levels, 1) * window, per_step
+    if sig.kind == "quant":
+        return "quant", sig.levels * window, per_step
+    return "analog", 0, per_step
+
+
 @register_rule(nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 def avgpool_rule(module, inputs, output, ctx):
     """Average pooling, per output element per step/group: window−1 ``add`` and one divide, a
@@ -35,22 +51,10 @@ def avgpool_rule(module, inputs, output, ctx):
     adds, shifts, muls, window = pool_windows(module, in_hw, out_hw)
     maps = ctx.per_sample(output) // (out_hw[0] * out_hw[1]) * ctx.batch * ctx.steps  # channel maps over steps
     sig = ctx.signal
-    per_step = None
     summed = isinstance(module, nn.AvgPool2d) and module.divisor_override == 1
     if summed:
         shifts, muls = 0, 0  # no divide
-    if sig.kind == "spike" and summed and not sig.weighted:
-        out_kind, levels = "spike", max(sig.levels, 1) * window
-        if not sig.stepped and sig.steps > 1 and sig.per_step is not None:
-            per_step = lazy_apply(module, sig.per_step)
-    elif sig.kind in ("spike", "pooled_spike"):
-        out_kind, levels = "pooled_spike", max(sig.levels, 1) * window
-        if not sig.stepped and sig.steps > 1 and sig.per_step is not None:
-            per_step = lazy_apply(module, sig.per_step)
-    elif sig.kind == "quant":
-        out_kind, levels = "quant", sig.levels * window
-    else:
-        out_kind, levels = "analog", 0
+    out_kind, levels, per_step = pooled_signal(module, sig, window, summed)
     shape = (window,) if isinstance(module, nn.AdaptiveAvgPool2d) else module.kernel_size
     facts = _pool_facts(module, x, output, ctx, shape)
     facts.update(rule="sumpool" if summed else "avgpool", add=adds * maps, shift=shifts * maps, mul=muls * maps,
@@ -71,15 +75,7 @@ def mean_rule(module, inputs, output, ctx):
     window = ctx.per_sample(x) // max(outs, 1)
     n = outs * ctx.batch * ctx.steps
     sig = ctx.signal
-    per_step = None
-    if sig.kind in ("spike", "pooled_spike"):
-        out_kind, levels = "pooled_spike", max(sig.levels, 1) * window
-        if not sig.stepped and sig.steps > 1 and sig.per_step is not None:
-            per_step = lazy_apply(module, sig.per_step)
-    elif sig.kind == "quant":
-        out_kind, levels = "quant", sig.levels * window
-    else:
-        out_kind, levels = "analog", 0
+    out_kind, levels, per_step = pooled_signal(module, sig, window)
     facts = _pool_facts(module, x, output, ctx, (window,))
     facts.update(rule="mean", add=(window - 1) * n, act_bits=sig.bits, **{shift_or_mul(window): n if window > 1 else 0},
                  out_bits=ANALOG_BITS if out_kind == "analog" else Signal(out_kind, levels).bits,
