@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from analysis.data import DataSplit, load_dataset
 from analysis.run_folder import RunFolder
 from analysis.study import distributed, preflight
-from analysis.study.ahead import SharedWork, second_cpu
+from analysis.study.ahead import Claims, SharedWork, second_cpu
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
 from analysis.study.direct import DirectNetworks, for_model
@@ -102,6 +102,9 @@ class Study:
             if self.helper is not None:
                 self.helper.stop()
                 self.helper = None
+            if self.cache.claims is not None:
+                self.cache.claims.close()
+                self.cache.claims = None
             work.bar.close()  # end the bar's line before any error is printed
             lock.release()
         return tables
@@ -138,7 +141,16 @@ class Study:
         order: list[int] = list(range(len(items)))
         if len(items) > 1 and second_cpu(cfg.device, distributed.world_size()):
             order = largest_first(items, split, work.networks, cfg.batch_size)
-            self.helper = SharedWork(order, lambda i: work.item(*items[i], plan, split), prepare=work.quiet)
+            # the pieces of an item (networks, units) either process may reach are done once
+            self.cache.claims = claims = Claims(self.timings)
+
+            def prepare() -> None:
+                work.quiet()
+                claims.join(lambda: True)  # the helper ends with the study
+
+            self.helper = SharedWork(order, lambda i: work.item(*items[i], plan, split), prepare=prepare,
+                                     steal=lambda i: work.item(*items[i], plan, split, reverse=True))
+            claims.join(self.helper.process.is_alive)
         # the directly trained SNNs need nothing else the study trains: on a second CPU, now
         # and the per-run measures' units, which need nothing else either, next in the same process
         work.direct.train_ahead(split, self.timings.threads, later=work_ahead(cfg, self.cache, self.digest))
@@ -147,12 +159,12 @@ class Study:
         for index in order:
             if self.helper is None or self.helper.claim(index):
                 outputs[index] = work.item(*items[index], plan, split)
+                if self.helper is not None:
+                    self.helper.done[index] = 1
             else:
                 taken_by_helper.append(index)
-        for index in taken_by_helper:
-            with self.timings.stage("waiting for the helper"):
-                self.helper.wait(index)
-            outputs[index] = work.item(*items[index], plan, split)  # read back from the cache
+        for index in taken_by_helper:  # from the back, beside the helper: the two end together
+            outputs[index] = work.item(*items[index], plan, split, reverse=True)
         collected: dict[str, list] = {"units": [], **{table: [] for table in measure_tables()}}
         for index in range(len(items)):  # in table order, whoever computed what
             for table, rows in outputs[index].items():
