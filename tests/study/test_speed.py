@@ -70,11 +70,13 @@ def test_a_helper_working_from_the_back_gives_the_same_tables_as_one_process(tmp
 
     monkeypatch.setattr(ahead.SharedWork, "__init__", counted)
     run_study(config, tmp_path / "helped", progress=False)
-    assert started == [[0, 1]]  # two architectures, shared between this process and a helper
+    # two architectures, shared between this process and a helper: counted, then priced
+    assert started == [[0, 1], [0, 1]]
     monkeypatch.setattr("analysis.study.runner.second_cpu", lambda *a: False)
     monkeypatch.setattr(TrainingAhead, "possible", staticmethod(lambda device: False))
     run_study(config, tmp_path / "alone", progress=False)
-    for table in ("results.csv", "layers.csv", "equivalence.csv", "predictions.csv", "onestep.csv"):
+    for table in ("results.csv", "layers.csv", "equivalence.csv", "predictions.csv", "onestep.csv", "sensitivity.csv",
+                  "warnings.csv", "breakeven.csv", "sweep.csv", "yan2024_targets.csv"):
         assert (tmp_path / "helped" / table).read_bytes() == (tmp_path / "alone" / table).read_bytes(), table
 
 
