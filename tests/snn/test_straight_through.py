@@ -2,6 +2,7 @@
 gradients of the autograd compositions they replace (the reference forwards below are those
 compositions), and so train bitwise the same weights."""
 
+import math
 import pickle
 
 import pytest
@@ -11,6 +12,7 @@ from sklearn.datasets import load_digits
 
 from analysis.models import build_model
 from analysis.snn import to_binary, to_quantized
+from analysis.snn.lif import SURROGATES, spike_fn
 from analysis.snn.neurons import QCFS, BinaryActivation, BinaryConv2d, BinaryLinear, ClampQuant
 from analysis.study.training import TrainConfig, train
 
@@ -184,3 +186,43 @@ def test_training_with_the_one_node_functions_gives_bitwise_the_same_weights(sub
         assert all(torch.equal(fused[k], composed[k]) for k in composed), (arch, name)
         assert not all(torch.equal(fused[k], v) for k, v in net.state_dict().items()), "it trained"
     assert any(isinstance(m, BinaryConv2d) for m in nets["bnn"].modules())
+
+
+class ReferenceSpike(torch.autograd.Function):
+    """The surrogate spike as it was written: boolean comparisons cast to floats, out-of-place."""
+
+    @staticmethod
+    def forward(ctx, u, kind, alpha, at_threshold):
+        ctx.save_for_backward(u)
+        ctx.kind, ctx.alpha = kind, alpha
+        return (u >= 0).to(u.dtype) if at_threshold else (u > 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (u,) = ctx.saved_tensors
+        a = ctx.alpha
+        if ctx.kind == "atan":
+            d = a / 2 / (1 + (math.pi / 2 * a * u) ** 2)
+        elif ctx.kind == "sigmoid":
+            s = torch.sigmoid(a * u)
+            d = a * s * (1 - s)
+        else:
+            d = (u.abs() < 0.5 / a).to(u.dtype) * a
+        return grad * d, None, None, None
+
+
+@pytest.mark.parametrize("kind", SURROGATES)
+@pytest.mark.parametrize("alpha", [2.0, 3.7])
+@pytest.mark.parametrize("at_threshold", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_surrogate_spike_is_the_boolean_composition_bit_for_bit(kind, alpha, at_threshold, dtype):
+    generator = torch.Generator().manual_seed(1)
+    u = torch.randn(500, dtype=dtype, generator=generator) * 2
+    u[:9] = torch.tensor([0.0, -0.0, 0.25, -0.25, 0.5 / alpha, -0.5 / alpha, float("nan"), 1e-30, -1e-30])
+    grad = torch.randn(500, dtype=dtype, generator=generator)
+    grad[:3] = torch.tensor([-0.0, 0.0, -1.0])
+    a, b = u.clone().requires_grad_(), u.clone().requires_grad_()
+    ya, yb = spike_fn(a, kind, alpha, at_threshold), ReferenceSpike.apply(b, kind, alpha, at_threshold)
+    ya.backward(grad)
+    yb.backward(grad)
+    assert same(ya, yb) and same(a.grad, b.grad)
