@@ -207,8 +207,7 @@ class TableModel(abc.ABC):
             if not self.PRICES_SPIKE_EVENTS:
                 self.spike_event_cost(layer, cost)
             for event in EVENTS:
-                count = getattr(layer, event)
-                if count > 0 and event not in consumed:
+                if event not in consumed and (count := getattr(layer, event)) > 0:
                     unpriced[event] += count
                     unpriced_kinds[event].add(layer.kind)
             costs.append(cost)

@@ -70,8 +70,9 @@ class LayerCost:
 
     def add(self, component: str, pj: float, level: str = "on_chip") -> None:
         """Charge ``pj`` to ``component`` at memory ``level`` (``on_chip`` or ``dram``)."""
-        hint = " ('dram' is a memory level: add(component, pj, level='dram'))" if component == "dram" else ""
-        check_choice("component", component, COMPONENTS, hint)
+        if component not in COMPONENTS:  # the check's message; a component name is a string, never a bool
+            hint = " ('dram' is a memory level: add(component, pj, level='dram'))" if component == "dram" else ""
+            check_choice("component", component, COMPONENTS, hint)
         if (component, level) not in self.levels:
             raise ValueError(f"layer {self.name!r}: {component} has no level {level!r}; levels: "
                              f"{', '.join(lv for c, lv in COMPONENT_LEVELS if c == component)}")
