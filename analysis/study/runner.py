@@ -4,8 +4,10 @@
 writes anything, takes the folder's lock, then runs the stages in order: counting, one (seed,
 architecture) at a time (:class:`~analysis.study.work.StudyWork`: each trained network once, each
 :class:`~analysis.study.units.Unit` of the plan and each measure that applies), shared with a helper
-process where a second CPU is free; the per-run measures; pricing (:class:`~analysis.study.pricing.
-PricingStage`: every ledger once, under models built once); and writing the tables through
+process where a second CPU is free (items largest first; once either has no item left it works on
+the other's from the back, piece by piece: :class:`~analysis.study.ahead.Claims`); the per-run
+measures; pricing (:class:`~analysis.study.pricing.PricingStage`: every ledger once, under models
+built once; item by item, shared with a helper the same way); and writing the tables through
 :class:`~analysis.run_folder.RunFolder`. This module only orchestrates.
 
 Resumable by construction (:mod:`~analysis.study.cache`): a unit or trained network already in the
