@@ -181,9 +181,10 @@ class Study:
 
     def _price(self, items: list[tuple[int, str, list]]) -> dict[str, pd.DataFrame]:
         """The priced tables of ``items`` (seed, architecture, its counted units), in their order: with a
-        second CPU, a forked helper prices items from the back while this process prices them from
-        the front (pricing runs no network and is a third of what remains once counting ends), each
-        item's rows handed over in a file (pickled: the same values) and assembled in item order."""
+        second CPU, this process and a forked helper each take the next unpriced item, the most layer
+        records first (what pricing time goes with: pricing runs no network, and it is a third of what
+        remains once counting ends), each item's rows handed over in a file (pickled: the same values)
+        and assembled in item order."""
         cfg, pricing = self.config, self.pricing
 
         def part(index: int) -> dict[str, list]:
@@ -199,10 +200,12 @@ class Study:
             path.with_suffix(".tmp").write_bytes(pickle.dumps(part(index)))
             path.with_suffix(".tmp").replace(path)
 
-        helper = SharedWork(list(reversed(range(len(items)))), save)
+        records = [sum(len(outcome["ledger"]["layers"]) for _, outcome in units) for *_, units in items]
+        order = sorted(range(len(items)), key=lambda index: (-records[index], index))
+        helper = SharedWork(order, save)
         try:
             parts, theirs = {}, []
-            for index in range(len(items)):
+            for index in order:
                 if helper.claim(index):
                     parts[index] = part(index)
                 else:
