@@ -208,7 +208,10 @@ def place(hierarchy: Hierarchy, tensors: Sequence[Tensor], placement: str = "by_
     else:
         _place_greedy(persistent, room, hierarchy, out)
     _place_greedy([(k, t) for k, t in indexed if t.lifetime == "inference"], room, hierarchy, out)
-    for layer in sorted({t.layer for _, t in indexed if t.lifetime == "layer"}):
-        _place_greedy([(k, t) for k, t in indexed if t.lifetime == "layer" and t.layer == layer], dict(room),
-                      hierarchy, out)
+    by_layer: dict[Any, list[tuple[int, Tensor]]] = {}  # each layer's tensors, in their order (one pass)
+    for k, t in indexed:
+        if t.lifetime == "layer":
+            by_layer.setdefault(t.layer, []).append((k, t))
+    for layer in sorted(by_layer):
+        _place_greedy(by_layer[layer], dict(room), hierarchy, out)
     return [out[k] for k in range(len(tensors))]
