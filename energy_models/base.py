@@ -208,8 +208,7 @@ class TableModel(abc.ABC):
                 self.spike_event_cost(layer, cost)
             counts = vars(layer)  # the record's fields: one dict lookup per event (this loop runs per layer per price)
             for event in EVENTS:
-                count = counts[event]
-                if count > 0 and event not in consumed:
+                if event not in consumed and (count := counts[event]) > 0:
                     unpriced[event] += count
                     unpriced_kinds[event].add(layer.kind)
             costs.append(cost)

@@ -192,7 +192,8 @@ def place(hierarchy: Hierarchy, tensors: Sequence[Tensor], placement: str = "by_
     a function of the tensors' sizes and lifetimes only (see the module docstring)."""
     check_choice("placement", placement, PLACEMENTS)
     for tensor in tensors:
-        check_choice(f"the lifetime of tensor {tensor.role!r} of layer {tensor.layer}", tensor.lifetime, LIFETIMES)
+        if tensor.lifetime not in LIFETIMES:  # the check's message (its f-string is made only here)
+            check_choice(f"the lifetime of tensor {tensor.role!r} of layer {tensor.layer}", tensor.lifetime, LIFETIMES)
         if not math.isfinite(tensor.bits) or tensor.bits < 0:
             raise ValueError(f"tensor {tensor.role!r} of layer {tensor.layer}: size {tensor.bits!r} bits")
     if placement == "all_on_chip":
@@ -208,10 +209,10 @@ def place(hierarchy: Hierarchy, tensors: Sequence[Tensor], placement: str = "by_
     else:
         _place_greedy(persistent, room, hierarchy, out)
     _place_greedy([(k, t) for k, t in indexed if t.lifetime == "inference"], room, hierarchy, out)
-    by_layer: dict[Any, list[tuple[int, Tensor]]] = {}  # each layer's tensors, in their order (one pass)
+    per_layer: dict[int, list[tuple[int, Tensor]]] = {}  # each layer's own tensors, in their order
     for k, t in indexed:
         if t.lifetime == "layer":
-            by_layer.setdefault(t.layer, []).append((k, t))
-    for layer in sorted(by_layer):
-        _place_greedy(by_layer[layer], dict(room), hierarchy, out)
+            per_layer.setdefault(t.layer, []).append((k, t))
+    for layer in sorted(per_layer):
+        _place_greedy(per_layer[layer], dict(room), hierarchy, out)
     return [out[k] for k in range(len(tensors))]

@@ -70,16 +70,16 @@ class LayerCost:
 
     def add(self, component: str, pj: float, level: str = "on_chip") -> None:
         """Charge ``pj`` to ``component`` at memory ``level`` (``on_chip`` or ``dram``)."""
-        key = (component, level)
-        if key not in self.levels:  # every valid (component, level) is a key: checks only on a miss (the hot path)
+        if component not in COMPONENTS:  # the check's message; a component name is a string, never a bool
             hint = " ('dram' is a memory level: add(component, pj, level='dram'))" if component == "dram" else ""
             check_choice("component", component, COMPONENTS, hint)
+        if (component, level) not in self.levels:
             raise ValueError(f"layer {self.name!r}: {component} has no level {level!r}; levels: "
                              f"{', '.join(lv for c, lv in COMPONENT_LEVELS if c == component)}")
         pj = float(pj)
         if not math.isfinite(pj) or pj < 0:
             raise ValueError(f"layer {self.name!r}: {component} energy {pj!r} must be finite and >= 0")
-        self.levels[key] += pj
+        self.levels[(component, level)] += pj
 
     def record_psum(self, bits: float, values: float = 0.0, accesses: float = 0.0, dram_accesses: float = 0.0) -> None:
         """Note in ``applied`` a stored partial sum the pricing charged: its width, the values stored

@@ -122,6 +122,9 @@ class EnergyTable:
     events: dict[str, Constant] = field(default_factory=dict)
     #: ``[memory.<level>]`` sections as written (checked by :func:`energy_models.placement.hierarchy_from_table`).
     memory: dict[str, Any] = field(default_factory=dict)
+    #: the energies :meth:`pj` has converted, by key (a table never changes: :meth:`with_value` makes a
+    #: new one, with an empty cache); a model prices every layer of every ledger from the same few keys
+    converted: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- access ----------------------------------------------------------------------------------
     def _get(self, key: str) -> Constant:
@@ -134,6 +137,12 @@ class EnergyTable:
 
     def pj(self, key: str) -> float:
         """The constant ``key`` as energy in pJ (energies converted; powers divided by the clock)."""
+        known = self.converted.get(key)
+        if known is None:
+            known = self.converted[key] = self._pj(key)
+        return known
+
+    def _pj(self, key: str) -> float:
         c = self._get(key)
         if c.unit in ENERGY_UNITS:
             return c.value * ENERGY_UNITS[c.unit]

@@ -45,25 +45,31 @@ __all__ = ["SURROGATES", "FoldedTime", "LIFNeuron", "spike_fn"]
 
 
 class _Spike(torch.autograd.Function):
-    """Heaviside forward; surrogate derivative backward (``kind``: atan, sigmoid or rectangle)."""
+    """Heaviside forward; surrogate derivative backward (``kind``: atan, sigmoid or rectangle).
+
+    The comparisons are written as floats (1.0/0.0 straight into a float tensor) and the surrogate
+    made in place: the same values as a boolean tensor cast to floats and out-of-place arithmetic, but
+    a boolean tensor takes several times a float operation's time on the CPU, and BPTT calls this
+    once per neuron layer and step."""
 
     @staticmethod
     def forward(ctx, u: Tensor, kind: str, alpha: float, at_threshold: bool) -> Tensor:
         ctx.save_for_backward(u)
         ctx.kind, ctx.alpha = kind, alpha
-        return (u >= 0).to(u.dtype) if at_threshold else (u > 0).to(u.dtype)
+        fired = torch.ge if at_threshold else torch.gt
+        return fired(u, 0, out=torch.empty_like(u))
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         (u,) = ctx.saved_tensors
         a = ctx.alpha
         if ctx.kind == "atan":  # d/du of atan(π/2·α·u)/π + ½ (SpikingJelly's and snnTorch's ATan)
-            d = a / 2 / (1 + (math.pi / 2 * a * u) ** 2)
+            d = (math.pi / 2 * a * u).pow_(2).add_(1).reciprocal_().mul_(a / 2)
         elif ctx.kind == "sigmoid":  # d/du of sigmoid(α·u)
             s = torch.sigmoid(a * u)
             d = a * s * (1 - s)
         else:  # rectangle of width 1/α and height α
-            d = (u.abs() < 0.5 / a).to(u.dtype) * a
+            d = u.abs().lt_(0.5 / a).mul_(a)
         return grad * d, None, None, None
 
 

@@ -16,17 +16,23 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import shutil
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
-__all__ = ["LaterWork", "SharedWork", "end_with_parent", "second_cpu", "training_step_seconds", "warm_before_fork"]
+from analysis.study.speed import StageTimes
+
+__all__ = ["Claims", "LaterWork", "SharedWork", "end_with_parent", "second_cpu", "training_step_seconds",
+           "warm_before_fork"]
 
 #: Linux's prctl option: the signal a process gets when its parent dies.
 PR_SET_PDEATHSIG = 1
@@ -54,6 +60,56 @@ def warm_before_fork() -> None:
     imports ``torch._dynamo`` (about 800 modules, 1.5 CPU s), which each forked helper would
     otherwise pay again; forked after, they inherit it."""
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+
+class Claims:
+    """Pieces of one item (a trained network, a unit) that the study and its helper may both reach,
+    each done once: the first process to :meth:`claim` a piece's name does it (an exclusive file in a
+    directory made for this run, removed after it) and the other waits for its result
+    (:meth:`wait_for`) instead of computing it again. The study, once it has no item of its own left,
+    works on the helper's item from the back (:meth:`~analysis.study.work.StudyWork.item`), so the
+    two finish together rather than one waiting for the other; results are read back from the cache,
+    as a resumed study reads them, so the tables are the same byte for byte.
+
+    Only the study and the helper claim (:meth:`join`): another forked process (the one training
+    ahead) computes what it computes as before. ``timings``: the study's stage timer, whose ``waiting
+    for the helper`` stage the waits are added to."""
+
+    WAITING = "waiting for the helper"
+
+    def __init__(self, timings: StageTimes | None = None):
+        self.root = Path(tempfile.mkdtemp(prefix="onespike-claims-"))
+        self.members = {os.getpid()}
+        self.timings = timings if timings is not None else StageTimes()
+        #: whether the process that may hold a claim this one waits for still works
+        self.other_alive: Callable[[], bool] = lambda: False
+
+    def join(self, other_alive: Callable[[], bool]) -> None:
+        """Take part in claiming from this process (the study: ``other_alive`` tells whether the helper
+        still works; in the helper, the study outlives it)."""
+        self.members.add(os.getpid())
+        self.other_alive = other_alive
+
+    def claim(self, name: str) -> bool:
+        """True when this process is to do piece ``name`` (first to ask, or not taking part); False when
+        the other process has it."""
+        if os.getpid() not in self.members:
+            return True
+        try:
+            os.close(os.open(self.root / f"{name}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return True
+        except FileExistsError:
+            return False
+
+    def wait_for(self, path: Path) -> None:
+        """Return once ``path`` (the other process's result) exists, or that process has ended (the
+        caller then computes it)."""
+        with self.timings.stage(self.WAITING):
+            while not path.is_file() and self.other_alive():
+                time.sleep(0.02)
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -86,9 +142,13 @@ class SharedWork:
     """Items ``0..n-1`` worked by this process and a forked helper, each taking the next unclaimed
     item of ``order`` (largest first). The helper runs ``work(i)`` on the items it claims, after
     ``prepare()`` (to silence what only this process may show); this process :meth:`claim` s an item
-    before it works on it, and :meth:`wait` s for one the helper took."""
+    before it works on it, and :meth:`wait` s for one the helper took. ``steal(i)``, when given, is
+    what the helper does once no item is left: it works on this process's unfinished items from the
+    back (``done`` marks the finished ones, whoever finished them), sharing their pieces through
+    :class:`Claims`."""
 
-    def __init__(self, order: Sequence[int], work: Callable[[int], None], prepare: Callable[[], None] = lambda: None):
+    def __init__(self, order: Sequence[int], work: Callable[[int], None], prepare: Callable[[], None] = lambda: None,
+                 steal: Callable[[int], None] | None = None):
         context = multiprocessing.get_context("fork")
         warm_before_fork()
         self.parent = os.getpid()
@@ -96,7 +156,7 @@ class SharedWork:
         count = max(self.order, default=-1) + 1
         self.claimed = context.Array("b", count)  # 1: someone works (or worked) on it; carries its own lock
         self.done = context.Array("b", count, lock=False)
-        self.process = context.Process(target=self._helper, args=(work, prepare), daemon=True,
+        self.process = context.Process(target=self._helper, args=(work, prepare, steal), daemon=True,
                                        name="onespike-study-helper")
         self.process.start()
 
@@ -108,7 +168,8 @@ class SharedWork:
             self.claimed[index] = 1
             return True
 
-    def _helper(self, work: Callable[[int], None], prepare: Callable[[], None]) -> None:
+    def _helper(self, work: Callable[[int], None], prepare: Callable[[], None],
+                steal: Callable[[int], None] | None) -> None:
         try:
             end_with_parent(self.parent)
             prepare()
@@ -116,6 +177,9 @@ class SharedWork:
                 if self.claim(index):
                     work(index)
                     self.done[index] = 1
+            for index in self.order if steal is not None else ():
+                if not self.done[index]:
+                    steal(index)
         except BaseException:
             sys.exit(1)  # the study computes what is missing itself, and raises there with the reason
 

@@ -25,7 +25,7 @@ from energy_models.sensitivity import break_even_sparsity, spike_event_energy_fo
 from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_MODEL, REPORTED_TARGETS_SOURCE
 
 __all__ = ["NEURON_KIND", "PUBLISHED_BREAK_EVEN", "Pricer", "Prices", "breakeven_rows", "compared_snns", "spike_rate",
-           "yan2024_targets"]
+           "yan2024_rows", "yan2024_targets"]
 
 #: arXiv 2409.08290 (v4): a T = 5 SNN must fire below this average rate to beat the equivalent
 #: ceil(log2(T+1))-bit QNN "under typical neuromorphic hardware conditions" (ENERGY_MODELS.md §6).
@@ -74,8 +74,10 @@ def _find(ledgers: Mapping[Unit, EventLedger], **where: Any) -> EventLedger | No
 
 
 def breakeven_rows(ledgers: Mapping[Unit, EventLedger], prices: Prices, hardware: Sequence[str],
-                   config: StudyConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The break-even rows for the first seed (``ledgers``: its counted units). ``breakeven``: per arch, SNN
+                   config: StudyConfig, archs: Sequence[str] | None = None
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The break-even rows for the first seed (``ledgers``: its counted units; ``archs``: of these
+    architectures, None: the study's). ``breakeven``: per arch, SNN
     method (:func:`compared_snns`) and hardware model, the input spike sparsity at which the SNN costs
     what the quantized ANN with ceil(log2(T+1))-bit activations costs, and the per-spike overhead that
     would put it at the published 5.7%. ``sweep``: energy of SNN, QNN and float ANN as the input
@@ -83,7 +85,7 @@ def breakeven_rows(ledgers: Mapping[Unit, EventLedger], prices: Prices, hardware
     rows, sweep_rows = [], []
     seed, model = config.seed, prices.model
     steps_of = compared_snns(config.methods, config.breakeven_timesteps, config.levels)
-    for arch in config.archs:
+    for arch in config.archs if archs is None else archs:
         ann = _find(ledgers, arch=arch, method=reference_method(), seed=seed, variant=DEFAULT)
         for method, steps in steps_of.items():
             snn = _find(ledgers, arch=arch, method=method, steps=steps, seed=seed, variant=DEFAULT)
@@ -116,14 +118,21 @@ def breakeven_rows(ledgers: Mapping[Unit, EventLedger], prices: Prices, hardware
 
 
 def yan2024_targets(ledgers: Mapping[Unit, EventLedger], prices: Prices, config: StudyConfig) -> pd.DataFrame:
+    """:func:`yan2024_rows` of the study's architectures, as the table."""
+    return pd.DataFrame(yan2024_rows(ledgers, prices, config))
+
+
+def yan2024_rows(ledgers: Mapping[Unit, EventLedger], prices: Prices, config: StudyConfig,
+                 archs: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """The break-even average spike rate of the study's time conversion (its first, the IF SNN where
     it is one of them) against the ceil(log2(T+1))-bit QNN under the model of arXiv
     2409.08290 with the weight width of each target it reports, beside it. A target our networks
-    cannot be set to (a fan-in other than the architecture's) is a row with its reason."""
+    cannot be set to (a fan-in other than the architecture's) is a row with its reason. ``archs``: of
+    these architectures (None: the study's)."""
     seed = config.seed
     snn_method = first_with_role(Role.TIME_CONVERSION, config.methods)
     rows = []
-    for arch in config.archs:
+    for arch in config.archs if archs is None else archs:
         for case, steps, weight_bits, published in REPORTED_TARGETS:
             row = {"arch": arch, "case": case, "T": steps, "weight_bits": weight_bits, "published_rate": published,
                    "published_source": REPORTED_TARGETS_SOURCE}
@@ -144,4 +153,4 @@ def yan2024_targets(ledgers: Mapping[Unit, EventLedger], prices: Prices, config:
             rate = 1.0 - found.sparsity if math.isfinite(found.sparsity) else float("nan")
             fan_in = f"fan-in as {arch} has it (per layer), not the reported one" if "fan-in" in case else ""
             rows.append({**row, "our_rate": rate, "note": found.reason or fan_in})
-    return pd.DataFrame(rows)
+    return rows

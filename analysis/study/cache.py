@@ -21,6 +21,7 @@ from torch import nn
 
 from analysis.run_folder import RunFolder
 from analysis.study import distributed
+from analysis.study.ahead import Claims
 from analysis.study.checkpoint_files import CheckpointError, load_checkpoint
 
 __all__ = ["RunCache", "seed_for"]
@@ -39,6 +40,8 @@ class RunCache:
         self.root = folder.cache_dir
         #: unit keys a helper process computes (:meth:`expect`), each with a test of whether it still runs
         self.pending: dict[str, Callable[[], bool]] = {}
+        #: the pieces of work this process and a helper share (None: this process computes what it needs)
+        self.claims: Claims | None = None
 
     def expect(self, keys: Iterable[str], running: Callable[[], bool]) -> None:
         """Units ``keys`` are being computed by a helper process for which ``running()`` is True while
@@ -61,6 +64,8 @@ class RunCache:
         running = self.pending.pop(key, None)
         while running is not None and not path.is_file() and running():
             time.sleep(0.02)
+        if running is None and self.claims is not None and not path.is_file() and not self.claims.claim(key):
+            self.claims.wait_for(path)  # the helper computes it (or ended without it: computed here)
         if path.is_file():
             try:
                 return json.loads(path.read_text(encoding="utf-8"))

@@ -31,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.study.breakeven import NEURON_KIND, PUBLISHED_BREAK_EVEN, breakeven_rows, spike_rate, yan2024_targets
+from analysis.study.breakeven import NEURON_KIND, PUBLISHED_BREAK_EVEN, breakeven_rows, spike_rate, yan2024_rows
 from analysis.study.config import StudyConfig
 from analysis.study.hardware import ModelBook, alternatives, hardware_table
 from analysis.study.units import EVAL, Unit
@@ -186,15 +186,33 @@ class PricingStage:
     # -- tables ------------------------------------------------------------------------------------
     def tables(self, units: Sequence[tuple[Unit, dict[str, Any]]], config: StudyConfig) -> dict[str, pd.DataFrame]:
         """Every priced table of the run (see the module docstring) from its counted ``units``."""
+        return self.assemble([self.rows(units, config)])
+
+    def rows(self, units: Sequence[tuple[Unit, dict[str, Any]]], config: StudyConfig,
+             archs: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """The priced rows of ``units`` per table, and the break-even rows of ``archs`` (None: the
+        study's) from their first-seed units: one part of :meth:`assemble`. The parts of the study's
+        items (each (seed, architecture)'s units, the first seed's with its architecture), priced in
+        either process and assembled in item order, are the tables of all units priced at once."""
         ledgers = self.read(units)
-        tables = self.unit_tables(units, ledgers)
         first = {unit: ledger for unit, ledger in ledgers.items() if unit.seed == config.seed}
-        breakeven, sweep = breakeven_rows(first, self, self.hardware, config)
-        return {**tables, "hardware": hardware_table(self.models, self.hardware, self.alternatives),
+        breakeven, sweep = breakeven_rows(first, self, self.hardware, config, archs)
+        return {**self.unit_rows(units, ledgers), "breakeven": breakeven, "sweep": sweep,
+                "yan2024_targets": yan2024_rows(first, self, config, archs), "crosscheck": self._crosscheck(first)}
+
+    def assemble(self, parts: Sequence[dict[str, list[dict[str, Any]]]]) -> dict[str, pd.DataFrame]:
+        """The priced tables of :meth:`rows`' ``parts``, in order."""
+        rows = {table: [row for part in parts for row in part[table]] for table in parts[0]} if parts else {}
+        mapped = any(is_zigzag_name(name) for name in self.models)
+        return {"results": pd.DataFrame(rows.get("results", [])), "layers": pd.DataFrame(rows.get("layers", [])),
+                "sensitivity": pd.DataFrame(rows.get("sensitivity", [])),
+                "warnings": pd.DataFrame(rows.get("warnings", []), columns=WARNING_COLUMNS),
+                "hardware": hardware_table(self.models, self.hardware, self.alternatives),
                 # columns in name order, as these two tables have always been written
-                "breakeven": _by_name(pd.DataFrame(breakeven)), "sweep": _by_name(pd.DataFrame(sweep)),
-                "yan2024_targets": yan2024_targets(first, self, config),
-                "crosscheck": self._crosscheck(first)}
+                "breakeven": _by_name(pd.DataFrame(rows.get("breakeven", []))),
+                "sweep": _by_name(pd.DataFrame(rows.get("sweep", []))),
+                "yan2024_targets": pd.DataFrame(rows.get("yan2024_targets", [])),
+                "crosscheck": pd.DataFrame(rows.get("crosscheck", [])) if mapped else pd.DataFrame()}
 
     def read(self, units: Sequence[tuple[Unit, dict[str, Any]]]) -> dict[Unit, EventLedger]:
         """Each unit's ledger, read from its outcome once and held (its prices remembered)."""
@@ -203,6 +221,14 @@ class PricingStage:
     def unit_tables(self, units: Sequence[tuple[Unit, dict[str, Any]]], ledgers: dict[Unit, EventLedger]
                     ) -> dict[str, pd.DataFrame]:
         """``results`` and ``warnings`` (headline models), ``sensitivity`` (alternatives), ``layers``."""
+        rows = self.unit_rows(units, ledgers)
+        return {"results": pd.DataFrame(rows["results"]), "layers": pd.DataFrame(rows["layers"]),
+                "sensitivity": pd.DataFrame(rows["sensitivity"]),
+                "warnings": pd.DataFrame(rows["warnings"], columns=WARNING_COLUMNS)}
+
+    def unit_rows(self, units: Sequence[tuple[Unit, dict[str, Any]]], ledgers: dict[Unit, EventLedger]
+                  ) -> dict[str, list[dict[str, Any]]]:
+        """The rows of :meth:`unit_tables`."""
         result_rows, layers, sensitivity_rows, warning_rows = [], [], [], []
         for unit, outcome in units:
             ledger = ledgers[unit]
@@ -233,18 +259,16 @@ class PricingStage:
                                          "changes": alternative.changes,
                                          "options": json.dumps(alternative.options, sort_keys=True, default=str),
                                          **_energy_columns(report)})
-        return {"results": pd.DataFrame(result_rows), "layers": pd.DataFrame(layers),
-                "sensitivity": pd.DataFrame(sensitivity_rows),
-                "warnings": pd.DataFrame(warning_rows, columns=WARNING_COLUMNS)}
+        return {"results": result_rows, "layers": layers, "sensitivity": sensitivity_rows, "warnings": warning_rows}
 
-    def _crosscheck(self, ledgers: dict[Unit, EventLedger]) -> pd.DataFrame:
+    def _crosscheck(self, ledgers: dict[Unit, EventLedger]) -> list[dict[str, Any]]:
         """Per layer of every default-variant ledger: :data:`CROSSCHECK_REFERENCE`'s energy beside each
         ZigZag headline model's, their ratio and, beyond
-        :data:`~energy_models.zigzag.crosscheck.FLAG_RATIO` apart, the reason (empty when no ZigZag
+        :data:`~energy_models.zigzag.crosscheck.FLAG_RATIO` apart, the reason (no row when no ZigZag
         model is priced)."""
         mapped = {name: model for name, model in self.models.items() if is_zigzag_name(name)}
         if not mapped:
-            return pd.DataFrame()
+            return []
         reference = self.book.model(CROSSCHECK_REFERENCE)
         rows = []
         for unit, ledger in ledgers.items():
@@ -254,4 +278,4 @@ class PricingStage:
             for name, model in mapped.items():
                 ident = {**unit.row(), "reference": CROSSCHECK_REFERENCE, "hardware": name, "flag_ratio": FLAG_RATIO}
                 rows += [{**ident, **row} for row in crosscheck_rows(ours, self.price(ledger, model))]
-        return pd.DataFrame(rows)
+        return rows

@@ -15,6 +15,10 @@ run's cache is read instead of recomputed, and each unit seeds torch from its ow
 from __future__ import annotations
 
 import os
+import pickle
+import shutil
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -23,7 +27,7 @@ from tqdm.auto import tqdm
 from analysis.data import DataSplit, load_dataset
 from analysis.run_folder import RunFolder
 from analysis.study import distributed, preflight
-from analysis.study.ahead import SharedWork, second_cpu
+from analysis.study.ahead import Claims, SharedWork, second_cpu
 from analysis.study.cache import RunCache, seed_for
 from analysis.study.config import StudyConfig
 from analysis.study.direct import DirectNetworks, for_model
@@ -102,6 +106,9 @@ class Study:
             if self.helper is not None:
                 self.helper.stop()
                 self.helper = None
+            if self.cache.claims is not None:
+                self.cache.claims.close()
+                self.cache.claims = None
             work.bar.close()  # end the bar's line before any error is printed
             lock.release()
         return tables
@@ -114,6 +121,7 @@ class Study:
         cfg, work = self.config, self.work
         work.labels = test_labels(split.test)
         collected = self._count(plan, split)
+        parts = collected.pop("items")
         units = collected.pop("units")
         for measure, _ in taking_part(cfg, PER_RUN):
             with self.timings.stage(measure.name):
@@ -122,7 +130,7 @@ class Study:
                     collected[table] += rows
         work.bar.close()
         with self.timings.stage("pricing"):
-            priced = self.pricing.tables(units, cfg)
+            priced = self._price(parts)
         generator = torch.Generator().manual_seed(seed_for(cfg.seed, "fidelity"))
         collected["fidelity"] = random_fidelity(cfg.timesteps, generator) + collected["fidelity"]
         predictions = predictions_frame(((unit.row(), outcome["predicted"]) for unit, outcome in units), work.labels)
@@ -138,7 +146,16 @@ class Study:
         order: list[int] = list(range(len(items)))
         if len(items) > 1 and second_cpu(cfg.device, distributed.world_size()):
             order = largest_first(items, split, work.networks, cfg.batch_size)
-            self.helper = SharedWork(order, lambda i: work.item(*items[i], plan, split), prepare=work.quiet)
+            # the pieces of an item (networks, units) either process may reach are done once
+            self.cache.claims = claims = Claims(self.timings)
+
+            def prepare() -> None:
+                work.quiet()
+                claims.join(lambda: True)  # the helper ends with the study
+
+            self.helper = SharedWork(order, lambda i: work.item(*items[i], plan, split), prepare=prepare,
+                                     steal=lambda i: work.item(*items[i], plan, split, reverse=True))
+            claims.join(self.helper.process.is_alive)
         # the directly trained SNNs need nothing else the study trains: on a second CPU, now
         # and the per-run measures' units, which need nothing else either, next in the same process
         work.direct.train_ahead(split, self.timings.threads, later=work_ahead(cfg, self.cache, self.digest))
@@ -147,17 +164,56 @@ class Study:
         for index in order:
             if self.helper is None or self.helper.claim(index):
                 outputs[index] = work.item(*items[index], plan, split)
+                if self.helper is not None:
+                    self.helper.done[index] = 1
             else:
                 taken_by_helper.append(index)
-        for index in taken_by_helper:
-            with self.timings.stage("waiting for the helper"):
-                self.helper.wait(index)
-            outputs[index] = work.item(*items[index], plan, split)  # read back from the cache
+        for index in taken_by_helper:  # from the back, beside the helper: the two end together
+            outputs[index] = work.item(*items[index], plan, split, reverse=True)
         collected: dict[str, list] = {"units": [], **{table: [] for table in measure_tables()}}
         for index in range(len(items)):  # in table order, whoever computed what
             for table, rows in outputs[index].items():
                 collected[table] += rows
+        collected["items"] = [(*items[index], outputs[index]["units"]) for index in range(len(items))]
         return collected
+
+    def _price(self, items: list[tuple[int, str, list]]) -> dict[str, pd.DataFrame]:
+        """The priced tables of ``items`` (seed, architecture, its counted units), in their order: with a
+        second CPU, a forked helper prices items from the back while this process prices them from
+        the front (pricing runs no network and is a third of what remains once counting ends), each
+        item's rows handed over in a file (pickled: the same values) and assembled in item order."""
+        cfg, pricing = self.config, self.pricing
+
+        def part(index: int) -> dict[str, list]:
+            seed, arch, units = items[index]
+            return pricing.rows(units, cfg, archs=[arch] if seed == cfg.seed else [])
+
+        if len(items) < 2 or not second_cpu(cfg.device, distributed.world_size()):
+            return pricing.tables([unit for *_, units in items for unit in units], cfg)
+        folder = Path(tempfile.mkdtemp(prefix="onespike-prices-"))
+
+        def save(index: int) -> None:
+            path = folder / f"{index}.pkl"
+            path.with_suffix(".tmp").write_bytes(pickle.dumps(part(index)))
+            path.with_suffix(".tmp").replace(path)
+
+        helper = SharedWork(list(reversed(range(len(items)))), save)
+        try:
+            parts, theirs = {}, []
+            for index in range(len(items)):
+                if helper.claim(index):
+                    parts[index] = part(index)
+                else:
+                    theirs.append(index)
+            for index in theirs:
+                with self.timings.stage(Claims.WAITING):
+                    helper.wait(index)
+                path = folder / f"{index}.pkl"
+                parts[index] = pickle.loads(path.read_bytes()) if helper.done[index] else part(index)
+        finally:
+            helper.stop()
+            shutil.rmtree(folder, ignore_errors=True)
+        return pricing.assemble([parts[index] for index in range(len(items))])
 
 
 # -- public entry points -----------------------------------------------------------------------

@@ -170,6 +170,12 @@ class TrainedNetworks:
                 return model.eval()
             if not distributed.is_main():
                 raise RuntimeError(f"rank {distributed.rank()}: checkpoint {path} was not written by rank 0")
+            claims = self.cache.claims
+            if claims is not None and not claims.claim(path.name):  # the helper trains it: read it back
+                claims.wait_for(path)
+                if self.cache.load_network(path, model, method):
+                    self.on_epochs(self.epochs(method))
+                    return model.eval()
             from_scratch = spec.training is TrainingKind.FULL_PRECISION  # the plateau rule's (StudyConfig)
             config = TrainConfig(epochs=self.epochs(method), lr=cfg.lr / 3 if spec.trains_quantized else cfg.lr,
                                  batch_size=cfg.batch_size,

@@ -58,56 +58,82 @@ class StudyWork:
         study's, so the helper draws none."""
         self.bar = tqdm(disable=True)
 
-    def item(self, seed: int, arch: str, plan: list[Unit], split: DataSplit) -> dict[str, list]:
+    def item(self, seed: int, arch: str, plan: list[Unit], split: DataSplit, reverse: bool = False
+             ) -> dict[str, list]:
         """Everything of one (seed, architecture) the tables hold: ``units`` (each counted unit with its
-        outcome) and every measure's table rows (the per-architecture measures for the first seed)."""
+        outcome) and every measure's table rows (the per-architecture measures for the first seed).
+        ``reverse``: work from the back (the per-architecture measures first, then the units and the
+        networks made from the same parent, each backwards), as the study does on an item its helper
+        works on from the front (:class:`~analysis.study.ahead.Claims`); the rows come out in the same
+        order either way."""
         out: dict[str, list] = {"units": [], **{table: [] for table in measure_tables()}}
-        parents = self.parents(seed, arch, split)
-        for unit, outcome in self.units(seed, arch, plan, parents, split):
+        parents = self.parents(seed, arch, split, reverse)
+        measured = self.arch_measures(seed, arch, parents, split) if reverse else None
+        for unit, outcome in self.units(seed, arch, plan, parents, split, reverse):
             if unit.kind == EVAL:
                 out["units"].append((unit, outcome))
             else:
                 for table, rows in MEASURES.get(unit.kind).rows(unit.row(), outcome).items():
                     out[table] += rows
-        if seed == self.config.seed:
-            for measure, methods in taking_part(self.config, PER_ARCH):
-                for method in methods:
-                    with self.timings.stage(f"{measure.name} {method}"):
-                        given = MeasureInput(self.config, arch, method, 1, seed, parents, split, self.direct)
-                        outcome = self.cache.unit(f"{measure.name}__{arch}__{method}__s{seed}__{self.digest}",
-                                                  lambda given=given, measure=measure: measure.compute(given))
-                    for table, rows in measure.rows({"arch": arch, "method": method, "seed": seed}, outcome).items():
-                        out[table] += rows
+        for table, rows in measured if measured is not None else self.arch_measures(seed, arch, parents, split):
+            out[table] += rows
         return out
 
-    def parents(self, seed: int, arch: str, split: DataSplit) -> dict:
-        """The trained networks of ``arch`` (trained now or read back): method -> its network at the
-        study's L; (method, L) -> the network fine-tuned at L."""
-        parents: dict = {}
-        networks = self.networks
-        for method in networks.build:
-            self.bar.set_postfix_str(f"train {arch} {method}")
-            with self.timings.stage(f"train {method}"):
-                parents[method] = networks.network(arch, method, seed, split, parents)
-        for method, levels in networks.finetuned:
-            self.bar.set_postfix_str(f"train {arch} {method} L={levels}")
-            with self.timings.stage(f"train {method} L={levels}"):
-                parents[(method, levels)] = networks.network(arch, method, seed, split, parents, levels=levels)
-        return parents
+    def arch_measures(self, seed: int, arch: str, parents: dict, split: DataSplit) -> list[tuple[str, list]]:
+        """``(table, rows)`` of every per-architecture measure of ``arch`` (the first seed's only)."""
+        if seed != self.config.seed:
+            return []
+        out = []
+        for measure, methods in taking_part(self.config, PER_ARCH):
+            for method in methods:
+                with self.timings.stage(f"{measure.name} {method}"):
+                    given = MeasureInput(self.config, arch, method, 1, seed, parents, split, self.direct)
+                    outcome = self.cache.unit(f"{measure.name}__{arch}__{method}__s{seed}__{self.digest}",
+                                              lambda given=given, measure=measure: measure.compute(given))
+                out += measure.rows({"arch": arch, "method": method, "seed": seed}, outcome).items()
+        return out
 
-    def units(self, seed: int, arch: str, plan: list[Unit], parents: dict, split: DataSplit
+    def parents(self, seed: int, arch: str, split: DataSplit, reverse: bool = False) -> dict:
+        """The trained networks of ``arch`` (trained now or read back): method -> its network at the
+        study's L; (method, L) -> the network fine-tuned at L. ``reverse``: the networks made from the
+        same parent in reverse order (each parent still before what is made from it)."""
+        networks = self.networks
+        jobs: list[tuple[str, int | None]] = [(method, None) for method in networks.build] + list(networks.finetuned)
+
+        def depth(method: str) -> int:
+            parent = get_method(method).parent
+            return 0 if parent is None else 1 + depth(parent)
+
+        ordered = sorted(range(len(jobs)), key=lambda i: (depth(jobs[i][0]), -i if reverse else i))
+        parents: dict = {}
+        for method, levels in (jobs[i] for i in ordered):
+            label = method if levels is None else f"{method} L={levels}"
+            self.bar.set_postfix_str(f"train {arch} {label}")
+            with self.timings.stage(f"train {label}"):
+                network = networks.network(arch, method, seed, split, parents, levels=levels)
+            parents[method if levels is None else (method, levels)] = network
+        return {method if levels is None else (method, levels): parents[method if levels is None else (method, levels)]
+                for method, levels in jobs}
+
+    def units(self, seed: int, arch: str, plan: list[Unit], parents: dict, split: DataSplit, reverse: bool = False
               ) -> Iterator[tuple[Unit, dict[str, Any]]]:
-        """Every unit of ``arch`` and ``seed`` with its outcome (computed now or read back)."""
-        for unit in (u for u in plan if u.arch == arch and u.seed == seed):
+        """Every unit of ``arch`` and ``seed`` with its outcome (computed now or read back), in plan
+        order (``reverse``: computed from the back)."""
+        mine = [u for u in plan if u.arch == arch and u.seed == seed]
+        outcomes: dict[int, dict[str, Any]] = {}
+        for index in (reversed(range(len(mine))) if reverse else range(len(mine))):
+            unit = mine[index]
             if not self.can_build(unit, parents):
                 self.bar.update(1)
                 continue
             self.bar.set_postfix_str(unit.key(self.digest)[:48])
             compute = lambda unit=unit: self.compute(unit, parents, split)  # noqa: E731
             with self.timings.stage(f"units {unit.kind} {unit.method}"):
-                outcome = self.cache.unit(unit.key(self.digest), compute)
+                outcomes[index] = self.cache.unit(unit.key(self.digest), compute)
             self.bar.update(1)
-            yield unit, outcome
+        for index, unit in enumerate(mine):
+            if index in outcomes:
+                yield unit, outcomes[index]
 
     def compute(self, unit: Unit, parents: dict, split: DataSplit) -> dict[str, Any]:
         """One unit's outcome: a measure's, or the unit's network evaluated and counted."""

@@ -70,11 +70,13 @@ def test_a_helper_working_from_the_back_gives_the_same_tables_as_one_process(tmp
 
     monkeypatch.setattr(ahead.SharedWork, "__init__", counted)
     run_study(config, tmp_path / "helped", progress=False)
-    assert started == [[0, 1]]  # two architectures, shared between this process and a helper
+    # two architectures, shared between this process and a helper: counted, then priced
+    assert started == [[0, 1], [0, 1]]
     monkeypatch.setattr("analysis.study.runner.second_cpu", lambda *a: False)
     monkeypatch.setattr(TrainingAhead, "possible", staticmethod(lambda device: False))
     run_study(config, tmp_path / "alone", progress=False)
-    for table in ("results.csv", "layers.csv", "equivalence.csv", "predictions.csv", "onestep.csv"):
+    for table in ("results.csv", "layers.csv", "equivalence.csv", "predictions.csv", "onestep.csv", "sensitivity.csv",
+                  "warnings.csv", "breakeven.csv", "sweep.csv", "yan2024_targets.csv"):
         assert (tmp_path / "helped" / table).read_bytes() == (tmp_path / "alone" / table).read_bytes(), table
 
 
@@ -125,3 +127,38 @@ def test_the_cache_waits_for_a_unit_a_helper_computes_and_computes_it_once_the_h
     assert cache.unit("a", lambda: {"by": "study"}) == {"by": "helper"} and len(polls) == 3
     cache.pending["b"] = lambda: False  # the helper ended without it: the study computes it
     assert cache.unit("b", lambda: {"by": "study"}) == {"by": "study"} and cache.has("b")
+
+
+def test_a_piece_is_claimed_once_and_the_other_process_waits_for_its_result(tmp_path):
+    import multiprocessing
+    import os
+
+    from analysis.study import ahead
+
+    claims = ahead.Claims()
+    try:
+        assert claims.claim("unit-a") and not claims.claim("unit-a")  # this process took it first
+        context = multiprocessing.get_context("fork")
+        taken = context.Value("b", 0)
+
+        def helper():
+            claims.join(lambda: True)
+            taken.value = int(claims.claim("unit-b")) + 2 * int(claims.claim("unit-a"))
+            (tmp_path / "unit-b.json").write_text("{}")
+
+        process = context.Process(target=helper)
+        process.start()
+        claims.join(process.is_alive)
+        claims.wait_for(tmp_path / "unit-b.json")  # returns once the helper wrote it, or ended
+        process.join()
+        assert taken.value == 1  # the helper got unit-b, not unit-a
+        assert not claims.claim("unit-b")
+        claims.wait_for(tmp_path / "never.json")  # the helper has ended: no waiting for what it will not write
+        outsider = context.Process(target=lambda: os._exit(0 if claims.claim("unit-b") else 1))
+        outsider.start()  # a process that did not join (the one training ahead) computes what it needs
+        outsider.join()
+        assert outsider.exitcode == 0
+        assert "waiting for the helper" in claims.timings.wall
+    finally:
+        claims.close()
+    assert not claims.root.exists()
