@@ -206,8 +206,9 @@ class TableModel(abc.ABC):
             consumed = set(self.price_layer(ledger, index, layer, cost, warnings))
             if not self.PRICES_SPIKE_EVENTS:
                 self.spike_event_cost(layer, cost)
+            counts = vars(layer)  # the record's fields: one dict lookup per event (this loop runs per layer per price)
             for event in EVENTS:
-                if event not in consumed and (count := getattr(layer, event)) > 0:
+                if event not in consumed and (count := counts[event]) > 0:
                     unpriced[event] += count
                     unpriced_kinds[event].add(layer.kind)
             costs.append(cost)
