@@ -3,6 +3,12 @@
 A conv or linear rule needs, of its input, the non-zero count per position (its fan-out sum gives
 ``mac_nonzero``); the activation that made that input reports the same tensor's non-zero count
 (``output_nonzero``). :class:`NonzeroMaps` computes the per-position map once per tensor per count.
+
+The pass over a tensor must run while the layer runs (a later in-place change overwrites it), but what
+is read off its small map (the total, the fan-out sum) need not: a :class:`Deferred` count keeps the map
+and is read as a number when the ledger is written, in a loop over every layer's (warm) instead of
+two or three more tensor operations inside each layer's hook, where the forward has just evicted the
+counter's code and data from the caches.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from torch import Tensor
 
 from analysis.counting.tensormap import TensorMap
 
-__all__ = ["NonzeroMaps", "nnz", "nonzero_count", "nonzero_map"]
+__all__ = ["Deferred", "NonzeroMaps", "deferred_count", "nnz", "nonzero_count", "nonzero_map", "value_of"]
 
 #: Below this many elements a non-zero count fits an int32 sum, about 3x faster than count_nonzero on CPU.
 _INT32_COUNT = 2**31 - 1
@@ -45,6 +51,47 @@ def nonzero_map(t: Tensor) -> Tensor:
     if t.numel() // max(t.shape[-2] * t.shape[-1], 1) <= _INT16_COUNT:  # every position's count fits 16 bits
         return _nonzero(t).sum(dim=dims, dtype=torch.int16)
     return nnz(t, dims)
+
+
+class Deferred:
+    """An exact count read later from a non-zero map taken now: ``Σ map`` (``weights`` None) or
+    ``Σ map · weights`` (a conv's fan-out sum, ``weights`` the int64 fan-out per position), times
+    each of ``factors`` in turn (``(fan-out, C_out/groups)``, ``steps``) as the eager count would
+    multiply them. Every map and weight is an integer, so the value is the eager one exactly."""
+
+    __slots__ = ("factors", "map", "weights")
+
+    def __init__(self, map: Tensor, weights: Tensor | None = None, factors: tuple = ()):
+        self.map = map
+        self.weights = weights
+        self.factors = factors
+
+    def __mul__(self, factor: float) -> Deferred:
+        return Deferred(self.map, self.weights, (*self.factors, factor))
+
+    __rmul__ = __mul__
+
+    def value(self, totals: dict[int, int] | None = None) -> int | float:
+        """The count (``totals``: map sums already read in this batch, by ``id`` of the map)."""
+        if self.weights is not None:
+            value: int | float = int((self.map * self.weights).sum())
+        elif totals is None:
+            value = int(self.map.sum(dtype=torch.int64))
+        else:
+            value = totals.get(id(self.map))
+            if value is None:
+                value = totals[id(self.map)] = int(self.map.sum(dtype=torch.int64))
+        for factor in self.factors:
+            value = value * factor
+        return value
+
+    def __repr__(self) -> str:
+        return f"Deferred({self.value()})"
+
+
+def value_of(count: Any) -> Any:
+    """``count`` as a number (a :class:`Deferred` read now; anything else as it is)."""
+    return count.value() if isinstance(count, Deferred) else count
 
 
 class NonzeroMaps:
@@ -84,6 +131,16 @@ class NonzeroMaps:
                 entry[2] = int(self.of(t).sum(dtype=torch.int64))
         return entry[2]
 
+    def deferred(self, t: Tensor) -> Deferred | int:
+        """``t``'s non-zero entries, read later (:class:`Deferred` on its map; the number itself
+        where this count has summed it already). One pass over ``t`` now where its map is not known."""
+        entry = self._entry(t)
+        if entry[2] is not None:
+            return entry[2]
+        if entry[1] is None:
+            entry[1] = nonzero_map(t)
+        return Deferred(entry[1])
+
     def counted(self, t: Tensor) -> int | None:
         """``t``'s non-zero entries where this count has summed them already (an activation's output
         that a conv reads), else None."""
@@ -114,3 +171,9 @@ class NonzeroMaps:
 def nonzero_count(t: Tensor, maps: NonzeroMaps | None) -> int:
     """Non-zero entries of ``t``, from its shared map when the count keeps one."""
     return int(nnz(t)) if maps is None else maps.count(t)
+
+
+def deferred_count(t: Tensor, maps: NonzeroMaps | None) -> Deferred | int:
+    """:func:`nonzero_count` for a ledger field: read when the ledger is written where the count
+    keeps shared maps (:meth:`NonzeroMaps.deferred`), else now."""
+    return int(nnz(t)) if maps is None else maps.deferred(t)
