@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import Tensor
 
-from analysis.counting.nonzero import Deferred
+from analysis.counting.nonzero import Deferred, read_counts
 from analysis.methods import MethodSpec
 from energy_models.ledger import ACTIVITY, EVENTS, EventLedger, LayerEvents
 
@@ -121,11 +121,11 @@ class LedgerBuilder:
             self.settle()
 
     def settle(self) -> None:
-        """Add every deferred count to its record (each map summed once)."""
+        """Add every deferred count to its record (the maps read together, :func:`read_counts`)."""
         pending, self.pending = self.pending, []
-        totals: dict[int, int] = {}
-        for rec, key, count in pending:
-            rec[key] = rec[key] + count.value(totals)
+        values = read_counts([count for _, _, count in pending])
+        for (rec, key, _), value in zip(pending, values, strict=True):
+            rec[key] = rec[key] + value
 
     def finish(self, samples: int) -> None:
         """Write the records into the ledger, per inference (``samples`` counted, at least one)."""
