@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from analysis.counting.geometry import conv_fanout_counts, conv_fanout_uniform, conv_fanout_weights
+from analysis.counting.geometry import conv_fanout_counts, conv_fanout_facts, conv_fanout_uniform, conv_fanout_weights
 from analysis.counting.nonzero import Deferred, NonzeroMaps, nonzero_count, nonzero_map
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import count_map, nonzero_sums
@@ -101,12 +101,10 @@ def deferred_synapses(module: nn.Module, source: Tensor, maps: NonzeroMaps) -> t
     total = maps.deferred(source)
     if isinstance(module, nn.Linear):  # every input element reaches out_features synapses
         return total, total * module.out_features
-    height, width = source.shape[-2], source.shape[-1]
     per_channel = module.out_channels // module.groups
-    fan = conv_fanout_uniform(module, height, width, source.device)
+    fan, counts = conv_fanout_facts(module, source.shape[-2], source.shape[-1], source.device)
     if fan is not None:  # every position reaches alike: the count times that
         return total, total * fan * per_channel
-    counts = conv_fanout_counts(module, height, width, source.device)
     return total, Deferred(maps.of(source), counts, (per_channel,))
 
 
