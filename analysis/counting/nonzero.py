@@ -85,7 +85,7 @@ class Deferred:
     def value(self) -> int | float:
         """The count, read now."""
         if self.weights is not None:
-            return self.scaled(int((self.map * self.weights).sum()))
+            return self.scaled(sum(int((part * self.weights).sum()) for part in self.parts()))
         return self.scaled(sum(int(part.sum(dtype=torch.int64)) for part in self.parts()))
 
     def __repr__(self) -> str:
@@ -98,9 +98,9 @@ def value_of(count: Any) -> Any:
 
 
 def read_counts(counts: list[Deferred]) -> list[int | float]:
-    """Each count's :meth:`Deferred.value`, the distinct maps read together: maps of one shape (and
-    one fan-out weighting) stacked and summed in one operation, so a count of a few hundred layers
-    reads its maps in a few operations per map shape instead of two per map."""
+    """Each count's :meth:`Deferred.value`, the distinct maps read together: maps of one shape, device
+    and fan-out weighting stacked and summed in one operation, so that a count of many layers reads
+    its maps in a few operations per map shape instead of two per map."""
     slots: dict[tuple[int, int], int] = {}
     maps: list[Tensor] = []
     weights: list[Tensor | None] = []
