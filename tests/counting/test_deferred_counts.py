@@ -11,8 +11,19 @@ from torch.nn import functional as F
 
 from analysis.counting import count_events
 from analysis.counting import ledger_builder as builder_module
+from analysis.counting import nonzero as nonzero_module
 from analysis.counting.nonzero import Deferred, NonzeroMaps, value_of
+from analysis.counting.rules import synapses as synapses_module
 from analysis.counting.rules.synapses import deferred_synapses, reached_synapses
+
+
+@pytest.fixture(params=["deferred", "at once"])
+def defer(request, monkeypatch):
+    """Every count deferred (threshold 0), or none (the default threshold, above these small tensors)."""
+    if request.param == "deferred":
+        monkeypatch.setattr(nonzero_module, "DEFER_ELEMENTS", 0)
+        monkeypatch.setattr(synapses_module, "DEFER_ELEMENTS", 0)
+    return request.param
 
 
 def sparse(shape, density, seed):
@@ -21,14 +32,15 @@ def sparse(shape, density, seed):
     return x * (torch.rand(shape, generator=generator) < density)
 
 
+@pytest.mark.parametrize("threshold", [0, None])
 @settings(max_examples=150, deadline=None)
 @given(kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)), stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
        padding=st.integers(0, 2), dilation=st.integers(1, 2),
        padding_mode=st.sampled_from(["zeros", "reflect", "replicate", "circular"]),
        hw=st.tuples(st.integers(5, 11), st.integers(5, 11)), batch=st.integers(1, 3), density=st.floats(0.0, 1.0),
        known=st.sampled_from(["nothing", "map", "total"]), seed=st.integers(0, 2**16))
-def test_a_deferred_conv_count_equals_the_count_read_at_once(kernel, stride, padding, dilation, padding_mode, hw,
-                                                             batch, density, known, seed):
+def test_a_deferred_conv_count_equals_the_count_read_at_once(threshold, kernel, stride, padding, dilation,
+                                                             padding_mode, hw, batch, density, known, seed):
     """Against the eager sums (themselves checked against the autograd definition in test_geometry) and
     the per-position definition: Σ over non-zero inputs of the outputs each reaches, times C_out/groups."""
     assume(all(dilation * (k - 1) < size + 2 * padding for k, size in zip(kernel, hw, strict=True)))
@@ -40,7 +52,11 @@ def test_a_deferred_conv_count_equals_the_count_read_at_once(kernel, stride, pad
         maps.of(x)
     elif known == "total":
         maps.count(x)
-    total, reached = (value_of(v) for v in deferred_synapses(conv, x, maps))
+    with pytest.MonkeyPatch.context() as patch:
+        if threshold is not None:  # every count deferred (by default these small tensors are read at once)
+            patch.setattr(nonzero_module, "DEFER_ELEMENTS", threshold)
+            patch.setattr(synapses_module, "DEFER_ELEMENTS", threshold)
+        total, reached = (value_of(v) for v in deferred_synapses(conv, x, maps))
     eager = reached_synapses(conv, x, indicator=True)
     assert (total, reached) == eager
     active = (x != 0).to(torch.float64)
@@ -55,7 +71,7 @@ def test_a_deferred_conv_count_equals_the_count_read_at_once(kernel, stride, pad
 
 
 @pytest.mark.parametrize("shape", [(3, 7), (2, 5, 7), (2, 3, 4, 7)])
-def test_a_deferred_linear_count_and_its_factors(shape):
+def test_a_deferred_linear_count_and_its_factors(defer, shape):
     linear = nn.Linear(7, 5)
     x = sparse(shape, 0.4, 1)
     total, reached = deferred_synapses(linear, x, NonzeroMaps())
@@ -64,13 +80,13 @@ def test_a_deferred_linear_count_and_its_factors(shape):
     assert value_of(reached * 3) == value_of(3 * reached) == nonzero * 15  # a one-pass sum repeated in G groups
 
 
-def test_a_deferred_count_reads_the_map_taken_when_the_layer_ran():
+def test_a_deferred_count_reads_the_map_taken_when_the_layer_ran(defer):
     """The map is a copy of what the layer saw: an in-place change after the hook moves nothing."""
     x = sparse((2, 3, 5, 5), 0.5, 2)
     expected = int((x != 0).sum())
     count = NonzeroMaps().deferred(x)
     x.fill_(1.0)
-    assert isinstance(count, Deferred) and count.value() == expected
+    assert isinstance(count, Deferred) == (defer == "deferred") and value_of(count) == expected
 
 
 class Twice(nn.Module):
@@ -83,7 +99,7 @@ class Twice(nn.Module):
 
 
 @pytest.mark.parametrize("limit", [1, 3, 4096])
-def test_the_builder_adds_every_deferred_count_once_whenever_it_settles(monkeypatch, limit):
+def test_the_builder_adds_every_deferred_count_once_whenever_it_settles(monkeypatch, defer, limit):
     """Counts settled every `limit` records (a long count holds no more maps than that) equal the
     counts settled at the end, layer by layer, and equal the eager definition."""
     monkeypatch.setattr(builder_module, "PENDING_LIMIT", limit)

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from analysis.counting.geometry import conv_fanout_counts, conv_fanout_facts, conv_fanout_uniform, conv_fanout_weights
-from analysis.counting.nonzero import Deferred, NonzeroMaps, nonzero_count, nonzero_map
+from analysis.counting.nonzero import DEFER_ELEMENTS, Deferred, NonzeroMaps, nonzero_count, nonzero_map
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import count_map, nonzero_sums
 from analysis.counting.signals import ANALOG_BITS, Context
@@ -105,6 +105,8 @@ def deferred_synapses(module: nn.Module, source: Tensor, maps: NonzeroMaps) -> t
     fan, counts = conv_fanout_facts(module, source.shape[-2], source.shape[-1], source.device)
     if fan is not None:  # every position reaches alike: the count times that
         return total, total * fan * per_channel
+    if source.numel() < DEFER_ELEMENTS:  # read at once, as the total was
+        return total, int((maps.of(source) * counts).sum()) * per_channel
     return total, Deferred(maps.of(source), counts, (per_channel,))
 
 
