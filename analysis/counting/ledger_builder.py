@@ -4,7 +4,8 @@ Every call of a layer adds its events (``EVENTS`` and activity counts are totals
 batch); its other facts (shapes, widths, rule name) are overwritten by the last call. At the end
 the additive facts are divided by the samples counted, so the ledger holds counts per inference.
 A :class:`~analysis.counting.nonzero.Deferred` count is added when the ledger is written (or when
-:data:`PENDING_LIMIT` of them wait, so that a long count keeps no more than that many maps).
+:data:`PENDING_LIMIT` of them or :data:`PENDING_BYTES` of their maps wait, so that a long count holds
+no more than that).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from analysis.counting.nonzero import Deferred, read_counts
 from analysis.methods import MethodSpec
 from energy_models.ledger import ACTIVITY, EVENTS, EventLedger, LayerEvents
 
-__all__ = ["ADDITIVE", "PENDING_LIMIT", "LedgerBuilder"]
+__all__ = ["ADDITIVE", "PENDING_BYTES", "PENDING_LIMIT", "LedgerBuilder"]
 
 #: The facts that add up over calls (and are divided by the samples at the end).
 ADDITIVE = frozenset((*EVENTS, *ACTIVITY))
@@ -25,6 +26,9 @@ ADDITIVE = frozenset((*EVENTS, *ACTIVITY))
 WIDTHS = frozenset(("act_bits", "out_bits"))
 #: Most deferred counts held before they are read (each holds one small non-zero map).
 PENDING_LIMIT = 4096
+#: Most bytes of non-zero maps held by deferred counts before they are read (a map shared by several
+#: counts is counted for each: an upper bound).
+PENDING_BYTES = 16 * 2**20
 
 
 class LedgerBuilder:
@@ -39,6 +43,7 @@ class LedgerBuilder:
         self.records: dict[str, dict[str, Any]] = {}
         self.owners: dict[str, str] = {}  # ledger name -> module path that recorded it
         self.pending: list[tuple[dict[str, Any], str, Deferred]] = []  # (record, field, count) to add
+        self.pending_bytes = 0
 
     def _name_for(self, path: str, name: str | None) -> str:
         """The ledger name of the module at ``path`` called as ``name`` (default: its name; its
@@ -117,12 +122,13 @@ class LedgerBuilder:
 
     def _defer(self, rec: dict[str, Any], key: str, count: Deferred) -> None:
         self.pending.append((rec, key, count))
-        if len(self.pending) >= PENDING_LIMIT:
+        self.pending_bytes += count.nbytes()
+        if len(self.pending) >= PENDING_LIMIT or self.pending_bytes >= PENDING_BYTES:
             self.settle()
 
     def settle(self) -> None:
         """Add every deferred count to its record (the maps read together, :func:`read_counts`)."""
-        pending, self.pending = self.pending, []
+        pending, self.pending, self.pending_bytes = self.pending, [], 0
         values = read_counts([count for _, _, count in pending])
         for (rec, key, _), value in zip(pending, values, strict=True):
             rec[key] = rec[key] + value

@@ -82,6 +82,10 @@ class Deferred:
     def parts(self) -> tuple[Tensor, ...]:
         return self.map if isinstance(self.map, tuple) else (self.map,)
 
+    def nbytes(self) -> int:
+        """Bytes of the maps this count holds."""
+        return sum(part.numel() * part.element_size() for part in self.parts())
+
     def scaled(self, total: int) -> int | float:
         """``total`` (the sum this count reads) times its factors."""
         for factor in self.factors:

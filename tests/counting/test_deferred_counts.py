@@ -98,11 +98,12 @@ class Twice(nn.Module):
         return self.relu(self.conv(self.relu(self.conv(x)[:, :3])))
 
 
-@pytest.mark.parametrize("limit", [1, 3, 4096])
-def test_the_builder_adds_every_deferred_count_once_whenever_it_settles(monkeypatch, defer, limit):
-    """Counts settled every `limit` records (a long count holds no more maps than that) equal the
-    counts settled at the end, layer by layer, and equal the eager definition."""
+@pytest.mark.parametrize(("limit", "nbytes"), [(1, 2**30), (3, 2**30), (4096, 2**30), (4096, 100)])
+def test_the_builder_adds_every_deferred_count_once_whenever_it_settles(monkeypatch, defer, limit, nbytes):
+    """Counts settled every `limit` records or `nbytes` bytes of maps (a long count holds no more than
+    that) equal the counts settled at the end, layer by layer, and equal the eager definition."""
     monkeypatch.setattr(builder_module, "PENDING_LIMIT", limit)
+    monkeypatch.setattr(builder_module, "PENDING_BYTES", nbytes)
     torch.manual_seed(0)
     model, x = Twice().eval(), torch.randn(2, 3, 6, 6)
     with torch.no_grad(), count_events(model) as ledger:
