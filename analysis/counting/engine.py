@@ -283,35 +283,34 @@ class Counter:
         if isinstance(output, tuple | list) and output and isinstance(output[0], Tensor):
             output = output[0]
         self.busy = True
+        grad = torch.is_grad_enabled()  # the rule's own tensor work records no graph
+        if grad:
+            torch.set_grad_enabled(False)
         try:
-            if torch.is_grad_enabled():
-                with torch.no_grad():
-                    self._run_rule(path, rule, target, stepwise, inputs, output)
-            else:
-                self._run_rule(path, rule, target, stepwise, inputs, output)
+            ctx = self._context(path, inputs, stepwise)
+            if self.stack:  # the module's own frame: its name with its call's index
+                ctx.name = self.stack[-1][0]
+            facts = dict(rule(target, inputs, output, ctx))
+            self.extras.pop("psg_spikes", None)
+            sig = facts.pop("signal", None)
+            if sig is not None:
+                self.tracker.set_signal(output, sig)
+            single_step = sig is None or sig.single_step
+            if self.streaming and not ctx.stepped and ctx.steps == 1 and stepwise is None and single_step:
+                if path in self.seen_unstepped:
+                    return  # the same analog computation again: counted once per forward
+                self.seen_unstepped.add(path)
+            kind = facts.get("kind")
+            what = type(target).__name__
+            name = self.builder.record(path, what, facts, ctx.stepped or ctx.steps > 1, single_step, ctx.name)
+            producer = self.tracker.link(name, kind, inputs[0] if inputs else None, output)
+            if producer is not None:
+                self.builder.mark_fused(producer, name)
+            self.check_finite(name, what, kind, output)
         finally:
             self.busy = False
-
-    def _run_rule(self, path: str, rule: Rule, target: nn.Module, stepwise: Stepwise | None, inputs: tuple,
-                  output: Any) -> None:
-        ctx = self._context(path, inputs, stepwise)
-        if self.stack:  # the module's own frame: its name with its call's index
-            ctx.name = self.stack[-1][0]
-        facts = dict(rule(target, inputs, output, ctx))
-        self.extras.pop("psg_spikes", None)
-        sig = facts.get("signal")
-        if sig is not None:
-            self.tracker.set_signal(output, sig)
-        if self.streaming and not ctx.stepped and ctx.steps == 1 and stepwise is None and (
-            sig is None or sig.single_step
-        ):
-            if path in self.seen_unstepped:
-                return  # the same analog computation again: counted once per forward
-            self.seen_unstepped.add(path)
-        kind = facts.get("kind")
-        name = self._record(path, target, facts, ctx)
-        self._link(name, kind, inputs[0] if inputs else None, output)
-        self.check_finite(name, type(target).__name__, kind, output)
+            if grad:
+                torch.set_grad_enabled(True)
 
     # -- operator pass ---------------------------------------------------------------------------
     def _sync_mode(self) -> None:

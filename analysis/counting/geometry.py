@@ -24,6 +24,7 @@ __all__ = [
     "cache_sizes",
     "clear_caches",
     "conv_fanout_counts",
+    "conv_fanout_facts",
     "conv_fanout_map",
     "conv_fanout_uniform",
     "conv_fanout_weights",
@@ -108,6 +109,23 @@ def conv_fanout_counts(conv: nn.Conv2d, height: int, width: int, device: torch.d
     return _weights_entry(conv, height, width, device)[3]
 
 
+def conv_fanout_facts(conv: nn.Conv2d, height: int, width: int,
+                      device: torch.device | None = None) -> tuple[float | None, Tensor]:
+    """``(conv_fanout_uniform, conv_fanout_counts)`` in one lookup keyed by the geometry alone (a
+    rule asks for both at every call of every conv layer; bounded like the maps)."""
+    key = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.padding_mode, height, width, device)
+    found = _FACTS.get(key)
+    if found is None:
+        entry = _weights_entry(conv, height, width, device)
+        found = _FACTS[key] = (entry[2], entry[3])
+        while len(_FACTS) > FANOUT_CACHE_SIZE:
+            _FACTS.pop(next(iter(_FACTS)))
+    return found
+
+
+_FACTS: dict[tuple, tuple[float | None, Tensor]] = {}
+
+
 def _weights_entry(conv: nn.Conv2d, height: int, width: int, device: torch.device | None) -> tuple:
     fanout = conv_fanout_map(conv, height, width, device)
     cached = _WEIGHTS.get(id(fanout))
@@ -172,5 +190,6 @@ def cache_sizes() -> dict[str, int]:
 def clear_caches() -> None:
     _FANOUT_CACHE.clear()
     _WEIGHTS.clear()
+    _FACTS.clear()
     _avg_windows.cache_clear()
     _adaptive_windows.cache_clear()

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from analysis.counting.nonzero import nonzero_count
+from analysis.counting.nonzero import deferred_count
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.costs import ACTIVATIONS, as_events, norm_ops
 from analysis.counting.signals import ANALOG_BITS, Context
@@ -44,7 +44,7 @@ def activation_rule(module, inputs, output, ctx):
                                                       if isinstance(module, t))
     facts = _io_facts(inputs[0], output, ctx, "neuron")
     n = facts["input_reads"]
-    facts.update(rule=name, output_elements=n, output_nonzero=nonzero_count(output, ctx.nonzero),
+    facts.update(rule=name, output_elements=n, output_nonzero=deferred_count(output, ctx.nonzero),
                  **as_events(ACTIVATIONS[name], n))
     return facts
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from analysis.counting.nonzero import nnz, nonzero_count
+from analysis.counting.nonzero import deferred_count, nnz
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import shift_or_mul
 from analysis.counting.signals import ANALOG_BITS, Context, Signal
@@ -39,7 +39,7 @@ def relu_rule(module, inputs, output, ctx):
     facts = _neuron_facts(inputs[0], output, ctx)
     n = facts["input_reads"]
     facts.update(rule="relu", cmp=n, output_writes=n, act_bits=ANALOG_BITS, out_bits=ANALOG_BITS,
-                 output_nonzero=nonzero_count(output, ctx.nonzero), signal=ctx.out_signal())
+                 output_nonzero=deferred_count(output, ctx.nonzero), signal=ctx.out_signal())
     return facts
 
 
@@ -49,7 +49,7 @@ def clip_rule(module, inputs, output, ctx):
     facts = _neuron_facts(inputs[0], output, ctx)
     n = facts["input_reads"]
     facts.update(rule="clip", cmp=2 * n, output_writes=n, act_bits=ANALOG_BITS, out_bits=ANALOG_BITS,
-                 output_nonzero=nonzero_count(output, ctx.nonzero), signal=ctx.out_signal())
+                 output_nonzero=deferred_count(output, ctx.nonzero), signal=ctx.out_signal())
     return facts
 
 
@@ -65,7 +65,7 @@ def quant_rule(module: QCFS, inputs, output, ctx):
     signal = ctx.out_signal("quant", levels=module.levels)
     rule = Method.INT8 if isinstance(module, ActivationQuant) else Method.QCFS if module.shift else "clamp_quant"
     facts.update(rule=rule, mul=n, add=n if module.shift else 0, cmp=2 * n,
-                 output_writes=n, output_nonzero=nonzero_count(output, ctx.nonzero), act_bits=ANALOG_BITS,
+                 output_writes=n, output_nonzero=deferred_count(output, ctx.nonzero), act_bits=ANALOG_BITS,
                  out_bits=signal.bits, signal=signal)
     return facts
 

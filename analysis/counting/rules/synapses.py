@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from analysis.counting.geometry import conv_fanout_counts, conv_fanout_uniform, conv_fanout_weights
-from analysis.counting.nonzero import NonzeroMaps, nonzero_count, nonzero_map
+from analysis.counting.geometry import conv_fanout_counts, conv_fanout_facts, conv_fanout_uniform, conv_fanout_weights
+from analysis.counting.nonzero import DEFER_ELEMENTS, Deferred, NonzeroMaps, nonzero_count, nonzero_map
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import count_map, nonzero_sums
 from analysis.counting.signals import ANALOG_BITS, Context
@@ -94,6 +94,22 @@ def reached_synapses(module: nn.Module, source: Tensor, indicator: bool = False,
     return fanout_sums(module, per_pos, source.shape[-2:])
 
 
+def deferred_synapses(module: nn.Module, source: Tensor, maps: NonzeroMaps) -> tuple[Any, Any]:
+    """:func:`reached_synapses` of a non-zero indicator (``indicator=True``), as counts read when the
+    ledger is written (:class:`~analysis.counting.nonzero.Deferred`): the layer's hook makes at most
+    the one pass over ``source`` that its shared map needs (none where the map is known)."""
+    total = maps.deferred(source)
+    if isinstance(module, nn.Linear):  # every input element reaches out_features synapses
+        return total, total * module.out_features
+    per_channel = module.out_channels // module.groups
+    fan, counts = conv_fanout_facts(module, source.shape[-2], source.shape[-1], source.device)
+    if fan is not None:  # every position reaches alike: the count times that
+        return total, total * fan * per_channel
+    if source.numel() < DEFER_ELEMENTS:  # read at once, as the total was
+        return total, int((maps.of(source) * counts).sum()) * per_channel
+    return total, Deferred(maps.of(source), counts, (per_channel,))
+
+
 def fanout_sums(module: nn.Module, per_pos: Tensor, hw: tuple[int, ...]) -> tuple[float, float]:
     """``(Σ per_pos, Σ per_pos · synapses reached)`` from a per-position count of a conv/linear's
     input (over the last two axes ``hw`` of the input; a 0-d count for a linear's)."""
@@ -146,7 +162,10 @@ def synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: Context)
             facts["mac_nonzero"] = synaptic
     else:
         dense = float(facts["output_writes"]) * _kernel_volume(weight)  # out · (C_in/g)·kh·kw
-        nonzero, gated = reached_synapses(module, x, indicator=True, maps=ctx.nonzero)
+        if ctx.nonzero is not None:
+            nonzero, gated = deferred_synapses(module, x, ctx.nonzero)
+        else:
+            nonzero, gated = reached_synapses(module, x, indicator=True)
         if not ctx.stepped and ctx.steps > 1:  # a one-pass sum of a current repeated in every group
             nonzero, gated = nonzero * ctx.steps, gated * ctx.steps
         kind = sig.kind if sig.kind in ("quant", "binary") else "analog"
