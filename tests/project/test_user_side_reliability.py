@@ -245,37 +245,40 @@ def test_sigterm_releases_the_lock_and_says_so(tmp_path):
     assert not RunFolder(out).lock_path.exists()
 
 
-HELPER_SCRIPT = """
-import sys, time
-from analysis.study.ahead import SharedWork
+def _study_with_a_helper(path: str, pipe) -> None:
+    """A study process: its SharedWork's forked helper appends to ``path`` until it ends; sends the helper's pid."""
+    import time
 
-def work(i):
-    while True:
-        with open(sys.argv[1], "a") as handle:
-            handle.write("x")
-        time.sleep(0.02)
+    from analysis.study.ahead import SharedWork
 
-shared = SharedWork([0, 1], work)
-print(shared.process.pid, flush=True)
-time.sleep(60)
-"""
+    def work(index):
+        while True:
+            with open(path, "a") as handle:
+                handle.write("x")
+            time.sleep(0.02)
+
+    shared = SharedWork([0, 1], work)
+    pipe.send(shared.process.pid)
+    time.sleep(60)
 
 
 def test_a_forked_helper_ends_when_the_study_is_killed(tmp_path):
+    import multiprocessing
     import signal
-    import subprocess
-    import sys
     import time
 
     written = tmp_path / "written.txt"
-    proc = subprocess.Popen([sys.executable, "-c", HELPER_SCRIPT, str(written)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    helper = int(proc.stdout.readline())
+    context = multiprocessing.get_context("fork")  # the study: the loaded toolkit, not a second import of torch
+    receive, send = context.Pipe(duplex=False)
+    study = context.Process(target=_study_with_a_helper, args=(str(written), send))
+    study.start()
+    assert receive.poll(60), "the study started no helper"
+    helper = receive.recv()
     deadline = time.time() + 30
     while time.time() < deadline and not written.exists():
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    os.kill(study.pid, signal.SIGKILL)
+    study.join()
 
     def ended() -> bool:  # gone, or a zombie nobody reaps yet (it has exited either way)
         try:
