@@ -17,6 +17,7 @@ from analysis.report.questions import ordered_questions
 from analysis.report.summary import SUMMARY_STEM
 from analysis.run_folder import RunFolder
 from analysis.study import RunFolderError, StudyConfig, run_study
+from tests.project.forked_cli import start_cli
 from tests.project.test_cli_run_folders import no_training, one_line, project  # noqa: F401 (fixtures)
 from tests.report_run import make_run
 
@@ -222,24 +223,21 @@ def test_two_studies_taking_a_stale_lock_at_once_never_both_hold_it(tmp_path):
 
 def test_sigterm_releases_the_lock_and_says_so(tmp_path):
     import signal
-    import subprocess
-    import sys
     import time
 
     out = tmp_path / "terminated"
     config = tmp_path / "config.json"
     config.write_text(json.dumps(StudyConfig(**{**TINY, "epochs_ann": 200, "plateau_patience": None}).to_dict()))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "analysis.cli", "study", "--config", str(config), "--out",
-                             str(out), "--no-progress"], env=env, stderr=subprocess.PIPE, text=True)
+    proc = start_cli(["study", "--config", str(config), "--out", str(out), "--no-progress"], tmp_path / "stderr")
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "config.json").exists():
         time.sleep(0.1)
     assert RunFolder(out).lock_path.exists()
     time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.join(120)
+    err = (tmp_path / "stderr").read_text()
+    assert proc.exitcode == 128 + signal.SIGTERM, err
     assert err.strip().splitlines() == ["onespike study: stopped by SIGTERM; the lock is released and finished work "
                                         "kept: rerun the same command to resume"]
     assert not RunFolder(out).lock_path.exists()
