@@ -13,10 +13,7 @@ workers write each test's group to a file and :class:`FixtureGroupScheduling` ha
 """
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -109,16 +106,16 @@ def _seed():
 
 @pytest.fixture(scope="session")
 def tiny_study_run(tmp_path_factory):
-    """test_study's tiny study (every method, every primary hardware model) run by the CLI in a
-    subprocess with one torch thread: test_study's run, which test_notebooks copies and re-prices
-    (the two files are one ``xdist_group``, so the study runs once)."""
+    """test_study's tiny study (every method, every primary hardware model) run by the CLI's main()
+    in this process, on one torch thread (above): test_study's run, which test_notebooks copies and
+    re-prices (the two files are one ``xdist_group``, so the study runs once). A new interpreter for
+    it imported torch and the toolkit again (3 CPU s); test_study's killed study still runs in one."""
+    from analysis.cli import main
     from tests.study.test_study import tiny_config  # a test module's config: imported when first asked for
 
     config = tmp_path_factory.mktemp("tiny_config") / "tiny.json"
     config.write_text(json.dumps(tiny_config().to_dict()))
     out = tmp_path_factory.mktemp("tiny") / "run"
-    done = subprocess.run([sys.executable, "-m", "analysis.cli", "study", "--config", str(config), "--out", str(out),
-                           "--no-progress", "--no-report"], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert torch.get_num_threads() == 1
+    assert main(["study", "--config", str(config), "--out", str(out), "--no-progress", "--no-report"]) == 0
     return out
