@@ -13,18 +13,23 @@ workers write each test's group to a file and :class:`FixtureGroupScheduling` ha
 """
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-import torch
 from xdist.scheduler import LoadScopeScheduling
 
-torch.set_num_threads(1)
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread in each process that runs tests. `make test`'s controller (pytest-xdist's, which
+    runs none) never imports torch: it started the workers 1-2 s later for it."""
+    if getattr(config, "workerinput", None) is None and getattr(config.option, "tx", None):
+        return  # the controller of a distributed run
+    import torch
+
+    torch.set_num_threads(1)
+
 
 #: Fixture scopes that outlive one test: a file using one of its own (or its conftest's) runs in one process.
 SHARED_SCOPES = frozenset({"class", "module", "package", "session"})
@@ -103,22 +108,26 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _seed():
+    import torch  # loaded by pytest_configure in a test process
+
     torch.manual_seed(0)
     yield
 
 
 @pytest.fixture(scope="session")
 def tiny_study_run(tmp_path_factory):
-    """test_study's tiny study (every method, every primary hardware model) run by the CLI in a
-    subprocess with one torch thread: test_study's run, which test_notebooks copies and re-prices
-    (the two files are one ``xdist_group``, so the study runs once)."""
+    """test_study's tiny study (every method, every primary hardware model) run by the CLI's main()
+    in this process, on one torch thread (above): test_study's run, which test_notebooks copies and
+    re-prices (the two files are one ``xdist_group``, so the study runs once). A new interpreter for
+    it imported torch and the toolkit again (3 CPU s); test_study's killed study still runs in one."""
+    import torch
+
+    from analysis.cli import main
     from tests.study.test_study import tiny_config  # a test module's config: imported when first asked for
 
     config = tmp_path_factory.mktemp("tiny_config") / "tiny.json"
     config.write_text(json.dumps(tiny_config().to_dict()))
     out = tmp_path_factory.mktemp("tiny") / "run"
-    done = subprocess.run([sys.executable, "-m", "analysis.cli", "study", "--config", str(config), "--out", str(out),
-                           "--no-progress", "--no-report"], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert torch.get_num_threads() == 1
+    assert main(["study", "--config", str(config), "--out", str(out), "--no-progress", "--no-report"]) == 0
     return out

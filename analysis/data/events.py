@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from analysis.data.common import DataSplit, tensor_split
 from analysis.validate import check_choice, check_int, check_optional_positive_int
@@ -107,6 +105,11 @@ def load_moving_digits(task: str = "digit", seed: int = 0, *, frames: int = FRAM
     subset = check_optional_positive_int("subset", subset)
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, int | float) or not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}")
+    # scikit-learn (with scipy.stats, ~1 s) is imported when the data is made, as analysis.data.digits does:
+    # `import analysis.study` (every `onespike` command, a notebook's first cell) does not pay for it
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     digits = load_digits()
     ink = (digits.images / 16.0 >= INK_LEVEL).astype(np.float32)
     rng = np.random.default_rng(seed)

@@ -87,17 +87,24 @@ def _panels(run: RunTables, key: str, hardware) -> int:
 
 def _drawer_starts() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # one that came meanwhile ends it now
 
 
 def drawing_pool(jobs: int) -> multiprocessing.pool.Pool:
     """``jobs`` forked processes to draw figures in. Each takes SIGTERM's default action: the pool ends
     its idle drawers with SIGTERM when the figures are done, and the handler a command inherits to
-    them (SIGTERM as an exception, :mod:`analysis.stop`) made each print a traceback as it ended."""
-    with warnings.catch_warnings():
-        # Python >= 3.12 warns on fork from a process with threads; the children draw with
-        # matplotlib only and never touch the parent's threads or their locks
-        warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks", category=DeprecationWarning)
-        return multiprocessing.get_context("fork").Pool(jobs, initializer=_drawer_starts)
+    them (SIGTERM as an exception, :mod:`analysis.stop`) made each print a traceback as it ended.
+    A drawer is forked with SIGTERM blocked until it has dropped that handler: a pool ended before a
+    drawer had started (a busy machine) sent it SIGTERM while it still held the inherited one."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the pool's threads keep it blocked
+    try:
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns on fork from a process with threads; the children draw with
+            # matplotlib only and never touch the parent's threads or their locks
+            warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks", category=DeprecationWarning)
+            return multiprocessing.get_context("fork").Pool(jobs, initializer=_drawer_starts)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _draw_shared(key: str) -> tuple[str, Path]:

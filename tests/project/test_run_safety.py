@@ -17,11 +17,11 @@ from analysis.cli import main
 from analysis.run_folder import RunFolder
 from analysis.study import IncompleteRunError, RunFolderError, StudyConfig, load_tables, run_study
 from analysis.study.training import save_checkpoint
+from tests.project.forked_cli import start_cli
 
 TINY = dict(archs=["mlp"], timesteps=[1, 2], epochs_ann=2, epochs_quant=1, epochs_bnn=1, count_samples=32,
             sparsity_sweep=[0.0, 1.0], spike_event_sweep=[0.0], breakeven_timesteps=2,
             hardware=["sata", "flops45nm"], methods=["ann", "qcfs", "if", "onespike"])
-CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def tiny(**overrides) -> StudyConfig:
@@ -225,15 +225,15 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
     out = tmp_path / "interrupted"
     config = tmp_path / "config.json"
     config.write_text(json.dumps(tiny(epochs_ann=200, plateau_patience=None).to_dict()))  # still training at ^C
-    proc = subprocess.Popen([sys.executable, "-m", "analysis.cli", "study", "--config", str(config), "--out",
-                             str(out), "--no-progress"], env=CLI_ENV, stderr=subprocess.PIPE, text=True)
+    proc = start_cli(["study", "--config", str(config), "--out", str(out), "--no-progress"], tmp_path / "stderr")
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "config.json").exists():
         time.sleep(0.1)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    os.kill(proc.pid, signal.SIGINT)
+    proc.join(120)
+    err = (tmp_path / "stderr").read_text()
+    assert proc.exitcode == 130, err
     assert err.strip().splitlines() == ["onespike study: interrupted; rerun the same command to resume"]
     assert not RunFolder(out).lock_path.exists()
 

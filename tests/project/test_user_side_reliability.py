@@ -5,14 +5,19 @@ import json
 import os
 import re
 import warnings
+from contextlib import contextmanager
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
 from analysis.cli import main
+from analysis.report.questions import ordered_questions
+from analysis.report.summary import SUMMARY_STEM
 from analysis.run_folder import RunFolder
 from analysis.study import RunFolderError, StudyConfig, run_study
+from tests.project.forked_cli import start_cli
 from tests.project.test_cli_run_folders import no_training, one_line, project  # noqa: F401 (fixtures)
 from tests.report_run import make_run
 
@@ -136,8 +141,16 @@ def test_text_cells_that_spreadsheets_run_are_quoted_and_read_back_as_written(tm
     assert sorted(back[list(columns)].to_numpy().ravel().tolist()) == sorted(cells)
 
 
-def test_a_hostile_user_table_reaches_no_csv_formula_and_no_report_markup(tmp_path):
-    from analysis.report import write_report
+@contextmanager
+def figures_not_drawn(run, out_dir, hardware=None, jobs=None, formats=None):
+    """write_report's drawing step without the drawing: the figures' paths (what the report's text
+    links), no file (a figure is an image: no markup reaches the report through it)."""
+    yield {key: Path(out_dir) / f"{stem}.png" for key, stem in
+           [(SUMMARY_STEM, SUMMARY_STEM), *((entry.qid, entry.stem) for entry in ordered_questions())]}
+
+
+def test_a_hostile_user_table_reaches_no_csv_formula_and_no_report_markup(tmp_path, monkeypatch):
+    from analysis.report import markdown, write_report
     from energy_models.table import TABLES_DIR
 
     text = (TABLES_DIR / "example_user_chip.toml").read_text()
@@ -152,7 +165,9 @@ def test_a_hostile_user_table_reaches_no_csv_formula_and_no_report_markup(tmp_pa
     assert any(HOSTILE_NAME in RunFolder(out).read_tables()[p.stem].to_string() for p in csvs)
     for path in csvs:
         assert not formula_cells(path), f"{path.name} holds a formula cell"
+    monkeypatch.setattr(markdown, "drawing", figures_not_drawn)  # its 17 figures took 5 of this test's 9 CPU s
     report = write_report(out).read_text() + (out / "report_appendix.md").read_text()
+    assert "(figures/q1_equivalence.png)" in report  # the text links each figure as when it is drawn
     assert not re.search(r"(?<!\\)<img|\]\(http://evil|!\[pwn", report)
     assert "\\<img src=x onerror=alert(1)\\>" in report and "\\*bold\\*" in report
 
@@ -208,60 +223,60 @@ def test_two_studies_taking_a_stale_lock_at_once_never_both_hold_it(tmp_path):
 
 def test_sigterm_releases_the_lock_and_says_so(tmp_path):
     import signal
-    import subprocess
-    import sys
     import time
 
     out = tmp_path / "terminated"
     config = tmp_path / "config.json"
     config.write_text(json.dumps(StudyConfig(**{**TINY, "epochs_ann": 200, "plateau_patience": None}).to_dict()))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "analysis.cli", "study", "--config", str(config), "--out",
-                             str(out), "--no-progress"], env=env, stderr=subprocess.PIPE, text=True)
+    proc = start_cli(["study", "--config", str(config), "--out", str(out), "--no-progress"], tmp_path / "stderr")
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "config.json").exists():
         time.sleep(0.1)
     assert RunFolder(out).lock_path.exists()
     time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.join(120)
+    err = (tmp_path / "stderr").read_text()
+    assert proc.exitcode == 128 + signal.SIGTERM, err
     assert err.strip().splitlines() == ["onespike study: stopped by SIGTERM; the lock is released and finished work "
                                         "kept: rerun the same command to resume"]
     assert not RunFolder(out).lock_path.exists()
 
 
-HELPER_SCRIPT = """
-import sys, time
-from analysis.study.ahead import SharedWork
+def _study_with_a_helper(path: str, pipe) -> None:
+    """A study process: its SharedWork's forked helper appends to ``path`` until it ends; sends the helper's pid."""
+    import time
 
-def work(i):
-    while True:
-        with open(sys.argv[1], "a") as handle:
-            handle.write("x")
-        time.sleep(0.02)
+    from analysis.study.ahead import SharedWork
 
-shared = SharedWork([0, 1], work)
-print(shared.process.pid, flush=True)
-time.sleep(60)
-"""
+    def work(index):
+        while True:
+            with open(path, "a") as handle:
+                handle.write("x")
+            time.sleep(0.02)
+
+    shared = SharedWork([0, 1], work)
+    pipe.send(shared.process.pid)
+    time.sleep(60)
 
 
 def test_a_forked_helper_ends_when_the_study_is_killed(tmp_path):
+    import multiprocessing
     import signal
-    import subprocess
-    import sys
     import time
 
     written = tmp_path / "written.txt"
-    proc = subprocess.Popen([sys.executable, "-c", HELPER_SCRIPT, str(written)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    helper = int(proc.stdout.readline())
+    context = multiprocessing.get_context("fork")  # the study: the loaded toolkit, not a second import of torch
+    receive, send = context.Pipe(duplex=False)
+    study = context.Process(target=_study_with_a_helper, args=(str(written), send))
+    study.start()
+    assert receive.poll(60), "the study started no helper"
+    helper = receive.recv()
     deadline = time.time() + 30
     while time.time() < deadline and not written.exists():
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    os.kill(study.pid, signal.SIGKILL)
+    study.join()
 
     def ended() -> bool:  # gone, or a zombie nobody reaps yet (it has exited either way)
         try:

@@ -303,11 +303,14 @@ def test_figures_drawn_by_forked_processes_equal_those_drawn_in_turn(run, run_di
     assert figure_jobs() >= 1
 
 
-def test_a_drawer_ended_by_the_pool_prints_no_traceback(capfd):
+def test_a_drawer_ended_by_the_pool_prints_no_traceback(capfd, monkeypatch):
     """Under `onespike` SIGTERM raises an exception (analysis.stop); the drawing pool ends its idle
-    drawers by SIGTERM, so a drawer must not inherit that handler (each printed a traceback)."""
+    drawers by SIGTERM, so a drawer must not inherit that handler (each printed a traceback), not even
+    when the pool ends before the drawer has started (a busy machine: 1 pool in 50 printed one)."""
     import signal
+    import time
 
+    from analysis.report import figures
     from analysis.report.figures import drawing_pool
     from analysis.stop import stop_on_sigterm
 
@@ -317,6 +320,17 @@ def test_a_drawer_ended_by_the_pool_prints_no_traceback(capfd):
         with drawing_pool(2) as pool:
             assert pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL
             pool.terminate()  # what leaving the pool does: SIGTERM to each drawer still alive
+            pool.join()
+        starts = figures._drawer_starts
+
+        def slow_start():  # a drawer still starting when the pool ends (SIGTERM comes during the sleep)
+            time.sleep(0.5)
+            starts()
+
+        monkeypatch.setattr(figures, "_drawer_starts", slow_start)
+        with drawing_pool(2) as pool:
+            time.sleep(0.1)  # both drawers forked, neither started
+            pool.terminate()
             pool.join()
     finally:
         signal.signal(signal.SIGTERM, previous)

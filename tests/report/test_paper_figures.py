@@ -20,6 +20,7 @@ from analysis.report.energy import panel_breakdown
 from analysis.report.plotting import MIN_FONT_PT, PAGE_WIDTH, figure_formats, save
 from analysis.report.questions import ordered_questions
 from energy_models.registry import model_names, primary_models
+from tests.report.conftest import WRITTEN_FORMATS
 from tests.report_run import HARDWARE, make_run
 
 #: Viénot, Brettel & Mollon (1999), Color Research & Application 24(4): dichromat simulation in
@@ -153,13 +154,13 @@ def test_a_bad_format_is_refused_with_the_ones_there_are(tmp_path):
 
 
 def test_the_report_writes_every_asked_format_and_lists_them_in_the_manifest(written_report):
-    run_dir = written_report[0]  # written with formats="pdf" (tests/report/conftest.py)
+    run_dir = written_report[0]  # written with formats=WRITTEN_FORMATS, "svg" (tests/report/conftest.py)
     listed = set(json.loads((run_dir / "manifest.json").read_text())["files"])
     for entry in ordered_questions():
-        for fmt in ("png", "pdf"):
+        for fmt in ("png", WRITTEN_FORMATS):
             assert (run_dir / "figures" / f"{entry.stem}.{fmt}").is_file()
             assert f"figures/{entry.stem}.{fmt}" in listed
-    assert not list((run_dir / "figures").glob("*.svg"))
+    assert not list((run_dir / "figures").glob("*.pdf"))  # only the asked formats
 
 
 def test_the_cli_takes_format_on_study_and_report(capsys):

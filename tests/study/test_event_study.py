@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -138,11 +136,14 @@ def test_nmnist_from_its_folder_joins_q15_as_a_third_task(tmp_path):
     assert all(math.isnan(r["onestep_ceiling"]) and r["chance_accuracy"] == 0.1 for r in rows)
 
 
-def test_cli_takes_the_event_settings_and_refuses_a_missing_folder_by_name():
-    done = subprocess.run([sys.executable, "-m", "analysis.cli", "study", "--quick", "--event-data-root", "/nowhere",
-                           "--out", "unused"], capture_output=True, text=True)
-    assert done.returncode != 0 and "event_data_root '/nowhere' is not a folder" in done.stderr
-    assert "Train/<digit>/*.bin" in done.stderr
+def test_cli_takes_the_event_settings_and_refuses_a_missing_folder_by_name(tmp_path, capsys):
+    from analysis.cli import main
+
+    out = tmp_path / "unused"
+    assert main(["study", "--quick", "--event-data-root", "/nowhere", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "event_data_root '/nowhere' is not a folder" in err and "Train/<digit>/*.bin" in err
+    assert not out.exists()
 
 
 def test_q15_units_computed_ahead_by_another_process_equal_those_computed_in_turn(rows, tmp_path, monkeypatch):

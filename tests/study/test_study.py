@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
+from analysis.cli import main
 from analysis.methods import method_names
 from analysis.run_folder import RunFolder
 from analysis.study import RunFolderError, StudyConfig, load_tables, run_study
@@ -38,8 +40,15 @@ def _run_cli_study(config_path: Path, out: Path) -> None:
 
 
 # Float results depend on the number of threads torch reduces with, so every run compared byte for
-# byte runs in a subprocess with the same thread count (torchrun also sets OMP_NUM_THREADS=1).
+# byte runs in a subprocess with the same thread count (torchrun also sets OMP_NUM_THREADS=1), or in
+# this process, whose torch runs on one thread (tests/conftest.py) as the study of 8x8 images does anyway.
 CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _resume_in_process(config_path: Path, out: Path) -> None:
+    """The CLI's study command in this test process (no second interpreter to start and import torch in)."""
+    assert torch.get_num_threads() == 1 and StudyConfig.quick().threads_for(8) == 1
+    assert main(["study", "--config", str(config_path), "--out", str(out), "--no-progress", "--no-report"]) == 0
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +212,7 @@ def test_killed_study_resumes_to_identical_tables(tiny_run, tiny_config_file, tm
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "results.csv").exists(), "the study finished before it could be killed"
-    _run_cli_study(config, out)
+    _resume_in_process(config, out)
     # the same seed gives byte-identical tables, also across a kill and a resume
     for name in ("results.csv", "layers.csv", "equivalence.csv", "breakeven.csv", "predictions.csv", "level_flips.csv"):
         assert (out / name).read_bytes() == (tiny_run / name).read_bytes(), name
@@ -223,7 +232,7 @@ def test_a_resumed_study_removes_only_its_own_half_written_files(tiny_run, tiny_
     foreign = [out / ".notes.txt.ab12cd34.tmp", out / "cache" / ".theirs.json.ab12cd34.tmp", out / "mine.tmp"]
     for path in own + foreign:
         path.write_text("half")
-    _run_cli_study(tiny_config_file, out)
+    _resume_in_process(tiny_config_file, out)
     assert not any(p.exists() for p in own)
     assert all(p.read_text() == "half" for p in foreign)
 
@@ -243,8 +252,6 @@ def test_two_process_torchrun_gives_identical_tables(tiny_run, tiny_config_file,
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):
-    from analysis.cli import main
-
     assert main(["study", "--arch", "vgg", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "unknown architecture 'vgg'" in err and "Did you mean" in err
