@@ -162,3 +162,41 @@ def test_a_piece_is_claimed_once_and_the_other_process_waits_for_its_result(tmp_
     finally:
         claims.close()
     assert not claims.root.exists()
+
+
+def test_working_an_item_from_the_back_trains_each_parent_first_and_gives_the_units_in_plan_order(tmp_path):
+    from analysis.run_folder import RunFolder
+    from analysis.study.cache import RunCache
+    from analysis.study.plan import build_plan
+    from analysis.study.work import StudyWork
+
+    config = StudyConfig.quick()
+    made = []
+
+    class Networks:  # what StudyWork.parents asks of TrainedNetworks
+        def __init__(self):
+            self.build, self.finetuned = ["ann", "qcfs", "cq", "bnn"], [("qcfs", 1)]
+
+        def network(self, arch, method, seed, split, parents, levels=None):
+            parent = {"qcfs": "ann", "cq": "ann", "bnn": "ann"}.get(method)
+            assert parent is None or parent in parents, f"{method} made before its parent {parent}"
+            made.append(method if levels is None else (method, levels))
+            return made[-1]
+
+    cache = RunCache(RunFolder(tmp_path / "run"))
+    cache.root.mkdir(parents=True)
+    work = StudyWork(config, "d", cache, Networks(), None, StageTimes())
+    forward = work.parents(0, "cnn_small", None)
+    assert made == ["ann", "qcfs", "cq", "bnn", ("qcfs", 1)]
+    made.clear()
+    backward = work.parents(0, "cnn_small", None, reverse=True)
+    assert made == ["ann", ("qcfs", 1), "bnn", "cq", "qcfs"]  # the parent first, then from the back
+    assert list(backward.items()) == list(forward.items())  # the same networks, in the same order
+
+    plan = [u for u in build_plan(config) if u.arch == "cnn_small"][:6]
+    computed = []
+    work.compute = lambda unit, parents, split: computed.append(unit) or {"n": len(computed)}
+    work.can_build = lambda unit, parents: True
+    units = list(work.units(0, "cnn_small", plan, backward, None, reverse=True))
+    assert computed == plan[::-1] and [u for u, _ in units] == plan  # computed from the back, given in order
+    assert [outcome["n"] for _, outcome in units] == [6, 5, 4, 3, 2, 1]
