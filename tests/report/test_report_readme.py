@@ -4,17 +4,20 @@ figures between markers, the rest of the README untouched; a README without mark
 from __future__ import annotations
 
 import os
+import shutil
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import matplotlib.pyplot as plt
 import pytest
 
-from analysis.report import answers, load_run, question
+from analysis.report import answers, load_run
 from analysis.report.readme import END, START, main, update_readme
-from analysis.report.summary import summary_figure
 from analysis.run_folder import RunFolder
+from tests.report.conftest import WRITTEN_GROUP
 from tests.report_run import make_run
+
+#: tests/report/conftest.py's written report (its figures) is shared with the other report files.
+pytestmark = WRITTEN_GROUP
 
 ROOT_README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "README.md")
 
@@ -24,12 +27,12 @@ def test_the_repository_readme_has_the_markers_once():
     assert text.count(START) == 1 and text.count(END) == 1 and text.index(START) < text.index(END)
 
 
-def test_update_readme_writes_the_glance_lines_and_copies_two_figures(tmp_path):
+def test_update_readme_writes_the_glance_lines_and_copies_two_figures(tmp_path, written_report):
     run_dir = make_run(tmp_path / "run")
     figures = RunFolder(run_dir).figures_dir
-    for figure in (summary_figure(load_run(run_dir), figures / "summary"),
-                   question("Q8").figure(load_run(run_dir), path=figures / "q8_ranking")):
-        plt.close(figure)
+    figures.mkdir(parents=True, exist_ok=True)
+    for name in ("summary.png", "q8_ranking.png"):  # this synthetic run's figures, drawn for the shared report
+        shutil.copyfile(written_report[0] / "figures" / name, figures / name)
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\nbefore\n\n{START}\nold text\n{END}\n\nafter\n", encoding="utf-8")
     update_readme(run_dir, readme)
