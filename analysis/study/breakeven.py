@@ -14,8 +14,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-import pandas as pd
-
 from analysis.methods import Role, first_with_role, get_method, reference_method, with_role
 from analysis.study.config import StudyConfig
 from analysis.study.units import EVAL, Unit
@@ -25,7 +23,7 @@ from energy_models.sensitivity import break_even_sparsity, spike_event_energy_fo
 from energy_models.yan2024 import REPORTED_TARGETS, REPORTED_TARGETS_MODEL, REPORTED_TARGETS_SOURCE
 
 __all__ = ["NEURON_KIND", "PUBLISHED_BREAK_EVEN", "Pricer", "Prices", "breakeven_rows", "compared_snns", "spike_rate",
-           "yan2024_rows", "yan2024_targets"]
+           "yan2024_rows"]
 
 #: arXiv 2409.08290 (v4): a T = 5 SNN must fire below this average rate to beat the equivalent
 #: ceil(log2(T+1))-bit QNN "under typical neuromorphic hardware conditions" (ENERGY_MODELS.md §6).
@@ -115,11 +113,6 @@ def breakeven_rows(ledgers: Mapping[Unit, EventLedger], prices: Prices, hardware
                                            "spike_event_pj": float(overhead), "input_sparsity": sparsity,
                                            "snn_energy_pj": energy, "qnn_energy_pj": qnn_pj, "ann_energy_pj": ann_pj})
     return rows, sweep_rows
-
-
-def yan2024_targets(ledgers: Mapping[Unit, EventLedger], prices: Prices, config: StudyConfig) -> pd.DataFrame:
-    """:func:`yan2024_rows` of the study's architectures, as the table."""
-    return pd.DataFrame(yan2024_rows(ledgers, prices, config))
 
 
 def yan2024_rows(ledgers: Mapping[Unit, EventLedger], prices: Prices, config: StudyConfig,

@@ -218,17 +218,10 @@ class PricingStage:
         """Each unit's ledger, read from its outcome once and held (its prices remembered)."""
         return {unit: self.hold(EventLedger.from_dict(outcome["ledger"])) for unit, outcome in units}
 
-    def unit_tables(self, units: Sequence[tuple[Unit, dict[str, Any]]], ledgers: dict[Unit, EventLedger]
-                    ) -> dict[str, pd.DataFrame]:
-        """``results`` and ``warnings`` (headline models), ``sensitivity`` (alternatives), ``layers``."""
-        rows = self.unit_rows(units, ledgers)
-        return {"results": pd.DataFrame(rows["results"]), "layers": pd.DataFrame(rows["layers"]),
-                "sensitivity": pd.DataFrame(rows["sensitivity"]),
-                "warnings": pd.DataFrame(rows["warnings"], columns=WARNING_COLUMNS)}
-
     def unit_rows(self, units: Sequence[tuple[Unit, dict[str, Any]]], ledgers: dict[Unit, EventLedger]
                   ) -> dict[str, list[dict[str, Any]]]:
-        """The rows of :meth:`unit_tables`."""
+        """``results`` and ``warnings`` (headline models), ``sensitivity`` (alternatives) and ``layers``
+        rows of ``units``."""
         result_rows, layers, sensitivity_rows, warning_rows = [], [], [], []
         for unit, outcome in units:
             ledger = ledgers[unit]

@@ -104,16 +104,16 @@ class StudyWork:
             parent = get_method(method).parent
             return 0 if parent is None else 1 + depth(parent)
 
+        keys = [method if levels is None else (method, levels) for method, levels in jobs]
         ordered = sorted(range(len(jobs)), key=lambda i: (depth(jobs[i][0]), -i if reverse else i))
         parents: dict = {}
-        for method, levels in (jobs[i] for i in ordered):
+        for i in ordered:
+            method, levels = jobs[i]
             label = method if levels is None else f"{method} L={levels}"
             self.bar.set_postfix_str(f"train {arch} {label}")
             with self.timings.stage(f"train {label}"):
-                network = networks.network(arch, method, seed, split, parents, levels=levels)
-            parents[method if levels is None else (method, levels)] = network
-        return {method if levels is None else (method, levels): parents[method if levels is None else (method, levels)]
-                for method, levels in jobs}
+                parents[keys[i]] = networks.network(arch, method, seed, split, parents, levels=levels)
+        return {key: parents[key] for key in keys}  # in the jobs' order, whichever order they trained in
 
     def units(self, seed: int, arch: str, plan: list[Unit], parents: dict, split: DataSplit, reverse: bool = False
               ) -> Iterator[tuple[Unit, dict[str, Any]]]:

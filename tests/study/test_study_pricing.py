@@ -56,7 +56,7 @@ def _units():
 def test_priced_tables_write_sensitivity_warnings_and_integer_shapes():
     stage = PricingStage(["flops45nm", "sata"])
     alts = stage.alternatives
-    priced = stage.unit_tables(_units(), stage.read(_units()))
+    priced = stage.assemble([stage.unit_rows(_units(), stage.read(_units()))])
     results, sensitivity, warnings, layers = (priced[name] for name in ("results", "sensitivity", "warnings", "layers"))
     assert len(results) == len(_units()) * 2 and "warnings" not in results.columns
     assert len(sensitivity) == len(_units()) * len(alts)
