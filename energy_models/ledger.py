@@ -79,11 +79,29 @@ class LedgerError(ValueError):
 
 
 def _as_tuple(value: Any) -> tuple[int, ...]:
+    if type(value) is tuple:
+        # A counter hands over the same few shapes (kernels, strides, layer shapes) in every record: each is
+        # converted once. A key equal to ``value`` holds numbers equal to its own, so their ints are the same.
+        try:
+            found = _INT_TUPLES.get(value)
+        except TypeError:  # an unhashable element: converted (or refused) below
+            found = None
+        if found is not None:
+            return found
+        converted = tuple(map(int, value))
+        if len(_INT_TUPLES) < 4096 and all(type(v) in _PLAIN_NUMBERS for v in value):  # no tensor kept alive
+            _INT_TUPLES[value] = converted
+        return converted
     if value is None:
         return ()
     if isinstance(value, int | float):
         return (int(value),)
     return tuple(map(int, value))
+
+
+#: Tuples of plain numbers :func:`_as_tuple` has converted, by their value.
+_INT_TUPLES: dict[tuple, tuple[int, ...]] = {}
+_PLAIN_NUMBERS = (int, float, bool)
 
 
 @dataclass

@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
-from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
 
 from analysis.counting.finite import FiniteCheck, NonFiniteError
 from analysis.counting.inferences import InferenceCounter
@@ -316,18 +315,22 @@ class Counter:
     def _sync_mode(self) -> None:
         """The dispatch mode is on only while an uncovered module (a container, the root, a user's
         leaf without a rule) is executing: inside rule-covered modules, and outside the model, the
-        operators cost nothing extra. A mode entered after ours (the user's) is left alone: ours then
-        stays on and its ``covered`` check passes the operators through."""
+        operators cost nothing extra. Between the model's start and end the pass stays entered and is
+        only taken off the dispatch stack (:meth:`OperatorPass.suspend`). A mode entered after ours
+        (the user's) is left alone: ours then stays on and its ``covered`` check passes the operators
+        through."""
         if self.mode is None:
             return
-        want = bool(self.stack) and not self.stack[-1][1]
+        stack = self.stack
+        want = bool(stack) and not stack[-1][1]
         if want == self.mode_active:
+            if not stack and self.mode.entered and not want:
+                self.mode.leave()
             return
         if want:
-            self.mode.__enter__()
+            self.mode.resume()
             self.mode_active = True
-        elif _current_dispatch_mode() is self.mode:
-            self.mode.__exit__(None, None, None)
+        elif self.mode.leave() if not stack else self.mode.suspend():
             self.mode_active = False
 
     def _op_covered(self) -> bool:

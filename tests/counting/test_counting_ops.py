@@ -201,6 +201,49 @@ def test_flop_counter_inside_the_block_and_the_mode_only_on_where_needed():
     assert ledger.layer("layer1.0/add").add == 8 * 8 * 8
 
 
+def test_the_pass_is_entered_while_the_model_runs_and_off_the_stack_inside_covered_modules():
+    """The operator pass is entered once a forward (torch.compile reads that flag), taken off the dispatch stack
+    inside each rule-covered module and put back after it, and left after the forward, also one that raised."""
+    from torch.utils._python_dispatch import _get_current_dispatch_mode, is_in_torch_dispatch_mode
+
+    seen = []
+
+    class Probe(nn.Module):  # a rule-covered leaf: the pass is off the stack while it runs
+        def forward(self, x):
+            seen.append(("leaf", _get_current_dispatch_mode() is None, is_in_torch_dispatch_mode()))
+            return x * 2
+
+    class Block(nn.Module):  # a container with work of its own: the pass is on while its own code runs
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = Probe(), nn.Linear(3, 3)
+
+        def forward(self, x, fail=False):
+            y = self.a(x)
+            seen.append(("container", _get_current_dispatch_mode() is not None, is_in_torch_dispatch_mode()))
+            if fail:
+                raise RuntimeError("boom")
+            return y + self.b(x)
+
+    def probe_rule(module, inputs, output, ctx):
+        return {"kind": "other", "mul": output.numel(), "signal": ctx.out_signal()}
+
+    net, x = Block(), torch.rand(2, 3)
+    with count_events(net, strict=True, rules={Probe: probe_rule}) as ledger, torch.no_grad():
+        net(x)
+        seen.append(("between", _get_current_dispatch_mode() is None, is_in_torch_dispatch_mode()))
+        net(x)
+        with pytest.raises(RuntimeError, match="boom"):
+            net(x, fail=True)
+        seen.append(("after a raise", _get_current_dispatch_mode() is None, is_in_torch_dispatch_mode()))
+    assert _get_current_dispatch_mode() is None and not is_in_torch_dispatch_mode()
+    leaf, container = ("leaf", True, True), ("container", True, True)
+    assert seen == [leaf, container, ("between", True, False), leaf, container, leaf, container,
+                    ("after a raise", True, False)]
+    # three forwards of two samples: the probe ran in each, the add in the two that did not raise
+    assert ledger.samples == 6 and ledger.layer("a").mul == 3 and ledger.layer("/add").add == 2
+
+
 # -- operator rules, one per aten operator (no hints smuggled into kwargs) --------------------------------
 class Reductions(nn.Module):
     def forward(self, x):

@@ -40,3 +40,27 @@ def test_of_fields_refuses_what_the_constructor_refuses(change, error, message):
 def test_of_fields_needs_a_name_and_a_kind():
     with pytest.raises(TypeError, match="'name' and 'kind'"):
         LayerEvents.of_fields({"name": "x", "mac": 1.0})
+
+
+def test_shape_fields_are_ints_however_the_same_shape_was_given_before():
+    """Shapes are converted once per distinct tuple: a tuple equal to one seen before holds equal numbers,
+    so it gets the same ints; a tuple of other objects is converted every time and never kept."""
+    import gc
+    import weakref
+
+    import numpy as np
+    import torch
+
+    first = LayerEvents.of_fields({**FIELDS, "in_shape": (3, 8, 8)})
+    again = LayerEvents.of_fields({**FIELDS, "in_shape": (3.0, 8.0, 8.0)})
+    assert first.in_shape == again.in_shape == (3, 8, 8) and all(type(v) is int for v in again.in_shape)
+    assert LayerEvents.of_fields({**FIELDS, "in_shape": (3.9, 8, 8)}).in_shape == (3, 8, 8)  # as int() does
+    size = torch.tensor(5)
+    record = LayerEvents.of_fields({**FIELDS, "out_shape": (size, np.int64(2))})
+    assert record.out_shape == (5, 2) and all(type(v) is int for v in record.out_shape)
+    ref = weakref.ref(size)
+    del size, record
+    gc.collect()
+    assert ref() is None  # the tensor in the shape is not kept by the conversion
+    with pytest.raises(TypeError, match="int"):
+        LayerEvents.of_fields({**FIELDS, "in_shape": ([3], 8)})
