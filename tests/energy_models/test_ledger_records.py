@@ -1,9 +1,13 @@
 """LayerEvents.of_fields (the counter's per-layer record builder) is LayerEvents(**fields): the same
 record, the same conversions and the same errors, while checking only the fields it is given."""
 
+import gc
 import math
+import weakref
 
+import numpy as np
 import pytest
+import torch
 
 from energy_models.ledger import LayerEvents, LedgerError
 
@@ -45,12 +49,6 @@ def test_of_fields_needs_a_name_and_a_kind():
 def test_shape_fields_are_ints_however_the_same_shape_was_given_before():
     """Shapes are converted once per distinct tuple: a tuple equal to one seen before holds equal numbers,
     so it gets the same ints; a tuple of other objects is converted every time and never kept."""
-    import gc
-    import weakref
-
-    import numpy as np
-    import torch
-
     first = LayerEvents.of_fields({**FIELDS, "in_shape": (3, 8, 8)})
     again = LayerEvents.of_fields({**FIELDS, "in_shape": (3.0, 8.0, 8.0)})
     assert first.in_shape == again.in_shape == (3, 8, 8) and all(type(v) is int for v in again.in_shape)
