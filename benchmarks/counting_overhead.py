@@ -6,7 +6,9 @@ Every figure is CPU seconds (``time.process_time``, torch on one thread), the mi
 rounds where they spread widely, until each minimum is met again (see ``timing.py``); each ratio is
 printed beside the load average it was measured under, the rounds run and their spread. ``paired``:
 the median over rounds of ours over FlopCounterMode within the same round (the two ran side by side),
-a second estimate of ``ours/flop`` that a change of load between rounds cannot move. The twelve ANNs are
+a second estimate of ``ours/flop`` that a change of load between rounds cannot move, with its 95% bootstrap
+interval over the rounds (an interval holding 1: the two are at parity, as far as the rounds can tell; the
+verdict line counts those). The twelve ANNs are
 written by hand in ``torchvision_shapes.py`` (torchvision does not import beside this torch), at a
 reduced input size. Target (issue 34): ours <= FlopCounterMode on every one of the twelve, and on the
 SNNs (VGG-16 at 32x32: IF T=4, OneSpike G=4) ours <= 1.25. The MAC columns check that both counted
@@ -58,8 +60,8 @@ def ann_table(names: list[str], batch: int, size: int, rounds: int) -> bool:
     print(f"torchvision-shaped ANNs at {size}x{size}, batch {batch}: CPU s, min of {rounds} interleaved rounds, "
           f"{torch.get_num_threads()} thread")
     print(f"{'model':<20} {'plain ms':>9} {'ours':>6} {'flop':>6} {'ours/flop':>9} {'<=':>3} {'paired':>7} "
-          f"{'our MACs':>12} {'flop MACs':>12}  load, rounds")
-    met = True
+          f"{'95% interval':>14} {'our MACs':>12} {'flop MACs':>12}  load, rounds")
+    met, parity = True, []
     for name in names:
         torch.manual_seed(0)
         model = SHAPES[name](1000, size).eval()
@@ -72,9 +74,15 @@ def ann_table(names: list[str], batch: int, size: int, rounds: int) -> bool:
         met &= ours <= flop
         our_macs = ledger.total("mac") + ledger.total("ac")
         their_macs = mode.get_total_flops() / 2 / batch
+        low, high = best.paired_interval("ours", "flop")
+        if low <= 1 <= high:
+            parity.append(name)
+        interval = f"[{low:.3f}, {high:.3f}]"
         print(f"{name:<20} {best['plain'] * 1e3:9.1f} {ours:6.2f} {flop:6.2f} {ours / flop:9.3f} "
-              f"{'yes' if ours <= flop else 'NO':>3} {best.paired('ours', 'flop'):7.3f} {our_macs:12.5g} "
-              f"{their_macs:12.5g}  {load_average()}, {best.note()}", flush=True)
+              f"{'yes' if ours <= flop else 'NO':>3} {best.paired('ours', 'flop'):7.3f} {interval:>14} "
+              f"{our_macs:12.5g} {their_macs:12.5g}  {load_average()}, {best.note()}", flush=True)
+    if parity:
+        print(f"at parity (the paired interval holds 1): {', '.join(parity)}")
     return met
 
 

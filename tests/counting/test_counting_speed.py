@@ -300,6 +300,12 @@ def test_a_busy_machine_gets_more_rounds_until_each_minimum_is_met_again(monkeyp
     result = timing.interleaved_min({"a": lambda: "a", "b": lambda: "b"}, rounds=7, warmup=0)
     assert result.rounds == 10 and result.settled and result == {"a": 1.0, "b": 2.0}
     assert result.paired("a", "b") == 0.65  # the median of the ten rounds' a/b
+    low, high = result.paired_interval("a", "b")
+    assert 0.5 <= low <= 0.65 <= high <= 0.75 and result.paired_interval("a", "b") == (low, high)  # seeded
+    result.times = {"a": [1.0, 1.1, 0.9, 1.05, 0.95, 1.0, 1.02], "b": [1.0] * 7}
+    assert result.paired_interval("a", "b")[0] < 1 < result.paired_interval("a", "b")[1]  # parity
+    result.times = {"a": [0.8, 0.82, 0.79, 0.81, 0.8, 0.83, 0.8], "b": [1.0] * 7}
+    assert result.paired_interval("a", "b")[1] < 1  # clearly faster
     with pytest.raises(ValueError, match="at least 7"):
         timing.interleaved_min({"a": lambda: "a"}, rounds=3)
     times["c"] = iter([5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 7.0, 8.0, 9.0])  # never met again: runs out at max_rounds
