@@ -11,8 +11,8 @@ NOTEBOOKS_STAMP := $(VENV)/.notebooks-installed
 TORCH_PIN ?= torch==2.13.0+cpu
 TORCH_WHEELS ?= /opt/wheels
 # The installer: uv (from PyPI, into the venv by the interpreter's pip), which installed the packages in half
-# pip's wall time (fresh clone, empty caches, load 1.5: 11.9 s against 26.7 s for pip 26's two steps; torch's
-# 1 GB wheel unpacked in 4.5 s). uv reads no pip.conf: the torch wheel's folder is named to it.
+# pip's wall time (fresh clone, empty caches: 11.9 s at load 1.5 against 26.7 s at load 0.5 for pip 26's two
+# steps; torch's 1 GB wheel unpacked in 4.5 s). uv reads no pip.conf: the torch wheel's folder is named to it.
 UV_PIN ?= uv==0.13.10
 UV := $(VENV)/bin/uv
 UV_INSTALL = $(UV) pip install --quiet --python $(PY)
