@@ -41,7 +41,7 @@ export MPLBACKEND ?= Agg
 # study, test worker and notebook kernel recompile torch's modules): nothing is byte-compiled at install.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: study readme test test-slow lint bench notebooks clean-venv
+.PHONY: study readme test test-durations test-slow lint bench notebooks clean-venv
 
 # The study and the tests need the package and its dev tools only; JupyterLab (the `notebooks`
 # extra, the largest part of an install) comes with `make notebooks`.
@@ -72,6 +72,13 @@ readme: study
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q $(PYTEST_LOAD) -n $(TEST_WORKERS) --dist loadgroup
+
+# The seconds each test of 0.1 s or more took (tests/durations.json), by which `make test` hands out the longest
+# tests first so that the two workers end together (they ended 7.8-9.4 s apart handing them out by size and file
+# order): rerun after adding, renaming or reshaping a slow test (tests/project/test_suite_start.py checks that each
+# entry names a test). The file is written only when every test passed.
+test-durations: $(STAMP)
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q $(PYTEST_LOAD) -n $(TEST_WORKERS) --dist loadgroup --store-durations
 
 test-slow: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q $(PYTEST_LOAD) -m slow -n $(TEST_WORKERS) --dist loadgroup
