@@ -75,8 +75,9 @@ test: $(STAMP)
 
 # The seconds each test of 0.1 s or more took (tests/durations.json), by which `make test` hands out the longest
 # tests first so that the two workers end together (they ended 7.8-9.4 s apart handing them out by size and file
-# order): rerun after adding, renaming or reshaping a slow test (tests/project/test_suite_start.py checks that each
-# entry names a test). The file is written only when every test passed.
+# order): rerun after adding, renaming or reshaping a slow test (a test unknown to it is handed out after the known
+# ones; tests/project/test_suite_start.py fails once the entries naming gone tests hold a tenth of its seconds).
+# The file is written only when every test passed.
 test-durations: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q $(PYTEST_LOAD) -n $(TEST_WORKERS) --dist loadgroup --store-durations
 
