@@ -74,10 +74,10 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q $(PYTEST_LOAD) -n $(TEST_WORKERS) --dist loadgroup
 
 # The seconds each test of 0.1 s or more took (tests/durations.json), by which `make test` hands out the longest
-# tests first so that the two workers end together (they ended 7.8-9.4 s apart handing them out by size and file
-# order): rerun after adding, renaming or reshaping a slow test (a test unknown to it is handed out after the known
-# ones; tests/project/test_suite_start.py fails once the entries naming gone tests hold a tenth of its seconds).
-# The file is written only when every test passed.
+# tests first so that the two workers end together (handed out by size and file order they ended 7.8-12.7 s apart,
+# test_speed's helper study last; by this file 1.0-1.5 s apart): rerun after adding, renaming or reshaping a slow
+# test (a test unknown to it is handed out after the known ones; tests/project/test_suite_start.py fails once the
+# entries naming gone tests hold a tenth of its seconds). The file is written only when every test passed.
 test-durations: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q $(PYTEST_LOAD) -n $(TEST_WORKERS) --dist loadgroup --store-durations
 
