@@ -1,12 +1,21 @@
 # Two commands on a fresh machine: `make study` and `make test`.
-# torch is pinned to the CPU wheel that lies on disk (torch==2.13.0) so that no resolver
-# ever pulls a multi-GB CUDA build; pyproject.toml keeps a range (torch>=2.3) for users.
+# torch is pinned to the CPU wheel that lies on disk (torch==2.13.0+cpu, in TORCH_WHEELS) so that no resolver
+# ever pulls a multi-GB CUDA build: PyPI holds no `+cpu` build, so the pin can only be met by that file (a machine
+# without it fails at once; point TORCH_WHEELS at a folder or find-links page that holds it). pyproject.toml keeps
+# a range (torch>=2.3) for users.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS_STAMP := $(VENV)/.notebooks-installed
-TORCH_PIN ?= torch==2.13.0
+TORCH_PIN ?= torch==2.13.0+cpu
+TORCH_WHEELS ?= /opt/wheels
+# The installer: uv (from PyPI, into the venv by the interpreter's pip), which installed the packages in half
+# pip's wall time (fresh clone, empty caches: 11.9 s at load 1.5 against 26.7 s at load 0.5 for pip 26's two
+# steps; torch's 1 GB wheel unpacked in 4.5 s). uv reads no pip.conf: the torch wheel's folder is named to it.
+UV_PIN ?= uv==0.13.10
+UV := $(VENV)/bin/uv
+UV_INSTALL = $(UV) pip install --quiet --python $(PY)
 # Test processes (pytest-xdist): one per core, each running torch on one thread (tests/conftest.py;
 # OMP_NUM_THREADS=1 for the studies and notebook kernels the tests start), so that no core is shared.
 # Tests are handed out one at a time, a file sharing a fixture wider than a test as one unit (loadgroup,
@@ -32,25 +41,25 @@ export MPLBACKEND ?= Agg
 # study, test worker and notebook kernel recompile torch's modules): nothing is byte-compiled at install.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: study readme test test-slow lint bench notebooks clean-venv
+.PHONY: study readme test test-durations test-slow lint bench notebooks clean-venv
 
 # The study and the tests need the package and its dev tools only; JupyterLab (the `notebooks`
 # extra, the largest part of an install) comes with `make notebooks`.
-# The venv gets a current pip from the interpreter's own (ensurepip's bundled pip, installed and then
-# upgraded, took 3x as long): a current pip resolves this install in half the CPU of Python 3.11's pip 23.
-# One resolver run for torch and the package, then the packages taken without their dependencies (-qq: the
-# machine's extra indexes lack most packages, and pip 26 warns of each one).
-# No byte-compilation here: what the tests import is compiled as they first import it (see the top), about
-# a third of what compiling every installed package cost.
+# The venv gets uv from the interpreter's own pip (`pip --python`, pip >= 22.3; an older one: ensurepip, then
+# the venv's pip), so no machine needs uv beforehand. uv installs pip into the venv too, for whoever activates it.
+# One resolver run for torch and the package, then the packages taken without their dependencies.
+# No byte-compilation here (uv's default): what the tests import is compiled as they first import it (see the
+# top), about a third of what compiling every installed package cost.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
-	$(PYTHON) -m pip --python $(PY) install -qq --upgrade pip || $(PY) -m ensurepip --upgrade
-	$(PY) -m pip install -qq --no-compile "$(TORCH_PIN)" -e ".[dev,frameworks,nir,slim]"
-	$(PY) -m pip install -qq --no-compile --no-deps "$(SPIKINGJELLY_PIN)" $(NORSE_SINABS_PINS) $(ZIGZAG_TONIC_PINS)
+	test -x $(UV) || $(PYTHON) -m pip --python $(PY) install -qq "$(UV_PIN)" || \
+		{ $(PY) -m ensurepip && $(PY) -m pip install -qq "$(UV_PIN)"; }
+	$(UV_INSTALL) --find-links $(TORCH_WHEELS) "$(TORCH_PIN)" pip -e ".[dev,frameworks,nir,slim]"
+	$(UV_INSTALL) --no-deps "$(SPIKINGJELLY_PIN)" $(NORSE_SINABS_PINS) $(ZIGZAG_TONIC_PINS)
 	touch $(STAMP)
 
 $(NOTEBOOKS_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e ".[dev,notebooks]"
+	$(UV_INSTALL) --find-links $(TORCH_WHEELS) "$(TORCH_PIN)" -e ".[dev,notebooks]"
 	touch $(NOTEBOOKS_STAMP)
 
 study: $(STAMP)
@@ -63,6 +72,14 @@ readme: study
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q $(PYTEST_LOAD) -n $(TEST_WORKERS) --dist loadgroup
+
+# The seconds each test of 0.1 s or more took (tests/durations.json), by which `make test` hands out the longest
+# tests first so that the two workers end together (handed out by size and file order they ended 7.8-12.7 s apart,
+# test_speed's helper study last; by this file 1.0-1.5 s apart): rerun after adding, renaming or reshaping a slow
+# test (a test unknown to it is handed out after the known ones; tests/project/test_suite_start.py fails once the
+# entries naming gone tests hold a tenth of its seconds). The file is written only when every test passed.
+test-durations: $(STAMP)
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q $(PYTEST_LOAD) -n $(TEST_WORKERS) --dist loadgroup --store-durations
 
 test-slow: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q $(PYTEST_LOAD) -m slow -n $(TEST_WORKERS) --dist loadgroup
