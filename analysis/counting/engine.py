@@ -86,7 +86,6 @@ class Counter:
         self.busy = False  # inside counter code: operators are the counter's own
         self.mode = (OperatorPass(self._op_covered, self._on_op, self._has_op_rule, self._on_reshape)
                      if options.operators else None)
-        self.mode_active = False
         self.watch = StateWatch(self._unsupported, self._quiet)  # unrecognised stateful leaf modules
         self.check_finite = FiniteCheck(options.on_nonfinite, ledger.method, self.builder.flag_nonfinite)
         # the one context of this count, refilled for every rule call (see Context)
@@ -112,7 +111,7 @@ class Counter:
         self._sync_mode()
         while self.handles:
             self.handles.pop().remove()
-        if self.mode_active:  # a mode entered after ours is still on: ours cannot leave first
+        if self.mode is not None and self.mode.on_stack:  # a mode entered after ours is on: ours cannot leave first
             raise RuntimeError(
                 "count_events: a TorchDispatchMode entered inside the count_events block is still active when "
                 "the block ends; exit it inside the block (nest the with-statements)"
@@ -131,7 +130,7 @@ class Counter:
                 # the frame: the plan's (name, covered) pair, named with its call's index where calls are told apart
                 frame = payload if self.calls is None else (nth_call(payload[0], self.calls, id(module)), payload[1])
                 self.stack.append(frame)
-                if self.mode is not None and frame[1] == self.mode_active:  # the mode's state changes
+                if self.mode is not None and frame[1] == self.mode.on_stack:  # the mode's state changes
                     self._sync_mode()
             elif step == FLAG:
                 if payload not in self.ledger.unsupported:
@@ -164,7 +163,7 @@ class Counter:
                 for _ in range(pops):
                     if stack:
                         stack.pop()
-                if self.mode is not None and (bool(stack) and not stack[-1][1]) != self.mode_active:
+                if self.mode is not None and (not stack or stack[-1][1] == self.mode.on_stack):  # off, on, or left
                     self._sync_mode()
 
     def _run_post(self, module: nn.Module, step: int, payload: Any, args: tuple, kwargs: dict, output: Any) -> None:
@@ -319,19 +318,15 @@ class Counter:
         only taken off the dispatch stack (:meth:`OperatorPass.suspend`). A mode entered after ours
         (the user's) is left alone: ours then stays on and its ``covered`` check passes the operators
         through."""
-        if self.mode is None:
+        mode, stack = self.mode, self.stack
+        if mode is None:
             return
-        stack = self.stack
-        want = bool(stack) and not stack[-1][1]
-        if want == self.mode_active:
-            if not stack and self.mode.entered and not want:
-                self.mode.leave()
-            return
-        if want:
-            self.mode.resume()
-            self.mode_active = True
-        elif self.mode.leave() if not stack else self.mode.suspend():
-            self.mode_active = False
+        if not stack:  # outside the model, or at its end
+            mode.leave()
+        elif not stack[-1][1]:
+            mode.resume()
+        else:
+            mode.suspend()
 
     def _op_covered(self) -> bool:
         return self.busy or not self.stack or self.stack[-1][1]
