@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 
 from analysis.methods import Role, StepAxis, first_with_role, get_method, with_role
 from analysis.palette import hardware_color, hardware_marker
-from analysis.report.plotting import COMPONENT_COLORS, energy_scale, log2_x, log_axis, open_panel
+from analysis.report.plotting import COMPONENT_COLORS, energy_scale, label_bar, log2_x, log_axis, open_panel
 from analysis.report.questions import Answer, Panel, Question, panel, register_question
 from analysis.report.tables import COMPONENTS, RunTables, method_color, method_label, numeric, select
 from analysis.report.text import number, percent, span, times
@@ -60,8 +60,7 @@ def panel_breakdown(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> No
             bottom += values
     crowded = len(rows) > 6  # upright labels of neighbouring bars would run into each other
     for i, value in enumerate(total / divisor):
-        ax.annotate(f"{value:.3g}", (i, bottom[i]), ha="center", va="bottom", fontsize=7,
-                    rotation=90 if crowded else 0, xytext=(0, 2), textcoords="offset points")
+        label_bar(ax, f"{value:.3g}", i, bottom[i], fontsize=7, rotation=90 if crowded else 0, offset_pt=2)
     ax.set_ylim(0, max(bottom.max(), 1e-30) * (1.35 if crowded else 1.15))
     ax.set_ylabel(f"energy per inference ({unit})")
     ax.tick_params(axis="x", labelsize=7)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import textwrap
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,21 +20,26 @@ import numpy as np
 from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.text import Annotation
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from analysis.palette import COMPONENT_COLORS, NEUTRAL, SERIES
 
 __all__ = [
+    "BAR_LABELS",
     "COMPONENT_COLORS",
     "FORMATS",
+    "LABEL_MARGIN_PT",
     "MIN_FONT_PT",
     "NO_DATA",
     "PAGE_WIDTH",
     "bar_labels",
     "energy_scale",
     "figure_formats",
+    "fit_bar_labels",
     "fit_title",
     "grid",
+    "label_bar",
     "log2_x",
     "log_axis",
     "no_data",
@@ -167,18 +173,63 @@ def log2_x(ax: Axes, steps: Sequence[int]) -> None:
 
 def bar_labels(ax: Axes, bars, fmt: str = "{:.3g}", fontsize: int = MIN_FONT_PT, above=None) -> None:
     """Write each bar's height above it (``above``: per bar, the height to write it over, such as
-    the top of its error bar), and leave room for the labels under the axes' top."""
+    the top of its error bar), and leave room for the labels under the axes' top (a first guess;
+    :func:`fit_bar_labels` makes the room exact once the figure is laid out)."""
     tops = []
     for index, bar in enumerate(bars):
         height = bar.get_height()
         if np.isfinite(height) and height > 0:
             y = height if above is None else max(height, float(np.nan_to_num(above[index])))
-            ax.annotate(fmt.format(height), (bar.get_x() + bar.get_width() / 2, y), ha="center",
-                        va="bottom", fontsize=fontsize, xytext=(0, 1), textcoords="offset points")
+            label_bar(ax, fmt.format(height), bar.get_x() + bar.get_width() / 2, y, fontsize=fontsize)
             tops.append(y)
     if tops and ax.get_yscale() == "linear":
         low, high = ax.get_ylim()
         ax.set_ylim(low, max(high, max(tops) * 1.12))
+
+
+#: The labels :func:`label_bar` wrote, which :func:`fit_bar_labels` keeps inside their axes (held weakly: a
+#: closed figure's labels go with it).
+BAR_LABELS: weakref.WeakSet[Annotation] = weakref.WeakSet()
+#: Space kept between a bar label's top and its axes' top (points).
+LABEL_MARGIN_PT = 2.0
+
+
+def label_bar(ax: Axes, text: str, x: float, y: float, *, fontsize: float = MIN_FONT_PT, rotation: float = 0,
+              offset_pt: float = 1.0) -> Annotation:
+    """Write ``text`` centred above the data point ``(x, y)`` (a bar's top), ``offset_pt`` above it, upright or
+    turned by ``rotation`` degrees; :func:`fit_bar_labels` then keeps it inside the axes."""
+    label = ax.annotate(text, (x, y), ha="center", va="bottom", fontsize=fontsize, rotation=rotation,
+                        xytext=(0, offset_pt), textcoords="offset points")
+    BAR_LABELS.add(label)
+    return label
+
+
+def fit_bar_labels(fig: Figure) -> None:
+    """Raise the top of every linear y axis of ``fig`` just enough that its bar labels (:func:`label_bar`)
+    end :data:`LABEL_MARGIN_PT` below it, so that none runs into the panel's title or the panel above.
+    Call it once the figure is laid out (after ``tight_layout``), before saving: a label's height is
+    fixed in points, so the room it needs in data units depends on the axes' final height (a 4-digit
+    label turned upright is a third of a 0.75-inch panel). A label taller than its axes is left as it is."""
+    renderer = fig.canvas.get_renderer()
+    margin = LABEL_MARGIN_PT * fig.dpi / 72
+    for ax in fig.axes:
+        labels = [t for t in ax.texts if t in BAR_LABELS and t.get_visible() and t.get_text()]
+        if not labels or ax.get_yscale() != "linear" or not ax.get_visible():
+            continue
+        low, high = ax.get_ylim()
+        box = ax.get_window_extent(renderer)
+        needed = high
+        for label in labels:
+            x, y = label.xy
+            if not (np.isfinite(y) and y > low):
+                continue
+            anchor = ax.transData.transform((x, y))[1]
+            above = label.get_window_extent(renderer).y1 - anchor  # the offset and the text, in pixels
+            room = box.height - margin - above
+            if room > 0:  # the label's anchor may rise to room / height of the axes
+                needed = max(needed, low + (y - low) * box.height / room)
+        if needed > high:
+            ax.set_ylim(low, needed)
 
 
 def grid(n: int, ncols: int = 3, aspect: float = 0.8, width: float = PAGE_WIDTH) -> tuple[Figure, list[Axes]]:

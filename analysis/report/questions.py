@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from analysis.registry import Registry
-from analysis.report.plotting import MIN_FONT_PT, PAGE_WIDTH, grid, save, style
+from analysis.report.plotting import MIN_FONT_PT, PAGE_WIDTH, fit_bar_labels, grid, save, style
 from analysis.report.tables import RunTables
 from analysis.report.verdict import Verdict
 
@@ -131,6 +131,7 @@ class Question:
             bottom = shared_legend(fig, axes) if self.shared_legend or len(axes) > 1 else 0.0
             top = 1 - (title.count("\n") + 1) * (MIN_FONT_PT + 2) * 1.35 / 72 / fig.get_figheight()
             fig.tight_layout(rect=(0, bottom, 1, top), pad=0.4, h_pad=0.6, w_pad=0.6)
+            fit_bar_labels(fig)
             if path is not None:
                 save(fig, path, formats)
         return fig

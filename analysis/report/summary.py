@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from analysis.methods import Role, first_with_role, get_method, reference_method
 from analysis.palette import hardware_color, hardware_marker
-from analysis.report.plotting import PAGE_WIDTH, log_axis, open_panel, save, style
+from analysis.report.plotting import PAGE_WIDTH, fit_bar_labels, log_axis, open_panel, save, style
 from analysis.report.tables import RunTables, method_color, method_label, numeric, select
 from analysis.report.uncertainty import accuracy_of
 
@@ -145,6 +145,7 @@ def summary_figure(run: RunTables, path: str | os.PathLike | None = None,
             axes.flat[2].set_ylim(low, high + 0.6 * (high - low))
             axes.flat[2].legend(handles, labels, ncol=2, fontsize=7, loc="upper left", frameon=False)
         fig.tight_layout(pad=0.4)
+        fit_bar_labels(fig)
         if path is not None:
             save(fig, path, formats)
     return fig

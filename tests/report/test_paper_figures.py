@@ -17,7 +17,17 @@ from analysis.methods import METHODS, get_method
 from analysis.palette import COMPONENT_COLORS, HARDWARE_HUES, OKABE_ITO, hardware_color, hardware_marker, shade
 from analysis.report import load_run, question, summary_figure
 from analysis.report.energy import panel_breakdown
-from analysis.report.plotting import MIN_FONT_PT, PAGE_WIDTH, figure_formats, save
+from analysis.report.plotting import (
+    BAR_LABELS,
+    LABEL_MARGIN_PT,
+    MIN_FONT_PT,
+    PAGE_WIDTH,
+    figure_formats,
+    fit_bar_labels,
+    label_bar,
+    save,
+    style,
+)
 from analysis.report.questions import ordered_questions
 from energy_models.registry import model_names, primary_models
 from tests.report.conftest import WRITTEN_FORMATS
@@ -114,8 +124,31 @@ def test_a_model_has_the_same_colour_in_every_figure(run):
     assert checked >= 6
 
 
+def _label_faults(fig) -> list[str]:
+    """Texts of ``fig``'s panels that leave the figure or run into a panel's title, and bar labels
+    (:func:`label_bar`) that leave their panel, measured where the figure's layout put them."""
+    renderer = fig.canvas.get_renderer()
+    titles = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    faults = []
+    for ax in (ax for ax in fig.axes if ax.get_visible()):
+        panel = ax.get_window_extent(renderer)
+        for text in (t for t in ax.texts if t.get_visible() and t.get_text().strip()):
+            box, name = text.get_window_extent(renderer), f"{ax.get_title()!r}: {text.get_text()!r}"
+            if box.x0 < fig.bbox.x0 - 0.5 or box.x1 > fig.bbox.x1 + 0.5 or box.y0 < fig.bbox.y0 - 0.5 or \
+                    box.y1 > fig.bbox.y1 + 0.5:
+                faults.append(f"{name} leaves the figure")
+            if any(box.overlaps(title) for title in titles):
+                faults.append(f"{name} runs into a panel's title")
+            if text in BAR_LABELS and box.y1 > panel.y1 - LABEL_MARGIN_PT * fig.dpi / 72 + 0.5:
+                faults.append(f"{name} ends closer than {LABEL_MARGIN_PT} pt to its panel's top, or above it "
+                              f"({box.y1 - panel.y1:+.1f} px)")
+    return faults
+
+
 @pytest.mark.parametrize("qid", [q.qid for q in ordered_questions()] + ["summary"])
 def test_every_figure_is_page_wide_with_text_of_seven_points_or_more(run, qid):
+    """... and every label where a reader can read it: inside the figure, clear of the panels' titles,
+    a bar's label inside its panel (fit_bar_labels, at the figure's final layout)."""
     fig = summary_figure(run) if qid == "summary" else question(qid).figure(run)
     try:
         width, height = fig.get_size_inches()
@@ -125,8 +158,38 @@ def test_every_figure_is_page_wide_with_text_of_seven_points_or_more(run, qid):
         assert not small, small
         maps = [image.get_cmap().name for ax in fig.axes for image in ax.get_images()]
         assert not [m for m in maps if "Gn" in m and ("Rd" in m or "Pi" in m)], maps  # no red-green map
+        assert not _label_faults(fig)
     finally:
         plt.close(fig)
+
+
+def test_a_bar_label_turned_upright_gets_room_under_the_panel_top():
+    """A short panel (1.2 in tall, as the 3-column grid makes them) whose tallest bar carries a label
+    turned upright: the label ends above the panel until fit_bar_labels raises the axis, and after it
+    LABEL_MARGIN_PT below the top; a panel whose labels fit, and a log axis, keep their limits."""
+    with style():
+        fig, (tall, roomy, logged) = plt.subplots(1, 3, figsize=(PAGE_WIDTH, 1.2))
+        for ax in (tall, roomy, logged):
+            ax.set_title(f"{ax.get_label() or 'panel'}")
+            ax.bar([0, 1], [1.97, 0.5])
+        for x, y in ((0, 1.97), (1, 0.5)):
+            label_bar(tall, f"{y:.3g}", x, y, rotation=90, offset_pt=2)
+        tall.set_ylim(0, 1.97 * 1.35)  # the energy panel's first guess
+        label_bar(roomy, "1.97", 0, 1.97)
+        roomy.set_ylim(0, 10)
+        logged.set_yscale("log")
+        label_bar(logged, "0.5", 1, 0.5)
+        fig.tight_layout()
+        assert any("to its panel's top" in fault for fault in _label_faults(fig))
+        before = roomy.get_ylim(), logged.get_ylim()
+        fit_bar_labels(fig)
+        assert tall.get_ylim()[1] > 1.97 * 1.35
+        assert (roomy.get_ylim(), logged.get_ylim()) == before
+        assert not _label_faults(fig)
+        renderer = fig.canvas.get_renderer()
+        top = max(label.get_window_extent(renderer).y1 for label in tall.texts)
+        assert top == pytest.approx(tall.get_window_extent(renderer).y1 - LABEL_MARGIN_PT * fig.dpi / 72, abs=0.6)
+    plt.close(fig)
 
 
 def test_a_path_ending_in_pdf_writes_a_pdf_and_formats_write_each(run, tmp_path):
