@@ -291,8 +291,9 @@ def panel_bnn_energy(run: RunTables, ax: Axes, *, arch=None, hardware=None) -> N
         if column not in table.columns:
             continue
         offset = (k - (len(models) - 1) / 2) * 0.07  # side by side, so equal values do not hide each other
+        # unclipped: a marker at the axis' end is drawn whole over the frame, not cut in half by it
         ax.plot(x + offset, table[column] / float(bnn[column].iloc[0]), ls="none", marker=hardware_marker(model), ms=6,
-                color=hardware_color(model), label=model)
+                color=hardware_color(model), label=model, clip_on=False)
     ax.axhline(1.0, color="#555555", lw=0.8)
     log_axis(ax)
     ax.set_xticks(x)
