@@ -205,16 +205,17 @@ def label_bar(ax: Axes, text: str, x: float, y: float, *, fontsize: float = MIN_
 
 
 def fit_bar_labels(fig: Figure) -> None:
-    """Raise the top of every linear y axis of ``fig`` just enough that its bar labels (:func:`label_bar`)
-    end :data:`LABEL_MARGIN_PT` below it, so that none runs into the panel's title or the panel above.
-    Call it once the figure is laid out (after ``tight_layout``), before saving: a label's height is
-    fixed in points, so the room it needs in data units depends on the axes' final height (a 4-digit
-    label turned upright is a third of a 0.75-inch panel). A label taller than its axes is left as it is."""
+    """Raise the top of every linear, upright y axis of ``fig`` just enough that its bar labels
+    (:func:`label_bar`) end :data:`LABEL_MARGIN_PT` below it, so that none runs into the panel's title or
+    the panel above. Call it once the figure is laid out (after ``tight_layout``), before saving: a label's
+    height is fixed in points, so the room it needs in data units depends on the axes' final height (a
+    4-digit label turned upright is a third of a 0.75-inch panel). A label taller than three quarters of its
+    panel is left as it is: making room for it would squash the bars under it to under a quarter of the panel."""
     renderer = fig.canvas.get_renderer()
     margin = LABEL_MARGIN_PT * fig.dpi / 72
     for ax in fig.axes:
         labels = [t for t in ax.texts if t in BAR_LABELS and t.get_visible() and t.get_text()]
-        if not labels or ax.get_yscale() != "linear" or not ax.get_visible():
+        if not labels or not ax.get_visible() or ax.get_yscale() != "linear" or ax.yaxis_inverted():
             continue
         low, high = ax.get_ylim()
         box = ax.get_window_extent(renderer)
@@ -226,7 +227,7 @@ def fit_bar_labels(fig: Figure) -> None:
             anchor = ax.transData.transform((x, y))[1]
             above = label.get_window_extent(renderer).y1 - anchor  # the offset and the text, in pixels
             room = box.height - margin - above
-            if room > 0:  # the label's anchor may rise to room / height of the axes
+            if room >= box.height / 4:  # the label's anchor may rise to room / height of the axes
                 needed = max(needed, low + (y - low) * box.height / room)
         if needed > high:
             ax.set_ylim(low, needed)
