@@ -23,10 +23,8 @@ __all__ = [
     "axis_fanout",
     "cache_sizes",
     "clear_caches",
-    "conv_fanout_counts",
     "conv_fanout_facts",
     "conv_fanout_map",
-    "conv_fanout_uniform",
     "conv_fanout_weights",
     "pool_windows",
 ]
@@ -96,23 +94,14 @@ def conv_fanout_weights(conv: nn.Conv2d, height: int, width: int, device: torch.
     return _weights_entry(conv, height, width, device)[1]
 
 
-def conv_fanout_uniform(conv: nn.Conv2d, height: int, width: int, device: torch.device | None = None) -> float | None:
-    """The fan-out every input position shares (a 1x1 convolution of stride 1 without padding: 1.0), so
-    that a fan-out sum is that times the count, without a pass over the per-position map; None where
-    positions differ (edges, strides)."""
-    return _weights_entry(conv, height, width, device)[2]
-
-
-def conv_fanout_counts(conv: nn.Conv2d, height: int, width: int, device: torch.device | None = None) -> Tensor:
-    """:func:`conv_fanout_map` as int64 (cached with it): a per-position count times it sums exactly
-    in one product, without a float conversion of the count."""
-    return _weights_entry(conv, height, width, device)[3]
-
-
 def conv_fanout_facts(conv: nn.Conv2d, height: int, width: int,
                       device: torch.device | None = None) -> tuple[float | None, Tensor]:
-    """``(conv_fanout_uniform, conv_fanout_counts)`` in one lookup keyed by the geometry alone (a
-    rule asks for both at every call of every conv layer; bounded like the maps)."""
+    """``(uniform, counts)`` in one lookup keyed by the geometry alone (a rule asks for both at every
+    call of every conv layer; bounded like the maps). ``uniform``: the fan-out every input position
+    shares (a 1x1 convolution of stride 1 without padding: 1.0), so that a fan-out sum is that times
+    the count, without a pass over the per-position map; None where positions differ (edges,
+    strides). ``counts``: :func:`conv_fanout_map` as int64, so that a per-position count times it sums
+    exactly in one product, without a float conversion of the count."""
     key = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.padding_mode, height, width, device)
     found = _FACTS.get(key)
     if found is None:

@@ -204,12 +204,6 @@ class NonzeroMaps:
             entry[1] = nonzero_map(t)
         return Deferred(entry[1])
 
-    def counted(self, t: Tensor) -> int | None:
-        """``t``'s non-zero entries where this count has summed them already (an activation's output
-        that a conv reads), else None."""
-        hit = self.maps.get(t)
-        return hit[2] if hit is not None and hit[0] == t._version else None
-
     def concatenated(self, parts: Any, dim: int, out: Tensor) -> None:
         """``out = torch.cat(parts, dim)``: where every part's map is known and ``dim`` is not one of
         the last two axes (the map's positions), ``out``'s map is their sum, summed when first needed;

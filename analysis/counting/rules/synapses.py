@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from analysis.counting.geometry import conv_fanout_counts, conv_fanout_facts, conv_fanout_uniform, conv_fanout_weights
-from analysis.counting.nonzero import DEFER_ELEMENTS, Deferred, NonzeroMaps, nonzero_count, nonzero_map
+from analysis.counting.geometry import conv_fanout_facts, conv_fanout_weights
+from analysis.counting.nonzero import DEFER_ELEMENTS, Deferred, NonzeroMaps, deferred_count, nonzero_map
 from analysis.counting.registry import register_rule
 from analysis.counting.rules.common import count_map, nonzero_sums
 from analysis.counting.signals import ANALOG_BITS, Context
@@ -62,36 +62,31 @@ def _synapse_facts(module: nn.Module, x: Tensor, y: Tensor, ctx: Context, weight
     return facts
 
 
-def reached_synapses(module: nn.Module, source: Tensor, indicator: bool = False,
-                     maps: NonzeroMaps | None = None) -> tuple[float, float]:
+def reached_synapses(module: nn.Module, source: Tensor, indicator: bool = False) -> tuple[float, float]:
     """``(Σ source, Σ over input positions of source · synapses reached)`` for a conv/linear.
 
     ``source`` is a per-input-element count (spikes) with the input's layout, or with
     ``indicator=True`` any tensor whose non-zero entries count 1; a conv input element reaches
     ``fanout(position) · C_out/groups`` synapses (edges, padding and stride included; padding zeros
     are not inputs), a linear one ``out_features``. One pass over ``source``: its sums per position
-    of the last two axes (for an indicator, the count's shared non-zero map ``maps`` when given),
-    then the fan-out weighting on that small map. Both sums are exact integers (float64)."""
-    if indicator and maps is not None:
-        if isinstance(module, nn.Linear):  # every input element reaches out_features synapses
-            total = float(maps.count(source))
-            return total, total * module.out_features
-        fan = conv_fanout_uniform(module, source.shape[-2], source.shape[-1], source.device)
-        if fan is not None:  # every position reaches alike: the count times that (no pass over the map)
-            total = float(maps.count(source))
-            return total, total * fan * (module.out_channels // module.groups)
-        known = maps.counted(source)
-        if known is not None:  # the total is at hand: only the fan-out sum, in one exact integer product
-            counts = conv_fanout_counts(module, source.shape[-2], source.shape[-1], source.device)
-            reached = float((maps.of(source) * counts).sum())
-            return float(known), reached * (module.out_channels // module.groups)
+    of the last two axes, then the fan-out weighting on that small map. Both sums are exact integers
+    (float64). A count that keeps shared non-zero maps uses :func:`gated_synapses` instead."""
     if indicator:
-        per_pos = maps.of(source) if maps is not None else nonzero_map(source)
+        per_pos = nonzero_map(source)
     elif source.dim() < 3:
         per_pos = source.sum(dtype=torch.float64)
     else:
         per_pos = source.sum(dim=tuple(range(source.dim() - 2)), dtype=torch.float64)
     return fanout_sums(module, per_pos, source.shape[-2:])
+
+
+def gated_synapses(module: nn.Module, source: Tensor, ctx: Context) -> tuple[Any, Any]:
+    """``(non-zero inputs, MACs whose input is non-zero)`` of a conv/linear reading ``source``: from the
+    count's shared non-zero maps, read when the ledger is written (:func:`deferred_synapses`), or in one
+    pass now where the count keeps none (:func:`reached_synapses`)."""
+    if ctx.nonzero is not None:
+        return deferred_synapses(module, source, ctx.nonzero)
+    return reached_synapses(module, source, indicator=True)
 
 
 def deferred_synapses(module: nn.Module, source: Tensor, maps: NonzeroMaps) -> tuple[Any, Any]:
@@ -162,10 +157,7 @@ def synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: Context)
             facts["mac_nonzero"] = synaptic
     else:
         dense = float(facts["output_writes"]) * _kernel_volume(weight)  # out · (C_in/g)·kh·kw
-        if ctx.nonzero is not None:
-            nonzero, gated = deferred_synapses(module, x, ctx.nonzero)
-        else:
-            nonzero, gated = reached_synapses(module, x, indicator=True)
+        nonzero, gated = gated_synapses(module, x, ctx)
         if not ctx.stepped and ctx.steps > 1:  # a one-pass sum of a current repeated in every group
             nonzero, gated = nonzero * ctx.steps, gated * ctx.steps
         kind = sig.kind if sig.kind in ("quant", "binary") else "analog"
@@ -188,10 +180,11 @@ def binary_synapse_rule(module: nn.Module, inputs: tuple, output: Tensor, ctx: C
     name = facts["kind"]
     dense = float(facts["output_writes"]) * _kernel_volume(weight)
     if ctx.signal.kind == "binary":
+        nonzero = deferred_count(x, ctx.nonzero)
         facts.update(xnor=dense, popcount=dense, rule=f"{name}.binary")
     else:
-        gated = reached_synapses(module, x, indicator=True, maps=ctx.nonzero)[1]
+        nonzero, gated = gated_synapses(module, x, ctx)
         facts.update(mac=dense, mac_nonzero=gated, rule=f"{name}.binary_weight")
     facts.update(weight_reads=dense, mul=ctx.step_elements(output), input_reads=facts["input_elements"],
-                 input_nonzero=nonzero_count(x, ctx.nonzero), signal=ctx.out_signal())
+                 input_nonzero=nonzero, signal=ctx.out_signal())
     return facts
